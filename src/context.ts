@@ -1,0 +1,66 @@
+/**
+ * The context every module of one {@link Seenn} instance shares: its Redis connection, key builder,
+ * store, logger and resolved options, plus the connections it opened (closed by `seenn.close()`).
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from './logger.js';
+import type { ResolvedSeennOptions } from './options.js';
+import { JobStore } from './store/job-store.js';
+import { SeennKeys } from './store/keys.js';
+
+/** What the modules of one Seenn instance share. */
+export class SeennContext {
+  readonly keys: SeennKeys;
+  readonly store: JobStore;
+  private readonly queues = new Map<string, Queue>();
+  private readonly opened = new Set<Redis>();
+
+  /**
+   * @param redis - the command connection (shared with BullMQ objects we create)
+   * @param ownsRedis - whether `redis` was opened by us (and so is closed by {@link close})
+   * @param options - resolved options
+   * @param logger - the logger
+   */
+  constructor(
+    readonly redis: Redis,
+    private readonly ownsRedis: boolean,
+    readonly options: ResolvedSeennOptions,
+    readonly logger: Logger,
+  ) {
+    this.keys = new SeennKeys(options.prefix, options.appId);
+    this.store = new JobStore(redis, this.keys, options.retention);
+  }
+
+  /** A new connection like the main one (for blocking reads); closed by {@link close}. */
+  duplicate(): Redis {
+    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
+    connection.on('error', (error: Error) => this.logger.warn({ err: error }, 'redis connection error'));
+    this.opened.add(connection);
+    connection.once('end', () => this.opened.delete(connection));
+    return connection;
+  }
+
+  /**
+   * The BullMQ `Queue` for `name`, created once. It never rewrites the queue's meta
+   * (`skipMetasUpdate`), so it cannot undo the app's own `streams.events.maxLen`.
+   */
+  queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new Queue(name, { connection: this.redis, prefix: this.options.prefix, skipMetasUpdate: true });
+      queue.on('error', (error: Error) => this.logger.warn({ err: error, queue: name }, 'queue error'));
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Closes the queues and connections this context opened; never a connection it was given. */
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+    await Promise.all([...this.opened].map((connection) => connection.quit().catch(() => connection.disconnect())));
+    this.opened.clear();
+    if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * seenn-bullmq: live, per-user job state for BullMQ over Seenn-compatible SSE and REST.
+ * The public API is named here explicitly.
+ */
+export { Seenn } from './seenn.js';
+export type { SeennOptions } from './options.js';
+export type { JobsApi, JobPage, ListOptions } from './jobs-api.js';
+export type { RetentionOptions } from './store/job-store.js';
+export type { Logger, LogFn } from './logger.js';
+export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';
+export {
+  JOB_STATUSES,
+  CHILD_PROGRESS_MODES,
+  SeennJobSchema,
+  type SeennJob,
+  type JobStatus,
+  type ChildProgressMode,
+  type Stage,
+  type QueueInfo,
+  type JobError,
+  type ChildrenStats,
+  type ParentLink,
+  type ChildJobSummary,
+} from './model/job.js';
+export type { Descriptor, DescriptorInput } from './model/descriptor.js';
+export { derivedJobId } from './model/ids.js';

@@ -1,0 +1,45 @@
+/**
+ * `seenn.jobs`: start jobs on BullMQ and read Seenn job objects back.
+ */
+import { z } from 'zod';
+import type { SeennContext } from './context.js';
+import type { SeennJob } from './model/job.js';
+import { parseOrThrow } from './options.js';
+
+/** Options of {@link JobsApi.list}. */
+export interface ListOptions {
+  /** Page size, 1–100. @defaultValue 20 */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+const ListOptionsSchema = z.object({ limit: z.number().int().min(1).max(100).default(20), cursor: z.string().min(1).max(500).optional() }).strict();
+
+/** A page of jobs, newest first. */
+export interface JobPage {
+  jobs: SeennJob[];
+  /** Present when there are more jobs: pass it as `cursor` to get them. */
+  nextCursor?: string;
+}
+
+/** The `seenn.jobs` API. */
+export class JobsApi {
+  /** @internal */
+  constructor(private readonly ctx: SeennContext) {}
+
+  /** The job with this Seenn id, or `null` when it is unknown or has expired. */
+  async get(jobId: string): Promise<SeennJob | null> {
+    const snapshot = await this.ctx.store.readById(jobId);
+    return snapshot?.record.job ?? null;
+  }
+
+  /** A page of one user's jobs, newest first. */
+  async list(userId: string, options: ListOptions = {}): Promise<JobPage> {
+    const { limit, cursor } = parseOrThrow(ListOptionsSchema, options, 'list options', 'VALIDATION_ERROR');
+    const page = await this.ctx.store.list(userId, cursor === undefined ? { limit } : { limit, cursor });
+    const result: JobPage = { jobs: page.records.map((record) => record.job) };
+    if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
+    return result;
+  }
+}

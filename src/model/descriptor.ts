@@ -1,0 +1,58 @@
+/**
+ * The Seenn descriptor: what makes a BullMQ job visible to a user. `seenn.jobs.start` stores it in
+ * the job's data under {@link DESCRIPTOR_KEY}; for plain `queue.add` jobs the publisher's
+ * `describe(job)` supplies it.
+ */
+import { z } from 'zod';
+import { CHILD_PROGRESS_MODES, LIMITS, boundedObject } from './job.js';
+
+/** Whether `value` holds a C0 control character (they would break key names and SSE lines). */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i += 1) if (value.charCodeAt(i) < 0x20) return true;
+  return false;
+}
+
+/** The key of `job.data` that carries the descriptor of jobs made by `seenn.jobs.start`. Reserved. */
+export const DESCRIPTOR_KEY = '__seenn';
+
+/** What `describe(job)` returns (and what `jobs.start` stores): who sees the job, and as what. */
+export const DescriptorSchema = z
+  .object({
+    userId: z.string().min(1).max(LIMITS.userIdChars).refine((value) => !hasControlCharacter(value), 'userId must not contain control characters'),
+    jobType: z.string().min(1).max(LIMITS.jobTypeChars),
+    title: z.string().min(1).max(LIMITS.titleChars),
+    metadata: boundedObject(LIMITS.metadataBytes, 'metadata').optional(),
+    workflowId: z.string().min(1).max(LIMITS.jobTypeChars).optional(),
+    estimatedCompletionAt: z.iso.datetime({ offset: true }).optional(),
+    /** For children: the Seenn id of the parent and this child's 0-based index. */
+    parent: z
+      .object({
+        parentJobId: z.string().min(1),
+        childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1),
+        weight: z.number().positive().finite().optional(),
+      })
+      .strict()
+      .optional(),
+    /** For parents that BullMQ also runs (flows): how children count. */
+    children: z
+      .object({
+        total: z.number().int().min(1).max(LIMITS.maxChildren),
+        mode: z.enum(CHILD_PROGRESS_MODES).default('average'),
+        failParentOnChildFailure: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** The descriptor of a tracked job. */
+export type Descriptor = z.infer<typeof DescriptorSchema>;
+
+/** The descriptor as input (defaults not yet applied). */
+export type DescriptorInput = z.input<typeof DescriptorSchema>;
+
+/** What `jobs.start` writes under `job.data.__seenn`: the descriptor plus the Seenn id. */
+export const StoredDescriptorSchema = DescriptorSchema.extend({ id: z.string().min(1) });
+
+/** The descriptor stored in `job.data.__seenn`. */
+export type StoredDescriptor = z.infer<typeof StoredDescriptorSchema>;

@@ -1,0 +1,176 @@
+/**
+ * The Seenn job object of PROTOCOL.md as zod schemas and TypeScript types. These shapes are the
+ * wire contract: every REST body and SSE payload is a {@link SeennJob}.
+ */
+import { z } from 'zod';
+
+/** Every Seenn status, in lifecycle order. */
+export const JOB_STATUSES = ['pending', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+
+/** A Seenn job status. */
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** The statuses after which a job never changes again. */
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Whether `status` is final. */
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
+
+/** The three ways a parent's progress is computed from its children. */
+export const CHILD_PROGRESS_MODES = ['average', 'sequential', 'weighted'] as const;
+
+/** How a parent's progress is computed from its children. */
+export type ChildProgressMode = (typeof CHILD_PROGRESS_MODES)[number];
+
+/** Bounds shared by the schemas, the `setProgress` helper and the HTTP layer. */
+export const LIMITS = {
+  userIdChars: 255,
+  jobTypeChars: 100,
+  titleChars: 200,
+  messageChars: 1_000,
+  stageNameChars: 100,
+  stageDescriptionChars: 500,
+  metadataBytes: 10 * 1024,
+  resultBytes: 100 * 1024,
+  errorMessageChars: 2_000,
+  maxChildren: 1_000,
+} as const;
+
+const isoUtc = z.iso.datetime({ offset: false });
+const jsonObject = z.record(z.string(), z.unknown());
+
+/** Bytes of `value` as JSON (UTF-8). */
+export function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+}
+
+/** A JSON object no larger than `maxBytes`. */
+export function boundedObject(maxBytes: number, what: string) {
+  return jsonObject.refine((value) => jsonBytes(value) <= maxBytes, {
+    message: `${what} must be at most ${maxBytes} bytes as JSON`,
+    params: { code: 'PAYLOAD_TOO_LARGE' },
+  });
+}
+
+/** `{ name, current, total, description? }`; `current` is 1-based and at most `total`. */
+export const StageSchema = z
+  .object({
+    name: z.string().min(1).max(LIMITS.stageNameChars),
+    current: z.number().int().min(1),
+    total: z.number().int().min(1),
+    description: z.string().max(LIMITS.stageDescriptionChars).optional(),
+  })
+  .strict()
+  .refine((stage) => stage.current <= stage.total, { message: 'stage.current must be at most stage.total', path: ['current'] });
+
+/** A job's stage within its run. */
+export type Stage = z.infer<typeof StageSchema>;
+
+/** `{ position, total?, queueName? }`; 1-based. */
+export const QueueInfoSchema = z
+  .object({
+    position: z.number().int().min(1),
+    total: z.number().int().min(1).optional(),
+    queueName: z.string().min(1).max(200).optional(),
+    /** Our addition: why the queue is not moving (`paused`, `rate-limited`), when it is not. */
+    state: z.enum(['paused', 'rate-limited']).optional(),
+  })
+  .strict();
+
+/** A waiting job's place in its queue. */
+export type QueueInfo = z.infer<typeof QueueInfoSchema>;
+
+/** `{ code, message, details? }`; `details` is always an object. */
+export const JobErrorSchema = z
+  .object({
+    code: z.string().min(1).max(100),
+    message: z.string().max(LIMITS.errorMessageChars),
+    details: jsonObject.optional(),
+  })
+  .strict();
+
+/** Why a job failed. */
+export type JobError = z.infer<typeof JobErrorSchema>;
+
+/** A child's link to its parent. */
+export const ParentLinkSchema = z.object({ parentJobId: z.string().min(1), childIndex: z.number().int().min(0) }).strict();
+
+/** A child's link to its parent: `{ parentJobId, childIndex }` (0-based). */
+export type ParentLink = z.infer<typeof ParentLinkSchema>;
+
+/** A parent's children counters; `pending` includes children not created yet. */
+export const ChildrenStatsSchema = z
+  .object({
+    total: z.number().int().min(0),
+    completed: z.number().int().min(0),
+    failed: z.number().int().min(0),
+    running: z.number().int().min(0),
+    pending: z.number().int().min(0),
+  })
+  .strict();
+
+/** A parent's children counters. */
+export type ChildrenStats = z.infer<typeof ChildrenStatsSchema>;
+
+/** Our addition: the attempt running now (or next to run) and how many BullMQ allows. */
+export const AttemptSchema = z.object({ current: z.number().int().min(1), max: z.number().int().min(1) }).strict();
+
+/** Which attempt a job is on. */
+export type Attempt = z.infer<typeof AttemptSchema>;
+
+/** The Seenn job object, exactly as it goes over the wire. */
+export const SeennJobSchema = z
+  .object({
+    id: z.string().min(1),
+    jobId: z.string().min(1),
+    appId: z.string().min(1),
+    userId: z.string().min(1).max(LIMITS.userIdChars),
+    jobType: z.string().min(1).max(LIMITS.jobTypeChars),
+    title: z.string().min(1).max(LIMITS.titleChars),
+    status: z.enum(JOB_STATUSES),
+    progress: z.number().int().min(0).max(100),
+    message: z.string().max(LIMITS.messageChars).optional(),
+    stage: StageSchema.optional(),
+    queue: QueueInfoSchema.optional(),
+    result: jsonObject.optional(),
+    error: JobErrorSchema.optional(),
+    metadata: jsonObject.optional(),
+    estimatedCompletionAt: isoUtc.optional(),
+    etaConfidence: z.number().min(0).max(1).optional(),
+    etaBasedOn: z.number().int().min(0).optional(),
+    workflowId: z.string().min(1).max(LIMITS.jobTypeChars).optional(),
+    attempt: AttemptSchema.optional(),
+    createdAt: isoUtc,
+    updatedAt: isoUtc,
+    startedAt: isoUtc.optional(),
+    completedAt: isoUtc.optional(),
+    parent: ParentLinkSchema.optional(),
+    children: ChildrenStatsSchema.optional(),
+    childProgressMode: z.enum(CHILD_PROGRESS_MODES).optional(),
+  })
+  .strict();
+
+/** A Seenn job object. Optional fields are absent, never `null`. */
+export type SeennJob = z.infer<typeof SeennJobSchema>;
+
+/** One row of `GET /jobs/:parentId/children`. */
+export interface ChildJobSummary {
+  id: string;
+  childIndex: number;
+  title: string;
+  status: JobStatus;
+  progress: number;
+  message?: string;
+  result?: Record<string, unknown>;
+  error?: JobError;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string;
+}
+
+/** Formats epoch milliseconds as ISO-8601 UTC with `Z`. */
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}

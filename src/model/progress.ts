@@ -1,0 +1,87 @@
+/**
+ * The progress payload the worker wrapper writes through BullMQ's `job.updateProgress`, and the
+ * validated options of `job.setProgress`. One object carries everything a user sees, so it rides
+ * BullMQ's own hash and events stream and needs no second channel.
+ */
+import { z } from 'zod';
+import { JobErrorSchema, LIMITS, QueueInfoSchema, StageSchema, boundedObject, type JobError, type QueueInfo, type Stage } from './job.js';
+
+/** The marker field that tells our payload from any other progress value. */
+export const PROGRESS_MARKER = 'seenn';
+
+/** Options of `job.setProgress(progress, options)`. */
+export const SetProgressOptionsSchema = z
+  .object({
+    message: z.string().max(LIMITS.messageChars).optional(),
+    stage: StageSchema.optional(),
+    queue: QueueInfoSchema.optional(),
+    estimatedCompletionAt: z
+      .union([z.iso.datetime({ offset: true }), z.date()])
+      .transform((value) => (value instanceof Date ? value.toISOString() : new Date(value).toISOString()))
+      .optional(),
+    metadata: boundedObject(LIMITS.metadataBytes, 'metadata').optional(),
+  })
+  .strict();
+
+/** Options of `job.setProgress` as a caller writes them. */
+export type SetProgressOptions = z.input<typeof SetProgressOptionsSchema>;
+
+/** `progress`: a finite number from 0 to 100 (stored rounded to an integer). */
+export const ProgressValueSchema = z.number().finite().min(0).max(100);
+
+/** The payload stored as BullMQ progress by wrapped processors. */
+export interface ProgressPayload {
+  /** Marker and format version. */
+  [PROGRESS_MARKER]: 1;
+  /** `job.attemptsStarted` when written: payloads of an earlier attempt are ignored. */
+  attempt: number;
+  progress: number;
+  message?: string;
+  stage?: Stage;
+  queue?: QueueInfo;
+  estimatedCompletionAt?: string;
+  metadata?: Record<string, unknown>;
+  /** Set when the attempt threw: the error as the user should see it if this was the last attempt. */
+  error?: JobError;
+}
+
+const ProgressPayloadSchema = z
+  .object({
+    [PROGRESS_MARKER]: z.literal(1),
+    attempt: z.number().int().min(0),
+    progress: z.number().int().min(0).max(100),
+    message: z.string().optional(),
+    stage: StageSchema.optional(),
+    queue: QueueInfoSchema.optional(),
+    estimatedCompletionAt: z.string().optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    error: JobErrorSchema.optional(),
+  })
+  .loose();
+
+/**
+ * Reads a BullMQ progress value: our payload, or a bare number (plain workers calling
+ * `job.updateProgress(42)`), or `null` for anything else (which changes nothing a user sees).
+ */
+export function parseProgressValue(value: unknown): ProgressPayload | { progress: number } | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return { progress: clampProgress(value) };
+  if (typeof value === 'object' && value !== null && PROGRESS_MARKER in value) {
+    const parsed = ProgressPayloadSchema.safeParse(value);
+    if (!parsed.success) return null;
+    const payload = parsed.data;
+    const result: ProgressPayload = { [PROGRESS_MARKER]: 1, attempt: payload.attempt, progress: payload.progress };
+    if (payload.message !== undefined) result.message = payload.message;
+    if (payload.stage !== undefined) result.stage = payload.stage;
+    if (payload.queue !== undefined) result.queue = payload.queue;
+    if (payload.estimatedCompletionAt !== undefined) result.estimatedCompletionAt = payload.estimatedCompletionAt;
+    if (payload.metadata !== undefined) result.metadata = payload.metadata;
+    if (payload.error !== undefined) result.error = payload.error;
+    return result;
+  }
+  return null;
+}
+
+/** Rounds to an integer and clamps to 0–100 (the Flutter SDK rejects fractions). */
+export function clampProgress(value: number): number {
+  return Math.min(100, Math.max(0, Math.round(value)));
+}

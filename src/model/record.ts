@@ -1,0 +1,65 @@
+/**
+ * What the store keeps per job: the wire object users see, plus the internals the reducer needs and
+ * users never see.
+ */
+import type { ChildProgressMode, JobError, SeennJob } from './job.js';
+
+/** The running totals a parent keeps so one child change updates it in O(1). */
+export interface ParentAggregate {
+  mode: ChildProgressMode;
+  failParentOnChildFailure: boolean;
+  /** Children the parent expects (created or not). */
+  total: number;
+  /** Children created so far. */
+  created: number;
+  completed: number;
+  failed: number;
+  running: number;
+  /** Σ weight of created children (children not created yet weigh 1). */
+  createdWeight: number;
+  /** Σ progress (0–100) of created children, a failed child counting 100. */
+  progressSum: number;
+  /** Σ weight × progress of created children. */
+  weightedProgressSum: number;
+}
+
+/** Facts about a job that users do not see. */
+export interface JobInternals {
+  /** The BullMQ queue; absent for a batch parent that BullMQ does not run. */
+  queueName?: string;
+  /** The BullMQ job id. */
+  bullId?: string;
+  /** Attempts started so far (BullMQ's `attemptsStarted`, counted from `active` events). */
+  attempt: number;
+  /** BullMQ's `opts.attempts` (1 when unset). */
+  maxAttempts: number;
+  /** The error of the last failed attempt, as the worker wrapper reported it. */
+  lastError?: JobError & { attempt: number };
+  /** A child's weight under `weighted` mode (default 1). */
+  weight?: number;
+  /** A parent's running totals. */
+  aggregate?: ParentAggregate;
+}
+
+/** A job as the store keeps it. */
+export interface JobRecord {
+  job: SeennJob;
+  x: JobInternals;
+}
+
+/** Whether two jobs differ in anything a user can see (ignoring `updatedAt`). */
+export function visiblyDifferent(a: SeennJob, b: SeennJob): boolean {
+  const { updatedAt: _a, ...restA } = a;
+  const { updatedAt: _b, ...restB } = b;
+  return stableStringify(restA) !== stableStringify(restB);
+}
+
+/** JSON with object keys sorted, so equal values always give equal strings. */
+export function stableStringify(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) => {
+    if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) return inner;
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(inner).sort()) sorted[key] = (inner as Record<string, unknown>)[key];
+    return sorted;
+  });
+}

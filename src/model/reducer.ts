@@ -1,0 +1,198 @@
+/**
+ * The update reducer: a job record plus one source event gives the next record. Pure; the status
+ * mapping of DESIGN.md lives here:
+ *
+ * | BullMQ                                   | Seenn                                   |
+ * |------------------------------------------|-----------------------------------------|
+ * | wait / prioritized (also while paused)   | queued                                  |
+ * | delayed (incl. backoff before a retry)   | pending                                 |
+ * | waiting-children                         | pending (a parent's children drive it)  |
+ * | active                                   | running (progress starts afresh)        |
+ * | attempt failed, will retry               | queued / pending with `attempt`         |
+ * | completed                                | completed, progress 100, result         |
+ * | failed (final)                           | failed, error `{ code, message }`       |
+ * | removed before finishing                 | cancelled                               |
+ *
+ * Terminal states are final: any later event returns the record unchanged.
+ */
+import type { Descriptor } from './descriptor.js';
+import { isTerminal, isoTime, type JobError, type JobStatus, type SeennJob } from './job.js';
+import { parseProgressValue, PROGRESS_MARKER } from './progress.js';
+import type { JobInternals, JobRecord } from './record.js';
+import type { SourceEvent } from './source-event.js';
+
+/** The error code of a final failure for which the worker reported no code of its own. */
+export const DEFAULT_FAILURE_CODE = 'JOB_FAILED';
+
+/** Facts about a BullMQ job, read from its hash when the publisher first meets it. */
+export interface BullJobFacts {
+  queueName: string;
+  bullId: string;
+  /** BullMQ's `timestamp` (creation time, epoch ms). */
+  createdAtMs: number;
+  /** BullMQ's `opts.attempts` (default 1). */
+  maxAttempts: number;
+  /** The BullMQ state the job is in now. */
+  state: 'waiting' | 'prioritized' | 'delayed' | 'waiting-children' | 'active' | 'completed' | 'failed' | 'unknown';
+}
+
+/** Maps a BullMQ state to the Seenn status a job in that state has. */
+export function statusOfBullState(state: BullJobFacts['state']): JobStatus {
+  switch (state) {
+    case 'waiting':
+    case 'prioritized':
+      return 'queued';
+    case 'delayed':
+    case 'waiting-children':
+      return 'pending';
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'completed';
+    case 'failed':
+      return 'failed';
+    case 'unknown':
+      return 'cancelled';
+  }
+}
+
+/**
+ * A new record for a job the publisher has just met.
+ * @param id - the Seenn id
+ * @param appId - the app the job belongs to
+ * @param descriptor - who sees it, and as what
+ * @param facts - the BullMQ facts (queue, id, creation time, attempts, state)
+ */
+export function createRecord(id: string, appId: string, descriptor: Descriptor, facts: BullJobFacts): JobRecord {
+  const created = isoTime(facts.createdAtMs);
+  const job: SeennJob = {
+    id,
+    jobId: id,
+    appId,
+    userId: descriptor.userId,
+    jobType: descriptor.jobType,
+    title: descriptor.title,
+    status: statusOfBullState(facts.state === 'active' ? 'waiting' : facts.state),
+    progress: 0,
+    createdAt: created,
+    updatedAt: created,
+  };
+  if (descriptor.metadata !== undefined) job.metadata = descriptor.metadata;
+  if (descriptor.workflowId !== undefined) job.workflowId = descriptor.workflowId;
+  if (descriptor.estimatedCompletionAt !== undefined) job.estimatedCompletionAt = new Date(descriptor.estimatedCompletionAt).toISOString();
+  if (descriptor.parent !== undefined) job.parent = { parentJobId: descriptor.parent.parentJobId, childIndex: descriptor.parent.childIndex };
+  if (facts.maxAttempts > 1) job.attempt = { current: 1, max: facts.maxAttempts };
+  const x: JobInternals = { queueName: facts.queueName, bullId: facts.bullId, attempt: 0, maxAttempts: facts.maxAttempts };
+  if (descriptor.parent?.weight !== undefined) x.weight = descriptor.parent.weight;
+  return { job, x };
+}
+
+/**
+ * Applies one source event. Returns the same object when the event changes nothing (terminal
+ * record, stale progress), else a new record; `updatedAt` is the event time.
+ */
+export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
+  if (isTerminal(record.job.status)) return record;
+  const job: SeennJob = { ...record.job, updatedAt: isoTime(event.at) };
+  const x: JobInternals = { ...record.x };
+  switch (event.kind) {
+    case 'waiting':
+      job.status = 'queued';
+      if (event.prev === 'active') markRetry(job, x);
+      break;
+    case 'delayed':
+      job.status = 'pending';
+      if (x.attempt > 0) markRetry(job, x);
+      break;
+    case 'waiting-children':
+      job.status = 'pending';
+      break;
+    case 'active':
+      x.attempt += 1;
+      job.status = 'running';
+      job.startedAt ??= isoTime(event.at);
+      // Each attempt starts afresh: nothing of an earlier attempt's progress shows.
+      job.progress = 0;
+      delete job.message;
+      delete job.stage;
+      delete job.queue;
+      if (x.maxAttempts > 1) job.attempt = { current: x.attempt, max: x.maxAttempts };
+      break;
+    case 'progress': {
+      const parsed = parseProgressValue(event.data);
+      if (parsed === null) return record;
+      if (PROGRESS_MARKER in parsed) {
+        // A payload written by an earlier attempt (or before the `active` event was applied) is stale.
+        if (parsed.attempt !== x.attempt) return record;
+        if (parsed.error !== undefined) {
+          x.lastError = { ...parsed.error, attempt: parsed.attempt };
+          return { job: record.job, x };
+        }
+        job.progress = parsed.progress;
+        setOrDelete(job, 'message', parsed.message);
+        setOrDelete(job, 'stage', parsed.stage);
+        setOrDelete(job, 'queue', parsed.queue);
+        if (parsed.estimatedCompletionAt !== undefined) job.estimatedCompletionAt = parsed.estimatedCompletionAt;
+        if (parsed.metadata !== undefined) job.metadata = parsed.metadata;
+      } else {
+        job.progress = parsed.progress;
+      }
+      break;
+    }
+    case 'completed':
+      job.status = 'completed';
+      job.progress = 100;
+      job.completedAt = isoTime(event.at);
+      setOrDelete(job, 'result', resultOf(event.returnvalue));
+      delete job.error;
+      delete job.queue;
+      break;
+    case 'failed':
+      job.status = 'failed';
+      job.completedAt = isoTime(event.at);
+      job.error = failureOf(x, event.reason);
+      delete job.queue;
+      break;
+    case 'removed':
+      job.status = 'cancelled';
+      job.completedAt = isoTime(event.at);
+      delete job.queue;
+      break;
+  }
+  return { job, x };
+}
+
+/** Shows that an attempt failed and another will run. */
+function markRetry(job: SeennJob, x: JobInternals): void {
+  job.progress = 0;
+  delete job.stage;
+  const next = x.attempt + 1;
+  if (x.maxAttempts > 1) job.attempt = { current: next, max: Math.max(x.maxAttempts, next) };
+  const failed = x.lastError?.attempt === x.attempt ? x.lastError : undefined;
+  job.message = failed
+    ? `Attempt ${x.attempt} failed (${failed.message}); retrying`
+    : `Attempt ${x.attempt} did not finish; it will run again`;
+}
+
+/** The user-facing error of a final failure: the worker's own code when it reported one. */
+function failureOf(x: JobInternals, reason: string): JobError {
+  const reported = x.lastError;
+  if (reported !== undefined && reported.attempt === x.attempt) {
+    const error: JobError = { code: reported.code, message: reported.message };
+    if (reported.details !== undefined) error.details = reported.details;
+    return error;
+  }
+  return { code: DEFAULT_FAILURE_CODE, message: reason };
+}
+
+/** A return value as a Seenn `result` object: objects as they are, anything else as `{ data }`. */
+export function resultOf(value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  return { data: value };
+}
+
+function setOrDelete<K extends 'message' | 'stage' | 'queue' | 'result'>(job: SeennJob, key: K, value: SeennJob[K] | undefined): void {
+  if (value === undefined) delete job[key];
+  else job[key] = value;
+}

@@ -1,0 +1,39 @@
+/**
+ * Source events: the BullMQ events-stream entries that change what a user sees, normalised.
+ * The publisher turns raw stream fields into these; the reducer consumes them.
+ */
+
+/** A BullMQ event that matters to a job's Seenn state. `at` is the event time in epoch ms. */
+export type SourceEvent =
+  /** `waiting` (also after a retry, a stall or a rate-limit put-back when `prev` is `active`). */
+  | { kind: 'waiting'; at: number; prev?: string }
+  /** `delayed`; `runAt` is absolute epoch ms (a backoff before a retry when the job ran before). */
+  | { kind: 'delayed'; at: number; runAt: number }
+  /** `waiting-children`: a flow parent waiting for its children. */
+  | { kind: 'waiting-children'; at: number }
+  /** `active`: an attempt starts. */
+  | { kind: 'active'; at: number }
+  /** `progress`: `data` is the parsed progress value. */
+  | { kind: 'progress'; at: number; data: unknown }
+  /** `completed`: `returnvalue` is the parsed return value. */
+  | { kind: 'completed'; at: number; returnvalue: unknown }
+  /** `failed`: BullMQ's final failure (attempts exhausted or unrecoverable). */
+  | { kind: 'failed'; at: number; reason: string }
+  /** `removed`: the job left BullMQ before finishing. */
+  | { kind: 'removed'; at: number };
+
+/** The kinds of {@link SourceEvent}. */
+export type SourceEventKind = SourceEvent['kind'];
+
+/** The epoch ms of a Redis stream entry id (`<ms>-<seq>`). */
+export function streamIdTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/** Compares two Redis stream ids numerically: negative, zero or positive. */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs = '0', aSeq = '0'] = a.split('-');
+  const [bMs = '0', bSeq = '0'] = b.split('-');
+  const byMs = Number(aMs) - Number(bMs);
+  return byMs !== 0 ? byMs : Number(aSeq) - Number(bSeq);
+}

@@ -1,0 +1,41 @@
+/**
+ * `Seenn`: the one object an app creates. It owns the shared context and hands out the producer
+ * (`jobs`), the worker wrapper (`processor`), publishers, the bridge and the admin route.
+ */
+import { Redis } from 'ioredis';
+import { SeennContext } from './context.js';
+import { JobsApi } from './jobs-api.js';
+import { silentLogger } from './logger.js';
+import { resolveSeennOptions, type SeennOptions } from './options.js';
+
+/**
+ * Live, per-user job state for BullMQ.
+ *
+ * @example
+ * ```ts
+ * const seenn = new Seenn({ connection: new Redis({ maxRetriesPerRequest: null }) });
+ * const job = await seenn.jobs.start({ queue: 'video', userId: 'u1', jobType: 'render', title: 'My video' });
+ * ```
+ */
+export class Seenn {
+  /** Start jobs and read them back. */
+  readonly jobs: JobsApi;
+  /** @internal The shared context (connections, store, keys, logger). */
+  readonly context: SeennContext;
+  private closing: Promise<void> | undefined;
+
+  /** @param options - see {@link SeennOptions}; validated here (throws `CONFIG_INVALID`). */
+  constructor(options: SeennOptions) {
+    const resolved = resolveSeennOptions(options);
+    const { connection } = options;
+    const redis = connection instanceof Redis ? connection : new Redis({ ...connection, maxRetriesPerRequest: null });
+    this.context = new SeennContext(redis, !(connection instanceof Redis), resolved, options.logger ?? silentLogger);
+    this.jobs = new JobsApi(this.context);
+  }
+
+  /** Closes what this instance opened (queues, publishers, connections), never a connection it was given. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.context.close();
+    return this.closing;
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * The Seenn store: job snapshots, each user's replay stream and job index, and the owner index.
+ * Every change goes through one Lua script ({@link applyChangesScript}); reads are plain commands.
+ */
+import type { Redis } from 'ioredis';
+import { SeennError } from '../errors.js';
+import { isTerminal, type SeennJob } from '../model/job.js';
+import type { JobRecord } from '../model/record.js';
+import type { SeennKeys } from './keys.js';
+import { applyChangesScript, runScript } from './scripts.js';
+
+/** How long the store keeps things. */
+export interface RetentionOptions {
+  /** How long a finished (completed, failed, cancelled) job stays readable. @defaultValue 604800 (7 days) */
+  finishedJobSeconds?: number;
+  /** How long an unfinished job stays readable after its last change. @defaultValue 2592000 (30 days) */
+  activeJobSeconds?: number;
+  /** Entries kept in each user's replay stream (trimmed approximately). @defaultValue 1000 */
+  replayMaxEntries?: number;
+  /** How long a user's replay stream and job index live after their last change. @defaultValue 2592000 (30 days) */
+  replaySeconds?: number;
+}
+
+/** Retention with every default applied. */
+export type ResolvedRetention = Required<RetentionOptions>;
+
+/** The retention defaults (documented in the README). */
+export const RETENTION_DEFAULTS: ResolvedRetention = Object.freeze({
+  finishedJobSeconds: 7 * 24 * 3600,
+  activeJobSeconds: 30 * 24 * 3600,
+  replayMaxEntries: 1000,
+  replaySeconds: 30 * 24 * 3600,
+});
+
+/** A snapshot with its optimistic-concurrency version and last applied source event id. */
+export interface VersionedRecord {
+  record: JobRecord;
+  /** Bumped by every write; `0` means the snapshot does not exist. */
+  version: number;
+  /** The last BullMQ events-stream id applied to this job, if any. */
+  src: string | null;
+}
+
+/** One snapshot to write in a {@link JobStore.commit}. */
+export interface JobChange {
+  /** The version read before computing this change (`0` for a new job). */
+  expectedVersion: number;
+  /** The BullMQ events-stream id this change applies, for idempotency. */
+  src?: string;
+  /** The new record. */
+  record: JobRecord;
+  /** The SSE event announcing the change, when users can see it. `data` is the JSON payload. */
+  event?: { name: string; data: string };
+  /** Adds the job to its user's index (when it is created). */
+  index?: boolean;
+}
+
+/** What a commit did. */
+export type CommitResult = { status: 'ok'; entryIds: string[] } | { status: 'conflict' } | { status: 'stale' };
+
+/** One entry of a user's replay stream. */
+export interface ReplayEntry {
+  /** The stream entry id: the SSE `id:`. */
+  id: string;
+  /** The SSE event name. */
+  event: string;
+  /** The JSON payload, as stored. */
+  data: string;
+}
+
+/** Reads and writes Seenn state in Redis. Holds no state of its own. */
+export class JobStore {
+  /**
+   * @param redis - a connection this store may use (never closed by it)
+   * @param keys - the key builder
+   * @param retention - retention with defaults applied
+   */
+  constructor(
+    readonly redis: Redis,
+    readonly keys: SeennKeys,
+    readonly retention: ResolvedRetention,
+  ) {}
+
+  /** Reads one snapshot, or `null` when there is none. */
+  async read(userId: string, jobId: string): Promise<VersionedRecord | null> {
+    const [version, src, raw] = await this.redis.hmget(this.keys.job(userId, jobId), 'v', 's', 'r');
+    return parseSnapshot(version ?? null, src ?? null, raw ?? null);
+  }
+
+  /** Reads several snapshots of one user in one round trip, in the order asked. */
+  async readMany(userId: string, jobIds: readonly string[]): Promise<(VersionedRecord | null)[]> {
+    if (jobIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const jobId of jobIds) pipeline.hmget(this.keys.job(userId, jobId), 'v', 's', 'r');
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, value]) => {
+      if (error) throw new SeennError('STORE_ERROR', 'could not read job snapshots', { cause: error });
+      const [version, src, raw] = value as (string | null)[];
+      return parseSnapshot(version ?? null, src ?? null, raw ?? null);
+    });
+  }
+
+  /**
+   * Writes snapshots of one user atomically with their replay events, if no snapshot moved since it
+   * was read and none already applied its `src`.
+   */
+  async commit(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
+    const keys = [this.keys.stream(userId), this.keys.userJobs(userId)];
+    const args: (string | number)[] = [this.keys.liveChannel(), userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000];
+    for (const change of changes) {
+      const { job } = change.record;
+      if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
+      keys.push(this.keys.job(userId, job.id));
+      args.push(
+        change.expectedVersion,
+        change.src ?? '',
+        JSON.stringify(change.record),
+        this.ttlSeconds(job) * 1000,
+        change.event?.name ?? '',
+        change.event?.data ?? '',
+        change.index ? Date.parse(job.createdAt) : '',
+        job.id,
+      );
+    }
+    const answer = (await runScript(this.redis, applyChangesScript, keys, args)) as string[];
+    const [status, ...entryIds] = answer;
+    if (status === 'ok') return { status, entryIds };
+    if (status === 'conflict' || status === 'stale') return { status };
+    throw new SeennError('STORE_ERROR', `unexpected answer from applyChanges: ${String(status)}`);
+  }
+
+  /** How long a job's snapshot lives after this write. */
+  ttlSeconds(job: SeennJob): number {
+    return isTerminal(job.status) ? this.retention.finishedJobSeconds : this.retention.activeJobSeconds;
+  }
+
+  /** Records who owns a job (set before its first snapshot; lives as long as an active job). */
+  async setOwner(jobId: string, userId: string): Promise<void> {
+    await this.redis.set(this.keys.owner(jobId), userId, 'EX', Math.max(this.retention.activeJobSeconds, this.retention.finishedJobSeconds));
+  }
+
+  /** The user who owns a job, or `null`. */
+  async ownerOf(jobId: string): Promise<string | null> {
+    return this.redis.get(this.keys.owner(jobId));
+  }
+
+  /** Reads a job's record by id alone (owner lookup, then snapshot). */
+  async readById(jobId: string): Promise<VersionedRecord | null> {
+    const userId = await this.ownerOf(jobId);
+    return userId === null ? null : this.read(userId, jobId);
+  }
+
+  /**
+   * A page of a user's jobs, newest first. The cursor is opaque to callers; ids whose snapshot has
+   * expired are dropped from the index as they are met.
+   */
+  async list(userId: string, options: { limit: number; cursor?: string }): Promise<{ records: JobRecord[]; nextCursor?: string }> {
+    const indexKey = this.keys.userJobs(userId);
+    const after = options.cursor === undefined ? null : decodeCursor(options.cursor);
+    const records: JobRecord[] = [];
+    const max = after === null ? '+inf' : String(after.score);
+    let offset = 0;
+    const batch = Math.max(options.limit + 1, 50);
+    for (;;) {
+      const flat = await this.redis.zrevrangebyscore(indexKey, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch);
+      if (flat.length === 0) break;
+      const page: { id: string; score: number }[] = [];
+      for (let i = 0; i < flat.length; i += 2) page.push({ id: flat[i] as string, score: Number(flat[i + 1]) });
+      // Within one score Redis orders members descending here; skip up to and including the cursor.
+      const fresh = after === null ? page : page.filter((entry) => entry.score < after.score || entry.id < after.id);
+      const snapshots = await this.readMany(userId, fresh.map((entry) => entry.id));
+      const expired: string[] = [];
+      for (const [i, snapshot] of snapshots.entries()) {
+        const entry = fresh[i] as { id: string; score: number };
+        if (snapshot === null) expired.push(entry.id);
+        else if (records.length < options.limit) records.push(snapshot.record);
+        else return { records, nextCursor: encodeCursor(records[records.length - 1] as JobRecord) };
+      }
+      if (expired.length > 0) await this.redis.zrem(indexKey, ...expired);
+      if (flat.length < batch * 2) break;
+      offset += batch - expired.length;
+    }
+    return { records };
+  }
+
+  /** Up to `count` replay entries after `afterId` (exclusive), oldest first. */
+  async readStream(userId: string, afterId: string, count: number): Promise<ReplayEntry[]> {
+    const entries = await this.redis.xrange(this.keys.stream(userId), `(${afterId}`, '+', 'COUNT', count);
+    return entries.map(([id, fields]) => toReplayEntry(id, fields));
+  }
+
+  /** The id of the oldest entry still in a user's replay stream, or `null` when it is empty. */
+  async firstStreamId(userId: string): Promise<string | null> {
+    const entries = await this.redis.xrange(this.keys.stream(userId), '-', '+', 'COUNT', 1);
+    return entries[0]?.[0] ?? null;
+  }
+
+  /** The id of the newest entry in a user's replay stream, or `null` when it is empty. */
+  async lastStreamId(userId: string): Promise<string | null> {
+    const entries = await this.redis.xrevrange(this.keys.stream(userId), '+', '-', 'COUNT', 1);
+    return entries[0]?.[0] ?? null;
+  }
+}
+
+function parseSnapshot(version: string | null, src: string | null, raw: string | null): VersionedRecord | null {
+  if (raw === null || version === null) return null;
+  return { record: JSON.parse(raw) as JobRecord, version: Number(version), src };
+}
+
+function toReplayEntry(id: string, fields: string[]): ReplayEntry {
+  let event = '';
+  let data = '';
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'e') event = fields[i + 1] ?? '';
+    else if (fields[i] === 'd') data = fields[i + 1] ?? '';
+  }
+  return { id, event, data };
+}
+
+function encodeCursor(record: JobRecord): string {
+  return Buffer.from(JSON.stringify([Date.parse(record.job.createdAt), record.job.id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { score: number; id: string } {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && typeof parsed[0] === 'number' && typeof parsed[1] === 'string') return { score: parsed[0], id: parsed[1] };
+  } catch {
+    // fall through to the coded error below
+  }
+  throw new SeennError('VALIDATION_ERROR', 'cursor is not one this server issued', { details: { cursor } });
+}

@@ -1,0 +1,78 @@
+/**
+ * Every Redis key this package uses, in one place. Keys derive from BullMQ's prefix, so a hash-tagged
+ * prefix such as `{bull}` keeps them in BullMQ's slot on Redis Cluster. Otherwise the keys of one user
+ * share the hash tag `{<userId>}`: the job snapshots, replay stream and job index that one Lua script
+ * touches always live in one slot.
+ */
+
+/** Builds the key names of one app under one BullMQ prefix. */
+export class SeennKeys {
+  /** `<prefix>:seenn:<appId>`: the root of every key. */
+  readonly base: string;
+
+  /**
+   * @param prefix - BullMQ's key prefix (default `bull`)
+   * @param appId - the app whose keys these are
+   */
+  constructor(
+    readonly prefix: string,
+    readonly appId: string,
+  ) {
+    this.base = `${prefix}:seenn:${appId}`;
+  }
+
+  /** `<base>:u:{<userId>}`: the root of one user's keys (one hash slot). */
+  user(userId: string): string {
+    return `${this.base}:u:{${userId}}`;
+  }
+
+  /** Hash: the snapshot of one job (`v` version, `s` last applied source event id, `r` record JSON). */
+  job(userId: string, jobId: string): string {
+    return `${this.user(userId)}:job:${jobId}`;
+  }
+
+  /** Stream: the user's replay log; each entry is one client-visible change (`e` event, `d` JSON). */
+  stream(userId: string): string {
+    return `${this.user(userId)}:stream`;
+  }
+
+  /** Sorted set: the user's job ids scored by creation time (for listing, newest first). */
+  userJobs(userId: string): string {
+    return `${this.user(userId)}:jobs`;
+  }
+
+  /** String: the user who owns a job (so a job can be found by id alone). */
+  owner(jobId: string): string {
+    return `${this.base}:owner:${jobId}`;
+  }
+
+  /** Pub/Sub channel: every change of this app, for bridges to fan out live. */
+  liveChannel(): string {
+    return `${this.base}:live`;
+  }
+
+  /** String: the publisher's checkpoint (last handled events-stream id) for one queue. */
+  checkpoint(queueName: string): string {
+    return `${this.base}:q:${queueName}:checkpoint`;
+  }
+
+  /** String: the lease naming the one publisher that reads a queue now. */
+  lease(queueName: string): string {
+    return `${this.base}:q:${queueName}:lease`;
+  }
+
+  /** Set: Seenn ids of a queue's jobs that are not terminal yet (what a re-sync must revisit). */
+  liveJobs(queueName: string): string {
+    return `${this.base}:q:${queueName}:live`;
+  }
+
+  /** BullMQ's events stream of a queue. */
+  bullEvents(queueName: string): string {
+    return `${this.prefix}:${queueName}:events`;
+  }
+
+  /** BullMQ's hash of one job. */
+  bullJob(queueName: string, bullJobId: string): string {
+    return `${this.prefix}:${queueName}:${bullJobId}`;
+  }
+}

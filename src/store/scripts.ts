@@ -1,0 +1,111 @@
+/**
+ * Lua scripts and how they run: EVALSHA first, EVAL once when Redis does not know the script yet.
+ * Each script's header lists its KEYS, ARGV and answers, BullMQ-style.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/** A Lua script with its SHA-1. */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+/** Wraps Lua source as a {@link LuaScript}. */
+export function luaScript(name: string, source: string): LuaScript {
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/** Runs `script` with `keys` and `args`, loading it into Redis when needed. */
+export async function runScript(redis: Redis, script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  try {
+    return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+      return redis.eval(script.source, keys.length, ...keys, ...args);
+    }
+    throw error;
+  }
+}
+
+/**
+ * applyChanges: commits one or more job snapshots of ONE user and appends their events, atomically.
+ *
+ * KEYS[1]      the user's replay stream
+ * KEYS[2]      the user's job index (sorted set)
+ * KEYS[3..]    one snapshot hash per change
+ * ARGV[1]      Pub/Sub channel for live fan-out ('' = none)
+ * ARGV[2]      userId (first line of the published message)
+ * ARGV[3]      replay stream MAXLEN (approximate trim)
+ * ARGV[4]      replay stream and index TTL in ms
+ * then 8 ARGV per change (PER_CHANGE_ARGS):
+ *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
+ *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
+ *   record           the new record JSON
+ *   ttlMs            the snapshot's time to live
+ *   eventName        the SSE event to append ('' = the change is not visible)
+ *   eventData        the event's JSON payload
+ *   indexScore       '' or a creation time to add the job to the user's index with (member = jobId)
+ *   jobId            the job id (index member)
+ *
+ * Answers: {'conflict'} when a snapshot's version moved (nothing written; read again and retry);
+ * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
+ * {'ok', id1, id2, …} with the replay stream ids of the events appended, in order.
+ * Publishes `userId\nentryId\neventName\neventData` on the channel for every event appended.
+ */
+export const applyChangesScript = luaScript(
+  'applyChanges',
+  `
+local function parseId(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function compareIds(a, b)
+  local ams, aseq = parseId(a)
+  local bms, bseq = parseId(b)
+  if ams ~= bms then return ams < bms and -1 or 1 end
+  if aseq ~= bseq then return aseq < bseq and -1 or 1 end
+  return 0
+end
+local PER = 8
+local n = #KEYS - 2
+for i = 1, n do
+  local base = 4 + (i - 1) * PER
+  local current = redis.call('HMGET', KEYS[2 + i], 'v', 's')
+  if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
+  local src = ARGV[base + 2]
+  if src ~= '' and current[2] and compareIds(current[2], src) >= 0 then return {'stale'} end
+end
+local answer = {'ok'}
+for i = 1, n do
+  local key = KEYS[2 + i]
+  local base = 4 + (i - 1) * PER
+  local version = tonumber(ARGV[base + 1]) + 1
+  if ARGV[base + 2] ~= '' then
+    redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', ARGV[base + 3])
+  else
+    redis.call('HSET', key, 'v', version, 'r', ARGV[base + 3])
+  end
+  redis.call('PEXPIRE', key, ARGV[base + 4])
+  if ARGV[base + 7] ~= '' then
+    redis.call('ZADD', KEYS[2], ARGV[base + 7], ARGV[base + 8])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
+  local event = ARGV[base + 5]
+  if event ~= '' then
+    local data = ARGV[base + 6]
+    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
+    answer[#answer + 1] = id
+    if ARGV[1] ~= '' then
+      redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. id .. '\\n' .. event .. '\\n' .. data)
+    end
+  end
+end
+if #answer > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return answer
+`,
+);
+
+/** How many ARGV entries each change takes in {@link applyChangesScript}. */
+export const PER_CHANGE_ARGS = 8;

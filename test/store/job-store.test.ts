@@ -1,0 +1,83 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecord } from '../../src/model/reducer.js';
+import type { JobRecord } from '../../src/model/record.js';
+import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
+import { SeennKeys } from '../../src/store/keys.js';
+import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+
+let redis: Redis;
+let store: JobStore;
+let keys: SeennKeys;
+const prefix = uniquePrefix('store');
+
+function record(id: string, createdAtMs: number, userId = 'alice'): JobRecord {
+  return createRecord(id, 'default', { userId, jobType: 'video', title: `Job ${id}` }, { queueName: 'q', bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' });
+}
+
+beforeAll(() => {
+  redis = connect();
+  keys = new SeennKeys(prefix, 'default');
+  store = new JobStore(redis, keys, RETENTION_DEFAULTS);
+});
+
+afterAll(async () => {
+  await deletePrefix(redis, prefix);
+  await redis.quit();
+});
+
+describe('JobStore', () => {
+  it('derives every key from the prefix and puts one user in one hash tag', () => {
+    expect(keys.job('u1', 'j1')).toBe(`${prefix}:seenn:default:u:{u1}:job:j1`);
+    expect(keys.stream('u1')).toBe(`${prefix}:seenn:default:u:{u1}:stream`);
+    expect(keys.userJobs('u1')).toBe(`${prefix}:seenn:default:u:{u1}:jobs`);
+    expect(keys.bullEvents('video')).toBe(`${prefix}:video:events`);
+  });
+
+  it('commits a snapshot with its event, then refuses a stale source id and a moved version', async () => {
+    const created = record('j1', 1_000);
+    const first = await store.commit('alice', [{ expectedVersion: 0, src: '5-0', record: created, event: { name: 'job.started', data: JSON.stringify(created.job) }, index: true }]);
+    expect(first.status).toBe('ok');
+    const ids = first.status === 'ok' ? first.entryIds : [];
+    expect(ids).toHaveLength(1);
+
+    const snapshot = await store.read('alice', 'j1');
+    expect(snapshot).toMatchObject({ version: 1, src: '5-0' });
+    expect(snapshot?.record.job.title).toBe('Job j1');
+
+    expect((await store.commit('alice', [{ expectedVersion: 1, src: '5-0', record: created }])).status).toBe('stale');
+    expect((await store.commit('alice', [{ expectedVersion: 1, src: '4-9', record: created }])).status).toBe('stale');
+    expect((await store.commit('alice', [{ expectedVersion: 0, src: '6-0', record: created }])).status).toBe('conflict');
+    expect((await store.read('alice', 'j1'))?.version).toBe(1);
+
+    const entries = await store.readStream('alice', '0-0', 10);
+    expect(entries).toEqual([{ id: ids[0], event: 'job.started', data: JSON.stringify(created.job) }]);
+  });
+
+  it('compares source ids numerically, not as strings', async () => {
+    const created = record('j2', 2_000);
+    expect((await store.commit('alice', [{ expectedVersion: 0, src: '999-5', record: created }])).status).toBe('ok');
+    expect((await store.commit('alice', [{ expectedVersion: 1, src: '1000-0', record: created }])).status).toBe('ok');
+    expect((await store.commit('alice', [{ expectedVersion: 2, src: '999-10', record: created }])).status).toBe('stale');
+  });
+
+  it('lists a user newest first across pages, with ties on creation time', async () => {
+    const user = 'lister';
+    const createdAt = [10_000, 20_000, 20_000, 20_000, 30_000, 40_000, 40_000];
+    for (const [i, at] of createdAt.entries()) {
+      const rec = record(`l${i}`, at, user);
+      await store.commit(user, [{ expectedVersion: 0, record: rec, index: true }]);
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list(user, cursor === undefined ? { limit: 2 } : { limit: 2, cursor });
+      seen.push(...page.records.map((r) => r.job.id));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    expect(seen).toHaveLength(createdAt.length);
+    expect(new Set(seen).size).toBe(createdAt.length);
+    const times = seen.map((id) => createdAt[Number(id.slice(1))] as number);
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+  });
+});
