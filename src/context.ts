@@ -15,6 +15,7 @@ export class SeennContext {
   readonly store: JobStore;
   private readonly queues = new Map<string, Queue>();
   private readonly opened = new Set<Redis>();
+  private readonly closers = new Set<() => Promise<void>>();
 
   /**
    * @param redis - the command connection (shared with BullMQ objects we create)
@@ -55,8 +56,15 @@ export class SeennContext {
     return queue;
   }
 
-  /** Closes the queues and connections this context opened; never a connection it was given. */
+  /** Registers something to close (a publisher, a bridge) when the Seenn instance closes. */
+  onClose(closer: () => Promise<void>): void {
+    this.closers.add(closer);
+  }
+
+  /** Closes what was registered, then the queues and connections this context opened; never a connection it was given. */
   async close(): Promise<void> {
+    await Promise.all([...this.closers].map((closer) => closer().catch((error: unknown) => this.logger.warn({ err: error }, 'close failed'))));
+    this.closers.clear();
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();
     await Promise.all([...this.opened].map((connection) => connection.quit().catch(() => connection.disconnect())));

@@ -7,6 +7,7 @@ import { SeennContext } from './context.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
 import { resolveSeennOptions, type SeennOptions } from './options.js';
+import { Publisher, type PublisherOptions } from './publisher/index.js';
 
 /**
  * Live, per-user job state for BullMQ.
@@ -31,6 +32,16 @@ export class Seenn {
     const redis = connection instanceof Redis ? connection : new Redis({ ...connection, maxRetriesPerRequest: null });
     this.context = new SeennContext(redis, !(connection instanceof Redis), resolved, options.logger ?? silentLogger);
     this.jobs = new JobsApi(this.context);
+  }
+
+  /**
+   * A publisher that turns the BullMQ events of `options.queues` into Seenn state. Call `start()` on
+   * it; `seenn.close()` stops it.
+   */
+  publisher(options: PublisherOptions): Publisher {
+    const publisher = new Publisher(this.context, options);
+    this.context.onClose(() => publisher.close());
+    return publisher;
   }
 
   /** Closes what this instance opened (queues, publishers, connections), never a connection it was given. Idempotent. */

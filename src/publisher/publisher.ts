@@ -1,0 +1,68 @@
+/**
+ * The publisher: turns BullMQ queue events into Seenn state, exactly once and in order per job. Run
+ * one or more anywhere; per queue, one holds the lease and reads while the others stand by.
+ */
+import { EventEmitter } from 'node:events';
+import type { SeennContext } from '../context.js';
+import { resolvePublisherOptions, type PublisherOptions, type ResolvedPublisherOptions } from './options.js';
+import { QueueReader } from './queue-reader.js';
+
+/** The events a {@link Publisher} emits; payloads are single objects so they can grow. */
+export interface PublisherEvents {
+  /** A batch of events was applied and checkpointed. */
+  batch: [info: { queue: string; events: number; lastId: string }];
+  /** Events were trimmed before they were read; the queue's jobs were re-synced from BullMQ. */
+  resync: [info: { queue: string; fromId: string; resumeId: string }];
+  /** This publisher took (`held: true`) or lost a queue's lease. */
+  lease: [info: { queue: string; held: boolean }];
+  /** Something failed; the publisher carries on. */
+  error: [error: Error, info: { queue: string }];
+}
+
+/**
+ * Reads each queue's BullMQ events stream and writes the Seenn store.
+ *
+ * @example
+ * ```ts
+ * const publisher = seenn.publisher({ queues: ['video'] });
+ * publisher.on('error', (err) => logger.warn({ err }, 'publisher'));
+ * await publisher.start();
+ * ```
+ */
+export class Publisher extends EventEmitter<PublisherEvents> {
+  /** The resolved options. */
+  readonly options: ResolvedPublisherOptions;
+  private readonly readers: QueueReader[];
+  private stopping: Promise<void> | undefined;
+
+  /** @internal Use `seenn.publisher(options)`. */
+  constructor(ctx: SeennContext, options: PublisherOptions) {
+    super();
+    this.options = resolvePublisherOptions(options);
+    this.readers = this.options.queues.map(
+      (queue) =>
+        new QueueReader(ctx, queue, this.options, {
+          onBatch: (name, info) => this.emit('batch', { queue: name, ...info }),
+          onResync: (name, info) => this.emit('resync', { queue: name, ...info }),
+          onLease: (name, held) => this.emit('lease', { queue: name, held }),
+          onError: (error, name) => {
+            // An 'error' event without listeners would throw: background loops never crash the process.
+            if (this.listenerCount('error') > 0) this.emit('error', error instanceof Error ? error : new Error(String(error)), { queue: name });
+          },
+        }),
+    );
+  }
+
+  /** Starts reading every queue (idempotent). Resolves at once; reading goes on in the background. */
+  async start(): Promise<void> {
+    if (this.stopping !== undefined) await this.stopping;
+    this.stopping = undefined;
+    for (const reader of this.readers) reader.start();
+  }
+
+  /** Stops reading and gives every lease up (idempotent). */
+  close(): Promise<void> {
+    this.stopping ??= Promise.all(this.readers.map((reader) => reader.stop())).then(() => undefined);
+    return this.stopping;
+  }
+}

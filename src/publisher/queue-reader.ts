@@ -1,0 +1,191 @@
+/**
+ * One queue's reading loop: hold the queue's lease, read its BullMQ events stream from the
+ * checkpoint, apply each event (jobs in parallel, each job's events in order), move the checkpoint,
+ * and re-sync when BullMQ trimmed events the loop had not read. The loop survives Redis restarts and
+ * every error: it reports them and carries on.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { SeennContext } from '../context.js';
+import type { Logger } from '../logger.js';
+import { applySourceEvent } from './apply-event.js';
+import { JobResolver } from './job-resolver.js';
+import { advanceCheckpoint, readCheckpoint, releaseLease, takeLease } from './lease.js';
+import type { ResolvedPublisherOptions } from './options.js';
+import { parseQueueEvent, type QueueEvent } from './parse-event.js';
+import { resyncQueue, runLimited } from './resync.js';
+
+/** What a reader tells its publisher. */
+export interface QueueReaderHooks {
+  /** A batch was applied and checkpointed. */
+  onBatch(queueName: string, info: { events: number; lastId: string }): void;
+  /** A gap was found and re-synced. */
+  onResync(queueName: string, info: { fromId: string; resumeId: string }): void;
+  /** The lease was taken or lost. */
+  onLease(queueName: string, held: boolean): void;
+  /** Something failed; the loop goes on. */
+  onError(error: unknown, queueName: string): void;
+}
+
+/** The reading loop of one queue. */
+export class QueueReader {
+  private readonly owner = randomUUID();
+  private readonly resolver: JobResolver;
+  private readonly log: Logger;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private blocking: Redis | undefined;
+  private holdsLease = false;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly ctx: SeennContext,
+    readonly queueName: string,
+    private readonly options: ResolvedPublisherOptions,
+    private readonly hooks: QueueReaderHooks,
+  ) {
+    this.log = ctx.logger.child({ component: 'publisher', queue: queueName });
+    this.resolver = new JobResolver(ctx, queueName, options.describe, (error, bullId) => {
+      this.log.warn({ err: error, bullId }, 'job could not be described; it stays invisible');
+      hooks.onError(error, queueName);
+    });
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.blocking = this.ctx.duplicate();
+    this.loop = this.run();
+  }
+
+  /** Stops the loop, gives the lease up and closes the loop's connection. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    clearInterval(this.leaseTimer);
+    // Interrupts a blocking XREAD at once.
+    this.blocking?.disconnect();
+    await this.loop;
+    if (this.holdsLease) await releaseLease(this.ctx.redis, this.ctx.keys.lease(this.queueName), this.owner).catch(() => undefined);
+    this.setLease(false);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        if (!this.holdsLease) {
+          await this.acquire();
+          continue;
+        }
+        await this.readOnce();
+      } catch (error) {
+        if (!this.running) break;
+        this.log.error({ err: error }, 'publisher loop error; retrying');
+        this.hooks.onError(error, this.queueName);
+        await this.pause(this.options.errorBackoffMs);
+      }
+    }
+  }
+
+  private async acquire(): Promise<void> {
+    const held = await takeLease(this.ctx.redis, this.ctx.keys.lease(this.queueName), this.owner, this.options.leaseMs);
+    if (!held) {
+      await this.pause(this.options.leaseRetryMs);
+      return;
+    }
+    this.setLease(true);
+    clearInterval(this.leaseTimer);
+    this.leaseTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)));
+    this.leaseTimer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      const held = await takeLease(this.ctx.redis, this.ctx.keys.lease(this.queueName), this.owner, this.options.leaseMs);
+      if (!held) {
+        this.log.warn({}, 'lease lost to another publisher');
+        clearInterval(this.leaseTimer);
+        this.setLease(false);
+      }
+    } catch (error) {
+      this.hooks.onError(error, this.queueName);
+    }
+  }
+
+  private setLease(held: boolean): void {
+    if (this.holdsLease === held) return;
+    this.holdsLease = held;
+    this.hooks.onLease(this.queueName, held);
+  }
+
+  /** One blocking read, then the batch applied and checkpointed. */
+  private async readOnce(): Promise<void> {
+    const { redis, keys } = this.ctx;
+    const blocking = this.blocking;
+    if (blocking === undefined) return;
+    if (blocking.status === 'end') await blocking.connect();
+    const checkpointKey = keys.checkpoint(this.queueName);
+    const streamKey = keys.bullEvents(this.queueName);
+    const checkpoint = (await readCheckpoint(redis, checkpointKey)) ?? '0-0';
+    // The XRANGE runs right after the XREAD answers: if the checkpoint's own entry still exists then,
+    // nothing after it can have been trimmed before we read it.
+    const replies = await blocking
+      .pipeline()
+      .xread('COUNT', this.options.batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', streamKey, checkpoint)
+      .xrange(streamKey, checkpoint, checkpoint)
+      .exec();
+    if (!this.running || !this.holdsLease) return;
+    const [[readError, read], [rangeError, range]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+    if (readError) throw readError;
+    if (rangeError) throw rangeError;
+    const entries = ((read as [string, [string, string[]][]][] | null)?.[0]?.[1] ?? []) as [string, string[]][];
+    if (entries.length === 0) return;
+    if (checkpoint !== '0-0' && (range as unknown[]).length === 0) {
+      const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, checkpoint, this.options.concurrency);
+      await advanceCheckpoint(redis, checkpointKey, resumeId);
+      this.log.warn({ fromId: checkpoint, resumeId }, 'events were trimmed before they were read; re-synced from BullMQ');
+      this.hooks.onResync(this.queueName, { fromId: checkpoint, resumeId });
+      return;
+    }
+    await this.applyBatch(entries);
+    const lastId = (entries[entries.length - 1] as [string, string[]])[0];
+    await advanceCheckpoint(redis, checkpointKey, lastId);
+    this.hooks.onBatch(this.queueName, { events: entries.length, lastId });
+  }
+
+  /** Applies a batch: jobs in parallel, each job's events in stream order. */
+  private async applyBatch(entries: readonly [string, string[]][]): Promise<void> {
+    const byJob = new Map<string, QueueEvent[]>();
+    for (const [id, fields] of entries) {
+      const parsed = parseQueueEvent(id, fields);
+      if (parsed === null) continue;
+      const list = byJob.get(parsed.bullId);
+      if (list === undefined) byJob.set(parsed.bullId, [parsed]);
+      else list.push(parsed);
+    }
+    const tasks = [...byJob.values()].map((events) => async () => {
+      for (const { bullId, id, event } of events) {
+        await applySourceEvent(this.ctx, this.queueName, this.resolver, bullId, id, event);
+      }
+    });
+    await runLimited(tasks, this.options.concurrency);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      timer.unref();
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}

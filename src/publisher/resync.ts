@@ -1,0 +1,115 @@
+/**
+ * Re-sync: when BullMQ trimmed events the publisher had not read yet (a checkpoint older than the
+ * stream), the state of the affected jobs is rebuilt from BullMQ's own lists and hashes instead of
+ * being silently skipped. Costs O(jobs in the queue's unfinished states + jobs finished since the
+ * checkpoint); it runs only when a gap is found.
+ */
+import { Job } from 'bullmq';
+import type { SeennContext } from '../context.js';
+import { parseProgressValue, PROGRESS_MARKER } from '../model/progress.js';
+import type { JobRecord } from '../model/record.js';
+import { streamIdTime, type SourceEvent } from '../model/source-event.js';
+import { applySourceEvent } from './apply-event.js';
+import type { JobResolver } from './job-resolver.js';
+
+type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'completed' | 'failed';
+
+/**
+ * Rebuilds the state of every job of `queueName` that may have changed after `checkpointId`, stamps
+ * the changes with the stream's newest id, and returns that id (where reading resumes).
+ */
+export async function resyncQueue(ctx: SeennContext, queueName: string, resolver: JobResolver, checkpointId: string, concurrency: number): Promise<string> {
+  const { redis } = ctx;
+  const base = `${ctx.keys.prefix}:${queueName}`;
+  const newest = await redis.xrevrange(ctx.keys.bullEvents(queueName), '+', '-', 'COUNT', 1);
+  const resumeId = newest[0]?.[0] ?? checkpointId;
+  const sinceMs = streamIdTime(checkpointId);
+
+  const hints = new Map<string, StateHint>();
+  const [wait, prioritized, delayed, active, children, completed, failed] = (await redis
+    .pipeline()
+    .lrange(`${base}:wait`, 0, -1)
+    .zrange(`${base}:prioritized`, 0, -1)
+    .zrange(`${base}:delayed`, 0, -1)
+    .lrange(`${base}:active`, 0, -1)
+    .zrange(`${base}:waiting-children`, 0, -1)
+    .zrangebyscore(`${base}:completed`, sinceMs, '+inf')
+    .zrangebyscore(`${base}:failed`, sinceMs, '+inf')
+    .exec()
+    .then((replies) => (replies ?? []).map(([error, value]) => (error ? [] : (value as string[]))))) as string[][];
+  for (const id of [...(wait ?? []), ...(prioritized ?? [])]) hints.set(id, 'waiting');
+  for (const id of delayed ?? []) hints.set(id, 'delayed');
+  for (const id of children ?? []) hints.set(id, 'waiting-children');
+  for (const id of active ?? []) hints.set(id, 'active');
+  for (const id of completed ?? []) hints.set(id, 'completed');
+  for (const id of failed ?? []) hints.set(id, 'failed');
+
+  // Jobs we track as unfinished but that are in none of those lists: gone, or finished earlier.
+  const liveIds = await redis.smembers(ctx.keys.liveJobs(queueName));
+  const orphans: string[] = [];
+  for (const seennId of liveIds) {
+    const snapshot = await ctx.store.readById(seennId);
+    const bullId = snapshot?.record.x.bullId;
+    if (bullId !== undefined && !hints.has(bullId)) orphans.push(bullId);
+    if (snapshot === null) await redis.srem(ctx.keys.liveJobs(queueName), seennId);
+  }
+
+  const work = [...hints.entries()].map(([bullId, hint]) => () => resyncJob(ctx, queueName, resolver, bullId, hint, resumeId));
+  for (const bullId of orphans) work.push(() => resyncJob(ctx, queueName, resolver, bullId, null, resumeId));
+  await runLimited(work, concurrency);
+  return resumeId;
+}
+
+/** Rebuilds one job from its BullMQ hash; `hint` is the list it was found in (`null`: none). */
+async function resyncJob(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, hint: StateHint | null, resumeId: string): Promise<void> {
+  const job = await Job.fromId(ctx.queue(queueName), bullId);
+  const at = streamIdTime(resumeId);
+  if (job === undefined) {
+    await applySourceEvent(ctx, queueName, resolver, bullId, resumeId, { kind: 'removed', at });
+    return;
+  }
+  const events = eventsFor(job, hint ?? (job.finishedOn ? (job.failedReason ? 'failed' : 'completed') : 'waiting'), at);
+  const attemptsStarted = job.attemptsStarted;
+  await applySourceEvent(ctx, queueName, resolver, bullId, resumeId, events, (record: JobRecord) => ({
+    job: record.job,
+    // Align the attempt counter with BullMQ's before replaying `active`, which adds one.
+    x: { ...record.x, attempt: hint === 'active' ? Math.max(0, attemptsStarted - 1) : Math.max(record.x.attempt, attemptsStarted) },
+  }));
+}
+
+/** The synthetic events that bring a record to the state BullMQ holds for `job`. */
+function eventsFor(job: Job, hint: StateHint, at: number): SourceEvent[] {
+  const progress = parseProgressValue(job.progress);
+  switch (hint) {
+    case 'waiting':
+      return [{ kind: 'waiting', at }];
+    case 'delayed':
+      return [{ kind: 'delayed', at, runAt: job.timestamp + (job.delay ?? 0) }];
+    case 'waiting-children':
+      return [{ kind: 'waiting-children', at }];
+    case 'active':
+      return progress === null ? [{ kind: 'active', at: job.processedOn ?? at }] : [{ kind: 'active', at: job.processedOn ?? at }, { kind: 'progress', at, data: job.progress }];
+    case 'completed':
+      return [{ kind: 'completed', at: job.finishedOn ?? at, returnvalue: job.returnvalue }];
+    case 'failed': {
+      const events: SourceEvent[] = [];
+      // The wrapper's error payload of the last attempt carries the user-facing error code.
+      if (progress !== null && PROGRESS_MARKER in progress && progress.error !== undefined) events.push({ kind: 'progress', at, data: job.progress });
+      events.push({ kind: 'failed', at: job.finishedOn ?? at, reason: job.failedReason });
+      return events;
+    }
+  }
+}
+
+/** Runs async tasks with at most `limit` in flight. */
+export async function runLimited(tasks: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+    while (next < tasks.length) {
+      const task = tasks[next] as () => Promise<unknown>;
+      next += 1;
+      await task();
+    }
+  });
+  await Promise.all(lanes);
+}
