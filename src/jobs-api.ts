@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { SeennContext } from './context.js';
 import type { SeennJob } from './model/job.js';
 import { parseOrThrow } from './options.js';
+import { startJob, type StartJobInput } from './producer/index.js';
 
 /** Options of {@link JobsApi.list}. */
 export interface ListOptions {
@@ -27,6 +28,14 @@ export interface JobPage {
 export class JobsApi {
   /** @internal */
   constructor(private readonly ctx: SeennContext) {}
+
+  /**
+   * Adds a BullMQ job that the user `input.userId` sees live. Its id is a new ULID (also the BullMQ
+   * job id); `seenn.jobs.get(id)` answers at once. Bad input throws a coded error and adds nothing.
+   */
+  start(input: StartJobInput): Promise<SeennJob> {
+    return startJob(this.ctx, input);
+  }
 
   /** The job with this Seenn id, or `null` when it is unknown or has expired. */
   async get(jobId: string): Promise<SeennJob | null> {

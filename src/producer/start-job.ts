@@ -1,0 +1,124 @@
+/**
+ * `seenn.jobs.start(input)`: adds a BullMQ job that carries its Seenn descriptor and writes the
+ * job's first snapshot, so `seenn.jobs.get(id)` answers at once and the user's replay stream holds
+ * a `job.started` before any worker or publisher runs.
+ */
+import type { JobsOptions } from 'bullmq';
+import { z } from 'zod';
+import type { SeennContext } from '../context.js';
+import { SeennError } from '../errors.js';
+import { DESCRIPTOR_KEY, DescriptorSchema, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
+import { eventNameForStatus } from '../model/events.js';
+import { newJobId } from '../model/ids.js';
+import type { SeennJob } from '../model/job.js';
+import { createRecord, type BullJobFacts } from '../model/reducer.js';
+import { parseOrThrow } from '../options.js';
+
+/** Input of `seenn.jobs.start`. */
+export interface StartJobInput {
+  /** The BullMQ queue to add the job to (no `:`). */
+  queue: string;
+  /** The user who sees the job. */
+  userId: string;
+  /** The job's type; also the BullMQ job name. */
+  jobType: string;
+  /** What the user sees the job as. */
+  title: string;
+  /** The job's data for the worker: a plain object, without the reserved key `__seenn`. */
+  data?: Record<string, unknown>;
+  /** Shown to the user with the job (at most 10 KB as JSON). */
+  metadata?: Record<string, unknown>;
+  /**
+   * BullMQ job options, passed through. `jobId` is not allowed (the Seenn id, a ULID, is the BullMQ
+   * id) and neither is `deduplication` (a deduplicated add would not create the job started here).
+   */
+  opts?: JobsOptions;
+  /** When the job is expected to finish: an ISO-8601 time with offset, or a `Date`. */
+  estimatedCompletionAt?: string | Date;
+  /** Groups related jobs. */
+  workflowId?: string;
+}
+
+/** BullMQ's highest priority value. */
+const PRIORITY_LIMIT = 2 ** 21 - 1;
+
+/** BullMQ's failure options for children; at most one may be set. */
+const EXCLUSIVE_FAILURE_OPTIONS = ['removeDependencyOnFailure', 'failParentOnFailure', 'continueParentOnFailure', 'ignoreDependencyOnFailure'] as const;
+
+/**
+ * The BullMQ options we check before anything is written; the rest pass through for BullMQ to use.
+ * The checks mirror the ones BullMQ makes when it adds a job, so a bad option fails here, first.
+ */
+const JobsOptionsSchema = z
+  .looseObject({
+    jobId: z.never({ error: 'jobId is chosen by Seenn (a ULID); leave it out' }).optional(),
+    deduplication: z.never({ error: 'deduplication is not supported by jobs.start: every call starts a new job' }).optional(),
+    delay: z.number().finite().min(0).optional(),
+    priority: z.number().int().min(0).max(PRIORITY_LIMIT).optional(),
+    attempts: z.number().int().min(0).optional(),
+  })
+  .refine((opts) => EXCLUSIVE_FAILURE_OPTIONS.filter((name) => Boolean(opts[name])).length <= 1, {
+    message: `at most one of ${EXCLUSIVE_FAILURE_OPTIONS.join(', ')} may be set`,
+  });
+
+const StartJobInputSchema = DescriptorSchema.pick({ userId: true, jobType: true, title: true, metadata: true, workflowId: true })
+  .extend({
+    queue: z
+      .string()
+      .min(1)
+      .max(200)
+      .refine((name) => !name.includes(':'), 'queue names cannot contain `:`'),
+    data: z
+      .record(z.string(), z.unknown())
+      .refine((data) => !Object.hasOwn(data, DESCRIPTOR_KEY), `data must not hold the reserved key \`${DESCRIPTOR_KEY}\``)
+      .optional(),
+    opts: JobsOptionsSchema.optional(),
+    estimatedCompletionAt: z
+      .union([z.iso.datetime({ offset: true }), z.date()])
+      .transform((value) => (value instanceof Date ? value : new Date(value)).toISOString())
+      .optional(),
+  })
+  .strict();
+
+/**
+ * Starts a job: validates `input`, records the owner, adds the BullMQ job (id = a new ULID,
+ * `data.__seenn` = the descriptor) and commits its first snapshot with a `job.started` event.
+ * Bad input throws a `VALIDATION_ERROR` (or `PAYLOAD_TOO_LARGE`) and adds nothing.
+ *
+ * @returns the Seenn job as it is stored now (`queued`, or `pending` when delayed)
+ */
+export async function startJob(ctx: SeennContext, input: StartJobInput): Promise<SeennJob> {
+  const parsed = parseOrThrow(StartJobInputSchema, input, 'jobs.start input', 'VALIDATION_ERROR');
+  const id = newJobId();
+  const descriptor = parseOrThrow(StoredDescriptorSchema, descriptorOf(id, parsed), 'job descriptor', 'VALIDATION_ERROR');
+
+  await ctx.store.setOwner(id, descriptor.userId);
+  const opts: JobsOptions = { ...(parsed.opts as JobsOptions | undefined), jobId: id };
+  const bullJob = await ctx.queue(parsed.queue).add(parsed.jobType, { ...parsed.data, [DESCRIPTOR_KEY]: descriptor }, opts);
+
+  const facts: BullJobFacts = {
+    queueName: parsed.queue,
+    bullId: id,
+    createdAtMs: bullJob.timestamp,
+    maxAttempts: bullJob.opts.attempts ?? 1,
+    state: (bullJob.opts.delay ?? 0) > 0 ? 'delayed' : 'waiting',
+  };
+  const record = createRecord(id, ctx.options.appId, descriptor, facts);
+  const event = { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) };
+  const answer = await ctx.store.commit(descriptor.userId, [{ expectedVersion: 0, record, event, index: true }]);
+  if (answer.status === 'ok') return record.job;
+
+  // The publisher met the job first and wrote its snapshot: that one is the truth.
+  const snapshot = await ctx.store.read(descriptor.userId, id);
+  if (snapshot === null) throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status}) and none is stored`, { details: { jobId: id } });
+  return snapshot.record.job;
+}
+
+/** The descriptor stored in the BullMQ job's data; optional fields only when given. */
+function descriptorOf(id: string, input: z.output<typeof StartJobInputSchema>): StoredDescriptor {
+  const descriptor: StoredDescriptor = { id, userId: input.userId, jobType: input.jobType, title: input.title };
+  if (input.metadata !== undefined) descriptor.metadata = input.metadata;
+  if (input.workflowId !== undefined) descriptor.workflowId = input.workflowId;
+  if (input.estimatedCompletionAt !== undefined) descriptor.estimatedCompletionAt = input.estimatedCompletionAt;
+  return descriptor;
+}
