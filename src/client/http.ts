@@ -1,0 +1,66 @@
+/**
+ * The REST side of the client: `GET` a path under the bridge's base URL with the token, a timeout and
+ * one retry with a fresh token after a `401`.
+ */
+import { SeennClientError, errorFromResponse } from './errors.js';
+import type { TokenSource } from './token-source.js';
+
+/** What {@link requestJson} needs. */
+export interface HttpContext {
+  baseUrl: string;
+  fetch: typeof fetch;
+  tokens: TokenSource;
+  requestTimeoutMs: number;
+}
+
+/** `Authorization` and friends for a request that carries `token`. */
+export function authHeaders(token: string | undefined, accept: string): Record<string, string> {
+  const headers: Record<string, string> = { Accept: accept };
+  if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
+  return headers;
+}
+
+/**
+ * `GET {baseUrl}{path}` and parses the JSON body. Throws a {@link SeennClientError}: the server's
+ * coded error for non-2xx answers (after one retry with a new token on `401`), `NETWORK_ERROR`,
+ * `TIMEOUT` or `BAD_RESPONSE`. `signal` aborts it (the abort error is rethrown as it is).
+ */
+export async function requestJson(ctx: HttpContext, path: string, signal?: AbortSignal): Promise<unknown> {
+  for (let attempt = 0; ; attempt += 1) {
+    const token = await ctx.tokens.get();
+    const response = await fetchWithTimeout(ctx, `${ctx.baseUrl}${path}`, { headers: authHeaders(token, 'application/json') }, signal);
+    if (response.status === 401 && attempt === 0 && ctx.tokens.canRefresh) {
+      await response.body?.cancel().catch(() => undefined);
+      ctx.tokens.invalidate(token);
+      continue;
+    }
+    if (!response.ok) throw await errorFromResponse(response, `GET ${path}`);
+    try {
+      return await response.json();
+    } catch (error) {
+      throw new SeennClientError('BAD_RESPONSE', `GET ${path} did not answer JSON`, { status: response.status, cause: error });
+    }
+  }
+}
+
+async function fetchWithTimeout(ctx: HttpContext, url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, ctx.requestTimeoutMs);
+  const onAbort = (): void => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted) throw signal.reason;
+    return await ctx.fetch(url, { ...init, signal: controller.signal });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    if (timedOut) throw new SeennClientError('TIMEOUT', `GET ${url} took longer than ${ctx.requestTimeoutMs} ms`, { cause: error });
+    throw new SeennClientError('NETWORK_ERROR', `GET ${url} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
