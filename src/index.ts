@@ -5,6 +5,9 @@
 export { Seenn } from './seenn.js';
 export type { SeennOptions } from './options.js';
 export type { JobsApi, JobPage, ListOptions } from './jobs-api.js';
+export type { StartJobInput } from './producer/index.js';
+export { PROCESSOR_DEFAULTS, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
+export type { SetProgressOptions, ProgressPayload } from './model/progress.js';
 export type { RetentionOptions } from './store/job-store.js';
 export type { Logger, LogFn } from './logger.js';
 export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';

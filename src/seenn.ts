@@ -8,6 +8,7 @@ import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
 import { resolveSeennOptions, type SeennOptions } from './options.js';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
+import { createProcessor, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction } from './worker/index.js';
 
 /**
  * Live, per-user job state for BullMQ.
@@ -32,6 +33,26 @@ export class Seenn {
     const redis = connection instanceof Redis ? connection : new Redis({ ...connection, maxRetriesPerRequest: null });
     this.context = new SeennContext(redis, !(connection instanceof Redis), resolved, options.logger ?? silentLogger);
     this.jobs = new JobsApi(this.context);
+  }
+
+  /**
+   * Wraps a BullMQ processor: its job gains `setProgress(progress, { message, stage, queue,
+   * estimatedCompletionAt, metadata })`, `token` and the `AbortSignal` are passed through, the return
+   * value becomes the job's `result` and a thrown error its `error: { code, message }`. Options are
+   * validated here (`CONFIG_INVALID`).
+   *
+   * @example
+   * ```ts
+   * new Worker('video', seenn.processor(async (job, token, signal) => {
+   *   await job.setProgress(33, { message: 'Rendering', stage: { name: 'render', current: 1, total: 3 } });
+   *   return { url };
+   * }), { connection });
+   * ```
+   */
+  // `any` defaults, like BullMQ's Processor: see SeennWorkerJob for why.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  processor<Data = any, Result = any, Name extends string = string>(fn: SeennProcessorFunction<Data, Result, Name>, options?: ProcessorOptions): SeennProcessor<Data, Result, Name> {
+    return createProcessor(fn, options, this.context.logger);
   }
 
   /**

@@ -1,0 +1,121 @@
+/**
+ * `seenn.processor(fn, options)`: wraps a BullMQ processor so its job gains
+ * `setProgress(progress, { message, stage, queue, estimatedCompletionAt, metadata })`. Every value
+ * goes out as ONE {@link ProgressPayload} through BullMQ's own `job.updateProgress`, coalesced by
+ * `progressThrottleMs`; a thrown error is reported as `error: { code, message }` and rethrown as it is.
+ */
+import type { Job } from 'bullmq';
+import { ValidationError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { parseOrThrow } from '../options.js';
+import { PROGRESS_MARKER, ProgressValueSchema, SetProgressOptionsSchema, clampProgress, type ProgressPayload, type SetProgressOptions } from '../model/progress.js';
+import { CoalescingWriter } from './coalescing-writer.js';
+import { isControlFlowError, jobErrorOf } from './job-errors.js';
+import { resolveProcessorOptions, type ProcessorOptions } from './options.js';
+
+/*
+ * The type parameters default to `any`, as BullMQ's own `Job` and `Processor` do: job data is whatever
+ * the producer stored, and with `unknown` the documented `new Worker('q', seenn.processor(async (job) =>
+ * job.data.url))` would not compile. Pass type arguments (or type the Worker) to get checking.
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+/** The BullMQ job a wrapped processor receives: a `Job` plus `setProgress`. */
+export type SeennWorkerJob<Data = any, Result = any, Name extends string = string> = Job<Data, Result, Name> & {
+  /**
+   * Shows the user how far the job is. `progress` is a finite number 0–100, stored rounded to an
+   * integer; `options.stage` needs `current ≤ total`; `options.metadata` at most 10 KB as JSON.
+   * Each call replaces the message, stage and queue shown before (leave one out to clear it).
+   * Bad input rejects with a `ValidationError` (`VALIDATION_ERROR` or `PAYLOAD_TOO_LARGE`) and
+   * writes nothing. Calls closer together than `progressThrottleMs` are coalesced: the promise
+   * resolves once a write that includes this value (or a later one) has happened.
+   */
+  setProgress(progress: number, options?: SetProgressOptions): Promise<void>;
+};
+
+/** The function a user writes: a BullMQ processor whose job has `setProgress`. */
+export type SeennProcessorFunction<Data = any, Result = any, Name extends string = string> = (
+  job: SeennWorkerJob<Data, Result, Name>,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+) => Promise<Result>;
+
+/** What `seenn.processor` returns: a BullMQ processor (its `length` is 3, so BullMQ passes an `AbortSignal`). */
+export type SeennProcessor<Data = any, Result = any, Name extends string = string> = (job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal) => Promise<Result>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/**
+ * Wraps `fn` as a BullMQ processor (see {@link SeennWorkerJob} for `setProgress`). `token` and
+ * `signal` reach `fn` as BullMQ passed them; `fn`'s return value is returned untouched after pending
+ * progress is written. A thrown error is rethrown as the same object after one last payload with
+ * `error: { code, message }`, except BullMQ's control-flow errors, which pass through with nothing
+ * added. Options are validated here (`CONFIG_INVALID`).
+ */
+export function createProcessor<Data = unknown, Result = unknown, Name extends string = string>(
+  fn: SeennProcessorFunction<Data, Result, Name>,
+  options: ProcessorOptions | undefined,
+  logger: Logger,
+): SeennProcessor<Data, Result, Name> {
+  if (typeof fn !== 'function') throw new ValidationError('seenn.processor expects a function (job, token, signal) => Promise<result>', {}, 'CONFIG_INVALID');
+  const { progressThrottleMs } = resolveProcessorOptions(options);
+  // Three written-out parameters: BullMQ only creates the AbortController when `processor.length >= 3`.
+  return async function seennProcessor(job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal): Promise<Result> {
+    const run = new AttemptProgress(job, progressThrottleMs);
+    const seennJob = withSetProgress(job, run);
+    let result: Result;
+    try {
+      result = await fn(seennJob, token, signal);
+    } catch (error) {
+      if (isControlFlowError(error)) {
+        await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress before a BullMQ control-flow error'));
+      } else {
+        const reported = jobErrorOf(error);
+        await run.flush(reported).catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id, error: reported }, 'could not write the error payload of a failed attempt'));
+      }
+      throw error;
+    }
+    await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a finished attempt'));
+    return result;
+  };
+}
+
+/** One attempt's progress: the last accepted payload and the throttled writer that sends it. */
+class AttemptProgress {
+  private last: ProgressPayload;
+  private readonly writer: CoalescingWriter<ProgressPayload>;
+
+  constructor(job: Job, throttleMs: number) {
+    this.last = { [PROGRESS_MARKER]: 1, attempt: job.attemptsStarted, progress: 0 };
+    this.writer = new CoalescingWriter((payload) => job.updateProgress(payload), throttleMs);
+  }
+
+  /** Validates, then queues a write; rejects without writing on bad input. */
+  async set(progress: unknown, options: unknown): Promise<void> {
+    const value = parseOrThrow(ProgressValueSchema, progress, 'progress (a finite number from 0 to 100)', 'VALIDATION_ERROR');
+    const parsed = parseOrThrow(SetProgressOptionsSchema, options ?? {}, 'setProgress options', 'VALIDATION_ERROR');
+    const payload: ProgressPayload = { [PROGRESS_MARKER]: 1, attempt: this.last.attempt, progress: clampProgress(value) };
+    if (parsed.message !== undefined) payload.message = parsed.message;
+    if (parsed.stage !== undefined) payload.stage = parsed.stage;
+    if (parsed.queue !== undefined) payload.queue = parsed.queue;
+    if (parsed.estimatedCompletionAt !== undefined) payload.estimatedCompletionAt = parsed.estimatedCompletionAt;
+    if (parsed.metadata !== undefined) payload.metadata = parsed.metadata;
+    this.last = payload;
+    return this.writer.write(payload);
+  }
+
+  /** Writes what is pending now; with `error`, writes the last payload plus that error. */
+  flush(error?: ProgressPayload['error']): Promise<void> {
+    return error === undefined ? this.writer.flush() : this.writer.flush({ value: { ...this.last, error } });
+  }
+}
+
+/** Adds a non-enumerable `setProgress` to the BullMQ job (so `job.asJSON()` is unchanged). */
+function withSetProgress<Data, Result, Name extends string>(job: Job<Data, Result, Name>, run: AttemptProgress): SeennWorkerJob<Data, Result, Name> {
+  Object.defineProperty(job, 'setProgress', {
+    value: (progress: number, options?: SetProgressOptions) => run.set(progress, options),
+    configurable: true,
+    enumerable: false,
+    writable: true,
+  });
+  return job as SeennWorkerJob<Data, Result, Name>;
+}
