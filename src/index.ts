@@ -9,6 +9,8 @@ export type { StartJobInput } from './producer/index.js';
 export { PROCESSOR_DEFAULTS, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
 export type { SetProgressOptions, ProgressPayload } from './model/progress.js';
 export type { RetentionOptions } from './store/job-store.js';
+export { BRIDGE_DEFAULTS, SSE_HEADERS, type Bridge, type BridgeStats, type BridgeRouter, type BridgeOptions, type ExpressBridgeOptions, type BridgeAuth, type AuthResult, type RateLimitOptions, type JobWithChildren } from './bridge/index.js';
+export { TOKEN_DEFAULTS, TOKEN_LIMITS, type TokenService, type IssueTokenOptions, type Principal } from './auth/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';
 export {

@@ -3,6 +3,8 @@
  * (`jobs`), the worker wrapper (`processor`), publishers, the bridge and the admin route.
  */
 import { Redis } from 'ioredis';
+import { TokenService } from './auth/index.js';
+import { createBridgeRouter, type BridgeRouter, type ExpressBridgeOptions } from './bridge/index.js';
 import { SeennContext } from './context.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
@@ -22,6 +24,8 @@ import { createProcessor, type ProcessorOptions, type SeennProcessor, type Seenn
 export class Seenn {
   /** Start jobs and read them back. */
   readonly jobs: JobsApi;
+  /** Issue (and verify) end-user tokens for the bridge; needs `tokenSecret`. */
+  readonly tokens: TokenService;
   /** @internal The shared context (connections, store, keys, logger). */
   readonly context: SeennContext;
   private closing: Promise<void> | undefined;
@@ -33,6 +37,23 @@ export class Seenn {
     const redis = connection instanceof Redis ? connection : new Redis({ ...connection, maxRetriesPerRequest: null });
     this.context = new SeennContext(redis, !(connection instanceof Redis), resolved, options.logger ?? silentLogger);
     this.jobs = new JobsApi(this.context);
+    this.tokens = new TokenService(resolved.tokenSecret, resolved.appId);
+  }
+
+  /**
+   * An Express router serving the Seenn SSE and REST routes (`GET /sse`, `/jobs`, `/jobs/:id`,
+   * `/jobs/:id/children`) to end users; mount it at `/v1`. Options are validated here
+   * (`CONFIG_INVALID`); `seenn.close()` ends its streams and closes its Redis connection.
+   *
+   * @example
+   * ```ts
+   * app.use('/v1', seenn.bridge({ auth: { secret } }));
+   * ```
+   */
+  bridge(options: ExpressBridgeOptions = {}): BridgeRouter {
+    const router = createBridgeRouter(this.context, this.jobs, options);
+    this.context.onClose(() => router.bridge.close());
+    return router;
   }
 
   /**

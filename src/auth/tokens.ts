@@ -1,0 +1,136 @@
+/**
+ * End-user access tokens: short-lived HS256 JWTs signed and checked with `jose`. A token names one
+ * user (`sub`) and may narrow access to some jobs (the `jobs` claim); its audience names the app, so a
+ * token of one app never opens another app's streams even when both share a secret.
+ */
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { z } from 'zod';
+import { SeennError } from '../errors.js';
+import { DescriptorSchema } from '../model/descriptor.js';
+import { isJobIdShape } from '../model/ids.js';
+import { parseOrThrow } from '../options.js';
+
+/** What a verified token (or an app's `authenticate` hook) grants: one user, maybe some jobs only. */
+export interface Principal {
+  /** The user whose jobs may be read. */
+  readonly userId: string;
+  /**
+   * When present, only these jobs (and their children) may be read; absent means every job of the
+   * user.
+   */
+  readonly jobIds?: readonly string[];
+  /** When access ends (epoch ms); open streams are closed at that instant. Absent: never. */
+  readonly expiresAtMs?: number;
+}
+
+/** Input of {@link TokenService.issue}. */
+export interface IssueTokenOptions {
+  /** The user the token lets its bearer watch. */
+  userId: string;
+  /** Narrows the token to these jobs (and their children); 1–100 Seenn job ids. @defaultValue every job of the user */
+  jobIds?: readonly string[];
+  /** Lifetime in seconds, 1 to 2 592 000 (30 days). @defaultValue 900 (15 minutes) */
+  ttlSeconds?: number;
+}
+
+/** Defaults of {@link IssueTokenOptions}. */
+export const TOKEN_DEFAULTS = Object.freeze({ ttlSeconds: 900 });
+
+/** Bounds on tokens: lifetime, scoped job ids, and the length of a token string we agree to verify. */
+export const TOKEN_LIMITS = Object.freeze({ maxTtlSeconds: 30 * 24 * 3600, maxJobIds: 100, maxTokenChars: 8192 });
+
+/** The `iss` claim of tokens this package issues. */
+const ISSUER = 'seenn-bullmq';
+
+const JobIdsSchema = z
+  .array(z.string().refine(isJobIdShape, 'each job id must be a Seenn job id (URL-safe, at most 512 characters)'))
+  .min(1)
+  .max(TOKEN_LIMITS.maxJobIds);
+
+const IssueSchema = z
+  .object({
+    userId: DescriptorSchema.shape.userId,
+    jobIds: JobIdsSchema.optional(),
+    ttlSeconds: z.number().int().min(1).max(TOKEN_LIMITS.maxTtlSeconds).default(TOKEN_DEFAULTS.ttlSeconds),
+  })
+  .strict();
+
+const ClaimsSchema = z.object({ sub: DescriptorSchema.shape.userId, exp: z.number().int(), jobs: JobIdsSchema.optional() });
+
+/** Turns a secret given as a string or bytes into key bytes. */
+export function secretBytes(secret: string | Uint8Array): Uint8Array {
+  return typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
+}
+
+/**
+ * Issues and verifies end-user tokens of one app (`seenn.tokens`).
+ *
+ * @example
+ * ```ts
+ * const token = await seenn.tokens.issue({ userId: 'u1', ttlSeconds: 600 });
+ * // browser: new EventSource(`/v1/sse?token=${token}`)
+ * ```
+ */
+export class TokenService {
+  /**
+   * @param secret - the HS256 key (at least 32 bytes), or `null` when the app configured none
+   * @param appId - the app the tokens are for (their audience)
+   */
+  constructor(
+    private readonly secret: Uint8Array | null,
+    private readonly appId: string,
+  ) {}
+
+  /**
+   * Signs a token for `userId`. Throws `CONFIG_INVALID` when `new Seenn({ tokenSecret })` was not
+   * given, and `VALIDATION_ERROR` on bad input.
+   */
+  async issue(options: IssueTokenOptions): Promise<string> {
+    const input = parseOrThrow(IssueSchema, options, 'token options', 'VALIDATION_ERROR');
+    const secret = this.requireSecret();
+    const claims: Record<string, unknown> = input.jobIds === undefined ? {} : { jobs: input.jobIds };
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(input.userId)
+      .setIssuer(ISSUER)
+      .setAudience(audienceOf(this.appId))
+      .setIssuedAt(nowSeconds)
+      .setExpirationTime(nowSeconds + input.ttlSeconds)
+      .sign(secret);
+  }
+
+  /** Verifies a token of this app; throws `UNAUTHORIZED` when it is malformed, forged or expired. */
+  verify(token: string): Promise<Principal> {
+    return verifyToken(token, this.requireSecret(), this.appId);
+  }
+
+  private requireSecret(): Uint8Array {
+    if (this.secret === null) throw new SeennError('CONFIG_INVALID', 'tokens need `new Seenn({ tokenSecret })` (at least 32 bytes)');
+    return this.secret;
+  }
+}
+
+/** The `aud` claim of an app's tokens. */
+function audienceOf(appId: string): string {
+  return `seenn:${appId}`;
+}
+
+/**
+ * Verifies an HS256 token issued for `appId` with `secret`. Throws a {@link SeennError} `UNAUTHORIZED`
+ * whose message says why (never echoing the token).
+ */
+export async function verifyToken(token: string, secret: Uint8Array, appId: string): Promise<Principal> {
+  if (token.length === 0 || token.length > TOKEN_LIMITS.maxTokenChars) throw new SeennError('UNAUTHORIZED', 'the token is malformed');
+  let payload: unknown;
+  try {
+    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: audienceOf(appId), requiredClaims: ['sub', 'exp'] }));
+  } catch (error) {
+    if (error instanceof joseErrors.JWTExpired) throw new SeennError('UNAUTHORIZED', 'the token has expired', { details: { reason: 'expired' } });
+    throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
+  }
+  const claims = ClaimsSchema.safeParse(payload);
+  if (!claims.success) throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
+  const { sub, exp, jobs } = claims.data;
+  return jobs === undefined ? { userId: sub, expiresAtMs: exp * 1000 } : { userId: sub, jobIds: jobs, expiresAtMs: exp * 1000 };
+}

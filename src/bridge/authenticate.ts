@@ -1,0 +1,87 @@
+/**
+ * Who a request acts for: a verified token or the app's `authenticate` hook, then the checks every
+ * route shares (the `userId` query must be the caller's; scoped tokens see only their jobs).
+ */
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import { verifyToken, type Principal } from '../auth/tokens.js';
+import { SeennError } from '../errors.js';
+import { DescriptorSchema } from '../model/descriptor.js';
+import { isJobIdShape } from '../model/ids.js';
+import type { SeennJob } from '../model/job.js';
+import type { AuthResult, ResolvedAuth } from './options.js';
+
+const HookResultSchema = z.object({
+  userId: DescriptorSchema.shape.userId,
+  jobIds: z.array(z.string().refine(isJobIdShape)).optional(),
+  expiresAt: z.union([z.date(), z.number()]).optional(),
+});
+
+/** Turns requests into {@link Principal}s. */
+export class Authenticator<Req extends IncomingMessage> {
+  /**
+   * @param auth - the resolved auth option
+   * @param appId - the app whose tokens are accepted
+   */
+  constructor(
+    private readonly auth: ResolvedAuth<Req>,
+    private readonly appId: string,
+  ) {}
+
+  /**
+   * The principal of `req`, or a thrown `UNAUTHORIZED` (401). `allowQueryToken` lets the `token` query
+   * parameter stand in for the `Authorization` header (for `EventSource`, which cannot set headers).
+   */
+  async authenticate(req: Req, url: URL, allowQueryToken: boolean): Promise<Principal> {
+    if (this.auth.kind === 'hook') return this.fromHook(req);
+    const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
+    if (token === null || token === '') throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', { details: { reason: 'missing' } });
+    return verifyToken(token, this.auth.secret, this.appId);
+  }
+
+  private async fromHook(req: Req): Promise<Principal> {
+    if (this.auth.kind !== 'hook') throw new SeennError('INTERNAL_ERROR', 'no authenticate hook');
+    const result: AuthResult | null = await this.auth.authenticate(req);
+    if (result === null || result === undefined) throw new SeennError('UNAUTHORIZED', 'the request is not authenticated', { details: { reason: 'refused' } });
+    const parsed = HookResultSchema.safeParse(result);
+    if (!parsed.success) throw new SeennError('INTERNAL_ERROR', 'the authenticate hook returned something other than { userId, jobIds?, expiresAt? }');
+    const { userId, jobIds, expiresAt } = parsed.data;
+    const expiresAtMs = expiresAt === undefined ? undefined : expiresAt instanceof Date ? expiresAt.getTime() : expiresAt;
+    if (expiresAtMs !== undefined && expiresAtMs <= Date.now()) throw new SeennError('UNAUTHORIZED', 'the credentials have expired', { details: { reason: 'expired' } });
+    return { userId, ...(jobIds === undefined ? {} : { jobIds }), ...(expiresAtMs === undefined ? {} : { expiresAtMs }) };
+  }
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or `null`. */
+function bearerToken(req: IncomingMessage): string | null {
+  const header = req.headers.authorization;
+  if (header === undefined) return null;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? '';
+}
+
+/** Throws `FORBIDDEN` (403) when the request names a `userId` that is not the caller's. */
+export function checkUserParam(principal: Principal, url: URL): void {
+  const asked = url.searchParams.get('userId');
+  if (asked !== null && asked !== principal.userId) throw new SeennError('FORBIDDEN', 'the userId parameter does not match the credentials');
+}
+
+/**
+ * Whether `principal` may see `job`: it must be the principal's user's, and for a scoped principal
+ * the job (or its parent) must be one of the scoped ids.
+ */
+export function canSee(principal: Principal, job: Pick<SeennJob, 'id' | 'userId' | 'parent'>): boolean {
+  if (job.userId !== principal.userId) return false;
+  return inScope(principal, job.id, job.parent?.parentJobId);
+}
+
+/** Whether a job id (or its parent id) is within a principal's job scope (always, when unscoped). */
+export function inScope(principal: Principal, jobId: string | undefined, parentJobId?: string): boolean {
+  if (principal.jobIds === undefined) return true;
+  return (jobId !== undefined && principal.jobIds.includes(jobId)) || (parentJobId !== undefined && principal.jobIds.includes(parentJobId));
+}
+
+/** The 404 answered for a job that is unknown, expired, out of scope or someone else's (never 403). */
+export function jobNotFound(jobId: string): SeennError {
+  return new SeennError('NOT_FOUND', 'job not found', { details: { id: jobId } });
+}

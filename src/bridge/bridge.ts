@@ -1,0 +1,154 @@
+/**
+ * The bridge, independent of any web framework: four handlers on Node's `IncomingMessage` /
+ * `ServerResponse` (`GET /sse`, `GET /jobs/:id`, `GET /jobs`, `GET /jobs/:id/children`), the live hub,
+ * and the per-user limits. `express-adapter.ts` mounts them on an Express router; any framework that
+ * exposes Node's request and response can call them the same way.
+ *
+ * A bridge process holds nothing but its open sockets: several processes behind one Redis serve the
+ * same users interchangeably, and a client may reconnect to any of them with its cursor.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Principal } from '../auth/tokens.js';
+import type { SeennContext } from '../context.js';
+import { SeennError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { isJobIdShape } from '../model/ids.js';
+import { Authenticator, checkUserParam, jobNotFound } from './authenticate.js';
+import { loggableUrl, requestUrl, sendError, sendJson, toSeennError } from './http.js';
+import { LiveHub, type HubStats } from './live-hub.js';
+import { resolveBridgeOptions, type BridgeOptions, type ResolvedBridgeOptions } from './options.js';
+import { RateLimiter } from './rate-limiter.js';
+import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
+import { SseSession } from './sse-session.js';
+
+/** Counters for diagnostics and tests. */
+export interface BridgeStats {
+  /** Streams open on this process. */
+  streams: number;
+  /** The live hub's counters. */
+  hub: HubStats;
+  /** Streams closed because their client stopped reading. */
+  slowClientDisconnects: number;
+}
+
+/** Serves Seenn-compatible SSE and REST for one Seenn instance. */
+export class Bridge<Req extends IncomingMessage = IncomingMessage> {
+  private readonly options: ResolvedBridgeOptions<Req>;
+  private readonly authenticator: Authenticator<Req>;
+  private readonly hub: LiveHub;
+  private readonly limiter: RateLimiter | null;
+  private readonly sessions = new Set<SseSession>();
+  private readonly logger: Logger;
+  private slowClientDisconnects = 0;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * @param ctx - the Seenn context (Redis, keys, store, logger, options)
+   * @param jobs - `seenn.jobs`: every job object served is read through it
+   * @param options - see {@link BridgeOptions}; validated here (throws `CONFIG_INVALID`)
+   */
+  constructor(
+    private readonly ctx: SeennContext,
+    private readonly jobs: RestJobReader,
+    options: BridgeOptions<Req> = {},
+  ) {
+    this.options = resolveBridgeOptions(options, ctx.options.tokenSecret);
+    this.logger = ctx.logger.child({ module: 'bridge' });
+    this.authenticator = new Authenticator(this.options.auth, ctx.options.appId);
+    this.hub = new LiveHub(ctx, this.logger);
+    this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);
+  }
+
+  /** `GET /sse`: the user's event stream (see `sse-session.ts`). */
+  async handleSse(req: Req, res: ServerResponse): Promise<void> {
+    const url = requestUrl(req);
+    try {
+      if (this.closing !== undefined) throw new SeennError('INTERNAL_ERROR', 'the bridge is shutting down');
+      const principal = await this.authenticator.authenticate(req, url, true);
+      checkUserParam(principal, url);
+      const filterJobId = await this.streamFilter(principal, url);
+      if (this.hub.count(principal.userId) >= this.options.maxStreamsPerUser) {
+        throw new SeennError('TOO_MANY_STREAMS', `at most ${this.options.maxStreamsPerUser} streams per user`, { details: { limit: this.options.maxStreamsPerUser } });
+      }
+      const header = req.headers['last-event-id'];
+      const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
+      const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, options: this.options as ResolvedBridgeOptions<never>, logger: this.logger });
+      this.sessions.add(session);
+      session.onClose((reason) => {
+        this.sessions.delete(session);
+        if (reason === 'slow-client') this.slowClientDisconnects += 1;
+      });
+      await session.start();
+    } catch (error) {
+      this.answerError(res, url, error);
+    }
+  }
+
+  /** `GET /jobs/:id`: one job object. */
+  handleGetJob(req: Req, res: ServerResponse, jobId: string): Promise<void> {
+    return this.rest(req, res, (principal) => getJob(this.jobs, principal, jobId));
+  }
+
+  /** `GET /jobs?userId=&limit=&cursor=`: `{ jobs, nextCursor? }`, newest first. */
+  handleListJobs(req: Req, res: ServerResponse): Promise<void> {
+    return this.rest(req, res, (principal, url) => listJobs(this.jobs, principal, url.searchParams));
+  }
+
+  /** `GET /jobs/:id/children`: `{ parent, children }`. */
+  handleChildren(req: Req, res: ServerResponse, jobId: string): Promise<void> {
+    return this.rest(req, res, (principal) => getChildren(this.jobs, principal, jobId));
+  }
+
+  /** Counters for diagnostics. */
+  get stats(): BridgeStats {
+    return { streams: this.sessions.size, hub: this.hub.stats, slowClientDisconnects: this.slowClientDisconnects };
+  }
+
+  /** Ends every stream, stops the timers and closes the hub's connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const session of [...this.sessions]) session.close('shutdown');
+      this.sessions.clear();
+      this.limiter?.close();
+      await this.hub.close();
+    })();
+    return this.closing;
+  }
+
+  /** Authenticates, rate-limits and answers one REST request with `body(principal, url)` as JSON. */
+  private async rest<T>(req: Req, res: ServerResponse, body: (principal: Principal, url: URL) => Promise<T>): Promise<void> {
+    const url = requestUrl(req);
+    let headers: Record<string, string | number> = {};
+    try {
+      const principal = await this.authenticator.authenticate(req, url, false);
+      if (this.limiter !== null) {
+        const decision = this.limiter.take(principal.userId);
+        headers = { 'X-RateLimit-Limit': decision.limit, 'X-RateLimit-Remaining': decision.remaining };
+        if (!decision.allowed) {
+          headers['Retry-After'] = decision.retryAfterSeconds;
+          throw new SeennError('RATE_LIMIT_EXCEEDED', 'too many requests', { details: { retryAfterSeconds: decision.retryAfterSeconds } });
+        }
+      }
+      checkUserParam(principal, url);
+      sendJson(res, 200, await body(principal, url), headers);
+    } catch (error) {
+      this.answerError(res, url, error, headers);
+    }
+  }
+
+  /** The SSE `jobId` filter: a job the principal may see, or 404. */
+  private async streamFilter(principal: Principal, url: URL): Promise<string | null> {
+    const jobId = url.searchParams.get('jobId');
+    if (jobId === null) return null;
+    if (!isJobIdShape(jobId)) throw jobNotFound(jobId);
+    await getJob(this.jobs, principal, jobId);
+    return jobId;
+  }
+
+  private answerError(res: ServerResponse, url: URL, error: unknown, headers: Record<string, string | number> = {}): void {
+    const coded = toSeennError(error);
+    if (coded.status >= 500) this.logger.error({ err: error, url: loggableUrl(url) }, 'bridge: request failed');
+    else this.logger.debug({ code: coded.code, url: loggableUrl(url) }, 'bridge: request refused');
+    sendError(res, coded, headers);
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The Express adapter: the one file of the bridge that knows Express. It mounts the framework-free
+ * {@link Bridge} handlers on an Express 5 `Router`. Express is an optional peer dependency, loaded
+ * only when a bridge is built.
+ */
+import { createRequire } from 'node:module';
+import type * as Express from 'express';
+import type { Request, Router } from 'express';
+import type { SeennContext } from '../context.js';
+import { SeennError } from '../errors.js';
+import { Bridge } from './bridge.js';
+import type { BridgeOptions } from './options.js';
+import type { RestJobReader } from './rest.js';
+
+/** Bridge options as an Express app writes them (`authenticate` receives Express's `Request`). */
+export type ExpressBridgeOptions = BridgeOptions<Request>;
+
+/** An Express router serving the bridge routes, with the bridge behind it. */
+export type BridgeRouter = Router & {
+  /** The framework-free bridge (its `stats` and `close()`). */
+  readonly bridge: Bridge<Request>;
+};
+
+type ExpressModule = typeof Express;
+
+const require = createRequire(import.meta.url);
+
+function loadExpress(): ExpressModule {
+  try {
+    return require('express') as ExpressModule;
+  } catch (error) {
+    throw new SeennError('CONFIG_INVALID', 'seenn.bridge() needs the `express` package (npm install express@5)', { cause: error });
+  }
+}
+
+/**
+ * Builds the bridge and its router. Mount it where clients expect it: Seenn SDKs use `/v1`.
+ *
+ * @example
+ * ```ts
+ * app.use('/v1', seenn.bridge({ heartbeatMs: 15_000 }));
+ * ```
+ */
+export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, options: ExpressBridgeOptions = {}): BridgeRouter {
+  const express = loadExpress();
+  const bridge = new Bridge<Request>(ctx, jobs, options);
+  const router = express.Router();
+  router.get('/sse', (req, res) => bridge.handleSse(req, res));
+  router.get('/jobs', (req, res) => bridge.handleListJobs(req, res));
+  router.get('/jobs/:id/children', (req, res) => bridge.handleChildren(req, res, String(req.params['id'])));
+  router.get('/jobs/:id', (req, res) => bridge.handleGetJob(req, res, String(req.params['id'])));
+  return Object.assign(router, { bridge });
+}

@@ -1,0 +1,153 @@
+/**
+ * The live hub: ONE Redis Pub/Sub connection per bridge, subscribed to the app's live channel, fanning
+ * each notification out to the sessions of its user. Each event is parsed and framed once, whatever
+ * the number of sessions.
+ *
+ * Pub/Sub drops what is published while the subscriber is disconnected. So every time the
+ * subscription is (re)confirmed, the hub asks every session to catch up from the replay stream, from
+ * the last entry it handled: nothing is lost, and sessions drop what they already have.
+ */
+import type { Redis } from 'ioredis';
+import type { SeennContext } from '../context.js';
+import type { Logger } from '../logger.js';
+import { StreamEvent } from './stream-event.js';
+
+/** A session as the hub sees it. */
+export interface HubListener {
+  /** A live event of the listener's user (called synchronously, in publication order). */
+  deliver(event: StreamEvent): void;
+  /** The subscription was (re)confirmed: events published before may have been missed. */
+  resync(): void;
+}
+
+/** Counters for diagnostics and tests. */
+export interface HubStats {
+  /** Notifications received. */
+  messages: number;
+  /** Times the subscription was confirmed (1 after the first connect, +1 per reconnect). */
+  subscriptions: number;
+  /** Whether the subscription is confirmed now. */
+  subscribed: boolean;
+  /** Sessions registered. */
+  listeners: number;
+}
+
+/** Fans the app's live channel out to per-user listeners over one Redis connection. */
+export class LiveHub {
+  private subscriber: Redis | null = null;
+  private readonly listeners = new Map<string, Set<HubListener>>();
+  private listenerCount = 0;
+  private closed = false;
+  private readonly counters = { messages: 0, subscriptions: 0, subscribed: false };
+
+  /**
+   * @param ctx - the Seenn context (its `duplicate()` gives the subscriber connection)
+   * @param logger - where failures go
+   */
+  constructor(
+    private readonly ctx: SeennContext,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Registers `listener` for `userId`'s events; opens the subscriber on first use. */
+  add(userId: string, listener: HubListener): void {
+    if (this.closed) return;
+    let set = this.listeners.get(userId);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(userId, set);
+    }
+    if (!set.has(listener)) {
+      set.add(listener);
+      this.listenerCount += 1;
+    }
+    this.ensureSubscriber();
+  }
+
+  /** Unregisters `listener`. */
+  remove(userId: string, listener: HubListener): void {
+    const set = this.listeners.get(userId);
+    if (set === undefined || !set.delete(listener)) return;
+    this.listenerCount -= 1;
+    if (set.size === 0) this.listeners.delete(userId);
+  }
+
+  /** How many listeners `userId` has on this process. */
+  count(userId: string): number {
+    return this.listeners.get(userId)?.size ?? 0;
+  }
+
+  /** Counters for diagnostics. */
+  get stats(): HubStats {
+    return { ...this.counters, listeners: this.listenerCount };
+  }
+
+  /** Closes the subscriber connection and forgets every listener. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.listenerCount = 0;
+    const subscriber = this.subscriber;
+    this.subscriber = null;
+    this.counters.subscribed = false;
+    if (subscriber !== null) await subscriber.quit().catch(() => subscriber.disconnect());
+  }
+
+  private ensureSubscriber(): void {
+    if (this.subscriber !== null || this.closed) return;
+    const channel = this.ctx.keys.liveChannel();
+    const subscriber = this.ctx.duplicate();
+    this.subscriber = subscriber;
+    subscriber.on('message', (from: string, message: string) => {
+      if (from === channel) this.onMessage(message);
+    });
+    subscriber.on('close', () => {
+      this.counters.subscribed = false;
+    });
+    // On every (re)connect: subscribe, and once Redis confirms, make every session catch up.
+    subscriber.on('ready', () => {
+      subscriber.subscribe(channel).then(
+        () => {
+          if (this.closed) return;
+          this.counters.subscriptions += 1;
+          this.counters.subscribed = true;
+          this.resyncAll();
+        },
+        (error: unknown) => this.logger.warn({ err: error }, 'bridge hub: subscribe failed; will retry on reconnect'),
+      );
+    });
+    if (subscriber.status === 'wait') subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
+  }
+
+  private onMessage(message: string): void {
+    this.counters.messages += 1;
+    const newline = message.indexOf('\n');
+    const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
+    if (listeners === undefined) return;
+    const event = StreamEvent.fromNotification(message);
+    if (event === null) {
+      this.logger.warn({ bytes: message.length }, 'bridge hub: malformed live notification ignored');
+      return;
+    }
+    for (const listener of [...listeners]) {
+      try {
+        listener.deliver(event);
+      } catch (error) {
+        this.logger.error({ err: error, userId: event.userId }, 'bridge hub: a session failed to take an event');
+      }
+    }
+  }
+
+  private resyncAll(): void {
+    for (const set of this.listeners.values()) {
+      for (const listener of [...set]) {
+        try {
+          listener.resync();
+        } catch (error) {
+          this.logger.error({ err: error }, 'bridge hub: a session failed to resync');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,341 @@
+/**
+ * One SSE stream of one user, from connect to close:
+ *
+ * 1. register with the hub (live events are buffered from now on), then send the response head;
+ * 2. with a cursor still inside the replay stream: `connected {recovered:true}`, then every entry
+ *    after the cursor; otherwise `connected {recovered:false}` and one `job.sync` per job to reconcile
+ *    (the last one carries the stream's newest id as the cursor for the next reconnect);
+ * 3. go live: buffered events the replay already covered (id ≤ the last one handled) are dropped, so
+ *    the seam between replay and live has no gap and no duplicate;
+ * 4. meanwhile: `heartbeat` every `heartbeatMs`, `connection.idle` then close after `idleTimeoutMs`
+ *    without job events, `error` then close when the credentials expire, and a hard disconnect when
+ *    the client stops reading and more than `maxBufferedBytes` wait to be sent.
+ *
+ * Framing is better-sse's (see `frames.ts`); each event is written whole with one `write()`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Session } from 'better-sse';
+import type { Principal } from '../auth/tokens.js';
+import type { Logger } from '../logger.js';
+import type { SeennJob } from '../model/job.js';
+import type { JobStore } from '../store/job-store.js';
+import { inScope } from './authenticate.js';
+import { compareIds, formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
+import type { HubListener, LiveHub } from './live-hub.js';
+import type { ResolvedBridgeOptions } from './options.js';
+import { StreamEvent } from './stream-event.js';
+import { collectSyncJobs, type JobReader } from './sync.js';
+
+/** Headers of every stream, on top of better-sse's defaults (`Content-Type: text/event-stream`, …). */
+export const SSE_HEADERS = Object.freeze({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+
+/** Replay-stream entries read per round trip while catching up. */
+const REPLAY_BATCH = 200;
+/** The position of a session that has handled nothing (before every possible entry id). */
+const START = '0-0';
+/** The longest delay `setTimeout` takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Why a session ended. */
+export type CloseReason = 'client' | 'slow-client' | 'expired' | 'idle' | 'shutdown' | 'error' | 'gap';
+
+/** What a session needs from its bridge. */
+export interface SessionServices {
+  store: JobStore;
+  jobs: JobReader;
+  hub: LiveHub;
+  options: ResolvedBridgeOptions<never>;
+  logger: Logger;
+}
+
+/** What the client asked for, after authentication. */
+export interface StreamRequest {
+  principal: Principal;
+  /** Only this job (and its children), when set. */
+  filterJobId: string | null;
+  /** The client's cursor (`Last-Event-ID` header or `lastEventId` query) as sent, unchecked. */
+  cursor: string | null;
+}
+
+/** One open SSE stream. */
+export class SseSession implements HubListener {
+  private phase: 'starting' | 'catching-up' | 'live' | 'closed' = 'starting';
+  private readonly sse: Session;
+  /** The last replay-stream id handled (delivered, or skipped by the filter). */
+  private position = START;
+  /** Live events that arrived while catching up, in order. */
+  private pending: StreamEvent[] = [];
+  private pendingBytes = 0;
+  private catchingUp: Promise<void> | null = null;
+  private catchUpAgain = false;
+  private lastJobEventAtMs = Date.now();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly onClosed: Array<(reason: CloseReason) => void> = [];
+
+  /**
+   * @param req - the request (Node HTTP/1)
+   * @param res - its response; the session owns it from now on
+   * @param request - the authenticated request
+   * @param services - the bridge's shared parts
+   */
+  constructor(
+    req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly request: StreamRequest,
+    private readonly services: SessionServices,
+  ) {
+    this.sse = new Session(req, res, {
+      trustClientEventId: false,
+      retry: null,
+      keepAlive: null,
+      headers: { ...SSE_HEADERS },
+      serializer: (data) => data as string,
+    });
+    this.sse.once('disconnected', () => this.close('client'));
+    res.once('close', () => this.close('client'));
+    res.on('error', (error: Error) => services.logger.debug({ err: error }, 'bridge: stream socket error'));
+  }
+
+  /** The user this stream belongs to. */
+  get userId(): string {
+    return this.request.principal.userId;
+  }
+
+  /** Whether the session has ended. */
+  get isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /** Calls `listener` once when the session ends. */
+  onClose(listener: (reason: CloseReason) => void): void {
+    if (this.phase === 'closed') listener('client');
+    else this.onClosed.push(listener);
+  }
+
+  /**
+   * Registers with the hub (synchronously, before the first await, so callers may count streams),
+   * then runs steps 1–3 of the module comment. Never rejects: failures end the stream with an
+   * `error` event.
+   */
+  async start(): Promise<void> {
+    const { hub, store, logger, options } = this.services;
+    hub.add(this.userId, this);
+    try {
+      await this.connected();
+      if (this.isClosed) return;
+      const cursor = this.request.cursor !== null && isStreamId(this.request.cursor) ? this.request.cursor : null;
+      let first: string | null = null;
+      let last: string | null;
+      if (cursor !== null) [first, last] = await Promise.all([store.firstStreamId(this.userId), store.lastStreamId(this.userId)]);
+      else last = await store.lastStreamId(this.userId);
+      const recovered = cursor !== null && first !== null && last !== null && compareIds(first, cursor) <= 0 && compareIds(cursor, last) <= 0;
+      const retryMs = options.retryMs + Math.floor(Math.random() * (options.retryJitterMs + 1));
+      const hello = { userId: this.userId, recovered, ...(this.request.filterJobId === null ? {} : { jobId: this.request.filterJobId }) };
+      let synced = 0;
+      if (recovered && cursor !== null) {
+        this.write(formatValue('connected', hello, { retryMs }));
+        this.position = cursor;
+      } else {
+        // The newest id is read BEFORE the snapshots: a change after it is also in the stream (and
+        // arrives below), so the client may see a state twice but never misses one.
+        const cursorTimeMs = cursor === null ? Number.POSITIVE_INFINITY : Number(cursor.split('-')[0]);
+        const jobs = await collectSyncJobs(this.services.jobs, {
+          principal: this.request.principal,
+          filterJobId: this.request.filterJobId,
+          finishedSinceMs: Math.min(Date.now() - options.syncFinishedWithinMs, cursorTimeMs),
+          maxJobs: options.syncMaxJobs,
+        });
+        if (this.isClosed) return;
+        const cursorOnHello = jobs.length === 0 && last !== null ? { id: last } : {};
+        this.write(formatValue('connected', hello, { retryMs, ...cursorOnHello }));
+        this.syncJobs(jobs, last);
+        synced = jobs.length;
+        this.position = last ?? START;
+      }
+      this.startTimers();
+      await this.catchUp();
+      logger.debug({ userId: this.userId, recovered, synced, filtered: this.request.filterJobId !== null }, 'bridge: stream open');
+    } catch (error) {
+      logger.error({ err: error, userId: this.userId }, 'bridge: stream failed to start');
+      this.fail();
+    }
+  }
+
+  /** Hub: a live event of this user. */
+  deliver(event: StreamEvent): void {
+    if (this.phase === 'closed') return;
+    if (this.phase !== 'live') {
+      this.pending.push(event);
+      this.pendingBytes += event.bytes;
+      if (this.pendingBytes + this.res.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+      return;
+    }
+    this.handle(event);
+  }
+
+  /** Hub: the subscription was (re)confirmed; read what Pub/Sub may have dropped. */
+  resync(): void {
+    if (this.phase === 'starting' || this.phase === 'closed') return;
+    this.catchUp().catch((error: unknown) => {
+      this.services.logger.error({ err: error, userId: this.userId }, 'bridge: catch-up after resubscribe failed');
+      this.fail();
+    });
+  }
+
+  /**
+   * Ends the stream: `final` (if given) is written first; a slow client's socket is destroyed
+   * instead, since it would never drain. Idempotent.
+   */
+  close(reason: CloseReason, final?: Frame): void {
+    if (this.phase === 'closed') return;
+    if (final !== undefined) this.write(final);
+    // Writing `final` may itself have closed the session (its client stopped reading).
+    if (this.isClosed) return;
+    this.phase = 'closed';
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.services.hub.remove(this.userId, this);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (reason === 'slow-client') this.res.destroy();
+    else if (!this.res.writableEnded) this.res.end();
+    if (reason !== 'client') this.services.logger.debug({ userId: this.userId, reason }, 'bridge: stream closed');
+    for (const listener of this.onClosed.splice(0)) listener(reason);
+  }
+
+  /** Resolves once better-sse has sent the response head (or the client is gone). */
+  private connected(): Promise<void> {
+    if (this.sse.isConnected) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.sse.once('connected', () => resolve());
+      this.onClose(() => resolve());
+    });
+  }
+
+  /** Writes one `job.sync` per job; the last carries `cursor` as its `id:`. */
+  private syncJobs(jobs: readonly SeennJob[], cursor: string | null): void {
+    jobs.forEach((job, i) => {
+      const id = i === jobs.length - 1 && cursor !== null ? { id: cursor } : {};
+      this.write(formatValue('job.sync', job, id));
+      this.lastJobEventAtMs = Date.now();
+    });
+  }
+
+  /**
+   * Reads the replay stream after {@link position} until its end, then hands over to live delivery,
+   * dropping buffered events the read already covered. Runs once at a time; a resync arriving
+   * meanwhile makes it read once more.
+   */
+  private catchUp(): Promise<void> {
+    if (this.catchingUp !== null) {
+      this.catchUpAgain = true;
+      return this.catchingUp;
+    }
+    if (this.phase === 'closed') return Promise.resolve();
+    this.phase = 'catching-up';
+    const run = async (): Promise<void> => {
+      do {
+        this.catchUpAgain = false;
+        await this.replay();
+      } while (this.catchUpAgain && !this.isClosed);
+      if (this.isClosed) return;
+      const pending = this.pending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.phase = 'live';
+      for (const event of pending) {
+        if (this.isClosed) return;
+        this.handle(event);
+      }
+    };
+    this.catchingUp = run().finally(() => {
+      this.catchingUp = null;
+    });
+    return this.catchingUp;
+  }
+
+  /** Delivers every replay-stream entry after {@link position}; ends the stream if some were trimmed unseen. */
+  private async replay(): Promise<void> {
+    const { store } = this.services;
+    for (;;) {
+      // XRANGE first, then the oldest id: when the oldest is still ≤ position after the read, nothing
+      // after position was trimmed before the read, so the read is complete.
+      const [entries, first] = await Promise.all([store.readStream(this.userId, this.position, REPLAY_BATCH), store.firstStreamId(this.userId)]);
+      if (this.isClosed) return;
+      if (this.position !== START && first !== null && compareIds(first, this.position) > 0) {
+        this.close('gap', formatValue('error', { code: 'INTERNAL_ERROR', message: 'events were trimmed before this stream could send them; reconnect to resynchronise' }));
+        return;
+      }
+      for (const entry of entries) {
+        if (this.isClosed) return;
+        this.handle(StreamEvent.fromReplay(this.userId, entry));
+      }
+      if (entries.length < REPLAY_BATCH) return;
+    }
+  }
+
+  /** Sends one event unless it was handled already or the stream's filter excludes it. */
+  private handle(event: StreamEvent): void {
+    if (compareIds(event.id, this.position) <= 0) return;
+    this.position = event.id;
+    if (!this.wants(event)) return;
+    this.lastJobEventAtMs = Date.now();
+    this.write(event.frame);
+  }
+
+  /** Whether the stream's `jobId` filter and the principal's job scope let `event` through. */
+  private wants(event: StreamEvent): boolean {
+    const { principal, filterJobId } = this.request;
+    if (filterJobId === null && principal.jobIds === undefined) return true;
+    const { jobId, parentJobId } = event.refs;
+    if (filterJobId !== null && jobId !== filterJobId && parentJobId !== filterJobId) return false;
+    return inScope(principal, jobId, parentJobId);
+  }
+
+  /** Writes one whole frame (one `write()`); disconnects a client whose unsent bytes pass the bound. */
+  private write(frame: Frame): void {
+    if (this.phase === 'closed' || this.res.destroyed || this.res.writableEnded) return;
+    this.sse.batch(frame).catch((error: unknown) => this.services.logger.debug({ err: error }, 'bridge: write failed'));
+    if (this.res.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+  }
+
+  /** Ends the stream after an `error` event (the client reconnects and recovers). */
+  private fail(): void {
+    this.close('error', formatValue('error', { code: 'INTERNAL_ERROR', message: 'the stream failed; reconnect to resume' }));
+  }
+
+  private startTimers(): void {
+    const { heartbeatMs, idleTimeoutMs } = this.services.options;
+    const heartbeat = setInterval(() => this.write(formatValue('heartbeat', { timestamp: new Date().toISOString() })), heartbeatMs);
+    heartbeat.unref();
+    this.timers.add(heartbeat);
+    if (idleTimeoutMs !== null) this.armIdle(idleTimeoutMs, idleTimeoutMs);
+    const { expiresAtMs } = this.request.principal;
+    if (expiresAtMs !== undefined) this.armExpiry(expiresAtMs);
+  }
+
+  private armIdle(delayMs: number, idleTimeoutMs: number): void {
+    this.arm(delayMs, () => {
+      const idleMs = Date.now() - this.lastJobEventAtMs;
+      if (idleMs < idleTimeoutMs) this.armIdle(idleTimeoutMs - idleMs, idleTimeoutMs);
+      else this.close('idle', formatFrame({ event: 'connection.idle', data: JSON.stringify({ reason: 'no job events', idleTime: idleMs }) }));
+    });
+  }
+
+  private armExpiry(expiresAtMs: number): void {
+    this.arm(Math.max(0, expiresAtMs - Date.now()), () => {
+      if (Date.now() < expiresAtMs) this.armExpiry(expiresAtMs);
+      else this.close('expired', formatValue('error', { code: 'UNAUTHORIZED', message: 'the token has expired' }));
+    });
+  }
+
+  /** A one-shot timer owned by this session (cleared on close). */
+  private arm(delayMs: number, fire: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.isClosed) fire();
+    }, Math.min(delayMs, MAX_TIMER_MS));
+    timer.unref();
+    this.timers.add(timer);
+  }
+}
