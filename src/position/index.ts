@@ -1,0 +1,21 @@
+/**
+ * Live queue position and queue-derived ETA, computed from BullMQ's own lists on read and for
+ * watched jobs. What this folder exports.
+ */
+export { PositionReader, isQueuedBullJob, type PositionSource } from './reader.js';
+export { PositionWatcher, type PositionWatcherSource, type PositionUpdate, type PositionTick, type PositionWatcherEvents } from './watcher.js';
+export { lookupPositions, queueInfoOf, bullQueueKey, type PositionHint, type PositionRequest, type JobPlace, type QueueSnapshot } from './lookup.js';
+export { recordCompletion, readHistory, runsKey, completionsKey, type Completion, type History } from './history.js';
+export { durationStats, throughputOf, queuedEta, runningEta, type Eta, type EtaSettings, type DurationStats, type Throughput } from './eta.js';
+export { applyView, computeView, workflowOf, type PositionView } from './view.js';
+export {
+  POSITION_DEFAULTS,
+  POSITION_WATCHER_DEFAULTS,
+  HISTORY_DEFAULTS,
+  resolvePositionOptions,
+  resolvePositionWatcherOptions,
+  resolveHistoryOptions,
+  type PositionOptions,
+  type PositionWatcherOptions,
+  type HistoryOptions,
+} from './options.js';

@@ -1,0 +1,132 @@
+/**
+ * Where jobs of one BullMQ queue stand, read with one atomic script call ({@link queuePositionsScript};
+ * its header documents the algorithm and its cost).
+ */
+import type { Redis } from 'ioredis';
+import { SeennError } from '../errors.js';
+import type { QueueInfo } from '../model/job.js';
+import { runScript } from '../store/scripts.js';
+import { queuePositionsScript } from './lookup-script.js';
+
+/** With at most this many ids left to find in `wait`, the script uses one `LPOS` each instead of one pass. */
+export const LPOS_IDS = 4;
+
+/** The `LRANGE` window the script reads the `wait` list with. */
+export const SCAN_CHUNK = 1_000;
+
+/**
+ * What the previous lookup said about a job, passed back to make the next one cheap: its distance
+ * from the consumer end of `wait`, or that it was prioritized. A wrong hint costs time, never a wrong
+ * answer.
+ */
+export type PositionHint = { kind: 'wait'; distance: number } | { kind: 'prioritized' };
+
+/** One job to place: its BullMQ id and, optionally, a hint from an earlier lookup. */
+export interface PositionRequest {
+  bullId: string;
+  hint?: PositionHint;
+}
+
+/** Where a job stands. Only `waiting` and `prioritized` jobs have a position (1-based). */
+export type JobPlace =
+  | { state: 'waiting'; position: number; hint: PositionHint }
+  | { state: 'prioritized'; position: number; hint: PositionHint }
+  | { state: 'delayed'; runAtMs: number }
+  | { state: 'waiting-children' }
+  | { state: 'active' }
+  | { state: 'finished' }
+  | { state: 'missing' }
+  /** In `wait` but deeper than `scanLimit` from both ends (or in no list at all): no position. */
+  | { state: 'unknown' };
+
+/** One queue's state and the places of the jobs asked about, read atomically. */
+export interface QueueSnapshot {
+  queueName: string;
+  /** `LLEN wait`. */
+  waiting: number;
+  /** `ZCARD prioritized`. */
+  prioritized: number;
+  /** Jobs a worker may take: `waiting + prioritized`. */
+  total: number;
+  /** `meta.paused` is set: no worker takes jobs. */
+  paused: boolean;
+  /** Milliseconds until the queue's rate limit lets workers take jobs again; 0 when not limited. */
+  rateLimitedMs: number;
+  /** `wait`-list elements the script read with `LRANGE` (its main cost). */
+  elementsRead: number;
+  /** One place per request, in request order. */
+  places: JobPlace[];
+}
+
+/** BullMQ's key `<prefix>:<queueName>:<suffix>`. */
+export function bullQueueKey(prefix: string, queueName: string, suffix: string): string {
+  return `${prefix}:${queueName}:${suffix}`;
+}
+
+/**
+ * Places `requests` in `queueName` with one script call.
+ * @param redis - a connection to BullMQ's Redis
+ * @param prefix - BullMQ's key prefix
+ * @param queueName - the queue
+ * @param requests - the jobs to place (their BullMQ ids, with hints when known)
+ * @param scanLimit - the script's element budget (see {@link PositionOptions.scanLimit})
+ */
+export async function lookupPositions(redis: Redis, prefix: string, queueName: string, requests: readonly PositionRequest[], scanLimit: number): Promise<QueueSnapshot> {
+  const key = (suffix: string): string => bullQueueKey(prefix, queueName, suffix);
+  const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed')];
+  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK];
+  for (const request of requests) {
+    keys.push(key(request.bullId));
+    const hint = request.hint;
+    args.push(request.bullId, hint === undefined ? '' : hint.kind === 'wait' ? 'w' : 'p', hint?.kind === 'wait' ? hint.distance : '');
+  }
+  const answer = await runScript(redis, queuePositionsScript, keys, args);
+  return parseAnswer(queueName, answer, requests.length);
+}
+
+function parseAnswer(queueName: string, answer: unknown, count: number): QueueSnapshot {
+  if (!Array.isArray(answer) || answer.length !== 5 + 2 * count) throw new SeennError('STORE_ERROR', 'unexpected answer from the queue position script', { details: { queueName } });
+  const [waiting, prioritized, paused, rateLimitedMs, elementsRead] = (answer.slice(0, 5) as unknown[]).map(Number) as [number, number, number, number, number];
+  const places: JobPlace[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const kind = String(answer[5 + 2 * i]);
+    const value = Number(answer[6 + 2 * i]);
+    places.push(placeOf(kind, value, waiting));
+  }
+  return { queueName, waiting, prioritized, total: waiting + prioritized, paused: paused === 1, rateLimitedMs, elementsRead, places };
+}
+
+function placeOf(kind: string, value: number, waiting: number): JobPlace {
+  switch (kind) {
+    case 'w':
+      return { state: 'waiting', position: value + 1, hint: { kind: 'wait', distance: value } };
+    case 'p':
+      return { state: 'prioritized', position: waiting + value + 1, hint: { kind: 'prioritized' } };
+    case 'd':
+      return { state: 'delayed', runAtMs: value };
+    case 'c':
+      return { state: 'waiting-children' };
+    case 'a':
+      return { state: 'active' };
+    case 'f':
+      return { state: 'finished' };
+    case 'x':
+      return { state: 'missing' };
+    default:
+      return { state: 'unknown' };
+  }
+}
+
+/**
+ * The Seenn `queue` object of a placed job, or `undefined` when it has no position. `state` (our
+ * addition to Seenn's `{ position, total, queueName }`) says why the queue is not moving: `paused`
+ * (`queue.pause()`), else `rate-limited` (a used-up global rate limit or `queue.rateLimit(ms)`;
+ * a Worker's own `limiter` is not visible in Redis).
+ */
+export function queueInfoOf(snapshot: QueueSnapshot, place: JobPlace): QueueInfo | undefined {
+  if (place.state !== 'waiting' && place.state !== 'prioritized') return undefined;
+  const info: QueueInfo = { position: place.position, total: snapshot.total, queueName: snapshot.queueName };
+  if (snapshot.paused) info.state = 'paused';
+  else if (snapshot.rateLimitedMs > 0) info.state = 'rate-limited';
+  return info;
+}

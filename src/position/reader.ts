@@ -1,0 +1,101 @@
+/**
+ * Queue position and ETA on read: `seenn.jobs.get` / `list` (and the bridge's REST and `job.sync`)
+ * pass stored records through {@link PositionReader.decorate}.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { SeennJob } from '../model/job.js';
+import type { JobRecord } from '../model/record.js';
+import type { SeennKeys } from '../store/keys.js';
+import { readHistory } from './history.js';
+import { lookupPositions, type PositionRequest, type QueueSnapshot } from './lookup.js';
+import { resolvePositionOptions, type PositionOptions, type ResolvedPositionOptions } from './options.js';
+import { applyView, computeView, HistoryStats, wantsEta, workflowOf } from './view.js';
+
+/** What positions need from the Seenn context (a `SeennContext` is one). */
+export interface PositionSource {
+  readonly redis: Redis;
+  readonly keys: SeennKeys;
+  readonly logger: Logger;
+}
+
+/** Whether a stored record is a queued BullMQ job (the only kind with a position). */
+export function isQueuedBullJob(record: JobRecord): record is JobRecord & { x: { queueName: string; bullId: string } } {
+  return record.job.status === 'queued' && record.x.queueName !== undefined && record.x.bullId !== undefined;
+}
+
+/**
+ * Computes positions and ETAs for stored jobs: one position script call per queue among the jobs
+ * (queued jobs only), plus one pipelined history read when an ETA may be given.
+ *
+ * @example
+ * ```ts
+ * const reader = new PositionReader(seenn.context);
+ * const [job] = await reader.decorate([record]); // job.queue = { position: 3, total: 12, queueName: 'video' }
+ * ```
+ */
+export class PositionReader {
+  /** The resolved options. */
+  readonly options: ResolvedPositionOptions;
+
+  /**
+   * @param source - Redis, keys and logger (a `SeennContext`)
+   * @param options - see {@link PositionOptions}; validated here (`CONFIG_INVALID`)
+   */
+  constructor(
+    private readonly source: PositionSource,
+    options: PositionOptions = {},
+  ) {
+    this.options = resolvePositionOptions(options);
+  }
+
+  /** Places `requests` in one queue with one script call (see `lookup-script.ts` for the cost). */
+  lookup(queueName: string, requests: readonly PositionRequest[]): Promise<QueueSnapshot> {
+    return lookupPositions(this.source.redis, this.source.keys.prefix, queueName, requests, this.options.scanLimit);
+  }
+
+  /**
+   * Copies of the records' jobs with `queue` (queued jobs) and a computed ETA (queued and running
+   * jobs without an explicit `estimatedCompletionAt`). A lookup that fails is logged and leaves its
+   * jobs as stored.
+   */
+  async decorate(records: readonly JobRecord[]): Promise<SeennJob[]> {
+    const nowMs = this.options.now();
+    const byQueue = new Map<string, number[]>();
+    records.forEach((record, i) => {
+      if (!isQueuedBullJob(record)) return;
+      const list = byQueue.get(record.x.queueName) ?? [];
+      list.push(i);
+      byQueue.set(record.x.queueName, list);
+    });
+    const etaJobs = records.filter((record) => wantsEta(record.job));
+    const lookups = [...byQueue].map(async ([queueName, indexes]) => {
+      try {
+        const requests = indexes.map((i) => ({ bullId: (records[i] as JobRecord).x.bullId as string }));
+        return { indexes, snapshot: await this.lookup(queueName, requests) };
+      } catch (error) {
+        this.source.logger.warn({ err: error, queue: queueName }, 'queue position lookup failed');
+        return null;
+      }
+    });
+    const history = etaJobs.length === 0 ? Promise.resolve(null) : this.readStats(etaJobs);
+    const [placed, stats] = await Promise.all([Promise.all(lookups), history]);
+    const places = new Map<number, { snapshot: QueueSnapshot; place: QueueSnapshot['places'][number] }>();
+    for (const result of placed) {
+      if (result === null) continue;
+      result.indexes.forEach((recordIndex, i) => places.set(recordIndex, { snapshot: result.snapshot, place: result.snapshot.places[i] as QueueSnapshot['places'][number] }));
+    }
+    return records.map((record, i) => applyView(record.job, computeView(record.job, places.get(i) ?? null, stats, nowMs, this.options)));
+  }
+
+  private async readStats(records: readonly JobRecord[]): Promise<HistoryStats | null> {
+    try {
+      const queues = records.filter(isQueuedBullJob).map((record) => record.x.queueName);
+      const history = await readHistory(this.source.redis, this.source.keys, { workflows: records.map((record) => workflowOf(record.job)), queues }, this.options);
+      return new HistoryStats(history);
+    } catch (error) {
+      this.source.logger.warn({ err: error }, 'ETA history read failed');
+      return null;
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The derived part of a job (its `queue` and computed ETA) and how it is laid over a stored job.
+ * Never stored: computed on read and by the watcher.
+ */
+import { isoTime, type QueueInfo, type SeennJob } from '../model/job.js';
+import { durationStats, queuedEta, runningEta, throughputOf, type DurationStats, type Eta, type EtaSettings } from './eta.js';
+import type { History } from './history.js';
+import { queueInfoOf, type JobPlace, type QueueSnapshot } from './lookup.js';
+
+/** What is derived for one job. */
+export interface PositionView {
+  /** The job's place in its queue (queued jobs only). */
+  queue?: QueueInfo;
+  /** A computed ETA (only when the job has no explicit `estimatedCompletionAt`). */
+  eta?: Eta;
+}
+
+/** The ETA key of a job: its `workflowId`, else its `jobType`. */
+export function workflowOf(job: SeennJob): string {
+  return job.workflowId ?? job.jobType;
+}
+
+/** Whether a computed ETA may be given to `job`: the backend's own `estimatedCompletionAt` wins. */
+export function wantsEta(job: SeennJob): boolean {
+  return job.estimatedCompletionAt === undefined && (job.status === 'queued' || job.status === 'running');
+}
+
+/** Duration stats per workflow, computed once per history read. */
+export class HistoryStats {
+  private readonly stats = new Map<string, DurationStats | null>();
+
+  /** @param history - the history read */
+  constructor(readonly history: History) {}
+
+  /** The stats of one workflow's run durations, or `null` without any. */
+  durations(workflowId: string): DurationStats | null {
+    if (!this.stats.has(workflowId)) this.stats.set(workflowId, durationStats(this.history.durations.get(workflowId) ?? []));
+    return this.stats.get(workflowId) ?? null;
+  }
+}
+
+/**
+ * The view of `job`: its queue place (when queued and placed) and an ETA (when it has no explicit
+ * one and history allows).
+ * @param job - the stored job
+ * @param placed - the queue snapshot and the job's place in it, when it was looked up
+ * @param stats - history, when read (no ETA without it)
+ * @param nowMs - the clock
+ * @param settings - ETA settings
+ */
+export function computeView(job: SeennJob, placed: { snapshot: QueueSnapshot; place: JobPlace } | null, stats: HistoryStats | null, nowMs: number, settings: EtaSettings): PositionView {
+  const view: PositionView = {};
+  if (job.status === 'queued' && placed !== null) {
+    const queue = queueInfoOf(placed.snapshot, placed.place);
+    if (queue !== undefined) {
+      view.queue = queue;
+      if (stats !== null && wantsEta(job)) {
+        const eta = queuedEta(
+          {
+            nowMs,
+            position: queue.position,
+            durations: stats.durations(workflowOf(job)),
+            throughput: throughputOf(stats.history.completions.get(placed.snapshot.queueName) ?? [], nowMs, settings.throughputWindowMs, settings.etaMinSamples),
+            paused: placed.snapshot.paused,
+          },
+          settings,
+        );
+        if (eta !== null) view.eta = eta;
+      }
+    }
+  } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined) {
+    const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(workflowOf(job)) }, settings);
+    if (eta !== null) view.eta = eta;
+  }
+  return view;
+}
+
+/** A copy of `job` with `view` laid over it (a computed `queue` replaces a stored one). */
+export function applyView(job: SeennJob, view: PositionView): SeennJob {
+  const out: SeennJob = { ...job };
+  if (view.queue !== undefined) out.queue = view.queue;
+  if (view.eta !== undefined && job.estimatedCompletionAt === undefined) {
+    out.estimatedCompletionAt = isoTime(view.eta.atMs);
+    out.etaConfidence = view.eta.confidence;
+    out.etaBasedOn = view.eta.basedOn;
+  }
+  return out;
+}
+
+/**
+ * Whether two views differ enough to tell a client: any change of `queue`, an ETA appearing or
+ * disappearing, or an ETA moving by more than a tenth of the time left (and at least a second).
+ */
+export function viewChanged(before: PositionView | undefined, after: PositionView, nowMs: number): boolean {
+  const a = before?.queue;
+  const b = after.queue;
+  if (a?.position !== b?.position || a?.total !== b?.total || a?.state !== b?.state || a?.queueName !== b?.queueName) return true;
+  const x = before?.eta;
+  const y = after.eta;
+  if (x === undefined || y === undefined) return x !== y;
+  const tolerance = Math.max(1_000, 0.1 * Math.max(0, y.atMs - nowMs));
+  return Math.abs(x.atMs - y.atMs) > tolerance;
+}

@@ -1,0 +1,380 @@
+/**
+ * The live part of queue positions: a {@link PositionWatcher} recomputes the positions (and ETAs) of
+ * the queued jobs someone watches and emits the ones that changed, ready to send as `job.progress`.
+ */
+import { EventEmitter } from 'node:events';
+import type { SeennJob } from '../model/job.js';
+import type { JobStore } from '../store/job-store.js';
+import { readHistory } from './history.js';
+import { lookupPositions, type JobPlace, type PositionHint, type QueueSnapshot } from './lookup.js';
+import { resolvePositionWatcherOptions, type PositionWatcherOptions, type ResolvedPositionWatcherOptions } from './options.js';
+import type { PositionSource } from './reader.js';
+import { applyView, computeView, HistoryStats, viewChanged, wantsEta, workflowOf, type PositionView } from './view.js';
+
+/** What a watcher needs from the Seenn context (a `SeennContext` is one). */
+export interface PositionWatcherSource extends PositionSource {
+  readonly store: JobStore;
+}
+
+/** A changed position, ready to send. */
+export interface PositionUpdate {
+  /** The job's user (whose streams should get it). */
+  userId: string;
+  /** The full job with its new `queue` (and computed ETA): send it as `job.progress`. */
+  job: SeennJob;
+  /** When it was emitted (the watcher's clock, epoch ms). */
+  atMs: number;
+}
+
+/** What one tick did (for metrics and tests). */
+export interface PositionTick {
+  /** When the tick started (the watcher's clock). */
+  atMs: number;
+  /** Position script calls made (one per queue with due jobs). */
+  queues: number;
+  /** Jobs whose position was recomputed. */
+  jobs: number;
+  /** `wait`-list elements the scripts read with `LRANGE`. */
+  elementsRead: number;
+  /** Updates emitted. */
+  emitted: number;
+}
+
+/** The events of a {@link PositionWatcher}. */
+export interface PositionWatcherEvents {
+  position: [PositionUpdate];
+  tick: [PositionTick];
+  error: [Error];
+}
+
+interface Entry {
+  readonly userId: string;
+  readonly jobId: string;
+  refs: number;
+  /** The newest job object known: from the store, or from {@link PositionWatcher.noteChange}. */
+  job: SeennJob | null;
+  queueName?: string;
+  bullId?: string;
+  loaded: boolean;
+  hint?: PositionHint;
+  /** What the client was last given. */
+  sent: PositionView | undefined;
+  /** BullMQ says the job is not waiting (active, delayed, …): no recomputing until its status changes. */
+  parked: boolean;
+  computedAtMs: number;
+  emittedAtMs: number;
+}
+
+const NEVER = Number.NEGATIVE_INFINITY;
+
+/**
+ * Watches queued jobs for their users' streams. Only watched jobs are recomputed, each at most once
+ * per `positionIntervalMs`; the due jobs of one queue are placed with ONE script call per tick (its
+ * cost is documented in `lookup-script.ts`), and each result is passed back as a hint that makes the
+ * next lookup of that job cost one `LINDEX`. Only changed views are emitted, never two for one job
+ * less than `positionIntervalMs` apart.
+ *
+ * Contract with the bridge:
+ * 1. `watch(userId, jobId, known?)` when a client starts following a job (e.g. after its `job.sync`,
+ *    passing the decorated job the client got as `known`); call the returned function when it stops.
+ *    Watches are counted: one job watched by many clients is computed once.
+ * 2. For every live job event the bridge forwards, send `noteChange(job)` instead of `job`: it
+ *    updates the watcher's copy (so a position is never laid over an older state) and adds the last
+ *    known position to a queued job, or a computed ETA to a running one.
+ * 3. On `position`, send `update.job` as `job.progress` to `update.userId`'s streams that watch it.
+ *    These events carry no replay id (positions are derived, never stored).
+ *
+ * Background errors are logged and emitted as `error` (only when someone listens); the loop goes on.
+ *
+ * @example
+ * ```ts
+ * const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: 1000 });
+ * watcher.on('position', ({ userId, job }) => hub.send(userId, 'job.progress', job));
+ * const stop = watcher.watch('u1', jobId, syncedJob);
+ * // live event from the store:   hub.send(userId, name, watcher.noteChange(job));
+ * stop();                         // the client went away
+ * await watcher.close();
+ * ```
+ */
+export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
+  /** The resolved options. */
+  readonly options: ResolvedPositionWatcherOptions;
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | undefined;
+  private wakeAtMs = Number.POSITIVE_INFINITY;
+  private retryAtMs = NEVER;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  private stats: { stats: HistoryStats; atMs: number } | undefined;
+
+  /**
+   * @param source - Redis, keys, store and logger (a `SeennContext`)
+   * @param options - see {@link PositionWatcherOptions}; validated here (`CONFIG_INVALID`)
+   */
+  constructor(
+    private readonly source: PositionWatcherSource,
+    options: PositionWatcherOptions = {},
+  ) {
+    super();
+    this.options = resolvePositionWatcherOptions(options);
+  }
+
+  /** Jobs watched now. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Starts watching a job for `userId`. `known` is the job as the client has it (its position is
+   * not sent again unless it changes). Returns the function that stops this watch (idempotent).
+   */
+  watch(userId: string, jobId: string, known?: SeennJob): () => void {
+    if (this.closed) return () => undefined;
+    const key = entryKey(userId, jobId);
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      entry = { userId, jobId, refs: 0, job: null, loaded: false, sent: undefined, parked: false, computedAtMs: NEVER, emittedAtMs: NEVER };
+      this.entries.set(key, entry);
+    }
+    entry.refs += 1;
+    if (known !== undefined && known.userId === userId && known.id === jobId) {
+      if (entry.job === null || known.updatedAt >= entry.job.updatedAt) entry.job = known;
+      entry.sent ??= viewOf(known);
+    }
+    this.arm(this.dueAtMs(entry));
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      this.unwatch(key);
+    };
+  }
+
+  /**
+   * Tells the watcher about a job object the bridge is about to send (a live event), and returns it
+   * with the derived fields the client should keep seeing: the last known `queue` (and ETA) while the
+   * job is queued, or a computed ETA while it runs. Jobs not watched come back unchanged.
+   */
+  noteChange(job: SeennJob): SeennJob {
+    const entry = this.entries.get(entryKey(job.userId, job.id));
+    if (entry === undefined) return job;
+    const before = entry.job;
+    if (before !== null && job.updatedAt < before.updatedAt) return job;
+    entry.job = job;
+    if (before?.status !== job.status) {
+      entry.parked = false;
+      entry.sent = undefined;
+      if (job.status !== 'queued') delete entry.hint;
+      const historyDue = job.status === 'running' && wantsEta(job) ? (this.stats?.atMs ?? NEVER) + this.options.positionIntervalMs : Number.POSITIVE_INFINITY;
+      this.arm(Math.min(this.dueAtMs(entry), historyDue));
+    }
+    let view: PositionView = {};
+    if (job.status === 'queued' && entry.sent !== undefined) view = entry.sent;
+    else if (job.status === 'running' && wantsEta(job) && this.stats !== undefined) {
+      view = computeView(job, null, this.stats.stats, this.options.now(), this.options);
+    }
+    entry.sent = job.status === 'queued' ? entry.sent : view;
+    return applyView(job, view);
+  }
+
+  /** Stops the loop and forgets every watch. Waits for a tick in progress. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+    this.entries.clear();
+  }
+
+  private unwatch(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    entry.refs -= 1;
+    if (entry.refs <= 0) this.entries.delete(key);
+  }
+
+  /** The time an entry is next due, or +∞ when it needs no work. */
+  private dueAtMs(entry: Entry): number {
+    if (!entry.loaded) return NEVER;
+    if (!isComputable(entry) || entry.parked) return Number.POSITIVE_INFINITY;
+    return Math.max(entry.computedAtMs, entry.emittedAtMs) + this.options.positionIntervalMs;
+  }
+
+  /** Arms the timer for `atMs` unless it is armed earlier already (or a tick runs: it reschedules). */
+  private arm(atMs: number): void {
+    if (this.closed || this.running !== undefined || atMs === Number.POSITIVE_INFINITY) return;
+    const wakeAtMs = Math.max(atMs, this.retryAtMs);
+    if (this.timer !== undefined && this.wakeAtMs <= wakeAtMs) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.wakeAtMs = wakeAtMs;
+    this.timer = setTimeout(() => this.wake(), Math.max(0, wakeAtMs - this.options.now()));
+    this.timer.unref();
+  }
+
+  /**
+   * Arms the timer for the next due work (O(watched jobs), once per tick). Work falling due within a
+   * tenth of the interval after the first is done in the same tick, so jobs stay batched.
+   */
+  private schedule(): void {
+    const interval = this.options.positionIntervalMs;
+    const dues: number[] = [];
+    let first = Number.POSITIVE_INFINITY;
+    for (const entry of this.entries.values()) {
+      const due = this.dueAtMs(entry);
+      dues.push(due);
+      if (due < first) first = due;
+    }
+    if (this.hasRunningEtaJobs()) {
+      const due = (this.stats?.atMs ?? NEVER) + interval;
+      dues.push(due);
+      if (due < first) first = due;
+    }
+    if (first === Number.POSITIVE_INFINITY) return;
+    let wakeAtMs = first;
+    for (const due of dues) if (due <= first + interval / 10 && due > wakeAtMs) wakeAtMs = due;
+    this.arm(wakeAtMs);
+  }
+
+  private wake(): void {
+    this.timer = undefined;
+    this.wakeAtMs = Number.POSITIVE_INFINITY;
+    if (this.closed || this.running !== undefined) return;
+    this.running = this.tick()
+      .then(() => {
+        this.retryAtMs = NEVER;
+      })
+      .catch((error: unknown) => {
+        // Back off for one interval, so a Redis outage does not turn into a busy loop.
+        this.retryAtMs = this.options.now() + this.options.positionIntervalMs;
+        this.fail(error);
+      })
+      .finally(() => {
+        this.running = undefined;
+        this.schedule();
+      });
+  }
+
+  private fail(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.source.logger.warn({ err }, 'position watcher tick failed');
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  private hasRunningEtaJobs(): boolean {
+    for (const entry of this.entries.values()) if (entry.job?.status === 'running' && wantsEta(entry.job)) return true;
+    return false;
+  }
+
+  private async tick(): Promise<void> {
+    const startMs = this.options.now();
+    await this.load([...this.entries.values()].filter((entry) => !entry.loaded));
+    const due = [...this.entries.values()].filter((entry) => this.dueAtMs(entry) <= startMs);
+    const byQueue = new Map<string, Entry[]>();
+    for (const entry of due) {
+      const list = byQueue.get(entry.queueName as string) ?? [];
+      list.push(entry);
+      byQueue.set(entry.queueName as string, list);
+    }
+    const historyDue = (this.stats?.atMs ?? NEVER) + this.options.positionIntervalMs <= startMs;
+    const needHistory = historyDue && (due.some((entry) => entry.job !== null && wantsEta(entry.job)) || this.hasRunningEtaJobs());
+    const [snapshots] = await Promise.all([
+      Promise.all(
+        [...byQueue].map(async ([queueName, entries]) => ({
+          entries,
+          snapshot: await lookupPositions(
+            this.source.redis,
+            this.source.keys.prefix,
+            queueName,
+            entries.map((entry) => (entry.hint === undefined ? { bullId: entry.bullId as string } : { bullId: entry.bullId as string, hint: entry.hint })),
+            this.options.scanLimit,
+          ),
+        })),
+      ),
+      needHistory ? this.refreshHistory(startMs) : Promise.resolve(),
+    ]);
+    let emitted = 0;
+    let elementsRead = 0;
+    for (const { entries, snapshot } of snapshots) {
+      elementsRead += snapshot.elementsRead;
+      entries.forEach((entry, i) => {
+        if (this.apply(entry, snapshot, snapshot.places[i] as JobPlace, startMs)) emitted += 1;
+      });
+    }
+    this.emit('tick', { atMs: startMs, queues: snapshots.length, jobs: due.length, elementsRead, emitted });
+  }
+
+  /** Applies one lookup result to an entry; true when an update was emitted. */
+  private apply(entry: Entry, snapshot: QueueSnapshot, place: JobPlace, startMs: number): boolean {
+    entry.computedAtMs = startMs;
+    // The entry may have been dropped, or its job may have moved on, while the script ran.
+    if (this.entries.get(entryKey(entry.userId, entry.jobId)) !== entry || entry.job === null || entry.job.status !== 'queued') return false;
+    if (place.state === 'waiting' || place.state === 'prioritized') entry.hint = place.hint;
+    else delete entry.hint;
+    if (place.state !== 'waiting' && place.state !== 'prioritized' && place.state !== 'unknown') {
+      // BullMQ has moved it on; the publisher's event will follow and `noteChange` un-parks it.
+      entry.parked = true;
+      return false;
+    }
+    const view = computeView(entry.job, { snapshot, place }, this.stats?.stats ?? null, startMs, this.options);
+    if (!viewChangedFrom(entry.sent, view, startMs)) return false;
+    const atMs = this.options.now();
+    entry.sent = view;
+    entry.emittedAtMs = atMs;
+    this.emit('position', { userId: entry.userId, job: applyView(entry.job, view), atMs });
+    return true;
+  }
+
+  /** Reads the records of entries not loaded yet (one pipelined read per user). */
+  private async load(entries: Entry[]): Promise<void> {
+    const byUser = new Map<string, Entry[]>();
+    for (const entry of entries) byUser.set(entry.userId, [...(byUser.get(entry.userId) ?? []), entry]);
+    await Promise.all(
+      [...byUser].map(async ([userId, list]) => {
+        const snapshots = await this.source.store.readMany(userId, list.map((entry) => entry.jobId));
+        list.forEach((entry, i) => {
+          const record = snapshots[i]?.record;
+          entry.loaded = true;
+          if (record === undefined) return;
+          if (record.x.queueName !== undefined) entry.queueName = record.x.queueName;
+          if (record.x.bullId !== undefined) entry.bullId = record.x.bullId;
+          if (entry.job === null || record.job.updatedAt > entry.job.updatedAt) entry.job = record.job;
+        });
+      }),
+    );
+  }
+
+  private async refreshHistory(nowMs: number): Promise<void> {
+    const workflows = new Set<string>();
+    const queues = new Set<string>();
+    for (const entry of this.entries.values()) {
+      if (entry.job === null || !wantsEta(entry.job)) continue;
+      workflows.add(workflowOf(entry.job));
+      if (entry.queueName !== undefined && entry.job.status === 'queued') queues.add(entry.queueName);
+    }
+    const history = await readHistory(this.source.redis, this.source.keys, { workflows, queues }, this.options);
+    this.stats = { stats: new HistoryStats(history), atMs: nowMs };
+  }
+}
+
+function entryKey(userId: string, jobId: string): string {
+  return `${userId}\n${jobId}`;
+}
+
+function isComputable(entry: Entry): boolean {
+  return entry.job?.status === 'queued' && entry.queueName !== undefined && entry.bullId !== undefined;
+}
+
+/** The derived fields a job object carries now. */
+function viewOf(job: SeennJob): PositionView {
+  const view: PositionView = {};
+  if (job.queue !== undefined) view.queue = job.queue;
+  if (job.estimatedCompletionAt !== undefined && job.etaConfidence !== undefined) {
+    view.eta = { atMs: Date.parse(job.estimatedCompletionAt), confidence: job.etaConfidence, basedOn: job.etaBasedOn ?? 0 };
+  }
+  return view;
+}
+
+function viewChangedFrom(before: PositionView | undefined, after: PositionView, nowMs: number): boolean {
+  if (before === undefined) return after.queue !== undefined || after.eta !== undefined;
+  return viewChanged(before, after, nowMs);
+}

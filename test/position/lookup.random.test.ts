@@ -1,0 +1,226 @@
+/**
+ * Randomised check of queue positions against BullMQ's own lists: thousands of operations (plain,
+ * prioritized, LIFO and delayed adds, workers taking, finishing, retrying and putting back jobs,
+ * removals, promotions, priority changes, pause/resume); after every step each job's position must
+ * equal the ground truth read straight from `wait` (right end first) and `prioritized`.
+ * Set SEENN_TEST_SEED to replay a run.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lookupPositions, type JobPlace, type PositionHint, type PositionRequest } from '../../src/position/lookup.js';
+import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+
+/** mulberry32: a small seeded PRNG. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const QUEUE = 'rand';
+const prefix = uniquePrefix('posrand');
+let redis: Redis;
+let workerConnection: Redis;
+let queue: Queue;
+let worker: Worker;
+
+beforeAll(async () => {
+  redis = connect();
+  workerConnection = connect();
+  queue = new Queue(QUEUE, { connection: redis, prefix });
+  worker = new Worker(QUEUE, null, { connection: workerConnection, prefix, autorun: false });
+  await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
+});
+
+afterAll(async () => {
+  await worker.close();
+  await queue.close();
+  await deletePrefix(redis, prefix);
+  await Promise.all([redis.quit(), workerConnection.quit()]);
+});
+
+/** Ground truth: position of every ready job, straight from BullMQ's lists. */
+async function groundTruth(): Promise<{ positions: Map<string, number>; total: number; paused: boolean }> {
+  const [wait, prioritized, paused] = await Promise.all([
+    redis.lrange(`${prefix}:${QUEUE}:wait`, 0, -1),
+    redis.zrange(`${prefix}:${QUEUE}:prioritized`, 0, -1),
+    redis.hget(`${prefix}:${QUEUE}:meta`, 'paused'),
+  ]);
+  const order = [...wait.reverse(), ...prioritized];
+  return { positions: new Map(order.map((id, i) => [id, i + 1])), total: order.length, paused: paused !== null };
+}
+
+function positionOf(place: JobPlace): number | null {
+  return place.state === 'waiting' || place.state === 'prioritized' ? place.position : null;
+}
+
+describe('queue positions (randomised against BullMQ)', () => {
+  it('match the ground truth after every one of thousands of operations', async () => {
+    const seed = Number(process.env['SEENN_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`position randomised test seed: ${seed} (replay with SEENN_TEST_SEED=${seed})`);
+    const random = prng(seed);
+    const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(random() * items.length)];
+    const steps = 2_500;
+    const ids: string[] = [];
+    const active = new Map<string, { job: Job; token: string }>();
+    const hints = new Map<string, PositionHint>();
+    const opCounts: Record<string, number> = {};
+    let mismatches = 0;
+    let checks = 0;
+    let nextId = 0;
+    let paused = false;
+
+    const add = async (opts: Record<string, unknown>): Promise<void> => {
+      const id = `j${nextId++}`;
+      await queue.add('t', { n: id }, { jobId: id, attempts: random() < 0.3 ? 3 : 1, ...(random() < 0.3 ? { backoff: { type: 'fixed', delay: 3 } } : {}), ...opts });
+      ids.push(id);
+    };
+    const take = async (): Promise<void> => {
+      const token = `tok${nextId++}`;
+      const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
+      if (job?.id === undefined) return;
+      active.set(job.id, { job, token });
+    };
+    const finishOne = async (): Promise<void> => {
+      const id = pick([...active.keys()]);
+      if (id === undefined) return;
+      const { job, token } = active.get(id) as { job: Job; token: string };
+      active.delete(id);
+      const r = random();
+      if (r < 0.55) await job.moveToCompleted('ok', token, false);
+      else if (r < 0.85) await job.moveToFailed(new Error('boom'), token, false);
+      else await job.moveToWait(token);
+    };
+
+    for (let step = 0; step < steps; step += 1) {
+      const alive = ids.length;
+      const r = random();
+      let op: string;
+      if (r < 0.2) {
+        op = 'add';
+        await add({});
+      } else if (r < 0.3) {
+        op = 'add-prioritized';
+        await add({ priority: 1 + Math.floor(random() * 4) });
+      } else if (r < 0.37) {
+        op = 'add-lifo';
+        await add({ lifo: true });
+      } else if (r < 0.43) {
+        op = 'add-delayed';
+        await add({ delay: 1 + Math.floor(random() * 15), ...(random() < 0.3 ? { priority: 1 + Math.floor(random() * 3) } : {}) });
+      } else if (r < 0.45) {
+        op = 'add-bulk';
+        await queue.addBulk(Array.from({ length: 20 }, () => {
+          const id = `j${nextId++}`;
+          ids.push(id);
+          return { name: 't', data: {}, opts: { jobId: id, ...(random() < 0.2 ? { priority: 2 } : {}), ...(random() < 0.1 ? { lifo: true } : {}) } };
+        }));
+      } else if (r < 0.7) {
+        op = 'take';
+        if (active.size < 8) await take();
+        else await finishOne();
+      } else if (r < 0.85) {
+        op = 'finish';
+        await finishOne();
+      } else if (r < 0.9) {
+        op = 'remove';
+        const id = pick(ids);
+        if (id !== undefined && !active.has(id)) await queue.remove(id).catch(() => 0);
+      } else if (r < 0.93) {
+        op = 'promote';
+        const id = pick(ids);
+        const job = id === undefined ? undefined : await queue.getJob(id);
+        if (job !== undefined && (await job.isDelayed())) await job.promote();
+      } else if (r < 0.96) {
+        op = 'change-priority';
+        const id = pick(ids);
+        const job = id === undefined || active.has(id) ? undefined : await queue.getJob(id);
+        if (job !== undefined && ((await job.isWaiting()) || (await job.getState()) === 'prioritized')) {
+          await job.changePriority(random() < 0.3 ? { lifo: true } : { priority: Math.floor(random() * 4) }).catch(() => undefined);
+        }
+      } else {
+        op = paused ? 'resume' : 'pause';
+        if (paused) await queue.resume();
+        else await queue.pause();
+        paused = !paused;
+      }
+      opCounts[op] = (opCounts[op] ?? 0) + 1;
+      // Keep the queue a workable size: drain faster when it grows.
+      if (alive > 400 && !paused) for (let k = 0; k < 5; k += 1) await take().then(finishOne);
+
+      const truth = await groundTruth();
+      const check = (label: string, asked: readonly string[], places: readonly JobPlace[], total: number, snapPaused: boolean): void => {
+        checks += 1;
+        if (total !== truth.total || snapPaused !== truth.paused) {
+          mismatches += 1;
+          console.log(`step ${step} ${op} ${label}: total ${total} vs ${truth.total}, paused ${snapPaused} vs ${truth.paused}`);
+        }
+        asked.forEach((id, i) => {
+          const place = places[i] as JobPlace;
+          const expected = truth.positions.get(id) ?? null;
+          const got = positionOf(place);
+          if (got !== expected || (expected === null && place.state === 'unknown')) {
+            mismatches += 1;
+            if (mismatches < 20) console.log(`step ${step} ${op} ${label}: ${id} expected ${expected}, got ${JSON.stringify(place)}`);
+          }
+        });
+      };
+
+      // 1. Stateless, every job ever added (finished and removed ones too).
+      const all = await lookupPositions(redis, prefix, QUEUE, ids.map((bullId) => ({ bullId })), 100_000);
+      check('all', ids, all.places, all.total, all.paused);
+
+      // 2. With hints from earlier lookups (possibly many steps old), for a random subset.
+      const subset = ids.filter(() => random() < 0.6);
+      const requests: PositionRequest[] = subset.map((bullId) => {
+        const hint = hints.get(bullId);
+        return hint === undefined ? { bullId } : { bullId, hint };
+      });
+      const hinted = await lookupPositions(redis, prefix, QUEUE, requests, 100_000);
+      check('hinted', subset, hinted.places, hinted.total, hinted.paused);
+      subset.forEach((id, i) => {
+        const place = hinted.places[i] as JobPlace;
+        if (place.state === 'waiting' || place.state === 'prioritized') hints.set(id, place.hint);
+        else hints.delete(id);
+      });
+
+      // 3. A few ids at once: the LPOS path.
+      const few = Array.from({ length: 1 + Math.floor(random() * 4) }, () => pick(ids)).filter((id): id is string => id !== undefined);
+      const small = await lookupPositions(redis, prefix, QUEUE, few.map((bullId) => ({ bullId })), 100_000);
+      check('few', few, small.places, small.total, small.paused);
+    }
+    console.log(`position randomised test: ${steps} steps, ${checks} lookups, ${ids.length} jobs, ops ${JSON.stringify(opCounts)}, ${mismatches} mismatches`);
+    expect(opCounts['take'] ?? 0).toBeGreaterThan(100);
+    expect(mismatches).toBe(0);
+  }, 240_000);
+
+  it('answers exactly or "unknown" (never a wrong number) when the scan budget is smaller than the list', async () => {
+    const name = 'budget';
+    const q = new Queue(name, { connection: redis, prefix });
+    const ids = Array.from({ length: 60 }, (_, i) => `b${i}`);
+    await q.addBulk(ids.map((id) => ({ name: 't', data: {}, opts: { jobId: id } })));
+    const wait = (await redis.lrange(`${prefix}:${name}:wait`, 0, -1)).reverse();
+    const truth = new Map(wait.map((id, i) => [id, i + 1]));
+    const budget = 10;
+    for (const batch of [ids, ids.slice(0, 3), ids.slice(28, 31), ids.slice(55)]) {
+      const snapshot = await lookupPositions(redis, prefix, name, batch.map((bullId) => ({ bullId })), budget);
+      batch.forEach((id, i) => {
+        const place = snapshot.places[i] as JobPlace;
+        const expected = truth.get(id) as number;
+        if (place.state === 'unknown') expect(expected).toBeGreaterThan(budget);
+        else expect(place).toMatchObject({ state: 'waiting', position: expected });
+      });
+      expect(snapshot.elementsRead).toBeLessThanOrEqual(budget);
+    }
+    // The first to run are always found; the middle of a list longer than twice the budget is not.
+    const few = await lookupPositions(redis, prefix, name, [{ bullId: 'b0' }, { bullId: 'b30' }, { bullId: 'b59' }], budget);
+    expect(few.places.map((place) => place.state)).toEqual(['waiting', 'unknown', 'waiting']);
+    await q.close();
+  });
+});
