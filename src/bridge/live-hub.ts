@@ -3,9 +3,11 @@
  * each notification out to the sessions of its user. Each event is parsed and framed once, whatever
  * the number of sessions.
  *
- * Pub/Sub drops what is published while the subscriber is disconnected. So every time the
- * subscription is (re)confirmed, the hub asks every session to catch up from the replay stream, from
- * the last entry it handled: nothing is lost, and sessions drop what they already have.
+ * Pub/Sub drops what is published while the subscriber is disconnected. So after every (re)connect
+ * the hub asks every session to catch up from the replay stream, from the last entry it handled —
+ * when Redis confirms the subscription, or earlier, just before the first message of the new
+ * subscription is fanned out (ioredis may emit that message before the confirmation's promise
+ * settles). Nothing is lost, and sessions drop what they already have.
  */
 import type { Redis } from 'ioredis';
 import type { SeennContext } from '../context.js';
@@ -38,6 +40,8 @@ export class LiveHub {
   private readonly listeners = new Map<string, Set<HubListener>>();
   private listenerCount = 0;
   private closed = false;
+  /** Whether events may have been missed since sessions last caught up (true until the first subscription). */
+  private stale = true;
   private readonly counters = { messages: 0, subscriptions: 0, subscribed: false };
 
   /**
@@ -104,6 +108,7 @@ export class LiveHub {
     });
     subscriber.on('close', () => {
       this.counters.subscribed = false;
+      this.stale = true;
     });
     // On every (re)connect: subscribe, and once Redis confirms, make every session catch up.
     subscriber.on('ready', () => {
@@ -112,7 +117,7 @@ export class LiveHub {
           if (this.closed) return;
           this.counters.subscriptions += 1;
           this.counters.subscribed = true;
-          this.resyncAll();
+          this.resyncIfStale();
         },
         (error: unknown) => this.logger.warn({ err: error }, 'bridge hub: subscribe failed; will retry on reconnect'),
       );
@@ -122,6 +127,9 @@ export class LiveHub {
 
   private onMessage(message: string): void {
     this.counters.messages += 1;
+    // The first message after a (re)connect: sessions catch up first, and this message joins what
+    // they buffer meanwhile.
+    this.resyncIfStale();
     const newline = message.indexOf('\n');
     const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
     if (listeners === undefined) return;
@@ -137,6 +145,12 @@ export class LiveHub {
         this.logger.error({ err: error, userId: event.userId }, 'bridge hub: a session failed to take an event');
       }
     }
+  }
+
+  private resyncIfStale(): void {
+    if (!this.stale) return;
+    this.stale = false;
+    this.resyncAll();
   }
 
   private resyncAll(): void {

@@ -37,9 +37,9 @@ export interface TestBridge {
 }
 
 /** Starts a Seenn + Express app with the bridge at `/v1` on a free port. */
-export async function startBridge(options: ExpressBridgeOptions = {}, extra: { prefix?: string; logger?: Logger; replayMaxEntries?: number; dropPrefix?: boolean } = {}): Promise<TestBridge> {
+export async function startBridge(options: ExpressBridgeOptions = {}, extra: { prefix?: string; logger?: Logger; replayMaxEntries?: number; dropPrefix?: boolean; redisUrl?: string } = {}): Promise<TestBridge> {
   const prefix = extra.prefix ?? uniquePrefix('bridge');
-  const redis = connect();
+  const redis = connect(extra.redisUrl);
   const seenn = new Seenn({
     connection: redis,
     prefix,
@@ -191,6 +191,8 @@ export class RecordingEventSource {
     });
     for (const name of EVENT_NAMES) {
       this.source.addEventListener(name, (event: MessageEvent<string>) => {
+        // The `error` listener also hears connection errors, which carry no data.
+        if (typeof event.data !== 'string') return;
         this.events.push({ type: name, id: event.lastEventId, data: JSON.parse(event.data) as Record<string, unknown> });
       });
     }
@@ -234,6 +236,8 @@ export class RawSseClient {
   bodyBytes = 0;
   private buffer = Buffer.alloc(0);
   private headDone = false;
+  private markEnded: () => void = () => undefined;
+  /** Resolves when the response ends (its last chunk) or the socket closes. */
   readonly ended: Promise<void>;
 
   /**
@@ -247,7 +251,10 @@ export class RawSseClient {
     this.socket.write(head);
     this.socket.on('data', (data: Buffer) => this.onData(data));
     this.socket.on('error', () => undefined);
-    this.ended = new Promise((resolve) => this.socket.once('close', () => resolve()));
+    this.ended = new Promise((resolve) => {
+      this.markEnded = resolve;
+      this.socket.once('close', () => resolve());
+    });
   }
 
   /** Stops reading from the socket (a stalled client). */
@@ -291,7 +298,10 @@ export class RawSseClient {
       if (this.buffer.length < lineEnd + 2 + size + 2) return;
       const chunk = this.buffer.subarray(lineEnd + 2, lineEnd + 2 + size).toString('utf8');
       this.buffer = this.buffer.subarray(lineEnd + 2 + size + 2);
-      if (size === 0) return;
+      if (size === 0) {
+        this.markEnded();
+        return;
+      }
       this.chunks.push(chunk);
       this.bodyBytes += size;
       this.parseBlocks(chunk);
