@@ -13,10 +13,10 @@ export function requestUrl(req: IncomingMessage): URL {
   return new URL(req.url ?? '/', 'http://bridge.invalid');
 }
 
-/** The path and query of `url` with secret parameters (`token`) replaced by `[redacted]`: safe to log. */
+/** The path and query of `url` with secret parameters (`token`) replaced by `REDACTED`: safe to log. */
 export function loggableUrl(url: URL): string {
   const copy = new URL(url.href);
-  for (const name of SECRET_PARAMS) if (copy.searchParams.has(name)) copy.searchParams.set(name, '[redacted]');
+  for (const name of SECRET_PARAMS) if (copy.searchParams.has(name)) copy.searchParams.set(name, 'REDACTED');
   return `${copy.pathname}${copy.search}`;
 }
 

@@ -286,9 +286,12 @@ export class RawSseClient {
       this.headDone = true;
     }
     if (this.headers['transfer-encoding'] !== 'chunked') {
-      // A non-streaming answer (an error envelope with Content-Length): keep it as one chunk.
-      if (this.buffer.length > 0) this.chunks.push(this.buffer.toString('utf8'));
-      this.buffer = Buffer.alloc(0);
+      // A non-streaming answer (an error envelope with Content-Length): keep it whole.
+      const length = Number(this.headers['content-length'] ?? Number.NaN);
+      if (this.buffer.length >= length) {
+        this.chunks.push(this.buffer.subarray(0, length).toString('utf8'));
+        this.markEnded();
+      }
       return;
     }
     for (;;) {
