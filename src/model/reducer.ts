@@ -102,7 +102,7 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
       break;
     case 'delayed':
       job.status = 'pending';
-      if (x.attempt > 0) markRetry(job, x);
+      if (x.attempt > 0 && isRetry(x, event.attemptsMade)) markRetry(job, x);
       break;
     case 'waiting-children':
       job.status = 'pending';
@@ -160,6 +160,15 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
       break;
   }
   return { job, x };
+}
+
+/**
+ * Whether a `delayed` after a run is a backoff before a retry (the attempt failed) rather than a step
+ * job delaying itself: BullMQ counts failed attempts in `attemptsMade`; without it, a failure the
+ * worker wrapper reported for this attempt decides.
+ */
+function isRetry(x: JobInternals, attemptsMade: number | undefined): boolean {
+  return attemptsMade === undefined ? x.lastError?.attempt === x.attempt : attemptsMade >= x.attempt;
 }
 
 /** Shows that an attempt failed and another will run. */

@@ -7,8 +7,12 @@
 export type SourceEvent =
   /** `waiting` (also after a retry, a stall or a rate-limit put-back when `prev` is `active`). */
   | { kind: 'waiting'; at: number; prev?: string }
-  /** `delayed`; `runAt` is absolute epoch ms (a backoff before a retry when the job ran before). */
-  | { kind: 'delayed'; at: number; runAt: number }
+  /**
+   * `delayed`; `runAt` is absolute epoch ms. After a run it is either a backoff before a retry or a
+   * step job's own `moveToDelayed`: `attemptsMade` (BullMQ's count of failed attempts, read from the
+   * job when known) tells them apart.
+   */
+  | { kind: 'delayed'; at: number; runAt: number; attemptsMade?: number }
   /** `waiting-children`: a flow parent waiting for its children. */
   | { kind: 'waiting-children'; at: number }
   /** `active`: an attempt starts. */

@@ -10,7 +10,8 @@ import { SeennError } from '../errors.js';
 import { DESCRIPTOR_KEY, DescriptorSchema, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
 import { eventNameForStatus } from '../model/events.js';
 import { newJobId } from '../model/ids.js';
-import type { SeennJob } from '../model/job.js';
+import { isoTime, type SeennJob } from '../model/job.js';
+import type { JobRecord } from '../model/record.js';
 import { createRecord, type BullJobFacts } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
 
@@ -81,8 +82,10 @@ const StartJobInputSchema = DescriptorSchema.pick({ userId: true, jobType: true,
   .strict();
 
 /**
- * Starts a job: validates `input`, records the owner, adds the BullMQ job (id = a new ULID,
- * `data.__seenn` = the descriptor) and commits its first snapshot with a `job.started` event.
+ * Starts a job: validates `input`, records the owner, commits the job's first snapshot with a
+ * `job.started` event, then adds the BullMQ job (id = a new ULID, `data.__seenn` = the descriptor,
+ * `timestamp` = the snapshot's `createdAt`). If BullMQ refuses the job, the snapshot turns `failed`
+ * (`ENQUEUE_FAILED`) and the BullMQ error is rethrown.
  * Bad input throws a `VALIDATION_ERROR` (or `PAYLOAD_TOO_LARGE`) and adds nothing.
  *
  * @returns the Seenn job as it is stored now (`queued`, or `pending` when delayed)
@@ -92,26 +95,40 @@ export async function startJob(ctx: SeennContext, input: StartJobInput): Promise
   const id = newJobId();
   const descriptor = parseOrThrow(StoredDescriptorSchema, descriptorOf(id, parsed), 'job descriptor', 'VALIDATION_ERROR');
 
-  await ctx.store.setOwner(id, descriptor.userId);
+  // The snapshot is written before the BullMQ job exists, so the publisher always finds it: a fast job
+  // removed on completion could otherwise vanish before anyone described it.
   const opts: JobsOptions = { ...(parsed.opts as JobsOptions | undefined), jobId: id };
-  const bullJob = await ctx.queue(parsed.queue).add(parsed.jobType, { ...parsed.data, [DESCRIPTOR_KEY]: descriptor }, opts);
-
+  opts.timestamp ??= Date.now();
   const facts: BullJobFacts = {
     queueName: parsed.queue,
     bullId: id,
-    createdAtMs: bullJob.timestamp,
-    maxAttempts: bullJob.opts.attempts ?? 1,
-    state: (bullJob.opts.delay ?? 0) > 0 ? 'delayed' : 'waiting',
+    createdAtMs: opts.timestamp,
+    maxAttempts: opts.attempts ?? 1,
+    state: (opts.delay ?? 0) > 0 ? 'delayed' : 'waiting',
   };
   const record = createRecord(id, ctx.options.appId, descriptor, facts);
-  const event = { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) };
-  const answer = await ctx.store.commit(descriptor.userId, [{ expectedVersion: 0, record, event, index: true }]);
-  if (answer.status === 'ok') return record.job;
+  await ctx.store.setOwner(id, descriptor.userId);
+  const answer = await ctx.store.commit(descriptor.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
+  if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status})`, { details: { jobId: id } });
 
-  // The publisher met the job first and wrote its snapshot: that one is the truth.
-  const snapshot = await ctx.store.read(descriptor.userId, id);
-  if (snapshot === null) throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status}) and none is stored`, { details: { jobId: id } });
-  return snapshot.record.job;
+  try {
+    await ctx.queue(parsed.queue).add(parsed.jobType, { ...parsed.data, [DESCRIPTOR_KEY]: descriptor }, opts);
+  } catch (error) {
+    // BullMQ refused the job: the user sees it fail rather than wait forever.
+    const at = isoTime(Date.now());
+    const failed: JobRecord = {
+      job: { ...record.job, status: 'failed', updatedAt: at, completedAt: at, error: { code: 'ENQUEUE_FAILED', message: error instanceof Error ? error.message : String(error) } },
+      x: record.x,
+    };
+    await ctx.store.commit(descriptor.userId, [{ expectedVersion: 1, record: failed, event: eventOf(failed.job) }]).catch((commitError: unknown) => ctx.logger.warn({ err: commitError, jobId: id }, 'could not record the failed enqueue'));
+    throw error;
+  }
+  return record.job;
+}
+
+/** The replay event announcing a job's state. */
+function eventOf(job: SeennJob): { name: string; data: string } {
+  return { name: eventNameForStatus(job.status), data: JSON.stringify(job) };
 }
 
 /** The descriptor stored in the BullMQ job's data; optional fields only when given. */

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
+import type { SourceEvent } from '../model/source-event.js';
 import { applySourceEvent } from './apply-event.js';
 import { JobResolver } from './job-resolver.js';
 import { advanceCheckpoint, readCheckpoint, releaseLease, takeLease } from './lease.js';
@@ -168,10 +169,16 @@ export class QueueReader {
     }
     const tasks = [...byJob.values()].map((events) => async () => {
       for (const { bullId, id, event } of events) {
-        await applySourceEvent(this.ctx, this.queueName, this.resolver, bullId, id, event);
+        await applySourceEvent(this.ctx, this.queueName, this.resolver, bullId, id, event.kind === 'delayed' ? await this.withAttemptsMade(bullId, event) : event);
       }
     });
     await runLimited(tasks, this.options.concurrency);
+  }
+
+  /** Adds BullMQ's failed-attempt count to a `delayed` event (a retry backoff or a step job's delay?). */
+  private async withAttemptsMade(bullId: string, event: SourceEvent & { kind: 'delayed' }): Promise<SourceEvent> {
+    const attemptsMade = await this.ctx.redis.hget(this.ctx.keys.bullJob(this.queueName, bullId), 'atm');
+    return attemptsMade === null ? event : { ...event, attemptsMade: Number(attemptsMade) };
   }
 
   private pause(ms: number): Promise<void> {

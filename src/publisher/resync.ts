@@ -84,7 +84,7 @@ function eventsFor(job: Job, hint: StateHint, at: number): SourceEvent[] {
     case 'waiting':
       return [{ kind: 'waiting', at }];
     case 'delayed':
-      return [{ kind: 'delayed', at, runAt: job.timestamp + (job.delay ?? 0) }];
+      return [{ kind: 'delayed', at, runAt: job.timestamp + (job.delay ?? 0), attemptsMade: job.attemptsMade }];
     case 'waiting-children':
       return [{ kind: 'waiting-children', at }];
     case 'active':

@@ -115,22 +115,28 @@ describe('seenn.jobs.start', () => {
     expect(await inspect(queueName).getWaitingCount()).toBe(20);
   });
 
-  it('returns the stored snapshot when the publisher wrote it first', async () => {
+  it('writes the snapshot before BullMQ has the job, so a publisher always finds it', async () => {
     const queueName = uniquePrefix('q');
     const ownQueue = seenn.context.queue(queueName);
-    let written: Promise<unknown> | undefined;
-    // Stands in for the publisher: as soon as BullMQ has the job, its first snapshot is committed.
-    ownQueue.once('waiting', (bullJob: { id?: string; timestamp: number }) => {
-      const id = bullJob.id ?? '';
-      const record = createRecord(id, 'app1', { userId: 'dave', jobType: 't', title: 'Raced' }, { queueName, bullId: id, createdAtMs: bullJob.timestamp, maxAttempts: 1, state: 'waiting' });
-      record.job.message = 'written by the publisher';
-      written = seenn.context.store.commit('dave', [{ expectedVersion: 0, src: '1-0', record, event: { name: 'job.started', data: JSON.stringify(record.job) }, index: true }]);
+    let seenWhenAdded: Promise<unknown> | undefined;
+    ownQueue.once('waiting', (bullJob: { id?: string }) => {
+      seenWhenAdded = seenn.context.store.read('dave', bullJob.id ?? '');
     });
-    const job = await seenn.jobs.start({ queue: queueName, userId: 'dave', jobType: 't', title: 'Raced' });
-    expect(await written).toMatchObject({ status: 'ok' });
-    expect(job.message).toBe('written by the publisher');
-    expect(await seenn.jobs.get(job.id)).toEqual(job);
-    expect(await seenn.context.store.readStream('dave', '0-0', 10)).toHaveLength(1);
+    const job = await seenn.jobs.start({ queue: queueName, userId: 'dave', jobType: 't', title: 'First' });
+    expect(await seenWhenAdded).toMatchObject({ version: 1, src: null, record: { job: { id: job.id, status: 'queued' } } });
+    const bullJob = await ownQueue.getJob(job.id);
+    expect(new Date(bullJob?.timestamp ?? 0).toISOString()).toBe(job.createdAt);
+  });
+
+  it('a job BullMQ refuses turns failed (ENQUEUE_FAILED) and the BullMQ error is rethrown', async () => {
+    const queueName = uniquePrefix('q');
+    const attempt = seenn.jobs.start({ queue: queueName, userId: 'erin', jobType: 't', title: 'Orphan', opts: { parent: { id: 'missing', queue: `${prefix}:nowhere` } } });
+    await expect(attempt).rejects.toThrow(/parent/i);
+    const entries = await seenn.context.store.readStream('erin', '0-0', 10);
+    expect(entries.map((entry) => entry.event)).toEqual(['job.started', 'job.failed']);
+    const failed = JSON.parse(entries[1]?.data ?? '{}') as { id: string; status: string; error?: { code: string } };
+    expect(failed.error?.code).toBe('ENQUEUE_FAILED');
+    expect(await seenn.jobs.get(failed.id)).toMatchObject({ status: 'failed' });
   });
 
   describe('bad input gives a coded error and adds nothing', () => {
