@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSeennError, Seenn, SeennJobSchema, type SeennError } from '../../src/index.js';
 import { DESCRIPTOR_KEY, StoredDescriptorSchema } from '../../src/model/descriptor.js';
-import { createRecord } from '../../src/model/reducer.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('prod');
