@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { SeennContext } from './context.js';
 import type { SeennJob } from './model/job.js';
 import { parseOrThrow } from './options.js';
+import { PositionReader } from './position/index.js';
 import { startJob, type StartJobInput } from './producer/index.js';
 
 /** Options of {@link JobsApi.list}. */
@@ -26,8 +27,13 @@ export interface JobPage {
 
 /** The `seenn.jobs` API. */
 export class JobsApi {
+  /** Adds live queue positions and computed ETAs to the jobs read. */
+  private readonly positions: PositionReader;
+
   /** @internal */
-  constructor(private readonly ctx: SeennContext) {}
+  constructor(private readonly ctx: SeennContext) {
+    this.positions = new PositionReader(ctx);
+  }
 
   /**
    * Adds a BullMQ job that the user `input.userId` sees live. Its id is a new ULID (also the BullMQ
@@ -37,17 +43,22 @@ export class JobsApi {
     return startJob(this.ctx, input);
   }
 
-  /** The job with this Seenn id, or `null` when it is unknown or has expired. */
+  /**
+   * The job with this Seenn id, or `null` when it is unknown or has expired. A queued job carries its
+   * live `queue` position, and jobs without an explicit ETA a computed one (see `src/position/`).
+   */
   async get(jobId: string): Promise<SeennJob | null> {
     const snapshot = await this.ctx.store.readById(jobId);
-    return snapshot?.record.job ?? null;
+    if (snapshot === null) return null;
+    const [job] = await this.positions.decorate([snapshot.record]);
+    return job ?? null;
   }
 
-  /** A page of one user's jobs, newest first. */
+  /** A page of one user's jobs, newest first, decorated like {@link JobsApi.get}. */
   async list(userId: string, options: ListOptions = {}): Promise<JobPage> {
     const { limit, cursor } = parseOrThrow(ListOptionsSchema, options, 'list options', 'VALIDATION_ERROR');
     const page = await this.ctx.store.list(userId, cursor === undefined ? { limit } : { limit, cursor });
-    const result: JobPage = { jobs: page.records.map((record) => record.job) };
+    const result: JobPage = { jobs: await this.positions.decorate(page.records) };
     if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
     return result;
   }

@@ -1,0 +1,135 @@
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SeennJob } from '../../src/model/job.js';
+import type { JobRecord } from '../../src/model/record.js';
+import { createRecord } from '../../src/model/reducer.js';
+import { PositionReader } from '../../src/position/reader.js';
+import { PositionWatcher, type PositionTick, type PositionUpdate } from '../../src/position/watcher.js';
+import { Seenn } from '../../src/seenn.js';
+import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { nextEvent, waitFor } from '../helpers/wait.js';
+
+const prefix = uniquePrefix('poswatch');
+let redis: Redis;
+let seenn: Seenn;
+
+beforeAll(() => {
+  redis = connect();
+  seenn = new Seenn({ connection: redis, prefix });
+});
+
+afterAll(async () => {
+  await seenn.close();
+  await deletePrefix(redis, prefix);
+  await redis.quit();
+});
+
+/** Adds plain jobs `ids` to `queueName` and stores a queued Seenn record for each of `tracked`. */
+async function setUp(queueName: string, ids: string[], tracked: string[], userId = 'u1'): Promise<Queue> {
+  const queue = new Queue(queueName, { connection: redis, prefix });
+  await queue.addBulk(ids.map((id) => ({ name: 'render', data: {}, opts: { jobId: id } })));
+  for (const id of tracked) {
+    const record = createRecord(id, 'default', { userId, jobType: 'render', title: `Job ${id}` }, { queueName, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' });
+    await seenn.context.store.setOwner(id, userId);
+    expect((await seenn.context.store.commit(userId, [{ expectedVersion: 0, record, index: true }])).status).toBe('ok');
+  }
+  return queue;
+}
+
+describe('PositionWatcher', () => {
+  it('counts a watched job down as the jobs ahead finish, never emitting twice within the interval', async () => {
+    const intervalMs = 100;
+    const ids = Array.from({ length: 12 }, (_, i) => `cd${i}`);
+    const queue = await setUp('countdown', ids, ['cd11']);
+    const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: intervalMs });
+    const updates: PositionUpdate[] = [];
+    watcher.on('position', (update) => updates.push(update));
+    const stop = watcher.watch('u1', 'cd11');
+    await waitFor(() => updates.length > 0, { what: 'the first position' });
+    expect(updates[0]?.job.queue).toEqual({ position: 12, total: 12, queueName: 'countdown' });
+    expect(updates[0]).toMatchObject({ userId: 'u1', job: { id: 'cd11', status: 'queued', title: 'Job cd11' } });
+
+    // A worker finishes a job every ~30 ms: faster than the interval, so updates must be thinned out.
+    // It holds the job just ahead of ours until we have seen position 1.
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const worker = new Worker('countdown', (job) => (job.id === 'cd10' ? gate : delay(30)), { connection: connect(), prefix, concurrency: 1 });
+    await waitFor(() => updates.some((update) => update.job.queue?.position === 1), { what: 'position 1', timeoutMs: 15_000 });
+    release();
+    await worker.close();
+    stop();
+    await watcher.close();
+
+    const positions = updates.map((update) => update.job.queue?.position as number);
+    expect(positions[0]).toBe(12);
+    expect(positions.at(-1)).toBe(1);
+    for (let i = 1; i < positions.length; i += 1) expect(positions[i]).toBeLessThan(positions[i - 1] as number);
+    for (let i = 1; i < updates.length; i += 1) expect((updates[i] as PositionUpdate).atMs - (updates[i - 1] as PositionUpdate).atMs).toBeGreaterThanOrEqual(intervalMs);
+    expect(updates.length).toBeGreaterThanOrEqual(3);
+    expect(updates.every((update) => update.job.queue?.total !== undefined && update.job.queue.position <= update.job.queue.total)).toBe(true);
+    await queue.close();
+  });
+
+  it('recomputes only watched queued jobs, stays quiet while nothing changes, and shows a paused queue', async () => {
+    const queue = await setUp('quiet', ['q0', 'q1', 'q2', 'q3', 'q4'], ['q2', 'q4']);
+    const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: 50 });
+    const updates: PositionUpdate[] = [];
+    const ticks: PositionTick[] = [];
+    watcher.on('position', (update) => updates.push(update));
+    watcher.on('tick', (tick) => ticks.push(tick));
+    // The client already has the job as the reader decorates it: the same position is not sent again.
+    const stored = await seenn.context.store.read('u1', 'q2');
+    const [known] = await new PositionReader(seenn.context).decorate([stored?.record as JobRecord]);
+    expect(known?.queue).toEqual({ position: 3, total: 5, queueName: 'quiet' });
+    const stopA = watcher.watch('u1', 'q2', known);
+    const stopB = watcher.watch('u1', 'q2');
+    expect(watcher.size).toBe(1);
+    await waitFor(() => ticks.filter((tick) => tick.jobs > 0).length >= 4, { what: 'four ticks' });
+    expect(updates).toEqual([]);
+    for (const tick of ticks.filter((t) => t.jobs > 0)) expect(tick).toMatchObject({ queues: 1, jobs: 1 });
+
+    await queue.pause();
+    const [paused] = await nextEvent<[PositionUpdate]>(watcher, 'position');
+    expect(paused.job.queue).toEqual({ position: 3, total: 5, queueName: 'quiet', state: 'paused' });
+    await queue.resume();
+    const [resumed] = await nextEvent<[PositionUpdate]>(watcher, 'position');
+    expect(resumed.job.queue).toEqual({ position: 3, total: 5, queueName: 'quiet' });
+
+    // A live event says the job runs: it is no longer recomputed, and the event passes through.
+    const running: SeennJob = { ...resumed.job, status: 'running', updatedAt: new Date(Date.parse(resumed.job.updatedAt) + 1).toISOString() };
+    delete running.queue;
+    expect(watcher.noteChange(running)).toEqual(running);
+    // (A running job without an explicit ETA still gets ticks that refresh its ETA history.)
+    const [tick] = await nextEvent<[PositionTick]>(watcher, 'tick');
+    expect(tick).toMatchObject({ queues: 0, jobs: 0 });
+
+    // Back in the queue (a retry): the last position is not reused, a fresh one is computed.
+    const requeued: SeennJob = { ...running, status: 'queued', updatedAt: new Date(Date.parse(running.updatedAt) + 1).toISOString() };
+    expect(watcher.noteChange(requeued).queue).toBeUndefined();
+    const [again] = await nextEvent<[PositionUpdate]>(watcher, 'position');
+    expect(again.job.queue?.position).toBe(3);
+    // A live event while queued keeps the position the client already has.
+    const message: SeennJob = { ...requeued, message: 'still waiting', updatedAt: new Date(Date.parse(requeued.updatedAt) + 1).toISOString() };
+    expect(watcher.noteChange(message)).toMatchObject({ message: 'still waiting', queue: { position: 3, total: 5 } });
+    // An older object than the one the watcher has is passed through untouched and changes nothing.
+    expect(watcher.noteChange(requeued)).toBe(requeued);
+
+    stopA();
+    expect(watcher.size).toBe(1);
+    stopB();
+    stopB();
+    expect(watcher.size).toBe(0);
+    await watcher.close();
+    await queue.close();
+  });
+
+  it('rejects bad options with a coded error', () => {
+    expect(() => new PositionWatcher(seenn.context, { positionIntervalMs: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => new PositionWatcher(seenn.context, { scanLimit: 1.5 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => new PositionWatcher(seenn.context, { bogus: 1 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
