@@ -54,8 +54,11 @@ export interface ClientHarness {
   close(): Promise<void>;
 }
 
-/** Starts the stack. `heartbeatMs` is the bridge's heartbeat. */
-export async function startHarness(options: { heartbeatMs?: number } = {}): Promise<ClientHarness> {
+/**
+ * Starts the stack. `heartbeatMs` is the bridge's heartbeat; `cors` answers browsers' cross-origin
+ * checks (a page served from another origin than the bridge needs them, as in a DOM test).
+ */
+export async function startHarness(options: { heartbeatMs?: number; cors?: boolean } = {}): Promise<ClientHarness> {
   const prefix = uniquePrefix('client');
   const redis = connect();
   const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET });
@@ -96,6 +99,14 @@ export async function startHarness(options: { heartbeatMs?: number } = {}): Prom
   const jobReads = new Map<string, number>();
   const state = { gate: 'open' as StreamGate };
   const app = express();
+  if (options.cors === true) {
+    app.use((req, res, next) => {
+      res.set('Access-Control-Allow-Origin', req.get('origin') ?? '*');
+      res.set('Access-Control-Allow-Headers', 'Authorization, Last-Event-ID, Cache-Control, Accept');
+      if (req.method === 'OPTIONS') res.status(204).end();
+      else next();
+    });
+  }
   app.use('/v1/sse', (req, res, next) => {
     const query = req.query['lastEventId'];
     streamRequests.push({

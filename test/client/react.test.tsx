@@ -1,0 +1,151 @@
+// @vitest-environment happy-dom
+/**
+ * The React hooks rendered in a DOM (happy-dom, whose `fetch` streams and enforces CORS like a
+ * browser) against a real bridge, worker and publisher.
+ */
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SeennClient } from '../../src/client/index.js';
+import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobs } from '../../src/client/react.js';
+import { startHarness, type ClientHarness } from './harness.js';
+
+let h: ClientHarness;
+const clients: SeennClient[] = [];
+
+beforeAll(async () => {
+  h = await startHarness({ cors: true });
+});
+
+afterEach(() => {
+  cleanup();
+  for (const client of clients.splice(0)) client.close();
+});
+
+afterAll(async () => {
+  await h.close();
+});
+
+function clientFor(user: string): SeennClient {
+  const client = new SeennClient({ baseUrl: h.baseUrl, token: () => h.token(user), reconnectBaseMs: 20, reconnectMaxMs: 200 });
+  clients.push(client);
+  return client;
+}
+
+const wait = { timeout: 10_000 };
+
+function JobView({ jobId }: { jobId: string | null }) {
+  const state = useSeennJob(jobId);
+  const connection = useConnectionState();
+  return (
+    <div>
+      <span data-testid="connection">{connection}</span>
+      <span data-testid="loading">{String(state.isLoading)}</span>
+      <span data-testid="status">{state.status ?? 'none'}</span>
+      <span data-testid="progress">{state.progress}</span>
+      <span data-testid="stage">{state.stage === undefined ? '-' : `${state.stage.current}/${state.stage.total}`}</span>
+      <span data-testid="message">{state.message ?? ''}</span>
+      <span data-testid="terminal">{String(state.isTerminal)}</span>
+      <span data-testid="error">{state.error?.code ?? ''}</span>
+      <span data-testid="renders">{String(state.job?.updatedAt)}</span>
+    </div>
+  );
+}
+
+function JobsView() {
+  const { jobs, isLoading } = useSeennJobs({ limit: 10 });
+  return (
+    <div>
+      <span data-testid="jobs-loading">{String(isLoading)}</span>
+      <ul>
+        {jobs.map((job) => (
+          <li key={job.id} data-testid="row">
+            {job.title}:{job.status}:{job.progress}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+describe('React hooks against a real bridge', () => {
+  it('useSeennJob loads a job, then follows it live to completed with its stage and message', async () => {
+    const user = 'hook-user';
+    const job = await h.startJob(user, 'Hooked', 3);
+    const client = clientFor(user);
+    render(
+      <SeennProvider client={client}>
+        <JobView jobId={job.id} />
+      </SeennProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('open'), wait);
+    await waitFor(() => expect(screen.getByTestId('loading').textContent).toBe('false'), wait);
+    expect(['queued', 'running']).toContain(screen.getByTestId('status').textContent);
+
+    h.allow(job.id, 1);
+    await waitFor(() => expect(screen.getByTestId('progress').textContent).toBe('33'), wait);
+    expect(screen.getByTestId('stage').textContent).toBe('1/3');
+    expect(screen.getByTestId('message').textContent).toBe('step 1');
+    expect(screen.getByTestId('status').textContent).toBe('running');
+
+    h.allow(job.id, 3);
+    await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('completed'), wait);
+    expect(screen.getByTestId('progress').textContent).toBe('100');
+    expect(screen.getByTestId('terminal').textContent).toBe('true');
+    expect(client.isWatching(job.id)).toBe(false);
+  });
+
+  it('useSeennJob reports NOT_FOUND for a job that is not the user’s, and waits while the id is null', async () => {
+    const job = await h.startJob('someone-else', 'Not yours', 1);
+    const client = clientFor('hook-stranger');
+    const { rerender } = render(
+      <SeennProvider client={client}>
+        <JobView jobId={null} />
+      </SeennProvider>,
+    );
+    expect(screen.getByTestId('loading').textContent).toBe('false');
+    expect(screen.getByTestId('status').textContent).toBe('none');
+    rerender(
+      <SeennProvider client={client}>
+        <JobView jobId={job.id} />
+      </SeennProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId('error').textContent).toBe('NOT_FOUND'), wait);
+    expect(screen.getByTestId('loading').textContent).toBe('false');
+    expect(screen.getByTestId('status').textContent).toBe('none');
+    h.allow(job.id, 1);
+  });
+
+  it('useSeennJobs lists the user’s jobs and adds a job started after mount, live', async () => {
+    const user = 'hook-list-user';
+    const first = await h.startJob(user, 'First', 1);
+    const client = clientFor(user);
+    render(
+      <SeennProvider client={client}>
+        <JobsView />
+      </SeennProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId('jobs-loading').textContent).toBe('false'), wait);
+    await waitFor(() => expect(screen.getAllByTestId('row').map((row) => row.textContent)).toEqual([expect.stringMatching(/^First:(queued|running):0$/)]), wait);
+
+    const second = await h.startJob(user, 'Second', 1);
+    await waitFor(() => expect(screen.getAllByTestId('row')).toHaveLength(2), wait);
+    h.allow(second.id, 1);
+    h.allow(first.id, 1);
+    await waitFor(() => expect(screen.getAllByTestId('row').map((row) => row.textContent)).toEqual(['Second:completed:100', 'First:completed:100']), wait);
+  });
+
+  it('useEtaCountdown counts down to estimatedCompletionAt', async () => {
+    function Countdown({ at }: { at: string }) {
+      const { remainingSeconds, isPastDue } = useEtaCountdown(at, 50);
+      return <span data-testid="eta">{isPastDue ? 'due' : String(remainingSeconds)}</span>;
+    }
+    const at = new Date(Date.now() + 1_500).toISOString();
+    await act(async () => {
+      render(<Countdown at={at} />);
+    });
+    const first = Number(screen.getByTestId('eta').textContent);
+    expect(first).toBeGreaterThanOrEqual(1);
+    expect(first).toBeLessThanOrEqual(2);
+    await waitFor(() => expect(screen.getByTestId('eta').textContent).toBe('due'), wait);
+  });
+});
