@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SeennJob } from '../../src/model/job.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { createRecord } from '../../src/model/reducer.js';
+import { recordCompletion } from '../../src/position/history.js';
 import { PositionReader } from '../../src/position/reader.js';
 import { PositionWatcher, type PositionTick, type PositionUpdate } from '../../src/position/watcher.js';
 import { Seenn } from '../../src/seenn.js';
@@ -123,6 +124,34 @@ describe('PositionWatcher', () => {
     stopB();
     stopB();
     expect(watcher.size).toBe(0);
+    await watcher.close();
+    await queue.close();
+  });
+
+  it('adds a computed ETA from history to queued updates and to running jobs passed through noteChange', async () => {
+    const queue = await setUp('etaw', ['t0', 't1', 't2'], ['t2']);
+    const start = Date.now();
+    for (let k = 0; k < 6; k += 1) {
+      await recordCompletion(seenn.context.redis, seenn.context.keys, { queueName: 'etaw', finishedAtMs: start - 3_000 + k * 500, workflowId: 'render', durationMs: 1_000 });
+    }
+    const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: 50 });
+    watcher.watch('u1', 't2');
+    const [update] = await nextEvent<[PositionUpdate]>(watcher, 'position');
+    expect(update.job.queue?.position).toBe(3);
+    expect(update.job.etaBasedOn).toBe(6);
+    const remainingMs = Date.parse(update.job.estimatedCompletionAt ?? '') - update.atMs;
+    expect(remainingMs).toBeGreaterThan(1_000);
+    expect(remainingMs).toBeLessThan(3 * 1_000 + 1_000);
+
+    const running: SeennJob = { ...update.job, status: 'running', startedAt: new Date().toISOString(), progress: 0, updatedAt: new Date(Date.parse(update.job.updatedAt) + 1).toISOString() };
+    delete running.queue;
+    delete running.estimatedCompletionAt;
+    delete running.etaConfidence;
+    delete running.etaBasedOn;
+    const sent = watcher.noteChange(running);
+    expect(sent.queue).toBeUndefined();
+    expect(sent.etaBasedOn).toBe(6);
+    expect(Date.parse(sent.estimatedCompletionAt ?? '')).toBeGreaterThan(Date.now());
     await watcher.close();
     await queue.close();
   });
