@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DescriptorInput } from '../../src/model/descriptor.js';
+import type { Descriptor } from '../../src/model/descriptor.js';
 import { createRecord, reduce } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { durationStats, queuedEta, runningEta, throughputOf } from '../../src/position/eta.js';
@@ -66,7 +66,7 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
   const now = (): number => clock;
   const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => logger };
 
-  function record(id: string, extra: Partial<DescriptorInput> = {}): JobRecord {
+  function record(id: string, extra: Partial<Descriptor> = {}): JobRecord {
     return createRecord(id, 'default', { userId: 'u1', jobType: 'render', title: id, ...extra }, { queueName: 'eta', bullId: id, createdAtMs: T0, maxAttempts: 1, state: 'waiting' });
   }
 
