@@ -10,12 +10,9 @@ import type { Publisher } from '../../src/publisher/index.js';
 import type { DescribeFn } from '../../src/publisher/options.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
+import { describeByData } from './harness-describe.js';
 
-/** Describes plain jobs whose data carries `userId` and `title`. */
-export const describeByData: DescribeFn = (job) => {
-  const data = job.data as { userId?: string; title?: string };
-  return data.userId ? { userId: data.userId, jobType: job.name, title: data.title ?? job.name } : null;
-};
+export { describeByData };
 
 /** One replay entry, parsed. */
 export interface ParsedEntry {

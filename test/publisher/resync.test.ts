@@ -1,0 +1,69 @@
+/**
+ * A checkpoint older than BullMQ's trimmed events stream is detected, and the affected jobs are
+ * re-synced from BullMQ's lists and hashes instead of being silently skipped.
+ */
+import { Queue, Worker } from 'bullmq';
+import { afterAll, describe, expect, it } from 'vitest';
+import { derivedJobId } from '../../src/index.js';
+import { connect } from '../helpers/redis.js';
+import { nextEvent, waitFor } from '../helpers/wait.js';
+import { Bed } from './harness.js';
+
+const QUEUE = 'trimmed';
+const bed = new Bed([QUEUE]);
+
+afterAll(async () => {
+  await bed.close();
+});
+
+describe('re-sync after BullMQ trimmed unread events', () => {
+  it('rebuilds finished, waiting, delayed and removed jobs, and reports the re-sync', { timeout: 60_000 }, async () => {
+    // A tiny events stream, so it is trimmed far past the checkpoint while the publisher is away.
+    const queue = new Queue(QUEUE, { connection: bed.redis, prefix: bed.prefix, streams: { events: { maxLen: 10 } } });
+    await bed.start();
+    const early = await queue.add('early', { userId: 'ann', title: 'Early' });
+    const doomed = await queue.add('doomed', { userId: 'ann', title: 'Doomed' }, { delay: 60_000 });
+    const earlyId = derivedJobId(QUEUE, early.id as string);
+    const doomedId = derivedJobId(QUEUE, doomed.id as string);
+    await bed.waitForJob(earlyId, (job) => job.status === 'queued');
+    await bed.waitForJob(doomedId, (job) => job.status === 'pending');
+    await bed.publisher.close();
+
+    // While no publisher runs: jobs finish, fail, get removed, and new ones arrive.
+    const worker = new Worker(
+      QUEUE,
+      async (job) => {
+        if (job.name === 'bad') throw new Error('broken');
+        for (const progress of [25, 50, 75]) await job.updateProgress(progress);
+        return { name: job.name };
+      },
+      { connection: connect(), prefix: bed.prefix, concurrency: 5 },
+    );
+    const batch = await queue.addBulk(Array.from({ length: 60 }, (_, i) => ({ name: i === 7 ? 'bad' : `n${i}`, data: { userId: 'bob', title: `Job ${i}` } })));
+    await waitFor(async () => (await queue.getCompletedCount()) === 60 && (await queue.getFailedCount()) === 1, { what: 'the batch to finish', timeoutMs: 30_000 });
+    await worker.close();
+    await doomed.remove();
+    const waiting = await queue.add('waiting', { userId: 'cid', title: 'Waiting' });
+    const delayed = await queue.add('delayed', { userId: 'cid', title: 'Delayed' }, { delay: 60_000 });
+    const events = await bed.redis.xrange(`${bed.prefix}:${QUEUE}:events`, '-', '+', 'COUNT', 1);
+    expect(events.length).toBe(1);
+
+    const resynced = nextEvent<[{ queue: string; fromId: string; resumeId: string }]>(bed.publisher, 'resync', { timeoutMs: 20_000 });
+    await bed.publisher.start();
+    const [info] = await resynced;
+    expect(info.queue).toBe(QUEUE);
+
+    expect(await bed.waitForJob(earlyId, (job) => job.status === 'completed')).toMatchObject({ progress: 100, result: { name: 'early' } });
+    expect((await bed.waitForJob(doomedId, (job) => job.status === 'cancelled')).completedAt).toBeDefined();
+    for (const [i, job] of batch.entries()) {
+      const id = derivedJobId(QUEUE, job.id as string);
+      if (i === 7) expect(await bed.waitForJob(id, (j) => j.status === 'failed')).toMatchObject({ error: { code: 'JOB_FAILED', message: 'broken' } });
+      else expect(await bed.waitForJob(id, (j) => j.status === 'completed')).toMatchObject({ progress: 100, result: { name: `n${i}` } });
+    }
+    await bed.waitForJob(derivedJobId(QUEUE, waiting.id as string), (job) => job.status === 'queued');
+    await bed.waitForJob(derivedJobId(QUEUE, delayed.id as string), (job) => job.status === 'pending');
+    // The unfinished-jobs set holds exactly the two that are still waiting.
+    expect((await bed.redis.smembers(bed.seenn.context.keys.liveJobs(QUEUE))).sort()).toEqual([derivedJobId(QUEUE, waiting.id as string), derivedJobId(QUEUE, delayed.id as string)].sort());
+    await queue.close();
+  });
+});
