@@ -148,7 +148,7 @@ export class SseSession implements HubListener {
         if (this.isClosed) return;
         const cursorOnHello = jobs.length === 0 && last !== null ? { id: last } : {};
         this.write(formatValue('connected', hello, { retryMs, ...cursorOnHello }));
-        this.syncJobs(jobs, last);
+        await this.syncJobs(jobs, last);
         synced = jobs.length;
         this.position = last ?? START;
       }
@@ -212,12 +212,32 @@ export class SseSession implements HubListener {
     });
   }
 
-  /** Writes one `job.sync` per job; the last carries `cursor` as its `id:`. */
-  private syncJobs(jobs: readonly SeennJob[], cursor: string | null): void {
-    jobs.forEach((job, i) => {
+  /** Writes one `job.sync` per job, pacing on the socket; the last carries `cursor` as its `id:`. */
+  private async syncJobs(jobs: readonly SeennJob[], cursor: string | null): Promise<void> {
+    for (const [i, job] of jobs.entries()) {
+      if (this.isClosed) return;
       const id = i === jobs.length - 1 && cursor !== null ? { id: cursor } : {};
       this.write(formatValue('job.sync', job, id));
       this.lastJobEventAtMs = Date.now();
+      await this.drained();
+    }
+  }
+
+  /**
+   * Resolves once the socket has room again (at most half of `maxBufferedBytes` waiting), so a long
+   * replay or sync paces itself on the client instead of tripping the slow-client bound. Live events
+   * arriving meanwhile are buffered (and bounded) as during any catch-up.
+   */
+  private drained(): Promise<void> {
+    if (this.isClosed || this.res.writableLength <= this.services.options.maxBufferedBytes / 2) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
     });
   }
 
@@ -269,6 +289,7 @@ export class SseSession implements HubListener {
       for (const entry of entries) {
         if (this.isClosed) return;
         this.handle(StreamEvent.fromReplay(this.userId, entry));
+        await this.drained();
       }
       if (entries.length < REPLAY_BATCH) return;
     }
