@@ -149,6 +149,13 @@ function StageSteps({ job }: { job: SeennJob }) {
   );
 }
 
+/** "Finished in 7.5 s", from the job's own timestamps. */
+function finishedIn(job: SeennJob): string {
+  const from = Date.parse(job.startedAt ?? job.createdAt);
+  const to = Date.parse(job.completedAt ?? job.updatedAt);
+  return Number.isNaN(from) || Number.isNaN(to) ? 'Finished' : `Finished in ${((to - from) / 1000).toFixed(1)} s`;
+}
+
 function JobCard({ jobId }: { jobId: string }) {
   const { job, status, progress, message, isTerminal, estimatedCompletionAt, result, jobError } = useSeennJob(jobId);
   if (job === undefined) return null;
@@ -163,7 +170,7 @@ function JobCard({ jobId }: { jobId: string }) {
       <StageSteps job={job} />
       <div className="meta">
         <span className="message" data-testid="message">
-          {message ?? (status === 'queued' ? 'Waiting for a worker…' : '')}
+          {status === 'completed' ? finishedIn(job) : (message ?? (status === 'queued' ? 'Waiting for a worker…' : ''))}
         </span>
         <QueuePosition job={job} />
         <Eta at={estimatedCompletionAt} active={!isTerminal && status === 'running'} />
