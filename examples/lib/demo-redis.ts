@@ -34,17 +34,20 @@ async function answers(url: string, timeoutMs: number): Promise<boolean> {
   }
 }
 
-/** Picks the Redis as described above. */
-export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env): Promise<DemoRedis> {
+/**
+ * Picks the Redis as described above. `env` supplies `REDIS_URL` and `REDIS_SERVER_BIN` (the binary
+ * to start, default `redis-server`); `localUrl` is where a local Redis is looked for.
+ */
+export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env, localUrl = 'redis://127.0.0.1:6379'): Promise<DemoRedis> {
   const fromEnv = env['REDIS_URL'];
   if (fromEnv) {
     if (!(await answers(fromEnv, 3_000))) throw new NoRedisError(`REDIS_URL is set to ${fromEnv}, but no Redis answers there.`);
     return { url: fromEnv, origin: 'REDIS_URL' };
   }
-  const local = 'redis://127.0.0.1:6379';
-  if (await answers(local, 500)) return { url: local, origin: 'localhost:6379' };
+  if (await answers(localUrl, 500)) return { url: localUrl, origin: 'localhost:6379' };
   try {
-    const server = await startRedisServer();
+    const binary = env['REDIS_SERVER_BIN'];
+    const server = await startRedisServer(binary ? { binary } : {});
     return { url: server.url, origin: 'started redis-server', server };
   } catch (error) {
     throw new NoRedisError(
