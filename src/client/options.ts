@@ -64,7 +64,11 @@ export interface SeennClientOptions {
   cacheMaxJobs?: number;
   /** Resume from this event id on the first connection. @defaultValue the stored id, else none */
   lastEventId?: string;
-  /** Opt-in: keep the last event id here (e.g. `localStorage`) so a reloaded page resumes where it was. @defaultValue none */
+  /**
+   * Opt-in: keep the last event id here (e.g. `localStorage`) so a reloaded page resumes where it was:
+   * the bridge then replays only what changed since, so read the jobs the page shows once
+   * (`fetchJob`, `fetchJobs`; the React hooks do this). @defaultValue none
+   */
   storage?: CursorStorage;
   /** The key the last event id is stored under. @defaultValue `seenn:lastEventId:<userId or 'default'>` */
   storageKey?: string;
