@@ -33,6 +33,8 @@ export interface JobInternals {
   attempt: number;
   /** BullMQ's `opts.attempts` (1 when unset). */
   maxAttempts: number;
+  /** When the current (or last) attempt started, epoch ms: a finished run's duration starts here. */
+  attemptStartedAtMs?: number;
   /** The error of the last failed attempt, as the worker wrapper reported it. */
   lastError?: JobError & { attempt: number };
   /** A child's weight under `weighted` mode (default 1). */

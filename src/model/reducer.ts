@@ -109,6 +109,7 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
       break;
     case 'active':
       x.attempt += 1;
+      x.attemptStartedAtMs = event.at;
       job.status = 'running';
       job.startedAt ??= isoTime(event.at);
       // Each attempt starts afresh: nothing of an earlier attempt's progress shows.

@@ -12,6 +12,7 @@ import { stableStringify, visiblyDifferent, type JobRecord } from '../model/reco
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
 import type { JobChange, VersionedRecord } from '../store/job-store.js';
+import { recordCompletion, type Completion } from '../position/index.js';
 import type { JobResolver, TrackedJob } from './job-resolver.js';
 
 /** What one application did. */
@@ -99,12 +100,22 @@ function nextChange(snapshot: VersionedRecord | null, base: JobRecord, events: r
   return change;
 }
 
-/** Keeps the queue's set of unfinished jobs current (what a re-sync revisits). */
+/**
+ * After a commit: keeps the queue's set of unfinished jobs current (what a re-sync revisits) and,
+ * when a job finished, records it for ETAs (throughput, and the run's duration when it completed).
+ */
 async function afterCommit(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, snapshot: VersionedRecord | null, next: JobRecord): Promise<void> {
   const key = ctx.keys.liveJobs(queueName);
   if (isTerminal(next.job.status)) {
     await ctx.redis.srem(key, next.job.id);
     resolver.forget(bullId);
+    const { job, x } = next;
+    const finishedAtMs = Date.parse(job.completedAt ?? job.updatedAt);
+    if (job.status !== 'cancelled' && (snapshot === null || !isTerminal(snapshot.record.job.status))) {
+      const completion: Completion = { queueName, finishedAtMs, workflowId: job.workflowId ?? job.jobType };
+      if (job.status === 'completed' && x.attemptStartedAtMs !== undefined) completion.durationMs = Math.max(0, finishedAtMs - x.attemptStartedAtMs);
+      await recordCompletion(ctx.redis, ctx.keys, completion);
+    }
   } else if (snapshot === null || snapshot.src === null) {
     // The first event the publisher applies to this job (the producer may have written its snapshot).
     await ctx.redis.sadd(key, next.job.id);

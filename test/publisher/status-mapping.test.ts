@@ -10,6 +10,7 @@ import { DelayedError, UnrecoverableError, Worker, type Processor } from 'bullmq
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { derivedJobId } from '../../src/index.js';
 import { SeennJobSchema, type JobStatus } from '../../src/model/job.js';
+import { completionsKey, runsKey } from '../../src/position/index.js';
 import { connect } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { Bed } from './harness.js';
@@ -63,6 +64,9 @@ describe('BullMQ → Seenn status mapping', () => {
       ['job.completed', 'completed'],
     ]);
     for (const entry of entries) expect(SeennJobSchema.safeParse(entry.job).success).toBe(true);
+    // The finished run feeds the ETA history of its workflow and its queue's throughput.
+    expect(await bed.redis.lrange(runsKey(bed.seenn.context.keys, 'render'), 0, -1)).toHaveLength(1);
+    expect(await bed.redis.lrange(completionsKey(bed.seenn.context.keys, QUEUE), 0, -1)).toEqual([String(Date.parse(done.completedAt ?? ''))]);
   });
 
   it('priority: a prioritized job is queued, runs after plain jobs, and completes', async () => {
