@@ -1,0 +1,91 @@
+/**
+ * The client side of `bench/e2e-latency.ts`, run as its own process: opens one SSE connection per
+ * target with plain `node:http`, parses every event (JSON.parse of its data), and for each
+ * `job.progress` records `now − sentAt`, where `sentAt` is the wall-clock time (ms, sub-ms precision)
+ * the worker put in the job's `message` just before calling `setProgress`.
+ *
+ * To split the latency in two, it also subscribes to the store's live channel (what the bridge's hub
+ * listens to) and records `now − sentAt` when each notification arrives: the time to the store's
+ * PUBLISH, before the bridge.
+ *
+ * IPC from the parent: `{ type: 'open', targets: [{ url, token, count }], redisUrl, channel }` opens
+ * `count` streams per target and answers `{ type: 'ready' }` once every one got its `connected` event;
+ * `{ type: 'record' }` starts recording; `{ type: 'report' }` sends `{ type: 'report', latenciesMs,
+ * publishLatenciesMs, received, connected }` and exits.
+ */
+import http from 'node:http';
+import { Redis } from 'ioredis';
+
+interface Target {
+  url: string;
+  token: string;
+  count: number;
+}
+
+let expected = Number.POSITIVE_INFINITY;
+const wallNow = (): number => performance.timeOrigin + performance.now();
+const latenciesMs: number[] = [];
+const publishLatenciesMs: number[] = [];
+let recording = false;
+let connected = 0;
+let received = 0;
+
+function open(target: Target): void {
+  const request = http.get(target.url, { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false }, (response) => {
+    response.setEncoding('utf8');
+    let buffer = '';
+    response.on('data', (text: string) => {
+      buffer += text;
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        onEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+      }
+    });
+  });
+  request.on('error', (error) => {
+    process.stderr.write(`sse client: ${error.message}\n`);
+  });
+}
+
+function onEvent(block: string): void {
+  let event = '';
+  let data = '';
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim();
+    else if (line.startsWith('data:')) data = line.slice(5).trim();
+  }
+  const payload = JSON.parse(data) as { message?: string };
+  if (event === 'connected') {
+    connected += 1;
+    if (connected === expected) process.send?.({ type: 'ready' });
+  } else if (event === 'job.progress' && recording) {
+    const receivedAt = wallNow();
+    received += 1;
+    latenciesMs.push(receivedAt - Number(payload.message));
+  }
+}
+
+function listen(redisUrl: string, channel: string): void {
+  const subscriber = new Redis(redisUrl);
+  subscriber.on('message', (_channel: string, text: string) => {
+    if (!recording) return;
+    const receivedAt = wallNow();
+    const data = text.split('\n').slice(3).join('\n');
+    const sentAt = Number((JSON.parse(data) as { message?: string }).message);
+    if (Number.isFinite(sentAt)) publishLatenciesMs.push(receivedAt - sentAt);
+  });
+  void subscriber.subscribe(channel);
+}
+
+process.on('message', (message: { type: string; targets?: Target[]; redisUrl?: string; channel?: string }) => {
+  if (message.type === 'open') {
+    if (message.redisUrl !== undefined && message.channel !== undefined) listen(message.redisUrl, message.channel);
+    const targets = message.targets ?? [];
+    expected = targets.reduce((sum, target) => sum + target.count, 0);
+    for (const target of targets) for (let i = 0; i < target.count; i += 1) open(target);
+  } else if (message.type === 'record') recording = true;
+  else if (message.type === 'report') {
+    process.send?.({ type: 'report', latenciesMs, publishLatenciesMs, received, connected }, () => process.exit(0));
+  }
+});
+
