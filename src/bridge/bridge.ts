@@ -70,6 +70,8 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       if (this.hub.count(principal.userId) >= this.options.maxStreamsPerUser) {
         throw new SeennError('TOO_MANY_STREAMS', `at most ${this.options.maxStreamsPerUser} streams per user`, { details: { limit: this.options.maxStreamsPerUser } });
       }
+      // The client may have gone while we authenticated: a closed response never emits `close` again.
+      if (res.destroyed || res.socket === null || res.socket.destroyed) return;
       const header = req.headers['last-event-id'];
       const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
       const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, options: this.options as ResolvedBridgeOptions<never>, logger: this.logger });

@@ -91,7 +91,8 @@ export class SseSession implements HubListener {
       headers: { ...SSE_HEADERS },
       serializer: (data) => data as string,
     });
-    this.sse.once('disconnected', () => this.close('client'));
+    // The response's `close` is the one reliable disconnect signal: better-sse also listens to the
+    // request's `close`, which Node emits as soon as a request body has been read (by any middleware).
     res.once('close', () => this.close('client'));
     res.on('error', (error: Error) => services.logger.debug({ err: error }, 'bridge: stream socket error'));
   }

@@ -88,6 +88,27 @@ describe('SSE framing', () => {
     }
   });
 
+  it('keeps streaming when a middleware has read the request body (Node then closes the request early)', async () => {
+    const drained = await startBridge({}, { prefix: bridge.prefix, dropPrefix: false, beforeRouter: (req, _res, next) => {
+      req.resume();
+      req.once('end', () => next());
+    } });
+    const user = 'frame-drained';
+    await writer.create(user, 'fd-1');
+    const token = await drained.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
+    const raw = new RawSseClient(drained.port, `/v1/sse?token=${token}`);
+    try {
+      await waitFor(() => raw.ofType('job.sync').length === 1, { what: 'sync' });
+      const id = await writer.progress('fd-1', 5);
+      await waitFor(() => raw.ofType('job.progress').length === 1, { what: 'a live event' });
+      expect(raw.ofType('job.progress')[0]?.id).toBe(id);
+      expect(drained.router.bridge.stats.streams).toBe(1);
+    } finally {
+      raw.close();
+      await drained.close();
+    }
+  });
+
   it('gives each stream its own jittered retry hint within [retryMs, retryMs + retryJitterMs]', async () => {
     const token = await bridge.seenn.tokens.issue({ userId: 'frame-retry', ttlSeconds: 60 });
     const clients = Array.from({ length: 8 }, () => new RawSseClient(bridge.port, `/v1/sse?token=${token}`));

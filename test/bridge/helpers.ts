@@ -37,7 +37,7 @@ export interface TestBridge {
 }
 
 /** Starts a Seenn + Express app with the bridge at `/v1` on a free port. */
-export async function startBridge(options: ExpressBridgeOptions = {}, extra: { prefix?: string; logger?: Logger; replayMaxEntries?: number; dropPrefix?: boolean; redisUrl?: string } = {}): Promise<TestBridge> {
+export async function startBridge(options: ExpressBridgeOptions = {}, extra: { prefix?: string; logger?: Logger; replayMaxEntries?: number; dropPrefix?: boolean; redisUrl?: string; beforeRouter?: express.RequestHandler } = {}): Promise<TestBridge> {
   const prefix = extra.prefix ?? uniquePrefix('bridge');
   const redis = connect(extra.redisUrl);
   const seenn = new Seenn({
@@ -49,6 +49,7 @@ export async function startBridge(options: ExpressBridgeOptions = {}, extra: { p
   });
   const router = seenn.bridge({ heartbeatMs: 200, retryMs: 50, retryJitterMs: 50, ...options });
   const app = express();
+  if (extra.beforeRouter !== undefined) app.use(extra.beforeRouter);
   app.use('/v1', router);
   const server = http.createServer(app);
   server.listen(0, '127.0.0.1');
