@@ -2,9 +2,14 @@
  * One SSE stream of one user, from connect to close:
  *
  * 1. register with the hub (live events are buffered from now on), then send the response head;
- * 2. with a cursor still inside the replay stream: `connected {recovered:true}`, then every entry
- *    after the cursor; otherwise `connected {recovered:false}` and one `job.sync` per job to reconcile
- *    (the last one carries the stream's newest id as the cursor for the next reconnect);
+ * 2. with a cursor (`Last-Event-ID` header, else `lastEventId` query; `<ms>-<seq>`) still inside the
+ *    replay stream (oldest ≤ cursor ≤ newest): `connected {recovered:true}`, then every entry after
+ *    the cursor. Otherwise (no cursor, garbage, trimmed, or newer than the stream):
+ *    `connected {recovered:false}` and one `job.sync` per job to reconcile (see `sync.ts`). The
+ *    cursor for the next reconnect is the stream's newest id read BEFORE the jobs: it rides on the
+ *    last `job.sync` as its `id:`, or on `connected` when there is nothing to sync (no `id:` at all
+ *    when the user has no stream yet; the first live event then sets it). Other non-job events
+ *    (`heartbeat`, `connection.idle`, `error`) never carry an `id:`, so they never move a cursor;
  * 3. go live: buffered events the replay already covered (id ≤ the last one handled) are dropped, so
  *    the seam between replay and live has no gap and no duplicate;
  * 4. meanwhile: `heartbeat` every `heartbeatMs`, `connection.idle` then close after `idleTimeoutMs`
