@@ -33,23 +33,22 @@ export class Authenticator<Req extends IncomingMessage> {
    * parameter stand in for the `Authorization` header (for `EventSource`, which cannot set headers).
    */
   async authenticate(req: Req, url: URL, allowQueryToken: boolean): Promise<Principal> {
-    if (this.auth.kind === 'hook') return this.fromHook(req);
+    if (this.auth.kind === 'hook') return fromHook(await this.auth.authenticate(req));
     const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
     if (token === null || token === '') throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', { details: { reason: 'missing' } });
     return verifyToken(token, this.auth.secret, this.appId);
   }
+}
 
-  private async fromHook(req: Req): Promise<Principal> {
-    if (this.auth.kind !== 'hook') throw new SeennError('INTERNAL_ERROR', 'no authenticate hook');
-    const result: AuthResult | null = await this.auth.authenticate(req);
-    if (result === null || result === undefined) throw new SeennError('UNAUTHORIZED', 'the request is not authenticated', { details: { reason: 'refused' } });
-    const parsed = HookResultSchema.safeParse(result);
-    if (!parsed.success) throw new SeennError('INTERNAL_ERROR', 'the authenticate hook returned something other than { userId, jobIds?, expiresAt? }');
-    const { userId, jobIds, expiresAt } = parsed.data;
-    const expiresAtMs = expiresAt === undefined ? undefined : expiresAt instanceof Date ? expiresAt.getTime() : expiresAt;
-    if (expiresAtMs !== undefined && expiresAtMs <= Date.now()) throw new SeennError('UNAUTHORIZED', 'the credentials have expired', { details: { reason: 'expired' } });
-    return { userId, ...(jobIds === undefined ? {} : { jobIds }), ...(expiresAtMs === undefined ? {} : { expiresAtMs }) };
-  }
+/** The principal an `authenticate` hook answered: `null` is a 401, anything malformed a 500. */
+function fromHook(result: AuthResult | null): Principal {
+  if (result === null || result === undefined) throw new SeennError('UNAUTHORIZED', 'the request is not authenticated', { details: { reason: 'refused' } });
+  const parsed = HookResultSchema.safeParse(result);
+  if (!parsed.success) throw new SeennError('INTERNAL_ERROR', 'the authenticate hook returned something other than { userId, jobIds?, expiresAt? }');
+  const { userId, jobIds, expiresAt } = parsed.data;
+  const expiresAtMs = expiresAt === undefined ? undefined : expiresAt instanceof Date ? expiresAt.getTime() : expiresAt;
+  if (expiresAtMs !== undefined && expiresAtMs <= Date.now()) throw new SeennError('UNAUTHORIZED', 'the credentials have expired', { details: { reason: 'expired' } });
+  return { userId, ...(jobIds === undefined ? {} : { jobIds }), ...(expiresAtMs === undefined ? {} : { expiresAtMs }) };
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or `null`. */

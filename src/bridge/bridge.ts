@@ -74,7 +74,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       if (res.destroyed || res.socket === null || res.socket.destroyed) return;
       const header = req.headers['last-event-id'];
       const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
-      const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, options: this.options as ResolvedBridgeOptions<never>, logger: this.logger });
+      const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, options: this.options, logger: this.logger });
       this.sessions.add(session);
       session.onClose((reason) => {
         this.sessions.delete(session);

@@ -49,7 +49,7 @@ export interface SessionServices {
   store: JobStore;
   jobs: JobReader;
   hub: LiveHub;
-  options: ResolvedBridgeOptions<never>;
+  options: Omit<ResolvedBridgeOptions, 'auth'>;
   logger: Logger;
 }
 
