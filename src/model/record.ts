@@ -41,6 +41,8 @@ export interface JobInternals {
   weight?: number;
   /** A parent's running totals. */
   aggregate?: ParentAggregate;
+  /** A parent's default queue for children created without one (`createParent`'s `queue`). */
+  childQueue?: string;
 }
 
 /** A job as the store keeps it. */

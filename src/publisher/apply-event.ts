@@ -2,23 +2,43 @@
  * Applies one source event to one job: read the snapshot, reduce, commit with the event's stream id.
  * Idempotent by source event (a snapshot that already applied this id or a later one is left alone)
  * and safe under concurrency (a moved snapshot version makes the commit retry on fresh state).
+ *
+ * A child's change is committed together with its parent's (same script, CAS on both; see
+ * `store/family.ts`). A BullMQ flow child first met here is linked to its flow parent (which may live
+ * in another queue; its first snapshot is written then if nobody wrote it yet) at the next free
+ * `childIndex`, unless its descriptor names its parent itself.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { SeennContext } from '../context.js';
 import { eventNameForStatus } from '../model/events.js';
 import { isTerminal } from '../model/job.js';
+import { asParent, settleParent } from '../model/parent.js';
 import { createRecord, type BullJobFacts } from '../model/reducer.js';
 import { reduce } from '../model/reducer.js';
 import { stableStringify, visiblyDifferent, type JobRecord } from '../model/record.js';
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
+import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
 import type { JobChange, VersionedRecord } from '../store/job-store.js';
 import { recordCompletion, type Completion } from '../position/index.js';
-import type { JobResolver, TrackedJob } from './job-resolver.js';
+import type { BullRef, JobResolver, TrackedJob } from './job-resolver.js';
 
 /** What one application did. */
 export type ApplyOutcome = 'committed' | 'unchanged' | 'duplicate' | 'untracked';
 
 const MAX_CONFLICT_RETRIES = 50;
+
+/** How a job's change reaches its parent. */
+interface Family {
+  parentJobId: string;
+  /** A flow child met for the first time: it takes the next free `childIndex`. */
+  assignIndex: boolean;
+  /** Writes the parent's first snapshot when there is none yet (a flow parent met through a child). */
+  createParent?: () => Promise<JobRecord | null>;
+}
+
+/** What one commit attempt did; `conflict` asks for another attempt on fresh state. */
+type AttemptOutcome = ApplyOutcome | 'conflict' | 'index-taken';
 
 /** The state a job's first snapshot starts in, given the first event seen for it. */
 function initialState(event: SourceEvent): BullJobFacts['state'] {
@@ -52,43 +72,141 @@ export async function applySourceEvent(
   if (first === undefined) return 'unchanged';
   const tracked = await resolver.resolve(bullId);
   if (tracked === null) return 'untracked';
+  const atMs = (sequence[sequence.length - 1] as SourceEvent).at;
+  let linkable = true;
   for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
     const snapshot = await ctx.store.read(tracked.userId, tracked.seennId);
     if (snapshot !== null) {
       if (snapshot.record.x.queueName !== queueName) return 'untracked';
       if (snapshot.src !== null && compareStreamIds(snapshot.src, sourceId) >= 0) return 'duplicate';
     }
-    const base = snapshot?.record ?? (await firstRecord(ctx, queueName, resolver, tracked, bullId, first));
-    if (base === null) return 'untracked';
-    const change = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
-    if (change === null) return 'unchanged';
-    const result = await ctx.store.commit(tracked.userId, [change]);
-    if (result.status === 'stale') return 'duplicate';
-    if (result.status === 'ok') {
-      await afterCommit(ctx, queueName, resolver, bullId, snapshot, change.record);
-      return 'committed';
+    const fresh = snapshot === null ? await firstRecord(ctx, queueName, resolver, tracked, bullId, first) : null;
+    const base = snapshot?.record ?? fresh?.record;
+    if (base === undefined) return 'untracked';
+    const family = linkable ? (fresh === null ? familyOf(base) : fresh.family) : null;
+    const commitOnce = (): Promise<AttemptOutcome> => {
+      const input: AttemptInput = { snapshot, base: linkable ? base : unlinked(base), family, sequence, sourceId, atMs };
+      if (prepare !== undefined) input.prepare = prepare;
+      return commitAttempt(ctx, queueName, resolver, bullId, tracked, input);
+    };
+    const outcome = family === null ? await commitOnce() : await parentLock(ctx.store).run(parentLockKey(tracked.userId, family.parentJobId), commitOnce);
+    if (outcome === 'index-taken') {
+      // Another job holds the index the descriptor named: show the job on its own rather than not at all.
+      ctx.logger.warn({ jobId: tracked.seennId, parentJobId: family?.parentJobId }, 'child index already taken; the job is tracked without its parent');
+      linkable = false;
+    } else if (outcome !== 'conflict') {
+      return outcome;
+    } else if (family !== null) {
+      // Children of one parent in several processes: spread the retries out a little.
+      await delay(Math.random() * Math.min(attempt + 1, 10));
     }
   }
   throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, { details: { jobId: tracked.seennId } });
 }
 
-/** Builds the record of a job seen for the first time, from its BullMQ hash. */
-async function firstRecord(ctx: SeennContext, queueName: string, resolver: JobResolver, tracked: TrackedJob, bullId: string, event: SourceEvent): Promise<JobRecord | null> {
+/** What {@link commitAttempt} works on. */
+interface AttemptInput {
+  snapshot: VersionedRecord | null;
+  base: JobRecord;
+  family: Family | null;
+  sequence: readonly SourceEvent[];
+  sourceId: string;
+  atMs: number;
+  prepare?: (base: JobRecord) => JobRecord;
+}
+
+/** One read-reduce-commit of a job (and its parent, read here so the commit can CAS it). */
+async function commitAttempt(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, tracked: TrackedJob, input: AttemptInput): Promise<AttemptOutcome> {
+  const { snapshot, family, sequence, sourceId, atMs, prepare } = input;
+  let base = input.base;
+  let parent: ParentState | null = null;
+  if (family !== null) {
+    parent = await readParent(ctx.store, tracked.userId, family.parentJobId);
+    if (parent === null && family.createParent !== undefined) {
+      const record = await family.createParent();
+      if (record !== null) parent = { record, version: 0 };
+    }
+    const aggregate = parent?.record.x.aggregate;
+    if (family.assignIndex && aggregate !== undefined) base = { job: { ...base.job, parent: { parentJobId: family.parentJobId, childIndex: aggregate.created } }, x: base.x };
+  }
+  const change = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
+  if (change === null) return 'unchanged';
+  const result = await ctx.store.commit(tracked.userId, withParentChange(change, snapshot?.record ?? null, parent, atMs));
+  switch (result.status) {
+    case 'stale':
+      return 'duplicate';
+    case 'duplicate':
+      return 'index-taken';
+    case 'conflict':
+      return 'conflict';
+    case 'ok':
+      await afterCommit(ctx, queueName, resolver, bullId, snapshot, change.record);
+      return 'committed';
+  }
+}
+
+/** The family of a job whose snapshot exists: its parent, if it has one. */
+function familyOf(record: JobRecord): Family | null {
+  const link = record.job.parent;
+  return link === undefined ? null : { parentJobId: link.parentJobId, assignIndex: false };
+}
+
+/** A job's record without its parent link (when it cannot take the place it asked for). */
+function unlinked(record: JobRecord): JobRecord {
+  const { parent: _parent, ...job } = record.job;
+  return { job, x: record.x };
+}
+
+/** Builds the record of a job seen for the first time, from its BullMQ hash, and how it reaches its parent. */
+async function firstRecord(ctx: SeennContext, queueName: string, resolver: JobResolver, tracked: TrackedJob, bullId: string, event: SourceEvent): Promise<{ record: JobRecord; family: Family | null } | null> {
   const origin = await resolver.origin(bullId);
   if (origin === null) return null;
   const { job, descriptor } = origin;
-  return createRecord(tracked.seennId, ctx.options.appId, descriptor, {
+  const created = createRecord(tracked.seennId, ctx.options.appId, descriptor, {
     queueName,
     bullId,
     createdAtMs: job.timestamp,
     maxAttempts: job.opts.attempts ?? 1,
     state: initialState(event),
   });
+  const spec = await resolver.childrenSpec(origin);
+  const record = spec === null ? created : asParent(created, spec);
+  if (descriptor.parent !== undefined) return { record, family: { parentJobId: descriptor.parent.parentJobId, assignIndex: false } };
+  if (origin.flowParent === undefined) return { record, family: null };
+  return { record, family: await flowFamily(ctx, resolver, tracked, origin.flowParent) };
+}
+
+/** How a flow child reaches its BullMQ parent, or `null` when that parent is not tracked (or not its user's). */
+async function flowFamily(ctx: SeennContext, resolver: JobResolver, tracked: TrackedJob, ref: BullRef): Promise<Family | null> {
+  const parent = await resolver.resolveParent(ref);
+  if (parent === null) return null;
+  if (parent.userId !== tracked.userId) {
+    ctx.logger.warn({ jobId: tracked.seennId, parentJobId: parent.seennId }, 'a flow child and its parent belong to different users; the child is tracked on its own');
+    return null;
+  }
+  return { parentJobId: parent.seennId, assignIndex: true, createParent: () => flowParentRecord(ctx, resolver, parent, ref) };
+}
+
+/** The first record of a flow parent met through one of its children. */
+async function flowParentRecord(ctx: SeennContext, resolver: JobResolver, parent: TrackedJob, ref: BullRef): Promise<JobRecord | null> {
+  const origin = await resolver.parentOrigin(ref);
+  if (origin === null) return null;
+  const { job, descriptor } = origin;
+  const record = createRecord(parent.seennId, ctx.options.appId, descriptor, {
+    queueName: ref.queueName,
+    bullId: ref.bullId,
+    createdAtMs: job.timestamp,
+    maxAttempts: job.opts.attempts ?? 1,
+    state: 'waiting-children',
+  });
+  // It has at least the child that led here, even if BullMQ no longer lists it.
+  return asParent(record, (await resolver.childrenSpec(origin)) ?? { total: 1, mode: 'average', failParentOnChildFailure: true });
 }
 
 /** The change to commit, or `null` when the events change nothing at all. */
 function nextChange(snapshot: VersionedRecord | null, base: JobRecord, events: readonly SourceEvent[], sourceId: string): JobChange | null {
-  const reduced = events.reduce(reduce, base);
+  // A parent's progress, counters and `running` come from its children whatever its own events say.
+  const reduced = settleParent(events.reduce(reduce, base), (events[events.length - 1] as SourceEvent).at);
   const previous = snapshot?.record ?? null;
   const visible = previous === null || visiblyDifferent(previous.job, reduced.job);
   // An invisible change keeps the old `updatedAt`: clients only see time move when something moved.

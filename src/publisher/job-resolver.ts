@@ -2,11 +2,14 @@
  * Finds out whether a BullMQ job is tracked, and as whom. Jobs started with `seenn.jobs.start` carry
  * their descriptor in `job.data.__seenn`; other jobs are offered to the app's `describe(job)`.
  * Answers are cached per publisher (bounded), so a job's hash is read at most once in the common case.
+ * A job in a BullMQ flow names its parent (`job.parent`), which may live in another queue: the
+ * resolver resolves that parent too, and counts a described flow parent's children at first sight.
  */
 import { Job } from 'bullmq';
 import type { SeennContext } from '../context.js';
 import { DESCRIPTOR_KEY, DescriptorSchema, StoredDescriptorSchema, type Descriptor } from '../model/descriptor.js';
 import { derivedJobId } from '../model/ids.js';
+import type { ParentSpec } from '../model/parent.js';
 import type { DescribeFn } from './options.js';
 
 /** Who sees a tracked job, and under which Seenn id. */
@@ -15,10 +18,20 @@ export interface TrackedJob {
   userId: string;
 }
 
+/** A BullMQ job of any queue. */
+export interface BullRef {
+  queueName: string;
+  bullId: string;
+}
+
 /** What creating a job's first snapshot needs: its descriptor and BullMQ job. */
 export interface JobOrigin {
   descriptor: Descriptor;
   job: Job;
+  /** The job's BullMQ flow parent, when it has one (in this `prefix`) and the descriptor names no parent. */
+  flowParent?: BullRef;
+  /** Whether the app's `describe` supplied the descriptor (rather than `jobs.start` / `jobs.createBatch`). */
+  described: boolean;
 }
 
 const ULID_SHAPE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -27,6 +40,7 @@ const CACHE_LIMIT = 20_000;
 /** Resolves BullMQ job ids of one queue to tracked Seenn jobs. */
 export class JobResolver {
   private readonly cache = new Map<string, TrackedJob | null>();
+  private readonly parents = new Map<string, TrackedJob | null>();
 
   /**
    * @param ctx - the Seenn context
@@ -45,8 +59,7 @@ export class JobResolver {
   async resolve(bullId: string): Promise<TrackedJob | null> {
     const cached = this.cache.get(bullId);
     if (cached !== undefined) return cached;
-    const known = await this.knownOwner(bullId);
-    const tracked = known ?? (await this.originOf(bullId))?.tracked ?? null;
+    const tracked = await this.resolveIn(this.queueName, bullId);
     this.remember(bullId, tracked);
     return tracked;
   }
@@ -56,7 +69,37 @@ export class JobResolver {
    * the job is gone from BullMQ or nobody can see it.
    */
   async origin(bullId: string): Promise<JobOrigin | null> {
-    return (await this.originOf(bullId))?.origin ?? null;
+    return (await this.originOf(this.queueName, bullId))?.origin ?? null;
+  }
+
+  /** The tracked identity of a flow parent (any queue), cached like {@link resolve}. */
+  async resolveParent(ref: BullRef): Promise<TrackedJob | null> {
+    const key = `${ref.queueName}\n${ref.bullId}`;
+    const cached = this.parents.get(key);
+    if (cached !== undefined) return cached;
+    const tracked = await this.resolveIn(ref.queueName, ref.bullId);
+    if (this.parents.size >= CACHE_LIMIT) this.parents.clear();
+    this.parents.set(key, tracked);
+    return tracked;
+  }
+
+  /** What creating a flow parent's first snapshot needs (see {@link origin}). */
+  async parentOrigin(ref: BullRef): Promise<JobOrigin | null> {
+    return (await this.originOf(ref.queueName, ref.bullId))?.origin ?? null;
+  }
+
+  /**
+   * How a job counts its children, or `null` when it is no parent: the descriptor's `children`, else
+   * (for a described job) the children BullMQ holds for it now — processed, pending, ignored and
+   * failed. Children a `removeDependencyOnFailure` dropped before this first sight are not counted.
+   */
+  async childrenSpec(origin: JobOrigin): Promise<ParentSpec | null> {
+    const { descriptor, job } = origin;
+    if (descriptor.children !== undefined) return descriptor.children;
+    if (!origin.described) return null;
+    const counts = await job.getDependenciesCount();
+    const total = (counts.processed ?? 0) + (counts.unprocessed ?? 0) + (counts.ignored ?? 0) + (counts.failed ?? 0);
+    return total > 0 ? { total, mode: 'average', failParentOnChildFailure: true } : null;
   }
 
   /** Forgets a job (after it has finished, so the cache holds live jobs). */
@@ -64,8 +107,13 @@ export class JobResolver {
     this.cache.delete(bullId);
   }
 
-  private async knownOwner(bullId: string): Promise<TrackedJob | null> {
-    const candidates = [derivedJobId(this.queueName, bullId)];
+  private async resolveIn(queueName: string, bullId: string): Promise<TrackedJob | null> {
+    const known = await this.knownOwner(queueName, bullId);
+    return known ?? (await this.originOf(queueName, bullId))?.tracked ?? null;
+  }
+
+  private async knownOwner(queueName: string, bullId: string): Promise<TrackedJob | null> {
+    const candidates = [derivedJobId(queueName, bullId)];
     if (ULID_SHAPE.test(bullId)) candidates.unshift(bullId);
     const owners = await this.ctx.redis.mget(...candidates.map((id) => this.ctx.keys.owner(id)));
     for (const [i, userId] of owners.entries()) {
@@ -74,8 +122,8 @@ export class JobResolver {
     return null;
   }
 
-  private async originOf(bullId: string): Promise<{ tracked: TrackedJob; origin: JobOrigin } | null> {
-    const job = await Job.fromId(this.ctx.queue(this.queueName), bullId);
+  private async originOf(queueName: string, bullId: string): Promise<{ tracked: TrackedJob; origin: JobOrigin } | null> {
+    const job = await Job.fromId(this.ctx.queue(queueName), bullId);
     if (job === undefined) return null;
     const data: unknown = job.data;
     if (typeof data === 'object' && data !== null && DESCRIPTOR_KEY in data) {
@@ -83,7 +131,7 @@ export class JobResolver {
       if (stored.success) {
         const { id, ...descriptor } = stored.data;
         await this.ctx.store.setOwner(id, descriptor.userId);
-        return { tracked: { seennId: id, userId: descriptor.userId }, origin: { descriptor, job } };
+        return { tracked: { seennId: id, userId: descriptor.userId }, origin: this.withFlowParent({ descriptor, job, described: false }) };
       }
       this.onDescribeError(stored.error, bullId);
       return null;
@@ -102,9 +150,17 @@ export class JobResolver {
       this.onDescribeError(parsed.error, bullId);
       return null;
     }
-    const seennId = derivedJobId(this.queueName, bullId);
+    const seennId = derivedJobId(queueName, bullId);
     await this.ctx.store.setOwner(seennId, parsed.data.userId);
-    return { tracked: { seennId, userId: parsed.data.userId }, origin: { descriptor: parsed.data, job } };
+    return { tracked: { seennId, userId: parsed.data.userId }, origin: this.withFlowParent({ descriptor: parsed.data, job, described: true }) };
+  }
+
+  /** Adds the BullMQ flow parent a job names (`job.parent`), when its descriptor names none. */
+  private withFlowParent(origin: JobOrigin): JobOrigin {
+    const parent = origin.job.parent;
+    const queuePrefix = `${this.ctx.keys.prefix}:`;
+    if (origin.descriptor.parent !== undefined || parent?.id === undefined || !parent.queueKey.startsWith(queuePrefix)) return origin;
+    return { ...origin, flowParent: { queueName: parent.queueKey.slice(queuePrefix.length), bullId: parent.id } };
   }
 
   private remember(bullId: string, tracked: TrackedJob | null): void {

@@ -53,10 +53,15 @@ export interface JobChange {
   event?: { name: string; data: string };
   /** Adds the job to its user's index (when it is created). */
   index?: boolean;
+  /**
+   * Keeps the job in its parent's children index at `childIndex`. The commit is refused
+   * (`duplicate`) when another job already holds that index.
+   */
+  childOf?: { parentJobId: string; childIndex: number };
 }
 
 /** What a commit did. */
-export type CommitResult = { status: 'ok'; entryIds: string[] } | { status: 'conflict' } | { status: 'stale' };
+export type CommitResult = { status: 'ok'; entryIds: string[] } | { status: 'conflict' } | { status: 'stale' } | { status: 'duplicate'; jobId: string };
 
 /** One entry of a user's replay stream. */
 export interface ReplayEntry {
@@ -106,11 +111,20 @@ export class JobStore {
    */
   async commit(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
     const keys = [this.keys.stream(userId), this.keys.userJobs(userId)];
-    const args: (string | number)[] = [this.keys.liveChannel(), userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000];
+    const childrenKeys: string[] = [];
+    const args: (string | number)[] = [this.keys.liveChannel(), userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000, this.childrenTtlSeconds() * 1000];
     for (const change of changes) {
       const { job } = change.record;
       if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
       keys.push(this.keys.job(userId, job.id));
+      let childrenPosition: number | '' = '';
+      if (change.childOf !== undefined) {
+        const key = this.keys.children(userId, change.childOf.parentJobId);
+        let at = childrenKeys.indexOf(key);
+        if (at < 0) at = childrenKeys.push(key) - 1;
+        // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
+        childrenPosition = 3 + changes.length + at;
+      }
       args.push(
         change.expectedVersion,
         change.src ?? '',
@@ -120,18 +134,43 @@ export class JobStore {
         change.event?.data ?? '',
         change.index ? Date.parse(job.createdAt) : '',
         job.id,
+        childrenPosition,
+        change.childOf?.childIndex ?? '',
       );
     }
+    keys.push(...childrenKeys);
     const answer = (await runScript(this.redis, applyChangesScript, keys, args)) as string[];
-    const [status, ...entryIds] = answer;
-    if (status === 'ok') return { status, entryIds };
+    const [status, ...rest] = answer;
+    if (status === 'ok') return { status, entryIds: rest };
     if (status === 'conflict' || status === 'stale') return { status };
+    if (status === 'duplicate') return { status, jobId: rest[0] ?? '' };
     throw new SeennError('STORE_ERROR', `unexpected answer from applyChanges: ${String(status)}`);
   }
 
   /** How long a job's snapshot lives after this write. */
   ttlSeconds(job: SeennJob): number {
     return isTerminal(job.status) ? this.retention.finishedJobSeconds : this.retention.activeJobSeconds;
+  }
+
+  /** How long a parent's children index lives after a child joins or changes (as long as any job can). */
+  childrenTtlSeconds(): number {
+    return Math.max(this.retention.activeJobSeconds, this.retention.finishedJobSeconds);
+  }
+
+  /** The ids of a parent's children, by `childIndex` (ids whose snapshot expired may remain). */
+  async childIds(userId: string, parentJobId: string): Promise<string[]> {
+    return this.redis.zrange(this.keys.children(userId, parentJobId), 0, -1);
+  }
+
+  /** Records who owns several jobs at once (one round trip). */
+  async setOwners(userId: string, jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    const seconds = Math.max(this.retention.activeJobSeconds, this.retention.finishedJobSeconds);
+    const pipeline = this.redis.pipeline();
+    for (const jobId of jobIds) pipeline.set(this.keys.owner(jobId), userId, 'EX', seconds);
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([error]) => error !== null);
+    if (failed) throw new SeennError('STORE_ERROR', 'could not record job owners', { cause: failed[0] });
   }
 
   /** Records who owns a job (set before its first snapshot; lives as long as an active job). */

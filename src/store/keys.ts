@@ -1,8 +1,8 @@
 /**
  * Every Redis key this package uses, in one place. Keys derive from BullMQ's prefix, so a hash-tagged
  * prefix such as `{bull}` keeps them in BullMQ's slot on Redis Cluster. Otherwise the keys of one user
- * share the hash tag `{<userId>}`: the job snapshots, replay stream and job index that one Lua script
- * touches always live in one slot.
+ * share the hash tag `{<userId>}`: the job snapshots, replay stream, job index and children indexes
+ * that one Lua script touches always live in one slot.
  */
 
 /** Builds the key names of one app under one BullMQ prefix. */
@@ -39,6 +39,11 @@ export class SeennKeys {
   /** Sorted set: the user's job ids scored by creation time (for listing, newest first). */
   userJobs(userId: string): string {
     return `${this.user(userId)}:jobs`;
+  }
+
+  /** Sorted set: a parent's child job ids scored by `childIndex` (in its user's slot). */
+  children(userId: string, parentJobId: string): string {
+    return `${this.user(userId)}:children:${parentJobId}`;
   }
 
   /** String: the user who owns a job (so a job can be found by id alone). */

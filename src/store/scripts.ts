@@ -32,14 +32,16 @@ export async function runScript(redis: Redis, script: LuaScript, keys: readonly 
 /**
  * applyChanges: commits one or more job snapshots of ONE user and appends their events, atomically.
  *
- * KEYS[1]      the user's replay stream
- * KEYS[2]      the user's job index (sorted set)
- * KEYS[3..]    one snapshot hash per change
- * ARGV[1]      Pub/Sub channel for live fan-out ('' = none)
- * ARGV[2]      userId (first line of the published message)
- * ARGV[3]      replay stream MAXLEN (approximate trim)
- * ARGV[4]      replay stream and index TTL in ms
- * then 8 ARGV per change (PER_CHANGE_ARGS):
+ * KEYS[1]        the user's replay stream
+ * KEYS[2]        the user's job index (sorted set)
+ * KEYS[3..2+n]   one snapshot hash per change (n = number of changes)
+ * KEYS[3+n..]    children indexes (sorted sets) that changes name by position
+ * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
+ * ARGV[2]        userId (first line of the published message)
+ * ARGV[3]        replay stream MAXLEN (approximate trim)
+ * ARGV[4]        replay stream and index TTL in ms
+ * ARGV[5]        children index TTL in ms
+ * then 10 ARGV per change (PER_CHANGE_ARGS):
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
  *   record           the new record JSON
@@ -48,9 +50,12 @@ export async function runScript(redis: Redis, script: LuaScript, keys: readonly 
  *   eventData        the event's JSON payload
  *   indexScore       '' or a creation time to add the job to the user's index with (member = jobId)
  *   jobId            the job id (index member)
+ *   childrenKey      '' or the KEYS position of the parent's children index this job belongs to
+ *   childIndex       the job's 0-based index among its parent's children (its score there)
  *
  * Answers: {'conflict'} when a snapshot's version moved (nothing written; read again and retry);
  * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
+ * {'duplicate', jobId} when another job already holds that job's `childIndex` (nothing written);
  * {'ok', id1, id2, …} with the replay stream ids of the events appended, in order.
  * Publishes `userId\nentryId\neventName\neventData` on the channel for every event appended.
  */
@@ -68,19 +73,26 @@ local function compareIds(a, b)
   if aseq ~= bseq then return aseq < bseq and -1 or 1 end
   return 0
 end
-local PER = 8
-local n = #KEYS - 2
+local FIXED = 5
+local PER = 10
+local n = (#ARGV - FIXED) / PER
 for i = 1, n do
-  local base = 4 + (i - 1) * PER
+  local base = FIXED + (i - 1) * PER
   local current = redis.call('HMGET', KEYS[2 + i], 'v', 's')
   if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
   local src = ARGV[base + 2]
   if src ~= '' and current[2] and compareIds(current[2], src) >= 0 then return {'stale'} end
+  if ARGV[base + 9] ~= '' then
+    local holders = redis.call('ZRANGEBYSCORE', KEYS[tonumber(ARGV[base + 9])], ARGV[base + 10], ARGV[base + 10])
+    for _, holder in ipairs(holders) do
+      if holder ~= ARGV[base + 8] then return {'duplicate', ARGV[base + 8]} end
+    end
+  end
 end
 local answer = {'ok'}
 for i = 1, n do
   local key = KEYS[2 + i]
-  local base = 4 + (i - 1) * PER
+  local base = FIXED + (i - 1) * PER
   local version = tonumber(ARGV[base + 1]) + 1
   if ARGV[base + 2] ~= '' then
     redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', ARGV[base + 3])
@@ -91,6 +103,11 @@ for i = 1, n do
   if ARGV[base + 7] ~= '' then
     redis.call('ZADD', KEYS[2], ARGV[base + 7], ARGV[base + 8])
     redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
+  if ARGV[base + 9] ~= '' then
+    local children = KEYS[tonumber(ARGV[base + 9])]
+    redis.call('ZADD', children, ARGV[base + 10], ARGV[base + 8])
+    redis.call('PEXPIRE', children, ARGV[5])
   end
   local event = ARGV[base + 5]
   if event ~= '' then
@@ -108,4 +125,4 @@ return answer
 );
 
 /** How many ARGV entries each change takes in {@link applyChangesScript}. */
-export const PER_CHANGE_ARGS = 8;
+export const PER_CHANGE_ARGS = 10;

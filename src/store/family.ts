@@ -1,0 +1,86 @@
+/**
+ * Parents and children in the store: a child's change and the change it makes to its parent go in
+ * ONE commit (one script, CAS on both snapshots), so no child change is ever lost or counted twice,
+ * whichever process applies it. Within one process, commits touching the same parent are queued by
+ * {@link parentLock} so they do not keep invalidating each other's reads.
+ */
+import { eventNameForStatus } from '../model/events.js';
+import { applyChildChange, parentEventOf, recordsDiffer } from '../model/parent.js';
+import type { JobRecord } from '../model/record.js';
+import type { JobChange, JobStore } from './job-store.js';
+
+/** A parent as read for a family commit; `version` 0 means its first snapshot is written by this commit. */
+export interface ParentState {
+  record: JobRecord;
+  version: number;
+}
+
+/**
+ * The changes that commit a child's `change` (from `previousChild`, `null` when new) together with
+ * the change it makes to `parent` at `atMs`. Without a parent (none, expired, or not a parent) it is
+ * the child's change alone. The child keeps its place in the parent's children index; the parent's
+ * change is left out when nothing of it moved, and announced (`job.*` on a status change,
+ * `child.progress` otherwise) when something visible did.
+ */
+export function withParentChange(change: JobChange, previousChild: JobRecord | null, parent: ParentState | null, atMs: number): JobChange[] {
+  const link = change.record.job.parent;
+  if (link === undefined || parent === null || parent.record.x.aggregate === undefined) return [change];
+  const child: JobChange = { ...change, childOf: { parentJobId: link.parentJobId, childIndex: link.childIndex } };
+  const next = applyChildChange(parent.record, previousChild, change.record, atMs);
+  if (parent.version > 0 && !recordsDiffer(parent.record, next)) return [child];
+  const parentChange: JobChange = { expectedVersion: parent.version, record: next };
+  if (parent.version === 0) {
+    parentChange.index = true;
+    parentChange.event = { name: eventNameForStatus(next.job.status), data: JSON.stringify(next.job) };
+  } else {
+    const event = parentEventOf(parent.record.job, next.job);
+    if (event !== null) parentChange.event = event;
+  }
+  return [child, parentChange];
+}
+
+/** Runs async tasks one at a time per key (a promise chain per key, dropped when idle). */
+export class KeyedLock {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Runs `task` after every task queued before it under `key`. */
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    let release: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = previous.then(() => done);
+    this.tails.set(key, tail);
+    await previous;
+    try {
+      return await task();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+const locks = new WeakMap<JobStore, KeyedLock>();
+
+/** The lock that queues this process's commits touching one parent (`key`: see {@link parentLockKey}). */
+export function parentLock(store: JobStore): KeyedLock {
+  let lock = locks.get(store);
+  if (lock === undefined) {
+    lock = new KeyedLock();
+    locks.set(store, lock);
+  }
+  return lock;
+}
+
+/** The {@link parentLock} key of a parent. */
+export function parentLockKey(userId: string, parentJobId: string): string {
+  return `${userId}\n${parentJobId}`;
+}
+
+/** Reads a parent for a family commit, or `null` when its snapshot does not exist. */
+export async function readParent(store: JobStore, userId: string, parentJobId: string): Promise<ParentState | null> {
+  const snapshot = await store.read(userId, parentJobId);
+  return snapshot === null ? null : { record: snapshot.record, version: snapshot.version };
+}
