@@ -4,8 +4,9 @@
  */
 export { Seenn } from './seenn.js';
 export type { SeennOptions } from './options.js';
-export type { JobsApi, JobPage, ListOptions } from './jobs-api.js';
-export type { StartJobInput } from './producer/index.js';
+export type { JobsApi, JobPage, ListOptions, ParentWithChildren } from './jobs-api.js';
+export type { StartJobInput, CreateParentInput, CreateChildInput, CreateBatchInput, BatchChildInput, Batch } from './producer/index.js';
+export { CHILD_FAILURE_CODE, CHILD_PROGRESS_EVENT, type ChildProgressPayload } from './model/parent.js';
 export { PROCESSOR_DEFAULTS, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
 export type { SetProgressOptions, ProgressPayload } from './model/progress.js';
 export type { RetentionOptions } from './store/job-store.js';

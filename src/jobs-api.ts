@@ -6,7 +6,17 @@ import type { SeennContext } from './context.js';
 import type { SeennJob } from './model/job.js';
 import { parseOrThrow } from './options.js';
 import { PositionReader } from './position/index.js';
-import { startJob, type StartJobInput } from './producer/index.js';
+import {
+  createBatch,
+  createChild,
+  createParent,
+  startJob,
+  type Batch,
+  type CreateBatchInput,
+  type CreateChildInput,
+  type CreateParentInput,
+  type StartJobInput,
+} from './producer/index.js';
 
 /** Options of {@link JobsApi.list}. */
 export interface ListOptions {
@@ -25,6 +35,12 @@ export interface JobPage {
   nextCursor?: string;
 }
 
+/** A parent with its children (full job objects, sorted by `childIndex`). */
+export interface ParentWithChildren {
+  parent: SeennJob;
+  children: SeennJob[];
+}
+
 /** The `seenn.jobs` API. */
 export class JobsApi {
   /** Adds live queue positions and computed ETAs to the jobs read. */
@@ -41,6 +57,48 @@ export class JobsApi {
    */
   start(input: StartJobInput): Promise<SeennJob> {
     return startJob(this.ctx, input);
+  }
+
+  /**
+   * Creates a parent that expects `childCount` children, created next with {@link createChild}. It is
+   * a Seenn-only job (BullMQ never runs it): its progress follows its children under
+   * `childProgressMode`, and it completes by itself when they have all finished (or fails with the
+   * first failed child unless `failParentOnChildFailure` is false).
+   */
+  createParent(input: CreateParentInput): Promise<SeennJob> {
+    return createParent(this.ctx, input);
+  }
+
+  /**
+   * Adds child `childIndex` (0-based) of a parent made by {@link createParent} to BullMQ. A taken
+   * index throws `CONFLICT`; an index at or above `childCount`, or another user, `VALIDATION_ERROR`.
+   */
+  createChild(input: CreateChildInput): Promise<SeennJob> {
+    return createChild(this.ctx, input);
+  }
+
+  /**
+   * Creates a parent and all its children at once (children may name their own queues and weights);
+   * they can be processed in parallel at once. With `parentJob` the parent is also a BullMQ flow
+   * parent whose processor runs after its children.
+   */
+  createBatch(input: CreateBatchInput): Promise<Batch> {
+    return createBatch(this.ctx, input);
+  }
+
+  /**
+   * A parent with its children sorted by `childIndex` (children whose snapshot expired are left out),
+   * decorated like {@link get}; `null` when the parent is unknown or has expired. A job that is no
+   * parent comes back with no children.
+   */
+  async getWithChildren(parentId: string): Promise<ParentWithChildren | null> {
+    const snapshot = await this.ctx.store.readById(parentId);
+    if (snapshot === null) return null;
+    const { userId } = snapshot.record.job;
+    const childIds = snapshot.record.x.aggregate === undefined ? [] : await this.ctx.store.childIds(userId, parentId);
+    const children = (await this.ctx.store.readMany(userId, childIds)).flatMap((child) => (child === null ? [] : [child.record]));
+    const [parent, ...decorated] = await this.positions.decorate([snapshot.record, ...children]);
+    return { parent: parent ?? snapshot.record.job, children: decorated };
   }
 
   /**

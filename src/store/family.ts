@@ -15,28 +15,51 @@ export interface ParentState {
   version: number;
 }
 
+/** A child's change and the record it replaces (`null` when the child is new). */
+export interface ChildChange {
+  change: JobChange;
+  previous: JobRecord | null;
+}
+
 /**
  * The changes that commit a child's `change` (from `previousChild`, `null` when new) together with
- * the change it makes to `parent` at `atMs`. Without a parent (none, expired, or not a parent) it is
- * the child's change alone. The child keeps its place in the parent's children index; the parent's
- * change is left out when nothing of it moved, and announced (`job.*` on a status change,
- * `child.progress` otherwise) when something visible did.
+ * the change it makes to `parent` at `atMs`. See {@link withParentChanges}.
  */
 export function withParentChange(change: JobChange, previousChild: JobRecord | null, parent: ParentState | null, atMs: number): JobChange[] {
-  const link = change.record.job.parent;
-  if (link === undefined || parent === null || parent.record.x.aggregate === undefined) return [change];
-  const child: JobChange = { ...change, childOf: { parentJobId: link.parentJobId, childIndex: link.childIndex } };
-  const next = applyChildChange(parent.record, previousChild, change.record, atMs);
-  if (parent.version > 0 && !recordsDiffer(parent.record, next)) return [child];
+  return withParentChanges([{ change, previous: previousChild }], parent, atMs);
+}
+
+/**
+ * The changes that commit several children's changes (all of `parent`, or none linked) together
+ * with what they do to `parent` at `atMs`. Without a parent (none, expired, or not a parent) they
+ * are the children's changes alone. Each linked child keeps its place in the parent's children
+ * index. The parent's change is left out when nothing of it moved; it is announced (`job.*` on a
+ * status change or when it is new, `child.progress` otherwise) when something visible did, and it
+ * comes first when it is new, last otherwise.
+ */
+export function withParentChanges(children: readonly ChildChange[], parent: ParentState | null, atMs: number): JobChange[] {
+  if (parent === null || parent.record.x.aggregate === undefined) return children.map(({ change }) => change);
+  const changes: JobChange[] = [];
+  let next = parent.record;
+  for (const { change, previous } of children) {
+    const link = change.record.job.parent;
+    if (link === undefined || link.parentJobId !== parent.record.job.id) {
+      changes.push(change);
+      continue;
+    }
+    changes.push({ ...change, childOf: { parentJobId: link.parentJobId, childIndex: link.childIndex } });
+    next = applyChildChange(next, previous, change.record, atMs);
+  }
+  if (parent.version > 0 && !recordsDiffer(parent.record, next)) return changes;
   const parentChange: JobChange = { expectedVersion: parent.version, record: next };
   if (parent.version === 0) {
     parentChange.index = true;
     parentChange.event = { name: eventNameForStatus(next.job.status), data: JSON.stringify(next.job) };
-  } else {
-    const event = parentEventOf(parent.record.job, next.job);
-    if (event !== null) parentChange.event = event;
+    return [parentChange, ...changes];
   }
-  return [child, parentChange];
+  const event = parentEventOf(parent.record.job, next.job);
+  if (event !== null) parentChange.event = event;
+  return [...changes, parentChange];
 }
 
 /** Runs async tasks one at a time per key (a promise chain per key, dropped when idle). */

@@ -1,0 +1,204 @@
+/**
+ * Inputs of `seenn.jobs.createParent`, `createChild` and `createBatch`, and their validation.
+ */
+import type { JobsOptions } from 'bullmq';
+import { z } from 'zod';
+import { DESCRIPTOR_KEY, DescriptorSchema } from '../model/descriptor.js';
+import { CHILD_PROGRESS_MODES, LIMITS, type ChildProgressMode } from '../model/job.js';
+
+/** Input of `seenn.jobs.createParent`: a parent whose children are then created one by one. */
+export interface CreateParentInput {
+  /** The user who sees the parent (and its children). */
+  userId: string;
+  /** The parent's type. */
+  jobType: string;
+  /** What the user sees the parent as. */
+  title: string;
+  /** How many children the parent expects, 1–1000. */
+  childCount: number;
+  /** How the parent's progress follows from its children. @defaultValue 'average' */
+  childProgressMode?: ChildProgressMode;
+  /** Whether the first failed (or cancelled) child fails the parent. @defaultValue true */
+  failParentOnChildFailure?: boolean;
+  /** The BullMQ queue of children created without a `queue` of their own (no `:`). */
+  queue?: string;
+  /** Shown to the user with the parent (at most 10 KB as JSON). */
+  metadata?: Record<string, unknown>;
+  /** Groups related jobs. */
+  workflowId?: string;
+}
+
+/** Input of `seenn.jobs.createChild`: one child of a parent made by `createParent`. */
+export interface CreateChildInput {
+  /** The Seenn id of the parent. */
+  parentJobId: string;
+  /** The child's 0-based index, below the parent's `childCount`; each index is used once. */
+  childIndex: number;
+  /** The BullMQ queue to add the child to. @defaultValue the parent's `queue` */
+  queue?: string;
+  /** The user who sees the child: the parent's user (checked when given). */
+  userId?: string;
+  /** The child's type; also the BullMQ job name. */
+  jobType: string;
+  /** What the user sees the child as. */
+  title: string;
+  /** The child's data for the worker: a plain object, without the reserved key `__seenn`. */
+  data?: Record<string, unknown>;
+  /** The child's weight under `weighted` mode, a positive number up to 1,000,000 (6 decimals kept). @defaultValue 1 */
+  weight?: number;
+  /** Shown to the user with the child. */
+  metadata?: Record<string, unknown>;
+  /** BullMQ job options, passed through (`jobId`, `deduplication`, `parent` and `repeat` are not allowed). */
+  opts?: JobsOptions;
+}
+
+/** One child of `seenn.jobs.createBatch`. */
+export interface BatchChildInput {
+  /** What the user sees the child as. */
+  title: string;
+  /** The child's data for the worker (without the reserved key `__seenn`). */
+  data?: Record<string, unknown>;
+  /** The child's BullMQ queue. @defaultValue the batch's `queue` */
+  queue?: string;
+  /** The child's weight under `weighted` mode. @defaultValue 1 */
+  weight?: number;
+  /** The child's type and BullMQ job name. @defaultValue the batch's `jobType` */
+  jobType?: string;
+  /** Shown to the user with the child. */
+  metadata?: Record<string, unknown>;
+  /** BullMQ options of this child, over the batch's `opts`. */
+  opts?: JobsOptions;
+}
+
+/** Input of `seenn.jobs.createBatch`: a parent and all its children at once. */
+export interface CreateBatchInput {
+  /** The queue of every child that names none (and of the parent's own job with `parentJob`). */
+  queue: string;
+  /** The user who sees the batch. */
+  userId: string;
+  /** The type of the parent and (by default) of the children. */
+  jobType: string;
+  /** What the user sees the parent as. */
+  parentTitle: string;
+  /** The children by title (give this or `children`, 1–1000 of them). */
+  childTitles?: string[];
+  /** The children in full (give this or `childTitles`). */
+  children?: BatchChildInput[];
+  /** How the parent's progress follows from its children. @defaultValue 'average' */
+  childProgressMode?: ChildProgressMode;
+  /** Whether the first failed (or cancelled) child fails the parent. @defaultValue true */
+  failParentOnChildFailure?: boolean;
+  /** Shown to the user with the parent. */
+  metadata?: Record<string, unknown>;
+  /** Groups related jobs. */
+  workflowId?: string;
+  /** BullMQ options of every child. */
+  opts?: JobsOptions;
+  /**
+   * Makes the parent a real BullMQ job too (a FlowProducer flow): it runs in `queue`, named
+   * `jobType`, after every child has finished, and the parent completes when its processor does
+   * (its return value becomes the parent's `result`). Children then get BullMQ's
+   * `failParentOnFailure` (or, with `failParentOnChildFailure: false`, `ignoreDependencyOnFailure`)
+   * unless their options set a failure option of their own. Without it the parent is a Seenn-only
+   * job that completes by itself.
+   */
+  parentJob?: { data?: Record<string, unknown>; opts?: JobsOptions };
+}
+
+/** BullMQ's highest priority value. */
+const PRIORITY_LIMIT = 2 ** 21 - 1;
+
+/** BullMQ's failure options for children; at most one may be set. */
+export const CHILD_FAILURE_OPTIONS = ['removeDependencyOnFailure', 'failParentOnFailure', 'continueParentOnFailure', 'ignoreDependencyOnFailure'] as const;
+
+const QueueSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((name) => !name.includes(':'), 'queue names cannot contain `:`');
+
+const DataSchema = z.record(z.string(), z.unknown()).refine((data) => !Object.hasOwn(data, DESCRIPTOR_KEY), `data must not hold the reserved key \`${DESCRIPTOR_KEY}\``);
+
+/** A weight on a 10⁻⁶ grid, so running sums of weights stay exact. */
+const WeightSchema = z
+  .number()
+  .finite()
+  .min(0.000001)
+  .max(1_000_000)
+  .transform((weight) => Math.round(weight * 1e6) / 1e6);
+
+/** The BullMQ options we check before anything is written (the same checks BullMQ makes on add). */
+const JobsOptionsSchema = z
+  .looseObject({
+    jobId: z.never({ error: 'jobId is chosen by Seenn (a ULID); leave it out' }).optional(),
+    deduplication: z.never({ error: 'deduplication is not supported for batch jobs' }).optional(),
+    parent: z.never({ error: 'parent is set by Seenn for batch jobs' }).optional(),
+    repeat: z.never({ error: 'repeat is not supported for batch jobs' }).optional(),
+    delay: z.number().finite().min(0).optional(),
+    priority: z.number().int().min(0).max(PRIORITY_LIMIT).optional(),
+    attempts: z.number().int().min(0).optional(),
+  })
+  .refine((opts) => CHILD_FAILURE_OPTIONS.filter((name) => Boolean(opts[name])).length <= 1, {
+    message: `at most one of ${CHILD_FAILURE_OPTIONS.join(', ')} may be set`,
+  });
+
+const ParentFieldsSchema = DescriptorSchema.pick({ userId: true, jobType: true, title: true, metadata: true, workflowId: true });
+
+const FamilyFieldsSchema = z.object({
+  childProgressMode: z.enum(CHILD_PROGRESS_MODES).default('average'),
+  failParentOnChildFailure: z.boolean().default(true),
+});
+
+/** Validates {@link CreateParentInput}. */
+export const CreateParentInputSchema = ParentFieldsSchema.extend(FamilyFieldsSchema.shape)
+  .extend({
+    childCount: z.number().int().min(1).max(LIMITS.maxChildren),
+    queue: QueueSchema.optional(),
+  })
+  .strict();
+
+/** Validates {@link CreateChildInput}. */
+export const CreateChildInputSchema = DescriptorSchema.pick({ jobType: true, title: true, metadata: true })
+  .extend({
+    parentJobId: z.string().min(1).max(512),
+    childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1),
+    queue: QueueSchema.optional(),
+    userId: DescriptorSchema.shape.userId.optional(),
+    data: DataSchema.optional(),
+    weight: WeightSchema.optional(),
+    opts: JobsOptionsSchema.optional(),
+  })
+  .strict();
+
+const BatchChildSchema = z
+  .object({
+    title: DescriptorSchema.shape.title,
+    data: DataSchema.optional(),
+    queue: QueueSchema.optional(),
+    weight: WeightSchema.optional(),
+    jobType: DescriptorSchema.shape.jobType.optional(),
+    metadata: DescriptorSchema.shape.metadata,
+    opts: JobsOptionsSchema.optional(),
+  })
+  .strict();
+
+/** Validates {@link CreateBatchInput}. */
+export const CreateBatchInputSchema = DescriptorSchema.pick({ userId: true, jobType: true, metadata: true, workflowId: true })
+  .extend(FamilyFieldsSchema.shape)
+  .extend({
+    queue: QueueSchema,
+    parentTitle: DescriptorSchema.shape.title,
+    childTitles: z.array(DescriptorSchema.shape.title).min(1).max(LIMITS.maxChildren).optional(),
+    children: z.array(BatchChildSchema).min(1).max(LIMITS.maxChildren).optional(),
+    opts: JobsOptionsSchema.optional(),
+    parentJob: z.object({ data: DataSchema.optional(), opts: JobsOptionsSchema.optional() }).strict().optional(),
+  })
+  .strict()
+  .refine((input) => (input.childTitles === undefined) !== (input.children === undefined), { message: 'give either childTitles or children (not both)', path: ['children'] });
+
+/** A validated {@link CreateParentInput}. */
+export type ParsedParentInput = z.output<typeof CreateParentInputSchema>;
+/** A validated {@link CreateChildInput}. */
+export type ParsedChildInput = z.output<typeof CreateChildInputSchema>;
+/** A validated {@link CreateBatchInput}. */
+export type ParsedBatchInput = z.output<typeof CreateBatchInputSchema>;

@@ -1,0 +1,138 @@
+/**
+ * What `createParent`, `createChild` and `createBatch` share: the first records of parents and
+ * children, and what happens to them when BullMQ refuses to add the children.
+ */
+import type { JobsOptions } from 'bullmq';
+import type { SeennContext } from '../context.js';
+import { SeennError } from '../errors.js';
+import { StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
+import { eventNameForStatus } from '../model/events.js';
+import { isoTime, isTerminal, type SeennJob } from '../model/job.js';
+import { asParent, type ParentSpec } from '../model/parent.js';
+import type { JobRecord } from '../model/record.js';
+import { createRecord } from '../model/reducer.js';
+import { parseOrThrow } from '../options.js';
+import { parentLock, parentLockKey, readParent, withParentChanges, type ChildChange } from '../store/family.js';
+
+/** The error code of a job BullMQ refused to add. */
+export const ENQUEUE_FAILED = 'ENQUEUE_FAILED';
+
+/** Commits retried at most this many times when a parent keeps moving under them. */
+export const MAX_FAMILY_RETRIES = 50;
+
+/** Who sees a job and as what (the fields a parent or child record starts from). */
+export interface JobFields {
+  userId: string;
+  jobType: string;
+  title: string;
+  metadata?: Record<string, unknown> | undefined;
+  workflowId?: string | undefined;
+}
+
+/** The replay event announcing a job's state. */
+export function eventOf(job: SeennJob): { name: string; data: string } {
+  return { name: eventNameForStatus(job.status), data: JSON.stringify(job) };
+}
+
+/**
+ * The first record of a parent that BullMQ does not run: `pending`, counting `spec.total` children
+ * not created yet. `childQueue` is where children created without a queue go.
+ */
+export function seennParentRecord(id: string, appId: string, fields: JobFields, spec: ParentSpec, createdAtMs: number, childQueue?: string): JobRecord {
+  const at = isoTime(createdAtMs);
+  const job: SeennJob = { id, jobId: id, appId, userId: fields.userId, jobType: fields.jobType, title: fields.title, status: 'pending', progress: 0, createdAt: at, updatedAt: at };
+  if (fields.metadata !== undefined) job.metadata = fields.metadata;
+  if (fields.workflowId !== undefined) job.workflowId = fields.workflowId;
+  const record: JobRecord = { job, x: { attempt: 0, maxAttempts: 1 } };
+  if (childQueue !== undefined) record.x.childQueue = childQueue;
+  return asParent(record, spec);
+}
+
+/** A child (or a flow parent) about to be added to BullMQ: its record, descriptor and options. */
+export interface PlannedJob {
+  record: JobRecord;
+  descriptor: StoredDescriptor;
+  queue: string;
+  opts: JobsOptions;
+}
+
+/**
+ * Plans a job of a batch: its descriptor (what goes in `data.__seenn`), its BullMQ options (id and
+ * timestamp set) and its first record (`queued`, or `pending` when delayed or when it waits for
+ * children).
+ */
+export function planJob(
+  ctx: SeennContext,
+  id: string,
+  fields: JobFields,
+  family: { parent?: StoredDescriptor['parent']; children?: ParentSpec },
+  queue: string,
+  opts: JobsOptions | undefined,
+  createdAtMs: number,
+): PlannedJob {
+  const draft: StoredDescriptor = { id, userId: fields.userId, jobType: fields.jobType, title: fields.title };
+  if (fields.metadata !== undefined) draft.metadata = fields.metadata;
+  if (fields.workflowId !== undefined) draft.workflowId = fields.workflowId;
+  if (family.parent !== undefined) draft.parent = family.parent;
+  if (family.children !== undefined) draft.children = family.children;
+  const descriptor = parseOrThrow(StoredDescriptorSchema, draft, 'job descriptor', 'VALIDATION_ERROR');
+  const bullOpts: JobsOptions = { ...opts, jobId: id, timestamp: createdAtMs };
+  const state = family.children !== undefined ? 'waiting-children' : (bullOpts.delay ?? 0) > 0 ? 'delayed' : 'waiting';
+  const created = createRecord(id, ctx.options.appId, descriptor, { queueName: queue, bullId: id, createdAtMs, maxAttempts: bullOpts.attempts ?? 1, state });
+  const record = family.children === undefined ? created : asParent(created, family.children);
+  return { record, descriptor, queue, opts: bullOpts };
+}
+
+/**
+ * Shows jobs BullMQ refused as `failed` (`ENQUEUE_FAILED`), with their parent counting them (its
+ * failure policy applies). With `failParent` the parent itself fails with `ENQUEUE_FAILED` first
+ * (a flow whose parent BullMQ refused with the rest). Best effort: problems are logged, since the
+ * caller rethrows BullMQ's error anyway.
+ */
+export async function markEnqueueFailed(ctx: SeennContext, userId: string, parentJobId: string, childIds: readonly string[], error: unknown, failParent: boolean): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  try {
+    await parentLock(ctx.store).run(parentLockKey(userId, parentJobId), async () => {
+      for (let attempt = 0; attempt < MAX_FAMILY_RETRIES; attempt += 1) {
+        const nowMs = Date.now();
+        const at = isoTime(nowMs);
+        const failure = { code: ENQUEUE_FAILED, message };
+        let parent = await readParent(ctx.store, userId, parentJobId);
+        const snapshots = await ctx.store.readMany(userId, childIds);
+        const children: ChildChange[] = [];
+        for (const snapshot of snapshots) {
+          if (snapshot === null || isTerminal(snapshot.record.job.status)) continue;
+          const failed: JobRecord = { job: { ...snapshot.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure }, x: snapshot.record.x };
+          children.push({ change: { expectedVersion: snapshot.version, record: failed, event: eventOf(failed.job) }, previous: snapshot.record });
+        }
+        let parentFailure: ChildChange['change'] | null = null;
+        if (failParent && parent !== null && !isTerminal(parent.record.job.status)) {
+          const failed: JobRecord = { job: { ...parent.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure }, x: parent.record.x };
+          parentFailure = { expectedVersion: parent.version, record: failed, event: eventOf(failed.job) };
+          // The children's changes then build on the failed parent, committed as its second write.
+          parent = { record: failed, version: parent.version };
+        }
+        const changes = withParentChanges(children, parent, nowMs);
+        const merged = parentFailure === null ? changes : mergeParentFailure(parentFailure, changes, parentJobId);
+        if (merged.length === 0) return;
+        const result = await ctx.store.commit(userId, merged);
+        if (result.status === 'ok') return;
+      }
+      throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while its children were marked failed`, { details: { parentJobId } });
+    });
+  } catch (commitError) {
+    ctx.logger.warn({ err: commitError, parentJobId }, 'could not record the failed enqueue');
+  }
+}
+
+/**
+ * Puts a parent's own failure into the family changes: the parent's last change (counters on the
+ * failed parent) replaces it when there is one, else the failure goes alone at the front.
+ */
+function mergeParentFailure(parentFailure: ChildChange['change'], changes: ChildChange['change'][], parentJobId: string): ChildChange['change'][] {
+  const last = changes[changes.length - 1];
+  if (last !== undefined && last.record.job.id === parentJobId) {
+    return [...changes.slice(0, -1), { ...last, event: eventOf(last.record.job) }];
+  }
+  return [parentFailure, ...changes];
+}
