@@ -71,6 +71,20 @@ export async function createDemoApp(input: DemoServerInput): Promise<express.Exp
     res.status(201).json(job);
   });
 
+  app.post('/demo/jobs/batch', async (req, res) => {
+    const userId = visitor(req, res);
+    if (userId === null) return;
+    onVisitor(userId);
+    const { parent } = await seenn.jobs.createBatch({
+      queue: DEMO_QUEUES.image,
+      userId,
+      jobType: 'image',
+      parentTitle: `Batch #${nextNumber(userId)}: ${BATCH_SIZE} images`,
+      childTitles: Array.from({ length: BATCH_SIZE }, (_, index) => `Image ${index + 1}`),
+    });
+    res.status(201).json(parent);
+  });
+
   app.use('/v1', seenn.bridge(input.heartbeatMs === undefined ? {} : { heartbeatMs: input.heartbeatMs }));
   // Errors of the demo routes: the coded envelope the bridge uses too.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {

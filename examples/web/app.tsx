@@ -203,7 +203,7 @@ function BatchCard({ parentId }: { parentId: string }) {
       </div>
       <ul className="children">
         {children.map((child) => (
-          <li key={child.id} className={`child status-${child.status}`} data-testid="batch-child" data-status={child.status}>
+          <li key={child.id} className={`child child-${child.status}`} data-testid="batch-child" data-status={child.status}>
             <span className="child-title">{child.title}</span>
             <div className="mini-bar">
               <div className="fill" style={{ width: `${child.progress}%` }} />

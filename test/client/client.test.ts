@@ -313,6 +313,37 @@ describe('SeennClient against a real bridge', () => {
     await waitFor(() => second.client.getJob(job.id)?.status === 'completed', { what: 'completed' });
   });
 
+  it('shallow-merges child.progress into the cached parent and reads the children', async () => {
+    const user = 'batch-user';
+    const { client, rec } = makeClient({ user });
+    const updates: Array<{ parentJobId: string; parentProgress: number | undefined }> = [];
+    client.on('child.progress', (update, parent) => updates.push({ parentJobId: update.parentJobId, parentProgress: parent?.progress }));
+    const batch = await h.startBatch(user, 'Two children', ['first', 'second'], 2);
+    const [first, second] = batch.children;
+    if (first === undefined || second === undefined) throw new Error('expected two children');
+    client.connect();
+    await waitFor(() => client.getJob(batch.parent.id) !== undefined, { what: 'the parent' });
+    h.allow(first.id, 1);
+    await waitFor(() => client.getJob(batch.parent.id)?.progress === 25, { what: 'parent progress 25 (average of 50 and 0)' });
+    expect(updates.at(-1)).toEqual({ parentJobId: batch.parent.id, parentProgress: 25 });
+    const merged = client.getJob(batch.parent.id);
+    expect(merged).toMatchObject({ id: batch.parent.id, jobId: batch.parent.id, title: 'Two children', children: { total: 2, running: expect.any(Number) } });
+    expect(merged).not.toHaveProperty('parentJobId');
+
+    h.allow(first.id, 2);
+    h.allow(second.id, 2);
+    await waitFor(() => client.getJob(batch.parent.id)?.status === 'completed', { what: 'the parent completed' });
+    expect(client.getJob(batch.parent.id)).toMatchObject({ progress: 100, children: { total: 2, completed: 2, failed: 0, running: 0, pending: 0 } });
+    const listed = await client.fetchChildren(batch.parent.id);
+    expect(listed?.children.map((child) => [child.title, child.childIndex, child.status, child.progress])).toEqual([
+      ['first', 0, 'completed', 100],
+      ['second', 1, 'completed', 100],
+    ]);
+    expect(await client.fetchChildren('01ZZZZZZZZZZZZZZZZZZZZZZZX')).toBeNull();
+    const parentProgress = rec.jobs.filter((entry) => entry.job.id === batch.parent.id).map((entry) => entry.job.progress);
+    expect(parentProgress).toEqual([...parentProgress].sort((a, b) => a - b));
+  });
+
   it('reads jobs over REST into its cache: one job, a page, and null for an unknown id', async () => {
     const user = 'rest-user';
     const { client, rec } = makeClient({ user });

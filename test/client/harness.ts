@@ -45,6 +45,8 @@ export interface ClientHarness {
   token(userId: string): Promise<string>;
   /** Starts a job of `steps` steps; the worker runs step n once {@link allow} reached n. */
   startJob(userId: string, title: string, steps: number): Promise<SeennJob>;
+  /** Starts a batch whose children (in the harness's queue) have `steps` steps each. */
+  startBatch(userId: string, title: string, childTitles: string[], steps: number): Promise<{ parent: SeennJob; children: SeennJob[] }>;
   /** Lets the worker run the job's steps up to `step` (each step is one `setProgress`). */
   allow(jobId: string, step: number): void;
   /** Destroys every open HTTP connection (event streams included), as a crashing proxy would. */
@@ -143,6 +145,8 @@ export async function startHarness(options: { heartbeatMs?: number; cors?: boole
     jobReads,
     token: (userId) => seenn.tokens.issue({ userId, ttlSeconds: 300 }),
     startJob: (userId, title, steps) => seenn.jobs.start({ queue: QUEUE, userId, jobType: 'test', title, data: { steps } }),
+    startBatch: (userId, title, childTitles, steps) =>
+      seenn.jobs.createBatch({ queue: QUEUE, userId, jobType: 'test-batch', parentTitle: title, children: childTitles.map((childTitle) => ({ title: childTitle, data: { steps } })) }),
     allow(jobId, step) {
       allowed.set(jobId, Math.max(allowed.get(jobId) ?? 0, step));
       wake(jobId);

@@ -6,7 +6,7 @@
 import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SeennClient } from '../../src/client/index.js';
-import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobs } from '../../src/client/react.js';
+import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobs, useSeennParent } from '../../src/client/react.js';
 import { startHarness, type ClientHarness } from './harness.js';
 
 let h: ClientHarness;
@@ -60,6 +60,25 @@ function JobsView() {
         {jobs.map((job) => (
           <li key={job.id} data-testid="row">
             {job.title}:{job.status}:{job.progress}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function ParentView({ parentId }: { parentId: string }) {
+  const { parent, children, progress, status, childrenCompleted, childrenTotal, allChildrenDone } = useSeennParent(parentId);
+  return (
+    <div>
+      <span data-testid="parent">{parent === undefined ? 'none' : `${parent.title}:${status}:${progress}`}</span>
+      <span data-testid="counts">
+        {childrenCompleted}/{childrenTotal}:{String(allChildrenDone)}
+      </span>
+      <ul>
+        {children.map((child) => (
+          <li key={child.id} data-testid="child">
+            {child.childIndex}:{child.title}:{child.status}:{child.progress}
           </li>
         ))}
       </ul>
@@ -132,6 +151,35 @@ describe('React hooks against a real bridge', () => {
     h.allow(second.id, 1);
     h.allow(first.id, 1);
     await waitFor(() => expect(screen.getAllByTestId('row').map((row) => row.textContent)).toEqual(['Second:completed:100', 'First:completed:100']), wait);
+  });
+
+  it('useSeennParent shows a batch’s parent and children, live, until every child is done', async () => {
+    const user = 'hook-parent-user';
+    const batch = await h.startBatch(user, 'Three pictures', ['one', 'two', 'three'], 2);
+    const client = clientFor(user);
+    render(
+      <SeennProvider client={client}>
+        <ParentView parentId={batch.parent.id} />
+      </SeennProvider>,
+    );
+    await waitFor(() => expect(screen.getAllByTestId('child').map((row) => row.textContent)).toEqual([expect.stringMatching(/^0:one:/), expect.stringMatching(/^1:two:/), expect.stringMatching(/^2:three:/)]), wait);
+    expect(screen.getByTestId('parent').textContent).toMatch(/^Three pictures:(pending|running):0$/);
+    expect(screen.getByTestId('counts').textContent).toBe('0/3:false');
+
+    const [one, two, three] = batch.children;
+    if (one === undefined || two === undefined || three === undefined) throw new Error('expected three children');
+    h.allow(one.id, 1);
+    await waitFor(() => expect(screen.getAllByTestId('child')[0]?.textContent).toBe('0:one:running:50'), wait);
+    h.allow(one.id, 2);
+    await waitFor(() => expect(screen.getAllByTestId('child')[0]?.textContent).toBe('0:one:completed:100'), wait);
+    await waitFor(() => expect(screen.getByTestId('counts').textContent).toBe('1/3:false'), wait);
+    expect(screen.getByTestId('parent').textContent).toBe('Three pictures:running:33');
+
+    h.allow(two.id, 2);
+    h.allow(three.id, 2);
+    await waitFor(() => expect(screen.getByTestId('parent').textContent).toBe('Three pictures:completed:100'), wait);
+    await waitFor(() => expect(screen.getAllByTestId('child').map((row) => row.textContent)).toEqual(['0:one:completed:100', '1:two:completed:100', '2:three:completed:100']), wait);
+    expect(screen.getByTestId('counts').textContent).toBe('3/3:true');
   });
 
   it('useEtaCountdown counts down to estimatedCompletionAt', async () => {

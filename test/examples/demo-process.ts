@@ -27,7 +27,7 @@ export async function startDemo(env: Record<string, string> = {}, args: string[]
   if (!redisUrl) throw new Error('SEENN_TEST_REDIS_URL is not set: run through vitest');
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], {
     cwd: ROOT,
-    env: { ...process.env, REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', DEMO_STAGE_MS: '900', DEMO_IMAGE_MS: '400', ...env },
+    env: { ...process.env, REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', DEMO_STAGE_MS: '900', DEMO_IMAGE_MS: '600', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
