@@ -21,7 +21,7 @@
  *   its status, progress, error or `completedAt`.
  */
 import { eventNameForStatus } from './events.js';
-import { isoTime, isTerminal, type ChildProgressMode, type ChildrenStats, type JobStatus, type SeennJob } from './job.js';
+import { LIMITS, isoTime, isTerminal, type ChildProgressMode, type ChildrenStats, type JobError, type JobStatus, type SeennJob } from './job.js';
 import { stableStringify, visiblyDifferent, type JobRecord, type ParentAggregate } from './record.js';
 
 /** The `error.code` of a parent failed because a child failed (or was cancelled). */
@@ -219,18 +219,44 @@ export function applyChildChange(parent: JobRecord, before: JobRecord | null, af
 }
 
 /** The error of a parent failed because of its child `child` (or, when that one did not fail, of its failed children). */
-function childFailure(child: JobRecord, aggregate: ParentAggregate): NonNullable<SeennJob['error']> {
-  const { job } = child;
+function childFailure(child: JobRecord, aggregate: ParentAggregate): JobError {
   if (contributionOf(child)?.state !== 'failed') {
     return { code: CHILD_FAILURE_CODE, message: `${aggregate.failed} of ${aggregate.total} child jobs failed`, details: { failed: aggregate.failed, total: aggregate.total } };
   }
+  return failureOfChild(child.job, child.job.status, child.job.error);
+}
+
+/** `CHILD_JOB_FAILED` naming the child, its index, how it ended and its own error when known. */
+function failureOfChild(job: SeennJob, status: JobStatus, error: JobError | undefined): JobError {
   const index = job.parent?.childIndex;
   const what = `Child job ${index ?? job.id} (${job.title})`;
-  const details: Record<string, unknown> = { childJobId: job.id, childStatus: job.status };
+  const details: Record<string, unknown> = { childJobId: job.id, childStatus: status };
   if (index !== undefined) details['childIndex'] = index;
-  if (job.error !== undefined) details['childError'] = job.error;
-  const reason = job.status === 'cancelled' ? 'was cancelled' : `failed${job.error ? `: ${job.error.message}` : ''}`;
-  return { code: CHILD_FAILURE_CODE, message: `${what} ${reason}`.slice(0, 2_000), details };
+  if (error !== undefined) details['childError'] = error;
+  const reason = status === 'cancelled' ? 'was cancelled' : `failed${error ? `: ${error.message}` : ''}`;
+  return { code: CHILD_FAILURE_CODE, message: `${what} ${reason}`.slice(0, LIMITS.errorMessageChars), details };
+}
+
+const BULL_CHILD_FAILURE = /^child (.+) failed$/;
+
+/**
+ * The key (`<prefix>:<queue>:<id>`) of the child whose failure made BullMQ fail its flow parent
+ * (`failParentOnFailure`), read from the parent's failed reason; `null` for any other reason.
+ */
+export function failedChildKeyOf(reason: string): string | null {
+  return BULL_CHILD_FAILURE.exec(reason)?.[1] ?? null;
+}
+
+/**
+ * The error of a flow parent BullMQ failed because of a child (see {@link failedChildKeyOf}):
+ * `CHILD_JOB_FAILED` naming the child when its record is known (its own error when already known:
+ * BullMQ may report the parent before the child's own failure is applied), else its BullMQ key.
+ */
+export function flowChildFailure(child: JobRecord | null, childKey: string): JobError {
+  if (child === null) return { code: CHILD_FAILURE_CODE, message: `Child job ${childKey} failed`, details: { childKey } };
+  const lastError = child.x.lastError;
+  const reported: JobError | undefined = child.job.error ?? (lastError === undefined ? undefined : { code: lastError.code, message: lastError.message });
+  return failureOfChild(child.job, 'failed', reported);
 }
 
 /** The `child.progress` payload of a parent. */

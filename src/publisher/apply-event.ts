@@ -12,8 +12,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { SeennContext } from '../context.js';
 import { eventNameForStatus } from '../model/events.js';
 import { isTerminal } from '../model/job.js';
-import { asParent, settleParent } from '../model/parent.js';
-import { createRecord, type BullJobFacts } from '../model/reducer.js';
+import { asParent, failedChildKeyOf, flowChildFailure, settleParent } from '../model/parent.js';
+import { DEFAULT_FAILURE_CODE, createRecord, type BullJobFacts } from '../model/reducer.js';
 import { reduce } from '../model/reducer.js';
 import { stableStringify, visiblyDifferent, type JobRecord } from '../model/record.js';
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
@@ -129,8 +129,9 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
     const aggregate = parent?.record.x.aggregate;
     if (family.assignIndex && aggregate !== undefined) base = { job: { ...base.job, parent: { parentJobId: family.parentJobId, childIndex: aggregate.created } }, x: base.x };
   }
-  const change = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
-  if (change === null) return 'unchanged';
+  const reduced = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
+  if (reduced === null) return 'unchanged';
+  const change = await withFlowChildFailure(ctx, resolver, tracked.userId, snapshot, reduced);
   const result = await ctx.store.commit(tracked.userId, withParentChange(change, snapshot?.record ?? null, parent, atMs));
   switch (result.status) {
     case 'stale':
@@ -143,6 +144,23 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
       await afterCommit(ctx, queueName, resolver, bullId, snapshot, change.record);
       return 'committed';
   }
+}
+
+/**
+ * A flow parent BullMQ failed because a child failed (`failParentOnFailure`) — possibly before this
+ * publisher applied that child's own failure — shows `CHILD_JOB_FAILED` naming the child, as if the
+ * child's failure had failed it here.
+ */
+async function withFlowChildFailure(ctx: SeennContext, resolver: JobResolver, userId: string, snapshot: VersionedRecord | null, change: JobChange): Promise<JobChange> {
+  const { job, x } = change.record;
+  if (x.aggregate === undefined || job.status !== 'failed' || job.error?.code !== DEFAULT_FAILURE_CODE || snapshot?.record.job.status === 'failed') return change;
+  const childKey = failedChildKeyOf(job.error.message);
+  const ref = childKey === null ? null : resolver.refOfKey(childKey);
+  if (childKey === null || ref === null) return change;
+  const tracked = await resolver.resolveRef(ref);
+  const child = tracked === null || tracked.userId !== userId ? null : ((await ctx.store.read(userId, tracked.seennId))?.record ?? null);
+  const record: JobRecord = { job: { ...job, error: flowChildFailure(child, childKey) }, x };
+  return { ...change, record, event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) } };
 }
 
 /** The family of a job whose snapshot exists: its parent, if it has one. */
@@ -178,7 +196,7 @@ async function firstRecord(ctx: SeennContext, queueName: string, resolver: JobRe
 
 /** How a flow child reaches its BullMQ parent, or `null` when that parent is not tracked (or not its user's). */
 async function flowFamily(ctx: SeennContext, resolver: JobResolver, tracked: TrackedJob, ref: BullRef): Promise<Family | null> {
-  const parent = await resolver.resolveParent(ref);
+  const parent = await resolver.resolveRef(ref);
   if (parent === null) return null;
   if (parent.userId !== tracked.userId) {
     ctx.logger.warn({ jobId: tracked.seennId, parentJobId: parent.seennId }, 'a flow child and its parent belong to different users; the child is tracked on its own');

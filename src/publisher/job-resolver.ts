@@ -40,7 +40,7 @@ const CACHE_LIMIT = 20_000;
 /** Resolves BullMQ job ids of one queue to tracked Seenn jobs. */
 export class JobResolver {
   private readonly cache = new Map<string, TrackedJob | null>();
-  private readonly parents = new Map<string, TrackedJob | null>();
+  private readonly others = new Map<string, TrackedJob | null>();
 
   /**
    * @param ctx - the Seenn context
@@ -72,14 +72,14 @@ export class JobResolver {
     return (await this.originOf(this.queueName, bullId))?.origin ?? null;
   }
 
-  /** The tracked identity of a flow parent (any queue), cached like {@link resolve}. */
-  async resolveParent(ref: BullRef): Promise<TrackedJob | null> {
+  /** The tracked identity of a job of any queue (a flow parent or child), cached like {@link resolve}. */
+  async resolveRef(ref: BullRef): Promise<TrackedJob | null> {
     const key = `${ref.queueName}\n${ref.bullId}`;
-    const cached = this.parents.get(key);
+    const cached = this.others.get(key);
     if (cached !== undefined) return cached;
     const tracked = await this.resolveIn(ref.queueName, ref.bullId);
-    if (this.parents.size >= CACHE_LIMIT) this.parents.clear();
-    this.parents.set(key, tracked);
+    if (this.others.size >= CACHE_LIMIT) this.others.clear();
+    this.others.set(key, tracked);
     return tracked;
   }
 
@@ -155,12 +155,20 @@ export class JobResolver {
     return { tracked: { seennId, userId: parsed.data.userId }, origin: this.withFlowParent({ descriptor: parsed.data, job, described: true }) };
   }
 
+  /** The job a BullMQ job key (`<prefix>:<queue>:<id>`) names, or `null` when it is not one of this prefix. */
+  refOfKey(key: string): BullRef | null {
+    const queuePrefix = `${this.ctx.keys.prefix}:`;
+    const cut = key.lastIndexOf(':');
+    if (!key.startsWith(queuePrefix) || cut <= queuePrefix.length) return null;
+    return { queueName: key.slice(queuePrefix.length, cut), bullId: key.slice(cut + 1) };
+  }
+
   /** Adds the BullMQ flow parent a job names (`job.parent`), when its descriptor names none. */
   private withFlowParent(origin: JobOrigin): JobOrigin {
     const parent = origin.job.parent;
-    const queuePrefix = `${this.ctx.keys.prefix}:`;
-    if (origin.descriptor.parent !== undefined || parent?.id === undefined || !parent.queueKey.startsWith(queuePrefix)) return origin;
-    return { ...origin, flowParent: { queueName: parent.queueKey.slice(queuePrefix.length), bullId: parent.id } };
+    if (origin.descriptor.parent !== undefined || parent?.id === undefined) return origin;
+    const ref = this.refOfKey(`${parent.queueKey}:${parent.id}`);
+    return ref === null ? origin : { ...origin, flowParent: ref };
   }
 
   private remember(bullId: string, tracked: TrackedJob | null): void {

@@ -8,6 +8,7 @@ import { Seenn, type SeennWorkerJob } from '../../src/index.js';
 import type { ChildrenStats, JobStatus, SeennJob } from '../../src/model/job.js';
 import type { Publisher } from '../../src/publisher/index.js';
 import type { DescribeFn } from '../../src/publisher/options.js';
+import type { JobStore } from '../../src/store/job-store.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,6 +19,19 @@ export interface ParentEntry {
   status: JobStatus;
   progress: number;
   children: ChildrenStats;
+}
+
+/** A parent's replay entries (its `job.*` entries and the `child.progress` entries about it), oldest first. */
+export async function parentEntries(store: JobStore, userId: string, parentId: string): Promise<ParentEntry[]> {
+  const raw = await store.readStream(userId, '0-0', 100_000);
+  const entries: ParentEntry[] = [];
+  for (const { id, event, data } of raw) {
+    const value = JSON.parse(data) as Partial<SeennJob> & { parentJobId?: string };
+    const about = event === 'child.progress' ? value.parentJobId : value.id;
+    if (about !== parentId) continue;
+    entries.push({ id, event, status: value.status as JobStatus, progress: value.progress as number, children: value.children as ChildrenStats });
+  }
+  return entries;
 }
 
 /** What a driven job does next. */
@@ -112,17 +126,9 @@ export class BatchBed {
     return worker;
   }
 
-  /** A parent's replay entries (its `job.*` entries and the `child.progress` entries about it), oldest first. */
-  async parentEntries(userId: string, parentId: string): Promise<ParentEntry[]> {
-    const raw = await this.seenn.context.store.readStream(userId, '0-0', 100_000);
-    const entries: ParentEntry[] = [];
-    for (const { id, event, data } of raw) {
-      const value = JSON.parse(data) as Partial<SeennJob> & { parentJobId?: string };
-      const about = event === 'child.progress' ? value.parentJobId : value.id;
-      if (about !== parentId) continue;
-      entries.push({ id, event, status: value.status as JobStatus, progress: value.progress as number, children: value.children as ChildrenStats });
-    }
-    return entries;
+  /** A parent's replay entries (see {@link parentEntries}). */
+  parentEntries(userId: string, parentId: string): Promise<ParentEntry[]> {
+    return parentEntries(this.seenn.context.store, userId, parentId);
   }
 
   /** Waits until the job satisfies `predicate` (read through `seenn.jobs.get`) and returns it. */

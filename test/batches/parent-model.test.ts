@@ -12,6 +12,8 @@ import {
   childrenStats,
   contributionOf,
   emptyAggregate,
+  failedChildKeyOf,
+  flowChildFailure,
   parentEventOf,
   withContribution,
 } from '../../src/model/parent.js';
@@ -187,5 +189,20 @@ describe('events', () => {
       children: { total: 4, completed: 1, failed: 0, running: 0, pending: 3 },
       updatedAt: new Date(T0 + 3).toISOString(),
     });
+  });
+});
+
+describe('a flow parent failed by BullMQ', () => {
+  it("reads the child's key from BullMQ's deferred failure reason", () => {
+    expect(failedChildKeyOf('child bull:parts:abc failed')).toBe('bull:parts:abc');
+    expect(failedChildKeyOf('something else failed')).toBeNull();
+  });
+
+  it("names the child, with its own error when it is known already", () => {
+    const running = child(2, 'running', 40);
+    expect(flowChildFailure(running, 'bull:q:C2')).toEqual({ code: CHILD_FAILURE_CODE, message: 'Child job 2 (Part 2) failed', details: { childJobId: 'C2', childIndex: 2, childStatus: 'failed' } });
+    running.x.lastError = { code: 'NOPE', message: 'nope', attempt: 1 };
+    expect(flowChildFailure(running, 'bull:q:C2').details).toMatchObject({ childError: { code: 'NOPE', message: 'nope' } });
+    expect(flowChildFailure(null, 'bull:q:C2')).toEqual({ code: CHILD_FAILURE_CODE, message: 'Child job bull:q:C2 failed', details: { childKey: 'bull:q:C2' } });
   });
 });
