@@ -95,7 +95,7 @@ export class JobsApi {
     const snapshot = await this.ctx.store.readById(parentId);
     if (snapshot === null) return null;
     const { userId } = snapshot.record.job;
-    const childIds = snapshot.record.x.aggregate === undefined ? [] : await this.ctx.store.childIds(userId, parentId);
+    const childIds = await this.ctx.store.childIds(userId, parentId);
     const children = (await this.ctx.store.readMany(userId, childIds)).flatMap((child) => (child === null ? [] : [child.record]));
     const [parent, ...decorated] = await this.positions.decorate([snapshot.record, ...children]);
     return { parent: parent ?? snapshot.record.job, children: decorated };

@@ -1,6 +1,6 @@
 /**
  * Parents and children in the store: a child's change and the change it makes to its parent go in
- * ONE commit (one script, CAS on both snapshots), so no child change is ever lost or counted twice,
+ * ONE commit (one script, CAS on both snapshots; the script also keeps the parent's children index), so no child change is ever lost or counted twice,
  * whichever process applies it. Within one process, commits touching the same parent are queued by
  * {@link parentLock} so they do not keep invalidating each other's reads.
  */
@@ -32,23 +32,17 @@ export function withParentChange(change: JobChange, previousChild: JobRecord | n
 /**
  * The changes that commit several children's changes (all of `parent`, or none linked) together
  * with what they do to `parent` at `atMs`. Without a parent (none, expired, or not a parent) they
- * are the children's changes alone. Each linked child keeps its place in the parent's children
- * index. The parent's change is left out when nothing of it moved; it is announced (`job.*` on a
+ * are the children's changes alone (the store keeps each child in its parent's children index
+ * whatever). The parent's change is left out when nothing of it moved; it is announced (`job.*` on a
  * status change or when it is new, `child.progress` otherwise) when something visible did, and it
  * comes first when it is new, last otherwise.
  */
 export function withParentChanges(children: readonly ChildChange[], parent: ParentState | null, atMs: number): JobChange[] {
   if (parent === null || parent.record.x.aggregate === undefined) return children.map(({ change }) => change);
-  const changes: JobChange[] = [];
+  const changes = children.map(({ change }) => change);
   let next = parent.record;
   for (const { change, previous } of children) {
-    const link = change.record.job.parent;
-    if (link === undefined || link.parentJobId !== parent.record.job.id) {
-      changes.push(change);
-      continue;
-    }
-    changes.push({ ...change, childOf: { parentJobId: link.parentJobId, childIndex: link.childIndex } });
-    next = applyChildChange(next, previous, change.record, atMs);
+    if (change.record.job.parent?.parentJobId === parent.record.job.id) next = applyChildChange(next, previous, change.record, atMs);
   }
   if (parent.version > 0 && !recordsDiffer(parent.record, next)) return changes;
   const parentChange: JobChange = { expectedVersion: parent.version, record: next };

@@ -53,11 +53,6 @@ export interface JobChange {
   event?: { name: string; data: string };
   /** Adds the job to its user's index (when it is created). */
   index?: boolean;
-  /**
-   * Keeps the job in its parent's children index at `childIndex`. The commit is refused
-   * (`duplicate`) when another job already holds that index.
-   */
-  childOf?: { parentJobId: string; childIndex: number };
 }
 
 /** What a commit did. */
@@ -117,9 +112,12 @@ export class JobStore {
       const { job } = change.record;
       if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
       keys.push(this.keys.job(userId, job.id));
+      // A child stays in its parent's children index at its `childIndex` (refused as `duplicate` when
+      // another job holds that index), whichever path writes it.
+      const link = job.parent;
       let childrenPosition: number | '' = '';
-      if (change.childOf !== undefined) {
-        const key = this.keys.children(userId, change.childOf.parentJobId);
+      if (link !== undefined) {
+        const key = this.keys.children(userId, link.parentJobId);
         let at = childrenKeys.indexOf(key);
         if (at < 0) at = childrenKeys.push(key) - 1;
         // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
@@ -135,7 +133,7 @@ export class JobStore {
         change.index ? Date.parse(job.createdAt) : '',
         job.id,
         childrenPosition,
-        change.childOf?.childIndex ?? '',
+        link?.childIndex ?? '',
       );
     }
     keys.push(...childrenKeys);
