@@ -84,8 +84,9 @@ describe('seenn.jobs.start', () => {
     expect(await inspect(queueName).getJobState(job.id)).toBe('waiting');
     expect(job.createdAt).toBe(new Date(bullJob?.timestamp ?? 0).toISOString());
 
+    // Reads add the live queue position (derived, never stored).
     const read = await seenn.jobs.get(job.id);
-    expect(read).toEqual(job);
+    expect(read).toEqual({ ...job, queue: { position: 1, total: 1, queueName } });
     expect((await seenn.jobs.list('alice')).jobs.map((listed) => listed.id)).toContain(job.id);
 
     const entries = await seenn.context.store.readStream('alice', '0-0', 10);
