@@ -12,6 +12,19 @@ export type { SetProgressOptions, ProgressPayload } from './model/progress.js';
 export type { RetentionOptions } from './store/job-store.js';
 export { BRIDGE_DEFAULTS, SSE_HEADERS, type Bridge, type BridgeStats, type BridgeRouter, type BridgeOptions, type ExpressBridgeOptions, type BridgeAuth, type AuthResult, type RateLimitOptions, type JobWithChildren } from './bridge/index.js';
 export { TOKEN_DEFAULTS, TOKEN_LIMITS, type TokenService, type IssueTokenOptions, type Principal } from './auth/index.js';
+export {
+  PositionWatcher,
+  PositionReader,
+  recordCompletion,
+  POSITION_DEFAULTS,
+  POSITION_WATCHER_DEFAULTS,
+  type PositionOptions,
+  type PositionWatcherOptions,
+  type HistoryOptions,
+  type PositionUpdate,
+  type PositionTick,
+  type Completion,
+} from './position/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';
 export {

@@ -9,7 +9,7 @@ import { runScript } from '../store/scripts.js';
 import { queuePositionsScript } from './lookup-script.js';
 
 /** With at most this many ids left to find in `wait`, the script uses one `LPOS` each instead of one pass. */
-export const LPOS_IDS = 4;
+export const LPOS_IDS = 8;
 
 /** The `LRANGE` window the script reads the `wait` list with. */
 export const SCAN_CHUNK = 1_000;
@@ -75,13 +75,26 @@ export async function lookupPositions(redis: Redis, prefix: string, queueName: s
   const key = (suffix: string): string => bullQueueKey(prefix, queueName, suffix);
   const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed')];
   const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK];
-  for (const request of requests) {
+  // The script wants wait hints sorted by distance (cheaper to sort here than in Lua).
+  const order = requests.map((_, i) => i);
+  const distance = (i: number): number => {
+    const hint = requests[i]?.hint;
+    return hint?.kind === 'wait' ? hint.distance : Number.POSITIVE_INFINITY;
+  };
+  order.sort((a, b) => distance(a) - distance(b) || a - b);
+  for (const i of order) {
+    const request = requests[i] as PositionRequest;
     keys.push(key(request.bullId));
     const hint = request.hint;
     args.push(request.bullId, hint === undefined ? '' : hint.kind === 'wait' ? 'w' : 'p', hint?.kind === 'wait' ? hint.distance : '');
   }
   const answer = await runScript(redis, queuePositionsScript, keys, args);
-  return parseAnswer(queueName, answer, requests.length);
+  const snapshot = parseAnswer(queueName, answer, requests.length);
+  const places: JobPlace[] = new Array<JobPlace>(requests.length);
+  order.forEach((requestIndex, sent) => {
+    places[requestIndex] = snapshot.places[sent] as JobPlace;
+  });
+  return { ...snapshot, places };
 }
 
 function parseAnswer(queueName: string, answer: unknown, count: number): QueueSnapshot {

@@ -236,9 +236,16 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   }
 
   private wake(): void {
+    const wakeAtMs = this.wakeAtMs;
     this.timer = undefined;
     this.wakeAtMs = Number.POSITIVE_INFINITY;
     if (this.closed || this.running !== undefined) return;
+    // Timers may fire a little early by the clock; ticking then would leave the jobs due now for
+    // another tick, splitting one queue's batch in two.
+    if (Number.isFinite(wakeAtMs) && this.options.now() < wakeAtMs) {
+      this.arm(wakeAtMs);
+      return;
+    }
     this.running = this.tick()
       .then(() => {
         this.retryAtMs = NEVER;

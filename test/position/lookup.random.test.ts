@@ -191,7 +191,7 @@ describe('queue positions (randomised against BullMQ)', () => {
       });
 
       // 3. A few ids at once: the LPOS path.
-      const few = Array.from({ length: 1 + Math.floor(random() * 4) }, () => pick(ids)).filter((id): id is string => id !== undefined);
+      const few = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(ids)).filter((id): id is string => id !== undefined);
       const small = await lookupPositions(redis, prefix, QUEUE, few.map((bullId) => ({ bullId })), 100_000);
       check('few', few, small.places, small.total, small.paused);
     }

@@ -1,0 +1,247 @@
+/**
+ * Queue position benchmark: the Redis cost of one position lookup, and the Redis time per second the
+ * live PositionWatcher spends, with 1,000 / 10,000 / 100,000 waiting jobs and 1,000 watched ones.
+ *
+ *   npx tsx bench/position.ts            # starts its own redis-server on a free loopback port
+ *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/position.ts   # uses that Redis; only deletes its own keys
+ *
+ * Redis time is read from `INFO commandstats` (server-side µs, so client and network time are not in
+ * it): `cmdstat_evalsha` (+ `cmdstat_eval`) is the position script. The live phase also reports the
+ * server's whole CPU time (`used_cpu_user + used_cpu_sys`: the script, the watcher's history reads,
+ * the simulated consumer and the INFO calls, so an upper bound). During the live phase a simulated
+ * consumer moves jobs exactly as BullMQ's scripts do (`RPOPLPUSH wait active`, then `LREM active` +
+ * `ZADD completed`) and producers `LPUSH` new ones, with plain commands, so that EVALSHA time is the
+ * position script's alone. Results go to bench/results/position.json.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createRecord } from '../src/model/reducer.js';
+import { lookupPositions, type PositionRequest } from '../src/position/lookup.js';
+import { POSITION_DEFAULTS } from '../src/position/options.js';
+import { PositionWatcher, type PositionTick } from '../src/position/watcher.js';
+import { Seenn } from '../src/seenn.js';
+import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
+
+const SIZES = [1_000, 10_000, 100_000];
+const WATCHED = 1_000;
+const LIVE_SECONDS = 5;
+const INTERVAL_MS = 1_000;
+/** Jobs per second the simulated consumer takes (and producers add) during the live phase. */
+const FLOW_PER_SECOND = 50;
+const QUEUE = 'bench';
+
+type Stats = { commands: Map<string, { calls: number; usec: number }>; cpuMs: number };
+
+/** `INFO commandstats` plus the server's CPU time (user + sys). */
+async function serverStats(redis: Redis): Promise<Stats> {
+  const text = await redis.info('all');
+  const commands = new Map<string, { calls: number; usec: number }>();
+  let cpuMs = 0;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const match = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (match) commands.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
+    const cpu = /^used_cpu_(?:user|sys):([\d.]+)$/.exec(line);
+    if (cpu) cpuMs += Number(cpu[1]) * 1_000;
+  }
+  return { commands, cpuMs };
+}
+
+/**
+ * The position script's server time between two snapshots (EVALSHA/EVAL; the commands a script calls
+ * are ALSO counted under their own names by Redis 7, so only the script entries are summed), and
+ * the server's whole CPU time.
+ */
+function delta(before: Stats, after: Stats): { scriptCalls: number; scriptUsec: number; cpuMs: number } {
+  let scriptCalls = 0;
+  let scriptUsec = 0;
+  for (const name of ['evalsha', 'eval']) {
+    const now = after.commands.get(name) ?? { calls: 0, usec: 0 };
+    const prev = before.commands.get(name) ?? { calls: 0, usec: 0 };
+    scriptCalls += now.calls - prev.calls;
+    scriptUsec += now.usec - prev.usec;
+  }
+  return { scriptCalls, scriptUsec, cpuMs: after.cpuMs - before.cpuMs };
+}
+
+/** Server (script) and client cost of `fn` (run `reps` times), per call. */
+async function measure(redis: Redis, reps: number, fn: () => Promise<unknown>): Promise<{ redisUsec: number; wallUsec: number }> {
+  await fn();
+  const before = await serverStats(redis);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < reps; i += 1) await fn();
+  const wallUsec = Number(process.hrtime.bigint() - start) / 1_000 / reps;
+  const cost = delta(before, await serverStats(redis));
+  return { redisUsec: Math.round(cost.scriptUsec / Math.max(1, cost.scriptCalls)), wallUsec: Math.round(wallUsec) };
+}
+
+async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+async function runSize(url: string, size: number): Promise<Record<string, unknown>> {
+  const prefix = `bench-pos-${randomUUID().slice(0, 8)}`;
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const seenn = new Seenn({ connection: redis, prefix });
+  const queue = new Queue(QUEUE, { connection: redis, prefix });
+  try {
+    console.error(`[${size}] filling the queue`);
+    const fillStart = Date.now();
+    for (let i = 0; i < size; i += 1_000) {
+      await queue.addBulk(Array.from({ length: Math.min(1_000, size - i) }, (_, k) => ({ name: 'job', data: {}, opts: { jobId: `n${i + k}` } })));
+    }
+    const fillMs = Date.now() - fillStart;
+
+    // 1,000 watched jobs spread evenly through the list (the worst case for depth): job n0 runs first.
+    const watched = Array.from({ length: WATCHED }, (_, k) => `n${Math.floor((k * size) / WATCHED)}`);
+    const middle = `n${Math.floor(size / 2)}`;
+    const cold: PositionRequest[] = watched.map((bullId) => ({ bullId }));
+    const first = await lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit);
+    const hinted: PositionRequest[] = watched.map((bullId, i) => {
+      const place = first.places[i];
+      return place !== undefined && (place.state === 'waiting' || place.state === 'prioritized') ? { bullId, hint: place.hint } : { bullId };
+    });
+    const unknown = first.places.filter((place) => place.state === 'unknown').length;
+    console.error(`[${size}] single lookups`);
+    const reps = size >= 100_000 ? 5 : 20;
+    const lookup = {
+      oneJobFirstInLine: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: 'n0' }], POSITION_DEFAULTS.scanLimit)),
+      oneJobMiddle: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: middle }], POSITION_DEFAULTS.scanLimit)),
+      oneJobLast: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: `n${size - 1}` }], POSITION_DEFAULTS.scanLimit)),
+      watchedColdNoHints: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit)),
+      watchedWithHints: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, hinted, POSITION_DEFAULTS.scanLimit)),
+    };
+
+    console.error(`[${size}] live ticker`);
+    // The live ticker: 1,000 watched jobs of 100 users, with jobs flowing through the queue.
+    for (const [k, id] of watched.entries()) {
+      const userId = `user${k % 100}`;
+      const record = createRecord(id, 'default', { userId, jobType: 'job', title: id }, { queueName: QUEUE, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' });
+      await seenn.context.store.setOwner(id, userId);
+      await seenn.context.store.commit(userId, [{ expectedVersion: 0, record, index: true }]);
+    }
+    const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: INTERVAL_MS });
+    const ticks: PositionTick[] = [];
+    let updates = 0;
+    watcher.on('tick', (tick) => ticks.push(tick));
+    watcher.on('position', () => {
+      updates += 1;
+    });
+    watcher.on('error', (error) => console.error('watcher error', error));
+    for (const [k, id] of watched.entries()) watcher.watch(`user${k % 100}`, id);
+    const deadline = Date.now() + 60_000;
+    while (!ticks.some((tick) => tick.jobs >= WATCHED - 1)) {
+      if (Date.now() > deadline) throw new Error('the watcher did not compute the watched jobs within 60 s');
+      await delay(10);
+    }
+    const coldTick = ticks.find((tick) => tick.jobs >= WATCHED - 1);
+
+    const flow = redis.duplicate();
+    const wait = `${prefix}:${QUEUE}:wait`;
+    const active = `${prefix}:${QUEUE}:active`;
+    const completed = `${prefix}:${QUEUE}:completed`;
+    let running = true;
+    let added = 0;
+    const consumer = (async () => {
+      let previous: string[] = [];
+      while (running) {
+        const batch = FLOW_PER_SECOND / 10;
+        const pipeline = flow.pipeline();
+        for (const id of previous) pipeline.lrem(active, -1, id).zadd(completed, Date.now(), id);
+        for (let i = 0; i < batch; i += 1) pipeline.rpoplpush(wait, active);
+        for (let i = 0; i < batch; i += 1) pipeline.lpush(wait, `new${added++}`);
+        const replies = (await pipeline.exec()) ?? [];
+        previous = replies.filter(([, value], i) => i >= previous.length * 2 && i < previous.length * 2 + batch && typeof value === 'string').map(([, value]) => value as string);
+        await delay(100);
+      }
+    })();
+    const liveStart = ticks.length;
+    const before = await serverStats(redis);
+    const startedAt = Date.now();
+    const updatesBefore = updates;
+    await delay(LIVE_SECONDS * 1_000);
+    const after = await serverStats(redis);
+    const seconds = (Date.now() - startedAt) / 1_000;
+    running = false;
+    await consumer;
+    await watcher.close();
+    flow.disconnect();
+    const live = delta(before, after);
+    const liveTicks = ticks.slice(liveStart);
+    const result = {
+      waiting: size,
+      watched: WATCHED,
+      fillMs,
+      unknownPositions: unknown,
+      lookupCostPerCall: lookup,
+      coldTick,
+      ticker: {
+        intervalMs: INTERVAL_MS,
+        seconds: Math.round(seconds * 100) / 100,
+        ticks: liveTicks.length,
+        jobsPerTick: Math.round(liveTicks.reduce((sum, tick) => sum + tick.jobs, 0) / Math.max(1, liveTicks.length)),
+        updatesPerSecond: Math.round((updates - updatesBefore) / seconds),
+        scriptCalls: live.scriptCalls,
+        scriptUsecPerCall: Math.round(live.scriptUsec / Math.max(1, live.scriptCalls)),
+        redisMsPerSecondScript: Math.round((live.scriptUsec / 1_000 / seconds) * 100) / 100,
+        redisCpuMsPerSecondAll: Math.round((live.cpuMs / seconds) * 100) / 100,
+        elementsReadPerTick: Math.round(liveTicks.reduce((sum, tick) => sum + tick.elementsRead, 0) / Math.max(1, liveTicks.length)),
+      },
+    };
+    return result;
+  } finally {
+    await queue.close();
+    await deletePrefix(redis, prefix);
+    await seenn.close();
+    await redis.quit();
+  }
+}
+
+async function main(): Promise<void> {
+  let server: RedisServer | undefined;
+  let url = process.env['REDIS_URL'];
+  if (!url) {
+    server = await startRedisServer();
+    url = server.url;
+  }
+  const probe = new Redis(url);
+  const version = /redis_version:(\S+)/.exec(await probe.info('server'))?.[1] ?? 'unknown';
+  probe.disconnect();
+  const results: Record<string, unknown>[] = [];
+  try {
+    for (const size of SIZES) {
+      const result = await runSize(url, size);
+      results.push(result);
+      const lookup = result['lookupCostPerCall'] as Record<string, { redisUsec: number; wallUsec: number }>;
+      const ticker = result['ticker'] as Record<string, number>;
+      console.log(`\n${size.toLocaleString('en')} waiting, ${WATCHED} watched (filled in ${String(result['fillMs'])} ms; ${String(result['unknownPositions'])} beyond the scan budget)`);
+      for (const [name, cost] of Object.entries(lookup)) console.log(`  lookup ${name.padEnd(20)} redis ${String(cost.redisUsec).padStart(7)} µs   wall ${String(cost.wallUsec).padStart(7)} µs`);
+      console.log(`  cold first tick: ${JSON.stringify(result['coldTick'])}`);
+      console.log(
+        `  live ticker (${ticker['intervalMs']} ms, ${FLOW_PER_SECOND} jobs/s flowing): ${ticker['ticks']} ticks in ${ticker['seconds']} s, ${ticker['jobsPerTick']} jobs/tick, ` +
+          `${ticker['updatesPerSecond']} updates/s; script ${ticker['scriptUsecPerCall']} µs/call = ${ticker['redisMsPerSecondScript']} ms Redis per second, ` +
+          `whole server CPU ${ticker['redisCpuMsPerSecondAll']} ms/s; ${ticker['elementsReadPerTick']} list elements read per tick`,
+      );
+    }
+  } finally {
+    await server?.stop();
+  }
+  const output = { bench: 'position', at: new Date().toISOString(), redisVersion: version, node: process.version, ownRedis: server !== undefined, flowPerSecond: FLOW_PER_SECOND, results };
+  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+  const file = new URL('./results/position.json', import.meta.url);
+  await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);
+  console.log(`\nwrote ${file.pathname}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
