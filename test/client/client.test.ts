@@ -79,7 +79,8 @@ class MemoryStorage implements CursorStorage {
 describe('SeennClient against a real bridge', () => {
   it('reconnects after the server drops the stream and resumes without loss or duplicates', async () => {
     const user = 'resume-user';
-    const { client, rec } = makeClient({ user });
+    // SSE only, so the client stays `reconnecting` while the bridge is down (auto would start polling).
+    const { client, rec } = makeClient({ user, transport: 'sse' });
     client.connect();
     await waitFor(() => rec.connected.length === 1, { what: 'first connected event' });
     expect(client.state).toBe('open');
@@ -145,15 +146,15 @@ describe('SeennClient against a real bridge', () => {
     const fast = await startHarness({ heartbeatMs: 50 });
     try {
       const user = 'heartbeat-user';
-      const client = new SeennClient({ baseUrl: fast.baseUrl, token: () => fast.token(user), heartbeatTimeoutMs: 400 });
+      const client = new SeennClient({ baseUrl: fast.baseUrl, token: () => fast.token(user), heartbeatTimeoutMs: 1_000 });
       clients.push(client);
       let heartbeats = 0;
       const reconnects: ReconnectInfo[] = [];
       client.on('heartbeat', () => (heartbeats += 1));
       client.on('reconnect', (info) => reconnects.push(info));
       client.connect();
-      // 20 heartbeats take ~1 s, well past the 400 ms watchdog: only heartbeats kept it from firing.
-      await waitFor(() => heartbeats >= 20, { what: '20 heartbeats' });
+      // 40 heartbeats take ~2 s, well past the 1 s watchdog: only heartbeats kept it from firing.
+      await waitFor(() => heartbeats >= 40, { what: '40 heartbeats' });
       expect(reconnects).toEqual([]);
       expect(client.state).toBe('open');
       client.close();
