@@ -5,7 +5,7 @@
  * equal the ground truth read straight from `wait` (right end first) and `prioritized`.
  * Set SEENN_TEST_SEED to replay a run.
  */
-import { Queue, Worker, type Job } from 'bullmq';
+import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookupPositions, type JobPlace, type PositionHint, type PositionRequest } from '../../src/position/lookup.js';
@@ -66,7 +66,7 @@ describe('queue positions (randomised against BullMQ)', () => {
     console.log(`position randomised test seed: ${seed} (replay with SEENN_TEST_SEED=${seed})`);
     const random = prng(seed);
     const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(random() * items.length)];
-    const steps = 2_500;
+    const steps = 2_000;
     const ids: string[] = [];
     const active = new Map<string, { job: Job; token: string }>();
     const hints = new Map<string, PositionHint>();
@@ -199,6 +199,31 @@ describe('queue positions (randomised against BullMQ)', () => {
     expect(opCounts['take'] ?? 0).toBeGreaterThan(100);
     expect(mismatches).toBe(0);
   }, 240_000);
+
+  it('gives a flow parent no position while it waits for its children, and puts it first in line when released', async () => {
+    const name = 'flow';
+    const q = new Queue(name, { connection: redis, prefix });
+    const flows = new FlowProducer({ connection: redis, prefix });
+    const flowWorker = new Worker(name, null, { connection: connect(), prefix, autorun: false });
+    await q.addBulk(['a', 'b'].map((id) => ({ name: 't', data: {}, opts: { jobId: id } })));
+    await flows.add({ name: 'parent', queueName: name, opts: { jobId: 'parent' }, children: [{ name: 'child', queueName: name, opts: { jobId: 'child' } }] });
+    await q.addBulk(['d', 'e'].map((id) => ({ name: 't', data: {}, opts: { jobId: id } })));
+    const look = async (): Promise<Record<string, number | string>> => {
+      const asked = ['a', 'b', 'child', 'parent', 'd', 'e'];
+      const snapshot = await lookupPositions(redis, prefix, name, asked.map((bullId) => ({ bullId })), 100_000);
+      return Object.fromEntries(asked.map((id, i) => [id, positionOf(snapshot.places[i] as JobPlace) ?? (snapshot.places[i] as JobPlace).state]));
+    };
+    expect(await look()).toEqual({ a: 1, b: 2, child: 3, parent: 'waiting-children', d: 4, e: 5 });
+    for (const expected of ['a', 'b', 'child']) {
+      const job = (await flowWorker.getNextJob('tok', { block: false })) as Job;
+      expect(job.id).toBe(expected);
+      await job.moveToCompleted('ok', 'tok', false);
+    }
+    expect(await look()).toEqual({ a: 'finished', b: 'finished', child: 'finished', parent: 1, d: 2, e: 3 });
+    await flowWorker.close();
+    await flows.close();
+    await q.close();
+  });
 
   it('answers exactly or "unknown" (never a wrong number) when the scan budget is smaller than the list', async () => {
     const name = 'budget';
