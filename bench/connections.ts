@@ -1,0 +1,191 @@
+/**
+ * Connections: hold N idle authenticated SSE connections (one per user, as one browser tab each) on
+ * ONE bridge process and measure what they cost it:
+ * - memory: the bridge's RSS (and V8 heap) after two forced GCs, with N streams open minus the same
+ *   with none (after a warm-up of 100 streams opened and closed), divided by N;
+ * - heartbeat CPU: the bridge's CPU time (`process.cpuUsage()` reported by the bridge, and
+ *   `/proc/<pid>/stat`) during a fixed window with `heartbeatMs: 1000`, per heartbeat round and per
+ *   connection, with the bridge's idle CPU (no connections, same window length) shown beside it;
+ * - the connect ramp (N streams opened by raw-socket clients in separate processes, 200 connects in
+ *   flight per process) and that every stream stayed open and got its heartbeats.
+ *
+ *   npx tsx bench/connections.ts            # 10,000 connections, 20 s window
+ *   npx tsx bench/connections.ts --quick    # 1,000 connections, 4 s window
+ *   BENCH_CONNECTIONS=15000 BENCH_WINDOW_SECONDS=30 npx tsx bench/connections.ts
+ *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/connections.ts   # that Redis; only its own keys are deleted
+ *
+ * Everything runs on 127.0.0.1. Results: a table and `bench/results/connections.json`.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { Seenn } from '../src/seenn.js';
+import { spawnBenchBridge, type BenchBridge, type BridgeProcessStats } from './lib/bridge-process.js';
+import { isQuick, loadAverage, machineInfo, round, summarize, writeResult } from './lib/harness.js';
+import { installCleanup, killAll, request, stopChild } from './lib/processes.js';
+import { processCpuMs } from './lib/proc-stats.js';
+import { spawnSseClients, type SseClientGroup, type StreamSpec } from './lib/raw-sse-clients.js';
+import { benchRedis, deletePrefix } from './lib/redis.js';
+
+const quick = isQuick();
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? (quick ? 1_000 : 10_000));
+const WINDOW_SECONDS = Number(process.env['BENCH_WINDOW_SECONDS'] ?? (quick ? 4 : 20));
+const IDLE_SECONDS = Math.max(2, Math.round(WINDOW_SECONDS / 2));
+const HEARTBEAT_MS = 1_000;
+const STREAMS_PER_CLIENT_PROCESS = 5_000;
+const WARMUP_STREAMS = 100;
+const CONNECTS_IN_FLIGHT = 200;
+
+/** Kernel TCP buffer memory of the whole machine (`/proc/net/sockstat`, pages of 4 KiB), in bytes. */
+function kernelTcpMemBytes(): number | null {
+  try {
+    const match = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return match ? Number(match[1]) * 4096 : null;
+  } catch {
+    return null;
+  }
+}
+
+async function bridgeStats(bridge: BenchBridge): Promise<BridgeProcessStats> {
+  return request<BridgeProcessStats>(bridge.child, { type: 'stats' }, 'stats', 10_000);
+}
+
+async function settledStats(bridge: BenchBridge): Promise<BridgeProcessStats> {
+  await request(bridge.child, { type: 'gc' }, 'gc-done', 30_000);
+  await delay(200);
+  return bridgeStats(bridge);
+}
+
+async function waitForStreams(bridge: BenchBridge, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await bridgeStats(bridge)).streams !== count) {
+    if (Date.now() > deadline) throw new Error(`the bridge did not reach ${count} open streams within ${timeoutMs} ms`);
+    await delay(100);
+  }
+}
+
+async function cpuOf(bridge: BenchBridge, clients: SseClientGroup): Promise<{ bridgeUs: number; bridgeProcMs: number; clientsProcMs: number }> {
+  const stats = await bridgeStats(bridge);
+  const clientsProcMs = clients.children.reduce((sum, child) => sum + (processCpuMs(child.pid as number) ?? 0), 0);
+  return { bridgeUs: stats.cpuUs, bridgeProcMs: processCpuMs(bridge.pid) ?? Number.NaN, clientsProcMs };
+}
+
+async function main(): Promise<void> {
+  const cancelDeadline = installCleanup('connections', (quick ? 90 : 300) * 1000);
+  const redisServer = await benchRedis();
+  const prefix = `bench-conn-${randomUUID().slice(0, 8)}`;
+  const secret = randomUUID() + randomUUID();
+  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: secret });
+  const loadBefore = loadAverage();
+  try {
+    const bridge = await spawnBenchBridge({ redisUrl: redisServer.url, prefix, secret, bridgeOptions: { heartbeatMs: HEARTBEAT_MS } });
+    const issue = async (count: number, tag: string): Promise<StreamSpec[]> => {
+      const specs: StreamSpec[] = [];
+      for (let i = 0; i < count; i += 1) specs.push({ key: `${tag}${i}`, token: await seenn.tokens.issue({ userId: `${tag}${i}`, ttlSeconds: 3_600 }) });
+      return specs;
+    };
+
+    // Warm-up: open and close a few streams so the baseline includes the code paths' one-off cost.
+    const warm = await spawnSseClients(1);
+    await warm.open(bridge.port, await issue(WARMUP_STREAMS, 'warm-'), CONNECTS_IN_FLIGHT);
+    await Promise.all(warm.children.map((child) => stopChild(child, 'SIGKILL')));
+    await waitForStreams(bridge, 0, 30_000);
+
+    const processes = Math.max(2, Math.ceil(CONNECTIONS / STREAMS_PER_CLIENT_PROCESS));
+    const clients = await spawnSseClients(processes);
+    const specs = await issue(CONNECTIONS, 'user-');
+
+    const empty = await settledStats(bridge);
+    const idleStart = await cpuOf(bridge, clients);
+    await delay(IDLE_SECONDS * 1000);
+    const idleEnd = await cpuOf(bridge, clients);
+    const idleCpuUsPerSecond = (idleEnd.bridgeUs - idleStart.bridgeUs) / IDLE_SECONDS;
+
+    const kernelBefore = kernelTcpMemBytes();
+    const opened = await clients.open(bridge.port, specs, CONNECTS_IN_FLIGHT);
+    if (opened.failed > 0) throw new Error(`${opened.failed} of ${CONNECTIONS} streams failed to open`);
+    await waitForStreams(bridge, CONNECTIONS, 30_000);
+    await delay(2 * HEARTBEAT_MS);
+    const loadedNoGc = await bridgeStats(bridge);
+    const loaded = await settledStats(bridge);
+    const kernelAfter = kernelTcpMemBytes();
+
+    const statusStart = await clients.status();
+    const windowStart = await cpuOf(bridge, clients);
+    const startedAt = performance.now();
+    await delay(WINDOW_SECONDS * 1000);
+    const windowEnd = await cpuOf(bridge, clients);
+    const seconds = (performance.now() - startedAt) / 1000;
+    const statusEnd = await clients.status();
+    const final = await bridgeStats(bridge);
+
+    const rounds = (seconds * 1000) / HEARTBEAT_MS;
+    const windowCpuUs = windowEnd.bridgeUs - windowStart.bridgeUs;
+    const heartbeatCpuUs = windowCpuUs - idleCpuUsPerSecond * seconds;
+    const heartbeatsReceived = statusEnd.heartbeats - statusStart.heartbeats;
+    const result = {
+      scenario: 'connections',
+      quick,
+      date: new Date().toISOString(),
+      machine: await machineInfo(redisServer.version),
+      loadAverage: { before: loadBefore, after: loadAverage() },
+      setup: { connections: CONNECTIONS, users: CONNECTIONS, clientProcesses: processes, connectsInFlightPerProcess: CONNECTS_IN_FLIGHT, heartbeatMs: HEARTBEAT_MS, windowSeconds: round(seconds), idleWindowSeconds: IDLE_SECONDS, bridgeProcesses: 1, ownRedis: redisServer.own },
+      ramp: { ms: Math.round(opened.ms), connectionsPerSecond: Math.round(CONNECTIONS / (opened.ms / 1000)), connectMs: summarize(opened.connectMs), failed: opened.failed },
+      memory: {
+        rssEmptyBytes: empty.rssBytes,
+        rssLoadedBytes: loaded.rssBytes,
+        rssLoadedBeforeGcBytes: loadedNoGc.rssBytes,
+        rssPerConnectionBytes: Math.round((loaded.rssBytes - empty.rssBytes) / CONNECTIONS),
+        rssPerConnectionBeforeGcBytes: Math.round((loadedNoGc.rssBytes - empty.rssBytes) / CONNECTIONS),
+        heapPerConnectionBytes: Math.round((loaded.heapUsedBytes - empty.heapUsedBytes) / CONNECTIONS),
+        externalPerConnectionBytes: Math.round((loaded.externalBytes - empty.externalBytes) / CONNECTIONS),
+        kernelTcpMemDeltaBytesBothEnds: kernelBefore === null || kernelAfter === null ? null : kernelAfter - kernelBefore,
+      },
+      heartbeat: {
+        rounds: round(rounds),
+        bridgeCpuMsInWindow: round(windowCpuUs / 1000),
+        bridgeCpuMsInWindowProc: round(windowEnd.bridgeProcMs - windowStart.bridgeProcMs),
+        bridgeIdleCpuMsPerSecond: round(idleCpuUsPerSecond / 1000, 3),
+        cpuMsPerRound: round(windowCpuUs / 1000 / rounds, 3),
+        cpuMsPerRoundMinusIdle: round(heartbeatCpuUs / 1000 / rounds, 3),
+        cpuUsPerConnectionPerHeartbeat: round(heartbeatCpuUs / rounds / CONNECTIONS, 3),
+        bridgeCpuPercentOfOneCore: round((windowCpuUs / 1e6 / seconds) * 100, 2),
+        clientProcessesCpuMsInWindow: round(windowEnd.clientsProcMs - windowStart.clientsProcMs),
+        heartbeatsReceived,
+        heartbeatsPerConnectionPerRound: round(heartbeatsReceived / CONNECTIONS / rounds, 3),
+      },
+      stability: { streamsOpenAtEnd: final.streams, clientsOpenAtEnd: statusEnd.open, unexpectedCloses: statusEnd.closes - statusStart.closes, socketErrors: statusEnd.errors },
+      command: `npx tsx bench/connections.ts${quick ? ' --quick' : ''}`,
+    };
+    const kb = (bytes: number) => `${round(bytes / 1024, 2)} KiB`;
+    const mb = (bytes: number) => `${round(bytes / 1024 / 1024, 1)} MiB`;
+    console.log(`\nConnections: ${CONNECTIONS} idle authenticated SSE streams on one bridge process (heartbeatMs ${HEARTBEAT_MS}, ${processes} client processes); load ${loadBefore.join(' ')}`);
+    console.table({
+      'connect ramp': { value: `${result.ramp.ms} ms (${result.ramp.connectionsPerSecond}/s), connect p50 ${result.ramp.connectMs.p50} ms, p99 ${result.ramp.connectMs.p99} ms` },
+      'bridge RSS empty → loaded (after GC)': { value: `${mb(empty.rssBytes)} → ${mb(loaded.rssBytes)}` },
+      'RSS per connection (after GC)': { value: kb(result.memory.rssPerConnectionBytes) },
+      'RSS per connection (no GC)': { value: kb(result.memory.rssPerConnectionBeforeGcBytes) },
+      'V8 heap per connection': { value: kb(result.memory.heapPerConnectionBytes) },
+      'heartbeat CPU per round': { value: `${result.heartbeat.cpuMsPerRound} ms (${result.heartbeat.cpuMsPerRoundMinusIdle} ms minus idle)` },
+      'heartbeat CPU per connection per beat': { value: `${result.heartbeat.cpuUsPerConnectionPerHeartbeat} µs` },
+      'bridge CPU in window': { value: `${result.heartbeat.bridgeCpuPercentOfOneCore} % of one core (idle bridge ${result.heartbeat.bridgeIdleCpuMsPerSecond} ms/s)` },
+      'heartbeats received per stream per round': { value: String(result.heartbeat.heartbeatsPerConnectionPerRound) },
+      'unexpected closes / streams open at end': { value: `${result.stability.unexpectedCloses} / ${result.stability.streamsOpenAtEnd}` },
+    });
+    const path = await writeResult('connections', result);
+    console.log(`wrote ${path}`);
+    if (result.stability.unexpectedCloses > 0 || final.streams !== CONNECTIONS) process.exitCode = 1;
+    await stopChild(bridge.child, 'SIGTERM');
+  } finally {
+    killAll([redisServer.process]);
+    await seenn.close();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+    await redisServer.stop();
+    cancelDeadline();
+  }
+}
+
+await main();

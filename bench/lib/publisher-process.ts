@@ -1,0 +1,63 @@
+/**
+ * A Seenn publisher in its own process (the overhead and reconnect-storm benchmarks run it apart from
+ * the worker, as production does). Forked with an IPC channel (see {@link spawnBenchPublisher}); it
+ * sends `{ type: 'ready' }` once started and `{ type: 'resync', queue }` / `{ type: 'error', message }`
+ * when the publisher reports one. Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_QUEUES (comma-separated).
+ * SIGTERM closes it; it also exits when its parent goes away.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { Seenn } from '../../src/seenn.js';
+import { forkTs, nextMessage } from './processes.js';
+
+/** A publisher process started by {@link spawnBenchPublisher}. */
+export interface BenchPublisher {
+  child: ChildProcess;
+  pid: number;
+  /** Re-syncs (events trimmed before they were read) and errors the publisher reported so far. */
+  counters: { resyncs: number; errors: number };
+}
+
+/** Forks a publisher process for `queues` and waits until it has started. */
+export async function spawnBenchPublisher(options: { redisUrl: string; prefix: string; queues: readonly string[] }): Promise<BenchPublisher> {
+  const child = forkTs(new URL(import.meta.url), {
+    BENCH_ROLE: 'publisher',
+    BENCH_REDIS_URL: options.redisUrl,
+    BENCH_PREFIX: options.prefix,
+    BENCH_QUEUES: options.queues.join(','),
+  });
+  const counters = { resyncs: 0, errors: 0 };
+  child.on('message', (message: { type?: string; message?: string }) => {
+    if (message.type === 'resync') counters.resyncs += 1;
+    if (message.type === 'error') {
+      counters.errors += 1;
+      process.stderr.write(`publisher process: ${message.message ?? ''}\n`);
+    }
+  });
+  await nextMessage(child, 'ready', 30_000);
+  return { child, pid: child.pid as number, counters };
+}
+
+async function run(): Promise<void> {
+  const url = process.env['BENCH_REDIS_URL'];
+  const prefix = process.env['BENCH_PREFIX'];
+  const queues = (process.env['BENCH_QUEUES'] ?? '').split(',').filter(Boolean);
+  if (!url || !prefix || queues.length === 0) throw new Error('publisher-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_QUEUES');
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const seenn = new Seenn({ connection: redis, prefix });
+  const publisher = seenn.publisher({ queues });
+  publisher.on('resync', (info) => process.send?.({ type: 'resync', queue: info.queue }));
+  publisher.on('error', (error) => process.send?.({ type: 'error', message: error.message }));
+  await publisher.start();
+  process.once('disconnect', () => process.exit(0));
+  process.once('SIGTERM', () => {
+    void (async () => {
+      await seenn.close();
+      await redis.quit();
+      process.exit(0);
+    })();
+  });
+  process.send?.({ type: 'ready' });
+}
+
+if (process.env['BENCH_ROLE'] === 'publisher' && process.send !== undefined) await run();

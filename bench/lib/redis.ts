@@ -1,0 +1,59 @@
+/**
+ * The Redis a scenario uses: `REDIS_URL` when set (only the scenario's own prefix is ever deleted
+ * there), else a private `redis-server` on a free loopback port, registered for clean-up.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '../../examples/lib/redis-server.js';
+import { track } from './processes.js';
+
+/** A Redis for one scenario. */
+export interface BenchRedis {
+  url: string;
+  /** Whether this scenario started the server (and so may do anything to it). */
+  own: boolean;
+  /** `redis_version` from `INFO server`. */
+  version: string;
+  /** The server process, when this scenario started it. */
+  process: ChildProcess | undefined;
+  /** Stops the server if this scenario started it. */
+  stop(): Promise<void>;
+}
+
+/** Starts (or finds, via `REDIS_URL`) the Redis of a scenario. */
+export async function benchRedis(): Promise<BenchRedis> {
+  const given = process.env['REDIS_URL'];
+  const server = given ? undefined : await startRedisServer();
+  if (server) track(server.process);
+  const url = given ?? (server as { url: string }).url;
+  const probe = new Redis(url, { maxRetriesPerRequest: 1 });
+  const version = /redis_version:(\S+)/.exec(await probe.info('server'))?.[1] ?? 'unknown';
+  probe.disconnect();
+  return { url, own: server !== undefined, version, process: server?.process, stop: async () => server?.stop() };
+}
+
+/** Deletes every key under `prefix:` (SCAN + UNLINK), so a shared Redis keeps nothing of the run. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+/** Server-side CPU time of Redis so far (`used_cpu_user + used_cpu_sys`), in ms. */
+export async function redisCpuMs(redis: Redis): Promise<number> {
+  const text = await redis.info('cpu');
+  let total = 0;
+  for (const match of text.matchAll(/^used_cpu_(?:user|sys):([\d.]+)\r?$/gm)) total += Number(match[1]) * 1000;
+  return total;
+}
+
+/** Calls of Lua scripts so far (`EVALSHA` + `EVAL` in `INFO commandstats`). */
+export async function scriptCalls(redis: Redis): Promise<number> {
+  const text = await redis.info('commandstats');
+  let calls = 0;
+  for (const match of text.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(match[1]);
+  return calls;
+}
