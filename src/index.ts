@@ -9,6 +9,7 @@ export type { StartJobInput, CreateParentInput, CreateChildInput, CreateBatchInp
 export { CHILD_FAILURE_CODE, CHILD_PROGRESS_EVENT, type ChildProgressPayload } from './model/parent.js';
 export { PROCESSOR_DEFAULTS, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
 export type { SetProgressOptions, ProgressPayload } from './model/progress.js';
+export { PUBLISHER_DEFAULTS, type Publisher, type PublisherOptions, type PublisherEvents, type DescribeFn } from './publisher/index.js';
 export type { RetentionOptions } from './store/job-store.js';
 export { BRIDGE_DEFAULTS, SSE_HEADERS, type Bridge, type BridgeStats, type BridgeRouter, type BridgeOptions, type ExpressBridgeOptions, type BridgeAuth, type AuthResult, type RateLimitOptions, type JobWithChildren } from './bridge/index.js';
 export { TOKEN_DEFAULTS, TOKEN_LIMITS, type TokenService, type IssueTokenOptions, type Principal } from './auth/index.js';
