@@ -198,7 +198,7 @@ async function main(): Promise<void> {
     const bare = rounds.filter((r) => r.arm === 'bare');
     const wrapped = rounds.filter((r) => r.arm === 'wrapped');
     const unthrottled = rounds.filter((r) => r.arm === 'wrapped-t0');
-    const medianOf = (list: RoundResult[], pick: (r: RoundResult) => number) => round(median(list.map(pick)), 4);
+    const medianOf = (list: RoundResult[], pick: (r: RoundResult) => number) => round(median(list.map(pick)), 2);
     const bareMedian = medianOf(bare, (r) => r.jobsPerSecond);
     const wrappedMedian = medianOf(wrapped, (r) => r.jobsPerSecond);
     const visibleMedian = medianOf(wrapped, (r) => r.publisherLag?.visibleJobsPerSecond ?? Number.NaN);

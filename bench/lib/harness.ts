@@ -9,6 +9,12 @@ import { fileURLToPath } from 'node:url';
 /** Where result files go (gitignored, except `.gitkeep`). */
 export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
+/** Where this process writes its result: `BENCH_RESULTS_DIR` when set (tests use a temporary one), else {@link RESULTS_DIR}. */
+export function resultsDir(): string {
+  const dir = process.env['BENCH_RESULTS_DIR'];
+  return dir ? `${dir.replace(/\/+$/, '')}/` : RESULTS_DIR;
+}
+
 /** Whether the short CI mode was asked for: `--quick` on the command line or `BENCH_QUICK=1`. */
 export function isQuick(argv: readonly string[] = process.argv.slice(2)): boolean {
   return argv.includes('--quick') || process.env['BENCH_QUICK'] === '1';
@@ -99,10 +105,11 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
-/** Writes `data` as `bench/results/<name>.json` and returns the path. */
+/** Writes `data` as `<results dir>/<name>.json` (see {@link resultsDir}) and returns the path. */
 export async function writeResult(name: string, data: unknown): Promise<string> {
-  await mkdir(RESULTS_DIR, { recursive: true });
-  const path = `${RESULTS_DIR}${name}.json`;
+  const dir = resultsDir();
+  await mkdir(dir, { recursive: true });
+  const path = `${dir}${name}.json`;
   await writeFile(path, `${JSON.stringify(data, null, 2)}\n`);
   return path;
 }

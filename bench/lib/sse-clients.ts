@@ -12,9 +12,14 @@
  * `count` streams per target and answers `{ type: 'ready' }` once every one got its `connected` event;
  * `{ type: 'record' }` starts recording; `{ type: 'report' }` sends `{ type: 'report', latenciesMs,
  * publishLatenciesMs, received, connected }` and exits.
+ *
+ * `BENCH_CLIENT_PROCESSES=N` (env, N > 1) spreads the streams over N processes behind the same
+ * protocol (see `sse-client-pool.ts`); the default, 1, opens them all here.
  */
 import http from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { runClientPool } from './sse-client-pool.js';
 
 interface Target {
   url: string;
@@ -77,7 +82,7 @@ function listen(redisUrl: string, channel: string): void {
   void subscriber.subscribe(channel);
 }
 
-process.on('message', (message: { type: string; targets?: Target[]; redisUrl?: string; channel?: string }) => {
+const handleMessage = (message: { type: string; targets?: Target[]; redisUrl?: string; channel?: string }) => {
   if (message.type === 'open') {
     if (message.redisUrl !== undefined && message.channel !== undefined) listen(message.redisUrl, message.channel);
     const targets = message.targets ?? [];
@@ -87,5 +92,14 @@ process.on('message', (message: { type: string; targets?: Target[]; redisUrl?: s
   else if (message.type === 'report') {
     process.send?.({ type: 'report', latenciesMs, publishLatenciesMs, received, connected }, () => process.exit(0));
   }
-});
+};
+
+// With BENCH_CLIENT_PROCESSES=N (N > 1) this process only coordinates N copies of itself (see
+// sse-client-pool.ts); each copy opens its share of the streams. A copy exits with its parent.
+const processes = Number(process.env['BENCH_CLIENT_PROCESSES'] ?? 1);
+if (processes > 1) runClientPool(fileURLToPath(import.meta.url), processes);
+else {
+  process.on('message', handleMessage);
+  process.once('disconnect', () => process.exit(0));
+}
 

@@ -1,0 +1,108 @@
+/**
+ * The benchmark harness runs: `bench/overhead.ts --quick` against the test Redis (so it must use
+ * `REDIS_URL` and delete only its own keys) produces a well-formed result. No speed is judged here —
+ * figures belong in bench/README.md — only that every figure is present and positive, that the
+ * JSON was written, and that nothing was left behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, redisUrl } from '../helpers/redis.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RUN_TIMEOUT_MS = 150_000;
+
+let child: ChildProcess | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  // The script runs in its own process group: stop the group if the test failed half-way.
+  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
+  child = undefined;
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+/** Runs a bench script to its end and returns its exit code and output. */
+async function runScript(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const started = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  child = started;
+  let output = '';
+  started.stdout?.on('data', (data: Buffer) => (output += data.toString()));
+  started.stderr?.on('data', (data: Buffer) => (output += data.toString()));
+  const timer = setTimeout(() => started.pid !== undefined && process.kill(-started.pid, 'SIGKILL'), RUN_TIMEOUT_MS);
+  const [code] = (await once(started, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, output };
+}
+
+const positive = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0;
+
+describe('bench/overhead.ts --quick', () => {
+  it(
+    'writes a well-formed result with every round and figure, and leaves no keys behind',
+    async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'seenn-bench-'));
+      const run = await runScript('bench/overhead.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir });
+      expect(run.code, run.output).toBe(0);
+      expect(run.output).toContain('median jobs/s');
+
+      const result = JSON.parse(await readFile(path.join(dir, 'overhead.json'), 'utf8')) as {
+        scenario: string;
+        quick: boolean;
+        machine: { nproc: number; node: string; redis: string };
+        loadAverage: { before: number[]; after: number[] };
+        setup: { jobsPerRound: number; roundsPerArm: number };
+        rounds: { arm: string; round: number; jobs: number; jobsPerSecond: number; progressWritesPerJob: number; publisherLag?: { lastJobMs: number; perJobMs: { p50: number; p99: number }; missing: number } }[];
+        summary: Record<string, unknown>;
+      };
+      expect(result.scenario).toBe('overhead');
+      expect(result.quick).toBe(true);
+      expect(positive(result.machine.nproc)).toBe(true);
+      expect(result.machine.node).toBe(process.version);
+      expect(result.machine.redis).toMatch(/^\d+\.\d+/);
+      expect(result.loadAverage.before).toHaveLength(3);
+
+      // Rounds alternate bare / wrapped / wrapped-t0, the same job count each.
+      const { roundsPerArm, jobsPerRound } = result.setup;
+      expect(result.rounds.map((r) => `${r.round} ${r.arm}`)).toEqual(
+        Array.from({ length: roundsPerArm }, (_, n) => [`${n + 1} bare`, `${n + 1} wrapped`, `${n + 1} wrapped-t0`]).flat(),
+      );
+      for (const round of result.rounds) {
+        expect(round.jobs).toBe(jobsPerRound);
+        expect(positive(round.jobsPerSecond), `${round.arm} jobs/s`).toBe(true);
+        expect(round.progressWritesPerJob).toBeGreaterThan(0);
+        if (round.arm === 'bare') expect(round.publisherLag).toBeUndefined();
+        else {
+          expect(round.publisherLag?.missing).toBe(0);
+          expect(positive(round.publisherLag?.perJobMs.p50)).toBe(true);
+          expect(Number.isFinite(round.publisherLag?.lastJobMs)).toBe(true);
+        }
+      }
+      for (const key of ['bareJobsPerSecondMedian', 'wrappedJobsPerSecondMedian', 'ratioWrappedToBare', 'wrappedThrottle0JobsPerSecondMedian', 'ratioWrappedThrottle0ToBare']) {
+        expect(positive(result.summary[key]), key).toBe(true);
+      }
+      expect(result.summary['missingCompletedStates']).toBe(0);
+
+      // Only its own keys were used, and they are gone.
+      const redis = connect();
+      try {
+        const left: string[] = [];
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', 'bench-ovh-*', 'COUNT', 10_000);
+          left.push(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+        expect(left).toEqual([]);
+      } finally {
+        redis.disconnect();
+      }
+    },
+    RUN_TIMEOUT_MS + 10_000,
+  );
+});
