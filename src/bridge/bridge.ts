@@ -16,6 +16,7 @@ import { isJobIdShape } from '../model/ids.js';
 import { Authenticator, checkUserParam, jobNotFound } from './authenticate.js';
 import { loggableUrl, requestUrl, sendError, sendJson, toSeennError } from './http.js';
 import { LiveHub, type HubStats } from './live-hub.js';
+import { LivePositions } from './live-positions.js';
 import { resolveBridgeOptions, type BridgeOptions, type ResolvedBridgeOptions } from './options.js';
 import { RateLimiter } from './rate-limiter.js';
 import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
@@ -29,6 +30,8 @@ export interface BridgeStats {
   hub: HubStats;
   /** Streams closed because their client stopped reading. */
   slowClientDisconnects: number;
+  /** Queued jobs watched for live positions (0 when `positionIntervalMs` is `null`). */
+  watchedJobs: number;
 }
 
 /** Serves Seenn-compatible SSE and REST for one Seenn instance. */
@@ -36,6 +39,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   private readonly options: ResolvedBridgeOptions<Req>;
   private readonly authenticator: Authenticator<Req>;
   private readonly hub: LiveHub;
+  private readonly positions: LivePositions | null;
   private readonly limiter: RateLimiter | null;
   private readonly sessions = new Set<SseSession>();
   private readonly logger: Logger;
@@ -55,7 +59,10 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.options = resolveBridgeOptions(options, ctx.options.tokenSecret);
     this.logger = ctx.logger.child({ module: 'bridge' });
     this.authenticator = new Authenticator(this.options.auth, ctx.options.appId);
-    this.hub = new LiveHub(ctx, this.logger);
+    const { positionIntervalMs } = this.options;
+    const positions = positionIntervalMs === null ? null : new LivePositions(ctx, positionIntervalMs, this.logger, (event) => this.hub.sendPosition(event));
+    this.positions = positions;
+    this.hub = new LiveHub(ctx, this.logger, positions === null ? undefined : (event) => positions.decorate(event));
     this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);
   }
 
@@ -74,7 +81,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       if (res.destroyed || res.socket === null || res.socket.destroyed) return;
       const header = req.headers['last-event-id'];
       const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
-      const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, options: this.options, logger: this.logger });
+      const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, positions: this.positions, options: this.options, logger: this.logger });
       this.sessions.add(session);
       session.onClose((reason) => {
         this.sessions.delete(session);
@@ -103,16 +110,16 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
 
   /** Counters for diagnostics. */
   get stats(): BridgeStats {
-    return { streams: this.sessions.size, hub: this.hub.stats, slowClientDisconnects: this.slowClientDisconnects };
+    return { streams: this.sessions.size, hub: this.hub.stats, slowClientDisconnects: this.slowClientDisconnects, watchedJobs: this.positions?.watchedJobs ?? 0 };
   }
 
-  /** Ends every stream, stops the timers and closes the hub's connection. Idempotent. */
+  /** Ends every stream, stops the timers and the position watcher, and closes the hub's connection. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const session of [...this.sessions]) session.close('shutdown');
       this.sessions.clear();
       this.limiter?.close();
-      await this.hub.close();
+      await Promise.all([this.positions?.close(), this.hub.close()]);
     })();
     return this.closing;
   }

@@ -8,16 +8,22 @@
  * when Redis confirms the subscription, or earlier, just before the first message of the new
  * subscription is fanned out (ioredis may emit that message before the confirmation's promise
  * settles). Nothing is lost, and sessions drop what they already have.
+ *
+ * The hub also carries derived events (live queue positions) to the sessions of their user; they
+ * are not published through Redis, since every bridge computes them for its own sessions.
  */
 import type { Redis } from 'ioredis';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
+import type { PositionEvent } from './live-positions.js';
 import { StreamEvent } from './stream-event.js';
 
 /** A session as the hub sees it. */
 export interface HubListener {
   /** A live event of the listener's user (called synchronously, in publication order). */
   deliver(event: StreamEvent): void;
+  /** A changed queue position of one of the user's jobs (the listener sends it if it shows the job). */
+  deliverPosition(event: PositionEvent): void;
   /** The subscription was (re)confirmed: events published before may have been missed. */
   resync(): void;
 }
@@ -47,10 +53,12 @@ export class LiveHub {
   /**
    * @param ctx - the Seenn context (its `duplicate()` gives the subscriber connection)
    * @param logger - where failures go
+   * @param decorate - applied once to each live event before it is fanned out (adds derived fields)
    */
   constructor(
     private readonly ctx: SeennContext,
     private readonly logger: Logger,
+    private readonly decorate: (event: StreamEvent) => StreamEvent = (event) => event,
   ) {}
 
   /** Registers `listener` for `userId`'s events; opens the subscriber on first use. */
@@ -79,6 +87,19 @@ export class LiveHub {
   /** How many listeners `userId` has on this process. */
   count(userId: string): number {
     return this.listeners.get(userId)?.size ?? 0;
+  }
+
+  /** Hands a position update to the listeners of its user. */
+  sendPosition(event: PositionEvent): void {
+    const listeners = this.listeners.get(event.userId);
+    if (listeners === undefined) return;
+    for (const listener of [...listeners]) {
+      try {
+        listener.deliverPosition(event);
+      } catch (error) {
+        this.logger.error({ err: error, userId: event.userId }, 'bridge hub: a session failed to take a position update');
+      }
+    }
   }
 
   /** Counters for diagnostics. */
@@ -133,10 +154,16 @@ export class LiveHub {
     const newline = message.indexOf('\n');
     const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
     if (listeners === undefined) return;
-    const event = StreamEvent.fromNotification(message);
-    if (event === null) {
+    const parsed = StreamEvent.fromNotification(message);
+    if (parsed === null) {
       this.logger.warn({ bytes: message.length }, 'bridge hub: malformed live notification ignored');
       return;
+    }
+    let event = parsed;
+    try {
+      event = this.decorate(parsed);
+    } catch (error) {
+      this.logger.error({ err: error, userId: parsed.userId }, 'bridge hub: could not add derived fields to an event; sent as stored');
     }
     for (const listener of [...listeners]) {
       try {

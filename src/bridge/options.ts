@@ -62,6 +62,12 @@ export interface BridgeOptions<Req = IncomingMessage> {
   syncFinishedWithinMs?: number;
   /** On a fresh connect, at most this many of the user's newest jobs are examined for `job.sync`. @defaultValue 500 */
   syncMaxJobs?: number;
+  /**
+   * Live queue positions: a queued job a stream shows gets `job.progress` (without `id:`) when its
+   * position or computed ETA changes, at most once per this many ms per job (10 to 3,600,000);
+   * `null` = no live positions (reads still carry them). @defaultValue 1000
+   */
+  positionIntervalMs?: number | null;
 }
 
 /** The defaults of {@link BridgeOptions}. */
@@ -75,6 +81,7 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   rateLimit: Object.freeze({ requests: 600, perMs: 60_000 }),
   syncFinishedWithinMs: 5 * 60_000,
   syncMaxJobs: 500,
+  positionIntervalMs: 1_000,
 } as const);
 
 /** How the bridge authenticates, resolved. */
@@ -92,6 +99,7 @@ export interface ResolvedBridgeOptions<Req = IncomingMessage> {
   rateLimit: RateLimitOptions | null;
   syncFinishedWithinMs: number;
   syncMaxJobs: number;
+  positionIntervalMs: number | null;
 }
 
 const ms = z.number().int().positive();
@@ -115,6 +123,7 @@ const OptionsSchema = z
     rateLimit: z.object({ requests: z.number().int().min(1), perMs: ms }).strict().nullable().optional(),
     syncFinishedWithinMs: z.number().int().min(0).optional(),
     syncMaxJobs: z.number().int().min(1).max(100_000).optional(),
+    positionIntervalMs: z.number().int().min(10).max(3_600_000).nullable().optional(),
   })
   .strict();
 
@@ -146,5 +155,6 @@ export function resolveBridgeOptions<Req>(options: BridgeOptions<Req>, defaultSe
     rateLimit: parsed.rateLimit === undefined ? { ...BRIDGE_DEFAULTS.rateLimit } : parsed.rateLimit,
     syncFinishedWithinMs: parsed.syncFinishedWithinMs ?? BRIDGE_DEFAULTS.syncFinishedWithinMs,
     syncMaxJobs: parsed.syncMaxJobs ?? BRIDGE_DEFAULTS.syncMaxJobs,
+    positionIntervalMs: parsed.positionIntervalMs === undefined ? BRIDGE_DEFAULTS.positionIntervalMs : parsed.positionIntervalMs,
   };
 }

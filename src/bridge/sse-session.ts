@@ -16,6 +16,12 @@
  *    without job events, `error` then close when the credentials expire, and a hard disconnect when
  *    the client stops reading and more than `maxBufferedBytes` wait to be sent.
  *
+ * Live queue positions (when the bridge has them, see `live-positions.ts`): the stream watches every
+ * job it shows as `queued` — from `job.sync`, replayed and live events; on a recovered connect, also
+ * the user's queued jobs it may show, read from the store before the replay — until it shows the job
+ * in another status or closes. Position updates of those jobs are sent as `job.progress` without
+ * `id:`, in order with the other events (buffered like them while catching up).
+ *
  * Framing is better-sse's (see `frames.ts`); each event is written whole with one `write()`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -27,9 +33,10 @@ import type { JobStore } from '../store/job-store.js';
 import { inScope } from './authenticate.js';
 import { compareIds, formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
 import type { HubListener, LiveHub } from './live-hub.js';
+import { PositionEvent, type LivePositions, type StreamPositions } from './live-positions.js';
 import type { ResolvedBridgeOptions } from './options.js';
 import { StreamEvent } from './stream-event.js';
-import { collectSyncJobs, type JobReader } from './sync.js';
+import { collectSyncJobs, storedJobReader, type JobReader } from './sync.js';
 
 /** Headers of every stream, on top of better-sse's defaults (`Content-Type: text/event-stream`, …). */
 export const SSE_HEADERS = Object.freeze({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
@@ -49,6 +56,8 @@ export interface SessionServices {
   store: JobStore;
   jobs: JobReader;
   hub: LiveHub;
+  /** Live queue positions, or `null` when the bridge has them off. */
+  positions: LivePositions | null;
   options: Omit<ResolvedBridgeOptions, 'auth'>;
   logger: Logger;
 }
@@ -68,14 +77,16 @@ export class SseSession implements HubListener {
   private readonly sse: Session;
   /** The last replay-stream id handled (delivered, or skipped by the filter). */
   private position = START;
-  /** Live events that arrived while catching up, in order. */
-  private pending: StreamEvent[] = [];
+  /** Live events (and position updates) that arrived while catching up, in order. */
+  private pending: Array<StreamEvent | PositionEvent> = [];
   private pendingBytes = 0;
   private catchingUp: Promise<void> | null = null;
   private catchUpAgain = false;
   private lastJobEventAtMs = Date.now();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly onClosed: Array<(reason: CloseReason) => void> = [];
+  /** The queued jobs this stream watches for live positions (`null`: positions are off). */
+  private readonly positions: StreamPositions | null;
 
   /**
    * @param req - the request (Node HTTP/1)
@@ -96,6 +107,7 @@ export class SseSession implements HubListener {
       headers: { ...SSE_HEADERS },
       serializer: (data) => data as string,
     });
+    this.positions = services.positions?.forStream(request.principal.userId) ?? null;
     // The response's `close` is the one reliable disconnect signal: better-sse also listens to the
     // request's `close`, which Node emits as soon as a request body has been read (by any middleware).
     res.once('close', () => this.close('client'));
@@ -141,6 +153,7 @@ export class SseSession implements HubListener {
       if (recovered && cursor !== null) {
         this.write(formatValue('connected', hello, { retryMs }));
         this.position = cursor;
+        await this.followQueuedJobs();
       } else {
         // The newest id is read BEFORE the snapshots: a change after it is also in the stream (and
         // arrives below), so the client may see a state twice but never misses one.
@@ -179,6 +192,18 @@ export class SseSession implements HubListener {
     this.handle(event);
   }
 
+  /** Hub: a changed queue position of one of the user's jobs; sent if this stream watches the job. */
+  deliverPosition(event: PositionEvent): void {
+    if (this.phase === 'closed' || this.positions?.shows(event.jobId) !== true) return;
+    if (this.phase !== 'live') {
+      this.pending.push(event);
+      this.pendingBytes += event.bytes;
+      if (this.pendingBytes + this.res.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+      return;
+    }
+    this.sendPosition(event);
+  }
+
   /** Hub: the subscription was (re)confirmed; read what Pub/Sub may have dropped. */
   resync(): void {
     if (this.phase === 'starting' || this.phase === 'closed') return;
@@ -201,6 +226,7 @@ export class SseSession implements HubListener {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.services.hub.remove(this.userId, this);
+    this.positions?.close();
     this.pending = [];
     this.pendingBytes = 0;
     if (reason === 'slow-client') this.res.destroy();
@@ -224,6 +250,7 @@ export class SseSession implements HubListener {
       if (this.isClosed) return;
       const id = i === jobs.length - 1 && cursor !== null ? { id: cursor } : {};
       this.write(formatValue('job.sync', job, id));
+      this.positions?.follow(job);
       this.lastJobEventAtMs = Date.now();
       await this.drained();
     }
@@ -271,7 +298,8 @@ export class SseSession implements HubListener {
       this.phase = 'live';
       for (const event of pending) {
         if (this.isClosed) return;
-        this.handle(event);
+        if (event instanceof PositionEvent) this.sendPosition(event);
+        else this.handle(event);
       }
     };
     this.catchingUp = run().finally(() => {
@@ -294,7 +322,9 @@ export class SseSession implements HubListener {
       }
       for (const entry of entries) {
         if (this.isClosed) return;
-        this.handle(StreamEvent.fromReplay(this.userId, entry));
+        const event = StreamEvent.fromReplay(this.userId, entry);
+        // The newest replayed state of a watched job carries its last known position too.
+        this.handle(this.services.positions?.decorate(event) ?? event);
         await this.drained();
       }
       if (entries.length < REPLAY_BATCH) return;
@@ -308,6 +338,33 @@ export class SseSession implements HubListener {
     if (!this.wants(event)) return;
     this.lastJobEventAtMs = Date.now();
     this.write(event.frame);
+    if (this.positions !== null) {
+      const job = event.job;
+      if (job !== null) this.positions.follow(job);
+    }
+  }
+
+  /** Sends a position update if the stream still watches its job (it may have left the queue since). */
+  private sendPosition(event: PositionEvent): void {
+    if (this.positions?.shows(event.jobId) !== true) return;
+    this.lastJobEventAtMs = Date.now();
+    this.write(event.frame);
+  }
+
+  /**
+   * On a recovered connect (no `job.sync`): watches the queued jobs this stream may show, as stored
+   * now. Read before the replay, so every later change of them reaches {@link handle} in order.
+   */
+  private async followQueuedJobs(): Promise<void> {
+    if (this.positions === null) return;
+    const jobs = await collectSyncJobs(storedJobReader(this.services.store), {
+      principal: this.request.principal,
+      filterJobId: this.request.filterJobId,
+      finishedSinceMs: Number.POSITIVE_INFINITY,
+      maxJobs: this.services.options.syncMaxJobs,
+    });
+    if (this.isClosed) return;
+    for (const job of jobs) this.positions.follow(job);
   }
 
   /** Whether the stream's `jobId` filter and the principal's job scope let `event` through. */

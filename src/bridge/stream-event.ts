@@ -1,8 +1,10 @@
 /**
  * One entry of a user's replay stream on its way to clients, whether it arrived live (Pub/Sub) or was
- * read back from the stream. Its frame and the job ids it concerns are computed at most once, however
- * many sessions it goes to.
+ * read back from the stream. Its frame, its parsed payload and the job ids it concerns are computed at
+ * most once, however many sessions it goes to.
  */
+import { JOB_EVENT_NAMES } from '../model/events.js';
+import type { SeennJob } from '../model/job.js';
 import type { ReplayEntry } from '../store/job-store.js';
 import { formatFrame, frameBytes, type Frame } from './frames.js';
 
@@ -17,6 +19,8 @@ export class StreamEvent {
   private cachedFrame: Frame | undefined;
   private cachedBytes: number | undefined;
   private cachedRefs: JobRefs | undefined;
+  private cachedValue: { value: unknown } | undefined;
+  private cachedJob: { job: SeennJob | null } | undefined;
 
   /**
    * @param userId - the user whose stream holds the entry
@@ -52,6 +56,17 @@ export class StreamEvent {
     return new StreamEvent(userId, entry.id, entry.event, entry.data);
   }
 
+  /**
+   * The same entry carrying `job` instead of its stored payload (serialised here, once): how a live
+   * event gets the derived fields (queue position, ETA) its clients should see.
+   */
+  withJob(job: SeennJob): StreamEvent {
+    const event = new StreamEvent(this.userId, this.id, this.event, JSON.stringify(job));
+    event.cachedValue = { value: job };
+    event.cachedJob = { job };
+    return event;
+  }
+
   /** The SSE frame (`event:`, `id:`, `data:`), built once. */
   get frame(): Frame {
     this.cachedFrame ??= formatFrame({ event: this.event, id: this.id, data: this.data });
@@ -69,18 +84,43 @@ export class StreamEvent {
    * `child.progress` event's `parentJobId`.
    */
   get refs(): JobRefs {
-    this.cachedRefs ??= parseRefs(this.data);
+    this.cachedRefs ??= parseRefs(this.value);
     return this.cachedRefs;
+  }
+
+  /** The job object of a job event (`job.*`), parsed once; `null` for other events. */
+  get job(): SeennJob | null {
+    this.cachedJob ??= { job: isJobEventName(this.event) && isJobShaped(this.value) ? this.value : null };
+    return this.cachedJob.job;
+  }
+
+  /** The payload parsed (once), or `undefined` when it is not JSON. */
+  private get value(): unknown {
+    if (this.cachedValue === undefined) {
+      let value: unknown;
+      try {
+        value = JSON.parse(this.data);
+      } catch {
+        value = undefined;
+      }
+      this.cachedValue = { value };
+    }
+    return this.cachedValue.value;
   }
 }
 
-function parseRefs(data: string): JobRefs {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return {};
-  }
+function isJobEventName(event: string): boolean {
+  return (JOB_EVENT_NAMES as readonly string[]).includes(event);
+}
+
+/** Whether a payload has what the bridge reads of a job (it was written by our own store). */
+function isJobShaped(value: unknown): value is SeennJob {
+  if (value === null || typeof value !== 'object') return false;
+  const job = value as Record<string, unknown>;
+  return typeof job['id'] === 'string' && typeof job['userId'] === 'string' && typeof job['status'] === 'string' && typeof job['updatedAt'] === 'string';
+}
+
+function parseRefs(value: unknown): JobRefs {
   if (value === null || typeof value !== 'object') return {};
   const record = value as { id?: unknown; parentJobId?: unknown; parent?: { parentJobId?: unknown } };
   const refs: JobRefs = {};

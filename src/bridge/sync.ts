@@ -4,12 +4,29 @@
  * so every read-side decoration (queue position, ETA) applies.
  */
 import type { Principal } from '../auth/tokens.js';
-import type { JobsApi } from '../jobs-api.js';
+import type { JobPage, JobsApi } from '../jobs-api.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
+import type { JobStore } from '../store/job-store.js';
 import { canSee } from './authenticate.js';
 
 /** The reads {@link collectSyncJobs} needs. */
 export type JobReader = Pick<JobsApi, 'get' | 'list'>;
+
+/** A {@link JobReader} of the stored jobs as they are (no queue position or ETA: no position lookups). */
+export function storedJobReader(store: JobStore): JobReader {
+  return {
+    async get(jobId) {
+      return (await store.readById(jobId))?.record.job ?? null;
+    },
+    async list(userId, options = {}) {
+      const { limit = PAGE, cursor } = options;
+      const page = await store.list(userId, cursor === undefined ? { limit } : { limit, cursor });
+      const result: JobPage = { jobs: page.records.map((record) => record.job) };
+      if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
+      return result;
+    },
+  };
+}
 
 /** Inputs of {@link collectSyncJobs}. */
 export interface SyncScope {
