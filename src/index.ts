@@ -12,6 +12,20 @@ export type { SetProgressOptions, ProgressPayload } from './model/progress.js';
 export { PUBLISHER_DEFAULTS, type Publisher, type PublisherOptions, type PublisherEvents, type DescribeFn } from './publisher/index.js';
 export type { RetentionOptions } from './store/job-store.js';
 export { BRIDGE_DEFAULTS, SSE_HEADERS, type Bridge, type BridgeStats, type BridgeRouter, type BridgeOptions, type ExpressBridgeOptions, type BridgeAuth, type AuthResult, type RateLimitOptions, type JobWithChildren } from './bridge/index.js';
+export {
+  ADMIN_DEFAULTS,
+  LAG_COUNT_MAX_ENTRIES,
+  type AdminRouter,
+  type AdminOptions,
+  type ExpressAdminOptions,
+  type AdminAuth,
+  type QueuesView,
+  type QueueStatus,
+  type PublisherStatus,
+  type PublisherLag,
+  type JobView,
+  type BullJobView,
+} from './admin/index.js';
 export { TOKEN_DEFAULTS, TOKEN_LIMITS, type TokenService, type IssueTokenOptions, type Principal } from './auth/index.js';
 export {
   PositionWatcher,

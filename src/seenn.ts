@@ -3,6 +3,7 @@
  * (`jobs`), the worker wrapper (`processor`), publishers, the bridge and the admin route.
  */
 import { Redis } from 'ioredis';
+import { createAdminRouter, type AdminRouter, type ExpressAdminOptions } from './admin/index.js';
 import { TokenService } from './auth/index.js';
 import { createBridgeRouter, type BridgeRouter, type ExpressBridgeOptions } from './bridge/index.js';
 import { SeennContext } from './context.js';
@@ -84,6 +85,23 @@ export class Seenn {
     const publisher = new Publisher(this.context, options);
     this.context.onClose(() => publisher.close());
     return publisher;
+  }
+
+  /**
+   * An Express router for ops: a Seenn JSON view (`GET /api/queues` with each queue's BullMQ counts
+   * and publisher lag, `/api/queues/:name`, `/api/jobs/:id`, `/api/users/:userId/jobs`) and bull-board
+   * under `boardPath`, all behind `auth`. Options are validated here (`CONFIG_INVALID`);
+   * `seenn.close()` shuts it.
+   *
+   * @example
+   * ```ts
+   * app.use('/admin', seenn.admin({ auth: { token: adminToken }, queues: ['video'] }));
+   * ```
+   */
+  admin(options: ExpressAdminOptions): AdminRouter {
+    const router = createAdminRouter(this.context, this.jobs, options);
+    this.context.onClose(() => router.admin.close());
+    return router;
   }
 
   /** Closes what this instance opened (queues, publishers, connections), never a connection it was given. Idempotent. */

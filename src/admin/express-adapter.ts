@@ -1,0 +1,124 @@
+/**
+ * The Express adapter: the one file of the admin route that knows Express. It walks the route table,
+ * runs the guards in front of bull-board (`@bull-board/express`, an optional peer dependency loaded
+ * only when `boardPath` is set), and answers everything else with a guarded 404.
+ */
+import { createRequire } from 'node:module';
+import type * as BullBoardExpress from '@bull-board/express';
+import type { AppViewRoute } from '@bull-board/api/typings/app';
+import type * as Express from 'express';
+import type { Request, Response, Router } from 'express';
+import type { SeennContext } from '../context.js';
+import { SeennError, isSeennError } from '../errors.js';
+import { Admin } from './admin.js';
+import { boardUnavailableError, createBoard, loadBullBoardApi, type ModuleLoader } from './board.js';
+import type { AdminJobReader } from './handlers.js';
+import type { AdminRequest, AdminResponse } from './http.js';
+import type { AdminOptions } from './options.js';
+import { ADMIN_ROUTES } from './routes.js';
+
+/** Admin options as an Express app writes them (`authenticate` receives Express's `Request`). */
+export type ExpressAdminOptions = AdminOptions<Request>;
+
+/** An Express router serving the admin route, with the framework-free admin behind it. */
+export type AdminRouter = Router & {
+  /** The framework-free admin route (its resolved `options` and `close()`). */
+  readonly admin: Admin<Request>;
+};
+
+const nodeRequire = createRequire(import.meta.url);
+
+/**
+ * Builds the admin route and its router. Every request is authenticated first, so an unauthenticated
+ * caller learns nothing, not even which paths exist.
+ *
+ * @param load - @internal how modules are loaded (tests stand in a loader without bull-board)
+ */
+export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, options: ExpressAdminOptions, load: ModuleLoader = nodeRequire): AdminRouter {
+  const admin = new Admin<Request>(ctx, jobs, options);
+  const express = loadExpress(load);
+  const router = express.Router();
+  for (const route of ADMIN_ROUTES) {
+    router.get(route.path, async (req, res) => send(res, await admin.handle(route.handler, adminRequest(req))));
+  }
+  const { boardPath } = admin.options;
+  if (boardPath !== null) {
+    const board = buildBoard(ctx, admin, load);
+    router.use(boardPath, async (req, res, next) => {
+      const answer = await admin.admitToBoard(adminRequest(req));
+      if (answer !== null) send(res, answer);
+      else if (board !== null) board(req, res, next);
+      else next();
+    });
+  }
+  router.use(async (req, res) => send(res, await admin.notFound(adminRequest(req))));
+  return Object.assign(router, { admin });
+}
+
+/** bull-board's Express app for the admin's queues, or `null` (recorded on `admin`) when it is not installed. */
+function buildBoard(ctx: SeennContext, admin: Admin<Request>, load: ModuleLoader): Express.RequestHandler | null {
+  try {
+    const api = loadBullBoardApi(load);
+    let adapterModule: typeof BullBoardExpress;
+    try {
+      adapterModule = load('@bull-board/express') as typeof BullBoardExpress;
+    } catch (error) {
+      throw boardUnavailableError(error);
+    }
+    const serverAdapter = new (mountAwareAdapter(adapterModule.ExpressAdapter))();
+    createBoard(api, serverAdapter, ctx, admin.options.queues, admin.options.readOnly);
+    return serverAdapter.getRouter() as Express.RequestHandler;
+  } catch (error) {
+    admin.boardUnavailable(isSeennError(error) ? error : boardUnavailableError(error));
+    return null;
+  }
+}
+
+/**
+ * bull-board's `ExpressAdapter`, except that its page takes its base path from where the router is
+ * mounted (`req.baseUrl`) instead of a path fixed in advance: the app chooses where `/admin` lives.
+ */
+function mountAwareAdapter(Base: typeof BullBoardExpress.ExpressAdapter): typeof BullBoardExpress.ExpressAdapter {
+  return class MountAwareExpressAdapter extends Base {
+    override setEntryRoute(routeDef: AppViewRoute): MountAwareExpressAdapter {
+      const view = (req: Request, res: Response): void => {
+        const { name, params } = routeDef.handler({ basePath: req.baseUrl, uiConfig: this.uiConfig });
+        res.render(name, params);
+      };
+      (this.app as Express.Express).get(routeDef.route, view);
+      return this;
+    }
+  };
+}
+
+function loadExpress(load: ModuleLoader): typeof Express {
+  try {
+    return load('express') as typeof Express;
+  } catch (error) {
+    throw new SeennError('CONFIG_INVALID', 'seenn.admin() needs the `express` package (npm install express@5)', { cause: error });
+  }
+}
+
+/** Express's request in the admin's framework-free shape. */
+function adminRequest(req: Request): AdminRequest<Request> {
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.params ?? {})) if (typeof value === 'string') params[name] = value;
+  return {
+    raw: req,
+    method: req.method,
+    path: `${req.baseUrl}${req.path}`,
+    params,
+    query: new URL(req.url, 'http://admin.invalid').searchParams,
+    headers: req.headers,
+  };
+}
+
+function send(res: Response, answer: AdminResponse): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(answer.status).json(answer.body);
+}

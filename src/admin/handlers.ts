@@ -1,0 +1,97 @@
+/**
+ * The Seenn JSON view: handlers free of any web framework, each `(request, deps) → { status, body }`,
+ * and the providers that resolve a route's `:name` or `:id` first (answering 404 when there is none).
+ */
+import type { SeennContext } from '../context.js';
+import { SeennError } from '../errors.js';
+import type { JobPage, ListOptions } from '../jobs-api.js';
+import { DescriptorSchema } from '../model/descriptor.js';
+import { isJobIdShape } from '../model/ids.js';
+import type { SeennJob } from '../model/job.js';
+import type { VersionedRecord } from '../store/job-store.js';
+import { readBullJob, type BullJobView } from './bull-job.js';
+import { ok, type AdminRequest, type AdminResponse } from './http.js';
+import { readQueueStatus, type QueueStatus } from './queue-status.js';
+
+/** The Seenn reads the handlers use (`seenn.jobs`). */
+export interface AdminJobReader {
+  get(jobId: string): Promise<SeennJob | null>;
+  list(userId: string, options?: ListOptions): Promise<JobPage>;
+}
+
+/** What handlers are given besides the request. */
+export interface AdminDeps {
+  ctx: SeennContext;
+  jobs: AdminJobReader;
+  /** The queues the route shows. */
+  queues: readonly string[];
+}
+
+/** A route handler. Handlers read only `params`, `query` and `headers`, never the framework request. */
+export type AdminHandler = (req: AdminRequest<unknown>, deps: AdminDeps) => Promise<AdminResponse>;
+
+/** The answer of `GET /api/queues`. */
+export interface QueuesView {
+  queues: QueueStatus[];
+}
+
+/** The answer of `GET /api/jobs/:id`. */
+export interface JobView {
+  seenn: SeennJob;
+  /** `null` for a job BullMQ does not run (a batch parent) or no longer has (removed, cleaned). */
+  bullmq: BullJobView | null;
+}
+
+/** `GET /api/queues`: every shown queue, in the order of the `queues` option. */
+export const listQueues: AdminHandler = async (_req, { ctx, queues }) => {
+  const statuses = await Promise.all(queues.map((name) => readQueueStatus(ctx, name)));
+  return ok({ queues: statuses } satisfies QueuesView);
+};
+
+/** Resolves `:name` to a shown queue; any other name answers 404, as if it did not exist. */
+export function withQueue(next: (req: AdminRequest<unknown>, deps: AdminDeps, name: string) => Promise<AdminResponse>): AdminHandler {
+  return async (req, deps) => {
+    const name = req.params['name'] ?? '';
+    if (!deps.queues.includes(name)) throw new SeennError('NOT_FOUND', 'queue not found', { details: { queue: name } });
+    return next(req, deps, name);
+  };
+}
+
+/** `GET /api/queues/:name`: one queue. */
+export const getQueue: AdminHandler = withQueue(async (_req, { ctx }, name) => ok(await readQueueStatus(ctx, name)));
+
+/** Resolves `:id` to a stored Seenn job; an unknown or expired id answers 404. */
+export function withJob(next: (req: AdminRequest<unknown>, deps: AdminDeps, stored: VersionedRecord) => Promise<AdminResponse>): AdminHandler {
+  return async (req, deps) => {
+    const id = req.params['id'] ?? '';
+    const stored = isJobIdShape(id) ? await deps.ctx.store.readById(id) : null;
+    if (stored === null) throw jobNotFound(id);
+    return next(req, deps, stored);
+  };
+}
+
+/** `GET /api/jobs/:id`: the Seenn job (as `seenn.jobs.get` gives it) beside BullMQ's view of it. */
+export const getJob: AdminHandler = withJob(async (_req, { ctx, jobs }, stored) => {
+  const { job, x } = stored.record;
+  const [seenn, bullmq] = await Promise.all([jobs.get(job.id), x.queueName !== undefined && x.bullId !== undefined ? readBullJob(ctx, x.queueName, x.bullId) : null]);
+  // The snapshot can expire between the two reads.
+  if (seenn === null) throw jobNotFound(job.id);
+  return ok({ seenn, bullmq } satisfies JobView);
+});
+
+/** `GET /api/users/:userId/jobs?limit=&cursor=`: a page of the user's jobs, newest first (`seenn.jobs.list`). */
+export const listUserJobs: AdminHandler = async (req, { jobs }) => {
+  const userId = req.params['userId'] ?? '';
+  if (!DescriptorSchema.shape.userId.safeParse(userId).success) throw new SeennError('VALIDATION_ERROR', '`userId` is not a valid user id', { details: { userId } });
+  const limitText = req.query.get('limit');
+  if (limitText !== null && !/^\d{1,3}$/.test(limitText)) throw new SeennError('VALIDATION_ERROR', '`limit` must be an integer from 1 to 100', { details: { limit: limitText } });
+  const cursor = req.query.get('cursor');
+  const options: ListOptions = {};
+  if (limitText !== null) options.limit = Number(limitText);
+  if (cursor !== null) options.cursor = cursor;
+  return ok(await jobs.list(userId, options));
+};
+
+function jobNotFound(id: string): SeennError {
+  return new SeennError('NOT_FOUND', 'job not found', { details: { id } });
+}

@@ -1,0 +1,20 @@
+/**
+ * The route table of the Seenn JSON view. Adapters walk it; paths use `:param` segments and are
+ * relative to where the admin route is mounted.
+ */
+import { getJob, getQueue, listQueues, listUserJobs, type AdminHandler } from './handlers.js';
+
+/** One route of the JSON view. */
+export interface AdminRoute {
+  method: 'GET';
+  path: string;
+  handler: AdminHandler;
+}
+
+/** Every route of the JSON view (bull-board is mounted beside them, under `boardPath`). */
+export const ADMIN_ROUTES: readonly AdminRoute[] = Object.freeze([
+  { method: 'GET', path: '/api/queues', handler: listQueues },
+  { method: 'GET', path: '/api/queues/:name', handler: getQueue },
+  { method: 'GET', path: '/api/jobs/:id', handler: getJob },
+  { method: 'GET', path: '/api/users/:userId/jobs', handler: listUserJobs },
+]);
