@@ -9,7 +9,9 @@
  * PUBLISH, before the bridge.
  *
  * IPC from the parent: `{ type: 'open', targets: [{ url, token, count }], redisUrl, channel }` opens
- * `count` streams per target and answers `{ type: 'ready' }` once every one got its `connected` event;
+ * `count` streams per target (at most `BENCH_CONNECTS_IN_FLIGHT`, default 256, connecting at once;
+ * a stream whose connection fails before `connected` is retried up to 5 times) and answers
+ * `{ type: 'ready' }` once every one got its `connected` event;
  * `{ type: 'record' }` starts recording; `{ type: 'report' }` sends `{ type: 'report', latenciesMs,
  * publishLatenciesMs, received, connected }` and exits.
  *
@@ -35,24 +37,56 @@ let recording = false;
 let connected = 0;
 let received = 0;
 
-function open(target: Target): void {
+/** Streams waiting for their `connected` event at most at once, per process (a connect storm only fills the listen backlog). */
+const CONNECTS_IN_FLIGHT = Number(process.env['BENCH_CONNECTS_IN_FLIGHT'] ?? 256);
+/** Tries per stream when the connection fails before `connected` (e.g. a reset under a connect storm). */
+const MAX_ATTEMPTS = 5;
+
+/** Opens every stream of `targets`, keeping at most {@link CONNECTS_IN_FLIGHT} connects in flight. */
+function openAll(targets: readonly Target[]): void {
+  const queue = targets.flatMap((target) => Array.from({ length: target.count }, () => target));
+  let next = 0;
+  const launch = (): void => {
+    const target = queue[next++];
+    if (target !== undefined) open(target, launch);
+  };
+  for (let i = 0; i < Math.min(CONNECTS_IN_FLIGHT, queue.length); i += 1) launch();
+}
+
+/** Opens one stream; `settled` is called once, on its `connected` event or when it gave up. */
+function open(target: Target, settled: () => void, attempt = 1): void {
+  let announced = false;
+  const settle = (): void => {
+    if (announced) return;
+    announced = true;
+    settled();
+  };
   const request = http.get(target.url, { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false }, (response) => {
+    if (response.statusCode !== 200) {
+      process.stderr.write(`sse client: HTTP ${response.statusCode ?? '?'}\n`);
+      response.resume();
+      settle();
+      return;
+    }
     response.setEncoding('utf8');
     let buffer = '';
     response.on('data', (text: string) => {
       buffer += text;
       for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        onEvent(buffer.slice(0, end));
+        if (onEvent(buffer.slice(0, end)) === 'connected') settle();
         buffer = buffer.slice(end + 2);
       }
     });
   });
   request.on('error', (error) => {
     process.stderr.write(`sse client: ${error.message}\n`);
+    if (!announced && attempt < MAX_ATTEMPTS) setTimeout(() => open(target, settled, attempt + 1), 200 * attempt);
+    else settle();
   });
 }
 
-function onEvent(block: string): void {
+/** Handles one event block; returns its event name. */
+function onEvent(block: string): string {
   let event = '';
   let data = '';
   for (const line of block.split('\n')) {
@@ -68,6 +102,7 @@ function onEvent(block: string): void {
     received += 1;
     latenciesMs.push(receivedAt - Number(payload.message));
   }
+  return event;
 }
 
 function listen(redisUrl: string, channel: string): void {
@@ -87,7 +122,7 @@ const handleMessage = (message: { type: string; targets?: Target[]; redisUrl?: s
     if (message.redisUrl !== undefined && message.channel !== undefined) listen(message.redisUrl, message.channel);
     const targets = message.targets ?? [];
     expected = targets.reduce((sum, target) => sum + target.count, 0);
-    for (const target of targets) for (let i = 0; i < target.count; i += 1) open(target);
+    openAll(targets);
   } else if (message.type === 'record') recording = true;
   else if (message.type === 'report') {
     process.send?.({ type: 'report', latenciesMs, publishLatenciesMs, received, connected }, () => process.exit(0));
