@@ -178,8 +178,11 @@ if #cands > 0 and W > 0 then
       local d = hintD[i]
       local d2 = lposFrom(ids[i], d <= W - 1 - d, math.min(W, scanLimit))
       if d2 then setWait(i, d2); anchor = best; break end
-      -- LPOS read the whole list: the job is in no list at all (in transit), so no position.
-      if W <= scanLimit then kind[i] = 'u'; val[i] = 0 end
+      -- Not in wait (LPOS read all of it): moved to prioritized by changePriority, or else in no
+      -- list BullMQ 6 puts waiting jobs in, so no position.
+      if not zranked[i] and tryPrioritized(i) then
+        -- placed in prioritized
+      elseif W <= scanLimit then kind[i] = 'u'; val[i] = 0 end
     end
   end
   if anchor then
