@@ -32,9 +32,10 @@ const nodeRequire = createRequire(import.meta.url);
  * Builds the admin route and its router. Every request is authenticated first, so an unauthenticated
  * caller learns nothing, not even which paths exist.
  *
- * @param load - @internal how modules are loaded (tests stand in a loader without bull-board)
+ * @param load - @internal how modules are loaded (tests stand in a loader without bull-board); typed
+ *   inline so this file's declarations never reference bull-board's optional types
  */
-export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, options: ExpressAdminOptions, load: ModuleLoader = nodeRequire): AdminRouter {
+export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, options: ExpressAdminOptions, load: (id: string) => unknown = nodeRequire): AdminRouter {
   const admin = new Admin<Request>(ctx, jobs, options);
   const express = loadExpress(load);
   const router = express.Router();
