@@ -49,9 +49,14 @@ function makeClient(options: Partial<SeennClientOptions> & { user: string }): { 
   return { client, rec };
 }
 
-/** Ids of the job events (not `job.sync` snapshots) a client received, in order. */
+/** Ids of the job events (not `job.sync` snapshots, nor live queue positions) a client received, in order. */
 function jobEventIds(rec: Recording): string[] {
-  return rec.raw.filter((event) => event.event.startsWith('job.') && event.event !== 'job.sync').map((event) => event.id ?? 'missing-id');
+  return rec.raw.filter((event) => event.event.startsWith('job.') && event.event !== 'job.sync' && !isPositionUpdate(event)).map((event) => event.id ?? 'missing-id');
+}
+
+/** A live queue position: `job.progress` of a queued job without `id:` (derived, never replayed). */
+function isPositionUpdate(event: RawEvent): boolean {
+  return event.event === 'job.progress' && event.id === undefined && (JSON.parse(event.data) as { status?: unknown }).status === 'queued';
 }
 
 /** A seeded pseudo-random source (LCG), so the jitter test knows each draw. */
