@@ -3,8 +3,9 @@
  */
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { DESCRIPTOR_KEY, DescriptorSchema } from '../model/descriptor.js';
+import { DescriptorSchema } from '../model/descriptor.js';
 import { CHILD_PROGRESS_MODES, LIMITS, type ChildProgressMode } from '../model/job.js';
+import { JobDataSchema, QueueNameSchema, jobsOptionsSchema } from './input-schemas.js';
 
 /** Input of `seenn.jobs.createParent`: a parent whose children are then created one by one. */
 export interface CreateParentInput {
@@ -105,20 +106,6 @@ export interface CreateBatchInput {
   parentJob?: { data?: Record<string, unknown>; opts?: JobsOptions };
 }
 
-/** BullMQ's highest priority value. */
-const PRIORITY_LIMIT = 2 ** 21 - 1;
-
-/** BullMQ's failure options for children; at most one may be set. */
-export const CHILD_FAILURE_OPTIONS = ['removeDependencyOnFailure', 'failParentOnFailure', 'continueParentOnFailure', 'ignoreDependencyOnFailure'] as const;
-
-const QueueSchema = z
-  .string()
-  .min(1)
-  .max(200)
-  .refine((name) => !name.includes(':'), 'queue names cannot contain `:`');
-
-const DataSchema = z.record(z.string(), z.unknown()).refine((data) => !Object.hasOwn(data, DESCRIPTOR_KEY), `data must not hold the reserved key \`${DESCRIPTOR_KEY}\``);
-
 /** A weight on a 10⁻⁶ grid, so running sums of weights stay exact. */
 const WeightSchema = z
   .number()
@@ -127,20 +114,13 @@ const WeightSchema = z
   .max(1_000_000)
   .transform((weight) => Math.round(weight * 1e6) / 1e6);
 
-/** The BullMQ options we check before anything is written (the same checks BullMQ makes on add). */
-const JobsOptionsSchema = z
-  .looseObject({
-    jobId: z.never({ error: 'jobId is chosen by Seenn (a ULID); leave it out' }).optional(),
-    deduplication: z.never({ error: 'deduplication is not supported for batch jobs' }).optional(),
-    parent: z.never({ error: 'parent is set by Seenn for batch jobs' }).optional(),
-    repeat: z.never({ error: 'repeat is not supported for batch jobs' }).optional(),
-    delay: z.number().finite().min(0).optional(),
-    priority: z.number().int().min(0).max(PRIORITY_LIMIT).optional(),
-    attempts: z.number().int().min(0).optional(),
-  })
-  .refine((opts) => CHILD_FAILURE_OPTIONS.filter((name) => Boolean(opts[name])).length <= 1, {
-    message: `at most one of ${CHILD_FAILURE_OPTIONS.join(', ')} may be set`,
-  });
+/** The BullMQ options batch jobs may carry (checked before anything is written). */
+const JobsOptionsSchema = jobsOptionsSchema({
+  jobId: 'jobId is chosen by Seenn (a ULID); leave it out',
+  deduplication: 'deduplication is not supported for batch jobs',
+  parent: 'parent is set by Seenn for batch jobs',
+  repeat: 'repeat is not supported for batch jobs',
+});
 
 const ParentFieldsSchema = DescriptorSchema.pick({ userId: true, jobType: true, title: true, metadata: true, workflowId: true });
 
@@ -153,7 +133,7 @@ const FamilyFieldsSchema = z.object({
 export const CreateParentInputSchema = ParentFieldsSchema.extend(FamilyFieldsSchema.shape)
   .extend({
     childCount: z.number().int().min(1).max(LIMITS.maxChildren),
-    queue: QueueSchema.optional(),
+    queue: QueueNameSchema.optional(),
   })
   .strict();
 
@@ -162,9 +142,9 @@ export const CreateChildInputSchema = DescriptorSchema.pick({ jobType: true, tit
   .extend({
     parentJobId: z.string().min(1).max(512),
     childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1),
-    queue: QueueSchema.optional(),
+    queue: QueueNameSchema.optional(),
     userId: DescriptorSchema.shape.userId.optional(),
-    data: DataSchema.optional(),
+    data: JobDataSchema.optional(),
     weight: WeightSchema.optional(),
     opts: JobsOptionsSchema.optional(),
   })
@@ -173,8 +153,8 @@ export const CreateChildInputSchema = DescriptorSchema.pick({ jobType: true, tit
 const BatchChildSchema = z
   .object({
     title: DescriptorSchema.shape.title,
-    data: DataSchema.optional(),
-    queue: QueueSchema.optional(),
+    data: JobDataSchema.optional(),
+    queue: QueueNameSchema.optional(),
     weight: WeightSchema.optional(),
     jobType: DescriptorSchema.shape.jobType.optional(),
     metadata: DescriptorSchema.shape.metadata,
@@ -186,12 +166,12 @@ const BatchChildSchema = z
 export const CreateBatchInputSchema = DescriptorSchema.pick({ userId: true, jobType: true, metadata: true, workflowId: true })
   .extend(FamilyFieldsSchema.shape)
   .extend({
-    queue: QueueSchema,
+    queue: QueueNameSchema,
     parentTitle: DescriptorSchema.shape.title,
     childTitles: z.array(DescriptorSchema.shape.title).min(1).max(LIMITS.maxChildren).optional(),
     children: z.array(BatchChildSchema).min(1).max(LIMITS.maxChildren).optional(),
     opts: JobsOptionsSchema.optional(),
-    parentJob: z.object({ data: DataSchema.optional(), opts: JobsOptionsSchema.optional() }).strict().optional(),
+    parentJob: z.object({ data: JobDataSchema.optional(), opts: JobsOptionsSchema.optional() }).strict().optional(),
   })
   .strict()
   .refine((input) => (input.childTitles === undefined) !== (input.children === undefined), { message: 'give either childTitles or children (not both)', path: ['children'] });

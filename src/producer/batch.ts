@@ -17,7 +17,8 @@ import type { ParentSpec } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
 import { withParentChanges } from '../store/family.js';
-import { CHILD_FAILURE_OPTIONS, CreateBatchInputSchema, type CreateBatchInput, type ParsedBatchInput } from './batch-input.js';
+import { CreateBatchInputSchema, type CreateBatchInput, type ParsedBatchInput } from './batch-input.js';
+import { CHILD_FAILURE_OPTIONS } from './input-schemas.js';
 import { eventOf, markEnqueueFailed, planJob, seennParentRecord, type PlannedJob } from './batch-records.js';
 
 /** What `seenn.jobs.createBatch` returns: the parent and its children (by `childIndex`) as stored. */

@@ -14,6 +14,7 @@ import { isoTime, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import { createRecord, type BullJobFacts } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
+import { JobDataSchema, QueueNameSchema, jobsOptionsSchema } from './input-schemas.js';
 
 /** Input of `seenn.jobs.start`. */
 export interface StartJobInput {
@@ -40,39 +41,16 @@ export interface StartJobInput {
   workflowId?: string;
 }
 
-/** BullMQ's highest priority value. */
-const PRIORITY_LIMIT = 2 ** 21 - 1;
-
-/** BullMQ's failure options for children; at most one may be set. */
-const EXCLUSIVE_FAILURE_OPTIONS = ['removeDependencyOnFailure', 'failParentOnFailure', 'continueParentOnFailure', 'ignoreDependencyOnFailure'] as const;
-
-/**
- * The BullMQ options we check before anything is written; the rest pass through for BullMQ to use.
- * The checks mirror the ones BullMQ makes when it adds a job, so a bad option fails here, first.
- */
-const JobsOptionsSchema = z
-  .looseObject({
-    jobId: z.never({ error: 'jobId is chosen by Seenn (a ULID); leave it out' }).optional(),
-    deduplication: z.never({ error: 'deduplication is not supported by jobs.start: every call starts a new job' }).optional(),
-    delay: z.number().finite().min(0).optional(),
-    priority: z.number().int().min(0).max(PRIORITY_LIMIT).optional(),
-    attempts: z.number().int().min(0).optional(),
-  })
-  .refine((opts) => EXCLUSIVE_FAILURE_OPTIONS.filter((name) => Boolean(opts[name])).length <= 1, {
-    message: `at most one of ${EXCLUSIVE_FAILURE_OPTIONS.join(', ')} may be set`,
-  });
+/** The BullMQ options `jobs.start` checks before anything is written. */
+const JobsOptionsSchema = jobsOptionsSchema({
+  jobId: 'jobId is chosen by Seenn (a ULID); leave it out',
+  deduplication: 'deduplication is not supported by jobs.start: every call starts a new job',
+});
 
 const StartJobInputSchema = DescriptorSchema.pick({ userId: true, jobType: true, title: true, metadata: true, workflowId: true })
   .extend({
-    queue: z
-      .string()
-      .min(1)
-      .max(200)
-      .refine((name) => !name.includes(':'), 'queue names cannot contain `:`'),
-    data: z
-      .record(z.string(), z.unknown())
-      .refine((data) => !Object.hasOwn(data, DESCRIPTOR_KEY), `data must not hold the reserved key \`${DESCRIPTOR_KEY}\``)
-      .optional(),
+    queue: QueueNameSchema,
+    data: JobDataSchema.optional(),
     opts: JobsOptionsSchema.optional(),
     estimatedCompletionAt: z
       .union([z.iso.datetime({ offset: true }), z.date()])
