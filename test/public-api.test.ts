@@ -1,0 +1,58 @@
+/**
+ * The public surface, pinned: what `seenn-bullmq`, `seenn-bullmq/client` and `seenn-bullmq/react`
+ * export at run time. A change here is a change to the package's API, made on purpose.
+ */
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+
+describe('public API', () => {
+  it('seenn-bullmq', async () => {
+    expect(Object.keys(await import('../src/index.js')).sort()).toEqual([
+      'ADMIN_DEFAULTS',
+      'BRIDGE_DEFAULTS',
+      'CHILD_FAILURE_CODE',
+      'CHILD_PROGRESS_EVENT',
+      'CHILD_PROGRESS_MODES',
+      'ERROR_CODES',
+      'JOB_STATUSES',
+      'LAG_COUNT_MAX_ENTRIES',
+      'POSITION_DEFAULTS',
+      'POSITION_WATCHER_DEFAULTS',
+      'PROCESSOR_DEFAULTS',
+      'PUBLISHER_DEFAULTS',
+      'PositionReader',
+      'PositionWatcher',
+      'SSE_HEADERS',
+      'Seenn',
+      'SeennError',
+      'SeennJobSchema',
+      'TOKEN_DEFAULTS',
+      'TOKEN_LIMITS',
+      'ValidationError',
+      'derivedJobId',
+      'isSeennError',
+      'recordCompletion',
+    ]);
+  });
+
+  it('seenn-bullmq/client carries no server code', async () => {
+    expect(Object.keys(await import('../src/client/index.js')).sort()).toEqual(['CLIENT_DEFAULTS', 'CLIENT_ERROR_CODES', 'SeennClient', 'SeennClientError', 'isFinished', 'nextReconnectDelayMs']);
+  });
+
+  it('seenn-bullmq/react', async () => {
+    expect(Object.keys(await import('../src/client/react.js')).sort()).toEqual(['SeennProvider', 'useConnectionState', 'useEtaCountdown', 'useSeennClient', 'useSeennJob', 'useSeennJobs', 'useSeennParent']);
+  });
+
+  it('the Seenn class has the API names DESIGN.md fixes', async () => {
+    const { Seenn } = await import('../src/index.js');
+    const methods = Object.getOwnPropertyNames(Seenn.prototype).filter((name) => name !== 'constructor').sort();
+    expect(methods).toEqual(['admin', 'bridge', 'close', 'processor', 'publisher']);
+    const redis = new Redis({ lazyConnect: true });
+    const seenn = new Seenn({ connection: redis, tokenSecret: 'x'.repeat(32) });
+    const jobMethods = Object.getOwnPropertyNames(Object.getPrototypeOf(seenn.jobs)).filter((name) => name !== 'constructor').sort();
+    expect(jobMethods).toEqual(['createBatch', 'createChild', 'createParent', 'get', 'getWithChildren', 'list', 'start']);
+    expect(typeof seenn.tokens.issue).toBe('function');
+    await seenn.close();
+    redis.disconnect();
+  });
+});
