@@ -6,11 +6,9 @@ export { Seenn } from './seenn.js';
 export type { SeennOptions } from './options.js';
 export type { JobsApi, JobPage, ListOptions, ParentWithChildren } from './jobs-api.js';
 export type { StartJobInput, CreateParentInput, CreateChildInput, CreateBatchInput, BatchChildInput, Batch } from './producer/index.js';
-export { CHILD_FAILURE_CODE, CHILD_PROGRESS_EVENT, type ChildProgressPayload } from './model/parent.js';
 export { PROCESSOR_DEFAULTS, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
-export type { SetProgressOptions, ProgressPayload } from './model/progress.js';
 export { PUBLISHER_DEFAULTS, type Publisher, type PublisherOptions, type PublisherEvents, type DescribeFn } from './publisher/index.js';
-export type { RetentionOptions } from './store/job-store.js';
+export type { RetentionOptions } from './store/index.js';
 export { BRIDGE_DEFAULTS, SSE_HEADERS, type Bridge, type BridgeStats, type BridgeRouter, type BridgeOptions, type ExpressBridgeOptions, type BridgeAuth, type AuthResult, type RateLimitOptions, type JobWithChildren } from './bridge/index.js';
 export {
   ADMIN_DEFAULTS,
@@ -46,6 +44,9 @@ export {
   JOB_STATUSES,
   CHILD_PROGRESS_MODES,
   SeennJobSchema,
+  derivedJobId,
+  CHILD_FAILURE_CODE,
+  CHILD_PROGRESS_EVENT,
   type SeennJob,
   type JobStatus,
   type ChildProgressMode,
@@ -55,6 +56,9 @@ export {
   type ChildrenStats,
   type ParentLink,
   type ChildJobSummary,
-} from './model/job.js';
-export type { Descriptor, DescriptorInput } from './model/descriptor.js';
-export { derivedJobId } from './model/ids.js';
+  type Descriptor,
+  type DescriptorInput,
+  type ChildProgressPayload,
+  type SetProgressOptions,
+  type ProgressPayload,
+} from './model/index.js';
