@@ -8,6 +8,7 @@
  *   connection, with the bridge's idle CPU (no connections, same window length) shown beside it;
  * - the connect ramp (N streams opened by raw-socket clients in separate processes, 200 connects in
  *   flight per process) and that every stream stayed open and got its heartbeats.
+ * RSS does not include the kernel's own memory per socket (a few KiB each, outside the process).
  *
  *   npx tsx bench/connections.ts            # 10,000 connections, 20 s window
  *   npx tsx bench/connections.ts --quick    # 1,000 connections, 4 s window
@@ -17,7 +18,6 @@
  * Everything runs on 127.0.0.1. Results: a table and `bench/results/connections.json`.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { Seenn } from '../src/seenn.js';
@@ -36,16 +36,6 @@ const HEARTBEAT_MS = 1_000;
 const STREAMS_PER_CLIENT_PROCESS = 5_000;
 const WARMUP_STREAMS = 100;
 const CONNECTS_IN_FLIGHT = 200;
-
-/** Kernel TCP buffer memory of the whole machine (`/proc/net/sockstat`, pages of 4 KiB), in bytes. */
-function kernelTcpMemBytes(): number | null {
-  try {
-    const match = /^TCP:.* mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
-    return match ? Number(match[1]) * 4096 : null;
-  } catch {
-    return null;
-  }
-}
 
 async function bridgeStats(bridge: BenchBridge): Promise<BridgeProcessStats> {
   return request<BridgeProcessStats>(bridge.child, { type: 'stats' }, 'stats', 10_000);
@@ -103,14 +93,12 @@ async function main(): Promise<void> {
     const idleEnd = await cpuOf(bridge, clients);
     const idleCpuUsPerSecond = (idleEnd.bridgeUs - idleStart.bridgeUs) / IDLE_SECONDS;
 
-    const kernelBefore = kernelTcpMemBytes();
     const opened = await clients.open(bridge.port, specs, CONNECTS_IN_FLIGHT);
     if (opened.failed > 0) throw new Error(`${opened.failed} of ${CONNECTIONS} streams failed to open`);
     await waitForStreams(bridge, CONNECTIONS, 30_000);
     await delay(2 * HEARTBEAT_MS);
     const loadedNoGc = await bridgeStats(bridge);
     const loaded = await settledStats(bridge);
-    const kernelAfter = kernelTcpMemBytes();
 
     const statusStart = await clients.status();
     const windowStart = await cpuOf(bridge, clients);
@@ -141,7 +129,6 @@ async function main(): Promise<void> {
         rssPerConnectionBeforeGcBytes: Math.round((loadedNoGc.rssBytes - empty.rssBytes) / CONNECTIONS),
         heapPerConnectionBytes: Math.round((loaded.heapUsedBytes - empty.heapUsedBytes) / CONNECTIONS),
         externalPerConnectionBytes: Math.round((loaded.externalBytes - empty.externalBytes) / CONNECTIONS),
-        kernelTcpMemDeltaBytesBothEnds: kernelBefore === null || kernelAfter === null ? null : kernelAfter - kernelBefore,
       },
       heartbeat: {
         rounds: round(rounds),

@@ -5,7 +5,8 @@
  * - `{ type: 'stats' }` → `{ type: 'stats', rssBytes, heapUsedBytes, externalBytes, cpuUs, streams, hubMessages }`
  *   (`cpuUs`: `process.cpuUsage()` user + system so far, µs);
  * - `{ type: 'gc' }` → two full garbage collections, then `{ type: 'gc-done' }`.
- * Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_SECRET, BENCH_BRIDGE_OPTIONS (JSON), BENCH_PORT.
+ * Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_SECRET, BENCH_BRIDGE_OPTIONS (JSON), BENCH_PORT; the parent's
+ * BENCH_BRIDGE_NODE_ARGS adds Node flags to the bridge process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  * SIGTERM closes it; it also exits when its parent goes away (the IPC channel closes).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -47,7 +48,8 @@ export async function spawnBenchBridge(options: { redisUrl: string; prefix: stri
       BENCH_BRIDGE_OPTIONS: JSON.stringify(options.bridgeOptions),
       BENCH_PORT: String(options.port ?? 0),
     },
-    ['--expose-gc'],
+    // BENCH_BRIDGE_NODE_ARGS adds Node flags, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the bridge.
+    ['--expose-gc', ...(process.env['BENCH_BRIDGE_NODE_ARGS'] ?? '').split(' ').filter(Boolean)],
   );
   const ready = await nextMessage<{ type: 'ready'; port: number }>(child, 'ready', 30_000);
   return { child, pid: child.pid as number, port: ready.port };
