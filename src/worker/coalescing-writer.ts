@@ -1,22 +1,17 @@
 /**
- * A coalescing throttle for one job's progress writes: the first value is written at once; values
- * that arrive while a write is running or inside the throttle window replace each other, and the
- * last one is written when the window ends. Nothing is dropped: each `write` resolves once a write
- * that includes its value (its own or a later one) has finished, and `flush` writes what is pending
- * without waiting for the window.
+ * A coalescing throttle for one job's progress writes. A value that can go out now (no write in
+ * flight, the throttle window over) is written at once, and its caller waits for that one write. A
+ * value that arrives while a write is running or inside the window is held instead, replacing any
+ * held value, and its caller goes on at once: the held value is written when the window ends, or by
+ * `flush`, so the last value is never dropped and a worker never stalls for a window.
  */
 
-/** Writes one value; a rejection is handed to every caller whose value that write carried. */
+/** Writes one value. */
 export type WriteSink<T> = (value: T) => Promise<void>;
-
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-}
 
 /** Coalesces writes of one value stream to at most one per `throttleMs`. */
 export class CoalescingWriter<T> {
-  private pending: { value: T; waiters: Waiter[] } | undefined;
+  private held: { value: T } | undefined;
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
@@ -26,84 +21,78 @@ export class CoalescingWriter<T> {
   /**
    * @param sink - performs one write
    * @param throttleMs - the shortest time between the starts of two writes (0 = no throttle)
+   * @param onDeferredError - told when the write of a held value fails (its caller has gone on; the
+   *   value stays held for the next write or flush)
    */
   constructor(
     private readonly sink: WriteSink<T>,
     private readonly throttleMs: number,
+    private readonly onDeferredError: (error: unknown) => void = () => undefined,
   ) {}
 
-  /** Queues `value`; resolves when a write that includes it has finished, rejects when that write failed. */
+  /**
+   * Writes `value` now when it can, resolving when that write has finished (rejecting when it
+   * failed); otherwise holds it for the end of the window and resolves at once.
+   */
   write(value: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.pending === undefined) this.pending = { value, waiters: [] };
-      else this.pending.value = value;
-      this.pending.waiters.push({ resolve, reject });
-      this.schedule();
-    });
+    this.held = { value };
+    if (this.flushing > 0 || this.timer !== undefined || this.inFlight !== undefined) return Promise.resolve();
+    if (Date.now() - this.lastWriteAt >= this.throttleMs) return this.writeHeld();
+    this.arm();
+    return Promise.resolve();
   }
 
   /**
-   * Writes whatever is pending now, after the write in flight, ignoring the window. With `last`, that
-   * value replaces the pending one (and is written even when nothing was pending). Resolves when
-   * everything is written; rejects with the error of the final write when it failed.
+   * Writes the held value now, after the write in flight, ignoring the window. With `last`, that
+   * value replaces the held one (and is written even when nothing was held). Resolves when
+   * everything is written; rejects with the error of a write that failed (its value stays held).
    */
   async flush(last?: { value: T }): Promise<void> {
-    if (last !== undefined) {
-      if (this.pending === undefined) this.pending = { value: last.value, waiters: [] };
-      else this.pending.value = last.value;
-    }
+    if (last !== undefined) this.held = { value: last.value };
     this.flushing += 1;
     try {
-      let failure: { error: unknown } | undefined;
       for (;;) {
         this.clearTimer();
         if (this.inFlight !== undefined) {
           await this.inFlight.catch(() => undefined);
           continue;
         }
-        if (this.pending === undefined) break;
-        failure = await this.writeNow();
+        if (this.held === undefined) return;
+        // A failed write keeps its value held (for a later flush) and ends this one with its error.
+        await this.writeHeld();
       }
-      if (failure !== undefined) throw failure.error;
     } finally {
       this.flushing -= 1;
     }
   }
 
-  /** Starts the pending write now, or arms the timer for the end of the window. */
-  private schedule(): void {
-    if (this.flushing > 0 || this.timer !== undefined || this.inFlight !== undefined) return;
-    const waitMs = this.lastWriteAt + this.throttleMs - Date.now();
-    if (waitMs <= 0) {
-      void this.writeNow();
-      return;
-    }
+  /** Arms the timer that writes the held value when the window ends. */
+  private arm(): void {
+    const waitMs = Math.max(0, this.lastWriteAt + this.throttleMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.writeNow();
+      this.writeHeld().catch(this.onDeferredError);
     }, waitMs);
   }
 
-  /** Writes the pending value; settles its waiters; never rejects (the failure is returned). */
-  private async writeNow(): Promise<{ error: unknown } | undefined> {
-    const batch = this.pending;
-    if (batch === undefined) return undefined;
-    this.pending = undefined;
+  /** Writes the held value; when another value was held meanwhile, arms the window for it. */
+  private async writeHeld(): Promise<void> {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
     this.lastWriteAt = Date.now();
-    const running = (async () => this.sink(batch.value))();
+    const running = this.sink(held.value);
     this.inFlight = running;
-    let failure: { error: unknown } | undefined;
     try {
       await running;
-      for (const waiter of batch.waiters) waiter.resolve();
     } catch (error) {
-      failure = { error };
-      for (const waiter of batch.waiters) waiter.reject(error);
+      // Never drop the last value: unless a newer one arrived, hold this one again for the next flush.
+      this.held ??= held;
+      throw error;
     } finally {
       this.inFlight = undefined;
-      if (this.pending !== undefined) this.schedule();
+      if (this.held !== undefined && this.held !== held && this.flushing === 0 && this.timer === undefined) this.arm();
     }
-    return failure;
   }
 
   private clearTimer(): void {

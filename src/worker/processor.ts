@@ -60,7 +60,7 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
   const { progressThrottleMs } = resolveProcessorOptions(options);
   // Three written-out parameters: BullMQ only creates the AbortController when `processor.length >= 3`.
   return async function seennProcessor(job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal): Promise<Result> {
-    const run = new AttemptProgress(job, progressThrottleMs);
+    const run = new AttemptProgress(job, progressThrottleMs, logger);
     const seennJob = withSetProgress(job, run);
     let result: Result;
     try {
@@ -84,9 +84,13 @@ class AttemptProgress {
   private last: ProgressPayload;
   private readonly writer: CoalescingWriter<ProgressPayload>;
 
-  constructor(job: Job, throttleMs: number) {
+  constructor(job: Job, throttleMs: number, logger: Logger) {
     this.last = { [PROGRESS_MARKER]: 1, attempt: job.attemptsStarted, progress: 0 };
-    this.writer = new CoalescingWriter((payload) => job.updateProgress(payload), throttleMs);
+    this.writer = new CoalescingWriter(
+      (payload) => job.updateProgress(payload),
+      throttleMs,
+      (error) => logger.warn({ err: error, jobId: job.id }, 'a coalesced progress write failed; the final flush retries it'),
+    );
   }
 
   /** Validates, then queues a write; rejects without writing on bad input. */

@@ -39,8 +39,10 @@ describe('CoalescingWriter', () => {
     const first = writer.write(1);
     await first;
     expect(sink.written).toEqual([1]);
-    const burst = Array.from({ length: 49 }, (_, i) => writer.write(i + 2));
-    await Promise.all(burst);
+    // Calls inside the window return at once: a worker never stalls for the throttle.
+    await Promise.all(Array.from({ length: 49 }, (_, i) => writer.write(i + 2)));
+    expect(sink.written).toEqual([1]);
+    await waitFor(() => sink.written.length === 2, { timeoutMs: 5_000, what: 'the coalesced write' });
     expect(sink.written).toEqual([1, 50]);
     // The burst's value went out no earlier than the end of the window the first write opened.
     expect(Date.now() - started).toBeGreaterThanOrEqual(195);
@@ -59,8 +61,11 @@ describe('CoalescingWriter', () => {
     sink.hold();
     const first = writer.write(1);
     const later = [writer.write(2), writer.write(3)];
+    await Promise.all(later);
+    expect(sink.written).toEqual([]);
     sink.release();
-    await Promise.all([first, ...later]);
+    await first;
+    await waitFor(() => sink.written.length === 2, { timeoutMs: 5_000, what: 'the held value' });
     expect(sink.written).toEqual([1, 3]);
   });
 
@@ -99,6 +104,19 @@ describe('CoalescingWriter', () => {
     await expect(writer.flush({ value: 3 })).rejects.toThrow('write of 3 failed');
     await writer.flush({ value: 4 });
     expect(sink.written).toEqual([2, 4]);
+  });
+
+  it('a held value whose write failed is reported, kept, and written by the next flush', async () => {
+    const sink = recordingSink();
+    const failures: unknown[] = [];
+    const writer = new CoalescingWriter((value: number) => sink.sink(value), 30, (error) => failures.push(error));
+    await writer.write(1);
+    sink.failOnce();
+    await writer.write(2);
+    await waitFor(() => failures.length === 1, { timeoutMs: 5_000, what: 'the deferred failure' });
+    expect(sink.written).toEqual([1]);
+    await writer.flush();
+    expect(sink.written).toEqual([1, 2]);
   });
 
   it('a value written inside the window goes out on its own when the window ends', async () => {
