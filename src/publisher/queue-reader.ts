@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { SourceEvent } from '../model/source-event.js';
-import { applySourceEvent } from './apply-event.js';
+import { applyJobEvents } from './apply-event.js';
 import { JobResolver } from './job-resolver.js';
 import { advanceCheckpoint, readCheckpoint, releaseLease, takeLease } from './lease.js';
 import type { ResolvedPublisherOptions } from './options.js';
@@ -167,10 +167,9 @@ export class QueueReader {
       if (list === undefined) byJob.set(parsed.bullId, [parsed]);
       else list.push(parsed);
     }
-    const tasks = [...byJob.values()].map((events) => async () => {
-      for (const { bullId, id, event } of events) {
-        await applySourceEvent(this.ctx, this.queueName, this.resolver, bullId, id, event.kind === 'delayed' ? await this.withAttemptsMade(bullId, event) : event);
-      }
+    const tasks = [...byJob.entries()].map(([bullId, events]) => async () => {
+      const enriched = await Promise.all(events.map(async ({ id, event }) => ({ id, event: event.kind === 'delayed' ? await this.withAttemptsMade(bullId, event) : event })));
+      await applyJobEvents(this.ctx, this.queueName, this.resolver, bullId, enriched);
     });
     await runLimited(tasks, this.options.concurrency);
   }

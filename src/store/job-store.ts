@@ -51,6 +51,11 @@ export interface JobChange {
   record: JobRecord;
   /** The SSE event announcing the change, when users can see it. `data` is the JSON payload. */
   event?: { name: string; data: string };
+  /**
+   * Several events, in order, when one change carries several visible steps (the publisher applying
+   * a job's events of one read at once); used instead of `event`. Each `data` is single-line JSON.
+   */
+  events?: readonly { name: string; data: string }[];
   /** Adds the job to its user's index (when it is created). */
   index?: boolean;
 }
@@ -112,6 +117,7 @@ export class JobStore {
       const { job } = change.record;
       if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
       keys.push(this.keys.job(userId, job.id));
+      const events = change.events ?? (change.event === undefined ? [] : [change.event]);
       // A child stays in its parent's children index at its `childIndex` (refused as `duplicate` when
       // another job holds that index), whichever path writes it.
       const link = job.parent;
@@ -128,8 +134,8 @@ export class JobStore {
         change.src ?? '',
         JSON.stringify(change.record),
         this.ttlSeconds(job) * 1000,
-        change.event?.name ?? '',
-        change.event?.data ?? '',
+        events.map((event) => event.name).join('\n'),
+        events.map((event) => event.data).join('\n'),
         change.index ? Date.parse(job.createdAt) : '',
         job.id,
         childrenPosition,

@@ -46,8 +46,8 @@ export async function runScript(redis: Redis, script: LuaScript, keys: readonly 
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
  *   record           the new record JSON
  *   ttlMs            the snapshot's time to live
- *   eventName        the SSE event to append ('' = the change is not visible)
- *   eventData        the event's JSON payload
+ *   eventNames       the SSE events to append, joined by newlines ('' = the change is not visible)
+ *   eventData        their single-line JSON payloads, joined by newlines, in the same order
  *   indexScore       '' or a creation time to add the job to the user's index with (member = jobId)
  *   jobId            the job id (index member)
  *   childrenKey      '' or the KEYS position of the parent's children index this job belongs to
@@ -109,13 +109,19 @@ for i = 1, n do
     redis.call('ZADD', children, ARGV[base + 10], ARGV[base + 8])
     redis.call('PEXPIRE', children, ARGV[5])
   end
-  local event = ARGV[base + 5]
-  if event ~= '' then
-    local data = ARGV[base + 6]
-    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
-    answer[#answer + 1] = id
-    if ARGV[1] ~= '' then
-      redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. id .. '\\n' .. event .. '\\n' .. data)
+  if ARGV[base + 5] ~= '' then
+    -- One or more events, names and payloads each joined by newlines (JSON never holds a raw one).
+    local payloads = {}
+    for data in string.gmatch(ARGV[base + 6], '[^\\n]+') do payloads[#payloads + 1] = data end
+    local k = 0
+    for event in string.gmatch(ARGV[base + 5], '[^\\n]+') do
+      k = k + 1
+      local data = payloads[k]
+      local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
+      answer[#answer + 1] = id
+      if ARGV[1] ~= '' then
+        redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. id .. '\\n' .. event .. '\\n' .. data)
+      end
     end
   end
 end

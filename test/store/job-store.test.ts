@@ -5,6 +5,7 @@ import type { JobRecord } from '../../src/model/record.js';
 import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
 import { SeennKeys } from '../../src/store/keys.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 
 let redis: Redis;
 let store: JobStore;
@@ -52,6 +53,23 @@ describe('JobStore', () => {
 
     const entries = await store.readStream('alice', '0-0', 10);
     expect(entries).toEqual([{ id: ids[0], event: 'job.started', data: JSON.stringify(created.job) }]);
+  });
+
+  it('appends several events of one change in order, and publishes each', async () => {
+    const subscriber = connect();
+    const messages: string[] = [];
+    await subscriber.subscribe(keys.liveChannel());
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message));
+    const rec = record('multi', 3_000, 'multi');
+    const steps = [1, 2, 3].map((progress) => ({ name: 'job.progress', data: JSON.stringify({ ...rec.job, progress }) }));
+    const result = await store.commit('multi', [{ expectedVersion: 0, src: '7-0', record: rec, events: steps, index: true }]);
+    expect(result.status).toBe('ok');
+    const entries = await store.readStream('multi', '0-0', 10);
+    expect(entries.map((entry) => entry.data)).toEqual(steps.map((step) => step.data));
+    expect(result.status === 'ok' ? result.entryIds : []).toEqual(entries.map((entry) => entry.id));
+    await waitFor(() => messages.length === 3, { what: 'three live messages' });
+    expect(messages.map((message) => message.split('\n')[1])).toEqual(entries.map((entry) => entry.id));
+    await subscriber.quit();
   });
 
   it('compares source ids numerically, not as strings', async () => {
