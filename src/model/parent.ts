@@ -22,7 +22,7 @@
  */
 import { eventNameForStatus } from './events.js';
 import { LIMITS, isoTime, isTerminal, type ChildProgressMode, type ChildrenStats, type JobError, type JobStatus, type SeennJob } from './job.js';
-import { stableStringify, visiblyDifferent, type JobRecord, type ParentAggregate } from './record.js';
+import { sameJson, visiblyDifferent, type JobRecord, type ParentAggregate } from './record.js';
 
 /** The `error.code` of a parent failed because a child failed (or was cancelled). */
 export const CHILD_FAILURE_CODE = 'CHILD_JOB_FAILED';
@@ -283,5 +283,5 @@ export function parentEventOf(previous: SeennJob, next: SeennJob): { name: strin
 
 /** Whether two records differ at all (visible fields or internals). */
 export function recordsDiffer(a: JobRecord, b: JobRecord): boolean {
-  return stableStringify(a) !== stableStringify(b);
+  return !sameJson(a, b);
 }

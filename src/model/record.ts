@@ -53,17 +53,30 @@ export interface JobRecord {
 
 /** Whether two jobs differ in anything a user can see (ignoring `updatedAt`). */
 export function visiblyDifferent(a: SeennJob, b: SeennJob): boolean {
-  const { updatedAt: _a, ...restA } = a;
-  const { updatedAt: _b, ...restB } = b;
-  return stableStringify(restA) !== stableStringify(restB);
+  return !sameJson(a, b, 'updatedAt');
 }
 
-/** JSON with object keys sorted, so equal values always give equal strings. */
-export function stableStringify(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) => {
-    if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) return inner;
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(inner).sort()) sorted[key] = (inner as Record<string, unknown>)[key];
-    return sorted;
-  });
+/**
+ * Whether two JSON values are equal, whatever their object key order (`ignoredKey`, when given, is
+ * skipped at the top level). Allocation-free: the publisher calls it for every event.
+ */
+export function sameJson(a: unknown, b: unknown, ignoredKey?: string): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i += 1) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  let count = 0;
+  for (const key in left) {
+    if (key === ignoredKey || left[key] === undefined) continue;
+    count += 1;
+    if (!sameJson(left[key], right[key])) return false;
+  }
+  for (const key in right) if (key !== ignoredKey && right[key] !== undefined) count -= 1;
+  return count === 0;
 }

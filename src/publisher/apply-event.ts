@@ -15,7 +15,7 @@ import { isTerminal } from '../model/job.js';
 import { asParent, failedChildKeyOf, flowChildFailure, settleParent } from '../model/parent.js';
 import { DEFAULT_FAILURE_CODE, createRecord, type BullJobFacts } from '../model/reducer.js';
 import { reduce } from '../model/reducer.js';
-import { stableStringify, visiblyDifferent, type JobRecord } from '../model/record.js';
+import { sameJson, visiblyDifferent, type JobRecord } from '../model/record.js';
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
 import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
@@ -143,7 +143,7 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
         current = { job: { ...reduced.job, updatedAt: current.job.updatedAt }, x: reduced.x };
       }
     }
-    if (stableStringify(current) === stableStringify(snapshot.record)) return undefined;
+    if (sameJson(current, snapshot.record)) return undefined;
     const change: JobChange = { expectedVersion: snapshot.version, src: last.id, record: current };
     if (entries.length > 0) change.events = entries;
     const result = await ctx.store.commit(tracked.userId, [change]);
@@ -279,7 +279,7 @@ function nextChange(snapshot: VersionedRecord | null, base: JobRecord, events: r
   const visible = previous === null || visiblyDifferent(previous.job, reduced.job);
   // An invisible change keeps the old `updatedAt`: clients only see time move when something moved.
   const next: JobRecord = visible || previous === null ? reduced : { job: { ...reduced.job, updatedAt: previous.job.updatedAt }, x: reduced.x };
-  if (previous !== null && stableStringify(previous) === stableStringify(next)) return null;
+  if (previous !== null && sameJson(previous, next)) return null;
   const change: JobChange = { expectedVersion: snapshot?.version ?? 0, src: sourceId, record: next };
   if (visible) change.event = { name: eventNameForStatus(next.job.status), data: JSON.stringify(next.job) };
   if (previous === null) change.index = true;

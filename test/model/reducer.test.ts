@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { SeennJobSchema } from '../../src/model/job.js';
 import { createRecord, reduce, resultOf, statusOfBullState, type BullJobFacts } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
-import { visiblyDifferent } from '../../src/model/record.js';
+import { sameJson, visiblyDifferent } from '../../src/model/record.js';
 import type { SourceEvent } from '../../src/model/source-event.js';
 import { compareStreamIds, streamIdTime } from '../../src/model/source-event.js';
 
@@ -132,6 +132,17 @@ describe('helpers', () => {
     const { job } = fresh();
     expect(visiblyDifferent(job, { ...job, updatedAt: '2030-01-01T00:00:00.000Z' })).toBe(false);
     expect(visiblyDifferent(job, { ...job, progress: 1 })).toBe(true);
+  });
+
+  it('sameJson compares JSON values whatever their key order', () => {
+    expect(sameJson({ a: 1, b: { c: [1, { d: 2 }] } }, { b: { c: [1, { d: 2 }] }, a: 1 })).toBe(true);
+    expect(sameJson({ a: 1 }, { a: 1, b: 2 })).toBe(false);
+    expect(sameJson({ a: 1, b: 2 }, { a: 1 })).toBe(false);
+    expect(sameJson({ a: [1, 2] }, { a: [2, 1] })).toBe(false);
+    expect(sameJson({ a: undefined }, {})).toBe(true);
+    expect(sameJson([1], { 0: 1 })).toBe(false);
+    expect(sameJson(null, {})).toBe(false);
+    expect(sameJson({ t: 1, x: 5 }, { t: 2, x: 5 }, 't')).toBe(true);
   });
 
   it('compares stream ids numerically and reads their time', () => {
