@@ -27,6 +27,7 @@ import { Redis } from 'ioredis';
 import { Seenn } from '../src/seenn.js';
 import { spawnBridge, type BridgeProcess } from '../test/bridge/process.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
+import { deletePrefix } from '../examples/lib/redis-keys.js';
 
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 200);
 const USERS = Number(process.env['BENCH_USERS'] ?? 20);
@@ -42,14 +43,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 async function main(): Promise<void> {
   if (CONNECTIONS % USERS !== 0) throw new Error('BENCH_CONNECTIONS must be a multiple of BENCH_USERS');

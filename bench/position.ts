@@ -24,6 +24,7 @@ import { POSITION_DEFAULTS } from '../src/position/options.js';
 import { PositionWatcher, type PositionTick } from '../src/position/watcher.js';
 import { Seenn } from '../src/seenn.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
+import { deletePrefix } from '../examples/lib/redis-keys.js';
 
 const SIZES = [1_000, 10_000, 100_000];
 const WATCHED = 1_000;
@@ -78,14 +79,6 @@ async function measure(redis: Redis, reps: number, fn: () => Promise<unknown>): 
   return { redisUsec: Math.round(cost.scriptUsec / Math.max(1, cost.scriptCalls)), wallUsec: Math.round(wallUsec) };
 }
 
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 async function runSize(url: string, size: number): Promise<Record<string, unknown>> {
   const prefix = `bench-pos-${randomUUID().slice(0, 8)}`;

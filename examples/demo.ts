@@ -27,6 +27,7 @@ import { NoRedisError, findOrStartRedis } from './lib/demo-redis.js';
 import { createDemoApp } from './lib/demo-server.js';
 import { DEMO_QUEUES, startDemoWorkers } from './lib/demo-workers.js';
 import { runSmoke } from './lib/demo-smoke.js';
+import { deletePrefix } from './lib/redis-keys.js';
 
 function numberFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -39,15 +40,6 @@ function numberFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** Deletes every key under `prefix:` (this run's keys only). */
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 async function main(): Promise<void> {
   const smoke = process.argv.includes('--smoke') || process.env['DEMO_SMOKE'] === '1';

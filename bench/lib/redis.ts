@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../../examples/lib/redis-server.js';
 import { track } from './processes.js';
+export { deletePrefix } from '../../examples/lib/redis-keys.js';
 
 /** A Redis for one scenario. */
 export interface BenchRedis {
@@ -32,15 +33,6 @@ export async function benchRedis(): Promise<BenchRedis> {
   return { url, own: server !== undefined, version, process: server?.process, stop: async () => server?.stop() };
 }
 
-/** Deletes every key under `prefix:` (SCAN + UNLINK), so a shared Redis keeps nothing of the run. */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 /** Server-side CPU time of Redis so far (`used_cpu_user + used_cpu_sys`), in ms. */
 export async function redisCpuMs(redis: Redis): Promise<number> {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+export { deletePrefix } from '../../examples/lib/redis-keys.js';
 
 /** The URL of the Redis the global set-up chose for this run. */
 export function redisUrl(): string {
@@ -21,12 +22,3 @@ export function uniquePrefix(label = 't'): string {
   return `${label}-${randomUUID().slice(0, 8)}`;
 }
 
-/** Deletes every key under `prefix:` with SCAN + UNLINK. */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
