@@ -90,6 +90,11 @@ const PositionSchema = HistorySchema.extend({
 
 const WatcherSchema = PositionSchema.extend({ positionIntervalMs: int(10, 3_600_000) });
 
+// Built once: a schema made per call is compiled again on every parse.
+const StrictHistorySchema = HistorySchema.strict();
+const StrictPositionSchema = PositionSchema.strict();
+const StrictWatcherSchema = WatcherSchema.strict();
+
 function pick<T extends object>(defaults: Required<T>, parsed: { [K in keyof T]?: T[K] | undefined }): Required<T> {
   const resolved = { ...defaults };
   for (const key of Object.keys(defaults) as (keyof T)[]) {
@@ -101,15 +106,15 @@ function pick<T extends object>(defaults: Required<T>, parsed: { [K in keyof T]?
 
 /** Validates {@link HistoryOptions} and applies defaults. */
 export function resolveHistoryOptions(options: HistoryOptions = {}): ResolvedHistoryOptions {
-  return pick<HistoryOptions>(HISTORY_DEFAULTS, parseOrThrow(HistorySchema.strict(), options, 'history options'));
+  return pick<HistoryOptions>(HISTORY_DEFAULTS, parseOrThrow(StrictHistorySchema, options, 'history options'));
 }
 
 /** Validates {@link PositionOptions} and applies defaults. */
 export function resolvePositionOptions(options: PositionOptions = {}): ResolvedPositionOptions {
-  return pick<PositionOptions>(POSITION_DEFAULTS, parseOrThrow(PositionSchema.strict(), options, 'position options'));
+  return pick<PositionOptions>(POSITION_DEFAULTS, parseOrThrow(StrictPositionSchema, options, 'position options'));
 }
 
 /** Validates {@link PositionWatcherOptions} and applies defaults. */
 export function resolvePositionWatcherOptions(options: PositionWatcherOptions = {}): ResolvedPositionWatcherOptions {
-  return pick<PositionWatcherOptions>(POSITION_WATCHER_DEFAULTS, parseOrThrow(WatcherSchema.strict(), options, 'position watcher options'));
+  return pick<PositionWatcherOptions>(POSITION_WATCHER_DEFAULTS, parseOrThrow(StrictWatcherSchema, options, 'position watcher options'));
 }
