@@ -20,7 +20,7 @@ import { LivePositions } from './live-positions.js';
 import { resolveBridgeOptions, type BridgeOptions, type ResolvedBridgeOptions } from './options.js';
 import { RateLimiter } from './rate-limiter.js';
 import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
-import { SseSession } from './sse-session.js';
+import { SSE_HEADERS, SseSession } from './sse-session.js';
 
 /** Counters for diagnostics and tests. */
 export interface BridgeStats {
@@ -79,6 +79,12 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       }
       // The client may have gone while we authenticated: a closed response never emits `close` again.
       if (res.destroyed || res.socket === null || res.socket.destroyed) return;
+      if (req.method === 'HEAD') {
+        // Express routes HEAD to GET handlers: answer the stream's headers, open no stream.
+        res.writeHead(200, { 'Content-Type': 'text/event-stream', ...SSE_HEADERS });
+        res.end();
+        return;
+      }
       const header = req.headers['last-event-id'];
       const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
       const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, positions: this.positions, options: this.options, logger: this.logger });

@@ -41,6 +41,15 @@ function expectEnvelope(body: Record<string, unknown>, code: string): void {
 }
 
 describe('REST: jobs', () => {
+  it('answers HEAD /sse with the stream headers and opens no stream', async () => {
+    const response = await fetch(`${bridge.baseUrl}/sse`, { method: 'HEAD', headers: { authorization: `Bearer ${aliceToken}` } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    expect(await response.text()).toBe('');
+    expect(bridge.router.bridge.stats.streams).toBe(0);
+    expect((await fetch(`${bridge.baseUrl}/sse`, { method: 'HEAD' })).status).toBe(401);
+  });
+
   it('answers GET /jobs/:id with the job object as JSON', async () => {
     const { status, headers, body } = await getJson(`${bridge.baseUrl}/jobs/a-1`, aliceToken);
     expect(status).toBe(200);
