@@ -2,15 +2,13 @@
  * A test bed for batches: a Seenn over a fresh prefix with publishers reading the batch queues,
  * in-process workers whose jobs the test drives step by step, and reads of a parent's replay entries.
  */
-import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { Seenn, type SeennWorkerJob } from '../../src/index.js';
+import { Worker } from 'bullmq';
+import type { SeennWorkerJob } from '../../src/index.js';
 import type { ChildrenStats, JobStatus, SeennJob } from '../../src/model/job.js';
-import type { Publisher } from '../../src/publisher/index.js';
 import type { DescribeFn } from '../../src/publisher/options.js';
 import type { JobStore } from '../../src/store/job-store.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
-import { waitFor } from '../helpers/wait.js';
+import { connect } from '../helpers/redis.js';
+import { Bed } from '../publisher/harness.js';
 
 /** A replay entry about a parent: its whole object (`job.*`) or a `child.progress` update. */
 export interface ParentEntry {
@@ -92,31 +90,13 @@ export class Driver {
   }
 }
 
-/** A Seenn, its publishers and workers over a fresh prefix. */
-export class BatchBed {
-  readonly prefix = uniquePrefix('batch');
-  readonly redis: Redis = connect();
-  readonly seenn = new Seenn({ connection: this.redis, prefix: this.prefix });
-  readonly publisher: Publisher;
+/** The publisher tests' bed plus driven workers and a parent's replay entries. */
+export class BatchBed extends Bed {
   private readonly workers: Worker[] = [];
-  private readonly queues: Queue[] = [];
 
   constructor(queues: string[], options: { describe?: DescribeFn } = {}) {
-    const publisherOptions = { queues, blockMs: 100, leaseMs: 2_000 };
-    this.publisher = this.seenn.publisher(options.describe === undefined ? publisherOptions : { ...publisherOptions, describe: options.describe });
+    super(queues, { describe: options.describe ?? null, label: 'batch' });
     this.publisher.on('error', (error) => process.stderr.write(`publisher error: ${error.message}\n`));
-  }
-
-  async start(): Promise<this> {
-    await this.publisher.start();
-    return this;
-  }
-
-  /** A BullMQ queue of this bed (closed with it). */
-  queue(name: string): Queue {
-    const queue = new Queue(name, { connection: this.redis, prefix: this.prefix });
-    this.queues.push(queue);
-    return queue;
   }
 
   /** A worker running `processor` (wrapped, no progress throttle) on `queue`. */
@@ -131,23 +111,9 @@ export class BatchBed {
     return parentEntries(this.seenn.context.store, userId, parentId);
   }
 
-  /** Waits until the job satisfies `predicate` (read through `seenn.jobs.get`) and returns it. */
-  waitForJob(jobId: string, predicate: (job: SeennJob) => boolean, what = 'job state', timeoutMs = 15_000): Promise<SeennJob> {
-    return waitFor(
-      async () => {
-        const job = await this.seenn.jobs.get(jobId);
-        return job !== null && predicate(job) ? job : null;
-      },
-      { what: `${what} of ${jobId}`, timeoutMs },
-    );
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await Promise.all(this.workers.map((worker) => worker.close(true)));
-    await Promise.all(this.queues.map((queue) => queue.close()));
-    await this.seenn.close();
-    await deletePrefix(this.redis, this.prefix);
-    await this.redis.quit();
+    await super.close();
   }
 }
 

@@ -23,14 +23,22 @@ export interface ParsedEntry {
 
 /** A test bed: a prefix, a connection, a Seenn, a started publisher, and queues. */
 export class Bed {
-  readonly prefix = uniquePrefix('pub');
+  readonly prefix: string;
   readonly redis: Redis = connect();
-  readonly seenn = new Seenn({ connection: this.redis, prefix: this.prefix });
+  readonly seenn: Seenn;
   readonly publisher: Publisher;
   private readonly queues: Queue[] = [];
 
-  constructor(queues: string[], options: { describe?: DescribeFn } = {}) {
-    this.publisher = this.seenn.publisher({ queues, describe: options.describe ?? describeByData, blockMs: 100, leaseMs: 2_000 });
+  /**
+   * @param queues - the queues the publisher reads
+   * @param options - `describe` (default {@link describeByData}; `null` for none) and the prefix's label
+   */
+  constructor(queues: string[], options: { describe?: DescribeFn | null; label?: string } = {}) {
+    this.prefix = uniquePrefix(options.label ?? 'pub');
+    this.seenn = new Seenn({ connection: this.redis, prefix: this.prefix });
+    const describe = options.describe === undefined ? describeByData : options.describe;
+    const publisherOptions = { queues, blockMs: 100, leaseMs: 2_000 };
+    this.publisher = this.seenn.publisher(describe === null ? publisherOptions : { ...publisherOptions, describe });
   }
 
   async start(): Promise<this> {
@@ -56,13 +64,13 @@ export class Bed {
   }
 
   /** Waits until the job's snapshot satisfies `predicate`, and returns it. */
-  async waitForJob(jobId: string, predicate: (job: SeennJob) => boolean, what = 'job state'): Promise<SeennJob> {
+  async waitForJob(jobId: string, predicate: (job: SeennJob) => boolean, what = 'job state', timeoutMs = 15_000): Promise<SeennJob> {
     return waitFor(
       async () => {
         const job = await this.seenn.jobs.get(jobId);
         return job !== null && predicate(job) ? job : null;
       },
-      { what: `${what} of ${jobId}`, timeoutMs: 15_000 },
+      { what: `${what} of ${jobId}`, timeoutMs },
     );
   }
 
