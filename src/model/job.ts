@@ -42,7 +42,7 @@ const isoUtc = z.iso.datetime({ offset: false });
 const jsonObject = z.record(z.string(), z.unknown());
 
 /** Bytes of `value` as JSON (UTF-8). */
-export function jsonBytes(value: unknown): number {
+function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
 

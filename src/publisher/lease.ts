@@ -3,7 +3,6 @@
  * resume where the last one stopped. Both are single keys, so they work on Redis Cluster.
  */
 import type { Redis } from 'ioredis';
-import { compareStreamIds } from '../model/source-event.js';
 import { luaScript, runScript } from '../store/scripts.js';
 
 /**
@@ -72,9 +71,4 @@ export async function advanceCheckpoint(redis: Redis, key: string, id: string): 
 export async function readCheckpoint(redis: Redis, key: string): Promise<string | null> {
   const id = await redis.get(key);
   return id !== null && /^\d+-\d+$/.test(id) ? id : null;
-}
-
-/** The later of two stream ids. */
-export function laterId(a: string, b: string): string {
-  return compareStreamIds(a, b) >= 0 ? a : b;
 }

@@ -41,7 +41,7 @@ export async function runScript(redis: Redis, script: LuaScript, keys: readonly 
  * ARGV[3]        replay stream MAXLEN (approximate trim)
  * ARGV[4]        replay stream and index TTL in ms
  * ARGV[5]        children index TTL in ms
- * then 10 ARGV per change (PER_CHANGE_ARGS):
+ * then 10 ARGV per change:
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
  *   record           the new record JSON
@@ -130,5 +130,3 @@ return answer
 `,
 );
 
-/** How many ARGV entries each change takes in {@link applyChangesScript}. */
-export const PER_CHANGE_ARGS = 10;
