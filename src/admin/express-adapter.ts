@@ -13,7 +13,7 @@ import { SeennError, isSeennError } from '../errors.js';
 import { Admin } from './admin.js';
 import { boardUnavailableError, createBoard, loadBullBoardApi, type ModuleLoader } from './board.js';
 import type { AdminJobReader } from './handlers.js';
-import type { AdminRequest, AdminResponse } from './http.js';
+import { ADMIN_RESPONSE_HEADERS, type AdminRequest, type AdminResponse } from './http.js';
 import type { AdminOptions } from './options.js';
 import { ADMIN_ROUTES } from './routes.js';
 
@@ -39,6 +39,12 @@ export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, optio
   const admin = new Admin<Request>(ctx, jobs, options);
   const express = loadExpress(load);
   const router = express.Router();
+  // First, so every answer carries them, including bull-board's and its static files' (which keep a
+  // Cache-Control already set).
+  router.use((_req, res, next) => {
+    for (const [name, value] of Object.entries(ADMIN_RESPONSE_HEADERS)) res.setHeader(name, value);
+    next();
+  });
   for (const route of ADMIN_ROUTES) {
     router.get(route.path, async (req, res) => send(res, await admin.handle(route.handler, adminRequest(req))));
   }
@@ -120,6 +126,5 @@ function send(res: Response, answer: AdminResponse): void {
     return;
   }
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-  res.setHeader('Cache-Control', 'no-store');
   res.status(answer.status).json(answer.body);
 }

@@ -2,6 +2,7 @@
  * Guards: checks that run before a handler and either let the request through (`null`) or answer it
  * themselves. They compose in order, the same way for the JSON view and for bull-board.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { SeennError } from '../errors.js';
 import type { AdminAuthenticator } from './auth.js';
 import { errorResponse, type AdminRequest, type AdminResponse } from './http.js';
@@ -38,17 +39,37 @@ export function authGuard<Req>(authenticator: AdminAuthenticator<Req>): Guard<Re
 
 /**
  * Guards actions that change queues (every method but GET, HEAD and OPTIONS): with `readOnly` they
- * answer 403 `FORBIDDEN`; otherwise a browser request from another site is refused (its
- * `Sec-Fetch-Site` is not `same-origin`), so cached Basic credentials cannot be used across sites.
+ * answer 403 `FORBIDDEN`; otherwise a request must prove it does not ride on credentials a browser
+ * attaches by itself (cached Basic auth, an app's session cookie) from another site:
+ * - a browser's `Sec-Fetch-Site` must be `same-origin` (or `none`: typed by the user);
+ * - without it, an `Origin` must name the admin's own host (the request's `Host`);
+ * - without either, the request must carry `Authorization: Bearer`, which no browser sends unasked.
+ * Anything else answers 403 `FORBIDDEN` with `details.reason: 'cross-site'`.
  */
 export function mutationGuard<Req>(readOnly: boolean): Guard<Req> {
   return async (req) => {
     if (SAFE_METHODS.has(req.method)) return null;
     if (readOnly) return errorResponse(new SeennError('FORBIDDEN', 'the admin route is read-only (readOnly: true)', { details: { reason: 'read-only' } }));
-    const site = req.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-      return errorResponse(new SeennError('FORBIDDEN', 'actions must come from the admin page itself', { details: { reason: 'cross-site' } }));
-    }
-    return null;
+    if (isFromOwnOrigin(req.headers)) return null;
+    return errorResponse(new SeennError('FORBIDDEN', 'actions must come from the admin page itself (or a script sending `Authorization: Bearer`)', { details: { reason: 'cross-site' } }));
   };
+}
+
+/** Whether a mutating request shows it comes from the admin's own origin, or from a script holding the token. */
+export function isFromOwnOrigin(headers: IncomingHttpHeaders): boolean {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
+  const origin = headers.origin;
+  if (origin !== undefined) return originHost(origin) !== null && originHost(origin) === headers.host?.toLowerCase();
+  return /^Bearer[ ]/i.test(headers.authorization ?? '');
+}
+
+/** The `host[:port]` of an `Origin` header, lower case; `null` for `null` or anything unparsable. */
+function originHost(origin: string): string | null {
+  try {
+    const url = new URL(origin);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.host.toLowerCase() : null;
+  } catch {
+    return null;
+  }
 }

@@ -28,6 +28,19 @@ export interface AdminResponse {
   headers?: Record<string, string | readonly string[]>;
 }
 
+/**
+ * Headers on every answer of the admin route (its JSON, its page, bull-board and its assets): never
+ * cached (they show queue contents and carry credentials' results), never framed (no clickjacking of
+ * a writable board), never sniffed, and no referrer leaking admin paths.
+ */
+export const ADMIN_RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Cache-Control': 'no-store',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy': "frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+});
+
 /** An answer of 200 with `body`. */
 export function ok(body: unknown): AdminResponse {
   return { status: 200, body };
