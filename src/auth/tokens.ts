@@ -55,7 +55,7 @@ const IssueSchema = z
   })
   .strict();
 
-const ClaimsSchema = z.object({ sub: DescriptorSchema.shape.userId, exp: z.number().int(), jobs: JobIdsSchema.optional() });
+const ClaimsSchema = z.object({ sub: DescriptorSchema.shape.userId, exp: z.number().int(), iat: z.number().optional(), jobs: JobIdsSchema.optional() });
 
 /** Turns a secret given as a string or bytes into key bytes. */
 export function secretBytes(secret: string | Uint8Array): Uint8Array {
@@ -116,21 +116,35 @@ function audienceOf(appId: string): string {
   return `seenn:${appId}`;
 }
 
+/** How far in the future a token's `iat` may lie (clock skew between the issuer and the bridge), in seconds. */
+const IAT_SKEW_SECONDS = 60;
+
 /**
  * Verifies an HS256 token issued for `appId` with `secret`. Throws a {@link SeennError} `UNAUTHORIZED`
  * whose message says why (never echoing the token).
+ *
+ * With `maxTokenAgeSeconds`, the token must carry `iat` (not more than a minute in the future) and is
+ * refused once it is older than that, whatever its `exp`: the principal then expires at the earlier
+ * of `exp` and `iat + maxTokenAgeSeconds`.
  */
-export async function verifyToken(token: string, secret: Uint8Array, appId: string): Promise<Principal> {
-  if (token.length === 0 || token.length > TOKEN_LIMITS.maxTokenChars) throw new SeennError('UNAUTHORIZED', 'the token is malformed');
+export async function verifyToken(token: string, secret: Uint8Array, appId: string, maxTokenAgeSeconds?: number): Promise<Principal> {
+  if (token.length === 0 || token.length > TOKEN_LIMITS.maxTokenChars) throw new SeennError('UNAUTHORIZED', 'the token is malformed', { details: { reason: 'invalid' } });
   let payload: unknown;
   try {
-    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: audienceOf(appId), requiredClaims: ['sub', 'exp'] }));
+    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: audienceOf(appId), requiredClaims: maxTokenAgeSeconds === undefined ? ['sub', 'exp'] : ['sub', 'exp', 'iat'] }));
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw new SeennError('UNAUTHORIZED', 'the token has expired', { details: { reason: 'expired' } });
     throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
   }
   const claims = ClaimsSchema.safeParse(payload);
   if (!claims.success) throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
-  const { sub, exp, jobs } = claims.data;
-  return jobs === undefined ? { userId: sub, expiresAtMs: exp * 1000 } : { userId: sub, jobIds: jobs, expiresAtMs: exp * 1000 };
+  const { sub, exp, iat, jobs } = claims.data;
+  let expiresAtMs = exp * 1000;
+  if (maxTokenAgeSeconds !== undefined) {
+    const nowSeconds = Date.now() / 1000;
+    if (iat === undefined || iat > nowSeconds + IAT_SKEW_SECONDS) throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
+    if (nowSeconds - iat >= maxTokenAgeSeconds) throw new SeennError('UNAUTHORIZED', 'the token is older than this server accepts', { details: { reason: 'expired' } });
+    expiresAtMs = Math.min(expiresAtMs, (iat + maxTokenAgeSeconds) * 1000);
+  }
+  return jobs === undefined ? { userId: sub, expiresAtMs } : { userId: sub, jobIds: jobs, expiresAtMs };
 }

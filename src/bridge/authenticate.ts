@@ -22,10 +22,12 @@ export class Authenticator<Req extends IncomingMessage> {
   /**
    * @param auth - the resolved auth option
    * @param appId - the app whose tokens are accepted
+   * @param maxTokenAgeSeconds - tokens older than this (by `iat`) are refused
    */
   constructor(
     private readonly auth: ResolvedAuth<Req>,
     private readonly appId: string,
+    private readonly maxTokenAgeSeconds: number,
   ) {}
 
   /**
@@ -36,7 +38,7 @@ export class Authenticator<Req extends IncomingMessage> {
     if (this.auth.kind === 'hook') return fromHook(await this.auth.authenticate(req));
     const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
     if (token === null || token === '') throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', { details: { reason: 'missing' } });
-    return verifyToken(token, this.auth.secret, this.appId);
+    return verifyToken(token, this.auth.secret, this.appId, this.maxTokenAgeSeconds);
   }
 }
 

@@ -41,6 +41,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   private readonly hub: LiveHub;
   private readonly positions: LivePositions | null;
   private readonly limiter: RateLimiter | null;
+  private readonly connectLimiter: RateLimiter | null;
   private readonly sessions = new Set<SseSession>();
   private readonly logger: Logger;
   private slowClientDisconnects = 0;
@@ -58,20 +59,25 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   ) {
     this.options = resolveBridgeOptions(options, ctx.options.tokenSecret);
     this.logger = ctx.logger.child({ module: 'bridge' });
-    this.authenticator = new Authenticator(this.options.auth, ctx.options.appId);
+    this.authenticator = new Authenticator(this.options.auth, ctx.options.appId, this.options.maxTokenAgeSeconds);
     const { positionIntervalMs } = this.options;
     const positions = positionIntervalMs === null ? null : new LivePositions(ctx, positionIntervalMs, this.logger, (event) => this.hub.sendPosition(event));
     this.positions = positions;
     this.hub = new LiveHub(ctx, this.logger, positions === null ? undefined : (event) => positions.decorate(event));
     this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);
+    this.connectLimiter = this.options.connectRateLimit === null ? null : new RateLimiter(this.options.connectRateLimit);
   }
 
   /** `GET /sse`: the user's event stream (see `sse-session.ts`). */
   async handleSse(req: Req, res: ServerResponse): Promise<void> {
-    const url = requestUrl(req);
+    let url: URL | null = null;
+    let headers: Record<string, string | number> = {};
     try {
+      url = requestUrl(req);
       if (this.closing !== undefined) throw new SeennError('INTERNAL_ERROR', 'the bridge is shutting down');
       const principal = await this.authenticator.authenticate(req, url, true);
+      // Every connect (HEAD too) spends the user's connect budget: each fresh one reads its jobs.
+      if (this.connectLimiter !== null) headers = this.spend(this.connectLimiter, principal.userId);
       checkUserParam(principal, url);
       const filterJobId = await this.streamFilter(principal, url);
       if (this.hub.count(principal.userId) >= this.options.maxStreamsPerUser) {
@@ -95,7 +101,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       });
       await session.start();
     } catch (error) {
-      this.answerError(res, url, error);
+      this.answerError(res, url, error, headers);
     }
   }
 
@@ -125,6 +131,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       for (const session of [...this.sessions]) session.close('shutdown');
       this.sessions.clear();
       this.limiter?.close();
+      this.connectLimiter?.close();
       await Promise.all([this.positions?.close(), this.hub.close()]);
     })();
     return this.closing;
@@ -132,23 +139,31 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
 
   /** Authenticates, rate-limits and answers one REST request with `body(principal, url)` as JSON. */
   private async rest<T>(req: Req, res: ServerResponse, body: (principal: Principal, url: URL) => Promise<T>): Promise<void> {
-    const url = requestUrl(req);
+    let url: URL | null = null;
     let headers: Record<string, string | number> = {};
     try {
+      url = requestUrl(req);
       const principal = await this.authenticator.authenticate(req, url, false);
-      if (this.limiter !== null) {
-        const decision = this.limiter.take(principal.userId);
-        headers = { 'X-RateLimit-Limit': decision.limit, 'X-RateLimit-Remaining': decision.remaining };
-        if (!decision.allowed) {
-          headers['Retry-After'] = decision.retryAfterSeconds;
-          throw new SeennError('RATE_LIMIT_EXCEEDED', 'too many requests', { details: { retryAfterSeconds: decision.retryAfterSeconds } });
-        }
-      }
+      if (this.limiter !== null) headers = this.spend(this.limiter, principal.userId);
       checkUserParam(principal, url);
       sendJson(res, 200, await body(principal, url), headers);
     } catch (error) {
       this.answerError(res, url, error, headers);
     }
+  }
+
+  /**
+   * Counts one request of `userId` against `limiter`: the rate-limit headers to answer with, or a
+   * thrown `RATE_LIMIT_EXCEEDED` (its headers, with `Retry-After`, in `details.headers`).
+   */
+  private spend(limiter: RateLimiter, userId: string): Record<string, string | number> {
+    const decision = limiter.take(userId);
+    const headers: Record<string, string | number> = { 'X-RateLimit-Limit': decision.limit, 'X-RateLimit-Remaining': decision.remaining };
+    if (!decision.allowed) {
+      headers['Retry-After'] = decision.retryAfterSeconds;
+      throw new RateLimited(decision.retryAfterSeconds, headers);
+    }
+    return headers;
   }
 
   /** The SSE `jobId` filter: a job the principal may see, or 404. */
@@ -160,10 +175,22 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     return jobId;
   }
 
-  private answerError(res: ServerResponse, url: URL, error: unknown, headers: Record<string, string | number> = {}): void {
+  private answerError(res: ServerResponse, url: URL | null, error: unknown, headers: Record<string, string | number> = {}): void {
     const coded = toSeennError(error);
-    if (coded.status >= 500) this.logger.error({ err: error, url: loggableUrl(url) }, 'bridge: request failed');
-    else this.logger.debug({ code: coded.code, url: loggableUrl(url) }, 'bridge: request refused');
+    if (error instanceof RateLimited) headers = { ...headers, ...error.headers };
+    const where = url === null ? '(malformed)' : loggableUrl(url);
+    if (coded.status >= 500) this.logger.error({ err: error, url: where }, 'bridge: request failed');
+    else this.logger.debug({ code: coded.code, url: where }, 'bridge: request refused');
     sendError(res, coded, headers);
+  }
+}
+
+/** A request over its user's budget: `RATE_LIMIT_EXCEEDED` with the headers to answer. */
+class RateLimited extends SeennError {
+  constructor(
+    retryAfterSeconds: number,
+    readonly headers: Record<string, string | number>,
+  ) {
+    super('RATE_LIMIT_EXCEEDED', 'too many requests', { details: { retryAfterSeconds } });
   }
 }

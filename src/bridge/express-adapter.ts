@@ -5,10 +5,11 @@
  */
 import { createRequire } from 'node:module';
 import type * as Express from 'express';
-import type { Request, Router } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { Bridge } from './bridge.js';
+import { sendError, toSeennError } from './http.js';
 import type { BridgeOptions } from './options.js';
 import type { RestJobReader } from './rest.js';
 
@@ -49,5 +50,15 @@ export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, optio
   router.get('/jobs', (req, res) => bridge.handleListJobs(req, res));
   router.get('/jobs/:id/children', (req, res) => bridge.handleChildren(req, res, String(req.params['id'])));
   router.get('/jobs/:id', (req, res) => bridge.handleGetJob(req, res, String(req.params['id'])));
+  // An error raised while Express matches these routes (e.g. a path parameter that is not valid
+  // percent-encoding, `/jobs/%ZZ`) gets the JSON envelope, never Express's HTML page and stack.
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const status = (error as { status?: unknown } | null)?.status;
+    sendError(res, typeof status === 'number' && status >= 400 && status < 500 ? new SeennError('VALIDATION_ERROR', 'the request path is malformed') : toSeennError(error));
+  });
   return Object.assign(router, { bridge });
 }

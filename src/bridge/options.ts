@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { secretBytes } from '../auth/tokens.js';
+import { secretBytes, TOKEN_LIMITS } from '../auth/tokens.js';
 import { SeennError } from '../errors.js';
 import { parseOrThrow } from '../options.js';
 
@@ -56,6 +56,24 @@ export interface BridgeOptions<Req = IncomingMessage> {
   maxBufferedBytes?: number;
   /** Open streams one user may hold on this process; more answer 429 `TOO_MANY_STREAMS`. @defaultValue 20 */
   maxStreamsPerUser?: number;
+  /**
+   * Per-user budget of `GET`/`HEAD /sse` requests on this process, counted after authentication
+   * (429 `RATE_LIMIT_EXCEEDED` with `Retry-After` beyond it); `null` = unlimited. Each fresh connect
+   * reads up to `syncMaxJobs` jobs, so a client reconnecting in a loop would otherwise load Redis for
+   * every other user. @defaultValue `{ requests: 60, perMs: 60000 }`
+   */
+  connectRateLimit?: RateLimitOptions | null;
+  /**
+   * A stream whose socket does not drain for this long while it sends `job.sync` or replays is cut as
+   * a slow client (it recovers by reconnecting with its cursor). @defaultValue 30000
+   */
+  drainTimeoutMs?: number;
+  /**
+   * Tokens (`auth: { secret }`) are accepted only for this long after their `iat`, whatever their
+   * `exp`; a token without `iat` is refused. A stream ends at the earlier of `exp` and `iat` + this.
+   * Raise it if the app issues longer tokens. @defaultValue 86400 (24 hours)
+   */
+  maxTokenAgeSeconds?: number;
   /** Per-user budget of REST requests on this process (429 `RATE_LIMIT_EXCEEDED` beyond it); `null` = unlimited. @defaultValue `{ requests: 600, perMs: 60000 }` */
   rateLimit?: RateLimitOptions | null;
   /** On a fresh (unrecovered) connect, `job.sync` also covers jobs that finished this recently. @defaultValue 300000 (5 minutes) */
@@ -78,6 +96,9 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   retryJitterMs: 2_000,
   maxBufferedBytes: 1024 * 1024,
   maxStreamsPerUser: 20,
+  connectRateLimit: Object.freeze({ requests: 60, perMs: 60_000 }),
+  drainTimeoutMs: 30_000,
+  maxTokenAgeSeconds: 24 * 3600,
   rateLimit: Object.freeze({ requests: 600, perMs: 60_000 }),
   syncFinishedWithinMs: 5 * 60_000,
   syncMaxJobs: 500,
@@ -96,6 +117,9 @@ export interface ResolvedBridgeOptions<Req = IncomingMessage> {
   retryJitterMs: number;
   maxBufferedBytes: number;
   maxStreamsPerUser: number;
+  connectRateLimit: RateLimitOptions | null;
+  drainTimeoutMs: number;
+  maxTokenAgeSeconds: number;
   rateLimit: RateLimitOptions | null;
   syncFinishedWithinMs: number;
   syncMaxJobs: number;
@@ -106,6 +130,7 @@ const ms = z.number().int().positive();
 const secretSchema = z
   .union([z.string(), z.instanceof(Uint8Array)])
   .refine((secret) => (typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) >= 32, 'auth.secret must be at least 32 bytes');
+const rateLimitSchema = z.object({ requests: z.number().int().min(1), perMs: ms }).strict();
 const OptionsSchema = z
   .object({
     auth: z
@@ -120,7 +145,10 @@ const OptionsSchema = z
     retryJitterMs: z.number().int().min(0).optional(),
     maxBufferedBytes: z.number().int().min(1024).optional(),
     maxStreamsPerUser: z.number().int().min(1).optional(),
-    rateLimit: z.object({ requests: z.number().int().min(1), perMs: ms }).strict().nullable().optional(),
+    connectRateLimit: rateLimitSchema.nullable().optional(),
+    drainTimeoutMs: ms.optional(),
+    maxTokenAgeSeconds: z.number().int().min(1).max(TOKEN_LIMITS.maxTtlSeconds).optional(),
+    rateLimit: rateLimitSchema.nullable().optional(),
     syncFinishedWithinMs: z.number().int().min(0).optional(),
     syncMaxJobs: z.number().int().min(1).max(100_000).optional(),
     positionIntervalMs: z.number().int().min(10).max(3_600_000).nullable().optional(),
@@ -152,6 +180,9 @@ export function resolveBridgeOptions<Req>(options: BridgeOptions<Req>, defaultSe
     retryJitterMs: parsed.retryJitterMs ?? BRIDGE_DEFAULTS.retryJitterMs,
     maxBufferedBytes: parsed.maxBufferedBytes ?? BRIDGE_DEFAULTS.maxBufferedBytes,
     maxStreamsPerUser: parsed.maxStreamsPerUser ?? BRIDGE_DEFAULTS.maxStreamsPerUser,
+    connectRateLimit: parsed.connectRateLimit === undefined ? { ...BRIDGE_DEFAULTS.connectRateLimit } : parsed.connectRateLimit,
+    drainTimeoutMs: parsed.drainTimeoutMs ?? BRIDGE_DEFAULTS.drainTimeoutMs,
+    maxTokenAgeSeconds: parsed.maxTokenAgeSeconds ?? BRIDGE_DEFAULTS.maxTokenAgeSeconds,
     rateLimit: parsed.rateLimit === undefined ? { ...BRIDGE_DEFAULTS.rateLimit } : parsed.rateLimit,
     syncFinishedWithinMs: parsed.syncFinishedWithinMs ?? BRIDGE_DEFAULTS.syncFinishedWithinMs,
     syncMaxJobs: parsed.syncMaxJobs ?? BRIDGE_DEFAULTS.syncMaxJobs,

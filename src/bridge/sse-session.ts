@@ -12,9 +12,14 @@
  *    (`heartbeat`, `connection.idle`, `error`) never carry an `id:`, so they never move a cursor;
  * 3. go live: buffered events the replay already covered (id ≤ the last one handled) are dropped, so
  *    the seam between replay and live has no gap and no duplicate;
- * 4. meanwhile: `heartbeat` every `heartbeatMs`, `connection.idle` then close after `idleTimeoutMs`
+ * 4. from the response head on (so also during the sync and the replay): `heartbeat` every
+ *    `heartbeatMs` (once `connected` is out), `connection.idle` then close after `idleTimeoutMs`
  *    without job events, `error` then close when the credentials expire, and a hard disconnect when
- *    the client stops reading and more than `maxBufferedBytes` wait to be sent.
+ *    the client stops reading: more than `maxBufferedBytes` wait to be sent, or the sync or replay
+ *    waited `drainTimeoutMs` for the socket to drain.
+ *
+ * The `job.sync` jobs are read a page at a time (see `sync.ts`) and the reads stop once the client
+ * is gone.
  *
  * Live queue positions (when the bridge has them, see `live-positions.ts`): the stream watches every
  * job it shows as `queued` — from `job.sync`, replayed and live events; on a recovered connect, also
@@ -36,10 +41,10 @@ import type { HubListener, LiveHub } from './live-hub.js';
 import { PositionEvent, type LivePositions, type StreamPositions } from './live-positions.js';
 import type { ResolvedBridgeOptions } from './options.js';
 import { StreamEvent } from './stream-event.js';
-import { collectSyncJobs, storedJobReader, type JobReader } from './sync.js';
+import { collectSyncJobs, storedJobReader, syncPages, type JobReader } from './sync.js';
 
 /** Headers of every stream, on top of better-sse's defaults (`Content-Type: text/event-stream`, …). */
-export const SSE_HEADERS = Object.freeze({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+export const SSE_HEADERS = Object.freeze({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', 'X-Content-Type-Options': 'nosniff' });
 
 /** Replay-stream entries read per round trip while catching up. */
 const REPLAY_BATCH = 200;
@@ -83,6 +88,8 @@ export class SseSession implements HubListener {
   private catchingUp: Promise<void> | null = null;
   private catchUpAgain = false;
   private lastJobEventAtMs = Date.now();
+  /** Whether `connected` was written (heartbeats wait for it). */
+  private greeted = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly onClosed: Array<(reason: CloseReason) => void> = [];
   /** The queued jobs this stream watches for live positions (`null`: positions are off). */
@@ -141,37 +148,31 @@ export class SseSession implements HubListener {
     try {
       await this.connected();
       if (this.isClosed) return;
+      // Heartbeat, idle and expiry run from the first byte: a client that stops reading during the
+      // job.sync or the replay is still cut when its credentials expire or its socket stays full.
+      this.startTimers();
       const cursor = this.request.cursor !== null && isStreamId(this.request.cursor) ? this.request.cursor : null;
       let first: string | null = null;
       let last: string | null;
       if (cursor !== null) [first, last] = await Promise.all([store.firstStreamId(this.userId), store.lastStreamId(this.userId)]);
       else last = await store.lastStreamId(this.userId);
+      if (this.isClosed) return;
       const recovered = cursor !== null && first !== null && last !== null && compareIds(first, cursor) <= 0 && compareIds(cursor, last) <= 0;
       const retryMs = options.retryMs + Math.floor(Math.random() * (options.retryJitterMs + 1));
       const hello = { userId: this.userId, recovered, ...(this.request.filterJobId === null ? {} : { jobId: this.request.filterJobId }) };
       let synced = 0;
       if (recovered && cursor !== null) {
-        this.write(formatValue('connected', hello, { retryMs }));
+        this.sayHello(formatValue('connected', hello, { retryMs }));
         this.position = cursor;
         await this.followQueuedJobs();
       } else {
         // The newest id is read BEFORE the snapshots: a change after it is also in the stream (and
         // arrives below), so the client may see a state twice but never misses one.
         const cursorTimeMs = cursor === null ? Number.POSITIVE_INFINITY : Number(cursor.split('-')[0]);
-        const jobs = await collectSyncJobs(this.services.jobs, {
-          principal: this.request.principal,
-          filterJobId: this.request.filterJobId,
-          finishedSinceMs: Math.min(Date.now() - options.syncFinishedWithinMs, cursorTimeMs),
-          maxJobs: options.syncMaxJobs,
-        });
+        synced = await this.sync(last, formatValue('connected', hello, { retryMs }), () => formatValue('connected', hello, { retryMs, ...(last === null ? {} : { id: last }) }), Math.min(Date.now() - options.syncFinishedWithinMs, cursorTimeMs));
         if (this.isClosed) return;
-        const cursorOnHello = jobs.length === 0 && last !== null ? { id: last } : {};
-        this.write(formatValue('connected', hello, { retryMs, ...cursorOnHello }));
-        await this.syncJobs(jobs, last);
-        synced = jobs.length;
         this.position = last ?? START;
       }
-      this.startTimers();
       await this.catchUp();
       logger.debug({ userId: this.userId, recovered, synced, filtered: this.request.filterJobId !== null }, 'bridge: stream open');
     } catch (error) {
@@ -244,31 +245,78 @@ export class SseSession implements HubListener {
     });
   }
 
-  /** Writes one `job.sync` per job, pacing on the socket; the last carries `cursor` as its `id:`. */
-  private async syncJobs(jobs: readonly SeennJob[], cursor: string | null): Promise<void> {
-    for (const [i, job] of jobs.entries()) {
-      if (this.isClosed) return;
-      const id = i === jobs.length - 1 && cursor !== null ? { id: cursor } : {};
-      this.write(formatValue('job.sync', job, id));
-      this.positions?.follow(job);
-      this.lastJobEventAtMs = Date.now();
-      await this.drained();
+  /**
+   * Sends `connected` and one `job.sync` per job to reconcile, reading the jobs page by page and
+   * pacing on the socket. The last `job.sync` carries `cursor` as its `id:`; with nothing to sync,
+   * `connected` does (`emptyHello`). Stops reading as soon as the stream closes. Returns the number
+   * of jobs sent.
+   */
+  private async sync(cursor: string | null, hello: Frame, emptyHello: () => Frame, finishedSinceMs: number): Promise<number> {
+    const { jobs, options } = this.services;
+    const pages = syncPages(jobs, {
+      principal: this.request.principal,
+      filterJobId: this.request.filterJobId,
+      finishedSinceMs,
+      maxJobs: options.syncMaxJobs,
+      cancelled: () => this.isClosed,
+    });
+    // Each job is held back until the next one is known, so the last one can carry the cursor.
+    let held: SeennJob | null = null;
+    let sent = 0;
+    for await (const page of pages) {
+      if (this.isClosed) return sent;
+      for (const job of page) {
+        if (held === null) this.sayHello(hello);
+        else if (!(await this.sendSync(held, null))) return sent;
+        else sent += 1;
+        held = job;
+      }
     }
+    if (this.isClosed) return sent;
+    if (held === null) {
+      this.sayHello(emptyHello());
+      return 0;
+    }
+    if (await this.sendSync(held, cursor)) sent += 1;
+    return sent;
+  }
+
+  /** Writes one `job.sync` (with `cursor` as its `id:` when given) and waits for room; `false` once closed. */
+  private async sendSync(job: SeennJob, cursor: string | null): Promise<boolean> {
+    if (this.isClosed) return false;
+    this.write(formatValue('job.sync', job, cursor === null ? {} : { id: cursor }));
+    this.positions?.follow(job);
+    this.lastJobEventAtMs = Date.now();
+    await this.drained();
+    return !this.isClosed;
+  }
+
+  /** Writes the `connected` event; heartbeats start only after it. */
+  private sayHello(frame: Frame): void {
+    this.write(frame);
+    this.greeted = true;
   }
 
   /**
    * Resolves once the socket has room again (at most half of `maxBufferedBytes` waiting), so a long
    * replay or sync paces itself on the client instead of tripping the slow-client bound. Live events
-   * arriving meanwhile are buffered (and bounded) as during any catch-up.
+   * arriving meanwhile are buffered (and bounded) as during any catch-up. A socket that does not
+   * drain within `drainTimeoutMs` is a client that stopped reading: the stream is cut.
    */
   private drained(): Promise<void> {
     if (this.isClosed || this.res.writableLength <= this.services.options.maxBufferedBytes / 2) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
+        clearTimeout(deadline);
         this.res.off('drain', done);
         this.res.off('close', done);
         resolve();
       };
+      const deadline = setTimeout(() => {
+        this.close('slow-client');
+        done();
+      }, this.services.options.drainTimeoutMs);
+      deadline.unref();
       this.res.on('drain', done);
       this.res.on('close', done);
     });
@@ -362,6 +410,7 @@ export class SseSession implements HubListener {
       filterJobId: this.request.filterJobId,
       finishedSinceMs: Number.POSITIVE_INFINITY,
       maxJobs: this.services.options.syncMaxJobs,
+      cancelled: () => this.isClosed,
     });
     if (this.isClosed) return;
     for (const job of jobs) this.positions.follow(job);
@@ -390,7 +439,9 @@ export class SseSession implements HubListener {
 
   private startTimers(): void {
     const { heartbeatMs, idleTimeoutMs } = this.services.options;
-    const heartbeat = setInterval(() => this.write(formatValue('heartbeat', { timestamp: new Date().toISOString() })), heartbeatMs);
+    const heartbeat = setInterval(() => {
+      if (this.greeted) this.write(formatValue('heartbeat', { timestamp: new Date().toISOString() }));
+    }, heartbeatMs);
     heartbeat.unref();
     this.timers.add(heartbeat);
     if (idleTimeoutMs !== null) this.armIdle(idleTimeoutMs, idleTimeoutMs);

@@ -2,6 +2,9 @@
  * What a fresh (unrecovered) stream sends as `job.sync`: the user's unfinished jobs, the jobs that
  * finished recently, and the jobs a filter or scoped token names explicitly, read through `seenn.jobs`
  * so every read-side decoration (queue position, ETA) applies.
+ *
+ * The jobs come page by page ({@link syncPages}), so a stream holds at most one page of job objects
+ * at a time and stops reading as soon as its client is gone.
  */
 import type { Principal } from '../auth/tokens.js';
 import type { JobPage, JobsApi } from '../jobs-api.js';
@@ -9,7 +12,7 @@ import { isTerminal, type SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
 import { canSee } from './authenticate.js';
 
-/** The reads {@link collectSyncJobs} needs. */
+/** The reads {@link syncPages} needs. */
 export type JobReader = Pick<JobsApi, 'get' | 'list'>;
 
 /** A {@link JobReader} of the stored jobs as they are (no queue position or ETA: no position lookups). */
@@ -19,7 +22,7 @@ export function storedJobReader(store: JobStore): JobReader {
       return (await store.readById(jobId))?.record.job ?? null;
     },
     async list(userId, options = {}) {
-      const { limit = PAGE, cursor } = options;
+      const { limit = SYNC_PAGE_JOBS, cursor } = options;
       const page = await store.list(userId, cursor === undefined ? { limit } : { limit, cursor });
       const result: JobPage = { jobs: page.records.map((record) => record.job) };
       if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
@@ -28,7 +31,7 @@ export function storedJobReader(store: JobStore): JobReader {
   };
 }
 
-/** Inputs of {@link collectSyncJobs}. */
+/** Inputs of {@link syncPages}. */
 export interface SyncScope {
   principal: Principal;
   /** The stream's `jobId` filter, if any. */
@@ -37,36 +40,65 @@ export interface SyncScope {
   finishedSinceMs: number;
   /** At most this many of the user's newest jobs are examined. */
   maxJobs: number;
+  /** Checked before every read: once it answers `true`, nothing more is read. */
+  cancelled?: () => boolean;
 }
 
-const PAGE = 100;
+/** Jobs read per round trip (one page of the user's job list). */
+export const SYNC_PAGE_JOBS = 100;
 
 /**
- * The jobs to `job.sync`, oldest first. Without a filter or scope: every unfinished job and every job
- * finished since `finishedSinceMs` among the user's `maxJobs` newest. With one: the named jobs
- * (whatever their state) and their unfinished or recently finished children.
+ * The jobs to `job.sync`, one page at a time: the user's job list is read newest first, a page per
+ * round trip, and each yielded page is sorted oldest first. Without a filter or scope: every
+ * unfinished job and every job finished since `finishedSinceMs` among the user's `maxJobs` newest.
+ * With one: the named jobs (whatever their state) and their unfinished or recently finished children;
+ * named jobs not met in the list come last. Stops as soon as `scope.cancelled()` is true. Pages may
+ * be empty.
  */
-export async function collectSyncJobs(jobs: JobReader, scope: SyncScope): Promise<SeennJob[]> {
-  const { principal } = scope;
+export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenerator<SeennJob[], void, undefined> {
+  const { principal, cancelled = () => false } = scope;
   const named = scope.filterJobId !== null ? [scope.filterJobId] : principal.jobIds;
   const wanted = (job: SeennJob): boolean => !isTerminal(job.status) || Date.parse(job.completedAt ?? job.updatedAt) >= scope.finishedSinceMs;
-  const selected = new Map<string, SeennJob>();
+  const seen = new Set<string>();
   let examined = 0;
   let cursor: string | undefined;
   do {
-    const page = await jobs.list(principal.userId, cursor === undefined ? { limit: PAGE } : { limit: PAGE, cursor });
+    if (cancelled()) return;
+    const page = await jobs.list(principal.userId, cursor === undefined ? { limit: SYNC_PAGE_JOBS } : { limit: SYNC_PAGE_JOBS, cursor });
+    const selected: SeennJob[] = [];
     for (const job of page.jobs) {
       examined += 1;
-      if (!canSee(principal, job)) continue;
-      if (named === undefined ? wanted(job) : named.includes(job.id) || (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job))) selected.set(job.id, job);
+      if (canSee(principal, job) && !seen.has(job.id)) {
+        if (named === undefined ? wanted(job) : named.includes(job.id) || (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job))) {
+          seen.add(job.id);
+          selected.push(job);
+        }
+      }
       if (examined >= scope.maxJobs) break;
     }
+    yield selected.sort(oldestFirst);
     cursor = page.nextCursor;
   } while (cursor !== undefined && examined < scope.maxJobs);
+  const rest: SeennJob[] = [];
   for (const id of named ?? []) {
-    if (selected.has(id)) continue;
+    if (seen.has(id)) continue;
+    if (cancelled()) return;
     const job = await jobs.get(id);
-    if (job !== null && canSee(principal, job)) selected.set(job.id, job);
+    if (job !== null && canSee(principal, job)) {
+      seen.add(job.id);
+      rest.push(job);
+    }
   }
-  return [...selected.values()].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.id < b.id ? -1 : 1));
+  if (rest.length > 0) yield rest.sort(oldestFirst);
+}
+
+/** Every job of {@link syncPages} in one array (for callers that need them all, e.g. to watch positions). */
+export async function collectSyncJobs(jobs: JobReader, scope: SyncScope): Promise<SeennJob[]> {
+  const all: SeennJob[] = [];
+  for await (const page of syncPages(jobs, scope)) all.push(...page);
+  return all;
+}
+
+function oldestFirst(a: SeennJob, b: SeennJob): number {
+  return Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.id < b.id ? -1 : 1);
 }
