@@ -16,6 +16,7 @@
  * Terminal states are final: any later event returns the record unchanged.
  */
 import type { Descriptor } from './descriptor.js';
+import { failedChildKeyOf } from './parent.js';
 import { isTerminal, isoTime, type JobError, type JobStatus, type SeennJob } from './job.js';
 import { parseProgressValue, PROGRESS_MARKER } from './progress.js';
 import type { JobInternals, JobRecord } from './record.js';
@@ -23,6 +24,13 @@ import type { SourceEvent } from './source-event.js';
 
 /** The error code of a final failure for which the worker reported no code of its own. */
 export const DEFAULT_FAILURE_CODE = 'JOB_FAILED';
+
+/**
+ * The message a user sees for a failure whose own message was not marked as meant for users
+ * (see `SeennUserError`): thrown messages can hold connection strings, paths or other users' data,
+ * so they go to logs and the admin view (BullMQ's `failedReason`), never to the job's owner.
+ */
+export const HIDDEN_FAILURE_MESSAGE = 'The job failed.';
 
 /** Facts about a BullMQ job, read from its hash when the publisher first meets it. */
 export interface BullJobFacts {
@@ -184,7 +192,13 @@ function markRetry(job: SeennJob, x: JobInternals): void {
     : `Attempt ${x.attempt} did not finish; it will run again`;
 }
 
-/** The user-facing error of a final failure: the worker's own code when it reported one. */
+/**
+ * The user-facing error of a final failure: what the worker wrapper reported for this attempt (it
+ * already hid what was not meant for users). Without such a report (a plain BullMQ processor, a
+ * stalled job, a report that could not be written) BullMQ's `failedReason` is the thrown message
+ * verbatim, so the user sees {@link HIDDEN_FAILURE_MESSAGE}; only BullMQ's own "child … failed"
+ * reason is kept, for the publisher to name the child.
+ */
 function failureOf(x: JobInternals, reason: string): JobError {
   const reported = x.lastError;
   if (reported !== undefined && reported.attempt === x.attempt) {
@@ -192,7 +206,7 @@ function failureOf(x: JobInternals, reason: string): JobError {
     if (reported.details !== undefined) error.details = reported.details;
     return error;
   }
-  return { code: DEFAULT_FAILURE_CODE, message: reason };
+  return { code: DEFAULT_FAILURE_CODE, message: failedChildKeyOf(reason) === null ? HIDDEN_FAILURE_MESSAGE : reason };
 }
 
 /** A return value as a Seenn `result` object: objects as they are, anything else as `{ data }`. */

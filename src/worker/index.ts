@@ -3,4 +3,4 @@
  */
 export { createProcessor, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './processor.js';
 export { PROCESSOR_DEFAULTS, resolveProcessorOptions, type ProcessorOptions, type ResolvedProcessorOptions } from './options.js';
-export { isControlFlowError, jobErrorOf, UNRECOVERABLE_CODE } from './job-errors.js';
+export { HIDDEN_FAILURE_MESSAGE, SeennUserError, isControlFlowError, isUserFacingError, jobErrorOf, UNRECOVERABLE_CODE } from './job-errors.js';

@@ -2,7 +2,8 @@
  * `seenn.processor(fn, options)`: wraps a BullMQ processor so its job gains
  * `setProgress(progress, { message, stage, queue, estimatedCompletionAt, metadata })`. Every value
  * goes out as ONE {@link ProgressPayload} through BullMQ's own `job.updateProgress`, coalesced by
- * `progressThrottleMs`; a thrown error is reported as `error: { code, message }` and rethrown as it is.
+ * `progressThrottleMs`; a thrown error is reported as `error: { code, message }` (its own only when
+ * marked `expose: true`, see `job-errors.ts`) and rethrown as it is.
  */
 import type { Job } from 'bullmq';
 import { ValidationError } from '../errors.js';
@@ -10,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { parseOrThrow } from '../options.js';
 import { PROGRESS_MARKER, ProgressValueSchema, SetProgressOptionsSchema, clampProgress, type ProgressPayload, type SetProgressOptions } from '../model/progress.js';
 import { CoalescingWriter } from './coalescing-writer.js';
-import { isControlFlowError, jobErrorOf } from './job-errors.js';
+import { isControlFlowError, isUserFacingError, jobErrorOf } from './job-errors.js';
 import { resolveProcessorOptions, type ProcessorOptions } from './options.js';
 
 /*
@@ -48,8 +49,9 @@ export type SeennProcessor<Data = any, Result = any, Name extends string = strin
  * Wraps `fn` as a BullMQ processor (see {@link SeennWorkerJob} for `setProgress`). `token` and
  * `signal` reach `fn` as BullMQ passed them; `fn`'s return value is returned untouched after pending
  * progress is written. A thrown error is rethrown as the same object after one last payload with
- * `error: { code, message }`, except BullMQ's control-flow errors, which pass through with nothing
- * added. Options are validated here (`CONFIG_INVALID`).
+ * `error: { code, message }` ({@link jobErrorOf}: a generic message unless the error is marked
+ * `expose: true`; the full error of an unmarked one is logged at `warn`), except BullMQ's
+ * control-flow errors, which pass through with nothing added. Options are validated here (`CONFIG_INVALID`).
  */
 export function createProcessor<Data = unknown, Result = unknown, Name extends string = string>(
   fn: SeennProcessorFunction<Data, Result, Name>,
@@ -70,6 +72,7 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
         await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress before a BullMQ control-flow error'));
       } else {
         const reported = jobErrorOf(error);
+        if (!isUserFacingError(error)) logger.warn({ err: error, jobId: job.id, attempt: job.attemptsStarted, shown: reported }, 'a job attempt failed; its user sees a generic message, the error is here');
         await run.flush(reported).catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id, error: reported }, 'could not write the error payload of a failed attempt'));
       }
       throw error;

@@ -46,7 +46,7 @@ export class Driver {
       const step = await this.next(id);
       if (step.kind === 'progress') await job.setProgress(step.value);
       else if (step.kind === 'complete') return step.result;
-      else throw Object.assign(new Error(step.message), { code: step.code });
+      else throw Object.assign(new Error(step.message), { code: step.code, expose: true });
     }
   };
 

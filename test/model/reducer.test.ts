@@ -1,7 +1,7 @@
 /** The pure reducer: every BullMQ → Seenn transition, without Redis. */
 import { describe, expect, it } from 'vitest';
 import { SeennJobSchema } from '../../src/model/job.js';
-import { createRecord, reduce, resultOf, statusOfBullState, type BullJobFacts } from '../../src/model/reducer.js';
+import { HIDDEN_FAILURE_MESSAGE, createRecord, reduce, resultOf, statusOfBullState, type BullJobFacts } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { sameJson, visiblyDifferent } from '../../src/model/record.js';
 import type { SourceEvent } from '../../src/model/source-event.js';
@@ -96,7 +96,16 @@ describe('reduce', () => {
     expect(reported.job.status).toBe('running');
     expect(run(reported, { kind: 'failed', at: T0 + 2, reason: 'over quota' }).job.error).toEqual({ code: 'QUOTA', message: 'over quota' });
     const plain = run(fresh(), { kind: 'active', at: T0 }, { kind: 'failed', at: T0 + 2, reason: 'boom' });
-    expect(plain.job).toMatchObject({ status: 'failed', error: { code: 'JOB_FAILED', message: 'boom' }, completedAt: '2026-01-01T00:00:00.002Z' });
+    expect(plain.job).toMatchObject({ status: 'failed', error: { code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE }, completedAt: '2026-01-01T00:00:00.002Z' });
+  });
+
+  it("failed without a report of this attempt: BullMQ's reason is never shown, except its own child-failure reason", () => {
+    const secret = 'connect to postgres://admin:s3cret@db.internal:5432/app failed';
+    expect(run(fresh(), { kind: 'active', at: T0 }, { kind: 'failed', at: T0 + 2, reason: secret }).job.error).toEqual({ code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE });
+    // A report of an earlier attempt does not speak for this one.
+    const earlier = run(fresh({ maxAttempts: 2 }), { kind: 'active', at: T0 }, { kind: 'progress', at: T0 + 1, data: payload(1, 10, { error: { code: 'E', message: 'first' } }) }, { kind: 'waiting', at: T0 + 2, prev: 'active' }, { kind: 'active', at: T0 + 3 });
+    expect(reduce(earlier, { kind: 'failed', at: T0 + 4, reason: secret }).job.error).toEqual({ code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE });
+    expect(run(fresh(), { kind: 'failed', at: T0, reason: 'child bull:q:7 failed' }).job.error).toEqual({ code: 'JOB_FAILED', message: 'child bull:q:7 failed' });
   });
 
   it('a failed attempt that will retry is queued or pending with the next attempt, never failed', () => {

@@ -4,7 +4,7 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { derivedJobId } from '../../src/index.js';
+import { HIDDEN_FAILURE_MESSAGE, derivedJobId } from '../../src/index.js';
 import { connect } from '../helpers/redis.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
 import { Bed } from './harness.js';
@@ -57,7 +57,7 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     expect((await bed.waitForJob(doomedId, (job) => job.status === 'cancelled')).completedAt).toBeDefined();
     for (const [i, job] of batch.entries()) {
       const id = derivedJobId(QUEUE, job.id as string);
-      if (i === 7) expect(await bed.waitForJob(id, (j) => j.status === 'failed')).toMatchObject({ error: { code: 'JOB_FAILED', message: 'broken' } });
+      if (i === 7) expect(await bed.waitForJob(id, (j) => j.status === 'failed')).toMatchObject({ error: { code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE } });
       else expect(await bed.waitForJob(id, (j) => j.status === 'completed')).toMatchObject({ progress: 100, result: { name: `n${i}` } });
     }
     await bed.waitForJob(derivedJobId(QUEUE, waiting.id as string), (job) => job.status === 'queued');

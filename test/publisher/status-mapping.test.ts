@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { DelayedError, UnrecoverableError, Worker, type Processor } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { derivedJobId } from '../../src/index.js';
+import { HIDDEN_FAILURE_MESSAGE, derivedJobId } from '../../src/index.js';
 import { SeennJobSchema, type JobStatus } from '../../src/model/job.js';
 import { completionsKey, runsKey } from '../../src/position/index.js';
 import { connect } from '../helpers/redis.js';
@@ -146,7 +146,8 @@ describe('BullMQ → Seenn status mapping', () => {
     const job = await queue.add('doomed', { userId: 'fail', title: 'Doomed' }, { attempts: 2 });
     const id = derivedJobId(QUEUE, job.id as string);
     const failed = await bed.waitForJob(id, (j) => j.status === 'failed');
-    expect(failed.error).toEqual({ code: 'JOB_FAILED', message: 'disk full' });
+    // A plain processor's message is BullMQ's failedReason, shown to operators only.
+    expect(failed.error).toEqual({ code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE });
     const seen = await statuses('fail', id);
     expect(seen).toEqual(['queued', 'running', 'queued', 'running', 'failed']);
   });
@@ -159,7 +160,7 @@ describe('BullMQ → Seenn status mapping', () => {
     const job = await queue.add('hopeless', { userId: 'unrec', title: 'Hopeless' }, { attempts: 5 });
     const id = derivedJobId(QUEUE, job.id as string);
     const failed = await bed.waitForJob(id, (j) => j.status === 'failed');
-    expect(failed.error?.message).toBe('bad input file');
+    expect(failed.error?.message).toBe(HIDDEN_FAILURE_MESSAGE);
     expect(await statuses('unrec', id)).toEqual(['queued', 'running', 'failed']);
   });
 

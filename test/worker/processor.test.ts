@@ -1,7 +1,7 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSeennError, Seenn, ValidationError, type ProgressPayload, type SeennProcessor, type SeennProcessorFunction } from '../../src/index.js';
+import { HIDDEN_FAILURE_MESSAGE, isSeennError, Seenn, SeennUserError, ValidationError, type ProgressPayload, type SeennProcessor, type SeennProcessorFunction } from '../../src/index.js';
 import { parseProgressValue } from '../../src/model/progress.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -81,7 +81,7 @@ describe('seenn.processor', () => {
     const fn: SeennProcessorFunction<{ n: number }, string> = async (job, token, signal) => {
       entered.resolve({ token, signal, id: job.id ?? '' });
       await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
-      throw new UnrecoverableError(`cancelled: ${String(signal?.reason)}`);
+      throw Object.assign(new UnrecoverableError(`cancelled: ${String(signal?.reason)}`), { expose: true });
     };
     const { name, queue, worker } = start(seenn.processor(fn));
     const added = await queue.add('t', { n: 1 });
@@ -229,17 +229,25 @@ describe('seenn.processor', () => {
   });
 
   it("turns a thrown error into the last payload plus { code, message } and rethrows the same object", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const log = (facts: Record<string, unknown>): void => void logged.push(facts);
+    const logger = { debug: log, info: log, warn: log, error: log, child: () => logger };
+    const logging = new Seenn({ connection: redis, prefix, logger });
+    closers.push(() => logging.close());
     const thrown = new Map<string, unknown>();
     const stage = { name: 'analysis', current: 1, total: 3 };
+    const secret = 'connect to postgres://admin:s3cret@db.internal:5432/app failed';
     const { name, queue, worker } = start(
-      seenn.processor<{ kind: string }>(async (job) => {
+      logging.processor<{ kind: string }>(async (job) => {
         await job.setProgress(40, { message: 'half way', stage });
         const error =
-          job.data.kind === 'own-code'
-            ? Object.assign(new Error('over quota'), { code: 'QUOTA_EXCEEDED' })
-            : job.data.kind === 'unrecoverable'
-              ? new UnrecoverableError('file is corrupt')
-              : new Error('boom');
+          job.data.kind === 'for-users'
+            ? new SeennUserError('QUOTA_EXCEEDED', 'over quota')
+            : job.data.kind === 'string-code'
+              ? Object.assign(new Error(secret), { code: 'ECONNREFUSED' })
+              : job.data.kind === 'unrecoverable'
+                ? new UnrecoverableError(secret)
+                : new Error(secret);
         thrown.set(job.id ?? '', error);
         throw error;
       }),
@@ -247,22 +255,28 @@ describe('seenn.processor', () => {
     const failedErrors = new Map<string, Error>();
     worker.on('failed', (job, error) => failedErrors.set(job?.id ?? '', error));
     const cases = [
-      { kind: 'own-code', code: 'QUOTA_EXCEEDED', message: 'over quota' },
-      { kind: 'unrecoverable', code: 'UNRECOVERABLE', message: 'file is corrupt' },
-      { kind: 'plain', code: 'JOB_FAILED', message: 'boom' },
+      { kind: 'for-users', code: 'QUOTA_EXCEEDED', message: 'over quota', full: 'over quota' },
+      { kind: 'string-code', code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE, full: secret },
+      { kind: 'unrecoverable', code: 'UNRECOVERABLE', message: HIDDEN_FAILURE_MESSAGE, full: secret },
+      { kind: 'plain', code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE, full: secret },
     ];
-    for (const { kind, code, message } of cases) {
+    for (const { kind, code, message, full } of cases) {
       const added = await queue.add('t', { kind });
       const id = added.id ?? '';
       const job = await finished(queue, id);
       expect(await queue.getJobState(id)).toBe('failed');
-      expect(job.failedReason).toBe(message);
+      // BullMQ keeps the full message for operators (the admin view shows failedReason).
+      expect(job.failedReason).toBe(full);
       const last = { seenn: 1, attempt: 1, progress: 40, message: 'half way', stage, error: { code, message } };
       expect(job.progress).toEqual(last);
       const values = await progressEntries(name, id);
       expect(values[values.length - 1]).toEqual(last);
       await waitFor(() => failedErrors.has(id), { what: `the failed event of ${id}` });
       expect(failedErrors.get(id)).toBe(thrown.get(id));
+      // A hidden error is logged whole; one meant for users is not logged as hidden.
+      const line = logged.find((facts) => facts['jobId'] === id && facts['err'] !== undefined);
+      if (kind === 'for-users') expect(line).toBeUndefined();
+      else expect(line?.['err']).toBe(thrown.get(id));
     }
   });
 
@@ -304,7 +318,7 @@ describe('seenn.processor', () => {
     const { name, queue } = start(
       seenn.processor(async (job) => {
         await job.setProgress(10, { message: `attempt ${job.attemptsStarted}` });
-        if (job.attemptsStarted === 1) throw new Error('first try fails');
+        if (job.attemptsStarted === 1) throw new SeennUserError('FLAKY', 'first try fails');
         await job.setProgress(60);
         return 'ok';
       }),
@@ -316,7 +330,7 @@ describe('seenn.processor', () => {
     expect(job.attemptsStarted).toBe(2);
     expect(await progressEntries(name, id)).toEqual([
       { seenn: 1, attempt: 1, progress: 10, message: 'attempt 1' },
-      { seenn: 1, attempt: 1, progress: 10, message: 'attempt 1', error: { code: 'JOB_FAILED', message: 'first try fails' } },
+      { seenn: 1, attempt: 1, progress: 10, message: 'attempt 1', error: { code: 'FLAKY', message: 'first try fails' } },
       { seenn: 1, attempt: 2, progress: 10, message: 'attempt 2' },
       { seenn: 1, attempt: 2, progress: 60 },
     ]);
