@@ -36,19 +36,74 @@ export const LIMITS = {
   resultBytes: 100 * 1024,
   errorMessageChars: 2_000,
   maxChildren: 1_000,
+  /** How deeply objects and arrays may nest in metadata, job data and options (serde_json's default). */
+  jsonDepth: 128,
 } as const;
 
 const isoUtc = z.iso.datetime({ offset: false });
 const jsonObject = z.record(z.string(), z.unknown());
+
+/**
+ * Why `value` cannot be stored as JSON and read back as it is, or `null` when it can: a cycle, a
+ * `BigInt`, a Symbol-keyed property, nesting deeper than `maxDepth` levels, or a getter or `toJSON`
+ * that throws. (Functions, `undefined` and Symbol values are dropped by `JSON.stringify`, as everywhere.)
+ * Never throws; recursion is bounded by `maxDepth`.
+ */
+export function jsonProblemOf(value: unknown, maxDepth: number = LIMITS.jsonDepth): string | null {
+  try {
+    const found = walkJson(value, maxDepth, new Set(), new Set());
+    if (found !== null) return found.path.length === 0 ? found.problem : `at \`${found.path.reverse().join('.')}\` ${found.problem}`;
+    JSON.stringify(value);
+    return null;
+  } catch (error) {
+    return `cannot be turned into JSON (${error instanceof Error ? error.name : 'a thrown value'})`;
+  }
+}
+
+/** Depth-first check of {@link jsonProblemOf}; the path comes back innermost key first. */
+function walkJson(value: unknown, depthLeft: number, ancestors: Set<object>, done: Set<object>): { path: string[]; problem: string } | null {
+  if (typeof value === 'bigint') return { path: [], problem: 'holds a BigInt, which JSON cannot store' };
+  if (typeof value !== 'object' || value === null || done.has(value)) return null;
+  if (ancestors.has(value)) return { path: [], problem: 'refers to itself (a cycle), which JSON cannot store' };
+  if (depthLeft <= 0) return { path: [], problem: 'nests objects or arrays too deeply' };
+  if (Object.getOwnPropertySymbols(value).length > 0) return { path: [], problem: 'has Symbol keys, which JSON cannot store' };
+  ancestors.add(value);
+  for (const key of Object.keys(value)) {
+    const found = walkJson((value as Record<string, unknown>)[key], depthLeft - 1, ancestors, done);
+    if (found !== null) {
+      found.path.push(key);
+      return found;
+    }
+  }
+  ancestors.delete(value);
+  done.add(value);
+  return null;
+}
+
+/**
+ * A schema of an object that JSON stores as it is ({@link jsonProblemOf}), checked before anything
+ * else looks at it (so a cycle or a Symbol key is an issue, never a thrown `TypeError`); then `inner`.
+ */
+export function jsonSafe<T extends z.ZodType>(inner: T, what: string): z.ZodType<z.output<T>, z.input<T>> {
+  const checked = z
+    .unknown()
+    .superRefine((value, ctx) => {
+      const problem = jsonProblemOf(value);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: `${what} ${problem}` });
+    })
+    .pipe(inner);
+  // The input type stays `inner`'s, so callers' types do not widen to `unknown`.
+  return checked as unknown as z.ZodType<z.output<T>, z.input<T>>;
+}
 
 /** Bytes of `value` as JSON (UTF-8). */
 function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
 
-/** A JSON object no larger than `maxBytes`. */
+/** A JSON object no larger than `maxBytes` (and storable as JSON: see {@link jsonSafe}). */
 export function boundedObject(maxBytes: number, what: string) {
-  return jsonObject.refine((value) => jsonBytes(value) <= maxBytes, {
+  return jsonSafe(jsonObject, what).refine((value) => jsonBytes(value) <= maxBytes, {
     message: `${what} must be at most ${maxBytes} bytes as JSON`,
     params: { code: 'PAYLOAD_TOO_LARGE' },
   });

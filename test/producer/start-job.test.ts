@@ -130,8 +130,9 @@ describe('seenn.jobs.start', () => {
 
   it('a job BullMQ refuses turns failed (ENQUEUE_FAILED) and the BullMQ error is rethrown', async () => {
     const queueName = uniquePrefix('q');
-    const attempt = seenn.jobs.start({ queue: queueName, userId: 'erin', jobType: 't', title: 'Orphan', opts: { parent: { id: 'missing', queue: `${prefix}:nowhere` } } });
-    await expect(attempt).rejects.toThrow(/parent/i);
+    // BullMQ checks `sizeLimit` against the stored data (descriptor included) only when it adds the job.
+    const attempt = seenn.jobs.start({ queue: queueName, userId: 'erin', jobType: 't', title: 'Orphan', opts: { sizeLimit: 1 } });
+    await expect(attempt).rejects.toThrow(/exceeds the limit/i);
     const entries = await seenn.context.store.readStream('erin', '0-0', 10);
     expect(entries.map((entry) => entry.event)).toEqual(['job.started', 'job.failed']);
     const failed = JSON.parse(entries[1]?.data ?? '{}') as { id: string; status: string; error?: { code: string } };
