@@ -4,7 +4,8 @@
  */
 export { Seenn } from './seenn.js';
 export type { SeennOptions } from './options.js';
-export type { JobsApi, JobPage, ListOptions, ParentWithChildren } from './jobs-api.js';
+export type { JobsApi, JobPage, ListOptions, ParentWithChildren, ChildProgress, StartInput, BatchInput, BatchHandles, CancelOptions } from './jobs-api.js';
+export type { JobHandle, JobHandleRef, JobHandleMethods, HandleProgressOptions, HandleCompleteOptions, HandleFailOptions, SeennOnlyJobInput } from './handles/index.js';
 export type { StartJobInput, CreateParentInput, CreateChildInput, CreateBatchInput, BatchChildInput, Batch } from './producer/index.js';
 export { PROCESSOR_DEFAULTS, SeennUserError, HIDDEN_FAILURE_MESSAGE, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
 export { PUBLISHER_DEFAULTS, type Publisher, type PublisherOptions, type PublisherEvents, type DescribeFn } from './publisher/index.js';

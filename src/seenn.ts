@@ -7,6 +7,7 @@ import { createAdminRouter, type AdminRouter, type ExpressAdminOptions } from '.
 import { TokenService } from './auth/index.js';
 import { createBridgeRouter, type BridgeRouter, type ExpressBridgeOptions } from './bridge/index.js';
 import { SeennContext } from './context.js';
+import { cancelListenerOf } from './handles/index.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
 import { resolveSeennOptions, type SeennOptions } from './options.js';
@@ -74,7 +75,7 @@ export class Seenn {
   // `any` defaults, like BullMQ's Processor: see SeennWorkerJob for why.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   processor<Data = any, Result = any, Name extends string = string>(fn: SeennProcessorFunction<Data, Result, Name>, options?: ProcessorOptions): SeennProcessor<Data, Result, Name> {
-    return createProcessor(fn, options, this.context.logger);
+    return createProcessor(fn, options, this.context.logger, cancelListenerOf(this.context));
   }
 
   /**

@@ -52,7 +52,7 @@ describe('public API', () => {
     const redis = new Redis({ lazyConnect: true });
     const seenn = new Seenn({ connection: redis, tokenSecret: 'x'.repeat(32) });
     const jobMethods = Object.getOwnPropertyNames(Object.getPrototypeOf(seenn.jobs)).filter((name) => name !== 'constructor').sort();
-    expect(jobMethods).toEqual(['createBatch', 'createChild', 'createParent', 'get', 'getWithChildren', 'list', 'start']);
+    expect(jobMethods).toEqual(['cancel', 'createBatch', 'createChild', 'createParent', 'get', 'getWithChildren', 'handle', 'list', 'start']);
     expect(typeof seenn.tokens.issue).toBe('function');
     await seenn.close();
     redis.disconnect();

@@ -21,6 +21,9 @@ import { isTerminal, isoTime, type JobError, type JobStatus, type SeennJob } fro
 import { parseProgressValue, PROGRESS_MARKER } from './progress.js';
 import type { JobInternals, JobRecord } from './record.js';
 import type { SourceEvent } from './source-event.js';
+import { resultOf } from './updates.js';
+
+export { resultOf };
 
 /** The error code of a final failure for which the worker reported no code of its own. */
 export const DEFAULT_FAILURE_CODE = 'JOB_FAILED';
@@ -142,7 +145,7 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
         setOrDelete(job, 'stage', parsed.stage);
         setOrDelete(job, 'queue', parsed.queue);
         if (parsed.estimatedCompletionAt !== undefined) job.estimatedCompletionAt = parsed.estimatedCompletionAt;
-        if (parsed.metadata !== undefined) job.metadata = parsed.metadata;
+        if (parsed.metadata !== undefined) job.metadata = { ...job.metadata, ...parsed.metadata };
       } else {
         job.progress = parsed.progress;
       }
@@ -207,13 +210,6 @@ function failureOf(x: JobInternals, reason: string): JobError {
     return error;
   }
   return { code: DEFAULT_FAILURE_CODE, message: failedChildKeyOf(reason) === null ? HIDDEN_FAILURE_MESSAGE : reason };
-}
-
-/** A return value as a Seenn `result` object: objects as they are, anything else as `{ data }`. */
-export function resultOf(value: unknown): Record<string, unknown> | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  return { data: value };
 }
 
 function setOrDelete<K extends 'message' | 'stage' | 'queue' | 'result'>(job: SeennJob, key: K, value: SeennJob[K] | undefined): void {

@@ -5,11 +5,12 @@
  * `progressThrottleMs`; a thrown error is reported as `error: { code, message }` (its own only when
  * marked `expose: true`, see `job-errors.ts`) and rethrown as it is.
  */
-import type { Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseOrThrow } from '../options.js';
 import { PROGRESS_MARKER, ProgressValueSchema, SetProgressOptionsSchema, clampProgress, type ProgressPayload, type SetProgressOptions } from '../model/progress.js';
+import { mergeMetadata } from '../model/updates.js';
 import { CoalescingWriter } from './coalescing-writer.js';
 import { isControlFlowError, isUserFacingError, jobErrorOf } from './job-errors.js';
 import { resolveProcessorOptions, type ProcessorOptions } from './options.js';
@@ -26,7 +27,9 @@ export type SeennWorkerJob<Data = any, Result = any, Name extends string = strin
   /**
    * Shows the user how far the job is. `progress` is a finite number 0–100, stored rounded to an
    * integer; `options.stage` needs `current ≤ total`; `options.metadata` at most 10 KB as JSON.
-   * Each call replaces the message, stage and queue shown before (leave one out to clear it).
+   * As in Seenn, `message`, `stage`, `queue` and `estimatedCompletionAt` replace the previous value
+   * when given and stay when left out; `metadata` is merged into what earlier calls set (at most 10 KB
+   * once merged). A new attempt starts with none of them.
    * Bad input rejects with a `ValidationError` (`VALIDATION_ERROR` or `PAYLOAD_TOO_LARGE`) and
    * writes nothing. Calls closer together than `progressThrottleMs` are coalesced: the promise
    * resolves once a write that includes this value (or a later one) has happened.
@@ -57,6 +60,7 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
   fn: SeennProcessorFunction<Data, Result, Name>,
   options: ProcessorOptions | undefined,
   logger: Logger,
+  cancels?: CancelWatch,
 ): SeennProcessor<Data, Result, Name> {
   if (typeof fn !== 'function') throw new ValidationError('seenn.processor expects a function (job, token, signal) => Promise<result>', {}, 'CONFIG_INVALID');
   const { progressThrottleMs } = resolveProcessorOptions(options);
@@ -64,10 +68,16 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
   return async function seennProcessor(job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal): Promise<Result> {
     const run = new AttemptProgress(job, progressThrottleMs, logger);
     const seennJob = withSetProgress(job, run);
+    const cancel = await watchCancel(job, cancels);
     let result: Result;
     try {
       result = await fn(seennJob, token, signal);
     } catch (error) {
+      if (cancel.requested) {
+        // Cancelled through Seenn: the job already shows `cancelled`; BullMQ must not run it again.
+        await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a cancelled attempt'));
+        throw new UnrecoverableError(cancel.reason === '' ? 'Cancelled' : `Cancelled: ${cancel.reason}`);
+      }
       if (isControlFlowError(error)) {
         await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress before a BullMQ control-flow error'));
       } else {
@@ -76,10 +86,52 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
         await run.flush(reported).catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id, error: reported }, 'could not write the error payload of a failed attempt'));
       }
       throw error;
+    } finally {
+      cancel.stop();
     }
     await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a finished attempt'));
     return result;
   };
+}
+
+/**
+ * Where cancel requests for running jobs come from (the Seenn instance's cancel listener): `watch`
+ * calls `abort(reason)` when a cancel for this BullMQ job arrives (or is already waiting), and
+ * resolves to the function that stops watching.
+ */
+export interface CancelWatch {
+  watch(queueName: string, bullId: string, abort: (reason: string) => void): Promise<() => void>;
+}
+
+/** BullMQ's `Worker` as a job running in it sees it (`job.queue` is the worker). */
+interface CancellingWorker {
+  cancelJob(jobId: string, reason?: string): boolean;
+}
+
+/** One attempt's cancel state. */
+interface AttemptCancel {
+  requested: boolean;
+  reason: string;
+  stop: () => void;
+}
+
+/**
+ * Watches for a Seenn cancel of this attempt: when one arrives, BullMQ's own `worker.cancelJob(id,
+ * reason)` fires the processor's `AbortSignal`.
+ */
+async function watchCancel(job: Job, cancels: CancelWatch | undefined): Promise<AttemptCancel> {
+  const state: AttemptCancel = { requested: false, reason: '', stop: () => undefined };
+  // `queue` is protected in BullMQ's typings; for a job a Worker runs it is that Worker.
+  const worker = (job as unknown as { queue?: Partial<CancellingWorker> }).queue;
+  const jobId = job.id;
+  if (cancels === undefined || jobId === undefined || typeof worker?.cancelJob !== 'function') return state;
+  const cancelJob = worker.cancelJob.bind(worker);
+  state.stop = await cancels.watch(job.queueName, jobId, (reason) => {
+    state.requested = true;
+    state.reason = reason;
+    cancelJob(jobId, reason === '' ? 'cancelled' : reason);
+  });
+  return state;
 }
 
 /** One attempt's progress: the last accepted payload and the throttled writer that sends it. */
@@ -100,12 +152,13 @@ class AttemptProgress {
   async set(progress: unknown, options: unknown): Promise<void> {
     const value = parseOrThrow(ProgressValueSchema, progress, 'progress (a finite number from 0 to 100)', 'VALIDATION_ERROR');
     const parsed = parseOrThrow(SetProgressOptionsSchema, options ?? {}, 'setProgress options', 'VALIDATION_ERROR');
-    const payload: ProgressPayload = { [PROGRESS_MARKER]: 1, attempt: this.last.attempt, progress: clampProgress(value) };
+    // Seenn's update semantics: what is left out stays as the last call set it; metadata is merged.
+    const payload: ProgressPayload = { ...this.last, progress: clampProgress(value) };
     if (parsed.message !== undefined) payload.message = parsed.message;
     if (parsed.stage !== undefined) payload.stage = parsed.stage;
     if (parsed.queue !== undefined) payload.queue = parsed.queue;
     if (parsed.estimatedCompletionAt !== undefined) payload.estimatedCompletionAt = parsed.estimatedCompletionAt;
-    if (parsed.metadata !== undefined) payload.metadata = parsed.metadata;
+    if (parsed.metadata !== undefined) payload.metadata = mergeMetadata(this.last.metadata, parsed.metadata);
     this.last = payload;
     return this.writer.write(payload);
   }

@@ -96,7 +96,7 @@ describe('flows', () => {
     const bullParent = await bed.queue(PARENTS).getJob(parent.id);
     expect(await bullParent?.getState()).toBe('waiting-children');
     expect(bullParent?.data).toMatchObject({ recipe: 'glue' });
-    const [left, right] = children as [SeennJob, SeennJob];
+    const [left, right] = (children as SeennJob[]) as [SeennJob, SeennJob];
     expect((await bed.queue(PARTS_A).getJob(left.id))?.opts.failParentOnFailure).toBe(true);
 
     await bed.waitForJob(parent.id, (job) => job.children?.running === 2, 'children running');
@@ -118,7 +118,7 @@ describe('flows', () => {
       children: [{ title: 'ok', queue: PARTS_A }, { title: 'broken', queue: PARTS_B }],
       parentJob: {},
     });
-    const [ok, broken] = children as [SeennJob, SeennJob];
+    const [ok, broken] = (children as SeennJob[]) as [SeennJob, SeennJob];
     await bed.waitForJob(parent.id, (job) => job.children?.running === 2, 'children running');
     driver.fail(broken.id, 'snapped', 'SNAPPED');
     const failed = await bed.waitForJob(parent.id, (job) => job.status === 'failed', 'parent failed');
@@ -147,7 +147,7 @@ describe('flows', () => {
       children: [{ title: 'fine', queue: PARTS_A }, { title: 'late breaker', queue: LATE }],
       parentJob: {},
     });
-    const [fine, late] = children as [SeennJob, SeennJob];
+    const [fine, late] = (children as SeennJob[]) as [SeennJob, SeennJob];
     await bed.waitForJob(parent.id, (job) => job.children?.running === 1, 'the first child running');
     // The LATE child runs and fails in BullMQ, which fails the parent; nobody reads LATE's events yet.
     await expect.poll(async () => (await bed.queue(LATE).getJob(late.id))?.getState(), { timeout: 10_000 }).toBe('active');

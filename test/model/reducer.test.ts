@@ -85,8 +85,10 @@ describe('reduce', () => {
   it('completed: progress 100, result, completedAt; a non-object result is wrapped', () => {
     const done = run(fresh(), { kind: 'active', at: T0 }, { kind: 'completed', at: T0 + 5, returnvalue: { url: 'u' } });
     expect(done.job).toMatchObject({ status: 'completed', progress: 100, result: { url: 'u' }, completedAt: '2026-01-01T00:00:00.005Z' });
-    expect(resultOf(42)).toEqual({ data: 42 });
-    expect(resultOf([1])).toEqual({ data: [1] });
+    expect(resultOf(42)).toEqual({ data: { value: 42 } });
+    expect(resultOf([1])).toEqual({ data: { value: [1] } });
+    expect(resultOf({ url: 'u', data: 'x', type: 3 })).toEqual({ url: 'u', data: { value: 'x' } });
+    expect(resultOf({ data: { n: 1 } })).toEqual({ data: { n: 1 } });
     expect(resultOf(null)).toBeUndefined();
     expect(run(fresh(), { kind: 'completed', at: T0, returnvalue: undefined }).job.result).toBeUndefined();
   });

@@ -41,7 +41,7 @@ describe('publisher across a Redis restart', () => {
       const job = await seenn.jobs.get(derivedJobId(QUEUE, after.id as string));
       return job?.status === 'completed' ? job : null;
     }, { what: 'the job added after the restart', timeoutMs: 30_000 });
-    expect(done.result).toEqual({ data: 'ok' });
+    expect(done.result).toEqual({ data: { value: 'ok' } });
 
     await worker.close();
     await queue.close();

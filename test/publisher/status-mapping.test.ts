@@ -94,7 +94,7 @@ describe('BullMQ → Seenn status mapping', () => {
     const job = await queue.add('later', { userId: 'delay', title: 'Later' }, { delay: 300 });
     const id = derivedJobId(QUEUE, job.id as string);
     const done = await bed.waitForJob(id, (j) => j.status === 'completed');
-    expect(done.result).toEqual({ data: 'done' });
+    expect(done.result).toEqual({ data: { value: 'done' } });
     const seen = await statuses('delay', id);
     expect(seen[0]).toBe('pending');
     expect(seen.slice(-2)).toEqual(['running', 'completed']);
@@ -206,7 +206,7 @@ describe('BullMQ → Seenn status mapping', () => {
     // A new worker's stalled-job check finds the dead worker's job once its lock expires.
     worker(async () => 'recovered', { stalledInterval: 300, queue: STALL_QUEUE });
     const done = await bed.waitForJob(id, (j) => j.status === 'completed');
-    expect(done.result).toEqual({ data: 'recovered' });
+    expect(done.result).toEqual({ data: { value: 'recovered' } });
     expect(await statuses('stall', id)).toEqual(['queued', 'running', 'queued', 'running', 'completed']);
   });
 });

@@ -133,6 +133,22 @@ describe('seenn.processor', () => {
     expect(parseProgressValue(job.progress)).toEqual(expected);
   });
 
+  it("keeps what a call leaves out and merges metadata (Seenn's update semantics), size-checked once merged", async () => {
+    const refusals: unknown[] = [];
+    const { queue } = start(
+      seenn.processor(async (job) => {
+        await job.setProgress(10, { message: 'Reading', stage: { name: 'read', current: 1, total: 2 }, metadata: { a: 1, pad: 'x'.repeat(6_000) } });
+        await job.setProgress(20, { metadata: { b: 2 } });
+        await job.setProgress(30, { metadata: { more: 'y'.repeat(6_000) } }).catch((error: unknown) => refusals.push((error as { code?: unknown }).code));
+        return null;
+      }),
+    );
+    const added = await queue.add('t', {});
+    const job = await finished(queue, added.id ?? '');
+    expect(refusals).toEqual(['PAYLOAD_TOO_LARGE']);
+    expect(job.progress).toEqual({ seenn: 1, attempt: 1, progress: 20, message: 'Reading', stage: { name: 'read', current: 1, total: 2 }, metadata: { a: 1, pad: 'x'.repeat(6_000), b: 2 } });
+  });
+
   it('coalesces a burst of 50 calls into far fewer writes and never drops the last value', async () => {
     const settled: Promise<void>[] = [];
     const { name, queue } = start(
@@ -332,8 +348,9 @@ describe('seenn.processor', () => {
       { seenn: 1, attempt: 1, progress: 10, message: 'attempt 1' },
       { seenn: 1, attempt: 1, progress: 10, message: 'attempt 1', error: { code: 'FLAKY', message: 'first try fails' } },
       { seenn: 1, attempt: 2, progress: 10, message: 'attempt 2' },
-      { seenn: 1, attempt: 2, progress: 60 },
+      // Seenn's update semantics: the message stays when a call leaves it out (within one attempt).
+      { seenn: 1, attempt: 2, progress: 60, message: 'attempt 2' },
     ]);
-    expect(job.progress).toEqual({ seenn: 1, attempt: 2, progress: 60 });
+    expect(job.progress).toEqual({ seenn: 1, attempt: 2, progress: 60, message: 'attempt 2' });
   });
 });

@@ -1,0 +1,196 @@
+/**
+ * Cancelling a job, from any process: `seenn.jobs.cancel(id, { reason })`, a handle's `cancel()`, and
+ * `POST /jobs/:id/cancel`.
+ *
+ * - A Seenn-only job ends `cancelled` (the reason, when given, as its `message`).
+ * - A BullMQ job ends `cancelled` in the store first (terminal states are final, so whatever BullMQ
+ *   reports later changes nothing); then a waiting, prioritized or delayed job is removed from its
+ *   queue, and an active one is aborted through BullMQ's own job cancellation: the request goes out on
+ *   the app's cancel channel (and stays in a short-lived key, for an attempt that starts meanwhile), and
+ *   the process running the job — its processor wrapped by `seenn.processor` — calls BullMQ's
+ *   `worker.cancelJob(id, reason)`, which fires the processor's `AbortSignal`. The attempt then fails
+ *   without a retry.
+ * - A parent cancels its unfinished children (after itself, so a cancelled child cannot fail it).
+ * - A job already finished answers `CONFLICT`; an unknown one `NOT_FOUND`.
+ */
+import type { Redis } from 'ioredis';
+import type { SeennContext } from '../context.js';
+import { SeennError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { isTerminal, type SeennJob } from '../model/job.js';
+import { applyCancel } from '../model/updates.js';
+import { parseCancelUpdate } from './input.js';
+import { alreadyFinished, notFound, writeJob } from './write.js';
+
+/** How long a cancel request for an active job waits for its worker to see it. */
+export const CANCEL_REQUEST_TTL_SECONDS = 3_600;
+
+/** The channel cancel requests go out on. */
+export function cancelChannel(ctx: SeennContext): string {
+  return `${ctx.keys.base}:cancel`;
+}
+
+/** The key that keeps a cancel request for one BullMQ job. */
+export function cancelKey(ctx: SeennContext, queueName: string, bullId: string): string {
+  return `${ctx.keys.base}:q:${queueName}:cancel:${bullId}`;
+}
+
+/**
+ * Cancels job `jobId` (see the module comment) and returns it as stored now. Bad options throw a
+ * `VALIDATION_ERROR`; nothing is written then.
+ */
+export async function cancelJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
+  const update = parseCancelUpdate(options);
+  const found = await ctx.store.readById(jobId);
+  if (found === null) throw notFound(jobId);
+  if (isTerminal(found.record.job.status)) throw alreadyFinished(found.record.job);
+  const { queueName, bullId } = found.record.x;
+  const bull = queueName !== undefined && bullId !== undefined ? { queueName, bullId } : null;
+  if (bull !== null) {
+    // BullMQ finished it already (the store has not caught up yet): too late to cancel.
+    const state = await ctx.queue(bull.queueName).getJobState(bull.bullId);
+    if (state === 'completed' || state === 'failed') throw new SeennError('CONFLICT', `job ${jobId} has already ${state}`, { details: { id: jobId, status: state, reason: 'terminal' } });
+  }
+  const { after } = await writeJob(ctx, jobId, ({ record }) => {
+    if (isTerminal(record.job.status)) throw alreadyFinished(record.job);
+    return applyCancel(record, update, Date.now());
+  });
+  if (bull !== null) {
+    // Nothing is left for a re-sync to revisit.
+    await ctx.redis.srem(ctx.keys.liveJobs(bull.queueName), jobId);
+    await stopBullJob(ctx, bull.queueName, bull.bullId, update.reason);
+  }
+  if (after.x.aggregate !== undefined) await cancelChildren(ctx, after.job, update.reason);
+  return after.job;
+}
+
+/** Removes a BullMQ job that has not started, or asks the process running it to abort it. */
+async function stopBullJob(ctx: SeennContext, queueName: string, bullId: string, reason: string | undefined): Promise<void> {
+  const queue = ctx.queue(queueName);
+  const removed = await queue.remove(bullId).catch((error: unknown) => {
+    ctx.logger.warn({ err: error, queueName, bullId }, 'could not remove a cancelled job from its queue');
+    return 0;
+  });
+  if (removed === 1) return;
+  // Locked: a worker runs it now. Keep the request for an attempt that starts later, and announce it.
+  const key = cancelKey(ctx, queueName, bullId);
+  await ctx.redis.set(key, reason ?? '', 'EX', CANCEL_REQUEST_TTL_SECONDS);
+  await ctx.redis.publish(cancelChannel(ctx), `${queueName}\n${bullId}\n${reason ?? ''}`);
+}
+
+/** Cancels a cancelled parent's unfinished children (each as {@link cancelJob} would). */
+async function cancelChildren(ctx: SeennContext, parent: SeennJob, reason: string | undefined): Promise<void> {
+  const ids = await ctx.store.childIds(parent.userId, parent.id);
+  const children = await ctx.store.readMany(parent.userId, ids);
+  const options = reason === undefined ? {} : { reason };
+  await Promise.all(
+    children.map(async (child) => {
+      if (child === null || isTerminal(child.record.job.status)) return;
+      await cancelJob(ctx, child.record.job.id, options).catch((error: unknown) => {
+        // Finished or gone meanwhile: nothing left to cancel.
+        if (error instanceof SeennError && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND')) return;
+        throw error;
+      });
+    }),
+  );
+}
+
+/** Something that can abort one running BullMQ job (the wrapper's view of BullMQ's `Worker`). */
+export type AbortRunningJob = (reason: string) => void;
+
+/**
+ * The worker side of cancellation: one subscription per Seenn instance to the cancel channel, and the
+ * attempts running in this process. `seenn.processor` registers each attempt while it runs.
+ */
+export class CancelListener {
+  private readonly running = new Map<string, Set<AbortRunningJob>>();
+  private subscriber: Redis | null = null;
+  private subscribing: Promise<void> | null = null;
+
+  /**
+   * @param redis - the command connection (for the request key)
+   * @param channel - the cancel channel
+   * @param keyOf - the request key of a BullMQ job
+   * @param duplicate - opens the subscriber connection (closed with the Seenn instance)
+   * @param logger - the logger
+   */
+  constructor(
+    private readonly redis: Redis,
+    private readonly channel: string,
+    private readonly keyOf: (queueName: string, bullId: string) => string,
+    private readonly duplicate: () => Redis,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Registers a running attempt of BullMQ job `bullId` of `queueName`: `abort` is called when a cancel
+   * for it arrives, or at once when one is already waiting. Returns the function that unregisters it.
+   */
+  async watch(queueName: string, bullId: string, abort: AbortRunningJob): Promise<() => void> {
+    const id = `${queueName}\n${bullId}`;
+    let set = this.running.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.running.set(id, set);
+    }
+    set.add(abort);
+    const stop = (): void => {
+      const current = this.running.get(id);
+      current?.delete(abort);
+      if (current?.size === 0) this.running.delete(id);
+    };
+    try {
+      await this.subscribe();
+      const waiting = await this.redis.get(this.keyOf(queueName, bullId));
+      if (waiting !== null) abort(waiting);
+    } catch (error) {
+      this.logger.warn({ err: error, queueName, bullId }, 'could not listen for cancel requests; this attempt cannot be cancelled');
+    }
+    return stop;
+  }
+
+  private subscribe(): Promise<void> {
+    this.subscribing ??= (async () => {
+      const subscriber = this.duplicate();
+      this.subscriber = subscriber;
+      subscriber.on('message', (channel: string, message: string) => {
+        if (channel === this.channel) this.deliver(message);
+      });
+      await subscriber.subscribe(this.channel);
+    })().catch((error: unknown) => {
+      this.subscribing = null;
+      throw error;
+    });
+    return this.subscribing;
+  }
+
+  private deliver(message: string): void {
+    const [queueName = '', bullId = '', ...rest] = message.split('\n');
+    const set = this.running.get(`${queueName}\n${bullId}`);
+    if (set === undefined) return;
+    for (const abort of [...set]) abort(rest.join('\n'));
+  }
+
+  /** Unsubscribes (the connection itself is closed by the Seenn instance). */
+  async close(): Promise<void> {
+    this.running.clear();
+    const subscriber = this.subscriber;
+    this.subscriber = null;
+    this.subscribing = null;
+    if (subscriber !== null) await subscriber.quit().catch(() => subscriber.disconnect());
+  }
+}
+
+const listeners = new WeakMap<SeennContext, CancelListener>();
+
+/** The context's {@link CancelListener}, created once and closed with it. */
+export function cancelListenerOf(ctx: SeennContext): CancelListener {
+  let listener = listeners.get(ctx);
+  if (listener === undefined) {
+    const created = new CancelListener(ctx.redis, cancelChannel(ctx), (queueName, bullId) => cancelKey(ctx, queueName, bullId), () => ctx.duplicate(), ctx.logger);
+    ctx.onClose(() => created.close());
+    listeners.set(ctx, created);
+    listener = created;
+  }
+  return listener;
+}
