@@ -118,7 +118,7 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
     for (const [k, id] of watched.entries()) {
       const userId = `user${k % 100}`;
       const record = createRecord(id, 'default', { userId, jobType: 'job', title: id }, { queueName: QUEUE, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' });
-      await seenn.context.store.setOwner(id, userId);
+      await seenn.context.store.claimOwner(id, userId);
       await seenn.context.store.commit(userId, [{ expectedVersion: 0, record, index: true }]);
     }
     const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: INTERVAL_MS });

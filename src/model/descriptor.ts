@@ -4,6 +4,7 @@
  * `describe(job)` supplies it.
  */
 import { z } from 'zod';
+import { isJobIdShape } from './ids.js';
 import { CHILD_PROGRESS_MODES, LIMITS, boundedObject } from './job.js';
 
 /** Whether `value` holds a C0 control character (they would break key names and SSE lines). */
@@ -12,7 +13,10 @@ function hasControlCharacter(value: string): boolean {
   return false;
 }
 
-/** The key of `job.data` that carries the descriptor of jobs made by `seenn.jobs.start`. Reserved. */
+/**
+ * The key of `job.data` that carries the sealed descriptor of jobs made by `seenn.jobs.start` (see
+ * `descriptor-seal.ts`: job data is never trusted on its own). Reserved.
+ */
 export const DESCRIPTOR_KEY = '__seenn';
 
 /** What `describe(job)` returns (and what `jobs.start` stores): who sees the job, and as what. */
@@ -27,7 +31,7 @@ export const DescriptorSchema = z
     /** For children: the Seenn id of the parent and this child's 0-based index. */
     parent: z
       .object({
-        parentJobId: z.string().min(1),
+        parentJobId: z.string().refine(isJobIdShape, 'parentJobId must be a Seenn job id'),
         childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1),
         weight: z.number().positive().finite().optional(),
       })
@@ -52,7 +56,7 @@ export type Descriptor = z.infer<typeof DescriptorSchema>;
 export type DescriptorInput = z.input<typeof DescriptorSchema>;
 
 /** What `jobs.start` writes under `job.data.__seenn`: the descriptor plus the Seenn id. */
-export const StoredDescriptorSchema = DescriptorSchema.extend({ id: z.string().min(1) });
+export const StoredDescriptorSchema = DescriptorSchema.extend({ id: z.string().refine(isJobIdShape, 'id must be a Seenn job id') });
 
 /** The descriptor stored in `job.data.__seenn`. */
 export type StoredDescriptor = z.infer<typeof StoredDescriptorSchema>;

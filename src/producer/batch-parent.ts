@@ -6,13 +6,12 @@
 import type { JobsOptions } from 'bullmq';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { DESCRIPTOR_KEY } from '../model/descriptor.js';
 import { newJobId } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
 import { CreateChildInputSchema, CreateParentInputSchema, type CreateChildInput, type CreateParentInput, type ParsedChildInput } from './batch-input.js';
-import { MAX_FAMILY_RETRIES, eventOf, markEnqueueFailed, planJob, seennParentRecord, type PlannedJob } from './batch-records.js';
+import { MAX_FAMILY_RETRIES, eventOf, markEnqueueFailed, planJob, plannedJobData, seennParentRecord, type PlannedJob } from './batch-records.js';
 
 /**
  * Creates a parent expecting `childCount` children: `pending`, progress 0, `children` counters all
@@ -23,7 +22,7 @@ export async function createParent(ctx: SeennContext, input: CreateParentInput):
   const id = newJobId();
   const spec = { total: parsed.childCount, mode: parsed.childProgressMode, failParentOnChildFailure: parsed.failParentOnChildFailure };
   const record = seennParentRecord(id, ctx.options.appId, parsed, spec, Date.now(), parsed.queue);
-  await ctx.store.setOwner(id, parsed.userId);
+  await ctx.store.setOwners(parsed.userId, [id]);
   const answer = await ctx.store.commit(parsed.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
   if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of parent ${id} was refused (${answer.status})`, { details: { jobId: id } });
   return record.job;
@@ -43,9 +42,11 @@ export async function createChild(ctx: SeennContext, input: CreateChildInput): P
   if (found === null) throw new SeennError('NOT_FOUND', `parent job ${parsed.parentJobId} does not exist`, { details: { parentJobId: parsed.parentJobId } });
   const parent = found.record;
   const queue = checkChild(parsed, { record: parent, version: found.version });
+  const secret = await ctx.store.descriptorSecret();
   const id = newJobId();
   const planned = planJob(
     ctx,
+    secret,
     id,
     { userId: parent.job.userId, jobType: parsed.jobType, title: parsed.title, metadata: parsed.metadata },
     { parent: parsed.weight === undefined ? { parentJobId: parent.job.id, childIndex: parsed.childIndex } : { parentJobId: parent.job.id, childIndex: parsed.childIndex, weight: parsed.weight } },
@@ -54,7 +55,7 @@ export async function createChild(ctx: SeennContext, input: CreateChildInput): P
     Date.now(),
   );
   const userId = parent.job.userId;
-  await ctx.store.setOwner(id, userId);
+  await ctx.store.setOwners(userId, [id]);
   try {
     await commitNewChild(ctx, userId, planned, parsed);
   } catch (error) {
@@ -62,7 +63,7 @@ export async function createChild(ctx: SeennContext, input: CreateChildInput): P
     throw error;
   }
   try {
-    await ctx.queue(queue).add(parsed.jobType, { ...parsed.data, [DESCRIPTOR_KEY]: planned.descriptor }, planned.opts);
+    await ctx.queue(queue).add(parsed.jobType, plannedJobData(planned, parsed.data), planned.opts);
   } catch (error) {
     await markEnqueueFailed(ctx, userId, parent.job.id, [id], error, false);
     throw error;

@@ -5,7 +5,8 @@
 import type { JobsOptions } from 'bullmq';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
+import { DESCRIPTOR_KEY, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
+import { sealDescriptor, type SealedDescriptor } from '../model/descriptor-seal.js';
 import { eventNameForStatus } from '../model/events.js';
 import { isoTime, isTerminal, type SeennJob } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
@@ -48,21 +49,29 @@ export function seennParentRecord(id: string, appId: string, fields: JobFields, 
   return asParent(record, spec);
 }
 
-/** A child (or a flow parent) about to be added to BullMQ: its record, descriptor and options. */
+/** A child (or a flow parent) about to be added to BullMQ: its record, descriptor (and its seal) and options. */
 export interface PlannedJob {
   record: JobRecord;
   descriptor: StoredDescriptor;
+  /** The descriptor sealed for this BullMQ job: what goes in `data.__seenn`. */
+  sealed: SealedDescriptor;
   queue: string;
   opts: JobsOptions;
 }
 
+/** The BullMQ data of a planned job: the worker's data plus the sealed descriptor. */
+export function plannedJobData(planned: PlannedJob, data: Record<string, unknown> | undefined): Record<string, unknown> {
+  return { ...data, [DESCRIPTOR_KEY]: planned.sealed };
+}
+
 /**
- * Plans a job of a batch: its descriptor (what goes in `data.__seenn`), its BullMQ options (id and
- * timestamp set) and its first record (`queued`, or `pending` when delayed or when it waits for
- * children).
+ * Plans a job of a batch: its descriptor, sealed with `secret` (what goes in `data.__seenn`), its
+ * BullMQ options (id and timestamp set) and its first record (`queued`, or `pending` when delayed or
+ * when it waits for children).
  */
 export function planJob(
   ctx: SeennContext,
+  secret: Uint8Array,
   id: string,
   fields: JobFields,
   family: { parent?: StoredDescriptor['parent']; children?: ParentSpec },
@@ -80,7 +89,7 @@ export function planJob(
   const state = family.children !== undefined ? 'waiting-children' : (bullOpts.delay ?? 0) > 0 ? 'delayed' : 'waiting';
   const created = createRecord(id, ctx.options.appId, descriptor, { queueName: queue, bullId: id, createdAtMs, maxAttempts: bullOpts.attempts ?? 1, state });
   const record = family.children === undefined ? created : asParent(created, family.children);
-  return { record, descriptor, queue, opts: bullOpts };
+  return { record, descriptor, sealed: sealDescriptor(secret, queue, id, descriptor), queue, opts: bullOpts };
 }
 
 /**

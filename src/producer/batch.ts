@@ -10,7 +10,6 @@
 import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { DESCRIPTOR_KEY } from '../model/descriptor.js';
 import { newJobId } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
 import type { ParentSpec } from '../model/parent.js';
@@ -19,7 +18,7 @@ import { parseOrThrow } from '../options.js';
 import { withParentChanges } from '../store/family.js';
 import { CreateBatchInputSchema, type CreateBatchInput, type ParsedBatchInput } from './batch-input.js';
 import { CHILD_FAILURE_OPTIONS } from './input-schemas.js';
-import { eventOf, markEnqueueFailed, planJob, seennParentRecord, type PlannedJob } from './batch-records.js';
+import { eventOf, markEnqueueFailed, planJob, plannedJobData, seennParentRecord, type PlannedJob } from './batch-records.js';
 
 /** What `seenn.jobs.createBatch` returns: the parent and its children (by `childIndex`) as stored. */
 export interface Batch {
@@ -37,11 +36,12 @@ const flowProducers = new WeakMap<SeennContext, FlowProducer>();
  */
 export async function createBatch(ctx: SeennContext, input: CreateBatchInput): Promise<Batch> {
   const parsed = parseOrThrow(CreateBatchInputSchema, input, 'jobs.createBatch input', 'VALIDATION_ERROR');
+  const secret = await ctx.store.descriptorSecret();
   const nowMs = Date.now();
   const parentId = newJobId();
   const spec: ParentSpec = { total: childSpecs(parsed).length, mode: parsed.childProgressMode, failParentOnChildFailure: parsed.failParentOnChildFailure };
   const fields = { userId: parsed.userId, jobType: parsed.jobType, title: parsed.parentTitle, metadata: parsed.metadata, workflowId: parsed.workflowId };
-  const flowParent = parsed.parentJob === undefined ? null : planJob(ctx, parentId, fields, { children: spec }, parsed.queue, parsed.parentJob.opts as JobsOptions | undefined, nowMs);
+  const flowParent = parsed.parentJob === undefined ? null : planJob(ctx, secret, parentId, fields, { children: spec }, parsed.queue, parsed.parentJob.opts as JobsOptions | undefined, nowMs);
   const parent: JobRecord = flowParent?.record ?? seennParentRecord(parentId, ctx.options.appId, fields, spec, nowMs);
   const children = childSpecs(parsed).map((child, childIndex) => {
     const link = child.weight === undefined ? { parentJobId: parentId, childIndex } : { parentJobId: parentId, childIndex, weight: child.weight };
@@ -51,7 +51,7 @@ export async function createBatch(ctx: SeennContext, input: CreateBatchInput): P
       else opts.ignoreDependencyOnFailure = true;
     }
     const childFields = { userId: parsed.userId, jobType: child.jobType ?? parsed.jobType, title: child.title, metadata: child.metadata };
-    return { planned: planJob(ctx, newJobId(), childFields, { parent: link }, child.queue ?? parsed.queue, opts, nowMs), data: child.data };
+    return { planned: planJob(ctx, secret, newJobId(), childFields, { parent: link }, child.queue ?? parsed.queue, opts, nowMs), data: child.data };
   });
 
   const userId = parsed.userId;
@@ -92,7 +92,7 @@ async function addChildren(ctx: SeennContext, userId: string, parentId: string, 
   const groups = [...byQueue];
   const results = await Promise.allSettled(
     groups.map(([queue, list]) =>
-      ctx.queue(queue).addBulk(list.map(({ planned, data }) => ({ name: planned.descriptor.jobType, data: { ...data, [DESCRIPTOR_KEY]: planned.descriptor }, opts: planned.opts }))),
+      ctx.queue(queue).addBulk(list.map(({ planned, data }) => ({ name: planned.descriptor.jobType, data: plannedJobData(planned, data), opts: planned.opts }))),
     ),
   );
   const refused: string[] = [];
@@ -112,9 +112,9 @@ async function addFlow(ctx: SeennContext, userId: string, parent: PlannedJob, pa
   const flow: FlowJob = {
     name: parent.descriptor.jobType,
     queueName: parent.queue,
-    data: { ...parentData, [DESCRIPTOR_KEY]: parent.descriptor },
+    data: plannedJobData(parent, parentData),
     opts: parent.opts,
-    children: children.map(({ planned, data }) => ({ name: planned.descriptor.jobType, queueName: planned.queue, data: { ...data, [DESCRIPTOR_KEY]: planned.descriptor }, opts: planned.opts })),
+    children: children.map(({ planned, data }) => ({ name: planned.descriptor.jobType, queueName: planned.queue, data: plannedJobData(planned, data), opts: planned.opts })),
   };
   try {
     await flowProducer(ctx).add(flow);

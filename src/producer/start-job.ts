@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { DESCRIPTOR_KEY, DescriptorSchema, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
+import { sealDescriptor } from '../model/descriptor-seal.js';
 import { eventNameForStatus } from '../model/events.js';
 import { newJobId } from '../model/ids.js';
 import { isoTime, type SeennJob } from '../model/job.js';
@@ -61,7 +62,7 @@ const StartJobInputSchema = DescriptorSchema.pick({ userId: true, jobType: true,
 
 /**
  * Starts a job: validates `input`, records the owner, commits the job's first snapshot with a
- * `job.started` event, then adds the BullMQ job (id = a new ULID, `data.__seenn` = the descriptor,
+ * `job.started` event, then adds the BullMQ job (id = a new ULID, `data.__seenn` = the sealed descriptor,
  * `timestamp` = the snapshot's `createdAt`). If BullMQ refuses the job, the snapshot turns `failed`
  * (`ENQUEUE_FAILED`) and the BullMQ error is rethrown.
  * Bad input throws a `VALIDATION_ERROR` (or `PAYLOAD_TOO_LARGE`) and adds nothing.
@@ -70,6 +71,7 @@ const StartJobInputSchema = DescriptorSchema.pick({ userId: true, jobType: true,
  */
 export async function startJob(ctx: SeennContext, input: StartJobInput): Promise<SeennJob> {
   const parsed = parseOrThrow(StartJobInputSchema, input, 'jobs.start input', 'VALIDATION_ERROR');
+  const secret = await ctx.store.descriptorSecret();
   const id = newJobId();
   const descriptor = parseOrThrow(StoredDescriptorSchema, descriptorOf(id, parsed), 'job descriptor', 'VALIDATION_ERROR');
 
@@ -85,12 +87,12 @@ export async function startJob(ctx: SeennContext, input: StartJobInput): Promise
     state: (opts.delay ?? 0) > 0 ? 'delayed' : 'waiting',
   };
   const record = createRecord(id, ctx.options.appId, descriptor, facts);
-  await ctx.store.setOwner(id, descriptor.userId);
+  await ctx.store.setOwners(descriptor.userId, [id]);
   const answer = await ctx.store.commit(descriptor.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
   if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status})`, { details: { jobId: id } });
 
   try {
-    await ctx.queue(parsed.queue).add(parsed.jobType, { ...parsed.data, [DESCRIPTOR_KEY]: descriptor }, opts);
+    await ctx.queue(parsed.queue).add(parsed.jobType, { ...parsed.data, [DESCRIPTOR_KEY]: sealDescriptor(secret, parsed.queue, id, descriptor) }, opts);
   } catch (error) {
     // BullMQ refused the job: the user sees it fail rather than wait forever.
     const at = isoTime(Date.now());

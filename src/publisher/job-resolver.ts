@@ -1,13 +1,18 @@
 /**
  * Finds out whether a BullMQ job is tracked, and as whom. Jobs started with `seenn.jobs.start` carry
- * their descriptor in `job.data.__seenn`; other jobs are offered to the app's `describe(job)`.
+ * their descriptor in `job.data.__seenn`, sealed (an HMAC binds it to the queue and BullMQ job id the
+ * producer chose): job data may hold end-user input, so an unsealed, forged, edited or copied
+ * descriptor is ignored and the job is treated as a plain one. Plain jobs are offered to the app's
+ * `describe(job)`. Owners are written once: nothing here can move a job to another user.
  * Answers are cached per publisher (bounded), so a job's hash is read at most once in the common case.
  * A job in a BullMQ flow names its parent (`job.parent`), which may live in another queue: the
  * resolver resolves that parent too, and counts a described flow parent's children at first sight.
  */
 import { Job } from 'bullmq';
 import type { SeennContext } from '../context.js';
-import { DESCRIPTOR_KEY, DescriptorSchema, StoredDescriptorSchema, type Descriptor } from '../model/descriptor.js';
+import { SeennError } from '../errors.js';
+import { DESCRIPTOR_KEY, DescriptorSchema, type Descriptor } from '../model/descriptor.js';
+import { openSealedDescriptor } from '../model/descriptor-seal.js';
 import { derivedJobId } from '../model/ids.js';
 import type { ParentSpec } from '../model/parent.js';
 import type { DescribeFn } from './options.js';
@@ -46,7 +51,8 @@ export class JobResolver {
    * @param ctx - the Seenn context
    * @param queueName - the queue whose jobs this resolves
    * @param describe - the app's describe function, if any
-   * @param onDescribeError - told when `describe` throws or returns an invalid descriptor
+   * @param onDescribeError - told when `describe` throws or returns an invalid descriptor, when job
+   *   data holds a descriptor that is not sealed for this job, and when a job's id belongs to another user
    */
   constructor(
     private readonly ctx: SeennContext,
@@ -115,7 +121,8 @@ export class JobResolver {
   private async knownOwner(queueName: string, bullId: string): Promise<TrackedJob | null> {
     const candidates = [derivedJobId(queueName, bullId)];
     if (ULID_SHAPE.test(bullId)) candidates.unshift(bullId);
-    const owners = await this.ctx.redis.mget(...candidates.map((id) => this.ctx.keys.owner(id)));
+    // One GET per owner key: they live in different cluster slots.
+    const owners = await Promise.all(candidates.map((id) => this.ctx.store.ownerOf(id)));
     for (const [i, userId] of owners.entries()) {
       if (userId !== null) return { seennId: candidates[i] as string, userId };
     }
@@ -126,15 +133,21 @@ export class JobResolver {
     const job = await Job.fromId(this.ctx.queue(queueName), bullId);
     if (job === undefined) return null;
     const data: unknown = job.data;
-    if (typeof data === 'object' && data !== null && DESCRIPTOR_KEY in data) {
-      const stored = StoredDescriptorSchema.safeParse((data as Record<string, unknown>)[DESCRIPTOR_KEY]);
-      if (stored.success) {
-        const { id, ...descriptor } = stored.data;
-        await this.ctx.store.setOwner(id, descriptor.userId);
+    if (typeof data === 'object' && data !== null && Object.hasOwn(data, DESCRIPTOR_KEY)) {
+      const secret = await this.ctx.store.descriptorSecret();
+      const opened = openSealedDescriptor(secret, queueName, bullId, (data as Record<string, unknown>)[DESCRIPTOR_KEY]);
+      if (opened.ok) {
+        const { id, ...descriptor } = opened.descriptor;
+        if (!(await this.claim(id, descriptor.userId, bullId))) return null;
         return { tracked: { seennId: id, userId: descriptor.userId }, origin: this.withFlowParent({ descriptor, job, described: false }) };
       }
-      this.onDescribeError(stored.error, bullId);
-      return null;
+      // Not sealed for this job: job data cannot choose a Seenn identity. It is a plain job from here on.
+      this.onDescribeError(
+        new SeennError('VALIDATION_ERROR', `job data holds a \`${DESCRIPTOR_KEY}\` descriptor that is not sealed for this job (${opened.reason}); it is ignored`, {
+          details: { queueName, bullId, reason: opened.reason },
+        }),
+        bullId,
+      );
     }
     if (this.describe === null) return null;
     let described: unknown;
@@ -151,8 +164,15 @@ export class JobResolver {
       return null;
     }
     const seennId = derivedJobId(queueName, bullId);
-    await this.ctx.store.setOwner(seennId, parsed.data.userId);
+    if (!(await this.claim(seennId, parsed.data.userId, bullId))) return null;
     return { tracked: { seennId, userId: parsed.data.userId }, origin: this.withFlowParent({ descriptor: parsed.data, job, described: true }) };
+  }
+
+  /** Claims `seennId` for `userId`; when another user owns it, tells why the job stays invisible. */
+  private async claim(seennId: string, userId: string, bullId: string): Promise<boolean> {
+    if (await this.ctx.store.claimOwner(seennId, userId)) return true;
+    this.onDescribeError(new SeennError('CONFLICT', `job ${seennId} belongs to another user; it is not taken over`, { details: { seennId } }), bullId);
+    return false;
   }
 
   /** The job a BullMQ job key (`<prefix>:<queue>:<id>`) names, or `null` when it is not one of this prefix. */

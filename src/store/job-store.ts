@@ -2,6 +2,7 @@
  * The Seenn store: job snapshots, each user's replay stream and job index, and the owner index.
  * Every change goes through one Lua script ({@link applyChangesScript}); reads are plain commands.
  */
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { SeennError } from '../errors.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
@@ -75,6 +76,8 @@ export interface ReplayEntry {
 
 /** Reads and writes Seenn state in Redis. Holds no state of its own. */
 export class JobStore {
+  private secret: Promise<Uint8Array> | undefined;
+
   /**
    * @param redis - a connection this store may use (never closed by it)
    * @param keys - the key builder
@@ -166,20 +169,58 @@ export class JobStore {
     return this.redis.zrange(this.keys.children(userId, parentJobId), 0, -1);
   }
 
-  /** Records who owns several jobs at once (one round trip). */
+  /**
+   * Records who owns new jobs (ids nobody holds yet). Owners are written once: an id some user already
+   * holds is refused with `CONFLICT` (nothing is taken over).
+   */
   async setOwners(userId: string, jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
-    const seconds = Math.max(this.retention.activeJobSeconds, this.retention.finishedJobSeconds);
     const pipeline = this.redis.pipeline();
-    for (const jobId of jobIds) pipeline.set(this.keys.owner(jobId), userId, 'EX', seconds);
+    for (const jobId of jobIds) pipeline.set(this.keys.owner(jobId), userId, 'EX', this.ownerTtlSeconds(), 'NX');
     const replies = (await pipeline.exec()) ?? [];
     const failed = replies.find(([error]) => error !== null);
     if (failed) throw new SeennError('STORE_ERROR', 'could not record job owners', { cause: failed[0] });
+    const taken = jobIds.filter((_, i) => replies[i]?.[1] !== 'OK');
+    if (taken.length > 0) throw new SeennError('CONFLICT', 'job ids already have an owner', { details: { jobIds: taken } });
   }
 
-  /** Records who owns a job (set before its first snapshot; lives as long as an active job). */
-  async setOwner(jobId: string, userId: string): Promise<void> {
-    await this.redis.set(this.keys.owner(jobId), userId, 'EX', Math.max(this.retention.activeJobSeconds, this.retention.finishedJobSeconds));
+  /**
+   * Claims a job for `userId` unless another user holds it: owners are written once, so nothing (job
+   * data, a `describe` answer) can take another user's job over. Refreshes the owner's TTL.
+   *
+   * @returns whether `userId` owns the job now
+   */
+  async claimOwner(jobId: string, userId: string): Promise<boolean> {
+    const key = this.keys.owner(jobId);
+    const set = await this.redis.set(key, userId, 'EX', this.ownerTtlSeconds(), 'NX');
+    if (set === 'OK') return true;
+    const owner = await this.redis.get(key);
+    if (owner !== userId) return false;
+    await this.redis.expire(key, this.ownerTtlSeconds());
+    return true;
+  }
+
+  /** How long an owner entry lives (as long as any job can). */
+  private ownerTtlSeconds(): number {
+    return Math.max(this.retention.activeJobSeconds, this.retention.finishedJobSeconds);
+  }
+
+  /**
+   * The app's secret for sealing descriptors (32 random bytes, created by the first process that
+   * asks and shared through Redis; read once per process).
+   */
+  descriptorSecret(): Promise<Uint8Array> {
+    this.secret ??= (async () => {
+      const key = this.keys.descriptorSecret();
+      await this.redis.set(key, randomBytes(32).toString('base64url'), 'NX');
+      const stored = await this.redis.get(key);
+      if (stored === null) throw new SeennError('STORE_ERROR', 'the descriptor secret vanished while it was read');
+      return Buffer.from(stored, 'base64url');
+    })();
+    this.secret.catch(() => {
+      this.secret = undefined;
+    });
+    return this.secret;
   }
 
   /** The user who owns a job, or `null`. */

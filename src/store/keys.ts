@@ -1,9 +1,25 @@
 /**
  * Every Redis key this package uses, in one place. Keys derive from BullMQ's prefix, so a hash-tagged
- * prefix such as `{bull}` keeps them in BullMQ's slot on Redis Cluster. Otherwise the keys of one user
- * share the hash tag `{<userId>}`: the job snapshots, replay stream, job index and children indexes
- * that one Lua script touches always live in one slot.
+ * prefix such as `{bull}` keeps them all in BullMQ's slot on Redis Cluster. Otherwise the keys of one
+ * user share the hash tag `{<userTag(userId)>}`, derived from a hash of the user id (so no user id can
+ * empty or choose it): the job snapshots, replay stream, job index and children indexes that one Lua
+ * script touches always live in one slot. The user id itself follows the tag, URI-encoded, so key
+ * names never hold raw user text and two users never share a key.
  */
+
+/**
+ * The hash tag of a user's keys: FNV-1a (32 bit) of the user id's UTF-16 code units, as 8 hex digits.
+ * Not a secret and not collision-free: it only spreads users over cluster slots; the key names also
+ * hold the full (encoded) user id.
+ */
+export function userTag(userId: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < userId.length; i += 1) {
+    hash ^= userId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, '0');
+}
 
 /** Builds the key names of one app under one BullMQ prefix. */
 export class SeennKeys {
@@ -21,9 +37,9 @@ export class SeennKeys {
     this.base = `${prefix}:seenn:${appId}`;
   }
 
-  /** `<base>:u:{<userId>}`: the root of one user's keys (one hash slot). */
+  /** `<base>:u:{<userTag>}:<encoded userId>`: the root of one user's keys (one hash slot). */
   user(userId: string): string {
-    return `${this.base}:u:{${userId}}`;
+    return `${this.base}:u:{${userTag(userId)}}:${encodeURIComponent(userId)}`;
   }
 
   /** Hash: the snapshot of one job (`v` version, `s` last applied source event id, `r` record JSON). */
@@ -49,6 +65,11 @@ export class SeennKeys {
   /** String: the user who owns a job (so a job can be found by id alone). */
   owner(jobId: string): string {
     return `${this.base}:owner:${jobId}`;
+  }
+
+  /** String: the per-app secret that seals descriptors in BullMQ job data (see `model/descriptor-seal.ts`). */
+  descriptorSecret(): string {
+    return `${this.base}:descriptor-secret`;
   }
 
   /** Pub/Sub channel: every change of this app, for bridges to fan out live. */

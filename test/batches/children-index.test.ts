@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SeennJob } from '../../src/model/job.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
-import { SeennKeys } from '../../src/store/keys.js';
+import { SeennKeys, userTag } from '../../src/store/keys.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('kids');
@@ -47,7 +47,7 @@ describe('children index', () => {
   });
 
   it('all keys of one commit share the user hash tag', () => {
-    const tag = '{u}';
+    const tag = `{${userTag('u')}}`;
     for (const key of [store.keys.stream('u'), store.keys.userJobs('u'), store.keys.job('u', 'c0'), store.keys.children('u', 'P')]) expect(key).toContain(tag);
   });
 });

@@ -98,7 +98,7 @@ export class JobWriter {
     };
     const record = createRecord(jobId, this.seenn.context.options.appId, descriptor, { queueName: 'q', bullId: jobId, createdAtMs: this.tick(), maxAttempts: 1, state: 'waiting' });
     if (extra.children !== undefined) record.job.children = { total: extra.children, completed: 0, failed: 0, running: 0, pending: extra.children };
-    await this.seenn.context.store.setOwner(jobId, userId);
+    await this.seenn.context.store.claimOwner(jobId, userId);
     return this.commit(record, 0, true);
   }
 

@@ -12,7 +12,7 @@ let seenn: Seenn;
 let queue: Queue;
 
 async function store(record: JobRecord): Promise<void> {
-  await seenn.context.store.setOwner(record.job.id, record.job.userId);
+  await seenn.context.store.claimOwner(record.job.id, record.job.userId);
   expect((await seenn.context.store.commit(record.job.userId, [{ expectedVersion: 0, record, index: true }])).status).toBe('ok');
 }
 

@@ -33,7 +33,7 @@ async function setUp(queueName: string, ids: string[], tracked: string[], userId
   await queue.addBulk(ids.map((id) => ({ name: 'render', data: {}, opts: { jobId: id } })));
   for (const id of tracked) {
     const record = createRecord(id, 'default', { userId, jobType: 'render', title: `Job ${id}` }, { queueName, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' });
-    await seenn.context.store.setOwner(id, userId);
+    await seenn.context.store.claimOwner(id, userId);
     expect((await seenn.context.store.commit(userId, [{ expectedVersion: 0, record, index: true }])).status).toBe('ok');
   }
   return queue;

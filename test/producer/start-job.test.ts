@@ -2,7 +2,9 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSeennError, Seenn, SeennJobSchema, type SeennError } from '../../src/index.js';
-import { DESCRIPTOR_KEY, StoredDescriptorSchema } from '../../src/model/descriptor.js';
+import { DESCRIPTOR_KEY } from '../../src/model/descriptor.js';
+import { openSealedDescriptor } from '../../src/model/descriptor-seal.js';
+import { userTag } from '../../src/store/keys.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('prod');
@@ -72,7 +74,9 @@ describe('seenn.jobs.start', () => {
     expect(bullJob?.opts).toMatchObject({ attempts: 3, removeOnComplete: true, jobId: job.id });
     const data = bullJob?.data as Record<string, unknown>;
     expect(data).toMatchObject({ url: 'https://example.com/a.mp4', n: 3 });
-    expect(StoredDescriptorSchema.parse(data[DESCRIPTOR_KEY])).toEqual({
+    const opened = openSealedDescriptor(await seenn.context.store.descriptorSecret(), queueName, job.id, data[DESCRIPTOR_KEY]);
+    expect(opened.ok).toBe(true);
+    expect(opened.ok && opened.descriptor).toEqual({
       id: job.id,
       userId: 'alice',
       jobType: 'video',
@@ -175,7 +179,7 @@ describe('seenn.jobs.start', () => {
       expect(Object.values(counts).every((count) => count === 0)).toBe(true);
       expect(await keysOf(`${queueName}:*`)).toEqual([]);
       expect(await keysOf('a:b:*')).toEqual([]);
-      expect(await keysOf('seenn:*:u:{eve}*')).toEqual([]);
+      expect(await keysOf(`seenn:*:u:{${userTag('eve')}}:eve:*`)).toEqual([]);
       const owners = await keysOf('seenn:*:owner:*');
       const ownersOfEve = await Promise.all(owners.map((key) => redis.get(key)));
       expect(ownersOfEve.filter((user) => user === 'eve')).toEqual([]);

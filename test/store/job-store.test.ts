@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecord } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
-import { SeennKeys } from '../../src/store/keys.js';
+import { SeennKeys, userTag } from '../../src/store/keys.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -28,11 +28,36 @@ afterAll(async () => {
 });
 
 describe('JobStore', () => {
-  it('derives every key from the prefix and puts one user in one hash tag', () => {
-    expect(keys.job('u1', 'j1')).toBe(`${prefix}:seenn:default:u:{u1}:job:j1`);
-    expect(keys.stream('u1')).toBe(`${prefix}:seenn:default:u:{u1}:stream`);
-    expect(keys.userJobs('u1')).toBe(`${prefix}:seenn:default:u:{u1}:jobs`);
+  it('derives every key from the prefix and puts one user in one hash tag derived from a hash of the id', () => {
+    const tag = userTag('u1');
+    expect(tag).toMatch(/^[0-9a-f]{8}$/);
+    expect(keys.job('u1', 'j1')).toBe(`${prefix}:seenn:default:u:{${tag}}:u1:job:j1`);
+    expect(keys.stream('u1')).toBe(`${prefix}:seenn:default:u:{${tag}}:u1:stream`);
+    expect(keys.userJobs('u1')).toBe(`${prefix}:seenn:default:u:{${tag}}:u1:jobs`);
     expect(keys.bullEvents('video')).toBe(`${prefix}:video:events`);
+  });
+
+  it('keeps every key of a user id holding braces, colons or spaces under one tag, with no raw user text', () => {
+    for (const userId of ['}x', '{}', '}{a}', 'a:b', 'a b/c', '\u00e9l\u00e8ve']) {
+      const names = [keys.job(userId, 'j1'), keys.stream(userId), keys.userJobs(userId), keys.children(userId, 'p1')];
+      // Redis hashes the text between the first `{` and the first `}` after it.
+      const tags = names.map((name) => {
+        const open = name.indexOf('{');
+        return name.slice(open + 1, name.indexOf('}', open + 1));
+      });
+      expect(new Set(tags)).toEqual(new Set([userTag(userId)]));
+      expect(names.every((name) => name.includes(`:${encodeURIComponent(userId)}:`))).toBe(true);
+    }
+    expect(userTag('a')).not.toBe(userTag('b'));
+  });
+
+  it('writes owners once: claimOwner and setOwners never move a job to another user', async () => {
+    expect(await store.claimOwner('own-1', 'alice')).toBe(true);
+    expect(await store.claimOwner('own-1', 'alice')).toBe(true);
+    expect(await store.claimOwner('own-1', 'mallory')).toBe(false);
+    await expect(store.setOwners('mallory', ['own-2', 'own-1'])).rejects.toMatchObject({ code: 'CONFLICT', details: { jobIds: ['own-1'] } });
+    expect(await store.ownerOf('own-1')).toBe('alice');
+    expect(await store.ownerOf('own-2')).toBe('mallory');
   });
 
   it('commits a snapshot with its event, then refuses a stale source id and a moved version', async () => {
