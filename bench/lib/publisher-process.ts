@@ -3,7 +3,8 @@
  * the worker, as production does). Forked with an IPC channel (see {@link spawnBenchPublisher}); it
  * sends `{ type: 'ready' }` once started and `{ type: 'resync', queue }` / `{ type: 'error', message }`
  * when the publisher reports one. Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_QUEUES (comma-separated).
- * SIGTERM closes it; it also exits when its parent goes away.
+ * SIGTERM closes it; it also exits when its parent goes away. BENCH_PUBLISHER_NODE_ARGS adds Node flags
+ * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -25,7 +26,10 @@ export async function spawnBenchPublisher(options: { redisUrl: string; prefix: s
     BENCH_REDIS_URL: options.redisUrl,
     BENCH_PREFIX: options.prefix,
     BENCH_QUEUES: options.queues.join(','),
-  });
+  },
+    // BENCH_PUBLISHER_NODE_ARGS adds Node flags, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the publisher.
+    (process.env['BENCH_PUBLISHER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+  );
   const counters = { resyncs: 0, errors: 0 };
   child.on('message', (message: { type?: string; message?: string }) => {
     if (message.type === 'resync') counters.resyncs += 1;

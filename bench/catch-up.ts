@@ -1,0 +1,229 @@
+/**
+ * Catch-up: how fast publishers work off a backlog of BullMQ events that piled up while no
+ * publisher ran. The backlog is built once: `seenn.jobs.start` jobs (one queue, 1,000 users) worked
+ * by a wrapped processor with three `setProgress` calls each (throttle 0), with BullMQ's events
+ * stream sized so nothing is trimmed. The Seenn state the producer wrote before any publisher ran is
+ * saved (DUMP) and restored before every run, so each run starts from the same state. Then, per run,
+ * 1, 2 and 4 publisher processes (each its own process, started together) work the backlog off; the
+ * clock runs from the moment all of them are up until the queue's checkpoint reaches the stream's
+ * last entry (and every job shows `completed`).
+ *
+ * Reported per run: source events/s (entries of the events stream, `added` included), publisher CPU
+ * per source event (all processes together), Redis CPU per source event, and Redis command calls per
+ * job from `INFO commandstats`.
+ *
+ *   npx tsx bench/catch-up.ts                  # 20,000 jobs (≈ 140,000 events), 1,000 users; 1, 2, 4 processes
+ *   npx tsx bench/catch-up.ts --quick          # 3,000 jobs, 100 users; 1 and 2 processes
+ *   BENCH_JOBS=40000 BENCH_PUBLISHERS=1 npx tsx bench/catch-up.ts
+ *   BENCH_PUBLISHER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' …   # profile the publisher processes
+ *
+ * Results: a table and `bench/results/catch-up.json`.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Seenn } from '../src/seenn.js';
+import { isQuick, loadAverage, machineInfo, round, writeResult } from './lib/harness.js';
+import { installCleanup, killAll, stopChild } from './lib/processes.js';
+import { processCpuMs } from './lib/proc-stats.js';
+import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
+import { benchRedis, deletePrefix, redisCpuMs } from './lib/redis.js';
+
+const quick = isQuick();
+const JOBS = Number(process.env['BENCH_JOBS'] ?? (quick ? 3_000 : 20_000));
+const USERS = Number(process.env['BENCH_USERS'] ?? (quick ? 100 : 1_000));
+const PUBLISHERS = (process.env['BENCH_PUBLISHERS'] ?? (quick ? '1,2' : '1,2,4')).split(',').map(Number);
+const UPDATES_PER_JOB = 3;
+const QUEUE = 'catchup';
+const CATCH_UP_TIMEOUT_MS = 300_000;
+
+/** Ids in `ms-seq` form, compared numerically. */
+function idAtLeast(id: string, target: string): boolean {
+  const [ms = 0, seq = 0] = id.split('-').map(Number);
+  const [targetMs = 0, targetSeq = 0] = target.split('-').map(Number);
+  return ms > targetMs || (ms === targetMs && seq >= targetSeq);
+}
+
+/** `INFO commandstats` as command → calls. */
+async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+  const text = await redis.info('commandstats');
+  const calls = new Map<string, number>();
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1] as string, Number(match[2]));
+  return calls;
+}
+
+/** Every key under `pattern`, by SCAN. */
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, page] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...page);
+  } while (cursor !== '0');
+  return keys;
+}
+
+interface RunResult {
+  publishers: number;
+  sourceEvents: number;
+  seconds: number;
+  sourceEventsPerSecond: number;
+  publisherCpuUsPerEvent: number;
+  redisCpuUsPerEvent: number;
+  commandCallsPerJob: Record<string, number>;
+  resyncs: number;
+  errors: number;
+  loadAverage1m: number;
+}
+
+async function main(): Promise<void> {
+  const cancelDeadline = installCleanup('catch-up', (quick ? 180 : 900) * 1000);
+  const redisServer = await benchRedis();
+  const prefix = `bench-cu-${randomUUID().slice(0, 8)}`;
+  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+  const seenn = new Seenn({ connection: redis, prefix });
+  // Sized so the backlog is never trimmed (a trimmed backlog would measure a re-sync instead).
+  const queue = new Queue(QUEUE, { connection: redis, prefix, streams: { events: { maxLen: JOBS * 20 } } });
+  const loadBefore = loadAverage();
+  const publishers: BenchPublisher[] = [];
+  try {
+    await queue.waitUntilReady();
+    // 1. The backlog: jobs started through Seenn, worked off with no publisher running.
+    const buildStarted = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < JOBS) {
+          const i = next++;
+          await seenn.jobs.start({ queue: QUEUE, userId: `user-${i % USERS}`, jobType: 'bench', title: `Job ${i}`, data: { i } });
+        }
+      }),
+    );
+    const storeKeys = await scanKeys(redis, `${prefix}:seenn:*`);
+    const dumps: [string, Buffer][] = [];
+    for (let i = 0; i < storeKeys.length; i += 1000) {
+      const pipeline = redis.pipeline();
+      const slice = storeKeys.slice(i, i + 1000);
+      for (const key of slice) pipeline.dumpBuffer(key);
+      const replies = (await pipeline.exec()) ?? [];
+      for (const [k, [error, value]] of replies.entries()) if (!error && value) dumps.push([slice[k] as string, value as Buffer]);
+    }
+    const workerConnection = redis.duplicate();
+    const worker = new Worker(
+      QUEUE,
+      seenn.processor(
+        async (job) => {
+          for (let step = 1; step <= UPDATES_PER_JOB; step += 1) await job.setProgress((step * 100) / UPDATES_PER_JOB, { message: `step ${step}` });
+          return { ok: true };
+        },
+        { progressThrottleMs: 0 },
+      ),
+      { connection: workerConnection, prefix, concurrency: 100 },
+    );
+    let completed = 0;
+    await new Promise<void>((resolve) => {
+      worker.on('completed', () => {
+        completed += 1;
+        if (completed === JOBS) resolve();
+      });
+    });
+    await worker.close();
+    await workerConnection.quit();
+    const streamKey = seenn.context.keys.bullEvents(QUEUE);
+    const sourceEvents = await redis.xlen(streamKey);
+    const [last] = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const lastId = (last as [string, string[]])[0];
+    const buildSeconds = (Date.now() - buildStarted) / 1000;
+    console.log(`backlog: ${JOBS} jobs, ${USERS} users, ${sourceEvents} source events in ${round(buildSeconds, 1)} s`);
+
+    // 2. Runs: restore the state before any publisher ran, start N publishers, time the catch-up.
+    const runs: RunResult[] = [];
+    for (const count of PUBLISHERS) {
+      const current = await scanKeys(redis, `${prefix}:seenn:*`);
+      for (let i = 0; i < current.length; i += 1000) await redis.del(...current.slice(i, i + 1000));
+      for (let i = 0; i < dumps.length; i += 1000) {
+        const pipeline = redis.pipeline();
+        for (const [key, value] of dumps.slice(i, i + 1000)) pipeline.restore(key, 0, value, 'REPLACE');
+        await pipeline.exec();
+      }
+      const started = await Promise.all(Array.from({ length: count }, () => spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [QUEUE] })));
+      publishers.push(...started);
+      const cpuBefore = started.map((p) => processCpuMs(p.pid) ?? 0);
+      const redisBefore = await redisCpuMs(redis);
+      const callsBefore = await commandCalls(redis);
+      const t0 = performance.now();
+      const deadline = Date.now() + CATCH_UP_TIMEOUT_MS;
+      const checkpointKey = seenn.context.keys.checkpoint(QUEUE);
+      for (;;) {
+        const checkpoint = await redis.get(checkpointKey);
+        if (checkpoint !== null && idAtLeast(checkpoint, lastId)) break;
+        if (Date.now() > deadline) throw new Error(`${count} publisher(s) did not catch up within ${CATCH_UP_TIMEOUT_MS} ms`);
+        await delay(5);
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const publisherCpu = started.reduce((sum, p, i) => sum + ((processCpuMs(p.pid) ?? 0) - (cpuBefore[i] ?? 0)), 0);
+      const redisCpu = (await redisCpuMs(redis)) - redisBefore;
+      const callsAfter = await commandCalls(redis);
+      const perJob: Record<string, number> = {};
+      for (const [name, calls] of callsAfter) {
+        const delta = calls - (callsBefore.get(name) ?? 0);
+        if (delta >= JOBS / 10 && name !== 'info' && name !== 'get') perJob[name] = round(delta / JOBS, 2);
+      }
+      // Every job must show completed: a fast wrong answer is no answer.
+      const sample = await seenn.jobs.list('user-0', { limit: 100 });
+      const notDone = sample.jobs.filter((job) => job.status !== 'completed').length;
+      if (notDone > 0) throw new Error(`${notDone} jobs of user-0 are not completed after the catch-up`);
+      await Promise.all(started.map((p) => stopChild(p.child, 'SIGTERM')));
+      const result: RunResult = {
+        publishers: count,
+        sourceEvents,
+        seconds: round(seconds, 3),
+        sourceEventsPerSecond: Math.round(sourceEvents / seconds),
+        publisherCpuUsPerEvent: round((publisherCpu * 1000) / sourceEvents, 1),
+        redisCpuUsPerEvent: round((redisCpu * 1000) / sourceEvents, 1),
+        commandCallsPerJob: perJob,
+        resyncs: started.reduce((sum, p) => sum + p.counters.resyncs, 0),
+        errors: started.reduce((sum, p) => sum + p.counters.errors, 0),
+        loadAverage1m: loadAverage()[0],
+      };
+      runs.push(result);
+      console.log(
+        `${count} publisher(s): ${result.sourceEventsPerSecond} source events/s (${result.seconds} s); publisher CPU ${result.publisherCpuUsPerEvent} µs/event, Redis CPU ${result.redisCpuUsPerEvent} µs/event (load ${result.loadAverage1m})`,
+      );
+    }
+    console.table(
+      Object.fromEntries(
+        runs.map((r) => [
+          `${r.publishers} process${r.publishers === 1 ? '' : 'es'}`,
+          { 'events/s': r.sourceEventsPerSecond, seconds: r.seconds, 'publisher CPU µs/event': r.publisherCpuUsPerEvent, 'Redis CPU µs/event': r.redisCpuUsPerEvent, resyncs: r.resyncs, errors: r.errors },
+        ]),
+      ),
+    );
+    console.log('Redis calls per job (last run):', runs[runs.length - 1]?.commandCallsPerJob);
+    const path = await writeResult('catch-up', {
+      scenario: 'catch-up',
+      quick,
+      date: new Date().toISOString(),
+      machine: await machineInfo(redisServer.version),
+      loadAverage: { before: loadBefore, after: loadAverage() },
+      setup: { jobs: JOBS, users: USERS, progressUpdatesPerJob: UPDATES_PER_JOB, sourceEvents, ownRedis: redisServer.own },
+      runs,
+      command: `npx tsx bench/catch-up.ts${quick ? ' --quick' : ''}`,
+    });
+    console.log(`wrote ${path}`);
+    if (runs.some((r) => r.errors > 0 || r.resyncs > 0)) process.exitCode = 1;
+  } finally {
+    await Promise.all(publishers.map((p) => stopChild(p.child, 'SIGTERM')));
+    killAll([redisServer.process]);
+    await queue.close();
+    await seenn.close();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+    await redisServer.stop();
+    cancelDeadline();
+  }
+}
+
+await main();
