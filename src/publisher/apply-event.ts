@@ -19,9 +19,10 @@ import { sameJson, visiblyDifferent, type JobRecord } from '../model/record.js';
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
 import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
-import type { JobChange, VersionedRecord } from '../store/job-store.js';
+import type { CommitResult, JobChange, VersionedRecord } from '../store/job-store.js';
 import { recordCompletion, type Completion } from '../position/index.js';
 import type { BullRef, JobResolver, TrackedJob } from './job-resolver.js';
+import { snapshotCache } from './snapshot-cache.js';
 
 /** What one application did. */
 export type ApplyOutcome = 'committed' | 'unchanged' | 'duplicate' | 'untracked';
@@ -74,8 +75,9 @@ export async function applySourceEvent(
   if (tracked === null) return 'untracked';
   const atMs = (sequence[sequence.length - 1] as SourceEvent).at;
   let linkable = true;
+  const cache = snapshotCache(ctx.store);
   for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
-    const snapshot = await ctx.store.read(tracked.userId, tracked.seennId);
+    const snapshot = await cache.read(tracked.userId, tracked.seennId);
     if (snapshot !== null) {
       if (snapshot.record.x.queueName !== queueName) return 'untracked';
       if (snapshot.src !== null && compareStreamIds(snapshot.src, sourceId) >= 0) return 'duplicate';
@@ -124,8 +126,9 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
   if (events.length < 2) return oneByOne(events);
   const tracked = await resolver.resolve(bullId);
   if (tracked === null) return undefined;
+  const cache = snapshotCache(ctx.store);
   for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
-    const snapshot = await ctx.store.read(tracked.userId, tracked.seennId);
+    const snapshot = await cache.read(tracked.userId, tracked.seennId);
     if (snapshot === null || snapshot.record.x.queueName !== queueName || snapshot.record.job.parent !== undefined || snapshot.record.x.aggregate !== undefined) return oneByOne(events);
     const src = snapshot.src;
     const pending = src === null ? events : events.filter(({ id }) => compareStreamIds(id, src) > 0);
@@ -146,12 +149,34 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
     if (sameJson(current, snapshot.record)) return undefined;
     const change: JobChange = { expectedVersion: snapshot.version, src: last.id, record: current };
     if (entries.length > 0) change.events = entries;
-    const result = await ctx.store.commit(tracked.userId, [change]);
+    const result = await commitAndCache(ctx, tracked, [change]);
     if (result.status === 'ok') return afterCommit(ctx, queueName, resolver, bullId, snapshot, current);
     // Another publisher moved ahead meanwhile: let each event find out whether it is still new.
     if (result.status !== 'conflict') return oneByOne(pending);
   }
   throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, { details: { jobId: tracked.seennId } });
+}
+
+/**
+ * Commits `changes` of `tracked`'s user and keeps the snapshot cache right: what this commit wrote
+ * for `tracked` is remembered; any other snapshot it touched (a parent), and `tracked` itself when
+ * the commit did not go through, is read afresh next time.
+ */
+async function commitAndCache(ctx: SeennContext, tracked: TrackedJob, changes: readonly JobChange[]): Promise<CommitResult> {
+  const cache = snapshotCache(ctx.store);
+  let result: CommitResult;
+  try {
+    result = await ctx.store.commit(tracked.userId, changes);
+  } catch (error) {
+    for (const change of changes) cache.forget(tracked.userId, change.record.job.id);
+    throw error;
+  }
+  for (const change of changes) {
+    const jobId = change.record.job.id;
+    if (result.status !== 'ok' || jobId !== tracked.seennId || isTerminal(change.record.job.status) || change.src === undefined) cache.forget(tracked.userId, jobId);
+    else cache.remember(tracked.userId, jobId, { record: change.record, version: change.expectedVersion + 1, src: change.src });
+  }
+  return result;
 }
 
 /** What {@link commitAttempt} works on. */
@@ -182,7 +207,7 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
   const reduced = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
   if (reduced === null) return 'unchanged';
   const change = await withFlowChildFailure(ctx, resolver, tracked.userId, snapshot, reduced);
-  const result = await ctx.store.commit(tracked.userId, withParentChange(change, snapshot?.record ?? null, parent, atMs));
+  const result = await commitAndCache(ctx, tracked, withParentChange(change, snapshot?.record ?? null, parent, atMs));
   switch (result.status) {
     case 'stale':
       return 'duplicate';

@@ -3,7 +3,7 @@
  * one or more anywhere; per queue, one holds the lease and reads while the others stand by.
  */
 import { EventEmitter } from 'node:events';
-import type { SeennContext } from '../context.js';
+import { SeennContext } from '../context.js';
 import { resolvePublisherOptions, type PublisherOptions, type ResolvedPublisherOptions } from './options.js';
 import { QueueReader } from './queue-reader.js';
 
@@ -39,9 +39,17 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   constructor(ctx: SeennContext, options: PublisherOptions) {
     super();
     this.options = resolvePublisherOptions(options);
+    const io = publisherContext(ctx);
+    if (io !== ctx) {
+      // Closed with the Seenn instance, after this publisher has stopped using it.
+      ctx.onClose(async () => {
+        await this.close();
+        await io.close();
+      });
+    }
     this.readers = this.options.queues.map(
       (queue) =>
-        new QueueReader(ctx, queue, this.options, {
+        new QueueReader(io, queue, this.options, {
           onBatch: (name, info) => this.emit('batch', { queue: name, ...info }),
           onResync: (name, info) => this.emit('resync', { queue: name, ...info }),
           onLease: (name, held) => this.emit('lease', { queue: name, held }),
@@ -65,4 +73,18 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.stopping ??= Promise.all(this.readers.map((reader) => reader.stop())).then(() => undefined);
     return this.stopping;
   }
+}
+
+/**
+ * The context the publisher's readers work through: on a single Redis, one more connection of its own
+ * with ioredis auto-pipelining, so the commands the jobs of one batch issue in the same tick (snapshot
+ * reads, commits, bookkeeping) leave in one socket write instead of one each — round trips and writes,
+ * not arithmetic, were most of a publisher's cost per event. On a Cluster, where auto-pipelining groups
+ * commands by their first argument rather than their keys, the Seenn connection itself.
+ */
+function publisherContext(ctx: SeennContext): SeennContext {
+  if ((ctx.redis as { isCluster?: boolean }).isCluster === true) return ctx;
+  const connection = ctx.redis.duplicate({ enableAutoPipelining: true });
+  connection.on('error', (error: Error) => ctx.logger.warn({ err: error }, 'publisher redis connection error'));
+  return new SeennContext(connection, true, ctx.options, ctx.logger);
 }
