@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { SeennContext } from '../context.js';
 import { resolvePublisherOptions, type PublisherOptions, type ResolvedPublisherOptions } from './options.js';
-import { QueueReader } from './queue-reader.js';
+import { QueueReader, type ParkedJob } from './queue-reader.js';
 
 /** The events a {@link Publisher} emits; payloads are single objects so they can grow. */
 export interface PublisherEvents {
@@ -15,6 +15,11 @@ export interface PublisherEvents {
   resync: [info: { queue: string; fromId: string; resumeId: string }];
   /** This publisher took (`held: true`) or lost a queue's lease. */
   lease: [info: { queue: string; held: boolean }];
+  /**
+   * A job's events kept failing to apply (after retries with backoff) while Redis answered: they were
+   * set aside, recorded in the queue's parked-jobs hash (`keys.parkedJobs(queue)`), and the queue went on.
+   */
+  parked: [info: { queue: string } & ParkedJob];
   /** Something failed; the publisher carries on. */
   error: [error: Error, info: { queue: string }];
 }
@@ -53,6 +58,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
           onBatch: (name, info) => this.emit('batch', { queue: name, ...info }),
           onResync: (name, info) => this.emit('resync', { queue: name, ...info }),
           onLease: (name, held) => this.emit('lease', { queue: name, held }),
+          onParked: (name, info) => this.emit('parked', { queue: name, ...info }),
           onError: (error, name) => {
             // An 'error' event without listeners would throw: background loops never crash the process.
             if (this.listenerCount('error') > 0) this.emit('error', error instanceof Error ? error : new Error(String(error)), { queue: name });

@@ -26,7 +26,28 @@ export interface QueueReaderHooks {
   onLease(queueName: string, held: boolean): void;
   /** Something failed; the loop goes on. */
   onError(error: unknown, queueName: string): void;
+  /** A job's events kept failing to apply; they were set aside (see {@link QueueReader}) and reading went on. */
+  onParked(queueName: string, info: ParkedJob): void;
 }
+
+/** A job whose events of one read kept failing to apply and were set aside. */
+export interface ParkedJob {
+  /** The BullMQ job id. */
+  bullId: string;
+  /** The first and last events-stream ids of the events set aside. */
+  fromId: string;
+  toId: string;
+  /** The last error's message. */
+  error: string;
+  /** Epoch ms. */
+  atMs: number;
+}
+
+/**
+ * Waits between the attempts to apply one job's events when they fail (then the job is parked).
+ * Short: the whole read waits for them.
+ */
+export const JOB_RETRY_DELAYS_MS: readonly number[] = Object.freeze([50, 200, 800]);
 
 /** The reading loop of one queue. */
 export class QueueReader {
@@ -39,6 +60,8 @@ export class QueueReader {
   private holdsLease = false;
   private leaseTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  /** BullMQ ids of jobs parked lately (they get no retries when they fail again). */
+  private readonly parked = new Set<string>();
 
   constructor(
     private readonly ctx: SeennContext,
@@ -167,11 +190,58 @@ export class QueueReader {
       if (list === undefined) byJob.set(parsed.bullId, [parsed]);
       else list.push(parsed);
     }
-    const tasks = [...byJob.entries()].map(([bullId, events]) => async () => {
-      const enriched = await Promise.all(events.map(async ({ id, event }) => ({ id, event: event.kind === 'delayed' ? await this.withAttemptsMade(bullId, event) : event })));
-      await applyJobEvents(this.ctx, this.queueName, this.resolver, bullId, enriched);
-    });
+    const tasks = [...byJob.entries()].map(([bullId, events]) => () => this.applyIsolated(bullId, events));
     await runLimited(tasks, this.options.concurrency);
+  }
+
+  /**
+   * Applies one job's events of a read, isolated from the other jobs: on failure it retries with
+   * backoff ({@link JOB_RETRY_DELAYS_MS}); when it still fails while Redis answers, the job is parked —
+   * logged, recorded in the queue's parked-jobs hash, reported — and the read goes on without it, so
+   * one job can never stop its queue. When Redis does not answer, the error goes up and the whole read
+   * is retried from the checkpoint (nothing is parked for an outage).
+   */
+  private async applyIsolated(bullId: string, events: readonly QueueEvent[]): Promise<void> {
+    // A job parked before gets one attempt: it must not hold every read up for the whole backoff.
+    const delays = this.parked.has(bullId) ? [] : JOB_RETRY_DELAYS_MS;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const enriched = await Promise.all(events.map(async ({ id, event }) => ({ id, event: event.kind === 'delayed' ? await this.withAttemptsMade(bullId, event) : event })));
+        await applyJobEvents(this.ctx, this.queueName, this.resolver, bullId, enriched);
+        this.parked.delete(bullId);
+        return;
+      } catch (error) {
+        if (!this.running) throw error;
+        const wait = delays[attempt];
+        if (wait !== undefined) {
+          this.log.warn({ err: error, bullId, attempt: attempt + 1 }, "a job's events could not be applied; retrying");
+          await this.pause(wait);
+          continue;
+        }
+        // An outage is not the job's fault: the loop retries the whole read from the checkpoint.
+        await this.ctx.redis.ping().catch(() => {
+          throw error;
+        });
+        await this.park(bullId, events, error);
+        return;
+      }
+    }
+  }
+
+  /** Sets a job's events aside: logged, recorded in Redis (`parkedJobs` hash of the queue) and reported. */
+  private async park(bullId: string, events: readonly QueueEvent[], error: unknown): Promise<void> {
+    const info: ParkedJob = {
+      bullId,
+      fromId: (events[0] as QueueEvent).id,
+      toId: (events[events.length - 1] as QueueEvent).id,
+      error: error instanceof Error ? error.message : String(error),
+      atMs: Date.now(),
+    };
+    await this.ctx.redis.hset(this.ctx.keys.parkedJobs(this.queueName), bullId, JSON.stringify(info));
+    if (this.parked.size >= 10_000) this.parked.clear();
+    this.parked.add(bullId);
+    this.log.error({ err: error, ...info }, "a job's events kept failing to apply; the job is parked and the queue goes on");
+    this.hooks.onParked(this.queueName, info);
   }
 
   /** Adds BullMQ's failed-attempt count to a `delayed` event (a retry backoff or a step job's delay?). */

@@ -92,6 +92,11 @@ export class SeennKeys {
     return `${this.base}:q:${queueName}:live`;
   }
 
+  /** Hash: BullMQ job id → why the publisher set that job's events aside (JSON), for one queue. */
+  parkedJobs(queueName: string): string {
+    return `${this.base}:q:${queueName}:parked`;
+  }
+
   /** BullMQ's events stream of a queue. */
   bullEvents(queueName: string): string {
     return `${this.prefix}:${queueName}:events`;
