@@ -136,7 +136,9 @@ async function main(): Promise<void> {
     const [last] = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1)) as [string, string[]][];
     const lastId = (last as [string, string[]])[0];
     const buildSeconds = (Date.now() - buildStarted) / 1000;
-    console.log(`backlog: ${JOBS} jobs, ${USERS} users, ${sourceEvents} source events in ${round(buildSeconds, 1)} s`);
+    const streamBytes = Number(await redis.call('MEMORY', 'USAGE', streamKey, 'SAMPLES', '0'));
+    const bytesPerEntry = Math.round(streamBytes / sourceEvents);
+    console.log(`backlog: ${JOBS} jobs, ${USERS} users, ${sourceEvents} source events (${round(sourceEvents / JOBS, 2)} per job, ${bytesPerEntry} bytes of Redis memory per entry) in ${round(buildSeconds, 1)} s`);
 
     // 2. Runs: restore the state before any publisher ran, start N publishers, time the catch-up.
     const runs: RunResult[] = [];
@@ -208,7 +210,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo(redisServer.version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { jobs: JOBS, users: USERS, progressUpdatesPerJob: UPDATES_PER_JOB, sourceEvents, ownRedis: redisServer.own },
+      setup: { jobs: JOBS, users: USERS, progressUpdatesPerJob: UPDATES_PER_JOB, sourceEvents, eventsStreamBytesPerEntry: bytesPerEntry, ownRedis: redisServer.own },
       runs,
       command: `npx tsx bench/catch-up.ts${quick ? ' --quick' : ''}`,
     });

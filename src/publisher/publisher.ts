@@ -5,14 +5,14 @@
 import { EventEmitter } from 'node:events';
 import { SeennContext } from '../context.js';
 import { resolvePublisherOptions, type PublisherOptions, type ResolvedPublisherOptions } from './options.js';
-import { QueueReader, type ParkedJob } from './queue-reader.js';
+import { QueueReader, type ParkedJob, type ResyncInfo } from './queue-reader.js';
 
 /** The events a {@link Publisher} emits; payloads are single objects so they can grow. */
 export interface PublisherEvents {
   /** A batch of events was applied and checkpointed. */
   batch: [info: { queue: string; events: number; lastId: string }];
   /** Events were trimmed before they were read; the queue's jobs were re-synced from BullMQ. */
-  resync: [info: { queue: string; fromId: string; resumeId: string }];
+  resync: [info: { queue: string } & ResyncInfo];
   /** This publisher took (`held: true`) or lost a queue's lease. */
   lease: [info: { queue: string; held: boolean }];
   /**

@@ -14,6 +14,7 @@ import { JobResolver } from './job-resolver.js';
 import { advanceCheckpoint, readCheckpoint, releaseLease, takeLease } from './lease.js';
 import type { ResolvedPublisherOptions } from './options.js';
 import { parseQueueEvent, type QueueEvent } from './parse-event.js';
+import { streamIdTime } from '../model/source-event.js';
 import { resyncQueue, runLimited } from './resync.js';
 
 /** What a reader tells its publisher. */
@@ -21,13 +22,25 @@ export interface QueueReaderHooks {
   /** A batch was applied and checkpointed. */
   onBatch(queueName: string, info: { events: number; lastId: string }): void;
   /** A gap was found and re-synced. */
-  onResync(queueName: string, info: { fromId: string; resumeId: string }): void;
+  onResync(queueName: string, info: ResyncInfo): void;
   /** The lease was taken or lost. */
   onLease(queueName: string, held: boolean): void;
   /** Something failed; the loop goes on. */
   onError(error: unknown, queueName: string): void;
   /** A job's events kept failing to apply; they were set aside (see {@link QueueReader}) and reading went on. */
   onParked(queueName: string, info: ParkedJob): void;
+}
+
+/** What a re-sync reports: where the gap was, and the figures to size BullMQ's events stream by. */
+export interface ResyncInfo {
+  /** The checkpoint whose entry BullMQ had trimmed. */
+  fromId: string;
+  /** The stream's newest entry when the re-sync ran: reading resumes after it. */
+  resumeId: string;
+  /** The queue's `streams.events.maxLen` as BullMQ stores it (`opts.maxLenEvents` in its meta), or `null`. */
+  maxLenEvents: number | null;
+  /** How much time of events was trimmed unread: oldest entry left − checkpoint, in ms (0 when unknown). */
+  trimmedSpanMs: number;
 }
 
 /** A job whose events of one read kept failing to apply and were set aside. */
@@ -60,6 +73,8 @@ export class QueueReader {
   private holdsLease = false;
   private leaseTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  /** Whether the once-only sizing warning of a trimmed-gap re-sync was logged. */
+  private warnedTrim = false;
   /** BullMQ ids of jobs parked lately (they get no retries when they fail again). */
   private readonly parked = new Set<string>();
 
@@ -168,10 +183,27 @@ export class QueueReader {
     const entries = ((read as [string, [string, string[]][]][] | null)?.[0]?.[1] ?? []) as [string, string[]][];
     if (entries.length === 0) return;
     if (checkpoint !== '0-0' && (range as unknown[]).length === 0) {
+      const [maxLen, oldest] = await Promise.all([redis.hget(`${keys.prefix}:${this.queueName}:meta`, 'opts.maxLenEvents'), redis.xrange(streamKey, '-', '+', 'COUNT', 1)]);
       const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, checkpoint, this.options.concurrency);
       await advanceCheckpoint(redis, checkpointKey, resumeId);
-      this.log.warn({ fromId: checkpoint, resumeId }, 'events were trimmed before they were read; re-synced from BullMQ');
-      this.hooks.onResync(this.queueName, { fromId: checkpoint, resumeId });
+      const oldestId = oldest[0]?.[0];
+      const info: ResyncInfo = {
+        fromId: checkpoint,
+        resumeId,
+        maxLenEvents: maxLen === null || !Number.isFinite(Number(maxLen)) ? null : Number(maxLen),
+        trimmedSpanMs: oldestId === undefined ? 0 : Math.max(0, streamIdTime(oldestId) - streamIdTime(checkpoint)),
+      };
+      this.log.warn({ ...info }, 'events were trimmed before they were read; re-synced from BullMQ');
+      if (!this.warnedTrim) {
+        // Once per process and queue: the figure to size BullMQ's events stream by (README, "Sizing").
+        this.warnedTrim = true;
+        this.log.warn(
+          { ...info, queue: this.queueName },
+          `BullMQ trimmed ${this.queueName}'s events stream (streams.events.maxLen ${info.maxLenEvents ?? 'unknown'}) ${info.trimmedSpanMs} ms past what this publisher had read; ` +
+            'raise streams.events.maxLen to at least events per second × the longest publisher outage in seconds (see the README, "Sizing the events stream")',
+        );
+      }
+      this.hooks.onResync(this.queueName, info);
       return;
     }
     await this.applyBatch(entries);

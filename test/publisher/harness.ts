@@ -5,6 +5,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Seenn } from '../../src/index.js';
+import type { Logger } from '../../src/logger.js';
 import type { SeennJob } from '../../src/model/job.js';
 import type { Publisher } from '../../src/publisher/index.js';
 import type { DescribeFn } from '../../src/publisher/options.js';
@@ -31,11 +32,11 @@ export class Bed {
 
   /**
    * @param queues - the queues the publisher reads
-   * @param options - `describe` (default {@link describeByData}; `null` for none) and the prefix's label
+   * @param options - `describe` (default {@link describeByData}; `null` for none), the prefix's label, a logger
    */
-  constructor(queues: string[], options: { describe?: DescribeFn | null; label?: string } = {}) {
+  constructor(queues: string[], options: { describe?: DescribeFn | null; label?: string; logger?: Logger } = {}) {
     this.prefix = uniquePrefix(options.label ?? 'pub');
-    this.seenn = new Seenn({ connection: this.redis, prefix: this.prefix });
+    this.seenn = new Seenn(options.logger === undefined ? { connection: this.redis, prefix: this.prefix } : { connection: this.redis, prefix: this.prefix, logger: options.logger });
     const describe = options.describe === undefined ? describeByData : options.describe;
     const publisherOptions = { queues, blockMs: 100, leaseMs: 2_000 };
     this.publisher = this.seenn.publisher(describe === null ? publisherOptions : { ...publisherOptions, describe });

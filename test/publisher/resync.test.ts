@@ -5,12 +5,23 @@
 import { Queue, Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HIDDEN_FAILURE_MESSAGE, derivedJobId } from '../../src/index.js';
+import type { Logger } from '../../src/logger.js';
 import { connect } from '../helpers/redis.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
 import { Bed } from './harness.js';
 
 const QUEUE = 'trimmed';
-const bed = new Bed([QUEUE]);
+/** Warnings the publisher logged: [facts, message]. */
+const warnings: [Record<string, unknown>, string][] = [];
+const noop = (): void => undefined;
+const logger: Logger = {
+  debug: noop,
+  info: noop,
+  error: noop,
+  warn: (facts, message) => warnings.push([facts, message ?? '']),
+  child: () => logger,
+};
+const bed = new Bed([QUEUE], { logger });
 
 afterAll(async () => {
   await bed.close();
@@ -48,10 +59,16 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     const events = await bed.redis.xrange(`${bed.prefix}:${QUEUE}:events`, '-', '+', 'COUNT', 1);
     expect(events.length).toBe(1);
 
-    const resynced = nextEvent<[{ queue: string; fromId: string; resumeId: string }]>(bed.publisher, 'resync', { timeoutMs: 20_000 });
+    const resynced = nextEvent<[{ queue: string; fromId: string; resumeId: string; maxLenEvents: number | null; trimmedSpanMs: number }]>(bed.publisher, 'resync', { timeoutMs: 20_000 });
     await bed.publisher.start();
     const [info] = await resynced;
     expect(info.queue).toBe(QUEUE);
+    // The figures to size the stream by: BullMQ's maxLen, and how much time of events went unread.
+    expect(info.maxLenEvents).toBe(10);
+    expect(info.trimmedSpanMs).toBeGreaterThan(0);
+    const sizing = warnings.filter(([, message]) => message.includes('raise streams.events.maxLen'));
+    expect(sizing).toHaveLength(1);
+    expect(sizing[0]?.[1]).toContain('streams.events.maxLen 10)');
 
     expect(await bed.waitForJob(earlyId, (job) => job.status === 'completed')).toMatchObject({ progress: 100, result: { name: 'early' } });
     expect((await bed.waitForJob(doomedId, (job) => job.status === 'cancelled')).completedAt).toBeDefined();
