@@ -135,7 +135,7 @@ export class JobStore {
       args.push(
         change.expectedVersion,
         change.src ?? '',
-        JSON.stringify(change.record),
+        recordArgument(change.record, events),
         this.ttlSeconds(job) * 1000,
         events.map((event) => event.name).join('\n'),
         events.map((event) => event.data).join('\n'),
@@ -284,6 +284,19 @@ export class JobStore {
     const entries = await this.redis.xrevrange(this.keys.stream(userId), '+', '-', 'COUNT', 1);
     return entries[0]?.[0] ?? null;
   }
+}
+
+/**
+ * The `record` argument of applyChanges: the record's JSON, or — when the change's last event payload
+ * is the record's job, as it is for every visible change the publisher makes — `'+'` and the record's
+ * `x` JSON alone, so the job travels to Redis once (the script joins the two).
+ */
+function recordArgument(record: JobRecord, events: readonly { data: string }[]): string {
+  const last = events[events.length - 1];
+  if (last === undefined) return JSON.stringify(record);
+  const job = JSON.stringify(record.job);
+  const x = JSON.stringify(record.x);
+  return job === last.data ? `+${x}` : `{"job":${job},"x":${x}}`;
 }
 
 function parseSnapshot(version: string | null, src: string | null, raw: string | null): VersionedRecord | null {

@@ -44,7 +44,8 @@ export async function runScript(redis: Redis, script: LuaScript, keys: readonly 
  * then 10 ARGV per change:
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
- *   record           the new record JSON
+ *   record           the new record JSON, or '+' and the record's `x` JSON when the record's `job` is
+ *                    the change's last event payload (the script joins them: the job is sent once)
  *   ttlMs            the snapshot's time to live
  *   eventNames       the SSE events to append, joined by newlines ('' = the change is not visible)
  *   eventData        their single-line JSON payloads, joined by newlines, in the same order
@@ -94,10 +95,19 @@ for i = 1, n do
   local key = KEYS[2 + i]
   local base = FIXED + (i - 1) * PER
   local version = tonumber(ARGV[base + 1]) + 1
+  -- One or more events, names and payloads each joined by newlines (JSON never holds a raw one).
+  local payloads = {}
+  if ARGV[base + 5] ~= '' then
+    for data in string.gmatch(ARGV[base + 6], '[^\\n]+') do payloads[#payloads + 1] = data end
+  end
+  local record = ARGV[base + 3]
+  if string.byte(record, 1) == 43 then
+    record = '{"job":' .. payloads[#payloads] .. ',"x":' .. string.sub(record, 2) .. '}'
+  end
   if ARGV[base + 2] ~= '' then
-    redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', ARGV[base + 3])
+    redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', record)
   else
-    redis.call('HSET', key, 'v', version, 'r', ARGV[base + 3])
+    redis.call('HSET', key, 'v', version, 'r', record)
   end
   redis.call('PEXPIRE', key, ARGV[base + 4])
   if ARGV[base + 7] ~= '' then
@@ -110,9 +120,6 @@ for i = 1, n do
     redis.call('PEXPIRE', children, ARGV[5])
   end
   if ARGV[base + 5] ~= '' then
-    -- One or more events, names and payloads each joined by newlines (JSON never holds a raw one).
-    local payloads = {}
-    for data in string.gmatch(ARGV[base + 6], '[^\\n]+') do payloads[#payloads + 1] = data end
     local k = 0
     for event in string.gmatch(ARGV[base + 5], '[^\\n]+') do
       k = k + 1
