@@ -222,6 +222,16 @@ export class QueueReader {
       if (list === undefined) byJob.set(parsed.bullId, [parsed]);
       else list.push(parsed);
     }
+    // BullMQ's failed-attempt count of every `delayed` event, read at once after the XREAD (all in one
+    // write): the later it is read, the likelier the job has run again and the count moved on.
+    const delayed: Promise<void>[] = [];
+    for (const [bullId, events] of byJob) {
+      for (const [i, entry] of events.entries()) {
+        const { event } = entry;
+        if (event.kind === 'delayed') delayed.push(this.withAttemptsMade(bullId, event).then((enriched) => void (events[i] = { ...entry, event: enriched })));
+      }
+    }
+    await Promise.all(delayed);
     const tasks = [...byJob.entries()].map(([bullId, events]) => () => this.applyIsolated(bullId, events));
     await runLimited(tasks, this.options.concurrency);
   }
@@ -238,8 +248,7 @@ export class QueueReader {
     const delays = this.parked.has(bullId) ? [] : JOB_RETRY_DELAYS_MS;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        const enriched = await Promise.all(events.map(async ({ id, event }) => ({ id, event: event.kind === 'delayed' ? await this.withAttemptsMade(bullId, event) : event })));
-        await applyJobEvents(this.ctx, this.queueName, this.resolver, bullId, enriched);
+        await applyJobEvents(this.ctx, this.queueName, this.resolver, bullId, events);
         this.parked.delete(bullId);
         return;
       } catch (error) {
