@@ -4,10 +4,11 @@
  * sends `{ type: 'ready' }` once started and `{ type: 'resync', queue }` / `{ type: 'error', message }`
  * when the publisher reports one. Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_QUEUES (comma-separated).
  * SIGTERM closes it; it also exits when its parent goes away. BENCH_PUBLISHER_NODE_ARGS adds Node flags
- * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_PUBLISHER_OPTIONS more publisher options as JSON.
  */
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
+import type { PublisherOptions } from '../../src/publisher/index.js';
 import { Seenn } from '../../src/seenn.js';
 import { forkTs, nextMessage } from './processes.js';
 
@@ -49,7 +50,9 @@ async function run(): Promise<void> {
   if (!url || !prefix || queues.length === 0) throw new Error('publisher-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_QUEUES');
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   const seenn = new Seenn({ connection: redis, prefix });
-  const publisher = seenn.publisher({ queues });
+  // BENCH_PUBLISHER_OPTIONS: more publisher options as JSON (e.g. '{"concurrency":64,"batchSize":2000}').
+  const extra = JSON.parse(process.env['BENCH_PUBLISHER_OPTIONS'] ?? '{}') as Omit<PublisherOptions, 'queues'>;
+  const publisher = seenn.publisher({ ...extra, queues });
   publisher.on('resync', (info) => process.send?.({ type: 'resync', queue: info.queue }));
   publisher.on('error', (error) => process.send?.({ type: 'error', message: error.message }));
   await publisher.start();
