@@ -8,7 +8,11 @@ import type * as Express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
+import { Authenticator } from './authenticate.js';
 import { Bridge } from './bridge.js';
+import { resolveBridgeOptions } from './options.js';
+import { WriteApi } from './write-api.js';
+import { mountWriteApi } from './write-express.js';
 import { sendError, toSeennError } from './http.js';
 import type { BridgeOptions } from './options.js';
 import type { RestJobReader } from './rest.js';
@@ -46,6 +50,10 @@ export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, optio
   const express = loadExpress();
   const bridge = new Bridge<Request>(ctx, jobs, options);
   const router = express.Router();
+  if (options.writeApi !== undefined) {
+    const resolved = resolveBridgeOptions(options, ctx.options.tokenSecret);
+    mountWriteApi(router, new WriteApi<Request>(ctx, jobs, options.writeApi, new Authenticator(resolved.auth, ctx.options.appId, resolved.maxTokenAgeSeconds)));
+  }
   router.get('/sse', (req, res) => bridge.handleSse(req, res));
   router.get('/jobs', (req, res) => bridge.handleListJobs(req, res));
   router.get('/jobs/:id/children', (req, res) => bridge.handleChildren(req, res, String(req.params['id'])));

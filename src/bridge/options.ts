@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { secretBytes, TOKEN_LIMITS } from '../auth/tokens.js';
 import { SeennError } from '../errors.js';
 import { parseOrThrow } from '../options.js';
+import type { WriteApiOptions } from './write-api.js';
 
 /** What an app's `authenticate` hook returns for a request it accepts. */
 export interface AuthResult {
@@ -86,6 +87,12 @@ export interface BridgeOptions<Req = IncomingMessage> {
    * `null` = no live positions (reads still carry them). @defaultValue 1000
    */
   positionIntervalMs?: number | null;
+  /**
+   * Seenn's backend API (`POST /jobs`, `/jobs/:id/progress|complete|fail|cancel`, `/eta…`, and reads
+   * of any user's jobs) for the app's backend and the official `@seenn/node` SDK: `{ apiKeys }` or
+   * `{ authenticate }` (see `write-api.ts`). Omitted: no write routes. Validated when the router is built.
+   */
+  writeApi?: WriteApiOptions<Req>;
 }
 
 /** The defaults of {@link BridgeOptions}. */
@@ -152,6 +159,8 @@ const OptionsSchema = z
     syncFinishedWithinMs: z.number().int().min(0).optional(),
     syncMaxJobs: z.number().int().min(1).max(100_000).optional(),
     positionIntervalMs: z.number().int().min(10).max(3_600_000).nullable().optional(),
+    // Checked by the write API itself (write-api.ts).
+    writeApi: z.unknown().optional(),
   })
   .strict();
 
