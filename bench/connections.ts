@@ -14,6 +14,7 @@
  *   npx tsx bench/connections.ts --quick    # 1,000 connections, 4 s window
  *   BENCH_CONNECTIONS=15000 BENCH_WINDOW_SECONDS=30 npx tsx bench/connections.ts
  *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/connections.ts   # that Redis; only its own keys are deleted
+ *   BENCH_HEAP_SNAPSHOT=/tmp/conn.heapsnapshot npx tsx bench/connections.ts   # also a heap snapshot of the loaded bridge
  *
  * Everything runs on 127.0.0.1. Results: a table and `bench/results/connections.json`.
  */
@@ -99,6 +100,8 @@ async function main(): Promise<void> {
     await delay(2 * HEARTBEAT_MS);
     const loadedNoGc = await bridgeStats(bridge);
     const loaded = await settledStats(bridge);
+    const snapshotPath = process.env['BENCH_HEAP_SNAPSHOT'];
+    if (snapshotPath) await request(bridge.child, { type: 'heap-snapshot', path: snapshotPath }, 'heap-snapshot-done', 120_000);
 
     const statusStart = await clients.status();
     const windowStart = await cpuOf(bridge, clients);

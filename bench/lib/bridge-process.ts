@@ -4,7 +4,8 @@
  * (see {@link spawnBenchBridge}); it answers:
  * - `{ type: 'stats' }` → `{ type: 'stats', rssBytes, heapUsedBytes, externalBytes, cpuUs, streams, hubMessages }`
  *   (`cpuUs`: `process.cpuUsage()` user + system so far, µs);
- * - `{ type: 'gc' }` → two full garbage collections, then `{ type: 'gc-done' }`.
+ * - `{ type: 'gc' }` → two full garbage collections, then `{ type: 'gc-done' }`;
+ * - `{ type: 'heap-snapshot', path }` → a V8 heap snapshot written to `path`, then `{ type: 'heap-snapshot-done', path }`.
  * Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_SECRET, BENCH_BRIDGE_OPTIONS (JSON), BENCH_PORT; the parent's
  * BENCH_BRIDGE_NODE_ARGS adds Node flags to the bridge process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  * SIGTERM closes it; it also exits when its parent goes away (the IPC channel closes).
@@ -13,6 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { writeHeapSnapshot } from 'node:v8';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { Seenn } from '../../src/seenn.js';
@@ -85,6 +87,9 @@ async function serve(): Promise<void> {
         hubMessages: stats.hub.messages,
       };
       process.send?.(reply);
+    } else if (message.type === 'heap-snapshot') {
+      const path = writeHeapSnapshot((message as { path?: string }).path);
+      process.send?.({ type: 'heap-snapshot-done', path });
     } else if (message.type === 'gc') {
       collect?.();
       collect?.();

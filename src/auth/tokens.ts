@@ -116,18 +116,24 @@ function audienceOf(appId: string): string {
   return `seenn:${appId}`;
 }
 
+/** The HMAC-SHA-256 verify key of `secret`, imported once for many {@link verifyToken} calls. */
+export function importVerifyKey(secret: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+}
+
 /** How far in the future a token's `iat` may lie (clock skew between the issuer and the bridge), in seconds. */
 const IAT_SKEW_SECONDS = 60;
 
 /**
- * Verifies an HS256 token issued for `appId` with `secret`. Throws a {@link SeennError} `UNAUTHORIZED`
+ * Verifies an HS256 token issued for `appId` with `secret` (its bytes, or the HMAC key from
+ * {@link importVerifyKey}, which saves importing it on every call). Throws a {@link SeennError} `UNAUTHORIZED`
  * whose message says why (never echoing the token).
  *
  * With `maxTokenAgeSeconds`, the token must carry `iat` (not more than a minute in the future) and is
  * refused once it is older than that, whatever its `exp`: the principal then expires at the earlier
  * of `exp` and `iat + maxTokenAgeSeconds`.
  */
-export async function verifyToken(token: string, secret: Uint8Array, appId: string, maxTokenAgeSeconds?: number): Promise<Principal> {
+export async function verifyToken(token: string, secret: Uint8Array | CryptoKey, appId: string, maxTokenAgeSeconds?: number): Promise<Principal> {
   if (token.length === 0 || token.length > TOKEN_LIMITS.maxTokenChars) throw new SeennError('UNAUTHORIZED', 'the token is malformed', { details: { reason: 'invalid' } });
   let payload: unknown;
   try {

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { verifyToken, type Principal } from '../auth/tokens.js';
+import { importVerifyKey, verifyToken, type Principal } from '../auth/tokens.js';
 import { SeennError } from '../errors.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { isJobIdShape } from '../model/ids.js';
@@ -19,6 +19,9 @@ const HookResultSchema = z.object({
 
 /** Turns requests into {@link Principal}s. */
 export class Authenticator<Req extends IncomingMessage> {
+  /** The secret's verify key, imported on first use. */
+  private key: Promise<CryptoKey> | null = null;
+
   /**
    * @param auth - the resolved auth option
    * @param appId - the app whose tokens are accepted
@@ -38,7 +41,8 @@ export class Authenticator<Req extends IncomingMessage> {
     if (this.auth.kind === 'hook') return fromHook(await this.auth.authenticate(req));
     const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
     if (token === null || token === '') throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', { details: { reason: 'missing' } });
-    return verifyToken(token, this.auth.secret, this.appId, this.maxTokenAgeSeconds);
+    this.key ??= importVerifyKey(this.auth.secret);
+    return verifyToken(token, await this.key, this.appId, this.maxTokenAgeSeconds);
   }
 }
 

@@ -20,7 +20,11 @@ import { LivePositions } from './live-positions.js';
 import { resolveBridgeOptions, type BridgeOptions, type ResolvedBridgeOptions } from './options.js';
 import { RateLimiter } from './rate-limiter.js';
 import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
-import { SSE_HEADERS, SseSession } from './sse-session.js';
+import { SSE_HEADERS, SseSession, type SessionServices } from './sse-session.js';
+import { formatValue, type Frame } from './frames.js';
+
+/** The longest interval of the streams' ticker: expiry and idle are checked at least this often. */
+const MAX_TICK_MS = 1_000;
 
 /** Counters for diagnostics and tests. */
 export interface BridgeStats {
@@ -66,6 +70,18 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.hub = new LiveHub(ctx, this.logger, positions === null ? undefined : (event) => positions.decorate(event));
     this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);
     this.connectLimiter = this.options.connectRateLimit === null ? null : new RateLimiter(this.options.connectRateLimit);
+    this.services = {
+      store: ctx.store,
+      jobs,
+      hub: this.hub,
+      positions,
+      options: this.options,
+      logger: this.logger,
+      closed: (session, reason) => {
+        this.sessions.delete(session);
+        if (reason === 'slow-client') this.slowClientDisconnects += 1;
+      },
+    };
   }
 
   /** `GET /sse`: the user's event stream (see `sse-session.ts`). */
@@ -93,12 +109,9 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       }
       const header = req.headers['last-event-id'];
       const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
-      const session = new SseSession(req, res, { principal, filterJobId, cursor }, { store: this.ctx.store, jobs: this.jobs, hub: this.hub, positions: this.positions, options: this.options, logger: this.logger });
+      const session = new SseSession(res, { principal, filterJobId, cursor }, this.services);
       this.sessions.add(session);
-      session.onClose((reason) => {
-        this.sessions.delete(session);
-        if (reason === 'slow-client') this.slowClientDisconnects += 1;
-      });
+      this.startTicker();
       await session.start();
     } catch (error) {
       this.answerError(res, url, error, headers);
@@ -120,6 +133,11 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     return this.rest(req, res, (principal) => getChildren(this.jobs, principal, jobId));
   }
 
+  /** What every session shares (one object for all of them). */
+  private readonly services: SessionServices;
+  /** The one timer of all streams: heartbeats, idle and expiry. */
+  private ticker: NodeJS.Timeout | null = null;
+
   /** Counters for diagnostics. */
   get stats(): BridgeStats {
     return { streams: this.sessions.size, hub: this.hub.stats, slowClientDisconnects: this.slowClientDisconnects, watchedJobs: this.positions?.watchedJobs ?? 0 };
@@ -130,11 +148,37 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.closing ??= (async () => {
       for (const session of [...this.sessions]) session.close('shutdown');
       this.sessions.clear();
+      if (this.ticker !== null) clearInterval(this.ticker);
+      this.ticker = null;
       this.limiter?.close();
       this.connectLimiter?.close();
       await Promise.all([this.positions?.close(), this.hub.close()]);
     })();
     return this.closing;
+  }
+
+  /**
+   * Starts the ticker on the first stream: every `tickMs` (the heartbeat interval, the idle timeout
+   * or 1 s, whichever is shortest) it visits each stream once; a tick's heartbeat frame is built once
+   * and written to every stream whose beat is due.
+   */
+  private startTicker(): void {
+    if (this.ticker !== null || this.closing !== undefined) return;
+    const { heartbeatMs, idleTimeoutMs } = this.options;
+    const tickMs = Math.max(10, Math.min(heartbeatMs, idleTimeoutMs ?? MAX_TICK_MS, MAX_TICK_MS));
+    this.ticker = setInterval(() => {
+      const nowMs = Date.now();
+      let beat: Frame | null = null;
+      const heartbeat = (): Frame => (beat ??= formatValue('heartbeat', { timestamp: new Date(nowMs).toISOString() }));
+      for (const session of this.sessions) {
+        try {
+          session.tick(nowMs, nowMs + tickMs / 2, heartbeat);
+        } catch (error) {
+          this.logger.error({ err: error, userId: session.userId }, 'bridge: a stream failed its tick');
+        }
+      }
+    }, tickMs);
+    this.ticker.unref();
   }
 
   /** Authenticates, rate-limits and answers one REST request with `body(principal, url)` as JSON. */

@@ -39,6 +39,16 @@ function loadExpress(): ExpressModule {
 }
 
 /**
+ * Lets go of what Express keeps on a request for its routing (the chain of `next` closures, the
+ * parsed-URL cache): a stream never calls `next`, and it would otherwise hold them (about 1 KiB)
+ * for as long as it is open.
+ */
+function releaseRouting(req: Request): void {
+  req.next = undefined;
+  (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
+}
+
+/**
  * Builds the bridge and its router. Mount it where clients expect it: Seenn SDKs use `/v1`.
  *
  * @example
@@ -54,7 +64,11 @@ export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, optio
     const resolved = resolveBridgeOptions(options, ctx.options.tokenSecret);
     mountWriteApi(router, new WriteApi<Request>(ctx, jobs, options.writeApi, new Authenticator(resolved.auth, ctx.options.appId, resolved.maxTokenAgeSeconds)));
   }
-  router.get('/sse', (req, res) => bridge.handleSse(req, res));
+  router.get('/sse', (req, res) => {
+    const streaming = bridge.handleSse(req, res);
+    releaseRouting(req);
+    return streaming;
+  });
   router.get('/jobs', (req, res) => bridge.handleListJobs(req, res));
   router.get('/jobs/:id/children', (req, res) => bridge.handleChildren(req, res, String(req.params['id'])));
   router.get('/jobs/:id', (req, res) => bridge.handleGetJob(req, res, String(req.params['id'])));

@@ -1,10 +1,10 @@
 /**
- * SSE frames, built with better-sse's `EventBuffer`: LF line endings, every event named, exactly one
- * single-line JSON `data:` line, an `id:` only where given (job events carry their replay-stream id;
- * `connected`, `heartbeat` and the like carry none, so they never move a client's cursor). A frame is
- * one whole event, ending with the blank line, and is written with one `write()`.
+ * SSE frames in the exact format better-sse's `EventBuffer` writes (`field:value`, LF line endings):
+ * every event named, exactly one single-line JSON `data:` line, an `id:` only where given (job events
+ * carry their replay-stream id; `connected`, `heartbeat` and the like carry none, so they never move a
+ * client's cursor). A frame is one whole event, ending with the blank line, encoded to bytes ONCE and
+ * written with one `write()` to any number of streams.
  */
-import { createEventBuffer, type EventBuffer } from 'better-sse';
 
 /** The replay-stream id format accepted as a cursor (`<ms>-<seq>`, each at most 15 digits). */
 const STREAM_ID = /^\d{1,15}-\d{1,15}$/;
@@ -16,9 +16,12 @@ export function isStreamId(value: string): boolean {
 
 /** Compares two ids accepted by {@link isStreamId}: negative, zero or positive. */
 export function compareIds(a: string, b: string): number {
-  const [aMs = '0', aSeq = '0'] = a.split('-');
-  const [bMs = '0', bSeq = '0'] = b.split('-');
-  return Number(aMs) - Number(bMs) || Number(aSeq) - Number(bSeq);
+  const aDash = a.indexOf('-');
+  const bDash = b.indexOf('-');
+  const aMs = Number(aDash < 0 ? a : a.slice(0, aDash));
+  const bMs = Number(bDash < 0 ? b : b.slice(0, bDash));
+  if (aMs !== bMs) return aMs - bMs;
+  return Number(aDash < 0 ? 0 : a.slice(aDash + 1)) - Number(bDash < 0 ? 0 : b.slice(bDash + 1));
 }
 
 /** The parts of one SSE event. `data` is JSON text. */
@@ -30,24 +33,47 @@ export interface FrameParts {
   retryMs?: number;
 }
 
-/** JSON text on one line: `JSON.stringify` output already is; anything else is re-serialised. */
-function singleLine(json: string): string {
-  return /[\r\n]/.test(json) ? JSON.stringify(JSON.parse(json)) : json;
+/**
+ * One whole SSE event, encoded (UTF-8) once and written as is, with one `write()`, to every stream
+ * it goes to: `bytes` on any response, or `chunk` (the same bytes framed as one HTTP/1.1 chunk,
+ * `<size>\r\n<bytes>\r\n`) straight to the socket of a chunked response. `bytes` is a view into
+ * `chunk`: one allocation per frame.
+ */
+export class Frame {
+  /** The event as one HTTP/1.1 chunk. */
+  readonly chunk: Buffer;
+  /** The event itself. */
+  readonly bytes: Buffer;
+
+  /** @param text - one whole SSE event */
+  constructor(text: string) {
+    const size = Buffer.byteLength(text, 'utf8');
+    const head = `${size.toString(16)}\r\n`;
+    this.chunk = Buffer.from(`${head}${text}\r\n`, 'utf8');
+    this.bytes = this.chunk.subarray(head.length, head.length + size);
+  }
 }
 
-/**
- * One whole SSE event (`event:`, optional `id:` and `retry:`, one `data:`, blank line), built once and
- * written to any number of sessions with `session.batch(frame)` (one `write()` each).
- */
-export type Frame = EventBuffer;
+/** Characters that would end an SSE field early. */
+const LINE_BREAK = /[\r\n]/;
+
+/** JSON text on one line: `JSON.stringify` output already is; anything else is re-serialised. */
+function singleLine(json: string): string {
+  return LINE_BREAK.test(json) ? JSON.stringify(JSON.parse(json)) : json;
+}
+
+/** A field value that cannot break the frame (event names and ids are ours; this is a guard). */
+function fieldValue(value: string): string {
+  return LINE_BREAK.test(value) ? value.replace(/[\r\n]+/g, ' ') : value;
+}
 
 /** Formats one event as a {@link Frame}. `data` is written as given (JSON text), never re-serialised. */
 export function formatFrame(parts: FrameParts): Frame {
-  const buffer = createEventBuffer({ serializer: (data) => data as string });
-  buffer.event(parts.event);
-  if (parts.id !== undefined) buffer.id(parts.id);
-  if (parts.retryMs !== undefined) buffer.retry(parts.retryMs);
-  return buffer.data(singleLine(parts.data)).dispatch();
+  let text = `event:${fieldValue(parts.event)}\n`;
+  if (parts.id !== undefined) text += `id:${fieldValue(parts.id)}\n`;
+  if (parts.retryMs !== undefined) text += `retry:${Math.trunc(parts.retryMs)}\n`;
+  text += `data:${singleLine(parts.data)}\n\n`;
+  return new Frame(text);
 }
 
 /** Formats an event whose payload is `value` (serialised here). */
@@ -57,5 +83,5 @@ export function formatValue(event: string, value: unknown, extra: Omit<FramePart
 
 /** The byte length of a frame on the wire. */
 export function frameBytes(frame: Frame): number {
-  return Buffer.byteLength(frame.read());
+  return frame.bytes.length;
 }

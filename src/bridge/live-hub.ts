@@ -61,9 +61,13 @@ export class LiveHub {
     private readonly decorate: (event: StreamEvent) => StreamEvent = (event) => event,
   ) {}
 
-  /** Registers `listener` for `userId`'s events; opens the subscriber on first use. */
-  add(userId: string, listener: HubListener): void {
-    if (this.closed) return;
+  /**
+   * Registers `listener` for `userId`'s events; opens the subscriber on first use. Returns whether
+   * the subscription is confirmed and nothing was missed since: then every event published from now
+   * on reaches the listener (else it gets a {@link HubListener.resync} once the subscription is back).
+   */
+  add(userId: string, listener: HubListener): boolean {
+    if (this.closed) return false;
     let set = this.listeners.get(userId);
     if (set === undefined) {
       set = new Set();
@@ -74,6 +78,7 @@ export class LiveHub {
       this.listenerCount += 1;
     }
     this.ensureSubscriber();
+    return this.counters.subscribed && !this.stale;
   }
 
   /** Unregisters `listener`. */

@@ -27,10 +27,12 @@
  * in another status or closes. Position updates of those jobs are sent as `job.progress` without
  * `id:`, in order with the other events (buffered like them while catching up).
  *
- * Framing is better-sse's (see `frames.ts`); each event is written whole with one `write()`.
+ * Framing is better-sse's format (see `frames.ts`); each event is written whole with one `write()`
+ * of its pre-encoded frame. Heartbeats, idle and expiry are driven by the bridge's one ticker
+ * ({@link SseSession.tick}), not by timers per stream.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Session } from 'better-sse';
+import { OutgoingMessage, type ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { Principal } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import type { SeennJob } from '../model/job.js';
@@ -43,15 +45,24 @@ import type { ResolvedBridgeOptions } from './options.js';
 import { StreamEvent } from './stream-event.js';
 import { collectSyncJobs, storedJobReader, syncPages, type JobReader } from './sync.js';
 
-/** Headers of every stream, on top of better-sse's defaults (`Content-Type: text/event-stream`, …). */
+/** Headers of every stream, on top of `Content-Type: text/event-stream` and `Connection: keep-alive`. */
 export const SSE_HEADERS = Object.freeze({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', 'X-Content-Type-Options': 'nosniff' });
+
+/** The whole response head of a stream (headers set earlier on the response, e.g. CORS, are kept). */
+const STREAM_HEAD = Object.freeze({ 'Content-Type': 'text/event-stream', Connection: 'keep-alive', Pragma: 'no-cache', ...SSE_HEADERS });
+
+/** Frames that never change, encoded once. */
+const EXPIRED_FRAME = formatValue('error', { code: 'UNAUTHORIZED', message: 'the token has expired' });
+const FAILED_FRAME = formatValue('error', { code: 'INTERNAL_ERROR', message: 'the stream failed; reconnect to resume' });
+const GAP_FRAME = formatValue('error', { code: 'INTERNAL_ERROR', message: 'events were trimmed before this stream could send them; reconnect to resynchronise' });
+
+/** Socket errors end in `close`, which ends the session; nothing else to do. */
+function ignoreSocketError(): void {}
 
 /** Replay-stream entries read per round trip while catching up. */
 const REPLAY_BATCH = 200;
 /** The position of a session that has handled nothing (before every possible entry id). */
 const START = '0-0';
-/** The longest delay `setTimeout` takes. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Why a session ended. */
 export type CloseReason = 'client' | 'slow-client' | 'expired' | 'idle' | 'shutdown' | 'error' | 'gap';
@@ -65,6 +76,8 @@ export interface SessionServices {
   positions: LivePositions | null;
   options: Omit<ResolvedBridgeOptions, 'auth'>;
   logger: Logger;
+  /** Called once when a session ends. */
+  closed?: (session: SseSession, reason: CloseReason) => void;
 }
 
 /** What the client asked for, after authentication. */
@@ -79,7 +92,6 @@ export interface StreamRequest {
 /** One open SSE stream. */
 export class SseSession implements HubListener {
   private phase: 'starting' | 'catching-up' | 'live' | 'closed' = 'starting';
-  private readonly sse: Session;
   /** The last replay-stream id handled (delivered, or skipped by the filter). */
   private position = START;
   /** Live events (and position updates) that arrived while catching up, in order. */
@@ -87,38 +99,38 @@ export class SseSession implements HubListener {
   private pendingBytes = 0;
   private catchingUp: Promise<void> | null = null;
   private catchUpAgain = false;
+  /** A resync arrived while starting: the start must read the replay stream before going live. */
+  private resyncWhileStarting = false;
   private lastJobEventAtMs = Date.now();
-  /** Whether `connected` was written (heartbeats wait for it). */
-  private greeted = false;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly onClosed: Array<(reason: CloseReason) => void> = [];
+  /** When the next heartbeat is due (epoch ms); heartbeats wait for `connected`. */
+  private nextBeatAtMs = Number.POSITIVE_INFINITY;
+  private onClosed: Array<(reason: CloseReason) => void> | null = null;
+  /**
+   * Where frames go: the response's socket itself once the head is out with chunked encoding (each
+   * frame's pre-built chunk in one `write()`, none of `ServerResponse`'s per-write work), else the
+   * response (e.g. an HTTP/1.0 client).
+   */
+  private out: Writable;
+  private direct = false;
   /** The queued jobs this stream watches for live positions (`null`: positions are off). */
   private readonly positions: StreamPositions | null;
 
   /**
-   * @param req - the request (Node HTTP/1)
-   * @param res - its response; the session owns it from now on
+   * @param res - the response; the session owns it from now on
    * @param request - the authenticated request
    * @param services - the bridge's shared parts
    */
   constructor(
-    req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly request: StreamRequest,
     private readonly services: SessionServices,
   ) {
-    this.sse = new Session(req, res, {
-      trustClientEventId: false,
-      retry: null,
-      keepAlive: null,
-      headers: { ...SSE_HEADERS },
-      serializer: (data) => data as string,
-    });
+    this.out = res;
     this.positions = services.positions?.forStream(request.principal.userId) ?? null;
-    // The response's `close` is the one reliable disconnect signal: better-sse also listens to the
-    // request's `close`, which Node emits as soon as a request body has been read (by any middleware).
+    // The response's `close` is the one reliable disconnect signal (the request's `close` comes as
+    // soon as a request body has been read, by any middleware).
     res.once('close', () => this.close('client'));
-    res.on('error', (error: Error) => services.logger.debug({ err: error }, 'bridge: stream socket error'));
+    res.on('error', ignoreSocketError);
   }
 
   /** The user this stream belongs to. */
@@ -134,7 +146,7 @@ export class SseSession implements HubListener {
   /** Calls `listener` once when the session ends. */
   onClose(listener: (reason: CloseReason) => void): void {
     if (this.phase === 'closed') listener('client');
-    else this.onClosed.push(listener);
+    else (this.onClosed ??= []).push(listener);
   }
 
   /**
@@ -144,13 +156,13 @@ export class SseSession implements HubListener {
    */
   async start(): Promise<void> {
     const { hub, store, logger, options } = this.services;
-    hub.add(this.userId, this);
+    // Live events are buffered from here on. With the subscription confirmed now, any event after
+    // the newest id read below reaches this session live, so a fresh connect needs no replay read.
+    const subscribedAtStart = hub.add(this.userId, this);
     try {
-      await this.connected();
-      if (this.isClosed) return;
-      // Heartbeat, idle and expiry run from the first byte: a client that stops reading during the
-      // job.sync or the replay is still cut when its credentials expire or its socket stays full.
-      this.startTimers();
+      if (!this.sendHead()) return;
+      // Heartbeat, idle and expiry (the bridge's ticker) apply from the first byte: a client that
+      // stops reading during the job.sync or the replay is still cut when its credentials expire.
       const cursor = this.request.cursor !== null && isStreamId(this.request.cursor) ? this.request.cursor : null;
       let first: string | null = null;
       let last: string | null;
@@ -173,7 +185,7 @@ export class SseSession implements HubListener {
         if (this.isClosed) return;
         this.position = last ?? START;
       }
-      await this.catchUp();
+      await this.catchUp(recovered || !subscribedAtStart || this.resyncWhileStarting);
       logger.debug({ userId: this.userId, recovered, synced, filtered: this.request.filterJobId !== null }, 'bridge: stream open');
     } catch (error) {
       logger.error({ err: error, userId: this.userId }, 'bridge: stream failed to start');
@@ -187,7 +199,7 @@ export class SseSession implements HubListener {
     if (this.phase !== 'live') {
       this.pending.push(event);
       this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.res.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
       return;
     }
     this.handle(event);
@@ -199,7 +211,7 @@ export class SseSession implements HubListener {
     if (this.phase !== 'live') {
       this.pending.push(event);
       this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.res.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
       return;
     }
     this.sendPosition(event);
@@ -207,8 +219,9 @@ export class SseSession implements HubListener {
 
   /** Hub: the subscription was (re)confirmed; read what Pub/Sub may have dropped. */
   resync(): void {
+    if (this.phase === 'starting') this.resyncWhileStarting = true;
     if (this.phase === 'starting' || this.phase === 'closed') return;
-    this.catchUp().catch((error: unknown) => {
+    this.catchUp(true).catch((error: unknown) => {
       this.services.logger.error({ err: error, userId: this.userId }, 'bridge: catch-up after resubscribe failed');
       this.fail();
     });
@@ -224,25 +237,65 @@ export class SseSession implements HubListener {
     // Writing `final` may itself have closed the session (its client stopped reading).
     if (this.isClosed) return;
     this.phase = 'closed';
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
     this.services.hub.remove(this.userId, this);
     this.positions?.close();
     this.pending = [];
     this.pendingBytes = 0;
-    if (reason === 'slow-client') this.res.destroy();
+    if (reason === 'slow-client') {
+      this.res.destroy();
+      this.out.destroy();
+    }
     else if (!this.res.writableEnded) this.res.end();
     if (reason !== 'client') this.services.logger.debug({ userId: this.userId, reason }, 'bridge: stream closed');
-    for (const listener of this.onClosed.splice(0)) listener(reason);
+    this.services.closed?.(this, reason);
+    const listeners = this.onClosed;
+    this.onClosed = null;
+    for (const listener of listeners ?? []) listener(reason);
   }
 
-  /** Resolves once better-sse has sent the response head (or the client is gone). */
-  private connected(): Promise<void> {
-    if (this.sse.isConnected) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.sse.once('connected', () => resolve());
-      this.onClose(() => resolve());
-    });
+  /**
+   * The bridge's ticker, every tick: ends the stream when its credentials expired or it carried no
+   * job event for `idleTimeoutMs`, else writes a heartbeat when one is due by `beatDueByMs` (a little
+   * after now, so a ticker as fast as the heartbeat beats every tick). `heartbeat` builds the tick's
+   * one shared frame on first use.
+   */
+  tick(nowMs: number, beatDueByMs: number, heartbeat: () => Frame): void {
+    if (this.phase === 'closed') return;
+    const { expiresAtMs } = this.request.principal;
+    if (expiresAtMs !== undefined && nowMs >= expiresAtMs) {
+      this.close('expired', EXPIRED_FRAME);
+      return;
+    }
+    const { idleTimeoutMs, heartbeatMs } = this.services.options;
+    if (idleTimeoutMs !== null && nowMs - this.lastJobEventAtMs >= idleTimeoutMs) {
+      this.close('idle', formatFrame({ event: 'connection.idle', data: JSON.stringify({ reason: 'no job events', idleTime: nowMs - this.lastJobEventAtMs }) }));
+      return;
+    }
+    if (beatDueByMs >= this.nextBeatAtMs) {
+      this.nextBeatAtMs = nowMs + heartbeatMs;
+      this.write(heartbeat());
+    }
+  }
+
+  /** Sends the response head now (so clients see the stream open at once); `false` when the client is gone. */
+  private sendHead(): boolean {
+    const { res } = this;
+    if (res.destroyed || res.writableEnded) {
+      this.close('client');
+      return false;
+    }
+    res.socket?.setNoDelay(true);
+    res.writeHead(200, STREAM_HEAD);
+    res.flushHeaders();
+    const { socket } = res;
+    // Straight to the socket only when nothing stands between the response and it: chunked encoding,
+    // our response is the socket's current one with nothing waiting in its own buffer, and no
+    // middleware wrapped `write`/`end` (compression, logging taps: they get every write as before).
+    if (res.chunkedEncoding && socket !== null && res.writableLength === 0 && !socket.destroyed && res.write === OutgoingMessage.prototype.write && res.end === OutgoingMessage.prototype.end) {
+      this.out = socket;
+      this.direct = true;
+    }
+    return !this.isClosed;
   }
 
   /**
@@ -294,7 +347,9 @@ export class SseSession implements HubListener {
   /** Writes the `connected` event; heartbeats start only after it. */
   private sayHello(frame: Frame): void {
     this.write(frame);
-    this.greeted = true;
+    // The idle clock and the heartbeats count from here: the stream is open for its client.
+    this.lastJobEventAtMs = Date.now();
+    this.nextBeatAtMs = this.lastJobEventAtMs + this.services.options.heartbeatMs;
   }
 
   /**
@@ -304,11 +359,13 @@ export class SseSession implements HubListener {
    * drain within `drainTimeoutMs` is a client that stopped reading: the stream is cut.
    */
   private drained(): Promise<void> {
-    if (this.isClosed || this.res.writableLength <= this.services.options.maxBufferedBytes / 2) return Promise.resolve();
+    const { out } = this;
+    if (this.isClosed || out.writableLength <= this.services.options.maxBufferedBytes / 2) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(deadline);
-        this.res.off('drain', done);
+        out.off('drain', done);
+        out.off('close', done);
         this.res.off('close', done);
         resolve();
       };
@@ -317,7 +374,8 @@ export class SseSession implements HubListener {
         done();
       }, this.services.options.drainTimeoutMs);
       deadline.unref();
-      this.res.on('drain', done);
+      out.on('drain', done);
+      out.on('close', done);
       this.res.on('close', done);
     });
   }
@@ -325,9 +383,10 @@ export class SseSession implements HubListener {
   /**
    * Reads the replay stream after {@link position} until its end, then hands over to live delivery,
    * dropping buffered events the read already covered. Runs once at a time; a resync arriving
-   * meanwhile makes it read once more.
+   * meanwhile makes it read once more. With `read` false (a fresh connect whose subscription was
+   * confirmed before its newest id was read), nothing can be missing: it only goes live.
    */
-  private catchUp(): Promise<void> {
+  private catchUp(read: boolean): Promise<void> {
     if (this.catchingUp !== null) {
       this.catchUpAgain = true;
       return this.catchingUp;
@@ -335,10 +394,12 @@ export class SseSession implements HubListener {
     if (this.phase === 'closed') return Promise.resolve();
     this.phase = 'catching-up';
     const run = async (): Promise<void> => {
-      do {
+      let again = read;
+      while (again && !this.isClosed) {
         this.catchUpAgain = false;
         await this.replay();
-      } while (this.catchUpAgain && !this.isClosed);
+        again = this.catchUpAgain;
+      }
       if (this.isClosed) return;
       const pending = this.pending;
       this.pending = [];
@@ -365,7 +426,7 @@ export class SseSession implements HubListener {
       const [entries, first] = await Promise.all([store.readStream(this.userId, this.position, REPLAY_BATCH), store.firstStreamId(this.userId)]);
       if (this.isClosed) return;
       if (this.position !== START && first !== null && compareIds(first, this.position) > 0) {
-        this.close('gap', formatValue('error', { code: 'INTERNAL_ERROR', message: 'events were trimmed before this stream could send them; reconnect to resynchronise' }));
+        this.close('gap', GAP_FRAME);
         return;
       }
       for (const entry of entries) {
@@ -427,50 +488,14 @@ export class SseSession implements HubListener {
 
   /** Writes one whole frame (one `write()`); disconnects a client whose unsent bytes pass the bound. */
   private write(frame: Frame): void {
-    if (this.phase === 'closed' || this.res.destroyed || this.res.writableEnded) return;
-    this.sse.batch(frame).catch((error: unknown) => this.services.logger.debug({ err: error }, 'bridge: write failed'));
-    if (this.res.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+    const { res, out } = this;
+    if (this.phase === 'closed' || res.destroyed || res.writableEnded || out.destroyed) return;
+    out.write(this.direct ? frame.chunk : frame.bytes);
+    if (out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
   }
 
   /** Ends the stream after an `error` event (the client reconnects and recovers). */
   private fail(): void {
-    this.close('error', formatValue('error', { code: 'INTERNAL_ERROR', message: 'the stream failed; reconnect to resume' }));
-  }
-
-  private startTimers(): void {
-    const { heartbeatMs, idleTimeoutMs } = this.services.options;
-    const heartbeat = setInterval(() => {
-      if (this.greeted) this.write(formatValue('heartbeat', { timestamp: new Date().toISOString() }));
-    }, heartbeatMs);
-    heartbeat.unref();
-    this.timers.add(heartbeat);
-    if (idleTimeoutMs !== null) this.armIdle(idleTimeoutMs, idleTimeoutMs);
-    const { expiresAtMs } = this.request.principal;
-    if (expiresAtMs !== undefined) this.armExpiry(expiresAtMs);
-  }
-
-  private armIdle(delayMs: number, idleTimeoutMs: number): void {
-    this.arm(delayMs, () => {
-      const idleMs = Date.now() - this.lastJobEventAtMs;
-      if (idleMs < idleTimeoutMs) this.armIdle(idleTimeoutMs - idleMs, idleTimeoutMs);
-      else this.close('idle', formatFrame({ event: 'connection.idle', data: JSON.stringify({ reason: 'no job events', idleTime: idleMs }) }));
-    });
-  }
-
-  private armExpiry(expiresAtMs: number): void {
-    this.arm(Math.max(0, expiresAtMs - Date.now()), () => {
-      if (Date.now() < expiresAtMs) this.armExpiry(expiresAtMs);
-      else this.close('expired', formatValue('error', { code: 'UNAUTHORIZED', message: 'the token has expired' }));
-    });
-  }
-
-  /** A one-shot timer owned by this session (cleared on close). */
-  private arm(delayMs: number, fire: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (!this.isClosed) fire();
-    }, Math.min(delayMs, MAX_TIMER_MS));
-    timer.unref();
-    this.timers.add(timer);
+    this.close('error', FAILED_FRAME);
   }
 }

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEventBuffer } from 'better-sse';
+import { formatFrame, frameBytes } from '../../src/bridge/frames.js';
 import { waitFor } from '../helpers/wait.js';
 import { JobWriter, RawSseClient, RecordingEventSource, startBridge, type TestBridge } from './helpers.js';
 
@@ -121,5 +123,29 @@ describe('SSE framing', () => {
     } finally {
       for (const client of clients) client.close();
     }
+  });
+});
+
+describe('frames', () => {
+  it('are byte for byte what better-sse’s EventBuffer writes, encoded once as UTF-8, with their HTTP/1.1 chunk', () => {
+    const cases = [
+      { event: 'job.progress', id: '1700000000000-3', data: '{"id":"j","message":"é ✓ \\n quoted \\"x\\""}' },
+      { event: 'connected', retryMs: 2500, data: '{"userId":"u","recovered":false}' },
+      { event: 'connected', id: '1-0', retryMs: 50, data: '{}' },
+      { event: 'heartbeat', data: '{"timestamp":"2026-01-01T00:00:00.000Z"}' },
+    ];
+    for (const parts of cases) {
+      const buffer = createEventBuffer({ serializer: (data) => data as string });
+      buffer.event(parts.event);
+      if (parts.id !== undefined) buffer.id(parts.id);
+      if (parts.retryMs !== undefined) buffer.retry(parts.retryMs);
+      const expected = buffer.data(parts.data).dispatch().read();
+      const frame = formatFrame(parts);
+      expect(frame.bytes.toString('utf8')).toBe(expected);
+      expect(frame.chunk.toString('utf8')).toBe(`${Buffer.byteLength(expected).toString(16)}\r\n${expected}\r\n`);
+      expect(frameBytes(frame)).toBe(Buffer.byteLength(expected));
+    }
+    // Pretty-printed JSON is put on one line.
+    expect(formatFrame({ event: 'x', data: '{\n  "a": 1\n}' }).bytes.toString()).toBe('event:x\ndata:{"a":1}\n\n');
   });
 });

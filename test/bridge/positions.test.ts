@@ -244,7 +244,7 @@ describe('live queue positions', () => {
       const own = await startBridge({ positionIntervalMs: INTERVAL_MS }, { prefix: uniquePrefix('posclose') });
       const job = await own.seenn.jobs.start({ queue: 'pos-close', userId: 'pos-c', jobType: 'render', title: 'Closing' });
       const client = new RawSseClient(own.port, `/v1/sse?token=${await own.seenn.tokens.issue({ userId: 'pos-c', ttlSeconds: 60 })}`);
-      await waitFor(() => own.router.bridge.stats.watchedJobs === 1, { what: 'the job watched' });
+      await waitFor(() => own.router.bridge.stats.watchedJobs === 1 && client.ofType('job.sync').length === 1, { what: 'the job synced and watched' });
       expect(client.ofType('job.sync').map(jobOf)[0]?.id).toBe(job.id);
       await own.close();
       await client.ended;

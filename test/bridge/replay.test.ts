@@ -303,7 +303,7 @@ describe('stream lifetime', () => {
     const token = await closing.seenn.tokens.issue({ userId: 'closer', ttlSeconds: 60 });
     const clients = [new RawSseClient(closing.port, `/v1/sse?token=${token}`), new RawSseClient(closing.port, `/v1/sse?token=${token}`)];
     await waitFor(() => clients.every((client) => client.ofType('connected').length === 1), { what: 'streams' });
-    expect(closing.router.bridge.stats.hub.subscribed).toBe(true);
+    await waitFor(() => closing.router.bridge.stats.hub.subscribed, { what: 'the hub subscription' });
     await Promise.all([closing.seenn.close(), closing.seenn.close()]);
     await Promise.all(clients.map((client) => client.ended));
     expect(closing.router.bridge.stats).toMatchObject({ streams: 0, hub: { subscribed: false, listeners: 0 } });
