@@ -193,7 +193,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     if (entry.refs <= 0) this.entries.delete(key);
   }
 
-  /** The time an entry is next due, or +∞ when it needs no work. */
+  /** The time an entry is next due (−∞ while it is not loaded: load it soon), or +∞ when it needs no work. */
   private dueAtMs(entry: Entry): number {
     if (!entry.loaded) return NEVER;
     if (!isComputable(entry) || entry.parked) return Number.POSITIVE_INFINITY;
@@ -275,7 +275,9 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   private async tick(): Promise<void> {
     const startMs = this.options.now();
     await this.load([...this.entries.values()].filter((entry) => !entry.loaded));
-    const due = [...this.entries.values()].filter((entry) => this.dueAtMs(entry) <= startMs);
+    // Only entries loaded by now: one watched while load() ran is not loaded yet (its due time is −∞
+    // to get a tick soon) and has no queue or BullMQ id; the next tick loads it.
+    const due = [...this.entries.values()].filter((entry) => entry.loaded && this.dueAtMs(entry) <= startMs);
     const byQueue = new Map<string, Entry[]>();
     for (const entry of due) {
       const list = byQueue.get(entry.queueName as string) ?? [];

@@ -156,6 +156,39 @@ describe('PositionWatcher', () => {
     await queue.close();
   });
 
+  it('never looks up a job watched while an earlier load is still reading (issue 11: no `<prefix>:undefined:…` script call)', async () => {
+    const queue = await setUp('race', ['r0', 'r1', 'r2'], ['r0', 'r2']);
+    // The store is the real one; only its snapshot read waits at a gate, so the second watch lands
+    // while the first tick's load() is still running.
+    let open = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let reads = 0;
+    const store = Object.create(seenn.context.store) as typeof seenn.context.store;
+    store.readMany = async (userId, jobIds) => {
+      reads += 1;
+      if (reads === 1) await gate;
+      return seenn.context.store.readMany(userId, jobIds);
+    };
+    const watcher = new PositionWatcher({ redis: seenn.context.redis, keys: seenn.context.keys, logger: seenn.context.logger, store }, { positionIntervalMs: 50 });
+    const ticks: PositionTick[] = [];
+    const updates: PositionUpdate[] = [];
+    watcher.on('tick', (tick) => ticks.push(tick));
+    watcher.on('position', (update) => updates.push(update));
+    watcher.watch('u1', 'r0');
+    await waitFor(() => reads === 1, { what: 'the first load to start' });
+    watcher.watch('u1', 'r2');
+    open();
+    await waitFor(() => updates.some((u) => u.job.id === 'r0') && updates.some((u) => u.job.id === 'r2'), { what: 'both positions' });
+    // Every tick placed jobs of the one queue only: the entry that was not loaded yet was not due.
+    for (const tick of ticks) expect(tick.queues).toBeLessThanOrEqual(1);
+    expect(updates.find((u) => u.job.id === 'r0')?.job.queue).toEqual({ position: 1, total: 3, queueName: 'race' });
+    expect(updates.find((u) => u.job.id === 'r2')?.job.queue).toEqual({ position: 3, total: 3, queueName: 'race' });
+    await watcher.close();
+    await queue.close();
+  });
+
   it('rejects bad options with a coded error', () => {
     expect(() => new PositionWatcher(seenn.context, { positionIntervalMs: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     expect(() => new PositionWatcher(seenn.context, { scanLimit: 1.5 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
