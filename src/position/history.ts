@@ -1,11 +1,16 @@
 /**
- * Run history for ETAs, kept in Redis:
- * - `<base>:eta:<workflowId>:runs`: list of the newest run durations (ms) of one workflow
- *   (`workflowId`, defaulting to `jobType`), `LPUSH` + `LTRIM` to `durationSamples`;
- * - `<base>:q:<queueName>:done`: list of the newest completion times (epoch ms) of one queue,
- *   `LPUSH` + `LTRIM` to `throughputSamples`, for its throughput.
- * Each key is touched alone (no multi-key script), so any Cluster slot works. Both expire
- * `historySeconds` after the last completion.
+ * Run history for ETAs, kept in Redis in the QUEUE's hash slot. Every key of one queue starts with
+ * BullMQ's own `<prefix>:<queueName>:` (then `seenn:<appId>:`), so it carries the same hash tag as
+ * the queue's BullMQ keys: a queue `{video}` under prefix `bull`, or any queue under prefix `{bull}`.
+ * - `<root>:done`: list of the newest finish times (epoch ms) of the queue's jobs, completed or failed
+ *   for good, `LPUSH` + `LTRIM` to `throughputSamples`;
+ * - `<root>:runs`: list of the newest completed runs of the queue, every workflow, each
+ *   `"<finishedAtMs>:<durationMs>"`, trimmed to `throughputSamples` (how the queue is served: run
+ *   times, jobs running at once, the gap between one run and the next);
+ * - `<root>:eta:<workflowId>:runs`: list of the newest run durations (ms) of one workflow
+ *   (`workflowId`, defaulting to `jobType`) in this queue, trimmed to `durationSamples`.
+ * One pipeline only ever holds keys of one queue (one slot on Redis Cluster); reads of several queues
+ * are one pipeline per queue. Every key expires `historySeconds` after the queue's last completion.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -21,9 +26,9 @@ export interface Completion {
   queueName: string;
   /** When the job finished, epoch ms. */
   finishedAtMs: number;
-  /** The ETA key: the job's `workflowId`, else its `jobType`. Absent: only throughput is recorded. */
+  /** The ETA key: the job's `workflowId`, else its `jobType`. Absent: only the finish time is recorded. */
   workflowId?: string;
-  /** How long the successful run took, ms (BullMQ `finishedOn − processedOn`). Absent: only throughput. */
+  /** How long the successful run took, ms (BullMQ `finishedOn − processedOn`). Absent: only the finish time. */
   durationMs?: number;
 }
 
@@ -36,20 +41,34 @@ const CompletionSchema = z
   })
   .strict();
 
-/** The key of a workflow's run durations. */
-export function runsKey(keys: SeennKeys, workflowId: string): string {
-  return `${keys.base}:eta:${workflowId}:runs`;
+/**
+ * The root of a queue's ETA keys: `<prefix>:<queueName>:seenn:<appId>`, in the queue's hash slot
+ * (BullMQ's keys of that queue are `<prefix>:<queueName>:<suffix>`).
+ */
+export function queueHistoryRoot(keys: SeennKeys, queueName: string): string {
+  return `${keys.prefix}:${queueName}:seenn:${keys.appId}`;
 }
 
-/** The key of a queue's completion times. */
+/** The key of one workflow's run durations in one queue. */
+export function runsKey(keys: SeennKeys, queueName: string, workflowId: string): string {
+  return `${queueHistoryRoot(keys, queueName)}:eta:${workflowId}:runs`;
+}
+
+/** The key of a queue's finish times (completed and failed jobs). */
 export function completionsKey(keys: SeennKeys, queueName: string): string {
-  return `${keys.base}:q:${queueName}:done`;
+  return `${queueHistoryRoot(keys, queueName)}:done`;
+}
+
+/** The key of a queue's completed runs, `"<finishedAtMs>:<durationMs>"`, every workflow. */
+export function queueRunsKey(keys: SeennKeys, queueName: string): string {
+  return `${queueHistoryRoot(keys, queueName)}:runs`;
 }
 
 /**
- * Records one finished job for ETAs: its completion time toward the queue's throughput and, when
- * `workflowId` and `durationMs` are given, its run time toward the workflow's durations. One
- * pipelined round trip. Bad input throws a `VALIDATION_ERROR` and records nothing.
+ * Records one finished job for ETAs: its finish time toward the queue's throughput and, when
+ * `workflowId` and `durationMs` are given, its run toward the queue's and the workflow's run times.
+ * One pipelined round trip over keys of the queue's slot only. Bad input throws a
+ * `VALIDATION_ERROR` and records nothing; a Redis error throws a `STORE_ERROR`.
  *
  * Call it once per job that finished (completed, or failed for good: both free a worker; give
  * `durationMs` for completed runs only), after the store accepted the change, so a replayed event is
@@ -70,37 +89,93 @@ export async function recordCompletion(redis: Redis, keys: SeennKeys, completion
   const done = completionsKey(keys, parsed.queueName);
   pipeline.lpush(done, parsed.finishedAtMs).ltrim(done, 0, settings.throughputSamples - 1).pexpire(done, ttlMs);
   if (parsed.workflowId !== undefined && parsed.durationMs !== undefined) {
-    const runs = runsKey(keys, parsed.workflowId);
-    pipeline.lpush(runs, Math.round(parsed.durationMs)).ltrim(runs, 0, settings.durationSamples - 1).pexpire(runs, ttlMs);
+    const durationMs = Math.round(parsed.durationMs);
+    const queueRuns = queueRunsKey(keys, parsed.queueName);
+    pipeline.lpush(queueRuns, `${parsed.finishedAtMs}:${durationMs}`).ltrim(queueRuns, 0, settings.throughputSamples - 1).pexpire(queueRuns, ttlMs);
+    const runs = runsKey(keys, parsed.queueName, parsed.workflowId);
+    pipeline.lpush(runs, durationMs).ltrim(runs, 0, settings.durationSamples - 1).pexpire(runs, ttlMs);
   }
-  const replies = (await pipeline.exec()) ?? [];
+  let replies: [Error | null, unknown][];
+  try {
+    replies = (await pipeline.exec()) ?? [];
+  } catch (error) {
+    throw new SeennError('STORE_ERROR', 'could not record a completion', { cause: error, details: { queueName: parsed.queueName } });
+  }
   const failed = replies.find(([error]) => error !== null);
-  if (failed) throw new SeennError('STORE_ERROR', 'could not record a completion', { cause: failed[0] });
+  if (failed) throw new SeennError('STORE_ERROR', 'could not record a completion', { cause: failed[0], details: { queueName: parsed.queueName } });
 }
 
-/** Recent history of some workflows and queues. */
-export interface History {
-  /** Run durations (ms) per workflow id, newest first. */
+/** One completed run of a queue. */
+export interface QueueRun {
+  /** When it finished, epoch ms. */
+  finishedAtMs: number;
+  /** How long it ran, ms. */
+  durationMs: number;
+}
+
+/** The recent history of one queue. */
+export interface QueueHistory {
+  /** Finish times (epoch ms), newest first. */
+  finishedAtMs: number[];
+  /** Completed runs of every workflow, newest first. */
+  runs: QueueRun[];
+  /** Run durations (ms) per workflow id asked for, newest first. */
   durations: Map<string, number[]>;
-  /** Completion times (epoch ms) per queue, newest first. */
-  completions: Map<string, number[]>;
 }
 
-/** Reads the history of `workflows` and `queues` in one pipelined round trip. */
-export async function readHistory(redis: Redis, keys: SeennKeys, wanted: { workflows: Iterable<string>; queues: Iterable<string> }, settings: ResolvedHistoryOptions): Promise<History> {
-  const workflows = [...new Set(wanted.workflows)];
-  const queues = [...new Set(wanted.queues)];
-  const history: History = { durations: new Map(), completions: new Map() };
-  if (workflows.length + queues.length === 0) return history;
-  const pipeline = redis.pipeline();
-  for (const workflow of workflows) pipeline.lrange(runsKey(keys, workflow), 0, settings.durationSamples - 1);
-  for (const queue of queues) pipeline.lrange(completionsKey(keys, queue), 0, settings.throughputSamples - 1);
-  const replies = (await pipeline.exec()) ?? [];
-  replies.forEach(([error, value], i) => {
-    if (error) throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error });
-    const numbers = (value as string[]).map(Number).filter(Number.isFinite);
-    if (i < workflows.length) history.durations.set(workflows[i] as string, numbers);
-    else history.completions.set(queues[i - workflows.length] as string, numbers);
-  });
+/** Recent history of some queues. */
+export interface History {
+  /** Per queue name. */
+  queues: Map<string, QueueHistory>;
+}
+
+/** What to read: a queue, and optionally one workflow's durations in it. */
+export interface HistoryWanted {
+  queueName: string;
+  workflowId?: string;
+}
+
+function numbers(value: unknown): number[] {
+  return (value as string[]).map(Number).filter(Number.isFinite);
+}
+
+function runsOf(value: unknown): QueueRun[] {
+  const runs: QueueRun[] = [];
+  for (const entry of value as string[]) {
+    const [finished, duration] = entry.split(':').map(Number);
+    if (finished !== undefined && duration !== undefined && Number.isFinite(finished) && Number.isFinite(duration)) runs.push({ finishedAtMs: finished, durationMs: duration });
+  }
+  return runs;
+}
+
+/** Reads the history of the wanted queues and workflows: one pipelined round trip per queue (one slot each), in parallel. */
+export async function readHistory(redis: Redis, keys: SeennKeys, wanted: Iterable<HistoryWanted>, settings: ResolvedHistoryOptions): Promise<History> {
+  const byQueue = new Map<string, Set<string>>();
+  for (const { queueName, workflowId } of wanted) {
+    const workflows = byQueue.get(queueName) ?? new Set<string>();
+    if (workflowId !== undefined) workflows.add(workflowId);
+    byQueue.set(queueName, workflows);
+  }
+  const history: History = { queues: new Map() };
+  await Promise.all(
+    [...byQueue].map(async ([queueName, workflowSet]) => {
+      const workflows = [...workflowSet];
+      const pipeline = redis.pipeline();
+      pipeline.lrange(completionsKey(keys, queueName), 0, settings.throughputSamples - 1);
+      pipeline.lrange(queueRunsKey(keys, queueName), 0, settings.throughputSamples - 1);
+      for (const workflow of workflows) pipeline.lrange(runsKey(keys, queueName, workflow), 0, settings.durationSamples - 1);
+      let replies: [Error | null, unknown][];
+      try {
+        replies = (await pipeline.exec()) ?? [];
+      } catch (error) {
+        throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error, details: { queueName } });
+      }
+      const failed = replies.find(([error]) => error !== null);
+      if (failed) throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: failed[0], details: { queueName } });
+      const queue: QueueHistory = { finishedAtMs: numbers(replies[0]?.[1]), runs: runsOf(replies[1]?.[1]), durations: new Map() };
+      workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[2 + i]?.[1])));
+      history.queues.set(queueName, queue);
+    }),
+  );
   return history;
 }

@@ -5,7 +5,7 @@
 export { PositionReader, isQueuedBullJob, type PositionSource } from './reader.js';
 export { PositionWatcher, type PositionWatcherSource, type PositionUpdate, type PositionTick, type PositionWatcherEvents } from './watcher.js';
 export { lookupPositions, queueInfoOf, bullQueueKey, type PositionHint, type PositionRequest, type JobPlace, type QueueSnapshot } from './lookup.js';
-export { recordCompletion, readHistory, runsKey, completionsKey, type Completion, type History } from './history.js';
+export { recordCompletion, readHistory, runsKey, completionsKey, queueRunsKey, queueHistoryRoot, type Completion, type History, type QueueHistory, type QueueRun, type HistoryWanted } from './history.js';
 export { durationStats, throughputOf, queuedEta, runningEta, type Eta, type EtaSettings, type DurationStats, type Throughput } from './eta.js';
 export { applyView, computeView, workflowOf, type PositionView } from './view.js';
 export {

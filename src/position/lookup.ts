@@ -88,13 +88,36 @@ export async function lookupPositions(redis: Redis, prefix: string, queueName: s
     const hint = request.hint;
     args.push(request.bullId, hint === undefined ? '' : hint.kind === 'wait' ? 'w' : 'p', hint?.kind === 'wait' ? hint.distance : '');
   }
-  const answer = await runScript(redis, queuePositionsScript, keys, args);
+  let answer: unknown;
+  try {
+    answer = await runScript(redis, queuePositionsScript, keys, args);
+  } catch (error) {
+    throw lookupError(error, queueName);
+  }
   const snapshot = parseAnswer(queueName, answer, requests.length);
   const places: JobPlace[] = new Array<JobPlace>(requests.length);
   order.forEach((requestIndex, sent) => {
     places[requestIndex] = snapshot.places[sent] as JobPlace;
   });
   return { ...snapshot, places };
+}
+
+/**
+ * A Redis error of the position script as a coded `STORE_ERROR`. A `CROSSSLOT` (Redis Cluster: the
+ * queue's BullMQ keys live in several hash slots, i.e. the queue has no hash tag) says so and how to
+ * fix it; `details.redisError` is Redis's first word (`CROSSSLOT`, `NOSCRIPT`, …) when there is one.
+ */
+function lookupError(error: unknown, queueName: string): SeennError {
+  if (error instanceof SeennError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const redisError = /^([A-Z][A-Z_]+)\b/.exec(message)?.[1];
+  const details: Record<string, unknown> = { queueName };
+  if (redisError !== undefined) details['redisError'] = redisError;
+  const text =
+    redisError === 'CROSSSLOT'
+      ? `queue "${queueName}" has keys in several Redis Cluster hash slots: give it a hash tag (e.g. "{${queueName}}") or the prefix one (e.g. "{bull}")`
+      : `queue position lookup failed for queue "${queueName}"`;
+  return new SeennError('STORE_ERROR', text, { details, cause: error });
 }
 
 function parseAnswer(queueName: string, answer: unknown, count: number): QueueSnapshot {

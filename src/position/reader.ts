@@ -85,14 +85,14 @@ export class PositionReader {
       if (result === null) continue;
       result.indexes.forEach((recordIndex, i) => places.set(recordIndex, { snapshot: result.snapshot, place: result.snapshot.places[i] as QueueSnapshot['places'][number] }));
     }
-    return records.map((record, i) => applyView(record.job, computeView(record.job, places.get(i) ?? null, stats, nowMs, this.options)));
+    return records.map((record, i) => applyView(record.job, computeView(record.job, record.x.queueName, places.get(i) ?? null, stats, nowMs, this.options)));
   }
 
   private async readStats(records: readonly JobRecord[]): Promise<HistoryStats | null> {
+    const wanted = records.flatMap((record) => (record.x.queueName === undefined ? [] : [{ queueName: record.x.queueName, workflowId: workflowOf(record.job) }]));
+    if (wanted.length === 0) return null;
     try {
-      const queues = records.filter(isQueuedBullJob).map((record) => record.x.queueName);
-      const history = await readHistory(this.source.redis, this.source.keys, { workflows: records.map((record) => workflowOf(record.job)), queues }, this.options);
-      return new HistoryStats(history);
+      return new HistoryStats(await readHistory(this.source.redis, this.source.keys, wanted, this.options));
     } catch (error) {
       this.source.logger.warn({ err: error }, 'ETA history read failed');
       return null;

@@ -25,17 +25,23 @@ export function wantsEta(job: SeennJob): boolean {
   return job.estimatedCompletionAt === undefined && (job.status === 'queued' || job.status === 'running');
 }
 
-/** Duration stats per workflow, computed once per history read. */
+/** Duration stats per queue and workflow, computed once per history read. */
 export class HistoryStats {
   private readonly stats = new Map<string, DurationStats | null>();
 
   /** @param history - the history read */
   constructor(readonly history: History) {}
 
-  /** The stats of one workflow's run durations, or `null` without any. */
-  durations(workflowId: string): DurationStats | null {
-    if (!this.stats.has(workflowId)) this.stats.set(workflowId, durationStats(this.history.durations.get(workflowId) ?? []));
-    return this.stats.get(workflowId) ?? null;
+  /** The stats of one workflow's run durations in one queue, or `null` without any. */
+  durations(queueName: string, workflowId: string): DurationStats | null {
+    const key = `${queueName}\n${workflowId}`;
+    if (!this.stats.has(key)) this.stats.set(key, durationStats(this.history.queues.get(queueName)?.durations.get(workflowId) ?? []));
+    return this.stats.get(key) ?? null;
+  }
+
+  /** A queue's recent finish times (epoch ms), newest first. */
+  finishedAtMs(queueName: string): number[] {
+    return this.history.queues.get(queueName)?.finishedAtMs ?? [];
   }
 }
 
@@ -43,12 +49,13 @@ export class HistoryStats {
  * The view of `job`: its queue place (when queued and placed) and an ETA (when it has no explicit
  * one and history allows).
  * @param job - the stored job
+ * @param queueName - the BullMQ queue the job runs in (its history is kept per queue)
  * @param placed - the queue snapshot and the job's place in it, when it was looked up
  * @param stats - history, when read (no ETA without it)
  * @param nowMs - the clock
  * @param settings - ETA settings
  */
-export function computeView(job: SeennJob, placed: { snapshot: QueueSnapshot; place: JobPlace } | null, stats: HistoryStats | null, nowMs: number, settings: EtaSettings): PositionView {
+export function computeView(job: SeennJob, queueName: string | undefined, placed: { snapshot: QueueSnapshot; place: JobPlace } | null, stats: HistoryStats | null, nowMs: number, settings: EtaSettings): PositionView {
   const view: PositionView = {};
   if (job.status === 'queued' && placed !== null) {
     const queue = queueInfoOf(placed.snapshot, placed.place);
@@ -59,8 +66,8 @@ export function computeView(job: SeennJob, placed: { snapshot: QueueSnapshot; pl
           {
             nowMs,
             position: queue.position,
-            durations: stats.durations(workflowOf(job)),
-            throughput: throughputOf(stats.history.completions.get(placed.snapshot.queueName) ?? [], nowMs, settings.throughputWindowMs, settings.etaMinSamples),
+            durations: stats.durations(placed.snapshot.queueName, workflowOf(job)),
+            throughput: throughputOf(stats.finishedAtMs(placed.snapshot.queueName), nowMs, settings.throughputWindowMs, settings.etaMinSamples),
             paused: placed.snapshot.paused,
           },
           settings,
@@ -68,8 +75,8 @@ export function computeView(job: SeennJob, placed: { snapshot: QueueSnapshot; pl
         if (eta !== null) view.eta = eta;
       }
     }
-  } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined) {
-    const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(workflowOf(job)) }, settings);
+  } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined && queueName !== undefined) {
+    const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(queueName, workflowOf(job)) }, settings);
     if (eta !== null) view.eta = eta;
   }
   return view;

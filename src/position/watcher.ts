@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
-import { readHistory } from './history.js';
+import { readHistory, type HistoryWanted } from './history.js';
 import { lookupPositions, type JobPlace, type PositionHint, type QueueSnapshot } from './lookup.js';
 import { resolvePositionWatcherOptions, type PositionWatcherOptions, type ResolvedPositionWatcherOptions } from './options.js';
 import type { PositionSource } from './reader.js';
@@ -171,7 +171,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     let view: PositionView = {};
     if (job.status === 'queued' && entry.sent !== undefined) view = entry.sent;
     else if (job.status === 'running' && wantsEta(job) && this.stats !== undefined) {
-      view = computeView(job, null, this.stats.stats, this.options.now(), this.options);
+      view = computeView(job, entry.queueName, null, this.stats.stats, this.options.now(), this.options);
     }
     entry.sent = job.status === 'queued' ? entry.sent : view;
     return applyView(job, view);
@@ -286,21 +286,31 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     }
     const historyDue = (this.stats?.atMs ?? NEVER) + this.options.positionIntervalMs <= startMs;
     const needHistory = historyDue && (due.some((entry) => entry.job !== null && wantsEta(entry.job)) || this.hasRunningEtaJobs());
-    const [snapshots] = await Promise.all([
+    const failures: Error[] = [];
+    const [looked] = await Promise.all([
       Promise.all(
-        [...byQueue].map(async ([queueName, entries]) => ({
-          entries,
-          snapshot: await lookupPositions(
-            this.source.redis,
-            this.source.keys.prefix,
-            queueName,
-            entries.map((entry) => (entry.hint === undefined ? { bullId: entry.bullId as string } : { bullId: entry.bullId as string, hint: entry.hint })),
-            this.options.scanLimit,
-          ),
-        })),
+        [...byQueue].map(async ([queueName, entries]) => {
+          try {
+            const requests = entries.map((entry) => (entry.hint === undefined ? { bullId: entry.bullId as string } : { bullId: entry.bullId as string, hint: entry.hint }));
+            return { entries, snapshot: await lookupPositions(this.source.redis, this.source.keys.prefix, queueName, requests, this.options.scanLimit) };
+          } catch (error) {
+            // One queue's failure (e.g. CROSSSLOT for an untagged queue on a cluster) costs only its
+            // own jobs this tick; they are retried one interval later.
+            for (const entry of entries) entry.computedAtMs = startMs;
+            failures.push(error instanceof Error ? error : new Error(String(error)));
+            return null;
+          }
+        }),
       ),
-      needHistory ? this.refreshHistory(startMs) : Promise.resolve(),
+      needHistory
+        ? this.refreshHistory(startMs).catch((error: unknown) => {
+            // Positions go out without fresh ETAs; the history is read again next interval.
+            this.stats = { stats: this.stats?.stats ?? new HistoryStats({ queues: new Map() }), atMs: startMs };
+            failures.push(error instanceof Error ? error : new Error(String(error)));
+          })
+        : Promise.resolve(),
     ]);
+    const snapshots = looked.filter((result) => result !== null);
     let emitted = 0;
     let elementsRead = 0;
     for (const { entries, snapshot } of snapshots) {
@@ -310,6 +320,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       });
     }
     this.emit('tick', { atMs: startMs, queues: snapshots.length, jobs: due.length, elementsRead, emitted });
+    for (const failure of failures) this.fail(failure);
   }
 
   /** Applies one lookup result to an entry; true when an update was emitted. */
@@ -324,7 +335,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       entry.parked = true;
       return false;
     }
-    const view = computeView(entry.job, { snapshot, place }, this.stats?.stats ?? null, startMs, this.options);
+    const view = computeView(entry.job, entry.queueName, { snapshot, place }, this.stats?.stats ?? null, startMs, this.options);
     if (!viewChangedFrom(entry.sent, view, startMs)) return false;
     const atMs = this.options.now();
     entry.sent = view;
@@ -353,14 +364,12 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   }
 
   private async refreshHistory(nowMs: number): Promise<void> {
-    const workflows = new Set<string>();
-    const queues = new Set<string>();
+    const wanted: HistoryWanted[] = [];
     for (const entry of this.entries.values()) {
-      if (entry.job === null || !wantsEta(entry.job)) continue;
-      workflows.add(workflowOf(entry.job));
-      if (entry.queueName !== undefined && entry.job.status === 'queued') queues.add(entry.queueName);
+      if (entry.job === null || entry.queueName === undefined || !wantsEta(entry.job)) continue;
+      wanted.push({ queueName: entry.queueName, workflowId: workflowOf(entry.job) });
     }
-    const history = await readHistory(this.source.redis, this.source.keys, { workflows, queues }, this.options);
+    const history = await readHistory(this.source.redis, this.source.keys, wanted, this.options);
     this.stats = { stats: new HistoryStats(history), atMs: nowMs };
   }
 }

@@ -140,9 +140,9 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
 
   it('keeps a bounded sample and rejects bad completions without writing', async () => {
     for (let k = 0; k < 8; k += 1) await recordCompletion(redis, keys, { queueName: 'trim', finishedAtMs: T0 + k, workflowId: 'w', durationMs: k }, { durationSamples: 5, throughputSamples: 3 });
-    expect(await redis.lrange(runsKey(keys, 'w'), 0, -1)).toEqual(['7', '6', '5', '4', '3']);
+    expect(await redis.lrange(runsKey(keys, 'trim', 'w'), 0, -1)).toEqual(['7', '6', '5', '4', '3']);
     expect(await redis.llen(completionsKey(keys, 'trim'))).toBe(3);
-    expect(await redis.pttl(runsKey(keys, 'w'))).toBeGreaterThan(0);
+    expect(await redis.pttl(runsKey(keys, 'trim', 'w'))).toBeGreaterThan(0);
 
     // Throughput only (a failed job, or one with no workflow).
     await recordCompletion(redis, keys, { queueName: 'solo', finishedAtMs: T0 });
@@ -156,6 +156,6 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
     ]) {
       await expect(recordCompletion(redis, keys, bad as never)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     }
-    expect(await redis.exists(completionsKey(keys, 'bad'), completionsKey(keys, 'a:b'), runsKey(keys, 'w2'))).toBe(0);
+    expect(await redis.exists(completionsKey(keys, 'bad'), completionsKey(keys, 'a:b'), runsKey(keys, 'bad', 'w2'))).toBe(0);
   });
 });

@@ -65,7 +65,7 @@ describe('BullMQ → Seenn status mapping', () => {
     ]);
     for (const entry of entries) expect(SeennJobSchema.safeParse(entry.job).success).toBe(true);
     // The finished run feeds the ETA history of its workflow and its queue's throughput.
-    expect(await bed.redis.lrange(runsKey(bed.seenn.context.keys, 'render'), 0, -1)).toHaveLength(1);
+    expect(await bed.redis.lrange(runsKey(bed.seenn.context.keys, QUEUE, 'render'), 0, -1)).toHaveLength(1);
     expect(await bed.redis.lrange(completionsKey(bed.seenn.context.keys, QUEUE), 0, -1)).toEqual([String(Date.parse(done.completedAt ?? ''))]);
   });
 

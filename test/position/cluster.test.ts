@@ -1,0 +1,102 @@
+import { Queue } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecord } from '../../src/model/reducer.js';
+import { completionsKey, queueRunsKey, readHistory, recordCompletion, runsKey } from '../../src/position/history.js';
+import { lookupPositions } from '../../src/position/lookup.js';
+import { HISTORY_DEFAULTS } from '../../src/position/options.js';
+import { PositionWatcher, type PositionUpdate } from '../../src/position/watcher.js';
+import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
+import { SeennKeys } from '../../src/store/keys.js';
+import { nextEvent, waitFor } from '../helpers/wait.js';
+import { startTwoMasters, type TwoMasters } from './two-masters.js';
+
+const T0 = 1_800_000_000_000;
+const keys = new SeennKeys('bull', 'default');
+const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => logger };
+let cluster: TwoMasters;
+let client: Cluster;
+// The position functions take an ioredis `Redis`; a `Cluster` speaks the same commands (typing the
+// connection as `Redis | Cluster` is the connection work of issue 11, outside src/position).
+let redis: Redis;
+
+beforeAll(async () => {
+  cluster = await startTwoMasters();
+  client = cluster.connect();
+  redis = client as unknown as Redis;
+}, 30_000);
+
+afterAll(async () => {
+  await client?.quit();
+  await cluster?.stop();
+});
+
+describe('queue positions and ETA history on a two-master Redis Cluster (issue 11)', () => {
+  it('keeps every ETA history key of a queue in the queue slot, for queues on different masters', async () => {
+    // Queues tagged per queue land on different masters; the workflows' names are chosen so that a
+    // key without the queue's tag would land on the other master.
+    expect(await cluster.masterOf('bull:{video}:wait')).not.toBe(await cluster.masterOf('bull:{images}:wait'));
+    for (let k = 0; k < 5; k += 1) {
+      await recordCompletion(redis, keys, { queueName: '{video}', finishedAtMs: T0 + k * 100, workflowId: 'render', durationMs: 100 });
+      await recordCompletion(redis, keys, { queueName: '{images}', finishedAtMs: T0 + k * 50, workflowId: 'encode', durationMs: 50 + k });
+    }
+    for (const [queue, workflow] of [
+      ['{video}', 'render'],
+      ['{images}', 'encode'],
+    ] as const) {
+      const slot = await client.call('CLUSTER', 'KEYSLOT', `bull:${queue}:wait`);
+      for (const key of [completionsKey(keys, queue), queueRunsKey(keys, queue), runsKey(keys, queue, workflow)]) {
+        expect(await client.call('CLUSTER', 'KEYSLOT', key)).toBe(slot);
+      }
+    }
+    const history = await readHistory(
+      redis,
+      keys,
+      [
+        { queueName: '{video}', workflowId: 'render' },
+        { queueName: '{images}', workflowId: 'encode' },
+        { queueName: '{images}' },
+      ],
+      HISTORY_DEFAULTS,
+    );
+    expect(history.queues.get('{video}')?.durations.get('render')).toEqual([100, 100, 100, 100, 100]);
+    expect(history.queues.get('{images}')?.durations.get('encode')).toEqual([54, 53, 52, 51, 50]);
+    expect(history.queues.get('{images}')?.finishedAtMs).toHaveLength(5);
+    expect(history.queues.get('{video}')?.runs[0]).toEqual({ finishedAtMs: T0 + 400, durationMs: 100 });
+  });
+
+  it('answers a CROSSSLOT as a coded Seenn error, and a watcher still places the jobs of the other queues', async () => {
+    // An untagged queue's BullMQ keys spread over both masters.
+    expect(await cluster.masterOf('bull:plain:wait')).not.toBe(await cluster.masterOf('bull:plain:prioritized'));
+    await expect(lookupPositions(redis, 'bull', 'plain', [{ bullId: 'p1' }], 1_000)).rejects.toMatchObject({
+      name: 'SeennError',
+      code: 'STORE_ERROR',
+      details: { queueName: 'plain', redisError: 'CROSSSLOT' },
+    });
+
+    const queue = new Queue('{video}', { connection: client, prefix: 'bull' });
+    await queue.addBulk(['v1', 'v2'].map((id) => ({ name: 'render', data: {}, opts: { jobId: id } })));
+    const store = new JobStore(redis, keys, RETENTION_DEFAULTS);
+    for (const [id, queueName] of [
+      ['v2', '{video}'],
+      ['p1', 'plain'],
+    ] as const) {
+      const record = createRecord(id, 'default', { userId: 'u1', jobType: 'render', title: id }, { queueName, bullId: id, createdAtMs: T0, maxAttempts: 1, state: 'waiting' });
+      expect((await store.commit('u1', [{ expectedVersion: 0, record, index: true }])).status).toBe('ok');
+    }
+    const watcher = new PositionWatcher({ redis, keys, logger, store }, { positionIntervalMs: 50 });
+    const errors: Error[] = [];
+    watcher.on('error', (error) => errors.push(error));
+    const positions: PositionUpdate[] = [];
+    watcher.on('position', (update) => positions.push(update));
+    watcher.watch('u1', 'p1');
+    watcher.watch('u1', 'v2');
+    const [update] = await nextEvent<[PositionUpdate]>(watcher, 'position');
+    expect(update.job).toMatchObject({ id: 'v2', queue: { position: 2, total: 2, queueName: '{video}' } });
+    await waitFor(() => errors.length > 0, { what: 'the error of the untagged queue' });
+    expect(errors[0]).toMatchObject({ code: 'STORE_ERROR', details: { queueName: 'plain', redisError: 'CROSSSLOT' } });
+    await watcher.close();
+    expect(positions.every((p) => p.job.id === 'v2')).toBe(true);
+    await queue.close();
+  });
+});
