@@ -82,7 +82,7 @@ async function afterWrite(ctx: SeennContext, before: JobRecord, after: JobRecord
   const { job } = after;
   if (job.status !== 'completed' || isTerminal(before.job.status) || isWorkerDriven(after) || after.x.aggregate !== undefined) return;
   const durationMs = Math.max(0, Date.parse(job.completedAt ?? job.updatedAt) - Date.parse(job.startedAt ?? job.createdAt));
-  const key = runsKey(ctx.keys, job.workflowId ?? job.jobType);
+  const key = runsKey(ctx.keys, undefined, job.workflowId ?? job.jobType);
   try {
     await ctx.redis
       .pipeline()

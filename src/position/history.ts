@@ -49,9 +49,13 @@ export function queueHistoryRoot(keys: SeennKeys, queueName: string): string {
   return `${keys.prefix}:${queueName}:seenn:${keys.appId}`;
 }
 
-/** The key of one workflow's run durations in one queue. */
-export function runsKey(keys: SeennKeys, queueName: string, workflowId: string): string {
-  return `${queueHistoryRoot(keys, queueName)}:eta:${workflowId}:runs`;
+/**
+ * The key of one workflow's run durations in one queue, or, for jobs no BullMQ queue runs (Seenn-only
+ * jobs driven by handles; `queueName` undefined), `<base>:eta:<workflowId>:runs` (a key alone in its
+ * slot, always read and written alone).
+ */
+export function runsKey(keys: SeennKeys, queueName: string | undefined, workflowId: string): string {
+  return queueName === undefined ? `${keys.base}:eta:${workflowId}:runs` : `${queueHistoryRoot(keys, queueName)}:eta:${workflowId}:runs`;
 }
 
 /** The key of a queue's finish times (completed and failed jobs). */
@@ -123,17 +127,16 @@ export interface QueueHistory {
   durations: Map<string, number[]>;
 }
 
-/** Recent history of some queues. */
+/** Recent history of some queues and of some workflows of jobs without a queue. */
 export interface History {
   /** Per queue name. */
   queues: Map<string, QueueHistory>;
+  /** Run durations (ms) per workflow id of jobs no BullMQ queue runs, newest first. */
+  workflows: Map<string, number[]>;
 }
 
-/** What to read: a queue, and optionally one workflow's durations in it. */
-export interface HistoryWanted {
-  queueName: string;
-  workflowId?: string;
-}
+/** What to read: a queue (and optionally one workflow's durations in it), or a queue-less workflow. */
+export type HistoryWanted = { queueName: string; workflowId?: string } | { queueName?: undefined; workflowId: string };
 
 function numbers(value: unknown): number[] {
   return (value as string[]).map(Number).filter(Number.isFinite);
@@ -148,17 +151,31 @@ function runsOf(value: unknown): QueueRun[] {
   return runs;
 }
 
-/** Reads the history of the wanted queues and workflows: one pipelined round trip per queue (one slot each), in parallel. */
+/**
+ * Reads the history of the wanted queues and workflows: one pipelined round trip per queue (one slot
+ * each), and one `LRANGE` per queue-less workflow, all in parallel.
+ */
 export async function readHistory(redis: Redis, keys: SeennKeys, wanted: Iterable<HistoryWanted>, settings: ResolvedHistoryOptions): Promise<History> {
   const byQueue = new Map<string, Set<string>>();
+  const queueless = new Set<string>();
   for (const { queueName, workflowId } of wanted) {
+    if (queueName === undefined) {
+      queueless.add(workflowId);
+      continue;
+    }
     const workflows = byQueue.get(queueName) ?? new Set<string>();
     if (workflowId !== undefined) workflows.add(workflowId);
     byQueue.set(queueName, workflows);
   }
-  const history: History = { queues: new Map() };
-  await Promise.all(
-    [...byQueue].map(async ([queueName, workflowSet]) => {
+  const history: History = { queues: new Map(), workflows: new Map() };
+  const alone = [...queueless].map(async (workflowId) => {
+    try {
+      history.workflows.set(workflowId, numbers(await redis.lrange(runsKey(keys, undefined, workflowId), 0, settings.durationSamples - 1)));
+    } catch (error) {
+      throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error, details: { workflowId } });
+    }
+  });
+  const perQueue = [...byQueue].map(async ([queueName, workflowSet]) => {
       const workflows = [...workflowSet];
       const pipeline = redis.pipeline();
       pipeline.lrange(completionsKey(keys, queueName), 0, settings.throughputSamples - 1);
@@ -175,7 +192,7 @@ export async function readHistory(redis: Redis, keys: SeennKeys, wanted: Iterabl
       const queue: QueueHistory = { finishedAtMs: numbers(replies[0]?.[1]), runs: runsOf(replies[1]?.[1]), durations: new Map() };
       workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[2 + i]?.[1])));
       history.queues.set(queueName, queue);
-    }),
-  );
+  });
+  await Promise.all([...alone, ...perQueue]);
   return history;
 }

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from '../store/keys.js';
-import { readHistory } from './history.js';
+import { readHistory, type HistoryWanted } from './history.js';
 import { lookupPositions, type PositionRequest, type QueueSnapshot } from './lookup.js';
 import { resolvePositionOptions, type PositionOptions, type ResolvedPositionOptions } from './options.js';
 import { applyView, computeView, HistoryStats, wantsEta, workflowOf } from './view.js';
@@ -89,8 +89,7 @@ export class PositionReader {
   }
 
   private async readStats(records: readonly JobRecord[]): Promise<HistoryStats | null> {
-    const wanted = records.flatMap((record) => (record.x.queueName === undefined ? [] : [{ queueName: record.x.queueName, workflowId: workflowOf(record.job) }]));
-    if (wanted.length === 0) return null;
+    const wanted: HistoryWanted[] = records.map((record) => ({ queueName: record.x.queueName, workflowId: workflowOf(record.job) }));
     try {
       return new HistoryStats(await readHistory(this.source.redis, this.source.keys, wanted, this.options));
     } catch (error) {

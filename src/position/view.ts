@@ -32,10 +32,11 @@ export class HistoryStats {
   /** @param history - the history read */
   constructor(readonly history: History) {}
 
-  /** The stats of one workflow's run durations in one queue, or `null` without any. */
-  durations(queueName: string, workflowId: string): DurationStats | null {
-    const key = `${queueName}\n${workflowId}`;
-    if (!this.stats.has(key)) this.stats.set(key, durationStats(this.history.queues.get(queueName)?.durations.get(workflowId) ?? []));
+  /** The stats of one workflow's run durations in one queue (or without a queue), or `null` without any. */
+  durations(queueName: string | undefined, workflowId: string): DurationStats | null {
+    const key = `${queueName ?? ''}\n${workflowId}`;
+    const samples = queueName === undefined ? this.history.workflows.get(workflowId) : this.history.queues.get(queueName)?.durations.get(workflowId);
+    if (!this.stats.has(key)) this.stats.set(key, durationStats(samples ?? []));
     return this.stats.get(key) ?? null;
   }
 
@@ -49,7 +50,7 @@ export class HistoryStats {
  * The view of `job`: its queue place (when queued and placed) and an ETA (when it has no explicit
  * one and history allows).
  * @param job - the stored job
- * @param queueName - the BullMQ queue the job runs in (its history is kept per queue)
+ * @param queueName - the BullMQ queue the job runs in (its history is kept per queue); undefined for a Seenn-only job
  * @param placed - the queue snapshot and the job's place in it, when it was looked up
  * @param stats - history, when read (no ETA without it)
  * @param nowMs - the clock
@@ -75,7 +76,7 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
         if (eta !== null) view.eta = eta;
       }
     }
-  } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined && queueName !== undefined) {
+  } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined) {
     const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(queueName, workflowOf(job)) }, settings);
     if (eta !== null) view.eta = eta;
   }

@@ -305,7 +305,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       needHistory
         ? this.refreshHistory(startMs).catch((error: unknown) => {
             // Positions go out without fresh ETAs; the history is read again next interval.
-            this.stats = { stats: this.stats?.stats ?? new HistoryStats({ queues: new Map() }), atMs: startMs };
+            this.stats = { stats: this.stats?.stats ?? new HistoryStats({ queues: new Map(), workflows: new Map() }), atMs: startMs };
             failures.push(error instanceof Error ? error : new Error(String(error)));
           })
         : Promise.resolve(),
@@ -366,7 +366,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   private async refreshHistory(nowMs: number): Promise<void> {
     const wanted: HistoryWanted[] = [];
     for (const entry of this.entries.values()) {
-      if (entry.job === null || entry.queueName === undefined || !wantsEta(entry.job)) continue;
+      if (entry.job === null || !wantsEta(entry.job)) continue;
       wanted.push({ queueName: entry.queueName, workflowId: workflowOf(entry.job) });
     }
     const history = await readHistory(this.source.redis, this.source.keys, wanted, this.options);

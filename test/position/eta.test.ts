@@ -138,6 +138,16 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
     expect(stale?.estimatedCompletionAt).toBeUndefined();
   });
 
+  it('gives a running job no queue runs (a Seenn-only job) an ETA from its workflow\'s queue-less history', async () => {
+    await redis.lpush(runsKey(keys, undefined, 'handwork'), 1_000, 1_000, 1_000, 1_000);
+    const reader = new PositionReader({ redis, keys, logger }, { now });
+    const base = record('h1', { jobType: 'handwork' });
+    const queueless: JobRecord = { job: { ...base.job, status: 'running', startedAt: new Date(clock - 400).toISOString() }, x: { attempt: 1, maxAttempts: 1 } };
+    const [job] = await reader.decorate([queueless]);
+    expect(Date.parse(job?.estimatedCompletionAt ?? '')).toBe(clock + 600);
+    expect(job?.etaBasedOn).toBe(4);
+  });
+
   it('keeps a bounded sample and rejects bad completions without writing', async () => {
     for (let k = 0; k < 8; k += 1) await recordCompletion(redis, keys, { queueName: 'trim', finishedAtMs: T0 + k, workflowId: 'w', durationMs: k }, { durationSamples: 5, throughputSamples: 3 });
     expect(await redis.lrange(runsKey(keys, 'trim', 'w'), 0, -1)).toEqual(['7', '6', '5', '4', '3']);
