@@ -281,7 +281,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   /** `GET /eta`: `{ stats: [...] }` for every workflow with history. */
   handleEtaList(req: Req, res: ServerResponse): Promise<void> {
     return this.backend(req, res, async () => {
-      const prefix = runsKey(this.ctx.keys, '');
+      const prefix = runsKey(this.ctx.keys, undefined, '');
       const suffix = ':runs';
       const etaKeys = new Set<string>();
       let cursor = '0';
@@ -299,7 +299,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   handleEtaDelete(req: Req, res: ServerResponse, etaKey: string): Promise<void> {
     return this.backend(req, res, async () => {
       checkEtaKey(etaKey);
-      const removed = await this.ctx.redis.del(runsKey(this.ctx.keys, etaKey));
+      const removed = await this.ctx.redis.del(runsKey(this.ctx.keys, undefined, etaKey));
       return { etaKey, deleted: removed > 0 };
     });
   }
@@ -430,7 +430,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   /** The statistics of one workflow, or `null` when it has no history. */
   private async etaStats(etaKey: string): Promise<EtaStats | null> {
     checkEtaKey(etaKey);
-    const key = runsKey(this.ctx.keys, etaKey);
+    const key = runsKey(this.ctx.keys, undefined, etaKey);
     const [samples, ttlMs] = await Promise.all([this.ctx.redis.lrange(key, 0, -1), this.ctx.redis.pttl(key)]);
     const sorted = samples.map(Number).filter(Number.isFinite).sort((a, b) => a - b);
     if (sorted.length === 0) return null;
