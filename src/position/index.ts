@@ -2,11 +2,27 @@
  * Live queue position and queue-derived ETA, computed from BullMQ's own lists on read and for
  * watched jobs. What this folder exports.
  */
-export { PositionReader, isQueuedBullJob, type PositionSource } from './reader.js';
+export { PositionReader, isQueuedBullJob, isPlaceableBullJob, type PositionSource } from './reader.js';
 export { PositionWatcher, type PositionWatcherSource, type PositionUpdate, type PositionTick, type PositionWatcherEvents } from './watcher.js';
-export { lookupPositions, queueInfoOf, bullQueueKey, type PositionHint, type PositionRequest, type JobPlace, type QueueSnapshot } from './lookup.js';
+export { lookupPositions, queueInfoOf, bullQueueKey, MAX_ACTIVE_READ, type PositionHint, type PositionRequest, type JobPlace, type QueueSnapshot } from './lookup.js';
 export { recordCompletion, readHistory, runsKey, completionsKey, queueRunsKey, queueHistoryRoot, type Completion, type History, type QueueHistory, type QueueRun, type HistoryWanted } from './history.js';
-export { durationStats, throughputOf, queuedEta, runningEta, type Eta, type EtaSettings, type DurationStats, type Throughput } from './eta.js';
+export {
+  durationStats,
+  throughputOf,
+  serviceModelOf,
+  nthStartMs,
+  expectedRemainingMs,
+  queuedEta,
+  delayedEta,
+  runningEta,
+  type Eta,
+  type EtaSettings,
+  type DurationStats,
+  type Throughput,
+  type ServiceModel,
+  type QueueState,
+  type Run,
+} from './eta.js';
 export { applyView, computeView, workflowOf, type PositionView } from './view.js';
 export {
   POSITION_DEFAULTS,

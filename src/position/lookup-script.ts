@@ -49,10 +49,12 @@
  * ARGV[1]  scanLimit: most elements read with LRANGE, and the MAXLEN of each LPOS
  * ARGV[2]  lposIds: with at most this many ids left for step 5, LPOS each instead of one pass
  * ARGV[3]  chunk: LRANGE window size
+ * ARGV[4]  maxActive: most active jobs whose `processedOn` is read (for ETAs)
  * then 3 ARGV per id: the BullMQ job id, the hint kind (`w`, `p` or ``), the hinted distance (or ``)
  *
- * Answer: `{W, P, paused (0|1), rateLimitTtlMs (0 when not limited), elementsRead, then per id: kind,
- * value}` with kind `w` (value = distance from the right end), `p` (value = ZRANK), `d` delayed
+ * Answer: `{W, P, paused (0|1), rateLimitTtlMs (0 when not limited), elementsRead, A (LLEN active), k,
+ * then k processedOn values of active jobs (at most maxActive, read by `HGET` on the job hashes, which
+ * share the queue's slot), then per id: kind, value}` with kind `w` (value = distance from the right end), `p` (value = ZRANK), `d` delayed
  * (value = run-at epoch ms), `c` waiting-children, `a` active, `f` completed or failed, `x` no such
  * job, `u` in `wait` beyond the budget.
  *
@@ -69,7 +71,8 @@ local waitKey, prioKey = KEYS[1], KEYS[2]
 local scanLimit = tonumber(ARGV[1])
 local lposIds = tonumber(ARGV[2])
 local chunk = tonumber(ARGV[3])
-local n = (#ARGV - 3) / 3
+local maxActive = tonumber(ARGV[4])
+local n = (#ARGV - 4) / 3
 
 local W = rcall('LLEN', waitKey)
 local P = rcall('ZCARD', prioKey)
@@ -88,7 +91,7 @@ end
 
 local ids, hintKind, hintD, kind, val = {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 3 + (i - 1) * 3
+  local b = 4 + (i - 1) * 3
   ids[i] = ARGV[b + 1]
   hintKind[i] = ARGV[b + 2]
   hintD[i] = tonumber(ARGV[b + 3])
@@ -267,7 +270,20 @@ if #pending > 0 and W > 0 then
   end
 end
 
-local out = {W, P, paused, limited, examined}
+-- The jobs running now and when they started (BullMQ processedOn), for ETAs: O(min(active, maxActive)).
+local A = rcall('LLEN', KEYS[7])
+local starts = {}
+if A > 0 and maxActive > 0 then
+  local base = string.sub(KEYS[1], 1, #KEYS[1] - 4)
+  local running = rcall('LRANGE', KEYS[7], 0, maxActive - 1)
+  for j = 1, #running do
+    local at = tonumber(rcall('HGET', base .. running[j], 'processedOn'))
+    if at then starts[#starts + 1] = at end
+  end
+end
+
+local out = {W, P, paused, limited, examined, A, #starts}
+for j = 1, #starts do out[#out + 1] = starts[j] end
 for i = 1, n do
   out[#out + 1] = kind[i] or 'u'
   out[#out + 1] = val[i] or 0

@@ -14,6 +14,9 @@ export const LPOS_IDS = 8;
 /** The `LRANGE` window the script reads the `wait` list with. */
 export const SCAN_CHUNK = 1_000;
 
+/** Most active jobs whose start time one lookup reads (for ETAs): O(this) `HGET`s. */
+export const MAX_ACTIVE_READ = 256;
+
 /**
  * What the previous lookup said about a job, passed back to make the next one cheap: its distance
  * from the consumer end of `wait`, or that it was prioritized. A wrong hint costs time, never a wrong
@@ -54,6 +57,10 @@ export interface QueueSnapshot {
   rateLimitedMs: number;
   /** `wait`-list elements the script read with `LRANGE` (its main cost). */
   elementsRead: number;
+  /** `LLEN active`: jobs running now. */
+  active: number;
+  /** When active jobs started (BullMQ `processedOn`), epoch ms; at most {@link MAX_ACTIVE_READ}. */
+  activeStartedAtMs: number[];
   /** One place per request, in request order. */
   places: JobPlace[];
 }
@@ -74,7 +81,7 @@ export function bullQueueKey(prefix: string, queueName: string, suffix: string):
 export async function lookupPositions(redis: Redis, prefix: string, queueName: string, requests: readonly PositionRequest[], scanLimit: number): Promise<QueueSnapshot> {
   const key = (suffix: string): string => bullQueueKey(prefix, queueName, suffix);
   const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed')];
-  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK];
+  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK, MAX_ACTIVE_READ];
   // The script wants wait hints sorted by distance (cheaper to sort here than in Lua).
   const order = requests.map((_, i) => i);
   const distance = (i: number): number => {
@@ -121,15 +128,19 @@ function lookupError(error: unknown, queueName: string): SeennError {
 }
 
 function parseAnswer(queueName: string, answer: unknown, count: number): QueueSnapshot {
-  if (!Array.isArray(answer) || answer.length !== 5 + 2 * count) throw new SeennError('STORE_ERROR', 'unexpected answer from the queue position script', { details: { queueName } });
-  const [waiting, prioritized, paused, rateLimitedMs, elementsRead] = (answer.slice(0, 5) as unknown[]).map(Number) as [number, number, number, number, number];
+  const bad = (): SeennError => new SeennError('STORE_ERROR', 'unexpected answer from the queue position script', { details: { queueName } });
+  if (!Array.isArray(answer) || answer.length < 7) throw bad();
+  const [waiting, prioritized, paused, rateLimitedMs, elementsRead, active, starts] = (answer.slice(0, 7) as unknown[]).map(Number) as [number, number, number, number, number, number, number];
+  const first = 7 + starts;
+  if (answer.length !== first + 2 * count) throw bad();
+  const activeStartedAtMs = (answer.slice(7, first) as unknown[]).map(Number).filter(Number.isFinite);
   const places: JobPlace[] = [];
   for (let i = 0; i < count; i += 1) {
-    const kind = String(answer[5 + 2 * i]);
-    const value = Number(answer[6 + 2 * i]);
+    const kind = String(answer[first + 2 * i]);
+    const value = Number(answer[first + 1 + 2 * i]);
     places.push(placeOf(kind, value, waiting));
   }
-  return { queueName, waiting, prioritized, total: waiting + prioritized, paused: paused === 1, rateLimitedMs, elementsRead, places };
+  return { queueName, waiting, prioritized, total: waiting + prioritized, paused: paused === 1, rateLimitedMs, elementsRead, active, activeStartedAtMs, places };
 }
 
 function placeOf(kind: string, value: number, waiting: number): JobPlace {

@@ -24,6 +24,11 @@ export function isQueuedBullJob(record: JobRecord): record is JobRecord & { x: {
   return record.job.status === 'queued' && record.x.queueName !== undefined && record.x.bullId !== undefined;
 }
 
+/** Whether a stored record is a queued or pending BullMQ job (what a lookup places: a position, or a delayed job's run-at time). */
+export function isPlaceableBullJob(record: JobRecord): record is JobRecord & { x: { queueName: string; bullId: string } } {
+  return (record.job.status === 'queued' || record.job.status === 'pending') && record.x.queueName !== undefined && record.x.bullId !== undefined;
+}
+
 /**
  * Computes positions and ETAs for stored jobs: one position script call per queue among the jobs
  * (queued jobs only), plus one pipelined history read when an ETA may be given.
@@ -55,15 +60,15 @@ export class PositionReader {
   }
 
   /**
-   * Copies of the records' jobs with `queue` (queued jobs) and a computed ETA (queued and running
-   * jobs without an explicit `estimatedCompletionAt`). A lookup that fails is logged and leaves its
+   * Copies of the records' jobs with `queue` (queued jobs) and a computed ETA (queued, delayed and
+   * running jobs without an explicit `estimatedCompletionAt`). A lookup that fails is logged and leaves its
    * jobs as stored.
    */
   async decorate(records: readonly JobRecord[]): Promise<SeennJob[]> {
     const nowMs = this.options.now();
     const byQueue = new Map<string, number[]>();
     records.forEach((record, i) => {
-      if (!isQueuedBullJob(record)) return;
+      if (!isQueuedBullJob(record) && !(isPlaceableBullJob(record) && wantsEta(record.job))) return;
       const list = byQueue.get(record.x.queueName) ?? [];
       list.push(i);
       byQueue.set(record.x.queueName, list);

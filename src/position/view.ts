@@ -3,7 +3,7 @@
  * Never stored: computed on read and by the watcher.
  */
 import { isoTime, type QueueInfo, type SeennJob } from '../model/job.js';
-import { durationStats, queuedEta, runningEta, throughputOf, type DurationStats, type Eta, type EtaSettings } from './eta.js';
+import { delayedEta, durationStats, queuedEta, runningEta, serviceModelOf, type DurationStats, type Eta, type EtaSettings, type ServiceModel } from './eta.js';
 import type { History } from './history.js';
 import { queueInfoOf, type JobPlace, type QueueSnapshot } from './lookup.js';
 
@@ -20,9 +20,12 @@ export function workflowOf(job: SeennJob): string {
   return job.workflowId ?? job.jobType;
 }
 
-/** Whether a computed ETA may be given to `job`: the backend's own `estimatedCompletionAt` wins. */
+/**
+ * Whether a computed ETA may be given to `job` (queued, running, or pending: a delayed BullMQ job
+ * gets one once the lookup finds it in `delayed`): the backend's own `estimatedCompletionAt` wins.
+ */
 export function wantsEta(job: SeennJob): boolean {
-  return job.estimatedCompletionAt === undefined && (job.status === 'queued' || job.status === 'running');
+  return job.estimatedCompletionAt === undefined && (job.status === 'queued' || job.status === 'running' || job.status === 'pending');
 }
 
 /** Duration stats per queue and workflow, computed once per history read. */
@@ -40,15 +43,18 @@ export class HistoryStats {
     return this.stats.get(key) ?? null;
   }
 
-  /** A queue's recent finish times (epoch ms), newest first. */
-  finishedAtMs(queueName: string): number[] {
-    return this.history.queues.get(queueName)?.finishedAtMs ?? [];
+  private readonly services = new Map<string, ServiceModel | null>();
+
+  /** How a queue is served (see `eta.ts`), or `null` with too little history. */
+  service(queueName: string, minSamples: number): ServiceModel | null {
+    if (!this.services.has(queueName)) this.services.set(queueName, serviceModelOf(this.history.queues.get(queueName)?.runs ?? [], minSamples));
+    return this.services.get(queueName) ?? null;
   }
 }
 
 /**
- * The view of `job`: its queue place (when queued and placed) and an ETA (when it has no explicit
- * one and history allows).
+ * The view of `job`: its queue place (when queued and placed) and an ETA (queued, delayed or running,
+ * when it has no explicit one and history allows).
  * @param job - the stored job
  * @param queueName - the BullMQ queue the job runs in (its history is kept per queue); undefined for a Seenn-only job
  * @param placed - the queue snapshot and the job's place in it, when it was looked up
@@ -63,19 +69,28 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
     if (queue !== undefined) {
       view.queue = queue;
       if (stats !== null && wantsEta(job)) {
+        const name = placed.snapshot.queueName;
         const eta = queuedEta(
-          {
-            nowMs,
-            position: queue.position,
-            durations: stats.durations(placed.snapshot.queueName, workflowOf(job)),
-            throughput: throughputOf(stats.finishedAtMs(placed.snapshot.queueName), nowMs, settings.throughputWindowMs, settings.etaMinSamples),
-            paused: placed.snapshot.paused,
-          },
+          { nowMs, position: queue.position, durations: stats.durations(name, workflowOf(job)), service: stats.service(name, settings.etaMinSamples), state: placed.snapshot },
           settings,
         );
         if (eta !== null) view.eta = eta;
       }
     }
+  } else if (job.status === 'pending' && placed !== null && placed.place.state === 'delayed' && stats !== null && wantsEta(job)) {
+    const name = placed.snapshot.queueName;
+    const eta = delayedEta(
+      {
+        nowMs,
+        runAtMs: placed.place.runAtMs,
+        queued: placed.snapshot.total,
+        durations: stats.durations(name, workflowOf(job)),
+        service: stats.service(name, settings.etaMinSamples),
+        state: placed.snapshot,
+      },
+      settings,
+    );
+    if (eta !== null) view.eta = eta;
   } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined) {
     const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(queueName, workflowOf(job)) }, settings);
     if (eta !== null) view.eta = eta;

@@ -68,7 +68,7 @@ interface Entry {
 const NEVER = Number.NEGATIVE_INFINITY;
 
 /**
- * Watches queued jobs for their users' streams. Only watched jobs are recomputed, each at most once
+ * Watches queued (and delayed) jobs for their users' streams. Only watched jobs are recomputed, each at most once
  * per `positionIntervalMs`; the due jobs of one queue are placed with ONE script call per tick (its
  * cost is documented in `lookup-script.ts`), and each result is passed back as a hint that makes the
  * next lookup of that job cost one `LINDEX`. Only changed views are emitted, never two for one job
@@ -169,11 +169,11 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       this.arm(Math.min(this.dueAtMs(entry), historyDue));
     }
     let view: PositionView = {};
-    if (job.status === 'queued' && entry.sent !== undefined) view = entry.sent;
+    if ((job.status === 'queued' || job.status === 'pending') && entry.sent !== undefined) view = entry.sent;
     else if (job.status === 'running' && wantsEta(job) && this.stats !== undefined) {
       view = computeView(job, entry.queueName, null, this.stats.stats, this.options.now(), this.options);
     }
-    entry.sent = job.status === 'queued' ? entry.sent : view;
+    entry.sent = job.status === 'queued' || job.status === 'pending' ? entry.sent : view;
     return applyView(job, view);
   }
 
@@ -327,12 +327,24 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   private apply(entry: Entry, snapshot: QueueSnapshot, place: JobPlace, startMs: number): boolean {
     entry.computedAtMs = startMs;
     // The entry may have been dropped, or its job may have moved on, while the script ran.
-    if (this.entries.get(entryKey(entry.userId, entry.jobId)) !== entry || entry.job === null || entry.job.status !== 'queued') return false;
-    if (place.state === 'waiting' || place.state === 'prioritized') entry.hint = place.hint;
-    else delete entry.hint;
-    if (place.state !== 'waiting' && place.state !== 'prioritized' && place.state !== 'unknown') {
-      // BullMQ has moved it on; the publisher's event will follow and `noteChange` un-parks it.
-      entry.parked = true;
+    if (this.entries.get(entryKey(entry.userId, entry.jobId)) !== entry || entry.job === null) return false;
+    if (entry.job.status === 'queued') {
+      if (place.state === 'waiting' || place.state === 'prioritized') entry.hint = place.hint;
+      else delete entry.hint;
+      if (place.state !== 'waiting' && place.state !== 'prioritized' && place.state !== 'unknown') {
+        // BullMQ has moved it on; the publisher's event will follow and `noteChange` un-parks it.
+        entry.parked = true;
+        return false;
+      }
+    } else if (entry.job.status === 'pending') {
+      // A delayed job gets an ETA (its delay, then the queue); any other pending job (a flow parent
+      // waiting for its children, or one BullMQ promoted already) waits for its next status.
+      delete entry.hint;
+      if (place.state !== 'delayed' || !wantsEta(entry.job)) {
+        entry.parked = true;
+        return false;
+      }
+    } else {
       return false;
     }
     const view = computeView(entry.job, entry.queueName, { snapshot, place }, this.stats?.stats ?? null, startMs, this.options);
@@ -379,7 +391,8 @@ function entryKey(userId: string, jobId: string): string {
 }
 
 function isComputable(entry: Entry): boolean {
-  return entry.job?.status === 'queued' && entry.queueName !== undefined && entry.bullId !== undefined;
+  const status = entry.job?.status;
+  return (status === 'queued' || status === 'pending') && entry.queueName !== undefined && entry.bullId !== undefined;
 }
 
 /** The derived fields a job object carries now. */

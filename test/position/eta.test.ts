@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Descriptor } from '../../src/model/descriptor.js';
 import { createRecord, reduce } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
-import { durationStats, queuedEta, runningEta, throughputOf } from '../../src/position/eta.js';
+import { delayedEta, durationStats, nthStartMs, queuedEta, runningEta, serviceModelOf, type Run } from '../../src/position/eta.js';
 import { completionsKey, recordCompletion, runsKey } from '../../src/position/history.js';
 import { POSITION_DEFAULTS } from '../../src/position/options.js';
 import { PositionReader } from '../../src/position/reader.js';
@@ -13,30 +13,98 @@ import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
 const settings = POSITION_DEFAULTS;
 
+/** Runs of `slots` workers taking the next job `gapMs` after their previous one, durations in turn from `durations`. */
+function backlogged(slots: number, durations: readonly number[], gapMs: number, t0 = 0): Run[] {
+  const free = Array.from({ length: slots }, () => t0);
+  return durations.map((durationMs, k) => {
+    const slot = k % slots;
+    const start = (free[slot] as number) + (k < slots ? 0 : gapMs);
+    free[slot] = start + durationMs;
+    return { finishedAtMs: start + durationMs, durationMs };
+  });
+}
+
+const idle = { paused: false, rateLimitedMs: 0, active: 0, activeStartedAtMs: [] };
+
 describe('ETA maths', () => {
-  it('gives nothing without history, for a paused queue, or beyond etaMaxMs', () => {
+  it('gives nothing without history, for a paused or rate-limited queue, with no worker, or beyond etaMaxMs', () => {
+    const runs = backlogged(1, [1_000, 1_000, 1_000, 1_000], 0);
+    const service = serviceModelOf(runs, 3);
     const durations = durationStats([1_000, 1_000, 1_000, 1_000]);
-    const throughput = throughputOf([0, 500, 1_000, 1_500, 2_000], 2_000, 60_000, 3);
+    const nowMs = 4_100;
+    const base = { nowMs, position: 1, durations, service, state: idle };
     expect(durationStats([])).toBeNull();
-    expect(queuedEta({ nowMs: 2_000, position: 1, durations: null, throughput, paused: false }, settings)).toBeNull();
-    expect(queuedEta({ nowMs: 2_000, position: 1, durations, throughput: null, paused: false }, settings)).toBeNull();
-    expect(queuedEta({ nowMs: 2_000, position: 1, durations, throughput, paused: true }, settings)).toBeNull();
-    expect(queuedEta({ nowMs: 2_000, position: 1_000_000, durations, throughput, paused: false }, settings)).toBeNull();
-    expect(queuedEta({ nowMs: 2_000, position: 1, durations: durationStats([1_000, 1_000]), throughput, paused: false }, settings)).toBeNull();
+    expect(serviceModelOf(runs.slice(0, 2), 3)).toBeNull();
+    expect(queuedEta(base, settings)).not.toBeNull();
+    expect(queuedEta({ ...base, durations: null }, settings)).toBeNull();
+    expect(queuedEta({ ...base, service: null }, settings)).toBeNull();
+    expect(queuedEta({ ...base, state: { ...idle, paused: true } }, settings)).toBeNull();
+    expect(queuedEta({ ...base, state: { ...idle, rateLimitedMs: 500 } }, settings)).toBeNull();
+    expect(queuedEta({ ...base, position: 1_000_000 }, settings)).toBeNull();
+    expect(queuedEta({ ...base, durations: durationStats([1_000, 1_000]) }, settings)).toBeNull();
+    // Nothing runs and nothing finished within throughputWindowMs: no worker serves the queue.
+    expect(queuedEta({ ...base, nowMs: nowMs + settings.throughputWindowMs }, settings)).toBeNull();
+    expect(queuedEta({ ...base, nowMs: nowMs + settings.throughputWindowMs, state: { ...idle, active: 1, activeStartedAtMs: [nowMs] } }, settings)).not.toBeNull();
     expect(runningEta({ nowMs: 2_000, startedAtMs: 1_500, progress: 50, durations: null }, settings)).toBeNull();
   });
 
-  it('queued: position ÷ throughput + median run time', () => {
-    const durations = durationStats([900, 1_000, 1_100]);
-    const throughput = throughputOf([0, 500, 1_000, 1_500, 2_000], 2_000, 60_000, 3);
-    expect(throughput).toEqual({ perMs: 1 / 500, samples: 5 });
-    const eta = queuedEta({ nowMs: 2_000, position: 4, durations, throughput, paused: false }, settings);
-    expect(eta).toMatchObject({ atMs: 2_000 + 4 * 500 + 1_000, basedOn: 3 });
-    expect(eta?.confidence).toBeGreaterThan(0);
-    expect(eta?.confidence).toBeLessThanOrEqual(1);
-    // Completions outside the window do not count; a queue that stops finishing slows down.
-    expect(throughputOf([0, 500, 1_000], 100_000, 60_000, 3)).toBeNull();
-    expect((throughputOf([0, 500, 1_000, 1_500, 2_000], 4_000, 60_000, 3)?.perMs ?? 0) < 1 / 500).toBe(true);
+  it('learns how the queue is served, not how jobs arrived: slots, run time and the backlogged gap', () => {
+    // Three workers × concurrency 2, backlogged: each slot takes its next job 5 ms after the last.
+    const busy = serviceModelOf(backlogged(6, Array.from({ length: 60 }, (_, k) => 400 + ((k * 37) % 41) - 20), 5), 3);
+    expect(busy).toMatchObject({ slots: 6, gapMs: 5 });
+    expect(busy?.meanRunMs).toBeCloseTo(400, -1);
+    // One worker, jobs of 400 ms arriving every 460 ms: the idle 60 ms are arrivals, not service.
+    const arrivals: Run[] = Array.from({ length: 20 }, (_, k) => ({ finishedAtMs: k * 460 + 400, durationMs: 400 }));
+    const served = serviceModelOf(arrivals, 3);
+    expect(served).toMatchObject({ slots: 1, gapMs: 0, meanRunMs: 400 });
+    // The 8th in line waits for 8 runs, not 8 arrival gaps (the old model said 8 × 460).
+    const eta = queuedEta({ nowMs: 20_000, position: 8, durations: durationStats(arrivals.map((run) => run.durationMs)), service: served, state: idle }, settings);
+    expect(eta?.atMs).toBe(20_000 + 7 * 400 + 400);
+    // A queue that never had two jobs at once but runs four now: the active jobs count.
+    const wide = queuedEta({ nowMs: 20_000, position: 8, durations: durationStats([400, 400, 400]), service: served, state: { ...idle, active: 4, activeStartedAtMs: [19_900, 19_900, 19_700, 19_700] } }, settings);
+    // Slots free at 300, 300, 100, 100 ms, then every 400: the 8th start is the second round's last.
+    expect(wide?.atMs).toBe(20_000 + 700 + 400);
+  });
+
+  it('queued: the time to serve the jobs ahead (what runs now, then one run per slot per cycle) + its own run', () => {
+    const durations = durationStats([1_000, 1_000, 1_000, 1_000]);
+    const service = serviceModelOf(backlogged(1, [1_000, 1_000, 1_000, 1_000], 10), 3);
+    expect(service).toMatchObject({ slots: 1, gapMs: 10, meanRunMs: 1_000 });
+    // The running job is 300 ms in: it frees the worker in 700 ms (+10); the 3rd in line starts two
+    // cycles later and runs its own 1 000 ms.
+    const eta = queuedEta({ nowMs: 50_000, position: 3, durations, service, state: { ...idle, active: 1, activeStartedAtMs: [49_700] } }, settings);
+    expect(eta?.atMs).toBe(50_000 + 710 + 2 * 1_010 + 1_000);
+    expect(eta?.basedOn).toBe(4);
+    // Its own workflow's run time, not the queue's mean.
+    const short = queuedEta({ nowMs: 50_000, position: 1, durations: durationStats([200, 200, 200]), service, state: { ...idle, active: 1, activeStartedAtMs: [49_700] } }, settings);
+    expect(short?.atMs).toBe(50_000 + 710 + 200);
+    expect(nthStartMs([0, 0], 100, 5)).toBe(200);
+    expect(nthStartMs([50, 300], 400, 3)).toBe(450);
+  });
+
+  it('delayed: its delay, then the queue', () => {
+    const durations = durationStats([1_000, 1_000, 1_000]);
+    const service = serviceModelOf(backlogged(2, [1_000, 1_000, 1_000, 1_000], 0), 3);
+    // Due in 10 s, the queue drains long before: run-at + its run.
+    expect(delayedEta({ nowMs: 0, runAtMs: 10_000, queued: 3, durations, service, state: idle }, settings)?.atMs).toBe(11_000);
+    // Due in 100 ms behind 7 queued jobs on 2 slots: it starts when the 8th slot frees (3 cycles).
+    expect(delayedEta({ nowMs: 0, runAtMs: 100, queued: 7, durations, service, state: idle }, settings)?.atMs).toBe(3_000 + 1_000);
+    expect(delayedEta({ nowMs: 0, runAtMs: 100, queued: 7, durations, service, state: { ...idle, paused: true } }, settings)).toBeNull();
+  });
+
+  it('confidence is the modelled chance of landing within ±20 %: high for steady runs, low for scattered ones', () => {
+    const steady = Array.from({ length: 40 }, (_, k) => 1_000 + ((k * 13) % 21) - 10);
+    const scattered = Array.from({ length: 40 }, (_, k) => 200 + ((k * 7919) % 97) * 30);
+    const at = (runs: number[], position: number): number => {
+      const history = backlogged(1, runs, 0);
+      const service = serviceModelOf(history, 3);
+      return queuedEta({ nowMs: (history.at(-1)?.finishedAtMs ?? 0) + 100, position, durations: durationStats(runs), service, state: idle }, settings)?.confidence ?? -1;
+    };
+    expect(at(steady, 1)).toBeGreaterThan(0.9);
+    expect(at(scattered, 1)).toBeLessThan(0.5);
+    expect(at(steady, 5)).toBeGreaterThan(0.8);
+    // Few samples: shrunk.
+    expect(at(steady.slice(0, 3), 1)).toBeLessThan(at(steady, 1));
   });
 
   it('running: blends the history (given the time spent) with the progress rate', () => {
@@ -90,15 +158,16 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
     expect(bare?.estimatedCompletionAt).toBeUndefined();
     expect(bare?.etaConfidence).toBeUndefined();
 
-    // Synthetic workload: two workers, runs of 1 s ± 10%, so one completion every 500 ms.
+    // Synthetic workload: two workers, backlogged, runs of 1 s ± 10 %, 5 ms between one run and the next.
     const runs = 30;
-    for (let k = 0; k < runs; k += 1) {
-      const durationMs = 1_000 * (0.9 + 0.2 * ((k * 7919) % 101) / 100);
-      await recordCompletion(redis, keys, { queueName: 'eta', finishedAtMs: T0 + k * 500, workflowId: 'render', durationMs });
-    }
-    clock = T0 + (runs - 1) * 500 + 100;
+    const durations = Array.from({ length: runs }, (_, k) => Math.round(1_000 * (0.9 + (0.2 * ((k * 7919) % 101)) / 100)));
+    const history = backlogged(2, durations, 5, T0);
+    for (const [k, run] of history.entries()) await recordCompletion(redis, keys, { queueName: 'eta', finishedAtMs: run.finishedAtMs, workflowId: 'render', durationMs: durations[k] as number });
+    clock = Math.max(...history.map((run) => run.finishedAtMs)) + 100;
     const [estimated] = await reader.decorate([tenth]);
-    const expectedRemainingMs = 10 * 500 + 1_000;
+    // Nothing runs now: both slots take jobs at once; the 10th starts after four cycles per slot.
+    const mean = durations.reduce((sum, d) => sum + d, 0) / runs;
+    const expectedRemainingMs = 5 + 4 * (mean + 5) + 1_000;
     const remainingMs = Date.parse(estimated?.estimatedCompletionAt ?? '') - clock;
     expect(Math.abs(remainingMs - expectedRemainingMs)).toBeLessThanOrEqual(0.1 * expectedRemainingMs);
     expect(estimated?.etaBasedOn).toBe(runs);
