@@ -217,6 +217,24 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
     expect(job?.etaBasedOn).toBe(4);
   });
 
+  it('gives a delayed (pending) job an ETA: its delay, then the queue; none when the job is not delayed', async () => {
+    const dly = new Queue('dly', { connection: redis, prefix });
+    const nowMs = Date.now();
+    for (const run of backlogged(1, [200, 200, 200, 200], 0, nowMs - 1_000)) await recordCompletion(redis, keys, { queueName: 'dly', finishedAtMs: run.finishedAtMs, workflowId: 'render', durationMs: run.durationMs });
+    await dly.add('render', {}, { jobId: 'd1', delay: 30_000 });
+    const reader = new PositionReader({ redis, keys, logger });
+    const pending = createRecord('d1', 'default', { userId: 'u1', jobType: 'render', title: 'd1' }, { queueName: 'dly', bullId: 'd1', createdAtMs: nowMs, maxAttempts: 1, state: 'delayed' });
+    expect(pending.job.status).toBe('pending');
+    const [job] = await reader.decorate([pending]);
+    const runAtMs = (await dly.getJob('d1'))?.timestamp ?? 0;
+    expect(job?.queue).toBeUndefined();
+    expect(Math.abs(Date.parse(job?.estimatedCompletionAt ?? '') - (runAtMs + 30_000 + 200))).toBeLessThanOrEqual(5);
+    // A pending job BullMQ does not hold as delayed (here: unknown to BullMQ) gets none.
+    const [unknown] = await reader.decorate([{ ...pending, x: { ...pending.x, bullId: 'nope' } }]);
+    expect(unknown?.estimatedCompletionAt).toBeUndefined();
+    await dly.close();
+  });
+
   it('keeps a bounded sample and rejects bad completions without writing', async () => {
     for (let k = 0; k < 8; k += 1) await recordCompletion(redis, keys, { queueName: 'trim', finishedAtMs: T0 + k, workflowId: 'w', durationMs: k }, { durationSamples: 5, throughputSamples: 3 });
     expect(await redis.lrange(runsKey(keys, 'trim', 'w'), 0, -1)).toEqual(['7', '6', '5', '4', '3']);
