@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import type * as BullBoardExpress from '@bull-board/express';
 import type { AppViewRoute } from '@bull-board/api/typings/app';
 import type * as Express from 'express';
-import type { Request, Response, Router } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import type { SeennContext } from '../context.js';
 import { SeennError, isSeennError } from '../errors.js';
 import { Admin } from './admin.js';
@@ -59,6 +59,17 @@ export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, optio
     });
   }
   router.use(async (req, res) => send(res, await admin.notFound(adminRequest(req))));
+  // An error raised while Express matches a route (a path parameter that is not valid
+  // percent-encoding, `/api/jobs/%ZZ`) is answered like any request, guards first, with the JSON
+  // envelope: never Express's HTML page and stack, and nothing before the credentials are checked.
+  router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = (error as { status?: unknown } | null)?.status;
+    const refusal = typeof status === 'number' && status >= 400 && status < 500 ? new SeennError('VALIDATION_ERROR', 'the request path is malformed') : error;
+    void admin
+      .handle(() => Promise.reject(refusal), adminRequest(req))
+      .then((answer) => send(res, answer))
+      .catch(() => res.destroy());
+  });
   return Object.assign(router, { admin });
 }
 
@@ -115,9 +126,16 @@ function adminRequest(req: Request): AdminRequest<Request> {
     method: req.method,
     path: `${req.baseUrl}${req.path}`,
     params,
-    query: new URL(req.url, 'http://admin.invalid').searchParams,
+    // From the raw target: `new URL` would throw on an impossible authority (`http://a:99999/…`).
+    query: new URLSearchParams(queryOf(req.url)),
     headers: req.headers,
   };
+}
+
+/** The query string of a request target (origin or absolute form), without `?` and any fragment. */
+function queryOf(target: string): string {
+  const start = target.indexOf('?');
+  return start < 0 ? '' : target.slice(start + 1).split('#')[0] ?? '';
 }
 
 function send(res: Response, answer: AdminResponse): void {
