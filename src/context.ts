@@ -5,6 +5,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from './logger.js';
+import { metricsRecorder, type MetricsRecorder } from './metrics/index.js';
 import type { ResolvedSeennOptions } from './options.js';
 import { JobStore } from './store/job-store.js';
 import { SeennKeys } from './store/keys.js';
@@ -13,6 +14,8 @@ import { SeennKeys } from './store/keys.js';
 export class SeennContext {
   readonly keys: SeennKeys;
   readonly store: JobStore;
+  /** Where modules record metrics (a no-op with `metrics: false`). */
+  readonly metrics: MetricsRecorder;
   private readonly queues = new Map<string, Queue>();
   private readonly opened = new Set<Redis>();
   private readonly closers = new Set<() => Promise<void>>();
@@ -31,6 +34,7 @@ export class SeennContext {
   ) {
     this.keys = new SeennKeys(options.prefix, options.appId);
     this.store = new JobStore(redis, this.keys, options.retention);
+    this.metrics = metricsRecorder(options.metrics);
   }
 
   /** A new connection like the main one (for blocking reads); closed by {@link close}. */

@@ -39,6 +39,7 @@ export {
   type PositionTick,
   type Completion,
 } from './position/index.js';
+export { METRIC_NAMES, type MetricsOptions } from './metrics/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';
 export {

@@ -7,6 +7,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
+import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetrics } from './metrics/options.js';
 import { RETENTION_DEFAULTS, type ResolvedRetention, type RetentionOptions } from './store/job-store.js';
 
 /** Options of {@link Seenn}. */
@@ -29,6 +30,11 @@ export interface SeennOptions {
    * Needed only by `tokens` and by a bridge whose `auth` has no secret or hook of its own.
    */
   tokenSecret?: string | Uint8Array;
+  /**
+   * Prometheus metrics (seenn_*, see `seenn.metricsHandler()`): `{ registry }` registers them in the
+   * app's prom-client registry, `false` turns them off. @defaultValue the package's own registry
+   */
+  metrics?: MetricsOptions;
 }
 
 /** {@link SeennOptions} with every default applied. */
@@ -37,6 +43,8 @@ export interface ResolvedSeennOptions {
   appId: string;
   retention: ResolvedRetention;
   tokenSecret: Uint8Array | null;
+  /** The metrics registry, or `null` when metrics are off. */
+  metrics: ResolvedMetrics;
 }
 
 /** The defaults of {@link SeennOptions}. */
@@ -63,7 +71,7 @@ const OptionsSchema = z.object({
 
 /** Validates {@link SeennOptions} and applies defaults; throws a `CONFIG_INVALID` error on bad input. */
 export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions {
-  const { connection, logger: _logger, ...rest } = options;
+  const { connection, logger: _logger, metrics, ...rest } = options;
   if (connection === undefined || connection === null) throw new ValidationError('Expected `connection` to be an ioredis instance or ioredis options', {}, 'CONFIG_INVALID');
   const parsed = parseOrThrow(OptionsSchema, rest, 'Seenn options');
   const secret = parsed.tokenSecret;
@@ -77,6 +85,7 @@ export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions
       replaySeconds: parsed.retention?.replaySeconds ?? RETENTION_DEFAULTS.replaySeconds,
     },
     tokenSecret: secret === undefined ? null : typeof secret === 'string' ? new TextEncoder().encode(secret) : secret,
+    metrics: resolveMetricsOptions(metrics),
   };
 }
 

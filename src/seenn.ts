@@ -3,13 +3,15 @@
  * (`jobs`), the worker wrapper (`processor`), publishers, the bridge and the admin route.
  */
 import { Redis } from 'ioredis';
-import { createAdminRouter, type AdminRouter, type ExpressAdminOptions } from './admin/index.js';
+import type { Registry } from 'prom-client';
+import { createAdminRouter, readPublisherStatus, type AdminRouter, type ExpressAdminOptions } from './admin/index.js';
 import { TokenService } from './auth/index.js';
 import { createBridgeRouter, type BridgeRouter, type ExpressBridgeOptions } from './bridge/index.js';
 import { SeennContext } from './context.js';
 import { cancelListenerOf } from './handles/index.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
+import { createMetricsHandler, type NodeHandler } from './metrics/index.js';
 import { resolveSeennOptions, type SeennOptions } from './options.js';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
 import { createProcessor, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction } from './worker/index.js';
@@ -54,7 +56,11 @@ export class Seenn {
    */
   bridge(options: ExpressBridgeOptions = {}): BridgeRouter {
     const router = createBridgeRouter(this.context, this.jobs, options);
-    this.context.onClose(() => router.bridge.close());
+    const unwatch = this.context.metrics.watchStreams(() => router.bridge.stats.streams);
+    this.context.onClose(async () => {
+      unwatch();
+      await router.bridge.close();
+    });
     return router;
   }
 
@@ -84,7 +90,17 @@ export class Seenn {
    */
   publisher(options: PublisherOptions): Publisher {
     const publisher = new Publisher(this.context, options);
-    this.context.onClose(() => publisher.close());
+    const ctx = this.context;
+    const unwatch = publisher.options.queues.map((queue) =>
+      ctx.metrics.watchPublisherLag(queue, async () => {
+        const { lag } = await readPublisherStatus(ctx, queue);
+        return { seconds: lag.ms / 1000, entries: lag.entries };
+      }),
+    );
+    this.context.onClose(async () => {
+      for (const stop of unwatch) stop();
+      await publisher.close();
+    });
     return publisher;
   }
 
@@ -103,6 +119,25 @@ export class Seenn {
     const router = createAdminRouter(this.context, this.jobs, options);
     this.context.onClose(() => router.admin.close());
     return router;
+  }
+
+  /**
+   * A plain Node `(req, res)` handler answering the seenn_* metrics in Prometheus text (prom-client's
+   * exposition of the registry in use, with anything else the app registered there). With
+   * `metrics: false` it answers 404 `NOT_FOUND`. The admin route serves the same at `GET /metrics`.
+   *
+   * @example
+   * ```ts
+   * app.get('/metrics', seenn.metricsHandler());
+   * ```
+   */
+  metricsHandler(): NodeHandler {
+    return createMetricsHandler(this.context.options.metrics.registry, this.context.logger);
+  }
+
+  /** The prom-client registry the seenn_* metrics are in (`metrics.registry`, else the package's own); `null` with `metrics: false`. */
+  get metricsRegistry(): Registry | null {
+    return this.context.options.metrics.registry;
   }
 
   /** Closes what this instance opened (queues, publishers, connections), never a connection it was given. Idempotent. */

@@ -17,6 +17,7 @@ describe('public API', () => {
       'HIDDEN_FAILURE_MESSAGE',
       'JOB_STATUSES',
       'LAG_COUNT_MAX_ENTRIES',
+      'METRIC_NAMES',
       'POSITION_DEFAULTS',
       'POSITION_WATCHER_DEFAULTS',
       'PROCESSOR_DEFAULTS',
@@ -48,7 +49,7 @@ describe('public API', () => {
   it('the Seenn class has the API names DESIGN.md fixes', async () => {
     const { Seenn } = await import('../src/index.js');
     const methods = Object.getOwnPropertyNames(Seenn.prototype).filter((name) => name !== 'constructor').sort();
-    expect(methods).toEqual(['admin', 'bridge', 'close', 'processor', 'publisher']);
+    expect(methods).toEqual(['admin', 'bridge', 'close', 'metricsHandler', 'metricsRegistry', 'processor', 'publisher']);
     const redis = new Redis({ lazyConnect: true });
     const seenn = new Seenn({ connection: redis, tokenSecret: 'x'.repeat(32) });
     const jobMethods = Object.getOwnPropertyNames(Object.getPrototypeOf(seenn.jobs)).filter((name) => name !== 'constructor').sort();

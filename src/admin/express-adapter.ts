@@ -144,5 +144,6 @@ function send(res: Response, answer: AdminResponse): void {
     return;
   }
   for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-  res.status(answer.status).json(answer.body);
+  if (answer.text !== undefined) res.status(answer.status).type(answer.text.contentType).send(answer.text.body);
+  else res.status(answer.status).json(answer.body);
 }

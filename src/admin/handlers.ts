@@ -8,6 +8,7 @@ import type { JobPage, ListOptions } from '../jobs-api.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { isJobIdShape } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
+import { exposition, metricsOffError } from '../metrics/index.js';
 import type { VersionedRecord } from '../store/job-store.js';
 import { readBullJob, type BullJobView } from './bull-job.js';
 import { ok, type AdminRequest, type AdminResponse } from './http.js';
@@ -95,3 +96,10 @@ export const listUserJobs: AdminHandler = async (req, { jobs }) => {
 function jobNotFound(id: string): SeennError {
   return new SeennError('NOT_FOUND', 'job not found', { details: { id } });
 }
+
+/** `GET /metrics`: the seenn_* metrics (Prometheus text) of the registry in use; 404 with `metrics: false`. */
+export const getMetrics: AdminHandler = async (_req, { ctx }) => {
+  const registry = ctx.options.metrics.registry;
+  if (registry === null) throw metricsOffError();
+  return { status: 200, body: null, text: await exposition(registry) };
+};

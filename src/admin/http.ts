@@ -21,11 +21,13 @@ export interface AdminRequest<Req> {
   headers: IncomingHttpHeaders;
 }
 
-/** One answer: a status and a JSON body, with optional headers. */
+/** One answer: a status and a JSON body (or, with `text`, a body of another type), with optional headers. */
 export interface AdminResponse {
   status: number;
   body: unknown;
   headers?: Record<string, string | readonly string[]>;
+  /** Sent instead of `body` as JSON: text of `contentType` (Prometheus metrics, the admin page). */
+  text?: { contentType: string; body: string };
 }
 
 /**

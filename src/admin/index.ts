@@ -8,5 +8,5 @@ export { ADMIN_DEFAULTS, resolveAdminOptions, type AdminAuth, type AdminOptions,
 export { ADMIN_ROUTES, type AdminRoute } from './routes.js';
 export type { AdminDeps, AdminHandler, AdminJobReader, JobView, QueuesView } from './handlers.js';
 export type { AdminRequest, AdminResponse } from './http.js';
-export { LAG_COUNT_MAX_ENTRIES, type PublisherLag, type PublisherStatus, type QueueStatus } from './queue-status.js';
+export { LAG_COUNT_MAX_ENTRIES, readPublisherStatus, type PublisherLag, type PublisherStatus, type QueueStatus } from './queue-status.js';
 export type { BullJobView } from './bull-job.js';

@@ -2,7 +2,7 @@
  * The route table of the Seenn JSON view. Adapters walk it; paths use `:param` segments and are
  * relative to where the admin route is mounted.
  */
-import { getJob, getQueue, listQueues, listUserJobs, type AdminHandler } from './handlers.js';
+import { getJob, getMetrics, getQueue, listQueues, listUserJobs, type AdminHandler } from './handlers.js';
 
 /** One route of the JSON view. */
 export interface AdminRoute {
@@ -17,4 +17,5 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = Object.freeze([
   { method: 'GET', path: '/api/queues/:name', handler: getQueue },
   { method: 'GET', path: '/api/jobs/:id', handler: getJob },
   { method: 'GET', path: '/api/users/:userId/jobs', handler: listUserJobs },
+  { method: 'GET', path: '/metrics', handler: getMetrics },
 ]);
