@@ -24,6 +24,7 @@ export {
   type PublisherLag,
   type JobView,
   type BullJobView,
+  type BridgesView,
 } from './admin/index.js';
 export { TOKEN_DEFAULTS, TOKEN_LIMITS, type TokenService, type IssueTokenOptions, type Principal } from './auth/index.js';
 export {
@@ -40,6 +41,7 @@ export {
   type Completion,
 } from './position/index.js';
 export { METRIC_NAMES, type MetricsOptions } from './metrics/index.js';
+export { HEALTH_DEFAULTS, type HealthReport, type HealthCheck, type HealthProbe, type HealthHandlerOptions, type BridgeEntry } from './health/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';
 export {

@@ -11,10 +11,14 @@ import { SeennContext } from './context.js';
 import { cancelListenerOf } from './handles/index.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
+import { BridgeRegistration, createHealthHandler, Health, type HealthHandlerOptions } from './health/index.js';
 import { createMetricsHandler, type NodeHandler } from './metrics/index.js';
-import { resolveSeennOptions, type SeennOptions } from './options.js';
+import { parseOrThrow, resolveSeennOptions, type SeennOptions } from './options.js';
+import { z } from 'zod';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
 import { createProcessor, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction } from './worker/index.js';
+
+const HealthHandlerOptionsSchema = z.object({ probe: z.enum(['liveness', 'readiness']).optional() }).strict();
 
 /**
  * Live, per-user job state for BullMQ.
@@ -32,6 +36,7 @@ export class Seenn {
   readonly tokens: TokenService;
   /** @internal The shared context (connections, store, keys, logger). */
   readonly context: SeennContext;
+  private readonly health: Health;
   private closing: Promise<void> | undefined;
 
   /** @param options - see {@link SeennOptions}; validated here (throws `CONFIG_INVALID`). */
@@ -42,6 +47,7 @@ export class Seenn {
     this.context = new SeennContext(redis, !(connection instanceof Redis), resolved, options.logger ?? silentLogger);
     this.jobs = new JobsApi(this.context);
     this.tokens = new TokenService(resolved.tokenSecret, resolved.appId);
+    this.health = new Health(this.context.redis);
   }
 
   /**
@@ -56,10 +62,15 @@ export class Seenn {
    */
   bridge(options: ExpressBridgeOptions = {}): BridgeRouter {
     const router = createBridgeRouter(this.context, this.jobs, options);
-    const unwatch = this.context.metrics.watchStreams(() => router.bridge.stats.streams);
-    this.context.onClose(async () => {
-      unwatch();
+    const ctx = this.context;
+    const streams = (): number => router.bridge.stats.streams;
+    const registration = new BridgeRegistration(ctx.redis, ctx.keys, streams, ctx.logger.child({ module: 'bridge' }));
+    registration.start();
+    const unwatch = [ctx.metrics.watchStreams(streams), this.health.addBridge(router.bridge, registration)];
+    ctx.onClose(async () => {
+      for (const stop of unwatch) stop();
       await router.bridge.close();
+      await registration.stop();
     });
     return router;
   }
@@ -97,6 +108,7 @@ export class Seenn {
         return { seconds: lag.ms / 1000, entries: lag.entries };
       }),
     );
+    unwatch.push(this.health.addPublisher(publisher));
     this.context.onClose(async () => {
       for (const stop of unwatch) stop();
       await publisher.close();
@@ -133,6 +145,24 @@ export class Seenn {
    */
   metricsHandler(): NodeHandler {
     return createMetricsHandler(this.context.options.metrics.registry, this.context.logger);
+  }
+
+  /**
+   * A plain Node `(req, res)` handler for health probes, answering JSON (`{ status, probe, checks }`,
+   * each check naming its part and what failed) with 200, or 503 when not ready:
+   * - `readiness` (the default): Redis answers a PING; each bridge of this instance has its live
+   *   subscription up (or has no stream yet); each publisher holds or waits for its queues' leases;
+   * - `liveness`: the process answers (no I/O).
+   *
+   * @example
+   * ```ts
+   * app.get('/livez', seenn.healthHandler({ probe: 'liveness' }));
+   * app.get('/readyz', seenn.healthHandler());
+   * ```
+   */
+  healthHandler(options: HealthHandlerOptions = {}): NodeHandler {
+    const { probe } = parseOrThrow(HealthHandlerOptionsSchema, options, 'healthHandler options');
+    return createHealthHandler(this.health, probe ?? 'readiness');
   }
 
   /** The prom-client registry the seenn_* metrics are in (`metrics.registry`, else the package's own); `null` with `metrics: false`. */

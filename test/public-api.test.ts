@@ -14,6 +14,7 @@ describe('public API', () => {
       'CHILD_PROGRESS_EVENT',
       'CHILD_PROGRESS_MODES',
       'ERROR_CODES',
+      'HEALTH_DEFAULTS',
       'HIDDEN_FAILURE_MESSAGE',
       'JOB_STATUSES',
       'LAG_COUNT_MAX_ENTRIES',
@@ -49,7 +50,7 @@ describe('public API', () => {
   it('the Seenn class has the API names DESIGN.md fixes', async () => {
     const { Seenn } = await import('../src/index.js');
     const methods = Object.getOwnPropertyNames(Seenn.prototype).filter((name) => name !== 'constructor').sort();
-    expect(methods).toEqual(['admin', 'bridge', 'close', 'metricsHandler', 'metricsRegistry', 'processor', 'publisher']);
+    expect(methods).toEqual(['admin', 'bridge', 'close', 'healthHandler', 'metricsHandler', 'metricsRegistry', 'processor', 'publisher']);
     const redis = new Redis({ lazyConnect: true });
     const seenn = new Seenn({ connection: redis, tokenSecret: 'x'.repeat(32) });
     const jobMethods = Object.getOwnPropertyNames(Object.getPrototypeOf(seenn.jobs)).filter((name) => name !== 'constructor').sort();

@@ -32,7 +32,7 @@ export class Admin<Req> {
    */
   constructor(ctx: SeennContext, jobs: AdminJobReader, options: AdminOptions<Req>) {
     this.options = resolveAdminOptions(options);
-    this.deps = { ctx, jobs, queues: this.options.queues };
+    this.deps = { ctx, jobs, queues: this.options.queues, boardPath: this.options.boardPath };
     this.logger = ctx.logger.child({ module: 'admin' });
     this.guards = [openGuard(() => !this.closed), authGuard(new AdminAuthenticator(this.options.auth))];
     this.boardGuards = [...this.guards, mutationGuard(this.options.readOnly)];

@@ -125,6 +125,7 @@ function adminRequest(req: Request): AdminRequest<Request> {
     raw: req,
     method: req.method,
     path: `${req.baseUrl}${req.path}`,
+    basePath: req.baseUrl,
     params,
     // From the raw target: `new URL` would throw on an impossible authority (`http://a:99999/…`).
     query: new URLSearchParams(queryOf(req.url)),

@@ -10,8 +10,10 @@ import { isJobIdShape } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
 import { exposition, metricsOffError } from '../metrics/index.js';
 import type { VersionedRecord } from '../store/job-store.js';
+import { readBridges, type BridgeEntry } from '../health/index.js';
 import { readBullJob, type BullJobView } from './bull-job.js';
 import { ok, type AdminRequest, type AdminResponse } from './http.js';
+import { PAGE_CSP, PAGE_CSS, PAGE_SCRIPT, PAGE_USER_JOBS, renderPage, type PageData } from './page.js';
 import { readQueueStatus, type QueueStatus } from './queue-status.js';
 
 /** The Seenn reads the handlers use (`seenn.jobs`). */
@@ -26,6 +28,8 @@ export interface AdminDeps {
   jobs: AdminJobReader;
   /** The queues the route shows. */
   queues: readonly string[];
+  /** bull-board's path under the route, or `null`. */
+  boardPath: string | null;
 }
 
 /** A route handler. Handlers read only `params`, `query` and `headers`, never the framework request. */
@@ -34,6 +38,11 @@ export type AdminHandler = (req: AdminRequest<unknown>, deps: AdminDeps) => Prom
 /** The answer of `GET /api/queues`. */
 export interface QueuesView {
   queues: QueueStatus[];
+}
+
+/** The answer of `GET /api/bridges`. */
+export interface BridgesView {
+  bridges: BridgeEntry[];
 }
 
 /** The answer of `GET /api/jobs/:id`. */
@@ -103,3 +112,29 @@ export const getMetrics: AdminHandler = async (_req, { ctx }) => {
   if (registry === null) throw metricsOffError();
   return { status: 200, body: null, text: await exposition(registry) };
 };
+
+/** `GET /api/bridges`: every live bridge process of the app (from the bridge registry), oldest first. */
+export const listBridges: AdminHandler = async (_req, { ctx }) => ok({ bridges: await readBridges(ctx.redis, ctx.keys) } satisfies BridgesView);
+
+/**
+ * `GET /`: the Seenn admin page (see `page.ts`), server-rendered with the queues, the live bridges and,
+ * with `?user=<userId>`, that user's newest jobs.
+ */
+export const getPage: AdminHandler = async (req, deps) => {
+  const { ctx, jobs, queues, boardPath } = deps;
+  const userId = req.query.get('user');
+  const readUser = async (): Promise<PageData['user']> => {
+    if (userId === null || userId === '') return null;
+    if (!DescriptorSchema.shape.userId.safeParse(userId).success) return { userId, error: '`user` is not a valid user id' };
+    return { userId, page: await jobs.list(userId, { limit: PAGE_USER_JOBS }) };
+  };
+  const [statuses, bridges, user] = await Promise.all([Promise.all(queues.map((name) => readQueueStatus(ctx, name))), readBridges(ctx.redis, ctx.keys), readUser()]);
+  const html = renderPage({ basePath: req.basePath, boardPath, queues: statuses, bridges, user });
+  return { status: 200, body: null, text: { contentType: 'text/html; charset=utf-8', body: html }, headers: { 'Content-Security-Policy': PAGE_CSP } };
+};
+
+/** `GET /assets/admin.js`: the page's script. */
+export const getPageScript: AdminHandler = async () => ({ status: 200, body: null, text: { contentType: 'text/javascript; charset=utf-8', body: PAGE_SCRIPT } });
+
+/** `GET /assets/admin.css`: the page's style sheet. */
+export const getPageStyle: AdminHandler = async () => ({ status: 200, body: null, text: { contentType: 'text/css; charset=utf-8', body: PAGE_CSS } });

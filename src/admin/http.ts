@@ -14,6 +14,8 @@ export interface AdminRequest<Req> {
   method: string;
   /** The full path without the query (for logs). */
   path: string;
+  /** Where the admin route is mounted (`/admin`; `''` at the root): links in pages are built on it. */
+  basePath: string;
   /** Path parameters of the matched route (`:id` → `params.id`). */
   params: Readonly<Record<string, string>>;
   /** The query string. */

@@ -70,7 +70,7 @@ const OptionsSchema = z
     boardPath: z
       .string()
       .regex(/^(\/[A-Za-z0-9._~-]+)+$/, 'boardPath must look like `/queues` (a path of URL-safe segments, no trailing slash)')
-      .refine((path) => path !== '/api' && !path.startsWith('/api/'), 'boardPath cannot be under `/api` (the JSON view lives there)')
+      .refine((path) => !['/api', '/assets', '/metrics'].some((taken) => path === taken || path.startsWith(`${taken}/`)), 'boardPath cannot be `/api`, `/assets` or `/metrics` (the JSON view, the page and metrics live there)')
       .nullable()
       .optional(),
   })

@@ -25,6 +25,8 @@ export interface PublisherLag {
 export interface PublisherStatus {
   /** Whether a publisher holds the queue's lease (is reading it) now. */
   leaseHeld: boolean;
+  /** Who holds the lease (the publisher's `<host>:<pid>:<id>`); `null` when none is held. */
+  leaseHolder: string | null;
   /** Milliseconds left on that lease unless renewed; `null` when none is held. */
   leaseExpiresInMs: number | null;
   /** The last events-stream id a publisher handled; `null` when no publisher has read the queue yet. */
@@ -64,8 +66,9 @@ export async function readPublisherStatus(ctx: SeennContext, name: string): Prom
   const { redis, keys } = ctx;
   const stream = keys.bullEvents(name);
   // Separate commands, not one pipeline: the keys live in different Redis Cluster slots.
-  const [checkpoint, leaseTtlMs, length, first, newest] = await Promise.all([
+  const [checkpoint, leaseHolder, leaseTtlMs, length, first, newest] = await Promise.all([
     redis.get(keys.checkpoint(name)),
+    redis.get(keys.lease(name)),
     redis.pttl(keys.lease(name)),
     redis.xlen(stream),
     redis.xrange(stream, '-', '+', 'COUNT', 1),
@@ -84,6 +87,7 @@ export async function readPublisherStatus(ctx: SeennContext, name: string): Prom
   }
   return {
     leaseHeld: leaseTtlMs !== -2,
+    leaseHolder: leaseTtlMs === -2 ? null : leaseHolder,
     leaseExpiresInMs: leaseTtlMs >= 0 ? leaseTtlMs : null,
     checkpointId: facts.checkpointId,
     newestEventId: facts.newestId,

@@ -97,6 +97,14 @@ export class SeennKeys {
     return `${this.base}:q:${queueName}:parked`;
   }
 
+  /**
+   * Hash: the bridges of this app that are alive, by bridge id (each value `<expiresAtMs>|<JSON>`).
+   * One key, so one slot on Redis Cluster.
+   */
+  bridges(): string {
+    return `${this.base}:bridges`;
+  }
+
   /** BullMQ's events stream of a queue. */
   bullEvents(queueName: string): string {
     return `${this.prefix}:${queueName}:events`;

@@ -54,6 +54,8 @@ describe('seenn.admin options', () => {
     'boardPath with a trailing slash': { auth: token, queues: ['q'], boardPath: '/queues/' },
     'boardPath root': { auth: token, queues: ['q'], boardPath: '/' },
     'boardPath under /api': { auth: token, queues: ['q'], boardPath: '/api/board' },
+    'boardPath on the page assets': { auth: token, queues: ['q'], boardPath: '/assets' },
+    'boardPath on metrics': { auth: token, queues: ['q'], boardPath: '/metrics' },
     'boardPath with a space': { auth: token, queues: ['q'], boardPath: '/my board' },
     'unknown option': { auth: token, queues: ['q'], board: true },
   };

@@ -1,0 +1,153 @@
+/**
+ * The bridge registry: each bridge process writes its id, open streams and start time into one Redis
+ * hash every {@link HEALTH_DEFAULTS.bridgeHeartbeatMs}, with an expiry of
+ * {@link HEALTH_DEFAULTS.bridgeTtlMs}, so ops (the admin page, `readBridges`) see every live bridge
+ * and a dead one drops out by itself. Expiry is per entry and judged by Redis's clock (`TIME` in the
+ * scripts), so the clocks of bridge hosts do not matter. One key: one slot on Redis Cluster.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { luaScript, runScript } from '../store/scripts.js';
+import type { SeennKeys } from '../store/keys.js';
+import { HEALTH_DEFAULTS } from './options.js';
+
+/** One bridge as the registry shows it. */
+export interface BridgeEntry {
+  /** `<host>:<pid>:<random>`: unique per bridge object. */
+  id: string;
+  host: string;
+  pid: number;
+  /** SSE streams open on it at its last refresh. */
+  streams: number;
+  /** When it started, ISO 8601. */
+  startedAt: string;
+  /** When it last refreshed its entry, ISO 8601 (Redis's clock). */
+  seenAt: string;
+}
+
+/**
+ * registerBridge: writes one entry and drops expired ones.
+ * KEYS[1] registry hash; ARGV[1] bridge id; ARGV[2] entry JSON without `seenAt`; ARGV[3] TTL ms.
+ * The stored value is `<expiresAtMs>|<JSON with seenAtMs>`; the key lives as long as its newest entry.
+ */
+const registerScript = luaScript(
+  'registerBridge',
+  `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+local entry = string.sub(ARGV[2], 1, -2) .. ',"seenAtMs":' .. now .. '}'
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local expires = tonumber(string.match(all[i + 1], '^(%d+)|'))
+  if expires == nil or expires <= now then redis.call('HDEL', KEYS[1], all[i]) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], (now + ttl) .. '|' .. entry)
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`,
+);
+
+/** readBridges: the live entries' JSON (expired ones are dropped). KEYS[1] registry hash. */
+const readScript = luaScript(
+  'readBridges',
+  `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #all, 2 do
+  local expires, json = string.match(all[i + 1], '^(%d+)|(.*)$')
+  if expires ~= nil and tonumber(expires) > now then table.insert(live, json) end
+end
+return live
+`,
+);
+
+interface StoredEntry {
+  id: string;
+  host: string;
+  pid: number;
+  streams: number;
+  startedAtMs: number;
+  seenAtMs: number;
+}
+
+/** Every live bridge of the app, oldest first. */
+export async function readBridges(redis: Redis, keys: SeennKeys): Promise<BridgeEntry[]> {
+  const raw = (await runScript(redis, readScript, [keys.bridges()], [])) as string[];
+  const entries: StoredEntry[] = [];
+  for (const json of raw) {
+    try {
+      entries.push(JSON.parse(json) as StoredEntry);
+    } catch {
+      // An entry this version cannot read is skipped, not fatal.
+    }
+  }
+  return entries
+    .sort((a, b) => a.startedAtMs - b.startedAtMs || a.id.localeCompare(b.id))
+    .map((entry) => ({ id: entry.id, host: entry.host, pid: entry.pid, streams: entry.streams, startedAt: new Date(entry.startedAtMs).toISOString(), seenAt: new Date(entry.seenAtMs).toISOString() }));
+}
+
+/** Keeps one bridge's entry in the registry while it runs. */
+export class BridgeRegistration {
+  /** This bridge's id in the registry. */
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly startedAtMs = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** Whether the last refresh reached Redis. */
+  lastWriteOk = false;
+
+  /**
+   * @param redis - the command connection
+   * @param keys - key names
+   * @param streams - the bridge's open streams now
+   * @param logger - where failed refreshes go
+   * @param timing - heartbeat and TTL (defaults: {@link HEALTH_DEFAULTS})
+   */
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: SeennKeys,
+    private readonly streams: () => number,
+    private readonly logger: Logger,
+    private readonly timing: { heartbeatMs: number; ttlMs: number } = { heartbeatMs: HEALTH_DEFAULTS.bridgeHeartbeatMs, ttlMs: HEALTH_DEFAULTS.bridgeTtlMs },
+  ) {}
+
+  /** Writes the entry now and every heartbeat after (idempotent). */
+  start(): void {
+    if (this.timer !== undefined || this.stopped) return;
+    this.refresh();
+    this.timer = setInterval(() => this.refresh(), this.timing.heartbeatMs);
+    this.timer.unref();
+  }
+
+  /** Writes the entry now (after any write in flight); failures are logged, never thrown. */
+  refresh(): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      if (this.stopped) return;
+      const entry = JSON.stringify({ id: this.id, host: hostname(), pid: process.pid, streams: this.streams(), startedAtMs: this.startedAtMs });
+      try {
+        await runScript(this.redis, registerScript, [this.keys.bridges()], [this.id, entry, this.timing.ttlMs]);
+        this.lastWriteOk = true;
+      } catch (error) {
+        this.lastWriteOk = false;
+        this.logger.warn({ err: error }, 'bridge registry: refresh failed; will retry');
+      }
+    });
+    return this.writing;
+  }
+
+  /** Stops refreshing and removes the entry (best effort: it expires anyway). Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.timer);
+    // Best effort, bounded: with Redis gone, closing must not hang (the entry expires anyway).
+    const removed = this.writing.then(() => this.redis.hdel(this.keys.bridges(), this.id)).catch(() => undefined);
+    await Promise.race([removed, new Promise((resolve) => setTimeout(resolve, this.timing.heartbeatMs).unref())]);
+  }
+}

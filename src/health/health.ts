@@ -1,0 +1,108 @@
+/**
+ * Liveness and readiness of one Seenn instance, for orchestrators (Kubernetes probes, load-balancer
+ * checks):
+ * - liveness: the process answers (no I/O, never fails while the event loop turns);
+ * - readiness: Redis answers a PING within {@link HEALTH_DEFAULTS.redisTimeoutMs}; every bridge of
+ *   this instance has its live subscription up (or has no stream yet, so needs none); every
+ *   publisher holds or is waiting for its queues' leases.
+ * The report names each part and what failed; `seenn.healthHandler()` answers it as JSON, 503 when
+ * not ready.
+ */
+import type { Redis } from 'ioredis';
+import type { Publisher } from '../publisher/index.js';
+import type { BridgeRegistration } from './bridge-registry.js';
+import { HEALTH_DEFAULTS } from './options.js';
+
+/** One checked part. */
+export type HealthCheck =
+  | { name: 'redis'; ok: boolean; latencyMs?: number; error?: string }
+  | { name: 'bridge'; ok: boolean; id: string; subscribed: boolean; streams: number; error?: string }
+  | { name: 'publisher'; ok: boolean; queues: Record<string, 'holding' | 'waiting'>; error?: string };
+
+/** What a probe answers. */
+export interface HealthReport {
+  /** `ok`, or `unavailable` when a check failed (HTTP 503). */
+  status: 'ok' | 'unavailable';
+  /** `liveness` or `readiness`. */
+  probe: HealthProbe;
+  checks: HealthCheck[];
+}
+
+/** Which probe: `liveness` (the process answers) or `readiness` (it can serve). */
+export type HealthProbe = 'liveness' | 'readiness';
+
+/** What readiness needs of a bridge. */
+export interface BridgeHealthSource {
+  readonly stats: { streams: number; hub: { subscribed: boolean; listeners: number } };
+}
+
+/** The parts of one Seenn instance that readiness checks. */
+export class Health {
+  private readonly bridges = new Set<{ bridge: BridgeHealthSource; registration: BridgeRegistration }>();
+  private readonly publishers = new Map<Publisher, Map<string, boolean>>();
+
+  /**
+   * @param redis - the command connection
+   * @param redisTimeoutMs - how long a PING may take
+   */
+  constructor(
+    private readonly redis: Redis,
+    private readonly redisTimeoutMs: number = HEALTH_DEFAULTS.redisTimeoutMs,
+  ) {}
+
+  /** Checks `bridge` from now on (until the returned function is called). */
+  addBridge(bridge: BridgeHealthSource, registration: BridgeRegistration): () => void {
+    const entry = { bridge, registration };
+    this.bridges.add(entry);
+    return () => this.bridges.delete(entry);
+  }
+
+  /** Checks `publisher` from now on, following its `lease` events (until the returned function is called). */
+  addPublisher(publisher: Publisher): () => void {
+    const leases = new Map<string, boolean>(publisher.options.queues.map((queue) => [queue, false]));
+    const onLease = ({ queue, held }: { queue: string; held: boolean }): void => void leases.set(queue, held);
+    publisher.on('lease', onLease);
+    this.publishers.set(publisher, leases);
+    return () => {
+      publisher.off('lease', onLease);
+      this.publishers.delete(publisher);
+    };
+  }
+
+  /** The liveness report: always ok (answering at all is the proof). */
+  liveness(): HealthReport {
+    return { status: 'ok', probe: 'liveness', checks: [] };
+  }
+
+  /** The readiness report. Never throws. */
+  async readiness(): Promise<HealthReport> {
+    const checks: HealthCheck[] = [await this.checkRedis()];
+    for (const { bridge, registration } of this.bridges) {
+      const { streams, hub } = bridge.stats;
+      const ok = hub.subscribed || hub.listeners === 0;
+      checks.push({ name: 'bridge', ok, id: registration.id, subscribed: hub.subscribed, streams, ...(ok ? {} : { error: 'the live subscription is down: streams get no live events' }) });
+    }
+    for (const leases of this.publishers.values()) {
+      const queues: Record<string, 'holding' | 'waiting'> = {};
+      for (const [queue, held] of leases) queues[queue] = held ? 'holding' : 'waiting';
+      checks.push({ name: 'publisher', ok: true, queues });
+    }
+    return { status: checks.every((check) => check.ok) ? 'ok' : 'unavailable', probe: 'readiness', checks };
+  }
+
+  private async checkRedis(): Promise<HealthCheck> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.redisTimeoutMs} ms`)), this.redisTimeoutMs);
+      });
+      await Promise.race([this.redis.ping(), timeout]);
+      return { name: 'redis', ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+    } catch (error) {
+      return { name: 'redis', ok: false, error: error instanceof Error ? error.message : String(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
