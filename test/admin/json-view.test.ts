@@ -194,7 +194,7 @@ describe('admin JSON view', () => {
       name: IDLE,
       paused: false,
       counts: { active: 0, completed: 0, delayed: 0, failed: 0, prioritized: 0, waiting: 0, 'waiting-children': 0 },
-      publisher: { leaseHeld: false, leaseExpiresInMs: null, checkpointId: null, newestEventId: null, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } },
+      publisher: { leaseHeld: false, leaseHolder: null, leaseExpiresInMs: null, checkpointId: null, newestEventId: null, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } },
     });
   });
 

@@ -125,6 +125,7 @@ describe('publisher lag in the admin view', () => {
     expect(truth.unread).toBeGreaterThanOrEqual(5 * 4);
     expect(behind.publisher).toEqual({
       leaseHeld: false,
+      leaseHolder: null,
       leaseExpiresInMs: null,
       checkpointId: checkpoint,
       newestEventId: truth.newestId,
@@ -165,6 +166,7 @@ describe('publisher lag in the admin view', () => {
     const trimmed = await queueStatus(TINY);
     expect(trimmed.publisher).toEqual({
       leaseHeld: false,
+      leaseHolder: null,
       leaseExpiresInMs: null,
       checkpointId: checkpoint,
       newestEventId: truth.newestId,
