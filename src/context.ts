@@ -3,10 +3,10 @@
  * store, logger and resolved options, plus the connections it opened (closed by `seenn.close()`).
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from './logger.js';
 import { metricsRecorder, type MetricsRecorder } from './metrics/index.js';
 import type { ResolvedSeennOptions } from './options.js';
+import { duplicateConnection, type RedisConnection } from './store/connection.js';
 import { JobStore } from './store/job-store.js';
 import { SeennKeys } from './store/keys.js';
 
@@ -17,7 +17,7 @@ export class SeennContext {
   /** Where modules record metrics (a no-op with `metrics: false`). */
   readonly metrics: MetricsRecorder;
   private readonly queues = new Map<string, Queue>();
-  private readonly opened = new Set<Redis>();
+  private readonly opened = new Set<RedisConnection>();
   private readonly closers = new Set<() => Promise<void>>();
 
   /**
@@ -27,7 +27,7 @@ export class SeennContext {
    * @param logger - the logger
    */
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisConnection,
     private readonly ownsRedis: boolean,
     readonly options: ResolvedSeennOptions,
     readonly logger: Logger,
@@ -38,8 +38,8 @@ export class SeennContext {
   }
 
   /** A new connection like the main one (for blocking reads); closed by {@link close}. */
-  duplicate(): Redis {
-    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
+  duplicate(): RedisConnection {
+    const connection = duplicateConnection(this.redis);
     connection.on('error', (error: Error) => this.logger.warn({ err: error }, 'redis connection error'));
     this.opened.add(connection);
     connection.once('end', () => this.opened.delete(connection));

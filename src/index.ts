@@ -9,7 +9,7 @@ export type { JobHandle, JobHandleRef, JobHandleMethods, HandleProgressOptions, 
 export type { StartJobInput, CreateParentInput, CreateChildInput, CreateBatchInput, BatchChildInput, Batch } from './producer/index.js';
 export { PROCESSOR_DEFAULTS, SeennUserError, HIDDEN_FAILURE_MESSAGE, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
 export { PUBLISHER_DEFAULTS, type Publisher, type PublisherOptions, type PublisherEvents, type DescribeFn } from './publisher/index.js';
-export type { RetentionOptions } from './store/index.js';
+export type { RetentionOptions, ConnectionInput, ClusterConnectionOptions, RedisConnection } from './store/index.js';
 export { BRIDGE_DEFAULTS, SSE_HEADERS, type Bridge, type BridgeStats, type BridgeRouter, type BridgeOptions, type ExpressBridgeOptions, type BridgeAuth, type AuthResult, type RateLimitOptions, type JobWithChildren, type WriteApiOptions, type EtaStats } from './bridge/index.js';
 export {
   ADMIN_DEFAULTS,

@@ -3,20 +3,22 @@
  * the publisher, bridge and admin route live beside those modules and follow the same rules: units in
  * names, `@defaultValue` on every field, validated once at construction.
  */
-import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetrics } from './metrics/options.js';
+import { checkConnection, type ConnectionInput } from './store/connection.js';
 import { RETENTION_DEFAULTS, type ResolvedRetention, type RetentionOptions } from './store/job-store.js';
 
 /** Options of {@link Seenn}. */
 export interface SeennOptions {
   /**
-   * The Redis BullMQ uses: an ioredis instance (shared, never closed by us; it should have
-   * `maxRetriesPerRequest: null`) or ioredis options (we open and close the connection).
+   * The Redis BullMQ uses: an ioredis `Redis` or `Cluster` instance (shared, never closed by us; it
+   * should have `maxRetriesPerRequest: null`), ioredis `RedisOptions` for one server, or
+   * `{ cluster: { nodes, options } }` for a Redis Cluster (we open and close those). Anything else
+   * throws `CONFIG_INVALID`: there is no default server.
    */
-  connection: Redis | RedisOptions;
+  connection: ConnectionInput;
   /** BullMQ's key prefix; our keys derive from it. @defaultValue 'bull' */
   prefix?: string;
   /** The app id written on every job and part of every key. @defaultValue 'default' */
@@ -72,7 +74,7 @@ const OptionsSchema = z.object({
 /** Validates {@link SeennOptions} and applies defaults; throws a `CONFIG_INVALID` error on bad input. */
 export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions {
   const { connection, logger: _logger, metrics, ...rest } = options;
-  if (connection === undefined || connection === null) throw new ValidationError('Expected `connection` to be an ioredis instance or ioredis options', {}, 'CONFIG_INVALID');
+  checkConnection(connection);
   const parsed = parseOrThrow(OptionsSchema, rest, 'Seenn options');
   const secret = parsed.tokenSecret;
   return {

@@ -2,7 +2,6 @@
  * `Seenn`: the one object an app creates. It owns the shared context and hands out the producer
  * (`jobs`), the worker wrapper (`processor`), publishers, the bridge and the admin route.
  */
-import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createAdminRouter, readPublisherStatus, type AdminRouter, type ExpressAdminOptions } from './admin/index.js';
 import { TokenService } from './auth/index.js';
@@ -16,6 +15,7 @@ import { createMetricsHandler, type NodeHandler } from './metrics/index.js';
 import { parseOrThrow, resolveSeennOptions, type SeennOptions } from './options.js';
 import { z } from 'zod';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
+import { openConnection } from './store/connection.js';
 import { createProcessor, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction } from './worker/index.js';
 
 const HealthHandlerOptionsSchema = z.object({ probe: z.enum(['liveness', 'readiness']).optional() }).strict();
@@ -42,9 +42,8 @@ export class Seenn {
   /** @param options - see {@link SeennOptions}; validated here (throws `CONFIG_INVALID`). */
   constructor(options: SeennOptions) {
     const resolved = resolveSeennOptions(options);
-    const { connection } = options;
-    const redis = connection instanceof Redis ? connection : new Redis({ ...connection, maxRetriesPerRequest: null });
-    this.context = new SeennContext(redis, !(connection instanceof Redis), resolved, options.logger ?? silentLogger);
+    const { redis, owned } = openConnection(options.connection);
+    this.context = new SeennContext(redis, owned, resolved, options.logger ?? silentLogger);
     this.jobs = new JobsApi(this.context);
     this.tokens = new TokenService(resolved.tokenSecret, resolved.appId);
     this.health = new Health(this.context.redis);

@@ -12,7 +12,7 @@
  * The hub also carries derived events (live queue positions) to the sessions of their user; they
  * are not published through Redis, since every bridge computes them for its own sessions.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { PositionEvent } from './live-positions.js';
@@ -42,7 +42,7 @@ export interface HubStats {
 
 /** Fans the app's live channel out to per-user listeners over one Redis connection. */
 export class LiveHub {
-  private subscriber: Redis | null = null;
+  private subscriber: RedisConnection | null = null;
   private readonly listeners = new Map<string, Set<HubListener>>();
   private listenerCount = 0;
   private closed = false;

@@ -13,7 +13,7 @@
  * - A parent cancels its unfinished children (after itself, so a cancelled child cannot fail it).
  * - A job already finished answers `CONFLICT`; an unknown one `NOT_FOUND`.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -104,7 +104,7 @@ export type AbortRunningJob = (reason: string) => void;
  */
 export class CancelListener {
   private readonly running = new Map<string, Set<AbortRunningJob>>();
-  private subscriber: Redis | null = null;
+  private subscriber: RedisConnection | null = null;
   private subscribing: Promise<void> | null = null;
 
   /**
@@ -115,10 +115,10 @@ export class CancelListener {
    * @param logger - the logger
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly channel: string,
     private readonly keyOf: (queueName: string, bullId: string) => string,
-    private readonly duplicate: () => Redis,
+    private readonly duplicate: () => RedisConnection,
     private readonly logger: Logger,
   ) {}
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import type { Logger } from '../logger.js';
 import { luaScript, runScript } from '../store/scripts.js';
 import type { SeennKeys } from '../store/keys.js';
@@ -76,7 +76,7 @@ interface StoredEntry {
 }
 
 /** Every live bridge of the app, oldest first. */
-export async function readBridges(redis: Redis, keys: SeennKeys): Promise<BridgeEntry[]> {
+export async function readBridges(redis: RedisConnection, keys: SeennKeys): Promise<BridgeEntry[]> {
   const raw = (await runScript(redis, readScript, [keys.bridges()], [])) as string[];
   const entries: StoredEntry[] = [];
   for (const json of raw) {
@@ -110,7 +110,7 @@ export class BridgeRegistration {
    * @param timing - heartbeat and TTL (defaults: {@link HEALTH_DEFAULTS})
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly keys: SeennKeys,
     private readonly streams: () => number,
     private readonly logger: Logger,

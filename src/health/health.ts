@@ -2,13 +2,13 @@
  * Liveness and readiness of one Seenn instance, for orchestrators (Kubernetes probes, load-balancer
  * checks):
  * - liveness: the process answers (no I/O, never fails while the event loop turns);
- * - readiness: Redis answers a PING within {@link HEALTH_DEFAULTS.redisTimeoutMs}; every bridge of
+ * - readiness: RedisConnection answers a PING within {@link HEALTH_DEFAULTS.redisTimeoutMs}; every bridge of
  *   this instance has its live subscription up (or has no stream yet, so needs none); every
  *   publisher holds or is waiting for its queues' leases.
  * The report names each part and what failed; `seenn.healthHandler()` answers it as JSON, 503 when
  * not ready.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import type { Publisher } from '../publisher/index.js';
 import type { BridgeRegistration } from './bridge-registry.js';
 import { HEALTH_DEFAULTS } from './options.js';
@@ -46,7 +46,7 @@ export class Health {
    * @param redisTimeoutMs - how long a PING may take
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly redisTimeoutMs: number = HEALTH_DEFAULTS.redisTimeoutMs,
   ) {}
 

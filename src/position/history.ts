@@ -12,7 +12,7 @@
  * One pipeline only ever holds keys of one queue (one slot on Redis Cluster); reads of several queues
  * are one pipeline per queue. Every key expires `historySeconds` after the queue's last completion.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import { z } from 'zod';
 import { SeennError } from '../errors.js';
 import { LIMITS } from '../model/job.js';
@@ -85,7 +85,7 @@ export function queueRunsKey(keys: SeennKeys, queueName: string): string {
  * });
  * ```
  */
-export async function recordCompletion(redis: Redis, keys: SeennKeys, completion: Completion, options: HistoryOptions = {}): Promise<void> {
+export async function recordCompletion(redis: RedisConnection, keys: SeennKeys, completion: Completion, options: HistoryOptions = {}): Promise<void> {
   const parsed = parseOrThrow(CompletionSchema, completion, 'completion', 'VALIDATION_ERROR');
   const settings = resolveHistoryOptions(options);
   const ttlMs = settings.historySeconds * 1000;
@@ -155,7 +155,7 @@ function runsOf(value: unknown): QueueRun[] {
  * Reads the history of the wanted queues and workflows: one pipelined round trip per queue (one slot
  * each), and one `LRANGE` per queue-less workflow, all in parallel.
  */
-export async function readHistory(redis: Redis, keys: SeennKeys, wanted: Iterable<HistoryWanted>, settings: ResolvedHistoryOptions): Promise<History> {
+export async function readHistory(redis: RedisConnection, keys: SeennKeys, wanted: Iterable<HistoryWanted>, settings: ResolvedHistoryOptions): Promise<History> {
   const byQueue = new Map<string, Set<string>>();
   const queueless = new Set<string>();
   for (const { queueName, workflowId } of wanted) {

@@ -2,7 +2,7 @@
  * Where jobs of one BullMQ queue stand, read with one atomic script call ({@link queuePositionsScript};
  * its header documents the algorithm and its cost).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import { SeennError } from '../errors.js';
 import type { QueueInfo } from '../model/job.js';
 import { runScript } from '../store/scripts.js';
@@ -78,7 +78,7 @@ export function bullQueueKey(prefix: string, queueName: string, suffix: string):
  * @param requests - the jobs to place (their BullMQ ids, with hints when known)
  * @param scanLimit - the script's element budget (see {@link PositionOptions.scanLimit})
  */
-export async function lookupPositions(redis: Redis, prefix: string, queueName: string, requests: readonly PositionRequest[], scanLimit: number): Promise<QueueSnapshot> {
+export async function lookupPositions(redis: RedisConnection, prefix: string, queueName: string, requests: readonly PositionRequest[], scanLimit: number): Promise<QueueSnapshot> {
   const key = (suffix: string): string => bullQueueKey(prefix, queueName, suffix);
   const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed')];
   const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK, MAX_ACTIVE_READ];

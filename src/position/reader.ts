@@ -2,7 +2,7 @@
  * Queue position and ETA on read: `seenn.jobs.get` / `list` (and the bridge's REST and `job.sync`)
  * pass stored records through {@link PositionReader.decorate}.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import type { Logger } from '../logger.js';
 import type { SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
@@ -14,7 +14,7 @@ import { applyView, computeView, HistoryStats, wantsEta, workflowOf } from './vi
 
 /** What positions need from the Seenn context (a `SeennContext` is one). */
 export interface PositionSource {
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly keys: SeennKeys;
   readonly logger: Logger;
 }

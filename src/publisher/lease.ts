@@ -2,7 +2,7 @@
  * The per-queue lease (one active publisher per queue) and the checkpoint that lets a publisher
  * resume where the last one stopped. Both are single keys, so they work on Redis Cluster.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import { luaScript, runScript } from '../store/scripts.js';
 
 /**
@@ -53,22 +53,22 @@ return 1
 );
 
 /** Takes or renews a lease; `true` when `owner` holds it afterwards. */
-export async function takeLease(redis: Redis, key: string, owner: string, leaseMs: number): Promise<boolean> {
+export async function takeLease(redis: RedisConnection, key: string, owner: string, leaseMs: number): Promise<boolean> {
   return (await runScript(redis, takeLeaseScript, [key], [owner, leaseMs])) === 1;
 }
 
 /** Gives a lease up if `owner` holds it. */
-export async function releaseLease(redis: Redis, key: string, owner: string): Promise<void> {
+export async function releaseLease(redis: RedisConnection, key: string, owner: string): Promise<void> {
   await runScript(redis, releaseLeaseScript, [key], [owner]);
 }
 
 /** Moves a checkpoint forward to `id` (never back). */
-export async function advanceCheckpoint(redis: Redis, key: string, id: string): Promise<void> {
+export async function advanceCheckpoint(redis: RedisConnection, key: string, id: string): Promise<void> {
   await runScript(redis, advanceCheckpointScript, [key], [id]);
 }
 
 /** Reads a checkpoint, or `null` when the queue was never read. */
-export async function readCheckpoint(redis: Redis, key: string): Promise<string | null> {
+export async function readCheckpoint(redis: RedisConnection, key: string): Promise<string | null> {
   const id = await redis.get(key);
   return id !== null && /^\d+-\d+$/.test(id) ? id : null;
 }

@@ -5,7 +5,7 @@
  * every error: it reports them and carries on.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../store/connection.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { SourceEvent } from '../model/source-event.js';
@@ -69,7 +69,7 @@ export class QueueReader {
   private readonly log: Logger;
   private running = false;
   private loop: Promise<void> | undefined;
-  private blocking: Redis | undefined;
+  private blocking: RedisConnection | undefined;
   private holdsLease = false;
   private leaseTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;

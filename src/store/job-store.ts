@@ -3,7 +3,7 @@
  * Every change goes through one Lua script ({@link applyChangesScript}); reads are plain commands.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
@@ -84,7 +84,7 @@ export class JobStore {
    * @param retention - retention with defaults applied
    */
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisConnection,
     readonly keys: SeennKeys,
     readonly retention: ResolvedRetention,
   ) {}

@@ -3,7 +3,7 @@
  * Each script's header lists its KEYS, ARGV and answers, BullMQ-style.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './connection.js';
 
 /** A Lua script with its SHA-1. */
 export interface LuaScript {
@@ -18,7 +18,7 @@ export function luaScript(name: string, source: string): LuaScript {
 }
 
 /** Runs `script` with `keys` and `args`, loading it into Redis when needed. */
-export async function runScript(redis: Redis, script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export async function runScript(redis: RedisConnection, script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   try {
     return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {
