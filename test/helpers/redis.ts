@@ -1,24 +1,45 @@
 /**
  * Per-test Redis helpers: the harness's URL, connections that are closed after the test, unique
  * prefixes, and clean-up of one prefix's keys (never a FLUSHALL).
+ *
+ * On a cluster run (`SEENN_TEST_CLUSTER=1`) `connect()` gives an ioredis `Cluster` and
+ * `uniquePrefix()` a hash-tagged prefix (`{t-1a2b3c4d}`), so that BullMQ and Seenn keys of a test
+ * share one slot — the "single tagged prefix" layout. Tests of the per-queue layout (queues tagged,
+ * prefix plain) live in test/cluster/ and start their own cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
 export { deletePrefix } from '../../examples/lib/redis-keys.js';
 
-/** The URL of the Redis the global set-up chose for this run. */
+/** The URL of the Redis the global set-up chose for this run (a cluster run: its first node). */
 export function redisUrl(): string {
   return inject('redisUrl');
 }
 
-/** A new ioredis connection to the test Redis, suitable for BullMQ (`maxRetriesPerRequest: null`). */
+/** The start-up nodes of this run's Redis Cluster, or `null` when the run uses one Redis. */
+export function redisClusterNodes(): { host: string; port: number }[] | null {
+  return inject('redisCluster');
+}
+
+/**
+ * A new connection to the test Redis, suitable for BullMQ (`maxRetriesPerRequest: null`). On a
+ * cluster run it is a `Cluster`, typed `Redis` so the tests written against one Redis run unchanged:
+ * a `Cluster` speaks every command they send (see {@link connectAny} for the honest type).
+ */
 export function connect(url = redisUrl()): Redis {
+  const nodes = redisClusterNodes();
+  if (nodes !== null && url === redisUrl()) return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } }) as unknown as Redis;
   return new Redis(url, { maxRetriesPerRequest: null });
 }
 
-/** A prefix no other test uses, so tests can share one Redis. */
-export function uniquePrefix(label = 't'): string {
-  return `${label}-${randomUUID().slice(0, 8)}`;
+/** {@link connect}, typed as what it is: a `Redis` or, on a cluster run, a `Cluster`. */
+export function connectAny(): Redis | Cluster {
+  return connect() as Redis | Cluster;
 }
 
+/** A prefix no other test uses, so tests can share one Redis (hash-tagged on a cluster run). */
+export function uniquePrefix(label = 't'): string {
+  const name = `${label}-${randomUUID().slice(0, 8)}`;
+  return redisClusterNodes() === null ? name : `{${name}}`;
+}

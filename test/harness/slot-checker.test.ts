@@ -1,0 +1,53 @@
+/**
+ * The slot checker computes Redis Cluster slots as Redis does and records every command, script and
+ * pipeline whose keys span slots — on one Redis too, where such calls succeed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { installSlotChecker, keySlot, type SlotChecker } from '../helpers/slot-checker.js';
+
+let redis: Redis;
+let checker: SlotChecker;
+const prefix = uniquePrefix('slots');
+
+beforeAll(() => {
+  redis = connect();
+  checker = installSlotChecker();
+});
+
+afterAll(async () => {
+  checker.uninstall();
+  await deletePrefix(redis, prefix);
+  await redis.quit();
+});
+
+describe('slot checker', () => {
+  it('computes the slots Redis documents (CLUSTER KEYSLOT), hash tags included', () => {
+    expect(keySlot('somekey')).toBe(11058);
+    expect(keySlot('foo{hash_tag}')).toBe(2515);
+    expect(keySlot('bar{hash_tag}')).toBe(2515);
+    // An empty tag `{}` does not count: the whole key is hashed.
+    expect(keySlot('a{}b')).not.toBe(keySlot('c{}b'));
+    expect(keySlot('x{}{y}')).toBe(keySlot('x{}{y}'));
+    expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
+  });
+
+  it('records a pipeline, a multi-key command and a script whose keys span slots, and nothing else', async () => {
+    checker.reset();
+    const [a, b] = [`${prefix}:a`, `${prefix}:b`];
+    const [ta, tb] = [`${prefix}:{t}:a`, `${prefix}:{t}:b`];
+    expect(keySlot(a)).not.toBe(keySlot(b));
+    await redis.pipeline().set(ta, '1').set(tb, '2').exec();
+    await redis.mget(ta, tb);
+    await redis.eval('return 1', 2, ta, tb);
+    expect(checker.violations).toEqual([]);
+    expect(checker.checked.pipelines).toBe(1);
+
+    await redis.pipeline().set(a, '1').set(b, '2').exec();
+    await redis.mget(a, b);
+    await redis.eval('return 1', 2, a, b);
+    expect(checker.violations.map((violation) => violation.kind)).toEqual(['pipeline', 'mget', 'eval']);
+    expect(checker.violations[0]?.keys.map((entry) => entry.key)).toEqual([a, b]);
+  });
+});
