@@ -171,16 +171,15 @@ export class JobStore {
 
   /**
    * Records who owns new jobs (ids nobody holds yet). Owners are written once: an id some user already
-   * holds is refused with `CONFLICT` (nothing is taken over).
+   * holds is refused with `CONFLICT` (nothing is taken over). Each owner key is in a Redis Cluster
+   * slot of its own, so the writes are sent at once as separate commands (one pipeline would span slots).
    */
   async setOwners(userId: string, jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const jobId of jobIds) pipeline.set(this.keys.owner(jobId), userId, 'EX', this.ownerTtlSeconds(), 'NX');
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([error]) => error !== null);
-    if (failed) throw new SeennError('STORE_ERROR', 'could not record job owners', { cause: failed[0] });
-    const taken = jobIds.filter((_, i) => replies[i]?.[1] !== 'OK');
+    const results = await Promise.allSettled(jobIds.map((jobId) => this.redis.set(this.keys.owner(jobId), userId, 'EX', this.ownerTtlSeconds(), 'NX')));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw new SeennError('STORE_ERROR', 'could not record job owners', { cause: failed.reason });
+    const taken = jobIds.filter((_, i) => (results[i] as PromiseFulfilledResult<string | null>).value !== 'OK');
     if (taken.length > 0) throw new SeennError('CONFLICT', 'job ids already have an owner', { details: { jobIds: taken } });
   }
 

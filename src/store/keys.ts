@@ -77,19 +77,29 @@ export class SeennKeys {
     return `${this.base}:live`;
   }
 
-  /** String: the publisher's checkpoint (last handled events-stream id) for one queue. */
+  /**
+   * `<prefix>:<queueName>:seenn:<appId>`: the root of one queue's keys. It starts like BullMQ's own
+   * keys of that queue (`<prefix>:<queueName>:…`), so it carries the same hash tag: a queue `{video}`
+   * under prefix `bull`, or any queue under prefix `{bull}`, keeps its Seenn keys in its own slot.
+   * (BullMQ job ids cannot hold `:`, so no job's keys can collide with these.)
+   */
+  queueRoot(queueName: string): string {
+    return `${this.prefix}:${queueName}:seenn:${this.appId}`;
+  }
+
+  /** String: the publisher's checkpoint (last handled events-stream id) for one queue (queue's slot). */
   checkpoint(queueName: string): string {
-    return `${this.base}:q:${queueName}:checkpoint`;
+    return `${this.queueRoot(queueName)}:checkpoint`;
   }
 
-  /** String: the lease naming the one publisher that reads a queue now. */
+  /** String: the lease naming the one publisher that reads a queue now (queue's slot). */
   lease(queueName: string): string {
-    return `${this.base}:q:${queueName}:lease`;
+    return `${this.queueRoot(queueName)}:lease`;
   }
 
-  /** Set: Seenn ids of a queue's jobs that are not terminal yet (what a re-sync must revisit). */
+  /** Set: Seenn ids of a queue's jobs that are not terminal yet (what a re-sync must revisit; queue's slot). */
   liveJobs(queueName: string): string {
-    return `${this.base}:q:${queueName}:live`;
+    return `${this.queueRoot(queueName)}:live`;
   }
 
   /** Hash: BullMQ job id → why the publisher set that job's events aside (JSON), for one queue. */
