@@ -22,22 +22,6 @@ import { waitFor } from '../helpers/wait.js';
 import { RecordingEventSource, SECRET } from '../bridge/helpers.js';
 
 const QUEUES = ['{video}', '{images}', '{exports}'] as const;
-/**
- * ETA history keys of src/position/history.ts as they are on main before the fix of helper "pos"
- * (issue 11: `recordCompletion` and `readHistory` pipeline keys of several slots). That fix moves
- * them into the queue's slot; until it lands, these mixes (and the publisher errors they cause) are
- * the only ones tolerated here. Delete this exception when it lands.
- */
-const PENDING_HISTORY_FIX = /:seenn:default:(eta:[^:]+:runs|q:[^:]+:done)$/;
-/**
- * The position watcher's race of issue 11, also being fixed by helper "pos": an entry watched while
- * `load()` still runs is looked up under queue `undefined` (`<prefix>:undefined:wait`, …), a script
- * spanning slots. Timing-dependent; tolerated here until that fix lands. Delete it then.
- */
-const PENDING_WATCHER_FIX = /^[^:]+:undefined:/;
-function pendingHistoryFix(violation: { keys: { key: string }[] }): boolean {
-  return violation.keys.some(({ key }) => PENDING_HISTORY_FIX.test(key) || PENDING_WATCHER_FIX.test(key));
-}
 let cluster: RedisClusterServer;
 let checker: SlotChecker;
 let redis: Cluster;
@@ -164,9 +148,9 @@ describe('Redis Cluster, queues tagged per queue', () => {
         });
       }
       for (const parentId of parents) expect((await seenn.jobs.getWithChildren(parentId))?.children).toHaveLength(3);
-      expect(errors.filter((error) => !String(error).includes('same slots allocation group') && !String(error).includes('CROSSSLOT'))).toEqual([]);
+      expect(errors).toEqual([]);
       expect(checker.checked.commands).toBeGreaterThan(100);
-      expect(checker.violations.filter((violation) => !pendingHistoryFix(violation))).toEqual([]);
+      expect(checker.violations).toEqual([]);
     } finally {
       for (const source of sources) source.close();
       server.closeAllConnections();
