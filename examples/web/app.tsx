@@ -157,7 +157,8 @@ function finishedIn(job: SeennJob): string {
 }
 
 function JobCard({ jobId }: { jobId: string }) {
-  const { job, status, progress, message, isTerminal, estimatedCompletionAt, result, jobError } = useSeennJob(jobId);
+  const { job, status, progress, message, isTerminal, estimatedCompletionAt, result, jobError, cancel } = useSeennJob(jobId);
+  const [cancelProblem, setCancelProblem] = useState<string | undefined>(undefined);
   if (job === undefined) return null;
   const url = typeof result?.['url'] === 'string' ? result['url'] : undefined;
   return (
@@ -165,6 +166,18 @@ function JobCard({ jobId }: { jobId: string }) {
       <div className="card-head">
         <h2>{job.title}</h2>
         <StatusBadge status={status} />
+        {!isTerminal && (
+          <button
+            type="button"
+            className="cancel"
+            data-testid="cancel-job"
+            onClick={() => {
+              cancel({ reason: 'Cancelled from the demo page' }).catch((error: unknown) => setCancelProblem(error instanceof Error ? error.message : String(error)));
+            }}
+          >
+            Cancel
+          </button>
+        )}
       </div>
       <ProgressBar value={progress} testId="progress" />
       <StageSteps job={job} />
@@ -181,6 +194,7 @@ function JobCard({ jobId }: { jobId: string }) {
         </p>
       )}
       {jobError !== undefined && <p className="problem">{jobError.message}</p>}
+      {cancelProblem !== undefined && <p className="problem">{cancelProblem}</p>}
     </article>
   );
 }

@@ -11,7 +11,7 @@ import { SeennError } from '../errors.js';
 import { Authenticator } from './authenticate.js';
 import { Bridge } from './bridge.js';
 import { resolveBridgeOptions } from './options.js';
-import { WriteApi } from './write-api.js';
+import { WRITE_API_DEFAULTS, WriteApi, answerCancel } from './write-api.js';
 import { mountWriteApi } from './write-express.js';
 import { sendError, toSeennError } from './http.js';
 import type { BridgeOptions } from './options.js';
@@ -60,9 +60,14 @@ export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, optio
   const express = loadExpress();
   const bridge = new Bridge<Request>(ctx, jobs, options);
   const router = express.Router();
+  const resolved = resolveBridgeOptions(options, ctx.options.tokenSecret);
+  const users = new Authenticator<Request>(resolved.auth, ctx.options.appId, resolved.maxTokenAgeSeconds);
   if (options.writeApi !== undefined) {
-    const resolved = resolveBridgeOptions(options, ctx.options.tokenSecret);
-    mountWriteApi(router, new WriteApi<Request>(ctx, jobs, options.writeApi, new Authenticator(resolved.auth, ctx.options.appId, resolved.maxTokenAgeSeconds)));
+    mountWriteApi(router, new WriteApi<Request>(ctx, jobs, options.writeApi, users));
+  } else {
+    // Cancel is ours: a job's owner may cancel it on every bridge (backend keys need `writeApi`).
+    const route = { ctx, jobs, users, isBackend: () => Promise.resolve(false), maxBodyBytes: WRITE_API_DEFAULTS.maxBodyBytes };
+    router.post('/jobs/:id/cancel', (req, res) => answerCancel(route, req, res, String(req.params['id'])));
   }
   router.get('/sse', (req, res) => {
     const streaming = bridge.handleSse(req, res);

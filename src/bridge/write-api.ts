@@ -253,20 +253,8 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
    * `POST /jobs/:id/cancel`: by the backend (any job) or by the job's owner with an end-user token
    * (anyone else's job answers 404, as every read does).
    */
-  async handleCancel(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    try {
-      const body = await readJsonBody(req, this.maxBodyBytes);
-      if (!(await this.isBackend(req))) {
-        const principal = await this.users.authenticate(req, requestUrl(req), false);
-        checkId(jobId);
-        const job = await this.jobs.get(jobId);
-        if (job === null || !canSee(principal, job)) throw jobNotFound(jobId);
-      }
-      checkId(jobId);
-      sendJson(res, 200, await cancelJob(this.ctx, jobId, body));
-    } catch (error) {
-      sendError(res, toSeennError(error));
-    }
+  handleCancel(req: Req, res: ServerResponse, jobId: string): Promise<void> {
+    return answerCancel({ ctx: this.ctx, jobs: this.jobs, users: this.users, isBackend: (request) => this.isBackend(request), maxBodyBytes: this.maxBodyBytes }, req, res, jobId);
   }
 
   /** `GET /eta/:key`: the workflow's run-time statistics; 404 (`details.id`) when it has none. */
@@ -449,6 +437,38 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
       confidence: Math.round(Math.min(1, count / POSITION_DEFAULTS.etaFullConfidenceSamples) * 100) / 100,
       lastUpdated: new Date(lastUpdatedMs).toISOString(),
     };
+  }
+}
+
+/** What {@link answerCancel} needs. */
+export interface CancelRouteContext<Req extends IncomingMessage> {
+  ctx: SeennContext;
+  jobs: RestJobReader;
+  /** The bridge's end-user authenticator. */
+  users: Authenticator<Req>;
+  /** Whether the request carries backend credentials (always false without `writeApi`). */
+  isBackend: (req: Req) => Promise<boolean>;
+  maxBodyBytes: number;
+}
+
+/**
+ * `POST /jobs/:id/cancel` with `{ reason? }`: by the backend (any job) or by the job's owner with an
+ * end-user token (anyone else's job answers 404, as every read does). Served by every bridge; backend
+ * keys work only with `writeApi`.
+ */
+export async function answerCancel<Req extends IncomingMessage>(route: CancelRouteContext<Req>, req: Req, res: ServerResponse, jobId: string): Promise<void> {
+  try {
+    const body = await readJsonBody(req, route.maxBodyBytes);
+    if (!(await route.isBackend(req))) {
+      const principal = await route.users.authenticate(req, requestUrl(req), false);
+      checkId(jobId);
+      const job = await route.jobs.get(jobId);
+      if (job === null || !canSee(principal, job)) throw jobNotFound(jobId);
+    }
+    checkId(jobId);
+    sendJson(res, 200, await cancelJob(route.ctx, jobId, body));
+  } catch (error) {
+    sendError(res, toSeennError(error));
   }
 }
 

@@ -259,6 +259,19 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
     return typeof nextCursor === 'string' ? { jobs, nextCursor } : { jobs };
   }
 
+  /**
+   * Cancels one of the user's jobs (`POST /jobs/:id/cancel`): resolves with the job as the server now
+   * stores it (`cancelled`), which also goes into the cache (and to `job` listeners). Rejects with a
+   * {@link SeennClientError}: `NOT_FOUND` for an unknown job or someone else's, `CONFLICT` when it had
+   * already finished.
+   */
+  async cancel(jobId: string, options: { reason?: string } = {}): Promise<SeennJob> {
+    const body = await requestJson(this.http, `/jobs/${encodeURIComponent(jobId)}/cancel`, this.lifecycle.signal, { method: 'POST', body: options });
+    const job = readJob(body);
+    if (job === null) throw new SeennClientError('BAD_RESPONSE', `POST /jobs/${jobId}/cancel did not answer a job object`);
+    return this.applyJob(job, { via: 'fetch' });
+  }
+
   /** Reads a parent and its children over REST (the parent goes into the cache). Resolves `null` on 404. */
   async fetchChildren(parentId: string): Promise<ParentWithChildren | null> {
     let body: unknown;

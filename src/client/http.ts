@@ -20,25 +20,38 @@ export function authHeaders(token: string | undefined, accept: string): Record<s
   return headers;
 }
 
+/** A request other than a `GET`: its method and JSON body. */
+export interface RequestInitJson {
+  method: 'POST';
+  body: unknown;
+}
+
 /**
- * `GET {baseUrl}{path}` and parses the JSON body. Throws a {@link SeennClientError}: the server's
+ * `GET {baseUrl}{path}` (or, with `init`, a `POST` of its JSON body) and parses the JSON body. Throws a {@link SeennClientError}: the server's
  * coded error for non-2xx answers (after one retry with a new token on `401`), `NETWORK_ERROR`,
  * `TIMEOUT` or `BAD_RESPONSE`. `signal` aborts it (the abort error is rethrown as it is).
  */
-export async function requestJson(ctx: HttpContext, path: string, signal?: AbortSignal): Promise<unknown> {
+export async function requestJson(ctx: HttpContext, path: string, signal?: AbortSignal, init?: RequestInitJson): Promise<unknown> {
+  const method = init?.method ?? 'GET';
   for (let attempt = 0; ; attempt += 1) {
     const token = await ctx.tokens.get();
-    const response = await fetchWithTimeout(ctx, `${ctx.baseUrl}${path}`, { headers: authHeaders(token, 'application/json') }, signal);
+    const headers = authHeaders(token, 'application/json');
+    const request: RequestInit = { method, headers };
+    if (init !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      request.body = JSON.stringify(init.body);
+    }
+    const response = await fetchWithTimeout(ctx, `${ctx.baseUrl}${path}`, request, signal);
     if (response.status === 401 && attempt === 0 && ctx.tokens.canRefresh) {
       await response.body?.cancel().catch(() => undefined);
       ctx.tokens.invalidate(token);
       continue;
     }
-    if (!response.ok) throw await errorFromResponse(response, `GET ${path}`);
+    if (!response.ok) throw await errorFromResponse(response, `${method} ${path}`);
     try {
       return await response.json();
     } catch (error) {
-      throw new SeennClientError('BAD_RESPONSE', `GET ${path} did not answer JSON`, { status: response.status, cause: error });
+      throw new SeennClientError('BAD_RESPONSE', `${method} ${path} did not answer JSON`, { status: response.status, cause: error });
     }
   }
 }

@@ -72,6 +72,11 @@ export interface SeennJobState {
   childrenRunning: number;
   childrenPending: number;
   childrenTotal: number;
+  /**
+   * Cancels the job (`client.cancel`): resolves with the cancelled job (which also re-renders the
+   * hook); rejects with a `SeennClientError` (`CONFLICT` when it had already finished).
+   */
+  cancel: (options?: { reason?: string }) => Promise<SeennJob>;
 }
 
 /**
@@ -110,10 +115,14 @@ export function useSeennJob(jobId: string | null | undefined): SeennJobState {
   }, [client, jobId]);
 
   const error = job === undefined && failure !== undefined && failure.jobId === jobId ? failure.error : undefined;
-  return useMemo(() => jobState(job, Boolean(jobId) && job === undefined && error === undefined, error), [job, jobId, error]);
+  const cancel = useCallback(
+    (options?: { reason?: string }) => (jobId ? client.cancel(jobId, options) : Promise.reject(new SeennClientError('NOT_FOUND', 'there is no job to cancel yet'))),
+    [client, jobId],
+  );
+  return useMemo(() => ({ ...jobState(job, Boolean(jobId) && job === undefined && error === undefined, error), cancel }), [job, jobId, error, cancel]);
 }
 
-function jobState(job: SeennJob | undefined, isLoading: boolean, error: SeennClientError | undefined): SeennJobState {
+function jobState(job: SeennJob | undefined, isLoading: boolean, error: SeennClientError | undefined): Omit<SeennJobState, 'cancel'> {
   const children = job?.children;
   return {
     job,

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SeennJob } from '../../src/model/job.js';
 import { waitFor } from '../helpers/wait.js';
+import { SeennClient } from '../../src/client/index.js';
 import { RecordingEventSource, getJson, startBridge, type TestBridge } from './helpers.js';
 
 const API_KEY = 'sk_test_0123456789abcdefghijklmnop';
@@ -414,6 +415,26 @@ describe('without writeApi', () => {
       expect(() => plain.seenn.bridge({ writeApi: { apiKeys: ['eyJhbGciOiJIUzI1NiJ9.e30.sig-sig-sig-sig'] } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
       expect(() => plain.seenn.bridge({ writeApi: { apiKeys: ['short'] } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     } finally {
+      await plain.close();
+    }
+  });
+
+  it('still lets a job’s owner cancel it: client.cancel(id) (a backend key is no credential there)', async () => {
+    const plain = await startBridge();
+    const client = new SeennClient({ baseUrl: plain.baseUrl, token: () => plain.seenn.tokens.issue({ userId: 'dora', ttlSeconds: 600 }) });
+    try {
+      const job = await plain.seenn.jobs.start({ userId: 'dora', jobType: 'x', title: 'Dora’s' });
+      const theirs = await plain.seenn.jobs.start({ userId: 'eve', jobType: 'x', title: 'Eve’s' });
+      const cancelled = await client.cancel(job.id, { reason: 'not needed' });
+      expect(cancelled).toMatchObject({ id: job.id, status: 'cancelled', message: 'not needed' });
+      expect(client.getJob(job.id)?.status).toBe('cancelled');
+      await expect(client.cancel(job.id)).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+      await expect(client.cancel(theirs.id)).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
+      expect((await plain.seenn.jobs.get(theirs.id))?.status).toBe('pending');
+      const byKey = await fetch(`${plain.baseUrl}/jobs/${theirs.id}/cancel`, { method: 'POST', headers: { Authorization: `Bearer ${API_KEY}` } });
+      expect(byKey.status).toBe(401);
+    } finally {
+      client.close();
       await plain.close();
     }
   });

@@ -90,6 +90,21 @@ describe('the demo page in Chromium', () => {
     await page.close();
   });
 
+  it('cancels a running video job with its Cancel button: the card shows it cancelled, with the reason', async () => {
+    const page = await openPage();
+    await page.getByTestId('start-video').click();
+    const running = page.locator('[data-testid="job-card"][data-status="running"]').first();
+    await running.waitFor({ timeout: 10_000 });
+    const jobId = await running.getAttribute('data-job-id');
+    await running.getByTestId('cancel-job').click();
+    const card = page.locator(`[data-testid="job-card"][data-job-id="${jobId ?? ''}"]`);
+    await page.locator(`[data-testid="job-card"][data-job-id="${jobId ?? ''}"][data-status="cancelled"]`).waitFor({ timeout: 10_000 });
+    expect(await card.getByTestId('cancel-job').count()).toBe(0);
+    expect(await card.getByTestId('message').textContent()).toBe('Cancelled from the demo page');
+    await page.screenshot({ path: `${OUTPUT}/demo-cancelled.png`, fullPage: true });
+    await page.close();
+  });
+
   it('starts a 5-image batch and shows its children and the parent’s progress live', async () => {
     const page = await openPage();
     await page.getByTestId('start-batch').click();
