@@ -50,7 +50,10 @@ describe('slot checker', () => {
     await redis.pipeline().set(a, '1').set(b, '2').exec().catch(() => undefined);
     await redis.mget(a, b).catch(() => undefined);
     await redis.eval('return 1', 2, a, b).catch(() => undefined);
-    expect(checker.violations.map((violation) => violation.kind)).toEqual(['pipeline', 'mget', 'eval']);
+    // On a cluster a command ioredis re-sends after a MOVED redirection (its slot map still loading)
+    // is checked, and recorded, once per send: compare the kinds in order without repeats.
+    const kinds = checker.violations.map((violation) => violation.kind);
+    expect(kinds.filter((kind, i) => kind !== kinds[i - 1])).toEqual(['pipeline', 'mget', 'eval']);
     expect(checker.violations[0]?.keys.map((entry) => entry.key)).toEqual([a, b]);
   });
 });
