@@ -5,13 +5,12 @@
  * `stop()` (node files live in a temporary directory, persistence is off).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
-import { freePort, waitForRedis } from './redis-server.js';
+import { freePort, stopProcess, waitForRedis } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -65,16 +64,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const dir = await mkdtemp(join(tmpdir(), 'seenn-cluster-'));
   const nodes: ClusterNodeProcess[] = [];
   const stop = async (timeoutMs = 5_000): Promise<void> => {
-    await Promise.all(
-      nodes.map(async ({ process: child }) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all(nodes.map(({ process: child }) => stopProcess(child, timeoutMs)));
     await rm(dir, { recursive: true, force: true });
   };
   try {

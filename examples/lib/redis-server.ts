@@ -53,6 +53,16 @@ export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<voi
  * Spawns `redis-server` on a free loopback port (or `port`), with persistence off, and waits until it
  * answers. Throws with a clear message when the binary is missing.
  */
+/** Stops a child process: SIGTERM, then SIGKILL after `timeoutMs`; resolves once it has exited. */
+export async function stopProcess(child: ChildProcess, timeoutMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 export async function startRedisServer(options: { port?: number; binary?: string } = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const binary = options.binary ?? process.env['REDIS_SERVER_BIN'] ?? 'redis-server';
@@ -68,13 +78,6 @@ export async function startRedisServer(options: { port?: number; binary?: string
     port,
     url,
     process: child,
-    async stop(timeoutMs = 5_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: (timeoutMs = 5_000) => stopProcess(child, timeoutMs),
   };
 }
