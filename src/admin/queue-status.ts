@@ -5,6 +5,8 @@
  */
 import type { SeennContext } from '../context.js';
 import { compareStreamIds, streamIdTime } from '../model/source-event.js';
+import { readPartitionLeases } from '../publisher/lease.js';
+import { PUBLISHER_DEFAULTS } from '../publisher/options.js';
 
 /** Unread events counted one by one at most; past this `entriesCapped` is set. */
 export const LAG_COUNT_MAX_ENTRIES = 1_000;
@@ -23,12 +25,14 @@ export interface PublisherLag {
 
 /** The Seenn publisher of one queue, as seen from Redis. */
 export interface PublisherStatus {
-  /** Whether a publisher holds the queue's lease (is reading it) now. */
+  /** Whether every partition of the queue is held by a publisher (the whole queue is being read) now. */
   leaseHeld: boolean;
-  /** Who holds the lease (the publisher's `<host>:<pid>:<id>`); `null` when none is held. */
+  /** Who holds partitions (publisher tokens, comma-separated when several processes share the queue); `null` when none is held. */
   leaseHolder: string | null;
-  /** Milliseconds left on that lease unless renewed; `null` when none is held. */
+  /** Milliseconds left on the soonest-expiring partition lease unless renewed; `null` when none is held. */
   leaseExpiresInMs: number | null;
+  /** The queue's partitions: how many there are, and how many a publisher holds now. */
+  partitions: { total: number; held: number };
   /** The last events-stream id a publisher handled; `null` when no publisher has read the queue yet. */
   checkpointId: string | null;
   /** The newest entry of BullMQ's events stream; `null` when the stream is empty. */
@@ -66,10 +70,9 @@ export async function readPublisherStatus(ctx: SeennContext, name: string): Prom
   const { redis, keys } = ctx;
   const stream = keys.bullEvents(name);
   // Separate commands, not one pipeline: the keys live in different Redis Cluster slots.
-  const [checkpoint, leaseHolder, leaseTtlMs, length, first, newest] = await Promise.all([
+  const [checkpoint, leases, length, first, newest] = await Promise.all([
     redis.get(keys.checkpoint(name)),
-    redis.get(keys.lease(name)),
-    redis.pttl(keys.lease(name)),
+    readPartitionLeases(redis, keys, name, PUBLISHER_DEFAULTS.partitions),
     redis.xlen(stream),
     redis.xrange(stream, '-', '+', 'COUNT', 1),
     redis.xrevrange(stream, '+', '-', 'COUNT', 1),
@@ -85,10 +88,14 @@ export async function readPublisherStatus(ctx: SeennContext, name: string): Prom
     const after = await redis.xrange(stream, `(${facts.checkpointId ?? '0-0'}`, '+', 'COUNT', LAG_COUNT_MAX_ENTRIES + 1);
     lag = { ms: lagMs(facts), entries: Math.min(after.length, LAG_COUNT_MAX_ENTRIES), entriesCapped: after.length > LAG_COUNT_MAX_ENTRIES, trimmed: false };
   }
+  const holders = [...new Set(leases.holders.filter((holder): holder is string => holder !== null))];
+  const ttls = leases.expiresInMs.filter((ttl): ttl is number => ttl !== null);
+  const held = leases.holders.filter((holder) => holder !== null).length;
   return {
-    leaseHeld: leaseTtlMs !== -2,
-    leaseHolder: leaseTtlMs === -2 ? null : leaseHolder,
-    leaseExpiresInMs: leaseTtlMs >= 0 ? leaseTtlMs : null,
+    leaseHeld: held === leases.total,
+    leaseHolder: holders.length === 0 ? null : holders.join(', '),
+    leaseExpiresInMs: ttls.length === 0 ? null : Math.min(...ttls),
+    partitions: { total: leases.total, held },
     checkpointId: facts.checkpointId,
     newestEventId: facts.newestId,
     lag,

@@ -1,74 +1,160 @@
 /**
- * The per-queue lease (one active publisher per queue) and the checkpoint that lets a publisher
- * resume where the last one stopped. Both are single keys, so they work on Redis Cluster.
+ * Partitions, their leases and their checkpoints. A queue's jobs are split into a fixed number of
+ * partitions by a hash of the BullMQ job id; each partition has a lease (one publisher process reads
+ * it at a time) and a checkpoint (where the next holder resumes). Publisher processes of a queue
+ * register in a membership set, and each takes its fair share of the partitions (`ceil(partitions /
+ * processes)`), so work spreads when a process joins and is taken over when one dies or leaves. Every
+ * key is in the queue's slot: each step is one script, also on Redis Cluster.
  */
+import type { SeennKeys } from '../store/keys.js';
+import { fnv1a32 } from '../store/keys.js';
 import type { RedisConnection } from '../store/connection.js';
 import { luaScript, runScript } from '../store/scripts.js';
 
+/** The partition (0 … `count` − 1) a BullMQ job id falls into. */
+export function partitionOf(bullId: string, count: number): number {
+  return fnv1a32(bullId) % count;
+}
+
 /**
- * takeLease: takes the lease when it is free, or renews it when `owner` holds it.
- * KEYS[1] lease key; ARGV[1] owner token; ARGV[2] lease ms. Answers 1 when `owner` holds it now, else 0.
+ * syncLeases: heartbeats this process's membership, renews the leases it holds and, in `balance`
+ * mode, gives up or takes partitions to reach its fair share; in `leave` mode, gives everything up.
+ * KEYS[1] membership zset; KEYS[2..] the partitions' lease keys, in partition order.
+ * ARGV[1] owner token; ARGV[2] lease ms; ARGV[3] `keep` | `balance` | `leave`.
+ * Answers the partitions the owner holds afterwards.
  */
-const takeLeaseScript = luaScript(
-  'takeLease',
+const syncLeasesScript = luaScript(
+  'syncLeases',
   `
-local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
+local owner, leaseMs, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+if mode == 'leave' then
+  redis.call('ZREM', KEYS[1], owner)
+  for i = 2, #KEYS do
+    if redis.call('GET', KEYS[i]) == owner then redis.call('DEL', KEYS[i]) end
+  end
+  return {}
 end
-return 0
-`,
-);
-
-/** releaseLease: deletes the lease if `owner` holds it. KEYS[1] lease key; ARGV[1] owner token. */
-const releaseLeaseScript = luaScript(
-  'releaseLease',
-  `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + leaseMs, owner)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held, free = {}, {}
+for i = 2, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder == owner then held[#held + 1] = i elseif holder == false then free[#free + 1] = i end
+end
+if mode == 'balance' then
+  local target = math.ceil((#KEYS - 1) / redis.call('ZCARD', KEYS[1]))
+  while #held > target do
+    redis.call('DEL', KEYS[held[#held]])
+    held[#held] = nil
+  end
+  local f = 1
+  while #held < target and f <= #free do
+    held[#held + 1] = free[f]
+    f = f + 1
+  end
+end
+local result = {}
+for _, i in ipairs(held) do
+  redis.call('SET', KEYS[i], owner, 'PX', leaseMs)
+  result[#result + 1] = i - 2
+end
+return result
 `,
 );
 
 /**
- * advanceCheckpoint: stores a stream id unless a later one is stored already (a publisher that lost
- * its lease can never move the checkpoint back). KEYS[1] checkpoint key; ARGV[1] stream id.
+ * advanceCheckpoints: moves the checkpoints of the given partitions forward to a stream id (never
+ * back, and only where `owner` still holds the lease), then the queue's overall checkpoint to the
+ * oldest partition checkpoint. A partition never checkpointed counts from the overall checkpoint
+ * (where a publisher without partitions left off).
+ * KEYS[1] overall checkpoint; KEYS[2] partition checkpoints hash; KEYS[3..] lease keys in partition order.
+ * ARGV[1] owner; ARGV[2] stream id; ARGV[3..] partitions. Answers the oldest partition checkpoint.
  */
-const advanceCheckpointScript = luaScript(
-  'advanceCheckpoint',
+const advanceCheckpointsScript = luaScript(
+  'advanceCheckpoints',
   `
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
 end
-local current = redis.call('GET', KEYS[1])
-if current then
-  local cms, cseq = parse(current)
-  local nms, nseq = parse(ARGV[1])
-  if cms > nms or (cms == nms and cseq >= nseq) then return 0 end
+local function before(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
 end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
+local overall = redis.call('GET', KEYS[1]) or '0-0'
+for i = 3, #ARGV do
+  local p = ARGV[i]
+  if redis.call('GET', KEYS[3 + tonumber(p)]) == ARGV[1] then
+    local current = redis.call('HGET', KEYS[2], p) or overall
+    if before(current, ARGV[2]) then redis.call('HSET', KEYS[2], p, ARGV[2]) end
+  end
+end
+local oldest = nil
+for p = 0, #KEYS - 3 do
+  local id = redis.call('HGET', KEYS[2], tostring(p)) or overall
+  if oldest == nil or before(id, oldest) then oldest = id end
+end
+if before(overall, oldest) then redis.call('SET', KEYS[1], oldest) end
+return oldest
 `,
 );
 
-/** Takes or renews a lease; `true` when `owner` holds it afterwards. */
-export async function takeLease(redis: RedisConnection, key: string, owner: string, leaseMs: number): Promise<boolean> {
-  return (await runScript(redis, takeLeaseScript, [key], [owner, leaseMs])) === 1;
+/** The lease keys of every partition of a queue, in partition order. */
+function leaseKeys(keys: SeennKeys, queueName: string, count: number): string[] {
+  return Array.from({ length: count }, (_, partition) => keys.lease(queueName, partition));
 }
 
-/** Gives a lease up if `owner` holds it. */
-export async function releaseLease(redis: RedisConnection, key: string, owner: string): Promise<void> {
-  await runScript(redis, releaseLeaseScript, [key], [owner]);
+/**
+ * The number of partitions of a queue: the first publisher to read it sets `wanted`; every later one
+ * gets that stored number whatever it asked for (partitions cannot change while checkpoints exist).
+ */
+export async function partitionCount(redis: RedisConnection, keys: SeennKeys, queueName: string, wanted: number): Promise<number> {
+  const key = keys.partitionCount(queueName);
+  await redis.set(key, String(wanted), 'NX');
+  const stored = Number(await redis.get(key));
+  return Number.isInteger(stored) && stored > 0 ? stored : wanted;
 }
 
-/** Moves a checkpoint forward to `id` (never back). */
-export async function advanceCheckpoint(redis: RedisConnection, key: string, id: string): Promise<void> {
-  await runScript(redis, advanceCheckpointScript, [key], [id]);
+/** How {@link syncLeases} treats the partitions: renew only, move toward the fair share, or give all up. */
+export type LeaseMode = 'keep' | 'balance' | 'leave';
+
+/** Heartbeats membership and renews, balances or gives up the partition leases; answers the partitions held. */
+export async function syncLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number, owner: string, leaseMs: number, mode: LeaseMode): Promise<number[]> {
+  const held = (await runScript(redis, syncLeasesScript, [keys.publishers(queueName), ...leaseKeys(keys, queueName, count)], [owner, leaseMs, mode])) as number[];
+  return held.map(Number).sort((a, b) => a - b);
 }
 
-/** Reads a checkpoint, or `null` when the queue was never read. */
-export async function readCheckpoint(redis: RedisConnection, key: string): Promise<string | null> {
-  const id = await redis.get(key);
-  return id !== null && /^\d+-\d+$/.test(id) ? id : null;
+/** Moves the checkpoints of `partitions` (held by `owner`) forward to `id`, and the queue's overall one after them. */
+export async function advanceCheckpoints(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number, owner: string, id: string, partitions: readonly number[]): Promise<void> {
+  const scriptKeys = [keys.checkpoint(queueName), keys.partitionCheckpoints(queueName), ...leaseKeys(keys, queueName, count)];
+  await runScript(redis, advanceCheckpointsScript, scriptKeys, [owner, id, ...partitions]);
+}
+
+/** Every partition's checkpoint (`null`: never read), counting a partition never checkpointed from the overall checkpoint. */
+export async function readCheckpoints(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number): Promise<(string | null)[]> {
+  const [overall, byPartition] = await Promise.all([redis.get(keys.checkpoint(queueName)), redis.hgetall(keys.partitionCheckpoints(queueName))]);
+  const valid = (id: string | null | undefined): string | null => (id !== null && id !== undefined && /^\d+-\d+$/.test(id) ? id : null);
+  return Array.from({ length: count }, (_, partition) => valid(byPartition[String(partition)]) ?? valid(overall));
+}
+
+/** Who holds each partition of a queue, as Redis has it now. */
+export interface PartitionLeases {
+  /** The queue's partition count (the default when no publisher has read the queue yet). */
+  total: number;
+  /** Per partition, the holder's token, or `null` when it is free. */
+  holders: (string | null)[];
+  /** Per partition, milliseconds left on its lease, or `null` when it is free. */
+  expiresInMs: (number | null)[];
+}
+
+/** Reads who holds each partition of `queueName` (for the admin route); `defaultCount` when the count is not set yet. */
+export async function readPartitionLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, defaultCount: number): Promise<PartitionLeases> {
+  const stored = Number(await redis.get(keys.partitionCount(queueName)));
+  const total = Number.isInteger(stored) && stored > 0 ? stored : defaultCount;
+  const lease = leaseKeys(keys, queueName, total);
+  const [holders, ttls] = await Promise.all([Promise.all(lease.map((key) => redis.get(key))), Promise.all(lease.map((key) => redis.pttl(key)))]);
+  return { total, holders, expiresInMs: ttls.map((ttl, i) => (holders[i] === null || ttl < 0 ? null : ttl)) };
 }

@@ -32,6 +32,12 @@ export interface PublisherOptions {
   leaseRetryMs?: number;
   /** Pause before a loop retries after a Redis error. @defaultValue 1000 */
   errorBackoffMs?: number;
+  /**
+   * How many partitions a queue's jobs are split into, so several publisher processes can share one
+   * queue (each holds a fair share of the partitions). Fixed by the first publisher that reads the
+   * queue; later publishers use the stored number whatever they ask for. @defaultValue 16
+   */
+  partitions?: number;
 }
 
 /** {@link PublisherOptions} with every default applied. */
@@ -44,10 +50,11 @@ export interface ResolvedPublisherOptions {
   leaseMs: number;
   leaseRetryMs: number;
   errorBackoffMs: number;
+  partitions: number;
 }
 
 /** The defaults of {@link PublisherOptions}. */
-export const PUBLISHER_DEFAULTS = Object.freeze({ blockMs: 2_000, batchSize: 500, concurrency: 16, leaseMs: 10_000, errorBackoffMs: 1_000 });
+export const PUBLISHER_DEFAULTS = Object.freeze({ blockMs: 2_000, batchSize: 500, concurrency: 16, leaseMs: 10_000, errorBackoffMs: 1_000, partitions: 16 });
 
 const Schema = z
   .object({
@@ -59,6 +66,7 @@ const Schema = z
     leaseMs: z.number().int().min(100).max(600_000).optional(),
     leaseRetryMs: z.number().int().min(10).optional(),
     errorBackoffMs: z.number().int().min(1).max(60_000).optional(),
+    partitions: z.number().int().min(1).max(1_024).optional(),
   })
   .strict();
 
@@ -75,5 +83,6 @@ export function resolvePublisherOptions(options: PublisherOptions): ResolvedPubl
     leaseMs,
     leaseRetryMs: parsed.leaseRetryMs ?? Math.max(10, Math.floor(leaseMs / 3)),
     errorBackoffMs: parsed.errorBackoffMs ?? PUBLISHER_DEFAULTS.errorBackoffMs,
+    partitions: parsed.partitions ?? PUBLISHER_DEFAULTS.partitions,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The publisher: turns BullMQ queue events into Seenn state, exactly once and in order per job. Run
- * one or more anywhere; per queue, one holds the lease and reads while the others stand by.
+ * one or more anywhere: the processes reading a queue share its jobs by partition (a hash of the
+ * BullMQ job id), each partition read by one process at a time; they rebalance when one joins or dies.
  */
 import { EventEmitter } from 'node:events';
 import { SeennContext } from '../context.js';
@@ -14,8 +15,11 @@ export interface PublisherEvents {
   batch: [info: { queue: string; events: number; lastId: string }];
   /** Events were trimmed before they were read; the queue's jobs were re-synced from BullMQ. */
   resync: [info: { queue: string } & ResyncInfo];
-  /** This publisher took (`held: true`) or lost a queue's lease. */
-  lease: [info: { queue: string; held: boolean }];
+  /**
+   * The partitions of a queue this publisher holds changed: `partitions` lists them; `held` is whether
+   * it holds any (else it stands by until a partition is free).
+   */
+  lease: [info: { queue: string; held: boolean; partitions: readonly number[] }];
   /**
    * A job's events kept failing to apply (after retries with backoff) while Redis answered: they were
    * set aside, recorded in the queue's parked-jobs hash (`keys.parkedJobs(queue)`), and the queue went on.
@@ -58,7 +62,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         new QueueReader(io, queue, this.options, {
           onBatch: (name, info) => this.emit('batch', { queue: name, ...info }),
           onResync: (name, info) => this.emit('resync', { queue: name, ...info }),
-          onLease: (name, held) => this.emit('lease', { queue: name, held }),
+          onLease: (name, partitions) => this.emit('lease', { queue: name, held: partitions.length > 0, partitions }),
           onParked: (name, info) => this.emit('parked', { queue: name, ...info }),
           onError: (error, name) => {
             // An 'error' event without listeners would throw: background loops never crash the process.

@@ -1,7 +1,8 @@
 /**
- * One queue's reading loop: hold the queue's lease, read its BullMQ events stream from the
- * checkpoint, apply each event (jobs in parallel, each job's events in order), move the checkpoint,
- * and re-sync when BullMQ trimmed events the loop had not read. The loop survives Redis restarts and
+ * One queue's reading loop in one publisher process: hold the leases of a fair share of the queue's
+ * partitions, read its BullMQ events stream from the oldest of their checkpoints, apply the events of
+ * those partitions' jobs (jobs in parallel, each job's events in order), move their checkpoints, and
+ * re-sync when BullMQ trimmed events the loop had not read. The loop survives Redis restarts and
  * every error: it reports them and carries on.
  */
 import { randomUUID } from 'node:crypto';
@@ -11,10 +12,10 @@ import type { Logger } from '../logger.js';
 import type { SourceEvent } from '../model/source-event.js';
 import { applyJobEvents } from './apply-event.js';
 import { JobResolver } from './job-resolver.js';
-import { advanceCheckpoint, readCheckpoint, releaseLease, takeLease } from './lease.js';
+import { advanceCheckpoints, partitionCount, partitionOf, readCheckpoints, syncLeases, type LeaseMode } from './lease.js';
 import type { ResolvedPublisherOptions } from './options.js';
 import { parseQueueEvent, type QueueEvent } from './parse-event.js';
-import { streamIdTime } from '../model/source-event.js';
+import { compareStreamIds, streamIdTime } from '../model/source-event.js';
 import { resyncQueue, runLimited } from './resync.js';
 
 /** What a reader tells its publisher. */
@@ -23,8 +24,8 @@ export interface QueueReaderHooks {
   onBatch(queueName: string, info: { events: number; lastId: string }): void;
   /** A gap was found and re-synced. */
   onResync(queueName: string, info: ResyncInfo): void;
-  /** The lease was taken or lost. */
-  onLease(queueName: string, held: boolean): void;
+  /** The set of partitions this process holds changed (empty: it holds none and stands by). */
+  onLease(queueName: string, partitions: readonly number[]): void;
   /** Something failed; the loop goes on. */
   onError(error: unknown, queueName: string): void;
   /** A job's events kept failing to apply; they were set aside (see {@link QueueReader}) and reading went on. */
@@ -62,7 +63,7 @@ export interface ParkedJob {
  */
 export const JOB_RETRY_DELAYS_MS: readonly number[] = Object.freeze([50, 200, 800]);
 
-/** The reading loop of one queue. */
+/** The reading loop of one queue in one publisher process. */
 export class QueueReader {
   private readonly owner = randomUUID();
   private readonly resolver: JobResolver;
@@ -70,7 +71,12 @@ export class QueueReader {
   private running = false;
   private loop: Promise<void> | undefined;
   private blocking: RedisConnection | undefined;
-  private holdsLease = false;
+  /** How many partitions the queue has (read from Redis when the loop starts). */
+  private partitions: number | undefined;
+  /** The partitions this process holds, ascending. */
+  private held: readonly number[] = [];
+  /** When the loop last moved toward its fair share of the partitions (epoch ms). */
+  private balancedAtMs = 0;
   private leaseTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   /** Whether the once-only sizing warning of a trimmed-gap re-sync was logged. */
@@ -99,27 +105,30 @@ export class QueueReader {
     this.loop = this.run();
   }
 
-  /** Stops the loop, gives the lease up and closes the loop's connection. */
+  /** Stops the loop, gives every partition up and closes the loop's connection. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.wake?.();
     clearInterval(this.leaseTimer);
+    this.leaseTimer = undefined;
     // Interrupts a blocking XREAD at once.
     this.blocking?.disconnect();
     await this.loop;
-    if (this.holdsLease) await releaseLease(this.ctx.redis, this.ctx.keys.lease(this.queueName), this.owner).catch(() => undefined);
-    this.setLease(false);
+    if (this.partitions !== undefined) await this.sync('leave').catch(() => undefined);
+    this.setHeld([]);
   }
 
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        if (!this.holdsLease) {
-          await this.acquire();
+        this.partitions ??= await partitionCount(this.ctx.redis, this.ctx.keys, this.queueName, this.options.partitions);
+        if (this.held.length === 0 || Date.now() - this.balancedAtMs >= this.options.leaseRetryMs) await this.balance();
+        if (this.held.length === 0) {
+          await this.pause(this.options.leaseRetryMs);
           continue;
         }
-        await this.readOnce();
+        await this.readOnce(this.held, this.partitions);
       } catch (error) {
         if (!this.running) break;
         this.log.error({ err: error }, 'publisher loop error; retrying');
@@ -129,95 +138,114 @@ export class QueueReader {
     }
   }
 
-  private async acquire(): Promise<void> {
-    const held = await takeLease(this.ctx.redis, this.ctx.keys.lease(this.queueName), this.owner, this.options.leaseMs);
-    if (!held) {
-      await this.pause(this.options.leaseRetryMs);
-      return;
+  /**
+   * Between reads: moves toward this process's fair share of the partitions (giving some up only
+   * here, after the last read was checkpointed), and keeps the leases renewed in the background.
+   */
+  private async balance(): Promise<void> {
+    this.balancedAtMs = Date.now();
+    await this.sync('balance');
+    if (this.leaseTimer === undefined) {
+      this.leaseTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)));
+      this.leaseTimer.unref();
     }
-    this.setLease(true);
-    clearInterval(this.leaseTimer);
-    this.leaseTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)));
-    this.leaseTimer.unref();
   }
 
   private async renew(): Promise<void> {
     try {
-      const held = await takeLease(this.ctx.redis, this.ctx.keys.lease(this.queueName), this.owner, this.options.leaseMs);
-      if (!held) {
-        this.log.warn({}, 'lease lost to another publisher');
-        clearInterval(this.leaseTimer);
-        this.setLease(false);
-      }
+      const before = this.held;
+      await this.sync('keep');
+      const lost = before.filter((partition) => !this.held.includes(partition));
+      if (lost.length > 0) this.log.warn({ partitions: lost }, 'partition leases lost to another publisher');
     } catch (error) {
       this.hooks.onError(error, this.queueName);
     }
   }
 
-  private setLease(held: boolean): void {
-    if (this.holdsLease === held) return;
-    this.holdsLease = held;
+  /** Runs one lease step and records what this process holds afterwards. */
+  private async sync(mode: LeaseMode): Promise<void> {
+    const held = await syncLeases(this.ctx.redis, this.ctx.keys, this.queueName, this.partitions as number, this.owner, this.options.leaseMs, mode);
+    if (mode !== 'leave' && !this.running) return;
+    this.setHeld(held);
+  }
+
+  private setHeld(held: readonly number[]): void {
+    if (held.length === this.held.length && held.every((partition, i) => partition === this.held[i])) return;
+    this.held = held;
     this.hooks.onLease(this.queueName, held);
   }
 
-  /** One blocking read, then the batch applied and checkpointed. */
-  private async readOnce(): Promise<void> {
+  /** One blocking read from the oldest checkpoint of the `held` partitions, then their events applied and checkpointed. */
+  private async readOnce(held: readonly number[], partitions: number): Promise<void> {
     const { redis, keys } = this.ctx;
     const blocking = this.blocking;
     if (blocking === undefined) return;
     if (blocking.status === 'end') await blocking.connect();
-    const checkpointKey = keys.checkpoint(this.queueName);
     const streamKey = keys.bullEvents(this.queueName);
-    const checkpoint = (await readCheckpoint(redis, checkpointKey)) ?? '0-0';
+    const checkpoints = await readCheckpoints(redis, keys, this.queueName, partitions);
+    const heldSet = new Set(held);
+    const from = held.map((partition) => checkpoints[partition] ?? '0-0').reduce((a, b) => (compareStreamIds(a, b) <= 0 ? a : b));
     // The XRANGE runs right after the XREAD answers: if the checkpoint's own entry still exists then,
     // nothing after it can have been trimmed before we read it.
     const replies = await blocking
       .pipeline()
-      .xread('COUNT', this.options.batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', streamKey, checkpoint)
-      .xrange(streamKey, checkpoint, checkpoint)
+      .xread('COUNT', this.options.batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', streamKey, from)
+      .xrange(streamKey, from, from)
       .exec();
-    if (!this.running || !this.holdsLease) return;
+    if (!this.running) return;
     const [[readError, read], [rangeError, range]] = replies as [[Error | null, unknown], [Error | null, unknown]];
     if (readError) throw readError;
     if (rangeError) throw rangeError;
     const entries = ((read as [string, [string, string[]][]][] | null)?.[0]?.[1] ?? []) as [string, string[]][];
     if (entries.length === 0) return;
-    if (checkpoint !== '0-0' && (range as unknown[]).length === 0) {
-      const [maxLen, oldest] = await Promise.all([redis.hget(`${keys.prefix}:${this.queueName}:meta`, 'opts.maxLenEvents'), redis.xrange(streamKey, '-', '+', 'COUNT', 1)]);
-      const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, checkpoint, this.options.concurrency);
-      await advanceCheckpoint(redis, checkpointKey, resumeId);
-      const oldestId = oldest[0]?.[0];
-      const info: ResyncInfo = {
-        fromId: checkpoint,
-        resumeId,
-        maxLenEvents: maxLen === null || !Number.isFinite(Number(maxLen)) ? null : Number(maxLen),
-        trimmedSpanMs: oldestId === undefined ? 0 : Math.max(0, streamIdTime(oldestId) - streamIdTime(checkpoint)),
-      };
-      this.log.warn({ ...info }, 'events were trimmed before they were read; re-synced from BullMQ');
-      if (!this.warnedTrim) {
-        // Once per process and queue: the figure to size BullMQ's events stream by (README, "Sizing").
-        this.warnedTrim = true;
-        this.log.warn(
-          { ...info, queue: this.queueName },
-          `BullMQ trimmed ${this.queueName}'s events stream (streams.events.maxLen ${info.maxLenEvents ?? 'unknown'}) ${info.trimmedSpanMs} ms past what this publisher had read; ` +
-            'raise streams.events.maxLen to at least events per second × the longest publisher outage in seconds (see the README, "Sizing the events stream")',
-        );
-      }
-      this.hooks.onResync(this.queueName, info);
+    if (from !== '0-0' && (range as unknown[]).length === 0) {
+      await this.resync(from, held, (bullId) => heldSet.has(partitionOf(bullId, partitions)));
       return;
     }
-    await this.applyBatch(entries);
-    const lastId = (entries[entries.length - 1] as [string, string[]])[0];
-    await advanceCheckpoint(redis, checkpointKey, lastId);
-    this.hooks.onBatch(this.queueName, { events: entries.length, lastId });
-  }
-
-  /** Applies a batch: jobs in parallel, each job's events in stream order. */
-  private async applyBatch(entries: readonly [string, string[]][]): Promise<void> {
-    const byJob = new Map<string, QueueEvent[]>();
+    const mine: QueueEvent[] = [];
     for (const [id, fields] of entries) {
       const parsed = parseQueueEvent(id, fields);
       if (parsed === null) continue;
+      const partition = partitionOf(parsed.bullId, partitions);
+      if (heldSet.has(partition) && compareStreamIds(id, checkpoints[partition] ?? '0-0') > 0) mine.push(parsed);
+    }
+    await this.applyBatch(mine);
+    const lastId = (entries[entries.length - 1] as [string, string[]])[0];
+    await advanceCheckpoints(redis, keys, this.queueName, partitions, this.owner, lastId, held);
+    this.hooks.onBatch(this.queueName, { events: mine.length, lastId });
+  }
+
+  /** Re-syncs the jobs of the `held` partitions (those `owns` accepts) after a trimmed gap at `from`. */
+  private async resync(from: string, held: readonly number[], owns: (bullId: string) => boolean): Promise<void> {
+    const { redis, keys } = this.ctx;
+    const streamKey = keys.bullEvents(this.queueName);
+    const [maxLen, oldest] = await Promise.all([redis.hget(`${keys.prefix}:${this.queueName}:meta`, 'opts.maxLenEvents'), redis.xrange(streamKey, '-', '+', 'COUNT', 1)]);
+    const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, from, this.options.concurrency, owns);
+    await advanceCheckpoints(redis, keys, this.queueName, this.partitions as number, this.owner, resumeId, held);
+    const oldestId = oldest[0]?.[0];
+    const info: ResyncInfo = {
+      fromId: from,
+      resumeId,
+      maxLenEvents: maxLen === null || !Number.isFinite(Number(maxLen)) ? null : Number(maxLen),
+      trimmedSpanMs: oldestId === undefined ? 0 : Math.max(0, streamIdTime(oldestId) - streamIdTime(from)),
+    };
+    this.log.warn({ ...info, partitions: held }, 'events were trimmed before they were read; re-synced from BullMQ');
+    if (!this.warnedTrim) {
+      // Once per process and queue: the figure to size BullMQ's events stream by (README, "Sizing").
+      this.warnedTrim = true;
+      this.log.warn(
+        { ...info, queue: this.queueName },
+        `BullMQ trimmed ${this.queueName}'s events stream (streams.events.maxLen ${info.maxLenEvents ?? 'unknown'}) ${info.trimmedSpanMs} ms past what this publisher had read; ` +
+          'raise streams.events.maxLen to at least events per second × the longest publisher outage in seconds (see the README, "Sizing the events stream")',
+      );
+    }
+    this.hooks.onResync(this.queueName, info);
+  }
+
+  /** Applies a batch: jobs in parallel, each job's events in stream order. */
+  private async applyBatch(events: readonly QueueEvent[]): Promise<void> {
+    const byJob = new Map<string, QueueEvent[]>();
+    for (const parsed of events) {
       const list = byJob.get(parsed.bullId);
       if (list === undefined) byJob.set(parsed.bullId, [parsed]);
       else list.push(parsed);

@@ -15,10 +15,11 @@ import type { JobResolver } from './job-resolver.js';
 type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'completed' | 'failed';
 
 /**
- * Rebuilds the state of every job of `queueName` that may have changed after `checkpointId`, stamps
- * the changes with the stream's newest id, and returns that id (where reading resumes).
+ * Rebuilds the state of every job of `queueName` that may have changed after `checkpointId` and that
+ * `owns` accepts (the jobs of the partitions this process holds), stamps the changes with the
+ * stream's newest id, and returns that id (where reading resumes).
  */
-export async function resyncQueue(ctx: SeennContext, queueName: string, resolver: JobResolver, checkpointId: string, concurrency: number): Promise<string> {
+export async function resyncQueue(ctx: SeennContext, queueName: string, resolver: JobResolver, checkpointId: string, concurrency: number, owns: (bullId: string) => boolean): Promise<string> {
   const { redis } = ctx;
   const base = `${ctx.keys.prefix}:${queueName}`;
   const newest = await redis.xrevrange(ctx.keys.bullEvents(queueName), '+', '-', 'COUNT', 1);
@@ -43,6 +44,7 @@ export async function resyncQueue(ctx: SeennContext, queueName: string, resolver
   for (const id of active ?? []) hints.set(id, 'active');
   for (const id of completed ?? []) hints.set(id, 'completed');
   for (const id of failed ?? []) hints.set(id, 'failed');
+  for (const id of hints.keys()) if (!owns(id)) hints.delete(id);
 
   // Jobs we track as unfinished but that are in none of those lists: gone, or finished earlier.
   const liveIds = await redis.smembers(ctx.keys.liveJobs(queueName));
@@ -50,7 +52,7 @@ export async function resyncQueue(ctx: SeennContext, queueName: string, resolver
   for (const seennId of liveIds) {
     const snapshot = await ctx.store.readById(seennId);
     const bullId = snapshot?.record.x.bullId;
-    if (bullId !== undefined && !hints.has(bullId)) orphans.push(bullId);
+    if (bullId !== undefined && owns(bullId) && !hints.has(bullId)) orphans.push(bullId);
     if (snapshot === null) await redis.srem(ctx.keys.liveJobs(queueName), seennId);
   }
 

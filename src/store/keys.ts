@@ -13,12 +13,17 @@
  * hold the full (encoded) user id.
  */
 export function userTag(userId: string): string {
+  return fnv1a32(userId).toString(16).padStart(8, '0');
+}
+
+/** FNV-1a (32 bit) of a string's UTF-16 code units, as an unsigned integer. */
+export function fnv1a32(text: string): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < userId.length; i += 1) {
-    hash ^= userId.charCodeAt(i);
+  for (let i = 0; i < text.length; i += 1) {
+    hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
-  return (hash >>> 0).toString(16).padStart(8, '0');
+  return hash >>> 0;
 }
 
 /** Builds the key names of one app under one BullMQ prefix. */
@@ -87,14 +92,32 @@ export class SeennKeys {
     return `${this.prefix}:${queueName}:seenn:${this.appId}`;
   }
 
-  /** String: the publisher's checkpoint (last handled events-stream id) for one queue (queue's slot). */
+  /**
+   * String: the events-stream id up to which every event of one queue is handled — the oldest of its
+   * partitions' checkpoints (queue's slot). Publishers before partitions kept their one checkpoint here.
+   */
   checkpoint(queueName: string): string {
     return `${this.queueRoot(queueName)}:checkpoint`;
   }
 
-  /** String: the lease naming the one publisher that reads a queue now (queue's slot). */
-  lease(queueName: string): string {
-    return `${this.queueRoot(queueName)}:lease`;
+  /** Hash: partition number → the last events-stream id handled for that partition of one queue (queue's slot). */
+  partitionCheckpoints(queueName: string): string {
+    return `${this.queueRoot(queueName)}:checkpoints`;
+  }
+
+  /** String: how many partitions one queue's jobs are split into; set once by the first publisher (queue's slot). */
+  partitionCount(queueName: string): string {
+    return `${this.queueRoot(queueName)}:partitions`;
+  }
+
+  /** String: the lease naming the one publisher that reads one partition of a queue now (queue's slot). */
+  lease(queueName: string, partition: number): string {
+    return `${this.queueRoot(queueName)}:lease:${partition}`;
+  }
+
+  /** Sorted set: the publisher processes reading a queue, scored by when their membership expires (epoch ms; queue's slot). */
+  publishers(queueName: string): string {
+    return `${this.queueRoot(queueName)}:publishers`;
   }
 
   /** Set: Seenn ids of a queue's jobs that are not terminal yet (what a re-sync must revisit; queue's slot). */

@@ -11,6 +11,7 @@ import type { Publisher } from '../../src/publisher/index.js';
 import { connect } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { ADMIN_TOKEN, call, envelope, startBed, type AdminBed } from './harness.js';
+import { PUBLISHER_DEFAULTS } from '../../src/publisher/options.js';
 
 const QUEUE = 'render';
 const IDLE = 'idle';
@@ -185,7 +186,7 @@ describe('admin JSON view', () => {
     expect(render.counts).toMatchObject({ completed: 1, failed: 1, delayed: 1, active: 0, waiting: 0 });
     const stream = `${bed.prefix}:${QUEUE}:events`;
     const [[newestId]] = (await bed.redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as [[string, string[]]];
-    expect(render.publisher).toMatchObject({ leaseHeld: true, checkpointId: newestId, newestEventId: newestId, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } });
+    expect(render.publisher).toMatchObject({ leaseHeld: true, partitions: { total: PUBLISHER_DEFAULTS.partitions, held: PUBLISHER_DEFAULTS.partitions }, checkpointId: newestId, newestEventId: newestId, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } });
     expect(render.publisher.checkpointId).toBe(await bed.redis.get(bed.seenn.context.keys.checkpoint(QUEUE)));
     expect(render.publisher.leaseExpiresInMs).toBeGreaterThan(0);
     expect(render.publisher.leaseExpiresInMs).toBeLessThanOrEqual(2_000);
@@ -194,7 +195,7 @@ describe('admin JSON view', () => {
       name: IDLE,
       paused: false,
       counts: { active: 0, completed: 0, delayed: 0, failed: 0, prioritized: 0, waiting: 0, 'waiting-children': 0 },
-      publisher: { leaseHeld: false, leaseHolder: null, leaseExpiresInMs: null, checkpointId: null, newestEventId: null, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } },
+      publisher: { leaseHeld: false, leaseHolder: null, leaseExpiresInMs: null, partitions: { total: PUBLISHER_DEFAULTS.partitions, held: 0 }, checkpointId: null, newestEventId: null, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } },
     });
   });
 

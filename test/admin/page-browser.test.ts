@@ -93,8 +93,8 @@ describe('the Seenn admin page in Chromium', () => {
     const { page, problems } = await openAdmin();
     const row = page.locator('#queues tr[data-queue="renders"]');
     await row.waitFor();
-    // The publisher of this process holds the lease: the page names the holder as Redis has it.
-    const holder = await redis.get(seenn.context.keys.lease(QUEUE));
+    // The publisher of this process holds every partition: the page names the holder as Redis has it.
+    const holder = await redis.get(seenn.context.keys.lease(QUEUE, 0));
     expect(holder).not.toBeNull();
     await row.locator('td').nth(8).filter({ hasText: holder as string }).waitFor({ timeout: 10_000 });
     expect(await row.locator('td').nth(9).textContent()).toBe('caught up');

@@ -13,6 +13,7 @@ import type { Publisher } from '../../src/publisher/index.js';
 import { connect } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { ADMIN_TOKEN, call, startBed, type AdminBed } from './harness.js';
+import { PUBLISHER_DEFAULTS } from '../../src/publisher/options.js';
 
 const QUEUE = 'lagging';
 const TINY = 'tiny';
@@ -127,6 +128,7 @@ describe('publisher lag in the admin view', () => {
       leaseHeld: false,
       leaseHolder: null,
       leaseExpiresInMs: null,
+      partitions: { total: PUBLISHER_DEFAULTS.partitions, held: 0 },
       checkpointId: checkpoint,
       newestEventId: truth.newestId,
       lag: { ms: streamIdTime(truth.newestId) - streamIdTime(checkpoint), entries: truth.unread, entriesCapped: false, trimmed: false },
@@ -168,6 +170,7 @@ describe('publisher lag in the admin view', () => {
       leaseHeld: false,
       leaseHolder: null,
       leaseExpiresInMs: null,
+      partitions: { total: PUBLISHER_DEFAULTS.partitions, held: 0 },
       checkpointId: checkpoint,
       newestEventId: truth.newestId,
       lag: { ms: streamIdTime(truth.newestId) - streamIdTime(checkpoint), entries: truth.length, entriesCapped: false, trimmed: true },

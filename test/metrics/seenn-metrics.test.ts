@@ -13,6 +13,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC_NAMES } from '../../src/metrics/index.js';
 import { Seenn } from '../../src/seenn.js';
+import { PUBLISHER_DEFAULTS } from '../../src/publisher/options.js';
 import { ADMIN_TOKEN, call, envelope } from '../admin/harness.js';
 import { RecordingEventSource, SECRET } from '../bridge/helpers.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -114,8 +115,9 @@ describe('gauges follow what happens', () => {
     const bed = await startBed('own');
     const registry = bed.registry as Registry;
     const keys = bed.seenn.context.keys;
-    // Another (stand-in) publisher holds the lease: ours waits, the events pile up.
-    await redis.set(keys.lease(QUEUE), 'someone-else', 'PX', 60_000);
+    // Another (stand-in) publisher holds every partition: ours waits, the events pile up.
+    const leases = Array.from({ length: PUBLISHER_DEFAULTS.partitions }, (_, partition) => keys.lease(QUEUE, partition));
+    for (const lease of leases) await redis.set(lease, 'someone-else', 'PX', 60_000);
     const publisher = bed.seenn.publisher({ queues: [QUEUE], blockMs: 100, leaseRetryMs: 50 });
     await publisher.start();
     const queue = new Queue(QUEUE, { connection: redis, prefix: bed.prefix });
@@ -127,7 +129,7 @@ describe('gauges follow what happens', () => {
       expect(entries).toBeGreaterThanOrEqual(3);
       expect(await sample(registry, METRIC_NAMES.publisherLagSeconds, { queue: QUEUE })).toBeGreaterThanOrEqual(0);
       const leased = new Promise<void>((resolve) => publisher.once('lease', () => resolve()));
-      await redis.del(keys.lease(QUEUE));
+      await redis.del(...leases);
       await leased;
       await waitFor(async () => (await sample(registry, METRIC_NAMES.publisherLagEntries, { queue: QUEUE })) === 0, { what: 'the lag to fall to 0' });
       expect(await sample(registry, METRIC_NAMES.publisherLagSeconds, { queue: QUEUE })).toBe(0);
