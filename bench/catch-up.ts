@@ -53,6 +53,11 @@ async function commandCalls(redis: Redis): Promise<Map<string, number>> {
   return calls;
 }
 
+/** Every Seenn key of the bench's prefix: the app's keys and the queue's (checkpoints, leases, live set). */
+async function seennKeys(redis: Redis, prefix: string): Promise<string[]> {
+  return [...(await scanKeys(redis, `${prefix}:seenn:*`)), ...(await scanKeys(redis, `${prefix}:${QUEUE}:seenn:*`))];
+}
+
 /** Every key under `pattern`, by SCAN. */
 async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
   const keys: string[] = [];
@@ -101,7 +106,7 @@ async function main(): Promise<void> {
         }
       }),
     );
-    const storeKeys = await scanKeys(redis, `${prefix}:seenn:*`);
+    const storeKeys = await seennKeys(redis, prefix);
     const dumps: [string, Buffer][] = [];
     for (let i = 0; i < storeKeys.length; i += 1000) {
       const pipeline = redis.pipeline();
@@ -143,7 +148,7 @@ async function main(): Promise<void> {
     // 2. Runs: restore the state before any publisher ran, start N publishers, time the catch-up.
     const runs: RunResult[] = [];
     for (const count of PUBLISHERS) {
-      const current = await scanKeys(redis, `${prefix}:seenn:*`);
+      const current = await seennKeys(redis, prefix);
       for (let i = 0; i < current.length; i += 1000) await redis.del(...current.slice(i, i + 1000));
       for (let i = 0; i < dumps.length; i += 1000) {
         const pipeline = redis.pipeline();

@@ -21,7 +21,9 @@ export function partitionOf(bullId: string, count: number): number {
  * mode, gives up or takes partitions to reach its fair share; in `leave` mode, gives everything up.
  * KEYS[1] membership zset; KEYS[2..] the partitions' lease keys, in partition order.
  * ARGV[1] owner token; ARGV[2] lease ms; ARGV[3] `keep` | `balance` | `leave`.
- * Answers the partitions the owner holds afterwards.
+ * Answers `{ held, owed }`: the partitions the owner holds afterwards, and 1 when it holds fewer than
+ * its share while some partition is free or some process holds more than its share (so it should
+ * try again soon), else 0.
  */
 const syncLeasesScript = luaScript(
   'syncLeases',
@@ -32,24 +34,25 @@ if mode == 'leave' then
   for i = 2, #KEYS do
     if redis.call('GET', KEYS[i]) == owner then redis.call('DEL', KEYS[i]) end
   end
-  return {}
+  return {{}, 0}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + leaseMs, owner)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local held, free = {}, {}
+local held, free, counts = {}, {}, {}
 for i = 2, #KEYS do
   local holder = redis.call('GET', KEYS[i])
   if holder == owner then held[#held + 1] = i elseif holder == false then free[#free + 1] = i end
+  if holder then counts[holder] = (counts[holder] or 0) + 1 end
 end
+local target = math.ceil((#KEYS - 1) / redis.call('ZCARD', KEYS[1]))
+local f = 1
 if mode == 'balance' then
-  local target = math.ceil((#KEYS - 1) / redis.call('ZCARD', KEYS[1]))
   while #held > target do
     redis.call('DEL', KEYS[held[#held]])
     held[#held] = nil
   end
-  local f = 1
   while #held < target and f <= #free do
     held[#held + 1] = free[f]
     f = f + 1
@@ -60,7 +63,14 @@ for _, i in ipairs(held) do
   redis.call('SET', KEYS[i], owner, 'PX', leaseMs)
   result[#result + 1] = i - 2
 end
-return result
+local owed = 0
+if #held < target then
+  if f <= #free then owed = 1 end
+  for holder, count in pairs(counts) do
+    if holder ~= owner and count > target then owed = 1 end
+  end
+end
+return {result, owed}
 `,
 );
 
@@ -121,10 +131,18 @@ export async function partitionCount(redis: RedisConnection, keys: SeennKeys, qu
 /** How {@link syncLeases} treats the partitions: renew only, move toward the fair share, or give all up. */
 export type LeaseMode = 'keep' | 'balance' | 'leave';
 
-/** Heartbeats membership and renews, balances or gives up the partition leases; answers the partitions held. */
-export async function syncLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number, owner: string, leaseMs: number, mode: LeaseMode): Promise<number[]> {
-  const held = (await runScript(redis, syncLeasesScript, [keys.publishers(queueName), ...leaseKeys(keys, queueName, count)], [owner, leaseMs, mode])) as number[];
-  return held.map(Number).sort((a, b) => a - b);
+/** What {@link syncLeases} answers. */
+export interface LeaseSync {
+  /** The partitions held afterwards, ascending. */
+  held: number[];
+  /** Fewer than a fair share is held while a partition is free or another process holds more than its share: try again soon. */
+  owed: boolean;
+}
+
+/** Heartbeats membership and renews, balances or gives up the partition leases. */
+export async function syncLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number, owner: string, leaseMs: number, mode: LeaseMode): Promise<LeaseSync> {
+  const [held, owed] = (await runScript(redis, syncLeasesScript, [keys.publishers(queueName), ...leaseKeys(keys, queueName, count)], [owner, leaseMs, mode])) as [number[], number];
+  return { held: held.map(Number).sort((a, b) => a - b), owed: owed === 1 };
 }
 
 /** Moves the checkpoints of `partitions` (held by `owner`) forward to `id`, and the queue's overall one after them. */

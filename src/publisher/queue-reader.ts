@@ -63,6 +63,9 @@ export interface ParkedJob {
  */
 export const JOB_RETRY_DELAYS_MS: readonly number[] = Object.freeze([50, 200, 800]);
 
+/** How soon a process holding no partition asks again when others are about to hand its share over. */
+export const PARTITION_CLAIM_RETRY_MS = 50;
+
 /** The reading loop of one queue in one publisher process. */
 export class QueueReader {
   private readonly owner = randomUUID();
@@ -75,8 +78,8 @@ export class QueueReader {
   private partitions: number | undefined;
   /** The partitions this process holds, ascending. */
   private held: readonly number[] = [];
-  /** When the loop last moved toward its fair share of the partitions (epoch ms). */
-  private balancedAtMs = 0;
+  /** Whether this process holds fewer partitions than its share while it could get more soon. */
+  private owed = false;
   private leaseTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   /** Whether the once-only sizing warning of a trimmed-gap re-sync was logged. */
@@ -123,9 +126,10 @@ export class QueueReader {
     while (this.running) {
       try {
         this.partitions ??= await partitionCount(this.ctx.redis, this.ctx.keys, this.queueName, this.options.partitions);
-        if (this.held.length === 0 || Date.now() - this.balancedAtMs >= this.options.leaseRetryMs) await this.balance();
+        await this.balance();
         if (this.held.length === 0) {
-          await this.pause(this.options.leaseRetryMs);
+          // Owed a share that others are about to hand over (they do between two reads): ask again soon.
+          await this.pause(this.owed ? Math.min(PARTITION_CLAIM_RETRY_MS, this.options.leaseRetryMs) : this.options.leaseRetryMs);
           continue;
         }
         await this.readOnce(this.held, this.partitions);
@@ -139,11 +143,10 @@ export class QueueReader {
   }
 
   /**
-   * Between reads: moves toward this process's fair share of the partitions (giving some up only
-   * here, after the last read was checkpointed), and keeps the leases renewed in the background.
+   * Before each read: moves toward this process's fair share of the partitions (giving some up only
+   * here, after the last read was checkpointed; one script), and keeps the leases renewed in the background.
    */
   private async balance(): Promise<void> {
-    this.balancedAtMs = Date.now();
     await this.sync('balance');
     if (this.leaseTimer === undefined) {
       this.leaseTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)));
@@ -164,8 +167,9 @@ export class QueueReader {
 
   /** Runs one lease step and records what this process holds afterwards. */
   private async sync(mode: LeaseMode): Promise<void> {
-    const held = await syncLeases(this.ctx.redis, this.ctx.keys, this.queueName, this.partitions as number, this.owner, this.options.leaseMs, mode);
+    const { held, owed } = await syncLeases(this.ctx.redis, this.ctx.keys, this.queueName, this.partitions as number, this.owner, this.options.leaseMs, mode);
     if (mode !== 'leave' && !this.running) return;
+    this.owed = owed;
     this.setHeld(held);
   }
 
@@ -313,10 +317,13 @@ export class QueueReader {
     this.hooks.onParked(this.queueName, info);
   }
 
-  /** Adds BullMQ's failed-attempt count to a `delayed` event (a retry backoff or a step job's delay?). */
+  /** Adds BullMQ's attempt counts and whether it failed before to a `delayed` event (a retry backoff or a step job's delay?). */
   private async withAttemptsMade(bullId: string, event: SourceEvent & { kind: 'delayed' }): Promise<SourceEvent> {
-    const attemptsMade = await this.ctx.redis.hget(this.ctx.keys.bullJob(this.queueName, bullId), 'atm');
-    return attemptsMade === null ? event : { ...event, attemptsMade: Number(attemptsMade) };
+    const [made, started, failedReason] = await this.ctx.redis.hmget(this.ctx.keys.bullJob(this.queueName, bullId), 'atm', 'ats', 'failedReason');
+    if (made === null) return event;
+    const enriched: SourceEvent = { ...event, attemptsMade: Number(made), failedBefore: failedReason !== null && failedReason !== '' };
+    if (started !== null) enriched.attemptsStarted = Number(started);
+    return enriched;
   }
 
   private pause(ms: number): Promise<void> {
