@@ -113,7 +113,7 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
       break;
     case 'delayed':
       job.status = 'pending';
-      if (x.attempt > 0 && isRetry(x, event.attemptsMade)) markRetry(job, x);
+      if (x.attempt > 0 && isRetry(x, event)) markRetry(job, x);
       break;
     case 'waiting-children':
       job.status = 'pending';
@@ -176,11 +176,20 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
 
 /**
  * Whether a `delayed` after a run is a backoff before a retry (the attempt failed) rather than a step
- * job delaying itself: BullMQ counts failed attempts in `attemptsMade`; without it, a failure the
- * worker wrapper reported for this attempt decides.
+ * job delaying itself. BullMQ counts ended attempts in `attemptsMade`, but the count is read after the
+ * event: when no attempt started since (`attemptsStarted`), it is exact; when some did, it may also
+ * count their ends, so it decides only when it is past doubt either way, and otherwise the failure
+ * the worker wrapper reported for this attempt, or BullMQ's `failedReason`, does. Without the count, the
+ * wrapper's report alone decides.
  */
-function isRetry(x: JobInternals, attemptsMade: number | undefined): boolean {
-  return attemptsMade === undefined ? x.lastError?.attempt === x.attempt : attemptsMade >= x.attempt;
+function isRetry(x: JobInternals, event: SourceEvent & { kind: 'delayed' }): boolean {
+  const { attemptsMade: made, attemptsStarted: started } = event;
+  const reported = x.lastError?.attempt === x.attempt;
+  if (made === undefined) return reported;
+  if (started === undefined || started <= x.attempt) return made >= x.attempt;
+  if (made - (started - x.attempt) >= x.attempt) return true;
+  if (made < x.attempt) return false;
+  return reported || event.failedBefore === true;
 }
 
 /** Shows that an attempt failed and another will run. */

@@ -9,10 +9,12 @@ export type SourceEvent =
   | { kind: 'waiting'; at: number; prev?: string }
   /**
    * `delayed`; `runAt` is absolute epoch ms. After a run it is either a backoff before a retry or a
-   * step job's own `moveToDelayed`: `attemptsMade` (BullMQ's count of failed attempts, read from the
-   * job when known) tells them apart.
+   * step job's own `moveToDelayed`: `attemptsMade` (BullMQ's count of ended attempts, read from the
+   * job after the event) tells them apart, with `attemptsStarted` (read at the same instant: whether
+   * later attempts began since, which `attemptsMade` may count too) and `failedBefore` (the job has a
+   * `failedReason`) for when the read came too late to be sure.
    */
-  | { kind: 'delayed'; at: number; runAt: number; attemptsMade?: number }
+  | { kind: 'delayed'; at: number; runAt: number; attemptsMade?: number; attemptsStarted?: number; failedBefore?: boolean }
   /** `waiting-children`: a flow parent waiting for its children. */
   | { kind: 'waiting-children'; at: number }
   /** `active`: an attempt starts. */

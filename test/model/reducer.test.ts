@@ -124,6 +124,19 @@ describe('reduce', () => {
     expect(delayed.job).toMatchObject({ status: 'pending', progress: 50, message: 'step 1 done', attempt: { current: 1, max: 3 } });
   });
 
+  it('counts read after a later attempt began: decided only when past doubt, else by the reported failure or failedReason', () => {
+    const active = run(fresh({ maxAttempts: 3 }), { kind: 'active', at: T0 });
+    const delayed = (counts: { attemptsMade: number; attemptsStarted: number; failedBefore: boolean }) => reduce(active, { kind: 'delayed', at: T0 + 2, runAt: T0 + 100, ...counts }).job.message;
+    // A step job's delay, read after its next attempt completed (that completion counted): not a retry.
+    expect(delayed({ attemptsMade: 1, attemptsStarted: 2, failedBefore: false })).toBeUndefined();
+    // A backoff, read after the next attempt completed: two ended attempts for two started — a retry.
+    expect(delayed({ attemptsMade: 2, attemptsStarted: 2, failedBefore: true })).toBe('Attempt 1 did not finish; it will run again');
+    // A backoff read while the next attempt runs: in doubt, BullMQ's failedReason decides.
+    expect(delayed({ attemptsMade: 1, attemptsStarted: 2, failedBefore: true })).toBe('Attempt 1 did not finish; it will run again');
+    // No later attempt: the count is exact.
+    expect(delayed({ attemptsMade: 0, attemptsStarted: 1, failedBefore: true })).toBeUndefined();
+  });
+
   it('removed: cancelled; terminal states are final', () => {
     const cancelled = run(fresh(), { kind: 'removed', at: T0 + 1 });
     expect(cancelled.job).toMatchObject({ status: 'cancelled', completedAt: '2026-01-01T00:00:00.001Z' });
