@@ -37,9 +37,9 @@ export class SeennContext {
     this.metrics = metricsRecorder(options.metrics);
   }
 
-  /** A new connection like the main one (for blocking reads); closed by {@link close}. */
-  duplicate(): RedisConnection {
-    const connection = duplicateConnection(this.redis);
+  /** A new connection like the main one (for blocking reads and subscribers; see `duplicateConnection`); closed by {@link close}. */
+  duplicate(options: { shardedSubscribers?: boolean } = {}): RedisConnection {
+    const connection = duplicateConnection(this.redis, options);
     connection.on('error', (error: Error) => this.logger.warn({ err: error }, 'redis connection error'));
     this.opened.add(connection);
     connection.once('end', () => this.opened.delete(connection));

@@ -1,7 +1,9 @@
 /**
- * The live hub: ONE Redis Pub/Sub connection per bridge, subscribed to the app's live channel, fanning
- * each notification out to the sessions of its user. Each event is parsed and framed once, whatever
- * the number of sessions.
+ * The live hub: ONE Redis Pub/Sub connection per bridge, fanning each notification out to the
+ * sessions of its user. Each event is parsed and framed once, whatever the number of sessions. On one
+ * Redis it is subscribed to the app's live channel; on a Redis Cluster with sharded Pub/Sub (see
+ * `store/live-fanout.ts`) it `SSUBSCRIBE`s to the channel of each user with a session here, and
+ * drops the channel when the user's last session goes.
  *
  * Pub/Sub drops what is published while the subscriber is disconnected. So after every (re)connect
  * the hub asks every session to catch up from the replay stream, from the last entry it handled —
@@ -12,7 +14,9 @@
  * The hub also carries derived events (live queue positions) to the sessions of their user; they
  * are not published through Redis, since every bridge computes them for its own sessions.
  */
+import type { Cluster } from 'ioredis';
 import type { RedisConnection } from '../store/connection.js';
+import { liveFanout, type LiveFanout } from '../store/live-fanout.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { PositionEvent } from './live-positions.js';
@@ -38,7 +42,18 @@ export interface HubStats {
   subscribed: boolean;
   /** Sessions registered. */
   listeners: number;
+  /** How changes arrive: plain Pub/Sub on the app channel, or sharded Pub/Sub per user (`null` until decided). */
+  fanout: LiveFanout | null;
 }
+
+/** A user's shard channel and whether Redis confirmed the subscription to it. */
+interface ShardSubscription {
+  channel: string;
+  confirmed: boolean;
+}
+
+/** How long the hub waits before it asks again how to subscribe after that failed. */
+const FANOUT_RETRY_MS = 1_000;
 
 /** Fans the app's live channel out to per-user listeners over one Redis connection. */
 export class LiveHub {
@@ -49,6 +64,13 @@ export class LiveHub {
   /** Whether events may have been missed since sessions last caught up (true until the first subscription). */
   private stale = true;
   private readonly counters = { messages: 0, subscriptions: 0, subscribed: false };
+  /** How changes arrive, once decided. */
+  private fanout: LiveFanout | null = null;
+  /** Whether the subscriber is being opened (the fan-out is being decided). */
+  private opening = false;
+  /** Sharded Pub/Sub: each user with listeners → their channel; and back. */
+  private readonly shards = new Map<string, ShardSubscription>();
+  private readonly shardUsers = new Map<string, string>();
 
   /**
    * @param ctx - the Seenn context (its `duplicate()` gives the subscriber connection)
@@ -78,7 +100,8 @@ export class LiveHub {
       this.listenerCount += 1;
     }
     this.ensureSubscriber();
-    return this.counters.subscribed && !this.stale;
+    if (this.fanout === 'sharded') return this.subscribeUser(userId);
+    return this.fanout === 'publish' && this.counters.subscribed && !this.stale;
   }
 
   /** Unregisters `listener`. */
@@ -86,7 +109,13 @@ export class LiveHub {
     const set = this.listeners.get(userId);
     if (set === undefined || !set.delete(listener)) return;
     this.listenerCount -= 1;
-    if (set.size === 0) this.listeners.delete(userId);
+    if (set.size > 0) return;
+    this.listeners.delete(userId);
+    const shard = this.shards.get(userId);
+    if (shard === undefined) return;
+    this.shards.delete(userId);
+    this.shardUsers.delete(shard.channel);
+    (this.subscriber as Cluster | null)?.sunsubscribe(shard.channel).catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: sunsubscribe failed'));
   }
 
   /** How many listeners `userId` has on this process. */
@@ -109,7 +138,7 @@ export class LiveHub {
 
   /** Counters for diagnostics. */
   get stats(): HubStats {
-    return { ...this.counters, listeners: this.listenerCount };
+    return { ...this.counters, listeners: this.listenerCount, fanout: this.fanout };
   }
 
   /** Closes the subscriber connection and forgets every listener. Idempotent. */
@@ -118,14 +147,36 @@ export class LiveHub {
     this.closed = true;
     this.listeners.clear();
     this.listenerCount = 0;
+    this.shards.clear();
+    this.shardUsers.clear();
     const subscriber = this.subscriber;
     this.subscriber = null;
     this.counters.subscribed = false;
     if (subscriber !== null) await subscriber.quit().catch(() => subscriber.disconnect());
   }
 
+  /** Decides the fan-out (once), then opens the subscriber for it. */
   private ensureSubscriber(): void {
-    if (this.subscriber !== null || this.closed) return;
+    if (this.subscriber !== null || this.closed || this.opening) return;
+    this.opening = true;
+    liveFanout(this.ctx.redis).then(
+      (fanout) => {
+        this.opening = false;
+        if (this.closed || this.subscriber !== null) return;
+        this.fanout = fanout;
+        if (fanout === 'sharded') this.openSharded();
+        else this.openPlain();
+      },
+      (error: unknown) => {
+        this.opening = false;
+        this.logger.warn({ err: error }, 'bridge hub: could not tell how to subscribe; retrying');
+        setTimeout(() => this.ensureSubscriber(), FANOUT_RETRY_MS).unref();
+      },
+    );
+  }
+
+  /** Plain Pub/Sub: one subscription to the app's live channel. */
+  private openPlain(): void {
     const channel = this.ctx.keys.liveChannel();
     const subscriber = this.ctx.duplicate();
     this.subscriber = subscriber;
@@ -151,11 +202,63 @@ export class LiveHub {
     if (subscriber.status === 'wait') subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
   }
 
+  /**
+   * Sharded Pub/Sub: ioredis keeps one subscriber connection per master. When a master's connection
+   * ends (a failover, a restart), what was published meanwhile is lost: once ioredis has its
+   * subscribers back, every channel is subscribed again and, as Redis confirms each, its user's
+   * sessions catch up.
+   */
+  private openSharded(): void {
+    const subscriber = this.ctx.duplicate({ shardedSubscribers: true }) as Cluster;
+    this.subscriber = subscriber;
+    subscriber.on('smessage', (channel: string, message: string) => {
+      if (this.shardUsers.has(channel)) this.onMessage(message);
+    });
+    subscriber.on('-node', () => {
+      this.counters.subscribed = false;
+      this.stale = true;
+      for (const shard of this.shards.values()) shard.confirmed = false;
+    });
+    subscriber.on('subscribersReady', () => {
+      if (this.closed) return;
+      this.counters.subscriptions += 1;
+      this.counters.subscribed = true;
+      if (!this.stale) return;
+      this.stale = false;
+      for (const [userId, shard] of this.shards) this.confirm(userId, shard);
+    });
+    for (const userId of this.listeners.keys()) this.subscribeUser(userId);
+    if (subscriber.status === 'wait') subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
+  }
+
+  /** Sharded Pub/Sub: subscribes to `userId`'s channel unless done; whether it is confirmed and nothing was missed since. */
+  private subscribeUser(userId: string): boolean {
+    const existing = this.shards.get(userId);
+    if (existing !== undefined) return existing.confirmed && !this.stale;
+    const shard: ShardSubscription = { channel: this.ctx.keys.liveShardChannel(userId), confirmed: false };
+    this.shards.set(userId, shard);
+    this.shardUsers.set(shard.channel, userId);
+    this.confirm(userId, shard);
+    return false;
+  }
+
+  /** `SSUBSCRIBE`s to a user's channel; once Redis confirms (and it is still wanted), the user's sessions catch up. */
+  private confirm(userId: string, shard: ShardSubscription): void {
+    (this.subscriber as Cluster).ssubscribe(shard.channel).then(
+      () => {
+        if (this.closed || this.shards.get(userId) !== shard || this.stale) return;
+        shard.confirmed = true;
+        this.resyncUser(userId);
+      },
+      (error: unknown) => this.logger.warn({ err: error, userId }, 'bridge hub: ssubscribe failed; will retry when the subscribers are back'),
+    );
+  }
+
   private onMessage(message: string): void {
     this.counters.messages += 1;
     // The first message after a (re)connect: sessions catch up first, and this message joins what
-    // they buffer meanwhile.
-    this.resyncIfStale();
+    // they buffer meanwhile. (Sharded: each user's sessions catch up when their channel is confirmed.)
+    if (this.fanout === 'publish') this.resyncIfStale();
     const newline = message.indexOf('\n');
     const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
     if (listeners === undefined) return;
@@ -186,13 +289,15 @@ export class LiveHub {
   }
 
   private resyncAll(): void {
-    for (const set of this.listeners.values()) {
-      for (const listener of [...set]) {
-        try {
-          listener.resync();
-        } catch (error) {
-          this.logger.error({ err: error }, 'bridge hub: a session failed to resync');
-        }
+    for (const userId of this.listeners.keys()) this.resyncUser(userId);
+  }
+
+  private resyncUser(userId: string): void {
+    for (const listener of [...(this.listeners.get(userId) ?? [])]) {
+      try {
+        listener.resync();
+      } catch (error) {
+        this.logger.error({ err: error, userId }, 'bridge hub: a session failed to resync');
       }
     }
   }

@@ -102,11 +102,13 @@ export function openConnection(connection: ConnectionInput): OpenedConnection {
 /**
  * A new connection of the same kind and to the same server(s) as `connection`, with
  * `maxRetriesPerRequest: null` (for blocking reads and Pub/Sub). A `Cluster` is duplicated with its
- * own start-up nodes: `Cluster.duplicate()` takes nodes as its first argument, options second.
+ * own start-up nodes: `Cluster.duplicate()` takes nodes as its first argument, options second;
+ * `shardedSubscribers` gives it ioredis's per-shard subscriber connections (for `SSUBSCRIBE`).
  */
-export function duplicateConnection(connection: RedisConnection): RedisConnection {
+export function duplicateConnection(connection: RedisConnection, options: { shardedSubscribers?: boolean } = {}): RedisConnection {
   if (isCluster(connection)) {
-    return connection.duplicate([], { redisOptions: { ...connection.options.redisOptions, maxRetriesPerRequest: null } });
+    const sharded = options.shardedSubscribers === true ? { shardedSubscribers: true } : {};
+    return connection.duplicate([], { ...sharded, redisOptions: { ...connection.options.redisOptions, maxRetriesPerRequest: null } });
   }
   return connection.duplicate({ maxRetriesPerRequest: null });
 }

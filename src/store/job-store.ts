@@ -8,6 +8,7 @@ import { SeennError } from '../errors.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
+import { liveFanout } from './live-fanout.js';
 import { applyChangesScript, runScript } from './scripts.js';
 
 /** How long the store keeps things. */
@@ -115,7 +116,9 @@ export class JobStore {
   async commit(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
     const keys = [this.keys.stream(userId), this.keys.userJobs(userId)];
     const childrenKeys: string[] = [];
-    const args: (string | number)[] = [this.keys.liveChannel(), userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000, this.childrenTtlSeconds() * 1000];
+    const sharded = (await liveFanout(this.redis)) === 'sharded';
+    const channel = sharded ? this.keys.liveShardChannel(userId) : this.keys.liveChannel();
+    const args: (string | number)[] = [channel, userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000, this.childrenTtlSeconds() * 1000, sharded ? 'SPUBLISH' : 'PUBLISH'];
     for (const change of changes) {
       const { job } = change.record;
       if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });

@@ -77,9 +77,14 @@ export class SeennKeys {
     return `${this.base}:descriptor-secret`;
   }
 
-  /** Pub/Sub channel: every change of this app, for bridges to fan out live. */
+  /** Pub/Sub channel: every change of this app, for bridges to fan out live (plain Pub/Sub; see `store/live-fanout.ts`). */
   liveChannel(): string {
     return `${this.base}:live`;
+  }
+
+  /** Shard channel: the changes of one user, in that user's slot (sharded Pub/Sub on a Redis Cluster; see `store/live-fanout.ts`). */
+  liveShardChannel(userId: string): string {
+    return `${this.user(userId)}:live`;
   }
 
   /**

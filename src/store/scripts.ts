@@ -41,6 +41,7 @@ export async function runScript(redis: RedisConnection, script: LuaScript, keys:
  * ARGV[3]        replay stream MAXLEN (approximate trim)
  * ARGV[4]        replay stream and index TTL in ms
  * ARGV[5]        children index TTL in ms
+ * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
  * then 10 ARGV per change:
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
@@ -58,7 +59,7 @@ export async function runScript(redis: RedisConnection, script: LuaScript, keys:
  * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
  * {'duplicate', jobId} when another job already holds that job's `childIndex` (nothing written);
  * {'ok', id1, id2, …} with the replay stream ids of the events appended, in order.
- * Publishes `userId\nentryId\neventName\neventData` on the channel for every event appended.
+ * Publishes `userId\nentryId\neventName\neventData` on the channel (with ARGV[6]) for every event appended.
  */
 export const applyChangesScript = luaScript(
   'applyChanges',
@@ -74,7 +75,7 @@ local function compareIds(a, b)
   if aseq ~= bseq then return aseq < bseq and -1 or 1 end
   return 0
 end
-local FIXED = 5
+local FIXED = 6
 local PER = 10
 local n = (#ARGV - FIXED) / PER
 for i = 1, n do
@@ -127,7 +128,7 @@ for i = 1, n do
       local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
       answer[#answer + 1] = id
       if ARGV[1] ~= '' then
-        redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. id .. '\\n' .. event .. '\\n' .. data)
+        redis.call(ARGV[6], ARGV[1], ARGV[2] .. '\\n' .. id .. '\\n' .. event .. '\\n' .. data)
       end
     end
   end

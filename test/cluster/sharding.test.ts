@@ -42,6 +42,16 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+/** Subscribers of each channel over every master (`PUBSUB SHARDNUMSUB` / `NUMSUB` answer per node). */
+async function subscribers(kind: 'SHARDNUMSUB' | 'NUMSUB', channels: readonly string[]): Promise<number[]> {
+  const counts = channels.map(() => 0);
+  for (const node of redis.nodes('master')) {
+    const reply = (await node.call('PUBSUB', kind, ...channels)) as (string | number)[];
+    for (let i = 0; i < channels.length; i += 1) counts[i] = (counts[i] as number) + Number(reply[i * 2 + 1]);
+  }
+  return counts;
+}
+
 describe('Redis Cluster, queues tagged per queue', () => {
   it('puts the three queues on three masters, and every Seenn key of a queue in that queue slot', async () => {
     const keys = new SeennKeys(prefix, 'default');
@@ -148,6 +158,13 @@ describe('Redis Cluster, queues tagged per queue', () => {
         });
       }
       for (const parentId of parents) expect((await seenn.jobs.getWithChildren(parentId))?.children).toHaveLength(3);
+      // The changes came by sharded Pub/Sub: one subscriber per user on that user's shard channel,
+      // none on the app-wide channel; a user's channel is dropped with their last stream.
+      const keys = seenn.context.keys;
+      expect(await subscribers('SHARDNUMSUB', users.map((user) => keys.liveShardChannel(user)))).toEqual(users.map(() => 1));
+      expect(await subscribers('NUMSUB', [keys.liveChannel()])).toEqual([0]);
+      sources[0]?.close();
+      await waitFor(async () => (await subscribers('SHARDNUMSUB', [keys.liveShardChannel('ada')]))[0] === 0, { what: "ada's shard channel to be dropped" });
       expect(errors).toEqual([]);
       expect(checker.checked.commands).toBeGreaterThan(100);
       expect(checker.violations).toEqual([]);
