@@ -26,7 +26,7 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { cancelJob, completeJob, createSeennOnlyChild, createSeennOnlyParent, failJob, setJobProgress, startSeennOnlyJob, type SeennOnlyJobInput } from '../handles/index.js';
 import { isJobIdShape } from '../model/ids.js';
-import { CHILD_PROGRESS_MODES, LIMITS, type SeennJob } from '../model/job.js';
+import { CHILD_PROGRESS_MODES, LIMITS, TtlSecondsSchema, type SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import { HISTORY_DEFAULTS, POSITION_DEFAULTS, runsKey } from '../position/index.js';
 import { canSee, jobNotFound, type Authenticator } from './authenticate.js';
@@ -118,7 +118,7 @@ const CreateBodySchema = z
     stage: z.unknown().optional(),
     estimatedCompletionAt: isoInput.optional(),
     estimatedDuration: z.number().optional(),
-    ttlSeconds: z.number().int().min(60).max(2_592_000).optional(),
+    ttlSeconds: TtlSecondsSchema.optional(),
     workflowId: z.string().optional(),
     /** `@seenn/node` 0.2.0 sent `version` where later versions send `workflowId`. */
     version: z.string().min(1).max(LIMITS.jobTypeChars).optional(),
@@ -400,7 +400,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   private async create(raw: Record<string, unknown>): Promise<SeennJob> {
     const body = parseOrThrow(CreateBodySchema, raw, 'job', 'VALIDATION_ERROR');
     const input: Record<string, unknown> = { userId: body.userId, jobType: body.jobType, title: body.title };
-    for (const name of ['metadata', 'queue', 'stage', 'estimatedCompletionAt', 'estimatedDuration'] as const) if (body[name] !== undefined) input[name] = body[name];
+    for (const name of ['metadata', 'queue', 'stage', 'estimatedCompletionAt', 'estimatedDuration', 'ttlSeconds'] as const) if (body[name] !== undefined) input[name] = body[name];
     const workflowId = body.workflowId ?? body.version;
     if (workflowId !== undefined) input['workflowId'] = workflowId;
     const fields = input as unknown as SeennOnlyJobInput;
