@@ -32,7 +32,7 @@ export type BridgeAuth<Req = IncomingMessage> =
       authenticate(req: Req): AuthResult | null | Promise<AuthResult | null>;
     };
 
-/** A per-user request budget: at most `requests` requests in each window of `perMs` milliseconds. */
+/** A request budget (per user, or per backend credential for `writeApi`): at most `requests` requests in each window of `perMs` milliseconds. */
 export interface RateLimitOptions {
   requests: number;
   perMs: number;

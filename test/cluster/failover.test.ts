@@ -36,7 +36,7 @@ const prefix = `fo-${randomUUID().slice(0, 8)}`;
 const keys = new SeennKeys(prefix, 'default');
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+  cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, readyTimeoutMs: 60_000 });
   redis = cluster.connect();
 }, 90_000);
 
