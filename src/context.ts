@@ -33,7 +33,7 @@ export class SeennContext {
     readonly logger: Logger,
   ) {
     this.keys = new SeennKeys(options.prefix, options.appId);
-    this.store = new JobStore(redis, this.keys, options.retention);
+    this.store = new JobStore(redis, this.keys, options.retention, logger.child({ module: 'store' }));
     this.metrics = metricsRecorder(options.metrics);
   }
 

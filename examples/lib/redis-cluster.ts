@@ -31,6 +31,12 @@ export interface RedisClusterServer {
   connect(): Cluster;
   /** The port of the master serving `slot` now. */
   masterPortOf(slot: number): Promise<number>;
+  /**
+   * A manual `CLUSTER FAILOVER` of the master serving `slot`: sent to one of its replicas (the cluster
+   * needs `replicasPerMaster` ≥ 1), which takes over once it has every write of the master (no write is
+   * lost). Resolves when the replica is a master and every node routes `slot` to it.
+   */
+  failover(slot: number, timeoutMs?: number): Promise<{ oldMasterPort: number; newMasterPort: number }>;
   /** Stops every node (SIGTERM, then SIGKILL after `timeoutMs`) and removes the node files. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -97,26 +103,62 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     throw error;
   }
   const startupNodes = nodes.map(({ host, port }) => ({ host, port }));
+  const masterPortOf = async (slot: number): Promise<number> => {
+    for (const node of nodes) {
+      if (node.process.exitCode !== null) continue;
+      const admin = new Redis(node.port, node.host, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      try {
+        await admin.connect();
+        const ranges = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+        const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+        if (range !== undefined) return range[2][1];
+      } catch {
+        // try the next node
+      } finally {
+        admin.disconnect();
+      }
+    }
+    throw new Error(`no node answers which master serves slot ${slot}`);
+  };
   return {
     nodes,
     startupNodes,
     connect: () => new Cluster(startupNodes, { redisOptions: { maxRetriesPerRequest: null } }),
-    async masterPortOf(slot) {
-      for (const node of nodes) {
-        if (node.process.exitCode !== null) continue;
-        const admin = new Redis(node.port, node.host, { lazyConnect: true, maxRetriesPerRequest: 1 });
-        try {
-          await admin.connect();
-          const ranges = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
-          const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-          if (range !== undefined) return range[2][1];
-        } catch {
-          // try the next node
-        } finally {
-          admin.disconnect();
-        }
+    masterPortOf,
+    async failover(slot, timeoutMs = 20_000) {
+      const oldMasterPort = await masterPortOf(slot);
+      const master = new Redis(oldMasterPort, HOST, { maxRetriesPerRequest: 1 });
+      let replicaPort: number;
+      try {
+        // ROLE on a master: ['master', offset, [[ip, port, offset], …]].
+        const [, , replicaList] = (await master.call('ROLE')) as [string, number, [string, string, string][]];
+        const first = replicaList[0];
+        if (first === undefined) throw new Error(`the master on port ${oldMasterPort} has no replica to fail over to`);
+        replicaPort = Number(first[1]);
+      } finally {
+        master.disconnect();
       }
-      throw new Error(`no node answers which master serves slot ${slot}`);
+      const replica = new Redis(replicaPort, HOST, { maxRetriesPerRequest: 1 });
+      const admins = nodes.filter((node) => node.process.exitCode === null).map((node) => new Redis(node.port, node.host, { maxRetriesPerRequest: 1 }));
+      try {
+        await replica.call('CLUSTER', 'FAILOVER');
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const role = (await replica.call('ROLE')) as unknown[];
+          const routes = await Promise.all(
+            admins.map(async (admin) => {
+              const ranges = (await admin.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+              return ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
+            }),
+          );
+          if (role[0] === 'master' && routes.every((port) => port === replicaPort)) return { oldMasterPort, newMasterPort: replicaPort };
+          if (Date.now() > deadline) throw new Error(`the failover of slot ${slot} to port ${replicaPort} did not complete within ${timeoutMs} ms (role ${String(role[0])}, routes ${routes.join(',')})`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        replica.disconnect();
+        for (const admin of admins) admin.disconnect();
+      }
     },
     stop,
   };

@@ -18,7 +18,7 @@ import { loggableUrl, requestUrl, sendError, sendJson, toSeennError } from './ht
 import { LiveHub, type HubStats } from './live-hub.js';
 import { LivePositions } from './live-positions.js';
 import { resolveBridgeOptions, type BridgeOptions, type ResolvedBridgeOptions } from './options.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimitExceeded, RateLimiter, spendBudget } from './rate-limiter.js';
 import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
 import { SSE_HEADERS, SseSession, type SessionServices } from './sse-session.js';
 import { formatValue, type Frame } from './frames.js';
@@ -93,7 +93,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       if (this.closing !== undefined) throw new SeennError('INTERNAL_ERROR', 'the bridge is shutting down');
       const principal = await this.authenticator.authenticate(req, url, true);
       // Every connect (HEAD too) spends the user's connect budget: each fresh one reads its jobs.
-      if (this.connectLimiter !== null) headers = this.spend(this.connectLimiter, principal.userId);
+      if (this.connectLimiter !== null) headers = spendBudget(this.connectLimiter, principal.userId);
       checkUserParam(principal, url);
       const filterJobId = await this.streamFilter(principal, url);
       if (this.hub.count(principal.userId) >= this.options.maxStreamsPerUser) {
@@ -188,26 +188,12 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     try {
       url = requestUrl(req);
       const principal = await this.authenticator.authenticate(req, url, false);
-      if (this.limiter !== null) headers = this.spend(this.limiter, principal.userId);
+      if (this.limiter !== null) headers = spendBudget(this.limiter, principal.userId);
       checkUserParam(principal, url);
       sendJson(res, 200, await body(principal, url), headers);
     } catch (error) {
       this.answerError(res, url, error, headers);
     }
-  }
-
-  /**
-   * Counts one request of `userId` against `limiter`: the rate-limit headers to answer with, or a
-   * thrown `RATE_LIMIT_EXCEEDED` (its headers, with `Retry-After`, in `details.headers`).
-   */
-  private spend(limiter: RateLimiter, userId: string): Record<string, string | number> {
-    const decision = limiter.take(userId);
-    const headers: Record<string, string | number> = { 'X-RateLimit-Limit': decision.limit, 'X-RateLimit-Remaining': decision.remaining };
-    if (!decision.allowed) {
-      headers['Retry-After'] = decision.retryAfterSeconds;
-      throw new RateLimited(decision.retryAfterSeconds, headers);
-    }
-    return headers;
   }
 
   /** The SSE `jobId` filter: a job the principal may see, or 404. */
@@ -221,20 +207,10 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
 
   private answerError(res: ServerResponse, url: URL | null, error: unknown, headers: Record<string, string | number> = {}): void {
     const coded = toSeennError(error);
-    if (error instanceof RateLimited) headers = { ...headers, ...error.headers };
+    if (error instanceof RateLimitExceeded) headers = { ...headers, ...error.headers };
     const where = url === null ? '(malformed)' : loggableUrl(url);
     if (coded.status >= 500) this.logger.error({ err: error, url: where }, 'bridge: request failed');
     else this.logger.debug({ code: coded.code, url: where }, 'bridge: request refused');
     sendError(res, coded, headers);
-  }
-}
-
-/** A request over its user's budget: `RATE_LIMIT_EXCEEDED` with the headers to answer. */
-class RateLimited extends SeennError {
-  constructor(
-    retryAfterSeconds: number,
-    readonly headers: Record<string, string | number>,
-  ) {
-    super('RATE_LIMIT_EXCEEDED', 'too many requests', { details: { retryAfterSeconds } });
   }
 }

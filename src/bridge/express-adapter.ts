@@ -11,7 +11,8 @@ import { SeennError } from '../errors.js';
 import { Authenticator } from './authenticate.js';
 import { Bridge } from './bridge.js';
 import { resolveBridgeOptions } from './options.js';
-import { WRITE_API_DEFAULTS, WriteApi, answerCancel } from './write-api.js';
+import { RateLimiter } from './rate-limiter.js';
+import { WRITE_API_DEFAULTS, WriteApi, answerCancel, type CancelRouteContext } from './write-api.js';
 import { mountWriteApi } from './write-express.js';
 import { sendError, toSeennError } from './http.js';
 import type { BridgeOptions } from './options.js';
@@ -63,10 +64,18 @@ export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, optio
   const resolved = resolveBridgeOptions(options, ctx.options.tokenSecret);
   const users = new Authenticator<Request>(resolved.auth, ctx.options.appId, resolved.maxTokenAgeSeconds);
   if (options.writeApi !== undefined) {
-    mountWriteApi(router, new WriteApi<Request>(ctx, jobs, options.writeApi, users));
+    mountWriteApi(router, new WriteApi<Request>(ctx, jobs, options.writeApi, users, resolved.rateLimit));
   } else {
     // Cancel is ours: a job's owner may cancel it on every bridge (backend keys need `writeApi`).
-    const route = { ctx, jobs, users, isBackend: () => Promise.resolve(false), maxBodyBytes: WRITE_API_DEFAULTS.maxBodyBytes };
+    const route: CancelRouteContext<Request> = {
+      ctx,
+      jobs,
+      users,
+      backendOf: () => Promise.resolve(null),
+      backendLimiter: null,
+      userLimiter: resolved.rateLimit === null ? null : new RateLimiter(resolved.rateLimit),
+      maxBodyBytes: WRITE_API_DEFAULTS.maxBodyBytes,
+    };
     router.post('/jobs/:id/cancel', (req, res) => answerCancel(route, req, res, String(req.params['id'])));
   }
   router.get('/sse', (req, res) => {

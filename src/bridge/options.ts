@@ -32,7 +32,7 @@ export type BridgeAuth<Req = IncomingMessage> =
       authenticate(req: Req): AuthResult | null | Promise<AuthResult | null>;
     };
 
-/** A per-user request budget: at most `requests` requests in each window of `perMs` milliseconds. */
+/** A request budget (per user, or per backend credential for `writeApi`): at most `requests` requests in each window of `perMs` milliseconds. */
 export interface RateLimitOptions {
   requests: number;
   perMs: number;
@@ -137,7 +137,8 @@ const ms = z.number().int().positive();
 const secretSchema = z
   .union([z.string(), z.instanceof(Uint8Array)])
   .refine((secret) => (typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) >= 32, 'auth.secret must be at least 32 bytes');
-const rateLimitSchema = z.object({ requests: z.number().int().min(1), perMs: ms }).strict();
+/** Validates a {@link RateLimitOptions}. */
+export const RateLimitSchema = z.object({ requests: z.number().int().min(1), perMs: ms }).strict();
 const OptionsSchema = z
   .object({
     auth: z
@@ -152,10 +153,10 @@ const OptionsSchema = z
     retryJitterMs: z.number().int().min(0).optional(),
     maxBufferedBytes: z.number().int().min(1024).optional(),
     maxStreamsPerUser: z.number().int().min(1).optional(),
-    connectRateLimit: rateLimitSchema.nullable().optional(),
+    connectRateLimit: RateLimitSchema.nullable().optional(),
     drainTimeoutMs: ms.optional(),
     maxTokenAgeSeconds: z.number().int().min(1).max(TOKEN_LIMITS.maxTtlSeconds).optional(),
-    rateLimit: rateLimitSchema.nullable().optional(),
+    rateLimit: RateLimitSchema.nullable().optional(),
     syncFinishedWithinMs: z.number().int().min(0).optional(),
     syncMaxJobs: z.number().int().min(1).max(100_000).optional(),
     positionIntervalMs: z.number().int().min(10).max(3_600_000).nullable().optional(),

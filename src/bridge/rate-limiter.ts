@@ -2,6 +2,7 @@
  * A per-key fixed-window request counter, held in this process's memory. With several bridge
  * processes each counts on its own, so a key may get up to N × `requests` per window across N processes.
  */
+import { SeennError } from '../errors.js';
 import type { RateLimitOptions } from './options.js';
 
 /** The outcome of one {@link RateLimiter.take}. */
@@ -18,17 +19,15 @@ export interface RateDecision {
 /** Counts requests per key in fixed windows of `perMs`. */
 export class RateLimiter {
   private readonly windows = new Map<string, { startedAtMs: number; count: number }>();
-  private readonly sweeper: NodeJS.Timeout;
+  private sweptAtMs = Date.now();
 
   /** @param options - `requests` per `perMs` window */
-  constructor(private readonly options: RateLimitOptions) {
-    // Forget keys whose window has passed, so memory follows active users only.
-    this.sweeper = setInterval(() => this.sweep(Date.now()), options.perMs);
-    this.sweeper.unref();
-  }
+  constructor(private readonly options: RateLimitOptions) {}
 
   /** Counts one request of `key` at `nowMs` and says whether it is within budget. */
   take(key: string, nowMs = Date.now()): RateDecision {
+    // Forget keys whose window has passed (at most once per window), so memory follows active keys only.
+    if (nowMs - this.sweptAtMs >= this.options.perMs) this.sweep(nowMs);
     let window = this.windows.get(key);
     if (window === undefined || nowMs - window.startedAtMs >= this.options.perMs) {
       window = { startedAtMs: nowMs, count: 0 };
@@ -44,13 +43,41 @@ export class RateLimiter {
     };
   }
 
-  /** Stops the sweeper and forgets every window. */
+  /** Forgets every window. */
   close(): void {
-    clearInterval(this.sweeper);
     this.windows.clear();
   }
 
   private sweep(nowMs: number): void {
+    this.sweptAtMs = nowMs;
     for (const [key, window] of this.windows) if (nowMs - window.startedAtMs >= this.options.perMs) this.windows.delete(key);
   }
+}
+
+/** A request over its budget: `RATE_LIMIT_EXCEEDED` (429) with the headers to answer it with. */
+export class RateLimitExceeded extends SeennError {
+  /**
+   * @param retryAfterSeconds - when the budget has room again
+   * @param headers - `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `Retry-After`
+   */
+  constructor(
+    retryAfterSeconds: number,
+    readonly headers: Record<string, string | number>,
+  ) {
+    super('RATE_LIMIT_EXCEEDED', 'too many requests', { details: { retryAfterSeconds } });
+  }
+}
+
+/**
+ * Counts one request of `key` against `limiter`: the rate-limit headers to answer with
+ * (`X-RateLimit-Limit`, `X-RateLimit-Remaining`), or a thrown {@link RateLimitExceeded} (with `Retry-After`).
+ */
+export function spendBudget(limiter: RateLimiter, key: string): Record<string, string | number> {
+  const decision = limiter.take(key);
+  const headers: Record<string, string | number> = { 'X-RateLimit-Limit': decision.limit, 'X-RateLimit-Remaining': decision.remaining };
+  if (!decision.allowed) {
+    headers['Retry-After'] = decision.retryAfterSeconds;
+    throw new RateLimitExceeded(decision.retryAfterSeconds, headers);
+  }
+  return headers;
 }

@@ -26,27 +26,41 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { cancelJob, completeJob, createSeennOnlyChild, createSeennOnlyParent, failJob, setJobProgress, startSeennOnlyJob, type SeennOnlyJobInput } from '../handles/index.js';
 import { isJobIdShape } from '../model/ids.js';
-import { CHILD_PROGRESS_MODES, LIMITS, type SeennJob } from '../model/job.js';
+import { CHILD_PROGRESS_MODES, LIMITS, TtlSecondsSchema, type SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import { HISTORY_DEFAULTS, POSITION_DEFAULTS, runsKey } from '../position/index.js';
 import { canSee, jobNotFound, type Authenticator } from './authenticate.js';
+import { RateLimitSchema, type RateLimitOptions } from './options.js';
+import { RateLimitExceeded, RateLimiter, spendBudget } from './rate-limiter.js';
 import { requestUrl, sendError, sendJson, toSeennError } from './http.js';
 import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
 
-/** How the backend authenticates to the write routes. */
-export type WriteApiOptions<Req = IncomingMessage> =
-  | {
-      /** Backend API keys (`Authorization: Bearer <key>`); Seenn SDKs send keys shaped `sk_live_…`. */
-      apiKeys: readonly string[];
-      /** The largest request body accepted, in bytes (413 beyond). @defaultValue 262144 (256 KiB) */
-      maxBodyBytes?: number;
-    }
-  | {
-      /** Returns true when the request comes from the app's backend. */
-      authenticate(req: Req): boolean | Promise<boolean>;
-      /** The largest request body accepted, in bytes (413 beyond). @defaultValue 262144 (256 KiB) */
-      maxBodyBytes?: number;
-    };
+/** Limits of the write API, whichever way the backend authenticates. */
+export interface WriteApiLimits {
+  /** The largest request body accepted, in bytes (413 beyond). @defaultValue 262144 (256 KiB) */
+  maxBodyBytes?: number;
+  /**
+   * Budget of backend requests on this process, per API key (all requests an `authenticate` hook
+   * accepts share one): beyond it 429 `RATE_LIMIT_EXCEEDED` with `Retry-After`; every answer carries
+   * `X-RateLimit-Limit` and `X-RateLimit-Remaining`. `null` = unlimited. Counted per process, like
+   * the bridge's `rateLimit` (which also counts end users' `POST /jobs/:id/cancel`, apart from reads).
+   * @defaultValue `{ requests: 6000, perMs: 60000 }`
+   */
+  rateLimit?: RateLimitOptions | null;
+}
+
+/** How the backend authenticates to the write routes, and their limits. */
+export type WriteApiOptions<Req = IncomingMessage> = WriteApiLimits &
+  (
+    | {
+        /** Backend API keys (`Authorization: Bearer <key>`); Seenn SDKs send keys shaped `sk_live_…`. */
+        apiKeys: readonly string[];
+      }
+    | {
+        /** Returns true when the request comes from the app's backend. */
+        authenticate(req: Req): boolean | Promise<boolean>;
+      }
+  );
 
 /** The defaults of {@link WriteApiOptions}. */
 export const WRITE_API_DEFAULTS = Object.freeze({
@@ -55,6 +69,8 @@ export const WRITE_API_DEFAULTS = Object.freeze({
   idempotencySeconds: 24 * 3600,
   /** The shortest API key accepted. */
   minApiKeyChars: 20,
+  /** Backend requests per credential and process: 100 per second on average. */
+  rateLimit: Object.freeze({ requests: 6_000, perMs: 60_000 }),
 });
 
 const WriteApiOptionsSchema = z.union([
@@ -70,12 +86,14 @@ const WriteApiOptionsSchema = z.union([
         )
         .min(1),
       maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).optional(),
+      rateLimit: RateLimitSchema.nullable().optional(),
     })
     .strict(),
   z
     .object({
       authenticate: z.custom<(req: unknown) => unknown>((value) => typeof value === 'function', 'writeApi.authenticate must be a function'),
       maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).optional(),
+      rateLimit: RateLimitSchema.nullable().optional(),
     })
     .strict(),
 ]);
@@ -118,7 +136,7 @@ const CreateBodySchema = z
     stage: z.unknown().optional(),
     estimatedCompletionAt: isoInput.optional(),
     estimatedDuration: z.number().optional(),
-    ttlSeconds: z.number().int().min(60).max(2_592_000).optional(),
+    ttlSeconds: TtlSecondsSchema.optional(),
     workflowId: z.string().optional(),
     /** `@seenn/node` 0.2.0 sent `version` where later versions send `workflowId`. */
     version: z.string().min(1).max(LIMITS.jobTypeChars).optional(),
@@ -189,34 +207,50 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   private readonly keys: Buffer[];
   private readonly hook: ((req: Req) => boolean | Promise<boolean>) | null;
   private readonly maxBodyBytes: number;
+  private readonly limiter: RateLimiter | null;
+  private readonly userLimiter: RateLimiter | null;
 
   /**
    * @param ctx - the Seenn context
    * @param jobs - `seenn.jobs` (reads are decorated with positions and ETAs)
    * @param options - see {@link WriteApiOptions}; validated here (`CONFIG_INVALID`)
    * @param users - the bridge's end-user authenticator (for `POST /jobs/:id/cancel` by a job's owner)
+   * @param userRateLimit - the bridge's per-user `rateLimit`, for end users' cancels (`null` = unlimited)
    */
   constructor(
     private readonly ctx: SeennContext,
     private readonly jobs: RestJobReader,
     options: WriteApiOptions<Req>,
     private readonly users: Authenticator<Req>,
+    userRateLimit: RateLimitOptions | null,
   ) {
     parseOrThrow(WriteApiOptionsSchema, options, 'writeApi options');
     this.keys = 'apiKeys' in options ? options.apiKeys.map((key) => createHash('sha256').update(key).digest()) : [];
     this.hook = 'authenticate' in options ? (req) => options.authenticate(req) : null;
     this.maxBodyBytes = options.maxBodyBytes ?? WRITE_API_DEFAULTS.maxBodyBytes;
+    const rateLimit = options.rateLimit === undefined ? WRITE_API_DEFAULTS.rateLimit : options.rateLimit;
+    this.limiter = rateLimit === null ? null : new RateLimiter(rateLimit);
+    this.userLimiter = userRateLimit === null ? null : new RateLimiter(userRateLimit);
   }
 
   /** Whether `req` carries backend credentials (an API key, or the app's hook says so). */
   async isBackend(req: Req): Promise<boolean> {
-    if (this.hook !== null) return (await this.hook(req)) === true;
+    return (await this.backendOf(req)) !== null;
+  }
+
+  /**
+   * The credential `req` carries as the key of its rate-limit budget (`key:<n>` for the n-th API key,
+   * `hook` for a request the app's hook accepts), or `null` without backend credentials.
+   */
+  private async backendOf(req: Req): Promise<string | null> {
+    if (this.hook !== null) return (await this.hook(req)) === true ? 'hook' : null;
     const token = bearer(req);
-    if (token === null) return false;
+    if (token === null) return null;
     const digest = createHash('sha256').update(token).digest();
-    let found = false;
-    for (const key of this.keys) if (timingSafeEqual(key, digest)) found = true;
-    return found;
+    let found = -1;
+    // Every key is compared, so the time taken does not tell which one matched.
+    for (const [i, key] of this.keys.entries()) if (timingSafeEqual(key, digest)) found = i;
+    return found < 0 ? null : `key:${found}`;
   }
 
   /** `POST /jobs`: creates a Seenn-only job, parent or child; 201 with the job object. */
@@ -254,7 +288,16 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
    * (anyone else's job answers 404, as every read does).
    */
   handleCancel(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return answerCancel({ ctx: this.ctx, jobs: this.jobs, users: this.users, isBackend: (request) => this.isBackend(request), maxBodyBytes: this.maxBodyBytes }, req, res, jobId);
+    const route: CancelRouteContext<Req> = {
+      ctx: this.ctx,
+      jobs: this.jobs,
+      users: this.users,
+      backendOf: (request) => this.backendOf(request),
+      backendLimiter: this.limiter,
+      userLimiter: this.userLimiter,
+      maxBodyBytes: this.maxBodyBytes,
+    };
+    return answerCancel(route, req, res, jobId);
   }
 
   /** `GET /eta/:key`: the workflow's run-time statistics; 404 (`details.id`) when it has none. */
@@ -300,7 +343,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     try {
       if (!(await this.isBackend(req))) return false;
     } catch (error) {
-      sendError(res, toSeennError(error));
+      answerError(res, error, {});
       return true;
     }
     await this.backend(req, res, async () => {
@@ -326,28 +369,30 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
 
   /** Backend-only, body-less routes: 401 without credentials, 403 with an end-user token. */
   private async backend(req: Req, res: ServerResponse, answer: () => Promise<unknown>): Promise<void> {
+    let headers: Record<string, string | number> = {};
     try {
-      await this.requireBackend(req);
-      sendJson(res, 200, await answer());
+      headers = await this.requireBackend(req);
+      sendJson(res, 200, await answer(), headers);
     } catch (error) {
-      sendError(res, toSeennError(error));
+      answerError(res, error, headers);
     }
   }
 
   /** Backend-only POST routes: credentials, body, `Idempotency-Key`, then `answer(body)`. */
   private async write(req: Req, res: ServerResponse, status: number, answer: (body: Record<string, unknown>) => Promise<SeennJob>): Promise<void> {
+    let headers: Record<string, string | number> = {};
     try {
-      await this.requireBackend(req);
+      headers = await this.requireBackend(req);
       const body = await readJsonBody(req, this.maxBodyBytes);
       const idempotencyKey = req.headers['idempotency-key'];
       if (typeof idempotencyKey !== 'string' || idempotencyKey === '') {
-        sendJson(res, status, await answer(body));
+        sendJson(res, status, await answer(body), headers);
         return;
       }
       const replay = await this.idempotent(req, idempotencyKey, body, status, answer);
-      sendJson(res, replay.status, replay.body, replay.replayed ? { 'Idempotency-Replayed': 'true' } : {});
+      sendJson(res, replay.status, replay.body, replay.replayed ? { ...headers, 'Idempotency-Replayed': 'true' } : headers);
     } catch (error) {
-      sendError(res, toSeennError(error));
+      answerError(res, error, headers);
     }
   }
 
@@ -387,9 +432,13 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     }
   }
 
-  /** Throws 401 without valid credentials and 403 for an end-user token (which never writes). */
-  private async requireBackend(req: Req): Promise<void> {
-    if (await this.isBackend(req)) return;
+  /**
+   * Throws 401 without valid credentials and 403 for an end-user token (which never writes); counts
+   * the request against its credential's budget (429 beyond it). Returns the rate-limit headers.
+   */
+  private async requireBackend(req: Req): Promise<Record<string, string | number>> {
+    const backend = await this.backendOf(req);
+    if (backend !== null) return this.limiter === null ? {} : spendBudget(this.limiter, backend);
     // Valid end-user credentials are refused outright; anything else is not authenticated.
     const principal = await this.users.authenticate(req, requestUrl(req), false).catch(() => null);
     if (principal !== null) throw new SeennError('FORBIDDEN', 'end-user credentials cannot use the backend API; use a backend API key', { details: { reason: 'end-user-token' } });
@@ -400,7 +449,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   private async create(raw: Record<string, unknown>): Promise<SeennJob> {
     const body = parseOrThrow(CreateBodySchema, raw, 'job', 'VALIDATION_ERROR');
     const input: Record<string, unknown> = { userId: body.userId, jobType: body.jobType, title: body.title };
-    for (const name of ['metadata', 'queue', 'stage', 'estimatedCompletionAt', 'estimatedDuration'] as const) if (body[name] !== undefined) input[name] = body[name];
+    for (const name of ['metadata', 'queue', 'stage', 'estimatedCompletionAt', 'estimatedDuration', 'ttlSeconds'] as const) if (body[name] !== undefined) input[name] = body[name];
     const workflowId = body.workflowId ?? body.version;
     if (workflowId !== undefined) input['workflowId'] = workflowId;
     const fields = input as unknown as SeennOnlyJobInput;
@@ -446,8 +495,12 @@ export interface CancelRouteContext<Req extends IncomingMessage> {
   jobs: RestJobReader;
   /** The bridge's end-user authenticator. */
   users: Authenticator<Req>;
-  /** Whether the request carries backend credentials (always false without `writeApi`). */
-  isBackend: (req: Req) => Promise<boolean>;
+  /** The budget key of the request's backend credentials, or `null` (always `null` without `writeApi`). */
+  backendOf: (req: Req) => Promise<string | null>;
+  /** The budget of backend credentials (`writeApi.rateLimit`); `null` = unlimited. */
+  backendLimiter: RateLimiter | null;
+  /** The budget of end users' cancels (the bridge's `rateLimit`, counted apart from reads); `null` = unlimited. */
+  userLimiter: RateLimiter | null;
   maxBodyBytes: number;
 }
 
@@ -457,19 +510,29 @@ export interface CancelRouteContext<Req extends IncomingMessage> {
  * keys work only with `writeApi`.
  */
 export async function answerCancel<Req extends IncomingMessage>(route: CancelRouteContext<Req>, req: Req, res: ServerResponse, jobId: string): Promise<void> {
+  let headers: Record<string, string | number> = {};
   try {
-    const body = await readJsonBody(req, route.maxBodyBytes);
-    if (!(await route.isBackend(req))) {
+    const backend = await route.backendOf(req);
+    if (backend !== null) {
+      if (route.backendLimiter !== null) headers = spendBudget(route.backendLimiter, backend);
+    } else {
       const principal = await route.users.authenticate(req, requestUrl(req), false);
+      if (route.userLimiter !== null) headers = spendBudget(route.userLimiter, principal.userId);
       checkId(jobId);
       const job = await route.jobs.get(jobId);
       if (job === null || !canSee(principal, job)) throw jobNotFound(jobId);
     }
+    const body = await readJsonBody(req, route.maxBodyBytes);
     checkId(jobId);
-    sendJson(res, 200, await cancelJob(route.ctx, jobId, body));
+    sendJson(res, 200, await cancelJob(route.ctx, jobId, body), headers);
   } catch (error) {
-    sendError(res, toSeennError(error));
+    answerError(res, error, headers);
   }
+}
+
+/** Answers an error envelope with the rate-limit headers (a 429's own, with `Retry-After`, when over budget). */
+function answerError(res: ServerResponse, error: unknown, headers: Record<string, string | number>): void {
+  sendError(res, toSeennError(error), error instanceof RateLimitExceeded ? error.headers : headers);
 }
 
 /** 404 for an id no job can have. */

@@ -10,7 +10,7 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { newJobId } from '../model/ids.js';
-import { CHILD_PROGRESS_MODES, LIMITS, QueueInfoSchema, StageSchema, isoTime, type ChildProgressMode, type QueueInfo, type SeennJob, type Stage } from '../model/job.js';
+import { CHILD_PROGRESS_MODES, LIMITS, QueueInfoSchema, StageSchema, TtlSecondsSchema, isoTime, type ChildProgressMode, type QueueInfo, type SeennJob, type Stage } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
@@ -42,6 +42,13 @@ export interface SeennOnlyJobInput {
   estimatedCompletionAt?: string | Date;
   /** Expected run time in ms (1 s to 24 h): the ETA when no `estimatedCompletionAt` is given. */
   estimatedDuration?: number;
+  /**
+   * Seenn's per-job TTL, 60 s to 30 days: how long the job stays readable once it has ended
+   * (completed, failed or cancelled); then it answers 404 and leaves lists and `job.sync`. A child
+   * without one takes its parent's, and never outlives it (capped at the parent's). Without it, the
+   * store's `retention.finishedJobSeconds` applies.
+   */
+  ttlSeconds?: number;
 }
 
 const isoInput = z
@@ -56,6 +63,7 @@ export const SeennOnlyJobSchema = DescriptorSchema.pick({ userId: true, jobType:
     message: z.string().max(LIMITS.messageChars).optional(),
     estimatedCompletionAt: isoInput.optional(),
     estimatedDuration: z.number().int().min(1_000).max(86_400_000).optional(),
+    ttlSeconds: TtlSecondsSchema.optional(),
   })
   .strict();
 
@@ -80,7 +88,9 @@ export function seennOnlyRecord(id: string, appId: string, input: ParsedSeennOnl
     job.etaConfidence = DURATION_ETA_CONFIDENCE;
     job.etaBasedOn = 0;
   }
-  return { job, x: { attempt: 0, maxAttempts: 1 } };
+  const record: JobRecord = { job, x: { attempt: 0, maxAttempts: 1 } };
+  if (input.ttlSeconds !== undefined) record.x.ttlSeconds = input.ttlSeconds;
+  return record;
 }
 
 /** Commits the first snapshots of new jobs of one user (owners first); `STORE_ERROR` if refused. */
@@ -168,6 +178,8 @@ export async function createSeennOnlyChild(ctx: SeennContext, input: SeennOnlyJo
   const userId = parsed.userId;
   const record = seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now());
   record.job.parent = { parentJobId, childIndex };
+  const ttlSeconds = childTtlSeconds(parsed.ttlSeconds, x.ttlSeconds);
+  if (ttlSeconds !== undefined) record.x.ttlSeconds = ttlSeconds;
   if (weight !== undefined) record.x.weight = weight;
   await ctx.store.setOwners(userId, [record.job.id]);
   try {
@@ -188,6 +200,12 @@ export async function createSeennOnlyChild(ctx: SeennContext, input: SeennOnlyJo
   return record.job;
 }
 
+/** A child's `ttlSeconds`: its own, capped at its parent's; its parent's when it has none. */
+function childTtlSeconds(own: number | undefined, parents: number | undefined): number | undefined {
+  if (own === undefined) return parents;
+  return parents === undefined ? own : Math.min(own, parents);
+}
+
 /** A Seenn-only batch: the parent and its children by `childIndex`. */
 export interface SeennOnlyBatch {
   parent: SeennJob;
@@ -205,7 +223,9 @@ export async function createSeennOnlyBatch(ctx: SeennContext, input: SeennOnlyJo
   const parentSpec: ParentSpec = { total: family.childCount, mode: family.childProgressMode, failParentOnChildFailure: family.failParentOnChildFailure };
   const parent = asParent(seennOnlyRecord(newJobId(), ctx.options.appId, parsed, nowMs), parentSpec);
   const children = childTitles.map((title, childIndex) => {
-    const child = seennOnlyRecord(newJobId(), ctx.options.appId, parseOrThrow(SeennOnlyJobSchema, { userId: parsed.userId, jobType: parsed.jobType, title }, 'child title', 'VALIDATION_ERROR'), nowMs);
+    const fields: SeennOnlyJobInput = { userId: parsed.userId, jobType: parsed.jobType, title };
+    if (parsed.ttlSeconds !== undefined) fields.ttlSeconds = parsed.ttlSeconds;
+    const child = seennOnlyRecord(newJobId(), ctx.options.appId, parseOrThrow(SeennOnlyJobSchema, fields, 'child title', 'VALIDATION_ERROR'), nowMs);
     child.job.parent = { parentJobId: parent.job.id, childIndex };
     return child;
   });

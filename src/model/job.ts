@@ -36,9 +36,16 @@ export const LIMITS = {
   resultBytes: 100 * 1024,
   errorMessageChars: 2_000,
   maxChildren: 1_000,
+  /** Seenn's per-job `ttlSeconds`: at least a minute… */
+  minTtlSeconds: 60,
+  /** …and at most 30 days. */
+  maxTtlSeconds: 30 * 24 * 3600,
   /** How deeply objects and arrays may nest in metadata, job data and options (serde_json's default). */
   jsonDepth: 128,
 } as const;
+
+/** Seenn's per-job `ttlSeconds`: whole seconds, 60 s to 30 days. */
+export const TtlSecondsSchema = z.number().int().min(LIMITS.minTtlSeconds).max(LIMITS.maxTtlSeconds);
 
 const isoUtc = z.iso.datetime({ offset: false });
 const jsonObject = z.record(z.string(), z.unknown());

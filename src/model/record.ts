@@ -43,6 +43,11 @@ export interface JobInternals {
   aggregate?: ParentAggregate;
   /** A parent's default queue for children created without one (`createParent`'s `queue`). */
   childQueue?: string;
+  /**
+   * Seenn's per-job `ttlSeconds`: how long the job (snapshot, owner entry, a parent's children index)
+   * stays readable after it ends, in place of `retention.finishedJobSeconds`. Absent: the store's retention.
+   */
+  ttlSeconds?: number;
 }
 
 /** A job as the store keeps it. */

@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
-import { isTerminal, type SeennJob } from '../model/job.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { isTerminal } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
 import { liveFanout } from './live-fanout.js';
@@ -83,11 +84,13 @@ export class JobStore {
    * @param redis - a connection this store may use (never closed by it)
    * @param keys - the key builder
    * @param retention - retention with defaults applied
+   * @param logger - where best-effort failures go (silent by default)
    */
   constructor(
     readonly redis: RedisConnection,
     readonly keys: SeennKeys,
     readonly retention: ResolvedRetention,
+    private readonly logger: Logger = silentLogger,
   ) {}
 
   /** Reads one snapshot, or `null` when there is none. */
@@ -115,10 +118,21 @@ export class JobStore {
    */
   async commit(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
     const keys = [this.keys.stream(userId), this.keys.userJobs(userId)];
-    const childrenKeys: string[] = [];
+    // The parents' children indexes this commit touches, by parent id (insertion order = KEYS order).
+    const childrenOf = new Map<string, number>();
+    const childrenPositionOf = (parentJobId: string): number => {
+      let at = childrenOf.get(parentJobId);
+      if (at === undefined) {
+        at = childrenOf.size;
+        childrenOf.set(parentJobId, at);
+      }
+      // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
+      return 3 + changes.length + at;
+    };
+    const inCommit = new Map(changes.map((change) => [change.record.job.id, change.record]));
     const sharded = (await liveFanout(this.redis)) === 'sharded';
     const channel = sharded ? this.keys.liveShardChannel(userId) : this.keys.liveChannel();
-    const args: (string | number)[] = [channel, userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000, this.childrenTtlSeconds() * 1000, sharded ? 'SPUBLISH' : 'PUBLISH'];
+    const args: (string | number)[] = [channel, userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000, '', sharded ? 'SPUBLISH' : 'PUBLISH'];
     for (const change of changes) {
       const { job } = change.record;
       if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
@@ -127,19 +141,12 @@ export class JobStore {
       // A child stays in its parent's children index at its `childIndex` (refused as `duplicate` when
       // another job holds that index), whichever path writes it.
       const link = job.parent;
-      let childrenPosition: number | '' = '';
-      if (link !== undefined) {
-        const key = this.keys.children(userId, link.parentJobId);
-        let at = childrenKeys.indexOf(key);
-        if (at < 0) at = childrenKeys.push(key) - 1;
-        // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
-        childrenPosition = 3 + changes.length + at;
-      }
+      const childrenPosition = link === undefined ? '' : childrenPositionOf(link.parentJobId);
       args.push(
         change.expectedVersion,
         change.src ?? '',
         recordArgument(change.record, events),
-        this.ttlSeconds(job) * 1000,
+        this.snapshotTtlSeconds(change.record) * 1000,
         events.map((event) => event.name).join('\n'),
         events.map((event) => event.data).join('\n'),
         change.index ? Date.parse(job.createdAt) : '',
@@ -148,23 +155,50 @@ export class JobStore {
         link?.childIndex ?? '',
       );
     }
-    keys.push(...childrenKeys);
+    // A parent that ends with its own `ttlSeconds` takes its children index along.
+    for (const record of inCommit.values()) if (record.x.aggregate !== undefined && endsWithOwnTtl(record)) childrenPositionOf(record.job.id);
+    for (const parentJobId of childrenOf.keys()) keys.push(this.keys.children(userId, parentJobId));
+    args[4] = [...childrenOf.keys()].map((parentJobId) => this.childrenTtlSeconds(inCommit.get(parentJobId)) * 1000).join(',');
     const answer = (await runScript(this.redis, applyChangesScript, keys, args)) as string[];
     const [status, ...rest] = answer;
-    if (status === 'ok') return { status, entryIds: rest };
+    if (status === 'ok') {
+      await this.expireOwners(changes.map((change) => change.record).filter(endsWithOwnTtl));
+      return { status, entryIds: rest };
+    }
     if (status === 'conflict' || status === 'stale') return { status };
     if (status === 'duplicate') return { status, jobId: rest[0] ?? '' };
     throw new SeennError('STORE_ERROR', `unexpected answer from applyChanges: ${String(status)}`);
   }
 
-  /** How long a job's snapshot lives after this write. */
-  ttlSeconds(job: SeennJob): number {
-    return isTerminal(job.status) ? this.retention.finishedJobSeconds : this.retention.activeJobSeconds;
+  /**
+   * How long a job's snapshot lives after this write: an unfinished job `activeJobSeconds`; a finished
+   * one its own `ttlSeconds` (Seenn's per-job TTL) when it has one, else `finishedJobSeconds`.
+   */
+  snapshotTtlSeconds(record: JobRecord): number {
+    if (!isTerminal(record.job.status)) return this.retention.activeJobSeconds;
+    return record.x.ttlSeconds ?? this.retention.finishedJobSeconds;
   }
 
-  /** How long a parent's children index lives after a child joins or changes (as long as any job can). */
-  childrenTtlSeconds(): number {
+  /**
+   * How long a parent's children index lives after this write: as long as its parent when the parent
+   * (written in the same commit) has ended with its own `ttlSeconds`, else as long as any job can.
+   */
+  childrenTtlSeconds(parent?: JobRecord): number {
+    if (parent !== undefined && endsWithOwnTtl(parent)) return this.snapshotTtlSeconds(parent);
     return Math.max(this.retention.activeJobSeconds, this.retention.finishedJobSeconds);
+  }
+
+  /**
+   * Gives the owner entries of jobs that ended with their own `ttlSeconds` the snapshot's TTL, so
+   * nothing of them outlives it. Each owner key sits in a slot of its own (separate commands). Best
+   * effort: a failure is logged, and the entry then expires by its first TTL (a job whose snapshot is
+   * gone reads as unknown whatever its owner entry says).
+   */
+  private async expireOwners(records: readonly JobRecord[]): Promise<void> {
+    const results = await Promise.allSettled(records.map((record) => this.redis.pexpire(this.keys.owner(record.job.id), this.snapshotTtlSeconds(record) * 1000)));
+    for (const [i, result] of results.entries()) {
+      if (result.status === 'rejected') this.logger.warn({ err: result.reason as unknown, jobId: records[i]?.job.id }, 'could not shorten the owner entry of a job that ended with its own ttlSeconds');
+    }
   }
 
   /** The ids of a parent's children, by `childIndex` (ids whose snapshot expired may remain). */
@@ -286,6 +320,11 @@ export class JobStore {
     const entries = await this.redis.xrevrange(this.keys.stream(userId), '+', '-', 'COUNT', 1);
     return entries[0]?.[0] ?? null;
   }
+}
+
+/** Whether a record is a finished job with its own `ttlSeconds` (its keys then expire by it). */
+function endsWithOwnTtl(record: JobRecord): boolean {
+  return record.x.ttlSeconds !== undefined && isTerminal(record.job.status);
 }
 
 /**

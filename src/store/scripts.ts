@@ -35,12 +35,13 @@ export async function runScript(redis: RedisConnection, script: LuaScript, keys:
  * KEYS[1]        the user's replay stream
  * KEYS[2]        the user's job index (sorted set)
  * KEYS[3..2+n]   one snapshot hash per change (n = number of changes)
- * KEYS[3+n..]    children indexes (sorted sets) that changes name by position
+ * KEYS[3+n..]    children indexes (sorted sets): those changes name by position, and those whose
+ *                parent this commit writes (each gets the TTL ARGV[5] gives it)
  * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
  * ARGV[2]        userId (first line of the published message)
  * ARGV[3]        replay stream MAXLEN (approximate trim)
  * ARGV[4]        replay stream and index TTL in ms
- * ARGV[5]        children index TTL in ms
+ * ARGV[5]        the TTLs in ms of the children indexes KEYS[3+n..], in order, joined by commas
  * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
  * then 10 ARGV per change:
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
@@ -116,9 +117,7 @@ for i = 1, n do
     redis.call('PEXPIRE', KEYS[2], ARGV[4])
   end
   if ARGV[base + 9] ~= '' then
-    local children = KEYS[tonumber(ARGV[base + 9])]
-    redis.call('ZADD', children, ARGV[base + 10], ARGV[base + 8])
-    redis.call('PEXPIRE', children, ARGV[5])
+    redis.call('ZADD', KEYS[tonumber(ARGV[base + 9])], ARGV[base + 10], ARGV[base + 8])
   end
   if ARGV[base + 5] ~= '' then
     local k = 0
@@ -134,6 +133,11 @@ for i = 1, n do
   end
 end
 if #answer > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+local c = 2 + n
+for ttl in string.gmatch(ARGV[5], '[^,]+') do
+  c = c + 1
+  redis.call('PEXPIRE', KEYS[c], ttl)
+end
 return answer
 `,
 );
