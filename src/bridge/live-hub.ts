@@ -203,10 +203,10 @@ export class LiveHub {
   }
 
   /**
-   * Sharded Pub/Sub: ioredis keeps one subscriber connection per master. When a master's connection
-   * ends (a failover, a restart), what was published meanwhile is lost: once ioredis has its
-   * subscribers back, every channel is subscribed again and, as Redis confirms each, its user's
-   * sessions catch up.
+   * Sharded Pub/Sub: ioredis keeps one subscriber connection per master and follows the slot map.
+   * When masters change (a failover, a restart), what was published meanwhile is lost: once ioredis
+   * has its subscribers back, every channel is subscribed again and, as Redis confirms each, its
+   * user's sessions catch up.
    */
   private openSharded(): void {
     const subscriber = this.ctx.duplicate({ shardedSubscribers: true }) as Cluster;
@@ -219,13 +219,18 @@ export class LiveHub {
       this.stale = true;
       for (const shard of this.shards.values()) shard.confirmed = false;
     });
+    // Ready at start, and again after every change of masters ioredis sees (a failover moves slots:
+    // Redis drops the shard subscriptions of those slots, and what was published before ioredis saw
+    // the change is lost): every channel is subscribed again, and each user catches up as Redis confirms.
     subscriber.on('subscribersReady', () => {
       if (this.closed) return;
       this.counters.subscriptions += 1;
       this.counters.subscribed = true;
-      if (!this.stale) return;
       this.stale = false;
-      for (const [userId, shard] of this.shards) this.confirm(userId, shard);
+      for (const [userId, shard] of this.shards) {
+        shard.confirmed = false;
+        this.confirm(userId, shard);
+      }
     });
     for (const userId of this.listeners.keys()) this.subscribeUser(userId);
     if (subscriber.status === 'wait') subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));

@@ -99,6 +99,9 @@ export function openConnection(connection: ConnectionInput): OpenedConnection {
   return { redis: new Redis({ ...connection, maxRetriesPerRequest: null }), owned: true };
 }
 
+/** How often a cluster connection with sharded subscribers re-reads the slot map (to follow failovers). */
+export const SHARDED_SLOTS_REFRESH_MS = 1_000;
+
 /**
  * A new connection of the same kind and to the same server(s) as `connection`, with
  * `maxRetriesPerRequest: null` (for blocking reads and Pub/Sub). A `Cluster` is duplicated with its
@@ -107,7 +110,9 @@ export function openConnection(connection: ConnectionInput): OpenedConnection {
  */
 export function duplicateConnection(connection: RedisConnection, options: { shardedSubscribers?: boolean } = {}): RedisConnection {
   if (isCluster(connection)) {
-    const sharded = options.shardedSubscribers === true ? { shardedSubscribers: true } : {};
+    // A sharded subscriber sends no commands that could meet a MOVED: it learns of a failover only
+    // by refreshing the slot map, so it does that every SHARDED_SLOTS_REFRESH_MS.
+    const sharded = options.shardedSubscribers === true ? { shardedSubscribers: true, slotsRefreshInterval: SHARDED_SLOTS_REFRESH_MS } : {};
     return connection.duplicate([], { ...sharded, redisOptions: { ...connection.options.redisOptions, maxRetriesPerRequest: null } });
   }
   return connection.duplicate({ maxRetriesPerRequest: null });
