@@ -110,7 +110,7 @@ function expectedStatus(cred: Credential, jobId: string): number {
 }
 
 describe('isolation', () => {
-  it(`holds for ${REST_CASES} random REST requests`, async () => {
+  it(`holds for ${REST_CASES} random REST requests`, { timeout: 120_000 }, async () => {
     const kinds: Credential['kind'][] = ['own', 'own', 'own', 'scoped', 'scoped', 'expired', 'tampered', 'wrong-secret', 'foreign-app', 'garbage', 'missing'];
     const allJobs = [...ownerOf.keys(), 'no-such-job', `${USERS[0]}-job-9-x`];
     const tally = { checked: 0, ok: 0, unauthorized: 0, forbidden: 0, notFound: 0 };
