@@ -11,7 +11,7 @@ import { cancelListenerOf } from './handles/index.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
 import { BridgeRegistration, createHealthHandler, Health, type HealthHandlerOptions } from './health/index.js';
-import { createMetricsHandler, type NodeHandler } from './metrics/index.js';
+import { createMetricsHandler, recordPublisher, type NodeHandler } from './metrics/index.js';
 import { parseOrThrow, resolveSeennOptions, type SeennOptions } from './options.js';
 import { z } from 'zod';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
@@ -107,7 +107,7 @@ export class Seenn {
         return { seconds: lag.ms / 1000, entries: lag.entries };
       }),
     );
-    unwatch.push(this.health.addPublisher(publisher));
+    unwatch.push(recordPublisher(ctx.metrics, publisher), this.health.addPublisher(publisher));
     this.context.onClose(async () => {
       for (const stop of unwatch) stop();
       await publisher.close();

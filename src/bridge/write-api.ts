@@ -392,6 +392,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     if (await this.isBackend(req)) return;
     // Valid end-user credentials are refused outright; anything else is not authenticated.
     const principal = await this.users.authenticate(req, requestUrl(req), false).catch(() => null);
+    this.ctx.metrics.authFailure(principal === null ? 401 : 403);
     if (principal !== null) throw new SeennError('FORBIDDEN', 'end-user credentials cannot use the backend API; use a backend API key', { details: { reason: 'end-user-token' } });
     throw new SeennError('UNAUTHORIZED', 'a backend API key is required: `Authorization: Bearer <key>`', { details: { reason: bearer(req) === null ? 'missing' : 'invalid' } });
   }
@@ -468,7 +469,9 @@ export async function answerCancel<Req extends IncomingMessage>(route: CancelRou
     checkId(jobId);
     sendJson(res, 200, await cancelJob(route.ctx, jobId, body));
   } catch (error) {
-    sendError(res, toSeennError(error));
+    const coded = toSeennError(error);
+    route.ctx.metrics.authFailure(coded.status);
+    sendError(res, coded);
   }
 }
 

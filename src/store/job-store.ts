@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
+import { NOOP_METRICS, type MetricsRecorder } from '../metrics/recorder.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
@@ -82,11 +83,13 @@ export class JobStore {
    * @param redis - a connection this store may use (never closed by it)
    * @param keys - the key builder
    * @param retention - retention with defaults applied
+   * @param metrics - where commit durations go (`seenn_store_commit_duration_seconds`)
    */
   constructor(
     readonly redis: RedisConnection,
     readonly keys: SeennKeys,
     readonly retention: ResolvedRetention,
+    private readonly metrics: MetricsRecorder = NOOP_METRICS,
   ) {}
 
   /** Reads one snapshot, or `null` when there is none. */
@@ -146,7 +149,7 @@ export class JobStore {
       );
     }
     keys.push(...childrenKeys);
-    const answer = (await runScript(this.redis, applyChangesScript, keys, args)) as string[];
+    const answer = (await this.metrics.timeCommit(() => runScript(this.redis, applyChangesScript, keys, args))) as string[];
     const [status, ...rest] = answer;
     if (status === 'ok') return { status, entryIds: rest };
     if (status === 'conflict' || status === 'stale') return { status };
