@@ -13,6 +13,9 @@
  * throughput and process CPU (user + system) per event over the rounds, and the ratios on / off. The
  * on arm's registry is scraped at the end to check the metrics really counted the work.
  *
+ * And, far less sensitive to a busy machine: the recorder's own cost per hot-path call (`eventSent`,
+ * the `timeCommit` wrapper, `publisherEvents`), on vs the no-op recorder, in tight loops.
+ *
  *   npx tsx bench/metrics.ts            # 6 rounds per arm
  *   npx tsx bench/metrics.ts --quick    # 2 rounds per arm, smaller rounds
  *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/metrics.ts   # that Redis; only its own keys are deleted
@@ -27,6 +30,7 @@ import { Queue } from 'bullmq';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
+import { NOOP_METRICS, PrometheusMetrics, type MetricsRecorder } from '../src/metrics/index.js';
 import { Seenn } from '../src/seenn.js';
 import { isQuick, loadAverage, machineInfo, median, round, writeResult } from './lib/harness.js';
 import { installCleanup } from './lib/processes.js';
@@ -75,7 +79,8 @@ function counter(mark: string): (chunk: string) => number {
   };
 }
 
-function openStream(url: string, token: string): Promise<CountingStream> {
+/** Opens a stream; `onData` is called with it after each chunk is counted. */
+function openStream(url: string, token: string, onData: (stream: CountingStream) => void): Promise<CountingStream> {
   return new Promise((resolve, reject) => {
     const request = http.get(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, agent: false }, (response) => {
       if (response.statusCode !== 200) {
@@ -89,6 +94,7 @@ function openStream(url: string, token: string): Promise<CountingStream> {
       response.on('data', (chunk: string) => {
         stream.frames += frames(chunk);
         stream.connected += hello(chunk);
+        onData(stream);
       });
       response.on('error', () => undefined);
       resolve(stream);
@@ -97,12 +103,22 @@ function openStream(url: string, token: string): Promise<CountingStream> {
   });
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + ROUND_TIMEOUT_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+/**
+ * Resolves once `condition()` holds, checked now and at each `poke()` (no polling: a busy wait would
+ * eat the CPU being measured); rejects after {@link ROUND_TIMEOUT_MS} with `what` and `state()`.
+ */
+function when(condition: () => boolean, what: string, state: () => string): { poke(): void; done: Promise<void> } {
+  let poke = (): void => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}: ${state()}`)), ROUND_TIMEOUT_MS);
+    poke = () => {
+      if (!condition()) return;
+      clearTimeout(timer);
+      poke = () => undefined;
+      resolve();
+    };
+  });
+  return { poke: () => poke(), done };
 }
 
 async function startBed(redis: Redis, arm: Arm): Promise<Bed> {
@@ -137,14 +153,31 @@ async function bridgeArm(bed: Bed): Promise<{ round(index: number): Promise<Roun
   const handles = await Promise.all(users.map((userId) => bed.seenn.jobs.start({ userId, jobType: 'bench', title: 'Bench' })));
   // Running before the rounds, so every update of a round is one `job.progress`.
   await Promise.all(handles.map((handle) => handle.setProgress(1, { message: 'warming up' })));
-  const streams = (await Promise.all(users.map(async (userId) => {
-    const token = await bed.seenn.tokens.issue({ userId });
-    return Promise.all(Array.from({ length: STREAMS_PER_USER }, () => openStream(`${bed.origin}/v1/sse`, token)));
-  }))).flat();
-  await until(() => streams.every((stream) => stream.connected === 1), 'every stream to connect');
+  let onData = (_stream: CountingStream): void => undefined;
+  const streams = (
+    await Promise.all(
+      users.map(async (userId) => {
+        const token = await bed.seenn.tokens.issue({ userId });
+        return Promise.all(Array.from({ length: STREAMS_PER_USER }, () => openStream(`${bed.origin}/v1/sse`, token, (stream) => onData(stream))));
+      }),
+    )
+  ).flat();
+  const connected = when(() => streams.every((stream) => stream.connected === 1), 'every stream to connect', () => `${streams.filter((stream) => stream.connected === 1).length} of ${streams.length}`);
+  onData = connected.poke;
+  connected.poke();
+  await connected.done;
   return {
     async round(index) {
-      const base = streams.map((stream) => stream.frames);
+      // Each stream's frame count this round must reach this; the round ends when the last one does.
+      const targets = new Map(streams.map((stream) => [stream, stream.frames + UPDATES_PER_JOB]));
+      const expected = streams.length * UPDATES_PER_JOB;
+      const all = when(() => targets.size === 0, 'every stream to get every update', () => `${targets.size} streams short`);
+      onData = (stream) => {
+        const target = targets.get(stream);
+        if (target === undefined || stream.frames < target) return;
+        targets.delete(stream);
+        all.poke();
+      };
       const cpu = process.cpuUsage();
       const started = performance.now();
       await Promise.all(
@@ -152,8 +185,10 @@ async function bridgeArm(bed: Bed): Promise<{ round(index: number): Promise<Roun
           for (let update = 0; update < UPDATES_PER_JOB; update += 1) await handle.setProgress(50, { message: `round ${index} update ${update}` });
         }),
       );
-      await until(() => streams.every((stream, i) => stream.frames - (base[i] as number) >= UPDATES_PER_JOB), 'every stream to get every update');
-      return figures(streams.length * UPDATES_PER_JOB, started, cpu);
+      await all.done;
+      const result = figures(expected, started, cpu);
+      onData = () => undefined;
+      return result;
     },
     close() {
       for (const stream of streams) stream.close();
@@ -170,19 +205,47 @@ async function publisherRound(bed: Bed, redis: Redis, index: number): Promise<Ro
   const [[lastId]] = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1)) as [[string, string[]]];
   const entries = await redis.xlen(streamKey);
   const publisher = bed.seenn.publisher({ queues: [name], describe: (job) => ({ userId: (job.data as { userId: string }).userId, jobType: 'bench', title: 'Bench' }) });
-  let caughtUp = false;
+  let checkpoint = '0-0';
+  const caughtUp = when(() => checkpoint === lastId, 'the publisher to catch up', () => `checkpoint ${checkpoint}, last entry ${lastId}`);
   publisher.on('batch', (info) => {
-    if (info.lastId === lastId) caughtUp = true;
+    checkpoint = info.lastId;
+    caughtUp.poke();
   });
   publisher.on('error', (error) => process.stderr.write(`publisher: ${error.message}\n`));
   const cpu = process.cpuUsage();
   const started = performance.now();
   await publisher.start();
-  await until(() => caughtUp, 'the publisher to catch up');
+  await caughtUp.done;
   const result = figures(entries, started, cpu);
   await publisher.close();
   await queue.close();
   return result;
+}
+
+/** Nanoseconds per call of the recorder's hot-path methods. */
+interface CallCosts {
+  eventSentNs: number;
+  timeCommitNs: number;
+  publisherEventsNs: number;
+}
+
+const MICRO_CALLS = quick ? 200_000 : 1_000_000;
+
+/** One round of tight loops over `recorder`'s hot-path methods. */
+async function callCosts(recorder: MetricsRecorder): Promise<CallCosts> {
+  const names = ['job.progress', 'job.completed', 'heartbeat', 'connected'];
+  let started = process.hrtime.bigint();
+  for (let i = 0; i < MICRO_CALLS; i += 1) recorder.eventSent(names[i & 3] as string);
+  const eventSentNs = Number(process.hrtime.bigint() - started) / MICRO_CALLS;
+  started = process.hrtime.bigint();
+  for (let i = 0; i < MICRO_CALLS; i += 1) recorder.publisherEvents('video', 1);
+  const publisherEventsNs = Number(process.hrtime.bigint() - started) / MICRO_CALLS;
+  const work = (): Promise<number> => Promise.resolve(1);
+  const commits = MICRO_CALLS / 5;
+  started = process.hrtime.bigint();
+  for (let i = 0; i < commits; i += 1) await recorder.timeCommit(work);
+  const timeCommitNs = Number(process.hrtime.bigint() - started) / commits;
+  return { eventSentNs: round(eventSentNs, 1), timeCommitNs: round(timeCommitNs, 1), publisherEventsNs: round(publisherEventsNs, 1) };
 }
 
 /** Median figures of an arm's rounds. */
@@ -210,6 +273,23 @@ async function main(): Promise<void> {
       for (const arm of order) results.publisher[arm].push(await publisherRound(beds[arm], redis, index));
       process.stdout.write(`round ${index + 1}/${ROUNDS} done\n`);
     }
+    // The recorder alone: alternating rounds against the no-op recorder (a scrape between rounds
+    // drains the tallies, as Prometheus would).
+    const micro = new Registry();
+    const prometheus = PrometheusMetrics.for(micro);
+    const calls = { off: [] as CallCosts[], on: [] as CallCosts[] };
+    await callCosts(NOOP_METRICS);
+    await callCosts(prometheus);
+    for (let index = 0; index < ROUNDS; index += 1) {
+      for (const arm of index % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) calls[arm].push(await callCosts(arm === 'on' ? prometheus : NOOP_METRICS));
+      await micro.metrics();
+    }
+    const callMedians = (arm: Arm): CallCosts => ({
+      eventSentNs: round(median(calls[arm].map((c) => c.eventSentNs)), 1),
+      timeCommitNs: round(median(calls[arm].map((c) => c.timeCommitNs)), 1),
+      publisherEventsNs: round(median(calls[arm].map((c) => c.publisherEventsNs)), 1),
+    });
+    const recorder = { off: callMedians('off'), on: callMedians('on') };
     load.after = loadAverage();
     const scraped = await (beds.on.registry as Registry).getMetricsAsJSON();
     const total = (name: string): number => scraped.find((metric) => metric.name === name)?.values.reduce((sum, value) => sum + value.value, 0) ?? 0;
@@ -225,8 +305,9 @@ async function main(): Promise<void> {
     for (const row of paths) {
       console.log(`${row.path.padEnd(10)} | ${String(row.off.eventsPerSecond).padStart(12)} | ${String(row.on.eventsPerSecond).padStart(11)} | ×${row.throughputRatio.toFixed(3)} | ${String(row.off.cpuMicrosPerEvent).padStart(16)} | ${String(row.on.cpuMicrosPerEvent).padStart(5)} | ×${row.cpuRatio.toFixed(3)}`);
     }
+    console.log(`recorder per call, on vs no-op (ns): eventSent ${recorder.on.eventSentNs} vs ${recorder.off.eventSentNs}; timeCommit wrapper ${recorder.on.timeCommitNs} vs ${recorder.off.timeCommitNs}; publisherEvents ${recorder.on.publisherEventsNs} vs ${recorder.off.publisherEventsNs}`);
     console.log(`on arm counted: ${counted.eventsSent} SSE events sent, ${counted.publisherEvents} publisher events; load average ${load.before.join(' ')} → ${load.after.join(' ')}`);
-    const path = await writeResult('metrics', { scenario: 'metrics', quick, rounds: ROUNDS, machine: await machineInfo(server.version), load, config: { users: USERS, streamsPerUser: STREAMS_PER_USER, updatesPerJob: UPDATES_PER_JOB, publisherJobs: PUBLISHER_JOBS }, paths, counted, perRound: results });
+    const path = await writeResult('metrics', { scenario: 'metrics', quick, rounds: ROUNDS, machine: await machineInfo(server.version), load, config: { users: USERS, streamsPerUser: STREAMS_PER_USER, updatesPerJob: UPDATES_PER_JOB, publisherJobs: PUBLISHER_JOBS }, paths, recorder, counted, perRound: results, recorderPerRound: calls });
     console.log(`wrote ${path}`);
   } finally {
     for (const arm of ['off', 'on'] as const) {
