@@ -31,6 +31,7 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { NOOP_METRICS, PrometheusMetrics, type MetricsRecorder } from '../src/metrics/index.js';
+import type { Logger } from '../src/logger.js';
 import { Seenn } from '../src/seenn.js';
 import { isQuick, loadAverage, machineInfo, median, round, writeResult } from './lib/harness.js';
 import { installCleanup } from './lib/processes.js';
@@ -48,6 +49,15 @@ const FRAME = 'event:job.progress\n';
 const CONNECTED = 'event:connected\n';
 
 type Arm = 'off' | 'on';
+
+/** Warnings and errors of the Seenn instances go to stderr (debug and info are dropped). */
+const stderrLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (facts, message) => process.stderr.write(`warn: ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? value.message : value))}\n`),
+  error: (facts, message) => process.stderr.write(`error: ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? value.message : value))}\n`),
+  child: () => stderrLogger,
+};
 
 /** One arm: a Seenn (metrics on or off) with its bridge on its own HTTP server. */
 interface Bed {
@@ -124,7 +134,7 @@ function when(condition: () => boolean, what: string, state: () => string): { po
 async function startBed(redis: Redis, arm: Arm): Promise<Bed> {
   const prefix = `bench-metrics-${arm}-${randomUUID().slice(0, 8)}`;
   const registry = arm === 'on' ? new Registry() : null;
-  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET, metrics: registry === null ? false : { registry } });
+  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET, logger: stderrLogger, metrics: registry === null ? false : { registry } });
   const app = express();
   app.use('/v1', seenn.bridge({ heartbeatMs: 600_000 }));
   const server = http.createServer(app);
@@ -200,17 +210,31 @@ async function bridgeArm(bed: Bed): Promise<{ round(index: number): Promise<Roun
 async function publisherRound(bed: Bed, redis: Redis, index: number): Promise<RoundFigures> {
   const name = `catch-up-${index}`;
   const queue = new Queue(name, { connection: redis, prefix: bed.prefix });
-  await queue.addBulk(Array.from({ length: PUBLISHER_JOBS }, (_, i) => ({ name: 'bench', data: { userId: `u${i % USERS}` } })));
+  // Users without streams: this path measures the publisher, not the bridge's fan-out.
+  await queue.addBulk(Array.from({ length: PUBLISHER_JOBS }, (_, i) => ({ name: 'bench', data: { userId: `p${i % USERS}` } })));
   const streamKey = `${bed.prefix}:${name}:events`;
   const [[lastId]] = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1)) as [[string, string[]]];
   const entries = await redis.xlen(streamKey);
   const publisher = bed.seenn.publisher({ queues: [name], describe: (job) => ({ userId: (job.data as { userId: string }).userId, jobType: 'bench', title: 'Bench' }) });
   let checkpoint = '0-0';
-  const caughtUp = when(() => checkpoint === lastId, 'the publisher to catch up', () => `checkpoint ${checkpoint}, last entry ${lastId}`);
+  let batches = 0;
+  let lastBatchMs = performance.now();
+  let leaseHeld = false;
+  const caughtUp = when(
+    () => checkpoint === lastId,
+    `the publisher of ${bed.arm} to catch up`,
+    () => `checkpoint ${checkpoint}, last entry ${lastId}, ${batches} batches, the last ${Math.round(performance.now() - lastBatchMs)} ms ago, lease ${leaseHeld ? 'held' : 'not held'}`,
+  );
   publisher.on('batch', (info) => {
     checkpoint = info.lastId;
+    batches += 1;
+    lastBatchMs = performance.now();
     caughtUp.poke();
   });
+  publisher.on('lease', (info) => {
+    leaseHeld = info.held;
+  });
+  publisher.on('parked', (info) => process.stderr.write(`publisher parked ${info.bullId}: ${info.error}\n`));
   publisher.on('error', (error) => process.stderr.write(`publisher: ${error.message}\n`));
   const cpu = process.cpuUsage();
   const started = performance.now();
