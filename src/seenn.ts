@@ -150,7 +150,8 @@ export class Seenn {
    * A plain Node `(req, res)` handler for health probes, answering JSON (`{ status, probe, checks }`,
    * each check naming its part and what failed) with 200, or 503 when not ready:
    * - `readiness` (the default): Redis answers a PING; each bridge of this instance has its live
-   *   subscription up (or has no stream yet); each publisher holds or waits for its queues' leases;
+   *   subscription up (or has no stream yet); each publisher runs, per queue `reading` (it holds the
+   *   lease) or `standby` (waiting for it) — one not started yet or closed is `stopped`, and not ready;
    * - `liveness`: the process answers (no I/O).
    *
    * @example
