@@ -6,13 +6,16 @@
  * - The publisher (BullMQ events → Seenn state) and the bridge (SSE + REST at `/v1`).
  * - A web page on http://localhost:3000 (`PORT`, `HOST`) built from the package's client and React
  *   hooks, where you start jobs and watch them live; job state changes are printed here too.
+ * - The admin route at `/admin`: the Seenn page (queues, publisher lag, bridges, a user's jobs),
+ *   bull-board at `/admin/queues/` and Prometheus metrics at `/admin/metrics`, behind a token printed
+ *   on start (`DEMO_ADMIN_TOKEN`, else a random one).
  *
  * Keys live under a prefix unique to this run and are deleted on exit; a Redis the demo did not start
  * is never flushed. Ctrl-C stops everything.
  *
  * Environment: `PORT` (3000; 0 picks a free port), `HOST` (127.0.0.1), `REDIS_URL`,
  * `DEMO_STAGE_MS` (2500, each video stage), `DEMO_IMAGE_MS` (2000, each image),
- * `DEMO_HEARTBEAT_MS` (15000). `--smoke` (or `DEMO_SMOKE=1`) starts a video and a batch, waits for
+ * `DEMO_HEARTBEAT_MS` (15000), `DEMO_ADMIN_TOKEN` (random; at least 32 characters). `--smoke` (or `DEMO_SMOKE=1`) starts a video and a batch, waits for
  * them to finish, and exits 0 (or 1 after 60 s).
  */
 import { randomBytes } from 'node:crypto';
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
   const host = process.env['HOST'] ?? '127.0.0.1';
   const timings = { stageMs: numberFromEnv('DEMO_STAGE_MS', 2_500), imageMs: numberFromEnv('DEMO_IMAGE_MS', 2_000) };
   const heartbeatMs = numberFromEnv('DEMO_HEARTBEAT_MS', 15_000);
+  const adminToken = process.env['DEMO_ADMIN_TOKEN'] ?? randomBytes(24).toString('base64url');
 
   let redisInfo;
   try {
@@ -77,7 +81,7 @@ async function main(): Promise<void> {
   const localHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const baseUrl = `http://${localHost.includes(':') ? `[${localHost}]` : localHost}:${actualPort}`;
   const jobLog = new JobLog(seenn, `${baseUrl}/v1`, (line) => console.log(line));
-  server.on('request', await createDemoApp({ seenn, bundle, onVisitor: (userId) => jobLog.follow(userId), heartbeatMs }));
+  server.on('request', await createDemoApp({ seenn, bundle, onVisitor: (userId) => jobLog.follow(userId), heartbeatMs, adminToken }));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -113,6 +117,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   console.log(`Redis: ${redisInfo.origin} (${redisInfo.url}), key prefix ${prefix}`);
+  console.log(`Admin: http://localhost:${actualPort}/admin/ (bull-board at /admin/queues/, Prometheus metrics at /admin/metrics)`);
+  console.log(`Admin token: ${adminToken} (a browser asks for it: any user name, the token as password; scripts send Authorization: Bearer <token>)`);
   console.log(`seenn-bullmq demo ready on http://localhost:${actualPort} (bridge at /v1). Ctrl-C stops it.`);
 
   if (smoke) {

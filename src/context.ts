@@ -33,8 +33,8 @@ export class SeennContext {
     readonly logger: Logger,
   ) {
     this.keys = new SeennKeys(options.prefix, options.appId);
-    this.store = new JobStore(redis, this.keys, options.retention, logger.child({ module: 'store' }));
     this.metrics = metricsRecorder(options.metrics);
+    this.store = new JobStore(redis, this.keys, options.retention, logger.child({ module: 'store' }), this.metrics);
   }
 
   /** A new connection like the main one (for blocking reads and subscribers; see `duplicateConnection`); closed by {@link close}. */

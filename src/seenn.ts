@@ -10,8 +10,8 @@ import { SeennContext } from './context.js';
 import { cancelListenerOf } from './handles/index.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
-import { BridgeRegistration, createHealthHandler, Health, type HealthHandlerOptions } from './health/index.js';
-import { createMetricsHandler, type NodeHandler } from './metrics/index.js';
+import { BridgeRegistration, createHealthHandler, Health, type HealthHandlerOptions, type PublisherRun } from './health/index.js';
+import { createMetricsHandler, recordPublisher, type NodeHandler } from './metrics/index.js';
 import { parseOrThrow, resolveSeennOptions, type SeennOptions } from './options.js';
 import { z } from 'zod';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
@@ -99,7 +99,7 @@ export class Seenn {
    * it; `seenn.close()` stops it.
    */
   publisher(options: PublisherOptions): Publisher {
-    const publisher = new Publisher(this.context, options);
+    const publisher = new ReportingPublisher(this.context, options);
     const ctx = this.context;
     const unwatch = publisher.options.queues.map((queue) =>
       ctx.metrics.watchPublisherLag(queue, async () => {
@@ -107,7 +107,7 @@ export class Seenn {
         return { seconds: lag.ms / 1000, entries: lag.entries };
       }),
     );
-    unwatch.push(this.health.addPublisher(publisher));
+    unwatch.push(recordPublisher(ctx.metrics, publisher), this.health.addPublisher(publisher, () => publisher.run));
     this.context.onClose(async () => {
       for (const stop of unwatch) stop();
       await publisher.close();
@@ -150,7 +150,8 @@ export class Seenn {
    * A plain Node `(req, res)` handler for health probes, answering JSON (`{ status, probe, checks }`,
    * each check naming its part and what failed) with 200, or 503 when not ready:
    * - `readiness` (the default): Redis answers a PING; each bridge of this instance has its live
-   *   subscription up (or has no stream yet); each publisher holds or waits for its queues' leases;
+   *   subscription up (or has no stream yet); each publisher runs, per queue `reading` (it holds some
+   *   of its partitions) or `standby` (others hold them all) — one not started yet or closed is `stopped`, and not ready;
    * - `liveness`: the process answers (no I/O).
    *
    * @example
@@ -173,5 +174,24 @@ export class Seenn {
   close(): Promise<void> {
     this.closing ??= this.context.close();
     return this.closing;
+  }
+}
+
+/**
+ * A {@link Publisher} that knows whether it was started or closed: what readiness tells apart from a
+ * standby (`stopped` before `start()` and after `close()`).
+ */
+class ReportingPublisher extends Publisher {
+  /** Not started yet, started, or closed. */
+  run: PublisherRun = 'new';
+
+  override async start(): Promise<void> {
+    await super.start();
+    this.run = 'started';
+  }
+
+  override close(): Promise<void> {
+    this.run = 'closed';
+    return super.close();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The demo's HTTP server: the page and its script, demo-only routes to get a token and start jobs,
- * and the seenn-bullmq bridge at `/v1`.
+ * the seenn-bullmq bridge at `/v1` and the admin route (the Seenn page, bull-board, metrics) at
+ * `/admin`.
  */
 import { readFile } from 'node:fs/promises';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -17,6 +18,8 @@ export interface DemoServerInput {
   onVisitor: (userId: string) => void;
   /** Bridge heartbeat; short in tests. */
   heartbeatMs?: number;
+  /** The admin route's token (at least 32 characters). */
+  adminToken: string;
 }
 
 /** How many images a demo batch has. */
@@ -86,6 +89,7 @@ export async function createDemoApp(input: DemoServerInput): Promise<express.Exp
   });
 
   app.use('/v1', seenn.bridge(input.heartbeatMs === undefined ? {} : { heartbeatMs: input.heartbeatMs }));
+  app.use('/admin', seenn.admin({ auth: { token: input.adminToken }, queues: [DEMO_QUEUES.video, DEMO_QUEUES.image] }));
   // Errors of the demo routes: the coded envelope the bridge uses too.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const coded = error as { code?: unknown; message?: unknown; status?: unknown; details?: unknown };

@@ -77,8 +77,10 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       positions,
       options: this.options,
       logger: this.logger,
+      metrics: ctx.metrics,
       closed: (session, reason) => {
         this.sessions.delete(session);
+        ctx.metrics.disconnect(reason);
         if (reason === 'slow-client') this.slowClientDisconnects += 1;
       },
     };
@@ -207,6 +209,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
 
   private answerError(res: ServerResponse, url: URL | null, error: unknown, headers: Record<string, string | number> = {}): void {
     const coded = toSeennError(error);
+    this.ctx.metrics.authFailure(coded.status);
     if (error instanceof RateLimitExceeded) headers = { ...headers, ...error.headers };
     const where = url === null ? '(malformed)' : loggableUrl(url);
     if (coded.status >= 500) this.logger.error({ err: error, url: where }, 'bridge: request failed');

@@ -45,8 +45,14 @@ export class Frame {
   /** The event itself. */
   readonly bytes: Buffer;
 
-  /** @param text - one whole SSE event */
-  constructor(text: string) {
+  /**
+   * @param text - one whole SSE event
+   * @param event - its event name (what metrics count it as)
+   */
+  constructor(
+    text: string,
+    readonly event: string,
+  ) {
     const size = Buffer.byteLength(text, 'utf8');
     const head = `${size.toString(16)}\r\n`;
     this.chunk = Buffer.from(`${head}${text}\r\n`, 'utf8');
@@ -73,7 +79,7 @@ export function formatFrame(parts: FrameParts): Frame {
   if (parts.id !== undefined) text += `id:${fieldValue(parts.id)}\n`;
   if (parts.retryMs !== undefined) text += `retry:${Math.trunc(parts.retryMs)}\n`;
   text += `data:${singleLine(parts.data)}\n\n`;
-  return new Frame(text);
+  return new Frame(text, parts.event);
 }
 
 /** Formats an event whose payload is `value` (serialised here). */

@@ -35,6 +35,7 @@ import { OutgoingMessage, type ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Principal } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
 import { inScope } from './authenticate.js';
@@ -76,6 +77,8 @@ export interface SessionServices {
   positions: LivePositions | null;
   options: Omit<ResolvedBridgeOptions, 'auth'>;
   logger: Logger;
+  /** Where events sent and reconnects are counted. */
+  metrics: MetricsRecorder;
   /** Called once when a session ends. */
   closed?: (session: SseSession, reason: CloseReason) => void;
 }
@@ -170,6 +173,7 @@ export class SseSession implements HubListener {
       else last = await store.lastStreamId(this.userId);
       if (this.isClosed) return;
       const recovered = cursor !== null && first !== null && last !== null && compareIds(first, cursor) <= 0 && compareIds(cursor, last) <= 0;
+      if (this.request.cursor !== null) this.services.metrics.reconnect(recovered);
       const retryMs = options.retryMs + Math.floor(Math.random() * (options.retryJitterMs + 1));
       const hello = { userId: this.userId, recovered, ...(this.request.filterJobId === null ? {} : { jobId: this.request.filterJobId }) };
       let synced = 0;
@@ -491,6 +495,7 @@ export class SseSession implements HubListener {
     const { res, out } = this;
     if (this.phase === 'closed' || res.destroyed || res.writableEnded || out.destroyed) return;
     out.write(this.direct ? frame.chunk : frame.bytes);
+    this.services.metrics.eventSent(frame.event);
     if (out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
   }
 

@@ -441,6 +441,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     if (backend !== null) return this.limiter === null ? {} : spendBudget(this.limiter, backend);
     // Valid end-user credentials are refused outright; anything else is not authenticated.
     const principal = await this.users.authenticate(req, requestUrl(req), false).catch(() => null);
+    this.ctx.metrics.authFailure(principal === null ? 401 : 403);
     if (principal !== null) throw new SeennError('FORBIDDEN', 'end-user credentials cannot use the backend API; use a backend API key', { details: { reason: 'end-user-token' } });
     throw new SeennError('UNAUTHORIZED', 'a backend API key is required: `Authorization: Bearer <key>`', { details: { reason: bearer(req) === null ? 'missing' : 'invalid' } });
   }
@@ -526,6 +527,7 @@ export async function answerCancel<Req extends IncomingMessage>(route: CancelRou
     checkId(jobId);
     sendJson(res, 200, await cancelJob(route.ctx, jobId, body), headers);
   } catch (error) {
+    route.ctx.metrics.authFailure(toSeennError(error).status);
     answerError(res, error, headers);
   }
 }

@@ -2,9 +2,10 @@
  * Liveness and readiness of one Seenn instance, for orchestrators (Kubernetes probes, load-balancer
  * checks):
  * - liveness: the process answers (no I/O, never fails while the event loop turns);
- * - readiness: RedisConnection answers a PING within {@link HEALTH_DEFAULTS.redisTimeoutMs}; every bridge of
+ * - readiness: Redis answers a PING within {@link HEALTH_DEFAULTS.redisTimeoutMs}; every bridge of
  *   this instance has its live subscription up (or has no stream yet, so needs none); every
- *   publisher holds or is waiting for its queues' leases.
+ *   publisher runs: per queue it reads (holds partitions) or stands by (others hold them all). A publisher
+ *   not started yet, or closed, is `stopped` and fails readiness.
  * The report names each part and what failed; `seenn.healthHandler()` answers it as JSON, 503 when
  * not ready.
  */
@@ -17,7 +18,17 @@ import { HEALTH_DEFAULTS } from './options.js';
 export type HealthCheck =
   | { name: 'redis'; ok: boolean; latencyMs?: number; error?: string }
   | { name: 'bridge'; ok: boolean; id: string; subscribed: boolean; streams: number; error?: string }
-  | { name: 'publisher'; ok: boolean; queues: Record<string, 'holding' | 'waiting'>; error?: string };
+  | { name: 'publisher'; ok: boolean; queues: Record<string, PublisherQueueState>; error?: string };
+
+/**
+ * A publisher's part in one queue: `reading` (it holds some of the queue's partitions and reads their
+ * events), `standby` (started, holding none while other publishers hold them all) or `stopped` (not
+ * started yet, or closed).
+ */
+export type PublisherQueueState = 'reading' | 'standby' | 'stopped';
+
+/** Where a publisher's run is: not started yet, started, or closed. */
+export type PublisherRun = 'new' | 'started' | 'closed';
 
 /** What a probe answers. */
 export interface HealthReport {
@@ -39,7 +50,7 @@ export interface BridgeHealthSource {
 /** The parts of one Seenn instance that readiness checks. */
 export class Health {
   private readonly bridges = new Set<{ bridge: BridgeHealthSource; registration: BridgeRegistration }>();
-  private readonly publishers = new Map<Publisher, Map<string, boolean>>();
+  private readonly publishers = new Map<Publisher, { leases: Map<string, boolean>; run: () => PublisherRun }>();
 
   /**
    * @param redis - the command connection
@@ -57,12 +68,15 @@ export class Health {
     return () => this.bridges.delete(entry);
   }
 
-  /** Checks `publisher` from now on, following its `lease` events (until the returned function is called). */
-  addPublisher(publisher: Publisher): () => void {
+  /**
+   * Checks `publisher` from now on, following its `lease` events, and `run()` for whether it was
+   * started or closed (until the returned function is called).
+   */
+  addPublisher(publisher: Publisher, run: () => PublisherRun): () => void {
     const leases = new Map<string, boolean>(publisher.options.queues.map((queue) => [queue, false]));
     const onLease = ({ queue, held }: { queue: string; held: boolean }): void => void leases.set(queue, held);
     publisher.on('lease', onLease);
-    this.publishers.set(publisher, leases);
+    this.publishers.set(publisher, { leases, run });
     return () => {
       publisher.off('lease', onLease);
       this.publishers.delete(publisher);
@@ -82,10 +96,12 @@ export class Health {
       const ok = hub.subscribed || hub.listeners === 0;
       checks.push({ name: 'bridge', ok, id: registration.id, subscribed: hub.subscribed, streams, ...(ok ? {} : { error: 'the live subscription is down: streams get no live events' }) });
     }
-    for (const leases of this.publishers.values()) {
-      const queues: Record<string, 'holding' | 'waiting'> = {};
-      for (const [queue, held] of leases) queues[queue] = held ? 'holding' : 'waiting';
-      checks.push({ name: 'publisher', ok: true, queues });
+    for (const { leases, run } of this.publishers.values()) {
+      const now = run();
+      const queues: Record<string, PublisherQueueState> = {};
+      for (const [queue, held] of leases) queues[queue] = now !== 'started' ? 'stopped' : held ? 'reading' : 'standby';
+      if (now === 'started') checks.push({ name: 'publisher', ok: true, queues });
+      else checks.push({ name: 'publisher', ok: false, queues, error: now === 'new' ? 'the publisher is not started: call publisher.start()' : 'the publisher is closed' });
     }
     return { status: checks.every((check) => check.ok) ? 'ok' : 'unavailable', probe: 'readiness', checks };
   }

@@ -11,6 +11,9 @@ export const METRIC_NAMES = Object.freeze({
   publisherLagSeconds: 'seenn_publisher_lag_seconds',
   publisherLagEntries: 'seenn_publisher_lag_entries',
   publisherResyncs: 'seenn_publisher_resyncs_total',
+  publisherParked: 'seenn_publisher_parked_jobs_total',
+  publisherErrors: 'seenn_publisher_errors_total',
+  publisherLeases: 'seenn_publisher_leases_held',
   storeCommitDuration: 'seenn_store_commit_duration_seconds',
   bridgeStreams: 'seenn_bridge_streams',
   bridgeEventsSent: 'seenn_bridge_events_sent_total',
@@ -19,9 +22,6 @@ export const METRIC_NAMES = Object.freeze({
   bridgeAuthFailures: 'seenn_bridge_auth_failures_total',
   positionLookupDuration: 'seenn_position_lookup_duration_seconds',
 } as const);
-
-/** The `event` label of `seenn_publisher_events_total`: BullMQ event kinds the publisher applies. */
-export const PUBLISHER_EVENT_KINDS: ReadonlySet<string> = new Set(['waiting', 'delayed', 'waiting-children', 'active', 'progress', 'completed', 'failed', 'removed']);
 
 /** The `reason` label of `seenn_bridge_disconnects_total`, by the bridge's close reason. */
 export const DISCONNECT_REASONS: Readonly<Record<string, string>> = Object.freeze({

@@ -10,7 +10,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { SeennError } from '../errors.js';
 import type { LagReading, MetricsRecorder } from './recorder.js';
-import { COMMIT_BUCKETS_SECONDS, DISCONNECT_REASONS, isEventNameLabel, LOOKUP_BUCKETS_SECONDS, MAX_EVENT_NAMES, METRIC_NAMES, OTHER, PUBLISHER_EVENT_KINDS } from './names.js';
+import { COMMIT_BUCKETS_SECONDS, DISCONNECT_REASONS, isEventNameLabel, LOOKUP_BUCKETS_SECONDS, MAX_EVENT_NAMES, METRIC_NAMES, OTHER } from './names.js';
 
 /** A lag read that has not answered after this long is left out of the scrape. */
 export const LAG_READ_TIMEOUT_MS = 2_000;
@@ -19,8 +19,8 @@ export const LAG_READ_TIMEOUT_MS = 2_000;
 class Tally {
   private readonly pending = new Map<string, number>();
 
-  add(key: string): void {
-    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  add(key: string, count = 1): void {
+    this.pending.set(key, (this.pending.get(key) ?? 0) + count);
   }
 
   /** Hands each pending count to `flush` and forgets it. */
@@ -35,8 +35,10 @@ const registries = new WeakMap<Registry, PrometheusMetrics>();
 /** The seenn_* metrics of one prom-client registry. */
 export class PrometheusMetrics implements MetricsRecorder {
   readonly enabled = true;
-  private readonly publisherEvents = new Tally();
+  private readonly applied = new Tally();
   private readonly resyncs = new Tally();
+  private readonly parked = new Tally();
+  private readonly publisherErrors = new Tally();
   private readonly sent = new Tally();
   private readonly sentNames = new Set<string>();
   private readonly reconnects = new Tally();
@@ -46,6 +48,7 @@ export class PrometheusMetrics implements MetricsRecorder {
   private readonly lookupDuration: Histogram;
   private readonly streamSources = new Set<() => number>();
   private readonly lagSources = new Map<string, Set<() => Promise<LagReading>>>();
+  private readonly leaseSources = new Map<string, Set<() => number>>();
   private lagRead: Promise<Map<string, LagReading>> | null = null;
 
   /** The metrics of `registry`, registered there on first use. */
@@ -73,11 +76,10 @@ export class PrometheusMetrics implements MetricsRecorder {
           tally.drain((key, count) => this.inc(labels(key), count));
         },
       });
-    tallied(METRIC_NAMES.publisherEvents, 'BullMQ events the Seenn publisher applied, by queue and BullMQ event', ['queue', 'event'], this.publisherEvents, (key) => {
-      const cut = key.lastIndexOf('\n');
-      return { queue: key.slice(0, cut), event: key.slice(cut + 1) };
-    });
+    tallied(METRIC_NAMES.publisherEvents, "Entries of a queue's BullMQ events stream the Seenn publisher applied and checkpointed, by queue", ['queue'], this.applied, (queue) => ({ queue }));
     tallied(METRIC_NAMES.publisherResyncs, 'Times the publisher re-synced a queue from BullMQ because events were trimmed before it read them', ['queue'], this.resyncs, (queue) => ({ queue }));
+    tallied(METRIC_NAMES.publisherParked, "Jobs whose events kept failing to apply and were set aside (the queue's parked-jobs hash), by queue", ['queue'], this.parked, (queue) => ({ queue }));
+    tallied(METRIC_NAMES.publisherErrors, "Failures in the publisher's loop of a queue (it retries and carries on), by queue", ['queue'], this.publisherErrors, (queue) => ({ queue }));
     tallied(METRIC_NAMES.bridgeEventsSent, 'SSE events written to streams by this process, by SSE event name', ['event'], this.sent, (event) => ({ event }));
     tallied(METRIC_NAMES.bridgeReconnects, 'Streams opened with a cursor (Last-Event-ID); recovered="true" when the replay covered it', ['recovered'], this.reconnects, (recovered) => ({ recovered }));
     tallied(METRIC_NAMES.bridgeDisconnects, 'Streams ended on this process, by reason', ['reason'], this.disconnects, (reason) => ({ reason }));
@@ -93,6 +95,21 @@ export class PrometheusMetrics implements MetricsRecorder {
         let open = 0;
         for (const count of streamSources) open += count();
         this.set(open);
+      },
+    });
+    const leaseSources = this.leaseSources;
+    new Gauge({
+      name: METRIC_NAMES.publisherLeases,
+      help: "Partition leases of a queue held by this process's publishers (summed over processes: the queue's partition count, 16 by default, when every partition is read; 0 when none is)",
+      labelNames: ['queue'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [queue, sources] of leaseSources) {
+          let held = 0;
+          for (const count of sources) held += count();
+          this.set({ queue }, held);
+        }
       },
     });
     const lagGauge = (name: string, help: string, value: (reading: LagReading) => number): Gauge =>
@@ -121,12 +138,20 @@ export class PrometheusMetrics implements MetricsRecorder {
     return known;
   }
 
-  publisherEvent(queue: string, kind: string): void {
-    this.publisherEvents.add(`${queue}\n${PUBLISHER_EVENT_KINDS.has(kind) ? kind : OTHER}`);
+  publisherEvents(queue: string, count: number): void {
+    this.applied.add(queue, count);
   }
 
   publisherResync(queue: string): void {
     this.resyncs.add(queue);
+  }
+
+  publisherParked(queue: string): void {
+    this.parked.add(queue);
+  }
+
+  publisherError(queue: string): void {
+    this.publisherErrors.add(queue);
   }
 
   async timeCommit<T>(work: () => Promise<T>): Promise<T> {
@@ -176,17 +201,26 @@ export class PrometheusMetrics implements MetricsRecorder {
   }
 
   watchPublisherLag(queue: string, read: () => Promise<LagReading>): () => void {
-    let reads = this.lagSources.get(queue);
-    if (reads === undefined) {
-      reads = new Set();
-      this.lagSources.set(queue, reads);
-    }
-    reads.add(read);
-    return () => {
-      reads.delete(read);
-      if (reads.size === 0 && this.lagSources.get(queue) === reads) this.lagSources.delete(queue);
-    };
+    return watchPerQueue(this.lagSources, queue, read);
   }
+
+  watchPublisherLeases(queue: string, held: () => number): () => void {
+    return watchPerQueue(this.leaseSources, queue, held);
+  }
+}
+
+/** Adds `source` to `queue`'s set in `sources`; the returned function removes it (and an emptied set). */
+function watchPerQueue<S>(sources: Map<string, Set<S>>, queue: string, source: S): () => void {
+  let set = sources.get(queue);
+  if (set === undefined) {
+    set = new Set();
+    sources.set(queue, set);
+  }
+  set.add(source);
+  return () => {
+    set.delete(source);
+    if (set.size === 0 && sources.get(queue) === set) sources.delete(queue);
+  };
 }
 
 /** The first of `reads` that answers in time (they read the same queue), or `null`. */

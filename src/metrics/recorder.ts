@@ -17,10 +17,14 @@ export interface LagReading {
 export interface MetricsRecorder {
   /** Whether anything is recorded (`false` for {@link NOOP_METRICS}). */
   readonly enabled: boolean;
-  /** The publisher applied one BullMQ event of kind `kind` (`active`, `progress`, …) from `queue`. */
-  publisherEvent(queue: string, kind: string): void;
+  /** The publisher applied and checkpointed `count` entries of `queue`'s BullMQ events stream (one batch). */
+  publisherEvents(queue: string, count: number): void;
   /** The publisher re-synced `queue` (BullMQ trimmed events it had not read). */
   publisherResync(queue: string): void;
+  /** The publisher set a job of `queue` aside: its events kept failing to apply. */
+  publisherParked(queue: string): void;
+  /** Something failed in the publisher's loop of `queue` (it carries on). */
+  publisherError(queue: string): void;
   /** Runs `work` (one store commit) and records how long it took. */
   timeCommit<T>(work: () => Promise<T>): Promise<T>;
   /** Runs `work` (one queue-position lookup) and records how long it took. */
@@ -37,6 +41,8 @@ export interface MetricsRecorder {
   watchStreams(count: () => number): () => void;
   /** Reads `queue`'s publisher lag with `read()` at every scrape, until the returned function is called. */
   watchPublisherLag(queue: string, read: () => Promise<LagReading>): () => void;
+  /** Counts `held()` (leases of `queue` this publisher holds) into the leases gauge at every scrape, until the returned function is called. */
+  watchPublisherLeases(queue: string, held: () => number): () => void;
 }
 
 const nothing = (): void => undefined;
@@ -44,8 +50,10 @@ const nothing = (): void => undefined;
 /** The recorder of a Seenn built with `metrics: false`: every method does nothing. */
 export const NOOP_METRICS: MetricsRecorder = Object.freeze({
   enabled: false,
-  publisherEvent: nothing,
+  publisherEvents: nothing,
   publisherResync: nothing,
+  publisherParked: nothing,
+  publisherError: nothing,
   timeCommit: <T>(work: () => Promise<T>) => work(),
   timePositionLookup: <T>(work: () => Promise<T>) => work(),
   eventSent: nothing,
@@ -54,4 +62,5 @@ export const NOOP_METRICS: MetricsRecorder = Object.freeze({
   authFailure: nothing,
   watchStreams: () => nothing,
   watchPublisherLag: () => nothing,
+  watchPublisherLeases: () => nothing,
 });

@@ -4,6 +4,7 @@
  */
 import type { RedisConnection } from '../store/connection.js';
 import type { Logger } from '../logger.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from '../store/keys.js';
@@ -17,6 +18,14 @@ export interface PositionSource {
   readonly redis: RedisConnection;
   readonly keys: SeennKeys;
   readonly logger: Logger;
+  /** Where lookup durations go (`seenn_position_lookup_duration_seconds`); none when absent. */
+  readonly metrics?: MetricsRecorder;
+}
+
+/** {@link lookupPositions} on `source`'s Redis, timed into its metrics when it has them. */
+export function lookupIn(source: PositionSource, queueName: string, requests: readonly PositionRequest[], scanLimit: number): Promise<QueueSnapshot> {
+  const work = (): Promise<QueueSnapshot> => lookupPositions(source.redis, source.keys.prefix, queueName, requests, scanLimit);
+  return source.metrics?.timePositionLookup(work) ?? work();
 }
 
 /** Whether a stored record is a queued BullMQ job (the only kind with a position). */
@@ -56,7 +65,7 @@ export class PositionReader {
 
   /** Places `requests` in one queue with one script call (see `lookup-script.ts` for the cost). */
   lookup(queueName: string, requests: readonly PositionRequest[]): Promise<QueueSnapshot> {
-    return lookupPositions(this.source.redis, this.source.keys.prefix, queueName, requests, this.options.scanLimit);
+    return lookupIn(this.source, queueName, requests, this.options.scanLimit);
   }
 
   /**

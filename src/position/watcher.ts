@@ -6,9 +6,9 @@ import { EventEmitter } from 'node:events';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
 import { readHistory, type HistoryWanted } from './history.js';
-import { lookupPositions, type JobPlace, type PositionHint, type QueueSnapshot } from './lookup.js';
+import { type JobPlace, type PositionHint, type QueueSnapshot } from './lookup.js';
 import { resolvePositionWatcherOptions, type PositionWatcherOptions, type ResolvedPositionWatcherOptions } from './options.js';
-import type { PositionSource } from './reader.js';
+import { lookupIn, type PositionSource } from './reader.js';
 import { applyView, computeView, HistoryStats, viewChanged, wantsEta, workflowOf, type PositionView } from './view.js';
 
 /** What a watcher needs from the Seenn context (a `SeennContext` is one). */
@@ -292,7 +292,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
         [...byQueue].map(async ([queueName, entries]) => {
           try {
             const requests = entries.map((entry) => (entry.hint === undefined ? { bullId: entry.bullId as string } : { bullId: entry.bullId as string, hint: entry.hint }));
-            return { entries, snapshot: await lookupPositions(this.source.redis, this.source.keys.prefix, queueName, requests, this.options.scanLimit) };
+            return { entries, snapshot: await lookupIn(this.source, queueName, requests, this.options.scanLimit) };
           } catch (error) {
             // One queue's failure (e.g. CROSSSLOT for an untagged queue on a cluster) costs only its
             // own jobs this tick; they are retried one interval later.

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { NOOP_METRICS, type MetricsRecorder } from '../metrics/recorder.js';
 import { isTerminal } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
@@ -85,12 +86,14 @@ export class JobStore {
    * @param keys - the key builder
    * @param retention - retention with defaults applied
    * @param logger - where best-effort failures go (silent by default)
+   * @param metrics - where commit durations go (`seenn_store_commit_duration_seconds`)
    */
   constructor(
     readonly redis: RedisConnection,
     readonly keys: SeennKeys,
     readonly retention: ResolvedRetention,
     private readonly logger: Logger = silentLogger,
+    private readonly metrics: MetricsRecorder = NOOP_METRICS,
   ) {}
 
   /** Reads one snapshot, or `null` when there is none. */
@@ -159,7 +162,7 @@ export class JobStore {
     for (const record of inCommit.values()) if (record.x.aggregate !== undefined && endsWithOwnTtl(record)) childrenPositionOf(record.job.id);
     for (const parentJobId of childrenOf.keys()) keys.push(this.keys.children(userId, parentJobId));
     args[4] = [...childrenOf.keys()].map((parentJobId) => this.childrenTtlSeconds(inCommit.get(parentJobId)) * 1000).join(',');
-    const answer = (await runScript(this.redis, applyChangesScript, keys, args)) as string[];
+    const answer = (await this.metrics.timeCommit(() => runScript(this.redis, applyChangesScript, keys, args))) as string[];
     const [status, ...rest] = answer;
     if (status === 'ok') {
       await this.expireOwners(changes.map((change) => change.record).filter(endsWithOwnTtl));

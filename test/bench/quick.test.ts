@@ -1,6 +1,7 @@
 /**
- * The benchmark harness runs: `bench/overhead.ts --quick` against the test Redis (so it must use
- * `REDIS_URL` and delete only its own keys) produces a well-formed result. No speed is judged here —
+ * The benchmark harness runs: `bench/overhead.ts --quick` and `bench/metrics.ts --quick` against the
+ * test Redis (so they must use `REDIS_URL` and delete only their own keys) produce well-formed
+ * results. No speed is judged here —
  * figures belong in bench/README.md — only that every figure is present and positive, that the
  * JSON was written, and that nothing was left behind.
  */
@@ -95,6 +96,58 @@ describe('bench/overhead.ts --quick', () => {
         let cursor = '0';
         do {
           const [next, keys] = await redis.scan(cursor, 'MATCH', 'bench-ovh-*', 'COUNT', 10_000);
+          left.push(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+        expect(left).toEqual([]);
+      } finally {
+        redis.disconnect();
+      }
+    },
+    RUN_TIMEOUT_MS + 10_000,
+  );
+});
+
+describe('bench/metrics.ts --quick', () => {
+  it(
+    'measures both paths and the recorder with metrics on and off, the on arm counted the work, and leaves no keys behind',
+    async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'seenn-bench-'));
+      const run = await runScript('bench/metrics.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir });
+      expect(run.code, run.output).toBe(0);
+      expect(run.output).toMatch(/bridge +\| +\d+ \| +\d+ \| ×\d/);
+
+      const result = JSON.parse(await readFile(path.join(dir, 'metrics.json'), 'utf8')) as {
+        scenario: string;
+        quick: boolean;
+        rounds: number;
+        paths: { path: string; off: Record<string, number>; on: Record<string, number>; throughputRatio: number; cpuRatio: number }[];
+        recorder: Record<'off' | 'on', Record<string, number>>;
+        counted: { eventsSent: number; publisherEvents: number };
+        perRound: Record<string, Record<'off' | 'on', unknown[]>>;
+      };
+      expect(result.scenario).toBe('metrics');
+      expect(result.quick).toBe(true);
+      expect(result.paths.map((row) => row.path)).toEqual(['bridge', 'publisher']);
+      for (const row of result.paths) {
+        for (const arm of ['off', 'on'] as const) {
+          expect(positive(row[arm]['eventsPerSecond']), `${row.path} ${arm}`).toBe(true);
+          expect(positive(row[arm]['cpuMicrosPerEvent']), `${row.path} ${arm}`).toBe(true);
+          expect(result.perRound[row.path]?.[arm]).toHaveLength(result.rounds);
+        }
+        expect(positive(row.throughputRatio) && positive(row.cpuRatio)).toBe(true);
+      }
+      for (const call of ['eventSentNs', 'timeCommitNs', 'publisherEventsNs']) expect(positive(result.recorder.on[call]) && positive(result.recorder.off[call]), call).toBe(true);
+      // The on arm's metrics saw the work (the off arm has none to see).
+      expect(result.counted.eventsSent).toBeGreaterThan(0);
+      expect(result.counted.publisherEvents).toBeGreaterThan(0);
+
+      const redis = connect();
+      try {
+        const left: string[] = [];
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', 'bench-metrics-*', 'COUNT', 10_000);
           left.push(...keys);
           cursor = next;
         } while (cursor !== '0');

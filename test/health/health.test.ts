@@ -1,6 +1,6 @@
 /**
  * Health probes over real HTTP: liveness always answers; readiness names Redis, each bridge and each
- * publisher, and turns 503 — saying which part failed — when its own Redis server is stopped. The
+ * publisher (telling a stopped publisher from a standby and a reading one), and turns 503 — saying which part failed — when its own Redis server is stopped. The
  * bridge registry lists every live bridge with its open streams, drops a closed bridge at once and
  * a dead one (no more refreshes) after its TTL, and the admin route shows it.
  */
@@ -17,7 +17,8 @@ import { ADMIN_TOKEN, call } from '../admin/harness.js';
 import { RecordingEventSource, SECRET } from '../bridge/helpers.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { waitFor } from '../helpers/wait.js';
+import { nextEvent, waitFor } from '../helpers/wait.js';
+import { PUBLISHER_DEFAULTS } from '../../src/publisher/options.js';
 
 const QUEUE = 'healthy';
 
@@ -80,14 +81,14 @@ describe('health probes', () => {
   });
 
   it('readiness: Redis, the bridge (no stream yet, so no subscription needed) and the publisher holding its lease', async () => {
-    await waitFor(async () => (check((await report(`${bed.origin}/readyz`)).body, 'publisher') as { queues?: Record<string, string> } | undefined)?.queues?.[QUEUE] === 'holding', { what: 'the publisher to hold its lease' });
+    await waitFor(async () => (check((await report(`${bed.origin}/readyz`)).body, 'publisher') as { queues?: Record<string, string> } | undefined)?.queues?.[QUEUE] === 'reading', { what: 'the publisher to hold its lease' });
     const { status, body } = await report(`${bed.origin}/readyz`);
     expect(status).toBe(200);
     expect(body.status).toBe('ok');
     expect(body.probe).toBe('readiness');
     expect(check(body, 'redis')).toMatchObject({ ok: true, latencyMs: expect.any(Number) as number });
     expect(check(body, 'bridge')).toMatchObject({ ok: true, subscribed: false, streams: 0 });
-    expect(check(body, 'publisher')).toEqual({ name: 'publisher', ok: true, queues: { [QUEUE]: 'holding' } });
+    expect(check(body, 'publisher')).toEqual({ name: 'publisher', ok: true, queues: { [QUEUE]: 'reading' } });
   });
 
   it('with a stream open the bridge reports its subscription up', async () => {
@@ -106,6 +107,63 @@ describe('health probes', () => {
 
   it('bad options are CONFIG_INVALID', () => {
     expect(() => bed.seenn.healthHandler({ probe: 'startup' as never })).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
+  });
+});
+
+describe('publisher readiness: stopped, standby, reading', () => {
+  let redis: Redis;
+  let prefix: string;
+  let seenn: Seenn;
+  let origin: string;
+  let server: http.Server;
+
+  beforeAll(async () => {
+    redis = connect();
+    prefix = uniquePrefix('hlp');
+    seenn = new Seenn({ connection: redis, prefix, metrics: false });
+    const app = express();
+    app.get('/readyz', seenn.healthHandler());
+    server = http.createServer(app);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await seenn.close();
+    server.closeAllConnections();
+    server.close();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  const publisherCheck = async (): Promise<{ status: number; publisher: HealthCheck | undefined }> => {
+    const { status, body } = await report(`${origin}/readyz`);
+    return { status, publisher: check(body, 'publisher') };
+  };
+
+  it('not started: 503, stopped; started while another holds the lease: 200, standby; lease free: reading; closed: 503, stopped', async () => {
+    const { keys } = seenn.context;
+    const publisher = seenn.publisher({ queues: [QUEUE], blockMs: 100, leaseRetryMs: 50 });
+    expect(await publisherCheck()).toEqual({ status: 503, publisher: { name: 'publisher', ok: false, queues: { [QUEUE]: 'stopped' }, error: expect.stringContaining('not started') as string } });
+
+    // Another (stand-in) publisher holds every partition of the queue: this one stands by, and is ready.
+    const leases = Array.from({ length: PUBLISHER_DEFAULTS.partitions }, (_, partition) => keys.lease(QUEUE, partition));
+    for (const lease of leases) await redis.set(lease, 'someone-else', 'PX', 60_000);
+    await publisher.start();
+    expect(await publisherCheck()).toEqual({ status: 200, publisher: { name: 'publisher', ok: true, queues: { [QUEUE]: 'standby' } } });
+
+    const leased = nextEvent(publisher, 'lease', { filter: (info: { held: boolean }) => info.held });
+    await redis.del(...leases);
+    await leased;
+    expect(await publisherCheck()).toEqual({ status: 200, publisher: { name: 'publisher', ok: true, queues: { [QUEUE]: 'reading' } } });
+
+    await publisher.close();
+    expect(await publisherCheck()).toEqual({ status: 503, publisher: { name: 'publisher', ok: false, queues: { [QUEUE]: 'stopped' }, error: expect.stringContaining('closed') as string } });
+    // Started again, it reads again.
+    await publisher.start();
+    await waitFor(async () => ((await publisherCheck()).publisher as { queues?: Record<string, string> } | undefined)?.queues?.[QUEUE] === 'reading', { what: 'the restarted publisher to read' });
+    await publisher.close();
   });
 });
 

@@ -28,10 +28,12 @@ describe('PrometheusMetrics', () => {
 
   it('counters move by what was recorded, with bounded labels', async () => {
     const { registry, metrics } = fresh();
-    metrics.publisherEvent('video', 'active');
-    metrics.publisherEvent('video', 'active');
-    metrics.publisherEvent('video', 'some-custom-event');
+    metrics.publisherEvents('video', 2);
+    metrics.publisherEvents('video', 3);
     metrics.publisherResync('video');
+    metrics.publisherParked('video');
+    metrics.publisherError('video');
+    metrics.publisherError('video');
     metrics.reconnect(true);
     metrics.reconnect(false);
     metrics.reconnect(false);
@@ -39,9 +41,10 @@ describe('PrometheusMetrics', () => {
     metrics.authFailure(401);
     metrics.authFailure(403);
     metrics.authFailure(500);
-    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video', event: 'active' })).toBe(2);
-    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video', event: 'other' })).toBe(1);
+    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video' })).toBe(5);
     expect(await sample(registry, METRIC_NAMES.publisherResyncs, { queue: 'video' })).toBe(1);
+    expect(await sample(registry, METRIC_NAMES.publisherParked, { queue: 'video' })).toBe(1);
+    expect(await sample(registry, METRIC_NAMES.publisherErrors, { queue: 'video' })).toBe(2);
     expect(await sample(registry, METRIC_NAMES.bridgeReconnects, { recovered: 'true' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.bridgeReconnects, { recovered: 'false' })).toBe(2);
     for (const reason of ['client', 'slow_client', 'token_expired', 'idle', 'shutdown', 'other']) expect(await sample(registry, METRIC_NAMES.bridgeDisconnects, { reason }), reason).toBe(1);
@@ -49,7 +52,7 @@ describe('PrometheusMetrics', () => {
     expect(await sample(registry, METRIC_NAMES.bridgeAuthFailures, { status: '403' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.bridgeAuthFailures, { status: '500' })).toBe(0);
     // A second scrape adds nothing new: tallies are moved once.
-    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video', event: 'active' })).toBe(2);
+    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video' })).toBe(5);
   });
 
   it('event names beyond the protocol’s shape, or past the cap, count as "other"', async () => {
@@ -99,6 +102,16 @@ describe('PrometheusMetrics', () => {
     expect([...text.keys()].some((key) => key.includes('broken'))).toBe(false);
     stopLag();
     expect(parseExposition(await registry.metrics()).has('seenn_publisher_lag_entries{queue="video"}')).toBe(false);
+
+    let held = 1;
+    const stopLeaseA = metrics.watchPublisherLeases('video', () => held);
+    const stopLeaseB = metrics.watchPublisherLeases('video', () => 0);
+    expect(await sample(registry, METRIC_NAMES.publisherLeases, { queue: 'video' })).toBe(1);
+    held = 0;
+    expect(await sample(registry, METRIC_NAMES.publisherLeases, { queue: 'video' })).toBe(0);
+    stopLeaseA();
+    stopLeaseB();
+    expect(parseExposition(await registry.metrics()).has('seenn_publisher_leases_held{queue="video"}')).toBe(false);
   });
 
   it('one registry, one set of metrics: a second recorder for it is the same object', () => {
