@@ -79,7 +79,7 @@ function caughtUp(name: string): Promise<QueueStatus> {
       const status = await queueStatus(name);
       return status.publisher.leaseHeld && status.publisher.checkpointId !== null && status.publisher.lag.entries === 0 ? status : null;
     },
-    { what: `the publisher of ${name} to catch up`, timeoutMs: 15_000 },
+    { what: `the publisher of ${name} to catch up`, timeoutMs: 60_000 },
   );
 }
 
@@ -99,7 +99,7 @@ async function streamAfter(name: string, checkpoint: string): Promise<{ newestId
 }
 
 describe('publisher lag in the admin view', () => {
-  it('shows the lag when the publisher stops and jobs keep coming, and none once a publisher is back', async () => {
+  it('shows the lag when the publisher stops and jobs keep coming, and none once a publisher is back', { timeout: 180_000 }, async () => {
     const first = await startPublisher();
     const worker = startWorker();
     const early = await startJobs(3, 'early');
@@ -152,7 +152,7 @@ describe('publisher lag in the admin view', () => {
     for (const job of late) expect((await bed.seenn.jobs.get(job.id))?.status).toBe('completed');
   });
 
-  it('flags events BullMQ trimmed before the publisher read them', async () => {
+  it('flags events BullMQ trimmed before the publisher read them', { timeout: 120_000 }, async () => {
     const tiny = bullQueue(TINY, { maxLenEvents: 10 });
     await tiny.add('one', { n: 1 });
     // The previous test left a publisher running that also reads TINY.
