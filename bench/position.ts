@@ -97,21 +97,44 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
     const watched = Array.from({ length: WATCHED }, (_, k) => `n${Math.floor((k * size) / WATCHED)}`);
     const middle = `n${Math.floor(size / 2)}`;
     const cold: PositionRequest[] = watched.map((bullId) => ({ bullId }));
-    const first = await lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit);
+    const first = await lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit, false);
     const hinted: PositionRequest[] = watched.map((bullId, i) => {
       const place = first.places[i];
       return place !== undefined && (place.state === 'waiting' || place.state === 'prioritized') ? { bullId, hint: place.hint } : { bullId };
     });
     const unknown = first.places.filter((place) => place.state === 'unknown').length;
-    console.error(`[${size}] single lookups`);
-    const reps = size >= 100_000 ? 5 : 20;
-    const lookup = {
-      oneJobFirstInLine: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: 'n0' }], POSITION_DEFAULTS.scanLimit)),
-      oneJobMiddle: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: middle }], POSITION_DEFAULTS.scanLimit)),
-      oneJobLast: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: `n${size - 1}` }], POSITION_DEFAULTS.scanLimit)),
-      watchedColdNoHints: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit)),
-      watchedWithHints: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, hinted, POSITION_DEFAULTS.scanLimit)),
+    console.error(`[${size}] single lookups, without the rank index`);
+    const reps = size >= 100_000 ? 10 : 20;
+    const lookupWith = (requests: PositionRequest[], rankIndex: boolean) => () => lookupPositions(redis, prefix, QUEUE, requests, POSITION_DEFAULTS.scanLimit, rankIndex);
+    const scan = {
+      oneJobFirstInLine: await measure(redis, reps, lookupWith([{ bullId: 'n0' }], false)),
+      oneJobMiddle: await measure(redis, reps, lookupWith([{ bullId: middle }], false)),
+      oneJobLast: await measure(redis, reps, lookupWith([{ bullId: `n${size - 1}` }], false)),
+      watchedColdNoHints: await measure(redis, reps, lookupWith(cold, false)),
+      watchedWithHints: await measure(redis, reps, lookupWith(hinted, false)),
     };
+    // The rank index, built by lookups (RANK_INDEX_CHUNK elements each) before the cold lookups are timed.
+    console.error(`[${size}] building the rank index`);
+    const buildBefore = await serverStats(redis);
+    let buildCalls = 0;
+    let built = await lookupPositions(redis, prefix, QUEUE, [], POSITION_DEFAULTS.scanLimit, true);
+    buildCalls += 1;
+    while (built.rankIndex.state !== 'complete') {
+      built = await lookupPositions(redis, prefix, QUEUE, [], POSITION_DEFAULTS.scanLimit, true);
+      buildCalls += 1;
+    }
+    const build = delta(buildBefore, await serverStats(redis));
+    const probe = await lookupPositions(redis, prefix, QUEUE, [{ bullId: middle }], POSITION_DEFAULTS.scanLimit, true);
+    if (probe.rankIndex.hits !== 1 || probe.elementsRead !== 0) throw new Error(`the middle job was not placed by the rank index: ${JSON.stringify(probe.rankIndex)}`);
+    console.error(`[${size}] single lookups, with the rank index`);
+    const indexed = {
+      oneJobFirstInLine: await measure(redis, reps, lookupWith([{ bullId: 'n0' }], true)),
+      oneJobMiddle: await measure(redis, reps, lookupWith([{ bullId: middle }], true)),
+      oneJobLast: await measure(redis, reps, lookupWith([{ bullId: `n${size - 1}` }], true)),
+      watchedColdNoHints: await measure(redis, reps, lookupWith(cold, true)),
+      watchedWithHints: await measure(redis, reps, lookupWith(hinted, true)),
+    };
+    const rankIndexBuild = { calls: buildCalls, redisMs: Math.round(build.scriptUsec / 100) / 10, redisUsecPerElement: Math.round((build.scriptUsec / size) * 100) / 100 };
 
     console.error(`[${size}] live ticker`);
     // The live ticker: 1,000 watched jobs of 100 users, with jobs flowing through the queue.
@@ -174,7 +197,8 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
       watched: WATCHED,
       fillMs,
       unknownPositions: unknown,
-      lookupCostPerCall: lookup,
+      lookupCostPerCall: { scan, indexed },
+      rankIndexBuild,
       coldTick,
       ticker: {
         intervalMs: INTERVAL_MS,
@@ -213,10 +237,16 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       const result = await runSize(url, size);
       results.push(result);
-      const lookup = result['lookupCostPerCall'] as Record<string, { redisUsec: number; wallUsec: number }>;
+      const { scan, indexed } = result['lookupCostPerCall'] as Record<'scan' | 'indexed', Record<string, { redisUsec: number; wallUsec: number }>>;
       const ticker = result['ticker'] as Record<string, number>;
       console.log(`\n${size.toLocaleString('en')} waiting, ${WATCHED} watched (filled in ${String(result['fillMs'])} ms; ${String(result['unknownPositions'])} beyond the scan budget)`);
-      for (const [name, cost] of Object.entries(lookup)) console.log(`  lookup ${name.padEnd(20)} redis ${String(cost.redisUsec).padStart(7)} µs   wall ${String(cost.wallUsec).padStart(7)} µs`);
+      console.log(`  rank index built by ${JSON.stringify(result['rankIndexBuild'])}`);
+      console.log(`  lookup (Redis µs per call)     scan only   rank index   scan ÷ index   (wall µs: scan / index)`);
+      for (const [name, cost] of Object.entries(scan)) {
+        const withIndex = indexed[name] as { redisUsec: number; wallUsec: number };
+        const ratio = Math.round((cost.redisUsec / Math.max(1, withIndex.redisUsec)) * 10) / 10;
+        console.log(`  ${name.padEnd(20)} ${String(cost.redisUsec).padStart(12)} ${String(withIndex.redisUsec).padStart(12)} ${String(ratio).padStart(14)}×   (${cost.wallUsec} / ${withIndex.wallUsec})`);
+      }
       console.log(`  cold first tick: ${JSON.stringify(result['coldTick'])}`);
       console.log(
         `  live ticker (${ticker['intervalMs']} ms, ${FLOW_PER_SECOND} jobs/s flowing): ${ticker['ticks']} ticks in ${ticker['seconds']} s, ${ticker['jobsPerTick']} jobs/tick, ` +

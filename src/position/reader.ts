@@ -56,7 +56,7 @@ export class PositionReader {
 
   /** Places `requests` in one queue with one script call (see `lookup-script.ts` for the cost). */
   lookup(queueName: string, requests: readonly PositionRequest[]): Promise<QueueSnapshot> {
-    return lookupPositions(this.source.redis, this.source.keys.prefix, queueName, requests, this.options.scanLimit);
+    return lookupPositions(this.source.redis, this.source.keys.prefix, queueName, requests, this.options.scanLimit, this.options.rankIndex);
   }
 
   /**

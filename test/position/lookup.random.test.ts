@@ -73,6 +73,7 @@ describe('queue positions (randomised against BullMQ)', () => {
     const opCounts: Record<string, number> = {};
     let mismatches = 0;
     let checks = 0;
+    let indexHits = 0;
     let nextId = 0;
     let paused = false;
 
@@ -194,9 +195,19 @@ describe('queue positions (randomised against BullMQ)', () => {
       const few = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(ids)).filter((id): id is string => id !== undefined);
       const small = await lookupPositions(redis, prefix, QUEUE, few.map((bullId) => ({ bullId })), 100_000);
       check('few', few, small.places, small.total, small.paused);
+      indexHits += small.rankIndex.hits;
+
+      // 4. One id alone, as a reconnecting client asks: the rank index's bisection.
+      const one = pick(ids);
+      if (one !== undefined) {
+        const alone = await lookupPositions(redis, prefix, QUEUE, [{ bullId: one }], 100_000);
+        check('one', [one], alone.places, alone.total, alone.paused);
+        indexHits += alone.rankIndex.hits;
+      }
     }
-    console.log(`position randomised test: ${steps} steps, ${checks} lookups, ${ids.length} jobs, ops ${JSON.stringify(opCounts)}, ${mismatches} mismatches`);
+    console.log(`position randomised test: ${steps} steps, ${checks} lookups (${indexHits} jobs placed by the rank index), ${ids.length} jobs, ops ${JSON.stringify(opCounts)}, ${mismatches} mismatches`);
     expect(opCounts['take'] ?? 0).toBeGreaterThan(100);
+    expect(indexHits).toBeGreaterThan(steps / 2);
     expect(mismatches).toBe(0);
   }, 240_000);
 
@@ -233,8 +244,9 @@ describe('queue positions (randomised against BullMQ)', () => {
     const wait = (await redis.lrange(`${prefix}:${name}:wait`, 0, -1)).reverse();
     const truth = new Map(wait.map((id, i) => [id, i + 1]));
     const budget = 10;
+    // Without the rank index (which places jobs at any depth, see rank-index.test.ts).
     for (const batch of [ids, ids.slice(0, 3), ids.slice(28, 31), ids.slice(55)]) {
-      const snapshot = await lookupPositions(redis, prefix, name, batch.map((bullId) => ({ bullId })), budget);
+      const snapshot = await lookupPositions(redis, prefix, name, batch.map((bullId) => ({ bullId })), budget, false);
       batch.forEach((id, i) => {
         const place = snapshot.places[i] as JobPlace;
         const expected = truth.get(id) as number;
@@ -244,7 +256,7 @@ describe('queue positions (randomised against BullMQ)', () => {
       expect(snapshot.elementsRead).toBeLessThanOrEqual(budget);
     }
     // The first to run are always found; the middle of a list longer than twice the budget is not.
-    const few = await lookupPositions(redis, prefix, name, [{ bullId: 'b0' }, { bullId: 'b30' }, { bullId: 'b59' }], budget);
+    const few = await lookupPositions(redis, prefix, name, [{ bullId: 'b0' }, { bullId: 'b30' }, { bullId: 'b59' }], budget, false);
     expect(few.places.map((place) => place.state)).toEqual(['waiting', 'unknown', 'waiting']);
     await q.close();
   });
