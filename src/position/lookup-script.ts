@@ -26,14 +26,18 @@
  * - `KEYS[12]` hash `lo`, `hi` (the lowest and highest numbers given) and `complete` (`1` when every
  *   element of `wait` has a current number).
  * Every call first syncs the index (ARGV[5] = `chunk` > 0): it walks each end of `wait` until an
- *  element with a current number that is in order with its neighbour, numbers the new elements it
+ * element with a current number that is in order with its neighbour, numbers the new elements it
  * passed, and drops the entries beyond the two ends it stopped at (jobs taken by workers). Cost:
  * O(jobs that arrived or left at the ends since the last call). A first call numbers the `chunk`
- * elements at the consumer end; while the index is not complete, each call numbers `chunk` more
- * toward the producer end (its edge found by bisection). More than `chunk` new jobs at the consumer
- * end, an empty queue, or a wrong answer found later start it afresh.
- * A job with a current number is then found by BISECTING `wait` with `LINDEX` (≈ 2–4 µs each at any
- * depth: a list is walked node by node), comparing numbers: O(log N) commands, ≈ 0.1 ms at 100,000.
+ * elements at the consumer end; while the index is not complete (and after more than 64 new jobs
+ * at the producer end), each call numbers up to `chunk` more leftward from the numbered block's edge,
+ * found by bisection. More than `chunk` new jobs at the consumer end, an empty queue, or a wrong
+ * answer found later start it afresh.
+ * A complete index holds every element of `wait` plus `ZCARD − W` entries of jobs that left from the
+ * middle, so a job's index from the left is between `ZRANK − (ZCARD − W)` and its `ZRANK`: with no
+ * such entries one `LINDEX` finds it, else a bisection of that range by numbers. While the index is
+ * built, the whole list is bisected (jobs not numbered yet all sit at the producer end). `LINDEX`
+ * costs ≈ 2–4 µs at any depth (a list is walked node by node): O(log N) commands at worst.
  * The element found is the job itself, so the position is read from the list, never from the index:
  * a stale or broken index costs time (the steps below), never a wrong answer.
  *
@@ -258,7 +262,9 @@ if indexChunk > 0 then
         hi = hi + kR
       end
       if complete then
-        local kL, sL = newAtEnd(false, indexChunk)
+        -- Past 64 new jobs on the left (e.g. an addBulk), numbering from the block's edge (found by
+        -- bisection) is cheaper than walking on.
+        local kL, sL = newAtEnd(false, math.min(64, indexChunk))
         if kL == nil or kL >= W then
           complete = false
         else

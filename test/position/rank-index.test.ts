@@ -75,6 +75,19 @@ describe('the rank index', () => {
     // Deeper than the scan budget from both ends: found anyway.
     const deep = await lookupPositions(redis, prefix, name, [{ bullId: `n${size / 2}` }], 100);
     expect(deep.places[0]).toMatchObject({ state: 'waiting', position: expected.get(`n${size / 2}`) });
+
+    // More than a chunk added at once: numbered from the block's edge on the next lookups.
+    const more = RANK_INDEX_CHUNK + 200;
+    await queue.addBulk(Array.from({ length: more }, (_, k) => ({ name: 't', data: {}, opts: { jobId: `late${k}` } })));
+    const catchUp: string[] = [];
+    for (let k = 0; k < 3; k += 1) catchUp.push((await lookupPositions(redis, prefix, name, [], 100_000)).rankIndex.state);
+    expect(catchUp).toEqual(['building', 'complete', 'complete']);
+    const after = await truth(name);
+    for (const id of ['n0', `n${size - 1}`, 'late0', `late${more / 2}`, `late${more - 1}`]) {
+      const { snapshot: alone, place } = await one(name, id);
+      expect(place).toMatchObject({ state: 'waiting', position: after.get(id) });
+      expect(alone.rankIndex.hits).toBe(1);
+    }
     await queue.obliterate({ force: true });
     await queue.close();
   });
