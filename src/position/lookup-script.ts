@@ -463,11 +463,20 @@ if #cands > 0 and W > 0 then
   end
 end
 
--- Step 4: ids not placed yet. Bisecting costs ≈ (log2 W + 2) probes of ≈ 16 elements read each;
--- one pass reads up to W: use the index when that is cheaper (or when LPOS would be used).
+-- Step 4: ids not placed yet. One pass reads up to W elements (≈ 0.3 µs each); a command costs about
+-- 5 elements read. An id costs the index 4 commands plus 2 per probe: log2(ZCARD - W + 1) + 1 probes
+-- when complete, log2 W + 2 (and a tag read each) while building. Use it when cheaper than the pass
+-- (or when LPOS would be used).
 local unplaced = 0
 for i = 1, n do if kind[i] == nil then unplaced = unplaced + 1 end end
-local useIndex = idxState > 0 and (unplaced <= lposIds or unplaced * (math.log(W) / math.log(2) + 2) * 16 <= W)
+local log2 = function(x) return math.log(x) / math.log(2) end
+local useIndex = false
+if idxState == 2 then
+  idxExtra = math.max(0, rcall('ZCARD', idxZ) - W)
+  useIndex = unplaced <= lposIds or unplaced * (4 + 2 * (log2(idxExtra + 1) + 1)) * 5 <= W
+elseif idxState == 1 then
+  useIndex = unplaced <= lposIds or unplaced * (4 + 3 * (log2(W) + 2)) * 5 <= W
+end
 local pending = {}
 for i = 1, n do
   if kind[i] == nil then
