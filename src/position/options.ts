@@ -18,9 +18,10 @@ export interface HistoryOptions {
 /** Options of position lookups and ETAs on read ({@link PositionReader}). */
 export interface PositionOptions extends HistoryOptions {
   /**
-   * Most `wait`-list elements one lookup reads with `LRANGE` (and the `MAXLEN` of each `LPOS`). A
-   * queued job farther than this from both ends of a longer list gets no position. Reading costs
-   * about 0.4 µs per element in Redis. @defaultValue 100000
+   * Most `wait`-list elements one lookup reads with `LRANGE` (and the `MAXLEN` of each `LPOS`) when
+   * it scans: for jobs the rank index has not numbered yet, or with `rankIndex: false`. Such a job
+   * farther than this from both ends of a longer list gets no position. Reading costs about 0.4 µs
+   * per element in Redis. @defaultValue 100000
    */
   scanLimit?: number;
   /**
