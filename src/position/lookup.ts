@@ -101,6 +101,7 @@ export function bullQueueKey(prefix: string, queueName: string, suffix: string):
  * @param requests - the jobs to place (their BullMQ ids, with hints when known)
  * @param scanLimit - the script's element budget (see {@link PositionOptions.scanLimit})
  * @param rankIndex - use and keep the queue's rank index (see {@link PositionOptions.rankIndex})
+ * @param rankIndexChunk - most `wait` elements this call numbers for the index (tests use small ones)
  */
 export async function lookupPositions(
   redis: RedisConnection,
@@ -109,10 +110,11 @@ export async function lookupPositions(
   requests: readonly PositionRequest[],
   scanLimit: number,
   rankIndex: boolean = POSITION_DEFAULTS.rankIndex,
+  rankIndexChunk: number = RANK_INDEX_CHUNK,
 ): Promise<QueueSnapshot> {
   const key = (suffix: string): string => bullQueueKey(prefix, queueName, suffix);
   const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed'), ...rankIndexKeys(prefix, queueName)];
-  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK, MAX_ACTIVE_READ, rankIndex ? RANK_INDEX_CHUNK : 0];
+  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK, MAX_ACTIVE_READ, rankIndex ? rankIndexChunk : 0];
   // The script wants wait hints sorted by distance (cheaper to sort here than in Lua).
   const order = requests.map((_, i) => i);
   const distance = (i: number): number => {
