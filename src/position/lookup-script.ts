@@ -23,20 +23,24 @@
  *   `processedOn` and `ats` when the number was given: a job that left `wait` and came back (retry,
  *   stall, rate-limit put-back, removal and re-add with the same id) has another tag, so its old
  *   number is not trusted;
- * - `KEYS[12]` hash `lo`, `hi` (the lowest and highest numbers given) and `complete` (`1` when every
- *   element of `wait` has a current number).
- * Every call first syncs the index (ARGV[5] = `chunk` > 0): it walks each end of `wait` until an
+ * - `KEYS[12]` hash `lo`, `hi` (the lowest and highest numbers given) and `mode`: `C` complete
+ *   (every element of `wait` has a current number), `L` or `R` while it is built (the elements not
+ *   numbered yet all sit on the Left, producer side, or on the Right, consumer side, of the numbered
+ *   block).
+ * Every call first syncs the index (ARGV[5] = `chunk` > 0). It walks each end of `wait` until an
  * element with a current number that is in order with its neighbour, numbers the new elements it
  * passed, and drops the entries beyond the two ends it stopped at (jobs taken by workers). Cost:
- * O(jobs that arrived or left at the ends since the last call). A first call numbers the `chunk`
- * elements at the consumer end; while the index is not complete (and after more than 64 new jobs
- * at the producer end), each call numbers up to `chunk` more leftward from the numbered block's edge,
- * found by bisection. More than `chunk` new jobs at the consumer end, an empty queue, or a wrong
+ * O(jobs that arrived or left at the ends since the last call). While it is built it walks only the
+ * other end, and numbers up to `chunk` elements next to the block's edge (found by bisection). A first
+ * call numbers the `chunk` elements at the producer end and builds toward the consumer end, so that
+ * workers taking jobs shorten what is left to number; more than 64 new jobs at the producer end (an
+ * `addBulk`) or `chunk` at the consumer end (LIFO jobs) of a complete index are numbered the same
+ * way. More new jobs than `chunk` at the end a building index walks, an empty queue, or a wrong
  * answer found later start it afresh.
  * A complete index holds every element of `wait` plus `ZCARD − W` entries of jobs that left from the
  * middle, so a job's index from the left is between `ZRANK − (ZCARD − W)` and its `ZRANK`: with no
  * such entries one `LINDEX` finds it, else a bisection of that range by numbers. While the index is
- * built, the whole list is bisected (jobs not numbered yet all sit at the producer end). `LINDEX`
+ * built, the whole list is bisected (jobs not numbered yet all sit on one known side). `LINDEX`
  * costs ≈ 2–4 µs at any depth (a list is walked node by node): O(log N) commands at worst.
  * The element found is the job itself, so the position is read from the list, never from the index:
  * a stale or broken index costs time (the steps below), never a wrong answer.
@@ -217,98 +221,142 @@ local function newAtEnd(fromRight, limit)
   return nil, nil
 end
 
--- The index from the left of 'id', numbered 's', found by bisecting wait between indexes a and b
--- (elements with no current number sit left of the numbered ones: count them as lower). nil when the
--- job is not where its number says.
-local function bisect(id, s, checkTag, a, b)
+-- The index from the left of 'id', numbered 's', found by bisecting wait between indexes a and b.
+-- Elements with no current number count as lower than every number ('low', while the index is built
+-- toward the producer end) or higher (toward the consumer end). nil when the job is not where its
+-- number says.
+local function bisect(id, s, checkTag, a, b, low)
+  local missing = low and NEG or -NEG
   while a <= b do
     local m = math.floor((a + b) / 2)
     local e
     if m < W / 2 then e = rcall('LINDEX', waitKey, m) else e = rcall('LINDEX', waitKey, m - W) end
     if e == id then return m end
-    local se = (e and numberOf(e, checkTag)) or NEG
+    local se = (e and numberOf(e, checkTag)) or missing
     if se < s then a = m + 1 elseif se > s then b = m - 1 else return nil end
   end
   return nil
 end
 
+-- The index from the left of the numbered block's edge: its lowest ('low') or highest number that
+-- is in wait; nil when none is found. Entries of jobs that left are dropped on the way: those whose
+-- tag changed (taken by a worker, removed) cost O(1) each, at most a chunk of them; a job whose
+-- number is current but is not in wait costs a bisection, at most 4 of them.
+local function edgeOf(low)
+  local misses = 0
+  for _ = 1, indexChunk do
+    local top
+    if low then top = rcall('ZRANGE', idxZ, 0, 0, 'WITHSCORES') else top = rcall('ZREVRANGE', idxZ, 0, 0, 'WITHSCORES') end
+    if #top == 0 then return nil end
+    local c, s = top[1], tonumber(top[2])
+    if numberOf(c, true) == s then
+      local at = bisect(c, s, true, 0, W - 1, low)
+      if at then return at end
+      misses = misses + 1
+    end
+    rcall('ZREM', idxZ, c); rcall('HDEL', idxT, c)
+    if misses >= 4 then return nil end
+  end
+  return nil
+end
+
+-- The sync. 'mode': C complete; L building toward the producer end (every job not numbered yet sits
+-- on the left of the numbered block); R building toward the consumer end (on its right).
+local idxMode = nil
 if indexChunk > 0 then
   if W == 0 then
     if rcall('EXISTS', idxM) == 1 then rcall('UNLINK', idxZ, idxT, idxM) end
   else
-    local st = rcall('HMGET', idxM, 'lo', 'hi', 'complete')
-    local lo, hi, complete = tonumber(st[1]), tonumber(st[2]), st[3] == '1'
-    local was = { lo, hi, complete }
-    local fresh = lo == nil or hi == nil
-    local kR, sR
-    if not fresh then
-      kR, sR = newAtEnd(true, indexChunk)
-      -- More than a chunk new at the consumer end, nothing numbered left in wait, or too many entries
-      -- of jobs that left: start afresh.
-      fresh = kR == nil or kR >= W or rcall('ZCARD', idxZ) > 2 * W + 4 * indexChunk
+    local st = rcall('HMGET', idxM, 'lo', 'hi', 'mode')
+    local lo, hi, mode = tonumber(st[1]), tonumber(st[2]), st[3]
+    local was = { lo, hi, mode }
+    local fresh = lo == nil or hi == nil or (mode ~= 'C' and mode ~= 'L' and mode ~= 'R')
+    -- Too many entries of jobs that left: start afresh.
+    if not fresh and rcall('ZCARD', idxZ) > 2 * W + 4 * indexChunk then fresh = true end
+    -- Building, and the end it builds toward holds a current number: that side is done.
+    if not fresh and mode == 'R' and numberOf(rcall('LINDEX', waitKey, -1), true) then mode = 'C' end
+    if not fresh and mode == 'L' and numberOf(rcall('LINDEX', waitKey, 0), true) then mode = 'C' end
+    if not fresh and mode ~= 'R' then
+      -- The consumer end: jobs put in front (LIFO, released parents, stalled, rate-limit put-backs).
+      local kR, sR = newAtEnd(true, indexChunk)
+      if kR == nil and mode == 'C' then
+        mode = 'R'
+      elseif kR == nil or kR >= W then
+        fresh = true
+      else
+        if sR < hi then prune('(' .. fmt(sR), '+inf', 4 * indexChunk) end
+        if kR > 0 then
+          local items = readEnd(true, 0, kR - 1)
+          local h0 = hi
+          assign(items, 1, kR, function(j) return h0 + kR - j + 1 end)
+          hi = hi + kR
+        end
+      end
+    end
+    if not fresh and mode ~= 'L' then
+      -- The producer end: new jobs, promoted delayed jobs, retries. Complete, past 64 new jobs (an
+      -- addBulk) numbering from the block's edge is cheaper than walking on.
+      local kL, sL = newAtEnd(false, mode == 'C' and math.min(64, indexChunk) or indexChunk)
+      if kL == nil and mode == 'C' then
+        mode = 'L'
+      elseif kL == nil or kL >= W then
+        fresh = true
+      else
+        if sL > lo then prune('-inf', '(' .. fmt(sL), 4 * indexChunk) end
+        if kL > 0 then
+          local items = readEnd(false, 0, kL - 1)
+          local l0 = lo
+          assign(items, 1, kL, function(j) return l0 - (kL - j + 1) end)
+          lo = lo - kL
+        end
+      end
     end
     if fresh then
+      -- Number the producer end's chunk; the rest is numbered toward the consumer end, which workers
+      -- shorten meanwhile.
       rcall('UNLINK', idxZ, idxT)
       local m = math.min(W, indexChunk)
-      local items = readEnd(true, 0, m - 1)
-      assign(items, 1, m, function(j) return m - j + 1 end)
-      lo, hi, complete = 1, m, m == W
-    else
-      if sR < hi then prune('(' .. fmt(sR), '+inf', 4 * indexChunk) end
-      if kR > 0 then
-        local items = readEnd(true, 0, kR - 1)
-        local h0 = hi
-        assign(items, 1, kR, function(j) return h0 + kR - j + 1 end)
-        hi = hi + kR
+      local items = rcall('LRANGE', waitKey, 0, m - 1)
+      assign(items, 1, m, function(j) return j end)
+      lo, hi = 1, m
+      mode = m == W and 'C' or 'R'
+    elseif mode == 'L' then
+      local edge = edgeOf(true)
+      if edge then
+        local first = math.max(0, edge - indexChunk)
+        if edge > first then
+          local items = rcall('LRANGE', waitKey, first, edge - 1)
+          local l0, count = lo, edge - first
+          assign(items, 1, count, function(j) return l0 - (count - j + 1) end)
+          lo = lo - count
+        end
+        if first == 0 then mode = 'C' end
+      else
+        lo = nil
       end
-      if complete then
-        -- Past 64 new jobs on the left (e.g. an addBulk), numbering from the block's edge (found by
-        -- bisection) is cheaper than walking on.
-        local kL, sL = newAtEnd(false, math.min(64, indexChunk))
-        if kL == nil or kL >= W then
-          complete = false
-        else
-          if sL > lo then prune('-inf', '(' .. fmt(sL), 4 * indexChunk) end
-          if kL > 0 then
-            local items = readEnd(false, 0, kL - 1)
-            local l0 = lo
-            assign(items, 1, kL, function(j) return l0 - (kL - j + 1) end)
-            lo = lo - kL
-          end
+    elseif mode == 'R' then
+      local edge = edgeOf(false)
+      if edge then
+        local last = math.min(W - 1, edge + indexChunk)
+        if last > edge then
+          local items = rcall('LRANGE', waitKey, edge + 1, last)
+          local h0 = hi
+          assign(items, 1, last - edge, function(j) return h0 + j end)
+          hi = hi + (last - edge)
         end
-      end
-      if not complete then
-        -- Building: number the chunk left of the numbered block's edge (its lowest number in wait).
-        local edge = nil
-        for _ = 1, 4 do
-          local low = rcall('ZRANGE', idxZ, 0, 0, 'WITHSCORES')
-          if #low == 0 then break end
-          local c, s = low[1], tonumber(low[2])
-          if numberOf(c, true) == s then edge = bisect(c, s, true, 0, W - 1) end
-          if edge then break end
-          rcall('ZREM', idxZ, c); rcall('HDEL', idxT, c)
-        end
-        if edge then
-          local first = math.max(0, edge - indexChunk)
-          if edge > first then
-            local items = rcall('LRANGE', waitKey, first, edge - 1)
-            local l0, count = lo, edge - first
-            assign(items, 1, count, function(j) return l0 - (count - j + 1) end)
-            lo = lo - count
-          end
-          complete = first == 0
-        else
-          lo = nil
-        end
+        if last == W - 1 then mode = 'C' end
+      else
+        lo = nil
       end
     end
     if lo == nil then
       rcall('DEL', idxM)
     else
-      if lo ~= was[1] or hi ~= was[2] or complete ~= was[3] then
-        rcall('HSET', idxM, 'lo', fmt(lo), 'hi', fmt(hi), 'complete', complete and '1' or '0')
+      if lo ~= was[1] or hi ~= was[2] or mode ~= was[3] then
+        rcall('HSET', idxM, 'lo', fmt(lo), 'hi', fmt(hi), 'mode', mode)
       end
-      idxState = complete and 2 or 1
+      idxMode = mode
+      idxState = mode == 'C' and 2 or 1
     end
   end
 end
@@ -330,7 +378,7 @@ local function fromIndex(i)
       m = bisect(ids[i], s, false, math.max(0, r - idxExtra), math.min(W - 1, r))
     end
   else
-    m = bisect(ids[i], s, true, 0, W - 1)
+    m = bisect(ids[i], s, true, 0, W - 1, idxMode == 'L')
   end
   if m then
     kind[i] = 'w'; val[i] = W - 1 - m; idxHits = idxHits + 1

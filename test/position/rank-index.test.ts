@@ -126,6 +126,38 @@ describe('the rank index', () => {
     await queue.close();
   });
 
+  it('finishes building while workers drain the queue faster than it numbers, and absorbs a burst of LIFO jobs', async () => {
+    const name = 'drained';
+    const chunk = 50;
+    const queue = new Queue(name, { connection: redis, prefix });
+    const worker = new Worker(name, null, { connection: connect(), prefix, autorun: false });
+    await queue.addBulk(Array.from({ length: 1_000 }, (_, i) => ({ name: 't', data: {}, opts: { jobId: `d${i}` } })));
+    const look = async (bullId: string): Promise<QueueSnapshot> => {
+      const snapshot = await lookupPositions(redis, prefix, name, [{ bullId }], 100_000, true, chunk);
+      expect(snapshot.places[0]).toMatchObject({ state: 'waiting', position: (await truth(name)).get(bullId) });
+      return snapshot;
+    };
+    // Each lookup numbers 50 jobs; between two lookups a worker takes 80 from the consumer end.
+    const states: string[] = [];
+    for (let k = 0; k < 12 && states.at(-1) !== 'complete'; k += 1) {
+      states.push((await look('d999')).rankIndex.state);
+      for (let t = 0; t < 80; t += 1) await worker.getNextJob(`tok${k}-${t}`, { block: false });
+    }
+    expect(states.at(-1)).toBe('complete');
+    expect(states.length).toBeLessThanOrEqual(10);
+    expect((await look('d999')).rankIndex.hits).toBe(1);
+
+    // More LIFO jobs than a chunk at once: numbered from the block's edge toward the consumer end.
+    await queue.addBulk(Array.from({ length: 3 * chunk }, (_, i) => ({ name: 't', data: {}, opts: { jobId: `lifo${i}`, lifo: true } })));
+    const after: string[] = [];
+    for (let k = 0; k < 5 && after.at(-1) !== 'complete'; k += 1) after.push((await look('lifo0')).rankIndex.state);
+    expect(after).toEqual(['building', 'building', 'complete']);
+    for (const id of ['lifo0', `lifo${3 * chunk - 1}`, 'd999', 'd990']) expect((await look(id)).rankIndex.hits).toBe(1);
+    await worker.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  });
+
   it('gives the exact position of a job it has wrong, and starts afresh', async () => {
     const name = 'fooled';
     const queue = new Queue(name, { connection: redis, prefix });
