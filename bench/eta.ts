@@ -171,16 +171,18 @@ async function runWorkload(url: string, workload: Workload, random: () => number
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   const seenn = new Seenn({ connection: redis, prefix });
   const queue = 'work';
-  const workers = Array.from(
-    { length: workload.workers },
-    () =>
+  // BullMQ never closes a connection it is given: these are quit after the workers close, so the
+  // process exits by itself when the run is done.
+  const workerConnections = Array.from({ length: workload.workers }, () => new Redis(url, { maxRetriesPerRequest: null }));
+  const workers = workerConnections.map(
+    (connection) =>
       new Worker(
         queue,
         seenn.processor(async (job) => {
           await delay((job.data as { ms: number }).ms);
           return {};
         }),
-        { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix, concurrency: workload.concurrency },
+        { connection, prefix, concurrency: workload.concurrency },
       ),
   );
   const publisher = seenn.publisher({ queues: [queue] });
@@ -246,6 +248,7 @@ async function runWorkload(url: string, workload: Workload, random: () => number
   } finally {
     driving = false;
     await Promise.all(workers.map((worker) => worker.close()));
+    await Promise.all(workerConnections.map((connection) => connection.quit()));
     await publisher.close();
     await seenn.close();
     await deletePrefix(redis, prefix);

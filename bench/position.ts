@@ -12,6 +12,12 @@
  * consumer moves jobs exactly as BullMQ's scripts do (`RPOPLPUSH wait active`, then `LREM active` +
  * `ZADD completed`) and producers `LPUSH` new ones, with plain commands, so that EVALSHA time is the
  * position script's alone. Results go to bench/results/position.json.
+ *
+ * The single lookups (one job, cold: no hint) are timed twice on the same list in the same run:
+ * without the rank index (`rankIndex: false`, the scan of lookup-script.ts steps 3–5) and with it,
+ * after the lookups have built it (its build cost is reported too); the ratio is printed side by side.
+ * Per call, `redisCpuUsec` is the server's CPU time (not inflated when other processes share the
+ * machine's cores), `redisUsec` the script's time as Redis counts it (`INFO commandstats`).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -68,15 +74,22 @@ function delta(before: Stats, after: Stats): { scriptCalls: number; scriptUsec: 
   return { scriptCalls, scriptUsec, cpuMs: after.cpuMs - before.cpuMs };
 }
 
-/** Server (script) and client cost of `fn` (run `reps` times), per call. */
-async function measure(redis: Redis, reps: number, fn: () => Promise<unknown>): Promise<{ redisUsec: number; wallUsec: number }> {
+/** What one call costs: `redisUsec` the script's server time (commandstats), `redisCpuUsec` the server's CPU time, `wallUsec` the client's. */
+type Cost = { redisUsec: number; redisCpuUsec: number; wallUsec: number };
+
+/**
+ * Server (script) and client cost of `fn` (run `reps` times), per call. `redisUsec` is wall time
+ * inside the server, so on a busy machine it also counts time the server was not scheduled;
+ * `redisCpuUsec` (the server's whole CPU time ÷ calls, with two INFO calls spread over `reps`) does not.
+ */
+async function measure(redis: Redis, reps: number, fn: () => Promise<unknown>): Promise<Cost> {
   await fn();
   const before = await serverStats(redis);
   const start = process.hrtime.bigint();
   for (let i = 0; i < reps; i += 1) await fn();
   const wallUsec = Number(process.hrtime.bigint() - start) / 1_000 / reps;
   const cost = delta(before, await serverStats(redis));
-  return { redisUsec: Math.round(cost.scriptUsec / Math.max(1, cost.scriptCalls)), wallUsec: Math.round(wallUsec) };
+  return { redisUsec: Math.round(cost.scriptUsec / Math.max(1, cost.scriptCalls)), redisCpuUsec: Math.round((cost.cpuMs * 1_000) / reps), wallUsec: Math.round(wallUsec) };
 }
 
 
@@ -97,20 +110,49 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
     const watched = Array.from({ length: WATCHED }, (_, k) => `n${Math.floor((k * size) / WATCHED)}`);
     const middle = `n${Math.floor(size / 2)}`;
     const cold: PositionRequest[] = watched.map((bullId) => ({ bullId }));
-    const first = await lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit);
+    const first = await lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit, false);
     const hinted: PositionRequest[] = watched.map((bullId, i) => {
       const place = first.places[i];
       return place !== undefined && (place.state === 'waiting' || place.state === 'prioritized') ? { bullId, hint: place.hint } : { bullId };
     });
     const unknown = first.places.filter((place) => place.state === 'unknown').length;
-    console.error(`[${size}] single lookups`);
-    const reps = size >= 100_000 ? 5 : 20;
-    const lookup = {
-      oneJobFirstInLine: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: 'n0' }], POSITION_DEFAULTS.scanLimit)),
-      oneJobMiddle: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: middle }], POSITION_DEFAULTS.scanLimit)),
-      oneJobLast: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, [{ bullId: `n${size - 1}` }], POSITION_DEFAULTS.scanLimit)),
-      watchedColdNoHints: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit)),
-      watchedWithHints: await measure(redis, reps, () => lookupPositions(redis, prefix, QUEUE, hinted, POSITION_DEFAULTS.scanLimit)),
+    console.error(`[${size}] single lookups, without the rank index`);
+    const reps = 200;
+    const manyReps = 10;
+    const lookupWith = (requests: PositionRequest[], rankIndex: boolean) => () => lookupPositions(redis, prefix, QUEUE, requests, POSITION_DEFAULTS.scanLimit, rankIndex);
+    const scan = {
+      oneJobFirstInLine: await measure(redis, reps, lookupWith([{ bullId: 'n0' }], false)),
+      oneJobMiddle: await measure(redis, reps, lookupWith([{ bullId: middle }], false)),
+      oneJobLast: await measure(redis, reps, lookupWith([{ bullId: `n${size - 1}` }], false)),
+      watchedColdNoHints: await measure(redis, manyReps, lookupWith(cold, false)),
+      watchedWithHints: await measure(redis, manyReps, lookupWith(hinted, false)),
+    };
+    // The rank index, built by lookups (RANK_INDEX_CHUNK elements each) before the cold lookups are timed.
+    console.error(`[${size}] building the rank index`);
+    const buildBefore = await serverStats(redis);
+    let buildCalls = 0;
+    let built = await lookupPositions(redis, prefix, QUEUE, [], POSITION_DEFAULTS.scanLimit, true);
+    buildCalls += 1;
+    while (built.rankIndex.state !== 'complete') {
+      built = await lookupPositions(redis, prefix, QUEUE, [], POSITION_DEFAULTS.scanLimit, true);
+      buildCalls += 1;
+    }
+    const build = delta(buildBefore, await serverStats(redis));
+    const probe = await lookupPositions(redis, prefix, QUEUE, [{ bullId: middle }], POSITION_DEFAULTS.scanLimit, true);
+    if (probe.rankIndex.hits !== 1 || probe.elementsRead !== 0) throw new Error(`the middle job was not placed by the rank index: ${JSON.stringify(probe.rankIndex)}`);
+    console.error(`[${size}] single lookups, with the rank index`);
+    const indexed = {
+      oneJobFirstInLine: await measure(redis, reps, lookupWith([{ bullId: 'n0' }], true)),
+      oneJobMiddle: await measure(redis, reps, lookupWith([{ bullId: middle }], true)),
+      oneJobLast: await measure(redis, reps, lookupWith([{ bullId: `n${size - 1}` }], true)),
+      watchedColdNoHints: await measure(redis, manyReps, lookupWith(cold, true)),
+      watchedWithHints: await measure(redis, manyReps, lookupWith(hinted, true)),
+    };
+    const rankIndexBuild = {
+      calls: buildCalls,
+      redisMs: Math.round(build.scriptUsec / 100) / 10,
+      redisCpuMs: Math.round(build.cpuMs * 10) / 10,
+      redisCpuUsecPerElement: Math.round(((build.cpuMs * 1_000) / size) * 100) / 100,
     };
 
     console.error(`[${size}] live ticker`);
@@ -174,7 +216,8 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
       watched: WATCHED,
       fillMs,
       unknownPositions: unknown,
-      lookupCostPerCall: lookup,
+      lookupCostPerCall: { scan, indexed },
+      rankIndexBuild,
       coldTick,
       ticker: {
         intervalMs: INTERVAL_MS,
@@ -213,10 +256,18 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       const result = await runSize(url, size);
       results.push(result);
-      const lookup = result['lookupCostPerCall'] as Record<string, { redisUsec: number; wallUsec: number }>;
+      const { scan, indexed } = result['lookupCostPerCall'] as Record<'scan' | 'indexed', Record<string, Cost>>;
       const ticker = result['ticker'] as Record<string, number>;
       console.log(`\n${size.toLocaleString('en')} waiting, ${WATCHED} watched (filled in ${String(result['fillMs'])} ms; ${String(result['unknownPositions'])} beyond the scan budget)`);
-      for (const [name, cost] of Object.entries(lookup)) console.log(`  lookup ${name.padEnd(20)} redis ${String(cost.redisUsec).padStart(7)} µs   wall ${String(cost.wallUsec).padStart(7)} µs`);
+      console.log(`  rank index built by ${JSON.stringify(result['rankIndexBuild'])}`);
+      console.log(`  lookup, µs per call: Redis CPU scan only / rank index = ratio | script time scan / index | wall scan / index`);
+      for (const [name, cost] of Object.entries(scan)) {
+        const withIndex = indexed[name] as Cost;
+        const ratio = Math.round((cost.redisCpuUsec / Math.max(1, withIndex.redisCpuUsec)) * 10) / 10;
+        console.log(
+          `  ${name.padEnd(20)} ${String(cost.redisCpuUsec).padStart(8)} / ${String(withIndex.redisCpuUsec).padStart(6)} = ${String(ratio).padStart(6)}× | ${cost.redisUsec} / ${withIndex.redisUsec} | ${cost.wallUsec} / ${withIndex.wallUsec}`,
+        );
+      }
       console.log(`  cold first tick: ${JSON.stringify(result['coldTick'])}`);
       console.log(
         `  live ticker (${ticker['intervalMs']} ms, ${FLOW_PER_SECOND} jobs/s flowing): ${ticker['ticks']} ticks in ${ticker['seconds']} s, ${ticker['jobsPerTick']} jobs/tick, ` +

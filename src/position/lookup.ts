@@ -7,6 +7,7 @@ import { SeennError } from '../errors.js';
 import type { QueueInfo } from '../model/job.js';
 import { runScript } from '../store/scripts.js';
 import { queuePositionsScript } from './lookup-script.js';
+import { POSITION_DEFAULTS } from './options.js';
 
 /** With at most this many ids left to find in `wait`, the script uses one `LPOS` each instead of one pass. */
 export const LPOS_IDS = 8;
@@ -16,6 +17,12 @@ export const SCAN_CHUNK = 1_000;
 
 /** Most active jobs whose start time one lookup reads (for ETAs): O(this) `HGET`s. */
 export const MAX_ACTIVE_READ = 256;
+
+/**
+ * Most `wait` elements one lookup numbers for the rank index (while it is built, and when more jobs
+ * than this arrived at one end since the last lookup); about 2 µs of Redis each.
+ */
+export const RANK_INDEX_CHUNK = 1_000;
 
 /**
  * What the previous lookup said about a job, passed back to make the next one cheap: its distance
@@ -61,8 +68,24 @@ export interface QueueSnapshot {
   active: number;
   /** When active jobs started (BullMQ `processedOn`), epoch ms; at most {@link MAX_ACTIVE_READ}. */
   activeStartedAtMs: number[];
+  /**
+   * The queue's rank index after this lookup: `off` (not used), `building` (part of `wait` is
+   * numbered), `complete`; `hits` jobs were placed by it (O(log N) each) and `numbered` elements of
+   * `wait` were numbered by this call.
+   */
+  rankIndex: { state: 'off' | 'building' | 'complete'; hits: number; numbered: number };
   /** One place per request, in request order. */
   places: JobPlace[];
+}
+
+/**
+ * The keys of a queue's rank index (see `lookup-script.ts`): `<prefix>:<queueName>:seenn:rank` (a
+ * zset), `…:rank:jobs` and `…:rank:state` (hashes), in the queue's hash slot. They hold only what
+ * can be rebuilt from `wait`; deleting them costs one rebuild.
+ */
+export function rankIndexKeys(prefix: string, queueName: string): [string, string, string] {
+  const root = bullQueueKey(prefix, queueName, 'seenn:rank');
+  return [root, `${root}:jobs`, `${root}:state`];
 }
 
 /** BullMQ's key `<prefix>:<queueName>:<suffix>`. */
@@ -77,11 +100,21 @@ export function bullQueueKey(prefix: string, queueName: string, suffix: string):
  * @param queueName - the queue
  * @param requests - the jobs to place (their BullMQ ids, with hints when known)
  * @param scanLimit - the script's element budget (see {@link PositionOptions.scanLimit})
+ * @param rankIndex - use and keep the queue's rank index (see {@link PositionOptions.rankIndex})
+ * @param rankIndexChunk - most `wait` elements this call numbers for the index (tests use small ones)
  */
-export async function lookupPositions(redis: RedisConnection, prefix: string, queueName: string, requests: readonly PositionRequest[], scanLimit: number): Promise<QueueSnapshot> {
+export async function lookupPositions(
+  redis: RedisConnection,
+  prefix: string,
+  queueName: string,
+  requests: readonly PositionRequest[],
+  scanLimit: number,
+  rankIndex: boolean = POSITION_DEFAULTS.rankIndex,
+  rankIndexChunk: number = RANK_INDEX_CHUNK,
+): Promise<QueueSnapshot> {
   const key = (suffix: string): string => bullQueueKey(prefix, queueName, suffix);
-  const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed')];
-  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK, MAX_ACTIVE_READ];
+  const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed'), ...rankIndexKeys(prefix, queueName)];
+  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK, MAX_ACTIVE_READ, rankIndex ? rankIndexChunk : 0];
   // The script wants wait hints sorted by distance (cheaper to sort here than in Lua).
   const order = requests.map((_, i) => i);
   const distance = (i: number): number => {
@@ -129,18 +162,22 @@ function lookupError(error: unknown, queueName: string): SeennError {
 
 function parseAnswer(queueName: string, answer: unknown, count: number): QueueSnapshot {
   const bad = (): SeennError => new SeennError('STORE_ERROR', 'unexpected answer from the queue position script', { details: { queueName } });
-  if (!Array.isArray(answer) || answer.length < 7) throw bad();
-  const [waiting, prioritized, paused, rateLimitedMs, elementsRead, active, starts] = (answer.slice(0, 7) as unknown[]).map(Number) as [number, number, number, number, number, number, number];
-  const first = 7 + starts;
+  const HEAD = 10;
+  if (!Array.isArray(answer) || answer.length < HEAD) throw bad();
+  const [waiting, prioritized, paused, rateLimitedMs, elementsRead, active, indexState, indexHits, indexNumbered, starts] = (answer.slice(0, HEAD) as unknown[]).map(Number) as [
+    number, number, number, number, number, number, number, number, number, number,
+  ];
+  const first = HEAD + starts;
   if (answer.length !== first + 2 * count) throw bad();
-  const activeStartedAtMs = (answer.slice(7, first) as unknown[]).map(Number).filter(Number.isFinite);
+  const activeStartedAtMs = (answer.slice(HEAD, first) as unknown[]).map(Number).filter(Number.isFinite);
   const places: JobPlace[] = [];
   for (let i = 0; i < count; i += 1) {
     const kind = String(answer[first + 2 * i]);
     const value = Number(answer[first + 1 + 2 * i]);
     places.push(placeOf(kind, value, waiting));
   }
-  return { queueName, waiting, prioritized, total: waiting + prioritized, paused: paused === 1, rateLimitedMs, elementsRead, active, activeStartedAtMs, places };
+  const rankIndex = { state: indexState === 2 ? ('complete' as const) : indexState === 1 ? ('building' as const) : ('off' as const), hits: indexHits, numbered: indexNumbered };
+  return { queueName, waiting, prioritized, total: waiting + prioritized, paused: paused === 1, rateLimitedMs, elementsRead, active, activeStartedAtMs, rankIndex, places };
 }
 
 function placeOf(kind: string, value: number, waiting: number): JobPlace {

@@ -18,11 +18,19 @@ export interface HistoryOptions {
 /** Options of position lookups and ETAs on read ({@link PositionReader}). */
 export interface PositionOptions extends HistoryOptions {
   /**
-   * Most `wait`-list elements one lookup reads with `LRANGE` (and the `MAXLEN` of each `LPOS`). A
-   * queued job farther than this from both ends of a longer list gets no position. Reading costs
-   * about 0.4 µs per element in Redis. @defaultValue 100000
+   * Most `wait`-list elements one lookup reads with `LRANGE` (and the `MAXLEN` of each `LPOS`) when
+   * it scans: for jobs the rank index has not numbered yet, or with `rankIndex: false`. Such a job
+   * farther than this from both ends of a longer list gets no position. Reading costs about 0.4 µs
+   * per element in Redis. @defaultValue 100000
    */
   scanLimit?: number;
+  /**
+   * Keep a rank index of each queue's `wait` list (`<prefix>:<queue>:seenn:rank…`, in the queue's
+   * slot; kept up to date by the lookups themselves) so that a job is found in O(log N) at any depth
+   * instead of by scanning: ≈ 0.1 ms in the middle of 100,000 waiting jobs instead of ≈ 2–3 ms. Every
+   * position is still read from BullMQ's list. Off: lookups write nothing. @defaultValue true
+   */
+  rankIndex?: boolean;
   /** Run durations needed before any ETA is given. @defaultValue 3 */
   etaMinSamples?: number;
   /** Samples at which an ETA's confidence stops growing with more samples. @defaultValue 20 */
@@ -61,6 +69,7 @@ export const HISTORY_DEFAULTS: ResolvedHistoryOptions = Object.freeze({
 export const POSITION_DEFAULTS: ResolvedPositionOptions = Object.freeze({
   ...HISTORY_DEFAULTS,
   scanLimit: 100_000,
+  rankIndex: true,
   etaMinSamples: 3,
   etaFullConfidenceSamples: 20,
   throughputWindowMs: 600_000,
@@ -81,6 +90,7 @@ const HistorySchema = z.object({
 
 const PositionSchema = HistorySchema.extend({
   scanLimit: int(100, 10_000_000),
+  rankIndex: z.boolean().optional(),
   etaMinSamples: int(1, 10_000),
   etaFullConfidenceSamples: int(1, 10_000),
   throughputWindowMs: int(1_000, 7 * 24 * 3600 * 1000),

@@ -23,8 +23,8 @@ export interface PositionSource {
 }
 
 /** {@link lookupPositions} on `source`'s Redis, timed into its metrics when it has them. */
-export function lookupIn(source: PositionSource, queueName: string, requests: readonly PositionRequest[], scanLimit: number): Promise<QueueSnapshot> {
-  const work = (): Promise<QueueSnapshot> => lookupPositions(source.redis, source.keys.prefix, queueName, requests, scanLimit);
+export function lookupIn(source: PositionSource, queueName: string, requests: readonly PositionRequest[], scanLimit: number, rankIndex: boolean): Promise<QueueSnapshot> {
+  const work = (): Promise<QueueSnapshot> => lookupPositions(source.redis, source.keys.prefix, queueName, requests, scanLimit, rankIndex);
   return source.metrics?.timePositionLookup(work) ?? work();
 }
 
@@ -65,7 +65,7 @@ export class PositionReader {
 
   /** Places `requests` in one queue with one script call (see `lookup-script.ts` for the cost). */
   lookup(queueName: string, requests: readonly PositionRequest[]): Promise<QueueSnapshot> {
-    return lookupIn(this.source, queueName, requests, this.options.scanLimit);
+    return lookupIn(this.source, queueName, requests, this.options.scanLimit, this.options.rankIndex);
   }
 
   /**

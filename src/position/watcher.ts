@@ -292,7 +292,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
         [...byQueue].map(async ([queueName, entries]) => {
           try {
             const requests = entries.map((entry) => (entry.hint === undefined ? { bullId: entry.bullId as string } : { bullId: entry.bullId as string, hint: entry.hint }));
-            return { entries, snapshot: await lookupIn(this.source, queueName, requests, this.options.scanLimit) };
+            return { entries, snapshot: await lookupIn(this.source, queueName, requests, this.options.scanLimit, this.options.rankIndex) };
           } catch (error) {
             // One queue's failure (e.g. CROSSSLOT for an untagged queue on a cluster) costs only its
             // own jobs this tick; they are retried one interval later.

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecord } from '../../src/model/reducer.js';
 import { completionsKey, queueRunsKey, readHistory, recordCompletion, runsKey } from '../../src/position/history.js';
-import { lookupPositions } from '../../src/position/lookup.js';
+import { lookupPositions, rankIndexKeys } from '../../src/position/lookup.js';
 import { HISTORY_DEFAULTS } from '../../src/position/options.js';
 import { PositionWatcher, type PositionUpdate } from '../../src/position/watcher.js';
 import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
@@ -63,6 +63,24 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
     expect(history.queues.get('{images}')?.durations.get('encode')).toEqual([54, 53, 52, 51, 50]);
     expect(history.queues.get('{images}')?.finishedAtMs).toHaveLength(5);
     expect(history.queues.get('{video}')?.runs[0]).toEqual({ finishedAtMs: T0 + 400, durationMs: 100 });
+  });
+
+  it('keeps each queue rank index in the queue slot and places jobs by it (issue 18)', async () => {
+    for (const name of ['{video}', '{images}']) {
+      const queue = new Queue(name, { connection: client, prefix: 'bull' });
+      await queue.addBulk(Array.from({ length: 50 }, (_, i) => ({ name: 't', data: {}, opts: { jobId: `r${i}` } })));
+      await lookupPositions(redis, 'bull', name, [], 1_000);
+      const snapshot = await lookupPositions(redis, 'bull', name, [{ bullId: 'r10' }], 1_000);
+      expect(snapshot.places[0]).toMatchObject({ state: 'waiting', position: 11 });
+      expect(snapshot.rankIndex).toMatchObject({ state: 'complete', hits: 1 });
+      const slot = await client.call('CLUSTER', 'KEYSLOT', `bull:${name}:wait`);
+      for (const key of rankIndexKeys('bull', name)) {
+        expect(await client.call('CLUSTER', 'KEYSLOT', key)).toBe(slot);
+        expect(await client.exists(key)).toBe(1);
+      }
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
   });
 
   it('answers a CROSSSLOT as a coded Seenn error, and a watcher still places the jobs of the other queues', async () => {

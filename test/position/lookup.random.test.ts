@@ -8,7 +8,7 @@
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookupPositions, type JobPlace, type PositionHint, type PositionRequest } from '../../src/position/lookup.js';
+import { lookupPositions, type JobPlace, type PositionHint, type PositionRequest, type QueueSnapshot } from '../../src/position/lookup.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
 /** mulberry32: a small seeded PRNG. */
@@ -73,6 +73,15 @@ describe('queue positions (randomised against BullMQ)', () => {
     const opCounts: Record<string, number> = {};
     let mismatches = 0;
     let checks = 0;
+    let indexHits = 0;
+    // A rank index chunk far below the queue's size, so that building it, numbering from its edge and
+    // starting afresh all happen in this small queue (rank-index.test.ts uses the default chunk).
+    const indexStates: Record<string, number> = {};
+    const look = async (requests: PositionRequest[]): Promise<QueueSnapshot> => {
+      const snapshot = await lookupPositions(redis, prefix, QUEUE, requests, 100_000, true, 8);
+      indexStates[snapshot.rankIndex.state] = (indexStates[snapshot.rankIndex.state] ?? 0) + 1;
+      return snapshot;
+    };
     let nextId = 0;
     let paused = false;
 
@@ -173,7 +182,7 @@ describe('queue positions (randomised against BullMQ)', () => {
       };
 
       // 1. Stateless, every job ever added (finished and removed ones too).
-      const all = await lookupPositions(redis, prefix, QUEUE, ids.map((bullId) => ({ bullId })), 100_000);
+      const all = await look(ids.map((bullId) => ({ bullId })));
       check('all', ids, all.places, all.total, all.paused);
 
       // 2. With hints from earlier lookups (possibly many steps old), for a random subset.
@@ -182,7 +191,7 @@ describe('queue positions (randomised against BullMQ)', () => {
         const hint = hints.get(bullId);
         return hint === undefined ? { bullId } : { bullId, hint };
       });
-      const hinted = await lookupPositions(redis, prefix, QUEUE, requests, 100_000);
+      const hinted = await look(requests);
       check('hinted', subset, hinted.places, hinted.total, hinted.paused);
       subset.forEach((id, i) => {
         const place = hinted.places[i] as JobPlace;
@@ -192,11 +201,22 @@ describe('queue positions (randomised against BullMQ)', () => {
 
       // 3. A few ids at once: the LPOS path.
       const few = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(ids)).filter((id): id is string => id !== undefined);
-      const small = await lookupPositions(redis, prefix, QUEUE, few.map((bullId) => ({ bullId })), 100_000);
+      const small = await look(few.map((bullId) => ({ bullId })));
       check('few', few, small.places, small.total, small.paused);
+      indexHits += small.rankIndex.hits;
+
+      // 4. One id alone, as a reconnecting client asks: the rank index's bisection.
+      const one = pick(ids);
+      if (one !== undefined) {
+        const alone = await look([{ bullId: one }]);
+        check('one', [one], alone.places, alone.total, alone.paused);
+        indexHits += alone.rankIndex.hits;
+      }
     }
-    console.log(`position randomised test: ${steps} steps, ${checks} lookups, ${ids.length} jobs, ops ${JSON.stringify(opCounts)}, ${mismatches} mismatches`);
+    console.log(`position randomised test: ${steps} steps, ${checks} lookups (${indexHits} jobs placed by the rank index; its state after each: ${JSON.stringify(indexStates)}), ${ids.length} jobs, ops ${JSON.stringify(opCounts)}, ${mismatches} mismatches`);
     expect(opCounts['take'] ?? 0).toBeGreaterThan(100);
+    expect(indexHits).toBeGreaterThan(steps / 2);
+    expect(indexStates['building'] ?? 0).toBeGreaterThan(steps / 100);
     expect(mismatches).toBe(0);
   }, 240_000);
 
@@ -233,8 +253,9 @@ describe('queue positions (randomised against BullMQ)', () => {
     const wait = (await redis.lrange(`${prefix}:${name}:wait`, 0, -1)).reverse();
     const truth = new Map(wait.map((id, i) => [id, i + 1]));
     const budget = 10;
+    // Without the rank index (which places jobs at any depth, see rank-index.test.ts).
     for (const batch of [ids, ids.slice(0, 3), ids.slice(28, 31), ids.slice(55)]) {
-      const snapshot = await lookupPositions(redis, prefix, name, batch.map((bullId) => ({ bullId })), budget);
+      const snapshot = await lookupPositions(redis, prefix, name, batch.map((bullId) => ({ bullId })), budget, false);
       batch.forEach((id, i) => {
         const place = snapshot.places[i] as JobPlace;
         const expected = truth.get(id) as number;
@@ -244,7 +265,7 @@ describe('queue positions (randomised against BullMQ)', () => {
       expect(snapshot.elementsRead).toBeLessThanOrEqual(budget);
     }
     // The first to run are always found; the middle of a list longer than twice the budget is not.
-    const few = await lookupPositions(redis, prefix, name, [{ bullId: 'b0' }, { bullId: 'b30' }, { bullId: 'b59' }], budget);
+    const few = await lookupPositions(redis, prefix, name, [{ bullId: 'b0' }, { bullId: 'b30' }, { bullId: 'b59' }], budget, false);
     expect(few.places.map((place) => place.state)).toEqual(['waiting', 'unknown', 'waiting']);
     await q.close();
   });
