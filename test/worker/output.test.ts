@@ -1,0 +1,199 @@
+/**
+ * Writing job output (`appendOutput`) from a wrapped processor and from a handle: ordered, numbered
+ * from 0, coalesced without loss, bounded with a coded error, kept as long as the snapshot and never in
+ * the user's replay stream; a retried attempt appends after the earlier attempt's output.
+ */
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SeennError } from '../../src/errors.js';
+import { Seenn } from '../../src/seenn.js';
+import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+
+const prefix = uniquePrefix('output');
+const QUEUE = 'oq';
+let redis: Redis;
+let workerRedis: Redis;
+let seenn: Seenn;
+let workerSeenn: Seenn;
+let queue: Queue;
+
+beforeAll(() => {
+  redis = connect();
+  workerRedis = connect();
+  seenn = new Seenn({ connection: redis, prefix, output: { maxOutputBytes: 200, maxOutputChunks: 50 } });
+  workerSeenn = new Seenn({ connection: workerRedis, prefix });
+  queue = new Queue(QUEUE, { connection: redis, prefix });
+});
+
+afterAll(async () => {
+  await queue.close();
+  await seenn.close();
+  await workerSeenn.close();
+  await deletePrefix(redis, prefix);
+  await redis.quit();
+  await workerRedis.quit();
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof SeennError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Every chunk of one stream, parsed. */
+async function chunksOf(userId: string, jobId: string, stream = 'output'): Promise<unknown[]> {
+  const page = await seenn.context.output.read(userId, jobId, stream, -1, 10_000);
+  return page.chunks.map((json) => JSON.parse(json) as unknown);
+}
+
+describe('appendOutput on a handle', () => {
+  it('numbers chunks from 0 in call order, per stream, strings and JSON values alike', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Story' });
+    await Promise.all([job.appendOutput('Once'), job.appendOutput(' upon'), job.appendOutput({ frame: 1 }, { stream: 'preview' }), job.appendOutput(' a time')]);
+    await job.complete();
+    expect(await chunksOf('ann', job.id)).toEqual(['Once', ' upon', ' a time']);
+    expect(await chunksOf('ann', job.id, 'preview')).toEqual([{ frame: 1 }]);
+  });
+
+  it('coalesces calls within outputFlushMs into fewer Redis writes, dropping and reordering nothing', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Tokens' });
+    const append = vi.spyOn(seenn.context.output, 'append');
+    try {
+      for (let i = 0; i < 40; i += 1) await job.appendOutput(i);
+      await job.complete();
+      expect(await chunksOf('ann', job.id)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      // The first call writes at once; the 39 after it, made within one window, go together.
+      expect(append.mock.calls.length).toBeLessThan(5);
+    } finally {
+      append.mockRestore();
+    }
+  });
+
+  it('refuses a chunk past maxOutputChunks with OUTPUT_LIMIT_EXCEEDED, and every later one', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Many' });
+    for (let i = 0; i < 50; i += 1) await job.appendOutput('x');
+    expect(await codeOf(job.appendOutput('y'))).toBe('OUTPUT_LIMIT_EXCEEDED');
+    expect(await codeOf(job.appendOutput('z'))).toBe('OUTPUT_LIMIT_EXCEEDED');
+    await expect(job.complete()).rejects.toMatchObject({ code: 'OUTPUT_LIMIT_EXCEEDED' });
+    expect(await chunksOf('ann', job.id)).toHaveLength(50);
+  });
+
+  it('refuses a chunk past maxOutputBytes (counted as JSON over all streams), even from another writer', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Big' });
+    await job.appendOutput('a'.repeat(90));
+    await job.appendOutput('b'.repeat(90), { stream: 'log' });
+    await waitFor(async () => (await chunksOf('ann', job.id, 'log')).length === 1, { what: 'the held chunk to be written' });
+    // 92 + 92 bytes stored: 16 left. This handle knows it and refuses at once.
+    expect(await codeOf(job.appendOutput('c'.repeat(20)))).toBe('OUTPUT_LIMIT_EXCEEDED');
+    // Another handle (another process) knows nothing: the store refuses, and the handle stops there.
+    const other = seenn.jobs.handle(job.id);
+    await expect(other.appendOutput('d'.repeat(20))).rejects.toMatchObject({ code: 'OUTPUT_LIMIT_EXCEEDED', details: { maxOutputBytes: 200 } });
+    expect(await codeOf(other.appendOutput('e'))).toBe('OUTPUT_LIMIT_EXCEEDED');
+    // A third writer's small chunk still fits (the bound is on bytes stored, not on refusals elsewhere).
+    await seenn.jobs.handle(job.id).appendOutput('f'.repeat(10));
+    expect(await chunksOf('ann', job.id)).toEqual(['a'.repeat(90), 'f'.repeat(10)]);
+    expect(await chunksOf('ann', job.id, 'log')).toEqual(['b'.repeat(90)]);
+  });
+
+  it('rejects bad input with a coded error and stores nothing', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Bad' });
+    expect(await codeOf(job.appendOutput('x', { stream: 'no spaces' }))).toBe('VALIDATION_ERROR');
+    expect(await codeOf(job.appendOutput(undefined))).toBe('VALIDATION_ERROR');
+    expect(await codeOf(job.appendOutput(() => 1))).toBe('VALIDATION_ERROR');
+    expect(await codeOf(job.appendOutput('x'.repeat(70_000)))).toBe('PAYLOAD_TOO_LARGE');
+    expect(await codeOf(seenn.jobs.handle('01ARZ3NDEKTSV4RRFFQ69G5FAV').appendOutput('x'))).toBe('NOT_FOUND');
+    expect(await chunksOf('ann', job.id)).toEqual([]);
+  });
+
+  it('refuses output once the job has finished (CONFLICT)', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Done' });
+    await job.appendOutput('last words');
+    await job.complete();
+    expect(await codeOf(job.appendOutput('after'))).toBe('CONFLICT');
+    expect(await codeOf(seenn.jobs.handle(job.id).appendOutput('after'))).toBe('CONFLICT');
+    expect(await chunksOf('ann', job.id)).toEqual(['last words']);
+  });
+
+  it('keeps output as long as the snapshot and out of the replay stream', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'TTL' });
+    const keys = seenn.context.keys;
+    const streamLength = await redis.xlen(keys.stream('ann'));
+    for (let i = 0; i < 10; i += 1) await job.appendOutput(`line ${i}`);
+    await seenn.jobs.handle(job.id).refresh();
+    const job2 = seenn.jobs.handle(job.id);
+    await job2.setProgress(1);
+    expect(await redis.xlen(keys.stream('ann'))).toBe(streamLength + 1);
+    const snapshotTtl = await redis.pttl(keys.job('ann', job.id));
+    const outputTtl = await redis.pttl(keys.outputStream('ann', job.id, 'output'));
+    expect(outputTtl).toBeGreaterThan(0);
+    expect(Math.abs(snapshotTtl - outputTtl)).toBeLessThan(5_000);
+    // All of a job's output keys are in its user's slot (the `{tag}` of the snapshot key).
+    const tag = (key: string): string => /\{[^}]*\}/.exec(key)?.[0] ?? '';
+    expect(tag(keys.output('ann', job.id))).toBe(tag(keys.job('ann', job.id)));
+    expect(tag(keys.outputStream('ann', job.id, 'log'))).toBe(tag(keys.job('ann', job.id)));
+  });
+});
+
+describe('appendOutput in a wrapped processor', () => {
+  it('writes every chunk before the job completes, and a retried attempt appends after the failed one', async () => {
+    const done = new Map<string, unknown[]>();
+    const worker = new Worker(
+      QUEUE,
+      workerSeenn.processor(async (job) => {
+        await job.appendOutput(`attempt ${job.attemptsStarted} starts`);
+        for (let i = 0; i < 20; i += 1) await job.appendOutput(i, { stream: 'tokens' });
+        if (job.attemptsStarted === 1) throw new Error('flaky');
+        return { ok: true };
+      }),
+      { connection: workerRedis, prefix },
+    );
+    worker.on('completed', (job) => {
+      // At completion the attempt's output is stored already.
+      void chunksOf('ann', job.id ?? '').then((chunks) => done.set(job.id ?? '', chunks));
+    });
+    try {
+      const job = await seenn.jobs.start({ queue: QUEUE, userId: 'ann', jobType: 'gen', title: 'Retried', opts: { attempts: 2 } });
+      const chunks = await waitFor(() => done.get(job.id), { what: 'the job to complete' });
+      expect(chunks).toEqual(['attempt 1 starts', 'attempt 2 starts']);
+      const tokens = await chunksOf('ann', job.id, 'tokens');
+      expect(tokens).toEqual([...Array.from({ length: 20 }, (_, i) => i), ...Array.from({ length: 20 }, (_, i) => i)]);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('rejects past the bound inside the processor with OUTPUT_LIMIT_EXCEEDED', async () => {
+    const limited = new Seenn({ connection: workerRedis, prefix, output: { maxOutputChunks: 3 } });
+    const codes: string[] = [];
+    const worker = new Worker(
+      QUEUE,
+      limited.processor(async (job) => {
+        for (let i = 0; i < 5; i += 1) {
+          try {
+            await job.appendOutput(i);
+            codes.push('ok');
+          } catch (error) {
+            codes.push(error instanceof SeennError ? error.code : 'other');
+          }
+        }
+        return {};
+      }),
+      { connection: workerRedis, prefix },
+    );
+    try {
+      const job = await seenn.jobs.start({ queue: QUEUE, userId: 'ann', jobType: 'gen', title: 'Bounded' });
+      await waitFor(async () => (await queue.getJobState(job.id)) === 'completed', { what: 'the job to complete' });
+      expect(codes).toEqual(['ok', 'ok', 'ok', 'OUTPUT_LIMIT_EXCEEDED', 'OUTPUT_LIMIT_EXCEEDED']);
+      expect(await chunksOf('ann', job.id)).toEqual([0, 1, 2]);
+    } finally {
+      await worker.close();
+      await limited.close();
+    }
+  });
+});
