@@ -11,6 +11,9 @@
  * subscription is fanned out (ioredis may emit that message before the confirmation's promise
  * settles). Nothing is lost, and sessions drop what they already have.
  *
+ * The same connection carries the app's output channel: new job output chunks (see `live-output.ts`),
+ * fanned out to the sessions of their user, which number and dedupe them by seq themselves.
+ *
  * The hub also carries derived events (live queue positions) to the sessions of their user; they
  * are not published through Redis, since every bridge computes them for its own sessions.
  */
@@ -20,6 +23,8 @@ import { liveFanout, type LiveFanout } from '../store/live-fanout.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { PositionEvent } from './live-positions.js';
+import { parseOutputNotification } from '../store/output-store.js';
+import { OutputEvent } from './live-output.js';
 import { StreamEvent } from './stream-event.js';
 
 /** A session as the hub sees it. */
@@ -28,6 +33,8 @@ export interface HubListener {
   deliver(event: StreamEvent): void;
   /** A changed queue position of one of the user's jobs (the listener sends it if it shows the job). */
   deliverPosition(event: PositionEvent): void;
+  /** New output chunks of one of the user's jobs (called synchronously, in publication order). */
+  deliverOutput(event: OutputEvent): void;
   /** The subscription was (re)confirmed: events published before may have been missed. */
   resync(): void;
 }
@@ -178,10 +185,12 @@ export class LiveHub {
   /** Plain Pub/Sub: one subscription to the app's live channel. */
   private openPlain(): void {
     const channel = this.ctx.keys.liveChannel();
+    const outputChannel = this.ctx.keys.outputChannel();
     const subscriber = this.ctx.duplicate();
     this.subscriber = subscriber;
     subscriber.on('message', (from: string, message: string) => {
       if (from === channel) this.onMessage(message);
+      else if (from === outputChannel) this.onOutput(message);
     });
     subscriber.on('close', () => {
       this.counters.subscribed = false;
@@ -189,7 +198,7 @@ export class LiveHub {
     });
     // On every (re)connect: subscribe, and once Redis confirms, make every session catch up.
     subscriber.on('ready', () => {
-      subscriber.subscribe(channel).then(
+      subscriber.subscribe(channel, outputChannel).then(
         () => {
           if (this.closed) return;
           this.counters.subscriptions += 1;
@@ -283,6 +292,27 @@ export class LiveHub {
         listener.deliver(event);
       } catch (error) {
         this.logger.error({ err: error, userId: event.userId }, 'bridge hub: a session failed to take an event');
+      }
+    }
+  }
+
+  private onOutput(message: string): void {
+    this.counters.messages += 1;
+    this.resyncIfStale();
+    const newline = message.indexOf('\n');
+    const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
+    if (listeners === undefined) return;
+    const notification = parseOutputNotification(message);
+    if (notification === null) {
+      this.logger.warn({ bytes: message.length }, 'bridge hub: malformed output notification ignored');
+      return;
+    }
+    const event = new OutputEvent(notification);
+    for (const listener of [...listeners]) {
+      try {
+        listener.deliverOutput(event);
+      } catch (error) {
+        this.logger.error({ err: error, userId: notification.userId }, 'bridge hub: a session failed to take output');
       }
     }
   }
