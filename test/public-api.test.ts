@@ -47,7 +47,7 @@ describe('public API', () => {
   });
 
   it('seenn-bullmq/react', async () => {
-    expect(Object.keys(await import('../src/client/react.js')).sort()).toEqual(['SeennProvider', 'useConnectionState', 'useEtaCountdown', 'useSeennClient', 'useSeennJob', 'useSeennJobs', 'useSeennParent']);
+    expect(Object.keys(await import('../src/client/react.js')).sort()).toEqual(['SeennProvider', 'useConnectionState', 'useEtaCountdown', 'useSeennClient', 'useSeennJob', 'useSeennJobOutput', 'useSeennJobs', 'useSeennParent']);
   });
 
   it('the Seenn class has the API names DESIGN.md fixes', async () => {
