@@ -7,6 +7,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SeennError } from '../../src/errors.js';
+import { derivedJobId } from '../../src/model/ids.js';
 import { Seenn } from '../../src/seenn.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -194,6 +195,48 @@ describe('appendOutput in a wrapped processor', () => {
     } finally {
       await worker.close();
       await limited.close();
+    }
+  });
+
+  it('a plain queue.add job writes output once its owner is known: before that NOT_FOUND, nothing stored', async () => {
+    const plainQueue = 'oq-plain';
+    const plain = new Queue(plainQueue, { connection: redis, prefix });
+    const results: string[] = [];
+    let release: () => void = () => undefined;
+    const ownerKnown = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const attempt = async (job: { appendOutput(chunk: unknown): Promise<void> }, chunk: string): Promise<void> => {
+      try {
+        await job.appendOutput(chunk);
+        results.push('ok');
+      } catch (error) {
+        results.push(error instanceof SeennError ? error.code : 'other');
+      }
+    };
+    const worker = new Worker(
+      plainQueue,
+      workerSeenn.processor(async (job) => {
+        await attempt(job, 'early');
+        await ownerKnown;
+        await attempt(job, 'late');
+        return {};
+      }),
+      { connection: workerRedis, prefix },
+    );
+    try {
+      const bullJob = await plain.add('plain', {});
+      await waitFor(() => results.length === 1, { what: 'the first append' });
+      const seennId = derivedJobId(plainQueue, bullJob.id ?? '');
+      // What the publisher does when its describe() names the job's user.
+      await seenn.context.store.claimOwner(seennId, 'bob');
+      release();
+      await waitFor(async () => (await plain.getJobState(bullJob.id ?? '')) === 'completed', { what: 'the job to complete' });
+      expect(results).toEqual(['NOT_FOUND', 'ok']);
+      expect(await chunksOf('bob', seennId)).toEqual(['late']);
+    } finally {
+      await worker.close();
+      await plain.close();
     }
   });
 });
