@@ -104,6 +104,8 @@ interface Followed {
   next: number | null;
   /** A read from Redis is running: live chunks wait in `held`. */
   reading: boolean;
+  /** Read once more when the running read ends (the hub resubscribed meanwhile). */
+  again: boolean;
   held: OutputEvent[];
 }
 
@@ -186,7 +188,7 @@ export class OutputFollower {
           break;
         }
       }
-      followed = { jobId, stream, next: null, reading: false, held: [] };
+      followed = { jobId, stream, next: null, reading: false, again: false, held: [] };
       this.followed.set(key, followed);
     }
     return followed;
@@ -213,11 +215,15 @@ export class OutputFollower {
 
   /** Reads and sends the chunks from `followed.next` to the stream's end, then what was held meanwhile. */
   private read(followed: Followed): void {
-    if (followed.reading) return;
+    if (followed.reading) {
+      followed.again = true;
+      return;
+    }
     followed.reading = true;
     const run = async (): Promise<void> => {
       const userId = this.principal.userId;
       for (;;) {
+        followed.again = false;
         const next = followed.next ?? 0;
         const page = await this.store.read(userId, followed.jobId, followed.stream, next - 1, OUTPUT_READ_BATCH);
         if (this.sink.isClosed()) return;
@@ -225,7 +231,7 @@ export class OutputFollower {
         followed.next = next + page.chunks.length;
         await this.sink.drained();
         if (this.sink.isClosed()) return;
-        if (page.chunks.length < OUTPUT_READ_BATCH) break;
+        if (page.chunks.length < OUTPUT_READ_BATCH && !followed.again) break;
       }
       followed.reading = false;
       const held = followed.held;

@@ -102,7 +102,8 @@ export class OutputWriter {
 
   /**
    * Writes everything held now, after the write in flight. Rejects with the error of a write that
-   * failed (its chunks stay held) or with `OUTPUT_LIMIT_EXCEEDED` when a chunk was refused.
+   * failed (its chunks stay held). Chunks refused at a bound are not an error here: their refusal
+   * went to `append` callers (and to `onDeferredError` for held ones), so a job at its bound can end.
    */
   async flush(): Promise<void> {
     this.flushing += 1;
@@ -114,12 +115,14 @@ export class OutputWriter {
           continue;
         }
         if (this.pending.length === 0) break;
-        await this.writePending();
+        await this.writePending().catch((error: unknown) => {
+          if (error !== this.refused) throw error;
+          this.onDeferredError(error);
+        });
       }
     } finally {
       this.flushing -= 1;
     }
-    if (this.refused !== undefined) throw this.refused;
   }
 
   /** Refuses every later append with `error()` (the job ended through this handle). Held chunks stay for {@link flush}. */

@@ -100,6 +100,29 @@ describe('job.output on the event stream', () => {
     }
   });
 
+  it('reads what Pub/Sub dropped from Redis once the hub has resubscribed, with no later chunk to show the gap', async () => {
+    await writer.create('out-a', 'oa-4');
+    const handle = bridge.seenn.jobs.handle('oa-4');
+    const client = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=oa-4&output=output`, { token: await tokenFor('out-a') });
+    try {
+      await handle.appendOutput('before');
+      await waitFor(() => outputs(client).length === 1, { what: 'the first chunk' });
+      // A chunk stored while the hub's subscriber is away: its publication is lost.
+      const { keys } = bridge.seenn.context;
+      await bridge.redis.rpush(keys.outputStream('out-a', 'oa-4', 'output'), '"while away"');
+      const subscriptions = bridge.router.bridge.stats.hub.subscriptions;
+      (bridge.router.bridge as unknown as { hub: { subscriber: { disconnect(reconnect: boolean): void } } }).hub.subscriber.disconnect(true);
+      await waitFor(() => bridge.router.bridge.stats.hub.subscriptions > subscriptions, { what: 'the hub to resubscribe' });
+      await waitFor(() => outputs(client).length === 2, { what: 'the dropped chunk' });
+      expect(outputs(client).map(([, , seq, chunk]) => [seq, chunk])).toEqual([
+        [0, 'before'],
+        [1, 'while away'],
+      ]);
+    } finally {
+      client.close();
+    }
+  });
+
   it('sends every job and stream live on an unfiltered stream, only of its user and only in a token scope', async () => {
     await writer.create('out-b', 'ob-1');
     await writer.create('out-b', 'ob-2');
