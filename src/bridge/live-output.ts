@@ -21,7 +21,7 @@ import { SeennError } from '../errors.js';
 import { OUTPUT_EVENT, OutputStreamNameSchema, outputEventData } from '../model/output.js';
 import type { OutputNotification, OutputStore } from '../store/output-store.js';
 import { inScope } from './authenticate.js';
-import { formatFrame, type Frame } from './frames.js';
+import { Frame, formatFrame } from './frames.js';
 
 /** Chunks read from Redis per round trip while catching up. */
 const OUTPUT_READ_BATCH = 200;
@@ -80,6 +80,16 @@ export class OutputEvent {
 /** The `job.output` frame of one chunk (`json` as stored). */
 export function outputFrame(jobId: string, stream: string, seq: number, json: string): Frame {
   return formatFrame({ event: OUTPUT_EVENT, data: outputEventData(jobId, stream, seq, json) });
+}
+
+/**
+ * The `job.output` events of consecutive chunks as ONE frame, for one `write()` (each event whole in
+ * it, as SSE parsers need); how a page read back from Redis goes out.
+ */
+export function outputFrames(jobId: string, stream: string, firstSeq: number, chunks: readonly string[]): Frame {
+  // Stored chunks are JSON.stringify output (one line); re-serialised if one were not, as formatFrame does.
+  const line = (json: string): string => (/[\r\n]/.test(json) ? JSON.stringify(JSON.parse(json)) : json);
+  return new Frame(chunks.map((json, i) => `event:${OUTPUT_EVENT}\ndata:${outputEventData(jobId, stream, firstSeq + i, line(json))}\n\n`).join(''));
 }
 
 /** Where a follower writes: the session's own write path. */
@@ -227,7 +237,7 @@ export class OutputFollower {
         const next = followed.next ?? 0;
         const page = await this.store.read(userId, followed.jobId, followed.stream, next - 1, OUTPUT_READ_BATCH);
         if (this.sink.isClosed()) return;
-        for (const [i, json] of page.chunks.entries()) this.sink.write(outputFrame(followed.jobId, followed.stream, page.firstSeq + i, json));
+        if (page.chunks.length > 0) this.sink.write(outputFrames(followed.jobId, followed.stream, page.firstSeq, page.chunks));
         followed.next = next + page.chunks.length;
         await this.sink.drained();
         if (this.sink.isClosed()) return;

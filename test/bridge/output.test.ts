@@ -75,6 +75,21 @@ describe('job.output on the event stream', () => {
     }
   });
 
+  it('sends stored output a page (200 chunks) per write, each event whole', async () => {
+    await writer.create('out-a', 'oa-5');
+    const handle = bridge.seenn.jobs.handle('oa-5');
+    for (let i = 0; i < 450; i += 1) await handle.appendOutput(`t${i}`);
+    await waitFor(async () => (await bridge.redis.llen(bridge.seenn.context.keys.outputStream('out-a', 'oa-5', 'output'))) === 450, { what: 'the chunks to be stored' });
+    const raw = new RawSseClient(bridge.port, `/v1/sse?jobId=oa-5&output=output&outputAfter=-1`, { Authorization: `Bearer ${await tokenFor('out-a')}` });
+    try {
+      await waitFor(() => raw.ofType('job.output').length === 450, { what: 'the stored output' });
+      expect(raw.ofType('job.output').map((block) => (JSON.parse(block.data ?? '{}') as { seq: number }).seq)).toEqual(Array.from({ length: 450 }, (_, i) => i));
+      expect(raw.chunks.filter((chunk) => chunk.includes('event:job.output'))).toHaveLength(3);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('reads chunks the live channel missed back from Redis before the next live one', async () => {
     await writer.create('out-a', 'oa-3');
     const handle = bridge.seenn.jobs.handle('oa-3');
