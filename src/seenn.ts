@@ -92,7 +92,12 @@ export class Seenn {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   processor<Data = any, Result = any, Name extends string = string>(fn: SeennProcessorFunction<Data, Result, Name>, options?: ProcessorOptions): SeennProcessor<Data, Result, Name> {
     const ctx = this.context;
-    return createProcessor(fn, options, ctx.logger, cancelListenerOf(ctx), { store: ctx.output, options: ctx.options.output, ownerOf: (jobId) => ctx.store.ownerOf(jobId) });
+    return createProcessor(fn, options, ctx.logger, cancelListenerOf(ctx), {
+      store: ctx.output,
+      options: ctx.options.output,
+      ownerOf: (jobId) => ctx.store.ownerOf(jobId),
+      finishedJobSeconds: ctx.options.retention.finishedJobSeconds,
+    });
   }
 
   /**

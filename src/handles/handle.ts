@@ -100,13 +100,22 @@ export async function setJobProgress(ctx: SeennContext, jobId: string, progress:
 /** `complete` on job `jobId`. */
 export async function completeJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
   const update = parseCompleteUpdate(options);
-  return (await writeJob(ctx, jobId, ({ record }) => applyComplete(drivable(record), update, Date.now()))).after.job;
+  return followedByOutput(ctx, (await writeJob(ctx, jobId, ({ record }) => applyComplete(drivable(record), update, Date.now()))).after.job);
 }
 
 /** `fail` on job `jobId`. */
 export async function failJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
   const update: FailUpdate = parseFailUpdate(options);
-  return (await writeJob(ctx, jobId, ({ record }) => applyFail(drivable(record), update, Date.now()))).after.job;
+  return followedByOutput(ctx, (await writeJob(ctx, jobId, ({ record }) => applyFail(drivable(record), update, Date.now()))).after.job);
+}
+
+/**
+ * After a job ended: its output keys take the snapshot's TTL (now `finishedJobSeconds`), so the
+ * output lives as long as the job. A failure here is logged; the job has ended all the same.
+ */
+async function followedByOutput(ctx: SeennContext, job: SeennJob): Promise<SeennJob> {
+  await ctx.output.expire(job.userId, job.id).catch((error: unknown) => ctx.logger.warn({ err: error, jobId: job.id }, 'could not give the output of an ended job its TTL'));
+  return job;
 }
 
 /**
@@ -132,7 +141,7 @@ export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(ctx: Seen
     setProgress: (progress, options) => update(setJobProgress(ctx, jobId, progress, options)),
     complete: (options) => finish(() => completeJob(ctx, jobId, options)),
     fail: (options) => finish(() => failJob(ctx, jobId, options)),
-    cancel: (options) => finish(() => cancelJob(ctx, jobId, options)),
+    cancel: (options) => finish(async () => followedByOutput(ctx, await cancelJob(ctx, jobId, options))),
     appendOutput: (chunk, options) => output.append(chunk, options),
     refresh: () =>
       update(

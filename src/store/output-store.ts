@@ -9,7 +9,7 @@ import { SeennError } from '../errors.js';
 import type { ResolvedOutputOptions } from '../model/output.js';
 import type { RedisConnection } from './connection.js';
 import type { SeennKeys } from './keys.js';
-import { appendOutputScript, runScript } from './scripts.js';
+import { appendOutputScript, expireOutputScript, runScript } from './scripts.js';
 
 /** What one {@link OutputStore.append} did. */
 export interface AppendResult {
@@ -72,6 +72,19 @@ export class OutputStore {
     const [firstSeq, accepted, bytes, total] = answer.map(Number);
     if (![firstSeq, accepted, bytes, total].every((value) => Number.isInteger(value))) throw new SeennError('STORE_ERROR', 'unexpected answer from appendOutput', { details: { answer } });
     return { firstSeq: firstSeq as number, accepted: accepted as number, bytes: bytes as number, chunks: total as number };
+  }
+
+  /**
+   * Gives a job's output keys the TTL of its snapshot as it is now (deleting them when the snapshot is
+   * gone), or `ttlMs` when given: called when the job ends, so its output lives as long as it does.
+   * Returns the TTL set in ms (0: deleted; -1: the snapshot never expires, nothing changed).
+   */
+  async expire(userId: string, jobId: string, ttlMs?: number): Promise<number> {
+    const totals = this.keys.output(userId, jobId);
+    const fields = await this.redis.hkeys(totals);
+    const streams = fields.filter((field) => field.startsWith('s:')).map((field) => this.keys.outputStream(userId, jobId, field.slice(2)));
+    if (fields.length === 0) return 0;
+    return Number(await runScript(this.redis, expireOutputScript, [this.keys.job(userId, jobId), totals, ...streams], [ttlMs ?? '']));
   }
 
   /** Up to `limit` chunks of a stream with seq > `after` (`-1`: from the start), and the stream's length. */

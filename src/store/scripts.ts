@@ -146,7 +146,7 @@ return answer
 /**
  * appendOutput: appends chunks to one output stream of one job, within the job's bounds, atomically.
  *
- * KEYS[1]   the job's output totals (hash: `b` bytes, `c` chunks)
+ * KEYS[1]   the job's output totals (hash: `b` bytes, `c` chunks, `s:<stream>` each stream's length)
  * KEYS[2]   the output stream (list of chunk JSON; a chunk's `seq` is its index)
  * KEYS[3]   the job's snapshot (only its TTL is read)
  * ARGV[1]   Pub/Sub channel for live fan-out ('' = none)
@@ -180,7 +180,7 @@ for i = 8, #ARGV do
 end
 if #taken > 0 then
   redis.call('RPUSH', KEYS[2], unpack(taken))
-  redis.call('HSET', KEYS[1], 'b', bytes, 'c', count)
+  redis.call('HSET', KEYS[1], 'b', bytes, 'c', count, 's:' .. ARGV[4], first + #taken)
   local ttl = redis.call('PTTL', KEYS[3])
   if ttl <= 0 then ttl = tonumber(ARGV[7]) end
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -190,5 +190,33 @@ if #taken > 0 then
   end
 end
 return {first, #taken, bytes, count}
+`,
+);
+
+/**
+ * expireOutput: gives a job's output keys the TTL of its snapshot (when the job has ended, its
+ * snapshot's TTL shrinks to `finishedJobSeconds`: its output follows), or a given TTL.
+ *
+ * KEYS[1]   the job's snapshot
+ * KEYS[2..] the job's output keys (totals hash and stream lists)
+ * ARGV[1]   the TTL in ms to set, or '' for the snapshot's remaining TTL
+ *
+ * With '' and no snapshot (expired, or never written), the output keys are deleted. Answers the TTL
+ * set in ms (0 when deleted, -1 when the snapshot never expires: nothing changed).
+ */
+export const expireOutputScript = luaScript(
+  'expireOutput',
+  `
+local ttl
+if ARGV[1] ~= '' then
+  ttl = tonumber(ARGV[1])
+else
+  ttl = redis.call('PTTL', KEYS[1])
+  if ttl == -1 then return -1 end
+end
+for i = 2, #KEYS do
+  if ttl <= 0 then redis.call('DEL', KEYS[i]) else redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return math.max(ttl, 0)
 `,
 );

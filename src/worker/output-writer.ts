@@ -125,6 +125,16 @@ export class OutputWriter {
     }
   }
 
+  /**
+   * Sets the TTL of the job's output keys (`ttlMs`), when this writer wrote any: how an attempt that
+   * ends its job hands its output the finished job's retention.
+   */
+  async expire(ttlMs: number): Promise<void> {
+    if (this.target === undefined) return;
+    const { userId, jobId } = await this.target;
+    await this.services.store.expire(userId, jobId, ttlMs);
+  }
+
   /** Refuses every later append with `error()` (the job ended through this handle). Held chunks stay for {@link flush}. */
   close(error: () => SeennError): void {
     this.closedBy = error;

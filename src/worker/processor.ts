@@ -108,6 +108,9 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
       cancel.stop();
     }
     await writer?.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'));
+    if (writer !== undefined && output !== undefined) {
+      await writer.expire((output.finishedJobSeconds + FINISHED_OUTPUT_MARGIN_SECONDS) * 1000).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not give the output of a finished job its TTL'));
+    }
     await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a finished attempt'));
     return result;
   };
@@ -206,7 +209,16 @@ function withSetProgress<Data, Result, Name extends string>(job: Job<Data, Resul
 export interface WorkerOutput extends OutputServices {
   /** The user who owns a Seenn job id, or `null`. */
   ownerOf(jobId: string): Promise<string | null>;
+  /** How long a finished job stays readable (`retention.finishedJobSeconds`). */
+  finishedJobSeconds: number;
 }
+
+/**
+ * The output of an attempt that ends its job successfully gets the finished job's TTL plus this
+ * margin: the snapshot takes `finishedJobSeconds` a moment later, when the publisher applies the
+ * completion, and the output must not expire before it (it is served only while the snapshot exists).
+ */
+const FINISHED_OUTPUT_MARGIN_SECONDS = 3_600;
 
 /** The shape of a ULID: a BullMQ id that may be the Seenn id itself (`seenn.jobs.start`). */
 const ULID_SHAPE = /^[0-9A-HJKMNP-TV-Z]{26}$/;

@@ -135,6 +135,14 @@ describe('appendOutput on a handle', () => {
     const outputTtl = await redis.pttl(keys.outputStream('ann', job.id, 'output'));
     expect(outputTtl).toBeGreaterThan(0);
     expect(Math.abs(snapshotTtl - outputTtl)).toBeLessThan(5_000);
+    // When the job ends, its snapshot's TTL shrinks to finishedJobSeconds, and its output follows.
+    await job.appendOutput('log line', { stream: 'log' });
+    await job.complete();
+    const finishedTtl = await redis.pttl(keys.job('ann', job.id));
+    expect(finishedTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
+    for (const key of [keys.output('ann', job.id), keys.outputStream('ann', job.id, 'output'), keys.outputStream('ann', job.id, 'log')]) {
+      expect(Math.abs((await redis.pttl(key)) - finishedTtl), key).toBeLessThan(5_000);
+    }
     // All of a job's output keys are in its user's slot (the `{tag}` of the snapshot key).
     const tag = (key: string): string => /\{[^}]*\}/.exec(key)?.[0] ?? '';
     expect(tag(keys.output('ann', job.id))).toBe(tag(keys.job('ann', job.id)));
@@ -165,6 +173,11 @@ describe('appendOutput in a wrapped processor', () => {
       expect(chunks).toEqual(['attempt 1 starts', 'attempt 2 starts']);
       const tokens = await chunksOf('ann', job.id, 'tokens');
       expect(tokens).toEqual([...Array.from({ length: 20 }, (_, i) => i), ...Array.from({ length: 20 }, (_, i) => i)]);
+      // The attempt that finished the job gave its output the finished job's TTL (plus an hour).
+      const expected = (workerSeenn.context.options.retention.finishedJobSeconds + 3_600) * 1000;
+      const ttl = await redis.pttl(seenn.context.keys.outputStream('ann', job.id, 'tokens'));
+      expect(ttl).toBeLessThanOrEqual(expected);
+      expect(ttl).toBeGreaterThan(expected - 60_000);
     } finally {
       await worker.close();
     }
