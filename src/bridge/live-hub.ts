@@ -11,8 +11,9 @@
  * subscription is fanned out (ioredis may emit that message before the confirmation's promise
  * settles). Nothing is lost, and sessions drop what they already have.
  *
- * The same connection carries the app's output channel: new job output chunks (see `live-output.ts`),
- * fanned out to the sessions of their user, which number and dedupe them by seq themselves.
+ * The same channels carry job output: a notification whose second line is `>output` holds new chunks
+ * of one job stream (see `store/output-store.ts`), fanned out to the sessions of its user, which
+ * number and dedupe them by seq themselves and read back what a resync may have missed.
  *
  * The hub also carries derived events (live queue positions) to the sessions of their user; they
  * are not published through Redis, since every bridge computes them for its own sessions.
@@ -23,7 +24,7 @@ import { liveFanout, type LiveFanout } from '../store/live-fanout.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { PositionEvent } from './live-positions.js';
-import { parseOutputNotification } from '../store/output-store.js';
+import { isOutputNotification, parseOutputNotification } from '../store/output-store.js';
 import { OutputEvent } from './live-output.js';
 import { StreamEvent } from './stream-event.js';
 
@@ -185,12 +186,10 @@ export class LiveHub {
   /** Plain Pub/Sub: one subscription to the app's live channel. */
   private openPlain(): void {
     const channel = this.ctx.keys.liveChannel();
-    const outputChannel = this.ctx.keys.outputChannel();
     const subscriber = this.ctx.duplicate();
     this.subscriber = subscriber;
     subscriber.on('message', (from: string, message: string) => {
       if (from === channel) this.onMessage(message);
-      else if (from === outputChannel) this.onOutput(message);
     });
     subscriber.on('close', () => {
       this.counters.subscribed = false;
@@ -198,7 +197,7 @@ export class LiveHub {
     });
     // On every (re)connect: subscribe, and once Redis confirms, make every session catch up.
     subscriber.on('ready', () => {
-      subscriber.subscribe(channel, outputChannel).then(
+      subscriber.subscribe(channel).then(
         () => {
           if (this.closed) return;
           this.counters.subscriptions += 1;
@@ -276,6 +275,10 @@ export class LiveHub {
     const newline = message.indexOf('\n');
     const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
     if (listeners === undefined) return;
+    if (isOutputNotification(message)) {
+      this.fanOutput(message, listeners);
+      return;
+    }
     const parsed = StreamEvent.fromNotification(message);
     if (parsed === null) {
       this.logger.warn({ bytes: message.length }, 'bridge hub: malformed live notification ignored');
@@ -296,12 +299,8 @@ export class LiveHub {
     }
   }
 
-  private onOutput(message: string): void {
-    this.counters.messages += 1;
-    this.resyncIfStale();
-    const newline = message.indexOf('\n');
-    const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
-    if (listeners === undefined) return;
+  /** Output chunks (published on the same channel as job changes) to the sessions of their user. */
+  private fanOutput(message: string, listeners: ReadonlySet<HubListener>): void {
     const notification = parseOutputNotification(message);
     if (notification === null) {
       this.logger.warn({ bytes: message.length }, 'bridge hub: malformed output notification ignored');

@@ -65,11 +65,6 @@ export class SeennKeys {
     return `${this.job(userId, jobId)}:out:${stream}`;
   }
 
-  /** Pub/Sub channel: new output chunks of this app, for bridges to fan out live. */
-  outputChannel(): string {
-    return `${this.base}:output`;
-  }
-
   /** Stream: the user's replay log; each entry is one client-visible change (`e` event, `d` JSON). */
   stream(userId: string): string {
     return `${this.user(userId)}:stream`;

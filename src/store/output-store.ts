@@ -9,6 +9,7 @@ import { SeennError } from '../errors.js';
 import type { ResolvedOutputOptions } from '../model/output.js';
 import type { RedisConnection } from './connection.js';
 import type { SeennKeys } from './keys.js';
+import { liveFanout } from './live-fanout.js';
 import { appendOutputScript, expireOutputScript, runScript } from './scripts.js';
 
 /** What one {@link OutputStore.append} did. */
@@ -63,11 +64,14 @@ export class OutputStore {
   /** Appends chunk JSON (at most {@link OUTPUT_APPEND_BATCH}) to a stream of a job, in order, within the bounds. */
   async append(userId: string, jobId: string, stream: string, chunks: readonly string[]): Promise<AppendResult> {
     if (chunks.length === 0 || chunks.length > OUTPUT_APPEND_BATCH) throw new SeennError('INTERNAL_ERROR', `append takes 1 to ${OUTPUT_APPEND_BATCH} chunks`, { details: { chunks: chunks.length } });
+    // Chunks go out where the user's job changes go (see `live-fanout.ts`), so bridges need no other subscription.
+    const sharded = (await liveFanout(this.redis)) === 'sharded';
+    const channel = sharded ? this.keys.liveShardChannel(userId) : this.keys.liveChannel();
     const answer = (await runScript(
       this.redis,
       appendOutputScript,
       [this.keys.output(userId, jobId), this.keys.outputStream(userId, jobId, stream), this.keys.job(userId, jobId)],
-      [this.keys.outputChannel(), userId, jobId, stream, this.limits.maxOutputBytes, this.limits.maxOutputChunks, this.fallbackTtlSeconds * 1000, ...chunks],
+      [channel, userId, jobId, stream, this.limits.maxOutputBytes, this.limits.maxOutputChunks, this.fallbackTtlSeconds * 1000, sharded ? 'SPUBLISH' : 'PUBLISH', ...chunks],
     )) as unknown[];
     const [firstSeq, accepted, bytes, total] = answer.map(Number);
     if (![firstSeq, accepted, bytes, total].every((value) => Number.isInteger(value))) throw new SeennError('STORE_ERROR', 'unexpected answer from appendOutput', { details: { answer } });
@@ -99,12 +103,21 @@ export class OutputStore {
   }
 }
 
-/** Parses a message of the output channel, or returns `null` when it is malformed. */
+/** The second line of an output notification, where a job change's has its entry id. */
+export const OUTPUT_NOTIFICATION_MARK = '>output';
+
+/** Whether a live notification carries output (`userId\n>output\n…`) rather than a job change. */
+export function isOutputNotification(message: string): boolean {
+  const newline = message.indexOf('\n');
+  return newline >= 0 && message.startsWith(`${OUTPUT_NOTIFICATION_MARK}\n`, newline + 1);
+}
+
+/** Parses an output notification (see {@link appendOutputScript}), or returns `null` when it is malformed. */
 export function parseOutputNotification(message: string): OutputNotification | null {
   const lines = message.split('\n');
-  if (lines.length < 5) return null;
-  const [userId, jobId, stream, seqText] = lines as [string, string, string, string];
+  if (lines.length < 6 || lines[1] !== OUTPUT_NOTIFICATION_MARK) return null;
+  const [userId, , jobId, stream, seqText] = lines as [string, string, string, string, string];
   const firstSeq = Number(seqText);
   if (userId === '' || jobId === '' || stream === '' || !/^\d+$/.test(seqText)) return null;
-  return { userId, jobId, stream, firstSeq, chunks: lines.slice(4) };
+  return { userId, jobId, stream, firstSeq, chunks: lines.slice(5) };
 }

@@ -149,17 +149,19 @@ return answer
  * KEYS[1]   the job's output totals (hash: `b` bytes, `c` chunks, `s:<stream>` each stream's length)
  * KEYS[2]   the output stream (list of chunk JSON; a chunk's `seq` is its index)
  * KEYS[3]   the job's snapshot (only its TTL is read)
- * ARGV[1]   Pub/Sub channel for live fan-out ('' = none)
+ * ARGV[1]   Pub/Sub channel for live fan-out ('' = none): the one job changes go to (applyChanges)
  * ARGV[2]   userId, ARGV[3] jobId, ARGV[4] stream name (the published message's first lines)
  * ARGV[5]   maxOutputBytes, ARGV[6] maxOutputChunks (over all the job's streams)
  * ARGV[7]   TTL in ms when the snapshot has none (it does not exist yet, or never expires)
- * ARGV[8..] the chunks' JSON, in order
+ * ARGV[8]   the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
+ * ARGV[9..] the chunks' JSON, in order
  *
  * Chunks are taken in order until the next one would pass a bound; the rest are refused (none is
  * skipped over). The totals and stream take the snapshot's remaining TTL.
  * Answers {firstSeq, accepted, bytes, chunks}: the seq of the first chunk taken (the stream's length
  * before), how many were taken, and the job's totals after.
- * Publishes `userId\njobId\nstream\nfirstSeq\nchunk1\nchunk2…` on the channel when any was taken.
+ * Publishes `userId\n>output\njobId\nstream\nfirstSeq\nchunk1\nchunk2…` on the channel when any was
+ * taken (`>output` where a job change has its entry id, so bridges tell the two apart).
  */
 export const appendOutputScript = luaScript(
   'appendOutput',
@@ -171,7 +173,7 @@ local maxBytes = tonumber(ARGV[5])
 local maxChunks = tonumber(ARGV[6])
 local first = redis.call('LLEN', KEYS[2])
 local taken = {}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   local size = string.len(ARGV[i])
   if bytes + size > maxBytes or count + 1 > maxChunks then break end
   bytes = bytes + size
@@ -186,7 +188,7 @@ if #taken > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   if ARGV[1] ~= '' then
-    redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. first .. '\\n' .. table.concat(taken, '\\n'))
+    redis.call(ARGV[8], ARGV[1], ARGV[2] .. '\\n>output\\n' .. ARGV[3] .. '\\n' .. ARGV[4] .. '\\n' .. first .. '\\n' .. table.concat(taken, '\\n'))
   end
 end
 return {first, #taken, bytes, count}
