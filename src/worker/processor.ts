@@ -91,6 +91,8 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
     } catch (error) {
       // Output goes out before the attempt's outcome, so a job shows its whole output once it ends.
       await writer?.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'));
+      // The last attempt (BullMQ will not retry it): the job ends, and its output takes its retention.
+      if (cancel.requested || error instanceof UnrecoverableError || job.attemptsStarted >= (job.opts.attempts ?? 1)) await finishOutput(writer, output, logger, job);
       if (cancel.requested) {
         // Cancelled through Seenn: the job already shows `cancelled`; BullMQ must not run it again.
         await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a cancelled attempt'));
@@ -108,9 +110,7 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
       cancel.stop();
     }
     await writer?.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'));
-    if (writer !== undefined && output !== undefined) {
-      await writer.expire((output.finishedJobSeconds + FINISHED_OUTPUT_MARGIN_SECONDS) * 1000).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not give the output of a finished job its TTL'));
-    }
+    await finishOutput(writer, output, logger, job);
     await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a finished attempt'));
     return result;
   };
@@ -219,6 +219,12 @@ export interface WorkerOutput extends OutputServices {
  * completion, and the output must not expire before it (it is served only while the snapshot exists).
  */
 const FINISHED_OUTPUT_MARGIN_SECONDS = 3_600;
+
+/** Gives the output of an attempt that ends its job the finished job's TTL (plus the margin); failures are logged. */
+async function finishOutput(writer: OutputWriter | undefined, output: WorkerOutput | undefined, logger: Logger, job: Job): Promise<void> {
+  if (writer === undefined || output === undefined) return;
+  await writer.expire((output.finishedJobSeconds + FINISHED_OUTPUT_MARGIN_SECONDS) * 1000).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not give the output of a finished job its TTL'));
+}
 
 /** The shape of a ULID: a BullMQ id that may be the Seenn id itself (`seenn.jobs.start`). */
 const ULID_SHAPE = /^[0-9A-HJKMNP-TV-Z]{26}$/;

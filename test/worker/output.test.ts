@@ -183,6 +183,33 @@ describe('appendOutput in a wrapped processor', () => {
     }
   });
 
+  it("gives a job's output the finished TTL when its last attempt fails, and keeps the running TTL while a retry is due", async () => {
+    const ttlAfter = new Map<number, number>();
+    const worker = new Worker(
+      QUEUE,
+      workerSeenn.processor(async (job) => {
+        await job.appendOutput(`attempt ${job.attemptsStarted}`);
+        throw new Error('always fails');
+      }),
+      { connection: workerRedis, prefix },
+    );
+    const job = await seenn.jobs.start({ queue: QUEUE, userId: 'ann', jobType: 'gen', title: 'Fails twice', opts: { attempts: 2 } });
+    const key = seenn.context.keys.outputStream('ann', job.id, 'output');
+    worker.on('failed', (failed) => {
+      if (failed?.id === job.id) void redis.pttl(key).then((ttl) => ttlAfter.set(failed.attemptsStarted, ttl));
+    });
+    try {
+      await waitFor(() => ttlAfter.size === 2, { what: 'both attempts to fail' });
+      const { activeJobSeconds, finishedJobSeconds } = workerSeenn.context.options.retention;
+      expect(ttlAfter.get(1)).toBeGreaterThan(activeJobSeconds * 1000 - 60_000);
+      expect(ttlAfter.get(2)).toBeLessThanOrEqual((finishedJobSeconds + 3_600) * 1000);
+      expect(ttlAfter.get(2)).toBeGreaterThan((finishedJobSeconds + 3_600) * 1000 - 60_000);
+      expect(await chunksOf('ann', job.id)).toEqual(['attempt 1', 'attempt 2']);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('rejects past the bound inside the processor with OUTPUT_LIMIT_EXCEEDED', async () => {
     const limited = new Seenn({ connection: workerRedis, prefix, output: { maxOutputChunks: 3 } });
     const codes: string[] = [];
