@@ -63,9 +63,10 @@ export class OutputWriter {
 
   /**
    * Validates and queues one chunk. Rejects, storing nothing, on bad input (`VALIDATION_ERROR`,
-   * `PAYLOAD_TOO_LARGE`), when the job cannot be found (the resolver's error), past a bound (`OUTPUT_LIMIT_EXCEEDED`) or after {@link close}: a rejected
-   * chunk is never stored. Otherwise resolves when the chunk's write ends (when it could go out now)
-   * or at once (held for the window); a write that failed keeps the chunk held for the next one.
+   * `PAYLOAD_TOO_LARGE`), when the job cannot be found (the resolver's error), past a bound
+   * (`OUTPUT_LIMIT_EXCEEDED`) or after {@link close}: a rejected chunk is never stored. Otherwise
+   * resolves when the chunk's write ends (when it could go out now) or at once (held for the
+   * window); a write that failed keeps the chunk held for the next one.
    */
   async append(chunk: unknown, options: unknown): Promise<void> {
     const { stream } = parseOrThrow(AppendOutputOptionsSchema, options ?? {}, 'appendOutput options', 'VALIDATION_ERROR');
