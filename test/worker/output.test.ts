@@ -8,6 +8,8 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SeennError } from '../../src/errors.js';
 import { derivedJobId } from '../../src/model/ids.js';
+import type { OutputStore } from '../../src/store/output-store.js';
+import { OutputWriter } from '../../src/worker/output-writer.js';
 import { Seenn } from '../../src/seenn.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -101,6 +103,25 @@ describe('appendOutput on a handle', () => {
     await seenn.jobs.handle(job.id).appendOutput('f'.repeat(10));
     expect(await chunksOf('ann', job.id)).toEqual(['a'.repeat(90), 'f'.repeat(10)]);
     expect(await chunksOf('ann', job.id, 'log')).toEqual(['b'.repeat(90)]);
+  });
+
+  it('keeps chunks whose write failed, ahead of newer ones, and writes each once when Redis answers again', async () => {
+    const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Flaky Redis' });
+    const real = seenn.context.output;
+    let failures = 2;
+    const deferred: unknown[] = [];
+    // The real store, except that its first two appends fail as a dropped connection would.
+    const flaky = {
+      append: (...args: Parameters<OutputStore['append']>) => (failures-- > 0 ? Promise.reject(new Error('connection lost')) : real.append(...args)),
+      expire: (...args: Parameters<OutputStore['expire']>) => real.expire(...args),
+    } as unknown as OutputStore;
+    const writer = new OutputWriter({ store: flaky, options: { maxOutputBytes: 1_000, maxOutputChunks: 100, outputFlushMs: 20 } }, () => Promise.resolve({ userId: 'ann', jobId: job.id }), (error) => deferred.push(error));
+    // None of these calls rejects: a failed write keeps its chunks for the next one.
+    for (let i = 0; i < 10; i += 1) await writer.append(i, undefined);
+    await waitFor(async () => (await chunksOf('ann', job.id)).length === 10, { what: 'the held chunks to be written' });
+    await writer.flush();
+    expect(await chunksOf('ann', job.id)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(deferred.length).toBeGreaterThanOrEqual(1);
   });
 
   it('rejects bad input with a coded error and stores nothing', async () => {
