@@ -9,6 +9,10 @@
  *   the default whenever a `jobId` filter names one stream. Otherwise a job's output is live from
  *   the first chunk this connection sees.
  *
+ * The `jobId` filter and a job-scoped token let output through as they let job events through: a
+ * child's output passes a filter or scope naming its parent once the stream has shown the child (its
+ * `job.sync` or one of its events).
+ *
  * Per job and stream, the stream keeps the next seq it owes. A live chunk below it is dropped (already
  * sent); one above it means chunks were missed (Pub/Sub drops messages while a subscriber
  * reconnects), so the missing ones are read from Redis first — where they are, since a chunk is
@@ -122,6 +126,8 @@ interface Followed {
 /** The output side of one SSE session. */
 export class OutputFollower {
   private readonly followed = new Map<string, Followed>();
+  /** The parent of each child job this stream has shown (its filter and scope let a parent's children through). */
+  private readonly parents = new Map<string, string>();
   /** Live events that arrived before the session went live. */
   private early: OutputEvent[] | null = [];
   private earlyBytes = 0;
@@ -175,16 +181,31 @@ export class OutputFollower {
     for (const followed of this.followed.values()) if (followed.next !== null) this.read(followed);
   }
 
+  /**
+   * The session showed a job (a `job.sync` or a job event): a child's output then passes a `jobId`
+   * filter or a job scope naming its parent, as the child's own events do.
+   */
+  shown(jobId: string, parentJobId: string | undefined): void {
+    if (parentJobId === undefined || this.parents.get(jobId) === parentJobId) return;
+    if (this.parents.size >= MAX_FOLLOWED_OUTPUTS) {
+      const oldest = this.parents.keys().next();
+      if (oldest.done !== true) this.parents.delete(oldest.value);
+    }
+    this.parents.set(jobId, parentJobId);
+  }
+
   /** Forgets everything (the session ended). */
   close(): void {
+    this.parents.clear();
     this.followed.clear();
     this.early = null;
   }
 
   private wants(notification: OutputNotification): boolean {
     if (this.request.stream !== null && notification.stream !== this.request.stream) return false;
-    if (this.filterJobId !== null && notification.jobId !== this.filterJobId) return false;
-    return inScope(this.principal, notification.jobId);
+    const parentJobId = this.parents.get(notification.jobId);
+    if (this.filterJobId !== null && notification.jobId !== this.filterJobId && parentJobId !== this.filterJobId) return false;
+    return inScope(this.principal, notification.jobId, parentJobId);
   }
 
   private entry(jobId: string, stream: string): Followed {

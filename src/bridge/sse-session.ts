@@ -373,6 +373,7 @@ export class SseSession implements HubListener {
     if (this.isClosed) return false;
     this.write(formatValue('job.sync', job, cursor === null ? {} : { id: cursor }));
     this.positions?.follow(job);
+    this.output.shown(job.id, job.parent?.parentJobId);
     this.lastJobEventAtMs = Date.now();
     await this.drained();
     return !this.isClosed;
@@ -481,6 +482,8 @@ export class SseSession implements HubListener {
     if (!this.wants(event)) return;
     this.lastJobEventAtMs = Date.now();
     this.write(event.frame);
+    const { jobId, parentJobId } = event.refs;
+    if (jobId !== undefined) this.output.shown(jobId, parentJobId);
     if (this.positions !== null) {
       const job = event.job;
       if (job !== null) this.positions.follow(job);

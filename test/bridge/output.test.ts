@@ -168,6 +168,24 @@ describe('job.output on the event stream', () => {
     }
   });
 
+  it("sends a child's output to a stream filtered on, or a token scoped to, its parent", async () => {
+    await writer.create('out-p', 'op-parent', { children: 1 });
+    await writer.create('out-p', 'op-child', { parentJobId: 'op-parent', childIndex: 0 });
+    await writer.create('out-p', 'op-other');
+    const filtered = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=op-parent`, { token: await tokenFor('out-p') });
+    const scoped = new RecordingEventSource(`${bridge.baseUrl}/sse`, { token: await tokenFor('out-p', ['op-parent']) });
+    const clients = [filtered, scoped];
+    try {
+      await waitFor(() => clients.every((client) => client.ofType('job.sync').length === 2), { what: 'the parent and its child synced' });
+      await bridge.seenn.jobs.handle('op-other').appendOutput('not for them');
+      await bridge.seenn.jobs.handle('op-child').appendOutput('child says hi');
+      await waitFor(() => clients.every((client) => outputs(client).length === 1), { what: "the child's output" });
+      for (const client of clients) expect(outputs(client)).toEqual([['op-child', 'output', 0, 'child says hi']]);
+    } finally {
+      for (const client of clients) client.close();
+    }
+  });
+
   it('refuses another user, an out-of-scope token and bad parameters as for any job', async () => {
     await writer.create('out-d', 'od-1');
     await bridge.seenn.jobs.handle('od-1').appendOutput('secret');
