@@ -88,12 +88,13 @@ export function outputFrame(jobId: string, stream: string, seq: number, json: st
 
 /**
  * The `job.output` events of consecutive chunks as ONE frame, for one `write()` (each event whole in
- * it, as SSE parsers need); how a page read back from Redis goes out.
+ * it, as SSE parsers need); how a page read back from Redis goes out. The bridge's events-sent metric
+ * counts it once, as one `job.output` write.
  */
 export function outputFrames(jobId: string, stream: string, firstSeq: number, chunks: readonly string[]): Frame {
   // Stored chunks are JSON.stringify output (one line); re-serialised if one were not, as formatFrame does.
   const line = (json: string): string => (/[\r\n]/.test(json) ? JSON.stringify(JSON.parse(json)) : json);
-  return new Frame(chunks.map((json, i) => `event:${OUTPUT_EVENT}\ndata:${outputEventData(jobId, stream, firstSeq + i, line(json))}\n\n`).join(''));
+  return new Frame(chunks.map((json, i) => `event:${OUTPUT_EVENT}\ndata:${outputEventData(jobId, stream, firstSeq + i, line(json))}\n\n`).join(''), OUTPUT_EVENT);
 }
 
 /** Where a follower writes: the session's own write path. */
