@@ -11,7 +11,8 @@
  *
  * Scenarios: overhead, e2e (bench/e2e-latency.ts at several loads), connections, reconnect-storm,
  * position (bench/position.ts; it has no short mode and takes ~1 min, several on a loaded box),
- * metrics (bench/metrics.ts: the bridge and publisher hot paths with metrics on vs off). `REDIS_URL` is passed through:
+ * metrics (bench/metrics.ts: the bridge and publisher hot paths with metrics on vs off), output
+ * (bench/output.ts, job output streams). `REDIS_URL` is passed through:
  * each scenario then uses that Redis and deletes only its own keys.
  */
 import { spawn } from 'node:child_process';
@@ -82,6 +83,15 @@ function steps(): Step[] {
     { scenario: 'reconnect-storm', label: 'reconnect-storm', script: 'bench/reconnect-storm.ts', args: flag, env: {}, timeoutSeconds: quick ? 100 : 600, resultFile: 'reconnect-storm.json' },
     { scenario: 'position', label: 'position', script: 'bench/position.ts', args: [], env: {}, timeoutSeconds: 300, resultFile: 'position.json' },
     { scenario: 'metrics', label: 'metrics on vs off', script: 'bench/metrics.ts', args: flag, env: {}, timeoutSeconds: quick ? 180 : 600, resultFile: 'metrics.json' },
+    {
+      scenario: 'output',
+      label: 'output',
+      script: 'bench/output.ts',
+      args: [],
+      env: quick ? { BENCH_JOBS: '50', BENCH_SECONDS: '3', BENCH_OVERHEAD_JOBS: '10', BENCH_OVERHEAD_CALLS: '50' } : {},
+      timeoutSeconds: quick ? 120 : 400,
+      resultFile: 'output.json',
+    },
   ];
   return only.length === 0 ? list : list.filter((step) => only.includes(step.scenario));
 }
@@ -202,6 +212,17 @@ function figuresOf(step: Step, result: Json): Figure[] {
       return paths.map((row) =>
         f(`${String(row['path'])}: events/s off → on, ratio; CPU per event ratio`, `${num(at(row, 'off', 'eventsPerSecond'))} → ${num(at(row, 'on', 'eventsPerSecond'))}, ×${num(row['throughputRatio'])}; ×${num(row['cpuRatio'])}`),
       );
+    }
+    case 'output': {
+      const stream = at(result, 'streaming');
+      const rows = (at(result, 'overhead') as Json[] | undefined) ?? [];
+      const cpu = (arm: string): number => num(rows.find((row) => row['arm'] === arm)?.['workerCpuMicrosPerCall']);
+      return [
+        f(`chunks/s appended → delivered (${num(at(stream, 'setup', 'jobs'))} jobs × ${num(at(stream, 'setup', 'chunksPerSecondPerJob'))}/s)`, `${num(at(stream, 'achieved', 'chunksAppendedPerSecond'))} → ${num(at(stream, 'achieved', 'chunksDeliveredPerSecond'))}`),
+        f('appendOutput → SSE client p50 / p99', `${num(at(stream, 'latencyMs', 'p50'))} / ${num(at(stream, 'latencyMs', 'p99'))} ms`),
+        f('out of order or duplicate; Redis bytes per 1,000 chunks', `${num(at(stream, 'achieved', 'outOfOrderOrDuplicate'))}; ${num(at(stream, 'redisMemoryBytesPer1000Chunks'))}`),
+        f('worker CPU per call: job.log / appendOutput', `${cpu('job.log')} / ${cpu('appendOutput')} µs`),
+      ];
     }
     default:
       return [];

@@ -2,7 +2,8 @@
  * `npm run demo`: the whole product in one command.
  *
  * - Redis: `REDIS_URL`, else one on localhost:6379, else a `redis-server` started here.
- * - BullMQ workers (a three-stage "video" job and batch images) wrapped with `seenn.processor`.
+ * - BullMQ workers (a three-stage "video" job, batch images, and a story written word by word with
+ *   `job.appendOutput`) wrapped with `seenn.processor`.
  * - The publisher (BullMQ events → Seenn state) and the bridge (SSE + REST at `/v1`).
  * - A web page on http://localhost:3000 (`PORT`, `HOST`) built from the package's client and React
  *   hooks, where you start jobs and watch them live; job state changes are printed here too.
@@ -14,8 +15,9 @@
  * is never flushed. Ctrl-C stops everything.
  *
  * Environment: `PORT` (3000; 0 picks a free port), `HOST` (127.0.0.1), `REDIS_URL`,
- * `DEMO_STAGE_MS` (2500, each video stage), `DEMO_IMAGE_MS` (2000, each image),
- * `DEMO_HEARTBEAT_MS` (15000), `DEMO_ADMIN_TOKEN` (random; at least 32 characters). `--smoke` (or `DEMO_SMOKE=1`) starts a video and a batch, waits for
+ * `DEMO_STAGE_MS` (2500, each video stage), `DEMO_IMAGE_MS` (2000, each image), `DEMO_WORD_MS`
+ * (150, each word of the story), `DEMO_HEARTBEAT_MS` (15000), `DEMO_ADMIN_TOKEN` (random; at least
+ * 32 characters). `--smoke` (or `DEMO_SMOKE=1`) starts a video and a batch, waits for
  * them to finish, and exits 0 (or 1 after 60 s).
  */
 import { randomBytes } from 'node:crypto';
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
   const smoke = process.argv.includes('--smoke') || process.env['DEMO_SMOKE'] === '1';
   const port = numberFromEnv('PORT', 3000);
   const host = process.env['HOST'] ?? '127.0.0.1';
-  const timings = { stageMs: numberFromEnv('DEMO_STAGE_MS', 2_500), imageMs: numberFromEnv('DEMO_IMAGE_MS', 2_000) };
+  const timings = { stageMs: numberFromEnv('DEMO_STAGE_MS', 2_500), imageMs: numberFromEnv('DEMO_IMAGE_MS', 2_000), wordMs: numberFromEnv('DEMO_WORD_MS', 150) };
   const heartbeatMs = numberFromEnv('DEMO_HEARTBEAT_MS', 15_000);
   const adminToken = process.env['DEMO_ADMIN_TOKEN'] ?? randomBytes(24).toString('base64url');
 
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
   const connection = new Redis(redisInfo.url, { maxRetriesPerRequest: null });
   connection.on('error', (error: Error) => console.error(`redis: ${error.message}`));
   const seenn = new Seenn({ connection, prefix, appId: 'demo', tokenSecret: randomBytes(32) });
-  const publisher = seenn.publisher({ queues: [DEMO_QUEUES.video, DEMO_QUEUES.image] });
+  const publisher = seenn.publisher({ queues: [DEMO_QUEUES.video, DEMO_QUEUES.image, DEMO_QUEUES.story] });
   publisher.on('error', (error: Error) => console.error(`publisher: ${error.message}`));
   await publisher.start();
   const workers = startDemoWorkers(seenn, connection, prefix, timings);

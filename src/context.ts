@@ -8,12 +8,15 @@ import { metricsRecorder, type MetricsRecorder } from './metrics/index.js';
 import type { ResolvedSeennOptions } from './options.js';
 import { duplicateConnection, type RedisConnection } from './store/connection.js';
 import { JobStore } from './store/job-store.js';
+import { OutputStore } from './store/output-store.js';
 import { SeennKeys } from './store/keys.js';
 
 /** What the modules of one Seenn instance share. */
 export class SeennContext {
   readonly keys: SeennKeys;
   readonly store: JobStore;
+  /** Job output streams (`appendOutput`), beside the snapshots. */
+  readonly output: OutputStore;
   /** Where modules record metrics (a no-op with `metrics: false`). */
   readonly metrics: MetricsRecorder;
   private readonly queues = new Map<string, Queue>();
@@ -33,6 +36,7 @@ export class SeennContext {
     readonly logger: Logger,
   ) {
     this.keys = new SeennKeys(options.prefix, options.appId);
+    this.output = new OutputStore(redis, this.keys, options.output, options.retention.activeJobSeconds);
     this.metrics = metricsRecorder(options.metrics);
     this.store = new JobStore(redis, this.keys, options.retention, logger.child({ module: 'store' }), this.metrics);
   }

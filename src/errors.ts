@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   VALIDATION_ERROR: 400,
   /** A payload is larger than its documented bound. */
   PAYLOAD_TOO_LARGE: 400,
+  /** A job's output would pass `maxOutputBytes` or `maxOutputChunks`; nothing past the bound was stored. */
+  OUTPUT_LIMIT_EXCEEDED: 400,
   /** No credentials, or credentials that are invalid or expired. */
   UNAUTHORIZED: 401,
   /** Credentials are valid but do not allow this request. */

@@ -41,6 +41,7 @@ export {
   type Completion,
 } from './position/index.js';
 export { METRIC_NAMES, type MetricsOptions } from './metrics/index.js';
+export { OUTPUT_DEFAULTS, DEFAULT_OUTPUT_STREAM, MAX_OUTPUT_CHUNK_BYTES, type OutputOptions, type AppendOutputOptions, type OutputChunk } from './model/output.js';
 export { HEALTH_DEFAULTS, type HealthReport, type HealthCheck, type PublisherQueueState, type HealthProbe, type HealthHandlerOptions, type BridgeEntry } from './health/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';

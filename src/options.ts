@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetrics } from './metrics/options.js';
+import { OUTPUT_DEFAULTS, OutputOptionsSchema, type OutputOptions, type ResolvedOutputOptions } from './model/output.js';
 import { checkConnection, type ConnectionInput } from './store/connection.js';
 import { RETENTION_DEFAULTS, type ResolvedRetention, type RetentionOptions } from './store/job-store.js';
 
@@ -37,6 +38,8 @@ export interface SeennOptions {
    * app's prom-client registry, `false` turns them off. @defaultValue the package's own registry
    */
   metrics?: MetricsOptions;
+  /** Bounds and batching of job output streams (`appendOutput`). */
+  output?: OutputOptions;
 }
 
 /** {@link SeennOptions} with every default applied. */
@@ -47,6 +50,8 @@ export interface ResolvedSeennOptions {
   tokenSecret: Uint8Array | null;
   /** The metrics registry, or `null` when metrics are off. */
   metrics: ResolvedMetrics;
+  /** Output stream bounds and batching. */
+  output: ResolvedOutputOptions;
 }
 
 /** The defaults of {@link SeennOptions}. */
@@ -69,6 +74,7 @@ const OptionsSchema = z.object({
     .union([z.string(), z.instanceof(Uint8Array)])
     .refine((secret) => (typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) >= 32, 'tokenSecret must be at least 32 bytes')
     .optional(),
+  output: OutputOptionsSchema.optional(),
 });
 
 /** Validates {@link SeennOptions} and applies defaults; throws a `CONFIG_INVALID` error on bad input. */
@@ -88,6 +94,11 @@ export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions
     },
     tokenSecret: secret === undefined ? null : typeof secret === 'string' ? new TextEncoder().encode(secret) : secret,
     metrics: resolveMetricsOptions(metrics),
+    output: {
+      maxOutputBytes: parsed.output?.maxOutputBytes ?? OUTPUT_DEFAULTS.maxOutputBytes,
+      maxOutputChunks: parsed.output?.maxOutputChunks ?? OUTPUT_DEFAULTS.maxOutputChunks,
+      outputFlushMs: parsed.output?.outputFlushMs ?? OUTPUT_DEFAULTS.outputFlushMs,
+    },
   };
 }
 

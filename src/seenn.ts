@@ -91,7 +91,13 @@ export class Seenn {
   // `any` defaults, like BullMQ's Processor: see SeennWorkerJob for why.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   processor<Data = any, Result = any, Name extends string = string>(fn: SeennProcessorFunction<Data, Result, Name>, options?: ProcessorOptions): SeennProcessor<Data, Result, Name> {
-    return createProcessor(fn, options, this.context.logger, cancelListenerOf(this.context));
+    const ctx = this.context;
+    return createProcessor(fn, options, ctx.logger, cancelListenerOf(ctx), {
+      store: ctx.output,
+      options: ctx.options.output,
+      ownerOf: (jobId) => ctx.store.ownerOf(jobId),
+      finishedJobSeconds: ctx.options.retention.finishedJobSeconds,
+    });
   }
 
   /**

@@ -13,12 +13,15 @@ describe('public API', () => {
       'CHILD_FAILURE_CODE',
       'CHILD_PROGRESS_EVENT',
       'CHILD_PROGRESS_MODES',
+      'DEFAULT_OUTPUT_STREAM',
       'ERROR_CODES',
       'HEALTH_DEFAULTS',
       'HIDDEN_FAILURE_MESSAGE',
       'JOB_STATUSES',
       'LAG_COUNT_MAX_ENTRIES',
+      'MAX_OUTPUT_CHUNK_BYTES',
       'METRIC_NAMES',
+      'OUTPUT_DEFAULTS',
       'POSITION_DEFAULTS',
       'POSITION_WATCHER_DEFAULTS',
       'PROCESSOR_DEFAULTS',
@@ -44,7 +47,7 @@ describe('public API', () => {
   });
 
   it('seenn-bullmq/react', async () => {
-    expect(Object.keys(await import('../src/client/react.js')).sort()).toEqual(['SeennProvider', 'useConnectionState', 'useEtaCountdown', 'useSeennClient', 'useSeennJob', 'useSeennJobs', 'useSeennParent']);
+    expect(Object.keys(await import('../src/client/react.js')).sort()).toEqual(['SeennProvider', 'useConnectionState', 'useEtaCountdown', 'useSeennClient', 'useSeennJob', 'useSeennJobOutput', 'useSeennJobs', 'useSeennParent']);
   });
 
   it('the Seenn class has the API names DESIGN.md fixes', async () => {

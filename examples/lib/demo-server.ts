@@ -74,6 +74,14 @@ export async function createDemoApp(input: DemoServerInput): Promise<express.Exp
     res.status(201).json(job);
   });
 
+  app.post('/demo/jobs/story', async (req, res) => {
+    const userId = visitor(req, res);
+    if (userId === null) return;
+    onVisitor(userId);
+    const job = await seenn.jobs.start({ queue: DEMO_QUEUES.story, userId, jobType: 'story', title: `Story #${nextNumber(userId)}` });
+    res.status(201).json(job);
+  });
+
   app.post('/demo/jobs/batch', async (req, res) => {
     const userId = visitor(req, res);
     if (userId === null) return;

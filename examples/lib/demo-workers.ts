@@ -1,14 +1,25 @@
 /**
  * The demo's BullMQ workers, wrapped with `seenn.processor`: a "video" job in three stages
- * (1 analysis → 2 generation → 3 rendering) with messages and an ETA, and "image" jobs for batches.
- * Durations come from options so tests can run them fast.
+ * (1 analysis → 2 generation → 3 rendering) with messages and an ETA, "image" jobs for batches, and a
+ * "story" job that writes a short story word by word with `job.appendOutput` (a stand-in for an AI
+ * model streaming tokens). Durations come from options so tests can run them fast.
  */
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Seenn } from '../../src/index.js';
 
 /** Queue names the demo uses. */
-export const DEMO_QUEUES = Object.freeze({ video: 'demo-video', image: 'demo-image' });
+export const DEMO_QUEUES = Object.freeze({ video: 'demo-video', image: 'demo-image', story: 'demo-story' });
+
+/** The story the story job writes, one word (with its following space) per chunk. */
+export const DEMO_STORY =
+  'Once upon a time a small queue lived on a busy server. Every night it carried thousands of jobs, and every morning the people who had asked for them wondered where they were. ' +
+  'One day the queue learned to speak: it told each person where their job stood, what it was doing, and how long it would take. Nobody ever wondered again. The end.';
+
+/** The story's chunks: each word with the space after it. */
+export function storyChunks(): string[] {
+  return DEMO_STORY.split(' ').map((word, index, words) => (index < words.length - 1 ? `${word} ` : word));
+}
 
 /** How long the fake work takes. */
 export interface DemoTimings {
@@ -16,6 +27,8 @@ export interface DemoTimings {
   stageMs: number;
   /** One image of a batch. */
   imageMs: number;
+  /** Each word of the story. */
+  wordMs: number;
 }
 
 const STAGES = [
@@ -83,5 +96,18 @@ export function startDemoWorkers(seenn: Seenn, connection: Redis, prefix: string
     }),
     { connection, prefix, concurrency: 2 },
   );
-  return [video, image];
+  const story = new Worker(
+    DEMO_QUEUES.story,
+    seenn.processor(async (job, _token, signal) => {
+      const words = storyChunks();
+      for (const [index, word] of words.entries()) {
+        await job.appendOutput(word);
+        if (index % 5 === 0) await job.setProgress((index / words.length) * 100, { message: 'Writing…' });
+        await pause(timings.wordMs, signal);
+      }
+      return { type: 'story', words: words.length };
+    }),
+    { connection, prefix, concurrency: 5 },
+  );
+  return [video, image, story];
 }

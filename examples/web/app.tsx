@@ -8,7 +8,7 @@
 import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { SeennClient, type SeennJob } from '../../src/client/index.js';
-import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobs, useSeennParent } from '../../src/client/react.js';
+import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobOutput, useSeennJobs, useSeennParent } from '../../src/client/react.js';
 
 /** The stages the demo's video worker goes through. */
 const VIDEO_STAGES = ['analysis', 'generation', 'rendering'];
@@ -47,7 +47,7 @@ function App() {
   const { jobs, isLoading } = useSeennJobs({ limit: 20 });
   const topLevel = jobs.filter((job) => job.parent === undefined);
 
-  const start = (kind: 'video' | 'batch') => {
+  const start = (kind: 'video' | 'batch' | 'story') => {
     setBusy(true);
     setProblem(undefined);
     postJson(`/demo/jobs/${kind}`, { userId })
@@ -72,12 +72,17 @@ function App() {
         <button type="button" data-testid="start-batch" disabled={busy} onClick={() => start('batch')}>
           Start a 5-image batch
         </button>
+        <button type="button" data-testid="start-story" disabled={busy} onClick={() => start('story')}>
+          Write a story
+        </button>
       </div>
       {problem !== undefined && <p className="problem">{problem}</p>}
       <section className="jobs" aria-live="polite">
         {isLoading && topLevel.length === 0 && <p className="muted">Loading your jobs…</p>}
         {!isLoading && topLevel.length === 0 && <p className="muted">No jobs yet: start one above.</p>}
-        {topLevel.map((job) => (job.children === undefined ? <JobCard key={job.id} jobId={job.id} /> : <BatchCard key={job.id} parentId={job.id} />))}
+        {topLevel.map((job) =>
+          job.children !== undefined ? <BatchCard key={job.id} parentId={job.id} /> : job.jobType === 'story' ? <StoryCard key={job.id} jobId={job.id} /> : <JobCard key={job.id} jobId={job.id} />,
+        )}
       </section>
     </main>
   );
@@ -195,6 +200,30 @@ function JobCard({ jobId }: { jobId: string }) {
       )}
       {jobError !== undefined && <p className="problem">{jobError.message}</p>}
       {cancelProblem !== undefined && <p className="problem">{cancelProblem}</p>}
+    </article>
+  );
+}
+
+/** A story job: its text appears word by word as the worker appends it (`useSeennJobOutput`). */
+function StoryCard({ jobId }: { jobId: string }) {
+  const { job, status } = useSeennJob(jobId);
+  const { text, chunks, done } = useSeennJobOutput(jobId);
+  if (job === undefined) return null;
+  return (
+    <article className="card story" data-testid="story-card" data-job-id={job.id} data-status={status} data-done={String(done)}>
+      <div className="card-head">
+        <h2>{job.title}</h2>
+        <StatusBadge status={status} />
+      </div>
+      <p className="story-text">
+        <span data-testid="story-text">{text}</span>
+        {!done && <span className="cursor">▍</span>}
+      </p>
+      <div className="meta">
+        <span className="message" data-testid="story-words">
+          {chunks.length} words{done ? ', the end' : ''}
+        </span>
+      </div>
     </article>
   );
 }

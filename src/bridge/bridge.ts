@@ -1,6 +1,7 @@
 /**
- * The bridge, independent of any web framework: four handlers on Node's `IncomingMessage` /
- * `ServerResponse` (`GET /sse`, `GET /jobs/:id`, `GET /jobs`, `GET /jobs/:id/children`), the live hub,
+ * The bridge, independent of any web framework: five handlers on Node's `IncomingMessage` /
+ * `ServerResponse` (`GET /sse`, `GET /jobs/:id`, `GET /jobs`, `GET /jobs/:id/children`,
+ * `GET /jobs/:id/output`), the live hub,
  * and the per-user limits. `express-adapter.ts` mounts them on an Express router; any framework that
  * exposes Node's request and response can call them the same way.
  *
@@ -20,6 +21,8 @@ import { LivePositions } from './live-positions.js';
 import { resolveBridgeOptions, type BridgeOptions, type ResolvedBridgeOptions } from './options.js';
 import { RateLimitExceeded, RateLimiter, spendBudget } from './rate-limiter.js';
 import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
+import { parseOutputRequest } from './live-output.js';
+import { getOutput } from './output-rest.js';
 import { SSE_HEADERS, SseSession, type SessionServices } from './sse-session.js';
 import { formatValue, type Frame } from './frames.js';
 
@@ -72,6 +75,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.connectLimiter = this.options.connectRateLimit === null ? null : new RateLimiter(this.options.connectRateLimit);
     this.services = {
       store: ctx.store,
+      output: ctx.output,
       jobs,
       hub: this.hub,
       positions,
@@ -98,6 +102,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       if (this.connectLimiter !== null) headers = spendBudget(this.connectLimiter, principal.userId);
       checkUserParam(principal, url);
       const filterJobId = await this.streamFilter(principal, url);
+      const output = parseOutputRequest(url.searchParams, filterJobId);
       if (this.hub.count(principal.userId) >= this.options.maxStreamsPerUser) {
         throw new SeennError('TOO_MANY_STREAMS', `at most ${this.options.maxStreamsPerUser} streams per user`, { details: { limit: this.options.maxStreamsPerUser } });
       }
@@ -111,7 +116,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       }
       const header = req.headers['last-event-id'];
       const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
-      const session = new SseSession(res, { principal, filterJobId, cursor }, this.services);
+      const session = new SseSession(res, { principal, filterJobId, cursor, output }, this.services);
       this.sessions.add(session);
       this.startTicker();
       await session.start();
@@ -133,6 +138,11 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   /** `GET /jobs/:id/children`: `{ parent, children }`. */
   handleChildren(req: Req, res: ServerResponse, jobId: string): Promise<void> {
     return this.rest(req, res, (principal) => getChildren(this.jobs, principal, jobId));
+  }
+
+  /** `GET /jobs/:id/output?stream=&after=&limit=`: `{ chunks, next?, done }` (see `output-rest.ts`). */
+  handleOutput(req: Req, res: ServerResponse, jobId: string): Promise<void> {
+    return this.rest(req, res, (principal, url) => getOutput(this.jobs, this.ctx.output, principal, jobId, url.searchParams));
   }
 
   /** What every session shares (one object for all of them). */

@@ -84,6 +84,7 @@ export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, optio
     return streaming;
   });
   router.get('/jobs', (req, res) => bridge.handleListJobs(req, res));
+  router.get('/jobs/:id/output', (req, res) => bridge.handleOutput(req, res, String(req.params['id'])));
   router.get('/jobs/:id/children', (req, res) => bridge.handleChildren(req, res, String(req.params['id'])));
   router.get('/jobs/:id', (req, res) => bridge.handleGetJob(req, res, String(req.params['id'])));
   // An error raised while Express matches these routes (e.g. a path parameter that is not valid

@@ -11,6 +11,10 @@
  * subscription is fanned out (ioredis may emit that message before the confirmation's promise
  * settles). Nothing is lost, and sessions drop what they already have.
  *
+ * The same channels carry job output: a notification whose second line is `>output` holds new chunks
+ * of one job stream (see `store/output-store.ts`), fanned out to the sessions of its user, which
+ * number and dedupe them by seq themselves and read back what a resync may have missed.
+ *
  * The hub also carries derived events (live queue positions) to the sessions of their user; they
  * are not published through Redis, since every bridge computes them for its own sessions.
  */
@@ -20,6 +24,8 @@ import { liveFanout, type LiveFanout } from '../store/live-fanout.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { PositionEvent } from './live-positions.js';
+import { isOutputNotification, parseOutputNotification } from '../store/output-store.js';
+import { OutputEvent } from './live-output.js';
 import { StreamEvent } from './stream-event.js';
 
 /** A session as the hub sees it. */
@@ -28,6 +34,8 @@ export interface HubListener {
   deliver(event: StreamEvent): void;
   /** A changed queue position of one of the user's jobs (the listener sends it if it shows the job). */
   deliverPosition(event: PositionEvent): void;
+  /** New output chunks of one of the user's jobs (called synchronously, in publication order). */
+  deliverOutput(event: OutputEvent): void;
   /** The subscription was (re)confirmed: events published before may have been missed. */
   resync(): void;
 }
@@ -267,6 +275,10 @@ export class LiveHub {
     const newline = message.indexOf('\n');
     const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
     if (listeners === undefined) return;
+    if (isOutputNotification(message)) {
+      this.fanOutput(message, listeners);
+      return;
+    }
     const parsed = StreamEvent.fromNotification(message);
     if (parsed === null) {
       this.logger.warn({ bytes: message.length }, 'bridge hub: malformed live notification ignored');
@@ -283,6 +295,23 @@ export class LiveHub {
         listener.deliver(event);
       } catch (error) {
         this.logger.error({ err: error, userId: event.userId }, 'bridge hub: a session failed to take an event');
+      }
+    }
+  }
+
+  /** Output chunks (published on the same channel as job changes) to the sessions of their user. */
+  private fanOutput(message: string, listeners: ReadonlySet<HubListener>): void {
+    const notification = parseOutputNotification(message);
+    if (notification === null) {
+      this.logger.warn({ bytes: message.length }, 'bridge hub: malformed output notification ignored');
+      return;
+    }
+    const event = new OutputEvent(notification);
+    for (const listener of [...listeners]) {
+      try {
+        listener.deliverOutput(event);
+      } catch (error) {
+        this.logger.error({ err: error, userId: notification.userId }, 'bridge hub: a session failed to take output');
       }
     }
   }

@@ -42,6 +42,8 @@ import { inScope } from './authenticate.js';
 import { compareIds, formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
 import type { HubListener, LiveHub } from './live-hub.js';
 import { PositionEvent, type LivePositions, type StreamPositions } from './live-positions.js';
+import { OutputFollower, type OutputEvent, type OutputRequest } from './live-output.js';
+import type { OutputStore } from '../store/output-store.js';
 import type { ResolvedBridgeOptions } from './options.js';
 import { StreamEvent } from './stream-event.js';
 import { collectSyncJobs, storedJobReader, syncPages, type JobReader } from './sync.js';
@@ -71,6 +73,8 @@ export type CloseReason = 'client' | 'slow-client' | 'expired' | 'idle' | 'shutd
 /** What a session needs from its bridge. */
 export interface SessionServices {
   store: JobStore;
+  /** Job output, read back when a stream resumes it or missed some (see `live-output.ts`). */
+  output: OutputStore;
   jobs: JobReader;
   hub: LiveHub;
   /** Live queue positions, or `null` when the bridge has them off. */
@@ -90,6 +94,8 @@ export interface StreamRequest {
   filterJobId: string | null;
   /** The client's cursor (`Last-Event-ID` header or `lastEventId` query) as sent, unchecked. */
   cursor: string | null;
+  /** Which job output to send, and where to resume it. @defaultValue every stream, live */
+  output?: OutputRequest;
 }
 
 /** One open SSE stream. */
@@ -117,6 +123,8 @@ export class SseSession implements HubListener {
   private direct = false;
   /** The queued jobs this stream watches for live positions (`null`: positions are off). */
   private readonly positions: StreamPositions | null;
+  /** The stream's `job.output` events. */
+  private readonly output: OutputFollower;
 
   /**
    * @param res - the response; the session owns it from now on
@@ -130,6 +138,20 @@ export class SseSession implements HubListener {
   ) {
     this.out = res;
     this.positions = services.positions?.forStream(request.principal.userId) ?? null;
+    this.output = new OutputFollower(request.principal, request.filterJobId, request.output ?? { stream: null, after: null }, services.output, {
+      write: (frame) => {
+        // Output is activity: a stream showing a job's output is not idle.
+        this.lastJobEventAtMs = Date.now();
+        this.write(frame);
+      },
+      drained: () => this.drained(),
+      isClosed: () => this.isClosed,
+      overflow: () => this.close('slow-client'),
+      fail: (error) => {
+        services.logger.error({ err: error, userId: this.userId }, 'bridge: reading job output failed');
+        this.fail();
+      },
+    }, services.options.maxBufferedBytes);
     // The response's `close` is the one reliable disconnect signal (the request's `close` comes as
     // soon as a request body has been read, by any middleware).
     res.once('close', () => this.close('client'));
@@ -190,6 +212,7 @@ export class SseSession implements HubListener {
         this.position = last ?? START;
       }
       await this.catchUp(recovered || !subscribedAtStart || this.resyncWhileStarting);
+      this.output.start();
       logger.debug({ userId: this.userId, recovered, synced, filtered: this.request.filterJobId !== null }, 'bridge: stream open');
     } catch (error) {
       logger.error({ err: error, userId: this.userId }, 'bridge: stream failed to start');
@@ -221,10 +244,16 @@ export class SseSession implements HubListener {
     this.sendPosition(event);
   }
 
+  /** Hub: new output of one of the user's jobs (see `live-output.ts`). */
+  deliverOutput(event: OutputEvent): void {
+    if (this.phase !== 'closed') this.output.deliver(event);
+  }
+
   /** Hub: the subscription was (re)confirmed; read what Pub/Sub may have dropped. */
   resync(): void {
     if (this.phase === 'starting') this.resyncWhileStarting = true;
     if (this.phase === 'starting' || this.phase === 'closed') return;
+    this.output.resync();
     this.catchUp(true).catch((error: unknown) => {
       this.services.logger.error({ err: error, userId: this.userId }, 'bridge: catch-up after resubscribe failed');
       this.fail();
@@ -243,6 +272,7 @@ export class SseSession implements HubListener {
     this.phase = 'closed';
     this.services.hub.remove(this.userId, this);
     this.positions?.close();
+    this.output.close();
     this.pending = [];
     this.pendingBytes = 0;
     if (reason === 'slow-client') {
@@ -343,6 +373,7 @@ export class SseSession implements HubListener {
     if (this.isClosed) return false;
     this.write(formatValue('job.sync', job, cursor === null ? {} : { id: cursor }));
     this.positions?.follow(job);
+    this.output.shown(job.id, job.parent?.parentJobId);
     this.lastJobEventAtMs = Date.now();
     await this.drained();
     return !this.isClosed;
@@ -451,6 +482,8 @@ export class SseSession implements HubListener {
     if (!this.wants(event)) return;
     this.lastJobEventAtMs = Date.now();
     this.write(event.frame);
+    const { jobId, parentJobId } = event.refs;
+    if (jobId !== undefined) this.output.shown(jobId, parentJobId);
     if (this.positions !== null) {
       const job = event.job;
       if (job !== null) this.positions.follow(job);

@@ -12,6 +12,7 @@ import { SeennClientError } from './errors.js';
 import { canStreamFetch, runEventStream, type StreamOutcome } from './event-stream.js';
 import { authHeaders, requestJson, type HttpContext } from './http.js';
 import { JobCache, isFinished, readJob, type ChildProgressUpdate } from './job-cache.js';
+import { OutputReader, type OutputChunkEvent, type OutputIterationOptions } from './output.js';
 import { resolveClientOptions, type ResolvedClientOptions, type SeennClientOptions } from './options.js';
 import { TokenSource } from './token-source.js';
 
@@ -270,6 +271,23 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
     const job = readJob(body);
     if (job === null) throw new SeennClientError('BAD_RESPONSE', `POST /jobs/${jobId}/cancel did not answer a job object`);
     return this.applyJob(job, { via: 'fetch' });
+  }
+
+  /**
+   * One output stream of a job (`options.stream`, default `'output'`) as an async iterable of chunks
+   * `{ jobId, stream, seq, chunk }`, in seq order, each once — across reconnects, which resume after
+   * the last chunk yielded. It ends once the job has finished and all its output was read; it throws
+   * a {@link SeennClientError} when it cannot go on (`NOT_FOUND` for an unknown job or someone
+   * else's, `RECONNECT_FAILED`). It uses a stream of its own, filtered to the job; `break` or
+   * `options.signal` closes it, and so does {@link close}.
+   *
+   * @example
+   * ```ts
+   * for await (const { chunk } of client.output(jobId)) text += chunk;
+   * ```
+   */
+  output(jobId: string, options: OutputIterationOptions = {}): AsyncIterable<OutputChunkEvent> {
+    return new OutputReader({ http: this.http, options: this.options, signal: this.lifecycle.signal }, jobId, options);
   }
 
   /** Reads a parent and its children over REST (the parent goes into the cache). Resolves `null` on 404. */

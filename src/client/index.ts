@@ -25,4 +25,5 @@ export {
 export { SeennClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './errors.js';
 export { nextReconnectDelayMs, type BackoffInput } from './backoff.js';
 export { isFinished, type ChildProgressUpdate } from './job-cache.js';
+export type { OutputChunkEvent, OutputIterationOptions } from './output.js';
 export type { SeennJob, JobStatus, Stage, QueueInfo, JobError, ChildrenStats, ParentLink, ChildJobSummary } from '../model/job.js';

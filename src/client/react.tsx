@@ -8,6 +8,7 @@ import type { ChildJobSummary, JobError, QueueInfo, SeennJob, Stage } from '../m
 import type { ConnectionState, SeennClient } from './client.js';
 import { SeennClientError } from './errors.js';
 import { isFinished } from './job-cache.js';
+import type { OutputChunkEvent } from './output.js';
 
 const ClientContext = createContext<SeennClient | null>(null);
 
@@ -331,5 +332,84 @@ export function useEtaCountdown(estimatedCompletionAt: string | undefined, inter
   return { remainingMs, remainingSeconds: Math.ceil(remainingMs / 1000), isPastDue: remainingMs === 0 };
 }
 
+/** What {@link useSeennJobOutput} returns. */
+export interface SeennJobOutputState {
+  /** The chunks so far joined: strings as they are, other JSON values as JSON. */
+  text: string;
+  /** The chunks so far, in seq order, each once. */
+  chunks: readonly OutputChunkEvent[];
+  /** The job has finished and all its output is here. */
+  done: boolean;
+  /** Why reading stopped early (`NOT_FOUND` for an unknown job or someone else's). */
+  error: SeennClientError | undefined;
+}
+
+interface OutputSnapshot extends SeennJobOutputState {
+  key: string;
+}
+
+const NO_OUTPUT: Omit<OutputSnapshot, 'key'> = Object.freeze({ text: '', chunks: Object.freeze([]) as readonly OutputChunkEvent[], done: false, error: undefined });
+
+/** Runs `callback` before the next paint (`requestAnimationFrame`), or in 16 ms where there is none. */
+function nextFrame(callback: () => void): () => void {
+  if (typeof requestAnimationFrame === 'function') {
+    const handle = requestAnimationFrame(callback);
+    return () => cancelAnimationFrame(handle);
+  }
+  const timer = setTimeout(callback, 16);
+  return () => clearTimeout(timer);
+}
+
+/**
+ * One output stream of a job (`options.stream`, default `'output'`), live: `{ text, chunks, done }`
+ * through `client.output` (in order, each chunk once, resumed across reconnects). Chunks are gathered
+ * and handed to React at most once per animation frame, however fast they arrive. `jobId` may be
+ * `null` or `undefined` while the caller does not know it yet.
+ */
+export function useSeennJobOutput(jobId: string | null | undefined, options: { stream?: string } = {}): SeennJobOutputState {
+  const client = useSeennClient();
+  const stream = options.stream ?? 'output';
+  const key = jobId ? `${jobId}\n${stream}` : '';
+  const [snapshot, setSnapshot] = useState<OutputSnapshot>({ key, ...NO_OUTPUT });
+
+  useEffect(() => {
+    if (!jobId) return undefined;
+    const controller = new AbortController();
+    const chunks: OutputChunkEvent[] = [];
+    let text = '';
+    let done = false;
+    let error: SeennClientError | undefined;
+    let cancelFrame: (() => void) | undefined;
+    const publish = (): void => {
+      cancelFrame = undefined;
+      setSnapshot({ key, text, chunks: chunks.slice(), done, error });
+    };
+    const schedule = (): void => {
+      cancelFrame ??= nextFrame(publish);
+    };
+    void (async () => {
+      try {
+        for await (const chunk of client.output(jobId, { stream, signal: controller.signal })) {
+          chunks.push(chunk);
+          text += typeof chunk.chunk === 'string' ? chunk.chunk : JSON.stringify(chunk.chunk);
+          schedule();
+        }
+        done = !controller.signal.aborted;
+      } catch (failure) {
+        error = failure instanceof SeennClientError ? failure : new SeennClientError('NETWORK_ERROR', String(failure), { cause: failure });
+      }
+      if (!controller.signal.aborted) schedule();
+    })();
+    return () => {
+      controller.abort();
+      cancelFrame?.();
+    };
+  }, [client, jobId, stream, key]);
+
+  const current = snapshot.key === key ? snapshot : { key, ...NO_OUTPUT };
+  return useMemo(() => ({ text: current.text, chunks: current.chunks, done: current.done, error: current.error }), [current.text, current.chunks, current.done, current.error]);
+}
+
 export type { SeennJob, ChildJobSummary } from '../model/job.js';
+export type { OutputChunkEvent } from './output.js';
 export type { ConnectionState } from './client.js';

@@ -2,12 +2,13 @@
  * Job handles: the seed's backend API. A handle is the stored job object itself, carrying
  * non-enumerable methods (so `JSON.stringify(handle)` is the plain job object):
  * `setProgress(progress, options)`, `complete({ result?, message? })`,
- * `fail({ error: { code, message, details? }, retryable? })`, `cancel({ reason? })` and `refresh()`.
+ * `fail({ error: { code, message, details? }, retryable? })`, `cancel({ reason? })`, `refresh()` and
+ * `appendOutput(chunk, { stream })`.
  * Each resolves to the handle after updating its fields in place to the job as stored now.
  *
  * `setProgress`, `complete` and `fail` drive Seenn-only jobs (no BullMQ worker); on a job a BullMQ
- * worker drives they are refused with `CONFLICT` (`details.reason: 'worker-driven'`). `cancel` and
- * `refresh` work on every job.
+ * worker drives they are refused with `CONFLICT` (`details.reason: 'worker-driven'`). `cancel`,
+ * `refresh` and `appendOutput` work on every job.
  */
 import type { SeennContext } from '../context.js';
 import type { SeennJob } from '../model/job.js';
@@ -15,6 +16,8 @@ import type { SetProgressOptions } from '../model/progress.js';
 import { applyComplete, applyFail, applyProgress, type CancelUpdate, type FailUpdate } from '../model/updates.js';
 import { isTerminal, type JobError } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
+import type { AppendOutputOptions } from '../model/output.js';
+import { OutputWriter, type OutputTarget } from '../worker/output-writer.js';
 import { cancelJob } from './cancel.js';
 import { parseCompleteUpdate, parseFailUpdate, parseProgressUpdate } from './input.js';
 import { alreadyFinished, isWorkerDriven, notFound, workerDriven, writeJob } from './write.js';
@@ -57,6 +60,13 @@ export interface JobHandleMethods {
   cancel(options?: CancelUpdate): Promise<JobHandle>;
   /** Reads the job again (with its live queue position and computed ETA). `NOT_FOUND` once it expired. */
   refresh(): Promise<JobHandle>;
+  /**
+   * Appends `chunk` to one of the job's output streams, as a worker's `job.appendOutput` does (same
+   * validation, bounds and batching; resolves to `undefined`, not the handle). `NOT_FOUND` for an
+   * unknown job, `CONFLICT` once it has finished — also after this handle's own `complete`, `fail` or
+   * `cancel`, which write the held output first.
+   */
+  appendOutput(chunk: unknown, options?: AppendOutputOptions): Promise<void>;
 }
 
 /** A job as stored, with the handle methods. */
@@ -90,13 +100,22 @@ export async function setJobProgress(ctx: SeennContext, jobId: string, progress:
 /** `complete` on job `jobId`. */
 export async function completeJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
   const update = parseCompleteUpdate(options);
-  return (await writeJob(ctx, jobId, ({ record }) => applyComplete(drivable(record), update, Date.now()))).after.job;
+  return followedByOutput(ctx, (await writeJob(ctx, jobId, ({ record }) => applyComplete(drivable(record), update, Date.now()))).after.job);
 }
 
 /** `fail` on job `jobId`. */
 export async function failJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
   const update: FailUpdate = parseFailUpdate(options);
-  return (await writeJob(ctx, jobId, ({ record }) => applyFail(drivable(record), update, Date.now()))).after.job;
+  return followedByOutput(ctx, (await writeJob(ctx, jobId, ({ record }) => applyFail(drivable(record), update, Date.now()))).after.job);
+}
+
+/**
+ * After a job ended: its output keys take the snapshot's TTL (now `finishedJobSeconds`), so the
+ * output lives as long as the job. A failure here is logged; the job has ended all the same.
+ */
+async function followedByOutput(ctx: SeennContext, job: SeennJob): Promise<SeennJob> {
+  await ctx.output.expire(job.userId, job.id).catch((error: unknown) => ctx.logger.warn({ err: error, jobId: job.id }, 'could not give the output of an ended job its TTL'));
+  return job;
 }
 
 /**
@@ -110,11 +129,20 @@ export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(ctx: Seen
     assignJob(self, await job);
     return target as unknown as JobHandle;
   };
+  const output = handleOutput(ctx, jobId);
+  /** Writes the held output, then ends the job with `end` (output first: a finished job's output is final). */
+  const finish = async (end: () => Promise<SeennJob>): Promise<JobHandle> => {
+    await output.flush();
+    const job = await update(end());
+    output.close(() => alreadyFinished(job));
+    return job;
+  };
   const methods: JobHandleMethods = {
     setProgress: (progress, options) => update(setJobProgress(ctx, jobId, progress, options)),
-    complete: (options) => update(completeJob(ctx, jobId, options)),
-    fail: (options) => update(failJob(ctx, jobId, options)),
-    cancel: (options) => update(cancelJob(ctx, jobId, options)),
+    complete: (options) => finish(() => completeJob(ctx, jobId, options)),
+    fail: (options) => finish(() => failJob(ctx, jobId, options)),
+    cancel: (options) => finish(async () => followedByOutput(ctx, await cancelJob(ctx, jobId, options))),
+    appendOutput: (chunk, options) => output.append(chunk, options),
     refresh: () =>
       update(
         get(jobId).then((job) => {
@@ -125,4 +153,18 @@ export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(ctx: Seen
   };
   for (const [name, value] of Object.entries(methods)) Object.defineProperty(target, name, { value, enumerable: false, configurable: true, writable: true });
   return target as T & JobHandleMethods;
+}
+
+/**
+ * The output writer of a handle: its job's user is found on the first write (the owner index, then
+ * the snapshot: `NOT_FOUND` when there is none, `CONFLICT` when the job has finished).
+ */
+function handleOutput(ctx: SeennContext, jobId: string): OutputWriter {
+  const resolve = async (): Promise<OutputTarget> => {
+    const snapshot = await ctx.store.readById(jobId);
+    if (snapshot === null) throw notFound(jobId);
+    if (isTerminal(snapshot.record.job.status)) throw alreadyFinished(snapshot.record.job);
+    return { userId: snapshot.record.job.userId, jobId };
+  };
+  return new OutputWriter({ store: ctx.output, options: ctx.options.output }, resolve, (error) => ctx.logger.warn({ err: error, jobId }, 'a held output write failed; the next write retries it'));
 }

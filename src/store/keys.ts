@@ -52,6 +52,19 @@ export class SeennKeys {
     return `${this.user(userId)}:job:${jobId}`;
   }
 
+  /**
+   * Hash: a job's output totals over all its streams (`b` bytes, `c` chunks); beside its snapshot, in
+   * its user's slot. Output never goes into the replay stream.
+   */
+  output(userId: string, jobId: string): string {
+    return `${this.job(userId, jobId)}:out`;
+  }
+
+  /** List: one output stream of a job, chunk JSON by `seq` (the list index); in its user's slot. */
+  outputStream(userId: string, jobId: string, stream: string): string {
+    return `${this.job(userId, jobId)}:out:${stream}`;
+  }
+
   /** Stream: the user's replay log; each entry is one client-visible change (`e` event, `d` JSON). */
   stream(userId: string): string {
     return `${this.user(userId)}:stream`;

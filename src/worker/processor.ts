@@ -12,6 +12,10 @@ import { parseOrThrow } from '../options.js';
 import { PROGRESS_MARKER, ProgressValueSchema, SetProgressOptionsSchema, clampProgress, type ProgressPayload, type SetProgressOptions } from '../model/progress.js';
 import { mergeMetadata } from '../model/updates.js';
 import { CoalescingWriter } from './coalescing-writer.js';
+import { OutputWriter, type OutputServices, type OutputTarget } from './output-writer.js';
+import { derivedJobId } from '../model/ids.js';
+import type { AppendOutputOptions } from '../model/output.js';
+import { SeennError } from '../errors.js';
 import { isControlFlowError, isUserFacingError, jobErrorOf } from './job-errors.js';
 import { resolveProcessorOptions, type ProcessorOptions } from './options.js';
 
@@ -35,6 +39,16 @@ export type SeennWorkerJob<Data = any, Result = any, Name extends string = strin
    * resolves once a write that includes this value (or a later one) has happened.
    */
   setProgress(progress: number, options?: SetProgressOptions): Promise<void>;
+  /**
+   * Appends `chunk` (a string or a JSON value, at most 64 KiB as JSON) to one of the job's output
+   * streams (`options.stream`, default `'output'`): numbered from 0 in order, shown live to the job's
+   * user (`job.output`) and kept as long as the job. Calls within `outputFlushMs` are written together;
+   * the promise resolves once the chunk is written or held for the next write (pending output is
+   * written before the attempt ends). A retried attempt appends after what earlier attempts wrote.
+   * Rejects, storing nothing, on bad input (`VALIDATION_ERROR`, `PAYLOAD_TOO_LARGE`) and past the
+   * job's `maxOutputBytes` / `maxOutputChunks` (`OUTPUT_LIMIT_EXCEEDED`, then for every later chunk).
+   */
+  appendOutput(chunk: unknown, options?: AppendOutputOptions): Promise<void>;
 };
 
 /** The function a user writes: a BullMQ processor whose job has `setProgress`. */
@@ -61,18 +75,24 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
   options: ProcessorOptions | undefined,
   logger: Logger,
   cancels?: CancelWatch,
+  output?: WorkerOutput,
 ): SeennProcessor<Data, Result, Name> {
   if (typeof fn !== 'function') throw new ValidationError('seenn.processor expects a function (job, token, signal) => Promise<result>', {}, 'CONFIG_INVALID');
   const { progressThrottleMs } = resolveProcessorOptions(options);
   // Three written-out parameters: BullMQ only creates the AbortController when `processor.length >= 3`.
   return async function seennProcessor(job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal): Promise<Result> {
     const run = new AttemptProgress(job, progressThrottleMs, logger);
-    const seennJob = withSetProgress(job, run);
+    const writer = output === undefined ? undefined : attemptOutput(job, output, logger);
+    const seennJob = withSetProgress(job, run, writer);
     const cancel = await watchCancel(job, cancels);
     let result: Result;
     try {
       result = await fn(seennJob, token, signal);
     } catch (error) {
+      // Output goes out before the attempt's outcome, so a job shows its whole output once it ends.
+      await writer?.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'));
+      // The last attempt (BullMQ will not retry it): the job ends, and its output takes its retention.
+      if (cancel.requested || error instanceof UnrecoverableError || job.attemptsStarted >= (job.opts.attempts ?? 1)) await finishOutput(writer, output, logger, job);
       if (cancel.requested) {
         // Cancelled through Seenn: the job already shows `cancelled`; BullMQ must not run it again.
         await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a cancelled attempt'));
@@ -89,6 +109,8 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
     } finally {
       cancel.stop();
     }
+    await writer?.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'));
+    await finishOutput(writer, output, logger, job);
     await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a finished attempt'));
     return result;
   };
@@ -169,13 +191,59 @@ class AttemptProgress {
   }
 }
 
-/** Adds a non-enumerable `setProgress` to the BullMQ job (so `job.asJSON()` is unchanged). */
-function withSetProgress<Data, Result, Name extends string>(job: Job<Data, Result, Name>, run: AttemptProgress): SeennWorkerJob<Data, Result, Name> {
-  Object.defineProperty(job, 'setProgress', {
-    value: (progress: number, options?: SetProgressOptions) => run.set(progress, options),
-    configurable: true,
-    enumerable: false,
-    writable: true,
-  });
+/**
+ * Adds non-enumerable `setProgress` and `appendOutput` to the BullMQ job (so `job.asJSON()` is
+ * unchanged). Without output services, `appendOutput` rejects with `CONFIG_INVALID`.
+ */
+function withSetProgress<Data, Result, Name extends string>(job: Job<Data, Result, Name>, run: AttemptProgress, writer: OutputWriter | undefined): SeennWorkerJob<Data, Result, Name> {
+  const methods = {
+    setProgress: (progress: number, options?: SetProgressOptions) => run.set(progress, options),
+    appendOutput: (chunk: unknown, options?: AppendOutputOptions) =>
+      writer === undefined ? Promise.reject(new SeennError('CONFIG_INVALID', 'appendOutput needs a processor made by seenn.processor()')) : writer.append(chunk, options),
+  };
+  for (const [name, value] of Object.entries(methods)) Object.defineProperty(job, name, { value, configurable: true, enumerable: false, writable: true });
   return job as SeennWorkerJob<Data, Result, Name>;
+}
+
+/** What a processor needs to write output: the output services and the owner index. */
+export interface WorkerOutput extends OutputServices {
+  /** The user who owns a Seenn job id, or `null`. */
+  ownerOf(jobId: string): Promise<string | null>;
+  /** How long a finished job stays readable (`retention.finishedJobSeconds`). */
+  finishedJobSeconds: number;
+}
+
+/**
+ * The output of an attempt that ends its job successfully gets the finished job's TTL plus this
+ * margin: the snapshot takes `finishedJobSeconds` a moment later, when the publisher applies the
+ * completion, and the output must not expire before it (it is served only while the snapshot exists).
+ */
+const FINISHED_OUTPUT_MARGIN_SECONDS = 3_600;
+
+/** Gives the output of an attempt that ends its job the finished job's TTL (plus the margin); failures are logged. */
+async function finishOutput(writer: OutputWriter | undefined, output: WorkerOutput | undefined, logger: Logger, job: Job): Promise<void> {
+  if (writer === undefined || output === undefined) return;
+  await writer.expire((output.finishedJobSeconds + FINISHED_OUTPUT_MARGIN_SECONDS) * 1000).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not give the output of a finished job its TTL'));
+}
+
+/** The shape of a ULID: a BullMQ id that may be the Seenn id itself (`seenn.jobs.start`). */
+const ULID_SHAPE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/**
+ * The output writer of one attempt. The job's Seenn id and user are found on its first write, as the
+ * publisher finds them: the BullMQ id when `seenn.jobs.start` made the job (its owner is recorded
+ * before the job is added), else the id derived from the queue and BullMQ id, once the publisher has
+ * claimed it (`NOT_FOUND` until then: the chunks stay held and the next write tries again).
+ */
+function attemptOutput(job: Job, output: WorkerOutput, logger: Logger): OutputWriter {
+  const resolve = async (): Promise<OutputTarget> => {
+    const bullId = job.id ?? '';
+    const candidates = [derivedJobId(job.queueName, bullId)];
+    if (ULID_SHAPE.test(bullId)) candidates.unshift(bullId);
+    // One GET per owner key: they live in different cluster slots.
+    const owners = await Promise.all(candidates.map((id) => output.ownerOf(id)));
+    for (const [i, userId] of owners.entries()) if (userId !== null) return { userId, jobId: candidates[i] as string };
+    throw new SeennError('NOT_FOUND', 'the job has no Seenn owner yet (a plain queue.add job is tracked once the publisher has seen it)', { details: { queue: job.queueName, bullJobId: bullId } });
+  };
+  return new OutputWriter(output, resolve, (error) => logger.warn({ err: error, jobId: job.id }, 'a held output write failed; the next write retries it'));
 }

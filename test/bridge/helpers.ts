@@ -159,7 +159,7 @@ export interface SeenEvent {
 }
 
 /** The SSE event names the bridge sends. */
-export const EVENT_NAMES = ['connected', 'job.sync', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled', 'child.progress', 'heartbeat', 'connection.idle', 'error'] as const;
+export const EVENT_NAMES = ['connected', 'job.sync', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled', 'child.progress', 'job.output', 'heartbeat', 'connection.idle', 'error'] as const;
 
 /** An `eventsource` (v4) client that records every named event it receives. */
 export class RecordingEventSource {
@@ -204,9 +204,9 @@ export class RecordingEventSource {
     return this.events.filter((event) => types.includes(event.type));
   }
 
-  /** Job events that carry a job object (everything but sync, in order). */
+  /** Job events that carry a job object (everything but sync and output, in order). */
   jobEvents(): SeenEvent[] {
-    return this.events.filter((event) => event.type.startsWith('job.') && event.type !== 'job.sync');
+    return this.events.filter((event) => event.type.startsWith('job.') && event.type !== 'job.sync' && event.type !== 'job.output');
   }
 
   close(): void {

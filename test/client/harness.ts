@@ -29,6 +29,8 @@ export interface StreamRequest {
   lastEventIdHeader: string | undefined;
   lastEventIdQuery: string | undefined;
   authorization: string | undefined;
+  /** The request's path and query. */
+  url: string;
 }
 
 /** The running stack. */
@@ -116,6 +118,7 @@ export async function startHarness(options: { heartbeatMs?: number; cors?: boole
       lastEventIdHeader: req.get('last-event-id'),
       lastEventIdQuery: typeof query === 'string' ? query : undefined,
       authorization: req.get('authorization'),
+      url: req.originalUrl,
     });
     if (state.gate === 'down') res.status(503).json({ error: { code: 'INTERNAL_ERROR', message: 'down for the test', details: {} } });
     else if (state.gate === 'missing') res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no stream here', details: {} } });

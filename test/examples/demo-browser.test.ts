@@ -2,12 +2,14 @@
  * The demo page in headless Chromium (Debian's `/usr/bin/chromium`, driven by playwright-core): the
  * page loads the client bundle the demo built, connects to the bridge, starts a video job and watches
  * it reach 100 % and stage 3/3; a second job shows its place in the queue; a 5-image batch shows
- * its children and the parent's progress. Screenshots go to `test-output/`.
+ * its children and the parent's progress; a story is written word by word and a reload mid-story
+ * shows it whole, with no word missing or doubled. Screenshots go to `test-output/`.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../helpers/redis.js';
+import { DEMO_STORY, storyChunks } from '../../examples/lib/demo-workers.js';
 import { startDemo, type DemoProcess } from './demo-process.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -19,7 +21,7 @@ let browser: Browser;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`);
   mkdirSync(OUTPUT, { recursive: true });
-  demo = await startDemo();
+  demo = await startDemo({ DEMO_WORD_MS: '100' });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 }, 60_000);
 
@@ -135,6 +137,41 @@ describe('the demo page in Chromium', () => {
       timeout: 10_000,
     });
     await page.screenshot({ path: `${OUTPUT}/demo-batch.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('writes a story word by word; after a reload mid-story the page shows it whole, no word missing or doubled', async () => {
+    const page = await openPage();
+    await page.getByTestId('start-story').click();
+    const card = page.getByTestId('story-card').first();
+    await card.waitFor({ timeout: 10_000 });
+    const jobId = (await card.getAttribute('data-job-id')) ?? '';
+    const words = storyChunks().length;
+    await page.waitForFunction(() => (document.querySelector('[data-testid="story-text"]')?.textContent ?? '').split(' ').length >= 10, undefined, { timeout: 15_000 });
+    const before = (await card.getByTestId('story-text').textContent()) ?? '';
+    expect(DEMO_STORY.startsWith(before)).toBe(true);
+    expect(before.split(' ').length).toBeLessThan(words);
+    expect(await card.getAttribute('data-done')).toBe('false');
+    await page.screenshot({ path: `${OUTPUT}/demo-story-writing.png`, fullPage: true });
+
+    await page.reload();
+    await page.getByTestId('connection-state').filter({ hasText: 'open' }).waitFor({ timeout: 15_000 });
+    const again = page.locator(`[data-testid="story-card"][data-job-id="${jobId}"]`);
+    await again.getByTestId('story-text').waitFor({ timeout: 10_000 });
+    // Every text the card shows from now on, as it grows.
+    await page.evaluate(() => {
+      const target = document.querySelector('[data-testid="story-text"]');
+      const seen: string[] = [target?.textContent ?? ''];
+      (window as unknown as { storyTexts: string[] }).storyTexts = seen;
+      if (target !== null) new MutationObserver(() => seen.push(target.textContent ?? '')).observe(target, { childList: true, characterData: true, subtree: true });
+    });
+    await page.locator(`[data-testid="story-card"][data-job-id="${jobId}"][data-done="true"]`).waitFor({ timeout: 30_000 });
+    expect(await again.getByTestId('story-text').textContent()).toBe(DEMO_STORY);
+    expect(await again.getByTestId('story-words').textContent()).toBe(`${words} words, the end`);
+    const texts = await page.evaluate(() => (window as unknown as { storyTexts: string[] }).storyTexts);
+    expect(texts.length).toBeGreaterThan(1);
+    for (const text of texts) expect(DEMO_STORY.startsWith(text)).toBe(true);
+    await page.screenshot({ path: `${OUTPUT}/demo-story.png`, fullPage: true });
     await page.close();
   });
 

@@ -74,6 +74,8 @@ export async function startTargetApp(users: readonly string[], jobsPerUser: numb
       const id = `${user}-job-${n}`;
       await writer.create(user, id);
       await writer.progress(id, 10 * (n + 1), `${markerOf(user)} step ${n}`);
+      // Output too (job.output, GET /jobs/:id/output), carrying the user's marker.
+      await seenn.jobs.handle(id).appendOutput(`${markerOf(user)} output ${n}`);
       ids.push(id);
       ownerOf.set(id, user);
     }

@@ -50,7 +50,7 @@ const tokenLabel = fc.constantFrom(...['own:alice', 'own:bob', 'own:mallory', 'o
 
 /** A path segment: route words, job ids (anyone's), dot segments, bad or odd percent-encoding, junk. */
 const segment = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom('sse', 'jobs', 'children', 'api', 'queues', 'users', 'sec-q', ...USERS, ...jobIds) },
+  { weight: 4, arbitrary: fc.constantFrom('sse', 'jobs', 'children', 'output', 'api', 'queues', 'users', 'sec-q', ...USERS, ...jobIds) },
   { weight: 1, arbitrary: fc.constantFrom('', '.', '..', '%ZZ', '%', '%2F', '%2e%2e', '%00', '%C0%AF', '%E2%80%AE', ';', 'jobs;x', '*', '~', 'x'.repeat(600)) },
   { weight: 1, arbitrary: fc.string({ maxLength: 12 }).map((text) => encodeURIComponent(text)) },
   { weight: 1, arbitrary: visible.map((text) => text.replace(/[?#]/g, '')) },
@@ -61,7 +61,7 @@ const queryValue = fc.oneof(
   tokenLabel.map((label) => encodeURIComponent(tokens.get(label)?.token ?? '')),
   fc.string({ maxLength: 16 }).map((text) => encodeURIComponent(text)),
 );
-const queryPair = fc.tuple(fc.constantFrom('userId', 'jobId', 'token', 'access_token', 'lastEventId', 'limit', 'cursor', 'state', 'x', 'userId[]', '__proto__', 'constructor'), queryValue);
+const queryPair = fc.tuple(fc.constantFrom('userId', 'jobId', 'token', 'access_token', 'lastEventId', 'limit', 'cursor', 'state', 'output', 'outputAfter', 'stream', 'after', 'x', 'userId[]', '__proto__', 'constructor'), queryValue);
 
 /** A target the routers own, with its parameters drawn from anyone's ids or junk. */
 const idLike = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...jobIds) }, { weight: 1, arbitrary: segment });
@@ -70,6 +70,7 @@ const routeShaped = fc.oneof(
   fc.constant(['jobs']),
   idLike.map((id) => ['jobs', id]),
   idLike.map((id) => ['jobs', id, 'children']),
+  idLike.map((id) => ['jobs', id, 'output']),
 );
 const adminShaped = fc.oneof(
   fc.constant(['api', 'queues']),

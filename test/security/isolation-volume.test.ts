@@ -90,14 +90,14 @@ async function inParallel<T>(cases: readonly T[], width: number, run: (item: T) 
 
 describe('isolation at volume', () => {
   it(`${REST_CASES} REST reads of other users' jobs, children and lists, and scoped tokens past their scope: all refused`, async () => {
-    type Case = { attacker: string; victim: string; kind: 'own' | 'scoped' | 'foreign-scoped'; route: 'job' | 'children' | 'list-victim' | 'list-own' | 'own-outside-scope' };
+    type Case = { attacker: string; victim: string; kind: 'own' | 'scoped' | 'foreign-scoped'; route: 'job' | 'children' | 'output' | 'list-victim' | 'list-own' | 'own-outside-scope' };
     const cases: Case[] = Array.from({ length: REST_CASES }, () => {
       const attacker = pick(USERS);
       return {
         attacker,
         victim: pick(USERS.filter((user) => user !== attacker)),
         kind: pick(['own', 'scoped', 'foreign-scoped'] as const),
-        route: pick(['job', 'job', 'children', 'list-victim', 'list-own', 'own-outside-scope'] as const),
+        route: pick(['job', 'job', 'children', 'output', 'list-victim', 'list-own', 'own-outside-scope'] as const),
       };
     });
     await inParallel(cases, 24, async ({ attacker, victim, kind, route }) => {
@@ -112,6 +112,9 @@ describe('isolation at volume', () => {
           break;
         case 'children':
           [path, expected] = [`/v1/jobs/${victimJob}/children`, 404];
+          break;
+        case 'output':
+          [path, expected] = [`/v1/jobs/${victimJob}/output`, 404];
           break;
         case 'list-victim':
           [path, expected] = [`/v1/jobs?userId=${victim}`, 403];
