@@ -97,7 +97,7 @@ export async function createDemoApp(input: DemoServerInput): Promise<express.Exp
   });
 
   app.use('/v1', seenn.bridge(input.heartbeatMs === undefined ? {} : { heartbeatMs: input.heartbeatMs }));
-  app.use('/admin', seenn.admin({ auth: { token: input.adminToken }, queues: [DEMO_QUEUES.video, DEMO_QUEUES.image] }));
+  app.use('/admin', seenn.admin({ auth: { token: input.adminToken }, queues: Object.values(DEMO_QUEUES) }));
   // Errors of the demo routes: the coded envelope the bridge uses too.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const coded = error as { code?: unknown; message?: unknown; status?: unknown; details?: unknown };
