@@ -210,16 +210,24 @@ export class JobStore {
   }
 
   /**
-   * Records who owns new jobs (ids nobody holds yet). Owners are written once: an id some user already
-   * holds is refused with `CONFLICT` (nothing is taken over). Each owner key is in a Redis Cluster
-   * slot of its own, so the writes are sent at once as separate commands (one pipeline would span slots).
+   * Records who owns new jobs (ids nobody holds yet). Owners are written once: an id another user
+   * already holds is refused with `CONFLICT` (nothing is taken over). An id `userId` itself already
+   * holds is accepted: ioredis sends a command again when the connection dropped before its answer
+   * came, so the first write may be this call's own. Each owner key is in a Redis Cluster slot of its
+   * own, so the writes are sent at once as separate commands (one pipeline would span slots).
    */
   async setOwners(userId: string, jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
-    const results = await Promise.allSettled(jobIds.map((jobId) => this.redis.set(this.keys.owner(jobId), userId, 'EX', this.ownerTtlSeconds(), 'NX')));
+    const results = await Promise.allSettled(
+      jobIds.map(async (jobId) => {
+        const key = this.keys.owner(jobId);
+        if ((await this.redis.set(key, userId, 'EX', this.ownerTtlSeconds(), 'NX')) === 'OK') return true;
+        return (await this.redis.get(key)) === userId;
+      }),
+    );
     const failed = results.find((result) => result.status === 'rejected');
     if (failed) throw new SeennError('STORE_ERROR', 'could not record job owners', { cause: failed.reason });
-    const taken = jobIds.filter((_, i) => (results[i] as PromiseFulfilledResult<string | null>).value !== 'OK');
+    const taken = jobIds.filter((_, i) => !(results[i] as PromiseFulfilledResult<boolean>).value);
     if (taken.length > 0) throw new SeennError('CONFLICT', 'job ids already have an owner', { details: { jobIds: taken } });
   }
 

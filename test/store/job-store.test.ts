@@ -60,6 +60,14 @@ describe('JobStore', () => {
     expect(await store.ownerOf('own-2')).toBe('mallory');
   });
 
+  it('setOwners accepts ids the same user already holds (a write ioredis sent again after a dropped connection)', async () => {
+    await store.setOwners('alice', ['own-3']);
+    await store.setOwners('alice', ['own-3', 'own-4']);
+    await expect(store.setOwners('mallory', ['own-3'])).rejects.toMatchObject({ code: 'CONFLICT', details: { jobIds: ['own-3'] } });
+    expect(await store.ownerOf('own-3')).toBe('alice');
+    expect(await store.ownerOf('own-4')).toBe('alice');
+  });
+
   it('commits a snapshot with its event, then refuses a stale source id and a moved version', async () => {
     const created = record('j1', 1_000);
     const first = await store.commit('alice', [{ expectedVersion: 0, src: '5-0', record: created, event: { name: 'job.started', data: JSON.stringify(created.job) }, index: true }]);
