@@ -3,7 +3,8 @@
  * the worker, as production does). Forked with an IPC channel (see {@link spawnBenchPublisher}); it
  * sends `{ type: 'ready' }` once started and `{ type: 'resync', queue }` / `{ type: 'error', message }`
  * when the publisher reports one. Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_QUEUES (comma-separated).
- * `{ type: 'stats' }` → `{ type: 'stats', rssBytes, heapUsedBytes }`.
+ * `{ type: 'stats' }` → `{ type: 'stats', rssBytes, heapUsedBytes }`; `{ type: 'gc' }` → two full garbage
+ * collections (when started with `--expose-gc`, see `nodeArgs`), then `{ type: 'gc-done' }`.
  * SIGTERM closes it; it also exits when its parent goes away. BENCH_PUBLISHER_NODE_ARGS adds Node flags
  * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_PUBLISHER_OPTIONS more publisher options as JSON
  * (`publisherOptions` of {@link spawnBenchPublisher} sets it for one process).
@@ -40,6 +41,8 @@ export async function spawnBenchPublisher(options: {
   publisherOptions?: Omit<PublisherOptions, 'queues' | 'describe'>;
   printErrors?: boolean;
   readyTimeoutMs?: number;
+  /** More Node flags for this process (e.g. `--expose-gc`), after BENCH_PUBLISHER_NODE_ARGS. */
+  nodeArgs?: readonly string[];
 }): Promise<BenchPublisher> {
   const child = forkTs(new URL(import.meta.url), {
     BENCH_ROLE: 'publisher',
@@ -49,7 +52,7 @@ export async function spawnBenchPublisher(options: {
     ...(options.publisherOptions === undefined ? {} : { BENCH_PUBLISHER_OPTIONS: JSON.stringify(options.publisherOptions) }),
   },
     // BENCH_PUBLISHER_NODE_ARGS adds Node flags, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the publisher.
-    (process.env['BENCH_PUBLISHER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+    [...(process.env['BENCH_PUBLISHER_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? [])],
   );
   const counters = { resyncs: 0, errors: 0 };
   child.on('message', (message: { type?: string; message?: string }) => {
@@ -78,11 +81,17 @@ async function run(): Promise<void> {
   publisher.on('resync', (info) => process.send?.({ type: 'resync', queue: info.queue }));
   publisher.on('error', (error) => process.send?.({ type: 'error', message: error.message }));
   await publisher.start();
+  const collect = (global as { gc?: () => void }).gc;
   process.on('message', (message: { type?: string }) => {
-    if (message.type !== 'stats') return;
-    const memory = process.memoryUsage();
-    const reply: PublisherProcessStats = { type: 'stats', rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
-    process.send?.(reply);
+    if (message.type === 'stats') {
+      const memory = process.memoryUsage();
+      const reply: PublisherProcessStats = { type: 'stats', rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
+      process.send?.(reply);
+    } else if (message.type === 'gc') {
+      collect?.();
+      collect?.();
+      process.send?.({ type: 'gc-done' });
+    }
   });
   process.once('disconnect', () => process.exit(0));
   process.once('SIGTERM', () => {
