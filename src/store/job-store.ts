@@ -2,6 +2,7 @@
  * The Seenn store: job snapshots, each user's replay stream and job index, and the owner index.
  * Every change goes through one Lua script ({@link applyChangesScript}); reads are plain commands.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
@@ -171,6 +172,24 @@ export class JobStore {
     if (status === 'conflict' || status === 'stale') return { status };
     if (status === 'duplicate') return { status, jobId: rest[0] ?? '' };
     throw new SeennError('STORE_ERROR', `unexpected answer from applyChanges: ${String(status)}`);
+  }
+
+  /**
+   * Commits the first snapshots of new jobs (every change has `expectedVersion: 0`). A `conflict`
+   * where every snapshot already stored is exactly the one being written counts as `ok` (with no
+   * `entryIds`): ioredis sends a command again when the connection dropped before its answer came,
+   * so the first write may have been this call's own.
+   */
+  async commitNew(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
+    if (changes.some((change) => change.expectedVersion !== 0)) throw new SeennError('INTERNAL_ERROR', 'commitNew writes new jobs only (expectedVersion 0)');
+    const answer = await this.commit(userId, changes);
+    if (answer.status !== 'conflict') return answer;
+    const stored = await this.readMany(userId, changes.map((change) => change.record.job.id));
+    const ours = changes.every((change, i) => {
+      const found = stored[i];
+      return found !== null && found !== undefined && isDeepStrictEqual(found.record, JSON.parse(JSON.stringify(change.record)));
+    });
+    return ours ? { status: 'ok', entryIds: [] } : answer;
   }
 
   /**
