@@ -43,7 +43,6 @@ import { spawnAuditors, type AuditorGroup, type ClientSpec } from './lib/chaos/s
 import { spawnChaosWorker } from './lib/chaos/worker-process.js';
 import { loadAverage, machineInfo, round, wallNow, writeResult } from './lib/harness.js';
 import { installCleanup, killAll, request, stopChild } from './lib/processes.js';
-import { processRssBytes } from './lib/proc-stats.js';
 import { spawnBenchPublisher, type PublisherProcessStats } from './lib/publisher-process.js';
 
 const { values: args } = parseArgs({
@@ -252,16 +251,17 @@ async function main(): Promise<void> {
 
     sampler = setInterval(() => {
       void (async () => {
-        for (const bridge of bridges) {
-          if (bridge.child === null) continue;
-          const stats = await within(request<BridgeProcessStats>(bridge.child, { type: 'stats' }, 'stats', 1_000), 1_500);
+        // A process may be killed while it is asked: no answer is no sample.
+        for (const { child } of bridges) {
+          if (child === null) continue;
+          const stats = await within(request<BridgeProcessStats>(child, { type: 'stats' }, 'stats', 1_000), 1_500);
           addSample(memory, 'bridge RSS', stats?.rssBytes);
           addSample(memory, 'bridge heap', stats?.heapUsedBytes);
         }
-        for (const publisher of publishers) {
-          if (publisher.child === null) continue;
-          const stats = await within(request<PublisherProcessStats>(publisher.child, { type: 'stats' }, 'stats', 1_000), 1_500);
-          addSample(memory, 'publisher RSS', stats?.rssBytes ?? processRssBytes(publisher.child.pid ?? 0));
+        for (const { child } of publishers) {
+          if (child === null) continue;
+          const stats = await within(request<PublisherProcessStats>(child, { type: 'stats' }, 'stats', 1_000), 1_500);
+          addSample(memory, 'publisher RSS', stats?.rssBytes);
           addSample(memory, 'publisher heap', stats?.heapUsedBytes);
         }
         if (redisServer.up) {
