@@ -362,10 +362,13 @@ async function main(): Promise<void> {
     }
     const reports = await group.report();
     const totals: AuditCounts = { lostEntries: 0, lostFinals: unpublished, duplicated: 0, outOfOrder: 0, mismatched: 0 };
+    const problems: string[] = [];
     const other = { events: 0, connects: 0, unrecovered: 0, syncs: 0, malformed: 0, clientsWithProblems: 0, statusCodes: {} as Record<string, number> };
     for (const report of reports) {
       const streamIds = (await direct.xrange(reader.context.keys.stream(report.key), '-', '+')).map(([id]) => id);
-      const clientCounts = auditClient({ events: report.events, streamIds, completedJobIds: jobsOfUser.get(report.key) ?? [], steps: STEPS });
+      const examples: string[] = [];
+      const clientCounts = auditClient({ events: report.events, streamIds, completedJobIds: jobsOfUser.get(report.key) ?? [], steps: STEPS }, examples);
+      if (problems.length < 50) problems.push(...examples.slice(0, 50 - problems.length).map((line) => `${report.key}: ${line}`));
       addCounts(totals, clientCounts);
       if (Object.values(clientCounts).some((value) => value > 0) || report.unrecovered > 0 || report.malformed > 0) other.clientsWithProblems += 1;
       other.events += report.events.length;
@@ -398,6 +401,7 @@ async function main(): Promise<void> {
       clients: { connects: other.connects, syncEvents: other.syncs, statusCodes: other.statusCodes },
       processes: { unexpectedExits, spawnFailures: everyProcess.reduce((sum, p) => sum + p.spawnFailures, 0), publisherErrorsReported: publisherErrors.count },
       memory: memorySummary,
+      problems,
       command: `npx tsx bench/chaos.ts --seed ${SEED} --duration-seconds ${DURATION_MS / 1000} --clients ${CLIENTS} --rate ${JOBS_PER_SECOND} --mean-gap-ms ${MEAN_GAP_MS}`,
     };
     console.log(`\nChaos soak, seed ${SEED}: ${DURATION_MS / 1000} s of faults, ${completedIds.length} jobs, ${reports.length} clients, ${other.events} events audited`);
@@ -413,6 +417,7 @@ async function main(): Promise<void> {
       drain: { value: drained ? `${round(drainMs / 1000, 1)} s` : 'NOT drained' },
     });
     console.table(memorySummary);
+    for (const line of problems) console.log(`problem: ${line}`);
     const path = await writeResult('chaos', result);
     console.log(`wrote ${path}`);
     console.log(`chaos: ${ok ? 'PASSED' : 'FAILED'} (lost ${lost}, duplicated ${totals.duplicated}, out of order ${totals.outOfOrder}); seed ${SEED}`);

@@ -104,35 +104,65 @@ function written(event: SeenEvent, steps: number): boolean {
   }
 }
 
-/** Audits one client (see the module comment for what each count means). */
-export function auditClient(input: AuditInput): AuditCounts {
+/** How many problems of one audit are described (the counts are always complete). */
+const MAX_EXAMPLES = 20;
+
+/** One event, in a line, for a problem's description. */
+function show(event: SeenEvent): string {
+  return `${event.id} ${event.event} job ${event.jobId} attempt ${event.attempt} ${event.status} ${event.progress}% ${JSON.stringify(event.message)}${event.resultToken === null ? '' : ` result ${event.resultToken}`}`;
+}
+
+/**
+ * Audits one client (see the module comment for what each count means). When `examples` is given, up
+ * to 20 problems are described in it, one line each.
+ */
+export function auditClient(input: AuditInput, examples?: string[]): AuditCounts {
   const counts: AuditCounts = { lostEntries: 0, lostFinals: 0, duplicated: 0, outOfOrder: 0, mismatched: 0 };
   const ownJobs = new Set(input.completedJobIds);
   const received = new Set<string>();
   const lastOfJob = new Map<string, [number, number, number]>();
   const finished = new Set<string>();
+  const note = (what: string): void => {
+    if (examples !== undefined && examples.length < MAX_EXAMPLES) examples.push(what);
+  };
   let previousId: string | null = null;
   for (const event of input.events) {
     if (received.has(event.id)) {
       counts.duplicated += 1;
+      note(`duplicated id: ${show(event)}`);
       continue;
     }
     received.add(event.id);
-    if (previousId !== null && compareIds(event.id, previousId) <= 0) counts.outOfOrder += 1;
+    if (previousId !== null && compareIds(event.id, previousId) <= 0) {
+      counts.outOfOrder += 1;
+      note(`id after ${previousId}: ${show(event)}`);
+    }
     previousId = event.id;
-    if (!ownJobs.has(event.jobId) || !written(event, input.steps)) counts.mismatched += 1;
+    if (!ownJobs.has(event.jobId) || !written(event, input.steps)) {
+      counts.mismatched += 1;
+      note(`${ownJobs.has(event.jobId) ? 'not written by a worker' : 'not a job of this user'}: ${show(event)}`);
+    }
     const here = position(event);
     const before = lastOfJob.get(event.jobId);
     if (before !== undefined) {
       const order = comparePositions(here, before);
-      if (order === 0) counts.duplicated += 1;
-      else if (order < 0) counts.outOfOrder += 1;
+      if (order === 0) {
+        counts.duplicated += 1;
+        note(`same state again: ${show(event)}`);
+      } else if (order < 0) {
+        counts.outOfOrder += 1;
+        note(`state before [${before.join(', ')}]: ${show(event)}`);
+      }
     }
     lastOfJob.set(event.jobId, before === undefined || comparePositions(here, before) > 0 ? here : before);
     if (event.status === 'completed') finished.add(event.jobId);
   }
-  counts.lostEntries = input.streamIds.filter((id) => !received.has(id)).length;
-  counts.lostFinals = input.completedJobIds.filter((id) => !finished.has(id)).length;
+  const lostIds = input.streamIds.filter((id) => !received.has(id));
+  counts.lostEntries = lostIds.length;
+  for (const id of lostIds) note(`stream entry never received: ${id}`);
+  const unfinished = input.completedJobIds.filter((id) => !finished.has(id));
+  counts.lostFinals = unfinished.length;
+  for (const id of unfinished) note(`completed job never seen complete: ${id}`);
   return counts;
 }
 
