@@ -253,13 +253,13 @@ async function main(): Promise<void> {
       void (async () => {
         // A process may be killed while it is asked: no answer is no sample.
         for (const { child } of bridges) {
-          if (child === null) continue;
+          if (child === null || !child.connected) continue;
           const stats = await within(request<BridgeProcessStats>(child, { type: 'stats' }, 'stats', 1_000), 1_500);
           addSample(memory, 'bridge RSS', stats?.rssBytes);
           addSample(memory, 'bridge heap', stats?.heapUsedBytes);
         }
         for (const { child } of publishers) {
-          if (child === null) continue;
+          if (child === null || !child.connected) continue;
           const stats = await within(request<PublisherProcessStats>(child, { type: 'stats' }, 'stats', 1_000), 1_500);
           addSample(memory, 'publisher RSS', stats?.rssBytes);
           addSample(memory, 'publisher heap', stats?.heapUsedBytes);
