@@ -363,7 +363,7 @@ async function main(): Promise<void> {
     const reports = await group.report();
     const totals: AuditCounts = { lostEntries: 0, lostFinals: unpublished, duplicated: 0, outOfOrder: 0, mismatched: 0 };
     const problems: string[] = [];
-    const other = { events: 0, connects: 0, unrecovered: 0, syncs: 0, malformed: 0, clientsWithProblems: 0, statusCodes: {} as Record<string, number> };
+    const other = { jobsRunAgain: 0, events: 0, connects: 0, unrecovered: 0, syncs: 0, malformed: 0, clientsWithProblems: 0, statusCodes: {} as Record<string, number> };
     for (const report of reports) {
       const streamIds = (await direct.xrange(reader.context.keys.stream(report.key), '-', '+')).map(([id]) => id);
       const examples: string[] = [];
@@ -372,6 +372,7 @@ async function main(): Promise<void> {
       addCounts(totals, clientCounts);
       if (Object.values(clientCounts).some((value) => value > 0) || report.unrecovered > 0 || report.malformed > 0) other.clientsWithProblems += 1;
       other.events += report.events.length;
+      other.jobsRunAgain += new Set(report.events.filter((event) => event.attempt > 1).map((event) => event.jobId)).size;
       other.connects += report.connects;
       other.unrecovered += report.unrecovered;
       other.syncs += report.syncs;
@@ -395,7 +396,7 @@ async function main(): Promise<void> {
       setup: { durationSeconds: DURATION_MS / 1000, clients: CLIENTS, jobsPerSecond: JOBS_PER_SECOND, meanGapMs: MEAN_GAP_MS, processes: PROCESSES, stepsPerJob: STEPS, stepMs: STEP_MS, bridgeOptions: BRIDGE_OPTIONS, publisherOptions: PUBLISHER_OPTIONS },
       faults: actionCounts,
       restarts,
-      jobs: { started: producerCounters.started, acknowledged: producerCounters.acknowledged, producerErrors: producerCounters.errors, completed: completedIds.length, failed: failedJobs },
+      jobs: { started: producerCounters.started, acknowledged: producerCounters.acknowledged, producerErrors: producerCounters.errors, completed: completedIds.length, failed: failedJobs, runAgainAfterAStall: other.jobsRunAgain },
       drain: { drained, ms: drainMs },
       audit: { clients: reports.length, eventsAudited: other.events, lost, ...totals, unrecoveredReconnects: other.unrecovered, malformed: other.malformed, clientsWithProblems: other.clientsWithProblems },
       clients: { connects: other.connects, syncEvents: other.syncs, statusCodes: other.statusCodes },
@@ -413,6 +414,7 @@ async function main(): Promise<void> {
       'faults done (planned)': { value: Object.entries(actionCounts).map(([kind, c]) => `${kind} ${c.done} (${c.planned})`).join(', ') },
       'restarts / unexpected exits': { value: `${Object.entries(restarts).map(([role, n]) => `${role} ${n}`).join(', ')} / ${unexpectedExits}` },
       'jobs started / completed / failed / producer errors': { value: `${producerCounters.started} / ${completedIds.length} / ${failedJobs} / ${producerCounters.errors}` },
+      'jobs run again (their worker died or lost its lock)': { value: other.jobsRunAgain },
       'client connects / job.sync events / answers': { value: `${other.connects} / ${other.syncs} / ${JSON.stringify(other.statusCodes)}` },
       drain: { value: drained ? `${round(drainMs / 1000, 1)} s` : 'NOT drained' },
     });
