@@ -198,12 +198,16 @@ async function main(): Promise<void> {
       return bridge.child;
     }, isStopping),
   );
-  const publisherErrors = { count: 0 };
+  const publisherReports = { errors: 0, resyncs: 0 };
   const publishers = Array.from({ length: PROCESSES.publisher }, (_, i) =>
     new Supervised(`publisher #${i}`, async () => {
       const publisher = await spawnBenchPublisher({ redisUrl: viaProxy, prefix, queues: [QUEUE], publisherOptions: PUBLISHER_OPTIONS, printErrors: false, readyTimeoutMs: SPAWN_TIMEOUT_MS });
       publisher.child.on('message', (message: { type?: string }) => {
-        if (message.type === 'error') publisherErrors.count += 1;
+        if (message.type === 'error') publisherReports.errors += 1;
+        if (message.type === 'resync') {
+          publisherReports.resyncs += 1;
+          log(`publisher #${i} re-synced the queue from BullMQ (events it had not read were trimmed)`);
+        }
       });
       return publisher.child;
     }, isStopping),
@@ -400,7 +404,7 @@ async function main(): Promise<void> {
       drain: { drained, ms: drainMs },
       audit: { clients: reports.length, eventsAudited: other.events, lost, ...totals, unrecoveredReconnects: other.unrecovered, malformed: other.malformed, clientsWithProblems: other.clientsWithProblems },
       clients: { connects: other.connects, syncEvents: other.syncs, statusCodes: other.statusCodes },
-      processes: { unexpectedExits, spawnFailures: everyProcess.reduce((sum, p) => sum + p.spawnFailures, 0), publisherErrorsReported: publisherErrors.count },
+      processes: { unexpectedExits, spawnFailures: everyProcess.reduce((sum, p) => sum + p.spawnFailures, 0), publisherErrorsReported: publisherReports.errors, publisherResyncs: publisherReports.resyncs },
       memory: memorySummary,
       problems,
       command: `npx tsx bench/chaos.ts --seed ${SEED} --duration-seconds ${DURATION_MS / 1000} --clients ${CLIENTS} --rate ${JOBS_PER_SECOND} --mean-gap-ms ${MEAN_GAP_MS}`,
@@ -413,6 +417,7 @@ async function main(): Promise<void> {
       'reconnects not recovered / clients with a problem': { value: `${other.unrecovered} / ${other.clientsWithProblems}` },
       'faults done (planned)': { value: Object.entries(actionCounts).map(([kind, c]) => `${kind} ${c.done} (${c.planned})`).join(', ') },
       'restarts / unexpected exits': { value: `${Object.entries(restarts).map(([role, n]) => `${role} ${n}`).join(', ')} / ${unexpectedExits}` },
+      'publisher errors / re-syncs reported': { value: `${publisherReports.errors} / ${publisherReports.resyncs}` },
       'jobs started / completed / failed / producer errors': { value: `${producerCounters.started} / ${completedIds.length} / ${failedJobs} / ${producerCounters.errors}` },
       'jobs run again (their worker died or lost its lock)': { value: other.jobsRunAgain },
       'client connects / job.sync events / answers': { value: `${other.connects} / ${other.syncs} / ${JSON.stringify(other.statusCodes)}` },
