@@ -63,6 +63,8 @@ async function serve(): Promise<void> {
   const secret = process.env['BENCH_SECRET'];
   if (!url || !prefix || !secret) throw new Error('bridge-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_SECRET');
   const redis = new Redis(url, { maxRetriesPerRequest: null });
+  // Lost connections are retried by ioredis (the chaos soak restarts Redis under the bridge).
+  redis.on('error', () => undefined);
   const seenn = new Seenn({ connection: redis, prefix, tokenSecret: secret });
   const app = express();
   const router = seenn.bridge(JSON.parse(process.env['BENCH_BRIDGE_OPTIONS'] ?? '{}') as Parameters<Seenn['bridge']>[0]);

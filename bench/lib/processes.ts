@@ -90,10 +90,13 @@ export async function nextMessage<T extends { type: string }>(child: ChildProces
   });
 }
 
-/** Sends `message` and waits for the reply of type `replyType`. */
+/**
+ * Sends `message` and waits for the reply of type `replyType`. A child whose channel closed as the
+ * message left (it is dying) rejects through its exit, never as an unhandled `EPIPE`.
+ */
 export async function request<T extends { type: string }>(child: ChildProcess, message: object, replyType: string, timeoutMs: number): Promise<T> {
   const reply = nextMessage<T>(child, replyType, timeoutMs);
-  child.send(message);
+  child.send(message, () => undefined);
   return reply;
 }
 

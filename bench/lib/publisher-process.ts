@@ -3,8 +3,11 @@
  * the worker, as production does). Forked with an IPC channel (see {@link spawnBenchPublisher}); it
  * sends `{ type: 'ready' }` once started and `{ type: 'resync', queue }` / `{ type: 'error', message }`
  * when the publisher reports one. Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_QUEUES (comma-separated).
+ * `{ type: 'stats' }` → `{ type: 'stats', rssBytes, heapUsedBytes }`; `{ type: 'gc' }` → two full garbage
+ * collections (when started with `--expose-gc`, see `nodeArgs`), then `{ type: 'gc-done' }`.
  * SIGTERM closes it; it also exits when its parent goes away. BENCH_PUBLISHER_NODE_ARGS adds Node flags
- * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_PUBLISHER_OPTIONS more publisher options as JSON.
+ * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_PUBLISHER_OPTIONS more publisher options as JSON
+ * (`publisherOptions` of {@link spawnBenchPublisher} sets it for one process).
  */
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -20,26 +23,46 @@ export interface BenchPublisher {
   counters: { resyncs: number; errors: number };
 }
 
-/** Forks a publisher process for `queues` and waits until it has started. */
-export async function spawnBenchPublisher(options: { redisUrl: string; prefix: string; queues: readonly string[] }): Promise<BenchPublisher> {
+/** Memory of a publisher process, as it reports it. */
+export interface PublisherProcessStats {
+  type: 'stats';
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+/**
+ * Forks a publisher process for `queues` and waits until it has started (at most `readyTimeoutMs`).
+ * `printErrors: false` only counts the errors the publisher reports (the chaos soak causes many).
+ */
+export async function spawnBenchPublisher(options: {
+  redisUrl: string;
+  prefix: string;
+  queues: readonly string[];
+  publisherOptions?: Omit<PublisherOptions, 'queues' | 'describe'>;
+  printErrors?: boolean;
+  readyTimeoutMs?: number;
+  /** More Node flags for this process (e.g. `--expose-gc`), after BENCH_PUBLISHER_NODE_ARGS. */
+  nodeArgs?: readonly string[];
+}): Promise<BenchPublisher> {
   const child = forkTs(new URL(import.meta.url), {
     BENCH_ROLE: 'publisher',
     BENCH_REDIS_URL: options.redisUrl,
     BENCH_PREFIX: options.prefix,
     BENCH_QUEUES: options.queues.join(','),
+    ...(options.publisherOptions === undefined ? {} : { BENCH_PUBLISHER_OPTIONS: JSON.stringify(options.publisherOptions) }),
   },
     // BENCH_PUBLISHER_NODE_ARGS adds Node flags, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the publisher.
-    (process.env['BENCH_PUBLISHER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+    [...(process.env['BENCH_PUBLISHER_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? [])],
   );
   const counters = { resyncs: 0, errors: 0 };
   child.on('message', (message: { type?: string; message?: string }) => {
     if (message.type === 'resync') counters.resyncs += 1;
     if (message.type === 'error') {
       counters.errors += 1;
-      process.stderr.write(`publisher process: ${message.message ?? ''}\n`);
+      if (options.printErrors !== false) process.stderr.write(`publisher process: ${message.message ?? ''}\n`);
     }
   });
-  await nextMessage(child, 'ready', 30_000);
+  await nextMessage(child, 'ready', options.readyTimeoutMs ?? 30_000);
   return { child, pid: child.pid as number, counters };
 }
 
@@ -49,6 +72,8 @@ async function run(): Promise<void> {
   const queues = (process.env['BENCH_QUEUES'] ?? '').split(',').filter(Boolean);
   if (!url || !prefix || queues.length === 0) throw new Error('publisher-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_QUEUES');
   const redis = new Redis(url, { maxRetriesPerRequest: null });
+  // Lost connections are retried by ioredis and reported by the publisher's own 'error' event.
+  redis.on('error', () => undefined);
   const seenn = new Seenn({ connection: redis, prefix });
   // BENCH_PUBLISHER_OPTIONS: more publisher options as JSON (e.g. '{"concurrency":64,"batchSize":2000}').
   const extra = JSON.parse(process.env['BENCH_PUBLISHER_OPTIONS'] ?? '{}') as Omit<PublisherOptions, 'queues'>;
@@ -56,6 +81,18 @@ async function run(): Promise<void> {
   publisher.on('resync', (info) => process.send?.({ type: 'resync', queue: info.queue }));
   publisher.on('error', (error) => process.send?.({ type: 'error', message: error.message }));
   await publisher.start();
+  const collect = (global as { gc?: () => void }).gc;
+  process.on('message', (message: { type?: string }) => {
+    if (message.type === 'stats') {
+      const memory = process.memoryUsage();
+      const reply: PublisherProcessStats = { type: 'stats', rssBytes: memory.rss, heapUsedBytes: memory.heapUsed };
+      process.send?.(reply);
+    } else if (message.type === 'gc') {
+      collect?.();
+      collect?.();
+      process.send?.({ type: 'gc-done' });
+    }
+  });
   process.once('disconnect', () => process.exit(0));
   process.once('SIGTERM', () => {
     void (async () => {

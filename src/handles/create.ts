@@ -106,7 +106,7 @@ async function commitNew(ctx: SeennContext, userId: string, records: readonly Jo
           { record: parent, version: 0 },
           Date.parse(parent.job.createdAt),
         );
-  const answer = await ctx.store.commit(userId, changes);
+  const answer = await ctx.store.commitNew(userId, changes);
   if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of job ${records[0]?.job.id ?? ''} was refused (${answer.status})`);
   return changes.map((change) => change.record);
 }

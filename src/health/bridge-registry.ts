@@ -146,7 +146,9 @@ export class BridgeRegistration {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
-    // Best effort, bounded: with Redis gone, closing must not hang (the entry expires anyway).
+    // Best effort, bounded: with Redis gone, closing must not hang (the entry expires anyway). While
+    // the connection is down an HDEL would only wait in ioredis's offline queue: skip it.
+    if (this.redis.status !== 'ready') return;
     const removed = this.writing.then(() => this.redis.hdel(this.keys.bridges(), this.id)).catch(() => undefined);
     await Promise.race([removed, new Promise((resolve) => setTimeout(resolve, this.timing.heartbeatMs).unref())]);
   }

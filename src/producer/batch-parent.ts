@@ -23,7 +23,7 @@ export async function createParent(ctx: SeennContext, input: CreateParentInput):
   const spec = { total: parsed.childCount, mode: parsed.childProgressMode, failParentOnChildFailure: parsed.failParentOnChildFailure };
   const record = seennParentRecord(id, ctx.options.appId, parsed, spec, Date.now(), parsed.queue);
   await ctx.store.setOwners(parsed.userId, [id]);
-  const answer = await ctx.store.commit(parsed.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
+  const answer = await ctx.store.commitNew(parsed.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
   if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of parent ${id} was refused (${answer.status})`, { details: { jobId: id } });
   return record.job;
 }

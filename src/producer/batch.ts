@@ -61,7 +61,7 @@ export async function createBatch(ctx: SeennContext, input: CreateBatchInput): P
     { record: parent, version: 0 },
     nowMs,
   );
-  const answer = await ctx.store.commit(userId, changes);
+  const answer = await ctx.store.commitNew(userId, changes);
   if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshots of batch ${parentId} were refused (${answer.status})`, { details: { jobId: parentId } });
   const committedParent = (changes[0] as { record: JobRecord }).record;
 

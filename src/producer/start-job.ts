@@ -88,7 +88,7 @@ export async function startJob(ctx: SeennContext, input: StartJobInput): Promise
   };
   const record = createRecord(id, ctx.options.appId, descriptor, facts);
   await ctx.store.setOwners(descriptor.userId, [id]);
-  const answer = await ctx.store.commit(descriptor.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
+  const answer = await ctx.store.commitNew(descriptor.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
   if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status})`, { details: { jobId: id } });
 
   try {

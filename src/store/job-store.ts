@@ -2,6 +2,7 @@
  * The Seenn store: job snapshots, each user's replay stream and job index, and the owner index.
  * Every change goes through one Lua script ({@link applyChangesScript}); reads are plain commands.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
@@ -174,6 +175,24 @@ export class JobStore {
   }
 
   /**
+   * Commits the first snapshots of new jobs (every change has `expectedVersion: 0`). A `conflict`
+   * where every snapshot already stored is exactly the one being written counts as `ok` (with no
+   * `entryIds`): ioredis sends a command again when the connection dropped before its answer came,
+   * so the first write may have been this call's own.
+   */
+  async commitNew(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
+    if (changes.some((change) => change.expectedVersion !== 0)) throw new SeennError('INTERNAL_ERROR', 'commitNew writes new jobs only (expectedVersion 0)');
+    const answer = await this.commit(userId, changes);
+    if (answer.status !== 'conflict') return answer;
+    const stored = await this.readMany(userId, changes.map((change) => change.record.job.id));
+    const ours = changes.every((change, i) => {
+      const found = stored[i];
+      return found !== null && found !== undefined && isDeepStrictEqual(found.record, JSON.parse(JSON.stringify(change.record)));
+    });
+    return ours ? { status: 'ok', entryIds: [] } : answer;
+  }
+
+  /**
    * How long a job's snapshot lives after this write: an unfinished job `activeJobSeconds`; a finished
    * one its own `ttlSeconds` (Seenn's per-job TTL) when it has one, else `finishedJobSeconds`.
    */
@@ -210,16 +229,24 @@ export class JobStore {
   }
 
   /**
-   * Records who owns new jobs (ids nobody holds yet). Owners are written once: an id some user already
-   * holds is refused with `CONFLICT` (nothing is taken over). Each owner key is in a Redis Cluster
-   * slot of its own, so the writes are sent at once as separate commands (one pipeline would span slots).
+   * Records who owns new jobs (ids nobody holds yet). Owners are written once: an id another user
+   * already holds is refused with `CONFLICT` (nothing is taken over). An id `userId` itself already
+   * holds is accepted: ioredis sends a command again when the connection dropped before its answer
+   * came, so the first write may be this call's own. Each owner key is in a Redis Cluster slot of its
+   * own, so the writes are sent at once as separate commands (one pipeline would span slots).
    */
   async setOwners(userId: string, jobIds: readonly string[]): Promise<void> {
     if (jobIds.length === 0) return;
-    const results = await Promise.allSettled(jobIds.map((jobId) => this.redis.set(this.keys.owner(jobId), userId, 'EX', this.ownerTtlSeconds(), 'NX')));
+    const results = await Promise.allSettled(
+      jobIds.map(async (jobId) => {
+        const key = this.keys.owner(jobId);
+        if ((await this.redis.set(key, userId, 'EX', this.ownerTtlSeconds(), 'NX')) === 'OK') return true;
+        return (await this.redis.get(key)) === userId;
+      }),
+    );
     const failed = results.find((result) => result.status === 'rejected');
     if (failed) throw new SeennError('STORE_ERROR', 'could not record job owners', { cause: failed.reason });
-    const taken = jobIds.filter((_, i) => (results[i] as PromiseFulfilledResult<string | null>).value !== 'OK');
+    const taken = jobIds.filter((_, i) => !(results[i] as PromiseFulfilledResult<boolean>).value);
     if (taken.length > 0) throw new SeennError('CONFLICT', 'job ids already have an owner', { details: { jobIds: taken } });
   }
 

@@ -2,7 +2,8 @@
  * Health probes over real HTTP: liveness always answers; readiness names Redis, each bridge and each
  * publisher (telling a stopped publisher from a standby and a reading one), and turns 503 — saying which part failed — when its own Redis server is stopped. The
  * bridge registry lists every live bridge with its open streams, drops a closed bridge at once and
- * a dead one (no more refreshes) after its TTL, and the admin route shows it.
+ * a dead one (no more refreshes) after its TTL, and the admin route shows it. A bridge closes at once
+ * while Redis is down.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -205,6 +206,15 @@ describe('readiness when Redis is gone', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('closes a Seenn with a bridge at once while Redis is still down (no wait for the registry entry)', async () => {
+    expect(redis.status).not.toBe('ready');
+    const other = new Seenn({ connection: redis, prefix: uniquePrefix('hl'), tokenSecret: SECRET, metrics: false });
+    other.bridge({ heartbeatMs: 60_000 });
+    const started = Date.now();
+    await other.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });
 

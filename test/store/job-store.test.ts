@@ -60,6 +60,27 @@ describe('JobStore', () => {
     expect(await store.ownerOf('own-2')).toBe('mallory');
   });
 
+  it('setOwners accepts ids the same user already holds (a write ioredis sent again after a dropped connection)', async () => {
+    await store.setOwners('alice', ['own-3']);
+    await store.setOwners('alice', ['own-3', 'own-4']);
+    await expect(store.setOwners('mallory', ['own-3'])).rejects.toMatchObject({ code: 'CONFLICT', details: { jobIds: ['own-3'] } });
+    expect(await store.ownerOf('own-3')).toBe('alice');
+    expect(await store.ownerOf('own-4')).toBe('alice');
+  });
+
+  it('commitNew counts a first write sent again (same snapshot already stored) as done, once; another snapshot under the id is a conflict', async () => {
+    const created = record('new-1', 2_000, 'carol');
+    const change = { expectedVersion: 0, record: created, event: { name: 'job.started', data: JSON.stringify(created.job) }, index: true };
+    expect((await store.commitNew('carol', [change])).status).toBe('ok');
+    // What ioredis does after a dropped connection: the same script again.
+    expect((await store.commitNew('carol', [change])).status).toBe('ok');
+    expect(await redis.xlen(keys.stream('carol'))).toBe(1);
+    const other = record('new-1', 2_000, 'carol');
+    other.job.title = 'Someone else';
+    expect((await store.commitNew('carol', [{ ...change, record: other }])).status).toBe('conflict');
+    await expect(store.commitNew('carol', [{ ...change, expectedVersion: 1 }])).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
+  });
+
   it('commits a snapshot with its event, then refuses a stale source id and a moved version', async () => {
     const created = record('j1', 1_000);
     const first = await store.commit('alice', [{ expectedVersion: 0, src: '5-0', record: created, event: { name: 'job.started', data: JSON.stringify(created.job) }, index: true }]);
