@@ -117,6 +117,13 @@ export class QueueReader {
     this.leaseTimer = undefined;
     // Interrupts a blocking XREAD at once.
     this.blocking?.disconnect();
+    if (this.ctx.redis.status !== 'ready') {
+      // Redis is away: the loop's pending commands wait in ioredis's offline queue until it is back
+      // (or the connection is closed), so do not wait for them; the leases expire by themselves.
+      this.loop?.catch(() => undefined);
+      this.setHeld([]);
+      return;
+    }
     await this.loop;
     if (this.partitions !== undefined) await this.sync('leave').catch(() => undefined);
     this.setHeld([]);

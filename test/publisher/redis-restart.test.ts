@@ -48,4 +48,22 @@ describe('publisher across a Redis restart', () => {
     await seenn.close();
     await connection.quit();
   });
+
+  it('closes at once while Redis is down (the leases expire by themselves)', { timeout: 60_000 }, async () => {
+    server ??= await startRedisServer();
+    const { port } = server;
+    const connection = new Redis(server.url, { maxRetriesPerRequest: null, retryStrategy: () => 50 }).on('error', () => undefined);
+    const seenn = new Seenn({ connection });
+    const publisher = seenn.publisher({ queues: [QUEUE], blockMs: 100, leaseMs: 1_000, errorBackoffMs: 50 });
+    const held = new Promise<void>((resolve) => publisher.once('lease', () => resolve()));
+    await publisher.start();
+    await held;
+    await server.stop();
+    await waitFor(() => connection.status !== 'ready', { what: 'the connection to notice Redis is gone' });
+    // Resolves without Redis: it does not wait for the loop's queued commands.
+    await publisher.close();
+    await seenn.close();
+    connection.disconnect();
+    server = await startRedisServer({ port });
+  });
 });
