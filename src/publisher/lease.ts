@@ -17,8 +17,9 @@ export function partitionOf(bullId: string, count: number): number {
 }
 
 /**
- * syncLeases: heartbeats this process's membership, renews the leases it holds and, in `balance`
- * mode, gives up or takes partitions to reach its fair share; in `leave` mode, gives everything up.
+ * syncLeases: renews the leases this process holds; in `balance` mode (only the reading loop, so a
+ * process whose loop is stuck stops counting as a member) also heartbeats its membership and gives
+ * up or takes partitions to reach its fair share; in `leave` mode, gives everything up.
  * KEYS[1] membership zset; KEYS[2..] the partitions' lease keys, in partition order.
  * ARGV[1] owner token; ARGV[2] lease ms; ARGV[3] `keep` | `balance` | `leave`.
  * Answers `{ held, owed }`: the partitions the owner holds afterwards, and 1 when it holds fewer than
@@ -38,7 +39,7 @@ if mode == 'leave' then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now + leaseMs, owner)
+if mode == 'balance' then redis.call('ZADD', KEYS[1], now + leaseMs, owner) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local held, free, counts = {}, {}, {}
 for i = 2, #KEYS do
@@ -139,7 +140,7 @@ export interface LeaseSync {
   owed: boolean;
 }
 
-/** Heartbeats membership and renews, balances or gives up the partition leases. */
+/** Renews the partition leases held; heartbeats membership and balances them (`balance`), or gives them all up (`leave`). */
 export async function syncLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number, owner: string, leaseMs: number, mode: LeaseMode): Promise<LeaseSync> {
   const [held, owed] = (await runScript(redis, syncLeasesScript, [keys.publishers(queueName), ...leaseKeys(keys, queueName, count)], [owner, leaseMs, mode])) as [number[], number];
   return { held: held.map(Number).sort((a, b) => a - b), owed: owed === 1 };

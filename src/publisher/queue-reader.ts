@@ -63,6 +63,9 @@ export interface ParkedJob {
  */
 export const JOB_RETRY_DELAYS_MS: readonly number[] = Object.freeze([50, 200, 800]);
 
+/** Connection states in which Redis is away (commands wait offline until it is back). */
+const REDIS_AWAY: ReadonlySet<string> = new Set(['reconnecting', 'close', 'end']);
+
 /** How soon a process holding no partition asks again when others are about to hand its share over. */
 export const PARTITION_CLAIM_RETRY_MS = 50;
 
@@ -117,7 +120,7 @@ export class QueueReader {
     this.leaseTimer = undefined;
     // Interrupts a blocking XREAD at once.
     this.blocking?.disconnect();
-    if (this.ctx.redis.status !== 'ready') {
+    if (REDIS_AWAY.has(this.ctx.redis.status)) {
       // Redis is away: the loop's pending commands wait in ioredis's offline queue until it is back
       // (or the connection is closed), so do not wait for them; the leases expire by themselves.
       this.loop?.catch(() => undefined);
@@ -155,13 +158,16 @@ export class QueueReader {
    */
   private async balance(): Promise<void> {
     await this.sync('balance');
-    if (this.leaseTimer === undefined) {
+    // Not after stop(): a balance that was in flight when the loop stopped must not start a timer
+    // nobody clears (it would keep renewing leases of a stopped reader).
+    if (this.leaseTimer === undefined && this.running) {
       this.leaseTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)));
       this.leaseTimer.unref();
     }
   }
 
   private async renew(): Promise<void> {
+    if (!this.running) return;
     try {
       const before = this.held;
       await this.sync('keep');
