@@ -262,7 +262,7 @@ async function callCosts(recorder: MetricsRecorder): Promise<CallCosts> {
   for (let i = 0; i < MICRO_CALLS; i += 1) recorder.eventSent(names[i & 3] as string);
   const eventSentNs = Number(process.hrtime.bigint() - started) / MICRO_CALLS;
   started = process.hrtime.bigint();
-  for (let i = 0; i < MICRO_CALLS; i += 1) recorder.publisherEvents('video', 1);
+  for (let i = 0; i < MICRO_CALLS; i += 1) recorder.publisherEvents('video', 'progress', 1);
   const publisherEventsNs = Number(process.hrtime.bigint() - started) / MICRO_CALLS;
   const work = (): Promise<number> => Promise.resolve(1);
   const commits = MICRO_CALLS / 5;

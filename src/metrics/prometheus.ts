@@ -76,7 +76,10 @@ export class PrometheusMetrics implements MetricsRecorder {
           tally.drain((key, count) => this.inc(labels(key), count));
         },
       });
-    tallied(METRIC_NAMES.publisherEvents, "Entries of a queue's BullMQ events stream the Seenn publisher applied and checkpointed, by queue", ['queue'], this.applied, (queue) => ({ queue }));
+    tallied(METRIC_NAMES.publisherEvents, "Entries of a queue's BullMQ events stream the Seenn publisher applied and checkpointed, by queue and BullMQ event name", ['queue', 'event'], this.applied, (key) => {
+      const [queue = '', event = ''] = key.split('\n');
+      return { queue, event };
+    });
     tallied(METRIC_NAMES.publisherResyncs, 'Times the publisher re-synced a queue from BullMQ because events were trimmed before it read them', ['queue'], this.resyncs, (queue) => ({ queue }));
     tallied(METRIC_NAMES.publisherParked, "Jobs whose events kept failing to apply and were set aside (the queue's parked-jobs hash), by queue", ['queue'], this.parked, (queue) => ({ queue }));
     tallied(METRIC_NAMES.publisherErrors, "Failures in the publisher's loop of a queue (it retries and carries on), by queue", ['queue'], this.publisherErrors, (queue) => ({ queue }));
@@ -138,8 +141,8 @@ export class PrometheusMetrics implements MetricsRecorder {
     return known;
   }
 
-  publisherEvents(queue: string, count: number): void {
-    this.applied.add(queue, count);
+  publisherEvents(queue: string, event: string, count: number): void {
+    this.applied.add(`${queue}\n${event}`, count);
   }
 
   publisherResync(queue: string): void {

@@ -9,7 +9,9 @@ import type { MetricsRecorder } from './recorder.js';
 export function recordPublisher(metrics: MetricsRecorder, publisher: Publisher): () => void {
   if (!metrics.enabled) return () => undefined;
   const held = new Map<string, number>(publisher.options.queues.map((queue) => [queue, 0]));
-  const onBatch = ({ queue, events }: { queue: string; events: number }): void => metrics.publisherEvents(queue, events);
+  const onBatch = ({ queue, byEvent }: { queue: string; byEvent: Record<string, number> }): void => {
+    for (const [event, count] of Object.entries(byEvent)) metrics.publisherEvents(queue, event, count);
+  };
   const onResync = ({ queue }: { queue: string }): void => metrics.publisherResync(queue);
   const onParked = ({ queue }: { queue: string }): void => metrics.publisherParked(queue);
   const onError = (_error: Error, { queue }: { queue: string }): void => metrics.publisherError(queue);

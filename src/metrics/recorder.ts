@@ -18,7 +18,7 @@ export interface MetricsRecorder {
   /** Whether anything is recorded (`false` for {@link NOOP_METRICS}). */
   readonly enabled: boolean;
   /** The publisher applied and checkpointed `count` entries of `queue`'s BullMQ events stream (one batch). */
-  publisherEvents(queue: string, count: number): void;
+  publisherEvents(queue: string, event: string, count: number): void;
   /** The publisher re-synced `queue` (BullMQ trimmed events it had not read). */
   publisherResync(queue: string): void;
   /** The publisher set a job of `queue` aside: its events kept failing to apply. */

@@ -11,8 +11,8 @@ import { QueueReader, type ParkedJob, type ResyncInfo } from './queue-reader.js'
 
 /** The events a {@link Publisher} emits; payloads are single objects so they can grow. */
 export interface PublisherEvents {
-  /** A batch of events was applied and checkpointed. */
-  batch: [info: { queue: string; events: number; lastId: string }];
+  /** A batch of events was applied and checkpointed: `events` in all, `byEvent` per BullMQ event name. */
+  batch: [info: { queue: string; events: number; byEvent: Record<string, number>; lastId: string }];
   /** Events were trimmed before they were read; the queue's jobs were re-synced from BullMQ. */
   resync: [info: { queue: string } & ResyncInfo];
   /**

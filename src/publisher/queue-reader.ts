@@ -20,8 +20,8 @@ import { resyncQueue, runLimited } from './resync.js';
 
 /** What a reader tells its publisher. */
 export interface QueueReaderHooks {
-  /** A batch was applied and checkpointed. */
-  onBatch(queueName: string, info: { events: number; lastId: string }): void;
+  /** A batch was applied and checkpointed: `events` of this process's partitions, `byEvent` by BullMQ event name. */
+  onBatch(queueName: string, info: { events: number; byEvent: Record<string, number>; lastId: string }): void;
   /** A gap was found and re-synced. */
   onResync(queueName: string, info: ResyncInfo): void;
   /** The set of partitions this process holds changed (empty: it holds none and stands by). */
@@ -229,7 +229,9 @@ export class QueueReader {
     await this.applyBatch(mine);
     const lastId = (entries[entries.length - 1] as [string, string[]])[0];
     await advanceCheckpoints(redis, keys, this.queueName, partitions, this.owner, lastId, held);
-    this.hooks.onBatch(this.queueName, { events: mine.length, lastId });
+    const byEvent: Record<string, number> = {};
+    for (const { event } of mine) byEvent[event.kind] = (byEvent[event.kind] ?? 0) + 1;
+    this.hooks.onBatch(this.queueName, { events: mine.length, byEvent, lastId });
   }
 
   /** Re-syncs the jobs of the `held` partitions (those `owns` accepts) after a trimmed gap at `from`. */

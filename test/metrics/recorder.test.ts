@@ -28,8 +28,9 @@ describe('PrometheusMetrics', () => {
 
   it('counters move by what was recorded, with bounded labels', async () => {
     const { registry, metrics } = fresh();
-    metrics.publisherEvents('video', 2);
-    metrics.publisherEvents('video', 3);
+    metrics.publisherEvents('video', 'progress', 2);
+    metrics.publisherEvents('video', 'progress', 3);
+    metrics.publisherEvents('video', 'completed', 1);
     metrics.publisherResync('video');
     metrics.publisherParked('video');
     metrics.publisherError('video');
@@ -41,7 +42,8 @@ describe('PrometheusMetrics', () => {
     metrics.authFailure(401);
     metrics.authFailure(403);
     metrics.authFailure(500);
-    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video' })).toBe(5);
+    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video', event: 'progress' })).toBe(5);
+    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video', event: 'completed' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.publisherResyncs, { queue: 'video' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.publisherParked, { queue: 'video' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.publisherErrors, { queue: 'video' })).toBe(2);
@@ -52,7 +54,7 @@ describe('PrometheusMetrics', () => {
     expect(await sample(registry, METRIC_NAMES.bridgeAuthFailures, { status: '403' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.bridgeAuthFailures, { status: '500' })).toBe(0);
     // A second scrape adds nothing new: tallies are moved once.
-    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video' })).toBe(5);
+    expect(await sample(registry, METRIC_NAMES.publisherEvents, { queue: 'video', event: 'progress' })).toBe(5);
   });
 
   it('event names beyond the protocol’s shape, or past the cap, count as "other"', async () => {
