@@ -61,6 +61,8 @@ export async function cancelJob(ctx: SeennContext, jobId: string, options: unkno
     await stopBullJob(ctx, bull.queueName, bull.bullId, update.reason);
   }
   if (after.x.aggregate !== undefined) await cancelChildren(ctx, after.job, update.reason);
+  // Its output lives as long as the ended job (every cancel path: handles, jobs.cancel, REST, a parent's).
+  await ctx.output.expire(after.job.userId, jobId).catch((error: unknown) => ctx.logger.warn({ err: error, jobId }, 'could not give the output of a cancelled job its TTL'));
   return after.job;
 }
 

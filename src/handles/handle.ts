@@ -141,7 +141,7 @@ export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(ctx: Seen
     setProgress: (progress, options) => update(setJobProgress(ctx, jobId, progress, options)),
     complete: (options) => finish(() => completeJob(ctx, jobId, options)),
     fail: (options) => finish(() => failJob(ctx, jobId, options)),
-    cancel: (options) => finish(async () => followedByOutput(ctx, await cancelJob(ctx, jobId, options))),
+    cancel: (options) => finish(() => cancelJob(ctx, jobId, options)),
     appendOutput: (chunk, options) => output.append(chunk, options),
     refresh: () =>
       update(

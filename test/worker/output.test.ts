@@ -164,6 +164,14 @@ describe('appendOutput on a handle', () => {
     for (const key of [keys.output('ann', job.id), keys.outputStream('ann', job.id, 'output'), keys.outputStream('ann', job.id, 'log')]) {
       expect(Math.abs((await redis.pttl(key)) - finishedTtl), key).toBeLessThan(5_000);
     }
+    // A job ended by a cancel (here seenn.jobs.cancel, as the REST route does) takes its output along too.
+    const cancelled = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Cancelled' });
+    await cancelled.appendOutput('before the cancel');
+    await seenn.jobs.handle(cancelled.id).refresh();
+    await seenn.jobs.cancel(cancelled.id, { reason: 'no longer needed' });
+    const cancelledTtl = await redis.pttl(keys.job('ann', cancelled.id));
+    expect(cancelledTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
+    expect(Math.abs((await redis.pttl(keys.outputStream('ann', cancelled.id, 'output'))) - cancelledTtl)).toBeLessThan(5_000);
     // All of a job's output keys are in its user's slot (the `{tag}` of the snapshot key).
     const tag = (key: string): string => /\{[^}]*\}/.exec(key)?.[0] ?? '';
     expect(tag(keys.output('ann', job.id))).toBe(tag(keys.job('ann', job.id)));
