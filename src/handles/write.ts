@@ -59,12 +59,21 @@ export async function writeJob(ctx: SeennContext, jobId: string, next: (snapshot
     const change: JobChange = { expectedVersion: snapshot.version, record, event: eventOf(record.job) };
     const link = record.job.parent;
     const atMs = Date.parse(record.job.updatedAt);
+    // A parent this change ends (its last child finished): its output then follows it.
+    let endedParent: string | null = null;
     const commit = async (): Promise<string> => {
       const parent = link === undefined ? null : await readParent(ctx.store, userId, link.parentJobId);
-      return (await ctx.store.commit(userId, withParentChange(change, snapshot.record, parent, atMs))).status;
+      const changes = withParentChange(change, snapshot.record, parent, atMs);
+      const parentChange = parent === null ? undefined : changes.find((c) => c.record.job.id === parent.record.job.id);
+      endedParent = parentChange !== undefined && isTerminal(parentChange.record.job.status) && !isTerminal(parent?.record.job.status ?? 'queued') ? parentChange.record.job.id : null;
+      return (await ctx.store.commit(userId, changes)).status;
     };
     const status = link === undefined ? await commit() : await parentLock(ctx.store).run(parentLockKey(userId, link.parentJobId), commit);
     if (status === 'ok') {
+      if (endedParent !== null) {
+        const parentId: string = endedParent;
+        await ctx.output.expire(userId, parentId).catch((error: unknown) => ctx.logger.warn({ err: error, jobId: parentId }, 'could not give the output of an ended parent its TTL'));
+      }
       await afterWrite(ctx, snapshot.record, record);
       return { before: snapshot.record, after: record };
     }

@@ -172,6 +172,15 @@ describe('appendOutput on a handle', () => {
     const cancelledTtl = await redis.pttl(keys.job('ann', cancelled.id));
     expect(cancelledTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
     expect(Math.abs((await redis.pttl(keys.outputStream('ann', cancelled.id, 'output'))) - cancelledTtl)).toBeLessThan(5_000);
+    // A Seenn-only parent that completes by itself (its last child completed) takes its output along.
+    const { parent, children } = await seenn.jobs.createBatch({ userId: 'ann', jobType: 'gen', parentTitle: 'Batch', childTitles: ['only'] });
+    await parent.appendOutput('summary so far');
+    await seenn.jobs.handle(parent.id).refresh();
+    await (children[0] as (typeof children)[number]).complete();
+    expect((await seenn.jobs.get(parent.id))?.status).toBe('completed');
+    const parentTtl = await redis.pttl(keys.job('ann', parent.id));
+    expect(parentTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
+    expect(Math.abs((await redis.pttl(keys.outputStream('ann', parent.id, 'output'))) - parentTtl)).toBeLessThan(5_000);
     // All of a job's output keys are in its user's slot (the `{tag}` of the snapshot key).
     const tag = (key: string): string => /\{[^}]*\}/.exec(key)?.[0] ?? '';
     expect(tag(keys.output('ann', job.id))).toBe(tag(keys.job('ann', job.id)));
