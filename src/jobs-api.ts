@@ -73,7 +73,7 @@ export class JobsApi {
 
   /** @internal */
   constructor(private readonly ctx: SeennContext) {
-    this.positions = new PositionReader(ctx);
+    this.positions = new PositionReader(ctx, ctx.options.positions);
   }
 
   /**

@@ -8,6 +8,7 @@ import { ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetrics } from './metrics/options.js';
 import { OUTPUT_DEFAULTS, OutputOptionsSchema, type OutputOptions, type ResolvedOutputOptions } from './model/output.js';
+import type { PositionOptions } from './position/options.js';
 import { checkConnection, type ConnectionInput } from './store/connection.js';
 import { RETENTION_DEFAULTS, type ResolvedRetention, type RetentionOptions } from './store/job-store.js';
 
@@ -40,6 +41,12 @@ export interface SeennOptions {
   metrics?: MetricsOptions;
   /** Bounds and batching of job output streams (`appendOutput`). */
   output?: OutputOptions;
+  /**
+   * Queue positions and ETAs (`scanLimit`, `rankIndex`, the ETA model's samples and windows), for
+   * `seenn.jobs` reads and every bridge's live positions; validated when the instance is built.
+   * @defaultValue see `POSITION_DEFAULTS`
+   */
+  positions?: PositionOptions;
 }
 
 /** {@link SeennOptions} with every default applied. */
@@ -52,6 +59,8 @@ export interface ResolvedSeennOptions {
   metrics: ResolvedMetrics;
   /** Output stream bounds and batching. */
   output: ResolvedOutputOptions;
+  /** Position and ETA options as given (their defaults are applied where they are used). */
+  positions: PositionOptions;
 }
 
 /** The defaults of {@link SeennOptions}. */
@@ -79,7 +88,7 @@ const OptionsSchema = z.object({
 
 /** Validates {@link SeennOptions} and applies defaults; throws a `CONFIG_INVALID` error on bad input. */
 export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions {
-  const { connection, logger: _logger, metrics, ...rest } = options;
+  const { connection, logger: _logger, metrics, positions = {}, ...rest } = options;
   checkConnection(connection);
   const parsed = parseOrThrow(OptionsSchema, rest, 'Seenn options');
   const secret = parsed.tokenSecret;
@@ -94,6 +103,7 @@ export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions
     },
     tokenSecret: secret === undefined ? null : typeof secret === 'string' ? new TextEncoder().encode(secret) : secret,
     metrics: resolveMetricsOptions(metrics),
+    positions,
     output: {
       maxOutputBytes: parsed.output?.maxOutputBytes ?? OUTPUT_DEFAULTS.maxOutputBytes,
       maxOutputChunks: parsed.output?.maxOutputChunks ?? OUTPUT_DEFAULTS.maxOutputChunks,

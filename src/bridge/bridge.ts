@@ -68,7 +68,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.logger = ctx.logger.child({ module: 'bridge' });
     this.authenticator = new Authenticator(this.options.auth, ctx.options.appId, this.options.maxTokenAgeSeconds);
     const { positionIntervalMs } = this.options;
-    const positions = positionIntervalMs === null ? null : new LivePositions(ctx, positionIntervalMs, this.logger, (event) => this.hub.sendPosition(event));
+    const positions = positionIntervalMs === null ? null : new LivePositions(ctx, positionIntervalMs, this.logger, (event) => this.hub.sendPosition(event), ctx.options.positions);
     this.positions = positions;
     this.hub = new LiveHub(ctx, this.logger, positions === null ? undefined : (event) => positions.decorate(event));
     this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);

@@ -12,7 +12,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { SeennJob } from '../model/job.js';
-import { PositionWatcher, type PositionWatcherSource } from '../position/index.js';
+import { PositionWatcher, type PositionOptions, type PositionWatcherSource } from '../position/index.js';
 import { formatValue, frameBytes, type Frame } from './frames.js';
 import type { StreamEvent } from './stream-event.js';
 
@@ -60,9 +60,10 @@ export class LivePositions {
    * @param positionIntervalMs - at most one position update per job per this many ms
    * @param logger - where delivery failures go
    * @param send - hands a changed position to the streams of its user
+   * @param positions - the lookup and ETA options (`SeennOptions.positions`)
    */
-  constructor(source: PositionWatcherSource, positionIntervalMs: number, logger: Logger, send: (event: PositionEvent) => void) {
-    this.watcher = new PositionWatcher(source, { positionIntervalMs });
+  constructor(source: PositionWatcherSource, positionIntervalMs: number, logger: Logger, send: (event: PositionEvent) => void, positions: PositionOptions = {}) {
+    this.watcher = new PositionWatcher(source, { ...positions, positionIntervalMs });
     this.watcher.on('position', ({ userId, job }) => {
       try {
         send(new PositionEvent(userId, job));

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecord, reduce, type BullJobFacts } from '../../src/model/reducer.js';
+import { rankIndexKeys } from '../../src/position/lookup.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { Seenn } from '../../src/seenn.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -74,5 +75,22 @@ describe('seenn.jobs.get / list with positions', () => {
     expect((await seenn.jobs.get('front'))?.queue).toEqual({ position: 1, total: 5, queueName: 'api', state: 'rate-limited' });
     await queue.removeRateLimitKey();
     expect((await seenn.jobs.get('front'))?.queue).toEqual({ position: 1, total: 5, queueName: 'api' });
+  });
+
+  it('takes its position options from new Seenn({ positions }): rankIndex false writes nothing; bad ones are CONFIG_INVALID', async () => {
+    const plain = new Seenn({ connection: redis, prefix, positions: { rankIndex: false } });
+    try {
+      await redis.del(...rankIndexKeys(prefix, 'api'));
+      expect((await plain.jobs.get('front'))?.queue?.position).toBe(1);
+      expect((await plain.jobs.get('prio'))?.queue).toMatchObject({ queueName: 'api' });
+      expect(await redis.exists(...rankIndexKeys(prefix, 'api'))).toBe(0);
+      // The default keeps the index: the same read builds it.
+      expect((await seenn.jobs.get('prio'))?.queue).toMatchObject({ queueName: 'api' });
+      expect(await redis.exists(...rankIndexKeys(prefix, 'api'))).toBeGreaterThan(0);
+    } finally {
+      await plain.close();
+    }
+    expect(() => new Seenn({ connection: redis, prefix, positions: { scanLimit: -1 } })).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
+    expect(() => new Seenn({ connection: redis, prefix, positions: { nope: true } as never })).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
   });
 });
