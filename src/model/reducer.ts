@@ -133,6 +133,10 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
     case 'progress': {
       const parsed = parseProgressValue(event.data);
       if (parsed === null) return record;
+      // Progress is written only while an attempt runs; a value that lands after the job left `active`
+      // (a worker whose connection stalled past its lock wrote it late) belongs to an attempt that is
+      // over and is not shown. (A failure report still counts for its attempt.)
+      const late = record.job.status !== 'running';
       if (PROGRESS_MARKER in parsed) {
         // A payload written by an earlier attempt (or before the `active` event was applied) is stale.
         if (parsed.attempt !== x.attempt) return record;
@@ -140,6 +144,7 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
           x.lastError = { ...parsed.error, attempt: parsed.attempt };
           return { job: record.job, x };
         }
+        if (late) return record;
         job.progress = parsed.progress;
         setOrDelete(job, 'message', parsed.message);
         setOrDelete(job, 'stage', parsed.stage);
@@ -147,6 +152,7 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
         if (parsed.estimatedCompletionAt !== undefined) job.estimatedCompletionAt = parsed.estimatedCompletionAt;
         if (parsed.metadata !== undefined) job.metadata = { ...job.metadata, ...parsed.metadata };
       } else {
+        if (late) return record;
         job.progress = parsed.progress;
       }
       break;

@@ -137,6 +137,17 @@ describe('reduce', () => {
     expect(delayed({ attemptsMade: 0, attemptsStarted: 1, failedBefore: true })).toBeUndefined();
   });
 
+  it('a progress write that lands after its attempt left active (a stalled worker) shows nothing; its failure report still counts', () => {
+    const requeued = run(fresh({ maxAttempts: 3 }), { kind: 'active', at: T0 }, { kind: 'progress', at: T0 + 1, data: payload(1, 10, { message: 'starting' }) }, { kind: 'waiting', at: T0 + 2, prev: 'active' });
+    expect(requeued.job).toMatchObject({ status: 'queued', progress: 0 });
+    const late = reduce(requeued, { kind: 'progress', at: T0 + 3, data: payload(1, 20, { message: 'step 1' }) });
+    expect(late.job).toEqual(requeued.job);
+    expect(reduce(requeued, { kind: 'progress', at: T0 + 3, data: 20 }).job).toEqual(requeued.job);
+    // A failure report of the attempt is kept even when it is read after the job left active (re-sync).
+    const reported = reduce(requeued, { kind: 'progress', at: T0 + 3, data: payload(1, 20, { error: { code: 'E', message: 'boom' } }) });
+    expect(reported.x.lastError).toMatchObject({ code: 'E', attempt: 1 });
+  });
+
   it('removed: cancelled; terminal states are final', () => {
     const cancelled = run(fresh(), { kind: 'removed', at: T0 + 1 });
     expect(cancelled.job).toMatchObject({ status: 'cancelled', completedAt: '2026-01-01T00:00:00.001Z' });
