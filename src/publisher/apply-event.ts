@@ -207,7 +207,9 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
   const reduced = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
   if (reduced === null) return 'unchanged';
   const change = await withFlowChildFailure(ctx, resolver, tracked.userId, snapshot, reduced);
-  const result = await commitAndCache(ctx, tracked, withParentChange(change, snapshot?.record ?? null, parent, atMs));
+  const changes = withParentChange(change, snapshot?.record ?? null, parent, atMs);
+  const result = await commitAndCache(ctx, tracked, changes);
+  if (result.status === 'ok' && parent !== null) await afterParentEnded(ctx, tracked.userId, parent, changes);
   switch (result.status) {
     case 'stale':
       return 'duplicate';
@@ -219,6 +221,17 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
       await afterCommit(ctx, queueName, resolver, bullId, snapshot, change.record);
       return 'committed';
   }
+}
+
+/**
+ * When a committed child change ended its parent (the parent's last child finished), the parent's
+ * output keys take its ended snapshot's TTL, so they live as long as it does. Best effort: logged.
+ */
+async function afterParentEnded(ctx: SeennContext, userId: string, parent: ParentState, changes: readonly JobChange[]): Promise<void> {
+  const next = changes.find((candidate) => candidate.record.job.id === parent.record.job.id);
+  if (next === undefined || !isTerminal(next.record.job.status) || isTerminal(parent.record.job.status)) return;
+  const parentId = parent.record.job.id;
+  await ctx.output.expire(userId, parentId).catch((error: unknown) => ctx.logger.warn({ err: error, jobId: parentId }, 'could not give the output of an ended parent its TTL'));
 }
 
 /**

@@ -189,6 +189,25 @@ describe('appendOutput on a handle', () => {
 });
 
 describe('appendOutput in a wrapped processor', () => {
+  it("a batch parent that ends when the publisher applies its last child's completion takes its output along", async () => {
+    const worker = new Worker(QUEUE, workerSeenn.processor(async () => ({ ok: true })), { connection: workerRedis, prefix });
+    const publisher = seenn.publisher({ queues: [QUEUE], blockMs: 100 });
+    await publisher.start();
+    try {
+      const { parent } = await seenn.jobs.createBatch({ queue: QUEUE, userId: 'ann', jobType: 'gen', parentTitle: 'Batch', childTitles: ['a', 'b'] });
+      await parent.appendOutput('summary');
+      await seenn.jobs.handle(parent.id).refresh();
+      await waitFor(async () => (await seenn.jobs.get(parent.id))?.status === 'completed', { what: 'the parent to complete' });
+      const keys = seenn.context.keys;
+      const parentTtl = await redis.pttl(keys.job('ann', parent.id));
+      expect(parentTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
+      await waitFor(async () => Math.abs((await redis.pttl(keys.outputStream('ann', parent.id, 'output'))) - parentTtl) < 5_000, { what: "the parent's output to take its TTL" });
+    } finally {
+      await publisher.close();
+      await worker.close();
+    }
+  });
+
   it('writes every chunk before the job completes, and a retried attempt appends after the failed one', async () => {
     const done = new Map<string, unknown[]>();
     const worker = new Worker(
