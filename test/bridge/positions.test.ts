@@ -166,11 +166,16 @@ describe('live queue positions', () => {
       // Every write is one whole event.
       for (const chunk of main.chunks) expect(chunk.endsWith('\n\n') && !chunk.slice(0, -2).includes('\n\n')).toBe(true);
 
-      // Server side: never two position updates of the job within the interval. (Date.now moves in
-      // 1 ms steps and a write follows the watcher's emit in the same tick: allow that one step.)
+      // Server side: at most one position update of the job per interval. The watcher's own spacing is
+      // checked exactly in test/position/watcher.test.ts; a write here can come a little later than its
+      // emit (an update that arrives while the stream catches up waits for it), so consecutive writes
+      // may sit closer than the interval by that delay — but never by more than half, and never more
+      // writes than intervals in the span. (Date.now moves in 1 ms steps: allow that one step.)
       const tapped = (writes.get('main') ?? []).filter((write) => /^event: ?job\.progress\n/.test(write.text) && !/\nid:/.test(write.text));
       expect(tapped).toHaveLength(updates.length);
-      for (let i = 1; i < tapped.length; i += 1) expect((tapped[i] as TappedWrite).atMs - (tapped[i - 1] as TappedWrite).atMs).toBeGreaterThanOrEqual(INTERVAL_MS - 1);
+      for (let i = 1; i < tapped.length; i += 1) expect((tapped[i] as TappedWrite).atMs - (tapped[i - 1] as TappedWrite).atMs).toBeGreaterThanOrEqual(INTERVAL_MS / 2);
+      const spanMs = (tapped.at(-1) as TappedWrite).atMs - (tapped[0] as TappedWrite).atMs;
+      expect(tapped.length).toBeLessThanOrEqual(Math.floor(spanMs / (INTERVAL_MS - 1)) + 1);
 
       // Streams not watching the job got no position: positions off, another user, a filter or a
       // scope for the idle job (whose position never changed).
