@@ -125,8 +125,13 @@ function leaseKeys(keys: SeennKeys, queueName: string, count: number): string[] 
 export async function partitionCount(redis: RedisConnection, keys: SeennKeys, queueName: string, wanted: number): Promise<number> {
   const key = keys.partitionCount(queueName);
   await redis.set(key, String(wanted), 'NX');
-  const stored = Number(await redis.get(key));
-  return Number.isInteger(stored) && stored > 0 ? stored : wanted;
+  return storedCount(await redis.get(key), wanted);
+}
+
+/** A partition count as stored, or `fallback` when none (or no valid one) is stored. */
+function storedCount(stored: string | null, fallback: number): number {
+  const count = Number(stored);
+  return Number.isInteger(count) && count > 0 ? count : fallback;
 }
 
 /** How {@link syncLeases} treats the partitions: renew only, move toward the fair share, or give all up. */
@@ -171,8 +176,7 @@ export interface PartitionLeases {
 
 /** Reads who holds each partition of `queueName` (for the admin route); `defaultCount` when the count is not set yet. */
 export async function readPartitionLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, defaultCount: number): Promise<PartitionLeases> {
-  const stored = Number(await redis.get(keys.partitionCount(queueName)));
-  const total = Number.isInteger(stored) && stored > 0 ? stored : defaultCount;
+  const total = storedCount(await redis.get(keys.partitionCount(queueName)), defaultCount);
   const lease = leaseKeys(keys, queueName, total);
   const [holders, ttls] = await Promise.all([Promise.all(lease.map((key) => redis.get(key))), Promise.all(lease.map((key) => redis.pttl(key)))]);
   return { total, holders, expiresInMs: ttls.map((ttl, i) => (holders[i] === null || ttl < 0 ? null : ttl)) };
