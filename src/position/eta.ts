@@ -24,6 +24,8 @@
  *   `elapsed · (100 − p) / p` with weight `p / 100` once `p ≥ 5`.
  *
  * ## `confidence`: the chance of landing within ±20 % of the time left
+ * (What clients get as `etaConfidence` is this value CALIBRATED against the queue's real outcomes:
+ * see `calibration.ts`. Here, the model's own estimate.)
  * `confidence` (0–1) is the model's probability that the job finishes within ±20 % of the time left
  * it predicts (`|actual − eta| ≤ 0.2 · (eta − now)`), so among many predictions given confidence
  * ≈ c, about a share c should land within ±20 % (`bench/eta.ts` prints that calibration table):
@@ -39,8 +41,13 @@
 export interface Eta {
   /** Epoch ms. */
   atMs: number;
-  /** 0–1, two decimals. */
+  /**
+   * 0–1, two decimals: the chance of landing within ±20 % of the time left. From the model (this
+   * file), or, once laid over a job (`view.ts`), calibrated against the queue's outcomes.
+   */
   confidence: number;
+  /** The model's own confidence, when `confidence` was calibrated (what predictions are recorded and bucketed by). */
+  modelConfidence?: number;
   /** Run durations the estimate used. */
   basedOn: number;
 }

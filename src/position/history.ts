@@ -9,6 +9,8 @@
  *   times, jobs running at once, the gap between one run and the next);
  * - `<root>:eta:<workflowId>:runs`: list of the newest run durations (ms) of one workflow
  *   (`workflowId`, defaulting to `jobType`) in this queue, trimmed to `durationSamples`.
+ * - `<root>:etacal:…`: the ETA predictions awaiting their jobs' outcomes and the queue's calibration
+ *   histogram (`calibration.ts`); a completion with a `jobId` scores that job's predictions.
  * One pipeline only ever holds keys of one queue (one slot on Redis Cluster); reads of several queues
  * are one pipeline per queue. Every key expires `historySeconds` after the queue's last completion.
  */
@@ -18,6 +20,7 @@ import { SeennError } from '../errors.js';
 import { LIMITS } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import type { SeennKeys } from '../store/keys.js';
+import { calibrationOf, scoreEtaPredictions, type CalibrationBucket } from './calibration.js';
 import { resolveHistoryOptions, type HistoryOptions, type ResolvedHistoryOptions } from './options.js';
 
 /** A finished job, as {@link recordCompletion} takes it. */
@@ -30,6 +33,14 @@ export interface Completion {
   workflowId?: string;
   /** How long the successful run took, ms (BullMQ `finishedOn − processedOn`). Absent: only the finish time. */
   durationMs?: number;
+  /**
+   * The job's Seenn id: the ETA predictions recorded for it in this queue are scored against
+   * `finishedAtMs` into the queue's `etaConfidence` calibration (see `calibration.ts`), or dropped
+   * when `failed`. Absent: no scoring.
+   */
+  jobId?: string;
+  /** The job failed for good: its recorded predictions are dropped, not scored. @defaultValue false */
+  failed?: boolean;
 }
 
 const CompletionSchema = z
@@ -38,6 +49,8 @@ const CompletionSchema = z
     finishedAtMs: z.number().int().positive(),
     workflowId: z.string().min(1).max(LIMITS.jobTypeChars).optional(),
     durationMs: z.number().finite().min(0).max(365 * 24 * 3600 * 1000).optional(),
+    jobId: z.string().min(1).max(512).optional(),
+    failed: z.boolean().optional(),
   })
   .strict();
 
@@ -71,7 +84,8 @@ export function queueRunsKey(keys: SeennKeys, queueName: string): string {
 /**
  * Records one finished job for ETAs: its finish time toward the queue's throughput and, when
  * `workflowId` and `durationMs` are given, its run toward the queue's and the workflow's run times.
- * One pipelined round trip over keys of the queue's slot only. Bad input throws a
+ * With `jobId`, also scores (or, when `failed`, drops) the job's recorded ETA predictions, in one script
+ * sent alongside. One round trip over keys of the queue's slot only. Bad input throws a
  * `VALIDATION_ERROR` and records nothing; a Redis error throws a `STORE_ERROR`.
  *
  * Call it once per job that finished (completed, or failed for good: both free a worker; give
@@ -101,7 +115,9 @@ export async function recordCompletion(redis: RedisConnection, keys: SeennKeys, 
   }
   let replies: [Error | null, unknown][];
   try {
-    replies = (await pipeline.exec()) ?? [];
+    const outcome = parsed.jobId === undefined ? undefined : { queueName: parsed.queueName, jobId: parsed.jobId, finishedAtMs: parsed.finishedAtMs, failed: parsed.failed ?? false };
+    const [execReplies] = await Promise.all([pipeline.exec(), outcome === undefined ? undefined : scoreEtaPredictions(redis, keys, outcome, settings)]);
+    replies = execReplies ?? [];
   } catch (error) {
     throw new SeennError('STORE_ERROR', 'could not record a completion', { cause: error, details: { queueName: parsed.queueName } });
   }
@@ -125,6 +141,8 @@ export interface QueueHistory {
   runs: QueueRun[];
   /** Run durations (ms) per workflow id asked for, newest first. */
   durations: Map<string, number[]>;
+  /** The queue's `etaConfidence` calibration histogram, `null` before any prediction was scored. */
+  calibration: CalibrationBucket[] | null;
 }
 
 /** Recent history of some queues and of some workflows of jobs without a queue. */
@@ -180,6 +198,7 @@ export async function readHistory(redis: RedisConnection, keys: SeennKeys, wante
       const pipeline = redis.pipeline();
       pipeline.lrange(completionsKey(keys, queueName), 0, settings.throughputSamples - 1);
       pipeline.lrange(queueRunsKey(keys, queueName), 0, settings.throughputSamples - 1);
+      pipeline.hgetall(keys.etaCalibration(queueName));
       for (const workflow of workflows) pipeline.lrange(runsKey(keys, queueName, workflow), 0, settings.durationSamples - 1);
       let replies: [Error | null, unknown][];
       try {
@@ -189,8 +208,8 @@ export async function readHistory(redis: RedisConnection, keys: SeennKeys, wante
       }
       const failed = replies.find(([error]) => error !== null);
       if (failed) throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: failed[0], details: { queueName } });
-      const queue: QueueHistory = { finishedAtMs: numbers(replies[0]?.[1]), runs: runsOf(replies[1]?.[1]), durations: new Map() };
-      workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[2 + i]?.[1])));
+      const queue: QueueHistory = { finishedAtMs: numbers(replies[0]?.[1]), runs: runsOf(replies[1]?.[1]), durations: new Map(), calibration: calibrationOf(replies[2]?.[1] as Record<string, string> | undefined) };
+      workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[3 + i]?.[1])));
       history.queues.set(queueName, queue);
   });
   await Promise.all([...alone, ...perQueue]);

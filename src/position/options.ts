@@ -13,6 +13,13 @@ export interface HistoryOptions {
   throughputSamples?: number;
   /** How long a workflow's or queue's history lives after its last completion. @defaultValue 2592000 (30 days) */
   historySeconds?: number;
+  /**
+   * How quickly a queue's ETA calibration forgets: each prediction scored when its job completes
+   * multiplies every earlier one's weight by `1 − 1/etaCalibrationWindowSamples`, so the measured
+   * shares follow the last ≈ this many scored predictions (each job gives at most two: its first ETA
+   * and one mid-wait). Used when completions are recorded. @defaultValue 500
+   */
+  etaCalibrationWindowSamples?: number;
 }
 
 /** Options of position lookups and ETAs on read ({@link PositionReader}). */
@@ -39,6 +46,27 @@ export interface PositionOptions extends HistoryOptions {
   throughputWindowMs?: number;
   /** ETAs further away than this are not given (no ETA rather than a wild one). @defaultValue 86400000 (24 h) */
   etaMaxMs?: number;
+  /**
+   * Calibrate `etaConfidence` against real outcomes: reads record the ETAs they give (a job's first
+   * and one mid-wait, per queue, in the queue's slot), the publisher scores them when the job
+   * completes, and a computed ETA's confidence becomes the measured share of the queue's past
+   * predictions at that model confidence that landed within ±20 % of the time left (see
+   * `calibration.ts`). Off: `etaConfidence` is the model's own probability and reads write no
+   * predictions. @defaultValue true
+   */
+  etaCalibration?: boolean;
+  /**
+   * Weight of the model's own probability in a confidence bucket's calibrated value, in scored
+   * predictions: a bucket with this many (decayed) outcomes is half measured, half model.
+   * @defaultValue 10
+   */
+  etaCalibrationPriorSamples?: number;
+  /**
+   * Most jobs per queue whose recorded predictions await their outcome; beyond it the oldest are
+   * dropped unscored (≈ 60 bytes each; failed and cancelled jobs' predictions also go this way, or with
+   * the key's TTL, `historySeconds`). @defaultValue 2000
+   */
+  etaCalibrationMaxJobs?: number;
   /** The clock, epoch ms (tests inject one). @defaultValue Date.now */
   now?: () => number;
 }
@@ -63,6 +91,7 @@ export const HISTORY_DEFAULTS: ResolvedHistoryOptions = Object.freeze({
   durationSamples: 100,
   throughputSamples: 200,
   historySeconds: 30 * 24 * 3600,
+  etaCalibrationWindowSamples: 500,
 });
 
 /** The defaults of {@link PositionOptions} (and of {@link HistoryOptions} within it). */
@@ -74,6 +103,9 @@ export const POSITION_DEFAULTS: ResolvedPositionOptions = Object.freeze({
   etaFullConfidenceSamples: 20,
   throughputWindowMs: 600_000,
   etaMaxMs: 86_400_000,
+  etaCalibration: true,
+  etaCalibrationPriorSamples: 10,
+  etaCalibrationMaxJobs: 2_000,
   now: Date.now,
 });
 
@@ -86,6 +118,7 @@ const HistorySchema = z.object({
   durationSamples: int(1, 10_000),
   throughputSamples: int(2, 10_000),
   historySeconds: int(60, 365 * 24 * 3600),
+  etaCalibrationWindowSamples: int(10, 1_000_000),
 });
 
 const PositionSchema = HistorySchema.extend({
@@ -95,6 +128,9 @@ const PositionSchema = HistorySchema.extend({
   etaFullConfidenceSamples: int(1, 10_000),
   throughputWindowMs: int(1_000, 7 * 24 * 3600 * 1000),
   etaMaxMs: int(1_000, 365 * 24 * 3600 * 1000),
+  etaCalibration: z.boolean().optional(),
+  etaCalibrationPriorSamples: int(0, 100_000),
+  etaCalibrationMaxJobs: int(10, 1_000_000),
   now: z.custom<() => number>((value) => typeof value === 'function', 'now must be a function').optional(),
 });
 

@@ -11,7 +11,8 @@ import type { SeennKeys } from '../store/keys.js';
 import { readHistory, type HistoryWanted } from './history.js';
 import { lookupPositions, type PositionRequest, type QueueSnapshot } from './lookup.js';
 import { resolvePositionOptions, type PositionOptions, type ResolvedPositionOptions } from './options.js';
-import { applyView, computeView, HistoryStats, wantsEta, workflowOf } from './view.js';
+import { PredictionRecorder } from './calibration.js';
+import { applyView, computeView, HistoryStats, wantsEta, workflowOf, type PositionView } from './view.js';
 
 /** What positions need from the Seenn context (a `SeennContext` is one). */
 export interface PositionSource {
@@ -51,6 +52,7 @@ export function isPlaceableBullJob(record: JobRecord): record is JobRecord & { x
 export class PositionReader {
   /** The resolved options. */
   readonly options: ResolvedPositionOptions;
+  private readonly predictions: PredictionRecorder | null;
 
   /**
    * @param source - Redis, keys and logger (a `SeennContext`)
@@ -61,6 +63,7 @@ export class PositionReader {
     options: PositionOptions = {},
   ) {
     this.options = resolvePositionOptions(options);
+    this.predictions = this.options.etaCalibration ? new PredictionRecorder(source.redis, source.keys, this.options) : null;
   }
 
   /** Places `requests` in one queue with one script call (see `lookup-script.ts` for the cost). */
@@ -71,9 +74,16 @@ export class PositionReader {
   /**
    * Copies of the records' jobs with `queue` (queued jobs) and a computed ETA (queued, delayed and
    * running jobs without an explicit `estimatedCompletionAt`). A lookup that fails is logged and leaves its
-   * jobs as stored.
+   * jobs as stored. With `etaCalibration` (the default), a computed ETA's `etaConfidence` is calibrated
+   * against its queue's outcomes, and the read records the job's first and mid-wait predictions (one
+   * script per queue, only for reads that give one; a failure is logged, the read goes on).
    */
   async decorate(records: readonly JobRecord[]): Promise<SeennJob[]> {
+    return (await this.explain(records)).map(({ job }) => job);
+  }
+
+  /** {@link decorate}, with each job's derived view (its ETA's `modelConfidence` included: benchmarks compare the two). */
+  async explain(records: readonly JobRecord[]): Promise<{ job: SeennJob; view: PositionView }[]> {
     const nowMs = this.options.now();
     const byQueue = new Map<string, number[]>();
     records.forEach((record, i) => {
@@ -99,7 +109,18 @@ export class PositionReader {
       if (result === null) continue;
       result.indexes.forEach((recordIndex, i) => places.set(recordIndex, { snapshot: result.snapshot, place: result.snapshot.places[i] as QueueSnapshot['places'][number] }));
     }
-    return records.map((record, i) => applyView(record.job, computeView(record.job, record.x.queueName, places.get(i) ?? null, stats, nowMs, this.options)));
+    const out = records.map((record, i) => {
+      const view = computeView(record.job, record.x.queueName, places.get(i) ?? null, stats, nowMs, this.options);
+      const eta = view.eta;
+      if (this.predictions !== null && eta !== undefined && record.x.queueName !== undefined) this.predictions.note(record.x.queueName, record.job.id, eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
+      return { job: applyView(record.job, view), view };
+    });
+    try {
+      await this.predictions?.flush();
+    } catch (error) {
+      this.source.logger.warn({ err: error }, 'recording ETA predictions failed');
+    }
+    return out;
   }
 
   private async readStats(records: readonly JobRecord[]): Promise<HistoryStats | null> {

@@ -3,6 +3,7 @@
  * Never stored: computed on read and by the watcher.
  */
 import { isoTime, type QueueInfo, type SeennJob } from '../model/job.js';
+import { Calibration } from './calibration.js';
 import { delayedEta, durationStats, queuedEta, runningEta, serviceModelOf, type DurationStats, type Eta, type EtaSettings, type ServiceModel } from './eta.js';
 import type { History } from './history.js';
 import { queueInfoOf, type JobPlace, type QueueSnapshot } from './lookup.js';
@@ -44,12 +45,39 @@ export class HistoryStats {
   }
 
   private readonly services = new Map<string, ServiceModel | null>();
+  private readonly calibrations = new Map<string, Calibration | null>();
+
+  /** The `etaConfidence` calibration of a queue, or `null` before any of its predictions was scored. */
+  calibration(queueName: string, priorSamples: number): Calibration | null {
+    if (!this.calibrations.has(queueName)) {
+      const histogram = this.history.queues.get(queueName)?.calibration ?? null;
+      this.calibrations.set(queueName, histogram === null ? null : new Calibration(histogram, priorSamples));
+    }
+    return this.calibrations.get(queueName) ?? null;
+  }
 
   /** How a queue is served (see `eta.ts`), or `null` with too little history. */
   service(queueName: string, minSamples: number): ServiceModel | null {
     if (!this.services.has(queueName)) this.services.set(queueName, serviceModelOf(this.history.queues.get(queueName)?.runs ?? [], minSamples));
     return this.services.get(queueName) ?? null;
   }
+}
+
+/** What {@link computeView} needs: the ETA model's settings and the calibration's. */
+export interface ViewSettings extends EtaSettings {
+  /** Calibrate confidences against the queue's outcomes (`PositionOptions.etaCalibration`). */
+  etaCalibration: boolean;
+  /** `PositionOptions.etaCalibrationPriorSamples`. */
+  etaCalibrationPriorSamples: number;
+}
+
+/**
+ * `eta` with its confidence calibrated against the queue's outcomes (when on and the queue has any),
+ * keeping the model's own value in `modelConfidence`. Jobs without a queue keep the model's value.
+ */
+function calibrated(eta: Eta, queueName: string | undefined, stats: HistoryStats, settings: ViewSettings): Eta {
+  const calibration = settings.etaCalibration && queueName !== undefined ? stats.calibration(queueName, settings.etaCalibrationPriorSamples) : null;
+  return { ...eta, confidence: calibration === null ? eta.confidence : calibration.map(eta.confidence), modelConfidence: eta.confidence };
 }
 
 /**
@@ -60,9 +88,9 @@ export class HistoryStats {
  * @param placed - the queue snapshot and the job's place in it, when it was looked up
  * @param stats - history, when read (no ETA without it)
  * @param nowMs - the clock
- * @param settings - ETA settings
+ * @param settings - ETA and calibration settings
  */
-export function computeView(job: SeennJob, queueName: string | undefined, placed: { snapshot: QueueSnapshot; place: JobPlace } | null, stats: HistoryStats | null, nowMs: number, settings: EtaSettings): PositionView {
+export function computeView(job: SeennJob, queueName: string | undefined, placed: { snapshot: QueueSnapshot; place: JobPlace } | null, stats: HistoryStats | null, nowMs: number, settings: ViewSettings): PositionView {
   const view: PositionView = {};
   if (job.status === 'queued' && placed !== null) {
     const queue = queueInfoOf(placed.snapshot, placed.place);
@@ -74,7 +102,7 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
           { nowMs, position: queue.position, durations: stats.durations(name, workflowOf(job)), service: stats.service(name, settings.etaMinSamples), state: placed.snapshot },
           settings,
         );
-        if (eta !== null) view.eta = eta;
+        if (eta !== null) view.eta = calibrated(eta, name, stats, settings);
       }
     }
   } else if (job.status === 'pending' && placed !== null && placed.place.state === 'delayed' && stats !== null && wantsEta(job)) {
@@ -90,10 +118,10 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
       },
       settings,
     );
-    if (eta !== null) view.eta = eta;
+    if (eta !== null) view.eta = calibrated(eta, name, stats, settings);
   } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined) {
     const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(queueName, workflowOf(job)) }, settings);
-    if (eta !== null) view.eta = eta;
+    if (eta !== null) view.eta = calibrated(eta, queueName, stats, settings);
   }
   return view;
 }

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
+import { PredictionRecorder } from './calibration.js';
 import { readHistory, type HistoryWanted } from './history.js';
 import { type JobPlace, type PositionHint, type QueueSnapshot } from './lookup.js';
 import { resolvePositionWatcherOptions, type PositionWatcherOptions, type ResolvedPositionWatcherOptions } from './options.js';
@@ -106,6 +107,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   private running: Promise<void> | undefined;
   private closed = false;
   private stats: { stats: HistoryStats; atMs: number } | undefined;
+  private readonly predictions: PredictionRecorder | null;
 
   /**
    * @param source - Redis, keys, store and logger (a `SeennContext`)
@@ -117,6 +119,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   ) {
     super();
     this.options = resolvePositionWatcherOptions(options);
+    this.predictions = this.options.etaCalibration ? new PredictionRecorder(source.redis, source.keys, this.options) : null;
   }
 
   /** Jobs watched now. */
@@ -171,7 +174,10 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     let view: PositionView = {};
     if ((job.status === 'queued' || job.status === 'pending') && entry.sent !== undefined) view = entry.sent;
     else if (job.status === 'running' && wantsEta(job) && this.stats !== undefined) {
-      view = computeView(job, entry.queueName, null, this.stats.stats, this.options.now(), this.options);
+      const nowMs = this.options.now();
+      view = computeView(job, entry.queueName, null, this.stats.stats, nowMs, this.options);
+      // Recorded at the next tick (which a running job with an ETA keeps coming).
+      this.notePrediction(entry, view, nowMs);
     }
     entry.sent = job.status === 'queued' || job.status === 'pending' ? entry.sent : view;
     return applyView(job, view);
@@ -320,6 +326,15 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       });
     }
     this.emit('tick', { atMs: startMs, queues: snapshots.length, jobs: due.length, elementsRead, emitted });
+    // The ETAs noted above (and by noteChange since the last tick), one script per queue; after the
+    // tick's events, and without yielding when there is nothing to write.
+    if (this.predictions !== null && this.predictions.pendingJobs > 0) {
+      try {
+        await this.predictions.flush();
+      } catch (error) {
+        failures.push(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
     for (const failure of failures) this.fail(failure);
   }
 
@@ -348,12 +363,21 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       return false;
     }
     const view = computeView(entry.job, entry.queueName, { snapshot, place }, this.stats?.stats ?? null, startMs, this.options);
+    // The ETA in force now, sent or not (an unsent one is within a tenth of the time left of the sent one).
+    this.notePrediction(entry, view, startMs);
     if (!viewChangedFrom(entry.sent, view, startMs)) return false;
     const atMs = this.options.now();
     entry.sent = view;
     entry.emittedAtMs = atMs;
     this.emit('position', { userId: entry.userId, job: applyView(entry.job, view), atMs });
     return true;
+  }
+
+  /** Notes a computed ETA of a watched job for the calibration (see `calibration.ts`). */
+  private notePrediction(entry: Entry, view: PositionView, nowMs: number): void {
+    const eta = view.eta;
+    if (this.predictions === null || eta === undefined || entry.queueName === undefined) return;
+    this.predictions.note(entry.queueName, entry.jobId, eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
   }
 
   /** Reads the records of entries not loaded yet (one pipelined read per user). */

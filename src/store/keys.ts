@@ -143,6 +143,29 @@ export class SeennKeys {
     return `${this.queueRoot(queueName)}:live`;
   }
 
+  /**
+   * Hash: Seenn job id → the ETA predictions recorded for that job in one queue, awaiting its outcome
+   * (`"<modelConfidence>,<madeAtMs>,<predictedEndMs>"`, at most two joined by `;`: the first and one
+   * mid-wait). Queue's slot; see `position/calibration.ts`.
+   */
+  etaPredictions(queueName: string): string {
+    return `${this.queueRoot(queueName)}:etacal:pending`;
+  }
+
+  /** Sorted set: the job ids of {@link etaPredictions} scored by their first prediction's time (oldest dropped first; queue's slot). */
+  etaPredictionTimes(queueName: string): string {
+    return `${this.queueRoot(queueName)}:etacal:pending:at`;
+  }
+
+  /**
+   * Hash: one queue's ETA calibration: per model-confidence bucket `b`, the decayed count of scored
+   * predictions `n<b>`, of those that landed within ±20 % `h<b>`, and the sum of their model
+   * confidences `s<b>` (queue's slot; see `position/calibration.ts`).
+   */
+  etaCalibration(queueName: string): string {
+    return `${this.queueRoot(queueName)}:etacal:hist`;
+  }
+
   /** Hash: BullMQ job id → why the publisher set that job's events aside (JSON), for one queue. */
   parkedJobs(queueName: string): string {
     return `${this.base}:q:${queueName}:parked`;

@@ -1,0 +1,381 @@
+/**
+ * `etaConfidence` calibrated against real outcomes.
+ *
+ * The ETA model (`eta.ts`) gives each ETA its own probability of landing within ±20 % of the time
+ * left it predicts. That probability is only a model; this module measures it, per queue:
+ *
+ * 1. **Record.** When a read gives a job a computed ETA (`PositionReader.decorate`, and the
+ *    `PositionWatcher` for live positions), the job's prediction is recorded in its queue's slot:
+ *    `(model confidence, made at, predicted end)`. At most TWO per job: its first ETA, and one
+ *    mid-wait ETA (the first read at or after the middle of the first prediction's time left). So a
+ *    job read a hundred times counts no more than one read twice. A per-process memo skips the Redis
+ *    call for reads that would record nothing; the script is idempotent across processes. The oldest
+ *    jobs beyond `etaCalibrationMaxJobs` are dropped unscored, and the keys expire `historySeconds`
+ *    after the last write.
+ * 2. **Score.** When the publisher records a job's completion (`recordCompletion` with its `jobId`),
+ *    each of its predictions is scored: a hit when `|finished − predicted end| ≤ 0.2 · (predicted
+ *    end − made at)`, the band `etaConfidence` speaks of. Failed jobs' predictions are dropped, not
+ *    scored (a failure is not a late completion); cancelled and removed jobs' never reach scoring and
+ *    age out as above. The score goes into the queue's histogram: per model-confidence bucket (ten,
+ *    0.1 wide), the decayed count of predictions `n`, of hits `h`, and the sum of their model
+ *    confidences `s`. Every scored prediction first multiplies all counts by
+ *    `1 − 1/etaCalibrationWindowSamples`, so the histogram follows drift over the last ≈ that many
+ *    predictions.
+ * 3. **Map.** On read (the histogram comes with the ETA history, in the same round trip), a model
+ *    confidence `c` in bucket `b` with at least one (decayed) scored prediction becomes that bucket's
+ *    measured share with a prior toward the model: `(h + k · s/n) / (n + k)`, `k` =
+ *    `etaCalibrationPriorSamples`; the buckets' values are then made monotone (pool-adjacent-violators
+ *    weighted by `n`), so a higher model confidence never maps lower. A bucket without outcomes keeps
+ *    the model's value, clamped between its measured neighbours. A queue without any scored
+ *    prediction (or jobs no BullMQ queue runs) keeps the model's value.
+ *
+ * So `etaConfidence` ≈ the share of this queue's recent ETAs, given at that model confidence, that
+ * landed within ±20 % of the time left they predicted.
+ */
+import type { RedisConnection } from '../store/connection.js';
+import { SeennError } from '../errors.js';
+import type { SeennKeys } from '../store/keys.js';
+import { luaScript, runScript } from '../store/scripts.js';
+
+/** Confidence buckets of the histogram (each 1/CALIBRATION_BUCKETS wide). */
+export const CALIBRATION_BUCKETS = 10;
+
+/** The band a hit lands in: within this share of the predicted time left. */
+export const CALIBRATION_BAND = 0.2;
+
+/** A bucket with fewer (decayed) scored predictions than this counts as empty. */
+const MIN_BUCKET_SAMPLES = 1;
+
+/** The bucket of a model confidence (0–1). */
+export function bucketOf(confidence: number, buckets = CALIBRATION_BUCKETS): number {
+  return Math.min(buckets - 1, Math.max(0, Math.floor(confidence * buckets + 1e-9)));
+}
+
+/** One bucket of a queue's calibration histogram (decayed counts). */
+export interface CalibrationBucket {
+  /** Scored predictions. */
+  samples: number;
+  /** Of those, the ones that landed within ±20 %. */
+  hits: number;
+  /** The sum of their model confidences. */
+  confidenceSum: number;
+}
+
+/** A queue's histogram from its Redis hash, or `null` when nothing was scored yet. */
+export function calibrationOf(hash: Record<string, string> | null | undefined, buckets = CALIBRATION_BUCKETS): CalibrationBucket[] | null {
+  if (hash === null || hash === undefined) return null;
+  const read = (field: string): number => {
+    const value = Number(hash[field] ?? 0);
+    return Number.isFinite(value) && value > 0 ? value : 0;
+  };
+  const out: CalibrationBucket[] = [];
+  let any = false;
+  for (let b = 0; b < buckets; b += 1) {
+    const bucket = { samples: read(`n${b}`), hits: read(`h${b}`), confidenceSum: read(`s${b}`) };
+    bucket.hits = Math.min(bucket.hits, bucket.samples);
+    if (bucket.samples > 0) any = true;
+    out.push(bucket);
+  }
+  return any ? out : null;
+}
+
+/**
+ * Each bucket's calibrated value (`null` for a bucket without outcomes): the measured share with a
+ * prior of `priorSamples` toward the bucket's mean model confidence, made monotone across buckets.
+ */
+export function calibratedBuckets(histogram: readonly CalibrationBucket[], priorSamples: number): (number | null)[] {
+  const blocks: { first: number; last: number; weight: number; value: number }[] = [];
+  histogram.forEach((bucket, b) => {
+    if (bucket.samples < MIN_BUCKET_SAMPLES) return;
+    const meanModel = bucket.confidenceSum / bucket.samples;
+    const value = (bucket.hits + priorSamples * meanModel) / (bucket.samples + priorSamples);
+    blocks.push({ first: b, last: b, weight: bucket.samples, value });
+    // Pool adjacent violators: a block lower than the one before it merges with it.
+    while (blocks.length > 1) {
+      const top = blocks[blocks.length - 1] as (typeof blocks)[number];
+      const below = blocks[blocks.length - 2] as (typeof blocks)[number];
+      if (below.value <= top.value) break;
+      blocks.pop();
+      below.value = (below.value * below.weight + top.value * top.weight) / (below.weight + top.weight);
+      below.weight += top.weight;
+      below.last = top.last;
+    }
+  });
+  const out: (number | null)[] = histogram.map(() => null);
+  for (const block of blocks) {
+    for (let b = block.first; b <= block.last; b += 1) if ((histogram[b] as CalibrationBucket).samples >= MIN_BUCKET_SAMPLES) out[b] = block.value;
+  }
+  return out;
+}
+
+/**
+ * Maps model confidences of one queue onto the measured share of hits (see the module comment).
+ * Built once per history read.
+ */
+export class Calibration {
+  private readonly values: (number | null)[];
+
+  /**
+   * @param histogram - the queue's buckets ({@link calibrationOf})
+   * @param priorSamples - `etaCalibrationPriorSamples`
+   */
+  constructor(
+    readonly histogram: readonly CalibrationBucket[],
+    priorSamples: number,
+  ) {
+    this.values = calibratedBuckets(histogram, priorSamples);
+  }
+
+  /** The calibrated confidence (0–1, two decimals) of a model confidence. */
+  map(modelConfidence: number): number {
+    const b = bucketOf(modelConfidence, this.values.length);
+    let value = this.values[b];
+    if (value === null || value === undefined) {
+      let low = 0;
+      let high = 1;
+      for (let i = b - 1; i >= 0; i -= 1) {
+        const v = this.values[i];
+        if (v !== null && v !== undefined) {
+          low = v;
+          break;
+        }
+      }
+      for (let i = b + 1; i < this.values.length; i += 1) {
+        const v = this.values[i];
+        if (v !== null && v !== undefined) {
+          high = v;
+          break;
+        }
+      }
+      value = Math.min(high, Math.max(low, modelConfidence));
+    }
+    return Math.min(1, Math.max(0, Math.round(value * 100) / 100));
+  }
+}
+
+/**
+ * recordEtaPredictions: records the ETA predictions of some jobs of ONE queue (first and mid-wait).
+ *
+ * KEYS[1]  hash: job id → predictions (`"<c>,<madeAtMs>,<endMs>"`, two joined by `;` at most)
+ * KEYS[2]  sorted set: job id → its first prediction's time
+ * ARGV[1]  most jobs kept (the oldest beyond are dropped)
+ * ARGV[2]  TTL of both keys, ms
+ * then 4 ARGV per job: job id, model confidence, made at (epoch ms), predicted end (epoch ms)
+ *
+ * Answers, per job, `{ firstMadeAtMs, firstEndMs, predictions }` flattened (predictions: 1 or 2).
+ */
+const recordScript = luaScript(
+  'recordEtaPredictions',
+  `
+local out = {}
+for i = 3, #ARGV, 4 do
+  local id = ARGV[i]
+  local entry = ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3]
+  local v = redis.call('HGET', KEYS[1], id)
+  if not v then
+    redis.call('HSET', KEYS[1], id, entry)
+    redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
+    out[#out + 1] = ARGV[i + 2]
+    out[#out + 1] = ARGV[i + 3]
+    out[#out + 1] = 1
+  else
+    local m0, e0 = string.match(v, '^[^,]+,([^,]+),([^,;]+)')
+    local count = 1
+    if string.find(v, ';', 1, true) then
+      count = 2
+    elseif tonumber(ARGV[i + 2]) >= tonumber(m0) + (tonumber(e0) - tonumber(m0)) / 2 then
+      redis.call('HSET', KEYS[1], id, v .. ';' .. entry)
+      count = 2
+    end
+    out[#out + 1] = m0
+    out[#out + 1] = e0
+    out[#out + 1] = count
+  end
+end
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[1])
+while over > 0 do
+  local n = math.min(over, 1000)
+  local old = redis.call('ZRANGE', KEYS[2], 0, n - 1)
+  redis.call('HDEL', KEYS[1], unpack(old))
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - 1)
+  over = over - n
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return out
+`,
+);
+
+/**
+ * scoreEtaPredictions: scores (or drops) the recorded predictions of one job of ONE queue.
+ *
+ * KEYS[1]  the predictions hash, KEYS[2] its sorted set (as recordEtaPredictions)
+ * KEYS[3]  hash: the queue's calibration histogram (`n<b>`, `h<b>`, `s<b>`)
+ * ARGV[1]  job id
+ * ARGV[2]  when it finished, epoch ms
+ * ARGV[3]  '1' completed (score), '0' failed (drop)
+ * ARGV[4]  the weight every earlier score keeps per new one (1 − 1/window)
+ * ARGV[5]  TTL of the histogram, ms
+ * ARGV[6]  buckets
+ * ARGV[7]  the band (0.2)
+ *
+ * Answers the number of predictions scored.
+ */
+const scoreScript = luaScript(
+  'scoreEtaPredictions',
+  `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[3] ~= '1' then return 0 end
+local finished = tonumber(ARGV[2])
+local keep = tonumber(ARGV[4])
+local buckets = tonumber(ARGV[6])
+local band = tonumber(ARGV[7])
+local counts = nil
+local scored = 0
+for c, m, e in string.gmatch(v, '([^,;]+),([^,;]+),([^,;]+)') do
+  c = tonumber(c)
+  m = tonumber(m)
+  e = tonumber(e)
+  if c and m and e and e > m and m < finished then
+    if not counts then
+      counts = {}
+      local flat = redis.call('HGETALL', KEYS[3])
+      for j = 1, #flat, 2 do counts[flat[j]] = tonumber(flat[j + 1]) or 0 end
+    end
+    for field, value in pairs(counts) do counts[field] = value * keep end
+    local b = math.min(buckets - 1, math.max(0, math.floor(c * buckets + 1e-9)))
+    local hit = 0
+    if math.abs(finished - e) <= band * (e - m) then hit = 1 end
+    counts['n' .. b] = (counts['n' .. b] or 0) + 1
+    counts['h' .. b] = (counts['h' .. b] or 0) + hit
+    counts['s' .. b] = (counts['s' .. b] or 0) + c
+    scored = scored + 1
+  end
+end
+if scored > 0 then
+  local flat = {}
+  for field, value in pairs(counts) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = string.format('%.6g', value)
+  end
+  redis.call('HSET', KEYS[3], unpack(flat))
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
+return scored
+`,
+);
+
+/** What {@link scoreEtaPredictions} needs to know about a finished job. */
+export interface PredictionOutcome {
+  queueName: string;
+  /** The Seenn job id the predictions were recorded under. */
+  jobId: string;
+  /** When the job finished, epoch ms. */
+  finishedAtMs: number;
+  /** Failed for good: its predictions are dropped, not scored. */
+  failed: boolean;
+}
+
+/**
+ * Scores a finished job's recorded predictions into its queue's calibration histogram (or drops
+ * them, for a failed job). One script over keys of the queue's slot; answers the number scored.
+ */
+export async function scoreEtaPredictions(redis: RedisConnection, keys: SeennKeys, outcome: PredictionOutcome, settings: { etaCalibrationWindowSamples: number; historySeconds: number }): Promise<number> {
+  const { queueName } = outcome;
+  const scriptKeys = [keys.etaPredictions(queueName), keys.etaPredictionTimes(queueName), keys.etaCalibration(queueName)];
+  const args = [outcome.jobId, Math.round(outcome.finishedAtMs), outcome.failed ? '0' : '1', 1 - 1 / settings.etaCalibrationWindowSamples, settings.historySeconds * 1000, CALIBRATION_BUCKETS, CALIBRATION_BAND];
+  return Number(await runScript(redis, scoreScript, scriptKeys, args));
+}
+
+/** Settings of a {@link PredictionRecorder}. */
+export interface PredictionRecorderSettings {
+  etaCalibrationMaxJobs: number;
+  historySeconds: number;
+}
+
+/** Jobs a recorder remembers having recorded (beyond it, the oldest are forgotten: a Redis call then tells again). */
+const MEMO_LIMIT = 10_000;
+
+type Memo = { midAtMs: number } | 'done';
+
+/**
+ * Records the ETA predictions reads give, per queue (see the module comment): `note` each ETA given,
+ * then `flush` once per read or tick. Reads that would record nothing cost no Redis call.
+ */
+export class PredictionRecorder {
+  private readonly memo = new Map<string, Memo>();
+  private pending = new Map<string, Map<string, { confidence: number; madeAtMs: number; endMs: number }>>();
+
+  /**
+   * @param redis - the connection
+   * @param keys - the key names
+   * @param settings - limits and TTL
+   */
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: SeennKeys,
+    private readonly settings: PredictionRecorderSettings,
+  ) {}
+
+  /** Jobs with predictions waiting for {@link flush}. */
+  get pendingJobs(): number {
+    let n = 0;
+    for (const jobs of this.pending.values()) n += jobs.size;
+    return n;
+  }
+
+  /** Notes an ETA given to a job of a queue at `madeAtMs`: kept for the next flush when it may be the job's first or mid-wait prediction. */
+  note(queueName: string, jobId: string, modelConfidence: number, predictedEndMs: number, madeAtMs: number): void {
+    const memo = this.memo.get(memoKey(queueName, jobId));
+    if (memo === 'done' || (memo !== undefined && madeAtMs < memo.midAtMs)) return;
+    const jobs = this.pending.get(queueName) ?? new Map<string, { confidence: number; madeAtMs: number; endMs: number }>();
+    if (!jobs.has(jobId)) jobs.set(jobId, { confidence: modelConfidence, madeAtMs: Math.round(madeAtMs), endMs: Math.round(predictedEndMs) });
+    this.pending.set(queueName, jobs);
+  }
+
+  /**
+   * Writes the noted predictions: one script per queue (one slot each), in parallel. A queue that
+   * fails loses its notes (reads go on); the first error is thrown as a `STORE_ERROR` after all ran.
+   */
+  async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    const errors: unknown[] = [];
+    await Promise.all(
+      [...pending].map(async ([queueName, jobs]) => {
+        const entries = [...jobs];
+        const args: (string | number)[] = [this.settings.etaCalibrationMaxJobs, this.settings.historySeconds * 1000];
+        for (const [jobId, p] of entries) args.push(jobId, p.confidence, p.madeAtMs, p.endMs);
+        try {
+          const answer = (await runScript(this.redis, recordScript, [this.keys.etaPredictions(queueName), this.keys.etaPredictionTimes(queueName)], args)) as (string | number)[];
+          entries.forEach(([jobId], i) => {
+            const madeAtMs = Number(answer[3 * i]);
+            const endMs = Number(answer[3 * i + 1]);
+            const count = Number(answer[3 * i + 2]);
+            this.remember(memoKey(queueName, jobId), count >= 2 ? 'done' : { midAtMs: madeAtMs + (endMs - madeAtMs) / 2 });
+          });
+        } catch (error) {
+          errors.push(new SeennError('STORE_ERROR', 'could not record ETA predictions', { cause: error, details: { queueName } }));
+        }
+      }),
+    );
+    if (errors.length > 0) throw errors[0];
+  }
+
+  private remember(key: string, memo: Memo): void {
+    this.memo.delete(key);
+    this.memo.set(key, memo);
+    if (this.memo.size > MEMO_LIMIT) {
+      const oldest = this.memo.keys().next();
+      if (oldest.done !== true) this.memo.delete(oldest.value);
+    }
+  }
+}
+
+function memoKey(queueName: string, jobId: string): string {
+  return `${queueName}\n${jobId}`;
+}
