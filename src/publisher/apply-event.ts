@@ -336,7 +336,8 @@ async function afterCommit(ctx: SeennContext, queueName: string, resolver: JobRe
     const { job, x } = next;
     const finishedAtMs = Date.parse(job.completedAt ?? job.updatedAt);
     if (job.status !== 'cancelled' && (snapshot === null || !isTerminal(snapshot.record.job.status))) {
-      const completion: Completion = { queueName, finishedAtMs, workflowId: job.workflowId ?? job.jobType };
+      // jobId: the job's recorded ETA predictions are scored (completed) or dropped (failed); position/calibration.ts.
+      const completion: Completion = { queueName, finishedAtMs, workflowId: job.workflowId ?? job.jobType, jobId: job.id, failed: job.status === 'failed' };
       if (job.status === 'completed' && x.attemptStartedAtMs !== undefined) completion.durationMs = Math.max(0, finishedAtMs - x.attemptStartedAtMs);
       await recordCompletion(ctx.redis, ctx.keys, completion);
     }
