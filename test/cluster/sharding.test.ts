@@ -59,7 +59,7 @@ describe('Redis Cluster, queues tagged per queue', () => {
     for (const queue of QUEUES) {
       const slot = keySlot(keys.bullEvents(queue));
       masters.add(await cluster.masterPortOf(slot));
-      for (const key of [keys.checkpoint(queue), keys.lease(queue, 0), keys.partitionCheckpoints(queue), keys.publishers(queue), keys.liveJobs(queue), `${keys.prefix}:${queue}:wait`]) expect(keySlot(key), key).toBe(slot);
+      for (const key of [keys.checkpoint(queue), keys.lease(queue, 0), keys.partitionCheckpoints(queue), keys.publishers(queue), keys.liveJobs(queue), keys.etaPredictions(queue), keys.etaPredictionTimes(queue), keys.etaCalibration(queue), `${keys.prefix}:${queue}:wait`]) expect(keySlot(key), key).toBe(slot);
       // Redis agrees with our CRC16.
       expect(await redis.cluster('KEYSLOT', keys.checkpoint(queue))).toBe(slot);
     }

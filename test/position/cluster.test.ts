@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecord } from '../../src/model/reducer.js';
+import { calibrationOf, PredictionRecorder } from '../../src/position/calibration.js';
 import { completionsKey, queueRunsKey, readHistory, recordCompletion, runsKey } from '../../src/position/history.js';
 import { lookupPositions, rankIndexKeys } from '../../src/position/lookup.js';
 import { HISTORY_DEFAULTS } from '../../src/position/options.js';
@@ -63,6 +64,29 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
     expect(history.queues.get('{images}')?.durations.get('encode')).toEqual([54, 53, 52, 51, 50]);
     expect(history.queues.get('{images}')?.finishedAtMs).toHaveLength(5);
     expect(history.queues.get('{video}')?.runs[0]).toEqual({ finishedAtMs: T0 + 400, durationMs: 100 });
+  });
+
+  it('keeps each queue ETA predictions and calibration in the queue slot, and scores them there (issue 18)', async () => {
+    const recorder = new PredictionRecorder(redis, keys, { etaCalibrationMaxJobs: 100, historySeconds: 3_600 });
+    for (const queue of ['{video}', '{images}']) {
+      recorder.note(queue, `${queue}-a`, 0.75, T0 + 1_000, T0);
+      recorder.note(queue, `${queue}-b`, 0.95, T0 + 2_000, T0);
+    }
+    // One script per queue, each on its own master.
+    await recorder.flush();
+    for (const queue of ['{video}', '{images}']) {
+      await recordCompletion(redis, keys, { queueName: queue, finishedAtMs: T0 + 1_050, jobId: `${queue}-a` });
+      await recordCompletion(redis, keys, { queueName: queue, finishedAtMs: T0 + 5_000, jobId: `${queue}-b` });
+      const slot = await client.call('CLUSTER', 'KEYSLOT', `bull:${queue}:wait`);
+      for (const key of [keys.etaPredictions(queue), keys.etaPredictionTimes(queue), keys.etaCalibration(queue)]) expect(await client.call('CLUSTER', 'KEYSLOT', key)).toBe(slot);
+      const histogram = calibrationOf(await client.hgetall(keys.etaCalibration(queue)));
+      // The later score decays the earlier one by 1 − 1/500.
+      expect(histogram?.[7]?.samples).toBeCloseTo(0.998, 6);
+      expect(histogram?.[7]?.hits).toBeCloseTo(0.998, 6);
+      expect(histogram?.[9]?.samples).toBe(1);
+      expect(histogram?.[9]?.hits).toBe(0);
+      expect(await client.hlen(keys.etaPredictions(queue))).toBe(0);
+    }
   });
 
   it('keeps each queue rank index in the queue slot and places jobs by it (issue 18)', async () => {
