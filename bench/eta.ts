@@ -18,7 +18,12 @@
  * the first and mid-wait errors, for the service model (this code) and, side by side from the same
  * history and positions, the previous arrival-rate model (`position ÷ completion rate + median run`,
  * queued jobs only). Then the calibration table of `etaConfidence` over every read: for confidence
- * buckets, the share of ETAs that landed within ±20 %.
+ * buckets, the share of ETAs that landed within ±20 % of the time left they predicted
+ * (`|end − eta| ≤ 0.2 · (eta − t)`, the band the confidence speaks of), once bucketed by the model's
+ * own confidence (`modelConfidence`) and once by the calibrated `etaConfidence` clients get (each
+ * workload's queue starts with no calibration: the publisher scores the reads' recorded predictions
+ * as the jobs complete, so later reads are calibrated by earlier outcomes only); and the mean
+ * calibration error of each (|mean confidence − share within ±20 %| per bucket, weighted by reads).
  *
  *   flock -x /tmp/seenn-cpu.lock npx tsx bench/eta.ts      # starts its own redis-server
  *
@@ -145,7 +150,10 @@ const workloads = (random: () => number): Workload[] => {
 interface Read {
   atMs: number;
   etaMs: number;
+  /** The calibrated etaConfidence (what clients get). */
   confidence: number;
+  /** The model's own confidence. */
+  modelConfidence: number;
   /** The previous model's ETA from the same read (queued jobs only). */
   oldEtaMs?: number;
 }
@@ -165,7 +173,14 @@ function summary(errors: number[]): { n: number; median: number; p90: number; wo
 
 const errorOf = (etaMs: number, atMs: number, endMs: number): number => Math.abs(etaMs - endMs) / Math.max(1, endMs - atMs);
 
-async function runWorkload(url: string, workload: Workload, random: () => number): Promise<{ summary: Record<string, unknown>; calibration: { confidence: number; within: boolean }[] }> {
+interface CalibrationRead {
+  confidence: number;
+  modelConfidence: number;
+  /** Within ±20 % of the time left it predicted. */
+  within: boolean;
+}
+
+async function runWorkload(url: string, workload: Workload, random: () => number): Promise<{ summary: Record<string, unknown>; calibration: CalibrationRead[] }> {
   void random;
   const prefix = `bench-eta-${workload.name}-${Date.now()}`;
   const redis = new Redis(url, { maxRetriesPerRequest: null });
@@ -222,17 +237,17 @@ async function runWorkload(url: string, workload: Workload, random: () => number
         const snapshots = await seenn.context.store.readMany(USER, open.map((t) => t.id));
         const records = snapshots.flatMap((snapshot) => (snapshot === null ? [] : [snapshot.record]));
         const atMs = Date.now();
-        const [decorated, history] = await Promise.all([reader.decorate(records), readHistory(redis, seenn.context.keys, [{ queueName: queue }, ...records.map((r) => ({ queueName: queue, workflowId: r.job.jobType }))], POSITION_DEFAULTS)]);
+        const [explained, history] = await Promise.all([reader.explain(records), readHistory(redis, seenn.context.keys, [{ queueName: queue }, ...records.map((r) => ({ queueName: queue, workflowId: r.job.jobType }))], POSITION_DEFAULTS)]);
         const finishes = history.queues.get(queue)?.finishedAtMs ?? [];
         const rate = throughputOf(finishes, atMs, POSITION_DEFAULTS.throughputWindowMs, POSITION_DEFAULTS.etaMinSamples);
-        for (const job of decorated) {
+        for (const { job, view } of explained) {
           const entry = tracked.get(job.id) as Tracked;
           if (job.status === 'completed') {
             entry.endMs = Date.parse(job.completedAt ?? job.updatedAt);
             continue;
           }
           if (job.estimatedCompletionAt === undefined || job.etaConfidence === undefined) continue;
-          const read: Read = { atMs, etaMs: Date.parse(job.estimatedCompletionAt), confidence: job.etaConfidence };
+          const read: Read = { atMs, etaMs: Date.parse(job.estimatedCompletionAt), confidence: job.etaConfidence, modelConfidence: view.eta?.modelConfidence ?? job.etaConfidence };
           const own = durationStats(history.queues.get(queue)?.durations.get(job.jobType) ?? []);
           if (job.queue !== undefined && rate !== null && own !== null) read.oldEtaMs = atMs + job.queue.position / rate.perMs + own.p50;
           entry.reads.push(read);
@@ -259,7 +274,7 @@ async function runWorkload(url: string, workload: Workload, random: () => number
   const mid: number[] = [];
   const oldFirst: number[] = [];
   const oldMid: number[] = [];
-  const calibration: { confidence: number; within: boolean }[] = [];
+  const calibration: CalibrationRead[] = [];
   let noEta = 0;
   for (const entry of tracked.values()) {
     const end = entry.endMs as number;
@@ -275,7 +290,7 @@ async function runWorkload(url: string, workload: Workload, random: () => number
     mid.push(errorOf(center.etaMs, center.atMs, end));
     if (head.oldEtaMs !== undefined) oldFirst.push(errorOf(head.oldEtaMs, head.atMs, end));
     if (center.oldEtaMs !== undefined) oldMid.push(errorOf(center.oldEtaMs, center.atMs, end));
-    for (const read of reads) calibration.push({ confidence: read.confidence, within: errorOf(read.etaMs, read.atMs, end) <= 0.2 });
+    for (const read of reads) calibration.push({ confidence: read.confidence, modelConfidence: read.modelConfidence, within: Math.abs(end - read.etaMs) <= 0.2 * Math.max(0, read.etaMs - read.atMs) });
   }
   return {
     summary: {
@@ -296,7 +311,7 @@ async function main(): Promise<void> {
   const url = process.env['REDIS_URL'] ?? (server?.url as string);
   const random = rng(18);
   const results: Record<string, unknown>[] = [];
-  const calibration: { confidence: number; within: boolean }[] = [];
+  const calibration: CalibrationRead[] = [];
   try {
     for (const workload of workloads(random)) {
       console.error(`[eta] ${workload.name}`);
@@ -307,15 +322,21 @@ async function main(): Promise<void> {
   } finally {
     await server?.stop();
   }
-  const buckets = [0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.01].slice(0, -1).map((lo, i, all) => {
-    const hi = [0.2, 0.4, 0.6, 0.8, 0.9, 1.01][i] as number;
-    const inBucket = calibration.filter((c) => c.confidence >= lo && c.confidence < hi);
-    const within = inBucket.filter((c) => c.within).length;
-    const meanConfidence = inBucket.reduce((sum, c) => sum + c.confidence, 0) / Math.max(1, inBucket.length);
-    void all;
-    return { confidence: `${lo.toFixed(1)}–${Math.min(1, hi).toFixed(1)}`, reads: inBucket.length, meanConfidence: Math.round(meanConfidence * 100) / 100, within20: inBucket.length === 0 ? null : Math.round((within / inBucket.length) * 100) / 100 };
-  });
-  const out = { machine: `${process.platform} ${process.arch}, node ${process.version}`, at: new Date().toISOString(), pollMs: POLL_MS, workloads: results, calibration: buckets };
+  const table = (by: (c: CalibrationRead) => number): { rows: { confidence: string; reads: number; meanConfidence: number; within20: number | null }[]; error: number } => {
+    let weighted = 0;
+    const rows = [0, 0.2, 0.4, 0.6, 0.8, 0.9].map((lo, i) => {
+      const hi = [0.2, 0.4, 0.6, 0.8, 0.9, 1.01][i] as number;
+      const inBucket = calibration.filter((c) => by(c) >= lo && by(c) < hi);
+      const within = inBucket.filter((c) => c.within).length;
+      const meanConfidence = inBucket.reduce((sum, c) => sum + by(c), 0) / Math.max(1, inBucket.length);
+      if (inBucket.length > 0) weighted += inBucket.length * Math.abs(meanConfidence - within / inBucket.length);
+      return { confidence: `${lo.toFixed(1)}–${Math.min(1, hi).toFixed(1)}`, reads: inBucket.length, meanConfidence: Math.round(meanConfidence * 100) / 100, within20: inBucket.length === 0 ? null : Math.round((within / inBucket.length) * 100) / 100 };
+    });
+    return { rows, error: Math.round((weighted / Math.max(1, calibration.length)) * 1_000) / 1_000 };
+  };
+  const model = table((c) => c.modelConfidence);
+  const calibrated = table((c) => c.confidence);
+  const out = { machine: `${process.platform} ${process.arch}, node ${process.version}`, at: new Date().toISOString(), pollMs: POLL_MS, workloads: results, calibration: { model, calibrated } };
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   await writeFile(new URL('./results/eta.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
   console.log('ETA error, % of the time left (median / p90 / worst); n = jobs');
@@ -326,8 +347,13 @@ async function main(): Promise<void> {
     };
     console.log(`${String(r['workload']).padEnd(11)} first ${fmt(r['first'])}   mid ${fmt(r['mid'])}   | previous model: first ${fmt(r['previousModelFirst'])}   mid ${fmt(r['previousModelMid'])}   no ETA: ${String(r['jobsWithoutEta'])}`);
   }
-  console.log('etaConfidence calibration (every read): bucket, reads, mean confidence, share within ±20 %');
-  for (const b of buckets) console.log(`  ${b.confidence}  ${String(b.reads).padStart(5)}  ${b.meanConfidence}  ${b.within20 ?? '-'}`);
+  for (const [name, t] of [
+    ['model confidence', model],
+    ['calibrated etaConfidence', calibrated],
+  ] as const) {
+    console.log(`${name} (every read): bucket, reads, mean confidence, share within ±20 % of the predicted time left; mean calibration error ${t.error}`);
+    for (const b of t.rows) console.log(`  ${b.confidence}  ${String(b.reads).padStart(5)}  ${b.meanConfidence}  ${b.within20 ?? '-'}`);
+  }
 }
 
 await main();
