@@ -6,7 +6,9 @@
  *
  * 1. **Record.** When a read gives a job a computed ETA (`PositionReader.decorate`, and the
  *    `PositionWatcher` for live positions), the job's prediction is recorded in its queue's slot:
- *    `(model confidence, made at, predicted end)`. At most TWO per job: its first ETA, and one
+ *    `(model confidence, made at, predicted end, kind)`, the kind being `waiting` (queued or delayed:
+ *    the wait model) or `running` (the run model); the two are calibrated apart, since one model
+ *    confidence means different things in each (bench/README.md, section 7). At most TWO per job: its first ETA, and one
  *    mid-wait ETA (the first read at or after the middle of the first prediction's time left). So a
  *    job read a hundred times counts no more than one read twice. A per-process memo skips the Redis
  *    call for reads that would record nothing; the script is idempotent across processes. The oldest
@@ -16,18 +18,18 @@
  *    each of its predictions is scored: a hit when `|finished − predicted end| ≤ 0.2 · (predicted
  *    end − made at)`, the band `etaConfidence` speaks of. Failed jobs' predictions are dropped, not
  *    scored (a failure is not a late completion); cancelled and removed jobs' never reach scoring and
- *    age out as above. The score goes into the queue's histogram: per model-confidence bucket (ten,
- *    0.1 wide), the decayed count of predictions `n`, of hits `h`, and the sum of their model
+ *    age out as above. The score goes into the queue's histogram: per kind and model-confidence
+ *    bucket (ten per kind, 0.1 wide), the decayed count of predictions `n`, of hits `h`, and the sum of their model
  *    confidences `s`. Every scored prediction first multiplies all counts by
  *    `1 − 1/etaCalibrationWindowSamples`, so the histogram follows drift over the last ≈ that many
  *    predictions.
  * 3. **Map.** On read (the histogram comes with the ETA history, in the same round trip), a model
- *    confidence `c` in bucket `b` with at least one (decayed) scored prediction becomes that bucket's
+ *    confidence `c` of an ETA of one kind in bucket `b` with at least one (decayed) scored prediction becomes that bucket's
  *    measured share with a prior toward the model: `(h + k · s/n) / (n + k)`, `k` =
  *    `etaCalibrationPriorSamples`; the buckets' values are then made monotone (pool-adjacent-violators
  *    weighted by `n`), so a higher model confidence never maps lower. A bucket without outcomes keeps
  *    the model's value, clamped between its measured neighbours. A queue without any scored
- *    prediction (or jobs no BullMQ queue runs) keeps the model's value.
+ *    prediction of that kind (or jobs no BullMQ queue runs) keeps the model's value.
  *
  * So `etaConfidence` ≈ the share of this queue's recent ETAs, given at that model confidence, that
  * landed within ±20 % of the time left they predicted.
@@ -42,6 +44,17 @@ export const CALIBRATION_BUCKETS = 10;
 
 /** The band a hit lands in: within this share of the predicted time left. */
 export const CALIBRATION_BAND = 0.2;
+
+/** What an ETA predicts: when a waiting (queued or delayed) job ends, or a running one. */
+export type EtaKind = 'waiting' | 'running';
+
+/** The histogram's bucket offset of each kind (`n<offset + bucket>`). */
+const KIND_OFFSET: Record<EtaKind, number> = { waiting: 0, running: CALIBRATION_BUCKETS };
+
+/** The kind of ETA a job of this status gets. */
+export function etaKindOf(status: string): EtaKind {
+  return status === 'running' ? 'running' : 'waiting';
+}
 
 /** A bucket with fewer (decayed) scored predictions than this counts as empty. */
 const MIN_BUCKET_SAMPLES = 1;
@@ -61,9 +74,10 @@ export interface CalibrationBucket {
   confidenceSum: number;
 }
 
-/** A queue's histogram from its Redis hash, or `null` when nothing was scored yet. */
-export function calibrationOf(hash: Record<string, string> | null | undefined, buckets = CALIBRATION_BUCKETS): CalibrationBucket[] | null {
+/** One kind's histogram from a queue's Redis hash, or `null` when nothing of that kind was scored yet. */
+export function calibrationOf(hash: Record<string, string> | null | undefined, kind: EtaKind, buckets = CALIBRATION_BUCKETS): CalibrationBucket[] | null {
   if (hash === null || hash === undefined) return null;
+  const offset = KIND_OFFSET[kind];
   const read = (field: string): number => {
     const value = Number(hash[field] ?? 0);
     return Number.isFinite(value) && value > 0 ? value : 0;
@@ -71,7 +85,7 @@ export function calibrationOf(hash: Record<string, string> | null | undefined, b
   const out: CalibrationBucket[] = [];
   let any = false;
   for (let b = 0; b < buckets; b += 1) {
-    const bucket = { samples: read(`n${b}`), hits: read(`h${b}`), confidenceSum: read(`s${b}`) };
+    const bucket = { samples: read(`n${offset + b}`), hits: read(`h${offset + b}`), confidenceSum: read(`s${offset + b}`) };
     bucket.hits = Math.min(bucket.hits, bucket.samples);
     if (bucket.samples > 0) any = true;
     out.push(bucket);
@@ -156,11 +170,12 @@ export class Calibration {
 /**
  * recordEtaPredictions: records the ETA predictions of some jobs of ONE queue (first and mid-wait).
  *
- * KEYS[1]  hash: job id → predictions (`"<c>,<madeAtMs>,<endMs>"`, two joined by `;` at most)
+ * KEYS[1]  hash: job id → predictions (`"<c>,<madeAtMs>,<endMs>,<kind>"`, two joined by `;` at most;
+ *          kind 0 waiting, 1 running)
  * KEYS[2]  sorted set: job id → its first prediction's time
  * ARGV[1]  most jobs kept (the oldest beyond are dropped)
  * ARGV[2]  TTL of both keys, ms
- * then 4 ARGV per job: job id, model confidence, made at (epoch ms), predicted end (epoch ms)
+ * then 5 ARGV per job: job id, model confidence, made at (epoch ms), predicted end (epoch ms), kind
  *
  * Answers, per job, `{ firstMadeAtMs, firstEndMs, predictions }` flattened (predictions: 1 or 2).
  */
@@ -168,9 +183,9 @@ const recordScript = luaScript(
   'recordEtaPredictions',
   `
 local out = {}
-for i = 3, #ARGV, 4 do
+for i = 3, #ARGV, 5 do
   local id = ARGV[i]
-  local entry = ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3]
+  local entry = ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] .. ',' .. ARGV[i + 4]
   local v = redis.call('HGET', KEYS[1], id)
   if not v then
     redis.call('HSET', KEYS[1], id, entry)
@@ -210,7 +225,7 @@ return out
  * scoreEtaPredictions: scores (or drops) the recorded predictions of one job of ONE queue.
  *
  * KEYS[1]  the predictions hash, KEYS[2] its sorted set (as recordEtaPredictions)
- * KEYS[3]  hash: the queue's calibration histogram (`n<b>`, `h<b>`, `s<b>`)
+ * KEYS[3]  hash: the queue's calibration histogram (`n<b>`, `h<b>`, `s<b>`; b = kind · buckets + bucket)
  * ARGV[1]  job id
  * ARGV[2]  when it finished, epoch ms
  * ARGV[3]  '1' completed (score), '0' failed (drop)
@@ -235,18 +250,19 @@ local buckets = tonumber(ARGV[6])
 local band = tonumber(ARGV[7])
 local counts = nil
 local scored = 0
-for c, m, e in string.gmatch(v, '([^,;]+),([^,;]+),([^,;]+)') do
+for c, m, e, k in string.gmatch(v, '([^,;]+),([^,;]+),([^,;]+),([^,;]+)') do
   c = tonumber(c)
   m = tonumber(m)
   e = tonumber(e)
-  if c and m and e and e > m and m < finished then
+  k = tonumber(k)
+  if c and m and e and k and e > m and m < finished then
     if not counts then
       counts = {}
       local flat = redis.call('HGETALL', KEYS[3])
       for j = 1, #flat, 2 do counts[flat[j]] = tonumber(flat[j + 1]) or 0 end
     end
     for field, value in pairs(counts) do counts[field] = value * keep end
-    local b = math.min(buckets - 1, math.max(0, math.floor(c * buckets + 1e-9)))
+    local b = k * buckets + math.min(buckets - 1, math.max(0, math.floor(c * buckets + 1e-9)))
     local hit = 0
     if math.abs(finished - e) <= band * (e - m) then hit = 1 end
     counts['n' .. b] = (counts['n' .. b] or 0) + 1
@@ -301,13 +317,21 @@ const MEMO_LIMIT = 10_000;
 
 type Memo = { midAtMs: number } | 'done';
 
+interface Prediction {
+  confidence: number;
+  madeAtMs: number;
+  endMs: number;
+  /** 0 waiting, 1 running. */
+  kind: 0 | 1;
+}
+
 /**
  * Records the ETA predictions reads give, per queue (see the module comment): `note` each ETA given,
  * then `flush` once per read or tick. Reads that would record nothing cost no Redis call.
  */
 export class PredictionRecorder {
   private readonly memo = new Map<string, Memo>();
-  private pending = new Map<string, Map<string, { confidence: number; madeAtMs: number; endMs: number }>>();
+  private pending = new Map<string, Map<string, Prediction>>();
 
   /**
    * @param redis - the connection
@@ -327,12 +351,12 @@ export class PredictionRecorder {
     return n;
   }
 
-  /** Notes an ETA given to a job of a queue at `madeAtMs`: kept for the next flush when it may be the job's first or mid-wait prediction. */
-  note(queueName: string, jobId: string, modelConfidence: number, predictedEndMs: number, madeAtMs: number): void {
+  /** Notes an ETA of `kind` given to a job of a queue at `madeAtMs`: kept for the next flush when it may be the job's first or mid-wait prediction. */
+  note(queueName: string, jobId: string, kind: EtaKind, modelConfidence: number, predictedEndMs: number, madeAtMs: number): void {
     const memo = this.memo.get(memoKey(queueName, jobId));
     if (memo === 'done' || (memo !== undefined && madeAtMs < memo.midAtMs)) return;
-    const jobs = this.pending.get(queueName) ?? new Map<string, { confidence: number; madeAtMs: number; endMs: number }>();
-    if (!jobs.has(jobId)) jobs.set(jobId, { confidence: modelConfidence, madeAtMs: Math.round(madeAtMs), endMs: Math.round(predictedEndMs) });
+    const jobs = this.pending.get(queueName) ?? new Map<string, Prediction>();
+    if (!jobs.has(jobId)) jobs.set(jobId, { confidence: modelConfidence, madeAtMs: Math.round(madeAtMs), endMs: Math.round(predictedEndMs), kind: kind === 'running' ? 1 : 0 });
     this.pending.set(queueName, jobs);
   }
 
@@ -349,7 +373,7 @@ export class PredictionRecorder {
       [...pending].map(async ([queueName, jobs]) => {
         const entries = [...jobs];
         const args: (string | number)[] = [this.settings.etaCalibrationMaxJobs, this.settings.historySeconds * 1000];
-        for (const [jobId, p] of entries) args.push(jobId, p.confidence, p.madeAtMs, p.endMs);
+        for (const [jobId, p] of entries) args.push(jobId, p.confidence, p.madeAtMs, p.endMs, p.kind);
         try {
           const answer = (await runScript(this.redis, recordScript, [this.keys.etaPredictions(queueName), this.keys.etaPredictionTimes(queueName)], args)) as (string | number)[];
           entries.forEach(([jobId], i) => {

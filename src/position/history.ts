@@ -20,7 +20,7 @@ import { SeennError } from '../errors.js';
 import { LIMITS } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import type { SeennKeys } from '../store/keys.js';
-import { calibrationOf, scoreEtaPredictions, type CalibrationBucket } from './calibration.js';
+import { calibrationOf, scoreEtaPredictions, type CalibrationBucket, type EtaKind } from './calibration.js';
 import { resolveHistoryOptions, type HistoryOptions, type ResolvedHistoryOptions } from './options.js';
 
 /** A finished job, as {@link recordCompletion} takes it. */
@@ -141,8 +141,8 @@ export interface QueueHistory {
   runs: QueueRun[];
   /** Run durations (ms) per workflow id asked for, newest first. */
   durations: Map<string, number[]>;
-  /** The queue's `etaConfidence` calibration histogram, `null` before any prediction was scored. */
-  calibration: CalibrationBucket[] | null;
+  /** The queue's `etaConfidence` calibration histograms per kind of ETA, `null` before any prediction of that kind was scored. */
+  calibration: Record<EtaKind, CalibrationBucket[] | null>;
 }
 
 /** Recent history of some queues and of some workflows of jobs without a queue. */
@@ -167,6 +167,10 @@ function runsOf(value: unknown): QueueRun[] {
     if (finished !== undefined && duration !== undefined && Number.isFinite(finished) && Number.isFinite(duration)) runs.push({ finishedAtMs: finished, durationMs: duration });
   }
   return runs;
+}
+
+function calibrationsOf(hash: Record<string, string> | undefined): Record<EtaKind, CalibrationBucket[] | null> {
+  return { waiting: calibrationOf(hash, 'waiting'), running: calibrationOf(hash, 'running') };
 }
 
 /**
@@ -208,7 +212,7 @@ export async function readHistory(redis: RedisConnection, keys: SeennKeys, wante
       }
       const failed = replies.find(([error]) => error !== null);
       if (failed) throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: failed[0], details: { queueName } });
-      const queue: QueueHistory = { finishedAtMs: numbers(replies[0]?.[1]), runs: runsOf(replies[1]?.[1]), durations: new Map(), calibration: calibrationOf(replies[2]?.[1] as Record<string, string> | undefined) };
+      const queue: QueueHistory = { finishedAtMs: numbers(replies[0]?.[1]), runs: runsOf(replies[1]?.[1]), durations: new Map(), calibration: calibrationsOf(replies[2]?.[1] as Record<string, string> | undefined) };
       workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[3 + i]?.[1])));
       history.queues.set(queueName, queue);
   });

@@ -11,7 +11,7 @@ import type { SeennKeys } from '../store/keys.js';
 import { readHistory, type HistoryWanted } from './history.js';
 import { lookupPositions, type PositionRequest, type QueueSnapshot } from './lookup.js';
 import { resolvePositionOptions, type PositionOptions, type ResolvedPositionOptions } from './options.js';
-import { PredictionRecorder } from './calibration.js';
+import { etaKindOf, PredictionRecorder } from './calibration.js';
 import { applyView, computeView, HistoryStats, wantsEta, workflowOf, type PositionView } from './view.js';
 
 /** What positions need from the Seenn context (a `SeennContext` is one). */
@@ -112,7 +112,7 @@ export class PositionReader {
     const out = records.map((record, i) => {
       const view = computeView(record.job, record.x.queueName, places.get(i) ?? null, stats, nowMs, this.options);
       const eta = view.eta;
-      if (this.predictions !== null && eta !== undefined && record.x.queueName !== undefined) this.predictions.note(record.x.queueName, record.job.id, eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
+      if (this.predictions !== null && eta !== undefined && record.x.queueName !== undefined) this.predictions.note(record.x.queueName, record.job.id, etaKindOf(record.job.status), eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
       return { job: applyView(record.job, view), view };
     });
     try {

@@ -3,7 +3,7 @@
  * Never stored: computed on read and by the watcher.
  */
 import { isoTime, type QueueInfo, type SeennJob } from '../model/job.js';
-import { Calibration } from './calibration.js';
+import { Calibration, etaKindOf, type EtaKind } from './calibration.js';
 import { delayedEta, durationStats, queuedEta, runningEta, serviceModelOf, type DurationStats, type Eta, type EtaSettings, type ServiceModel } from './eta.js';
 import type { History } from './history.js';
 import { queueInfoOf, type JobPlace, type QueueSnapshot } from './lookup.js';
@@ -47,13 +47,14 @@ export class HistoryStats {
   private readonly services = new Map<string, ServiceModel | null>();
   private readonly calibrations = new Map<string, Calibration | null>();
 
-  /** The `etaConfidence` calibration of a queue, or `null` before any of its predictions was scored. */
-  calibration(queueName: string, priorSamples: number): Calibration | null {
-    if (!this.calibrations.has(queueName)) {
-      const histogram = this.history.queues.get(queueName)?.calibration ?? null;
-      this.calibrations.set(queueName, histogram === null ? null : new Calibration(histogram, priorSamples));
+  /** The `etaConfidence` calibration of one kind of ETA in a queue, or `null` before any such prediction was scored. */
+  calibration(queueName: string, kind: EtaKind, priorSamples: number): Calibration | null {
+    const key = `${kind}\n${queueName}`;
+    if (!this.calibrations.has(key)) {
+      const histogram = this.history.queues.get(queueName)?.calibration[kind] ?? null;
+      this.calibrations.set(key, histogram === null ? null : new Calibration(histogram, priorSamples));
     }
-    return this.calibrations.get(queueName) ?? null;
+    return this.calibrations.get(key) ?? null;
   }
 
   /** How a queue is served (see `eta.ts`), or `null` with too little history. */
@@ -75,8 +76,8 @@ export interface ViewSettings extends EtaSettings {
  * `eta` with its confidence calibrated against the queue's outcomes (when on and the queue has any),
  * keeping the model's own value in `modelConfidence`. Jobs without a queue keep the model's value.
  */
-function calibrated(eta: Eta, queueName: string | undefined, stats: HistoryStats, settings: ViewSettings): Eta {
-  const calibration = settings.etaCalibration && queueName !== undefined ? stats.calibration(queueName, settings.etaCalibrationPriorSamples) : null;
+function calibrated(eta: Eta, job: SeennJob, queueName: string | undefined, stats: HistoryStats, settings: ViewSettings): Eta {
+  const calibration = settings.etaCalibration && queueName !== undefined ? stats.calibration(queueName, etaKindOf(job.status), settings.etaCalibrationPriorSamples) : null;
   return { ...eta, confidence: calibration === null ? eta.confidence : calibration.map(eta.confidence), modelConfidence: eta.confidence };
 }
 
@@ -102,7 +103,7 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
           { nowMs, position: queue.position, durations: stats.durations(name, workflowOf(job)), service: stats.service(name, settings.etaMinSamples), state: placed.snapshot },
           settings,
         );
-        if (eta !== null) view.eta = calibrated(eta, name, stats, settings);
+        if (eta !== null) view.eta = calibrated(eta, job, name, stats, settings);
       }
     }
   } else if (job.status === 'pending' && placed !== null && placed.place.state === 'delayed' && stats !== null && wantsEta(job)) {
@@ -118,10 +119,10 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
       },
       settings,
     );
-    if (eta !== null) view.eta = calibrated(eta, name, stats, settings);
+    if (eta !== null) view.eta = calibrated(eta, job, name, stats, settings);
   } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined) {
     const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(queueName, workflowOf(job)) }, settings);
-    if (eta !== null) view.eta = calibrated(eta, queueName, stats, settings);
+    if (eta !== null) view.eta = calibrated(eta, job, queueName, stats, settings);
   }
   return view;
 }

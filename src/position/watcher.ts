@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
-import { PredictionRecorder } from './calibration.js';
+import { etaKindOf, PredictionRecorder } from './calibration.js';
 import { readHistory, type HistoryWanted } from './history.js';
 import { type JobPlace, type PositionHint, type QueueSnapshot } from './lookup.js';
 import { resolvePositionWatcherOptions, type PositionWatcherOptions, type ResolvedPositionWatcherOptions } from './options.js';
@@ -376,8 +376,8 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   /** Notes a computed ETA of a watched job for the calibration (see `calibration.ts`). */
   private notePrediction(entry: Entry, view: PositionView, nowMs: number): void {
     const eta = view.eta;
-    if (this.predictions === null || eta === undefined || entry.queueName === undefined) return;
-    this.predictions.note(entry.queueName, entry.jobId, eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
+    if (this.predictions === null || eta === undefined || entry.queueName === undefined || entry.job === null) return;
+    this.predictions.note(entry.queueName, entry.jobId, etaKindOf(entry.job.status), eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
   }
 
   /** Reads the records of entries not loaded yet (one pipelined read per user). */

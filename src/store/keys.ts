@@ -145,8 +145,8 @@ export class SeennKeys {
 
   /**
    * Hash: Seenn job id → the ETA predictions recorded for that job in one queue, awaiting its outcome
-   * (`"<modelConfidence>,<madeAtMs>,<predictedEndMs>"`, at most two joined by `;`: the first and one
-   * mid-wait). Queue's slot; see `position/calibration.ts`.
+   * (`"<modelConfidence>,<madeAtMs>,<predictedEndMs>,<kind>"`, at most two joined by `;`: the first and
+   * one mid-wait; kind 0 waiting, 1 running). Queue's slot; see `position/calibration.ts`.
    */
   etaPredictions(queueName: string): string {
     return `${this.queueRoot(queueName)}:etacal:pending`;
@@ -158,7 +158,8 @@ export class SeennKeys {
   }
 
   /**
-   * Hash: one queue's ETA calibration: per model-confidence bucket `b`, the decayed count of scored
+   * Hash: one queue's ETA calibration: per kind of ETA and model-confidence bucket `b` (waiting 0–9,
+   * running 10–19), the decayed count of scored
    * predictions `n<b>`, of those that landed within ±20 % `h<b>`, and the sum of their model
    * confidences `s<b>` (queue's slot; see `position/calibration.ts`).
    */

@@ -6,7 +6,7 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRecord } from '../../src/model/reducer.js';
+import { createRecord, reduce } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { Calibration, calibratedBuckets, calibrationOf, type CalibrationBucket } from '../../src/position/calibration.js';
 import { readHistory, recordCompletion } from '../../src/position/history.js';
@@ -56,8 +56,11 @@ describe('calibration maths', () => {
       expect(v).toBeGreaterThanOrEqual(last);
       last = v;
     }
-    expect(calibrationOf({})).toBeNull();
-    expect(calibrationOf({ n3: '4', h3: '9', s3: '1.2' })?.[3]).toEqual({ samples: 4, hits: 4, confidenceSum: 1.2 });
+    expect(calibrationOf({}, 'waiting')).toBeNull();
+    expect(calibrationOf({ n3: '4', h3: '9', s3: '1.2' }, 'waiting')?.[3]).toEqual({ samples: 4, hits: 4, confidenceSum: 1.2 });
+    // Running ETAs have their own buckets, 10–19.
+    expect(calibrationOf({ n3: '4', h3: '9', s3: '1.2' }, 'running')).toBeNull();
+    expect(calibrationOf({ n13: '4', h13: '1', s13: '1.2' }, 'running')?.[3]).toEqual({ samples: 4, hits: 1, confidenceSum: 1.2 });
   });
 });
 
@@ -119,14 +122,14 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
     for (let i = 0; i < 20; i += 1) await reader.decorate([job]);
     const stored = (await redis.hget(keys.etaPredictions('rec'), 'j1'))?.split(';') ?? [];
     expect(stored).toHaveLength(2);
-    expect(stored[0]).toBe(`${String(eta?.modelConfidence)},${madeAt},${end}`);
+    expect(stored[0]).toBe(`${String(eta?.modelConfidence)},${madeAt},${end},0`);
     expect(await redis.zscore(keys.etaPredictionTimes('rec'), 'j1')).toBe(String(madeAt));
 
     // It completes right on its first ETA: both predictions are scored, the first a hit.
     await recordCompletion(redis, keys, { queueName: 'rec', finishedAtMs: end, jobId: 'j1' });
     expect(await redis.hexists(keys.etaPredictions('rec'), 'j1')).toBe(0);
     expect(await redis.zcard(keys.etaPredictionTimes('rec'))).toBe(0);
-    const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('rec')));
+    const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('rec')), 'waiting');
     const total = (histogram ?? []).reduce((sum, b) => sum + b.samples, 0);
     const hits = (histogram ?? []).reduce((sum, b) => sum + b.hits, 0);
     expect(total).toBeCloseTo(1 + (1 - 1 / 500), 5);
@@ -170,6 +173,13 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
     // Without a prior: exactly the measured share.
     const [measured] = await new PositionReader({ redis, keys, logger }, { now, etaCalibrationPriorSamples: 0 }).decorate([record('m', 'late', 'late5')]);
     expect(measured?.etaConfidence).toBe(0.2);
+    // A running job's ETA is another model: the waiting ETAs' outcomes do not touch its confidence.
+    const running = reduce(record('run', 'late', 'late5'), { kind: 'active', at: clock - 100 });
+    const [run] = await reader.explain([running]);
+    expect(run?.job.status).toBe('running');
+    expect(run?.view.eta?.modelConfidence).toBeTypeOf('number');
+    expect(run?.job.etaConfidence).toBe(run?.view.eta?.modelConfidence);
+    expect((await redis.hget(keys.etaPredictions('late'), 'run'))?.endsWith(',1')).toBe(true);
     // Off: the model's value, and the read writes no prediction.
     const [off] = await new PositionReader({ redis, keys, logger }, { now, etaCalibration: false }).decorate([record('off', 'late', 'late5')]);
     expect(off?.etaConfidence).toBe(model);
@@ -205,8 +215,9 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
 
   it('reads the calibration with the ETA history in the same round trip, per queue', async () => {
     const history = await readHistory(redis, keys, [{ queueName: 'late' }, { queueName: 'nothing' }], POSITION_DEFAULTS);
-    expect(history.queues.get('late')?.calibration?.some((b) => b.samples > 0)).toBe(true);
-    expect(history.queues.get('nothing')?.calibration).toBeNull();
+    expect(history.queues.get('late')?.calibration.waiting?.some((b) => b.samples > 0)).toBe(true);
+    expect(history.queues.get('late')?.calibration.running).toBeNull();
+    expect(history.queues.get('nothing')?.calibration).toEqual({ waiting: null, running: null });
   });
 });
 
@@ -259,7 +270,7 @@ describe('calibration through the publisher (real workers)', () => {
     try {
       await waitFor(async () => (await Promise.all(ids.map((id) => seenn.jobs.get(id)))).every((job) => job?.status === 'completed'), { what: 'the jobs to complete', timeoutMs: 20_000 });
       await waitFor(async () => (await redis.hlen(keys.etaPredictions('pub'))) === 0, { what: 'the predictions to be scored' });
-      const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('pub')));
+      const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('pub')), 'waiting');
       expect((histogram ?? []).reduce((sum, b) => sum + b.samples, 0)).toBeGreaterThan(2.9);
     } finally {
       await worker.close();

@@ -69,8 +69,8 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
   it('keeps each queue ETA predictions and calibration in the queue slot, and scores them there (issue 18)', async () => {
     const recorder = new PredictionRecorder(redis, keys, { etaCalibrationMaxJobs: 100, historySeconds: 3_600 });
     for (const queue of ['{video}', '{images}']) {
-      recorder.note(queue, `${queue}-a`, 0.75, T0 + 1_000, T0);
-      recorder.note(queue, `${queue}-b`, 0.95, T0 + 2_000, T0);
+      recorder.note(queue, `${queue}-a`, 'waiting', 0.75, T0 + 1_000, T0);
+      recorder.note(queue, `${queue}-b`, 'waiting', 0.95, T0 + 2_000, T0);
     }
     // One script per queue, each on its own master.
     await recorder.flush();
@@ -79,7 +79,7 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
       await recordCompletion(redis, keys, { queueName: queue, finishedAtMs: T0 + 5_000, jobId: `${queue}-b` });
       const slot = await client.call('CLUSTER', 'KEYSLOT', `bull:${queue}:wait`);
       for (const key of [keys.etaPredictions(queue), keys.etaPredictionTimes(queue), keys.etaCalibration(queue)]) expect(await client.call('CLUSTER', 'KEYSLOT', key)).toBe(slot);
-      const histogram = calibrationOf(await client.hgetall(keys.etaCalibration(queue)));
+      const histogram = calibrationOf(await client.hgetall(keys.etaCalibration(queue)), 'waiting');
       // The later score decays the earlier one by 1 − 1/500.
       expect(histogram?.[7]?.samples).toBeCloseTo(0.998, 6);
       expect(histogram?.[7]?.hits).toBeCloseTo(0.998, 6);
