@@ -42,6 +42,13 @@ import { luaScript, runScript } from '../store/scripts.js';
 /** Confidence buckets of the histogram (each 1/CALIBRATION_BUCKETS wide). */
 export const CALIBRATION_BUCKETS = 10;
 
+/**
+ * Predictions recorded per job at most: its first, then at most one per later slot of the first
+ * prediction's time left (split in this many equal slots), the first read in each. 2: the first ETA
+ * and one mid-wait. (4 was tried in bench/eta.ts: no better calibration over every read.)
+ */
+export const PREDICTIONS_PER_JOB = 2;
+
 /** The band a hit lands in: within this share of the predicted time left. */
 export const CALIBRATION_BAND = 0.2;
 
@@ -168,43 +175,54 @@ export class Calibration {
 }
 
 /**
- * recordEtaPredictions: records the ETA predictions of some jobs of ONE queue (first and mid-wait).
+ * recordEtaPredictions: records the ETA predictions of some jobs of ONE queue (first and mid-wait; at
+ * most one per read and per slot, so many reads at one moment record one).
  *
- * KEYS[1]  hash: job id → predictions (`"<c>,<madeAtMs>,<endMs>,<kind>"`, two joined by `;` at most;
+ * KEYS[1]  hash: job id → predictions (`"<c>,<madeAtMs>,<endMs>,<kind>"`, joined by `;`;
  *          kind 0 waiting, 1 running)
  * KEYS[2]  sorted set: job id → its first prediction's time
  * ARGV[1]  most jobs kept (the oldest beyond are dropped)
  * ARGV[2]  TTL of both keys, ms
+ * ARGV[3]  predictions per job (PREDICTIONS_PER_JOB): the first, then one per later slot of its time left
  * then 5 ARGV per job: job id, model confidence, made at (epoch ms), predicted end (epoch ms), kind
  *
- * Answers, per job, `{ firstMadeAtMs, firstEndMs, predictions }` flattened (predictions: 1 or 2).
+ * Answers, per job, `{ firstMadeAtMs, firstEndMs, nextSlot }` flattened (`nextSlot` ≥ ARGV[3]: no more).
  */
 const recordScript = luaScript(
   'recordEtaPredictions',
   `
 local out = {}
-for i = 3, #ARGV, 5 do
+local slots = tonumber(ARGV[3])
+for i = 4, #ARGV, 5 do
   local id = ARGV[i]
   local entry = ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] .. ',' .. ARGV[i + 4]
   local v = redis.call('HGET', KEYS[1], id)
   if not v then
     redis.call('HSET', KEYS[1], id, entry)
     redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
+    local nextSlot = 1
+    if tonumber(ARGV[i + 3]) <= tonumber(ARGV[i + 2]) then nextSlot = slots end
     out[#out + 1] = ARGV[i + 2]
     out[#out + 1] = ARGV[i + 3]
-    out[#out + 1] = 1
+    out[#out + 1] = nextSlot
   else
     local m0, e0 = string.match(v, '^[^,]+,([^,]+),([^,;]+)')
-    local count = 1
-    if string.find(v, ';', 1, true) then
-      count = 2
-    elseif tonumber(ARGV[i + 2]) >= tonumber(m0) + (tonumber(e0) - tonumber(m0)) / 2 then
-      redis.call('HSET', KEYS[1], id, v .. ';' .. entry)
-      count = 2
+    m0 = tonumber(m0)
+    e0 = tonumber(e0)
+    local nextSlot = slots
+    if e0 > m0 then
+      local slotOf = function(t) return math.min(slots - 1, math.floor((t - m0) * slots / (e0 - m0))) end
+      local last = slotOf(tonumber(string.match(v, '[^,;]+,([^,;]+),[^,;]+,[^,;]+$')))
+      local now = slotOf(tonumber(ARGV[i + 2]))
+      if now > last then
+        redis.call('HSET', KEYS[1], id, v .. ';' .. entry)
+        last = now
+      end
+      nextSlot = last + 1
     end
     out[#out + 1] = m0
     out[#out + 1] = e0
-    out[#out + 1] = count
+    out[#out + 1] = nextSlot
   end
 end
 local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[1])
@@ -315,7 +333,7 @@ export interface PredictionRecorderSettings {
 /** Jobs a recorder remembers having recorded (beyond it, the oldest are forgotten: a Redis call then tells again). */
 const MEMO_LIMIT = 10_000;
 
-type Memo = { midAtMs: number } | 'done';
+type Memo = { dueAtMs: number } | 'done';
 
 interface Prediction {
   confidence: number;
@@ -354,7 +372,7 @@ export class PredictionRecorder {
   /** Notes an ETA of `kind` given to a job of a queue at `madeAtMs`: kept for the next flush when it may be the job's first or mid-wait prediction. */
   note(queueName: string, jobId: string, kind: EtaKind, modelConfidence: number, predictedEndMs: number, madeAtMs: number): void {
     const memo = this.memo.get(memoKey(queueName, jobId));
-    if (memo === 'done' || (memo !== undefined && madeAtMs < memo.midAtMs)) return;
+    if (memo === 'done' || (memo !== undefined && madeAtMs < memo.dueAtMs)) return;
     const jobs = this.pending.get(queueName) ?? new Map<string, Prediction>();
     if (!jobs.has(jobId)) jobs.set(jobId, { confidence: modelConfidence, madeAtMs: Math.round(madeAtMs), endMs: Math.round(predictedEndMs), kind: kind === 'running' ? 1 : 0 });
     this.pending.set(queueName, jobs);
@@ -372,15 +390,15 @@ export class PredictionRecorder {
     await Promise.all(
       [...pending].map(async ([queueName, jobs]) => {
         const entries = [...jobs];
-        const args: (string | number)[] = [this.settings.etaCalibrationMaxJobs, this.settings.historySeconds * 1000];
+        const args: (string | number)[] = [this.settings.etaCalibrationMaxJobs, this.settings.historySeconds * 1000, PREDICTIONS_PER_JOB];
         for (const [jobId, p] of entries) args.push(jobId, p.confidence, p.madeAtMs, p.endMs, p.kind);
         try {
           const answer = (await runScript(this.redis, recordScript, [this.keys.etaPredictions(queueName), this.keys.etaPredictionTimes(queueName)], args)) as (string | number)[];
           entries.forEach(([jobId], i) => {
             const madeAtMs = Number(answer[3 * i]);
             const endMs = Number(answer[3 * i + 1]);
-            const count = Number(answer[3 * i + 2]);
-            this.remember(memoKey(queueName, jobId), count >= 2 ? 'done' : { midAtMs: madeAtMs + (endMs - madeAtMs) / 2 });
+            const nextSlot = Number(answer[3 * i + 2]);
+            this.remember(memoKey(queueName, jobId), nextSlot >= PREDICTIONS_PER_JOB ? 'done' : { dueAtMs: madeAtMs + (nextSlot * (endMs - madeAtMs)) / PREDICTIONS_PER_JOB });
           });
         } catch (error) {
           errors.push(new SeennError('STORE_ERROR', 'could not record ETA predictions', { cause: error, details: { queueName } }));
