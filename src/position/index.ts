@@ -23,7 +23,22 @@ export {
   type QueueState,
   type Run,
 } from './eta.js';
-export { applyView, computeView, workflowOf, type PositionView } from './view.js';
+export { applyView, computeView, workflowOf, type PositionView, type ViewSettings } from './view.js';
+export {
+  Calibration,
+  PredictionRecorder,
+  scoreEtaPredictions,
+  calibrationOf,
+  calibratedBuckets,
+  etaKindOf,
+  CALIBRATION_BUCKETS,
+  CALIBRATION_BAND,
+  PREDICTIONS_PER_JOB,
+  type CalibrationBucket,
+  type EtaKind,
+  type PredictionOutcome,
+  type PredictionRecorderSettings,
+} from './calibration.js';
 export {
   POSITION_DEFAULTS,
   POSITION_WATCHER_DEFAULTS,

@@ -52,7 +52,8 @@ export interface PositionOptions extends HistoryOptions {
    * completes, and a computed ETA's confidence becomes the measured share of the queue's past
    * predictions at that model confidence that landed within ±20 % of the time left (see
    * `calibration.ts`). Off: `etaConfidence` is the model's own probability and reads write no
-   * predictions. @defaultValue true
+   * predictions (with `rankIndex: false` too, reads write nothing at all, e.g. on a read-only
+   * replica). @defaultValue true
    */
   etaCalibration?: boolean;
   /**
