@@ -4,7 +4,7 @@
  * `GET /jobs/:id` for watched jobs while the stream is not possible. Works in browsers and Node ≥ 20.
  */
 import type { EventSourceMessage } from 'eventsource-parser';
-import type { ChildJobSummary, SeennJob } from '../model/job.js';
+import { JOB_EVENT_NAMES, type ChildJobSummary, type SeennJob } from '../model/wire.js';
 import { nextReconnectDelayMs } from './backoff.js';
 import { Cursor, isAfter } from './cursor.js';
 import { TypedEmitter } from './emitter.js';
@@ -95,7 +95,7 @@ export type SeennClientEvents = {
 
 type AbortReason = 'closed' | 'heartbeat-timeout' | 'superseded';
 
-const JOB_EVENTS: ReadonlySet<string> = new Set(['job.sync', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled']);
+const JOB_EVENTS: ReadonlySet<string> = new Set(JOB_EVENT_NAMES);
 
 /**
  * A client of the seenn-bullmq bridge (or any Seenn-compatible server).

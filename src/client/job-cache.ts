@@ -3,14 +3,11 @@
  * `child.progress` is shallow-merged into a parent that is already cached. The cache is bounded:
  * finished jobs nobody watches are dropped first, oldest update first.
  */
-import type { JobStatus, SeennJob } from '../model/job.js';
+import { isTerminal, type JobStatus, type SeennJob } from '../model/wire.js';
 
-/** Statuses after which a job never changes (kept here so the browser bundle needs no schema code). */
-const TERMINAL: ReadonlySet<string> = new Set<JobStatus>(['completed', 'failed', 'cancelled']);
-
-/** Whether `job` reached a final status. */
+/** Whether `job` reached a final status (the model's own rule: `model/wire.ts` carries no schema code). */
 export function isFinished(job: Pick<SeennJob, 'status'>): boolean {
-  return TERMINAL.has(job.status);
+  return isTerminal(job.status);
 }
 
 /** The payload of a `child.progress` event: parent fields to merge into the cached parent. */

@@ -4,7 +4,7 @@
  * pushes changes. React ≥ 18 is an optional peer dependency of the package.
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from 'react';
-import type { ChildJobSummary, JobError, QueueInfo, SeennJob, Stage } from '../model/job.js';
+import type { ChildJobSummary, JobError, QueueInfo, SeennJob, Stage } from '../model/wire.js';
 import type { ConnectionState, SeennClient } from './client.js';
 import { SeennClientError } from './errors.js';
 import { isFinished } from './job-cache.js';
@@ -410,6 +410,6 @@ export function useSeennJobOutput(jobId: string | null | undefined, options: { s
   return useMemo(() => ({ text: current.text, chunks: current.chunks, done: current.done, error: current.error }), [current.text, current.chunks, current.done, current.error]);
 }
 
-export type { SeennJob, ChildJobSummary } from '../model/job.js';
+export type { SeennJob, ChildJobSummary } from '../model/wire.js';
 export type { OutputChunkEvent } from './output.js';
 export type { ConnectionState } from './client.js';

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { isJobIdShape } from './ids.js';
-import { CHILD_PROGRESS_MODES, LIMITS, boundedObject } from './job.js';
+import { CHILD_PROGRESS_MODES, LIMITS, boundedObject, type Exactly, type Proven } from './job.js';
+import type { ChildProgressMode } from './wire.js';
 
 /** Whether `value` holds a C0 control character (they would break key names and SSE lines). */
 function hasControlCharacter(value: string): boolean {
@@ -49,11 +50,28 @@ export const DescriptorSchema = z
   })
   .strict();
 
-/** The descriptor of a tracked job. */
-export type Descriptor = z.infer<typeof DescriptorSchema>;
+/** The descriptor as input (defaults not yet applied): what `describe(job)` returns. */
+export interface DescriptorInput {
+  userId: string;
+  jobType: string;
+  title: string;
+  metadata?: Record<string, unknown> | undefined;
+  workflowId?: string | undefined;
+  /** ISO-8601, any offset. */
+  estimatedCompletionAt?: string | undefined;
+  /** For children: the Seenn id of the parent and this child's 0-based index. */
+  parent?: { parentJobId: string; childIndex: number; weight?: number | undefined } | undefined;
+  /** For parents that BullMQ also runs (flows): how children count (`mode` defaults to `average`, `failParentOnChildFailure` to `true`). */
+  children?: { total: number; mode?: ChildProgressMode | undefined; failParentOnChildFailure?: boolean | undefined } | undefined;
+}
 
-/** The descriptor as input (defaults not yet applied). */
-export type DescriptorInput = z.input<typeof DescriptorSchema>;
+/** The descriptor of a tracked job (defaults applied). */
+export interface Descriptor extends Omit<DescriptorInput, 'children'> {
+  children?: { total: number; mode: ChildProgressMode; failParentOnChildFailure: boolean } | undefined;
+}
+
+type _DescriptorProven = Proven<Exactly<z.infer<typeof DescriptorSchema>, Descriptor>>;
+type _DescriptorInputProven = Proven<Exactly<z.input<typeof DescriptorSchema>, DescriptorInput>>;
 
 /** What `jobs.start` writes under `job.data.__seenn`: the descriptor plus the Seenn id. */
 export const StoredDescriptorSchema = DescriptorSchema.extend({ id: z.string().refine(isJobIdShape, 'id must be a Seenn job id') });

@@ -2,13 +2,9 @@
  * Which SSE event announces a job's new state. Clients replace their copy of the job with the
  * payload whatever the name; the name follows the Seenn SDKs' own mapping.
  */
-import type { JobStatus } from './job.js';
+import type { JobEventName, JobStatus } from './wire.js';
 
-/** The SSE event names that carry a full job object. */
-export const JOB_EVENT_NAMES = ['job.sync', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled'] as const;
-
-/** An SSE event name that carries a full job object. */
-export type JobEventName = (typeof JOB_EVENT_NAMES)[number];
+export { JOB_EVENT_NAMES, type JobEventName } from './wire.js';
 
 /** The event a change to `status` is announced with. */
 export function eventNameForStatus(status: JobStatus): Exclude<JobEventName, 'job.sync'> {

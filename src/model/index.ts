@@ -2,7 +2,7 @@
 export {
   JOB_STATUSES,
   CHILD_PROGRESS_MODES,
-  SeennJobSchema,
+  PublicSeennJobSchema as SeennJobSchema,
   type SeennJob,
   type JobStatus,
   type ChildProgressMode,
@@ -11,6 +11,7 @@ export {
   type JobError,
   type ChildrenStats,
   type ParentLink,
+  type Attempt,
   type ChildJobSummary,
 } from './job.js';
 export type { Descriptor, DescriptorInput } from './descriptor.js';

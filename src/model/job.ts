@@ -1,28 +1,43 @@
 /**
- * The Seenn job object of PROTOCOL.md as zod schemas and TypeScript types. These shapes are the
- * wire contract: every REST body and SSE payload is a {@link SeennJob}.
+ * The Seenn job object of PROTOCOL.md as zod schemas. These shapes are the wire contract: every REST
+ * body and SSE payload is a {@link SeennJob}. The types themselves are written out in `wire.ts`
+ * (zod-free, shared with the client); each schema here is proven to parse to exactly its type.
  */
 import { z } from 'zod';
+import {
+  CHILD_PROGRESS_MODES,
+  JOB_STATUSES,
+  type Attempt,
+  type ChildrenStats,
+  type JobError,
+  type ParentLink,
+  type QueueInfo,
+  type SeennJob,
+  type Stage,
+} from './wire.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
 
-/** Every Seenn status, in lifecycle order. */
-export const JOB_STATUSES = ['pending', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export {
+  JOB_STATUSES,
+  TERMINAL_STATUSES,
+  isTerminal,
+  CHILD_PROGRESS_MODES,
+  type JobStatus,
+  type ChildProgressMode,
+  type Stage,
+  type QueueInfo,
+  type JobError,
+  type ParentLink,
+  type ChildrenStats,
+  type Attempt,
+  type SeennJob,
+  type ChildJobSummary,
+} from './wire.js';
 
-/** A Seenn job status. */
-export type JobStatus = (typeof JOB_STATUSES)[number];
-
-/** The statuses after which a job never changes again. */
-export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
-
-/** Whether `status` is final. */
-export function isTerminal(status: JobStatus): boolean {
-  return TERMINAL_STATUSES.has(status);
-}
-
-/** The three ways a parent's progress is computed from its children. */
-export const CHILD_PROGRESS_MODES = ['average', 'sequential', 'weighted'] as const;
-
-/** How a parent's progress is computed from its children. */
-export type ChildProgressMode = (typeof CHILD_PROGRESS_MODES)[number];
+/** `true` when `A` and `B` are the same type (not merely assignable either way). */
+export type Exactly<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/** Compiles only when given `true`: used to prove a schema parses to its written type. */
+export type Proven<T extends true> = T;
 
 /** Bounds shared by the schemas, the `setProgress` helper and the HTTP layer. */
 export const LIMITS = {
@@ -127,8 +142,7 @@ export const StageSchema = z
   .strict()
   .refine((stage) => stage.current <= stage.total, { message: 'stage.current must be at most stage.total', path: ['current'] });
 
-/** A job's stage within its run. */
-export type Stage = z.infer<typeof StageSchema>;
+type _StageProven = Proven<Exactly<z.infer<typeof StageSchema>, Stage>>;
 
 /** `{ position, total?, queueName? }`; 1-based. */
 export const QueueInfoSchema = z
@@ -141,8 +155,7 @@ export const QueueInfoSchema = z
   })
   .strict();
 
-/** A waiting job's place in its queue. */
-export type QueueInfo = z.infer<typeof QueueInfoSchema>;
+type _QueueInfoProven = Proven<Exactly<z.infer<typeof QueueInfoSchema>, QueueInfo>>;
 
 /** `{ code, message, details? }`; `details` is always an object. */
 export const JobErrorSchema = z
@@ -153,14 +166,12 @@ export const JobErrorSchema = z
   })
   .strict();
 
-/** Why a job failed. */
-export type JobError = z.infer<typeof JobErrorSchema>;
+type _JobErrorProven = Proven<Exactly<z.infer<typeof JobErrorSchema>, JobError>>;
 
 /** A child's link to its parent. */
 export const ParentLinkSchema = z.object({ parentJobId: z.string().min(1), childIndex: z.number().int().min(0) }).strict();
 
-/** A child's link to its parent: `{ parentJobId, childIndex }` (0-based). */
-export type ParentLink = z.infer<typeof ParentLinkSchema>;
+type _ParentLinkProven = Proven<Exactly<z.infer<typeof ParentLinkSchema>, ParentLink>>;
 
 /** A parent's children counters; `pending` includes children not created yet. */
 export const ChildrenStatsSchema = z
@@ -173,14 +184,12 @@ export const ChildrenStatsSchema = z
   })
   .strict();
 
-/** A parent's children counters. */
-export type ChildrenStats = z.infer<typeof ChildrenStatsSchema>;
+type _ChildrenStatsProven = Proven<Exactly<z.infer<typeof ChildrenStatsSchema>, ChildrenStats>>;
 
 /** Our addition: the attempt running now (or next to run) and how many BullMQ allows. */
 export const AttemptSchema = z.object({ current: z.number().int().min(1), max: z.number().int().min(1) }).strict();
 
-/** Which attempt a job is on. */
-export type Attempt = z.infer<typeof AttemptSchema>;
+type _AttemptProven = Proven<Exactly<z.infer<typeof AttemptSchema>, Attempt>>;
 
 /** The Seenn job object, exactly as it goes over the wire. */
 export const SeennJobSchema = z
@@ -214,23 +223,13 @@ export const SeennJobSchema = z
   })
   .strict();
 
-/** A Seenn job object. Optional fields are absent, never `null`. */
-export type SeennJob = z.infer<typeof SeennJobSchema>;
+type _SeennJobProven = Proven<Exactly<z.infer<typeof SeennJobSchema>, SeennJob>>;
 
-/** One row of `GET /jobs/:parentId/children`. */
-export interface ChildJobSummary {
-  id: string;
-  childIndex: number;
-  title: string;
-  status: JobStatus;
-  progress: number;
-  message?: string;
-  result?: Record<string, unknown>;
-  error?: JobError;
-  createdAt: string;
-  updatedAt: string;
-  completedAt?: string;
-}
+/**
+ * {@link SeennJobSchema} as the package exports it: the same object, typed as a Standard Schema so the
+ * published declarations name no zod type. `schema['~standard'].validate(value)` checks a job object.
+ */
+export const PublicSeennJobSchema: StandardSchemaV1<SeennJob> = SeennJobSchema;
 
 /** Formats epoch milliseconds as ISO-8601 UTC with `Z`. */
 export function isoTime(ms: number): string {

@@ -4,7 +4,7 @@
  * BullMQ's own hash and events stream and needs no second channel.
  */
 import { z } from 'zod';
-import { JobErrorSchema, LIMITS, QueueInfoSchema, StageSchema, boundedObject, type JobError, type QueueInfo, type Stage } from './job.js';
+import { JobErrorSchema, LIMITS, QueueInfoSchema, StageSchema, boundedObject, type Exactly, type JobError, type Proven, type QueueInfo, type Stage } from './job.js';
 
 /** The marker field that tells our payload from any other progress value. */
 export const PROGRESS_MARKER = 'seenn';
@@ -24,7 +24,16 @@ export const SetProgressOptionsSchema = z
   .strict();
 
 /** Options of `job.setProgress` as a caller writes them. */
-export type SetProgressOptions = z.input<typeof SetProgressOptionsSchema>;
+export interface SetProgressOptions {
+  message?: string | undefined;
+  stage?: Stage | undefined;
+  queue?: QueueInfo | undefined;
+  /** ISO-8601 (any offset) or a `Date`; stored as ISO-8601 UTC. */
+  estimatedCompletionAt?: string | Date | undefined;
+  metadata?: Record<string, unknown> | undefined;
+}
+
+type _SetProgressOptionsProven = Proven<Exactly<z.input<typeof SetProgressOptionsSchema>, SetProgressOptions>>;
 
 /** `progress`: a finite number from 0 to 100 (stored rounded to an integer). */
 export const ProgressValueSchema = z.number().finite().min(0).max(100);

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSeennError, Seenn, SeennJobSchema, type SeennError } from '../../src/index.js';
+import { isSeennError, Seenn, type SeennError } from '../../src/index.js';
+import { SeennJobSchema } from '../../src/model/job.js';
 import { DESCRIPTOR_KEY } from '../../src/model/descriptor.js';
 import { openSealedDescriptor } from '../../src/model/descriptor-seal.js';
 import { userTag } from '../../src/store/keys.js';

@@ -1,0 +1,125 @@
+/**
+ * The Seenn job object of PROTOCOL.md as plain TypeScript, and the constants of the wire: statuses,
+ * child-progress modes and the SSE event names that carry a job. No zod and no I/O here, so the
+ * client (browser and React) shares these with the server instead of copying them, and the published
+ * declarations name no zod type. `job.ts` holds the schemas and proves, at compile time, that each
+ * schema parses to exactly the type written here.
+ */
+
+/** Every Seenn status, in lifecycle order. */
+export const JOB_STATUSES = ['pending', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+
+/** A Seenn job status. */
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** The statuses after which a job never changes again. */
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Whether `status` is final. */
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
+
+/** The three ways a parent's progress is computed from its children. */
+export const CHILD_PROGRESS_MODES = ['average', 'sequential', 'weighted'] as const;
+
+/** How a parent's progress is computed from its children. */
+export type ChildProgressMode = (typeof CHILD_PROGRESS_MODES)[number];
+
+/** The SSE event names that carry a full job object. */
+export const JOB_EVENT_NAMES = ['job.sync', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled'] as const;
+
+/** An SSE event name that carries a full job object. */
+export type JobEventName = (typeof JOB_EVENT_NAMES)[number];
+
+/** A job's stage within its run: `{ name, current, total, description? }`; `current` is 1-based and at most `total`. */
+export interface Stage {
+  name: string;
+  current: number;
+  total: number;
+  description?: string | undefined;
+}
+
+/** A waiting job's place in its queue: `{ position, total?, queueName? }`, 1-based. */
+export interface QueueInfo {
+  position: number;
+  total?: number | undefined;
+  queueName?: string | undefined;
+  /** Our addition: why the queue is not moving (`paused`, `rate-limited`), when it is not. */
+  state?: 'paused' | 'rate-limited' | undefined;
+}
+
+/** Why a job failed: `{ code, message, details? }`; `details` is always an object. */
+export interface JobError {
+  code: string;
+  message: string;
+  details?: Record<string, unknown> | undefined;
+}
+
+/** A child's link to its parent: `{ parentJobId, childIndex }` (0-based). */
+export interface ParentLink {
+  parentJobId: string;
+  childIndex: number;
+}
+
+/** A parent's children counters; `pending` includes children not created yet. */
+export interface ChildrenStats {
+  total: number;
+  completed: number;
+  failed: number;
+  running: number;
+  pending: number;
+}
+
+/** Our addition: the attempt running now (or next to run) and how many BullMQ allows. */
+export interface Attempt {
+  current: number;
+  max: number;
+}
+
+/** A Seenn job object, exactly as it goes over the wire. Optional fields are absent, never `null`. */
+export interface SeennJob {
+  id: string;
+  jobId: string;
+  appId: string;
+  userId: string;
+  jobType: string;
+  title: string;
+  status: JobStatus;
+  /** An integer from 0 to 100. */
+  progress: number;
+  message?: string | undefined;
+  stage?: Stage | undefined;
+  queue?: QueueInfo | undefined;
+  result?: Record<string, unknown> | undefined;
+  error?: JobError | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  /** ISO-8601 UTC with `Z`, like every timestamp here. */
+  estimatedCompletionAt?: string | undefined;
+  etaConfidence?: number | undefined;
+  etaBasedOn?: number | undefined;
+  workflowId?: string | undefined;
+  attempt?: Attempt | undefined;
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string | undefined;
+  completedAt?: string | undefined;
+  parent?: ParentLink | undefined;
+  children?: ChildrenStats | undefined;
+  childProgressMode?: ChildProgressMode | undefined;
+}
+
+/** One row of `GET /jobs/:parentId/children`. */
+export interface ChildJobSummary {
+  id: string;
+  childIndex: number;
+  title: string;
+  status: JobStatus;
+  progress: number;
+  message?: string;
+  result?: Record<string, unknown>;
+  error?: JobError;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string;
+}
