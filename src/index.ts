@@ -9,8 +9,12 @@ export type { JobHandle, JobHandleRef, JobHandleMethods, HandleProgressOptions, 
 export type { StartJobInput, CreateParentInput, CreateChildInput, CreateBatchInput, BatchChildInput, Batch } from './producer/index.js';
 export { PROCESSOR_DEFAULTS, SeennUserError, HIDDEN_FAILURE_MESSAGE, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction, type SeennWorkerJob } from './worker/index.js';
 export { PUBLISHER_DEFAULTS, type Publisher, type PublisherOptions, type PublisherEvents, type DescribeFn } from './publisher/index.js';
+export type { ResolvedPublisherOptions } from './publisher/options.js';
+export type { ParkedJob, ResyncInfo } from './publisher/queue-reader.js';
 export type { RetentionOptions, ConnectionInput, ClusterConnectionOptions, RedisConnection } from './store/index.js';
 export { BRIDGE_DEFAULTS, SSE_HEADERS, type Bridge, type BridgeStats, type BridgeRouter, type BridgeOptions, type ExpressBridgeOptions, type BridgeAuth, type AuthResult, type RateLimitOptions, type JobWithChildren, type WriteApiOptions, type EtaStats } from './bridge/index.js';
+export type { HubStats } from './bridge/live-hub.js';
+export type { WriteApiLimits } from './bridge/write-api.js';
 export {
   ADMIN_DEFAULTS,
   LAG_COUNT_MAX_ENTRIES,
@@ -27,20 +31,8 @@ export {
   type BridgesView,
 } from './admin/index.js';
 export { TOKEN_DEFAULTS, TOKEN_LIMITS, type TokenService, type IssueTokenOptions, type Principal } from './auth/index.js';
-export {
-  PositionWatcher,
-  PositionReader,
-  recordCompletion,
-  POSITION_DEFAULTS,
-  POSITION_WATCHER_DEFAULTS,
-  type PositionOptions,
-  type PositionWatcherOptions,
-  type HistoryOptions,
-  type PositionUpdate,
-  type PositionTick,
-  type Completion,
-} from './position/index.js';
-export { METRIC_NAMES, type MetricsOptions } from './metrics/index.js';
+export { POSITION_DEFAULTS, type PositionOptions } from './position/index.js';
+export { METRIC_NAMES, type MetricsOptions, type NodeHandler } from './metrics/index.js';
 export { OUTPUT_DEFAULTS, DEFAULT_OUTPUT_STREAM, MAX_OUTPUT_CHUNK_BYTES, type OutputOptions, type AppendOutputOptions, type OutputChunk } from './model/output.js';
 export { HEALTH_DEFAULTS, type HealthReport, type HealthCheck, type PublisherQueueState, type HealthProbe, type HealthHandlerOptions, type BridgeEntry } from './health/index.js';
 export type { Logger, LogFn } from './logger.js';
@@ -60,6 +52,7 @@ export {
   type JobError,
   type ChildrenStats,
   type ParentLink,
+  type Attempt,
   type ChildJobSummary,
   type Descriptor,
   type DescriptorInput,
@@ -67,3 +60,4 @@ export {
   type SetProgressOptions,
   type ProgressPayload,
 } from './model/index.js';
+export type { StandardSchemaV1, StandardSchemaProps, StandardSchemaResult } from './model/standard-schema.js';

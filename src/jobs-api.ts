@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { SeennContext } from './context.js';
 import { SeennError } from './errors.js';
 import { attachHandle, cancelJob, createSeennOnlyBatch, createSeennOnlyChild, startSeennOnlyJob, type JobHandle, type JobHandleRef, type SeennOnlyJobInput, type SeennOnlyParentSpec, type SeennOnlyChildLink } from './handles/index.js';
-import type { CancelUpdate } from './model/updates.js';
+import type { CancelOptions } from './model/updates.js';
 import type { ChildrenStats, SeennJob } from './model/job.js';
 import { parseOrThrow } from './options.js';
 import { PositionReader } from './position/index.js';
@@ -63,8 +63,7 @@ export interface BatchHandles {
   children: JobHandle[];
 }
 
-/** Options of {@link JobsApi.cancel}. */
-export type CancelOptions = CancelUpdate;
+export type { CancelOptions } from './model/updates.js';
 
 /** The `seenn.jobs` API. */
 export class JobsApi {

@@ -22,7 +22,7 @@ export type ExpressAdminOptions = AdminOptions<Request>;
 
 /** An Express router serving the admin route, with the framework-free admin behind it. */
 export type AdminRouter = Router & {
-  /** The framework-free admin route (its resolved `options` and `close()`). */
+  /** @internal The framework-free admin route (its resolved `options` and `close()`). */
   readonly admin: Admin<Request>;
 };
 
@@ -32,8 +32,8 @@ const nodeRequire = createRequire(import.meta.url);
  * Builds the admin route and its router. Every request is authenticated first, so an unauthenticated
  * caller learns nothing, not even which paths exist.
  *
- * @param load - @internal how modules are loaded (tests stand in a loader without bull-board); typed
- *   inline so this file's declarations never reference bull-board's optional types
+ * @param load - how modules are loaded (tests stand in a loader without bull-board); typed inline so
+ *   this file's declarations never reference bull-board's optional types
  */
 export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, options: ExpressAdminOptions, load: (id: string) => unknown = nodeRequire): AdminRouter {
   const admin = new Admin<Request>(ctx, jobs, options);

@@ -55,6 +55,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   private closing: Promise<void> | undefined;
 
   /**
+   * @internal Use `seenn.bridge(options)`.
    * @param ctx - the Seenn context (Redis, keys, store, logger, options)
    * @param jobs - `seenn.jobs`: every job object served is read through it
    * @param options - see {@link BridgeOptions}; validated here (throws `CONFIG_INVALID`)

@@ -13,7 +13,7 @@
 import type { SeennContext } from '../context.js';
 import type { SeennJob } from '../model/job.js';
 import type { SetProgressOptions } from '../model/progress.js';
-import { applyComplete, applyFail, applyProgress, type CancelUpdate, type FailUpdate } from '../model/updates.js';
+import { applyComplete, applyFail, applyProgress, type CancelOptions, type FailUpdate } from '../model/updates.js';
 import { isTerminal, type JobError } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { AppendOutputOptions } from '../model/output.js';
@@ -57,7 +57,7 @@ export interface JobHandleMethods {
    * removed from its queue and an active one aborted; a parent cancels its unfinished children.
    * `CONFLICT` when the job has already finished.
    */
-  cancel(options?: CancelUpdate): Promise<JobHandle>;
+  cancel(options?: CancelOptions): Promise<JobHandle>;
   /** Reads the job again (with its live queue position and computed ETA). `NOT_FOUND` once it expired. */
   refresh(): Promise<JobHandle>;
   /**

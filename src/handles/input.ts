@@ -4,7 +4,7 @@
  */
 import { parseOrThrow } from '../options.js';
 import { ProgressValueSchema, SetProgressOptionsSchema, clampProgress } from '../model/progress.js';
-import { CancelSchema, CompleteSchema, FailSchema, type CancelUpdate, type CompleteUpdate, type FailUpdate, type ProgressUpdate } from '../model/updates.js';
+import { CancelSchema, CompleteSchema, FailSchema, type CancelOptions, type CompleteUpdate, type FailUpdate, type ProgressUpdate } from '../model/updates.js';
 import type { JobError } from '../model/job.js';
 
 /**
@@ -41,7 +41,7 @@ export function parseFailUpdate(options: unknown): FailUpdate {
 }
 
 /** Validates `cancel({ reason? })`; throws a coded error on bad input. */
-export function parseCancelUpdate(options: unknown): CancelUpdate {
+export function parseCancelUpdate(options: unknown): CancelOptions {
   const parsed = parseOrThrow(CancelSchema, options ?? {}, 'cancel options', 'VALIDATION_ERROR');
   return parsed.reason === undefined ? {} : { reason: parsed.reason };
 }

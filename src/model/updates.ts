@@ -86,13 +86,13 @@ export interface FailUpdate {
 export const FailSchema = z.object({ error: JobErrorSchema, retryable: z.boolean().optional() }).strict();
 
 
-/** Options of `cancel(...)`. */
-export interface CancelUpdate {
+/** Options of `cancel(...)` (`seenn.jobs.cancel` and a handle's `cancel`). */
+export interface CancelOptions {
   /** Why; shown as the job's `message`. */
   reason?: string;
 }
 
-/** Validates {@link CancelUpdate}. */
+/** Validates {@link CancelOptions}. */
 export const CancelSchema = z.object({ reason: z.string().max(LIMITS.messageChars).optional() }).strict();
 
 
@@ -156,7 +156,7 @@ export function applyFail(record: JobRecord, update: FailUpdate, atMs: number): 
 }
 
 /** The record cancelled at `atMs`; the reason, when given, becomes the `message`. */
-export function applyCancel(record: JobRecord, update: CancelUpdate, atMs: number): JobRecord {
+export function applyCancel(record: JobRecord, update: CancelOptions, atMs: number): JobRecord {
   const job: SeennJob = { ...record.job, status: 'cancelled', updatedAt: stamp(record.job, atMs) };
   job.completedAt = job.updatedAt;
   if (update.reason !== undefined) job.message = update.reason;
