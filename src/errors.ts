@@ -29,6 +29,14 @@ export const ERROR_CODES = {
   STORE_ERROR: 500,
   /** Something failed that the caller cannot fix. */
   INTERNAL_ERROR: 500,
+  /** The bridge or the admin route is shutting down; retry (another instance, or this one once restarted). */
+  SHUTTING_DOWN: 503,
+  /**
+   * Only as an SSE `error` event, just before the bridge ends the stream: events were trimmed from the
+   * replay stream before this stream could send them. Reconnecting resynchronises (`recovered: false`,
+   * then `job.sync`). 410: the events are gone.
+   */
+  REPLAY_GAP: 410,
 } as const;
 
 /** A stable error code: clients branch on it, never on messages. */
@@ -65,11 +73,18 @@ export class SeennError extends Error {
   }
 }
 
-/** Thrown when input fails validation; `details.issues` lists what was wrong, path by path. */
+/** The codes a {@link ValidationError} carries. */
+export type ValidationErrorCode = 'VALIDATION_ERROR' | 'PAYLOAD_TOO_LARGE' | 'CONFIG_INVALID';
+
+/**
+ * Thrown when input fails validation; `details.issues` lists what was wrong, path by path. Built like
+ * every {@link SeennError}: `new ValidationError(code, message, { details, cause })`.
+ */
 export class ValidationError extends SeennError {
   override readonly name = 'ValidationError';
-  constructor(message: string, details: Record<string, unknown> = {}, code: 'VALIDATION_ERROR' | 'PAYLOAD_TOO_LARGE' | 'CONFIG_INVALID' = 'VALIDATION_ERROR') {
-    super(code, message, { details });
+  declare readonly code: ValidationErrorCode;
+  constructor(code: ValidationErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }
 

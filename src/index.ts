@@ -36,7 +36,7 @@ export { METRIC_NAMES, type MetricsOptions, type NodeHandler } from './metrics/i
 export { OUTPUT_DEFAULTS, DEFAULT_OUTPUT_STREAM, MAX_OUTPUT_CHUNK_BYTES, type OutputOptions, type AppendOutputOptions, type OutputChunk } from './model/output.js';
 export { HEALTH_DEFAULTS, type HealthReport, type HealthCheck, type PublisherQueueState, type HealthProbe, type HealthHandlerOptions, type BridgeEntry } from './health/index.js';
 export type { Logger, LogFn } from './logger.js';
-export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode } from './errors.js';
+export { SeennError, ValidationError, isSeennError, ERROR_CODES, type SeennErrorCode, type ValidationErrorCode } from './errors.js';
 export {
   JOB_STATUSES,
   CHILD_PROGRESS_MODES,

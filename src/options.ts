@@ -123,5 +123,5 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, wha
   const tooLarge = result.error.issues.some((issue) => issue.code === 'custom' && (issue as { params?: { code?: string } }).params?.code === 'PAYLOAD_TOO_LARGE');
   const first = issues[0];
   const message = `Invalid ${what}: ${first ? `${first.path ? `\`${first.path}\` ` : ''}${first.message}` : 'unknown problem'}`;
-  throw new ValidationError(message, { issues }, tooLarge && code === 'VALIDATION_ERROR' ? 'PAYLOAD_TOO_LARGE' : code);
+  throw new ValidationError(tooLarge && code === 'VALIDATION_ERROR' ? 'PAYLOAD_TOO_LARGE' : code, message, { details: { issues } });
 }

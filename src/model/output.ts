@@ -70,13 +70,13 @@ export interface EncodedChunk {
  * throws `VALIDATION_ERROR` (not JSON) or `PAYLOAD_TOO_LARGE` (over {@link MAX_OUTPUT_CHUNK_BYTES}).
  */
 export function encodeChunk(chunk: unknown, stream: string | undefined): EncodedChunk {
-  if (chunk === undefined) throw new ValidationError('Invalid output chunk: a string or a JSON value is required');
+  if (chunk === undefined) throw new ValidationError('VALIDATION_ERROR', 'Invalid output chunk: a string or a JSON value is required');
   const problem = jsonProblemOf(chunk);
-  if (problem !== null) throw new ValidationError(`Invalid output chunk: ${problem}`);
+  if (problem !== null) throw new ValidationError('VALIDATION_ERROR', `Invalid output chunk: ${problem}`);
   const json = JSON.stringify(chunk) as string | undefined;
-  if (json === undefined) throw new ValidationError('Invalid output chunk: a string or a JSON value is required');
+  if (json === undefined) throw new ValidationError('VALIDATION_ERROR', 'Invalid output chunk: a string or a JSON value is required');
   const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > MAX_OUTPUT_CHUNK_BYTES) throw new ValidationError(`Invalid output chunk: ${bytes} bytes as JSON, more than ${MAX_OUTPUT_CHUNK_BYTES}`, { bytes, limit: MAX_OUTPUT_CHUNK_BYTES }, 'PAYLOAD_TOO_LARGE');
+  if (bytes > MAX_OUTPUT_CHUNK_BYTES) throw new ValidationError('PAYLOAD_TOO_LARGE', `Invalid output chunk: ${bytes} bytes as JSON, more than ${MAX_OUTPUT_CHUNK_BYTES}`, { details: { bytes, limit: MAX_OUTPUT_CHUNK_BYTES } });
   return { stream: stream ?? DEFAULT_OUTPUT_STREAM, json };
 }
 

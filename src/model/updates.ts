@@ -109,7 +109,7 @@ export function mergeMetadata(current: Record<string, unknown> | undefined, patc
   const merged = { ...current, ...patch };
   const bytes = jsonBytes(merged);
   if (bytes > LIMITS.metadataBytes) {
-    throw new ValidationError(`metadata must be at most ${LIMITS.metadataBytes} bytes as JSON once merged (it would be ${bytes})`, { bytes, limit: LIMITS.metadataBytes }, 'PAYLOAD_TOO_LARGE');
+    throw new ValidationError('PAYLOAD_TOO_LARGE', `metadata must be at most ${LIMITS.metadataBytes} bytes as JSON once merged (it would be ${bytes})`, { details: { bytes, limit: LIMITS.metadataBytes } });
   }
   return merged;
 }

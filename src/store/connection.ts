@@ -68,20 +68,20 @@ export function checkConnection(connection: unknown): void {
   if (!isPlainObject(connection)) {
     const got = connection === null ? 'null' : typeof connection === 'object' ? (connection.constructor?.name ?? 'object') : typeof connection;
     const hint = typeof connection === 'string' ? ' (for a URL, pass `new Redis(url, { maxRetriesPerRequest: null })`)' : '';
-    throw new ValidationError(`${EXPECTED}; got ${got}${hint}`, { got }, 'CONFIG_INVALID');
+    throw new ValidationError('CONFIG_INVALID', `${EXPECTED}; got ${got}${hint}`, { details: { got } });
   }
   if (!('cluster' in connection)) return;
   const { cluster, ...others } = connection;
   const extra = Object.keys(others);
-  if (extra.length > 0) throw new ValidationError(`${EXPECTED}; \`cluster\` cannot be mixed with other fields (${extra.join(', ')})`, { fields: extra }, 'CONFIG_INVALID');
-  if (!isPlainObject(cluster)) throw new ValidationError(`${EXPECTED}; \`connection.cluster\` must be an object`, {}, 'CONFIG_INVALID');
+  if (extra.length > 0) throw new ValidationError('CONFIG_INVALID', `${EXPECTED}; \`cluster\` cannot be mixed with other fields (${extra.join(', ')})`, { details: { fields: extra } });
+  if (!isPlainObject(cluster)) throw new ValidationError('CONFIG_INVALID', `${EXPECTED}; \`connection.cluster\` must be an object`);
   const { nodes, options, ...unknown } = cluster;
   const stray = Object.keys(unknown);
-  if (stray.length > 0) throw new ValidationError(`Unknown field in \`connection.cluster\`: ${stray.join(', ')} (expected nodes, options)`, { fields: stray }, 'CONFIG_INVALID');
+  if (stray.length > 0) throw new ValidationError('CONFIG_INVALID', `Unknown field in \`connection.cluster\`: ${stray.join(', ')} (expected nodes, options)`, { details: { fields: stray } });
   if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isNode)) {
-    throw new ValidationError('`connection.cluster.nodes` must list at least one node ({ host, port }, a port or a "host:port" string)', {}, 'CONFIG_INVALID');
+    throw new ValidationError('CONFIG_INVALID', '`connection.cluster.nodes` must list at least one node ({ host, port }, a port or a "host:port" string)');
   }
-  if (options !== undefined && !isPlainObject(options)) throw new ValidationError('`connection.cluster.options` must be ioredis ClusterOptions (an object)', {}, 'CONFIG_INVALID');
+  if (options !== undefined && !isPlainObject(options)) throw new ValidationError('CONFIG_INVALID', '`connection.cluster.options` must be ioredis ClusterOptions (an object)');
 }
 
 /**

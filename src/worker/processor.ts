@@ -77,7 +77,7 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
   cancels?: CancelWatch,
   output?: WorkerOutput,
 ): SeennProcessor<Data, Result, Name> {
-  if (typeof fn !== 'function') throw new ValidationError('seenn.processor expects a function (job, token, signal) => Promise<result>', {}, 'CONFIG_INVALID');
+  if (typeof fn !== 'function') throw new ValidationError('CONFIG_INVALID', 'seenn.processor expects a function (job, token, signal) => Promise<result>');
   const { progressThrottleMs } = resolveProcessorOptions(options);
   // Three written-out parameters: BullMQ only creates the AbortController when `processor.length >= 3`.
   return async function seennProcessor(job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal): Promise<Result> {
