@@ -24,7 +24,7 @@ export async function runGuards<Req>(guards: readonly Guard<Req>[], req: AdminRe
 
 /** Refuses every request once the route is closed (`seenn.close()`). */
 export function openGuard<Req>(isOpen: () => boolean): Guard<Req> {
-  return async () => (isOpen() ? null : errorResponse(new SeennError('INTERNAL_ERROR', 'the admin route is shut down')));
+  return async () => (isOpen() ? null : errorResponse(new SeennError('SHUTTING_DOWN', 'the admin route is shut down')));
 }
 
 /** Answers 401 `UNAUTHORIZED` unless the authenticator accepts the request. */

@@ -97,7 +97,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     let headers: Record<string, string | number> = {};
     try {
       url = requestUrl(req);
-      if (this.closing !== undefined) throw new SeennError('INTERNAL_ERROR', 'the bridge is shutting down');
+      if (this.closing !== undefined) throw new SeennError('SHUTTING_DOWN', 'the bridge is shutting down');
       const principal = await this.authenticator.authenticate(req, url, true);
       // Every connect (HEAD too) spends the user's connect budget: each fresh one reads its jobs.
       if (this.connectLimiter !== null) headers = spendBudget(this.connectLimiter, principal.userId);

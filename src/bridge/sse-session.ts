@@ -57,7 +57,7 @@ const STREAM_HEAD = Object.freeze({ 'Content-Type': 'text/event-stream', Connect
 /** Frames that never change, encoded once. */
 const EXPIRED_FRAME = formatValue('error', { code: 'UNAUTHORIZED', message: 'the token has expired' });
 const FAILED_FRAME = formatValue('error', { code: 'INTERNAL_ERROR', message: 'the stream failed; reconnect to resume' });
-const GAP_FRAME = formatValue('error', { code: 'INTERNAL_ERROR', message: 'events were trimmed before this stream could send them; reconnect to resynchronise' });
+const GAP_FRAME = formatValue('error', { code: 'REPLAY_GAP', message: 'events were trimmed before this stream could send them; reconnect to resynchronise' });
 
 /** Socket errors end in `close`, which ends the session; nothing else to do. */
 function ignoreSocketError(): void {}

@@ -90,8 +90,8 @@ describe('a closed admin route', () => {
       await bed.seenn.close();
       for (const path of ['/api/queues', '/queues']) {
         const answer = await call(`${bed.origin}/admin${path}`, { token: ADMIN_TOKEN });
-        expect(answer.status, path).toBe(500);
-        expect(envelope(answer)).toMatchObject({ code: 'INTERNAL_ERROR', message: 'the admin route is shut down' });
+        expect(answer.status, path).toBe(503);
+        expect(envelope(answer)).toMatchObject({ code: 'SHUTTING_DOWN', message: 'the admin route is shut down' });
       }
     } finally {
       await bed.close();
