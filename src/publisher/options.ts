@@ -11,8 +11,9 @@ import { parseOrThrow } from '../options.js';
  * `undefined` to keep the job invisible. Jobs started with `seenn.jobs.start` never reach it.
  */
 // BullMQ's own Job generics default to `any`; a describe function may read any data shape.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/* eslint-disable @typescript-eslint/no-explicit-any -- a block, so it still covers the type once it is wrapped */
 export type DescribeFn = (job: Job<any, any, string>) => DescriptorInput | null | undefined | Promise<DescriptorInput | null | undefined>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** Options of a {@link Publisher}. */
 export interface PublisherOptions {
