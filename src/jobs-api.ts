@@ -30,7 +30,23 @@ export interface ListOptions {
   cursor?: string;
 }
 
-const ListOptionsSchema = z.object({ limit: z.number().int().min(1).max(100).default(20), cursor: z.string().min(1).max(500).optional() }).strict();
+/** How many jobs one page holds at most, and when `limit` is not given. */
+export const PAGE_LIMIT = Object.freeze({ max: 100, default: 20 });
+
+const ListOptionsSchema = z
+  .object({ limit: z.number().int().min(1).max(PAGE_LIMIT.max).default(PAGE_LIMIT.default), cursor: z.string().min(1).max(500).optional() })
+  .strict();
+
+/**
+ * The `limit` query parameter of a list route (`GET /jobs`, the admin route's user jobs): `undefined`
+ * when absent, else an integer from 1 to {@link PAGE_LIMIT}.max written in digits, or a `VALIDATION_ERROR`.
+ */
+export function parseLimitQuery(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  const limit = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+  if (!(limit >= 1 && limit <= PAGE_LIMIT.max)) throw new SeennError('VALIDATION_ERROR', `\`limit\` must be an integer from 1 to ${PAGE_LIMIT.max}`, { details: { limit: text } });
+  return limit;
+}
 
 /** A page of jobs, newest first. */
 export interface JobPage {

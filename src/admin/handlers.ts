@@ -4,7 +4,7 @@
  */
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import type { JobPage, ListOptions } from '../jobs-api.js';
+import { parseLimitQuery, type JobPage, type ListOptions } from '../jobs-api.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { isJobIdShape } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
@@ -93,11 +93,10 @@ export const getJob: AdminHandler = withJob(async (_req, { ctx, jobs }, stored) 
 export const listUserJobs: AdminHandler = async (req, { jobs }) => {
   const userId = req.params['userId'] ?? '';
   if (!DescriptorSchema.shape.userId.safeParse(userId).success) throw new SeennError('VALIDATION_ERROR', '`userId` is not a valid user id', { details: { userId } });
-  const limitText = req.query.get('limit');
-  if (limitText !== null && !/^\d{1,3}$/.test(limitText)) throw new SeennError('VALIDATION_ERROR', '`limit` must be an integer from 1 to 100', { details: { limit: limitText } });
+  const limit = parseLimitQuery(req.query.get('limit'));
   const cursor = req.query.get('cursor');
   const options: ListOptions = {};
-  if (limitText !== null) options.limit = Number(limitText);
+  if (limit !== undefined) options.limit = limit;
   if (cursor !== null) options.cursor = cursor;
   return ok(await jobs.list(userId, options));
 };

@@ -3,8 +3,7 @@
  * `seenn.jobs` (so read-side decoration applies) and answer 404 for any job the principal may not see.
  */
 import type { Principal } from '../auth/tokens.js';
-import { SeennError } from '../errors.js';
-import type { JobPage } from '../jobs-api.js';
+import { PAGE_LIMIT, parseLimitQuery, type JobPage } from '../jobs-api.js';
 import { isJobIdShape } from '../model/ids.js';
 import type { ChildJobSummary, SeennJob } from '../model/job.js';
 import { canSee, jobNotFound } from './authenticate.js';
@@ -32,10 +31,8 @@ export async function getJob(jobs: RestJobReader, principal: Principal, jobId: s
 
 /** `GET /jobs?limit=&cursor=`: a page of the principal's jobs, newest first. */
 export async function listJobs(jobs: RestJobReader, principal: Principal, query: URLSearchParams): Promise<JobPage> {
-  const limitText = query.get('limit');
+  const limit = parseLimitQuery(query.get('limit')) ?? PAGE_LIMIT.default;
   const cursor = query.get('cursor');
-  if (limitText !== null && !/^\d{1,3}$/.test(limitText)) throw new SeennError('VALIDATION_ERROR', '`limit` must be an integer from 1 to 100', { details: { limit: limitText } });
-  const limit = limitText === null ? 20 : Number(limitText);
   if (principal.jobIds !== undefined) return listScoped(jobs, principal, principal.jobIds, limit);
   const page = await jobs.list(principal.userId, cursor === null ? { limit } : { limit, cursor });
   return page;
@@ -43,7 +40,6 @@ export async function listJobs(jobs: RestJobReader, principal: Principal, query:
 
 /** A scoped principal's list: the jobs its scope names, newest first, on one page. */
 async function listScoped(jobs: RestJobReader, principal: Principal, jobIds: readonly string[], limit: number): Promise<JobPage> {
-  if (limit < 1 || limit > 100) throw new SeennError('VALIDATION_ERROR', '`limit` must be an integer from 1 to 100', { details: { limit } });
   const found = await Promise.all(jobIds.map((id) => jobs.get(id)));
   const visible = found.filter((job): job is SeennJob => job !== null && canSee(principal, job));
   visible.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? 1 : -1));
