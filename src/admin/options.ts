@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
+import { QueueNameSchema } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 
 /**
@@ -65,7 +66,7 @@ const OptionsSchema = z
       ],
       { error: 'auth is required, as `{ token }` (at least 32 characters) or `{ authenticate(req) }`' },
     ),
-    queues: z.array(z.string().min(1).max(200).regex(/^[^:]+$/, 'queue names cannot contain ":"')).min(1, 'name at least one queue'),
+    queues: z.array(QueueNameSchema).min(1, 'name at least one queue'),
     readOnly: z.boolean().optional(),
     boardPath: z
       .string()

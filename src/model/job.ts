@@ -57,7 +57,15 @@ export const LIMITS = {
   maxTtlSeconds: 30 * 24 * 3600,
   /** How deeply objects and arrays may nest in metadata, job data and options (serde_json's default). */
   jsonDepth: 128,
+  queueNameChars: 200,
 } as const;
+
+/** A BullMQ queue name: 1 to 200 characters, no `:` (BullMQ's key separator). */
+export const QueueNameSchema = z
+  .string()
+  .min(1)
+  .max(LIMITS.queueNameChars)
+  .refine((name) => !name.includes(':'), 'queue names cannot contain `:`');
 
 /** Seenn's per-job `ttlSeconds`: whole seconds, 60 s to 30 days. */
 export const TtlSecondsSchema = z.number().int().min(LIMITS.minTtlSeconds).max(LIMITS.maxTtlSeconds);

@@ -17,7 +17,7 @@
 import type { RedisConnection } from '../store/connection.js';
 import { z } from 'zod';
 import { SeennError } from '../errors.js';
-import { LIMITS } from '../model/job.js';
+import { LIMITS, QueueNameSchema } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import type { SeennKeys } from '../store/keys.js';
 import { calibrationOf, scoreEtaPredictions, type CalibrationBucket, type EtaKind } from './calibration.js';
@@ -45,7 +45,7 @@ export interface Completion {
 
 const CompletionSchema = z
   .object({
-    queueName: z.string().min(1).max(200).regex(/^[^:]+$/, 'queue names cannot contain ":"'),
+    queueName: QueueNameSchema,
     finishedAtMs: z.number().int().positive(),
     workflowId: z.string().min(1).max(LIMITS.jobTypeChars).optional(),
     durationMs: z.number().finite().min(0).max(365 * 24 * 3600 * 1000).optional(),

@@ -4,8 +4,8 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { DescriptorSchema } from '../model/descriptor.js';
-import { CHILD_PROGRESS_MODES, LIMITS, type ChildProgressMode } from '../model/job.js';
-import { JobDataSchema, QueueNameSchema, jobsOptionsSchema } from './input-schemas.js';
+import { CHILD_PROGRESS_MODES, LIMITS, QueueNameSchema, type ChildProgressMode } from '../model/job.js';
+import { JobDataSchema, jobsOptionsSchema } from './input-schemas.js';
 
 /** Input of `seenn.jobs.createParent`: a parent whose children are then created one by one. */
 export interface CreateParentInput {

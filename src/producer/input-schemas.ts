@@ -1,18 +1,11 @@
 /**
- * Schemas shared by the producers' inputs: queue names, job data, and the BullMQ `JobsOptions` they
+ * Schemas shared by the producers' inputs: job data, and the BullMQ `JobsOptions` they
  * pass through — checked the way BullMQ checks them when it adds a job, but first, so a bad option
  * fails before anything is written. Options not named here pass through for BullMQ to use.
  */
 import { z } from 'zod';
 import { DESCRIPTOR_KEY } from '../model/descriptor.js';
 import { jsonSafe } from '../model/job.js';
-
-/** A BullMQ queue name (no `:`). */
-export const QueueNameSchema = z
-  .string()
-  .min(1)
-  .max(200)
-  .refine((name) => !name.includes(':'), 'queue names cannot contain `:`');
 
 /**
  * A job's data: a plain object that JSON stores as it is (no cycles, `BigInt`s or Symbol keys,

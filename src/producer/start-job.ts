@@ -11,11 +11,11 @@ import { DESCRIPTOR_KEY, DescriptorSchema, StoredDescriptorSchema, type StoredDe
 import { sealDescriptor } from '../model/descriptor-seal.js';
 import { eventNameForStatus } from '../model/events.js';
 import { newJobId } from '../model/ids.js';
-import { isoTime, type SeennJob } from '../model/job.js';
+import { QueueNameSchema, isoTime, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import { createRecord, type BullJobFacts } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
-import { JobDataSchema, QueueNameSchema, jobsOptionsSchema } from './input-schemas.js';
+import { JobDataSchema, jobsOptionsSchema } from './input-schemas.js';
 
 /** Input of `seenn.jobs.start`. */
 export interface StartJobInput {
