@@ -19,9 +19,12 @@ import { z } from 'zod';
 import { SeennError } from '../errors.js';
 import { LIMITS, QueueNameSchema } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
-import type { SeennKeys } from '../store/keys.js';
+import { queueHistoryRoot, type SeennKeys } from '../store/keys.js';
 import { calibrationOf, scoreEtaPredictions, type CalibrationBucket, type EtaKind } from './calibration.js';
 import { resolveHistoryOptions, type HistoryOptions, type ResolvedHistoryOptions } from './options.js';
+
+// The key root lives with every other key in store/keys.ts; still exported here for position/index.ts.
+export { queueHistoryRoot };
 
 /** A finished job, as {@link recordCompletion} takes it. */
 export interface Completion {
@@ -54,13 +57,6 @@ const CompletionSchema = z
   })
   .strict();
 
-/**
- * The root of a queue's ETA keys: `<prefix>:<queueName>:seenn:<appId>`, in the queue's hash slot
- * (BullMQ's keys of that queue are `<prefix>:<queueName>:<suffix>`).
- */
-export function queueHistoryRoot(keys: SeennKeys, queueName: string): string {
-  return `${keys.prefix}:${queueName}:seenn:${keys.appId}`;
-}
 
 /**
  * The key of one workflow's run durations in one queue, or, for jobs no BullMQ queue runs (Seenn-only

@@ -190,3 +190,11 @@ export class SeennKeys {
     return `${this.prefix}:${queueName}:${bullJobId}`;
   }
 }
+
+/**
+ * The root of a queue's ETA keys: `<prefix>:<queueName>:seenn:<appId>`, in the queue's hash slot
+ * (BullMQ's keys of that queue are `<prefix>:<queueName>:<suffix>`).
+ */
+export function queueHistoryRoot(keys: SeennKeys, queueName: string): string {
+  return `${keys.prefix}:${queueName}:seenn:${keys.appId}`;
+}
