@@ -3,13 +3,11 @@
  * (`Last-Event-ID` header and `lastEventId` query) so the bridge replays exactly what was missed, and
  * optionally kept in a storage adapter so a reloaded page resumes too.
  */
+import { compareStreamIds } from '../model/wire.js';
 import type { CursorStorage } from './options.js';
 
-/** Parses a Redis stream id `<ms>-<seq>`; `null` for any other shape. */
-function streamId(id: string): [bigint, bigint] | null {
-  const match = /^(\d{1,20})-(\d{1,20})$/.exec(id);
-  return match?.[1] === undefined || match[2] === undefined ? null : [BigInt(match[1]), BigInt(match[2])];
-}
+/** A Redis stream id `<ms>-<seq>` whose parts {@link compareStreamIds} compares exactly (below 2^53). */
+const STREAM_ID = /^\d{1,15}-\d{1,15}$/;
 
 /**
  * Whether `id` comes strictly after `previous`. Ids that are not both Redis stream ids cannot be
@@ -17,10 +15,8 @@ function streamId(id: string): [bigint, bigint] | null {
  */
 export function isAfter(id: string, previous: string | undefined): boolean {
   if (previous === undefined) return true;
-  const a = streamId(id);
-  const b = streamId(previous);
-  if (a === null || b === null) return id !== previous;
-  return a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+  if (!STREAM_ID.test(id) || !STREAM_ID.test(previous)) return id !== previous;
+  return compareStreamIds(id, previous) > 0;
 }
 
 /** The last event id, kept in memory and, when a storage adapter is given, in storage. */

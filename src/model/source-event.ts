@@ -36,10 +36,4 @@ export function streamIdTime(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 
-/** Compares two Redis stream ids numerically: negative, zero or positive. */
-export function compareStreamIds(a: string, b: string): number {
-  const [aMs = '0', aSeq = '0'] = a.split('-');
-  const [bMs = '0', bSeq = '0'] = b.split('-');
-  const byMs = Number(aMs) - Number(bMs);
-  return byMs !== 0 ? byMs : Number(aSeq) - Number(bSeq);
-}
+export { compareStreamIds } from './wire.js';

@@ -32,6 +32,17 @@ export const JOB_EVENT_NAMES = ['job.sync', 'job.started', 'job.progress', 'job.
 /** An SSE event name that carries a full job object. */
 export type JobEventName = (typeof JOB_EVENT_NAMES)[number];
 
+/**
+ * Compares two Redis stream ids (`<ms>-<seq>`: replay-stream entry ids, which are the SSE `id:`, and
+ * BullMQ event ids) numerically: negative, zero or positive. Exact while both parts stay below 2^53.
+ */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs = '0', aSeq = '0'] = a.split('-');
+  const [bMs = '0', bSeq = '0'] = b.split('-');
+  const byMs = Number(aMs) - Number(bMs);
+  return byMs !== 0 ? byMs : Number(aSeq) - Number(bSeq);
+}
+
 /** A job's stage within its run: `{ name, current, total, description? }`; `current` is 1-based and at most `total`. */
 export interface Stage {
   name: string;

@@ -70,6 +70,8 @@ describe('cursor', () => {
     expect(isAfter('5-10', '5-9')).toBe(true);
     expect(isAfter('5-9', '5-9')).toBe(false);
     expect(isAfter('5-1', '6-0')).toBe(false);
+    expect(isAfter('1764496800000-12', '1764496800000-9')).toBe(true);
+    expect(isAfter('1764496800000-0', '1764496799999-99')).toBe(true);
     expect(isAfter('anything', undefined)).toBe(true);
     expect(isAfter('b', 'a')).toBe(true);
     expect(isAfter('a', 'a')).toBe(false);
