@@ -2,16 +2,14 @@
  * Admin route test bed: a Seenn over a fresh prefix, the admin router mounted at `/admin` (or
  * elsewhere) on a real HTTP server (port 0), a logger that keeps every line, and a small HTTP client.
  */
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Redis } from 'ioredis';
 import { createAdminRouter, type AdminRouter, type ExpressAdminOptions } from '../../src/admin/index.js';
 import type { ModuleLoader } from '../../src/admin/board.js';
 import type { Logger } from '../../src/logger.js';
 import { Seenn } from '../../src/seenn.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { closeOnce, listen } from '../helpers/http-bed.js';
+import { connect, uniquePrefix } from '../helpers/redis.js';
 
 /** The admin token of every test bed (never expected in a log line). */
 export const ADMIN_TOKEN = 'adm1n-T0ken-for-tests-0123456789-abcdefghij';
@@ -47,32 +45,19 @@ export async function startBed(): Promise<AdminBed> {
   const logLines: string[] = [];
   const seenn = new Seenn({ connection: redis, prefix, logger: capturingLogger(logLines) });
   const app = express();
-  const server = http.createServer(app);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
+  const { server, origin } = await listen(app);
   return {
     seenn,
     redis,
     prefix,
     logLines,
-    origin: `http://127.0.0.1:${port}`,
+    origin,
     mount(path, options, load) {
       const router = load === undefined ? seenn.admin(options) : createAdminRouter(seenn.context, seenn.jobs, options, load);
       app.use(path, router);
       return router;
     },
-    close() {
-      closing ??= (async () => {
-        await seenn.close();
-        server.closeAllConnections();
-        server.close();
-        await deletePrefix(redis, prefix);
-        await redis.quit();
-      })();
-      return closing;
-    },
+    close: closeOnce({ seenn, server, redis, prefix }),
   };
 }
 

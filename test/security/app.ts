@@ -6,15 +6,14 @@
  * through the real store; each job's title carries a marker naming its user, so any answer can be
  * searched for another user's data.
  */
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { ExpressBridgeOptions } from '../../src/bridge/index.js';
 import { Seenn } from '../../src/seenn.js';
 import { JobWriter, SECRET } from '../bridge/helpers.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { closeOnce, listen } from '../helpers/http-bed.js';
+import { connect, uniquePrefix } from '../helpers/redis.js';
 
 /** The admin token of the attacked app. */
 export const ADMIN_TOKEN = 'sec-admin-token-0123456789-abcdefghijklmnop';
@@ -60,10 +59,7 @@ export async function startTargetApp(users: readonly string[], jobsPerUser: numb
     if (res.headersSent) res.destroy();
     else res.status(599).json({ appError: String(error) });
   });
-  const server = http.createServer(app);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const { server, port, origin } = await listen(app);
 
   const writer = new JobWriter(seenn);
   const jobsOf = new Map<string, string[]>();
@@ -82,27 +78,7 @@ export async function startTargetApp(users: readonly string[], jobsPerUser: numb
     jobsOf.set(user, ids);
   }
 
-  let closing: Promise<void> | undefined;
-  return {
-    seenn,
-    redis,
-    writer,
-    port,
-    origin: `http://127.0.0.1:${port}`,
-    appErrors,
-    jobsOf,
-    ownerOf,
-    close() {
-      closing ??= (async () => {
-        await seenn.close();
-        server.closeAllConnections();
-        server.close();
-        await deletePrefix(redis, prefix);
-        await redis.quit();
-      })();
-      return closing;
-    },
-  };
+  return { seenn, redis, writer, port, origin, appErrors, jobsOf, ownerOf, close: closeOnce({ seenn, server, redis, prefix }) };
 }
 
 /** An answer as the raw client saw it. */
