@@ -4,7 +4,8 @@
  * another queue than its parent, and the coded errors that change nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSeennError, type SeennJob } from '../../src/index.js';
+import type { SeennJob } from '../../src/index.js';
+import { codeOf } from '../helpers/seenn-bed.js';
 import { BatchBed, Driver, expectOrderly } from './harness.js';
 
 const QUEUE = 'tracks';
@@ -29,16 +30,6 @@ function parentWith(id: string, expected: Partial<SeennJob>): Promise<SeennJob> 
     (job) => JSON.stringify({ ...job, ...expected, children: { ...job.children, ...expected.children } }) === JSON.stringify(job),
     `parent ${JSON.stringify(expected)}`,
   );
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isSeennError(error)) return error.code;
-    throw error;
-  }
-  throw new Error('expected a coded error');
 }
 
 describe('createParent → createChild, one at a time', () => {

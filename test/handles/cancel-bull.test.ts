@@ -6,9 +6,9 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SeennError } from '../../src/errors.js';
-import { Seenn } from '../../src/seenn.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import type { Seenn } from '../../src/seenn.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { codeOf, openTwoProcessBed, type TwoProcessBed } from '../helpers/seenn-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
 const prefix = uniquePrefix('cancel');
@@ -21,32 +21,14 @@ let seenn: Seenn;
 let workerSeenn: Seenn;
 let queue: Queue;
 
+let bed: TwoProcessBed;
+
 beforeAll(() => {
-  redis = connect();
-  workerRedis = connect();
-  seenn = new Seenn({ connection: redis, prefix });
-  workerSeenn = new Seenn({ connection: workerRedis, prefix });
-  queue = new Queue(QUEUE, { connection: redis, prefix });
+  bed = openTwoProcessBed(prefix, QUEUE);
+  ({ redis, workerRedis, seenn, workerSeenn, queue } = bed);
 });
 
-afterAll(async () => {
-  await queue.close();
-  await seenn.close();
-  await workerSeenn.close();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-  await workerRedis.quit();
-});
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SeennError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
+afterAll(() => bed.close());
 
 describe('cancelling BullMQ jobs', () => {
   it('removes a queued, a prioritized and a delayed job from BullMQ and shows them cancelled', async () => {

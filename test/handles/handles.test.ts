@@ -3,7 +3,7 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SeennError } from '../../src/errors.js';
+import { rejectionOf } from '../helpers/seenn-bed.js';
 import { Seenn } from '../../src/seenn.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
@@ -37,13 +37,8 @@ async function entriesOf(userId: string, jobId: string): Promise<[string, Record
 
 /** The coded error a promise rejects with. */
 async function codeOf(promise: Promise<unknown>): Promise<{ code: string; details: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SeennError) return { code: error.code, details: error.details };
-    throw error;
-  }
-  throw new Error('expected a rejection');
+  const { code, details } = await rejectionOf(promise);
+  return { code, details };
 }
 
 describe('Seenn-only jobs driven by their handle', () => {

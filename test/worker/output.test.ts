@@ -11,7 +11,8 @@ import { derivedJobId } from '../../src/model/ids.js';
 import type { OutputStore } from '../../src/store/output-store.js';
 import { OutputWriter } from '../../src/worker/output-writer.js';
 import { Seenn } from '../../src/seenn.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { codeOf, openTwoProcessBed, type TwoProcessBed } from '../helpers/seenn-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
 const prefix = uniquePrefix('output');
@@ -22,32 +23,14 @@ let seenn: Seenn;
 let workerSeenn: Seenn;
 let queue: Queue;
 
+let bed: TwoProcessBed;
+
 beforeAll(() => {
-  redis = connect();
-  workerRedis = connect();
-  seenn = new Seenn({ connection: redis, prefix, output: { maxOutputBytes: 200, maxOutputChunks: 50 } });
-  workerSeenn = new Seenn({ connection: workerRedis, prefix });
-  queue = new Queue(QUEUE, { connection: redis, prefix });
+  bed = openTwoProcessBed(prefix, QUEUE, { output: { maxOutputBytes: 200, maxOutputChunks: 50 } });
+  ({ redis, workerRedis, seenn, workerSeenn, queue } = bed);
 });
 
-afterAll(async () => {
-  await queue.close();
-  await seenn.close();
-  await workerSeenn.close();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-  await workerRedis.quit();
-});
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof SeennError) return error.code;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
+afterAll(() => bed.close());
 
 /** Every chunk of one stream, parsed. */
 async function chunksOf(userId: string, jobId: string, stream = 'output'): Promise<unknown[]> {
