@@ -5,30 +5,17 @@
  * Redis connection stalled and dropped, 100 auditing SSE clients — ends with nothing lost,
  * duplicated or out of order (the long run is `npm run chaos`; figures in bench/README.md).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditClient, stepMessage, stepProgress, type SeenEvent } from '../../bench/lib/chaos/audit.js';
 import { chaosSchedule } from '../../bench/lib/chaos/schedule.js';
+import { cleanUpRun, resultsDir, runBenchScript } from './script-run.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RUN_TIMEOUT_MS = 150_000;
 const STEPS = 4;
 
-let child: ChildProcess | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  // The script runs in its own process group: stop the group if the test failed half-way.
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
-  child = undefined;
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+afterEach(cleanUpRun);
 
 describe('chaos schedule', () => {
   const options = { durationMs: 60_000, meanGapMs: 2_000, processes: { worker: 2, publisher: 2, bridge: 3 } };
@@ -116,18 +103,9 @@ describe('bench/chaos.ts (short run)', () => {
   it(
     'loses, duplicates and reorders nothing while processes, Redis and connections fail',
     async () => {
-      dir = await mkdtemp(path.join(os.tmpdir(), 'seenn-chaos-'));
-      const started = spawn(process.execPath, ['--import', 'tsx', 'bench/chaos.ts', '--duration-seconds', '20', '--clients', '100', '--rate', '6', '--mean-gap-ms', '2000', '--drain-seconds', '60'], {
-        cwd: ROOT,
-        env: { ...process.env, BENCH_RESULTS_DIR: dir },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
-      child = started;
-      let output = '';
-      started.stdout?.on('data', (data: Buffer) => (output += data.toString()));
-      started.stderr?.on('data', (data: Buffer) => (output += data.toString()));
-      const [code] = (await once(started, 'exit')) as [number | null];
+      const dir = await resultsDir('seenn-chaos');
+      const args = ['--duration-seconds', '20', '--clients', '100', '--rate', '6', '--mean-gap-ms', '2000', '--drain-seconds', '60'];
+      const { code, output } = await runBenchScript('bench/chaos.ts', args, { BENCH_RESULTS_DIR: dir });
       // The whole run's output (its table and the problems it found) when it failed: vitest shortens long messages.
       if (code !== 0) console.log(output);
       expect(code, output.slice(-4_000)).toBe(0);

@@ -5,41 +5,15 @@
  * figures belong in bench/README.md — only that every figure is present and positive, that the
  * JSON was written, and that nothing was left behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, redisUrl } from '../helpers/redis.js';
+import { redisUrl } from '../helpers/redis.js';
+import { cleanUpRun, keysLeft, resultsDir, runBenchScript } from './script-run.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RUN_TIMEOUT_MS = 150_000;
 
-let child: ChildProcess | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  // The script runs in its own process group: stop the group if the test failed half-way.
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
-  child = undefined;
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
-});
-
-/** Runs a bench script to its end and returns its exit code and output. */
-async function runScript(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const started = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  child = started;
-  let output = '';
-  started.stdout?.on('data', (data: Buffer) => (output += data.toString()));
-  started.stderr?.on('data', (data: Buffer) => (output += data.toString()));
-  const timer = setTimeout(() => started.pid !== undefined && process.kill(-started.pid, 'SIGKILL'), RUN_TIMEOUT_MS);
-  const [code] = (await once(started, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, output };
-}
+afterEach(cleanUpRun);
 
 const positive = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0;
 
@@ -47,8 +21,8 @@ describe('bench/overhead.ts --quick', () => {
   it(
     'writes a well-formed result with every round and figure, and leaves no keys behind',
     async () => {
-      dir = await mkdtemp(path.join(os.tmpdir(), 'seenn-bench-'));
-      const run = await runScript('bench/overhead.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir });
+      const dir = await resultsDir('seenn-bench');
+      const run = await runBenchScript('bench/overhead.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir }, RUN_TIMEOUT_MS);
       expect(run.code, run.output).toBe(0);
       expect(run.output).toContain('median jobs/s');
 
@@ -90,19 +64,7 @@ describe('bench/overhead.ts --quick', () => {
       expect(result.summary['missingCompletedStates']).toBe(0);
 
       // Only its own keys were used, and they are gone.
-      const redis = connect();
-      try {
-        const left: string[] = [];
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', 'bench-ovh-*', 'COUNT', 10_000);
-          left.push(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-        expect(left).toEqual([]);
-      } finally {
-        redis.disconnect();
-      }
+      expect(await keysLeft('bench-ovh-*')).toEqual([]);
     },
     RUN_TIMEOUT_MS + 10_000,
   );
@@ -112,8 +74,8 @@ describe('bench/metrics.ts --quick', () => {
   it(
     'measures both paths and the recorder with metrics on and off, the on arm counted the work, and leaves no keys behind',
     async () => {
-      dir = await mkdtemp(path.join(os.tmpdir(), 'seenn-bench-'));
-      const run = await runScript('bench/metrics.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir });
+      const dir = await resultsDir('seenn-bench');
+      const run = await runBenchScript('bench/metrics.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir }, RUN_TIMEOUT_MS);
       expect(run.code, run.output).toBe(0);
       expect(run.output).toMatch(/bridge +\| +\d+ \| +\d+ \| ×\d/);
 
@@ -142,19 +104,8 @@ describe('bench/metrics.ts --quick', () => {
       expect(result.counted.eventsSent).toBeGreaterThan(0);
       expect(result.counted.publisherEvents).toBeGreaterThan(0);
 
-      const redis = connect();
-      try {
-        const left: string[] = [];
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', 'bench-metrics-*', 'COUNT', 10_000);
-          left.push(...keys);
-          cursor = next;
-        } while (cursor !== '0');
-        expect(left).toEqual([]);
-      } finally {
-        redis.disconnect();
-      }
+      // Only its own keys were used, and they are gone.
+      expect(await keysLeft('bench-metrics-*')).toEqual([]);
     },
     RUN_TIMEOUT_MS + 10_000,
   );
