@@ -6,8 +6,6 @@
  * ends with exactly the entries of its user's replay stream — each change once, in order — and every
  * job's steps in order, completed once.
  */
-import { once } from 'node:events';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
@@ -16,11 +14,12 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/index.js';
 import { SeennKeys } from '../../src/store/keys.js';
-import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-cluster.js';
-import { deletePrefix } from '../helpers/redis.js';
+import { listen } from '../helpers/http-bed.js';
+import type { RedisClusterServer } from '../helpers/redis-cluster.js';
 import { keySlot } from '../helpers/slot-checker.js';
 import { waitFor } from '../helpers/wait.js';
 import { RecordingEventSource, SECRET, type SeenEvent } from '../bridge/helpers.js';
+import { openClusterBed, type ClusterBed } from './bed.js';
 
 const QUEUE = '{video}';
 /** Progress steps of every job (10 %, 20 %, …). */
@@ -30,23 +29,18 @@ const GATE_STEP = 3;
 /** Jobs per user started after the failover. */
 const LATER_JOBS = 2;
 
+let bed: ClusterBed | undefined;
 let cluster: RedisClusterServer;
 let redis: Cluster;
 const prefix = `fo-${randomUUID().slice(0, 8)}`;
 const keys = new SeennKeys(prefix, 'default');
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, readyTimeoutMs: 60_000 });
-  redis = cluster.connect();
+  bed = await openClusterBed({ masters: 3, replicasPerMaster: 1, readyTimeoutMs: 60_000 });
+  ({ cluster, redis } = bed);
 }, 90_000);
 
-afterAll(async () => {
-  if (redis !== undefined) {
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  }
-  await cluster?.stop();
-});
+afterAll(() => bed?.close(prefix));
 
 /** Users whose keys live on the queue's master (`together`) and on another master (`apart`). */
 async function pickUsers(queueMasterPort: number): Promise<{ together: string[]; apart: string[] }> {
@@ -100,10 +94,7 @@ describe('Redis Cluster failover', () => {
       [seenn, bridgeSeenn].map(async (instance) => {
         const app = express();
         app.use('/v1', instance.bridge({ heartbeatMs: 500, retryMs: 50, retryJitterMs: 50, positionIntervalMs: null }));
-        const server = http.createServer(app);
-        server.listen(0, '127.0.0.1');
-        await once(server, 'listening');
-        return server;
+        return (await listen(app)).server;
       }),
     );
     // One client per user on each bridge.

@@ -3,41 +3,31 @@
  * bridge serves it live (SSE, resumed) and over REST, and the slot checker finds no command, script
  * or pipeline mixing slots — a job's output keys sit in its user's slot beside its snapshot.
  */
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
 import type { Cluster } from 'ioredis';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/index.js';
-import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-cluster.js';
-import { deletePrefix } from '../helpers/redis.js';
-import { installSlotChecker, keySlot, type SlotChecker } from '../helpers/slot-checker.js';
+import { listen } from '../helpers/http-bed.js';
+import { keySlot, type SlotChecker } from '../helpers/slot-checker.js';
 import { waitFor } from '../helpers/wait.js';
 import { getJson, RecordingEventSource, SECRET } from '../bridge/helpers.js';
+import { openClusterBed, type ClusterBed } from './bed.js';
 
 const QUEUES = ['{video}', '{images}'] as const;
-let cluster: RedisClusterServer;
+let bed: ClusterBed | undefined;
 let checker: SlotChecker;
 let redis: Cluster;
 const prefix = `clo-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3 });
-  checker = installSlotChecker();
-  redis = cluster.connect();
+  bed = await openClusterBed({ masters: 3, slotChecker: true });
+  ({ redis } = bed);
+  checker = bed.checker as SlotChecker;
 }, 60_000);
 
-afterAll(async () => {
-  checker?.uninstall();
-  if (redis !== undefined) {
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  }
-  await cluster?.stop();
-});
+afterAll(() => bed?.close(prefix));
 
 describe('job output on Redis Cluster', () => {
   it('writes, serves live and over REST, with every output key in its user slot and no call mixing slots', { timeout: 60_000 }, async () => {
@@ -59,10 +49,7 @@ describe('job output on Redis Cluster', () => {
     await publisher.start();
     const app = express();
     app.use('/v1', seenn.bridge({ heartbeatMs: 500 }));
-    const server = http.createServer(app);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
+    const { server, port } = await listen(app);
     const sources: RecordingEventSource[] = [];
     try {
       const users = ['ada', 'bob', 'cyd'];

@@ -5,9 +5,6 @@
  * bridge (SSE) and reads run end to end while the slot checker computes the slot of every key of
  * every command, script and pipeline, and fails on any mix.
  */
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import type { Cluster } from 'ioredis';
@@ -15,32 +12,27 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/index.js';
 import { SeennKeys } from '../../src/store/keys.js';
-import { startRedisCluster, type RedisClusterServer } from '../helpers/redis-cluster.js';
-import { deletePrefix } from '../helpers/redis.js';
-import { installSlotChecker, keySlot, type SlotChecker } from '../helpers/slot-checker.js';
+import { listen } from '../helpers/http-bed.js';
+import type { RedisClusterServer } from '../helpers/redis-cluster.js';
+import { keySlot, type SlotChecker } from '../helpers/slot-checker.js';
 import { waitFor } from '../helpers/wait.js';
 import { RecordingEventSource, SECRET } from '../bridge/helpers.js';
+import { openClusterBed, type ClusterBed } from './bed.js';
 
 const QUEUES = ['{video}', '{images}', '{exports}'] as const;
+let bed: ClusterBed | undefined;
 let cluster: RedisClusterServer;
 let checker: SlotChecker;
 let redis: Cluster;
 const prefix = `cl-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3 });
-  checker = installSlotChecker();
-  redis = cluster.connect();
+  bed = await openClusterBed({ masters: 3, slotChecker: true });
+  ({ cluster, redis } = bed);
+  checker = bed.checker as SlotChecker;
 }, 60_000);
 
-afterAll(async () => {
-  checker?.uninstall();
-  if (redis !== undefined) {
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  }
-  await cluster?.stop();
-});
+afterAll(() => bed?.close(prefix));
 
 /** Subscribers of each channel over every master (`PUBSUB SHARDNUMSUB` / `NUMSUB` answer per node). */
 async function subscribers(kind: 'SHARDNUMSUB' | 'NUMSUB', channels: readonly string[]): Promise<number[]> {
@@ -101,10 +93,7 @@ describe('Redis Cluster, queues tagged per queue', () => {
     await publisher.start();
     const app = express();
     app.use('/v1', seenn.bridge({ heartbeatMs: 500 }));
-    const server = http.createServer(app);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
+    const { server, port } = await listen(app);
     const plain: Queue[] = [];
     const sources: RecordingEventSource[] = [];
     try {
