@@ -113,8 +113,8 @@ export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions
 }
 
 /**
- * Parses `value` with `schema`, or throws a {@link ValidationError} whose `details.issues` lists each
- * problem as `{ path, message }`. `what` names the input in the message.
+ * @internal Parses `value` with `schema`, or throws a {@link ValidationError} whose `details.issues`
+ * lists each problem as `{ path, message }`. `what` names the input in the message.
  */
 export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string, code: 'VALIDATION_ERROR' | 'CONFIG_INVALID' = 'CONFIG_INVALID'): z.output<T> {
   const result = schema.safeParse(value);
