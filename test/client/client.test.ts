@@ -5,11 +5,12 @@
  * cursor kept across a "page reload".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SeennClient, type ConnectedInfo, type ConnectionState, type CursorStorage, type JobUpdateSource, type RawEvent, type ReconnectInfo, type SeennClientOptions } from '../../src/client/index.js';
+import { SeennClient, type ConnectedInfo, type ConnectionState, type JobUpdateSource, type RawEvent, type ReconnectInfo, type SeennClientOptions } from '../../src/client/index.js';
 import type { SeennClientError } from '../../src/client/errors.js';
 import type { SeennJob } from '../../src/model/job.js';
 import { waitFor } from '../helpers/wait.js';
 import { startHarness, type ClientHarness } from './harness.js';
+import { MemoryStorage } from './memory-storage.js';
 
 let h: ClientHarness;
 const clients: SeennClient[] = [];
@@ -66,19 +67,6 @@ function seeded(seed: number): () => number {
     state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
     return state / 2 ** 32;
   };
-}
-
-class MemoryStorage implements CursorStorage {
-  readonly items = new Map<string, string>();
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
 }
 
 describe('SeennClient against a real bridge', () => {

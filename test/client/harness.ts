@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Worker } from 'bullmq';
 import express from 'express';
 import type { Redis } from 'ioredis';
+import { SeennClient } from '../../src/client/index.js';
 import { Seenn } from '../../src/index.js';
 import type { SeennJob } from '../../src/model/job.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -168,6 +169,25 @@ export async function startHarness(options: { heartbeatMs?: number; cors?: boole
       await seenn.close();
       await deletePrefix(redis, prefix);
       await redis.quit();
+    },
+  };
+}
+
+/**
+ * Clients of the harness's bridge for the hook tests (fast reconnects), each closed by `closeAll`
+ * (call it in `afterEach`).
+ */
+export function hookClients(h: () => ClientHarness): { clientFor(user: string): SeennClient; closeAll(): void } {
+  const clients: SeennClient[] = [];
+  return {
+    clientFor(user) {
+      const harness = h();
+      const client = new SeennClient({ baseUrl: harness.baseUrl, token: () => harness.token(user), reconnectBaseMs: 20, reconnectMaxMs: 200 });
+      clients.push(client);
+      return client;
+    },
+    closeAll() {
+      for (const client of clients.splice(0)) client.close();
     },
   };
 }

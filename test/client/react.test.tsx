@@ -5,12 +5,11 @@
  */
 import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SeennClient } from '../../src/client/index.js';
 import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobs, useSeennParent } from '../../src/client/react.js';
-import { startHarness, type ClientHarness } from './harness.js';
+import { hookClients, startHarness, type ClientHarness } from './harness.js';
 
 let h: ClientHarness;
-const clients: SeennClient[] = [];
+const { clientFor, closeAll } = hookClients(() => h);
 
 beforeAll(async () => {
   h = await startHarness({ cors: true });
@@ -18,18 +17,13 @@ beforeAll(async () => {
 
 afterEach(() => {
   cleanup();
-  for (const client of clients.splice(0)) client.close();
+  closeAll();
 });
 
 afterAll(async () => {
   await h.close();
 });
 
-function clientFor(user: string): SeennClient {
-  const client = new SeennClient({ baseUrl: h.baseUrl, token: () => h.token(user), reconnectBaseMs: 20, reconnectMaxMs: 200 });
-  clients.push(client);
-  return client;
-}
 
 const wait = { timeout: 10_000 };
 

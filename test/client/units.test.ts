@@ -9,6 +9,7 @@ import { SeennClientError } from '../../src/client/errors.js';
 import { JobCache, readJob } from '../../src/client/job-cache.js';
 import { CLIENT_DEFAULTS, resolveClientOptions, type CursorStorage } from '../../src/client/options.js';
 import type { SeennJob } from '../../src/model/job.js';
+import { MemoryStorage } from './memory-storage.js';
 
 function job(id: string, fields: Partial<SeennJob> = {}): SeennJob {
   return {
@@ -24,19 +25,6 @@ function job(id: string, fields: Partial<SeennJob> = {}): SeennJob {
     updatedAt: '2026-01-01T00:00:01.000Z',
     ...fields,
   };
-}
-
-class MemoryStorage implements CursorStorage {
-  readonly items = new Map<string, string>();
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
 }
 
 describe('nextReconnectDelayMs', () => {
