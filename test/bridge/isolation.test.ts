@@ -9,18 +9,7 @@ import { Seenn } from '../../src/seenn.js';
 import { connect, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { JobWriter, RawSseClient, SECRET, getJson, startBridge, type TestBridge } from './helpers.js';
-
-/** A small seeded PRNG (mulberry32), so a failure can be replayed from the printed seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const SEED = Number(process.env['SEENN_ISOLATION_SEED'] ?? Date.now() % 1_000_000);
 const USERS = Array.from({ length: 8 }, (_, i) => `iso-user-${i}`);
@@ -41,7 +30,7 @@ let writer: JobWriter;
 let foreignApp: Seenn;
 const jobsOf = new Map<string, string[]>();
 const ownerOf = new Map<string, string>();
-const random = prng(SEED);
+const random = seededRandom(SEED);
 
 function pick<T>(items: readonly T[]): T {
   return items[Math.floor(random() * items.length)] as T;

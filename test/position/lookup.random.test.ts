@@ -10,18 +10,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lookupPositions, type JobPlace, type PositionHint, type PositionRequest, type QueueSnapshot } from '../../src/position/lookup.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const QUEUE = 'rand';
 const prefix = uniquePrefix('posrand');
@@ -64,7 +53,7 @@ describe('queue positions (randomised against BullMQ)', () => {
   it('match the ground truth after every one of thousands of operations', async () => {
     const seed = Number(process.env['SEENN_TEST_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`position randomised test seed: ${seed} (replay with SEENN_TEST_SEED=${seed})`);
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(random() * items.length)];
     const steps = 2_000;
     const ids: string[] = [];

@@ -10,21 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawSseClient } from '../bridge/helpers.js';
 import { waitFor } from '../helpers/wait.js';
 import { markerOf, startTargetApp, type TargetApp } from './app.js';
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed from the printed seed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const SEED = Number(process.env['SEENN_ISOLATION_SEED'] ?? Date.now() % 1_000_000);
-const random = prng(SEED);
+const random = seededRandom(SEED);
 const USERS = Array.from({ length: 20 }, (_, i) => `vol${String(i).padStart(2, '0')}`);
 const JOBS_PER_USER = 5;
 const REST_CASES = 3_000;
