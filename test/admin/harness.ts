@@ -6,24 +6,13 @@ import express from 'express';
 import type { Redis } from 'ioredis';
 import { createAdminRouter, type AdminRouter, type ExpressAdminOptions } from '../../src/admin/index.js';
 import type { ModuleLoader } from '../../src/admin/board.js';
-import type { Logger } from '../../src/logger.js';
 import { Seenn } from '../../src/seenn.js';
 import { closeOnce, listen } from '../helpers/http-bed.js';
+import { capturingLogger } from '../helpers/logger.js';
 import { connect, uniquePrefix } from '../helpers/redis.js';
 
 /** The admin token of every test bed (never expected in a log line). */
 export const ADMIN_TOKEN = 'adm1n-T0ken-for-tests-0123456789-abcdefghij';
-
-/** A logger that keeps each line as text. */
-export function capturingLogger(lines: string[]): Logger {
-  const log =
-    (level: string) =>
-    (facts: Record<string, unknown>, message?: string): void => {
-      lines.push(`${level} ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? { message: value.message, stack: value.stack, cause: String(value.cause) } : value))}`);
-    };
-  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), child: () => logger };
-  return logger;
-}
 
 /** A Seenn with admin routers on a real HTTP server. */
 export interface AdminBed {

@@ -1,22 +1,11 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BRIDGE_DEFAULTS } from '../../src/bridge/index.js';
-import type { Logger } from '../../src/logger.js';
 import { Seenn } from '../../src/seenn.js';
+import { capturingLogger } from '../helpers/logger.js';
 import { connect, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { JobWriter, RawSseClient, SECRET, getJson, startBridge, type TestBridge } from './helpers.js';
-
-/** A logger that keeps every line as text, to prove tokens never reach logs. */
-function capturingLogger(lines: string[]): Logger {
-  const log =
-    (level: string) =>
-    (facts: Record<string, unknown>, message?: string): void => {
-      lines.push(`${level} ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? { message: value.message, stack: value.stack, cause: String(value.cause) } : value))}`);
-    };
-  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), child: () => logger };
-  return logger;
-}
 
 const logLines: string[] = [];
 let bridge: TestBridge;
