@@ -4,7 +4,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { importVerifyKey, verifyToken, type Principal } from '../auth/tokens.js';
+import { createTokenVerifier, type TokenVerifier } from '../auth/hs256.js';
+import type { Principal } from '../auth/tokens.js';
 import { SeennError } from '../errors.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { isJobIdShape } from '../model/ids.js';
@@ -19,8 +20,8 @@ const HookResultSchema = z.object({
 
 /** Turns requests into {@link Principal}s. */
 export class Authenticator<Req extends IncomingMessage> {
-  /** The secret's verify key, imported on first use. */
-  private key: Promise<CryptoKey> | null = null;
+  /** The token check (synchronous, its key imported once), built on first use. */
+  private verify: TokenVerifier | null = null;
 
   /**
    * @param auth - the resolved auth option
@@ -41,8 +42,8 @@ export class Authenticator<Req extends IncomingMessage> {
     if (this.auth.kind === 'hook') return fromHook(await this.auth.authenticate(req));
     const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
     if (token === null || token === '') throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', { details: { reason: 'missing' } });
-    this.key ??= importVerifyKey(this.auth.secret);
-    return verifyToken(token, await this.key, this.appId, this.maxTokenAgeSeconds);
+    this.verify ??= createTokenVerifier(this.auth.secret, this.appId, this.maxTokenAgeSeconds);
+    return this.verify(token);
   }
 }
 
