@@ -33,6 +33,8 @@ const MAX_TICK_MS = 1_000;
 export interface BridgeStats {
   /** Streams open on this process. */
   streams: number;
+  /** Of those, streams whose socket is detached from the HTTP server (no request or response kept; see `detach.ts`). */
+  detachedStreams: number;
   /** The live hub's counters. */
   hub: HubStats;
   /** Streams closed because their client stopped reading. */
@@ -52,6 +54,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   private readonly sessions = new Set<SseSession>();
   private readonly logger: Logger;
   private slowClientDisconnects = 0;
+  private detachedStreams = 0;
   private closing: Promise<void> | undefined;
 
   /**
@@ -83,8 +86,12 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       options: this.options,
       logger: this.logger,
       metrics: ctx.metrics,
+      detached: () => {
+        this.detachedStreams += 1;
+      },
       closed: (session, reason) => {
         this.sessions.delete(session);
+        if (session.isDetached) this.detachedStreams -= 1;
         ctx.metrics.disconnect(reason);
         if (reason === 'slow-client') this.slowClientDisconnects += 1;
       },
@@ -153,7 +160,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
 
   /** Counters for diagnostics. */
   get stats(): BridgeStats {
-    return { streams: this.sessions.size, hub: this.hub.stats, slowClientDisconnects: this.slowClientDisconnects, watchedJobs: this.positions?.watchedJobs ?? 0 };
+    return { streams: this.sessions.size, detachedStreams: this.detachedStreams, hub: this.hub.stats, slowClientDisconnects: this.slowClientDisconnects, watchedJobs: this.positions?.watchedJobs ?? 0 };
   }
 
   /** Ends every stream, stops the timers and the position watcher, and closes the hub's connection. Idempotent. */

@@ -32,6 +32,7 @@
  * ({@link SseSession.tick}), not by timers per stream.
  */
 import { OutgoingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { Principal } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
@@ -39,6 +40,7 @@ import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
 import { inScope } from './authenticate.js';
+import { detachStream } from './detach.js';
 import { compareIds, formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
 import type { HubListener, LiveHub } from './live-hub.js';
 import { PositionEvent, type LivePositions, type StreamPositions } from './live-positions.js';
@@ -61,6 +63,9 @@ const GAP_FRAME = formatValue('error', { code: 'REPLAY_GAP', message: 'events we
 
 /** Socket errors end in `close`, which ends the session; nothing else to do. */
 function ignoreSocketError(): void {}
+
+/** The last chunk of a chunked body: written by the session itself once the socket is detached. */
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** Replay-stream entries read per round trip while catching up. */
 const REPLAY_BATCH = 200;
@@ -85,6 +90,8 @@ export interface SessionServices {
   metrics: MetricsRecorder;
   /** Called once when a session ends. */
   closed?: (session: SseSession, reason: CloseReason) => void;
+  /** Called when a session's socket is detached from the HTTP server (see `detach.ts`). */
+  detached?: (session: SseSession) => void;
 }
 
 /** What the client asked for, after authentication. */
@@ -121,6 +128,11 @@ export class SseSession implements HubListener {
    */
   private out: Writable;
   private direct = false;
+  /**
+   * The response, until the socket is detached from the HTTP server (see `detach.ts`): from then on
+   * the session holds the socket alone and `res` is `null`.
+   */
+  private res: ServerResponse | null;
   /** The queued jobs this stream watches for live positions (`null`: positions are off). */
   private readonly positions: StreamPositions | null;
   /** The stream's `job.output` events. */
@@ -132,10 +144,11 @@ export class SseSession implements HubListener {
    * @param services - the bridge's shared parts
    */
   constructor(
-    private readonly res: ServerResponse,
+    res: ServerResponse,
     private readonly request: StreamRequest,
     private readonly services: SessionServices,
   ) {
+    this.res = res;
     this.out = res;
     this.positions = services.positions?.forStream(request.principal.userId) ?? null;
     this.output = new OutputFollower(request.principal, request.filterJobId, request.output ?? { stream: null, after: null }, services.output, {
@@ -161,6 +174,11 @@ export class SseSession implements HubListener {
   /** The user this stream belongs to. */
   get userId(): string {
     return this.request.principal.userId;
+  }
+
+  /** Whether the stream's socket was detached from the HTTP server (it holds no request or response). */
+  get isDetached(): boolean {
+    return this.res === null;
   }
 
   /** Whether the session has ended. */
@@ -275,11 +293,17 @@ export class SseSession implements HubListener {
     this.output.close();
     this.pending = [];
     this.pendingBytes = 0;
+    const { res, out } = this;
     if (reason === 'slow-client') {
-      this.res.destroy();
-      this.out.destroy();
+      res?.destroy();
+      out.destroy();
+    } else if (res !== null) {
+      if (!res.writableEnded) res.end();
+    } else if (!out.destroyed && !out.writableEnded) {
+      // A detached socket: end the chunked body, then the connection (it cannot serve another request).
+      out.write(LAST_CHUNK);
+      (out as Socket).destroySoon();
     }
-    else if (!this.res.writableEnded) this.res.end();
     if (reason !== 'client') this.services.logger.debug({ userId: this.userId, reason }, 'bridge: stream closed');
     this.services.closed?.(this, reason);
     const listeners = this.onClosed;
@@ -314,7 +338,7 @@ export class SseSession implements HubListener {
   /** Sends the response head now (so clients see the stream open at once); `false` when the client is gone. */
   private sendHead(): boolean {
     const { res } = this;
-    if (res.destroyed || res.writableEnded) {
+    if (res === null || res.destroyed || res.writableEnded) {
       this.close('client');
       return false;
     }
@@ -328,6 +352,15 @@ export class SseSession implements HubListener {
     if (res.chunkedEncoding && socket !== null && res.writableLength === 0 && !socket.destroyed && res.write === OutgoingMessage.prototype.write && res.end === OutgoingMessage.prototype.end) {
       this.out = socket;
       this.direct = true;
+      // Then off the HTTP server altogether when Node lets us (no request, response or parser kept).
+      const detached = detachStream(res);
+      if (detached !== null) {
+        this.res = null;
+        this.services.detached?.(this);
+        detached.once('close', () => this.close('client'));
+        // A client that ends its side is gone (the server allows half-open sockets).
+        detached.once('end', () => this.close('client'));
+      }
     }
     return !this.isClosed;
   }
@@ -394,14 +427,14 @@ export class SseSession implements HubListener {
    * drain within `drainTimeoutMs` is a client that stopped reading: the stream is cut.
    */
   private drained(): Promise<void> {
-    const { out } = this;
+    const { out, res } = this;
     if (this.isClosed || out.writableLength <= this.services.options.maxBufferedBytes / 2) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(deadline);
         out.off('drain', done);
         out.off('close', done);
-        this.res.off('close', done);
+        res?.off('close', done);
         resolve();
       };
       const deadline = setTimeout(() => {
@@ -411,7 +444,7 @@ export class SseSession implements HubListener {
       deadline.unref();
       out.on('drain', done);
       out.on('close', done);
-      this.res.on('close', done);
+      res?.on('close', done);
     });
   }
 
@@ -526,7 +559,7 @@ export class SseSession implements HubListener {
   /** Writes one whole frame (one `write()`); disconnects a client whose unsent bytes pass the bound. */
   private write(frame: Frame): void {
     const { res, out } = this;
-    if (this.phase === 'closed' || res.destroyed || res.writableEnded || out.destroyed) return;
+    if (this.phase === 'closed' || out.destroyed || out.writableEnded || (res !== null && (res.destroyed || res.writableEnded))) return;
     out.write(this.direct ? frame.chunk : frame.bytes);
     this.services.metrics.eventSent(frame.event);
     if (out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
