@@ -7,9 +7,10 @@
  * copy of their shapes, the parser, and a dozen bound listeners).
  *
  * Node offers no public call for this, so every step is checked before anything is changed: the
- * server's listeners must be the ones Node 20+ installs (found by name), the parser must be working
- * on this request only (nothing pipelined behind it), and the response must be the socket's current
- * one. Anything else (another runtime, a Node that changed them, a pipelined request) leaves the
+ * server's listeners must be the ones Node 20+ installs (found by name), the request must be whole
+ * and the parser done with it (no body still arriving, nothing pipelined behind it), and the response
+ * must be the socket's current one. The session detaches only after the connect's first Redis read,
+ * never from inside the parser's own callbacks. Anything else (another runtime, a Node that changed them, a pipelined request) leaves the
  * stream on its response as before.
  *
  * `server.closeAllConnections()` still ends detached streams: the server's method is wrapped (once
@@ -17,7 +18,7 @@
  * idle) and does not now; `bridge.close()` / `seenn.close()` end them with their final frame.
  */
 import { createRequire } from 'node:module';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 const require = createRequire(import.meta.url);
@@ -98,8 +99,9 @@ export function detachStream(res: ServerResponse): Socket | null {
   const freeParser = httpCommon?.freeParser;
   if (socket === null || freeParser === undefined || socket.destroyed || !res.headersSent) return null;
   const parser = (socket as Socket & { parser?: HttpParser | null }).parser;
-  const req = (res as ServerResponse & { req?: unknown }).req;
-  if (parser === null || parser === undefined || req === undefined || parser.incoming !== req) return null;
+  const req = (res as ServerResponse & { req?: IncomingMessage }).req;
+  // The request must be whole (a body still arriving keeps the parser at work on this connection).
+  if (parser === null || parser === undefined || req === undefined || parser.incoming !== req || !req.complete) return null;
   if ((socket as Socket & { _httpMessage?: unknown })._httpMessage !== res) return null;
   const required: Array<readonly [string, Listener]> = [];
   for (const [event, name] of SERVER_LISTENERS) {

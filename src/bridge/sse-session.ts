@@ -133,6 +133,11 @@ export class SseSession implements HubListener {
    * the session holds the socket alone and `res` is `null`.
    */
   private res: ServerResponse | null;
+  /**
+   * The socket while the response head waits in it (corked) for `connected`, so both leave in one
+   * write; released by `connected`, by a close, or by the next tick of the ticker at the latest.
+   */
+  private corked: Socket | null = null;
   /** The queued jobs this stream watches for live positions (`null`: positions are off). */
   private readonly positions: StreamPositions | null;
   /** The stream's `job.output` events. */
@@ -285,6 +290,7 @@ export class SseSession implements HubListener {
   close(reason: CloseReason, final?: Frame): void {
     if (this.phase === 'closed') return;
     if (final !== undefined) this.write(final);
+    this.uncork();
     // Writing `final` may itself have closed the session (its client stopped reading).
     if (this.isClosed) return;
     this.phase = 'closed';
@@ -319,6 +325,7 @@ export class SseSession implements HubListener {
    */
   tick(nowMs: number, beatDueByMs: number, heartbeat: () => Frame): void {
     if (this.phase === 'closed') return;
+    this.uncork();
     const { expiresAtMs } = this.request.principal;
     if (expiresAtMs !== undefined && nowMs >= expiresAtMs) {
       this.close('expired', EXPIRED_FRAME);
@@ -335,33 +342,29 @@ export class SseSession implements HubListener {
     }
   }
 
-  /** Sends the response head now (so clients see the stream open at once); `false` when the client is gone. */
+  /**
+   * Sends the response head (held back in the corked socket until `connected` follows it, at most one
+   * tick of the ticker, so both leave in one write); `false` when the client is gone.
+   */
   private sendHead(): boolean {
     const { res } = this;
     if (res === null || res.destroyed || res.writableEnded) {
       this.close('client');
       return false;
     }
-    res.socket?.setNoDelay(true);
+    const { socket } = res;
+    socket?.setNoDelay(true);
+    socket?.cork();
     res.writeHead(200, STREAM_HEAD);
     res.flushHeaders();
-    const { socket } = res;
     // Straight to the socket only when nothing stands between the response and it: chunked encoding,
     // our response is the socket's current one with nothing waiting in its own buffer, and no
     // middleware wrapped `write`/`end` (compression, logging taps: they get every write as before).
-    if (res.chunkedEncoding && socket !== null && res.writableLength === 0 && !socket.destroyed && res.write === OutgoingMessage.prototype.write && res.end === OutgoingMessage.prototype.end) {
+    if (res.chunkedEncoding && socket !== null && res.writableLength === socket.writableLength && !socket.destroyed && res.write === OutgoingMessage.prototype.write && res.end === OutgoingMessage.prototype.end) {
       this.out = socket;
       this.direct = true;
-      // Then off the HTTP server altogether when Node lets us (no request, response or parser kept).
-      const detached = detachStream(res);
-      if (detached !== null) {
-        this.res = null;
-        this.services.detached?.(this);
-        detached.once('close', () => this.close('client'));
-        // A client that ends its side is gone (the server allows half-open sockets).
-        detached.once('end', () => this.close('client'));
-      }
-    }
+      this.corked = socket;
+    } else socket?.uncork();
     return !this.isClosed;
   }
 
@@ -414,7 +417,9 @@ export class SseSession implements HubListener {
 
   /** Writes the `connected` event; heartbeats start only after it. */
   private sayHello(frame: Frame): void {
+    this.detach();
     this.write(frame);
+    this.uncork();
     // The idle clock and the heartbeats count from here: the stream is open for its client.
     this.lastJobEventAtMs = Date.now();
     this.nextBeatAtMs = this.lastJobEventAtMs + this.services.options.heartbeatMs;
@@ -563,6 +568,31 @@ export class SseSession implements HubListener {
     out.write(this.direct ? frame.chunk : frame.bytes);
     this.services.metrics.eventSent(frame.event);
     if (out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+  }
+
+  /**
+   * Takes the socket off the HTTP server when Node lets us (see `detach.ts`): from then on the session
+   * holds no request, response or parser. Called with `connected`, after the connect's first Redis
+   * read — never while the server's parser may still be working on the bytes that carried the request.
+   */
+  private detach(): void {
+    const { res } = this;
+    if (!this.direct || res === null || this.isClosed) return;
+    const socket = detachStream(res);
+    if (socket === null) return;
+    this.res = null;
+    this.services.detached?.(this);
+    socket.once('close', () => this.close('client'));
+    // A client that ends its side is gone (the server allows half-open sockets).
+    socket.once('end', () => this.close('client'));
+  }
+
+  /** Lets the head (and anything written after it) leave, if it still waits in the socket. */
+  private uncork(): void {
+    const socket = this.corked;
+    if (socket === null) return;
+    this.corked = null;
+    socket.uncork();
   }
 
   /** Ends the stream after an `error` event (the client reconnects and recovers). */

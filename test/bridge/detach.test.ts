@@ -4,6 +4,7 @@
  * body's end on close), notice a client that goes or half-closes, still end on
  * `server.closeAllConnections()`, and a request pipelined behind the stream's leaves it attached.
  */
+import { once } from 'node:events';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
@@ -65,9 +66,34 @@ describe('a stream detached from the HTTP server', () => {
       const token = await other.seenn.tokens.issue({ userId: 'det-all', ttlSeconds: 60 });
       const client = new RawSseClient(other.port, `/v1/sse?token=${token}`);
       await waitFor(() => client.ofType('connected').length === 1, { what: 'connected' });
-      expect(other.router.bridge.stats.detachedStreams).toBe(1);
+      // A stream whose request came with more bytes in the same packet (the start of another
+      // request): the server's parser was still at work on them when the stream started.
+      const trailing = net.connect(other.port, '127.0.0.1');
+      let received = '';
+      trailing.on('data', (data: Buffer) => {
+        received += data.toString('latin1');
+      });
+      trailing.on('error', () => undefined);
+      trailing.write(`GET /v1/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\nGET /v1/jo`);
+      await waitFor(() => received.includes('event:connected'), { what: 'connected' });
+      expect(other.router.bridge.stats.detachedStreams).toBeGreaterThanOrEqual(1);
+      // A stream whose GET announced a body that has not all arrived: it stays on its response.
+      const withBody = net.connect(other.port, '127.0.0.1');
+      let bodyReceived = '';
+      withBody.on('data', (data: Buffer) => {
+        bodyReceived += data.toString('latin1');
+      });
+      withBody.on('error', () => undefined);
+      withBody.write(`GET /v1/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Length: 10\r\n\r\nabc`);
+      await waitFor(() => bodyReceived.includes('event:connected'), { what: 'connected (body pending)' });
+      expect(other.router.bridge.stats.streams).toBe(3);
+      expect(other.router.bridge.stats.detachedStreams).toBe(2);
+      const withBodyClosed = once(withBody, 'close');
+      const trailingClosed = once(trailing, 'close');
       other.server.closeAllConnections();
       await client.ended;
+      await trailingClosed;
+      await withBodyClosed;
       await waitFor(() => other.router.bridge.stats.streams === 0, { what: 'the stream to close' });
     } finally {
       await other.close();
