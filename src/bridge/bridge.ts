@@ -14,6 +14,10 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isJobIdShape } from '../model/ids.js';
+import { isCluster, type RedisConnection } from '../store/connection.js';
+import { JobStore } from '../store/job-store.js';
+import { JobsApi } from '../jobs-api.js';
+import { PositionReader } from '../position/index.js';
 import { Authenticator, checkUserParam, jobNotFound } from './authenticate.js';
 import { loggableUrl, requestUrl, sendError, sendJson, toSeennError } from './http.js';
 import { LiveHub, type HubStats } from './live-hub.js';
@@ -24,6 +28,7 @@ import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
 import { parseOutputRequest } from './live-output.js';
 import { getOutput } from './output-rest.js';
 import { SSE_HEADERS, SseSession, type SessionServices } from './sse-session.js';
+import { decoratedJobReader } from './sync.js';
 import { formatValue, type Frame } from './frames.js';
 
 /** The longest interval of the streams' ticker: expiry and idle are checked at least this often. */
@@ -56,6 +61,13 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   private slowClientDisconnects = 0;
   private detachedStreams = 0;
   private closing: Promise<void> | undefined;
+  /**
+   * The streams' own Redis connection (single Redis only), auto-pipelined: the reads of every stream
+   * that connects in the same tick (newest and oldest replay ids, the replay, the jobs to watch) leave
+   * in one socket write and come back in one read, instead of a write and a read each. `null` on a
+   * Cluster (auto-pipelining groups commands by node there, and the store's own connection serves).
+   */
+  private readonly streamReads: RedisConnection | null;
 
   /**
    * @internal Use `seenn.bridge(options)`.
@@ -77,10 +89,16 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.hub = new LiveHub(ctx, this.logger, positions === null ? undefined : (event) => positions.decorate(event));
     this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);
     this.connectLimiter = this.options.connectRateLimit === null ? null : new RateLimiter(this.options.connectRateLimit);
+    this.streamReads = isCluster(ctx.redis) ? null : ctx.redis.duplicate({ enableAutoPipelining: true, lazyConnect: true });
+    this.streamReads?.on('error', (error: Error) => this.logger.warn({ err: error }, 'bridge: stream read connection error'));
+    const decorations = new PositionReader(ctx, ctx.options.positions);
+    const streamStore = this.streamReads === null ? ctx.store : new JobStore(this.streamReads, ctx.keys, ctx.options.retention, this.logger, ctx.metrics);
     this.services = {
-      store: ctx.store,
+      store: streamStore,
       output: ctx.output,
-      jobs,
+      // `seenn.jobs` itself: its lists go through the stream connection too (same decoration); any
+      // other reader (a test's, an app's) is used as given.
+      jobs: jobs instanceof JobsApi && this.streamReads !== null ? decoratedJobReader(streamStore, (records) => decorations.decorate(records), jobs) : jobs,
       hub: this.hub,
       positions,
       options: this.options,
@@ -172,7 +190,9 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       this.ticker = null;
       this.limiter?.close();
       this.connectLimiter?.close();
-      await Promise.all([this.positions?.close(), this.hub.close()]);
+      const reads = this.streamReads;
+      const quit = reads === null ? undefined : reads.status === 'wait' ? reads.disconnect() : reads.quit().then(() => undefined, () => reads.disconnect());
+      await Promise.all([this.positions?.close(), this.hub.close(), quit]);
     })();
     return this.closing;
   }

@@ -9,6 +9,7 @@
 import type { Principal } from '../auth/tokens.js';
 import type { JobPage, JobsApi } from '../jobs-api.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
+import type { JobRecord } from '../model/record.js';
 import type { JobStore } from '../store/job-store.js';
 import { canSee } from './authenticate.js';
 
@@ -25,6 +26,24 @@ export function storedJobReader(store: JobStore): JobReader {
       const { limit = SYNC_PAGE_JOBS, cursor } = options;
       const page = await store.list(userId, cursor === undefined ? { limit } : { limit, cursor });
       const result: JobPage = { jobs: page.records.map((record) => record.job) };
+      if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
+      return result;
+    },
+  };
+}
+
+/**
+ * A {@link JobReader} like `seenn.jobs` (lists decorated with queue positions and ETAs by
+ * `decorate`) that lists through `store` — the bridge's auto-pipelined stream connection — and reads
+ * single jobs through `fallback`.
+ */
+export function decoratedJobReader(store: JobStore, decorate: (records: readonly JobRecord[]) => Promise<SeennJob[]>, fallback: JobReader): JobReader {
+  return {
+    get: (jobId) => fallback.get(jobId),
+    async list(userId, options = {}) {
+      const { limit = SYNC_PAGE_JOBS, cursor } = options;
+      const page = await store.list(userId, cursor === undefined ? { limit } : { limit, cursor });
+      const result: JobPage = { jobs: await decorate(page.records) };
       if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
       return result;
     },
