@@ -45,7 +45,7 @@ export interface RateLimitOptions {
 export interface BridgeOptions<Req = IncomingMessage> {
   /** How requests are authenticated. @defaultValue `{ secret: <the Seenn tokenSecret> }` */
   auth?: BridgeAuth<Req>;
-  /** Interval of `heartbeat` events on every stream (the Seenn SDK gives up after 30 s of silence). @defaultValue 15000 */
+  /** A `heartbeat` event goes to every stream silent for this long (no job, position or output event; the Seenn SDK gives up after 30 s of silence). @defaultValue 15000 */
   heartbeatMs?: number;
   /** Close a stream that carried no job event for this long (after a `connection.idle` event); `null` = never. @defaultValue null */
   idleTimeoutMs?: number | null;

@@ -12,9 +12,9 @@
  *    (`heartbeat`, `connection.idle`, `error`) never carry an `id:`, so they never move a cursor;
  * 3. go live: buffered events the replay already covered (id ≤ the last one handled) are dropped, so
  *    the seam between replay and live has no gap and no duplicate;
- * 4. from the response head on (so also during the sync and the replay): `heartbeat` every
- *    `heartbeatMs` (once `connected` is out), `connection.idle` then close after `idleTimeoutMs`
- *    without job events, `error` then close when the credentials expire, and a hard disconnect when
+ * 4. from the response head on (so also during the sync and the replay): `heartbeat` after every
+ *    `heartbeatMs` without another event (once `connected` is out), `connection.idle` then close
+ *    after `idleTimeoutMs` without job events, `error` then close when the credentials expire, and a hard disconnect when
  *    the client stops reading: more than `maxBufferedBytes` wait to be sent, or the sync or replay
  *    waited `drainTimeoutMs` for the socket to drain.
  *
@@ -337,8 +337,14 @@ export class SseSession implements HubListener {
       return;
     }
     if (beatDueByMs >= this.nextBeatAtMs) {
-      this.nextBeatAtMs = nowMs + heartbeatMs;
-      this.write(heartbeat());
+      // A stream that carried an event within the interval is not silent: its beat waits for a
+      // whole interval without one (a busy stream writes no heartbeats at all).
+      const silentFromMs = this.lastJobEventAtMs + heartbeatMs;
+      if (beatDueByMs < silentFromMs) this.nextBeatAtMs = silentFromMs;
+      else {
+        this.nextBeatAtMs = nowMs + heartbeatMs;
+        this.write(heartbeat());
+      }
     }
   }
 
