@@ -583,7 +583,7 @@ export class SseSession implements HubListener {
    */
   private detach(): void {
     const { res } = this;
-    if (!this.direct || res === null || this.isClosed) return;
+    if (!this.direct || res === null || this.isClosed || !this.services.options.detachStreams) return;
     const socket = detachStream(res);
     if (socket === null) return;
     this.res = null;

@@ -100,6 +100,20 @@ describe('a stream detached from the HTTP server', () => {
     }
   });
 
+  it('stays on its response with detachStreams: false (its finish and close reach middleware)', async () => {
+    const other = await startBridge({ heartbeatMs: 100, detachStreams: false });
+    try {
+      const token = await other.seenn.tokens.issue({ userId: 'det-off', ttlSeconds: 60 });
+      const client = new RawSseClient(other.port, `/v1/sse?token=${token}`);
+      await waitFor(() => client.ofType('heartbeat').length >= 1, { what: 'a heartbeat' });
+      expect(other.router.bridge.stats).toMatchObject({ streams: 1, detachedStreams: 0 });
+      client.close();
+      await waitFor(() => other.router.bridge.stats.streams === 0, { what: 'the stream to close' });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('stays on its response when a request is pipelined behind it', async () => {
     const token = await bridge.seenn.tokens.issue({ userId: 'det-pipe', ttlSeconds: 60 });
     const before = stats().detachedStreams;
