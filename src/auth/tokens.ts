@@ -137,24 +137,11 @@ export async function verifyToken(token: string, secret: Uint8Array | CryptoKey,
   if (token.length === 0 || token.length > TOKEN_LIMITS.maxTokenChars) throw new SeennError('UNAUTHORIZED', 'the token is malformed', { details: { reason: 'invalid' } });
   let payload: unknown;
   try {
-    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], ...verifyRules(appId, maxTokenAgeSeconds) }));
+    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: audienceOf(appId), requiredClaims: maxTokenAgeSeconds === undefined ? ['sub', 'exp'] : ['sub', 'exp', 'iat'] }));
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw new SeennError('UNAUTHORIZED', 'the token has expired', { details: { reason: 'expired' } });
     throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
   }
-  return principalOf(payload, maxTokenAgeSeconds);
-}
-
-/** The options every verifier passes to the signature and standard-claim checks (see `hs256.ts`). */
-export function verifyRules(appId: string, maxTokenAgeSeconds?: number): { issuer: string; audience: string; requiredClaims: string[] } {
-  return { issuer: ISSUER, audience: audienceOf(appId), requiredClaims: maxTokenAgeSeconds === undefined ? ['sub', 'exp'] : ['sub', 'exp', 'iat'] };
-}
-
-/**
- * The principal of a verified token's claims (signature, `iss`, `aud`, `exp`, `nbf` already checked):
- * the claims' shapes, and with `maxTokenAgeSeconds` its `iat` rules. Throws `UNAUTHORIZED`.
- */
-export function principalOf(payload: unknown, maxTokenAgeSeconds?: number): Principal {
   const claims = ClaimsSchema.safeParse(payload);
   if (!claims.success) throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
   const { sub, exp, iat, jobs } = claims.data;

@@ -4,8 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { createTokenVerifier, type TokenVerifier } from '../auth/hs256.js';
-import type { Principal } from '../auth/tokens.js';
+import { importVerifyKey, verifyToken, type Principal } from '../auth/tokens.js';
 import { SeennError } from '../errors.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { isJobIdShape } from '../model/ids.js';
@@ -20,8 +19,8 @@ const HookResultSchema = z.object({
 
 /** Turns requests into {@link Principal}s. */
 export class Authenticator<Req extends IncomingMessage> {
-  /** The token check (synchronous, its key imported once), built on first use. */
-  private verify: TokenVerifier | null = null;
+  /** The secret's verify key, imported on first use. */
+  private key: Promise<CryptoKey> | null = null;
 
   /**
    * @param auth - the resolved auth option
@@ -42,8 +41,8 @@ export class Authenticator<Req extends IncomingMessage> {
     if (this.auth.kind === 'hook') return fromHook(await this.auth.authenticate(req));
     const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
     if (token === null || token === '') throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', { details: { reason: 'missing' } });
-    this.verify ??= createTokenVerifier(this.auth.secret, this.appId, this.maxTokenAgeSeconds);
-    return this.verify(token);
+    this.key ??= importVerifyKey(this.auth.secret);
+    return verifyToken(token, await this.key, this.appId, this.maxTokenAgeSeconds);
   }
 }
 
