@@ -75,6 +75,8 @@ const ProgressPayloadSchema = z
 export function parseProgressValue(value: unknown): ProgressPayload | { progress: number } | null {
   if (typeof value === 'number' && Number.isFinite(value)) return { progress: clampProgress(value) };
   if (typeof value === 'object' && value !== null && PROGRESS_MARKER in value) {
+    const simple = simplePayload(value as Record<string, unknown>);
+    if (simple !== null) return simple;
     const parsed = ProgressPayloadSchema.safeParse(value);
     if (!parsed.success) return null;
     const payload = parsed.data;
@@ -88,6 +90,26 @@ export function parseProgressValue(value: unknown): ProgressPayload | { progress
     return result;
   }
   return null;
+}
+
+/**
+ * The common payload — marker, attempt, progress and at most a message — checked by hand, exactly as
+ * {@link ProgressPayloadSchema} would check it (the publisher reads one per progress event); `null`
+ * for anything else, which the schema then decides.
+ */
+function simplePayload(value: Record<string, unknown>): ProgressPayload | null {
+  let keys = 0;
+  for (const key in value) {
+    if (key !== PROGRESS_MARKER && key !== 'attempt' && key !== 'progress' && key !== 'message') return null;
+    keys += 1;
+  }
+  const { attempt, progress, message } = value;
+  if (value[PROGRESS_MARKER] !== 1 || !Number.isSafeInteger(attempt) || !Number.isSafeInteger(progress)) return null;
+  if ((attempt as number) < 0 || (progress as number) < 0 || (progress as number) > 100) return null;
+  if (message !== undefined && typeof message !== 'string') return null;
+  const result: ProgressPayload = { [PROGRESS_MARKER]: 1, attempt: attempt as number, progress: progress as number };
+  if (message !== undefined) result.message = message;
+  return keys > 0 ? result : null;
 }
 
 /** Rounds to an integer and clamps to 0–100 (the Flutter SDK rejects fractions). */

@@ -21,7 +21,7 @@ import { LIMITS, QueueNameSchema } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import { queueHistoryRoot, type SeennKeys } from '../store/keys.js';
 import { calibrationOf, scoreEtaPredictions, type CalibrationBucket, type EtaKind } from './calibration.js';
-import { resolveHistoryOptions, type HistoryOptions, type ResolvedHistoryOptions } from './options.js';
+import { HISTORY_DEFAULTS, resolveHistoryOptions, type HistoryOptions, type ResolvedHistoryOptions } from './options.js';
 
 // The key root lives with every other key in store/keys.ts; still exported here for position/index.ts.
 export { queueHistoryRoot };
@@ -119,6 +119,42 @@ export async function recordCompletion(redis: RedisConnection, keys: SeennKeys, 
   }
   const failed = replies.find(([error]) => error !== null);
   if (failed) throw new SeennError('STORE_ERROR', 'could not record a completion', { cause: failed[0], details: { queueName: parsed.queueName } });
+}
+
+/**
+ * Adds the commands that record `completions` — finished jobs of ONE queue, in the order they
+ * finished — to `pipeline` (the keys are all in the queue's slot): one LPUSH of every value, one
+ * LTRIM and one PEXPIRE per list, which leaves each list exactly as one {@link recordCompletion} per
+ * job would. The input is trusted (the publisher builds it): nothing is validated here.
+ */
+export function addCompletions(
+  pipeline: { lpush(key: string, ...values: (string | number)[]): unknown; ltrim(key: string, start: number, stop: number): unknown; pexpire(key: string, ms: number): unknown },
+  keys: SeennKeys,
+  queueName: string,
+  completions: readonly Completion[],
+  settings: ResolvedHistoryOptions = HISTORY_DEFAULTS,
+): void {
+  if (completions.length === 0) return;
+  const ttlMs = settings.historySeconds * 1000;
+  const push = (key: string, values: (string | number)[], samples: number): void => {
+    if (values.length === 0) return;
+    pipeline.lpush(key, ...values);
+    pipeline.ltrim(key, 0, samples - 1);
+    pipeline.pexpire(key, ttlMs);
+  };
+  push(completionsKey(keys, queueName), completions.map((completion) => completion.finishedAtMs), settings.throughputSamples);
+  const queueRuns: string[] = [];
+  const byWorkflow = new Map<string, number[]>();
+  for (const { finishedAtMs, workflowId, durationMs } of completions) {
+    if (workflowId === undefined || durationMs === undefined) continue;
+    const rounded = Math.round(durationMs);
+    queueRuns.push(`${finishedAtMs}:${rounded}`);
+    const list = byWorkflow.get(workflowId);
+    if (list === undefined) byWorkflow.set(workflowId, [rounded]);
+    else list.push(rounded);
+  }
+  push(queueRunsKey(keys, queueName), queueRuns, settings.throughputSamples);
+  for (const [workflowId, durations] of byWorkflow) push(runsKey(keys, queueName, workflowId), durations, settings.durationSamples);
 }
 
 /** One completed run of a queue. */

@@ -20,8 +20,9 @@ import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
 import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
 import type { CommitResult, JobChange, VersionedRecord } from '../store/job-store.js';
-import { recordCompletion, type Completion } from '../position/index.js';
+import type { Completion } from '../position/index.js';
 import type { BullRef, JobResolver, TrackedJob } from './job-resolver.js';
+import { QueueEffects } from './queue-effects.js';
 import { snapshotCache } from './snapshot-cache.js';
 
 /** What one application did. */
@@ -68,6 +69,23 @@ export async function applySourceEvent(
   events: SourceEvent | readonly SourceEvent[],
   prepare?: (base: JobRecord) => JobRecord,
 ): Promise<ApplyOutcome> {
+  const effects = new QueueEffects(ctx, queueName);
+  const outcome = await applyOne(ctx, queueName, resolver, bullId, sourceId, events, effects, prepare);
+  await effects.flush();
+  return outcome;
+}
+
+/** {@link applySourceEvent}, its queue-wide side effects gathered in `effects` (the caller flushes them). */
+async function applyOne(
+  ctx: SeennContext,
+  queueName: string,
+  resolver: JobResolver,
+  bullId: string,
+  sourceId: string,
+  events: SourceEvent | readonly SourceEvent[],
+  effects: QueueEffects,
+  prepare?: (base: JobRecord) => JobRecord,
+): Promise<ApplyOutcome> {
   const sequence = Array.isArray(events) ? (events as readonly SourceEvent[]) : [events as SourceEvent];
   const first = sequence[0];
   if (first === undefined) return 'unchanged';
@@ -87,7 +105,7 @@ export async function applySourceEvent(
     if (base === undefined) return 'untracked';
     const family = linkable ? (fresh === null ? familyOf(base) : fresh.family) : null;
     const commitOnce = (): Promise<AttemptOutcome> => {
-      const input: AttemptInput = { snapshot, base: linkable ? base : unlinked(base), family, sequence, sourceId, atMs };
+      const input: AttemptInput = { snapshot, base: linkable ? base : unlinked(base), family, sequence, sourceId, atMs, effects };
       if (prepare !== undefined) input.prepare = prepare;
       return commitAttempt(ctx, queueName, resolver, bullId, tracked, input);
     };
@@ -119,9 +137,9 @@ export interface JobEvent {
  * applying them one by one would give, in fewer round trips. Jobs of a family (children, parents)
  * and jobs without a snapshot yet take the event-by-event path.
  */
-export async function applyJobEvents(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, events: readonly JobEvent[]): Promise<void> {
+export async function applyJobEvents(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, events: readonly JobEvent[], effects: QueueEffects): Promise<void> {
   const oneByOne = async (from: readonly JobEvent[]): Promise<void> => {
-    for (const { id, event } of from) await applySourceEvent(ctx, queueName, resolver, bullId, id, event);
+    for (const { id, event } of from) await applyOne(ctx, queueName, resolver, bullId, id, event, effects);
   };
   if (events.length < 2) return oneByOne(events);
   const tracked = await resolver.resolve(bullId);
@@ -136,12 +154,16 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
     if (last === undefined) return undefined;
     let current = snapshot.record;
     const entries: { name: string; data: string }[] = [];
+    // Whether the last entry's payload is `current.job` (no change reduced after it).
+    let lastIsCurrent = false;
     for (const { event } of pending) {
       const reduced = reduce(current, event);
       if (visiblyDifferent(current.job, reduced.job)) {
         current = reduced;
         entries.push({ name: eventNameForStatus(current.job.status), data: JSON.stringify(current.job) });
+        lastIsCurrent = true;
       } else {
+        lastIsCurrent = false;
         // An invisible change keeps the old `updatedAt`: clients only see time move when something moved.
         current = { job: { ...reduced.job, updatedAt: current.job.updatedAt }, x: reduced.x };
       }
@@ -149,8 +171,9 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
     if (sameJson(current, snapshot.record)) return undefined;
     const change: JobChange = { expectedVersion: snapshot.version, src: last.id, record: current };
     if (entries.length > 0) change.events = entries;
+    if (lastIsCurrent) change.lastEventIsJob = true;
     const result = await commitAndCache(ctx, tracked, [change]);
-    if (result.status === 'ok') return afterCommit(ctx, queueName, resolver, bullId, snapshot, current);
+    if (result.status === 'ok') return afterCommit(queueName, resolver, bullId, snapshot, current, effects);
     // Another publisher moved ahead meanwhile: let each event find out whether it is still new.
     if (result.status !== 'conflict') return oneByOne(pending);
   }
@@ -187,12 +210,13 @@ interface AttemptInput {
   sequence: readonly SourceEvent[];
   sourceId: string;
   atMs: number;
+  effects: QueueEffects;
   prepare?: (base: JobRecord) => JobRecord;
 }
 
 /** One read-reduce-commit of a job (and its parent, read here so the commit can CAS it). */
 async function commitAttempt(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, tracked: TrackedJob, input: AttemptInput): Promise<AttemptOutcome> {
-  const { snapshot, family, sequence, sourceId, atMs, prepare } = input;
+  const { snapshot, family, sequence, sourceId, atMs, prepare, effects } = input;
   let base = input.base;
   let parent: ParentState | null = null;
   if (family !== null) {
@@ -218,7 +242,7 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
     case 'conflict':
       return 'conflict';
     case 'ok':
-      await afterCommit(ctx, queueName, resolver, bullId, snapshot, change.record);
+      afterCommit(queueName, resolver, bullId, snapshot, change.record, effects);
       return 'committed';
   }
 }
@@ -319,30 +343,33 @@ function nextChange(snapshot: VersionedRecord | null, base: JobRecord, events: r
   const next: JobRecord = visible || previous === null ? reduced : { job: { ...reduced.job, updatedAt: previous.job.updatedAt }, x: reduced.x };
   if (previous !== null && sameJson(previous, next)) return null;
   const change: JobChange = { expectedVersion: snapshot?.version ?? 0, src: sourceId, record: next };
-  if (visible) change.event = { name: eventNameForStatus(next.job.status), data: JSON.stringify(next.job) };
+  if (visible) {
+    change.event = { name: eventNameForStatus(next.job.status), data: JSON.stringify(next.job) };
+    change.lastEventIsJob = true;
+  }
   if (previous === null) change.index = true;
   return change;
 }
 
 /**
  * After a commit: keeps the queue's set of unfinished jobs current (what a re-sync revisits) and,
- * when a job finished, records it for ETAs (throughput, and the run's duration when it completed).
+ * when a job finished, records it for ETAs (throughput, and the run's duration when it completed) —
+ * gathered in `effects`, written once per read.
  */
-async function afterCommit(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, snapshot: VersionedRecord | null, next: JobRecord): Promise<void> {
-  const key = ctx.keys.liveJobs(queueName);
+function afterCommit(queueName: string, resolver: JobResolver, bullId: string, snapshot: VersionedRecord | null, next: JobRecord, effects: QueueEffects): void {
   if (isTerminal(next.job.status)) {
-    await ctx.redis.srem(key, next.job.id);
     resolver.forget(bullId);
     const { job, x } = next;
     const finishedAtMs = Date.parse(job.completedAt ?? job.updatedAt);
+    let completion: Completion | undefined;
     if (job.status !== 'cancelled' && (snapshot === null || !isTerminal(snapshot.record.job.status))) {
       // jobId: the job's recorded ETA predictions are scored (completed) or dropped (failed); position/calibration.ts.
-      const completion: Completion = { queueName, finishedAtMs, workflowId: job.workflowId ?? job.jobType, jobId: job.id, failed: job.status === 'failed' };
+      completion = { queueName, finishedAtMs, workflowId: job.workflowId ?? job.jobType, jobId: job.id, failed: job.status === 'failed' };
       if (job.status === 'completed' && x.attemptStartedAtMs !== undefined) completion.durationMs = Math.max(0, finishedAtMs - x.attemptStartedAtMs);
-      await recordCompletion(ctx.redis, ctx.keys, completion);
     }
+    effects.finished(job.id, completion);
   } else if (snapshot === null || snapshot.src === null) {
     // The first event the publisher applies to this job (the producer may have written its snapshot).
-    await ctx.redis.sadd(key, next.job.id);
+    effects.started(next.job.id);
   }
 }

@@ -119,14 +119,15 @@ export class JobResolver {
   }
 
   private async knownOwner(queueName: string, bullId: string): Promise<TrackedJob | null> {
-    const candidates = [derivedJobId(queueName, bullId)];
-    if (ULID_SHAPE.test(bullId)) candidates.unshift(bullId);
-    // One GET per owner key: they live in different cluster slots.
-    const owners = await Promise.all(candidates.map((id) => this.ctx.store.ownerOf(id)));
-    for (const [i, userId] of owners.entries()) {
-      if (userId !== null) return { seennId: candidates[i] as string, userId };
+    // A ULID-shaped BullMQ id is the Seenn id of a `seenn.jobs.start` job (the common case: one GET);
+    // only when it has no owner is the id derived for plain jobs asked (a second GET: another slot).
+    if (ULID_SHAPE.test(bullId)) {
+      const userId = await this.ctx.store.ownerOf(bullId);
+      if (userId !== null) return { seennId: bullId, userId };
     }
-    return null;
+    const seennId = derivedJobId(queueName, bullId);
+    const userId = await this.ctx.store.ownerOf(seennId);
+    return userId === null ? null : { seennId, userId };
   }
 
   private async originOf(queueName: string, bullId: string): Promise<{ tracked: TrackedJob; origin: JobOrigin } | null> {

@@ -63,6 +63,11 @@ export interface JobChange {
   events?: readonly { name: string; data: string }[];
   /** Adds the job to its user's index (when it is created). */
   index?: boolean;
+  /**
+   * The caller's word that the last event's `data` is exactly `JSON.stringify(record.job)` (the
+   * store then sends the job once without serialising it again to check).
+   */
+  lastEventIsJob?: boolean;
 }
 
 /** What a commit did. */
@@ -149,7 +154,7 @@ export class JobStore {
       args.push(
         change.expectedVersion,
         change.src ?? '',
-        recordArgument(change.record, events),
+        recordArgument(change.record, events, change.lastEventIsJob === true),
         this.snapshotTtlSeconds(change.record) * 1000,
         events.map((event) => event.name).join('\n'),
         events.map((event) => event.data).join('\n'),
@@ -362,9 +367,10 @@ function endsWithOwnTtl(record: JobRecord): boolean {
  * is the record's job, as it is for every visible change the publisher makes — `'+'` and the record's
  * `x` JSON alone, so the job travels to Redis once (the script joins the two).
  */
-function recordArgument(record: JobRecord, events: readonly { data: string }[]): string {
+function recordArgument(record: JobRecord, events: readonly { data: string }[], lastEventIsJob: boolean): string {
   const last = events[events.length - 1];
   if (last === undefined) return JSON.stringify(record);
+  if (lastEventIsJob) return `+${JSON.stringify(record.x)}`;
   const job = JSON.stringify(record.job);
   const x = JSON.stringify(record.x);
   return job === last.data ? `+${x}` : `{"job":${job},"x":${x}}`;

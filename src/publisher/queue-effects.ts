@@ -1,0 +1,73 @@
+/**
+ * What commits of one queue's jobs cause besides the job's own keys, gathered over one read and
+ * written in one round trip (all keys in the queue's slot): the set of the queue's unfinished jobs
+ * (what a re-sync revisits) and the completion history ETAs are computed from. Per job this was four
+ * to ten commands in up to three round trips; per read it is one pipeline (plus the scoring script of
+ * each finished job's ETA predictions, sent in the same write on the auto-pipelined connection).
+ *
+ * Best effort as before: a job whose commit went through but whose effects were not written (the
+ * process died in between) is not re-counted when its events are read again (they are duplicates
+ * then). Flushed before the read's checkpoint moves.
+ */
+import type { SeennContext } from '../context.js';
+import { SeennError } from '../errors.js';
+import { addCompletions, HISTORY_DEFAULTS, scoreEtaPredictions, type Completion } from '../position/index.js';
+
+/** The side effects of one queue's commits, waiting to be written. */
+export class QueueEffects {
+  /** Seenn job id → whether the job is unfinished (true: add to the live set; false: remove). */
+  private live = new Map<string, boolean>();
+  private completions: Completion[] = [];
+
+  constructor(
+    private readonly ctx: SeennContext,
+    readonly queueName: string,
+  ) {}
+
+  /** A job the publisher applied its first event to: it belongs to the queue's unfinished jobs. */
+  started(jobId: string): void {
+    this.live.set(jobId, true);
+  }
+
+  /** A job that finished; `completion` counts it toward the queue's ETA history. */
+  finished(jobId: string, completion?: Completion): void {
+    this.live.set(jobId, false);
+    if (completion !== undefined) this.completions.push(completion);
+  }
+
+  /** Whether there is nothing to write. */
+  get empty(): boolean {
+    return this.live.size === 0 && this.completions.length === 0;
+  }
+
+  /** Writes what was gathered (one pipeline) and starts over. */
+  async flush(): Promise<void> {
+    if (this.empty) return;
+    const live = this.live;
+    const completions = this.completions;
+    this.live = new Map();
+    this.completions = [];
+    const key = this.ctx.keys.liveJobs(this.queueName);
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const [jobId, unfinished] of live) (unfinished ? added : removed).push(jobId);
+    const pipeline = this.ctx.redis.pipeline();
+    if (added.length > 0) pipeline.sadd(key, ...added);
+    if (removed.length > 0) pipeline.srem(key, ...removed);
+    addCompletions(pipeline, this.ctx.keys, this.queueName, completions);
+    let replies: [Error | null, unknown][];
+    try {
+      // The finished jobs' recorded ETA predictions are scored (or dropped), one script each, sent
+      // alongside (on the publisher's auto-pipelined connection, in the same write).
+      const scored = completions.map(({ jobId, finishedAtMs, failed }) =>
+        jobId === undefined ? undefined : scoreEtaPredictions(this.ctx.redis, this.ctx.keys, { queueName: this.queueName, jobId, finishedAtMs, failed: failed ?? false }, HISTORY_DEFAULTS),
+      );
+      const [execReplies] = await Promise.all([pipeline.exec(), ...scored]);
+      replies = execReplies ?? [];
+    } catch (error) {
+      throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: error, details: { queueName: this.queueName } });
+    }
+    const failed = replies.find(([error]) => error !== null);
+    if (failed) throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: failed[0], details: { queueName: this.queueName } });
+  }
+}
