@@ -241,5 +241,12 @@ export const PublicSeennJobSchema: StandardSchemaV1<SeennJob> = SeennJobSchema;
 
 /** Formats epoch milliseconds as ISO-8601 UTC with `Z`. */
 export function isoTime(ms: number): string {
-  return new Date(ms).toISOString();
+  // Events come in bursts of the same millisecond: the last answer is kept.
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
 }
+let lastIsoMs = Number.NaN;
+let lastIso = '';

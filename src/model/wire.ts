@@ -37,10 +37,13 @@ export type JobEventName = (typeof JOB_EVENT_NAMES)[number];
  * BullMQ event ids) numerically: negative, zero or positive. Exact while both parts stay below 2^53.
  */
 export function compareStreamIds(a: string, b: string): number {
-  const [aMs = '0', aSeq = '0'] = a.split('-');
-  const [bMs = '0', bSeq = '0'] = b.split('-');
-  const byMs = Number(aMs) - Number(bMs);
-  return byMs !== 0 ? byMs : Number(aSeq) - Number(bSeq);
+  if (a === b) return 0;
+  // Allocation-free (the publisher compares ids for every event): `ms-seq`, or a bare `ms`.
+  const aCut = a.indexOf('-');
+  const bCut = b.indexOf('-');
+  const byMs = Number(aCut < 0 ? a : a.slice(0, aCut)) - Number(bCut < 0 ? b : b.slice(0, bCut));
+  if (byMs !== 0) return byMs;
+  return (aCut < 0 ? 0 : Number(a.slice(aCut + 1))) - (bCut < 0 ? 0 : Number(b.slice(bCut + 1)));
 }
 
 /** A job's stage within its run: `{ name, current, total, description? }`; `current` is 1-based and at most `total`. */

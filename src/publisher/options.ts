@@ -23,7 +23,7 @@ export interface PublisherOptions {
   describe?: DescribeFn;
   /** How long one blocking read of a queue's events stream waits. @defaultValue 2000 */
   blockMs?: number;
-  /** Most events read (and checkpointed) at once per queue. @defaultValue 500 */
+  /** Most events read (and checkpointed) at once per queue (a job's events of one read cost one commit: bigger reads fold more of them). @defaultValue 2000 */
   batchSize?: number;
   /** Jobs of one batch applied in parallel (events of one job are always applied in order). @defaultValue 16 */
   concurrency?: number;
@@ -55,7 +55,7 @@ export interface ResolvedPublisherOptions {
 }
 
 /** The defaults of {@link PublisherOptions}. */
-export const PUBLISHER_DEFAULTS = Object.freeze({ blockMs: 2_000, batchSize: 500, concurrency: 16, leaseMs: 10_000, errorBackoffMs: 1_000, partitions: 16 });
+export const PUBLISHER_DEFAULTS = Object.freeze({ blockMs: 2_000, batchSize: 2_000, concurrency: 16, leaseMs: 10_000, errorBackoffMs: 1_000, partitions: 16 });
 
 const Schema = z
   .object({

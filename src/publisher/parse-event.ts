@@ -15,17 +15,31 @@ export interface QueueEvent {
 
 /** Parses one entry of `<prefix>:<queue>:events`. */
 export function parseQueueEvent(id: string, fields: readonly string[]): QueueEvent | null {
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] as string, fields[i + 1] as string);
-  const bullId = map.get('jobId');
+  const entry = new EntryFields(fields);
+  const bullId = entry.get('jobId');
   if (bullId === undefined) return null;
-  const at = streamIdTime(id);
-  const event = toSourceEvent(map, at);
+  const event = toSourceEvent(entry, id);
   return event === null ? null : { id, bullId, event };
 }
 
-function toSourceEvent(fields: Map<string, string>, at: number): SourceEvent | null {
-  switch (fields.get('event')) {
+/** A stream entry's fields, looked up in place (an entry has a handful: no map is built). */
+class EntryFields {
+  constructor(private readonly fields: readonly string[]) {}
+
+  /** The value of the field named `name` (the last one, should it repeat, as a Map built in order would keep). */
+  get(name: string): string | undefined {
+    let found: string | undefined;
+    for (let i = 0; i + 1 < this.fields.length; i += 2) if (this.fields[i] === name) found = this.fields[i + 1];
+    return found;
+  }
+}
+
+function toSourceEvent(fields: EntryFields, id: string): SourceEvent | null {
+  const kind = fields.get('event');
+  // Entries nobody sees (`added`, `stalled`, `drained`, …) cost no more than this.
+  if (kind === undefined || !SOURCE_KINDS.has(kind)) return null;
+  const at = streamIdTime(id);
+  switch (kind) {
     case 'waiting': {
       const prev = fields.get('prev');
       return prev === undefined ? { kind: 'waiting', at } : { kind: 'waiting', at, prev };
@@ -48,6 +62,8 @@ function toSourceEvent(fields: Map<string, string>, at: number): SourceEvent | n
       return null;
   }
 }
+
+const SOURCE_KINDS: ReadonlySet<string> = new Set(['waiting', 'delayed', 'waiting-children', 'active', 'progress', 'completed', 'failed', 'removed']);
 
 function parseJson(raw: string | undefined): unknown {
   if (raw === undefined) return undefined;
