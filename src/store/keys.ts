@@ -27,9 +27,14 @@ export function fnv1a32(text: string): number {
 }
 
 /** Builds the key names of one app under one BullMQ prefix. */
+/** How many users' key roots {@link SeennKeys} keeps (then it starts over). */
+const USER_ROOTS_CACHED = 10_000;
+
 export class SeennKeys {
   /** `<prefix>:seenn:<appId>`: the root of every key. */
   readonly base: string;
+  /** {@link user} answers, by user id. */
+  private readonly userRoots = new Map<string, string>();
 
   /**
    * @param prefix - BullMQ's key prefix (default `bull`)
@@ -44,7 +49,14 @@ export class SeennKeys {
 
   /** `<base>:u:{<userTag>}:<encoded userId>`: the root of one user's keys (one hash slot). */
   user(userId: string): string {
-    return `${this.base}:u:{${userTag(userId)}}:${encodeURIComponent(userId)}`;
+    let root = this.userRoots.get(userId);
+    if (root === undefined) {
+      root = `${this.base}:u:{${userTag(userId)}}:${encodeURIComponent(userId)}`;
+      // Bounded: the publisher asks for the same few users' keys for every event.
+      if (this.userRoots.size >= USER_ROOTS_CACHED) this.userRoots.clear();
+      this.userRoots.set(userId, root);
+    }
+    return root;
   }
 
   /** Hash: the snapshot of one job (`v` version, `s` last applied source event id, `r` record JSON). */
