@@ -45,18 +45,19 @@ function escape(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** `no-restricted-imports` options for one folder, less the packages in `allow`. */
-function layerRule(folder, allow = []) {
+/** `no-restricted-imports` options for one folder, less the packages in `allow`; `up` is `../` for its files, `../../` for those of a subfolder. */
+function layerRule(folder, allow = [], up = '../') {
+  const parent = escape(up);
   const layer = LAYERS[folder];
   const patterns = [];
   for (const other of FOLDERS) {
     if (other === folder || layer.folders.includes(other)) continue;
     const only = (layer.only ?? []).filter((path) => path.startsWith(`${other}/`)).map((path) => escape(path.slice(other.length + 1)));
     const except = only.length > 0 ? `(?!(${only.join('|')})\\.js$)` : '';
-    patterns.push({ regex: `^\\.\\./${other}/${except}`, message: `src/${folder}/ may not import src/${other}/ (DESIGN.md module map; docs/architecture.md)` });
+    patterns.push({ regex: `^${parent}${other}/${except}`, message: `src/${folder}/ may not import src/${other}/ (DESIGN.md module map; docs/architecture.md)` });
   }
   const shared = layer.shared ?? SHARED;
-  patterns.push({ regex: `^\\.\\./(?!(${shared.map(escape).join('|') || '$^'})\\.js$)[^/]+$`, message: `src/${folder}/ may import only these top-level modules: ${shared.join(', ') || 'none'} (never seenn.ts or index.ts)` });
+  patterns.push({ regex: `^${parent}(?!(${shared.map(escape).join('|') || '$^'})\\.js$)[^/]+$`, message: `src/${folder}/ may import only these top-level modules: ${shared.join(', ') || 'none'} (never seenn.ts or index.ts)` });
   const packages = layer.packages.filter((name) => !allow.includes(name));
   if (packages.length > 0) patterns.push({ group: packages, message: `src/${folder}/ may not import this package (DESIGN.md module map; docs/architecture.md)` });
   return ['error', { patterns }];
@@ -64,6 +65,8 @@ function layerRule(folder, allow = []) {
 
 const layering = [
   ...Object.keys(LAYERS).map((folder) => ({ files: [`src/${folder}/**`], rules: { 'no-restricted-imports': layerRule(folder) } })),
+  // A subfolder (`store/lua/`): the same rule one level up.
+  ...Object.keys(LAYERS).map((folder) => ({ files: [`src/${folder}/*/**`], rules: { 'no-restricted-imports': layerRule(folder, [], '../../') } })),
   ...EXCEPTIONS.flatMap(({ files, allow }) => files.map((file) => ({ files: [file], rules: { 'no-restricted-imports': layerRule(file.split('/')[1], allow) } }))),
 ];
 

@@ -3,13 +3,15 @@
  * hash every {@link HEALTH_DEFAULTS.bridgeHeartbeatMs}, with an expiry of
  * {@link HEALTH_DEFAULTS.bridgeTtlMs}, so ops (the admin page, `readBridges`) see every live bridge
  * and a dead one drops out by itself. Expiry is per entry and judged by Redis's clock (`TIME` in the
- * scripts), so the clocks of bridge hosts do not matter. One key: one slot on Redis Cluster.
+ * scripts of `store/lua/bridge-registry.ts`), so the clocks of bridge hosts do not matter. One key:
+ * one slot on Redis Cluster.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { RedisConnection } from '../store/connection.js';
 import type { Logger } from '../logger.js';
-import { luaScript, runScript } from '../store/scripts.js';
+import { runCall } from '../store/scripts.js';
+import { readBridgesCall, registerBridgeCall } from '../store/lua/bridge-registry.js';
 import type { SeennKeys } from '../store/keys.js';
 import { HEALTH_DEFAULTS } from './options.js';
 
@@ -27,45 +29,6 @@ export interface BridgeEntry {
   seenAt: string;
 }
 
-/**
- * registerBridge: writes one entry and drops expired ones.
- * KEYS[1] registry hash; ARGV[1] bridge id; ARGV[2] entry JSON without `seenAt`; ARGV[3] TTL ms.
- * The stored value is `<expiresAtMs>|<JSON with seenAtMs>`; the key lives as long as its newest entry.
- */
-const registerScript = luaScript(
-  'registerBridge',
-  `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[3])
-local entry = string.sub(ARGV[2], 1, -2) .. ',"seenAtMs":' .. now .. '}'
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local expires = tonumber(string.match(all[i + 1], '^(%d+)|'))
-  if expires == nil or expires <= now then redis.call('HDEL', KEYS[1], all[i]) end
-end
-redis.call('HSET', KEYS[1], ARGV[1], (now + ttl) .. '|' .. entry)
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
-`,
-);
-
-/** readBridges: the live entries' JSON (expired ones are dropped). KEYS[1] registry hash. */
-const readScript = luaScript(
-  'readBridges',
-  `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local all = redis.call('HGETALL', KEYS[1])
-local live = {}
-for i = 1, #all, 2 do
-  local expires, json = string.match(all[i + 1], '^(%d+)|(.*)$')
-  if expires ~= nil and tonumber(expires) > now then table.insert(live, json) end
-end
-return live
-`,
-);
-
 interface StoredEntry {
   id: string;
   host: string;
@@ -77,7 +40,7 @@ interface StoredEntry {
 
 /** Every live bridge of the app, oldest first. */
 export async function readBridges(redis: RedisConnection, keys: SeennKeys): Promise<BridgeEntry[]> {
-  const raw = (await runScript(redis, readScript, [keys.bridges()], [])) as string[];
+  const raw = (await runCall(redis, readBridgesCall({ registry: keys.bridges() }))) as string[];
   const entries: StoredEntry[] = [];
   for (const json of raw) {
     try {
@@ -131,7 +94,7 @@ export class BridgeRegistration {
       if (this.stopped) return;
       const entry = JSON.stringify({ id: this.id, host: hostname(), pid: process.pid, streams: this.streams(), startedAtMs: this.startedAtMs });
       try {
-        await runScript(this.redis, registerScript, [this.keys.bridges()], [this.id, entry, this.timing.ttlMs]);
+        await runCall(this.redis, registerBridgeCall({ registry: this.keys.bridges(), bridgeId: this.id, entry, ttlMs: this.timing.ttlMs }));
         this.lastWriteOk = true;
       } catch (error) {
         this.lastWriteOk = false;

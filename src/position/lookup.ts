@@ -1,12 +1,13 @@
 /**
- * Where jobs of one BullMQ queue stand, read with one atomic script call ({@link queuePositionsScript};
- * its header documents the algorithm and its cost).
+ * Where jobs of one BullMQ queue stand, read with one atomic script call (`queuePositions` in
+ * `store/lua/position-lookup.ts`; its header documents the algorithm and its cost).
  */
 import type { RedisConnection } from '../store/connection.js';
 import { SeennError } from '../errors.js';
 import type { QueueInfo } from '../model/job.js';
-import { runScript } from '../store/scripts.js';
-import { queuePositionsScript } from './lookup-script.js';
+import { runCall } from '../store/scripts.js';
+import { queuePositionsCall } from '../store/lua/position-lookup.js';
+import { bullQueueKey, rankIndexKeys } from '../store/keys.js';
 import { POSITION_DEFAULTS } from './options.js';
 
 /** With at most this many ids left to find in `wait`, the script uses one `LPOS` each instead of one pass. */
@@ -78,20 +79,8 @@ export interface QueueSnapshot {
   places: JobPlace[];
 }
 
-/**
- * The keys of a queue's rank index (see `lookup-script.ts`): `<prefix>:<queueName>:seenn:rank` (a
- * zset), `…:rank:jobs` and `…:rank:state` (hashes), in the queue's hash slot. They hold only what
- * can be rebuilt from `wait`; deleting them costs one rebuild.
- */
-export function rankIndexKeys(prefix: string, queueName: string): [string, string, string] {
-  const root = bullQueueKey(prefix, queueName, 'seenn:rank');
-  return [root, `${root}:jobs`, `${root}:state`];
-}
-
-/** BullMQ's key `<prefix>:<queueName>:<suffix>`. */
-export function bullQueueKey(prefix: string, queueName: string, suffix: string): string {
-  return `${prefix}:${queueName}:${suffix}`;
-}
+/** Where the rank index's keys and BullMQ's queue keys are built (re-exported from `store/keys.ts`). */
+export { bullQueueKey, rankIndexKeys };
 
 /**
  * Places `requests` in `queueName` with one script call.
@@ -112,9 +101,6 @@ export async function lookupPositions(
   rankIndex: boolean = POSITION_DEFAULTS.rankIndex,
   rankIndexChunk: number = RANK_INDEX_CHUNK,
 ): Promise<QueueSnapshot> {
-  const key = (suffix: string): string => bullQueueKey(prefix, queueName, suffix);
-  const keys = [key('wait'), key('prioritized'), key('meta'), key('limiter'), key('delayed'), key('waiting-children'), key('active'), key('completed'), key('failed'), ...rankIndexKeys(prefix, queueName)];
-  const args: (string | number)[] = [scanLimit, LPOS_IDS, SCAN_CHUNK, MAX_ACTIVE_READ, rankIndex ? rankIndexChunk : 0];
   // The script wants wait hints sorted by distance (cheaper to sort here than in Lua).
   const order = requests.map((_, i) => i);
   const distance = (i: number): number => {
@@ -122,15 +108,11 @@ export async function lookupPositions(
     return hint?.kind === 'wait' ? hint.distance : Number.POSITIVE_INFINITY;
   };
   order.sort((a, b) => distance(a) - distance(b) || a - b);
-  for (const i of order) {
-    const request = requests[i] as PositionRequest;
-    keys.push(key(request.bullId));
-    const hint = request.hint;
-    args.push(request.bullId, hint === undefined ? '' : hint.kind === 'wait' ? 'w' : 'p', hint?.kind === 'wait' ? hint.distance : '');
-  }
+  const jobs = order.map((i) => requests[i] as PositionRequest);
+  const call = queuePositionsCall({ prefix, queueName, scanLimit, lposIds: LPOS_IDS, chunk: SCAN_CHUNK, maxActive: MAX_ACTIVE_READ, indexChunk: rankIndex ? rankIndexChunk : 0, jobs });
   let answer: unknown;
   try {
-    answer = await runScript(redis, queuePositionsScript, keys, args);
+    answer = await runCall(redis, call);
   } catch (error) {
     throw lookupError(error, queueName);
   }

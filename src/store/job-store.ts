@@ -12,7 +12,8 @@ import { isTerminal } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
 import { liveFanout } from './live-fanout.js';
-import { applyChangesScript, runScript } from './scripts.js';
+import { runScript } from './scripts.js';
+import { applyChangesScript } from './lua/apply-changes.js';
 
 /** How long the store keeps things. */
 export interface RetentionOptions {

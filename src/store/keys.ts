@@ -192,15 +192,132 @@ export class SeennKeys {
     return `${this.base}:bridges`;
   }
 
+  /** Pub/Sub channel: cancel requests for jobs BullMQ runs (`queueName\nbullId\nreason`; see `handles/cancel.ts`). */
+  cancelChannel(): string {
+    return `${this.base}:cancel`;
+  }
+
+  /** String: the cancel request kept for one BullMQ job until its worker sees it (see `handles/cancel.ts`). */
+  cancelRequest(queueName: string, bullId: string): string {
+    return `${this.base}:q:${queueName}:cancel:${bullId}`;
+  }
+
+  /** String: the stored answer of one write-API request by its Idempotency-Key scope (a hash; see `bridge/write-api.ts`). */
+  idempotency(scope: string): string {
+    return `${this.base}:idem:${scope}`;
+  }
+
+  /**
+   * List: one workflow's run durations in one queue (queue's slot), or, for jobs no BullMQ queue runs
+   * (`queueName` undefined), `<base>:eta:<workflowId>:runs` (a key alone in its slot, always read and
+   * written alone). See `position/history.ts`.
+   */
+  etaRuns(queueName: string | undefined, workflowId: string): string {
+    return queueName === undefined ? `${this.base}:eta:${workflowId}:runs` : `${this.queueRoot(queueName)}:eta:${workflowId}:runs`;
+  }
+
+  /** List: a queue's finish times (completed and failed jobs; queue's slot). */
+  etaCompletions(queueName: string): string {
+    return `${this.queueRoot(queueName)}:done`;
+  }
+
+  /** List: a queue's completed runs, `"<finishedAtMs>:<durationMs>"`, every workflow (queue's slot). */
+  etaQueueRuns(queueName: string): string {
+    return `${this.queueRoot(queueName)}:runs`;
+  }
+
+  /** BullMQ's own keys of one queue (see {@link bullKeys}). */
+  bull(queueName: string): BullQueueKeys {
+    return bullKeys(this.prefix, queueName);
+  }
+
   /** BullMQ's events stream of a queue. */
   bullEvents(queueName: string): string {
-    return `${this.prefix}:${queueName}:events`;
+    return bullKeys(this.prefix, queueName).events;
   }
 
   /** BullMQ's hash of one job. */
   bullJob(queueName: string, bullJobId: string): string {
-    return `${this.prefix}:${queueName}:${bullJobId}`;
+    return bullKeys(this.prefix, queueName).job(bullJobId);
   }
+}
+
+/**
+ * BullMQ's own keys of one queue, `<prefix>:<queueName>:<suffix>` (BullMQ 6), as this package reads
+ * them. The package never writes them; the rank index ({@link rankIndexKeys}) sits beside them.
+ */
+export interface BullQueueKeys {
+  /** `<prefix>:<queueName>`: what BullMQ calls the queue key (`job.parent.queueKey`). */
+  readonly root: string;
+  /** List: jobs waiting, taken from the right end. */
+  readonly wait: string;
+  /** Sorted set: prioritized jobs, by priority. */
+  readonly prioritized: string;
+  /** Hash: the queue's options and state (`paused`, `max`, `opts.maxLenEvents`). */
+  readonly meta: string;
+  /** String: the global rate limiter's counter. */
+  readonly limiter: string;
+  /** Sorted set: delayed jobs, by run-at time. */
+  readonly delayed: string;
+  /** Sorted set: flow parents waiting for their children. */
+  readonly waitingChildren: string;
+  /** List: jobs running now. */
+  readonly active: string;
+  /** Sorted set: completed jobs, by finish time. */
+  readonly completed: string;
+  /** Sorted set: failed jobs, by finish time. */
+  readonly failed: string;
+  /** Stream: the queue's events. */
+  readonly events: string;
+  /** Hash: one job. */
+  job(bullJobId: string): string;
+}
+
+/** BullMQ's keys of one queue under `prefix` (see {@link BullQueueKeys}). */
+export function bullKeys(prefix: string, queueName: string): BullQueueKeys {
+  const root = `${prefix}:${queueName}`;
+  return {
+    root,
+    wait: `${root}:wait`,
+    prioritized: `${root}:prioritized`,
+    meta: `${root}:meta`,
+    limiter: `${root}:limiter`,
+    delayed: `${root}:delayed`,
+    waitingChildren: `${root}:waiting-children`,
+    active: `${root}:active`,
+    completed: `${root}:completed`,
+    failed: `${root}:failed`,
+    events: `${root}:events`,
+    job: (bullJobId) => `${root}:${bullJobId}`,
+  };
+}
+
+/** BullMQ's key `<prefix>:<queueName>:<suffix>`. */
+export function bullQueueKey(prefix: string, queueName: string, suffix: string): string {
+  return `${prefix}:${queueName}:${suffix}`;
+}
+
+/** The BullMQ job key of a job of the queue whose key (`<prefix>:<queueName>`, BullMQ's `queueKey`) is given. */
+export function bullJobKeyOf(queueKey: string, bullJobId: string): string {
+  return `${queueKey}:${bullJobId}`;
+}
+
+/** The queue and job a BullMQ job key (`<prefix>:<queue>:<id>`) names, or `null` when it is not one under `prefix`. */
+export function parseBullJobKey(prefix: string, key: string): { queueName: string; bullId: string } | null {
+  const queuePrefix = `${prefix}:`;
+  const cut = key.lastIndexOf(':');
+  if (!key.startsWith(queuePrefix) || cut <= queuePrefix.length) return null;
+  return { queueName: key.slice(queuePrefix.length, cut), bullId: key.slice(cut + 1) };
+}
+
+/**
+ * The keys of a queue's rank index (see `store/lua/position-lookup.ts`): `<prefix>:<queueName>:seenn:rank`
+ * (a zset), `…:rank:jobs` and `…:rank:state` (hashes), in the queue's hash slot. They hold only what
+ * can be rebuilt from `wait`; deleting them costs one rebuild.
+ */
+export function rankIndexKeys(prefix: string, queueName: string): [string, string, string] {
+  const root = bullQueueKey(prefix, queueName, 'seenn:rank');
+  return [root, `${root}:jobs`, `${root}:state`];
 }
 
 /**

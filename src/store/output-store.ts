@@ -1,7 +1,7 @@
 /**
  * Job output in Redis: per job, one list per stream (a chunk's `seq` is its index) and one hash of
  * totals, all in the job's user's slot beside the snapshot, living as long as the snapshot did when
- * the last chunk came. Appends go through one Lua script ({@link appendOutputScript}) that enforces
+ * the last chunk came. Appends go through one Lua script (`appendOutput`, `store/lua/output.ts`) that enforces
  * the bounds and publishes the chunks for live fan-out; reads are plain commands. Nothing here
  * touches the user's replay stream.
  */
@@ -10,7 +10,8 @@ import type { ResolvedOutputOptions } from '../model/output.js';
 import type { RedisConnection } from './connection.js';
 import type { SeennKeys } from './keys.js';
 import { liveFanout } from './live-fanout.js';
-import { appendOutputScript, expireOutputScript, runScript } from './scripts.js';
+import { runCall } from './scripts.js';
+import { appendOutputCall, expireOutputCall } from './lua/output.js';
 
 /** What one {@link OutputStore.append} did. */
 export interface AppendResult {
@@ -67,11 +68,22 @@ export class OutputStore {
     // Chunks go out where the user's job changes go (see `live-fanout.ts`), so bridges need no other subscription.
     const sharded = (await liveFanout(this.redis)) === 'sharded';
     const channel = sharded ? this.keys.liveShardChannel(userId) : this.keys.liveChannel();
-    const answer = (await runScript(
+    const answer = (await runCall(
       this.redis,
-      appendOutputScript,
-      [this.keys.output(userId, jobId), this.keys.outputStream(userId, jobId, stream), this.keys.job(userId, jobId)],
-      [channel, userId, jobId, stream, this.limits.maxOutputBytes, this.limits.maxOutputChunks, this.fallbackTtlSeconds * 1000, sharded ? 'SPUBLISH' : 'PUBLISH', ...chunks],
+      appendOutputCall({
+        totals: this.keys.output(userId, jobId),
+        stream: this.keys.outputStream(userId, jobId, stream),
+        snapshot: this.keys.job(userId, jobId),
+        channel,
+        userId,
+        jobId,
+        streamName: stream,
+        maxOutputBytes: this.limits.maxOutputBytes,
+        maxOutputChunks: this.limits.maxOutputChunks,
+        fallbackTtlMs: this.fallbackTtlSeconds * 1000,
+        publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
+        chunks,
+      }),
     )) as unknown[];
     const [firstSeq, accepted, bytes, total] = answer.map(Number);
     if (![firstSeq, accepted, bytes, total].every((value) => Number.isInteger(value))) throw new SeennError('STORE_ERROR', 'unexpected answer from appendOutput', { details: { answer } });
@@ -88,7 +100,7 @@ export class OutputStore {
     const fields = await this.redis.hkeys(totals);
     const streams = fields.filter((field) => field.startsWith('s:')).map((field) => this.keys.outputStream(userId, jobId, field.slice(2)));
     if (fields.length === 0) return 0;
-    return Number(await runScript(this.redis, expireOutputScript, [this.keys.job(userId, jobId), totals, ...streams], [ttlMs ?? '']));
+    return Number(await runCall(this.redis, expireOutputCall({ snapshot: this.keys.job(userId, jobId), outputKeys: [totals, ...streams], ttlMs })));
   }
 
   /** Up to `limit` chunks of a stream with seq > `after` (`-1`: from the start), and the stream's length. */
@@ -112,7 +124,7 @@ export function isOutputNotification(message: string): boolean {
   return newline >= 0 && message.startsWith(`${OUTPUT_NOTIFICATION_MARK}\n`, newline + 1);
 }
 
-/** Parses an output notification (see {@link appendOutputScript}), or returns `null` when it is malformed. */
+/** Parses an output notification (see `appendOutput` in `store/lua/output.ts`), or returns `null` when it is malformed. */
 export function parseOutputNotification(message: string): OutputNotification | null {
   const lines = message.split('\n');
   if (lines.length < 6 || lines[1] !== OUTPUT_NOTIFICATION_MARK) return null;

@@ -1,6 +1,7 @@
 /**
  * The Lua script that finds where jobs stand in ONE BullMQ queue, atomically, and keeps the queue's
- * rank index (below) up to date on the way.
+ * rank index (below) up to date on the way. `position/lookup.ts` runs it (through
+ * {@link queuePositionsCall}) and reads its answer.
  *
  * ## The order workers take jobs in (BullMQ 6, `moveToActive`)
  * The whole `wait` list first, from its RIGHT end (`RPOPLPUSH wait active`), then `prioritized` by
@@ -94,7 +95,8 @@
  * All keys are the queue's own (`<prefix>:<queue>:…`), so they share BullMQ's hash tag on Cluster;
  * the job hashes the index reads (`<prefix>:<queue>:<id>`) too.
  */
-import { luaScript } from '../store/scripts.js';
+import { bullKeys, rankIndexKeys } from '../keys.js';
+import { luaScript, type ScriptCall } from '../scripts.js';
 
 /** See the module comment for KEYS, ARGV and the answer. */
 export const queuePositionsScript = luaScript(
@@ -601,3 +603,42 @@ end
 return out
 `,
 );
+
+/** One job {@link queuePositionsScript} places, with the watcher's hint when it has one. */
+export interface QueuePositionsJob {
+  /** The BullMQ job id (its hash is KEYS[12+i]). */
+  bullId: string;
+  /** Where the job was last seen: `wait` at a distance from the right end, or `prioritized`. */
+  hint?: { kind: 'wait'; distance: number } | { kind: 'prioritized' };
+}
+
+/** The named arguments of {@link queuePositionsScript} (see the module comment). */
+export interface QueuePositionsArgs {
+  /** BullMQ's key prefix: KEYS[1..9] are the queue's own keys, KEYS[10..12] its rank index. */
+  prefix: string;
+  queueName: string;
+  /** ARGV[1]. */
+  scanLimit: number;
+  /** ARGV[2]. */
+  lposIds: number;
+  /** ARGV[3]. */
+  chunk: number;
+  /** ARGV[4]. */
+  maxActive: number;
+  /** ARGV[5]: 0 = no rank index. */
+  indexChunk: number;
+  /** The jobs, in the order the script takes them (wait hints sorted by distance: the caller sorts). */
+  jobs: readonly QueuePositionsJob[];
+}
+
+/** Encodes {@link QueuePositionsArgs} as the KEYS/ARGV of {@link queuePositionsScript}. */
+export function queuePositionsCall(a: QueuePositionsArgs): ScriptCall {
+  const bull = bullKeys(a.prefix, a.queueName);
+  const keys = [bull.wait, bull.prioritized, bull.meta, bull.limiter, bull.delayed, bull.waitingChildren, bull.active, bull.completed, bull.failed, ...rankIndexKeys(a.prefix, a.queueName)];
+  const args: (string | number)[] = [a.scanLimit, a.lposIds, a.chunk, a.maxActive, a.indexChunk];
+  for (const { bullId, hint } of a.jobs) {
+    keys.push(bull.job(bullId));
+    args.push(bullId, hint === undefined ? '' : hint.kind === 'wait' ? 'w' : 'p', hint?.kind === 'wait' ? hint.distance : '');
+  }
+  return { script: queuePositionsScript, keys, args };
+}

@@ -1,0 +1,115 @@
+/** The applyChanges script (see its header); run by `store/job-store.ts`. */
+import { luaScript } from '../scripts.js';
+
+/**
+ * applyChanges: commits one or more job snapshots of ONE user and appends their events, atomically.
+ *
+ * KEYS[1]        the user's replay stream
+ * KEYS[2]        the user's job index (sorted set)
+ * KEYS[3..2+n]   one snapshot hash per change (n = number of changes)
+ * KEYS[3+n..]    children indexes (sorted sets): those changes name by position, and those whose
+ *                parent this commit writes (each gets the TTL ARGV[5] gives it)
+ * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
+ * ARGV[2]        userId (first line of the published message)
+ * ARGV[3]        replay stream MAXLEN (approximate trim)
+ * ARGV[4]        replay stream and index TTL in ms
+ * ARGV[5]        the TTLs in ms of the children indexes KEYS[3+n..], in order, joined by commas
+ * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
+ * then 10 ARGV per change:
+ *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
+ *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
+ *   record           the new record JSON, or '+' and the record's `x` JSON when the record's `job` is
+ *                    the change's last event payload (the script joins them: the job is sent once)
+ *   ttlMs            the snapshot's time to live
+ *   eventNames       the SSE events to append, joined by newlines ('' = the change is not visible)
+ *   eventData        their single-line JSON payloads, joined by newlines, in the same order
+ *   indexScore       '' or a creation time to add the job to the user's index with (member = jobId)
+ *   jobId            the job id (index member)
+ *   childrenKey      '' or the KEYS position of the parent's children index this job belongs to
+ *   childIndex       the job's 0-based index among its parent's children (its score there)
+ *
+ * Answers: {'conflict'} when a snapshot's version moved (nothing written; read again and retry);
+ * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
+ * {'duplicate', jobId} when another job already holds that job's `childIndex` (nothing written);
+ * {'ok', id1, id2, …} with the replay stream ids of the events appended, in order.
+ * Publishes `userId\nentryId\neventName\neventData` on the channel (with ARGV[6]) for every event appended.
+ */
+export const applyChangesScript = luaScript(
+  'applyChanges',
+  `
+local function parseId(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function compareIds(a, b)
+  local ams, aseq = parseId(a)
+  local bms, bseq = parseId(b)
+  if ams ~= bms then return ams < bms and -1 or 1 end
+  if aseq ~= bseq then return aseq < bseq and -1 or 1 end
+  return 0
+end
+local FIXED = 6
+local PER = 10
+local n = (#ARGV - FIXED) / PER
+for i = 1, n do
+  local base = FIXED + (i - 1) * PER
+  local current = redis.call('HMGET', KEYS[2 + i], 'v', 's')
+  if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
+  local src = ARGV[base + 2]
+  if src ~= '' and current[2] and compareIds(current[2], src) >= 0 then return {'stale'} end
+  if ARGV[base + 9] ~= '' then
+    local holders = redis.call('ZRANGEBYSCORE', KEYS[tonumber(ARGV[base + 9])], ARGV[base + 10], ARGV[base + 10])
+    for _, holder in ipairs(holders) do
+      if holder ~= ARGV[base + 8] then return {'duplicate', ARGV[base + 8]} end
+    end
+  end
+end
+local answer = {'ok'}
+for i = 1, n do
+  local key = KEYS[2 + i]
+  local base = FIXED + (i - 1) * PER
+  local version = tonumber(ARGV[base + 1]) + 1
+  -- One or more events, names and payloads each joined by newlines (JSON never holds a raw one).
+  local payloads = {}
+  if ARGV[base + 5] ~= '' then
+    for data in string.gmatch(ARGV[base + 6], '[^\\n]+') do payloads[#payloads + 1] = data end
+  end
+  local record = ARGV[base + 3]
+  if string.byte(record, 1) == 43 then
+    record = '{"job":' .. payloads[#payloads] .. ',"x":' .. string.sub(record, 2) .. '}'
+  end
+  if ARGV[base + 2] ~= '' then
+    redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', record)
+  else
+    redis.call('HSET', key, 'v', version, 'r', record)
+  end
+  redis.call('PEXPIRE', key, ARGV[base + 4])
+  if ARGV[base + 7] ~= '' then
+    redis.call('ZADD', KEYS[2], ARGV[base + 7], ARGV[base + 8])
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
+  if ARGV[base + 9] ~= '' then
+    redis.call('ZADD', KEYS[tonumber(ARGV[base + 9])], ARGV[base + 10], ARGV[base + 8])
+  end
+  if ARGV[base + 5] ~= '' then
+    local k = 0
+    for event in string.gmatch(ARGV[base + 5], '[^\\n]+') do
+      k = k + 1
+      local data = payloads[k]
+      local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
+      answer[#answer + 1] = id
+      if ARGV[1] ~= '' then
+        redis.call(ARGV[6], ARGV[1], ARGV[2] .. '\\n' .. id .. '\\n' .. event .. '\\n' .. data)
+      end
+    end
+  end
+end
+if #answer > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+local c = 2 + n
+for ttl in string.gmatch(ARGV[5], '[^,]+') do
+  c = c + 1
+  redis.call('PEXPIRE', KEYS[c], ttl)
+end
+return answer
+`,
+);
