@@ -412,7 +412,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     const scope = createHash('sha256')
       .update(`${bearer(req) ?? ''}\n${req.method ?? ''}\n${requestUrl(req).pathname}\n${idempotencyKey}`)
       .digest('base64url');
-    const key = `${this.ctx.keys.base}:idem:${scope}`;
+    const key = this.ctx.keys.idempotency(scope);
     const bodyHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
     const claimed = await this.ctx.redis.set(key, JSON.stringify({ pending: true, bodyHash }), 'EX', WRITE_API_DEFAULTS.idempotencySeconds, 'NX');
     if (claimed === null) {

@@ -27,12 +27,12 @@ export const CANCEL_REQUEST_TTL_SECONDS = 3_600;
 
 /** The channel cancel requests go out on. */
 export function cancelChannel(ctx: SeennContext): string {
-  return `${ctx.keys.base}:cancel`;
+  return ctx.keys.cancelChannel();
 }
 
 /** The key that keeps a cancel request for one BullMQ job. */
 export function cancelKey(ctx: SeennContext, queueName: string, bullId: string): string {
-  return `${ctx.keys.base}:q:${queueName}:cancel:${bullId}`;
+  return ctx.keys.cancelRequest(queueName, bullId);
 }
 
 /**

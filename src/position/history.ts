@@ -64,17 +64,17 @@ const CompletionSchema = z
  * slot, always read and written alone).
  */
 export function runsKey(keys: SeennKeys, queueName: string | undefined, workflowId: string): string {
-  return queueName === undefined ? `${keys.base}:eta:${workflowId}:runs` : `${queueHistoryRoot(keys, queueName)}:eta:${workflowId}:runs`;
+  return keys.etaRuns(queueName, workflowId);
 }
 
 /** The key of a queue's finish times (completed and failed jobs). */
 export function completionsKey(keys: SeennKeys, queueName: string): string {
-  return `${queueHistoryRoot(keys, queueName)}:done`;
+  return keys.etaCompletions(queueName);
 }
 
 /** The key of a queue's completed runs, `"<finishedAtMs>:<durationMs>"`, every workflow. */
 export function queueRunsKey(keys: SeennKeys, queueName: string): string {
-  return `${queueHistoryRoot(keys, queueName)}:runs`;
+  return keys.etaQueueRuns(queueName);
 }
 
 /**

@@ -10,6 +10,7 @@
  */
 import { Job } from 'bullmq';
 import type { SeennContext } from '../context.js';
+import { bullJobKeyOf, parseBullJobKey } from '../store/keys.js';
 import { SeennError } from '../errors.js';
 import { DESCRIPTOR_KEY, DescriptorSchema, type Descriptor } from '../model/descriptor.js';
 import { openSealedDescriptor } from '../model/descriptor-seal.js';
@@ -178,17 +179,14 @@ export class JobResolver {
 
   /** The job a BullMQ job key (`<prefix>:<queue>:<id>`) names, or `null` when it is not one of this prefix. */
   refOfKey(key: string): BullRef | null {
-    const queuePrefix = `${this.ctx.keys.prefix}:`;
-    const cut = key.lastIndexOf(':');
-    if (!key.startsWith(queuePrefix) || cut <= queuePrefix.length) return null;
-    return { queueName: key.slice(queuePrefix.length, cut), bullId: key.slice(cut + 1) };
+    return parseBullJobKey(this.ctx.keys.prefix, key);
   }
 
   /** Adds the BullMQ flow parent a job names (`job.parent`), when its descriptor names none. */
   private withFlowParent(origin: JobOrigin): JobOrigin {
     const parent = origin.job.parent;
     if (origin.descriptor.parent !== undefined || parent?.id === undefined) return origin;
-    const ref = this.refOfKey(`${parent.queueKey}:${parent.id}`);
+    const ref = this.refOfKey(bullJobKeyOf(parent.queueKey, parent.id));
     return ref === null ? origin : { ...origin, flowParent: ref };
   }
 

@@ -248,7 +248,7 @@ export class QueueReader {
   private async resync(from: string, held: readonly number[], owns: (bullId: string) => boolean): Promise<void> {
     const { redis, keys } = this.ctx;
     const streamKey = keys.bullEvents(this.queueName);
-    const [maxLen, oldest] = await Promise.all([redis.hget(`${keys.prefix}:${this.queueName}:meta`, 'opts.maxLenEvents'), redis.xrange(streamKey, '-', '+', 'COUNT', 1)]);
+    const [maxLen, oldest] = await Promise.all([redis.hget(keys.bull(this.queueName).meta, 'opts.maxLenEvents'), redis.xrange(streamKey, '-', '+', 'COUNT', 1)]);
     const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, from, this.options.concurrency, owns);
     await advanceCheckpoints(redis, keys, this.queueName, this.partitions as number, this.owner, resumeId, held);
     const oldestId = oldest[0]?.[0];

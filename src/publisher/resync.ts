@@ -21,21 +21,21 @@ type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'comple
  */
 export async function resyncQueue(ctx: SeennContext, queueName: string, resolver: JobResolver, checkpointId: string, concurrency: number, owns: (bullId: string) => boolean): Promise<string> {
   const { redis } = ctx;
-  const base = `${ctx.keys.prefix}:${queueName}`;
-  const newest = await redis.xrevrange(ctx.keys.bullEvents(queueName), '+', '-', 'COUNT', 1);
+  const bull = ctx.keys.bull(queueName);
+  const newest = await redis.xrevrange(bull.events, '+', '-', 'COUNT', 1);
   const resumeId = newest[0]?.[0] ?? checkpointId;
   const sinceMs = streamIdTime(checkpointId);
 
   const hints = new Map<string, StateHint>();
   const [wait, prioritized, delayed, active, children, completed, failed] = (await redis
     .pipeline()
-    .lrange(`${base}:wait`, 0, -1)
-    .zrange(`${base}:prioritized`, 0, -1)
-    .zrange(`${base}:delayed`, 0, -1)
-    .lrange(`${base}:active`, 0, -1)
-    .zrange(`${base}:waiting-children`, 0, -1)
-    .zrangebyscore(`${base}:completed`, sinceMs, '+inf')
-    .zrangebyscore(`${base}:failed`, sinceMs, '+inf')
+    .lrange(bull.wait, 0, -1)
+    .zrange(bull.prioritized, 0, -1)
+    .zrange(bull.delayed, 0, -1)
+    .lrange(bull.active, 0, -1)
+    .zrange(bull.waitingChildren, 0, -1)
+    .zrangebyscore(bull.completed, sinceMs, '+inf')
+    .zrangebyscore(bull.failed, sinceMs, '+inf')
     .exec()
     .then((replies) => (replies ?? []).map(([error, value]) => (error ? [] : (value as string[]))))) as string[][];
   for (const id of [...(wait ?? []), ...(prioritized ?? [])]) hints.set(id, 'waiting');

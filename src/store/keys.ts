@@ -325,5 +325,5 @@ export function rankIndexKeys(prefix: string, queueName: string): [string, strin
  * (BullMQ's keys of that queue are `<prefix>:<queueName>:<suffix>`).
  */
 export function queueHistoryRoot(keys: SeennKeys, queueName: string): string {
-  return `${keys.prefix}:${queueName}:seenn:${keys.appId}`;
+  return keys.queueRoot(queueName);
 }
