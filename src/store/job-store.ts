@@ -1,6 +1,6 @@
 /**
  * The Seenn store: job snapshots, each user's replay stream and job index, and the owner index.
- * Every change goes through one Lua script ({@link applyChangesScript}); reads are plain commands.
+ * Every change goes through one Lua script (`applyChanges`, `store/lua/apply-changes.ts`); reads are plain commands.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -12,8 +12,8 @@ import { isTerminal } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
 import { liveFanout } from './live-fanout.js';
-import { runScript } from './scripts.js';
-import { applyChangesScript } from './lua/apply-changes.js';
+import { runCall } from './scripts.js';
+import { applyChangesCall, type ApplyChange } from './lua/apply-changes.js';
 
 /** How long the store keeps things. */
 export interface RetentionOptions {
@@ -127,49 +127,46 @@ export class JobStore {
    * was read and none already applied its `src`.
    */
   async commit(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
-    const keys = [this.keys.stream(userId), this.keys.userJobs(userId)];
-    // The parents' children indexes this commit touches, by parent id (insertion order = KEYS order).
-    const childrenOf = new Map<string, number>();
-    const childrenPositionOf = (parentJobId: string): number => {
-      let at = childrenOf.get(parentJobId);
-      if (at === undefined) {
-        at = childrenOf.size;
-        childrenOf.set(parentJobId, at);
-      }
-      // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
-      return 3 + changes.length + at;
-    };
+    // The parents' children indexes this commit touches (insertion order = KEYS order).
+    const childrenOf = new Set<string>();
     const inCommit = new Map(changes.map((change) => [change.record.job.id, change.record]));
     const sharded = (await liveFanout(this.redis)) === 'sharded';
     const channel = sharded ? this.keys.liveShardChannel(userId) : this.keys.liveChannel();
-    const args: (string | number)[] = [channel, userId, this.retention.replayMaxEntries, this.retention.replaySeconds * 1000, '', sharded ? 'SPUBLISH' : 'PUBLISH'];
+    const encoded: ApplyChange[] = [];
     for (const change of changes) {
       const { job } = change.record;
       if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
-      keys.push(this.keys.job(userId, job.id));
       const events = change.events ?? (change.event === undefined ? [] : [change.event]);
       // A child stays in its parent's children index at its `childIndex` (refused as `duplicate` when
       // another job holds that index), whichever path writes it.
       const link = job.parent;
-      const childrenPosition = link === undefined ? '' : childrenPositionOf(link.parentJobId);
-      args.push(
-        change.expectedVersion,
-        change.src ?? '',
-        recordArgument(change.record, events, change.lastEventIsJob === true),
-        this.snapshotTtlSeconds(change.record) * 1000,
-        events.map((event) => event.name).join('\n'),
-        events.map((event) => event.data).join('\n'),
-        change.index ? Date.parse(job.createdAt) : '',
-        job.id,
-        childrenPosition,
-        link?.childIndex ?? '',
-      );
+      if (link !== undefined) childrenOf.add(link.parentJobId);
+      encoded.push({
+        snapshot: this.keys.job(userId, job.id),
+        expectedVersion: change.expectedVersion,
+        src: change.src,
+        record: recordArgument(change.record, events, change.lastEventIsJob === true),
+        ttlMs: this.snapshotTtlSeconds(change.record) * 1000,
+        events,
+        indexScore: change.index ? Date.parse(job.createdAt) : undefined,
+        jobId: job.id,
+        child: link === undefined ? undefined : { index: this.keys.children(userId, link.parentJobId), childIndex: link.childIndex },
+      });
     }
     // A parent that ends with its own `ttlSeconds` takes its children index along.
-    for (const record of inCommit.values()) if (record.x.aggregate !== undefined && endsWithOwnTtl(record)) childrenPositionOf(record.job.id);
-    for (const parentJobId of childrenOf.keys()) keys.push(this.keys.children(userId, parentJobId));
-    args[4] = [...childrenOf.keys()].map((parentJobId) => this.childrenTtlSeconds(inCommit.get(parentJobId)) * 1000).join(',');
-    const answer = (await this.metrics.timeCommit(() => runScript(this.redis, applyChangesScript, keys, args))) as string[];
+    for (const record of inCommit.values()) if (record.x.aggregate !== undefined && endsWithOwnTtl(record)) childrenOf.add(record.job.id);
+    const call = applyChangesCall({
+      stream: this.keys.stream(userId),
+      userJobs: this.keys.userJobs(userId),
+      channel,
+      userId,
+      replayMaxEntries: this.retention.replayMaxEntries,
+      replayTtlMs: this.retention.replaySeconds * 1000,
+      publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
+      changes: encoded,
+      childrenIndexes: [...childrenOf].map((parentJobId) => ({ key: this.keys.children(userId, parentJobId), ttlMs: this.childrenTtlSeconds(inCommit.get(parentJobId)) * 1000 })),
+    });
+    const answer = (await this.metrics.timeCommit(() => runCall(this.redis, call))) as string[];
     const [status, ...rest] = answer;
     if (status === 'ok') {
       await this.expireOwners(changes.map((change) => change.record).filter(endsWithOwnTtl));

@@ -1,5 +1,5 @@
 /** The applyChanges script (see its header); run by `store/job-store.ts`. */
-import { luaScript } from '../scripts.js';
+import { luaScript, type ScriptCall } from '../scripts.js';
 
 /**
  * applyChanges: commits one or more job snapshots of ONE user and appends their events, atomically.
@@ -113,3 +113,79 @@ end
 return answer
 `,
 );
+
+/** One change of {@link ApplyChangesArgs}: one snapshot, its events and its index entries. */
+export interface ApplyChange {
+  /** KEYS[2+i]: the snapshot hash. */
+  snapshot: string;
+  /** The `v` the caller read (0 when the snapshot did not exist). */
+  expectedVersion: number;
+  /** The source events-stream id applied; undefined = none (the stored `s` is kept). */
+  src: string | undefined;
+  /** The new record JSON, or `+` and the record's `x` JSON (the script joins the last event's payload in as `job`). */
+  record: string;
+  /** The snapshot's time to live in ms. */
+  ttlMs: number;
+  /** The SSE events to append, in order (none: the change is not visible); each `data` is single-line JSON. */
+  events: readonly { name: string; data: string }[];
+  /** A creation time (epoch ms) to add the job to the user's index with; undefined = not indexed. */
+  indexScore: number | undefined;
+  /** The job id (index member). */
+  jobId: string;
+  /** The parent's children index this job belongs to (one of {@link ApplyChangesArgs.childrenIndexes}), with the job's index among its parent's children. */
+  child: { index: string; childIndex: number } | undefined;
+}
+
+/** The named arguments of {@link applyChangesScript}. */
+export interface ApplyChangesArgs {
+  /** KEYS[1]: the user's replay stream. */
+  stream: string;
+  /** KEYS[2]: the user's job index. */
+  userJobs: string;
+  /** ARGV[1]: the Pub/Sub channel for live fan-out ('' = none). */
+  channel: string;
+  /** ARGV[2]. */
+  userId: string;
+  /** ARGV[3]: the replay stream's MAXLEN. */
+  replayMaxEntries: number;
+  /** ARGV[4]: the replay stream and index TTL in ms. */
+  replayTtlMs: number;
+  /** ARGV[6]. */
+  publishCommand: 'PUBLISH' | 'SPUBLISH';
+  /** KEYS[3..2+n] and 10 ARGV each. */
+  changes: readonly ApplyChange[];
+  /** KEYS[3+n..] and ARGV[5]: the children indexes the changes name, and those of parents this commit writes, each with its TTL in ms. */
+  childrenIndexes: readonly { key: string; ttlMs: number }[];
+}
+
+/** Encodes {@link ApplyChangesArgs} as the KEYS/ARGV of {@link applyChangesScript}. */
+export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
+  const n = a.changes.length;
+  // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
+  const position = new Map(a.childrenIndexes.map(({ key }, at) => [key, 3 + n + at]));
+  const keys = [a.stream, a.userJobs];
+  const args: (string | number)[] = [a.channel, a.userId, a.replayMaxEntries, a.replayTtlMs, a.childrenIndexes.map(({ ttlMs }) => ttlMs).join(','), a.publishCommand];
+  for (const change of a.changes) {
+    keys.push(change.snapshot);
+    let childrenKey: number | '' = '';
+    if (change.child !== undefined) {
+      const at = position.get(change.child.index);
+      if (at === undefined) throw new Error(`applyChanges: children index ${change.child.index} is not in childrenIndexes`);
+      childrenKey = at;
+    }
+    args.push(
+      change.expectedVersion,
+      change.src ?? '',
+      change.record,
+      change.ttlMs,
+      change.events.map((event) => event.name).join('\n'),
+      change.events.map((event) => event.data).join('\n'),
+      change.indexScore ?? '',
+      change.jobId,
+      childrenKey,
+      change.child?.childIndex ?? '',
+    );
+  }
+  for (const { key } of a.childrenIndexes) keys.push(key);
+  return { script: applyChangesScript, keys, args };
+}
