@@ -14,7 +14,7 @@
  * position script's alone. Results go to bench/results/position.json.
  *
  * The single lookups (one job, cold: no hint) are timed twice on the same list in the same run:
- * without the rank index (`rankIndex: false`, the scan of lookup-script.ts steps 3–5) and with it,
+ * without the rank index (`rankIndex: false`, the scan of store/lua/position-lookup.ts steps 3–5) and with it,
  * after the lookups have built it (its build cost is reported too); the ratio is printed side by side.
  * Per call, `redisCpuUsec` is the server's CPU time (not inflated when other processes share the
  * machine's cores), `redisUsec` the script's time as Redis counts it (`INFO commandstats`).

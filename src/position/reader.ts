@@ -66,7 +66,7 @@ export class PositionReader {
     this.predictions = this.options.etaCalibration ? new PredictionRecorder(source.redis, source.keys, this.options) : null;
   }
 
-  /** Places `requests` in one queue with one script call (see `lookup-script.ts` for the cost). */
+  /** Places `requests` in one queue with one script call (see `store/lua/position-lookup.ts` for the cost). */
   lookup(queueName: string, requests: readonly PositionRequest[]): Promise<QueueSnapshot> {
     return lookupIn(this.source, queueName, requests, this.options.scanLimit, this.options.rankIndex);
   }

@@ -71,7 +71,7 @@ const NEVER = Number.NEGATIVE_INFINITY;
 /**
  * Watches queued (and delayed) jobs for their users' streams. Only watched jobs are recomputed, each at most once
  * per `positionIntervalMs`; the due jobs of one queue are placed with ONE script call per tick (its
- * cost is documented in `lookup-script.ts`), and each result is passed back as a hint that makes the
+ * cost is documented in `store/lua/position-lookup.ts`), and each result is passed back as a hint that makes the
  * next lookup of that job cost one `LINDEX`. Only changed views are emitted, never two for one job
  * less than `positionIntervalMs` apart.
  *
