@@ -240,53 +240,71 @@ return out
 );
 
 /**
- * scoreEtaPredictions: scores (or drops) the recorded predictions of one job of ONE queue.
+ * scoreEtaPredictions: scores (or drops) the recorded predictions of some finished jobs of ONE queue,
+ * in the order given (each scored prediction decays the earlier ones, as one call per job would).
+ * A queue without recorded predictions costs one EXISTS.
  *
  * KEYS[1]  the predictions hash, KEYS[2] its sorted set (as recordEtaPredictions)
  * KEYS[3]  hash: the queue's calibration histogram (`n<b>`, `h<b>`, `s<b>`; b = kind · buckets + bucket)
- * ARGV[1]  job id
- * ARGV[2]  when it finished, epoch ms
- * ARGV[3]  '1' completed (score), '0' failed (drop)
- * ARGV[4]  the weight every earlier score keeps per new one (1 − 1/window)
- * ARGV[5]  TTL of the histogram, ms
- * ARGV[6]  buckets
- * ARGV[7]  the band (0.2)
+ * ARGV[1]  the weight every earlier score keeps per new one (1 − 1/window)
+ * ARGV[2]  TTL of the histogram, ms
+ * ARGV[3]  buckets
+ * ARGV[4]  the band (0.2)
+ * then 3 ARGV per job: job id, when it finished (epoch ms), '1' completed (score) or '0' failed (drop)
  *
  * Answers the number of predictions scored.
  */
 const scoreScript = luaScript(
   'scoreEtaPredictions',
   `
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[3] ~= '1' then return 0 end
-local finished = tonumber(ARGV[2])
-local keep = tonumber(ARGV[4])
-local buckets = tonumber(ARGV[6])
-local band = tonumber(ARGV[7])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ids = {}
+for i = 5, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
+local values = redis.call('HMGET', KEYS[1], unpack(ids))
+local found = {}
+local seen = {}
+for j = 1, #ids do
+  if values[j] and not seen[ids[j]] then
+    seen[ids[j]] = true
+    found[#found + 1] = ids[j]
+  else
+    values[j] = false
+  end
+end
+if #found == 0 then return 0 end
+redis.call('HDEL', KEYS[1], unpack(found))
+redis.call('ZREM', KEYS[2], unpack(found))
+local keep = tonumber(ARGV[1])
+local buckets = tonumber(ARGV[3])
+local band = tonumber(ARGV[4])
 local counts = nil
 local scored = 0
-for c, m, e, k in string.gmatch(v, '([^,;]+),([^,;]+),([^,;]+),([^,;]+)') do
-  c = tonumber(c)
-  m = tonumber(m)
-  e = tonumber(e)
-  k = tonumber(k)
-  if c and m and e and k and e > m and m < finished then
-    if not counts then
-      counts = {}
-      local flat = redis.call('HGETALL', KEYS[3])
-      for j = 1, #flat, 2 do counts[flat[j]] = tonumber(flat[j + 1]) or 0 end
+for j = 1, #ids do
+  local v = values[j]
+  local i = 5 + (j - 1) * 3
+  if v and ARGV[i + 2] == '1' then
+    local finished = tonumber(ARGV[i + 1])
+    for c, m, e, k in string.gmatch(v, '([^,;]+),([^,;]+),([^,;]+),([^,;]+)') do
+      c = tonumber(c)
+      m = tonumber(m)
+      e = tonumber(e)
+      k = tonumber(k)
+      if c and m and e and k and e > m and m < finished then
+        if not counts then
+          counts = {}
+          local flat = redis.call('HGETALL', KEYS[3])
+          for f = 1, #flat, 2 do counts[flat[f]] = tonumber(flat[f + 1]) or 0 end
+        end
+        for field, value in pairs(counts) do counts[field] = value * keep end
+        local b = k * buckets + math.min(buckets - 1, math.max(0, math.floor(c * buckets + 1e-9)))
+        local hit = 0
+        if math.abs(finished - e) <= band * (e - m) then hit = 1 end
+        counts['n' .. b] = (counts['n' .. b] or 0) + 1
+        counts['h' .. b] = (counts['h' .. b] or 0) + hit
+        counts['s' .. b] = (counts['s' .. b] or 0) + c
+        scored = scored + 1
+      end
     end
-    for field, value in pairs(counts) do counts[field] = value * keep end
-    local b = k * buckets + math.min(buckets - 1, math.max(0, math.floor(c * buckets + 1e-9)))
-    local hit = 0
-    if math.abs(finished - e) <= band * (e - m) then hit = 1 end
-    counts['n' .. b] = (counts['n' .. b] or 0) + 1
-    counts['h' .. b] = (counts['h' .. b] or 0) + hit
-    counts['s' .. b] = (counts['s' .. b] or 0) + c
-    scored = scored + 1
   end
 end
 if scored > 0 then
@@ -296,7 +314,7 @@ if scored > 0 then
     flat[#flat + 1] = string.format('%.6g', value)
   end
   redis.call('HSET', KEYS[3], unpack(flat))
-  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
 end
 return scored
 `,
@@ -313,15 +331,53 @@ export interface PredictionOutcome {
   failed: boolean;
 }
 
+/** What scoring reads of the history options. */
+export type ScoringSettings = { etaCalibrationWindowSamples: number; historySeconds: number };
+
+/** The keys and arguments of one scoring script call for finished jobs of ONE queue. */
+function scoringCall(keys: SeennKeys, queueName: string, outcomes: readonly Omit<PredictionOutcome, 'queueName'>[], settings: ScoringSettings): { keys: string[]; args: (string | number)[] } {
+  const args: (string | number)[] = [1 - 1 / settings.etaCalibrationWindowSamples, settings.historySeconds * 1000, CALIBRATION_BUCKETS, CALIBRATION_BAND];
+  for (const outcome of outcomes) args.push(outcome.jobId, Math.round(outcome.finishedAtMs), outcome.failed ? '0' : '1');
+  return { keys: [keys.etaPredictions(queueName), keys.etaPredictionTimes(queueName), keys.etaCalibration(queueName)], args };
+}
+
 /**
- * Scores a finished job's recorded predictions into its queue's calibration histogram (or drops
- * them, for a failed job). One script over keys of the queue's slot; answers the number scored.
+ * Scores finished jobs' recorded predictions into their queue's calibration histogram (or drops
+ * them, for failed jobs). One script over keys of the queue's slot; answers the number scored.
  */
-export async function scoreEtaPredictions(redis: RedisConnection, keys: SeennKeys, outcome: PredictionOutcome, settings: { etaCalibrationWindowSamples: number; historySeconds: number }): Promise<number> {
-  const { queueName } = outcome;
-  const scriptKeys = [keys.etaPredictions(queueName), keys.etaPredictionTimes(queueName), keys.etaCalibration(queueName)];
-  const args = [outcome.jobId, Math.round(outcome.finishedAtMs), outcome.failed ? '0' : '1', 1 - 1 / settings.etaCalibrationWindowSamples, settings.historySeconds * 1000, CALIBRATION_BUCKETS, CALIBRATION_BAND];
-  return Number(await runScript(redis, scoreScript, scriptKeys, args));
+export async function scoreEtaPredictions(redis: RedisConnection, keys: SeennKeys, outcome: PredictionOutcome, settings: ScoringSettings): Promise<number> {
+  const call = scoringCall(keys, outcome.queueName, [outcome], settings);
+  return Number(await runScript(redis, scoreScript, call.keys, call.args));
+}
+
+/**
+ * Adds the scoring of finished jobs of ONE queue to `pipeline` (one EVALSHA, all of them at once; a
+ * queue that has no recorded predictions costs Redis one EXISTS). Answers a function that, given the
+ * pipeline's replies, re-runs the call once with EVAL when Redis did not know the script
+ * (`NOSCRIPT`) and answers the reply's error otherwise (`null` when none); it must be called.
+ */
+export function addEtaScoring(
+  pipeline: { evalsha(sha: string, numKeys: number, ...keysAndArgs: (string | number)[]): unknown; length: number },
+  redis: RedisConnection,
+  keys: SeennKeys,
+  queueName: string,
+  outcomes: readonly Omit<PredictionOutcome, 'queueName'>[],
+  settings: ScoringSettings,
+): (replies: readonly [Error | null, unknown][]) => Promise<Error | null> {
+  if (outcomes.length === 0) return () => Promise.resolve(null);
+  const call = scoringCall(keys, queueName, outcomes, settings);
+  const index = pipeline.length;
+  pipeline.evalsha(scoreScript.sha, call.keys.length, ...call.keys, ...call.args);
+  return async (replies) => {
+    const error = replies[index]?.[0] ?? null;
+    if (error === null || !error.message.startsWith('NOSCRIPT')) return error;
+    try {
+      await redis.eval(scoreScript.source, call.keys.length, ...call.keys, ...call.args);
+      return null;
+    } catch (retryError) {
+      return retryError instanceof Error ? retryError : new Error(String(retryError));
+    }
+  };
 }
 
 /** Settings of a {@link PredictionRecorder}. */

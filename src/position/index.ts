@@ -28,6 +28,7 @@ export {
   Calibration,
   PredictionRecorder,
   scoreEtaPredictions,
+  addEtaScoring,
   calibrationOf,
   calibratedBuckets,
   etaKindOf,
@@ -38,6 +39,7 @@ export {
   type EtaKind,
   type PredictionOutcome,
   type PredictionRecorderSettings,
+  type ScoringSettings,
 } from './calibration.js';
 export {
   POSITION_DEFAULTS,

@@ -2,8 +2,9 @@
  * What commits of one queue's jobs cause besides the job's own keys, gathered over one read and
  * written in one round trip (all keys in the queue's slot): the set of the queue's unfinished jobs
  * (what a re-sync revisits) and the completion history ETAs are computed from. Per job this was four
- * to ten commands in up to three round trips; per read it is one pipeline (plus the scoring script of
- * each finished job's ETA predictions, sent in the same write on the auto-pipelined connection).
+ * to ten commands in up to three round trips; per read it is one pipeline, which also holds one call
+ * of the script that scores (or drops) the ETA predictions of all the read's finished jobs of the
+ * queue (position/calibration.ts; Redis answers it with one EXISTS when the queue has none).
  *
  * Best effort as before: a job whose commit went through but whose effects were not written (the
  * process died in between) is not re-counted when its events are read again (they are duplicates
@@ -11,7 +12,7 @@
  */
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { addCompletions, HISTORY_DEFAULTS, scoreEtaPredictions, type Completion } from '../position/index.js';
+import { addCompletions, addEtaScoring, HISTORY_DEFAULTS, type Completion } from '../position/index.js';
 
 /** The side effects of one queue's commits, waiting to be written. */
 export class QueueEffects {
@@ -55,19 +56,18 @@ export class QueueEffects {
     if (added.length > 0) pipeline.sadd(key, ...added);
     if (removed.length > 0) pipeline.srem(key, ...removed);
     addCompletions(pipeline, this.ctx.keys, this.queueName, completions);
+    const scored: { jobId: string; finishedAtMs: number; failed: boolean }[] = [];
+    for (const { jobId, finishedAtMs, failed } of completions) if (jobId !== undefined) scored.push({ jobId, finishedAtMs, failed: failed ?? false });
+    const scoringError = addEtaScoring(pipeline, this.ctx.redis, this.ctx.keys, this.queueName, scored, HISTORY_DEFAULTS);
     let replies: [Error | null, unknown][];
     try {
-      // The finished jobs' recorded ETA predictions are scored (or dropped), one script each, sent
-      // alongside (on the publisher's auto-pipelined connection, in the same write).
-      const scored = completions.map(({ jobId, finishedAtMs, failed }) =>
-        jobId === undefined ? undefined : scoreEtaPredictions(this.ctx.redis, this.ctx.keys, { queueName: this.queueName, jobId, finishedAtMs, failed: failed ?? false }, HISTORY_DEFAULTS),
-      );
-      const [execReplies] = await Promise.all([pipeline.exec(), ...scored]);
-      replies = execReplies ?? [];
+      replies = (await pipeline.exec()) ?? [];
     } catch (error) {
       throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: error, details: { queueName: this.queueName } });
     }
-    const failed = replies.find(([error]) => error !== null);
+    const scoring = await scoringError(replies);
+    if (scoring !== null) throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: scoring, details: { queueName: this.queueName } });
+    const failed = replies.find(([error]) => error !== null && !error.message.startsWith('NOSCRIPT'));
     if (failed) throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: failed[0], details: { queueName: this.queueName } });
   }
 }

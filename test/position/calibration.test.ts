@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecord, reduce } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
-import { Calibration, calibratedBuckets, calibrationOf, type CalibrationBucket } from '../../src/position/calibration.js';
+import { addEtaScoring, Calibration, calibratedBuckets, calibrationOf, PredictionRecorder, scoreEtaPredictions, type CalibrationBucket } from '../../src/position/calibration.js';
 import { readHistory, recordCompletion } from '../../src/position/history.js';
 import { POSITION_DEFAULTS } from '../../src/position/options.js';
 import { PositionReader } from '../../src/position/reader.js';
@@ -218,6 +218,63 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
     expect(history.queues.get('late')?.calibration.waiting?.some((b) => b.samples > 0)).toBe(true);
     expect(history.queues.get('late')?.calibration.running).toBeNull();
     expect(history.queues.get('nothing')?.calibration).toEqual({ waiting: null, running: null });
+  });
+});
+
+describe('scoring in batches (real Redis)', () => {
+  const prefix = uniquePrefix('poscalbatch');
+  const keys = new SeennKeys(prefix, 'default');
+  let redis: Redis;
+
+  beforeAll(() => {
+    redis = connect();
+  });
+
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it("scores a read's finished jobs in one call exactly as one call per job does; a queue without predictions scores nothing", async () => {
+    const settings = { etaCalibrationWindowSamples: 10, historySeconds: 600 };
+    const t0 = Date.now();
+    // Per job: model confidence, predicted end, finished at (hits, misses, a failed job, one finished too early).
+    const jobs = [
+      { id: 'a', c: 0.55, end: t0 + 10_000, finished: t0 + 10_500, failed: false },
+      { id: 'b', c: 0.85, end: t0 + 10_000, finished: t0 + 20_000, failed: false },
+      { id: 'c', c: 0.35, end: t0 + 5_000, finished: t0 + 5_000, failed: true },
+      { id: 'd', c: 0.95, end: t0 + 8_000, finished: t0 + 8_100, failed: false },
+    ];
+    for (const queueName of ['one', 'batch']) {
+      const recorder = new PredictionRecorder(redis, keys, { etaCalibrationMaxJobs: 100, historySeconds: 600 });
+      for (const job of jobs) recorder.note(queueName, job.id, 'waiting', job.c, job.end, t0);
+      await recorder.flush();
+      await redis.hset(keys.etaCalibration(queueName), 'n19', '1000');
+    }
+    for (const job of jobs) await scoreEtaPredictions(redis, keys, { queueName: 'one', jobId: job.id, finishedAtMs: job.finished, failed: job.failed }, settings);
+    const pipeline = redis.pipeline();
+    // 'a' twice: scored once.
+    const outcomes = [...jobs, jobs[0] as (typeof jobs)[number]].map((job) => ({ jobId: job.id, finishedAtMs: job.finished, failed: job.failed }));
+    const check = addEtaScoring(pipeline, redis, keys, 'batch', outcomes, settings);
+    expect(pipeline.length).toBe(1);
+    const replies = (await pipeline.exec()) ?? [];
+    expect(await check(replies)).toBeNull();
+    const scored = replies[0]?.[1];
+    expect(scored === 3 || (replies[0]?.[0]?.message ?? '').startsWith('NOSCRIPT')).toBe(true);
+    expect(await redis.hgetall(keys.etaCalibration('batch'))).toEqual(await redis.hgetall(keys.etaCalibration('one')));
+    expect(Number(await redis.hget(keys.etaCalibration('batch'), 'n19'))).toBeCloseTo(1000 * 0.9 ** 3, 0);
+    expect(await redis.hlen(keys.etaPredictions('batch'))).toBe(0);
+    expect(await redis.zcard(keys.etaPredictionTimes('batch'))).toBe(0);
+
+    const none = redis.pipeline();
+    const noneCheck = addEtaScoring(none, redis, keys, 'never', outcomes, settings);
+    const noneReplies = (await none.exec()) ?? [];
+    expect(await noneCheck(noneReplies)).toBeNull();
+    expect(await redis.exists(keys.etaCalibration('never'))).toBe(0);
+    // Nothing to score: nothing added to the pipeline.
+    const empty = redis.pipeline();
+    addEtaScoring(empty, redis, keys, 'batch', [], settings);
+    expect(empty.length).toBe(0);
   });
 });
 
