@@ -6,6 +6,7 @@ import { Queue } from 'bullmq';
 import type { Logger } from './logger.js';
 import { metricsRecorder, type MetricsRecorder } from './metrics/index.js';
 import type { ResolvedSeennOptions } from './options.js';
+import { resolvePositionOptions, type ResolvedHistoryOptions } from './position/options.js';
 import { duplicateConnection, type RedisConnection } from './store/connection.js';
 import { JobStore } from './store/job-store.js';
 import { OutputStore } from './store/output-store.js';
@@ -19,6 +20,12 @@ export class SeennContext {
   readonly output: OutputStore;
   /** Where modules record metrics (a no-op with `metrics: false`). */
   readonly metrics: MetricsRecorder;
+  /**
+   * How the publisher writes completion history and scores ETA predictions: the history part
+   * (`historySeconds`, `durationSamples`, `throughputSamples`, `etaCalibrationWindowSamples`) of
+   * `positions`, defaults applied.
+   */
+  readonly history: ResolvedHistoryOptions;
   private readonly queues = new Map<string, Queue>();
   private readonly opened = new Set<RedisConnection>();
   private readonly closers = new Set<() => Promise<void>>();
@@ -38,6 +45,8 @@ export class SeennContext {
     this.keys = new SeennKeys(options.prefix, options.appId);
     this.output = new OutputStore(redis, this.keys, options.output, options.retention.activeJobSeconds);
     this.metrics = metricsRecorder(options.metrics);
+    const { historySeconds, durationSamples, throughputSamples, etaCalibrationWindowSamples } = resolvePositionOptions(options.positions);
+    this.history = Object.freeze({ historySeconds, durationSamples, throughputSamples, etaCalibrationWindowSamples });
     this.store = new JobStore(redis, this.keys, options.retention, logger.child({ module: 'store' }), this.metrics);
   }
 

@@ -28,7 +28,7 @@ import { cancelJob, completeJob, createSeennOnlyChild, createSeennOnlyParent, fa
 import { isJobIdShape } from '../model/ids.js';
 import { CHILD_PROGRESS_MODES, LIMITS, TtlSecondsSchema, type SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
-import { HISTORY_DEFAULTS, POSITION_DEFAULTS, runsKey } from '../position/index.js';
+import { POSITION_DEFAULTS, runsKey } from '../position/index.js';
 import { canSee, jobNotFound, type Authenticator } from './authenticate.js';
 import { RateLimitSchema, type RateLimitOptions } from './options.js';
 import { RateLimitExceeded, RateLimiter, spendBudget } from './rate-limiter.js';
@@ -475,7 +475,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     const count = sorted.length;
     const at = (q: number): number => sorted[Math.min(count - 1, Math.max(0, Math.ceil(q * count) - 1))] as number;
     // Each completion renews the history's TTL: the time since the last one is what the TTL lost.
-    const lastUpdatedMs = ttlMs > 0 ? Date.now() - (HISTORY_DEFAULTS.historySeconds * 1000 - ttlMs) : Date.now();
+    const lastUpdatedMs = ttlMs > 0 ? Date.now() - (this.ctx.history.historySeconds * 1000 - ttlMs) : Date.now();
     return {
       etaKey,
       count,

@@ -9,7 +9,7 @@ import { SeennError } from '../errors.js';
 import { eventNameForStatus } from '../model/events.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
-import { HISTORY_DEFAULTS, runsKey } from '../position/index.js';
+import { runsKey } from '../position/index.js';
 import { parentLock, parentLockKey, readParent, withParentChange } from '../store/family.js';
 import type { JobChange, VersionedRecord } from '../store/job-store.js';
 
@@ -96,8 +96,8 @@ async function afterWrite(ctx: SeennContext, before: JobRecord, after: JobRecord
     await ctx.redis
       .pipeline()
       .lpush(key, durationMs)
-      .ltrim(key, 0, HISTORY_DEFAULTS.durationSamples - 1)
-      .pexpire(key, HISTORY_DEFAULTS.historySeconds * 1000)
+      .ltrim(key, 0, ctx.history.durationSamples - 1)
+      .pexpire(key, ctx.history.historySeconds * 1000)
       .exec();
   } catch (error) {
     ctx.logger.warn({ err: error, jobId: job.id }, 'could not record the run time of a completed job');

@@ -4,7 +4,8 @@
  * (what a re-sync revisits) and the completion history ETAs are computed from. Per job this was four
  * to ten commands in up to three round trips; per read it is one pipeline, which also holds one call
  * of the script that scores (or drops) the ETA predictions of all the read's finished jobs of the
- * queue (position/calibration.ts; Redis answers it with one EXISTS when the queue has none).
+ * queue (position/calibration.ts; Redis answers it with one EXISTS when the queue has none). History
+ * sizes, TTL and the calibration window are the instance's `positions` options (`ctx.history`).
  *
  * Best effort as before: a job whose commit went through but whose effects were not written (the
  * process died in between) is not re-counted when its events are read again (they are duplicates
@@ -12,7 +13,7 @@
  */
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { addCompletions, addEtaScoring, HISTORY_DEFAULTS, type Completion } from '../position/index.js';
+import { addCompletions, addEtaScoring, type Completion } from '../position/index.js';
 
 /** The side effects of one queue's commits, waiting to be written. */
 export class QueueEffects {
@@ -55,10 +56,10 @@ export class QueueEffects {
     const pipeline = this.ctx.redis.pipeline();
     if (added.length > 0) pipeline.sadd(key, ...added);
     if (removed.length > 0) pipeline.srem(key, ...removed);
-    addCompletions(pipeline, this.ctx.keys, this.queueName, completions);
+    addCompletions(pipeline, this.ctx.keys, this.queueName, completions, this.ctx.history);
     const scored: { jobId: string; finishedAtMs: number; failed: boolean }[] = [];
     for (const { jobId, finishedAtMs, failed } of completions) if (jobId !== undefined) scored.push({ jobId, finishedAtMs, failed: failed ?? false });
-    const scoringError = addEtaScoring(pipeline, this.ctx.redis, this.ctx.keys, this.queueName, scored, HISTORY_DEFAULTS);
+    const scoringError = addEtaScoring(pipeline, this.ctx.redis, this.ctx.keys, this.queueName, scored, this.ctx.history);
     let replies: [Error | null, unknown][];
     try {
       replies = (await pipeline.exec()) ?? [];

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecord, reduce } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { addEtaScoring, Calibration, calibratedBuckets, calibrationOf, PredictionRecorder, scoreEtaPredictions, type CalibrationBucket } from '../../src/position/calibration.js';
-import { readHistory, recordCompletion } from '../../src/position/history.js';
+import { completionsKey, queueRunsKey, readHistory, recordCompletion, runsKey } from '../../src/position/history.js';
 import { POSITION_DEFAULTS } from '../../src/position/options.js';
 import { PositionReader } from '../../src/position/reader.js';
 import { PositionWatcher, type PositionUpdate } from '../../src/position/watcher.js';
@@ -333,6 +333,45 @@ describe('calibration through the publisher (real workers)', () => {
       await worker.close();
       await workerConnection.quit();
       await publisher.close();
+    }
+  });
+  it("writes the publisher's completion history and scores with the instance's positions options (durationSamples, throughputSamples, historySeconds, etaCalibrationWindowSamples)", { timeout: 30_000 }, async () => {
+    const optsPrefix = uniquePrefix('poscalopts');
+    const tuned = new Seenn({ connection: redis, prefix: optsPrefix, positions: { durationSamples: 3, throughputSamples: 5, historySeconds: 600, etaCalibrationWindowSamples: 10 } });
+    const keys = tuned.context.keys;
+    const t = Date.now() - 5_000;
+    // 10 runs recorded with the defaults, so the queue's jobs get ETAs (and predictions) on read.
+    for (let k = 0; k < 10; k += 1) await recordCompletion(redis, keys, { queueName: 'opts', finishedAtMs: t + k * 100, workflowId: 'render', durationMs: 100 });
+    // A histogram entry of the other kind: every prediction scored multiplies it by 1 − 1/window.
+    await redis.hset(keys.etaCalibration('opts'), 'n19', '1000');
+    const ids: string[] = [];
+    for (let k = 0; k < 3; k += 1) ids.push((await tuned.jobs.start({ queue: 'opts', userId: 'u1', jobType: 'render', title: `j${k}` })).id);
+    for (const id of ids) expect((await tuned.jobs.get(id))?.etaConfidence).toBeTypeOf('number');
+
+    const publisher = tuned.publisher({ queues: ['opts'] });
+    await publisher.start();
+    const workerConnection = connect();
+    const worker = new Worker('opts', tuned.processor(async () => ({})), { connection: workerConnection, prefix: optsPrefix });
+    try {
+      await waitFor(async () => (await Promise.all(ids.map((id) => tuned.jobs.get(id)))).every((job) => job?.status === 'completed'), { what: 'the jobs to complete', timeoutMs: 20_000 });
+      await waitFor(async () => (await redis.hlen(keys.etaPredictions('opts'))) === 0, { what: 'the predictions to be scored' });
+      expect(await redis.llen(runsKey(keys, 'opts', 'render'))).toBe(3);
+      expect(await redis.llen(completionsKey(keys, 'opts'))).toBe(5);
+      expect(await redis.llen(queueRunsKey(keys, 'opts'))).toBe(5);
+      const ttlMs = await redis.pttl(completionsKey(keys, 'opts'));
+      expect(ttlMs).toBeGreaterThan(0);
+      expect(ttlMs).toBeLessThanOrEqual(600_000);
+      // 3 to 6 predictions scored (first ETAs, and mid-wait ones of the reads above): 1000 · 0.9^k ≤ 729
+      // with a window of 10; with the default window (500) it would stay above 988.
+      const decayed = Number(await redis.hget(keys.etaCalibration('opts'), 'n19'));
+      expect(decayed).toBeLessThan(730);
+      expect(decayed).toBeGreaterThan(500);
+    } finally {
+      await worker.close();
+      await workerConnection.quit();
+      await publisher.close();
+      await tuned.close();
+      await deletePrefix(redis, optsPrefix);
     }
   });
 });
