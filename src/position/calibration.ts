@@ -18,7 +18,9 @@
  *    each of its predictions is scored: a hit when `|finished − predicted end| ≤ 0.2 · (predicted
  *    end − made at)`, the band `etaConfidence` speaks of. Failed jobs' predictions are dropped, not
  *    scored (a failure is not a late completion); cancelled and removed jobs' never reach scoring and
- *    age out as above. The score goes into the queue's histogram: per kind and model-confidence
+ *    age out as above. A scored or dropped job's predictions are replaced by a `done` marker, so a
+ *    read that saw the job still waiting just before it finished records nothing afterwards (the
+ *    marker leaves with the job cap or the TTL). The score goes into the queue's histogram: per kind and model-confidence
  *    bucket (ten per kind, 0.1 wide), the decayed count of predictions `n`, of hits `h`, and the sum of their model
  *    confidences `s`. Every scored prediction first multiplies all counts by
  *    `1 − 1/etaCalibrationWindowSamples`, so the histogram follows drift over the last ≈ that many
@@ -179,7 +181,8 @@ export class Calibration {
  * most one per read and per slot, so many reads at one moment record one).
  *
  * KEYS[1]  hash: job id → predictions (`"<c>,<madeAtMs>,<endMs>,<kind>"`, joined by `;`;
- *          kind 0 waiting, 1 running)
+ *          kind 0 waiting, 1 running), or `done` once scored (a read that raced the completion then
+ *          records nothing; the marker goes with the job cap or the TTL)
  * KEYS[2]  sorted set: job id → its first prediction's time
  * ARGV[1]  most jobs kept (the oldest beyond are dropped)
  * ARGV[2]  TTL of both keys, ms
@@ -197,7 +200,11 @@ for i = 4, #ARGV, 5 do
   local id = ARGV[i]
   local entry = ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] .. ',' .. ARGV[i + 4]
   local v = redis.call('HGET', KEYS[1], id)
-  if not v then
+  if v == 'done' then
+    out[#out + 1] = ARGV[i + 2]
+    out[#out + 1] = ARGV[i + 3]
+    out[#out + 1] = slots
+  elseif not v then
     redis.call('HSET', KEYS[1], id, entry)
     redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
     local nextSlot = 1
@@ -264,7 +271,7 @@ local values = redis.call('HMGET', KEYS[1], unpack(ids))
 local found = {}
 local seen = {}
 for j = 1, #ids do
-  if values[j] and not seen[ids[j]] then
+  if values[j] and values[j] ~= 'done' and not seen[ids[j]] then
     seen[ids[j]] = true
     found[#found + 1] = ids[j]
   else
@@ -272,8 +279,12 @@ for j = 1, #ids do
   end
 end
 if #found == 0 then return 0 end
-redis.call('HDEL', KEYS[1], unpack(found))
-redis.call('ZREM', KEYS[2], unpack(found))
+local marks = {}
+for _, id in ipairs(found) do
+  marks[#marks + 1] = id
+  marks[#marks + 1] = 'done'
+end
+redis.call('HSET', KEYS[1], unpack(marks))
 local keep = tonumber(ARGV[1])
 local buckets = tonumber(ARGV[3])
 local band = tonumber(ARGV[4])

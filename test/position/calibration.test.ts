@@ -20,6 +20,11 @@ import { nextEvent, waitFor } from '../helpers/wait.js';
 
 const empty = (): CalibrationBucket[] => Array.from({ length: 10 }, () => ({ samples: 0, hits: 0, confidenceSum: 0 }));
 
+/** Jobs of a predictions hash still waiting to be scored (scored ones leave a `done` marker). */
+async function pendingPredictions(client: Redis, key: string): Promise<number> {
+  return Object.values(await client.hgetall(key)).filter((value) => value !== 'done').length;
+}
+
 describe('calibration maths', () => {
   it('maps a bucket to its measured share, with a prior toward the model; empty buckets keep the model value, clamped monotone', () => {
     const histogram = empty();
@@ -127,8 +132,12 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
 
     // It completes right on its first ETA: both predictions are scored, the first a hit.
     await recordCompletion(redis, keys, { queueName: 'rec', finishedAtMs: end, jobId: 'j1' });
-    expect(await redis.hexists(keys.etaPredictions('rec'), 'j1')).toBe(0);
-    expect(await redis.zcard(keys.etaPredictionTimes('rec'))).toBe(0);
+    expect(await redis.hget(keys.etaPredictions('rec'), 'j1')).toBe('done');
+    // A read that saw the job still waiting just before it finished records nothing afterwards.
+    await new PositionReader({ redis, keys, logger }, { now }).decorate([job]);
+    expect(await redis.hget(keys.etaPredictions('rec'), 'j1')).toBe('done');
+    // The marker stays in the order (the job cap or the TTL drops it).
+    expect(await redis.zcard(keys.etaPredictionTimes('rec'))).toBe(1);
     const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('rec')), 'waiting');
     const total = (histogram ?? []).reduce((sum, b) => sum + b.samples, 0);
     const hits = (histogram ?? []).reduce((sum, b) => sum + b.hits, 0);
@@ -141,7 +150,7 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
     expect(await redis.hexists(keys.etaPredictions('rec'), 'j2')).toBe(1);
     const before = await redis.hgetall(keys.etaCalibration('rec'));
     await recordCompletion(redis, keys, { queueName: 'rec', finishedAtMs: clock + 100_000, jobId: 'j2', failed: true });
-    expect(await redis.hexists(keys.etaPredictions('rec'), 'j2')).toBe(0);
+    expect(await redis.hget(keys.etaPredictions('rec'), 'j2')).toBe('done');
     expect(await redis.hgetall(keys.etaCalibration('rec'))).toEqual(before);
   });
 
@@ -263,8 +272,7 @@ describe('scoring in batches (real Redis)', () => {
     expect(scored === 3 || (replies[0]?.[0]?.message ?? '').startsWith('NOSCRIPT')).toBe(true);
     expect(await redis.hgetall(keys.etaCalibration('batch'))).toEqual(await redis.hgetall(keys.etaCalibration('one')));
     expect(Number(await redis.hget(keys.etaCalibration('batch'), 'n19'))).toBeCloseTo(1000 * 0.9 ** 3, 0);
-    expect(await redis.hlen(keys.etaPredictions('batch'))).toBe(0);
-    expect(await redis.zcard(keys.etaPredictionTimes('batch'))).toBe(0);
+    expect(await pendingPredictions(redis, keys.etaPredictions('batch'))).toBe(0);
 
     const none = redis.pipeline();
     const noneCheck = addEtaScoring(none, redis, keys, 'never', outcomes, settings);
@@ -326,7 +334,7 @@ describe('calibration through the publisher (real workers)', () => {
     const worker = new Worker('pub', seenn.processor(async () => ({})), { connection: workerConnection, prefix });
     try {
       await waitFor(async () => (await Promise.all(ids.map((id) => seenn.jobs.get(id)))).every((job) => job?.status === 'completed'), { what: 'the jobs to complete', timeoutMs: 20_000 });
-      await waitFor(async () => (await redis.hlen(keys.etaPredictions('pub'))) === 0, { what: 'the predictions to be scored' });
+      await waitFor(async () => (await pendingPredictions(redis, keys.etaPredictions('pub'))) === 0, { what: 'the predictions to be scored' });
       const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('pub')), 'waiting');
       expect((histogram ?? []).reduce((sum, b) => sum + b.samples, 0)).toBeGreaterThan(2.9);
     } finally {
@@ -354,7 +362,7 @@ describe('calibration through the publisher (real workers)', () => {
     const worker = new Worker('opts', tuned.processor(async () => ({})), { connection: workerConnection, prefix: optsPrefix });
     try {
       await waitFor(async () => (await Promise.all(ids.map((id) => tuned.jobs.get(id)))).every((job) => job?.status === 'completed'), { what: 'the jobs to complete', timeoutMs: 20_000 });
-      await waitFor(async () => (await redis.hlen(keys.etaPredictions('opts'))) === 0, { what: 'the predictions to be scored' });
+      await waitFor(async () => (await pendingPredictions(redis, keys.etaPredictions('opts'))) === 0, { what: 'the predictions to be scored' });
       expect(await redis.llen(runsKey(keys, 'opts', 'render'))).toBe(3);
       expect(await redis.llen(completionsKey(keys, 'opts'))).toBe(5);
       expect(await redis.llen(queueRunsKey(keys, 'opts'))).toBe(5);
