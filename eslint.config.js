@@ -8,25 +8,87 @@ import tseslint from 'typescript-eslint';
  * it may not. What DESIGN.md asks and the code does today is enforced; where today's code goes beyond
  * DESIGN.md's "may use" column, the rule encodes today (listed as `beyondDesign`) so it cannot grow.
  */
-const FOLDERS = ['admin', 'auth', 'bridge', 'client', 'handles', 'health', 'metrics', 'model', 'position', 'producer', 'publisher', 'store', 'worker'];
+const FOLDERS = [
+  'admin',
+  'auth',
+  'bridge',
+  'client',
+  'handles',
+  'health',
+  'metrics',
+  'model',
+  'position',
+  'producer',
+  'publisher',
+  'store',
+  'worker',
+];
 /** Top-level modules that every server folder may import (the composition root `seenn.ts` and `index.ts` never). */
 const SHARED = ['errors', 'logger', 'options', 'context', 'jobs-api'];
 /** Packages nothing outside the named places may import. */
-const SERVER_PACKAGES = ['ioredis', 'bullmq', 'express', '@bull-board/*', 'prom-client', 'jose', 'better-sse', 'pino', 'zod', 'ulid'];
+const SERVER_PACKAGES = [
+  'ioredis',
+  'bullmq',
+  'express',
+  '@bull-board/*',
+  'prom-client',
+  'jose',
+  'better-sse',
+  'pino',
+  'zod',
+  'ulid',
+];
 const LAYERS = {
   // Pure: the job object, the reducer, parent and ETA maths. No I/O package, no other folder.
-  model: { folders: [], shared: ['errors'], packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'prom-client', 'jose', 'better-sse', 'react', 'node:http', 'node:net', 'node:fs', 'node:events'] },
+  model: {
+    folders: [],
+    shared: ['errors'],
+    packages: [
+      'ioredis',
+      'bullmq',
+      'express',
+      '@bull-board/*',
+      'prom-client',
+      'jose',
+      'better-sse',
+      'react',
+      'node:http',
+      'node:net',
+      'node:fs',
+      'node:events',
+    ],
+  },
   // Every Redis key and script. beyondDesign: metrics (the recorder it reports store latency to).
-  store: { folders: ['model', 'metrics'], shared: ['errors', 'logger'], packages: ['bullmq', 'express', '@bull-board/*', 'react'] },
+  store: {
+    folders: ['model', 'metrics'],
+    shared: ['errors', 'logger'],
+    packages: ['bullmq', 'express', '@bull-board/*', 'react'],
+  },
   producer: { folders: ['model', 'store'], packages: ['ioredis', 'express', '@bull-board/*', 'react'] }, // beyondDesign: store (first snapshots)
   worker: { folders: ['model', 'store'], packages: ['ioredis', 'express', '@bull-board/*', 'react'] }, // beyondDesign: store (output)
   publisher: { folders: ['model', 'store', 'position'], packages: ['ioredis', 'express', '@bull-board/*', 'react'] }, // beyondDesign: position (completion history)
-  position: { folders: ['model', 'store', 'metrics'], packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'react'] },
+  position: {
+    folders: ['model', 'store', 'metrics'],
+    packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'react'],
+  },
   // beyondDesign: auth, handles, position, metrics; ioredis in live-hub.ts (a Cluster type).
-  bridge: { folders: ['model', 'store', 'auth', 'handles', 'metrics', 'position'], packages: ['ioredis', 'bullmq', '@bull-board/*', 'react', 'express'] },
-  admin: { folders: ['model', 'store', 'health', 'metrics', 'publisher'], packages: ['ioredis', '@bull-board/*', 'react', 'express'] },
-  handles: { folders: ['model', 'store', 'position', 'worker'], packages: ['ioredis', 'express', '@bull-board/*', 'react'] },
-  auth: { folders: ['model'], shared: ['errors', 'options'], packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'react'] },
+  bridge: {
+    folders: ['model', 'store', 'auth', 'handles', 'metrics', 'position'],
+    packages: ['ioredis', 'bullmq', '@bull-board/*', 'react', 'express'],
+  },
+  admin: {
+    folders: ['model', 'store', 'health', 'metrics', 'publisher'],
+    packages: ['ioredis', '@bull-board/*', 'react', 'express'],
+  },
+  handles: {
+    folders: ['model', 'store', 'position', 'worker'],
+    packages: ['ioredis', 'express', '@bull-board/*', 'react'],
+  },
+  auth: {
+    folders: ['model'],
+    shared: ['errors', 'options'],
+    packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'react'],
+  },
   health: { folders: ['store', 'publisher'], packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'react'] },
   metrics: { folders: ['publisher'], packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'react'] },
   // Browser and React: fetch only. The one server-side file it shares is the zod-free model/wire.ts.
@@ -52,22 +114,42 @@ function layerRule(folder, allow = [], up = '../') {
   const patterns = [];
   for (const other of FOLDERS) {
     if (other === folder || layer.folders.includes(other)) continue;
-    const only = (layer.only ?? []).filter((path) => path.startsWith(`${other}/`)).map((path) => escape(path.slice(other.length + 1)));
+    const only = (layer.only ?? [])
+      .filter((path) => path.startsWith(`${other}/`))
+      .map((path) => escape(path.slice(other.length + 1)));
     const except = only.length > 0 ? `(?!(${only.join('|')})\\.js$)` : '';
-    patterns.push({ regex: `^${parent}${other}/${except}`, message: `src/${folder}/ may not import src/${other}/ (DESIGN.md module map; docs/architecture.md)` });
+    patterns.push({
+      regex: `^${parent}${other}/${except}`,
+      message: `src/${folder}/ may not import src/${other}/ (DESIGN.md module map; docs/architecture.md)`,
+    });
   }
   const shared = layer.shared ?? SHARED;
-  patterns.push({ regex: `^${parent}(?!(${shared.map(escape).join('|') || '$^'})\\.js$)[^/]+$`, message: `src/${folder}/ may import only these top-level modules: ${shared.join(', ') || 'none'} (never seenn.ts or index.ts)` });
+  patterns.push({
+    regex: `^${parent}(?!(${shared.map(escape).join('|') || '$^'})\\.js$)[^/]+$`,
+    message: `src/${folder}/ may import only these top-level modules: ${shared.join(', ') || 'none'} (never seenn.ts or index.ts)`,
+  });
   const packages = layer.packages.filter((name) => !allow.includes(name));
-  if (packages.length > 0) patterns.push({ group: packages, message: `src/${folder}/ may not import this package (DESIGN.md module map; docs/architecture.md)` });
+  if (packages.length > 0)
+    patterns.push({
+      group: packages,
+      message: `src/${folder}/ may not import this package (DESIGN.md module map; docs/architecture.md)`,
+    });
   return ['error', { patterns }];
 }
 
 const layering = [
-  ...Object.keys(LAYERS).map((folder) => ({ files: [`src/${folder}/**`], rules: { 'no-restricted-imports': layerRule(folder) } })),
+  ...Object.keys(LAYERS).map((folder) => ({
+    files: [`src/${folder}/**`],
+    rules: { 'no-restricted-imports': layerRule(folder) },
+  })),
   // A subfolder (`store/lua/`): the same rule one level up.
-  ...Object.keys(LAYERS).map((folder) => ({ files: [`src/${folder}/*/**`], rules: { 'no-restricted-imports': layerRule(folder, [], '../../') } })),
-  ...EXCEPTIONS.flatMap(({ files, allow }) => files.map((file) => ({ files: [file], rules: { 'no-restricted-imports': layerRule(file.split('/')[1], allow) } }))),
+  ...Object.keys(LAYERS).map((folder) => ({
+    files: [`src/${folder}/*/**`],
+    rules: { 'no-restricted-imports': layerRule(folder, [], '../../') },
+  })),
+  ...EXCEPTIONS.flatMap(({ files, allow }) =>
+    files.map((file) => ({ files: [file], rules: { 'no-restricted-imports': layerRule(file.split('/')[1], allow) } })),
+  ),
 ];
 
 export default tseslint.config(

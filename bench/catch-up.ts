@@ -102,7 +102,13 @@ async function main(): Promise<void> {
       Array.from({ length: 50 }, async () => {
         while (next < JOBS) {
           const i = next++;
-          await seenn.jobs.start({ queue: QUEUE, userId: `user-${i % USERS}`, jobType: 'bench', title: `Job ${i}`, data: { i } });
+          await seenn.jobs.start({
+            queue: QUEUE,
+            userId: `user-${i % USERS}`,
+            jobType: 'bench',
+            title: `Job ${i}`,
+            data: { i },
+          });
         }
       }),
     );
@@ -113,14 +119,16 @@ async function main(): Promise<void> {
       const slice = storeKeys.slice(i, i + 1000);
       for (const key of slice) pipeline.dumpBuffer(key);
       const replies = (await pipeline.exec()) ?? [];
-      for (const [k, [error, value]] of replies.entries()) if (!error && value) dumps.push([slice[k] as string, value as Buffer]);
+      for (const [k, [error, value]] of replies.entries())
+        if (!error && value) dumps.push([slice[k] as string, value as Buffer]);
     }
     const workerConnection = redis.duplicate();
     const worker = new Worker(
       QUEUE,
       seenn.processor(
         async (job) => {
-          for (let step = 1; step <= UPDATES_PER_JOB; step += 1) await job.setProgress((step * 100) / UPDATES_PER_JOB, { message: `step ${step}` });
+          for (let step = 1; step <= UPDATES_PER_JOB; step += 1)
+            await job.setProgress((step * 100) / UPDATES_PER_JOB, { message: `step ${step}` });
           return { ok: true };
         },
         { progressThrottleMs: 0 },
@@ -143,7 +151,9 @@ async function main(): Promise<void> {
     const buildSeconds = (Date.now() - buildStarted) / 1000;
     const streamBytes = Number(await redis.call('MEMORY', 'USAGE', streamKey, 'SAMPLES', '0'));
     const bytesPerEntry = Math.round(streamBytes / sourceEvents);
-    console.log(`backlog: ${JOBS} jobs, ${USERS} users, ${sourceEvents} source events (${round(sourceEvents / JOBS, 2)} per job, ${bytesPerEntry} bytes of Redis memory per entry) in ${round(buildSeconds, 1)} s`);
+    console.log(
+      `backlog: ${JOBS} jobs, ${USERS} users, ${sourceEvents} source events (${round(sourceEvents / JOBS, 2)} per job, ${bytesPerEntry} bytes of Redis memory per entry) in ${round(buildSeconds, 1)} s`,
+    );
 
     // 2. Runs: restore the state before any publisher ran, start N publishers, time the catch-up.
     const runs: RunResult[] = [];
@@ -155,7 +165,11 @@ async function main(): Promise<void> {
         for (const [key, value] of dumps.slice(i, i + 1000)) pipeline.restore(key, 0, value, 'REPLACE');
         await pipeline.exec();
       }
-      const started = await Promise.all(Array.from({ length: count }, () => spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [QUEUE] })));
+      const started = await Promise.all(
+        Array.from({ length: count }, () =>
+          spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [QUEUE] }),
+        ),
+      );
       publishers.push(...started);
       const cpuBefore = started.map((p) => processCpuMs(p.pid) ?? 0);
       const redisBefore = await redisCpuMs(redis);
@@ -166,7 +180,8 @@ async function main(): Promise<void> {
       for (;;) {
         const checkpoint = await redis.get(checkpointKey);
         if (checkpoint !== null && idAtLeast(checkpoint, lastId)) break;
-        if (Date.now() > deadline) throw new Error(`${count} publisher(s) did not catch up within ${CATCH_UP_TIMEOUT_MS} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`${count} publisher(s) did not catch up within ${CATCH_UP_TIMEOUT_MS} ms`);
         await delay(5);
       }
       const seconds = (performance.now() - t0) / 1000;
@@ -204,7 +219,14 @@ async function main(): Promise<void> {
       Object.fromEntries(
         runs.map((r) => [
           `${r.publishers} process${r.publishers === 1 ? '' : 'es'}`,
-          { 'events/s': r.sourceEventsPerSecond, seconds: r.seconds, 'publisher CPU µs/event': r.publisherCpuUsPerEvent, 'Redis CPU µs/event': r.redisCpuUsPerEvent, resyncs: r.resyncs, errors: r.errors },
+          {
+            'events/s': r.sourceEventsPerSecond,
+            seconds: r.seconds,
+            'publisher CPU µs/event': r.publisherCpuUsPerEvent,
+            'Redis CPU µs/event': r.redisCpuUsPerEvent,
+            resyncs: r.resyncs,
+            errors: r.errors,
+          },
         ]),
       ),
     );
@@ -215,7 +237,14 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo(redisServer.version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { jobs: JOBS, users: USERS, progressUpdatesPerJob: UPDATES_PER_JOB, sourceEvents, eventsStreamBytesPerEntry: bytesPerEntry, ownRedis: redisServer.own },
+      setup: {
+        jobs: JOBS,
+        users: USERS,
+        progressUpdatesPerJob: UPDATES_PER_JOB,
+        sourceEvents,
+        eventsStreamBytesPerEntry: bytesPerEntry,
+        ownRedis: redisServer.own,
+      },
       runs,
       command: `npx tsx bench/catch-up.ts${quick ? ' --quick' : ''}`,
     });

@@ -38,7 +38,14 @@ import { spawnBenchBridge, type BridgeProcessStats } from './lib/bridge-process.
 import { addCounts, auditClient, type AuditCounts } from './lib/chaos/audit.js';
 import { startPersistentRedis, type PersistentRedis } from './lib/chaos/redis.js';
 import { spawnRedisProxy, type RedisProxy } from './lib/chaos/redis-proxy.js';
-import { chaosSchedule, describeAction, randomInt, seededRandom, type ChaosAction, type ChaosRole } from './lib/chaos/schedule.js';
+import {
+  chaosSchedule,
+  describeAction,
+  randomInt,
+  seededRandom,
+  type ChaosAction,
+  type ChaosRole,
+} from './lib/chaos/schedule.js';
 import { spawnAuditors, type AuditorGroup, type ClientSpec } from './lib/chaos/sse-auditors.js';
 import { spawnChaosWorker } from './lib/chaos/worker-process.js';
 import { loadAverage, machineInfo, round, wallNow, writeResult } from './lib/harness.js';
@@ -62,7 +69,8 @@ const CLIENTS = Number(args.clients);
 const JOBS_PER_SECOND = Number(args.rate);
 const MEAN_GAP_MS = Number(args['mean-gap-ms']);
 for (const [name, value] of Object.entries({ DURATION_MS, DRAIN_MS, SEED, CLIENTS, JOBS_PER_SECOND, MEAN_GAP_MS })) {
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`chaos: ${name} must be a positive integer (got ${value})`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`chaos: ${name} must be a positive integer (got ${value})`);
 }
 
 const PROCESSES: Record<ChaosRole, number> = { worker: 2, publisher: 2, bridge: 2 };
@@ -76,7 +84,13 @@ const PRODUCER_IN_FLIGHT = 200;
 const SPAWN_TIMEOUT_MS = 60_000;
 const SAMPLE_EVERY_MS = 2_000;
 /** The bridges send heartbeats often and suggest quick reconnects: faults come every few seconds. */
-const BRIDGE_OPTIONS = { connectRateLimit: null, rateLimit: null, heartbeatMs: 2_000, retryMs: 200, retryJitterMs: 300 };
+const BRIDGE_OPTIONS = {
+  connectRateLimit: null,
+  rateLimit: null,
+  heartbeatMs: 2_000,
+  retryMs: 200,
+  retryJitterMs: 300,
+};
 /** A standby publisher takes a dead one's lease within ~3 s instead of 10 s. */
 const PUBLISHER_OPTIONS = { leaseMs: 3_000 };
 
@@ -151,7 +165,14 @@ function addSample(series: Map<string, Series>, name: string, value: number | nu
   if (value === null || value === undefined || !Number.isFinite(value)) return;
   const current = series.get(name);
   if (current === undefined) series.set(name, { first: value, min: value, max: value, last: value, samples: 1 });
-  else series.set(name, { first: current.first, min: Math.min(current.min, value), max: Math.max(current.max, value), last: value, samples: current.samples + 1 });
+  else
+    series.set(name, {
+      first: current.first,
+      min: Math.min(current.min, value),
+      max: Math.max(current.max, value),
+      last: value,
+      samples: current.samples + 1,
+    });
 }
 
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
@@ -169,8 +190,11 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
 async function main(): Promise<void> {
   const cancelDeadline = installCleanup('chaos', DURATION_MS + DRAIN_MS + 240_000);
   const schedule = chaosSchedule(SEED, { durationMs: DURATION_MS, meanGapMs: MEAN_GAP_MS, processes: PROCESSES });
-  console.log(`chaos: seed ${SEED} (replay with --seed ${SEED}); ${DURATION_MS / 1000} s of faults, ${schedule.length} planned; ${CLIENTS} clients; ${JOBS_PER_SECOND} jobs/s; load ${loadAverage().join(' ')}`);
-  for (const { atMs, action } of schedule) console.log(`  plan +${(atMs / 1000).toFixed(1)}s  ${describeAction(action)}`);
+  console.log(
+    `chaos: seed ${SEED} (replay with --seed ${SEED}); ${DURATION_MS / 1000} s of faults, ${schedule.length} planned; ${CLIENTS} clients; ${JOBS_PER_SECOND} jobs/s; load ${loadAverage().join(' ')}`,
+  );
+  for (const { atMs, action } of schedule)
+    console.log(`  plan +${(atMs / 1000).toFixed(1)}s  ${describeAction(action)}`);
 
   const loadBefore = loadAverage();
   const redisServer: PersistentRedis = await startPersistentRedis();
@@ -191,29 +215,71 @@ async function main(): Promise<void> {
   queue.on('error', () => undefined);
 
   const bridgePorts: number[] = [];
-  const bridges = Array.from({ length: PROCESSES.bridge }, (_, i) =>
-    new Supervised(`bridge #${i}`, async () => {
-      const bridge = await spawnBenchBridge({ redisUrl: viaProxy, prefix, secret, bridgeOptions: BRIDGE_OPTIONS, ...(bridgePorts[i] === undefined ? {} : { port: bridgePorts[i] }) });
-      bridgePorts[i] = bridge.port;
-      return bridge.child;
-    }, isStopping),
+  const bridges = Array.from(
+    { length: PROCESSES.bridge },
+    (_, i) =>
+      new Supervised(
+        `bridge #${i}`,
+        async () => {
+          const bridge = await spawnBenchBridge({
+            redisUrl: viaProxy,
+            prefix,
+            secret,
+            bridgeOptions: BRIDGE_OPTIONS,
+            ...(bridgePorts[i] === undefined ? {} : { port: bridgePorts[i] }),
+          });
+          bridgePorts[i] = bridge.port;
+          return bridge.child;
+        },
+        isStopping,
+      ),
   );
   const publisherReports = { errors: 0, resyncs: 0 };
-  const publishers = Array.from({ length: PROCESSES.publisher }, (_, i) =>
-    new Supervised(`publisher #${i}`, async () => {
-      const publisher = await spawnBenchPublisher({ redisUrl: viaProxy, prefix, queues: [QUEUE], publisherOptions: PUBLISHER_OPTIONS, printErrors: false, readyTimeoutMs: SPAWN_TIMEOUT_MS });
-      publisher.child.on('message', (message: { type?: string }) => {
-        if (message.type === 'error') publisherReports.errors += 1;
-        if (message.type === 'resync') {
-          publisherReports.resyncs += 1;
-          log(`publisher #${i} re-synced the queue from BullMQ (events it had not read were trimmed)`);
-        }
-      });
-      return publisher.child;
-    }, isStopping),
+  const publishers = Array.from(
+    { length: PROCESSES.publisher },
+    (_, i) =>
+      new Supervised(
+        `publisher #${i}`,
+        async () => {
+          const publisher = await spawnBenchPublisher({
+            redisUrl: viaProxy,
+            prefix,
+            queues: [QUEUE],
+            publisherOptions: PUBLISHER_OPTIONS,
+            printErrors: false,
+            readyTimeoutMs: SPAWN_TIMEOUT_MS,
+          });
+          publisher.child.on('message', (message: { type?: string }) => {
+            if (message.type === 'error') publisherReports.errors += 1;
+            if (message.type === 'resync') {
+              publisherReports.resyncs += 1;
+              log(`publisher #${i} re-synced the queue from BullMQ (events it had not read were trimmed)`);
+            }
+          });
+          return publisher.child;
+        },
+        isStopping,
+      ),
   );
-  const workers = Array.from({ length: PROCESSES.worker }, (_, i) =>
-    new Supervised(`worker #${i}`, () => spawnChaosWorker({ redisUrl: viaProxy, prefix, queue: QUEUE, steps: STEPS, stepMs: STEP_MS, concurrency: WORKER_CONCURRENCY }, SPAWN_TIMEOUT_MS), isStopping),
+  const workers = Array.from(
+    { length: PROCESSES.worker },
+    (_, i) =>
+      new Supervised(
+        `worker #${i}`,
+        () =>
+          spawnChaosWorker(
+            {
+              redisUrl: viaProxy,
+              prefix,
+              queue: QUEUE,
+              steps: STEPS,
+              stepMs: STEP_MS,
+              concurrency: WORKER_CONCURRENCY,
+            },
+            SPAWN_TIMEOUT_MS,
+          ),
+        isStopping,
+      ),
   );
   const roles: Record<ChaosRole, Supervised[]> = { worker: workers, publisher: publishers, bridge: bridges };
   const everyProcess = [...bridges, ...publishers, ...workers];
@@ -224,11 +290,14 @@ async function main(): Promise<void> {
   const producerCounters = { started: 0, acknowledged: 0, errors: 0 };
   try {
     await Promise.all(everyProcess.map((supervised) => supervised.start()));
-    log(`up: redis-server :${redisServer.port} behind proxy :${proxy.port}; bridges on ${bridgePorts.join(', ')}; ${PROCESSES.publisher} publishers, ${PROCESSES.worker} workers`);
+    log(
+      `up: redis-server :${redisServer.port} behind proxy :${proxy.port}; bridges on ${bridgePorts.join(', ')}; ${PROCESSES.publisher} publishers, ${PROCESSES.worker} workers`,
+    );
 
     const users = Array.from({ length: CLIENTS }, (_, i) => `user-${i}`);
     const specs: ClientSpec[] = [];
-    for (const user of users) specs.push({ key: user, token: await producer.tokens.issue({ userId: user, ttlSeconds: 3 * 3600 }) });
+    for (const user of users)
+      specs.push({ key: user, token: await producer.tokens.issue({ userId: user, ttlSeconds: 3 * 3600 }) });
     auditors = await spawnAuditors(CLIENT_PROCESSES, bridgePorts, specs, SPAWN_TIMEOUT_MS);
     const group = auditors;
     log(`${CLIENTS} clients connected`);
@@ -236,7 +305,13 @@ async function main(): Promise<void> {
     const startJob = async (userId: string): Promise<void> => {
       producerCounters.started += 1;
       try {
-        await producer.jobs.start({ queue: QUEUE, userId, jobType: 'chaos', title: 'Chaos probe', opts: { attempts: 3 } });
+        await producer.jobs.start({
+          queue: QUEUE,
+          userId,
+          jobType: 'chaos',
+          title: 'Chaos probe',
+          opts: { attempts: 3 },
+        });
         producerCounters.acknowledged += 1;
       } catch (error) {
         producerCounters.errors += 1;
@@ -280,7 +355,8 @@ async function main(): Promise<void> {
     let inFlight = 0;
     const chaosStart = Date.now();
     const producerTimer = setInterval(() => {
-      const due = Math.floor(((Date.now() - chaosStart) / 1000) * JOBS_PER_SECOND) - (producerCounters.started - users.length);
+      const due =
+        Math.floor(((Date.now() - chaosStart) / 1000) * JOBS_PER_SECOND) - (producerCounters.started - users.length);
       for (let i = 0; i < due && inFlight < PRODUCER_IN_FLIGHT; i += 1) {
         inFlight += 1;
         void startJob(users[randomInt(random, 0, users.length - 1)] as string).finally(() => (inFlight -= 1));
@@ -338,7 +414,8 @@ async function main(): Promise<void> {
     while (Date.now() - drainStart < DRAIN_MS) {
       counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'completed', 'failed');
       finished = (await group.status()).finished;
-      const pending = (counts['wait'] ?? 0) + (counts['active'] ?? 0) + (counts['delayed'] ?? 0) + (counts['prioritized'] ?? 0);
+      const pending =
+        (counts['wait'] ?? 0) + (counts['active'] ?? 0) + (counts['delayed'] ?? 0) + (counts['prioritized'] ?? 0);
       if (pending === 0 && finished >= (counts['completed'] ?? 0)) {
         drained = true;
         break;
@@ -346,7 +423,11 @@ async function main(): Promise<void> {
       await delay(500);
     }
     const drainMs = Date.now() - drainStart;
-    log(drained ? `drained in ${round(drainMs / 1000, 1)} s` : `NOT drained after ${DRAIN_MS / 1000} s: ${JSON.stringify(counts)}, clients saw ${finished} completions`);
+    log(
+      drained
+        ? `drained in ${round(drainMs / 1000, 1)} s`
+        : `NOT drained after ${DRAIN_MS / 1000} s: ${JSON.stringify(counts)}, clients saw ${finished} completions`,
+    );
     clearInterval(sampler);
     sampler = undefined;
 
@@ -365,31 +446,71 @@ async function main(): Promise<void> {
       jobsOfUser.set(job.userId, list);
     }
     const reports = await group.report();
-    const totals: AuditCounts = { lostEntries: 0, lostFinals: unpublished, duplicated: 0, outOfOrder: 0, mismatched: 0 };
+    const totals: AuditCounts = {
+      lostEntries: 0,
+      lostFinals: unpublished,
+      duplicated: 0,
+      outOfOrder: 0,
+      mismatched: 0,
+    };
     const problems: string[] = [];
-    const other = { jobsRunAgain: 0, events: 0, connects: 0, unrecovered: 0, syncs: 0, malformed: 0, clientsWithProblems: 0, statusCodes: {} as Record<string, number> };
+    const other = {
+      jobsRunAgain: 0,
+      events: 0,
+      connects: 0,
+      unrecovered: 0,
+      syncs: 0,
+      malformed: 0,
+      clientsWithProblems: 0,
+      statusCodes: {} as Record<string, number>,
+    };
     for (const report of reports) {
       const streamIds = (await direct.xrange(reader.context.keys.stream(report.key), '-', '+')).map(([id]) => id);
       const examples: string[] = [];
-      const clientCounts = auditClient({ events: report.events, streamIds, completedJobIds: jobsOfUser.get(report.key) ?? [], steps: STEPS }, examples);
-      if (problems.length < 50) problems.push(...examples.slice(0, 50 - problems.length).map((line) => `${report.key}: ${line}`));
+      const clientCounts = auditClient(
+        { events: report.events, streamIds, completedJobIds: jobsOfUser.get(report.key) ?? [], steps: STEPS },
+        examples,
+      );
+      if (problems.length < 50)
+        problems.push(...examples.slice(0, 50 - problems.length).map((line) => `${report.key}: ${line}`));
       addCounts(totals, clientCounts);
-      if (Object.values(clientCounts).some((value) => value > 0) || report.unrecovered > 0 || report.malformed > 0) other.clientsWithProblems += 1;
+      if (Object.values(clientCounts).some((value) => value > 0) || report.unrecovered > 0 || report.malformed > 0)
+        other.clientsWithProblems += 1;
       other.events += report.events.length;
-      other.jobsRunAgain += new Set(report.events.filter((event) => event.attempt > 1).map((event) => event.jobId)).size;
+      other.jobsRunAgain += new Set(
+        report.events.filter((event) => event.attempt > 1).map((event) => event.jobId),
+      ).size;
       other.connects += report.connects;
       other.unrecovered += report.unrecovered;
       other.syncs += report.syncs;
       other.malformed += report.malformed;
-      for (const [code, count] of Object.entries(report.statusCodes)) other.statusCodes[code] = (other.statusCodes[code] ?? 0) + count;
+      for (const [code, count] of Object.entries(report.statusCodes))
+        other.statusCodes[code] = (other.statusCodes[code] ?? 0) + count;
     }
     const lost = totals.lostEntries + totals.lostFinals;
     const failedJobs = counts['failed'] ?? 0;
     const unexpectedExits = everyProcess.reduce((sum, p) => sum + p.unexpectedExits, 0);
-    const restarts = Object.fromEntries((Object.keys(roles) as ChaosRole[]).map((role) => [role, roles[role].reduce((sum, p) => sum + p.restarts, 0)]));
+    const restarts = Object.fromEntries(
+      (Object.keys(roles) as ChaosRole[]).map((role) => [role, roles[role].reduce((sum, p) => sum + p.restarts, 0)]),
+    );
     const mib = (bytes: number): number => round(bytes / 1048576, 1);
-    const memorySummary = Object.fromEntries([...memory].map(([name, s]) => [name, { firstMiB: mib(s.first), minMiB: mib(s.min), maxMiB: mib(s.max), lastMiB: mib(s.last), samples: s.samples }]));
-    const ok = drained && lost === 0 && totals.duplicated === 0 && totals.outOfOrder === 0 && totals.mismatched === 0 && other.malformed === 0 && other.unrecovered === 0 && failedJobs === 0 && unexpectedExits === 0 && reports.length === CLIENTS;
+    const memorySummary = Object.fromEntries(
+      [...memory].map(([name, s]) => [
+        name,
+        { firstMiB: mib(s.first), minMiB: mib(s.min), maxMiB: mib(s.max), lastMiB: mib(s.last), samples: s.samples },
+      ]),
+    );
+    const ok =
+      drained &&
+      lost === 0 &&
+      totals.duplicated === 0 &&
+      totals.outOfOrder === 0 &&
+      totals.mismatched === 0 &&
+      other.malformed === 0 &&
+      other.unrecovered === 0 &&
+      failedJobs === 0 &&
+      unexpectedExits === 0 &&
+      reports.length === CLIENTS;
     const result = {
       scenario: 'chaos',
       seed: SEED,
@@ -397,37 +518,87 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo((/redis_version:(\S+)/.exec(await direct.info('server')) ?? [])[1] ?? 'unknown'),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { durationSeconds: DURATION_MS / 1000, clients: CLIENTS, jobsPerSecond: JOBS_PER_SECOND, meanGapMs: MEAN_GAP_MS, processes: PROCESSES, stepsPerJob: STEPS, stepMs: STEP_MS, bridgeOptions: BRIDGE_OPTIONS, publisherOptions: PUBLISHER_OPTIONS },
+      setup: {
+        durationSeconds: DURATION_MS / 1000,
+        clients: CLIENTS,
+        jobsPerSecond: JOBS_PER_SECOND,
+        meanGapMs: MEAN_GAP_MS,
+        processes: PROCESSES,
+        stepsPerJob: STEPS,
+        stepMs: STEP_MS,
+        bridgeOptions: BRIDGE_OPTIONS,
+        publisherOptions: PUBLISHER_OPTIONS,
+      },
       faults: actionCounts,
       restarts,
-      jobs: { started: producerCounters.started, acknowledged: producerCounters.acknowledged, producerErrors: producerCounters.errors, completed: completedIds.length, failed: failedJobs, runAgainAfterAStall: other.jobsRunAgain },
+      jobs: {
+        started: producerCounters.started,
+        acknowledged: producerCounters.acknowledged,
+        producerErrors: producerCounters.errors,
+        completed: completedIds.length,
+        failed: failedJobs,
+        runAgainAfterAStall: other.jobsRunAgain,
+      },
       drain: { drained, ms: drainMs },
-      audit: { clients: reports.length, eventsAudited: other.events, lost, ...totals, unrecoveredReconnects: other.unrecovered, malformed: other.malformed, clientsWithProblems: other.clientsWithProblems },
+      audit: {
+        clients: reports.length,
+        eventsAudited: other.events,
+        lost,
+        ...totals,
+        unrecoveredReconnects: other.unrecovered,
+        malformed: other.malformed,
+        clientsWithProblems: other.clientsWithProblems,
+      },
       clients: { connects: other.connects, syncEvents: other.syncs, statusCodes: other.statusCodes },
-      processes: { unexpectedExits, spawnFailures: everyProcess.reduce((sum, p) => sum + p.spawnFailures, 0), publisherErrorsReported: publisherReports.errors, publisherResyncs: publisherReports.resyncs },
+      processes: {
+        unexpectedExits,
+        spawnFailures: everyProcess.reduce((sum, p) => sum + p.spawnFailures, 0),
+        publisherErrorsReported: publisherReports.errors,
+        publisherResyncs: publisherReports.resyncs,
+      },
       memory: memorySummary,
       problems,
       command: `npx tsx bench/chaos.ts --seed ${SEED} --duration-seconds ${DURATION_MS / 1000} --clients ${CLIENTS} --rate ${JOBS_PER_SECOND} --mean-gap-ms ${MEAN_GAP_MS}`,
     };
-    console.log(`\nChaos soak, seed ${SEED}: ${DURATION_MS / 1000} s of faults, ${completedIds.length} jobs, ${reports.length} clients, ${other.events} events audited`);
+    console.log(
+      `\nChaos soak, seed ${SEED}: ${DURATION_MS / 1000} s of faults, ${completedIds.length} jobs, ${reports.length} clients, ${other.events} events audited`,
+    );
     console.table({
       'lost / duplicated / out of order': { value: `${lost} / ${totals.duplicated} / ${totals.outOfOrder}` },
-      'lost: stream entries never received / finished jobs never seen complete': { value: `${totals.lostEntries} / ${totals.lostFinals}` },
+      'lost: stream entries never received / finished jobs never seen complete': {
+        value: `${totals.lostEntries} / ${totals.lostFinals}`,
+      },
       'states no worker wrote / malformed payloads': { value: `${totals.mismatched} / ${other.malformed}` },
-      'reconnects not recovered / clients with a problem': { value: `${other.unrecovered} / ${other.clientsWithProblems}` },
-      'faults done (planned)': { value: Object.entries(actionCounts).map(([kind, c]) => `${kind} ${c.done} (${c.planned})`).join(', ') },
-      'restarts / unexpected exits': { value: `${Object.entries(restarts).map(([role, n]) => `${role} ${n}`).join(', ')} / ${unexpectedExits}` },
+      'reconnects not recovered / clients with a problem': {
+        value: `${other.unrecovered} / ${other.clientsWithProblems}`,
+      },
+      'faults done (planned)': {
+        value: Object.entries(actionCounts)
+          .map(([kind, c]) => `${kind} ${c.done} (${c.planned})`)
+          .join(', '),
+      },
+      'restarts / unexpected exits': {
+        value: `${Object.entries(restarts)
+          .map(([role, n]) => `${role} ${n}`)
+          .join(', ')} / ${unexpectedExits}`,
+      },
       'publisher errors / re-syncs reported': { value: `${publisherReports.errors} / ${publisherReports.resyncs}` },
-      'jobs started / completed / failed / producer errors': { value: `${producerCounters.started} / ${completedIds.length} / ${failedJobs} / ${producerCounters.errors}` },
+      'jobs started / completed / failed / producer errors': {
+        value: `${producerCounters.started} / ${completedIds.length} / ${failedJobs} / ${producerCounters.errors}`,
+      },
       'jobs run again (their worker died or lost its lock)': { value: other.jobsRunAgain },
-      'client connects / job.sync events / answers': { value: `${other.connects} / ${other.syncs} / ${JSON.stringify(other.statusCodes)}` },
+      'client connects / job.sync events / answers': {
+        value: `${other.connects} / ${other.syncs} / ${JSON.stringify(other.statusCodes)}`,
+      },
       drain: { value: drained ? `${round(drainMs / 1000, 1)} s` : 'NOT drained' },
     });
     console.table(memorySummary);
     for (const line of problems) console.log(`problem: ${line}`);
     const path = await writeResult('chaos', result);
     console.log(`wrote ${path}`);
-    console.log(`chaos: ${ok ? 'PASSED' : 'FAILED'} (lost ${lost}, duplicated ${totals.duplicated}, out of order ${totals.outOfOrder}); seed ${SEED}`);
+    console.log(
+      `chaos: ${ok ? 'PASSED' : 'FAILED'} (lost ${lost}, duplicated ${totals.duplicated}, out of order ${totals.outOfOrder}); seed ${SEED}`,
+    );
     if (!ok) process.exitCode = 1;
   } finally {
     stopping = true;

@@ -28,7 +28,10 @@ async function busSent(cluster: RedisClusterServer, field: string): Promise<numb
   return total;
 }
 
-async function measure(cluster: RedisClusterServer, kind: 'plain' | 'sharded'): Promise<{ perSecond: number; busPerMessage: number }> {
+async function measure(
+  cluster: RedisClusterServer,
+  kind: 'plain' | 'sharded',
+): Promise<{ perSecond: number; busPerMessage: number }> {
   const channel = `bench:{live}:${kind}`;
   const subscriber = new Cluster(cluster.startupNodes, kind === 'sharded' ? { shardedSubscribers: true } : {});
   const publisher = cluster.connect();
@@ -68,10 +71,16 @@ async function measure(cluster: RedisClusterServer, kind: 'plain' | 'sharded'): 
 
 const cluster = await startRedisCluster({ masters: 3 });
 try {
-  const version = String(await new Redis(cluster.startupNodes[0]?.port ?? 0).info('server').then((info) => /redis_version:(\S+)/.exec(info)?.[1]));
+  const version = String(
+    await new Redis(cluster.startupNodes[0]?.port ?? 0)
+      .info('server')
+      .then((info) => /redis_version:(\S+)/.exec(info)?.[1]),
+  );
   const plain = await measure(cluster, 'plain');
   const sharded = await measure(cluster, 'sharded');
-  console.log(`Redis ${version}, 3 masters, ${MESSAGES} messages of ${PAYLOAD.length} bytes, one channel, one subscriber`);
+  console.log(
+    `Redis ${version}, 3 masters, ${MESSAGES} messages of ${PAYLOAD.length} bytes, one channel, one subscriber`,
+  );
   console.log('kind     | delivered msg/s | cluster-bus msgs per message');
   console.log(`plain    | ${String(plain.perSecond).padStart(15)} | ${plain.busPerMessage.toFixed(2)}`);
   console.log(`sharded  | ${String(sharded.perSecond).padStart(15)} | ${sharded.busPerMessage.toFixed(2)}`);

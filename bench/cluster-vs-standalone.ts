@@ -69,17 +69,33 @@ async function caughtUp(seenn: Seenn, queues: readonly string[], lastIds: readon
 }
 
 async function lastIdsOf(redis: Redis | Cluster, queues: readonly string[]): Promise<string[]> {
-  return Promise.all(queues.map(async (queue) => ((await redis.xrevrange(`${PREFIX}:${queue}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]?.[0] ?? '0-0'));
+  return Promise.all(
+    queues.map(
+      async (queue) =>
+        ((await redis.xrevrange(`${PREFIX}:${queue}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]?.[0] ??
+        '0-0',
+    ),
+  );
 }
 
 /** Starts `jobs` jobs over the queues, then works them off; resolves with when the workers started and their wall time. */
-async function startAndWork(seenn: Seenn, redis: Redis | Cluster, queues: readonly string[], offset: number): Promise<{ startedAtMs: number; seconds: number }> {
+async function startAndWork(
+  seenn: Seenn,
+  redis: Redis | Cluster,
+  queues: readonly string[],
+  offset: number,
+): Promise<{ startedAtMs: number; seconds: number }> {
   let next = 0;
   await Promise.all(
     Array.from({ length: 20 }, async () => {
       while (next < JOBS) {
         const i = next++;
-        await seenn.jobs.start({ queue: queues[i % queues.length] as string, userId: `user-${(offset + i) % USERS}`, jobType: 'bench', title: `Job ${offset + i}` });
+        await seenn.jobs.start({
+          queue: queues[i % queues.length] as string,
+          userId: `user-${(offset + i) % USERS}`,
+          jobType: 'bench',
+          title: `Job ${offset + i}`,
+        });
       }
     }),
   );
@@ -92,7 +108,8 @@ async function startAndWork(seenn: Seenn, redis: Redis | Cluster, queues: readon
       queue,
       seenn.processor(
         async (job) => {
-          for (let step = 1; step <= UPDATES_PER_JOB; step += 1) await job.setProgress((step * 100) / (UPDATES_PER_JOB + 1));
+          for (let step = 1; step <= UPDATES_PER_JOB; step += 1)
+            await job.setProgress((step * 100) / (UPDATES_PER_JOB + 1));
           return { ok: true };
         },
         { progressThrottleMs: 0 },
@@ -115,7 +132,9 @@ async function runArm(redis: Redis | Cluster): Promise<ArmResult> {
   const seenn = new Seenn({ connection: redis, prefix: PREFIX });
   const queues = await spreadQueues(redis);
   // Streams long enough that nothing is trimmed (and the meta of each queue set once).
-  const setups = queues.map((queue) => new Queue(queue, { connection: redis, prefix: PREFIX, streams: { events: { maxLen: JOBS * 20 } } }));
+  const setups = queues.map(
+    (queue) => new Queue(queue, { connection: redis, prefix: PREFIX, streams: { events: { maxLen: JOBS * 20 } } }),
+  );
   await Promise.all(setups.map((queue) => queue.waitUntilReady()));
   await Promise.all(setups.map((queue) => queue.close()));
 
@@ -168,14 +187,23 @@ async function main(): Promise<void> {
       catchUp: round(clustered.catchUpEventsPerSecond / standalone.catchUpEventsPerSecond, 2),
     };
     console.table({ standalone, '3-master cluster': clustered });
-    console.log(`cluster / standalone: burst worker ×${ratios.burstWorker}, burst visible ×${ratios.burstVisible}, catch-up ×${ratios.catchUp}`);
+    console.log(
+      `cluster / standalone: burst worker ×${ratios.burstWorker}, burst visible ×${ratios.burstVisible}, catch-up ×${ratios.catchUp}`,
+    );
     const path = await writeResult('cluster-vs-standalone', {
       scenario: 'cluster-vs-standalone',
       quick,
       date: new Date().toISOString(),
       machine: await machineInfo(version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { jobs: JOBS, users: USERS, progressUpdatesPerJob: UPDATES_PER_JOB, queues: 3, workerConcurrencyPerQueue: 50, inProcess: 'worker, publisher and producer share the bench process' },
+      setup: {
+        jobs: JOBS,
+        users: USERS,
+        progressUpdatesPerJob: UPDATES_PER_JOB,
+        queues: 3,
+        workerConcurrencyPerQueue: 50,
+        inProcess: 'worker, publisher and producer share the bench process',
+      },
       standalone,
       cluster: clustered,
       ratios,

@@ -56,7 +56,10 @@ async function waitForStreams(bridge: BenchBridge, count: number, timeoutMs: num
   }
 }
 
-async function cpuOf(bridge: BenchBridge, clients: SseClientGroup): Promise<{ bridgeUs: number; bridgeProcMs: number; clientsProcMs: number }> {
+async function cpuOf(
+  bridge: BenchBridge,
+  clients: SseClientGroup,
+): Promise<{ bridgeUs: number; bridgeProcMs: number; clientsProcMs: number }> {
   const stats = await bridgeStats(bridge);
   const clientsProcMs = clients.children.reduce((sum, child) => sum + (processCpuMs(child.pid as number) ?? 0), 0);
   return { bridgeUs: stats.cpuUs, bridgeProcMs: processCpuMs(bridge.pid) ?? Number.NaN, clientsProcMs };
@@ -71,10 +74,16 @@ async function main(): Promise<void> {
   const seenn = new Seenn({ connection: redis, prefix, tokenSecret: secret });
   const loadBefore = loadAverage();
   try {
-    const bridge = await spawnBenchBridge({ redisUrl: redisServer.url, prefix, secret, bridgeOptions: { heartbeatMs: HEARTBEAT_MS } });
+    const bridge = await spawnBenchBridge({
+      redisUrl: redisServer.url,
+      prefix,
+      secret,
+      bridgeOptions: { heartbeatMs: HEARTBEAT_MS },
+    });
     const issue = async (count: number, tag: string): Promise<StreamSpec[]> => {
       const specs: StreamSpec[] = [];
-      for (let i = 0; i < count; i += 1) specs.push({ key: `${tag}${i}`, token: await seenn.tokens.issue({ userId: `${tag}${i}`, ttlSeconds: 3_600 }) });
+      for (let i = 0; i < count; i += 1)
+        specs.push({ key: `${tag}${i}`, token: await seenn.tokens.issue({ userId: `${tag}${i}`, ttlSeconds: 3_600 }) });
       return specs;
     };
 
@@ -101,7 +110,8 @@ async function main(): Promise<void> {
     const loadedNoGc = await bridgeStats(bridge);
     const loaded = await settledStats(bridge);
     const snapshotPath = process.env['BENCH_HEAP_SNAPSHOT'];
-    if (snapshotPath) await request(bridge.child, { type: 'heap-snapshot', path: snapshotPath }, 'heap-snapshot-done', 120_000);
+    if (snapshotPath)
+      await request(bridge.child, { type: 'heap-snapshot', path: snapshotPath }, 'heap-snapshot-done', 120_000);
 
     const statusStart = await clients.status();
     const windowStart = await cpuOf(bridge, clients);
@@ -122,8 +132,23 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo(redisServer.version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { connections: CONNECTIONS, users: CONNECTIONS, clientProcesses: processes, connectsInFlightPerProcess: CONNECTS_IN_FLIGHT, heartbeatMs: HEARTBEAT_MS, windowSeconds: round(seconds), idleWindowSeconds: IDLE_SECONDS, bridgeProcesses: 1, ownRedis: redisServer.own },
-      ramp: { ms: Math.round(opened.ms), connectionsPerSecond: Math.round(CONNECTIONS / (opened.ms / 1000)), connectMs: summarize(opened.connectMs), failed: opened.failed },
+      setup: {
+        connections: CONNECTIONS,
+        users: CONNECTIONS,
+        clientProcesses: processes,
+        connectsInFlightPerProcess: CONNECTS_IN_FLIGHT,
+        heartbeatMs: HEARTBEAT_MS,
+        windowSeconds: round(seconds),
+        idleWindowSeconds: IDLE_SECONDS,
+        bridgeProcesses: 1,
+        ownRedis: redisServer.own,
+      },
+      ramp: {
+        ms: Math.round(opened.ms),
+        connectionsPerSecond: Math.round(CONNECTIONS / (opened.ms / 1000)),
+        connectMs: summarize(opened.connectMs),
+        failed: opened.failed,
+      },
       memory: {
         rssEmptyBytes: empty.rssBytes,
         rssLoadedBytes: loaded.rssBytes,
@@ -146,23 +171,38 @@ async function main(): Promise<void> {
         heartbeatsReceived,
         heartbeatsPerConnectionPerRound: round(heartbeatsReceived / CONNECTIONS / rounds, 3),
       },
-      stability: { streamsOpenAtEnd: final.streams, clientsOpenAtEnd: statusEnd.open, unexpectedCloses: statusEnd.closes - statusStart.closes, socketErrors: statusEnd.errors },
+      stability: {
+        streamsOpenAtEnd: final.streams,
+        clientsOpenAtEnd: statusEnd.open,
+        unexpectedCloses: statusEnd.closes - statusStart.closes,
+        socketErrors: statusEnd.errors,
+      },
       command: `npx tsx bench/connections.ts${quick ? ' --quick' : ''}`,
     };
     const kb = (bytes: number) => `${round(bytes / 1024, 2)} KiB`;
     const mb = (bytes: number) => `${round(bytes / 1024 / 1024, 1)} MiB`;
-    console.log(`\nConnections: ${CONNECTIONS} idle authenticated SSE streams on one bridge process (heartbeatMs ${HEARTBEAT_MS}, ${processes} client processes); load ${loadBefore.join(' ')}`);
+    console.log(
+      `\nConnections: ${CONNECTIONS} idle authenticated SSE streams on one bridge process (heartbeatMs ${HEARTBEAT_MS}, ${processes} client processes); load ${loadBefore.join(' ')}`,
+    );
     console.table({
-      'connect ramp': { value: `${result.ramp.ms} ms (${result.ramp.connectionsPerSecond}/s), connect p50 ${result.ramp.connectMs.p50} ms, p99 ${result.ramp.connectMs.p99} ms` },
+      'connect ramp': {
+        value: `${result.ramp.ms} ms (${result.ramp.connectionsPerSecond}/s), connect p50 ${result.ramp.connectMs.p50} ms, p99 ${result.ramp.connectMs.p99} ms`,
+      },
       'bridge RSS empty → loaded (after GC)': { value: `${mb(empty.rssBytes)} → ${mb(loaded.rssBytes)}` },
       'RSS per connection (after GC)': { value: kb(result.memory.rssPerConnectionBytes) },
       'RSS per connection (no GC)': { value: kb(result.memory.rssPerConnectionBeforeGcBytes) },
       'V8 heap per connection': { value: kb(result.memory.heapPerConnectionBytes) },
-      'heartbeat CPU per round': { value: `${result.heartbeat.cpuMsPerRound} ms (${result.heartbeat.cpuMsPerRoundMinusIdle} ms minus idle)` },
+      'heartbeat CPU per round': {
+        value: `${result.heartbeat.cpuMsPerRound} ms (${result.heartbeat.cpuMsPerRoundMinusIdle} ms minus idle)`,
+      },
       'heartbeat CPU per connection per beat': { value: `${result.heartbeat.cpuUsPerConnectionPerHeartbeat} µs` },
-      'bridge CPU in window': { value: `${result.heartbeat.bridgeCpuPercentOfOneCore} % of one core (idle bridge ${result.heartbeat.bridgeIdleCpuMsPerSecond} ms/s)` },
+      'bridge CPU in window': {
+        value: `${result.heartbeat.bridgeCpuPercentOfOneCore} % of one core (idle bridge ${result.heartbeat.bridgeIdleCpuMsPerSecond} ms/s)`,
+      },
       'heartbeats received per stream per round': { value: String(result.heartbeat.heartbeatsPerConnectionPerRound) },
-      'unexpected closes / streams open at end': { value: `${result.stability.unexpectedCloses} / ${result.stability.streamsOpenAtEnd}` },
+      'unexpected closes / streams open at end': {
+        value: `${result.stability.unexpectedCloses} / ${result.stability.streamsOpenAtEnd}`,
+      },
     });
     const path = await writeResult('connections', result);
     console.log(`wrote ${path}`);

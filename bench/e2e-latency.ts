@@ -43,7 +43,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-
 async function main(): Promise<void> {
   if (CONNECTIONS % USERS !== 0) throw new Error('BENCH_CONNECTIONS must be a multiple of BENCH_USERS');
   const perUser = CONNECTIONS / USERS;
@@ -69,7 +68,11 @@ async function main(): Promise<void> {
   );
   guard.unref();
   try {
-    bridge = await spawnBridge(url, prefix, SECRET, { rateLimit: null, maxStreamsPerUser: perUser + 10, maxBufferedBytes: 8 * 1024 * 1024 });
+    bridge = await spawnBridge(url, prefix, SECRET, {
+      rateLimit: null,
+      maxStreamsPerUser: perUser + 10,
+      maxBufferedBytes: 8 * 1024 * 1024,
+    });
     const publisher = seenn.publisher({ queues: [QUEUE] });
     await publisher.start();
 
@@ -108,9 +111,14 @@ async function main(): Promise<void> {
         },
         { progressThrottleMs: 0 },
       ),
-      { connection: { host: new URL(url).hostname, port: Number(new URL(url).port), maxRetriesPerRequest: null }, prefix, concurrency: USERS },
+      {
+        connection: { host: new URL(url).hostname, port: Number(new URL(url).port), maxRetriesPerRequest: null },
+        prefix,
+        concurrency: USERS,
+      },
     );
-    for (const user of users) await seenn.jobs.start({ queue: QUEUE, userId: user, jobType: 'bench', title: 'Latency probe' });
+    for (const user of users)
+      await seenn.jobs.start({ queue: QUEUE, userId: user, jobType: 'bench', title: 'Latency probe' });
 
     await delay(WARMUP_SECONDS * 1000);
     clients.send({ type: 'record' });
@@ -120,7 +128,9 @@ async function main(): Promise<void> {
     running = false;
     const reportMessage = once(clients, 'message');
     clients.send({ type: 'report' });
-    const [report] = (await reportMessage) as [{ latenciesMs: number[]; publishLatenciesMs: number[]; received: number; connected: number }];
+    const [report] = (await reportMessage) as [
+      { latenciesMs: number[]; publishLatenciesMs: number[]; received: number; connected: number },
+    ];
     const cpu = process.cpuUsage(cpuBefore);
 
     const sorted = [...report.latenciesMs].sort((a, b) => a - b);
@@ -135,8 +145,21 @@ async function main(): Promise<void> {
     const result = {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', node: process.version },
-      setup: { connections: CONNECTIONS, users: USERS, connectionsPerUser: perUser, progressEventsPerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, bridgeProcesses: 1 },
-      achieved: { progressEventsSent: sent, progressEventsPerSecond: Math.round(sent / SECONDS), deliveriesMeasured: report.received, deliveriesPerSecond: Math.round(report.received / SECONDS) },
+      setup: {
+        connections: CONNECTIONS,
+        users: USERS,
+        connectionsPerUser: perUser,
+        progressEventsPerSecond: RATE,
+        seconds: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        bridgeProcesses: 1,
+      },
+      achieved: {
+        progressEventsSent: sent,
+        progressEventsPerSecond: Math.round(sent / SECONDS),
+        deliveriesMeasured: report.received,
+        deliveriesPerSecond: Math.round(report.received / SECONDS),
+      },
       latencyMs: summary(sorted),
       toStorePublishMs: summary(published),
       loadAverage1m: os.loadavg()[0],
@@ -145,10 +168,23 @@ async function main(): Promise<void> {
       env: { BENCH_CONNECTIONS: CONNECTIONS, BENCH_USERS: USERS, BENCH_RATE: RATE, BENCH_SECONDS: SECONDS },
     };
     const round = (value: number): string => value.toFixed(2);
-    console.log(`\nEnd-to-end latency, setProgress → parsed SSE event (${CONNECTIONS} connections, ${USERS} users, ${RATE} progress/s, ${SECONDS} s)`);
-    console.log(`sent ${sent} progress events, measured ${report.received} deliveries (${result.achieved.deliveriesPerSecond}/s); 1-min load average ${os.loadavg()[0]?.toFixed(2)}`);
-    const row = (values: ReturnType<typeof summary>) => ({ 'p50 ms': round(values.p50), 'p90 ms': round(values.p90), 'p99 ms': round(values.p99), 'p99.9 ms': round(values.p999), 'max ms': round(values.max) });
-    console.table({ 'setProgress → store PUBLISH': row(result.toStorePublishMs), 'setProgress → SSE client (end to end)': row(result.latencyMs) });
+    console.log(
+      `\nEnd-to-end latency, setProgress → parsed SSE event (${CONNECTIONS} connections, ${USERS} users, ${RATE} progress/s, ${SECONDS} s)`,
+    );
+    console.log(
+      `sent ${sent} progress events, measured ${report.received} deliveries (${result.achieved.deliveriesPerSecond}/s); 1-min load average ${os.loadavg()[0]?.toFixed(2)}`,
+    );
+    const row = (values: ReturnType<typeof summary>) => ({
+      'p50 ms': round(values.p50),
+      'p90 ms': round(values.p90),
+      'p99 ms': round(values.p99),
+      'p99.9 ms': round(values.p999),
+      'max ms': round(values.max),
+    });
+    console.table({
+      'setProgress → store PUBLISH': row(result.toStorePublishMs),
+      'setProgress → SSE client (end to end)': row(result.latencyMs),
+    });
     await mkdir(new URL('./results/', import.meta.url), { recursive: true });
     await writeFile(new URL('./results/e2e-latency.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
     await worker.close();

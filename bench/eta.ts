@@ -169,10 +169,16 @@ function summary(errors: number[]): { n: number; median: number; p90: number; wo
   const sorted = errors.filter(Number.isFinite).sort((a, b) => a - b);
   if (sorted.length === 0) return { n: 0, median: Number.NaN, p90: Number.NaN, worst: Number.NaN };
   const pct = (v: number): number => Math.round(v * 1_000) / 10;
-  return { n: sorted.length, median: pct(quantile(sorted, 0.5)), p90: pct(quantile(sorted, 0.9)), worst: pct(sorted[sorted.length - 1] as number) };
+  return {
+    n: sorted.length,
+    median: pct(quantile(sorted, 0.5)),
+    p90: pct(quantile(sorted, 0.9)),
+    worst: pct(sorted[sorted.length - 1] as number),
+  };
 }
 
-const errorOf = (etaMs: number, atMs: number, endMs: number): number => Math.abs(etaMs - endMs) / Math.max(1, endMs - atMs);
+const errorOf = (etaMs: number, atMs: number, endMs: number): number =>
+  Math.abs(etaMs - endMs) / Math.max(1, endMs - atMs);
 
 interface CalibrationRead {
   confidence: number;
@@ -190,7 +196,11 @@ interface CalibrationRead {
 /** Each workload runs this many times on one queue: pass 1 cold (no calibration yet), later passes warm. */
 const PASSES = 2;
 
-async function runWorkload(url: string, workload: Workload, random: () => number): Promise<{ summary: Record<string, unknown>; calibration: CalibrationRead[] }> {
+async function runWorkload(
+  url: string,
+  workload: Workload,
+  random: () => number,
+): Promise<{ summary: Record<string, unknown>; calibration: CalibrationRead[] }> {
   void random;
   const prefix = `bench-eta-${workload.name}-${Date.now()}`;
   const redis = new Redis(url, { maxRetriesPerRequest: null });
@@ -198,7 +208,10 @@ async function runWorkload(url: string, workload: Workload, random: () => number
   const queue = 'work';
   // BullMQ never closes a connection it is given: these are quit after the workers close, so the
   // process exits by itself when the run is done.
-  const workerConnections = Array.from({ length: workload.workers }, () => new Redis(url, { maxRetriesPerRequest: null }));
+  const workerConnections = Array.from(
+    { length: workload.workers },
+    () => new Redis(url, { maxRetriesPerRequest: null }),
+  );
   const workers = workerConnections.map(
     (connection) =>
       new Worker(
@@ -219,7 +232,13 @@ async function runWorkload(url: string, workload: Workload, random: () => number
   const add = async (specs: JobSpec[], measured: boolean): Promise<string[]> => {
     const ids: string[] = [];
     for (const spec of specs) {
-      const job = await seenn.jobs.start({ queue, userId: USER, jobType: spec.type, title: spec.type, data: { ms: spec.ms } });
+      const job = await seenn.jobs.start({
+        queue,
+        userId: USER,
+        jobType: spec.type,
+        title: spec.type,
+        data: { ms: spec.ms },
+      });
       ids.push(job.id);
       all.add(job.id);
       if (measured) tracked.set(job.id, { id: job.id, reads: [] });
@@ -249,12 +268,28 @@ async function runWorkload(url: string, workload: Workload, random: () => number
       while (driving || [...tracked.values()].some((t) => t.endMs === undefined)) {
         const open = [...tracked.values()].filter((t) => t.endMs === undefined);
         if (open.length > 0) {
-          const snapshots = await seenn.context.store.readMany(USER, open.map((t) => t.id));
+          const snapshots = await seenn.context.store.readMany(
+            USER,
+            open.map((t) => t.id),
+          );
           const records = snapshots.flatMap((snapshot) => (snapshot === null ? [] : [snapshot.record]));
           const atMs = Date.now();
-          const [explained, history] = await Promise.all([reader.explain(records), readHistory(redis, seenn.context.keys, [{ queueName: queue }, ...records.map((r) => ({ queueName: queue, workflowId: r.job.jobType }))], POSITION_DEFAULTS)]);
+          const [explained, history] = await Promise.all([
+            reader.explain(records),
+            readHistory(
+              redis,
+              seenn.context.keys,
+              [{ queueName: queue }, ...records.map((r) => ({ queueName: queue, workflowId: r.job.jobType }))],
+              POSITION_DEFAULTS,
+            ),
+          ]);
           const finishes = history.queues.get(queue)?.finishedAtMs ?? [];
-          const rate = throughputOf(finishes, atMs, POSITION_DEFAULTS.throughputWindowMs, POSITION_DEFAULTS.etaMinSamples);
+          const rate = throughputOf(
+            finishes,
+            atMs,
+            POSITION_DEFAULTS.throughputWindowMs,
+            POSITION_DEFAULTS.etaMinSamples,
+          );
           for (const { job, view } of explained) {
             const entry = tracked.get(job.id) as Tracked;
             if (job.status === 'completed') {
@@ -262,18 +297,25 @@ async function runWorkload(url: string, workload: Workload, random: () => number
               continue;
             }
             if (job.estimatedCompletionAt === undefined || job.etaConfidence === undefined) continue;
-            const read: Read = { atMs, etaMs: Date.parse(job.estimatedCompletionAt), confidence: job.etaConfidence, modelConfidence: view.eta?.modelConfidence ?? job.etaConfidence, running: job.status === 'running' };
+            const read: Read = {
+              atMs,
+              etaMs: Date.parse(job.estimatedCompletionAt),
+              confidence: job.etaConfidence,
+              modelConfidence: view.eta?.modelConfidence ?? job.etaConfidence,
+              running: job.status === 'running',
+            };
             const own = durationStats(history.queues.get(queue)?.durations.get(job.jobType) ?? []);
-            if (job.queue !== undefined && rate !== null && own !== null) read.oldEtaMs = atMs + job.queue.position / rate.perMs + own.p50;
+            if (job.queue !== undefined && rate !== null && own !== null)
+              read.oldEtaMs = atMs + job.queue.position / rate.perMs + own.p50;
             entry.reads.push(read);
           }
         }
         await delay(POLL_MS);
       }
     })();
-      await workload.drive(add, waitIdle);
-      driving = false;
-      await poll;
+    await workload.drive(add, waitIdle);
+    driving = false;
+    await poll;
   };
   try {
     for (let pass = 1; pass <= PASSES; pass += 1) await measure();
@@ -304,14 +346,24 @@ async function runWorkload(url: string, workload: Workload, random: () => number
       }
       const head = reads[0] as Read;
       const middle = (head.atMs + end) / 2;
-      const center = reads.reduce((best, read) => (Math.abs(read.atMs - middle) < Math.abs(best.atMs - middle) ? read : best), head);
+      const center = reads.reduce(
+        (best, read) => (Math.abs(read.atMs - middle) < Math.abs(best.atMs - middle) ? read : best),
+        head,
+      );
       first.push(errorOf(head.etaMs, head.atMs, end));
       mid.push(errorOf(center.etaMs, center.atMs, end));
       if (head.oldEtaMs !== undefined) oldFirst.push(errorOf(head.oldEtaMs, head.atMs, end));
       if (center.oldEtaMs !== undefined) oldMid.push(errorOf(center.oldEtaMs, center.atMs, end));
       for (const read of reads) {
         const within = Math.abs(end - read.etaMs) <= 0.2 * Math.max(0, read.etaMs - read.atMs);
-        calibration.push({ confidence: read.confidence, modelConfidence: read.modelConfidence, within, sample: read === head || read === center, running: read.running, pass });
+        calibration.push({
+          confidence: read.confidence,
+          modelConfidence: read.modelConfidence,
+          within,
+          sample: read === head || read === center,
+          running: read.running,
+          pass,
+        });
       }
     }
     return {
@@ -345,7 +397,13 @@ async function main(): Promise<void> {
   } finally {
     await server?.stop();
   }
-  const table = (by: (c: CalibrationRead) => number, which: (c: CalibrationRead) => boolean = () => true): { rows: { confidence: string; reads: number; meanConfidence: number; within20: number | null }[]; error: number } => {
+  const table = (
+    by: (c: CalibrationRead) => number,
+    which: (c: CalibrationRead) => boolean = () => true,
+  ): {
+    rows: { confidence: string; reads: number; meanConfidence: number; within20: number | null }[];
+    error: number;
+  } => {
     let weighted = 0;
     const chosen = calibration.filter(which);
     const rows = [0, 0.2, 0.4, 0.6, 0.8, 0.9].map((lo, i) => {
@@ -354,7 +412,12 @@ async function main(): Promise<void> {
       const within = inBucket.filter((c) => c.within).length;
       const meanConfidence = inBucket.reduce((sum, c) => sum + by(c), 0) / Math.max(1, inBucket.length);
       if (inBucket.length > 0) weighted += inBucket.length * Math.abs(meanConfidence - within / inBucket.length);
-      return { confidence: `${lo.toFixed(1)}–${Math.min(1, hi).toFixed(1)}`, reads: inBucket.length, meanConfidence: Math.round(meanConfidence * 100) / 100, within20: inBucket.length === 0 ? null : Math.round((within / inBucket.length) * 100) / 100 };
+      return {
+        confidence: `${lo.toFixed(1)}–${Math.min(1, hi).toFixed(1)}`,
+        reads: inBucket.length,
+        meanConfidence: Math.round(meanConfidence * 100) / 100,
+        within20: inBucket.length === 0 ? null : Math.round((within / inBucket.length) * 100) / 100,
+      };
     });
     return { rows, error: Math.round((weighted / Math.max(1, chosen.length)) * 1_000) / 1_000 };
   };
@@ -365,14 +428,38 @@ async function main(): Promise<void> {
     'pass 1 (cold), every read, calibrated etaConfidence': table((c) => c.confidence, cold),
     'pass 2 (warm), every read, model confidence': table((c) => c.modelConfidence, warm),
     'pass 2 (warm), every read, calibrated etaConfidence': table((c) => c.confidence, warm),
-    'pass 2 (warm), first + mid-wait reads, model confidence': table((c) => c.modelConfidence, (c) => warm(c) && c.sample),
-    'pass 2 (warm), first + mid-wait reads, calibrated etaConfidence': table((c) => c.confidence, (c) => warm(c) && c.sample),
-    'pass 2 (warm), queued reads, model confidence': table((c) => c.modelConfidence, (c) => warm(c) && !c.running),
-    'pass 2 (warm), queued reads, calibrated etaConfidence': table((c) => c.confidence, (c) => warm(c) && !c.running),
-    'pass 2 (warm), running reads, model confidence': table((c) => c.modelConfidence, (c) => warm(c) && c.running),
-    'pass 2 (warm), running reads, calibrated etaConfidence': table((c) => c.confidence, (c) => warm(c) && c.running),
+    'pass 2 (warm), first + mid-wait reads, model confidence': table(
+      (c) => c.modelConfidence,
+      (c) => warm(c) && c.sample,
+    ),
+    'pass 2 (warm), first + mid-wait reads, calibrated etaConfidence': table(
+      (c) => c.confidence,
+      (c) => warm(c) && c.sample,
+    ),
+    'pass 2 (warm), queued reads, model confidence': table(
+      (c) => c.modelConfidence,
+      (c) => warm(c) && !c.running,
+    ),
+    'pass 2 (warm), queued reads, calibrated etaConfidence': table(
+      (c) => c.confidence,
+      (c) => warm(c) && !c.running,
+    ),
+    'pass 2 (warm), running reads, model confidence': table(
+      (c) => c.modelConfidence,
+      (c) => warm(c) && c.running,
+    ),
+    'pass 2 (warm), running reads, calibrated etaConfidence': table(
+      (c) => c.confidence,
+      (c) => warm(c) && c.running,
+    ),
   };
-  const out = { machine: `${process.platform} ${process.arch}, node ${process.version}`, at: new Date().toISOString(), pollMs: POLL_MS, workloads: results, calibration: tables };
+  const out = {
+    machine: `${process.platform} ${process.arch}, node ${process.version}`,
+    at: new Date().toISOString(),
+    pollMs: POLL_MS,
+    workloads: results,
+    calibration: tables,
+  };
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   await writeFile(new URL('./results/eta.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
   console.log('ETA error, % of the time left (median / p90 / worst); n = jobs');
@@ -381,11 +468,16 @@ async function main(): Promise<void> {
       const x = s as { n: number; median: number; p90: number; worst: number };
       return `${x.median} / ${x.p90} / ${x.worst} (n=${x.n})`;
     };
-    console.log(`${String(r['workload']).padEnd(11)} first ${fmt(r['first'])}   mid ${fmt(r['mid'])}   | previous model: first ${fmt(r['previousModelFirst'])}   mid ${fmt(r['previousModelMid'])}   no ETA: ${String(r['jobsWithoutEta'])}`);
+    console.log(
+      `${String(r['workload']).padEnd(11)} first ${fmt(r['first'])}   mid ${fmt(r['mid'])}   | previous model: first ${fmt(r['previousModelFirst'])}   mid ${fmt(r['previousModelMid'])}   no ETA: ${String(r['jobsWithoutEta'])}`,
+    );
   }
   for (const [name, t] of Object.entries(tables)) {
-    console.log(`${name}: bucket, reads, mean confidence, share within ±20 % of the predicted time left; mean calibration error ${t.error}`);
-    for (const b of t.rows) console.log(`  ${b.confidence}  ${String(b.reads).padStart(5)}  ${b.meanConfidence}  ${b.within20 ?? '-'}`);
+    console.log(
+      `${name}: bucket, reads, mean confidence, share within ±20 % of the predicted time left; mean calibration error ${t.error}`,
+    );
+    for (const b of t.rows)
+      console.log(`  ${b.confidence}  ${String(b.reads).padStart(5)}  ${b.meanConfidence}  ${b.within20 ?? '-'}`);
   }
 }
 

@@ -54,8 +54,14 @@ type Arm = 'off' | 'on';
 const stderrLogger: Logger = {
   debug: () => undefined,
   info: () => undefined,
-  warn: (facts, message) => process.stderr.write(`warn: ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? value.message : value))}\n`),
-  error: (facts, message) => process.stderr.write(`error: ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? value.message : value))}\n`),
+  warn: (facts, message) =>
+    process.stderr.write(
+      `warn: ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? value.message : value))}\n`,
+    ),
+  error: (facts, message) =>
+    process.stderr.write(
+      `error: ${message ?? ''} ${JSON.stringify(facts, (_key, value: unknown) => (value instanceof Error ? value.message : value))}\n`,
+    ),
   child: () => stderrLogger,
 };
 
@@ -92,23 +98,27 @@ function counter(mark: string): (chunk: string) => number {
 /** Opens a stream; `onData` is called with it after each chunk is counted. */
 function openStream(url: string, token: string, onData: (stream: CountingStream) => void): Promise<CountingStream> {
   return new Promise((resolve, reject) => {
-    const request = http.get(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, agent: false }, (response) => {
-      if (response.statusCode !== 200) {
-        reject(new Error(`stream answered ${response.statusCode ?? '?'}`));
-        return;
-      }
-      response.setEncoding('utf8');
-      const frames = counter(FRAME);
-      const hello = counter(CONNECTED);
-      const stream: CountingStream = { frames: 0, connected: 0, close: () => request.destroy() };
-      response.on('data', (chunk: string) => {
-        stream.frames += frames(chunk);
-        stream.connected += hello(chunk);
-        onData(stream);
-      });
-      response.on('error', () => undefined);
-      resolve(stream);
-    });
+    const request = http.get(
+      url,
+      { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, agent: false },
+      (response) => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`stream answered ${response.statusCode ?? '?'}`));
+          return;
+        }
+        response.setEncoding('utf8');
+        const frames = counter(FRAME);
+        const hello = counter(CONNECTED);
+        const stream: CountingStream = { frames: 0, connected: 0, close: () => request.destroy() };
+        response.on('data', (chunk: string) => {
+          stream.frames += frames(chunk);
+          stream.connected += hello(chunk);
+          onData(stream);
+        });
+        response.on('error', () => undefined);
+        resolve(stream);
+      },
+    );
     request.on('error', reject);
   });
 }
@@ -134,7 +144,13 @@ function when(condition: () => boolean, what: string, state: () => string): { po
 async function startBed(redis: Redis, arm: Arm): Promise<Bed> {
   const prefix = `bench-metrics-${arm}-${randomUUID().slice(0, 8)}`;
   const registry = arm === 'on' ? new Registry() : null;
-  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET, logger: stderrLogger, metrics: registry === null ? false : { registry } });
+  const seenn = new Seenn({
+    connection: redis,
+    prefix,
+    tokenSecret: SECRET,
+    logger: stderrLogger,
+    metrics: registry === null ? false : { registry },
+  });
   const app = express();
   app.use('/v1', seenn.bridge({ heartbeatMs: 600_000 }));
   const server = http.createServer(app);
@@ -154,13 +170,20 @@ interface RoundFigures {
 function figures(events: number, startedMs: number, cpu: NodeJS.CpuUsage): RoundFigures {
   const seconds = (performance.now() - startedMs) / 1000;
   const used = process.cpuUsage(cpu);
-  return { events, seconds: round(seconds, 3), eventsPerSecond: round(events / seconds, 0), cpuMicrosPerEvent: round((used.user + used.system) / events, 2) };
+  return {
+    events,
+    seconds: round(seconds, 3),
+    eventsPerSecond: round(events / seconds, 0),
+    cpuMicrosPerEvent: round((used.user + used.system) / events, 2),
+  };
 }
 
 /** The bridge path: its streams and jobs, set up once per arm; `round()` times one batch of updates. */
 async function bridgeArm(bed: Bed): Promise<{ round(index: number): Promise<RoundFigures>; close(): void }> {
   const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
-  const handles = await Promise.all(users.map((userId) => bed.seenn.jobs.start({ userId, jobType: 'bench', title: 'Bench' })));
+  const handles = await Promise.all(
+    users.map((userId) => bed.seenn.jobs.start({ userId, jobType: 'bench', title: 'Bench' })),
+  );
   // Running before the rounds, so every update of a round is one `job.progress`.
   await Promise.all(handles.map((handle) => handle.setProgress(1, { message: 'warming up' })));
   let onData = (_stream: CountingStream): void => undefined;
@@ -168,11 +191,19 @@ async function bridgeArm(bed: Bed): Promise<{ round(index: number): Promise<Roun
     await Promise.all(
       users.map(async (userId) => {
         const token = await bed.seenn.tokens.issue({ userId });
-        return Promise.all(Array.from({ length: STREAMS_PER_USER }, () => openStream(`${bed.origin}/v1/sse`, token, (stream) => onData(stream))));
+        return Promise.all(
+          Array.from({ length: STREAMS_PER_USER }, () =>
+            openStream(`${bed.origin}/v1/sse`, token, (stream) => onData(stream)),
+          ),
+        );
       }),
     )
   ).flat();
-  const connected = when(() => streams.every((stream) => stream.connected === 1), 'every stream to connect', () => `${streams.filter((stream) => stream.connected === 1).length} of ${streams.length}`);
+  const connected = when(
+    () => streams.every((stream) => stream.connected === 1),
+    'every stream to connect',
+    () => `${streams.filter((stream) => stream.connected === 1).length} of ${streams.length}`,
+  );
   onData = connected.poke;
   connected.poke();
   await connected.done;
@@ -181,7 +212,11 @@ async function bridgeArm(bed: Bed): Promise<{ round(index: number): Promise<Roun
       // Each stream's frame count this round must reach this; the round ends when the last one does.
       const targets = new Map(streams.map((stream) => [stream, stream.frames + UPDATES_PER_JOB]));
       const expected = streams.length * UPDATES_PER_JOB;
-      const all = when(() => targets.size === 0, 'every stream to get every update', () => `${targets.size} streams short`);
+      const all = when(
+        () => targets.size === 0,
+        'every stream to get every update',
+        () => `${targets.size} streams short`,
+      );
       onData = (stream) => {
         const target = targets.get(stream);
         if (target === undefined || stream.frames < target) return;
@@ -192,7 +227,8 @@ async function bridgeArm(bed: Bed): Promise<{ round(index: number): Promise<Roun
       const started = performance.now();
       await Promise.all(
         handles.map(async (handle) => {
-          for (let update = 0; update < UPDATES_PER_JOB; update += 1) await handle.setProgress(50, { message: `round ${index} update ${update}` });
+          for (let update = 0; update < UPDATES_PER_JOB; update += 1)
+            await handle.setProgress(50, { message: `round ${index} update ${update}` });
         }),
       );
       await all.done;
@@ -211,11 +247,16 @@ async function publisherRound(bed: Bed, redis: Redis, index: number): Promise<Ro
   const name = `catch-up-${index}`;
   const queue = new Queue(name, { connection: redis, prefix: bed.prefix });
   // Users without streams: this path measures the publisher, not the bridge's fan-out.
-  await queue.addBulk(Array.from({ length: PUBLISHER_JOBS }, (_, i) => ({ name: 'bench', data: { userId: `p${i % USERS}` } })));
+  await queue.addBulk(
+    Array.from({ length: PUBLISHER_JOBS }, (_, i) => ({ name: 'bench', data: { userId: `p${i % USERS}` } })),
+  );
   const streamKey = `${bed.prefix}:${name}:events`;
   const [[lastId]] = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1)) as [[string, string[]]];
   const entries = await redis.xlen(streamKey);
-  const publisher = bed.seenn.publisher({ queues: [name], describe: (job) => ({ userId: (job.data as { userId: string }).userId, jobType: 'bench', title: 'Bench' }) });
+  const publisher = bed.seenn.publisher({
+    queues: [name],
+    describe: (job) => ({ userId: (job.data as { userId: string }).userId, jobType: 'bench', title: 'Bench' }),
+  });
   let checkpoint = '0-0';
   let batches = 0;
   let lastBatchMs = performance.now();
@@ -223,7 +264,8 @@ async function publisherRound(bed: Bed, redis: Redis, index: number): Promise<Ro
   const caughtUp = when(
     () => checkpoint === lastId,
     `the publisher of ${bed.arm} to catch up`,
-    () => `checkpoint ${checkpoint}, last entry ${lastId}, ${batches} batches, the last ${Math.round(performance.now() - lastBatchMs)} ms ago, lease ${leaseHeld ? 'held' : 'not held'}`,
+    () =>
+      `checkpoint ${checkpoint}, last entry ${lastId}, ${batches} batches, the last ${Math.round(performance.now() - lastBatchMs)} ms ago, lease ${leaseHeld ? 'held' : 'not held'}`,
   );
   publisher.on('batch', (info) => {
     checkpoint = info.lastId;
@@ -269,12 +311,19 @@ async function callCosts(recorder: MetricsRecorder): Promise<CallCosts> {
   started = process.hrtime.bigint();
   for (let i = 0; i < commits; i += 1) await recorder.timeCommit(work);
   const timeCommitNs = Number(process.hrtime.bigint() - started) / commits;
-  return { eventSentNs: round(eventSentNs, 1), timeCommitNs: round(timeCommitNs, 1), publisherEventsNs: round(publisherEventsNs, 1) };
+  return {
+    eventSentNs: round(eventSentNs, 1),
+    timeCommitNs: round(timeCommitNs, 1),
+    publisherEventsNs: round(publisherEventsNs, 1),
+  };
 }
 
 /** Median figures of an arm's rounds. */
 function medians(rounds: readonly RoundFigures[]): { eventsPerSecond: number; cpuMicrosPerEvent: number } {
-  return { eventsPerSecond: round(median(rounds.map((r) => r.eventsPerSecond)), 0), cpuMicrosPerEvent: round(median(rounds.map((r) => r.cpuMicrosPerEvent)), 2) };
+  return {
+    eventsPerSecond: round(median(rounds.map((r) => r.eventsPerSecond)), 0),
+    cpuMicrosPerEvent: round(median(rounds.map((r) => r.cpuMicrosPerEvent)), 2),
+  };
 }
 
 async function main(): Promise<void> {
@@ -284,7 +333,10 @@ async function main(): Promise<void> {
   const load = { before: loadAverage(), after: [0, 0, 0] as [number, number, number] };
   const beds = { off: await startBed(redis, 'off'), on: await startBed(redis, 'on') };
   const bridge = { off: await bridgeArm(beds.off), on: await bridgeArm(beds.on) };
-  const results = { bridge: { off: [] as RoundFigures[], on: [] as RoundFigures[] }, publisher: { off: [] as RoundFigures[], on: [] as RoundFigures[] } };
+  const results = {
+    bridge: { off: [] as RoundFigures[], on: [] as RoundFigures[] },
+    publisher: { off: [] as RoundFigures[], on: [] as RoundFigures[] },
+  };
   try {
     // One warm-up round of each arm and path (JIT, connections, scripts loaded), not counted.
     for (const arm of ['off', 'on'] as const) {
@@ -305,7 +357,8 @@ async function main(): Promise<void> {
     await callCosts(NOOP_METRICS);
     await callCosts(prometheus);
     for (let index = 0; index < ROUNDS; index += 1) {
-      for (const arm of index % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) calls[arm].push(await callCosts(arm === 'on' ? prometheus : NOOP_METRICS));
+      for (const arm of index % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const))
+        calls[arm].push(await callCosts(arm === 'on' ? prometheus : NOOP_METRICS));
       await micro.metrics();
     }
     const callMedians = (arm: Arm): CallCosts => ({
@@ -316,22 +369,57 @@ async function main(): Promise<void> {
     const recorder = { off: callMedians('off'), on: callMedians('on') };
     load.after = loadAverage();
     const scraped = await (beds.on.registry as Registry).getMetricsAsJSON();
-    const total = (name: string): number => scraped.find((metric) => metric.name === name)?.values.reduce((sum, value) => sum + value.value, 0) ?? 0;
-    const counted = { eventsSent: total('seenn_bridge_events_sent_total'), publisherEvents: total('seenn_publisher_events_total') };
+    const total = (name: string): number =>
+      scraped.find((metric) => metric.name === name)?.values.reduce((sum, value) => sum + value.value, 0) ?? 0;
+    const counted = {
+      eventsSent: total('seenn_bridge_events_sent_total'),
+      publisherEvents: total('seenn_publisher_events_total'),
+    };
     const paths = (['bridge', 'publisher'] as const).map((path) => {
       const off = medians(results[path].off);
       const on = medians(results[path].on);
-      return { path, off, on, throughputRatio: round(on.eventsPerSecond / off.eventsPerSecond, 3), cpuRatio: round(on.cpuMicrosPerEvent / off.cpuMicrosPerEvent, 3) };
+      return {
+        path,
+        off,
+        on,
+        throughputRatio: round(on.eventsPerSecond / off.eventsPerSecond, 3),
+        cpuRatio: round(on.cpuMicrosPerEvent / off.cpuMicrosPerEvent, 3),
+      };
     });
     console.log(`\nmetrics on vs off, ${ROUNDS} alternating rounds per arm (medians)`);
-    console.log(`bridge: ${USERS} users × ${STREAMS_PER_USER} streams, ${UPDATES_PER_JOB} updates per job per round (${USERS * STREAMS_PER_USER * UPDATES_PER_JOB} frames); publisher: ${PUBLISHER_JOBS} plain jobs per round`);
+    console.log(
+      `bridge: ${USERS} users × ${STREAMS_PER_USER} streams, ${UPDATES_PER_JOB} updates per job per round (${USERS * STREAMS_PER_USER * UPDATES_PER_JOB} frames); publisher: ${PUBLISHER_JOBS} plain jobs per round`,
+    );
     console.log('path       | events/s off | events/s on | on/off | CPU µs/event off | on    | on/off');
     for (const row of paths) {
-      console.log(`${row.path.padEnd(10)} | ${String(row.off.eventsPerSecond).padStart(12)} | ${String(row.on.eventsPerSecond).padStart(11)} | ×${row.throughputRatio.toFixed(3)} | ${String(row.off.cpuMicrosPerEvent).padStart(16)} | ${String(row.on.cpuMicrosPerEvent).padStart(5)} | ×${row.cpuRatio.toFixed(3)}`);
+      console.log(
+        `${row.path.padEnd(10)} | ${String(row.off.eventsPerSecond).padStart(12)} | ${String(row.on.eventsPerSecond).padStart(11)} | ×${row.throughputRatio.toFixed(3)} | ${String(row.off.cpuMicrosPerEvent).padStart(16)} | ${String(row.on.cpuMicrosPerEvent).padStart(5)} | ×${row.cpuRatio.toFixed(3)}`,
+      );
     }
-    console.log(`recorder per call, on vs no-op (ns): eventSent ${recorder.on.eventSentNs} vs ${recorder.off.eventSentNs}; timeCommit wrapper ${recorder.on.timeCommitNs} vs ${recorder.off.timeCommitNs}; publisherEvents ${recorder.on.publisherEventsNs} vs ${recorder.off.publisherEventsNs}`);
-    console.log(`on arm counted: ${counted.eventsSent} SSE events sent, ${counted.publisherEvents} publisher events; load average ${load.before.join(' ')} → ${load.after.join(' ')}`);
-    const path = await writeResult('metrics', { scenario: 'metrics', quick, rounds: ROUNDS, machine: await machineInfo(server.version), load, config: { users: USERS, streamsPerUser: STREAMS_PER_USER, updatesPerJob: UPDATES_PER_JOB, publisherJobs: PUBLISHER_JOBS }, paths, recorder, counted, perRound: results, recorderPerRound: calls });
+    console.log(
+      `recorder per call, on vs no-op (ns): eventSent ${recorder.on.eventSentNs} vs ${recorder.off.eventSentNs}; timeCommit wrapper ${recorder.on.timeCommitNs} vs ${recorder.off.timeCommitNs}; publisherEvents ${recorder.on.publisherEventsNs} vs ${recorder.off.publisherEventsNs}`,
+    );
+    console.log(
+      `on arm counted: ${counted.eventsSent} SSE events sent, ${counted.publisherEvents} publisher events; load average ${load.before.join(' ')} → ${load.after.join(' ')}`,
+    );
+    const path = await writeResult('metrics', {
+      scenario: 'metrics',
+      quick,
+      rounds: ROUNDS,
+      machine: await machineInfo(server.version),
+      load,
+      config: {
+        users: USERS,
+        streamsPerUser: STREAMS_PER_USER,
+        updatesPerJob: UPDATES_PER_JOB,
+        publisherJobs: PUBLISHER_JOBS,
+      },
+      paths,
+      recorder,
+      counted,
+      perRound: results,
+      recorderPerRound: calls,
+    });
     console.log(`wrote ${path}`);
   } finally {
     for (const arm of ['off', 'on'] as const) {

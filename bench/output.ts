@@ -57,12 +57,25 @@ async function streaming(url: string): Promise<Record<string, unknown>> {
   let worker: Worker | undefined;
   const clients = forkTs(new URL('./lib/output-clients.ts', import.meta.url));
   try {
-    bridge = await spawnBridge(url, prefix, SECRET, { rateLimit: null, connectRateLimit: null, maxBufferedBytes: 8 * 1024 * 1024, heartbeatMs: 5_000 });
+    bridge = await spawnBridge(url, prefix, SECRET, {
+      rateLimit: null,
+      connectRateLimit: null,
+      maxBufferedBytes: 8 * 1024 * 1024,
+      heartbeatMs: 5_000,
+    });
     const queue = 'bench-output';
     const jobs = [];
-    for (let i = 0; i < JOBS; i += 1) jobs.push(await seenn.jobs.start({ queue, userId: `bench-output-user-${i}`, jobType: 'bench', title: 'Output probe' }));
+    for (let i = 0; i < JOBS; i += 1)
+      jobs.push(
+        await seenn.jobs.start({ queue, userId: `bench-output-user-${i}`, jobType: 'bench', title: 'Output probe' }),
+      );
     const targets = [];
-    for (const job of jobs) targets.push({ url: `http://127.0.0.1:${bridge.port}/v1/sse?jobId=${job.id}&output=output`, token: await seenn.tokens.issue({ userId: job.userId, ttlSeconds: 3_600 }), jobId: job.id });
+    for (const job of jobs)
+      targets.push({
+        url: `http://127.0.0.1:${bridge.port}/v1/sse?jobId=${job.id}&output=output`,
+        token: await seenn.tokens.issue({ userId: job.userId, ttlSeconds: 3_600 }),
+        jobId: job.id,
+      });
     await request(clients, { type: 'open', targets }, 'ready', 120_000);
 
     let running = true;
@@ -96,13 +109,19 @@ async function streaming(url: string): Promise<Record<string, unknown>> {
     clients.send({ type: 'record' });
     recordingSince = wallNow();
     const pids = { writer: process.pid, bridge: bridge.child.pid ?? 0, clients: clients.pid ?? 0 };
-    const cpuOf = (): Record<string, number> => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuMs(pid) ?? Number.NaN]));
+    const cpuOf = (): Record<string, number> =>
+      Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, processCpuMs(pid) ?? Number.NaN]));
     const cpuBefore = cpuOf();
     const redisCpuBefore = await redisCpuMs(redis);
     await delay(SECONDS * 1000);
     const redisCpu = (await redisCpuMs(redis)) - redisCpuBefore;
     const cpuAfter = cpuOf();
-    const cpuMsPerSecond = { ...Object.fromEntries(Object.keys(pids).map((name) => [name, round(((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) / SECONDS)])), redis: round(redisCpu / SECONDS) };
+    const cpuMsPerSecond = {
+      ...Object.fromEntries(
+        Object.keys(pids).map((name) => [name, round(((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) / SECONDS)]),
+      ),
+      redis: round(redisCpu / SECONDS),
+    };
     running = false;
     // Every processor flushes its held chunks before it returns.
     await worker.close();
@@ -121,11 +140,27 @@ async function streaming(url: string): Promise<Record<string, unknown>> {
     const stored = ((await lengths.exec()) ?? []).reduce((sum, [, value]) => sum + Number(value ?? 0), 0);
     // Let the chunks still in flight arrive (at most 10 s) before the report.
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && (await request<{ type: 'count'; receivedTotal: number }>(clients, { type: 'count' }, 'count', 5_000)).receivedTotal < stored) await delay(100);
+    while (
+      Date.now() < deadline &&
+      (await request<{ type: 'count'; receivedTotal: number }>(clients, { type: 'count' }, 'count', 5_000))
+        .receivedTotal < stored
+    )
+      await delay(100);
     const report = await request<ClientReport>(clients, { type: 'report' }, 'report', 30_000);
     const latency = summarize(report.latenciesMs);
     return {
-      setup: { outputFlushMs: FLUSH_MS, jobsRunning: active, secondsUntilAllRunning: rampSeconds, jobs: JOBS, chunksPerSecondPerJob: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, clients: JOBS, bridgeProcesses: 1, chunkBytesAsJson: `~${`"${wallNow()}|100"`.length}` },
+      setup: {
+        outputFlushMs: FLUSH_MS,
+        jobsRunning: active,
+        secondsUntilAllRunning: rampSeconds,
+        jobs: JOBS,
+        chunksPerSecondPerJob: RATE,
+        seconds: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        clients: JOBS,
+        bridgeProcesses: 1,
+        chunkBytesAsJson: `~${`"${wallNow()}|100"`.length}`,
+      },
       achieved: {
         chunksAppended: sentTotal,
         chunksAppendedPerSecond: Math.round(sentWhileRecording / SECONDS),
@@ -155,12 +190,18 @@ type Arm = 'job.log' | 'appendOutput' | 'appendOutput (outputFlushMs 0)';
 async function overhead(url: string, arm: Arm): Promise<Record<string, unknown>> {
   const prefix = `bench-output-oh-${randomUUID().slice(0, 8)}`;
   const redis = new Redis(url, { maxRetriesPerRequest: null });
-  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET, ...(arm === 'appendOutput (outputFlushMs 0)' ? { output: { outputFlushMs: 0 } } : {}) });
+  const seenn = new Seenn({
+    connection: redis,
+    prefix,
+    tokenSecret: SECRET,
+    ...(arm === 'appendOutput (outputFlushMs 0)' ? { output: { outputFlushMs: 0 } } : {}),
+  });
   const queue = 'bench-output-oh';
   const loopMs: number[] = [];
   const calls = OVERHEAD_JOBS * OVERHEAD_CALLS;
   try {
-    for (let i = 0; i < OVERHEAD_JOBS; i += 1) await seenn.jobs.start({ queue, userId: `oh-user-${i}`, jobType: 'bench', title: 'Overhead probe' });
+    for (let i = 0; i < OVERHEAD_JOBS; i += 1)
+      await seenn.jobs.start({ queue, userId: `oh-user-${i}`, jobType: 'bench', title: 'Overhead probe' });
     let finished = 0;
     let markDone: () => void = () => undefined;
     const allDone = new Promise<void>((resolve) => {
@@ -195,7 +236,14 @@ async function overhead(url: string, arm: Arm): Promise<Record<string, unknown>>
     const redisCpu = (await redisCpuMs(redis)) - redisBefore;
     await worker.close();
     const perCall = summarize(loopMs.map((ms) => (ms * 1000) / OVERHEAD_CALLS));
-    return { arm, calls, wallMicrosPerCallP50: perCall.p50, wallMicrosPerCallP99: perCall.p99, workerCpuMicrosPerCall: round((cpu.user + cpu.system) / calls), redisCpuMicrosPerCall: round((redisCpu * 1000) / calls) };
+    return {
+      arm,
+      calls,
+      wallMicrosPerCallP50: perCall.p50,
+      wallMicrosPerCallP99: perCall.p99,
+      workerCpuMicrosPerCall: round((cpu.user + cpu.system) / calls),
+      redisCpuMicrosPerCall: round((redisCpu * 1000) / calls),
+    };
   } finally {
     await seenn.close();
     await deletePrefix(redis, prefix);
@@ -216,12 +264,26 @@ async function main(): Promise<void> {
       machine: await machineInfo(server.version),
       loadAverage: loadAverage(),
       command: 'npx tsx bench/output.ts',
-      env: { BENCH_JOBS: JOBS, BENCH_RATE: RATE, BENCH_SECONDS: SECONDS, BENCH_FLUSH_MS: FLUSH_MS, BENCH_OVERHEAD_JOBS: OVERHEAD_JOBS, BENCH_OVERHEAD_CALLS: OVERHEAD_CALLS },
+      env: {
+        BENCH_JOBS: JOBS,
+        BENCH_RATE: RATE,
+        BENCH_SECONDS: SECONDS,
+        BENCH_FLUSH_MS: FLUSH_MS,
+        BENCH_OVERHEAD_JOBS: OVERHEAD_JOBS,
+        BENCH_OVERHEAD_CALLS: OVERHEAD_CALLS,
+      },
       streaming: stream,
       overhead: overheadRows,
     };
-    console.log(`\nJob output: ${JOBS} jobs × ${RATE} chunks/s, ${JOBS} SSE clients, ${SECONDS} s (after ${WARMUP_SECONDS} s warm-up)`);
-    console.table({ streaming: { ...(stream['achieved'] as object), 'bytes per 1000 chunks': stream['redisMemoryBytesPer1000Chunks'] } });
+    console.log(
+      `\nJob output: ${JOBS} jobs × ${RATE} chunks/s, ${JOBS} SSE clients, ${SECONDS} s (after ${WARMUP_SECONDS} s warm-up)`,
+    );
+    console.table({
+      streaming: {
+        ...(stream['achieved'] as object),
+        'bytes per 1000 chunks': stream['redisMemoryBytesPer1000Chunks'],
+      },
+    });
     console.table({ 'CPU ms per s': stream['cpuMsPerSecond'] });
     console.table({ 'appendOutput → SSE client (ms)': stream['latencyMs'] });
     console.log(`\nWorker cost per call: ${OVERHEAD_JOBS} jobs × ${OVERHEAD_CALLS} calls`);

@@ -107,7 +107,10 @@ async function main(): Promise<void> {
     const publisherCaughtUp = async (): Promise<void> => {
       const deadline = Date.now() + LAG_TIMEOUT_MS;
       for (;;) {
-        const [last] = (await redis.xrevrange(seenn.context.keys.bullEvents(SEENN_QUEUE), '+', '-', 'COUNT', 1)) as [string, string[]][];
+        const [last] = (await redis.xrevrange(seenn.context.keys.bullEvents(SEENN_QUEUE), '+', '-', 'COUNT', 1)) as [
+          string,
+          string[],
+        ][];
         const checkpoint = await redis.get(seenn.context.keys.checkpoint(SEENN_QUEUE));
         if (last === undefined || (checkpoint !== null && idAtLeast(checkpoint, last[0]))) return;
         if (Date.now() > deadline) throw new Error('the publisher did not catch up with the fill');
@@ -119,7 +122,9 @@ async function main(): Promise<void> {
       if (arm === 'bare') {
         const ids: string[] = [];
         for (let i = 0; i < jobs; i += 1_000) {
-          const added = await bareQueue.addBulk(Array.from({ length: Math.min(1_000, jobs - i) }, (_, k) => ({ name: 'bench', data: { i: i + k } })));
+          const added = await bareQueue.addBulk(
+            Array.from({ length: Math.min(1_000, jobs - i) }, (_, k) => ({ name: 'bench', data: { i: i + k } })),
+          );
           ids.push(...added.map((job) => job.id as string));
         }
         return ids;
@@ -130,7 +135,13 @@ async function main(): Promise<void> {
         Array.from({ length: 50 }, async () => {
           while (next < jobs) {
             const i = next++;
-            const job = await seenn.jobs.start({ queue: SEENN_QUEUE, userId: `user-${i % USERS}`, jobType: 'bench', title: `Job ${i}`, data: { i } });
+            const job = await seenn.jobs.start({
+              queue: SEENN_QUEUE,
+              userId: `user-${i % USERS}`,
+              jobType: 'bench',
+              title: `Job ${i}`,
+              data: { i },
+            });
             ids[i] = job.id;
           }
         }),
@@ -146,7 +157,12 @@ async function main(): Promise<void> {
       const scriptsBefore = await scriptCalls(redis);
       const redisCpuBefore = await redisCpuMs(redis);
       const publisherCpuBefore = processCpuMs(publisher?.pid ?? 0) ?? 0;
-      const done = await request<OverheadRound>(worker, { type: 'run', arm, queue: arm === 'bare' ? BARE_QUEUE : SEENN_QUEUE, jobs, concurrency: CONCURRENCY }, 'done', LAG_TIMEOUT_MS);
+      const done = await request<OverheadRound>(
+        worker,
+        { type: 'run', arm, queue: arm === 'bare' ? BARE_QUEUE : SEENN_QUEUE, jobs, concurrency: CONCURRENCY },
+        'done',
+        LAG_TIMEOUT_MS,
+      );
       const seconds = (done.lastCompletedAt - done.startedAt) / 1000;
       let publisherLag: RoundResult['publisherLag'];
       if (arm !== 'bare') {
@@ -190,7 +206,9 @@ async function main(): Promise<void> {
         rounds.push(result);
         console.log(
           `round ${n} ${arm.padEnd(10)} ${String(result.jobsPerSecond).padStart(6)} jobs/s` +
-            (result.publisherLag ? `  publisher lag: last job ${result.publisherLag.lastJobMs} ms, per job p50 ${result.publisherLag.perJobMs.p50} / p99 ${result.publisherLag.perJobMs.p99} ms` : '') +
+            (result.publisherLag
+              ? `  publisher lag: last job ${result.publisherLag.lastJobMs} ms, per job p50 ${result.publisherLag.perJobMs.p50} / p99 ${result.publisherLag.perJobMs.p99} ms`
+              : '') +
             `  (load ${result.loadAverage1m})`,
         );
       }
@@ -215,7 +233,11 @@ async function main(): Promise<void> {
       publisherLagLastJobMsMedian: medianOf(wrapped, (r) => r.publisherLag?.lastJobMs ?? Number.NaN),
       publisherLagPerJobP50MsMedian: medianOf(wrapped, (r) => r.publisherLag?.perJobMs.p50 ?? Number.NaN),
       publisherLagPerJobP99MsMedian: medianOf(wrapped, (r) => r.publisherLag?.perJobMs.p99 ?? Number.NaN),
-      progressWritesPerJob: { bare: medianOf(bare, (r) => r.progressWritesPerJob), wrapped: medianOf(wrapped, (r) => r.progressWritesPerJob), wrappedThrottle0: medianOf(unthrottled, (r) => r.progressWritesPerJob) },
+      progressWritesPerJob: {
+        bare: medianOf(bare, (r) => r.progressWritesPerJob),
+        wrapped: medianOf(wrapped, (r) => r.progressWritesPerJob),
+        wrappedThrottle0: medianOf(unthrottled, (r) => r.progressWritesPerJob),
+      },
       publisherResyncs: publisher.counters.resyncs,
       publisherErrors: publisher.counters.errors,
       missingCompletedStates: [...wrapped, ...unthrottled].reduce((sum, r) => sum + (r.publisherLag?.missing ?? 0), 0),
@@ -226,12 +248,24 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo(redisServer.version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { jobsPerRound: JOBS, roundsPerArm: ROUNDS, warmupJobs: WARMUP_JOBS, concurrency: CONCURRENCY, progressUpdatesPerJob: UPDATES_PER_JOB, users: USERS, progressThrottleMs: 'default (100)', publisher: 'own process', ownRedis: redisServer.own },
+      setup: {
+        jobsPerRound: JOBS,
+        roundsPerArm: ROUNDS,
+        warmupJobs: WARMUP_JOBS,
+        concurrency: CONCURRENCY,
+        progressUpdatesPerJob: UPDATES_PER_JOB,
+        users: USERS,
+        progressThrottleMs: 'default (100)',
+        publisher: 'own process',
+        ownRedis: redisServer.own,
+      },
       rounds,
       summary,
       command: `npx tsx bench/overhead.ts${quick ? ' --quick' : ''}`,
     };
-    console.log(`\nOverhead: ${JOBS} jobs per round, concurrency ${CONCURRENCY}, ${UPDATES_PER_JOB} progress updates per job; load ${loadBefore.join(' ')}`);
+    console.log(
+      `\nOverhead: ${JOBS} jobs per round, concurrency ${CONCURRENCY}, ${UPDATES_PER_JOB} progress updates per job; load ${loadBefore.join(' ')}`,
+    );
     console.table(
       Object.fromEntries(
         rounds.map((r) => [

@@ -89,9 +89,12 @@ async function measure(redis: Redis, reps: number, fn: () => Promise<unknown>): 
   for (let i = 0; i < reps; i += 1) await fn();
   const wallUsec = Number(process.hrtime.bigint() - start) / 1_000 / reps;
   const cost = delta(before, await serverStats(redis));
-  return { redisUsec: Math.round(cost.scriptUsec / Math.max(1, cost.scriptCalls)), redisCpuUsec: Math.round((cost.cpuMs * 1_000) / reps), wallUsec: Math.round(wallUsec) };
+  return {
+    redisUsec: Math.round(cost.scriptUsec / Math.max(1, cost.scriptCalls)),
+    redisCpuUsec: Math.round((cost.cpuMs * 1_000) / reps),
+    wallUsec: Math.round(wallUsec),
+  };
 }
-
 
 async function runSize(url: string, size: number): Promise<Record<string, unknown>> {
   const prefix = `bench-pos-${randomUUID().slice(0, 8)}`;
@@ -102,7 +105,13 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
     console.error(`[${size}] filling the queue`);
     const fillStart = Date.now();
     for (let i = 0; i < size; i += 1_000) {
-      await queue.addBulk(Array.from({ length: Math.min(1_000, size - i) }, (_, k) => ({ name: 'job', data: {}, opts: { jobId: `n${i + k}` } })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(1_000, size - i) }, (_, k) => ({
+          name: 'job',
+          data: {},
+          opts: { jobId: `n${i + k}` },
+        })),
+      );
     }
     const fillMs = Date.now() - fillStart;
 
@@ -113,13 +122,16 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
     const first = await lookupPositions(redis, prefix, QUEUE, cold, POSITION_DEFAULTS.scanLimit, false);
     const hinted: PositionRequest[] = watched.map((bullId, i) => {
       const place = first.places[i];
-      return place !== undefined && (place.state === 'waiting' || place.state === 'prioritized') ? { bullId, hint: place.hint } : { bullId };
+      return place !== undefined && (place.state === 'waiting' || place.state === 'prioritized')
+        ? { bullId, hint: place.hint }
+        : { bullId };
     });
     const unknown = first.places.filter((place) => place.state === 'unknown').length;
     console.error(`[${size}] single lookups, without the rank index`);
     const reps = 200;
     const manyReps = 10;
-    const lookupWith = (requests: PositionRequest[], rankIndex: boolean) => () => lookupPositions(redis, prefix, QUEUE, requests, POSITION_DEFAULTS.scanLimit, rankIndex);
+    const lookupWith = (requests: PositionRequest[], rankIndex: boolean) => () =>
+      lookupPositions(redis, prefix, QUEUE, requests, POSITION_DEFAULTS.scanLimit, rankIndex);
     const scan = {
       oneJobFirstInLine: await measure(redis, reps, lookupWith([{ bullId: 'n0' }], false)),
       oneJobMiddle: await measure(redis, reps, lookupWith([{ bullId: middle }], false)),
@@ -139,7 +151,8 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
     }
     const build = delta(buildBefore, await serverStats(redis));
     const probe = await lookupPositions(redis, prefix, QUEUE, [{ bullId: middle }], POSITION_DEFAULTS.scanLimit, true);
-    if (probe.rankIndex.hits !== 1 || probe.elementsRead !== 0) throw new Error(`the middle job was not placed by the rank index: ${JSON.stringify(probe.rankIndex)}`);
+    if (probe.rankIndex.hits !== 1 || probe.elementsRead !== 0)
+      throw new Error(`the middle job was not placed by the rank index: ${JSON.stringify(probe.rankIndex)}`);
     console.error(`[${size}] single lookups, with the rank index`);
     const indexed = {
       oneJobFirstInLine: await measure(redis, reps, lookupWith([{ bullId: 'n0' }], true)),
@@ -159,7 +172,12 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
     // The live ticker: 1,000 watched jobs of 100 users, with jobs flowing through the queue.
     for (const [k, id] of watched.entries()) {
       const userId = `user${k % 100}`;
-      const record = createRecord(id, 'default', { userId, jobType: 'job', title: id }, { queueName: QUEUE, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' });
+      const record = createRecord(
+        id,
+        'default',
+        { userId, jobType: 'job', title: id },
+        { queueName: QUEUE, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' },
+      );
       await seenn.context.store.claimOwner(id, userId);
       await seenn.context.store.commit(userId, [{ expectedVersion: 0, record, index: true }]);
     }
@@ -194,7 +212,11 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
         for (let i = 0; i < batch; i += 1) pipeline.rpoplpush(wait, active);
         for (let i = 0; i < batch; i += 1) pipeline.lpush(wait, `new${added++}`);
         const replies = (await pipeline.exec()) ?? [];
-        previous = replies.filter(([, value], i) => i >= previous.length * 2 && i < previous.length * 2 + batch && typeof value === 'string').map(([, value]) => value as string);
+        previous = replies
+          .filter(
+            ([, value], i) => i >= previous.length * 2 && i < previous.length * 2 + batch && typeof value === 'string',
+          )
+          .map(([, value]) => value as string);
         await delay(100);
       }
     })();
@@ -229,7 +251,9 @@ async function runSize(url: string, size: number): Promise<Record<string, unknow
         scriptUsecPerCall: Math.round(live.scriptUsec / Math.max(1, live.scriptCalls)),
         redisMsPerSecondScript: Math.round((live.scriptUsec / 1_000 / seconds) * 100) / 100,
         redisCpuMsPerSecondAll: Math.round((live.cpuMs / seconds) * 100) / 100,
-        elementsReadPerTick: Math.round(liveTicks.reduce((sum, tick) => sum + tick.elementsRead, 0) / Math.max(1, liveTicks.length)),
+        elementsReadPerTick: Math.round(
+          liveTicks.reduce((sum, tick) => sum + tick.elementsRead, 0) / Math.max(1, liveTicks.length),
+        ),
       },
     };
     return result;
@@ -258,9 +282,13 @@ async function main(): Promise<void> {
       results.push(result);
       const { scan, indexed } = result['lookupCostPerCall'] as Record<'scan' | 'indexed', Record<string, Cost>>;
       const ticker = result['ticker'] as Record<string, number>;
-      console.log(`\n${size.toLocaleString('en')} waiting, ${WATCHED} watched (filled in ${String(result['fillMs'])} ms; ${String(result['unknownPositions'])} beyond the scan budget)`);
+      console.log(
+        `\n${size.toLocaleString('en')} waiting, ${WATCHED} watched (filled in ${String(result['fillMs'])} ms; ${String(result['unknownPositions'])} beyond the scan budget)`,
+      );
       console.log(`  rank index built by ${JSON.stringify(result['rankIndexBuild'])}`);
-      console.log(`  lookup, µs per call: Redis CPU scan only / rank index = ratio | script time scan / index | wall scan / index`);
+      console.log(
+        `  lookup, µs per call: Redis CPU scan only / rank index = ratio | script time scan / index | wall scan / index`,
+      );
       for (const [name, cost] of Object.entries(scan)) {
         const withIndex = indexed[name] as Cost;
         const ratio = Math.round((cost.redisCpuUsec / Math.max(1, withIndex.redisCpuUsec)) * 10) / 10;
@@ -278,7 +306,15 @@ async function main(): Promise<void> {
   } finally {
     await server?.stop();
   }
-  const output = { bench: 'position', at: new Date().toISOString(), redisVersion: version, node: process.version, ownRedis: server !== undefined, flowPerSecond: FLOW_PER_SECOND, results };
+  const output = {
+    bench: 'position',
+    at: new Date().toISOString(),
+    redisVersion: version,
+    node: process.version,
+    ownRedis: server !== undefined,
+    flowPerSecond: FLOW_PER_SECOND,
+    results,
+  };
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   const file = new URL('./results/position.json', import.meta.url);
   await writeFile(file, `${JSON.stringify(output, null, 2)}\n`);

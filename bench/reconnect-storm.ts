@@ -42,7 +42,12 @@ const QUEUE = 'storm';
 const CLIENT_PROCESSES = 2;
 const STEP_TIMEOUT_MS = quick ? 30_000 : 120_000;
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = STEP_TIMEOUT_MS, everyMs = 100): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = STEP_TIMEOUT_MS,
+  everyMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -51,7 +56,10 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = ST
 }
 
 /** Compares what a client received with its user's replay stream. */
-function audit(received: readonly string[], expected: readonly string[]): { gaps: number; duplicates: number; outOfOrder: number; unexpected: number } {
+function audit(
+  received: readonly string[],
+  expected: readonly string[],
+): { gaps: number; duplicates: number; outOfOrder: number; unexpected: number } {
   const seen = new Set<string>();
   let duplicates = 0;
   let outOfOrder = 0;
@@ -94,7 +102,8 @@ async function main(): Promise<void> {
 
     const users = Array.from({ length: CLIENTS }, (_, i) => `user-${i}`);
     const specs: StreamSpec[] = [];
-    for (const user of users) specs.push({ key: user, token: await seenn.tokens.issue({ userId: user, ttlSeconds: 3_600 }) });
+    for (const user of users)
+      specs.push({ key: user, token: await seenn.tokens.issue({ userId: user, ttlSeconds: 3_600 }) });
     const clients: SseClientGroup = await spawnSseClients(CLIENT_PROCESSES);
     const opened = await clients.open(port, specs, 200);
     if (opened.failed > 0) throw new Error(`${opened.failed} streams failed to open`);
@@ -113,7 +122,8 @@ async function main(): Promise<void> {
         async (job) => {
           for (let k = 1; k <= PRE; k += 1) await job.setProgress(k * 10, { message: `pre-${k}` });
           await released;
-          for (let k = 1; k <= DOWN; k += 1) await job.setProgress(50 + k * 10, { message: k === DOWN ? 'final' : `down-${k}` });
+          for (let k = 1; k <= DOWN; k += 1)
+            await job.setProgress(50 + k * 10, { message: k === DOWN ? 'final' : `down-${k}` });
           await finished;
           return { ok: true };
         },
@@ -135,7 +145,12 @@ async function main(): Promise<void> {
         }
       }),
     );
-    await until('every client to see its job progress', async () => (await clients.status()).reached === CLIENTS, STEP_TIMEOUT_MS, 200);
+    await until(
+      'every client to see its job progress',
+      async () => (await clients.status()).reached === CLIENTS,
+      STEP_TIMEOUT_MS,
+      200,
+    );
     await delay(500);
     const steadyRss = processRssBytes(bridge.pid) ?? Number.NaN;
 
@@ -151,7 +166,12 @@ async function main(): Promise<void> {
     bridge = await spawnBenchBridge({ redisUrl: redisServer.url, prefix, secret, bridgeOptions, port });
     const rss = sampleRssPeak(bridge.pid, 20);
     const stormStartedAt = await clients.reconnect(port);
-    await until('every client to catch up', async () => (await clients.status()).reached === CLIENTS, STEP_TIMEOUT_MS, 50);
+    await until(
+      'every client to catch up',
+      async () => (await clients.status()).reached === CLIENTS,
+      STEP_TIMEOUT_MS,
+      50,
+    );
     const allCaughtUpAt = wallNow();
     const peakRss = rss.stop();
     const eventsAfter = (await clients.status()).jobEvents;
@@ -171,7 +191,8 @@ async function main(): Promise<void> {
       if (counts.gaps + counts.duplicates + counts.outOfOrder + counts.unexpected > 0) totals.clientsWithProblems += 1;
       if (report.recovered !== true) totals.notRecovered += 1;
       if (report.markerAt !== null && report.reconnectAt !== null) catchUpMs.push(report.markerAt - report.reconnectAt);
-      if (report.connectedAt !== null && report.reconnectAt !== null) connectMs.push(report.connectedAt - report.reconnectAt);
+      if (report.connectedAt !== null && report.reconnectAt !== null)
+        connectMs.push(report.connectedAt - report.reconnectAt);
     }
     const result = {
       scenario: 'reconnect-storm',
@@ -179,7 +200,17 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo(redisServer.version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { clients: CLIENTS, users: CLIENTS, clientProcesses: CLIENT_PROCESSES, eventsSeenBeforeRestart: `job start + ${PRE} progress`, progressWhileDown: DOWN, bridgeProcesses: 1, listenBacklog: 4096, reconnect: 'all at once, Last-Event-ID = last id seen', ownRedis: redisServer.own },
+      setup: {
+        clients: CLIENTS,
+        users: CLIENTS,
+        clientProcesses: CLIENT_PROCESSES,
+        eventsSeenBeforeRestart: `job start + ${PRE} progress`,
+        progressWhileDown: DOWN,
+        bridgeProcesses: 1,
+        listenBacklog: 4096,
+        reconnect: 'all at once, Last-Event-ID = last id seen',
+        ownRedis: redisServer.own,
+      },
       storm: {
         allCaughtUpMs: round(allCaughtUpAt - stormStartedAt),
         catchUpMs: summarize(catchUpMs),
@@ -194,15 +225,29 @@ async function main(): Promise<void> {
       publisher: publisher.counters,
       command: `npx tsx bench/reconnect-storm.ts${quick ? ' --quick' : ''}`,
     };
-    console.log(`\nReconnect storm: ${CLIENTS} clients reconnect at once with their cursors after a bridge restart (${DOWN} updates each while it was down); load ${loadBefore.join(' ')}`);
+    console.log(
+      `\nReconnect storm: ${CLIENTS} clients reconnect at once with their cursors after a bridge restart (${DOWN} updates each while it was down); load ${loadBefore.join(' ')}`,
+    );
     console.table({
       'all caught up': { value: `${result.storm.allCaughtUpMs} ms` },
-      'caught up per client': { value: `p50 ${result.storm.catchUpMs.p50} ms, p99 ${result.storm.catchUpMs.p99} ms, max ${result.storm.catchUpMs.max} ms` },
-      'connected per client': { value: `p50 ${result.storm.connectedMs.p50} ms, p99 ${result.storm.connectedMs.p99} ms` },
-      'events replayed (stream entries after each cursor)': { value: `${result.storm.replayedEvents} (${result.storm.replayedEventsPerClient} per client)` },
-      'bridge RSS steady → storm peak': { value: `${round(steadyRss / 1048576, 1)} → ${round(peakRss / 1048576, 1)} MiB (×${result.storm.peakToSteady})` },
-      'gaps / duplicates / out of order / unexpected': { value: `${totals.gaps} / ${totals.duplicates} / ${totals.outOfOrder} / ${totals.unexpected}` },
-      'clients with a problem / not recovered': { value: `${totals.clientsWithProblems} / ${totals.notRecovered} of ${reports.length}` },
+      'caught up per client': {
+        value: `p50 ${result.storm.catchUpMs.p50} ms, p99 ${result.storm.catchUpMs.p99} ms, max ${result.storm.catchUpMs.max} ms`,
+      },
+      'connected per client': {
+        value: `p50 ${result.storm.connectedMs.p50} ms, p99 ${result.storm.connectedMs.p99} ms`,
+      },
+      'events replayed (stream entries after each cursor)': {
+        value: `${result.storm.replayedEvents} (${result.storm.replayedEventsPerClient} per client)`,
+      },
+      'bridge RSS steady → storm peak': {
+        value: `${round(steadyRss / 1048576, 1)} → ${round(peakRss / 1048576, 1)} MiB (×${result.storm.peakToSteady})`,
+      },
+      'gaps / duplicates / out of order / unexpected': {
+        value: `${totals.gaps} / ${totals.duplicates} / ${totals.outOfOrder} / ${totals.unexpected}`,
+      },
+      'clients with a problem / not recovered': {
+        value: `${totals.clientsWithProblems} / ${totals.notRecovered} of ${reports.length}`,
+      },
     });
     const path = await writeResult('reconnect-storm', result);
     console.log(`wrote ${path}`);

@@ -72,17 +72,32 @@ async function main(): Promise<void> {
     const worker = await spawnOverheadWorker(redisServer.url, prefix);
 
     // 1. Bare capacity: a filled queue worked off by plain BullMQ.
-    for (let i = 0; i < CAPACITY_JOBS; i += 1_000) await bareQueue.addBulk(Array.from({ length: Math.min(1_000, CAPACITY_JOBS - i) }, (_, k) => ({ name: 'bench', data: { i: i + k } })));
-    const bare = await request<OverheadRound>(worker, { type: 'run', arm: 'bare', queue: BARE_QUEUE, jobs: CAPACITY_JOBS, concurrency: CONCURRENCY }, 'done', 300_000);
+    for (let i = 0; i < CAPACITY_JOBS; i += 1_000)
+      await bareQueue.addBulk(
+        Array.from({ length: Math.min(1_000, CAPACITY_JOBS - i) }, (_, k) => ({ name: 'bench', data: { i: i + k } })),
+      );
+    const bare = await request<OverheadRound>(
+      worker,
+      { type: 'run', arm: 'bare', queue: BARE_QUEUE, jobs: CAPACITY_JOBS, concurrency: CONCURRENCY },
+      'done',
+      300_000,
+    );
     const capacity = CAPACITY_JOBS / ((bare.lastCompletedAt - bare.startedAt) / 1000);
-    console.log(`bare capacity: ${Math.round(capacity)} jobs/s (${CAPACITY_JOBS} jobs, concurrency ${CONCURRENCY}; load ${loadAverage()[0]})`);
+    console.log(
+      `bare capacity: ${Math.round(capacity)} jobs/s (${CAPACITY_JOBS} jobs, concurrency ${CONCURRENCY}; load ${loadAverage()[0]})`,
+    );
 
     // 2. Each level: a steady producer for SECONDS while the wrapped worker and the publisher keep up.
     const levels: LevelResult[] = [];
     for (const level of LEVELS) {
       const rate = capacity * level;
       const jobs = Math.round(rate * SECONDS);
-      const completion = request<OverheadRound>(worker, { type: 'run', arm: 'wrapped-t0', queue: SEENN_QUEUE, jobs, concurrency: CONCURRENCY }, 'done', (SECONDS + 240) * 1000);
+      const completion = request<OverheadRound>(
+        worker,
+        { type: 'run', arm: 'wrapped-t0', queue: SEENN_QUEUE, jobs, concurrency: CONCURRENCY },
+        'done',
+        (SECONDS + 240) * 1000,
+      );
       const publisherCpuBefore = processCpuMs(publisher.pid) ?? 0;
       const started = Date.now();
       let produced = 0;
@@ -93,7 +108,15 @@ async function main(): Promise<void> {
           const i = produced;
           produced += 1;
           inFlight += 1;
-          void seenn.jobs.start({ queue: SEENN_QUEUE, userId: `user-${i % USERS}`, jobType: 'bench', title: `Job ${i}`, data: { i } }).finally(() => (inFlight -= 1));
+          void seenn.jobs
+            .start({
+              queue: SEENN_QUEUE,
+              userId: `user-${i % USERS}`,
+              jobType: 'bench',
+              title: `Job ${i}`,
+              data: { i },
+            })
+            .finally(() => (inFlight -= 1));
         }
         await delay(TICK_MS);
       }
@@ -103,7 +126,9 @@ async function main(): Promise<void> {
       const deadline = Date.now() + 120_000;
       const completedAt = new Map(done.completedAt);
       while ([...completedAt.keys()].some((id) => !completedSeen.has(id)) && Date.now() < deadline) await delay(20);
-      const lags = [...completedAt].filter(([id]) => completedSeen.has(id)).map(([id, at]) => (completedSeen.get(id) as number) - at);
+      const lags = [...completedAt]
+        .filter(([id]) => completedSeen.has(id))
+        .map(([id, at]) => (completedSeen.get(id) as number) - at);
       const result: LevelResult = {
         level,
         targetJobsPerSecond: Math.round(rate),
@@ -125,7 +150,16 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo(redisServer.version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { seconds: SECONDS, levels: LEVELS, concurrency: CONCURRENCY, users: USERS, capacityJobs: CAPACITY_JOBS, wrappedArm: 'progressThrottleMs 0', publisher: 'one process', ownRedis: redisServer.own },
+      setup: {
+        seconds: SECONDS,
+        levels: LEVELS,
+        concurrency: CONCURRENCY,
+        users: USERS,
+        capacityJobs: CAPACITY_JOBS,
+        wrappedArm: 'progressThrottleMs 0',
+        publisher: 'one process',
+        ownRedis: redisServer.own,
+      },
       bareJobsPerSecond: Math.round(capacity),
       levels,
       command: `npx tsx bench/sustained.ts${quick ? ' --quick' : ''}`,

@@ -29,7 +29,10 @@ const { parent } = await seenn.jobs.createBatch({
   userId: 'bob',
   jobType: 'image',
   parentTitle: 'Five images',
-  children: ['a cat', 'a dog', 'a fox', 'an owl', 'a bee'].map((prompt) => ({ title: `Image of ${prompt}`, data: { prompt } })),
+  children: ['a cat', 'a dog', 'a fox', 'an owl', 'a bee'].map((prompt) => ({
+    title: `Image of ${prompt}`,
+    data: { prompt },
+  })),
   childProgressMode: 'average',
 });
 
@@ -38,7 +41,9 @@ for (;;) {
   const family = await seenn.jobs.getWithChildren(parent.id);
   if (family === null) throw new Error('the batch vanished');
   const { children, progress, status } = family.parent;
-  console.log(`${status.padEnd(9)} ${String(progress).padStart(3)}%  completed ${children?.completed}/${children?.total}  [${family.children.map((child) => child.progress).join(' ')}]`);
+  console.log(
+    `${status.padEnd(9)} ${String(progress).padStart(3)}%  completed ${children?.completed}/${children?.total}  [${family.children.map((child) => child.progress).join(' ')}]`,
+  );
   if (status === 'completed' || status === 'failed') break;
   await new Promise((resolve) => setTimeout(resolve, 100));
 }

@@ -35,8 +35,16 @@ await publisher.start();
 
 // A job on each queue for one user, and a batch whose children all share their parent's queue
 // (a flow's queues must share one hash tag).
-const jobs = await Promise.all(queues.map((queue) => seenn.jobs.start({ queue, userId: 'carol', jobType: 'demo', title: `A job on ${queue}` })));
-const { parent } = await seenn.jobs.createBatch({ queue: '{images}', userId: 'carol', jobType: 'thumbs', parentTitle: 'Thumbnails', childTitles: ['small', 'medium', 'large'] });
+const jobs = await Promise.all(
+  queues.map((queue) => seenn.jobs.start({ queue, userId: 'carol', jobType: 'demo', title: `A job on ${queue}` })),
+);
+const { parent } = await seenn.jobs.createBatch({
+  queue: '{images}',
+  userId: 'carol',
+  jobType: 'thumbs',
+  parentTitle: 'Thumbnails',
+  childTitles: ['small', 'medium', 'large'],
+});
 
 for (const id of [...jobs.map((job) => job.id), parent.id]) {
   for (;;) {

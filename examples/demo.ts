@@ -45,12 +45,15 @@ function numberFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-
 async function main(): Promise<void> {
   const smoke = process.argv.includes('--smoke') || process.env['DEMO_SMOKE'] === '1';
   const port = numberFromEnv('PORT', 3000);
   const host = process.env['HOST'] ?? '127.0.0.1';
-  const timings = { stageMs: numberFromEnv('DEMO_STAGE_MS', 2_500), imageMs: numberFromEnv('DEMO_IMAGE_MS', 2_000), wordMs: numberFromEnv('DEMO_WORD_MS', 150) };
+  const timings = {
+    stageMs: numberFromEnv('DEMO_STAGE_MS', 2_500),
+    imageMs: numberFromEnv('DEMO_IMAGE_MS', 2_000),
+    wordMs: numberFromEnv('DEMO_WORD_MS', 150),
+  };
   const heartbeatMs = numberFromEnv('DEMO_HEARTBEAT_MS', 15_000);
   const adminToken = process.env['DEMO_ADMIN_TOKEN'] ?? randomBytes(24).toString('base64url');
 
@@ -72,7 +75,8 @@ async function main(): Promise<void> {
   publisher.on('error', (error: Error) => console.error(`publisher: ${error.message}`));
   await publisher.start();
   const workers = startDemoWorkers(seenn, connection, prefix, timings);
-  for (const worker of workers) worker.on('error', (error: Error) => console.error(`worker ${worker.name}: ${error.message}`));
+  for (const worker of workers)
+    worker.on('error', (error: Error) => console.error(`worker ${worker.name}: ${error.message}`));
 
   const bundle = await buildDemoBundle();
   const server = http.createServer();
@@ -83,7 +87,10 @@ async function main(): Promise<void> {
   const localHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const baseUrl = `http://${localHost.includes(':') ? `[${localHost}]` : localHost}:${actualPort}`;
   const jobLog = new JobLog(seenn, `${baseUrl}/v1`, (line) => console.log(line));
-  server.on('request', await createDemoApp({ seenn, bundle, onVisitor: (userId) => jobLog.follow(userId), heartbeatMs, adminToken }));
+  server.on(
+    'request',
+    await createDemoApp({ seenn, bundle, onVisitor: (userId) => jobLog.follow(userId), heartbeatMs, adminToken }),
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -119,8 +126,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   console.log(`Redis: ${redisInfo.origin} (${redisInfo.url}), key prefix ${prefix}`);
-  console.log(`Admin: http://localhost:${actualPort}/admin/ (bull-board at /admin/queues/, Prometheus metrics at /admin/metrics)`);
-  console.log(`Admin token: ${adminToken} (a browser asks for it: any user name, the token as password; scripts send Authorization: Bearer <token>)`);
+  console.log(
+    `Admin: http://localhost:${actualPort}/admin/ (bull-board at /admin/queues/, Prometheus metrics at /admin/metrics)`,
+  );
+  console.log(
+    `Admin token: ${adminToken} (a browser asks for it: any user name, the token as password; scripts send Authorization: Bearer <token>)`,
+  );
   console.log(`seenn-bullmq demo ready on http://localhost:${actualPort} (bridge at /v1). Ctrl-C stops it.`);
 
   if (smoke) {

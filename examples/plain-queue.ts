@@ -13,7 +13,10 @@ const seenn = new Seenn({ connection });
 
 const publisher = seenn.publisher({
   queues: ['reports'],
-  describe: (job) => (job.data.accountId ? { userId: job.data.accountId, jobType: job.name, title: `Report for ${job.data.month}` } : null),
+  describe: (job) =>
+    job.data.accountId
+      ? { userId: job.data.accountId, jobType: job.name, title: `Report for ${job.data.month}` }
+      : null,
 });
 await publisher.start();
 

@@ -19,7 +19,10 @@ const worker = new Worker(
   seenn.processor(async (job) => {
     const stages = ['analysis', 'generation', 'rendering'];
     for (const [i, name] of stages.entries()) {
-      await job.setProgress(Math.round((i / stages.length) * 100), { message: `${name}…`, stage: { name, current: i + 1, total: stages.length } });
+      await job.setProgress(Math.round((i / stages.length) * 100), {
+        message: `${name}…`,
+        stage: { name, current: i + 1, total: stages.length },
+      });
       await new Promise((resolve) => setTimeout(resolve, 100)); // the real work
     }
     return { url: `https://cdn.example.com/${job.id}.mp4` };
@@ -46,7 +49,9 @@ const client = new SeennClient({ baseUrl: `http://127.0.0.1:${port}/v1`, token }
 const done = new Promise<void>((resolve) => {
   client.on('job', (update) => {
     if (update.id !== job.id) return;
-    console.log(`${update.status.padEnd(9)} ${String(update.progress).padStart(3)}%  ${update.stage ? `${update.stage.current}/${update.stage.total} ` : ''}${update.message ?? ''}`);
+    console.log(
+      `${update.status.padEnd(9)} ${String(update.progress).padStart(3)}%  ${update.stage ? `${update.stage.current}/${update.stage.total} ` : ''}${update.message ?? ''}`,
+    );
     if (update.status === 'completed') {
       console.log('result:', update.result);
       resolve();

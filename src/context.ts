@@ -45,7 +45,9 @@ export class SeennContext {
     this.keys = new SeennKeys(options.prefix, options.appId);
     this.output = new OutputStore(redis, this.keys, options.output, options.retention.activeJobSeconds);
     this.metrics = metricsRecorder(options.metrics);
-    const { historySeconds, durationSamples, throughputSamples, etaCalibrationWindowSamples } = resolvePositionOptions(options.positions);
+    const { historySeconds, durationSamples, throughputSamples, etaCalibrationWindowSamples } = resolvePositionOptions(
+      options.positions,
+    );
     this.history = Object.freeze({ historySeconds, durationSamples, throughputSamples, etaCalibrationWindowSamples });
     this.store = new JobStore(redis, this.keys, options.retention, logger.child({ module: 'store' }), this.metrics);
   }
@@ -80,7 +82,11 @@ export class SeennContext {
 
   /** Closes what was registered, then the queues and connections this context opened; never a connection it was given. */
   async close(): Promise<void> {
-    await Promise.all([...this.closers].map((closer) => closer().catch((error: unknown) => this.logger.warn({ err: error }, 'close failed'))));
+    await Promise.all(
+      [...this.closers].map((closer) =>
+        closer().catch((error: unknown) => this.logger.warn({ err: error }, 'close failed')),
+      ),
+    );
     this.closers.clear();
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();

@@ -56,7 +56,11 @@ export class SeennError extends Error {
    * @param message - a sentence for humans
    * @param options - `details` for clients and `cause` for logs
    */
-  constructor(code: SeennErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: SeennErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options.details ?? {};
@@ -83,7 +87,11 @@ export type ValidationErrorCode = 'VALIDATION_ERROR' | 'PAYLOAD_TOO_LARGE' | 'CO
 export class ValidationError extends SeennError {
   override readonly name = 'ValidationError';
   declare readonly code: ValidationErrorCode;
-  constructor(code: ValidationErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: ValidationErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(code, message, options);
   }
 }

@@ -5,7 +5,18 @@
 import { z } from 'zod';
 import type { SeennContext } from './context.js';
 import { SeennError } from './errors.js';
-import { attachHandle, cancelJob, createSeennOnlyBatch, createSeennOnlyChild, startSeennOnlyJob, type JobHandle, type JobHandleRef, type SeennOnlyJobInput, type SeennOnlyParentSpec, type SeennOnlyChildLink } from './handles/index.js';
+import {
+  attachHandle,
+  cancelJob,
+  createSeennOnlyBatch,
+  createSeennOnlyChild,
+  startSeennOnlyJob,
+  type JobHandle,
+  type JobHandleRef,
+  type SeennOnlyJobInput,
+  type SeennOnlyParentSpec,
+  type SeennOnlyChildLink,
+} from './handles/index.js';
 import type { CancelOptions } from './model/updates.js';
 import type { ChildrenStats, SeennJob } from './model/job.js';
 import { parseOrThrow } from './options.js';
@@ -34,7 +45,10 @@ export interface ListOptions {
 export const PAGE_LIMIT = Object.freeze({ max: 100, default: 20 });
 
 const ListOptionsSchema = z
-  .object({ limit: z.number().int().min(1).max(PAGE_LIMIT.max).default(PAGE_LIMIT.default), cursor: z.string().min(1).max(500).optional() })
+  .object({
+    limit: z.number().int().min(1).max(PAGE_LIMIT.max).default(PAGE_LIMIT.default),
+    cursor: z.string().min(1).max(500).optional(),
+  })
   .strict();
 
 /**
@@ -44,7 +58,10 @@ const ListOptionsSchema = z
 export function parseLimitQuery(text: string | null): number | undefined {
   if (text === null) return undefined;
   const limit = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
-  if (!(limit >= 1 && limit <= PAGE_LIMIT.max)) throw new SeennError('VALIDATION_ERROR', `\`limit\` must be an integer from 1 to ${PAGE_LIMIT.max}`, { details: { limit: text } });
+  if (!(limit >= 1 && limit <= PAGE_LIMIT.max))
+    throw new SeennError('VALIDATION_ERROR', `\`limit\` must be an integer from 1 to ${PAGE_LIMIT.max}`, {
+      details: { limit: text },
+    });
   return limit;
 }
 
@@ -100,7 +117,9 @@ export class JobsApi {
    */
   async start(input: StartInput): Promise<JobHandle> {
     const bullmq = typeof (input as Partial<StartInput> | undefined)?.queue === 'string';
-    const job = bullmq ? await startJob(this.ctx, input as StartJobInput) : await startSeennOnlyJob(this.ctx, input as SeennOnlyJobInput);
+    const job = bullmq
+      ? await startJob(this.ctx, input as StartJobInput)
+      : await startSeennOnlyJob(this.ctx, input as SeennOnlyJobInput);
     return this.asHandle(job);
   }
 
@@ -139,7 +158,12 @@ export class JobsApi {
   async createChild(input: CreateChildInput): Promise<JobHandle> {
     if (input.queue === undefined) {
       const parent = await this.ctx.store.readById(String(input.parentJobId));
-      if (parent !== null && parent.record.x.queueName === undefined && parent.record.x.childQueue === undefined && parent.record.x.aggregate !== undefined) {
+      if (
+        parent !== null &&
+        parent.record.x.queueName === undefined &&
+        parent.record.x.childQueue === undefined &&
+        parent.record.x.aggregate !== undefined
+      ) {
         return this.asHandle(await seennOnlyChild(this.ctx, input, parent.record.job.userId));
       }
     }
@@ -154,7 +178,10 @@ export class JobsApi {
    * completes by itself when they have all finished.
    */
   async createBatch(input: BatchInput): Promise<BatchHandles> {
-    const batch: Batch = input.queue === undefined ? await seennOnlyBatch(this.ctx, input) : await createBatch(this.ctx, input as CreateBatchInput);
+    const batch: Batch =
+      input.queue === undefined
+        ? await seennOnlyBatch(this.ctx, input)
+        : await createBatch(this.ctx, input as CreateBatchInput);
     return { parent: this.asHandle(batch.parent), children: batch.children.map((child) => this.asHandle(child)) };
   }
 
@@ -168,15 +195,29 @@ export class JobsApi {
     if (snapshot === null) return null;
     const { userId } = snapshot.record.job;
     const childIds = await this.ctx.store.childIds(userId, parentId);
-    const children = (await this.ctx.store.readMany(userId, childIds)).flatMap((child) => (child === null ? [] : [child.record]));
+    const children = (await this.ctx.store.readMany(userId, childIds)).flatMap((child) =>
+      child === null ? [] : [child.record],
+    );
     const [parent, ...decorated] = await this.positions.decorate([snapshot.record, ...children]);
     const parentHandle = this.asHandle(parent ?? snapshot.record.job);
-    const result: ParentWithChildren = { parent: parentHandle, children: decorated.map((child) => this.asHandle(child)) };
+    const result: ParentWithChildren = {
+      parent: parentHandle,
+      children: decorated.map((child) => this.asHandle(child)),
+    };
     const stats = parentHandle.children;
     if (stats !== undefined) {
-      const childProgress: ChildProgress = { completed: stats.completed, failed: stats.failed, running: stats.running, pending: stats.pending };
+      const childProgress: ChildProgress = {
+        completed: stats.completed,
+        failed: stats.failed,
+        running: stats.running,
+        pending: stats.pending,
+      };
       result.childProgress = childProgress;
-      Object.defineProperty(parentHandle, 'childProgress', { value: childProgress, enumerable: false, configurable: true });
+      Object.defineProperty(parentHandle, 'childProgress', {
+        value: childProgress,
+        enumerable: false,
+        configurable: true,
+      });
     }
     return result;
   }
@@ -208,8 +249,17 @@ export class JobsApi {
 /** A Seenn-only child of a Seenn-only parent (no queue anywhere). */
 function seennOnlyChild(ctx: SeennContext, input: CreateChildInput, parentUserId: string): Promise<SeennJob> {
   const unsupported = (['data', 'opts'] as const).filter((name) => input[name] !== undefined);
-  if (unsupported.length > 0) throw new SeennError('VALIDATION_ERROR', `a child without a queue is a Seenn-only job: ${unsupported.join(' and ')} cannot be given`, { details: { fields: unsupported } });
-  const fields: SeennOnlyJobInput = { userId: input.userId ?? parentUserId, jobType: input.jobType, title: input.title };
+  if (unsupported.length > 0)
+    throw new SeennError(
+      'VALIDATION_ERROR',
+      `a child without a queue is a Seenn-only job: ${unsupported.join(' and ')} cannot be given`,
+      { details: { fields: unsupported } },
+    );
+  const fields: SeennOnlyJobInput = {
+    userId: input.userId ?? parentUserId,
+    jobType: input.jobType,
+    title: input.title,
+  };
   if (input.metadata !== undefined) fields.metadata = input.metadata;
   const link: SeennOnlyChildLink = { parentJobId: input.parentJobId, childIndex: input.childIndex };
   if (input.weight !== undefined) link.weight = input.weight;
@@ -222,9 +272,14 @@ function seennOnlyBatch(ctx: SeennContext, input: BatchInput): Promise<Batch> {
   const childTitles = input.childTitles ?? input.children?.map((child) => child.title) ?? [];
   const rich = input.children?.some((child) => Object.keys(child).some((key) => key !== 'title')) ?? false;
   if (unsupported.length > 0 || rich) {
-    throw new SeennError('VALIDATION_ERROR', 'a batch without a queue has Seenn-only children: give childTitles (or children with a title only), no parentJob or opts', { details: { fields: unsupported } });
+    throw new SeennError(
+      'VALIDATION_ERROR',
+      'a batch without a queue has Seenn-only children: give childTitles (or children with a title only), no parentJob or opts',
+      { details: { fields: unsupported } },
+    );
   }
-  if (input.childTitles !== undefined && input.children !== undefined) throw new SeennError('VALIDATION_ERROR', 'give either childTitles or children (not both)', { details: {} });
+  if (input.childTitles !== undefined && input.children !== undefined)
+    throw new SeennError('VALIDATION_ERROR', 'give either childTitles or children (not both)', { details: {} });
   const fields: SeennOnlyJobInput = { userId: input.userId, jobType: input.jobType, title: input.parentTitle };
   if (input.metadata !== undefined) fields.metadata = input.metadata;
   if (input.workflowId !== undefined) fields.workflowId = input.workflowId;

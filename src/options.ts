@@ -7,7 +7,12 @@ import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetrics } from './metrics/options.js';
-import { OUTPUT_DEFAULTS, OutputOptionsSchema, type OutputOptions, type ResolvedOutputOptions } from './model/output.js';
+import {
+  OUTPUT_DEFAULTS,
+  OutputOptionsSchema,
+  type OutputOptions,
+  type ResolvedOutputOptions,
+} from './model/output.js';
 import type { PositionOptions } from './position/options.js';
 import { checkConnection, type ConnectionInput } from './store/connection.js';
 import { RETENTION_DEFAULTS, type ResolvedRetention, type RetentionOptions } from './store/job-store.js';
@@ -69,7 +74,12 @@ export const SEENN_DEFAULTS = Object.freeze({ prefix: 'bull', appId: 'default' }
 const positiveSeconds = z.number().int().positive();
 const OptionsSchema = z.object({
   prefix: z.string().min(1).max(100).optional(),
-  appId: z.string().min(1).max(100).regex(/^[A-Za-z0-9_.-]+$/, 'appId may hold letters, digits, _ . and - only').optional(),
+  appId: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'appId may hold letters, digits, _ . and - only')
+    .optional(),
   retention: z
     .object({
       finishedJobSeconds: positiveSeconds.optional(),
@@ -81,7 +91,10 @@ const OptionsSchema = z.object({
     .optional(),
   tokenSecret: z
     .union([z.string(), z.instanceof(Uint8Array)])
-    .refine((secret) => (typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) >= 32, 'tokenSecret must be at least 32 bytes')
+    .refine(
+      (secret) => (typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) >= 32,
+      'tokenSecret must be at least 32 bytes',
+    )
     .optional(),
   output: OutputOptionsSchema.optional(),
 });
@@ -116,12 +129,22 @@ export function resolveSeennOptions(options: SeennOptions): ResolvedSeennOptions
  * @internal Parses `value` with `schema`, or throws a {@link ValidationError} whose `details.issues`
  * lists each problem as `{ path, message }`. `what` names the input in the message.
  */
-export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string, code: 'VALIDATION_ERROR' | 'CONFIG_INVALID' = 'CONFIG_INVALID'): z.output<T> {
+export function parseOrThrow<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: string,
+  code: 'VALIDATION_ERROR' | 'CONFIG_INVALID' = 'CONFIG_INVALID',
+): z.output<T> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
-  const tooLarge = result.error.issues.some((issue) => issue.code === 'custom' && (issue as { params?: { code?: string } }).params?.code === 'PAYLOAD_TOO_LARGE');
+  const tooLarge = result.error.issues.some(
+    (issue) =>
+      issue.code === 'custom' && (issue as { params?: { code?: string } }).params?.code === 'PAYLOAD_TOO_LARGE',
+  );
   const first = issues[0];
   const message = `Invalid ${what}: ${first ? `${first.path ? `\`${first.path}\` ` : ''}${first.message}` : 'unknown problem'}`;
-  throw new ValidationError(tooLarge && code === 'VALIDATION_ERROR' ? 'PAYLOAD_TOO_LARGE' : code, message, { details: { issues } });
+  throw new ValidationError(tooLarge && code === 'VALIDATION_ERROR' ? 'PAYLOAD_TOO_LARGE' : code, message, {
+    details: { issues },
+  });
 }

@@ -10,13 +10,24 @@ import { SeennContext } from './context.js';
 import { cancelListenerOf } from './handles/index.js';
 import { JobsApi } from './jobs-api.js';
 import { silentLogger } from './logger.js';
-import { BridgeRegistration, createHealthHandler, Health, type HealthHandlerOptions, type PublisherRun } from './health/index.js';
+import {
+  BridgeRegistration,
+  createHealthHandler,
+  Health,
+  type HealthHandlerOptions,
+  type PublisherRun,
+} from './health/index.js';
 import { createMetricsHandler, recordPublisher, type NodeHandler } from './metrics/index.js';
 import { parseOrThrow, resolveSeennOptions, type SeennOptions } from './options.js';
 import { z } from 'zod';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
 import { openConnection } from './store/connection.js';
-import { createProcessor, type ProcessorOptions, type SeennProcessor, type SeennProcessorFunction } from './worker/index.js';
+import {
+  createProcessor,
+  type ProcessorOptions,
+  type SeennProcessor,
+  type SeennProcessorFunction,
+} from './worker/index.js';
 
 const HealthHandlerOptionsSchema = z.object({ probe: z.enum(['liveness', 'readiness']).optional() }).strict();
 
@@ -90,7 +101,10 @@ export class Seenn {
    */
   // `any` defaults, like BullMQ's Processor: see SeennWorkerJob for why.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  processor<Data = any, Result = any, Name extends string = string>(fn: SeennProcessorFunction<Data, Result, Name>, options?: ProcessorOptions): SeennProcessor<Data, Result, Name> {
+  processor<Data = any, Result = any, Name extends string = string>(
+    fn: SeennProcessorFunction<Data, Result, Name>,
+    options?: ProcessorOptions,
+  ): SeennProcessor<Data, Result, Name> {
     const ctx = this.context;
     return createProcessor(fn, options, ctx.logger, cancelListenerOf(ctx), {
       store: ctx.output,
@@ -113,7 +127,10 @@ export class Seenn {
         return { seconds: lag.ms / 1000, entries: lag.entries };
       }),
     );
-    unwatch.push(recordPublisher(ctx.metrics, publisher), this.health.addPublisher(publisher, () => publisher.run));
+    unwatch.push(
+      recordPublisher(ctx.metrics, publisher),
+      this.health.addPublisher(publisher, () => publisher.run),
+    );
     this.context.onClose(async () => {
       for (const stop of unwatch) stop();
       await publisher.close();

@@ -41,21 +41,60 @@ describe('public API', () => {
   });
 
   it('seenn-bullmq/client carries no server code', async () => {
-    expect(Object.keys(await import('../src/client/index.js')).sort()).toEqual(['CLIENT_DEFAULTS', 'CLIENT_ERROR_CODES', 'SeennClient', 'SeennClientError', 'isFinished', 'nextReconnectDelayMs']);
+    expect(Object.keys(await import('../src/client/index.js')).sort()).toEqual([
+      'CLIENT_DEFAULTS',
+      'CLIENT_ERROR_CODES',
+      'SeennClient',
+      'SeennClientError',
+      'isFinished',
+      'nextReconnectDelayMs',
+    ]);
   });
 
   it('seenn-bullmq/react', async () => {
-    expect(Object.keys(await import('../src/client/react.js')).sort()).toEqual(['SeennProvider', 'useConnectionState', 'useEtaCountdown', 'useSeennClient', 'useSeennJob', 'useSeennJobOutput', 'useSeennJobs', 'useSeennParent']);
+    expect(Object.keys(await import('../src/client/react.js')).sort()).toEqual([
+      'SeennProvider',
+      'useConnectionState',
+      'useEtaCountdown',
+      'useSeennClient',
+      'useSeennJob',
+      'useSeennJobOutput',
+      'useSeennJobs',
+      'useSeennParent',
+    ]);
   });
 
   it('the Seenn class has the API names DESIGN.md fixes', async () => {
     const { Seenn } = await import('../src/index.js');
-    const methods = Object.getOwnPropertyNames(Seenn.prototype).filter((name) => name !== 'constructor').sort();
-    expect(methods).toEqual(['admin', 'bridge', 'close', 'healthHandler', 'metricsHandler', 'metricsRegistry', 'processor', 'publisher']);
+    const methods = Object.getOwnPropertyNames(Seenn.prototype)
+      .filter((name) => name !== 'constructor')
+      .sort();
+    expect(methods).toEqual([
+      'admin',
+      'bridge',
+      'close',
+      'healthHandler',
+      'metricsHandler',
+      'metricsRegistry',
+      'processor',
+      'publisher',
+    ]);
     const redis = new Redis({ lazyConnect: true });
     const seenn = new Seenn({ connection: redis, tokenSecret: 'x'.repeat(32) });
-    const jobMethods = Object.getOwnPropertyNames(Object.getPrototypeOf(seenn.jobs)).filter((name) => name !== 'constructor').sort();
-    expect(jobMethods).toEqual(['cancel', 'createBatch', 'createChild', 'createParent', 'get', 'getWithChildren', 'handle', 'list', 'start']);
+    const jobMethods = Object.getOwnPropertyNames(Object.getPrototypeOf(seenn.jobs))
+      .filter((name) => name !== 'constructor')
+      .sort();
+    expect(jobMethods).toEqual([
+      'cancel',
+      'createBatch',
+      'createChild',
+      'createParent',
+      'get',
+      'getWithChildren',
+      'handle',
+      'list',
+      'start',
+    ]);
     expect(typeof seenn.tokens.issue).toBe('function');
     await seenn.close();
     redis.disconnect();

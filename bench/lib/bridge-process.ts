@@ -39,7 +39,13 @@ export interface BridgeProcessStats {
 }
 
 /** Forks a bridge process (with `--expose-gc`) and waits until it listens. */
-export async function spawnBenchBridge(options: { redisUrl: string; prefix: string; secret: string; bridgeOptions: Record<string, unknown>; port?: number }): Promise<BenchBridge> {
+export async function spawnBenchBridge(options: {
+  redisUrl: string;
+  prefix: string;
+  secret: string;
+  bridgeOptions: Record<string, unknown>;
+  port?: number;
+}): Promise<BenchBridge> {
   const child = forkTs(
     new URL(import.meta.url),
     {
@@ -61,13 +67,16 @@ async function serve(): Promise<void> {
   const url = process.env['BENCH_REDIS_URL'];
   const prefix = process.env['BENCH_PREFIX'];
   const secret = process.env['BENCH_SECRET'];
-  if (!url || !prefix || !secret) throw new Error('bridge-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_SECRET');
+  if (!url || !prefix || !secret)
+    throw new Error('bridge-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_SECRET');
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   // Lost connections are retried by ioredis (the chaos soak restarts Redis under the bridge).
   redis.on('error', () => undefined);
   const seenn = new Seenn({ connection: redis, prefix, tokenSecret: secret });
   const app = express();
-  const router = seenn.bridge(JSON.parse(process.env['BENCH_BRIDGE_OPTIONS'] ?? '{}') as Parameters<Seenn['bridge']>[0]);
+  const router = seenn.bridge(
+    JSON.parse(process.env['BENCH_BRIDGE_OPTIONS'] ?? '{}') as Parameters<Seenn['bridge']>[0],
+  );
   app.use('/v1', router);
   const server = http.createServer(app);
   server.listen({ port: Number(process.env['BENCH_PORT'] ?? 0), host: '127.0.0.1', backlog: 4096 });

@@ -47,23 +47,27 @@ function open(target: Target, settled: () => void): void {
     announced = true;
     settled();
   };
-  const request = http.get(target.url, { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false }, (response) => {
-    if (response.statusCode !== 200) {
-      process.stderr.write(`output client: HTTP ${response.statusCode ?? '?'}\n`);
-      response.resume();
-      settle();
-      return;
-    }
-    response.setEncoding('utf8');
-    let buffer = '';
-    response.on('data', (text: string) => {
-      buffer += text;
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        if (onEvent(buffer.slice(0, end)) === 'connected') settle();
-        buffer = buffer.slice(end + 2);
+  const request = http.get(
+    target.url,
+    { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false },
+    (response) => {
+      if (response.statusCode !== 200) {
+        process.stderr.write(`output client: HTTP ${response.statusCode ?? '?'}\n`);
+        response.resume();
+        settle();
+        return;
       }
-    });
-  });
+      response.setEncoding('utf8');
+      let buffer = '';
+      response.on('data', (text: string) => {
+        buffer += text;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          if (onEvent(buffer.slice(0, end)) === 'connected') settle();
+          buffer = buffer.slice(end + 2);
+        }
+      });
+    },
+  );
   request.on('error', (error) => {
     process.stderr.write(`output client: ${error.message}\n`);
     settle();
@@ -102,6 +106,9 @@ process.on('message', (message: { type: string; targets?: Target[] }) => {
     openAll(targets);
   } else if (message.type === 'record') recording = true;
   else if (message.type === 'count') process.send?.({ type: 'count', receivedTotal });
-  else if (message.type === 'report') process.send?.({ type: 'report', latenciesMs, received, receivedTotal, outOfOrder, connected }, () => process.exit(0));
+  else if (message.type === 'report')
+    process.send?.({ type: 'report', latenciesMs, received, receivedTotal, outOfOrder, connected }, () =>
+      process.exit(0),
+    );
 });
 process.once('disconnect', () => process.exit(0));

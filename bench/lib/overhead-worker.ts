@@ -32,7 +32,11 @@ const wallNow = (): number => performance.timeOrigin + performance.now();
 
 /** Forks the worker process and waits until it is ready. */
 export async function spawnOverheadWorker(redisUrl: string, prefix: string): Promise<ChildProcess> {
-  const child = forkTs(new URL(import.meta.url), { BENCH_ROLE: 'overhead-worker', BENCH_REDIS_URL: redisUrl, BENCH_PREFIX: prefix });
+  const child = forkTs(new URL(import.meta.url), {
+    BENCH_ROLE: 'overhead-worker',
+    BENCH_REDIS_URL: redisUrl,
+    BENCH_PREFIX: prefix,
+  });
   await nextMessage(child, 'ready', 30_000);
   return child;
 }
@@ -59,9 +63,17 @@ async function serve(): Promise<void> {
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   const seenn = new Seenn({ connection: redis, prefix });
 
-  const runRound = async (arm: OverheadArm, queue: string, jobs: number, concurrency: number): Promise<OverheadRound> => {
+  const runRound = async (
+    arm: OverheadArm,
+    queue: string,
+    jobs: number,
+    concurrency: number,
+  ): Promise<OverheadRound> => {
     const counter = { writes: 0 };
-    const wrapped = seenn.processor(async (job) => work((progress) => job.setProgress(progress)), arm === 'wrapped-t0' ? { progressThrottleMs: 0 } : {});
+    const wrapped = seenn.processor(
+      async (job) => work((progress) => job.setProgress(progress)),
+      arm === 'wrapped-t0' ? { progressThrottleMs: 0 } : {},
+    );
     const processor =
       arm === 'bare'
         ? (job: Job) => {
@@ -91,16 +103,32 @@ async function serve(): Promise<void> {
     const cpu = process.cpuUsage(cpuBefore);
     await worker.close();
     await connection.quit();
-    return { type: 'done', startedAt, lastCompletedAt, completedAt, writes: counter.writes, cpuUs: cpu.user + cpu.system };
+    return {
+      type: 'done',
+      startedAt,
+      lastCompletedAt,
+      completedAt,
+      writes: counter.writes,
+      cpuUs: cpu.user + cpu.system,
+    };
   };
 
-  process.on('message', (message: { type?: string; arm?: OverheadArm; queue?: string; jobs?: number; concurrency?: number }) => {
-    if (message.type !== 'run') return;
-    runRound(message.arm as OverheadArm, message.queue as string, message.jobs as number, message.concurrency as number).then(
-      (result) => process.send?.(result),
-      (error: unknown) => process.send?.({ type: 'failed', message: error instanceof Error ? error.message : String(error) }),
-    );
-  });
+  process.on(
+    'message',
+    (message: { type?: string; arm?: OverheadArm; queue?: string; jobs?: number; concurrency?: number }) => {
+      if (message.type !== 'run') return;
+      runRound(
+        message.arm as OverheadArm,
+        message.queue as string,
+        message.jobs as number,
+        message.concurrency as number,
+      ).then(
+        (result) => process.send?.(result),
+        (error: unknown) =>
+          process.send?.({ type: 'failed', message: error instanceof Error ? error.message : String(error) }),
+      );
+    },
+  );
   process.once('disconnect', () => process.exit(0));
   process.send?.({ type: 'ready' });
 }

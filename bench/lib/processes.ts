@@ -53,7 +53,11 @@ export function installCleanup(label: string, deadlineMs: number): () => void {
 }
 
 /** Forks a TypeScript module of `bench/lib/` under tsx with an IPC channel; registered for clean-up. */
-export function forkTs(moduleUrl: URL, env: Record<string, string> = {}, execArgv: readonly string[] = []): ChildProcess {
+export function forkTs(
+  moduleUrl: URL,
+  env: Record<string, string> = {},
+  execArgv: readonly string[] = [],
+): ChildProcess {
   return track(
     fork(fileURLToPath(moduleUrl), [], {
       execArgv: ['--import', 'tsx', ...execArgv],
@@ -64,7 +68,11 @@ export function forkTs(moduleUrl: URL, env: Record<string, string> = {}, execArg
 }
 
 /** A message of type `type` from `child`, or a rejection when it exits first or `timeoutMs` passes. */
-export async function nextMessage<T extends { type: string }>(child: ChildProcess, type: string, timeoutMs: number): Promise<T> {
+export async function nextMessage<T extends { type: string }>(
+  child: ChildProcess,
+  type: string,
+  timeoutMs: number,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onMessage = (message: unknown) => {
       if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type) {
@@ -94,14 +102,23 @@ export async function nextMessage<T extends { type: string }>(child: ChildProces
  * Sends `message` and waits for the reply of type `replyType`. A child whose channel closed as the
  * message left (it is dying) rejects through its exit, never as an unhandled `EPIPE`.
  */
-export async function request<T extends { type: string }>(child: ChildProcess, message: object, replyType: string, timeoutMs: number): Promise<T> {
+export async function request<T extends { type: string }>(
+  child: ChildProcess,
+  message: object,
+  replyType: string,
+  timeoutMs: number,
+): Promise<T> {
   const reply = nextMessage<T>(child, replyType, timeoutMs);
   child.send(message, () => undefined);
   return reply;
 }
 
 /** Stops `child` with `signal` (SIGKILL after `timeoutMs`) and waits for it to exit. */
-export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 5_000): Promise<void> {
+export async function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  timeoutMs = 5_000,
+): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
   child.kill(signal);

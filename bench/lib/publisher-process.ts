@@ -44,13 +44,17 @@ export async function spawnBenchPublisher(options: {
   /** More Node flags for this process (e.g. `--expose-gc`), after BENCH_PUBLISHER_NODE_ARGS. */
   nodeArgs?: readonly string[];
 }): Promise<BenchPublisher> {
-  const child = forkTs(new URL(import.meta.url), {
-    BENCH_ROLE: 'publisher',
-    BENCH_REDIS_URL: options.redisUrl,
-    BENCH_PREFIX: options.prefix,
-    BENCH_QUEUES: options.queues.join(','),
-    ...(options.publisherOptions === undefined ? {} : { BENCH_PUBLISHER_OPTIONS: JSON.stringify(options.publisherOptions) }),
-  },
+  const child = forkTs(
+    new URL(import.meta.url),
+    {
+      BENCH_ROLE: 'publisher',
+      BENCH_REDIS_URL: options.redisUrl,
+      BENCH_PREFIX: options.prefix,
+      BENCH_QUEUES: options.queues.join(','),
+      ...(options.publisherOptions === undefined
+        ? {}
+        : { BENCH_PUBLISHER_OPTIONS: JSON.stringify(options.publisherOptions) }),
+    },
     // BENCH_PUBLISHER_NODE_ARGS adds Node flags, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the publisher.
     [...(process.env['BENCH_PUBLISHER_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? [])],
   );
@@ -70,7 +74,8 @@ async function run(): Promise<void> {
   const url = process.env['BENCH_REDIS_URL'];
   const prefix = process.env['BENCH_PREFIX'];
   const queues = (process.env['BENCH_QUEUES'] ?? '').split(',').filter(Boolean);
-  if (!url || !prefix || queues.length === 0) throw new Error('publisher-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_QUEUES');
+  if (!url || !prefix || queues.length === 0)
+    throw new Error('publisher-process needs BENCH_REDIS_URL, BENCH_PREFIX and BENCH_QUEUES');
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   // Lost connections are retried by ioredis and reported by the publisher's own 'error' event.
   redis.on('error', () => undefined);

@@ -109,7 +109,9 @@ class RawStream {
       socket.setNoDelay(true);
       socket.on('connect', () => {
         const cursor = this.cursor === null ? '' : `Last-Event-ID: ${this.cursor}\r\n`;
-        socket.write(`GET /v1/sse HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${this.token}\r\n${cursor}\r\n`);
+        socket.write(
+          `GET /v1/sse HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${this.token}\r\n${cursor}\r\n`,
+        );
       });
       socket.on('data', (data: Buffer) => this.receive(data));
       socket.on('error', () => {
@@ -222,7 +224,12 @@ class RawStream {
     } else if (event.startsWith('job.') || event.startsWith('child.')) {
       this.jobEvents += 1;
       if (id !== null) this.ids.push(id);
-      if (this.state.marker !== null && this.markerAt === null && (JSON.parse(data) as { message?: string }).message === this.state.marker) this.markerAt = wallNow();
+      if (
+        this.state.marker !== null &&
+        this.markerAt === null &&
+        (JSON.parse(data) as { message?: string }).message === this.state.marker
+      )
+        this.markerAt = wallNow();
     }
   }
 
@@ -243,7 +250,11 @@ class RawStream {
 }
 
 /** Opens `streams` keeping at most `concurrency` connects in flight; resolves the connect times. */
-async function openAll(streams: RawStream[], port: number, concurrency: number): Promise<{ ok: number; failed: number; connectMs: number[] }> {
+async function openAll(
+  streams: RawStream[],
+  port: number,
+  concurrency: number,
+): Promise<{ ok: number; failed: number; connectMs: number[] }> {
   let next = 0;
   let ok = 0;
   let failed = 0;
@@ -265,38 +276,57 @@ async function openAll(streams: RawStream[], port: number, concurrency: number):
 function runClient(): void {
   const state: { marker: string | null } = { marker: null };
   let streams: RawStream[] = [];
-  process.on('message', (message: { type: string; port?: number; streams?: StreamSpec[]; concurrency?: number; marker?: string | null }) => {
-    if (message.type === 'open') {
-      streams = (message.streams ?? []).map((spec) => new RawStream(spec.key, spec.token, state));
-      const start = wallNow();
-      void openAll(streams, message.port as number, message.concurrency ?? 200).then((result) => process.send?.({ type: 'opened', ...result, ms: wallNow() - start }));
-    } else if (message.type === 'status') {
-      const status: ClientStatus = { type: 'status', open: 0, reached: 0, heartbeats: 0, jobEvents: 0, closes: 0, errors: 0 };
-      for (const stream of streams) {
-        if (stream.open) status.open += 1;
-        if (stream.markerAt !== null) status.reached += 1;
-        status.heartbeats += stream.heartbeats;
-        status.jobEvents += stream.jobEvents;
-        status.closes += stream.closes;
-        status.errors += stream.errors;
+  process.on(
+    'message',
+    (message: {
+      type: string;
+      port?: number;
+      streams?: StreamSpec[];
+      concurrency?: number;
+      marker?: string | null;
+    }) => {
+      if (message.type === 'open') {
+        streams = (message.streams ?? []).map((spec) => new RawStream(spec.key, spec.token, state));
+        const start = wallNow();
+        void openAll(streams, message.port as number, message.concurrency ?? 200).then((result) =>
+          process.send?.({ type: 'opened', ...result, ms: wallNow() - start }),
+        );
+      } else if (message.type === 'status') {
+        const status: ClientStatus = {
+          type: 'status',
+          open: 0,
+          reached: 0,
+          heartbeats: 0,
+          jobEvents: 0,
+          closes: 0,
+          errors: 0,
+        };
+        for (const stream of streams) {
+          if (stream.open) status.open += 1;
+          if (stream.markerAt !== null) status.reached += 1;
+          status.heartbeats += stream.heartbeats;
+          status.jobEvents += stream.jobEvents;
+          status.closes += stream.closes;
+          status.errors += stream.errors;
+        }
+        process.send?.(status);
+      } else if (message.type === 'marker') {
+        state.marker = message.marker ?? null;
+        for (const stream of streams) stream.markerAt = null;
+        process.send?.({ type: 'marker-set' });
+      } else if (message.type === 'reconnect') {
+        const startedAt = wallNow();
+        for (const stream of streams) {
+          if (stream.open) continue;
+          stream.reconnectAt = startedAt;
+          void stream.connect(message.port as number);
+        }
+        process.send?.({ type: 'reconnecting', startedAt });
+      } else if (message.type === 'report') {
+        process.send?.({ type: 'report', streams: streams.map((stream) => stream.report()) });
       }
-      process.send?.(status);
-    } else if (message.type === 'marker') {
-      state.marker = message.marker ?? null;
-      for (const stream of streams) stream.markerAt = null;
-      process.send?.({ type: 'marker-set' });
-    } else if (message.type === 'reconnect') {
-      const startedAt = wallNow();
-      for (const stream of streams) {
-        if (stream.open) continue;
-        stream.reconnectAt = startedAt;
-        void stream.connect(message.port as number);
-      }
-      process.send?.({ type: 'reconnecting', startedAt });
-    } else if (message.type === 'report') {
-      process.send?.({ type: 'report', streams: streams.map((stream) => stream.report()) });
-    }
-  });
+    },
+  );
   process.once('disconnect', () => process.exit(0));
   process.send?.({ type: 'ready' });
 }
@@ -305,7 +335,11 @@ function runClient(): void {
 export interface SseClientGroup {
   children: ChildProcess[];
   /** Opens `streams` (split evenly over the processes); resolves when every process has answered. */
-  open(port: number, streams: readonly StreamSpec[], concurrencyPerProcess: number): Promise<{ ok: number; failed: number; ms: number; connectMs: number[] }>;
+  open(
+    port: number,
+    streams: readonly StreamSpec[],
+    concurrencyPerProcess: number,
+  ): Promise<{ ok: number; failed: number; ms: number; connectMs: number[] }>;
   /** Sets the marker message (and forgets earlier marker times). */
   setMarker(marker: string): Promise<void>;
   /** Summed status counters. */
@@ -318,7 +352,9 @@ export interface SseClientGroup {
 
 /** Forks `processes` client processes and waits until each is ready. */
 export async function spawnSseClients(processes: number): Promise<SseClientGroup> {
-  const children = Array.from({ length: processes }, () => forkTs(new URL(import.meta.url), { BENCH_ROLE: 'sse-clients' }));
+  const children = Array.from({ length: processes }, () =>
+    forkTs(new URL(import.meta.url), { BENCH_ROLE: 'sse-clients' }),
+  );
   await Promise.all(children.map((child) => nextMessage(child, 'ready', 30_000)));
   const timeout = 120_000;
   return {
@@ -329,7 +365,12 @@ export async function spawnSseClients(processes: number): Promise<SseClientGroup
         children.map((child, i) =>
           request<{ type: 'opened'; ok: number; failed: number; connectMs: number[] }>(
             child,
-            { type: 'open', port, streams: streams.filter((_, k) => k % processes === i), concurrency: concurrencyPerProcess },
+            {
+              type: 'open',
+              port,
+              streams: streams.filter((_, k) => k % processes === i),
+              concurrency: concurrencyPerProcess,
+            },
             'opened',
             timeout,
           ),
@@ -346,16 +387,39 @@ export async function spawnSseClients(processes: number): Promise<SseClientGroup
       await Promise.all(children.map((child) => request(child, { type: 'marker', marker }, 'marker-set', timeout)));
     },
     async status() {
-      const replies = await Promise.all(children.map((child) => request<ClientStatus>(child, { type: 'status' }, 'status', timeout)));
-      const sum = (field: Exclude<keyof ClientStatus, 'type'>) => replies.reduce((total, reply) => total + reply[field], 0);
-      return { open: sum('open'), reached: sum('reached'), heartbeats: sum('heartbeats'), jobEvents: sum('jobEvents'), closes: sum('closes'), errors: sum('errors') };
+      const replies = await Promise.all(
+        children.map((child) => request<ClientStatus>(child, { type: 'status' }, 'status', timeout)),
+      );
+      const sum = (field: Exclude<keyof ClientStatus, 'type'>) =>
+        replies.reduce((total, reply) => total + reply[field], 0);
+      return {
+        open: sum('open'),
+        reached: sum('reached'),
+        heartbeats: sum('heartbeats'),
+        jobEvents: sum('jobEvents'),
+        closes: sum('closes'),
+        errors: sum('errors'),
+      };
     },
     async reconnect(port) {
-      const replies = await Promise.all(children.map((child) => request<{ type: 'reconnecting'; startedAt: number }>(child, { type: 'reconnect', port }, 'reconnecting', timeout)));
+      const replies = await Promise.all(
+        children.map((child) =>
+          request<{ type: 'reconnecting'; startedAt: number }>(
+            child,
+            { type: 'reconnect', port },
+            'reconnecting',
+            timeout,
+          ),
+        ),
+      );
       return Math.min(...replies.map((reply) => reply.startedAt));
     },
     async report() {
-      const replies = await Promise.all(children.map((child) => request<{ type: 'report'; streams: StreamReport[] }>(child, { type: 'report' }, 'report', timeout)));
+      const replies = await Promise.all(
+        children.map((child) =>
+          request<{ type: 'report'; streams: StreamReport[] }>(child, { type: 'report' }, 'report', timeout),
+        ),
+      );
       return replies.flatMap((reply) => reply.streams);
     },
   };

@@ -33,7 +33,6 @@ export async function benchRedis(): Promise<BenchRedis> {
   return { url, own: server !== undefined, version, process: server?.process, stop: async () => server?.stop() };
 }
 
-
 /** Server-side CPU time of Redis so far (`used_cpu_user + used_cpu_sys`), in ms. */
 export async function redisCpuMs(redis: Redis): Promise<number> {
   const text = await redis.info('cpu');

@@ -47,42 +47,47 @@ function cycle(port: number, token: string): Promise<boolean> {
 
 function runClient(): void {
   const stalled: net.Socket[] = [];
-  process.on('message', (message: { type: string; port?: number; tokens?: string[]; count?: number; concurrency?: number }) => {
-    const port = message.port ?? 0;
-    const tokens = message.tokens ?? [];
-    if (message.type === 'cycles') {
-      const started = performance.now();
-      let next = 0;
-      let ok = 0;
-      let failed = 0;
-      const count = message.count ?? 0;
-      const lane = async (): Promise<void> => {
-        while (next < count) {
-          const token = tokens[next % tokens.length] as string;
-          next += 1;
-          if (await cycle(port, token)) ok += 1;
-          else failed += 1;
+  process.on(
+    'message',
+    (message: { type: string; port?: number; tokens?: string[]; count?: number; concurrency?: number }) => {
+      const port = message.port ?? 0;
+      const tokens = message.tokens ?? [];
+      if (message.type === 'cycles') {
+        const started = performance.now();
+        let next = 0;
+        let ok = 0;
+        let failed = 0;
+        const count = message.count ?? 0;
+        const lane = async (): Promise<void> => {
+          while (next < count) {
+            const token = tokens[next % tokens.length] as string;
+            next += 1;
+            if (await cycle(port, token)) ok += 1;
+            else failed += 1;
+          }
+        };
+        void Promise.all(Array.from({ length: message.concurrency ?? 1 }, lane)).then(() =>
+          process.send?.({ type: 'cycles-done', ok, failed, ms: performance.now() - started }),
+        );
+      } else if (message.type === 'stall') {
+        let sent = 0;
+        for (const token of tokens) {
+          const socket = net.connect({ host: '127.0.0.1', port });
+          socket.pause();
+          socket.on('error', () => undefined);
+          socket.on('connect', () => {
+            socket.write(requestText(port, token));
+            sent += 1;
+            if (sent === tokens.length) process.send?.({ type: 'stalled', opened: sent });
+          });
+          stalled.push(socket);
         }
-      };
-      void Promise.all(Array.from({ length: message.concurrency ?? 1 }, lane)).then(() => process.send?.({ type: 'cycles-done', ok, failed, ms: performance.now() - started }));
-    } else if (message.type === 'stall') {
-      let sent = 0;
-      for (const token of tokens) {
-        const socket = net.connect({ host: '127.0.0.1', port });
-        socket.pause();
-        socket.on('error', () => undefined);
-        socket.on('connect', () => {
-          socket.write(requestText(port, token));
-          sent += 1;
-          if (sent === tokens.length) process.send?.({ type: 'stalled', opened: sent });
-        });
-        stalled.push(socket);
+      } else if (message.type === 'release') {
+        for (const socket of stalled.splice(0)) socket.destroy();
+        process.send?.({ type: 'released' });
       }
-    } else if (message.type === 'release') {
-      for (const socket of stalled.splice(0)) socket.destroy();
-      process.send?.({ type: 'released' });
-    }
-  });
+    },
+  );
   process.once('disconnect', () => process.exit(0));
   process.send?.({ type: 'ready' });
 }
@@ -91,7 +96,12 @@ function runClient(): void {
 export interface SoakClients {
   children: ChildProcess[];
   /** Runs `count` cycles over the processes (split evenly), `concurrency` at a time in each. */
-  cycles(port: number, tokens: readonly string[], count: number, concurrency: number): Promise<{ ok: number; failed: number; ms: number }>;
+  cycles(
+    port: number,
+    tokens: readonly string[],
+    count: number,
+    concurrency: number,
+  ): Promise<{ ok: number; failed: number; ms: number }>;
   /** Opens one stalled stream per token (split over the processes). */
   stall(port: number, tokens: readonly string[]): Promise<number>;
   /** Closes every stalled stream. */
@@ -100,7 +110,9 @@ export interface SoakClients {
 
 /** Forks `processes` soak client processes. */
 export async function spawnSoakClients(processes: number): Promise<SoakClients> {
-  const children = Array.from({ length: processes }, () => forkTs(new URL(import.meta.url), { BENCH_ROLE: 'soak-clients' }));
+  const children = Array.from({ length: processes }, () =>
+    forkTs(new URL(import.meta.url), { BENCH_ROLE: 'soak-clients' }),
+  );
   await Promise.all(children.map((child) => nextMessage(child, 'ready', 30_000)));
   const timeout = 30 * 60_000;
   return {
@@ -110,16 +122,35 @@ export async function spawnSoakClients(processes: number): Promise<SoakClients> 
         children.map((child, i) =>
           request<{ type: 'cycles-done'; ok: number; failed: number; ms: number }>(
             child,
-            { type: 'cycles', port, tokens: tokens.filter((_, k) => k % processes === i), count: Math.floor(count / processes) + (i < count % processes ? 1 : 0), concurrency },
+            {
+              type: 'cycles',
+              port,
+              tokens: tokens.filter((_, k) => k % processes === i),
+              count: Math.floor(count / processes) + (i < count % processes ? 1 : 0),
+              concurrency,
+            },
             'cycles-done',
             timeout,
           ),
         ),
       );
-      return { ok: replies.reduce((sum, r) => sum + r.ok, 0), failed: replies.reduce((sum, r) => sum + r.failed, 0), ms: Math.max(...replies.map((r) => r.ms)) };
+      return {
+        ok: replies.reduce((sum, r) => sum + r.ok, 0),
+        failed: replies.reduce((sum, r) => sum + r.failed, 0),
+        ms: Math.max(...replies.map((r) => r.ms)),
+      };
     },
     async stall(port, tokens) {
-      const replies = await Promise.all(children.map((child, i) => request<{ type: 'stalled'; opened: number }>(child, { type: 'stall', port, tokens: tokens.filter((_, k) => k % processes === i) }, 'stalled', 60_000)));
+      const replies = await Promise.all(
+        children.map((child, i) =>
+          request<{ type: 'stalled'; opened: number }>(
+            child,
+            { type: 'stall', port, tokens: tokens.filter((_, k) => k % processes === i) },
+            'stalled',
+            60_000,
+          ),
+        ),
+      );
       return replies.reduce((sum, r) => sum + r.opened, 0);
     },
     async release() {

@@ -48,7 +48,11 @@ export function splitTargets(targets: readonly PoolTarget[], processes: number):
 /** Runs the coordinator: forks `processes` copies of `script` and relays the parent's messages. */
 export function runClientPool(script: string, processes: number): void {
   const leaves: ChildProcess[] = Array.from({ length: processes }, () =>
-    fork(script, [], { execArgv: process.execArgv, env: { ...process.env, BENCH_CLIENT_PROCESSES: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(script, [], {
+      execArgv: process.execArgv,
+      env: { ...process.env, BENCH_CLIENT_PROCESSES: '1' },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
   );
   const killLeaves = () => {
     for (const leaf of leaves) if (leaf.exitCode === null && leaf.signalCode === null) leaf.kill('SIGKILL');
@@ -76,7 +80,8 @@ export function runClientPool(script: string, processes: number): void {
       }
     });
     leaf.once('exit', (code) => {
-      if (reports.length < leaves.length && code !== 0) process.stderr.write(`sse client process exited with ${code ?? 'a signal'}\n`);
+      if (reports.length < leaves.length && code !== 0)
+        process.stderr.write(`sse client process exited with ${code ?? 'a signal'}\n`);
     });
   }
 
@@ -88,7 +93,11 @@ export function runClientPool(script: string, processes: number): void {
         const share = shares[i] ?? [];
         // A copy with nothing to open is ready as it is (it would never see a `connected` event).
         if (share.length === 0 && ++ready === leaves.length) process.send?.({ type: 'ready' });
-        leaf.send(i === 0 && redisUrl !== undefined && channel !== undefined ? { type: 'open', targets: share, redisUrl, channel } : { type: 'open', targets: share });
+        leaf.send(
+          i === 0 && redisUrl !== undefined && channel !== undefined
+            ? { type: 'open', targets: share, redisUrl, channel }
+            : { type: 'open', targets: share },
+        );
       });
     } else {
       for (const leaf of leaves) leaf.send(message);

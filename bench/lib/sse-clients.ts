@@ -61,23 +61,27 @@ function open(target: Target, settled: () => void, attempt = 1): void {
     announced = true;
     settled();
   };
-  const request = http.get(target.url, { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false }, (response) => {
-    if (response.statusCode !== 200) {
-      process.stderr.write(`sse client: HTTP ${response.statusCode ?? '?'}\n`);
-      response.resume();
-      settle();
-      return;
-    }
-    response.setEncoding('utf8');
-    let buffer = '';
-    response.on('data', (text: string) => {
-      buffer += text;
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        if (onEvent(buffer.slice(0, end)) === 'connected') settle();
-        buffer = buffer.slice(end + 2);
+  const request = http.get(
+    target.url,
+    { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false },
+    (response) => {
+      if (response.statusCode !== 200) {
+        process.stderr.write(`sse client: HTTP ${response.statusCode ?? '?'}\n`);
+        response.resume();
+        settle();
+        return;
       }
-    });
-  });
+      response.setEncoding('utf8');
+      let buffer = '';
+      response.on('data', (text: string) => {
+        buffer += text;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          if (onEvent(buffer.slice(0, end)) === 'connected') settle();
+          buffer = buffer.slice(end + 2);
+        }
+      });
+    },
+  );
   request.on('error', (error) => {
     process.stderr.write(`sse client: ${error.message}\n`);
     if (!announced && attempt < MAX_ATTEMPTS) setTimeout(() => open(target, settled, attempt + 1), 200 * attempt);
@@ -137,4 +141,3 @@ else {
   process.on('message', handleMessage);
   process.once('disconnect', () => process.exit(0));
 }
-

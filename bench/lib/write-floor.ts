@@ -41,7 +41,9 @@ async function measure(): Promise<void> {
   });
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  const child = fork(fileURLToPath(import.meta.url), ['hold', String((server.address() as AddressInfo).port)], { execArgv: ['--import', 'tsx'] });
+  const child = fork(fileURLToPath(import.meta.url), ['hold', String((server.address() as AddressInfo).port)], {
+    execArgv: ['--import', 'tsx'],
+  });
   await new Promise((resolve) => child.once('message', resolve));
   await delay(500);
   const chunk = Buffer.from('45\r\nevent:heartbeat\ndata:{"timestamp":"2026-11-30T10:00:00.000Z"}\n\n\r\n');
@@ -55,7 +57,9 @@ async function measure(): Promise<void> {
     }
     const cpu = process.cpuUsage(before);
     const per = (us: number): string => (us / ROUNDS / sockets.length).toFixed(2);
-    console.log(`${mode}: ${sockets.length} sockets, µs per write: user ${per(cpu.user)}, system ${per(cpu.system)}, total ${per(cpu.user + cpu.system)}`);
+    console.log(
+      `${mode}: ${sockets.length} sockets, µs per write: user ${per(cpu.user)}, system ${per(cpu.system)}, total ${per(cpu.user + cpu.system)}`,
+    );
   }
   child.kill();
   server.close();

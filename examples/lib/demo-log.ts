@@ -40,7 +40,11 @@ export class JobLog {
   follow(userId: string): SeennClient {
     const known = this.clients.get(userId);
     if (known !== undefined) return known;
-    const client = new SeennClient({ baseUrl: this.baseUrl, userId, token: () => this.seenn.tokens.issue({ userId, ttlSeconds: 3_600 }) });
+    const client = new SeennClient({
+      baseUrl: this.baseUrl,
+      userId,
+      token: () => this.seenn.tokens.issue({ userId, ttlSeconds: 3_600 }),
+    });
     client.on('job', (job) => this.onJob(userId, job));
     client.on('error', (error) => this.print(`[${userId}] client: ${error.code} ${error.message}`));
     client.connect();

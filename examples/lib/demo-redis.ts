@@ -22,7 +22,13 @@ export class NoRedisError extends Error {
 
 /** Whether a Redis at `url` answers PING within `timeoutMs`. */
 async function answers(url: string, timeoutMs: number): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -38,10 +44,14 @@ async function answers(url: string, timeoutMs: number): Promise<boolean> {
  * Picks the Redis as described above. `env` supplies `REDIS_URL` and `REDIS_SERVER_BIN` (the binary
  * to start, default `redis-server`); `localUrl` is where a local Redis is looked for.
  */
-export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env, localUrl = 'redis://127.0.0.1:6379'): Promise<DemoRedis> {
+export async function findOrStartRedis(
+  env: NodeJS.ProcessEnv = process.env,
+  localUrl = 'redis://127.0.0.1:6379',
+): Promise<DemoRedis> {
   const fromEnv = env['REDIS_URL'];
   if (fromEnv) {
-    if (!(await answers(fromEnv, 3_000))) throw new NoRedisError(`REDIS_URL is set to ${fromEnv}, but no Redis answers there.`);
+    if (!(await answers(fromEnv, 3_000)))
+      throw new NoRedisError(`REDIS_URL is set to ${fromEnv}, but no Redis answers there.`);
     return { url: fromEnv, origin: 'REDIS_URL' };
   }
   if (await answers(localUrl, 500)) return { url: localUrl, origin: 'localhost:6379' };

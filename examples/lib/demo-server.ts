@@ -31,14 +31,23 @@ const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 function visitor(req: Request, res: Response): string | null {
   const userId: unknown = (req.body as { userId?: unknown } | undefined)?.userId;
   if (typeof userId === 'string' && USER_ID.test(userId)) return userId;
-  res.status(400).json({ error: { code: 'VALIDATION_ERROR', message: 'Expected a JSON body { "userId": "<letters, digits, _ or ->" }', details: {} } });
+  res.status(400).json({
+    error: {
+      code: 'VALIDATION_ERROR',
+      message: 'Expected a JSON body { "userId": "<letters, digits, _ or ->" }',
+      details: {},
+    },
+  });
   return null;
 }
 
 /** Builds the Express app. */
 export async function createDemoApp(input: DemoServerInput): Promise<express.Express> {
   const { seenn, bundle, onVisitor } = input;
-  const [html, css] = await Promise.all([readFile(`${WEB_DIR}index.html`, 'utf8'), readFile(`${WEB_DIR}style.css`, 'utf8')]);
+  const [html, css] = await Promise.all([
+    readFile(`${WEB_DIR}index.html`, 'utf8'),
+    readFile(`${WEB_DIR}style.css`, 'utf8'),
+  ]);
   const counters = new Map<string, number>();
   const nextNumber = (userId: string): number => {
     const value = (counters.get(userId) ?? 0) + 1;
@@ -70,7 +79,13 @@ export async function createDemoApp(input: DemoServerInput): Promise<express.Exp
     const userId = visitor(req, res);
     if (userId === null) return;
     onVisitor(userId);
-    const job = await seenn.jobs.start({ queue: DEMO_QUEUES.video, userId, jobType: 'video', title: `Video #${nextNumber(userId)}`, data: { prompt: 'a cat surfing at sunset' } });
+    const job = await seenn.jobs.start({
+      queue: DEMO_QUEUES.video,
+      userId,
+      jobType: 'video',
+      title: `Video #${nextNumber(userId)}`,
+      data: { prompt: 'a cat surfing at sunset' },
+    });
     res.status(201).json(job);
   });
 
@@ -78,7 +93,12 @@ export async function createDemoApp(input: DemoServerInput): Promise<express.Exp
     const userId = visitor(req, res);
     if (userId === null) return;
     onVisitor(userId);
-    const job = await seenn.jobs.start({ queue: DEMO_QUEUES.story, userId, jobType: 'story', title: `Story #${nextNumber(userId)}` });
+    const job = await seenn.jobs.start({
+      queue: DEMO_QUEUES.story,
+      userId,
+      jobType: 'story',
+      title: `Story #${nextNumber(userId)}`,
+    });
     res.status(201).json(job);
   });
 
@@ -103,7 +123,11 @@ export async function createDemoApp(input: DemoServerInput): Promise<express.Exp
     const coded = error as { code?: unknown; message?: unknown; status?: unknown; details?: unknown };
     const status = typeof coded.status === 'number' ? coded.status : 500;
     res.status(status).json({
-      error: { code: typeof coded.code === 'string' ? coded.code : 'INTERNAL_ERROR', message: typeof coded.message === 'string' ? coded.message : 'Something went wrong', details: typeof coded.details === 'object' && coded.details !== null ? coded.details : {} },
+      error: {
+        code: typeof coded.code === 'string' ? coded.code : 'INTERNAL_ERROR',
+        message: typeof coded.message === 'string' ? coded.message : 'Something went wrong',
+        details: typeof coded.details === 'object' && coded.details !== null ? coded.details : {},
+      },
     });
   });
   return app;

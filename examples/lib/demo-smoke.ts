@@ -6,7 +6,11 @@ import type { SeennJob } from '../../src/client/index.js';
 import type { JobLog } from './demo-log.js';
 
 async function post(url: string, body: unknown): Promise<unknown> {
-  const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (!response.ok) throw new Error(`POST ${url} answered ${response.status}: ${await response.text()}`);
   return response.json();
 }
@@ -15,7 +19,10 @@ async function post(url: string, body: unknown): Promise<unknown> {
 export async function runSmoke(baseUrl: string, log: JobLog, timeoutMs: number): Promise<boolean> {
   const userId = 'smoke-user';
   const client = log.follow(userId);
-  const started = (await Promise.all([post(`${baseUrl}/demo/jobs/video`, { userId }), post(`${baseUrl}/demo/jobs/batch`, { userId })])) as SeennJob[];
+  const started = (await Promise.all([
+    post(`${baseUrl}/demo/jobs/video`, { userId }),
+    post(`${baseUrl}/demo/jobs/batch`, { userId }),
+  ])) as SeennJob[];
   const ids = started.map((job) => job.id);
   const finished = (): boolean => ids.every((id) => client.getJob(id)?.status === 'completed');
   const done = await new Promise<boolean>((resolve) => {
@@ -33,6 +40,10 @@ export async function runSmoke(baseUrl: string, log: JobLog, timeoutMs: number):
     for (const id of ids) client.watch(id);
     check();
   });
-  console.log(done ? `smoke: ok (${ids.length} jobs completed)` : `smoke: FAILED, jobs not completed within ${timeoutMs} ms: ${ids.map((id) => `${id}=${client.getJob(id)?.status ?? 'unknown'}`).join(', ')}`);
+  console.log(
+    done
+      ? `smoke: ok (${ids.length} jobs completed)`
+      : `smoke: FAILED, jobs not completed within ${timeoutMs} ms: ${ids.map((id) => `${id}=${client.getJob(id)?.status ?? 'unknown'}`).join(', ')}`,
+  );
   return done;
 }

@@ -81,21 +81,51 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       const child = spawn(
         binary,
         [
-          '--port', String(port), '--bind', HOST, '--cluster-enabled', 'yes', '--cluster-port', String(busPort),
-          '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs), '--dir', dir,
-          '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning', '--maxmemory-policy', 'noeviction',
+          '--port',
+          String(port),
+          '--bind',
+          HOST,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-port',
+          String(busPort),
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          String(nodeTimeoutMs),
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--protected-mode',
+          'no',
+          '--loglevel',
+          'warning',
+          '--maxmemory-policy',
+          'noeviction',
         ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
-      const failed = new Promise<never>((_, reject) => child.once('error', (error) => reject(new Error(`could not start ${binary}: ${error.message}`, { cause: error }))));
+      const failed = new Promise<never>((_, reject) =>
+        child.once('error', (error) =>
+          reject(new Error(`could not start ${binary}: ${error.message}`, { cause: error })),
+        ),
+      );
       nodes.push({ host: HOST, port, process: child });
       await Promise.race([waitForRedis(`redis://${HOST}:${port}`), failed]);
     }
     const addresses = nodes.map((node) => `${node.host}:${node.port}`);
     try {
-      await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: readyTimeoutMs });
+      await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], {
+        timeout: readyTimeoutMs,
+      });
     } catch (error) {
-      throw new Error(`could not create the cluster with ${cli} --cluster create: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new Error(
+        `could not create the cluster with ${cli} --cluster create: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     await waitUntilReady(nodes, masters, replicas, readyTimeoutMs);
   } catch (error) {
@@ -139,7 +169,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         master.disconnect();
       }
       const replica = new Redis(replicaPort, HOST, { maxRetriesPerRequest: 1 });
-      const admins = nodes.filter((node) => node.process.exitCode === null).map((node) => new Redis(node.port, node.host, { maxRetriesPerRequest: 1 }));
+      const admins = nodes
+        .filter((node) => node.process.exitCode === null)
+        .map((node) => new Redis(node.port, node.host, { maxRetriesPerRequest: 1 }));
       try {
         await replica.call('CLUSTER', 'FAILOVER');
         const deadline = Date.now() + timeoutMs;
@@ -151,8 +183,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
               return ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
             }),
           );
-          if (role[0] === 'master' && routes.every((port) => port === replicaPort)) return { oldMasterPort, newMasterPort: replicaPort };
-          if (Date.now() > deadline) throw new Error(`the failover of slot ${slot} to port ${replicaPort} did not complete within ${timeoutMs} ms (role ${String(role[0])}, routes ${routes.join(',')})`);
+          if (role[0] === 'master' && routes.every((port) => port === replicaPort))
+            return { oldMasterPort, newMasterPort: replicaPort };
+          if (Date.now() > deadline)
+            throw new Error(
+              `the failover of slot ${slot} to port ${replicaPort} did not complete within ${timeoutMs} ms (role ${String(role[0])}, routes ${routes.join(',')})`,
+            );
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       } finally {
@@ -164,21 +200,41 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   };
 }
 
-async function waitUntilReady(nodes: readonly ClusterNodeProcess[], masters: number, replicas: number, timeoutMs: number): Promise<void> {
+async function waitUntilReady(
+  nodes: readonly ClusterNodeProcess[],
+  masters: number,
+  replicas: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const admins = nodes.map((node) => new Redis(node.port, node.host, { maxRetriesPerRequest: 1 }));
   try {
     for (;;) {
       const infos = await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO').then(String, () => '')));
-      const ok = infos.every((info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${nodes.length}`) && info.includes('cluster_slots_ok:16384'));
+      const ok = infos.every(
+        (info) =>
+          info.includes('cluster_state:ok') &&
+          info.includes(`cluster_known_nodes:${nodes.length}`) &&
+          info.includes('cluster_slots_ok:16384'),
+      );
       let synced = true;
       if (ok && replicas > 0) {
-        const roles = await Promise.all(admins.map((admin) => admin.call('ROLE').then((role) => role as unknown[], () => [])));
+        const roles = await Promise.all(
+          admins.map((admin) =>
+            admin.call('ROLE').then(
+              (role) => role as unknown[],
+              () => [],
+            ),
+          ),
+        );
         const replicaRoles = roles.filter((role) => role[0] === 'slave');
         synced = replicaRoles.length === masters * replicas && replicaRoles.every((role) => role[3] === 'connected');
       }
       if (ok && synced) return;
-      if (Date.now() > deadline) throw new Error(`the cluster was not ready within ${timeoutMs} ms: ${infos.map((info) => /cluster_state:\w+/.exec(info)?.[0] ?? '?').join(', ')}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the cluster was not ready within ${timeoutMs} ms: ${infos.map((info) => /cluster_state:\w+/.exec(info)?.[0] ?? '?').join(', ')}`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } finally {

@@ -41,7 +41,8 @@ export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<voi
       await client.ping();
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`Redis at ${url} did not answer within ${timeoutMs} ms`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`Redis at ${url} did not answer within ${timeoutMs} ms`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, 50));
     } finally {
       client.disconnect();
@@ -66,9 +67,26 @@ export async function stopProcess(child: ChildProcess, timeoutMs = 5_000): Promi
 export async function startRedisServer(options: { port?: number; binary?: string } = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const binary = options.binary ?? process.env['REDIS_SERVER_BIN'] ?? 'redis-server';
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    binary,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      '--loglevel',
+      'warning',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const spawnError = new Promise<never>((_, reject) => {
     child.once('error', (error) => reject(new Error(`could not start ${binary}: ${error.message}`, { cause: error })));
   });

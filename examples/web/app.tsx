@@ -8,7 +8,15 @@
 import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { SeennClient, type SeennJob } from '../../src/client/index.js';
-import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobOutput, useSeennJobs, useSeennParent } from '../../src/client/react.js';
+import {
+  SeennProvider,
+  useConnectionState,
+  useEtaCountdown,
+  useSeennJob,
+  useSeennJobOutput,
+  useSeennJobs,
+  useSeennParent,
+} from '../../src/client/react.js';
 
 /** The stages the demo's video worker goes through. */
 const VIDEO_STAGES = ['analysis', 'generation', 'rendering'];
@@ -25,7 +33,11 @@ function demoUserId(): string {
 }
 
 async function postJson<T>(path: string, body: unknown): Promise<T> {
-  const response = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const answer = (await response.json()) as T & { error?: { message?: string } };
   if (!response.ok) throw new Error(answer.error?.message ?? `${path} answered ${response.status}`);
   return answer;
@@ -62,8 +74,8 @@ function App() {
         <ConnectionBadge />
       </header>
       <p className="lead">
-        Each job runs on a real BullMQ worker. Its progress travels worker → BullMQ events → publisher → Redis → bridge (SSE) →
-        this page. You are <code>{userId}</code>.
+        Each job runs on a real BullMQ worker. Its progress travels worker → BullMQ events → publisher → Redis → bridge
+        (SSE) → this page. You are <code>{userId}</code>.
       </p>
       <div className="actions">
         <button type="button" data-testid="start-video" disabled={busy} onClick={() => start('video')}>
@@ -81,7 +93,13 @@ function App() {
         {isLoading && topLevel.length === 0 && <p className="muted">Loading your jobs…</p>}
         {!isLoading && topLevel.length === 0 && <p className="muted">No jobs yet: start one above.</p>}
         {topLevel.map((job) =>
-          job.children !== undefined ? <BatchCard key={job.id} parentId={job.id} /> : job.jobType === 'story' ? <StoryCard key={job.id} jobId={job.id} /> : <JobCard key={job.id} jobId={job.id} />,
+          job.children !== undefined ? (
+            <BatchCard key={job.id} parentId={job.id} />
+          ) : job.jobType === 'story' ? (
+            <StoryCard key={job.id} jobId={job.id} />
+          ) : (
+            <JobCard key={job.id} jobId={job.id} />
+          ),
         )}
       </section>
     </main>
@@ -103,7 +121,14 @@ function StatusBadge({ status }: { status: SeennJob['status'] | undefined }) {
 
 function ProgressBar({ value, testId }: { value: number; testId: string }) {
   return (
-    <div className="bar" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={value} data-testid={testId}>
+    <div
+      className="bar"
+      role="progressbar"
+      aria-valuemin={0}
+      aria-valuemax={100}
+      aria-valuenow={value}
+      data-testid={testId}
+    >
       <div className="fill" style={{ width: `${value}%` }} />
       <span className="pct">{value} %</span>
     </div>
@@ -162,7 +187,8 @@ function finishedIn(job: SeennJob): string {
 }
 
 function JobCard({ jobId }: { jobId: string }) {
-  const { job, status, progress, message, isTerminal, estimatedCompletionAt, result, jobError, cancel } = useSeennJob(jobId);
+  const { job, status, progress, message, isTerminal, estimatedCompletionAt, result, jobError, cancel } =
+    useSeennJob(jobId);
   const [cancelProblem, setCancelProblem] = useState<string | undefined>(undefined);
   if (job === undefined) return null;
   const url = typeof result?.['url'] === 'string' ? result['url'] : undefined;
@@ -177,7 +203,9 @@ function JobCard({ jobId }: { jobId: string }) {
             className="cancel"
             data-testid="cancel-job"
             onClick={() => {
-              cancel({ reason: 'Cancelled from the demo page' }).catch((error: unknown) => setCancelProblem(error instanceof Error ? error.message : String(error)));
+              cancel({ reason: 'Cancelled from the demo page' }).catch((error: unknown) =>
+                setCancelProblem(error instanceof Error ? error.message : String(error)),
+              );
             }}
           >
             Cancel
@@ -210,7 +238,13 @@ function StoryCard({ jobId }: { jobId: string }) {
   const { text, chunks, done } = useSeennJobOutput(jobId);
   if (job === undefined) return null;
   return (
-    <article className="card story" data-testid="story-card" data-job-id={job.id} data-status={status} data-done={String(done)}>
+    <article
+      className="card story"
+      data-testid="story-card"
+      data-job-id={job.id}
+      data-status={status}
+      data-done={String(done)}
+    >
       <div className="card-head">
         <h2>{job.title}</h2>
         <StatusBadge status={status} />
@@ -229,7 +263,17 @@ function StoryCard({ jobId }: { jobId: string }) {
 }
 
 function BatchCard({ parentId }: { parentId: string }) {
-  const { parent, children, progress, status, childrenCompleted, childrenFailed, childrenTotal, isTerminal, estimatedCompletionAt } = useSeennParent(parentId);
+  const {
+    parent,
+    children,
+    progress,
+    status,
+    childrenCompleted,
+    childrenFailed,
+    childrenTotal,
+    isTerminal,
+    estimatedCompletionAt,
+  } = useSeennParent(parentId);
   if (parent === undefined) return null;
   return (
     <article className="card batch" data-testid="batch-card" data-job-id={parent.id} data-status={status}>
@@ -246,7 +290,12 @@ function BatchCard({ parentId }: { parentId: string }) {
       </div>
       <ul className="children">
         {children.map((child) => (
-          <li key={child.id} className={`child child-${child.status}`} data-testid="batch-child" data-status={child.status}>
+          <li
+            key={child.id}
+            className={`child child-${child.status}`}
+            data-testid="batch-child"
+            data-status={child.status}
+          >
             <span className="child-title">{child.title}</span>
             <div className="mini-bar">
               <div className="fill" style={{ width: `${child.progress}%` }} />

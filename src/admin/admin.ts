@@ -82,7 +82,8 @@ export class Admin<Req> {
   private failed(req: AdminRequest<Req>, error: unknown): AdminResponse {
     const coded = toSeennError(error);
     // Only the method and path are logged: never headers (they carry the credentials) or the query.
-    if (coded.status >= 500) this.logger.error({ err: error, method: req.method, path: req.path }, 'admin: request failed');
+    if (coded.status >= 500)
+      this.logger.error({ err: error, method: req.method, path: req.path }, 'admin: request failed');
     return errorResponse(coded);
   }
 }

@@ -28,7 +28,9 @@ export class AdminAuthenticator<Req> {
 
   /** The challenges a 401 carries: Basic lets a browser prompt for the token, so bull-board opens in one. */
   challenges(): readonly string[] | null {
-    return this.auth.kind === 'token' ? [`Basic realm="${ADMIN_REALM}", charset="UTF-8"`, `Bearer realm="${ADMIN_REALM}"`] : null;
+    return this.auth.kind === 'token'
+      ? [`Basic realm="${ADMIN_REALM}", charset="UTF-8"`, `Bearer realm="${ADMIN_REALM}"`]
+      : null;
   }
 }
 

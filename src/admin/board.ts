@@ -20,10 +20,14 @@ export interface BullBoardApiModules {
 
 /** The error answered for bull-board when it cannot be loaded. */
 export function boardUnavailableError(cause: unknown): SeennError {
-  return new SeennError('CONFIG_INVALID', 'bull-board is not installed: npm install @bull-board/api@9 @bull-board/express@9, or pass `boardPath: null` to seenn.admin()', {
-    details: { packages: ['@bull-board/api', '@bull-board/express'] },
-    cause,
-  });
+  return new SeennError(
+    'CONFIG_INVALID',
+    'bull-board is not installed: npm install @bull-board/api@9 @bull-board/express@9, or pass `boardPath: null` to seenn.admin()',
+    {
+      details: { packages: ['@bull-board/api', '@bull-board/express'] },
+      cause,
+    },
+  );
 }
 
 /** Loads `@bull-board/api`; throws the coded {@link boardUnavailableError} when it is missing. */
@@ -38,7 +42,13 @@ export function loadBullBoardApi(load: ModuleLoader): BullBoardApiModules {
 }
 
 /** Builds the board for `queues` on `serverAdapter` (bull-board's framework adapter). */
-export function createBoard(modules: BullBoardApiModules, serverAdapter: IServerAdapter, ctx: SeennContext, queues: readonly string[], readOnly: boolean): void {
+export function createBoard(
+  modules: BullBoardApiModules,
+  serverAdapter: IServerAdapter,
+  ctx: SeennContext,
+  queues: readonly string[],
+  readOnly: boolean,
+): void {
   modules.createBullBoard({
     queues: queues.map((name) => new modules.BullMQAdapter(ctx.queue(name), { readOnlyMode: readOnly })),
     serverAdapter,

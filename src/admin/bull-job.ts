@@ -27,7 +27,14 @@ export async function readBullJob(ctx: SeennContext, queueName: string, bullId: 
   if (job === undefined || job === null) return null;
   const state = await job.getState();
   if (state === 'unknown') return null;
-  const view: BullJobView = { queue: queueName, id: bullId, state, attemptsMade: job.attemptsMade, progress: job.progress, timestamp: job.timestamp };
+  const view: BullJobView = {
+    queue: queueName,
+    id: bullId,
+    state,
+    attemptsMade: job.attemptsMade,
+    progress: job.progress,
+    timestamp: job.timestamp,
+  };
   if (job.failedReason) view.failedReason = job.failedReason;
   if (job.processedOn !== undefined && job.processedOn !== null) view.processedOn = job.processedOn;
   if (job.finishedOn !== undefined && job.finishedOn !== null) view.finishedOn = job.finishedOn;

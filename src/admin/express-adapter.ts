@@ -35,7 +35,12 @@ const nodeRequire = createRequire(import.meta.url);
  * @param load - how modules are loaded (tests stand in a loader without bull-board); typed inline so
  *   this file's declarations never reference bull-board's optional types
  */
-export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, options: ExpressAdminOptions, load: (id: string) => unknown = nodeRequire): AdminRouter {
+export function createAdminRouter(
+  ctx: SeennContext,
+  jobs: AdminJobReader,
+  options: ExpressAdminOptions,
+  load: (id: string) => unknown = nodeRequire,
+): AdminRouter {
   const admin = new Admin<Request>(ctx, jobs, options);
   const express = loadExpress(load);
   const router = express.Router();
@@ -64,7 +69,10 @@ export function createAdminRouter(ctx: SeennContext, jobs: AdminJobReader, optio
   // envelope: never Express's HTML page and stack, and nothing before the credentials are checked.
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = (error as { status?: unknown } | null)?.status;
-    const refusal = typeof status === 'number' && status >= 400 && status < 500 ? new SeennError('VALIDATION_ERROR', 'the request path is malformed') : error;
+    const refusal =
+      typeof status === 'number' && status >= 400 && status < 500
+        ? new SeennError('VALIDATION_ERROR', 'the request path is malformed')
+        : error;
     void admin
       .handle(() => Promise.reject(refusal), adminRequest(req))
       .then((answer) => send(res, answer))
@@ -113,7 +121,9 @@ function loadExpress(load: ModuleLoader): typeof Express {
   try {
     return load('express') as typeof Express;
   } catch (error) {
-    throw new SeennError('CONFIG_INVALID', 'seenn.admin() needs the `express` package (npm install express@5)', { cause: error });
+    throw new SeennError('CONFIG_INVALID', 'seenn.admin() needs the `express` package (npm install express@5)', {
+      cause: error,
+    });
   }
 }
 
@@ -136,7 +146,7 @@ function adminRequest(req: Request): AdminRequest<Request> {
 /** The query string of a request target (origin or absolute form), without `?` and any fragment. */
 function queryOf(target: string): string {
   const start = target.indexOf('?');
-  return start < 0 ? '' : target.slice(start + 1).split('#')[0] ?? '';
+  return start < 0 ? '' : (target.slice(start + 1).split('#')[0] ?? '');
 }
 
 function send(res: Response, answer: AdminResponse): void {

@@ -14,7 +14,10 @@ export type Guard<Req> = (req: AdminRequest<Req>) => Promise<AdminResponse | nul
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Runs `guards` in order; the first refusal is the answer, `null` when all let the request through. */
-export async function runGuards<Req>(guards: readonly Guard<Req>[], req: AdminRequest<Req>): Promise<AdminResponse | null> {
+export async function runGuards<Req>(
+  guards: readonly Guard<Req>[],
+  req: AdminRequest<Req>,
+): Promise<AdminResponse | null> {
   for (const guard of guards) {
     const refusal = await guard(req);
     if (refusal !== null) return refusal;
@@ -49,9 +52,20 @@ export function authGuard<Req>(authenticator: AdminAuthenticator<Req>): Guard<Re
 export function mutationGuard<Req>(readOnly: boolean): Guard<Req> {
   return async (req) => {
     if (SAFE_METHODS.has(req.method)) return null;
-    if (readOnly) return errorResponse(new SeennError('FORBIDDEN', 'the admin route is read-only (readOnly: true)', { details: { reason: 'read-only' } }));
+    if (readOnly)
+      return errorResponse(
+        new SeennError('FORBIDDEN', 'the admin route is read-only (readOnly: true)', {
+          details: { reason: 'read-only' },
+        }),
+      );
     if (isFromOwnOrigin(req.headers)) return null;
-    return errorResponse(new SeennError('FORBIDDEN', 'actions must come from the admin page itself (or a script sending `Authorization: Bearer`)', { details: { reason: 'cross-site' } }));
+    return errorResponse(
+      new SeennError(
+        'FORBIDDEN',
+        'actions must come from the admin page itself (or a script sending `Authorization: Bearer`)',
+        { details: { reason: 'cross-site' } },
+      ),
+    );
   };
 }
 

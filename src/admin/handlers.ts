@@ -59,7 +59,9 @@ export const listQueues: AdminHandler = async (_req, { ctx, queues }) => {
 };
 
 /** Resolves `:name` to a shown queue; any other name answers 404, as if it did not exist. */
-export function withQueue(next: (req: AdminRequest<unknown>, deps: AdminDeps, name: string) => Promise<AdminResponse>): AdminHandler {
+export function withQueue(
+  next: (req: AdminRequest<unknown>, deps: AdminDeps, name: string) => Promise<AdminResponse>,
+): AdminHandler {
   return async (req, deps) => {
     const name = req.params['name'] ?? '';
     if (!deps.queues.includes(name)) throw new SeennError('NOT_FOUND', 'queue not found', { details: { queue: name } });
@@ -71,7 +73,9 @@ export function withQueue(next: (req: AdminRequest<unknown>, deps: AdminDeps, na
 export const getQueue: AdminHandler = withQueue(async (_req, { ctx }, name) => ok(await readQueueStatus(ctx, name)));
 
 /** Resolves `:id` to a stored Seenn job; an unknown or expired id answers 404. */
-export function withJob(next: (req: AdminRequest<unknown>, deps: AdminDeps, stored: VersionedRecord) => Promise<AdminResponse>): AdminHandler {
+export function withJob(
+  next: (req: AdminRequest<unknown>, deps: AdminDeps, stored: VersionedRecord) => Promise<AdminResponse>,
+): AdminHandler {
   return async (req, deps) => {
     const id = req.params['id'] ?? '';
     const stored = isJobIdShape(id) ? await deps.ctx.store.readById(id) : null;
@@ -83,7 +87,10 @@ export function withJob(next: (req: AdminRequest<unknown>, deps: AdminDeps, stor
 /** `GET /api/jobs/:id`: the Seenn job (as `seenn.jobs.get` gives it) beside BullMQ's view of it. */
 export const getJob: AdminHandler = withJob(async (_req, { ctx, jobs }, stored) => {
   const { job, x } = stored.record;
-  const [seenn, bullmq] = await Promise.all([jobs.get(job.id), x.queueName !== undefined && x.bullId !== undefined ? readBullJob(ctx, x.queueName, x.bullId) : null]);
+  const [seenn, bullmq] = await Promise.all([
+    jobs.get(job.id),
+    x.queueName !== undefined && x.bullId !== undefined ? readBullJob(ctx, x.queueName, x.bullId) : null,
+  ]);
   // The snapshot can expire between the two reads.
   if (seenn === null) throw jobNotFound(job.id);
   return ok({ seenn, bullmq } satisfies JobView);
@@ -92,7 +99,8 @@ export const getJob: AdminHandler = withJob(async (_req, { ctx, jobs }, stored) 
 /** `GET /api/users/:userId/jobs?limit=&cursor=`: a page of the user's jobs, newest first (`seenn.jobs.list`). */
 export const listUserJobs: AdminHandler = async (req, { jobs }) => {
   const userId = req.params['userId'] ?? '';
-  if (!DescriptorSchema.shape.userId.safeParse(userId).success) throw new SeennError('VALIDATION_ERROR', '`userId` is not a valid user id', { details: { userId } });
+  if (!DescriptorSchema.shape.userId.safeParse(userId).success)
+    throw new SeennError('VALIDATION_ERROR', '`userId` is not a valid user id', { details: { userId } });
   const limit = parseLimitQuery(req.query.get('limit'));
   const cursor = req.query.get('cursor');
   const options: ListOptions = {};
@@ -113,7 +121,8 @@ export const getMetrics: AdminHandler = async (_req, { ctx }) => {
 };
 
 /** `GET /api/bridges`: every live bridge process of the app (from the bridge registry), oldest first. */
-export const listBridges: AdminHandler = async (_req, { ctx }) => ok({ bridges: await readBridges(ctx.redis, ctx.keys) } satisfies BridgesView);
+export const listBridges: AdminHandler = async (_req, { ctx }) =>
+  ok({ bridges: await readBridges(ctx.redis, ctx.keys) } satisfies BridgesView);
 
 /**
  * `GET /`: the Seenn admin page (see `page.ts`), server-rendered with the queues, the live bridges and,
@@ -124,16 +133,34 @@ export const getPage: AdminHandler = async (req, deps) => {
   const userId = req.query.get('user');
   const readUser = async (): Promise<PageData['user']> => {
     if (userId === null || userId === '') return null;
-    if (!DescriptorSchema.shape.userId.safeParse(userId).success) return { userId, error: '`user` is not a valid user id' };
+    if (!DescriptorSchema.shape.userId.safeParse(userId).success)
+      return { userId, error: '`user` is not a valid user id' };
     return { userId, page: await jobs.list(userId, { limit: PAGE_USER_JOBS }) };
   };
-  const [statuses, bridges, user] = await Promise.all([Promise.all(queues.map((name) => readQueueStatus(ctx, name))), readBridges(ctx.redis, ctx.keys), readUser()]);
+  const [statuses, bridges, user] = await Promise.all([
+    Promise.all(queues.map((name) => readQueueStatus(ctx, name))),
+    readBridges(ctx.redis, ctx.keys),
+    readUser(),
+  ]);
   const html = renderPage({ basePath: req.basePath, boardPath, queues: statuses, bridges, user });
-  return { status: 200, body: null, text: { contentType: 'text/html; charset=utf-8', body: html }, headers: { 'Content-Security-Policy': PAGE_CSP } };
+  return {
+    status: 200,
+    body: null,
+    text: { contentType: 'text/html; charset=utf-8', body: html },
+    headers: { 'Content-Security-Policy': PAGE_CSP },
+  };
 };
 
 /** `GET /assets/admin.js`: the page's script. */
-export const getPageScript: AdminHandler = async () => ({ status: 200, body: null, text: { contentType: 'text/javascript; charset=utf-8', body: PAGE_SCRIPT } });
+export const getPageScript: AdminHandler = async () => ({
+  status: 200,
+  body: null,
+  text: { contentType: 'text/javascript; charset=utf-8', body: PAGE_SCRIPT },
+});
 
 /** `GET /assets/admin.css`: the page's style sheet. */
-export const getPageStyle: AdminHandler = async () => ({ status: 200, body: null, text: { contentType: 'text/css; charset=utf-8', body: PAGE_CSS } });
+export const getPageStyle: AdminHandler = async () => ({
+  status: 200,
+  body: null,
+  text: { contentType: 'text/css; charset=utf-8', body: PAGE_CSS },
+});

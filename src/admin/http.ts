@@ -52,7 +52,9 @@ export function ok(body: unknown): AdminResponse {
 
 /** The envelope of `error` with its HTTP status (and `headers`, e.g. `WWW-Authenticate`). */
 export function errorResponse(error: SeennError, headers?: Record<string, string | readonly string[]>): AdminResponse {
-  return headers === undefined ? { status: error.status, body: error.toJSON() } : { status: error.status, body: error.toJSON(), headers };
+  return headers === undefined
+    ? { status: error.status, body: error.toJSON() }
+    : { status: error.status, body: error.toJSON(), headers };
 }
 
 /**

@@ -44,7 +44,8 @@ export interface AdminOptions<Req = IncomingMessage> {
 export const ADMIN_DEFAULTS = Object.freeze({ readOnly: true, boardPath: '/queues' } as const);
 
 /** How the admin route authenticates, resolved. */
-export type ResolvedAdminAuth<Req> = { kind: 'token'; token: string } | { kind: 'hook'; authenticate: (req: Req) => boolean | Promise<boolean> };
+export type ResolvedAdminAuth<Req> =
+  { kind: 'token'; token: string } | { kind: 'hook'; authenticate: (req: Req) => boolean | Promise<boolean> };
 
 /** {@link AdminOptions} with every default applied. */
 export interface ResolvedAdminOptions<Req = IncomingMessage> {
@@ -61,8 +62,22 @@ const OptionsSchema = z
   .object({
     auth: z.union(
       [
-        z.object({ token: z.string().min(ADMIN_TOKEN_MIN_CHARS, `auth.token must be at least ${ADMIN_TOKEN_MIN_CHARS} characters`).regex(/^[\x21-\x7e]+$/, 'auth.token must be printable ASCII without spaces') }).strict(),
-        z.object({ authenticate: z.custom<(req: unknown) => unknown>((value) => typeof value === 'function', 'auth.authenticate must be a function') }).strict(),
+        z
+          .object({
+            token: z
+              .string()
+              .min(ADMIN_TOKEN_MIN_CHARS, `auth.token must be at least ${ADMIN_TOKEN_MIN_CHARS} characters`)
+              .regex(/^[\x21-\x7e]+$/, 'auth.token must be printable ASCII without spaces'),
+          })
+          .strict(),
+        z
+          .object({
+            authenticate: z.custom<(req: unknown) => unknown>(
+              (value) => typeof value === 'function',
+              'auth.authenticate must be a function',
+            ),
+          })
+          .strict(),
       ],
       { error: 'auth is required, as `{ token }` (at least 32 characters) or `{ authenticate(req) }`' },
     ),
@@ -70,8 +85,14 @@ const OptionsSchema = z
     readOnly: z.boolean().optional(),
     boardPath: z
       .string()
-      .regex(/^(\/[A-Za-z0-9._~-]+)+$/, 'boardPath must look like `/queues` (a path of URL-safe segments, no trailing slash)')
-      .refine((path) => !['/api', '/assets', '/metrics'].some((taken) => path === taken || path.startsWith(`${taken}/`)), 'boardPath cannot be `/api`, `/assets` or `/metrics` (the JSON view, the page and metrics live there)')
+      .regex(
+        /^(\/[A-Za-z0-9._~-]+)+$/,
+        'boardPath must look like `/queues` (a path of URL-safe segments, no trailing slash)',
+      )
+      .refine(
+        (path) => !['/api', '/assets', '/metrics'].some((taken) => path === taken || path.startsWith(`${taken}/`)),
+        'boardPath cannot be `/api`, `/assets` or `/metrics` (the JSON view, the page and metrics live there)',
+      )
       .nullable()
       .optional(),
   })
@@ -83,7 +104,10 @@ export function resolveAdminOptions<Req>(options: AdminOptions<Req>): ResolvedAd
   const parsed = parseOrThrow(OptionsSchema, options, 'admin options');
   const { auth } = options;
   return {
-    auth: 'authenticate' in auth ? { kind: 'hook', authenticate: (req) => auth.authenticate(req) } : { kind: 'token', token: auth.token },
+    auth:
+      'authenticate' in auth
+        ? { kind: 'hook', authenticate: (req) => auth.authenticate(req) }
+        : { kind: 'token', token: auth.token },
     queues: Object.freeze([...new Set(parsed.queues)]),
     readOnly: parsed.readOnly ?? ADMIN_DEFAULTS.readOnly,
     boardPath: parsed.boardPath === undefined ? ADMIN_DEFAULTS.boardPath : parsed.boardPath,

@@ -20,7 +20,8 @@ export const PAGE_USER_REFRESH_MS = 1_000;
 export const PAGE_USER_JOBS = 50;
 
 /** The page's Content-Security-Policy: its own script, style and JSON calls only; never framed. */
-export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /** What the page shows when first served. */
 export interface PageData {
@@ -41,7 +42,15 @@ export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (char) => ESCAPES[char] ?? char);
 }
 
-const COUNT_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'waiting-children', 'failed', 'completed'] as const;
+const COUNT_STATES = [
+  'waiting',
+  'prioritized',
+  'delayed',
+  'active',
+  'waiting-children',
+  'failed',
+  'completed',
+] as const;
 
 /** Lag as text: `12 events, 3.4 s` (or `caught up`). */
 function lagText(queue: QueueStatus): string {
@@ -62,16 +71,30 @@ function bridgeRow(bridge: BridgeEntry): string {
 }
 
 function jobRow(job: SeennJob): string {
-  const detail = [job.stage === undefined ? '' : `${job.stage.name} ${job.stage.current}/${job.stage.total}`, job.message ?? '', job.error === undefined ? '' : `${job.error.code}: ${job.error.message}`].filter((part) => part !== '').join(' · ');
-  const position = job.queue === undefined ? '' : `${job.queue.position}${job.queue.total === undefined ? '' : ` of ${job.queue.total}`}`;
+  const detail = [
+    job.stage === undefined ? '' : `${job.stage.name} ${job.stage.current}/${job.stage.total}`,
+    job.message ?? '',
+    job.error === undefined ? '' : `${job.error.code}: ${job.error.message}`,
+  ]
+    .filter((part) => part !== '')
+    .join(' · ');
+  const position =
+    job.queue === undefined
+      ? ''
+      : `${job.queue.position}${job.queue.total === undefined ? '' : ` of ${job.queue.total}`}`;
   return `<tr data-job="${escapeHtml(job.id)}"><td class="mono">${escapeHtml(job.id)}</td><td>${escapeHtml(job.title)}</td><td class="status s-${escapeHtml(job.status)}">${escapeHtml(job.status)}</td><td class="num">${escapeHtml(job.progress)} %</td><td>${escapeHtml(detail)}</td><td class="num">${escapeHtml(position)}</td><td>${escapeHtml(job.updatedAt)}</td></tr>`;
 }
 
 function userSection(user: PageData['user']): string {
-  if (user === null) return '<p class="muted" id="user-note">Enter a user id to list their jobs (newest first); the list updates live.</p><table id="jobs" hidden></table>';
-  if ('error' in user) return `<p class="bad" id="user-note">${escapeHtml(user.error)}</p><table id="jobs" hidden></table>`;
+  if (user === null)
+    return '<p class="muted" id="user-note">Enter a user id to list their jobs (newest first); the list updates live.</p><table id="jobs" hidden></table>';
+  if ('error' in user)
+    return `<p class="bad" id="user-note">${escapeHtml(user.error)}</p><table id="jobs" hidden></table>`;
   const rows = user.page.jobs.map(jobRow).join('');
-  const note = user.page.jobs.length === 0 ? `No jobs for ${user.userId}.` : `${user.page.jobs.length} newest jobs of ${user.userId}.`;
+  const note =
+    user.page.jobs.length === 0
+      ? `No jobs for ${user.userId}.`
+      : `${user.page.jobs.length} newest jobs of ${user.userId}.`;
   return `<p class="muted" id="user-note">${escapeHtml(note)}</p><table id="jobs"><thead><tr><th>id</th><th>title</th><th>status</th><th>progress</th><th>stage · message · error</th><th>position</th><th>updated</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 

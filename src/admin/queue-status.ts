@@ -53,7 +53,11 @@ export interface QueueStatus {
 /** Reads the status of one queue. */
 export async function readQueueStatus(ctx: SeennContext, name: string): Promise<QueueStatus> {
   const queue = ctx.queue(name);
-  const [counts, paused, publisher] = await Promise.all([queue.getJobCounts(), queue.isPaused(), readPublisherStatus(ctx, name)]);
+  const [counts, paused, publisher] = await Promise.all([
+    queue.getJobCounts(),
+    queue.isPaused(),
+    readPublisherStatus(ctx, name),
+  ]);
   return { name, paused, counts, publisher };
 }
 
@@ -85,8 +89,19 @@ export async function readPublisherStatus(ctx: SeennContext, name: string): Prom
   };
   let lag = lagWithoutCounting(facts);
   if (lag === null) {
-    const after = await redis.xrange(stream, `(${facts.checkpointId ?? '0-0'}`, '+', 'COUNT', LAG_COUNT_MAX_ENTRIES + 1);
-    lag = { ms: lagMs(facts), entries: Math.min(after.length, LAG_COUNT_MAX_ENTRIES), entriesCapped: after.length > LAG_COUNT_MAX_ENTRIES, trimmed: false };
+    const after = await redis.xrange(
+      stream,
+      `(${facts.checkpointId ?? '0-0'}`,
+      '+',
+      'COUNT',
+      LAG_COUNT_MAX_ENTRIES + 1,
+    );
+    lag = {
+      ms: lagMs(facts),
+      entries: Math.min(after.length, LAG_COUNT_MAX_ENTRIES),
+      entriesCapped: after.length > LAG_COUNT_MAX_ENTRIES,
+      trimmed: false,
+    };
   }
   const holders = [...new Set(leases.holders.filter((holder): holder is string => holder !== null))];
   const ttls = leases.expiresInMs.filter((ttl): ttl is number => ttl !== null);
@@ -109,11 +124,13 @@ export async function readPublisherStatus(ctx: SeennContext, name: string): Prom
 export function lagWithoutCounting(facts: StreamFacts): PublisherLag | null {
   const { checkpointId, length, firstId, newestId } = facts;
   if (newestId === null || firstId === null) return { ms: 0, entries: 0, entriesCapped: false, trimmed: false };
-  if (checkpointId !== null && compareStreamIds(checkpointId, newestId) >= 0) return { ms: 0, entries: 0, entriesCapped: false, trimmed: false };
+  if (checkpointId !== null && compareStreamIds(checkpointId, newestId) >= 0)
+    return { ms: 0, entries: 0, entriesCapped: false, trimmed: false };
   // A publisher without a checkpoint reads the stream from its start: every entry is unread.
   if (checkpointId === null) return { ms: lagMs(facts), entries: length, entriesCapped: false, trimmed: false };
   // The checkpoint's own entry is gone: what came between it and the first entry was lost.
-  if (compareStreamIds(checkpointId, firstId) < 0) return { ms: lagMs(facts), entries: length, entriesCapped: false, trimmed: true };
+  if (compareStreamIds(checkpointId, firstId) < 0)
+    return { ms: lagMs(facts), entries: length, entriesCapped: false, trimmed: true };
   return null;
 }
 

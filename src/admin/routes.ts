@@ -2,7 +2,18 @@
  * The route table of the Seenn JSON view. Adapters walk it; paths use `:param` segments and are
  * relative to where the admin route is mounted.
  */
-import { getJob, getMetrics, getPage, getPageScript, getPageStyle, listBridges, getQueue, listQueues, listUserJobs, type AdminHandler } from './handlers.js';
+import {
+  getJob,
+  getMetrics,
+  getPage,
+  getPageScript,
+  getPageStyle,
+  listBridges,
+  getQueue,
+  listQueues,
+  listUserJobs,
+  type AdminHandler,
+} from './handlers.js';
 
 /** One route of the JSON view. */
 export interface AdminRoute {

@@ -55,7 +55,12 @@ const IssueSchema = z
   })
   .strict();
 
-const ClaimsSchema = z.object({ sub: DescriptorSchema.shape.userId, exp: z.number().int(), iat: z.number().optional(), jobs: JobIdsSchema.optional() });
+const ClaimsSchema = z.object({
+  sub: DescriptorSchema.shape.userId,
+  exp: z.number().int(),
+  iat: z.number().optional(),
+  jobs: JobIdsSchema.optional(),
+});
 
 /** Turns a secret given as a string or bytes into key bytes. */
 export function secretBytes(secret: string | Uint8Array): Uint8Array {
@@ -106,7 +111,8 @@ export class TokenService {
   }
 
   private requireSecret(): Uint8Array {
-    if (this.secret === null) throw new SeennError('CONFIG_INVALID', 'tokens need `new Seenn({ tokenSecret })` (at least 32 bytes)');
+    if (this.secret === null)
+      throw new SeennError('CONFIG_INVALID', 'tokens need `new Seenn({ tokenSecret })` (at least 32 bytes)');
     return this.secret;
   }
 }
@@ -133,13 +139,25 @@ const IAT_SKEW_SECONDS = 60;
  * refused once it is older than that, whatever its `exp`: the principal then expires at the earlier
  * of `exp` and `iat + maxTokenAgeSeconds`.
  */
-export async function verifyToken(token: string, secret: Uint8Array | CryptoKey, appId: string, maxTokenAgeSeconds?: number): Promise<Principal> {
-  if (token.length === 0 || token.length > TOKEN_LIMITS.maxTokenChars) throw new SeennError('UNAUTHORIZED', 'the token is malformed', { details: { reason: 'invalid' } });
+export async function verifyToken(
+  token: string,
+  secret: Uint8Array | CryptoKey,
+  appId: string,
+  maxTokenAgeSeconds?: number,
+): Promise<Principal> {
+  if (token.length === 0 || token.length > TOKEN_LIMITS.maxTokenChars)
+    throw new SeennError('UNAUTHORIZED', 'the token is malformed', { details: { reason: 'invalid' } });
   let payload: unknown;
   try {
-    ({ payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: audienceOf(appId), requiredClaims: maxTokenAgeSeconds === undefined ? ['sub', 'exp'] : ['sub', 'exp', 'iat'] }));
+    ({ payload } = await jwtVerify(token, secret, {
+      algorithms: ['HS256'],
+      issuer: ISSUER,
+      audience: audienceOf(appId),
+      requiredClaims: maxTokenAgeSeconds === undefined ? ['sub', 'exp'] : ['sub', 'exp', 'iat'],
+    }));
   } catch (error) {
-    if (error instanceof joseErrors.JWTExpired) throw new SeennError('UNAUTHORIZED', 'the token has expired', { details: { reason: 'expired' } });
+    if (error instanceof joseErrors.JWTExpired)
+      throw new SeennError('UNAUTHORIZED', 'the token has expired', { details: { reason: 'expired' } });
     throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
   }
   const claims = ClaimsSchema.safeParse(payload);
@@ -148,8 +166,12 @@ export async function verifyToken(token: string, secret: Uint8Array | CryptoKey,
   let expiresAtMs = exp * 1000;
   if (maxTokenAgeSeconds !== undefined) {
     const nowSeconds = Date.now() / 1000;
-    if (iat === undefined || iat > nowSeconds + IAT_SKEW_SECONDS) throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
-    if (nowSeconds - iat >= maxTokenAgeSeconds) throw new SeennError('UNAUTHORIZED', 'the token is older than this server accepts', { details: { reason: 'expired' } });
+    if (iat === undefined || iat > nowSeconds + IAT_SKEW_SECONDS)
+      throw new SeennError('UNAUTHORIZED', 'the token is invalid', { details: { reason: 'invalid' } });
+    if (nowSeconds - iat >= maxTokenAgeSeconds)
+      throw new SeennError('UNAUTHORIZED', 'the token is older than this server accepts', {
+        details: { reason: 'expired' },
+      });
     expiresAtMs = Math.min(expiresAtMs, (iat + maxTokenAgeSeconds) * 1000);
   }
   return jobs === undefined ? { userId: sub, expiresAtMs } : { userId: sub, jobIds: jobs, expiresAtMs };

@@ -40,7 +40,10 @@ export class Authenticator<Req extends IncomingMessage> {
   async authenticate(req: Req, url: URL, allowQueryToken: boolean): Promise<Principal> {
     if (this.auth.kind === 'hook') return fromHook(await this.auth.authenticate(req));
     const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
-    if (token === null || token === '') throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', { details: { reason: 'missing' } });
+    if (token === null || token === '')
+      throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', {
+        details: { reason: 'missing' },
+      });
     this.key ??= importVerifyKey(this.auth.secret);
     return verifyToken(token, await this.key, this.appId, this.maxTokenAgeSeconds);
   }
@@ -48,12 +51,18 @@ export class Authenticator<Req extends IncomingMessage> {
 
 /** The principal an `authenticate` hook answered: `null` is a 401, anything malformed a 500. */
 function fromHook(result: AuthResult | null): Principal {
-  if (result === null || result === undefined) throw new SeennError('UNAUTHORIZED', 'the request is not authenticated', { details: { reason: 'refused' } });
+  if (result === null || result === undefined)
+    throw new SeennError('UNAUTHORIZED', 'the request is not authenticated', { details: { reason: 'refused' } });
   const parsed = HookResultSchema.safeParse(result);
-  if (!parsed.success) throw new SeennError('INTERNAL_ERROR', 'the authenticate hook returned something other than { userId, jobIds?, expiresAt? }');
+  if (!parsed.success)
+    throw new SeennError(
+      'INTERNAL_ERROR',
+      'the authenticate hook returned something other than { userId, jobIds?, expiresAt? }',
+    );
   const { userId, jobIds, expiresAt } = parsed.data;
   const expiresAtMs = expiresAt === undefined ? undefined : expiresAt instanceof Date ? expiresAt.getTime() : expiresAt;
-  if (expiresAtMs !== undefined && expiresAtMs <= Date.now()) throw new SeennError('UNAUTHORIZED', 'the credentials have expired', { details: { reason: 'expired' } });
+  if (expiresAtMs !== undefined && expiresAtMs <= Date.now())
+    throw new SeennError('UNAUTHORIZED', 'the credentials have expired', { details: { reason: 'expired' } });
   return { userId, ...(jobIds === undefined ? {} : { jobIds }), ...(expiresAtMs === undefined ? {} : { expiresAtMs }) };
 }
 
@@ -68,7 +77,8 @@ function bearerToken(req: IncomingMessage): string | null {
 /** Throws `FORBIDDEN` (403) when the request names a `userId` that is not the caller's. */
 export function checkUserParam(principal: Principal, url: URL): void {
   const asked = url.searchParams.get('userId');
-  if (asked !== null && asked !== principal.userId) throw new SeennError('FORBIDDEN', 'the userId parameter does not match the credentials');
+  if (asked !== null && asked !== principal.userId)
+    throw new SeennError('FORBIDDEN', 'the userId parameter does not match the credentials');
 }
 
 /**
@@ -83,7 +93,10 @@ export function canSee(principal: Principal, job: Pick<SeennJob, 'id' | 'userId'
 /** Whether a job id (or its parent id) is within a principal's job scope (always, when unscoped). */
 export function inScope(principal: Principal, jobId: string | undefined, parentJobId?: string): boolean {
   if (principal.jobIds === undefined) return true;
-  return (jobId !== undefined && principal.jobIds.includes(jobId)) || (parentJobId !== undefined && principal.jobIds.includes(parentJobId));
+  return (
+    (jobId !== undefined && principal.jobIds.includes(jobId)) ||
+    (parentJobId !== undefined && principal.jobIds.includes(parentJobId))
+  );
 }
 
 /** The 404 answered for a job that is unknown, expired, out of scope or someone else's (never 403). */

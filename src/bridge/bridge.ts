@@ -84,21 +84,41 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.logger = ctx.logger.child({ module: 'bridge' });
     this.authenticator = new Authenticator(this.options.auth, ctx.options.appId, this.options.maxTokenAgeSeconds);
     const { positionIntervalMs } = this.options;
-    const positions = positionIntervalMs === null ? null : new LivePositions(ctx, positionIntervalMs, this.logger, (event) => this.hub.sendPosition(event), ctx.options.positions);
+    const positions =
+      positionIntervalMs === null
+        ? null
+        : new LivePositions(
+            ctx,
+            positionIntervalMs,
+            this.logger,
+            (event) => this.hub.sendPosition(event),
+            ctx.options.positions,
+          );
     this.positions = positions;
     this.hub = new LiveHub(ctx, this.logger, positions === null ? undefined : (event) => positions.decorate(event));
     this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);
-    this.connectLimiter = this.options.connectRateLimit === null ? null : new RateLimiter(this.options.connectRateLimit);
-    this.streamReads = isCluster(ctx.redis) ? null : ctx.redis.duplicate({ enableAutoPipelining: true, lazyConnect: true });
-    this.streamReads?.on('error', (error: Error) => this.logger.warn({ err: error }, 'bridge: stream read connection error'));
+    this.connectLimiter =
+      this.options.connectRateLimit === null ? null : new RateLimiter(this.options.connectRateLimit);
+    this.streamReads = isCluster(ctx.redis)
+      ? null
+      : ctx.redis.duplicate({ enableAutoPipelining: true, lazyConnect: true });
+    this.streamReads?.on('error', (error: Error) =>
+      this.logger.warn({ err: error }, 'bridge: stream read connection error'),
+    );
     const decorations = new PositionReader(ctx, ctx.options.positions);
-    const streamStore = this.streamReads === null ? ctx.store : new JobStore(this.streamReads, ctx.keys, ctx.options.retention, this.logger, ctx.metrics);
+    const streamStore =
+      this.streamReads === null
+        ? ctx.store
+        : new JobStore(this.streamReads, ctx.keys, ctx.options.retention, this.logger, ctx.metrics);
     this.services = {
       store: streamStore,
       output: ctx.output,
       // `seenn.jobs` itself: its lists go through the stream connection too (same decoration); any
       // other reader (a test's, an app's) is used as given.
-      jobs: jobs instanceof JobsApi && this.streamReads !== null ? decoratedJobReader(streamStore, (records) => decorations.decorate(records), jobs) : jobs,
+      jobs:
+        jobs instanceof JobsApi && this.streamReads !== null
+          ? decoratedJobReader(streamStore, (records) => decorations.decorate(records), jobs)
+          : jobs,
       hub: this.hub,
       positions,
       options: this.options,
@@ -130,7 +150,9 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       const filterJobId = await this.streamFilter(principal, url);
       const output = parseOutputRequest(url.searchParams, filterJobId);
       if (this.hub.count(principal.userId) >= this.options.maxStreamsPerUser) {
-        throw new SeennError('TOO_MANY_STREAMS', `at most ${this.options.maxStreamsPerUser} streams per user`, { details: { limit: this.options.maxStreamsPerUser } });
+        throw new SeennError('TOO_MANY_STREAMS', `at most ${this.options.maxStreamsPerUser} streams per user`, {
+          details: { limit: this.options.maxStreamsPerUser },
+        });
       }
       // The client may have gone while we authenticated: a closed response never emits `close` again.
       if (res.destroyed || res.socket === null || res.socket.destroyed) return;
@@ -141,7 +163,8 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
         return;
       }
       const header = req.headers['last-event-id'];
-      const cursor = (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
+      const cursor =
+        (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
       const session = new SseSession(res, { principal, filterJobId, cursor, output }, this.services);
       this.sessions.add(session);
       this.startTicker();
@@ -168,7 +191,9 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
 
   /** `GET /jobs/:id/output?stream=&after=&limit=`: `{ chunks, next?, done }` (see `output-rest.ts`). */
   handleOutput(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return this.rest(req, res, (principal, url) => getOutput(this.jobs, this.ctx.output, principal, jobId, url.searchParams));
+    return this.rest(req, res, (principal, url) =>
+      getOutput(this.jobs, this.ctx.output, principal, jobId, url.searchParams),
+    );
   }
 
   /** What every session shares (one object for all of them). */
@@ -178,7 +203,13 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
 
   /** Counters for diagnostics. */
   get stats(): BridgeStats {
-    return { streams: this.sessions.size, detachedStreams: this.detachedStreams, hub: this.hub.stats, slowClientDisconnects: this.slowClientDisconnects, watchedJobs: this.positions?.watchedJobs ?? 0 };
+    return {
+      streams: this.sessions.size,
+      detachedStreams: this.detachedStreams,
+      hub: this.hub.stats,
+      slowClientDisconnects: this.slowClientDisconnects,
+      watchedJobs: this.positions?.watchedJobs ?? 0,
+    };
   }
 
   /** Ends every stream, stops the timers and the position watcher, and closes the hub's connection. Idempotent. */
@@ -191,7 +222,15 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       this.limiter?.close();
       this.connectLimiter?.close();
       const reads = this.streamReads;
-      const quit = reads === null ? undefined : reads.status === 'wait' ? reads.disconnect() : reads.quit().then(() => undefined, () => reads.disconnect());
+      const quit =
+        reads === null
+          ? undefined
+          : reads.status === 'wait'
+            ? reads.disconnect()
+            : reads.quit().then(
+                () => undefined,
+                () => reads.disconnect(),
+              );
       await Promise.all([this.positions?.close(), this.hub.close(), quit]);
     })();
     return this.closing;
@@ -222,7 +261,11 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   }
 
   /** Authenticates, rate-limits and answers one REST request with `body(principal, url)` as JSON. */
-  private async rest<T>(req: Req, res: ServerResponse, body: (principal: Principal, url: URL) => Promise<T>): Promise<void> {
+  private async rest<T>(
+    req: Req,
+    res: ServerResponse,
+    body: (principal: Principal, url: URL) => Promise<T>,
+  ): Promise<void> {
     let url: URL | null = null;
     let headers: Record<string, string | number> = {};
     try {
@@ -245,7 +288,12 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     return jobId;
   }
 
-  private answerError(res: ServerResponse, url: URL | null, error: unknown, headers: Record<string, string | number> = {}): void {
+  private answerError(
+    res: ServerResponse,
+    url: URL | null,
+    error: unknown,
+    headers: Record<string, string | number> = {},
+  ): void {
     const coded = toSeennError(error);
     this.ctx.metrics.authFailure(coded.status);
     if (error instanceof RateLimitExceeded) headers = { ...headers, ...error.headers };

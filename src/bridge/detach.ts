@@ -101,7 +101,8 @@ export function detachStream(res: ServerResponse): Socket | null {
   const parser = (socket as Socket & { parser?: HttpParser | null }).parser;
   const req = (res as ServerResponse & { req?: IncomingMessage }).req;
   // The request must be whole (a body still arriving keeps the parser at work on this connection).
-  if (parser === null || parser === undefined || req === undefined || parser.incoming !== req || !req.complete) return null;
+  if (parser === null || parser === undefined || req === undefined || parser.incoming !== req || !req.complete)
+    return null;
   if ((socket as Socket & { _httpMessage?: unknown })._httpMessage !== res) return null;
   const required: Array<readonly [string, Listener]> = [];
   for (const [event, name] of SERVER_LISTENERS) {

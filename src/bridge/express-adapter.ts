@@ -35,7 +35,9 @@ function loadExpress(): ExpressModule {
   try {
     return require('express') as ExpressModule;
   } catch (error) {
-    throw new SeennError('CONFIG_INVALID', 'seenn.bridge() needs the `express` package (npm install express@5)', { cause: error });
+    throw new SeennError('CONFIG_INVALID', 'seenn.bridge() needs the `express` package (npm install express@5)', {
+      cause: error,
+    });
   }
 }
 
@@ -57,7 +59,11 @@ function releaseRouting(req: Request): void {
  * app.use('/v1', seenn.bridge({ heartbeatMs: 15_000 }));
  * ```
  */
-export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, options: ExpressBridgeOptions = {}): BridgeRouter {
+export function createBridgeRouter(
+  ctx: SeennContext,
+  jobs: RestJobReader,
+  options: ExpressBridgeOptions = {},
+): BridgeRouter {
   const express = loadExpress();
   const bridge = new Bridge<Request>(ctx, jobs, options);
   const router = express.Router();
@@ -95,7 +101,12 @@ export function createBridgeRouter(ctx: SeennContext, jobs: RestJobReader, optio
       return;
     }
     const status = (error as { status?: unknown } | null)?.status;
-    sendError(res, typeof status === 'number' && status >= 400 && status < 500 ? new SeennError('VALIDATION_ERROR', 'the request path is malformed') : toSeennError(error));
+    sendError(
+      res,
+      typeof status === 'number' && status >= 400 && status < 500
+        ? new SeennError('VALIDATION_ERROR', 'the request path is malformed')
+        : toSeennError(error),
+    );
   });
   return Object.assign(router, { bridge });
 }

@@ -35,7 +35,12 @@ export function loggableUrl(url: URL): string {
 }
 
 /** Writes `body` as JSON with `status` (never 204: Seenn SDKs always parse the body). */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string | number> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -58,7 +63,10 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function sendError(res: ServerResponse, error: SeennError, headers: Record<string, string | number> = {}): void {
   if (error.status === 401) {
     const refused = error.details['reason'] === 'invalid' || error.details['reason'] === 'expired';
-    headers = { ...headers, 'WWW-Authenticate': refused ? 'Bearer realm="seenn", error="invalid_token"' : 'Bearer realm="seenn"' };
+    headers = {
+      ...headers,
+      'WWW-Authenticate': refused ? 'Bearer realm="seenn", error="invalid_token"' : 'Bearer realm="seenn"',
+    };
   }
   sendJson(res, error.status, error.toJSON(), headers);
 }

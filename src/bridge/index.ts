@@ -4,7 +4,15 @@
  */
 export { Bridge, type BridgeStats } from './bridge.js';
 export { createBridgeRouter, type BridgeRouter, type ExpressBridgeOptions } from './express-adapter.js';
-export { BRIDGE_DEFAULTS, resolveBridgeOptions, type AuthResult, type BridgeAuth, type BridgeOptions, type RateLimitOptions, type ResolvedBridgeOptions } from './options.js';
+export {
+  BRIDGE_DEFAULTS,
+  resolveBridgeOptions,
+  type AuthResult,
+  type BridgeAuth,
+  type BridgeOptions,
+  type RateLimitOptions,
+  type ResolvedBridgeOptions,
+} from './options.js';
 export { SSE_HEADERS, type CloseReason } from './sse-session.js';
 export type { HubStats } from './live-hub.js';
 export type { JobWithChildren } from './rest.js';

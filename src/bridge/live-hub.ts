@@ -123,7 +123,9 @@ export class LiveHub {
     if (shard === undefined) return;
     this.shards.delete(userId);
     this.shardUsers.delete(shard.channel);
-    (this.subscriber as Cluster | null)?.sunsubscribe(shard.channel).catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: sunsubscribe failed'));
+    (this.subscriber as Cluster | null)
+      ?.sunsubscribe(shard.channel)
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: sunsubscribe failed'));
   }
 
   /** How many listeners `userId` has on this process. */
@@ -139,7 +141,10 @@ export class LiveHub {
       try {
         listener.deliverPosition(event);
       } catch (error) {
-        this.logger.error({ err: error, userId: event.userId }, 'bridge hub: a session failed to take a position update');
+        this.logger.error(
+          { err: error, userId: event.userId },
+          'bridge hub: a session failed to take a position update',
+        );
       }
     }
   }
@@ -207,7 +212,8 @@ export class LiveHub {
         (error: unknown) => this.logger.warn({ err: error }, 'bridge hub: subscribe failed; will retry on reconnect'),
       );
     });
-    if (subscriber.status === 'wait') subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
+    if (subscriber.status === 'wait')
+      subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
   }
 
   /**
@@ -241,7 +247,8 @@ export class LiveHub {
       }
     });
     for (const userId of this.listeners.keys()) this.subscribeUser(userId);
-    if (subscriber.status === 'wait') subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
+    if (subscriber.status === 'wait')
+      subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
   }
 
   /** Sharded Pub/Sub: subscribes to `userId`'s channel unless done; whether it is confirmed and nothing was missed since. */
@@ -263,7 +270,11 @@ export class LiveHub {
         shard.confirmed = true;
         this.resyncUser(userId);
       },
-      (error: unknown) => this.logger.warn({ err: error, userId }, 'bridge hub: ssubscribe failed; will retry when the subscribers are back'),
+      (error: unknown) =>
+        this.logger.warn(
+          { err: error, userId },
+          'bridge hub: ssubscribe failed; will retry when the subscribers are back',
+        ),
     );
   }
 
@@ -288,7 +299,10 @@ export class LiveHub {
     try {
       event = this.decorate(parsed);
     } catch (error) {
-      this.logger.error({ err: error, userId: parsed.userId }, 'bridge hub: could not add derived fields to an event; sent as stored');
+      this.logger.error(
+        { err: error, userId: parsed.userId },
+        'bridge hub: could not add derived fields to an event; sent as stored',
+      );
     }
     for (const listener of [...listeners]) {
       try {

@@ -49,13 +49,24 @@ export function parseOutputRequest(query: URLSearchParams, filterJobId: string |
   let stream: string | null = null;
   if (name !== null && name !== '*') {
     const parsed = OutputStreamNameSchema.safeParse(name);
-    if (!parsed.success) throw new SeennError('VALIDATION_ERROR', '`output` must be `*` or a stream name (1 to 32 letters, digits, _ . or -)', { details: { output: name } });
+    if (!parsed.success)
+      throw new SeennError(
+        'VALIDATION_ERROR',
+        '`output` must be `*` or a stream name (1 to 32 letters, digits, _ . or -)',
+        { details: { output: name } },
+      );
     stream = parsed.data;
   }
   const afterText = query.get('outputAfter');
   if (afterText === null) return { stream, after: filterJobId !== null && stream !== null ? -1 : null };
-  if (!/^(-1|0|[1-9]\d{0,8})$/.test(afterText)) throw new SeennError('VALIDATION_ERROR', '`outputAfter` must be an integer from -1', { details: { outputAfter: afterText } });
-  if (filterJobId === null || stream === null) throw new SeennError('VALIDATION_ERROR', '`outputAfter` needs a `jobId` filter and one `output` stream', { details: { outputAfter: afterText } });
+  if (!/^(-1|0|[1-9]\d{0,8})$/.test(afterText))
+    throw new SeennError('VALIDATION_ERROR', '`outputAfter` must be an integer from -1', {
+      details: { outputAfter: afterText },
+    });
+  if (filterJobId === null || stream === null)
+    throw new SeennError('VALIDATION_ERROR', '`outputAfter` needs a `jobId` filter and one `output` stream', {
+      details: { outputAfter: afterText },
+    });
   return { stream, after: Number(afterText) };
 }
 
@@ -94,7 +105,12 @@ export function outputFrame(jobId: string, stream: string, seq: number, json: st
 export function outputFrames(jobId: string, stream: string, firstSeq: number, chunks: readonly string[]): Frame {
   // Stored chunks are JSON.stringify output (one line); re-serialised if one were not, as formatFrame does.
   const line = (json: string): string => (/[\r\n]/.test(json) ? JSON.stringify(JSON.parse(json)) : json);
-  return new Frame(chunks.map((json, i) => `event:${OUTPUT_EVENT}\ndata:${outputEventData(jobId, stream, firstSeq + i, line(json))}\n\n`).join(''), OUTPUT_EVENT);
+  return new Frame(
+    chunks
+      .map((json, i) => `event:${OUTPUT_EVENT}\ndata:${outputEventData(jobId, stream, firstSeq + i, line(json))}\n\n`)
+      .join(''),
+    OUTPUT_EVENT,
+  );
 }
 
 /** Where a follower writes: the session's own write path. */
@@ -205,7 +221,8 @@ export class OutputFollower {
   private wants(notification: OutputNotification): boolean {
     if (this.request.stream !== null && notification.stream !== this.request.stream) return false;
     const parentJobId = this.parents.get(notification.jobId);
-    if (this.filterJobId !== null && notification.jobId !== this.filterJobId && parentJobId !== this.filterJobId) return false;
+    if (this.filterJobId !== null && notification.jobId !== this.filterJobId && parentJobId !== this.filterJobId)
+      return false;
     return inScope(this.principal, notification.jobId, parentJobId);
   }
 
@@ -241,7 +258,8 @@ export class OutputFollower {
       return;
     }
     const frames = event.frames;
-    for (let seq = followed.next; seq < firstSeq + chunks.length; seq += 1) this.sink.write(frames[seq - firstSeq] as Frame);
+    for (let seq = followed.next; seq < firstSeq + chunks.length; seq += 1)
+      this.sink.write(frames[seq - firstSeq] as Frame);
     followed.next = Math.max(followed.next, firstSeq + chunks.length);
   }
 
@@ -259,7 +277,8 @@ export class OutputFollower {
         const next = followed.next ?? 0;
         const page = await this.store.read(userId, followed.jobId, followed.stream, next - 1, OUTPUT_READ_BATCH);
         if (this.sink.isClosed()) return;
-        if (page.chunks.length > 0) this.sink.write(outputFrames(followed.jobId, followed.stream, page.firstSeq, page.chunks));
+        if (page.chunks.length > 0)
+          this.sink.write(outputFrames(followed.jobId, followed.stream, page.firstSeq, page.chunks));
         followed.next = next + page.chunks.length;
         await this.sink.drained();
         if (this.sink.isClosed()) return;

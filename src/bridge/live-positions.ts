@@ -62,7 +62,13 @@ export class LivePositions {
    * @param send - hands a changed position to the streams of its user
    * @param positions - the lookup and ETA options (`SeennOptions.positions`)
    */
-  constructor(source: PositionWatcherSource, positionIntervalMs: number, logger: Logger, send: (event: PositionEvent) => void, positions: PositionOptions = {}) {
+  constructor(
+    source: PositionWatcherSource,
+    positionIntervalMs: number,
+    logger: Logger,
+    send: (event: PositionEvent) => void,
+    positions: PositionOptions = {},
+  ) {
     this.watcher = new PositionWatcher(source, { ...positions, positionIntervalMs });
     this.watcher.on('position', ({ userId, job }) => {
       try {
@@ -135,7 +141,8 @@ export class StreamPositions {
     if (this.closed) return;
     const stop = this.unwatch.get(job.id);
     if (job.status === 'queued') {
-      if (stop === undefined && this.unwatch.size < MAX_WATCHED_JOBS_PER_STREAM) this.unwatch.set(job.id, this.watcher.watch(this.userId, job.id, job));
+      if (stop === undefined && this.unwatch.size < MAX_WATCHED_JOBS_PER_STREAM)
+        this.unwatch.set(job.id, this.watcher.watch(this.userId, job.id, job));
     } else if (stop !== undefined) {
       this.unwatch.delete(job.id);
       stop();

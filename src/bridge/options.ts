@@ -121,7 +121,9 @@ export const BRIDGE_DEFAULTS = Object.freeze({
 } as const);
 
 /** How the bridge authenticates, resolved. */
-export type ResolvedAuth<Req> = { kind: 'secret'; secret: Uint8Array } | { kind: 'hook'; authenticate: (req: Req) => AuthResult | null | Promise<AuthResult | null> };
+export type ResolvedAuth<Req> =
+  | { kind: 'secret'; secret: Uint8Array }
+  | { kind: 'hook'; authenticate: (req: Req) => AuthResult | null | Promise<AuthResult | null> };
 
 /** {@link BridgeOptions} with every default applied. */
 export interface ResolvedBridgeOptions<Req = IncomingMessage> {
@@ -145,7 +147,10 @@ export interface ResolvedBridgeOptions<Req = IncomingMessage> {
 const ms = z.number().int().positive();
 const secretSchema = z
   .union([z.string(), z.instanceof(Uint8Array)])
-  .refine((secret) => (typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) >= 32, 'auth.secret must be at least 32 bytes');
+  .refine(
+    (secret) => (typeof secret === 'string' ? Buffer.byteLength(secret) : secret.byteLength) >= 32,
+    'auth.secret must be at least 32 bytes',
+  );
 /** Validates a {@link RateLimitOptions}. */
 export const RateLimitSchema = z.object({ requests: z.number().int().min(1), perMs: ms }).strict();
 const OptionsSchema = z
@@ -153,7 +158,14 @@ const OptionsSchema = z
     auth: z
       .union([
         z.object({ secret: secretSchema }).strict(),
-        z.object({ authenticate: z.custom<(req: unknown) => unknown>((value) => typeof value === 'function', 'auth.authenticate must be a function') }).strict(),
+        z
+          .object({
+            authenticate: z.custom<(req: unknown) => unknown>(
+              (value) => typeof value === 'function',
+              'auth.authenticate must be a function',
+            ),
+          })
+          .strict(),
       ])
       .optional(),
     heartbeatMs: ms.min(10).optional(),
@@ -179,7 +191,10 @@ const OptionsSchema = z
  * Validates bridge options and applies defaults. `defaultSecret` is the Seenn `tokenSecret`, used when
  * `auth` is not given; with neither, the bridge cannot authenticate anyone and this throws.
  */
-export function resolveBridgeOptions<Req>(options: BridgeOptions<Req>, defaultSecret: Uint8Array | null): ResolvedBridgeOptions<Req> {
+export function resolveBridgeOptions<Req>(
+  options: BridgeOptions<Req>,
+  defaultSecret: Uint8Array | null,
+): ResolvedBridgeOptions<Req> {
   const parsed = parseOrThrow(OptionsSchema, options, 'bridge options');
   let auth: ResolvedAuth<Req>;
   if (options.auth !== undefined && 'authenticate' in options.auth) {
@@ -190,7 +205,10 @@ export function resolveBridgeOptions<Req>(options: BridgeOptions<Req>, defaultSe
   } else if (defaultSecret !== null) {
     auth = { kind: 'secret', secret: defaultSecret };
   } else {
-    throw new SeennError('CONFIG_INVALID', 'the bridge needs `auth: { secret }` or `auth: { authenticate }`, or `new Seenn({ tokenSecret })`');
+    throw new SeennError(
+      'CONFIG_INVALID',
+      'the bridge needs `auth: { secret }` or `auth: { authenticate }`, or `new Seenn({ tokenSecret })`',
+    );
   }
   return {
     auth,
@@ -200,13 +218,15 @@ export function resolveBridgeOptions<Req>(options: BridgeOptions<Req>, defaultSe
     retryJitterMs: parsed.retryJitterMs ?? BRIDGE_DEFAULTS.retryJitterMs,
     maxBufferedBytes: parsed.maxBufferedBytes ?? BRIDGE_DEFAULTS.maxBufferedBytes,
     maxStreamsPerUser: parsed.maxStreamsPerUser ?? BRIDGE_DEFAULTS.maxStreamsPerUser,
-    connectRateLimit: parsed.connectRateLimit === undefined ? { ...BRIDGE_DEFAULTS.connectRateLimit } : parsed.connectRateLimit,
+    connectRateLimit:
+      parsed.connectRateLimit === undefined ? { ...BRIDGE_DEFAULTS.connectRateLimit } : parsed.connectRateLimit,
     drainTimeoutMs: parsed.drainTimeoutMs ?? BRIDGE_DEFAULTS.drainTimeoutMs,
     detachStreams: parsed.detachStreams ?? BRIDGE_DEFAULTS.detachStreams,
     maxTokenAgeSeconds: parsed.maxTokenAgeSeconds ?? BRIDGE_DEFAULTS.maxTokenAgeSeconds,
     rateLimit: parsed.rateLimit === undefined ? { ...BRIDGE_DEFAULTS.rateLimit } : parsed.rateLimit,
     syncFinishedWithinMs: parsed.syncFinishedWithinMs ?? BRIDGE_DEFAULTS.syncFinishedWithinMs,
     syncMaxJobs: parsed.syncMaxJobs ?? BRIDGE_DEFAULTS.syncMaxJobs,
-    positionIntervalMs: parsed.positionIntervalMs === undefined ? BRIDGE_DEFAULTS.positionIntervalMs : parsed.positionIntervalMs,
+    positionIntervalMs:
+      parsed.positionIntervalMs === undefined ? BRIDGE_DEFAULTS.positionIntervalMs : parsed.positionIntervalMs,
   };
 }

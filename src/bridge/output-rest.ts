@@ -26,13 +26,26 @@ export const OUTPUT_PAGE_DEFAULT = 100;
 export const OUTPUT_PAGE_MAX = 1_000;
 
 /** `GET /jobs/:id/output`: validates the query, checks the job is the principal's, reads one page. */
-export async function getOutput(jobs: RestJobReader, output: OutputStore, principal: Principal, jobId: string, query: URLSearchParams): Promise<OutputPageBody> {
+export async function getOutput(
+  jobs: RestJobReader,
+  output: OutputStore,
+  principal: Principal,
+  jobId: string,
+  query: URLSearchParams,
+): Promise<OutputPageBody> {
   const streamText = query.get('stream') ?? DEFAULT_OUTPUT_STREAM;
   const afterText = query.get('after') ?? '-1';
   const limitText = query.get('limit') ?? String(OUTPUT_PAGE_DEFAULT);
-  if (!OutputStreamNameSchema.safeParse(streamText).success) throw new SeennError('VALIDATION_ERROR', '`stream` must be 1 to 32 letters, digits, _ . or -', { details: { stream: streamText } });
-  if (!/^(-1|0|[1-9]\d{0,8})$/.test(afterText)) throw new SeennError('VALIDATION_ERROR', '`after` must be an integer from -1', { details: { after: afterText } });
-  if (!/^[1-9]\d{0,3}$/.test(limitText) || Number(limitText) > OUTPUT_PAGE_MAX) throw new SeennError('VALIDATION_ERROR', `\`limit\` must be an integer from 1 to ${OUTPUT_PAGE_MAX}`, { details: { limit: limitText } });
+  if (!OutputStreamNameSchema.safeParse(streamText).success)
+    throw new SeennError('VALIDATION_ERROR', '`stream` must be 1 to 32 letters, digits, _ . or -', {
+      details: { stream: streamText },
+    });
+  if (!/^(-1|0|[1-9]\d{0,8})$/.test(afterText))
+    throw new SeennError('VALIDATION_ERROR', '`after` must be an integer from -1', { details: { after: afterText } });
+  if (!/^[1-9]\d{0,3}$/.test(limitText) || Number(limitText) > OUTPUT_PAGE_MAX)
+    throw new SeennError('VALIDATION_ERROR', `\`limit\` must be an integer from 1 to ${OUTPUT_PAGE_MAX}`, {
+      details: { limit: limitText },
+    });
   // The job first: when it has finished, the chunks read after it are all there will ever be.
   const job = await getJob(jobs, principal, jobId);
   const page = await output.read(job.userId, job.id, streamText, Number(afterText), Number(limitText));

@@ -50,7 +50,8 @@ export class RateLimiter {
 
   private sweep(nowMs: number): void {
     this.sweptAtMs = nowMs;
-    for (const [key, window] of this.windows) if (nowMs - window.startedAtMs >= this.options.perMs) this.windows.delete(key);
+    for (const [key, window] of this.windows)
+      if (nowMs - window.startedAtMs >= this.options.perMs) this.windows.delete(key);
   }
 }
 
@@ -74,7 +75,10 @@ export class RateLimitExceeded extends SeennError {
  */
 export function spendBudget(limiter: RateLimiter, key: string): Record<string, string | number> {
   const decision = limiter.take(key);
-  const headers: Record<string, string | number> = { 'X-RateLimit-Limit': decision.limit, 'X-RateLimit-Remaining': decision.remaining };
+  const headers: Record<string, string | number> = {
+    'X-RateLimit-Limit': decision.limit,
+    'X-RateLimit-Remaining': decision.remaining,
+  };
   if (!decision.allowed) {
     headers['Retry-After'] = decision.retryAfterSeconds;
     throw new RateLimitExceeded(decision.retryAfterSeconds, headers);

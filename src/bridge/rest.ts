@@ -16,7 +16,11 @@ export interface JobWithChildren {
 }
 
 /** A job reader that may also know how to read a parent with its children. */
-export type RestJobReader = JobReader & { getWithChildren?: (parentId: string) => Promise<{ parent: SeennJob; children: readonly (ChildJobSummary | SeennJob)[] } | null> };
+export type RestJobReader = JobReader & {
+  getWithChildren?: (
+    parentId: string,
+  ) => Promise<{ parent: SeennJob; children: readonly (ChildJobSummary | SeennJob)[] } | null>;
+};
 
 /** Jobs examined, newest first, when looking for a parent's children without `getWithChildren`. */
 const CHILD_SCAN_MAX_JOBS = 5_000;
@@ -39,7 +43,12 @@ export async function listJobs(jobs: RestJobReader, principal: Principal, query:
 }
 
 /** A scoped principal's list: the jobs its scope names, newest first, on one page. */
-async function listScoped(jobs: RestJobReader, principal: Principal, jobIds: readonly string[], limit: number): Promise<JobPage> {
+async function listScoped(
+  jobs: RestJobReader,
+  principal: Principal,
+  jobIds: readonly string[],
+  limit: number,
+): Promise<JobPage> {
   const found = await Promise.all(jobIds.map((id) => jobs.get(id)));
   const visible = found.filter((job): job is SeennJob => job !== null && canSee(principal, job));
   visible.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? 1 : -1));
@@ -47,7 +56,11 @@ async function listScoped(jobs: RestJobReader, principal: Principal, jobIds: rea
 }
 
 /** `GET /jobs/:parentId/children`: the parent and its children sorted by `childIndex`, or 404. */
-export async function getChildren(jobs: RestJobReader, principal: Principal, parentId: string): Promise<JobWithChildren> {
+export async function getChildren(
+  jobs: RestJobReader,
+  principal: Principal,
+  parentId: string,
+): Promise<JobWithChildren> {
   const parent = await getJob(jobs, principal, parentId);
   if (typeof jobs.getWithChildren === 'function') {
     const found = await jobs.getWithChildren(parentId);
@@ -60,7 +73,8 @@ export async function getChildren(jobs: RestJobReader, principal: Principal, par
   let cursor: string | undefined;
   do {
     const page = await jobs.list(principal.userId, cursor === undefined ? { limit: 100 } : { limit: 100, cursor });
-    for (const job of page.jobs) if (job.parent?.parentJobId === parentId && job.userId === principal.userId) children.push(toSummary(job));
+    for (const job of page.jobs)
+      if (job.parent?.parentJobId === parentId && job.userId === principal.userId) children.push(toSummary(job));
     examined += page.jobs.length;
     cursor = page.nextCursor;
   } while (cursor !== undefined && children.length < expected && examined < CHILD_SCAN_MAX_JOBS);

@@ -51,15 +51,30 @@ import { StreamEvent } from './stream-event.js';
 import { collectSyncJobs, storedJobReader, syncPages, type JobReader } from './sync.js';
 
 /** Headers of every stream, on top of `Content-Type: text/event-stream` and `Connection: keep-alive`. */
-export const SSE_HEADERS = Object.freeze({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no', 'X-Content-Type-Options': 'nosniff' });
+export const SSE_HEADERS = Object.freeze({
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+  'X-Content-Type-Options': 'nosniff',
+});
 
 /** The whole response head of a stream (headers set earlier on the response, e.g. CORS, are kept). */
-const STREAM_HEAD = Object.freeze({ 'Content-Type': 'text/event-stream', Connection: 'keep-alive', Pragma: 'no-cache', ...SSE_HEADERS });
+const STREAM_HEAD = Object.freeze({
+  'Content-Type': 'text/event-stream',
+  Connection: 'keep-alive',
+  Pragma: 'no-cache',
+  ...SSE_HEADERS,
+});
 
 /** Frames that never change, encoded once. */
 const EXPIRED_FRAME = formatValue('error', { code: 'UNAUTHORIZED', message: 'the token has expired' });
-const FAILED_FRAME = formatValue('error', { code: 'INTERNAL_ERROR', message: 'the stream failed; reconnect to resume' });
-const GAP_FRAME = formatValue('error', { code: 'REPLAY_GAP', message: 'events were trimmed before this stream could send them; reconnect to resynchronise' });
+const FAILED_FRAME = formatValue('error', {
+  code: 'INTERNAL_ERROR',
+  message: 'the stream failed; reconnect to resume',
+});
+const GAP_FRAME = formatValue('error', {
+  code: 'REPLAY_GAP',
+  message: 'events were trimmed before this stream could send them; reconnect to resynchronise',
+});
 
 /** Socket errors end in `close`, which ends the session; nothing else to do. */
 function ignoreSocketError(): void {}
@@ -156,20 +171,27 @@ export class SseSession implements HubListener {
     this.res = res;
     this.out = res;
     this.positions = services.positions?.forStream(request.principal.userId) ?? null;
-    this.output = new OutputFollower(request.principal, request.filterJobId, request.output ?? { stream: null, after: null }, services.output, {
-      write: (frame) => {
-        // Output is activity: a stream showing a job's output is not idle.
-        this.lastJobEventAtMs = Date.now();
-        this.write(frame);
+    this.output = new OutputFollower(
+      request.principal,
+      request.filterJobId,
+      request.output ?? { stream: null, after: null },
+      services.output,
+      {
+        write: (frame) => {
+          // Output is activity: a stream showing a job's output is not idle.
+          this.lastJobEventAtMs = Date.now();
+          this.write(frame);
+        },
+        drained: () => this.drained(),
+        isClosed: () => this.isClosed,
+        overflow: () => this.close('slow-client'),
+        fail: (error) => {
+          services.logger.error({ err: error, userId: this.userId }, 'bridge: reading job output failed');
+          this.fail();
+        },
       },
-      drained: () => this.drained(),
-      isClosed: () => this.isClosed,
-      overflow: () => this.close('slow-client'),
-      fail: (error) => {
-        services.logger.error({ err: error, userId: this.userId }, 'bridge: reading job output failed');
-        this.fail();
-      },
-    }, services.options.maxBufferedBytes);
+      services.options.maxBufferedBytes,
+    );
     // The response's `close` is the one reliable disconnect signal (the request's `close` comes as
     // soon as a request body has been read, by any middleware).
     res.once('close', () => this.close('client'));
@@ -214,13 +236,23 @@ export class SseSession implements HubListener {
       const cursor = this.request.cursor !== null && isStreamId(this.request.cursor) ? this.request.cursor : null;
       let first: string | null = null;
       let last: string | null;
-      if (cursor !== null) [first, last] = await Promise.all([store.firstStreamId(this.userId), store.lastStreamId(this.userId)]);
+      if (cursor !== null)
+        [first, last] = await Promise.all([store.firstStreamId(this.userId), store.lastStreamId(this.userId)]);
       else last = await store.lastStreamId(this.userId);
       if (this.isClosed) return;
-      const recovered = cursor !== null && first !== null && last !== null && compareIds(first, cursor) <= 0 && compareIds(cursor, last) <= 0;
+      const recovered =
+        cursor !== null &&
+        first !== null &&
+        last !== null &&
+        compareIds(first, cursor) <= 0 &&
+        compareIds(cursor, last) <= 0;
       if (this.request.cursor !== null) this.services.metrics.reconnect(recovered);
       const retryMs = options.retryMs + Math.floor(Math.random() * (options.retryJitterMs + 1));
-      const hello = { userId: this.userId, recovered, ...(this.request.filterJobId === null ? {} : { jobId: this.request.filterJobId }) };
+      const hello = {
+        userId: this.userId,
+        recovered,
+        ...(this.request.filterJobId === null ? {} : { jobId: this.request.filterJobId }),
+      };
       let synced = 0;
       if (recovered && cursor !== null) {
         this.sayHello(formatValue('connected', hello, { retryMs }));
@@ -230,13 +262,21 @@ export class SseSession implements HubListener {
         // The newest id is read BEFORE the snapshots: a change after it is also in the stream (and
         // arrives below), so the client may see a state twice but never misses one.
         const cursorTimeMs = cursor === null ? Number.POSITIVE_INFINITY : Number(cursor.split('-')[0]);
-        synced = await this.sync(last, formatValue('connected', hello, { retryMs }), () => formatValue('connected', hello, { retryMs, ...(last === null ? {} : { id: last }) }), Math.min(Date.now() - options.syncFinishedWithinMs, cursorTimeMs));
+        synced = await this.sync(
+          last,
+          formatValue('connected', hello, { retryMs }),
+          () => formatValue('connected', hello, { retryMs, ...(last === null ? {} : { id: last }) }),
+          Math.min(Date.now() - options.syncFinishedWithinMs, cursorTimeMs),
+        );
         if (this.isClosed) return;
         this.position = last ?? START;
       }
       await this.catchUp(recovered || !subscribedAtStart || this.resyncWhileStarting);
       this.output.start();
-      logger.debug({ userId: this.userId, recovered, synced, filtered: this.request.filterJobId !== null }, 'bridge: stream open');
+      logger.debug(
+        { userId: this.userId, recovered, synced, filtered: this.request.filterJobId !== null },
+        'bridge: stream open',
+      );
     } catch (error) {
       logger.error({ err: error, userId: this.userId }, 'bridge: stream failed to start');
       this.fail();
@@ -249,7 +289,8 @@ export class SseSession implements HubListener {
     if (this.phase !== 'live') {
       this.pending.push(event);
       this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes)
+        this.close('slow-client');
       return;
     }
     this.handle(event);
@@ -261,7 +302,8 @@ export class SseSession implements HubListener {
     if (this.phase !== 'live') {
       this.pending.push(event);
       this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes)
+        this.close('slow-client');
       return;
     }
     this.sendPosition(event);
@@ -333,7 +375,13 @@ export class SseSession implements HubListener {
     }
     const { idleTimeoutMs, heartbeatMs } = this.services.options;
     if (idleTimeoutMs !== null && nowMs - this.lastJobEventAtMs >= idleTimeoutMs) {
-      this.close('idle', formatFrame({ event: 'connection.idle', data: JSON.stringify({ reason: 'no job events', idleTime: nowMs - this.lastJobEventAtMs }) }));
+      this.close(
+        'idle',
+        formatFrame({
+          event: 'connection.idle',
+          data: JSON.stringify({ reason: 'no job events', idleTime: nowMs - this.lastJobEventAtMs }),
+        }),
+      );
       return;
     }
     if (beatDueByMs >= this.nextBeatAtMs) {
@@ -366,7 +414,14 @@ export class SseSession implements HubListener {
     // Straight to the socket only when nothing stands between the response and it: chunked encoding,
     // our response is the socket's current one with nothing waiting in its own buffer, and no
     // middleware wrapped `write`/`end` (compression, logging taps: they get every write as before).
-    if (res.chunkedEncoding && socket !== null && res.writableLength === socket.writableLength && !socket.destroyed && res.write === OutgoingMessage.prototype.write && res.end === OutgoingMessage.prototype.end) {
+    if (
+      res.chunkedEncoding &&
+      socket !== null &&
+      res.writableLength === socket.writableLength &&
+      !socket.destroyed &&
+      res.write === OutgoingMessage.prototype.write &&
+      res.end === OutgoingMessage.prototype.end
+    ) {
       this.out = socket;
       this.direct = true;
       this.corked = socket;
@@ -380,7 +435,12 @@ export class SseSession implements HubListener {
    * `connected` does (`emptyHello`). Stops reading as soon as the stream closes. Returns the number
    * of jobs sent.
    */
-  private async sync(cursor: string | null, hello: Frame, emptyHello: () => Frame, finishedSinceMs: number): Promise<number> {
+  private async sync(
+    cursor: string | null,
+    hello: Frame,
+    emptyHello: () => Frame,
+    finishedSinceMs: number,
+  ): Promise<number> {
     const { jobs, options } = this.services;
     const pages = syncPages(jobs, {
       principal: this.request.principal,
@@ -502,7 +562,10 @@ export class SseSession implements HubListener {
     for (;;) {
       // XRANGE first, then the oldest id: when the oldest is still ≤ position after the read, nothing
       // after position was trimmed before the read, so the read is complete.
-      const [entries, first] = await Promise.all([store.readStream(this.userId, this.position, REPLAY_BATCH), store.firstStreamId(this.userId)]);
+      const [entries, first] = await Promise.all([
+        store.readStream(this.userId, this.position, REPLAY_BATCH),
+        store.firstStreamId(this.userId),
+      ]);
       if (this.isClosed) return;
       if (this.position !== START && first !== null && compareIds(first, this.position) > 0) {
         this.close('gap', GAP_FRAME);
@@ -570,7 +633,13 @@ export class SseSession implements HubListener {
   /** Writes one whole frame (one `write()`); disconnects a client whose unsent bytes pass the bound. */
   private write(frame: Frame): void {
     const { res, out } = this;
-    if (this.phase === 'closed' || out.destroyed || out.writableEnded || (res !== null && (res.destroyed || res.writableEnded))) return;
+    if (
+      this.phase === 'closed' ||
+      out.destroyed ||
+      out.writableEnded ||
+      (res !== null && (res.destroyed || res.writableEnded))
+    )
+      return;
     out.write(this.direct ? frame.chunk : frame.bytes);
     this.services.metrics.eventSent(frame.event);
     if (out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');

@@ -117,7 +117,12 @@ function isJobEventName(event: string): boolean {
 function isJobShaped(value: unknown): value is SeennJob {
   if (value === null || typeof value !== 'object') return false;
   const job = value as Record<string, unknown>;
-  return typeof job['id'] === 'string' && typeof job['userId'] === 'string' && typeof job['status'] === 'string' && typeof job['updatedAt'] === 'string';
+  return (
+    typeof job['id'] === 'string' &&
+    typeof job['userId'] === 'string' &&
+    typeof job['status'] === 'string' &&
+    typeof job['updatedAt'] === 'string'
+  );
 }
 
 function parseRefs(value: unknown): JobRefs {

@@ -37,7 +37,11 @@ export function storedJobReader(store: JobStore): JobReader {
  * `decorate`) that lists through `store` — the bridge's auto-pipelined stream connection — and reads
  * single jobs through `fallback`.
  */
-export function decoratedJobReader(store: JobStore, decorate: (records: readonly JobRecord[]) => Promise<SeennJob[]>, fallback: JobReader): JobReader {
+export function decoratedJobReader(
+  store: JobStore,
+  decorate: (records: readonly JobRecord[]) => Promise<SeennJob[]>,
+  fallback: JobReader,
+): JobReader {
   return {
     get: (jobId) => fallback.get(jobId),
     async list(userId, options = {}) {
@@ -77,18 +81,27 @@ export const SYNC_PAGE_JOBS = 100;
 export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenerator<SeennJob[], void, undefined> {
   const { principal, cancelled = () => false } = scope;
   const named = scope.filterJobId !== null ? [scope.filterJobId] : principal.jobIds;
-  const wanted = (job: SeennJob): boolean => !isTerminal(job.status) || Date.parse(job.completedAt ?? job.updatedAt) >= scope.finishedSinceMs;
+  const wanted = (job: SeennJob): boolean =>
+    !isTerminal(job.status) || Date.parse(job.completedAt ?? job.updatedAt) >= scope.finishedSinceMs;
   const seen = new Set<string>();
   let examined = 0;
   let cursor: string | undefined;
   do {
     if (cancelled()) return;
-    const page = await jobs.list(principal.userId, cursor === undefined ? { limit: SYNC_PAGE_JOBS } : { limit: SYNC_PAGE_JOBS, cursor });
+    const page = await jobs.list(
+      principal.userId,
+      cursor === undefined ? { limit: SYNC_PAGE_JOBS } : { limit: SYNC_PAGE_JOBS, cursor },
+    );
     const selected: SeennJob[] = [];
     for (const job of page.jobs) {
       examined += 1;
       if (canSee(principal, job) && !seen.has(job.id)) {
-        if (named === undefined ? wanted(job) : named.includes(job.id) || (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job))) {
+        if (
+          named === undefined
+            ? wanted(job)
+            : named.includes(job.id) ||
+              (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job))
+        ) {
           seen.add(job.id);
           selected.push(job);
         }

@@ -24,7 +24,16 @@ import { z } from 'zod';
 import type { Principal } from '../auth/tokens.js';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { cancelJob, completeJob, createSeennOnlyChild, createSeennOnlyParent, failJob, setJobProgress, startSeennOnlyJob, type SeennOnlyJobInput } from '../handles/index.js';
+import {
+  cancelJob,
+  completeJob,
+  createSeennOnlyChild,
+  createSeennOnlyParent,
+  failJob,
+  setJobProgress,
+  startSeennOnlyJob,
+  type SeennOnlyJobInput,
+} from '../handles/index.js';
 import { isJobIdShape } from '../model/ids.js';
 import { CHILD_PROGRESS_MODES, LIMITS, TtlSecondsSchema, type SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
@@ -80,19 +89,38 @@ const WriteApiOptionsSchema = z.union([
         .array(
           z
             .string()
-            .min(WRITE_API_DEFAULTS.minApiKeyChars, `API keys must have at least ${WRITE_API_DEFAULTS.minApiKeyChars} characters`)
+            .min(
+              WRITE_API_DEFAULTS.minApiKeyChars,
+              `API keys must have at least ${WRITE_API_DEFAULTS.minApiKeyChars} characters`,
+            )
             .max(500)
-            .regex(/^[A-Za-z0-9_-]+$/, 'API keys may hold letters, digits, _ and - only (so no key can look like an end-user token)'),
+            .regex(
+              /^[A-Za-z0-9_-]+$/,
+              'API keys may hold letters, digits, _ and - only (so no key can look like an end-user token)',
+            ),
         )
         .min(1),
-      maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).optional(),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .optional(),
       rateLimit: RateLimitSchema.nullable().optional(),
     })
     .strict(),
   z
     .object({
-      authenticate: z.custom<(req: unknown) => unknown>((value) => typeof value === 'function', 'writeApi.authenticate must be a function'),
-      maxBodyBytes: z.number().int().min(1024).max(16 * 1024 * 1024).optional(),
+      authenticate: z.custom<(req: unknown) => unknown>(
+        (value) => typeof value === 'function',
+        'writeApi.authenticate must be a function',
+      ),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .optional(),
       rateLimit: RateLimitSchema.nullable().optional(),
     })
     .strict(),
@@ -143,14 +171,28 @@ const CreateBodySchema = z
     totalChildren: z.number().int().min(1).max(LIMITS.maxChildren).optional(),
     childProgressMode: z.enum(CHILD_PROGRESS_MODES).optional(),
     parentJobId: z.string().min(1).max(512).optional(),
-    childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1).optional(),
+    childIndex: z
+      .number()
+      .int()
+      .min(0)
+      .max(LIMITS.maxChildren - 1)
+      .optional(),
     push: ignored,
     liveActivity: ignored,
   })
   .strict()
-  .refine((body) => body.totalChildren === undefined || body.parentJobId === undefined, { message: 'totalChildren (a parent) and parentJobId (a child) cannot both be given', path: ['parentJobId'] })
-  .refine((body) => body.childProgressMode === undefined || body.totalChildren !== undefined, { message: 'childProgressMode needs totalChildren', path: ['childProgressMode'] })
-  .refine((body) => (body.parentJobId === undefined) === (body.childIndex === undefined), { message: 'a child needs both parentJobId and childIndex', path: ['childIndex'] });
+  .refine((body) => body.totalChildren === undefined || body.parentJobId === undefined, {
+    message: 'totalChildren (a parent) and parentJobId (a child) cannot both be given',
+    path: ['parentJobId'],
+  })
+  .refine((body) => body.childProgressMode === undefined || body.totalChildren !== undefined, {
+    message: 'childProgressMode needs totalChildren',
+    path: ['childProgressMode'],
+  })
+  .refine((body) => (body.parentJobId === undefined) === (body.childIndex === undefined), {
+    message: 'a child needs both parentJobId and childIndex',
+    path: ['childIndex'],
+  });
 
 /** `push` and `liveActivity` (Seenn Cloud's push options) are accepted and ignored everywhere. */
 function withoutPush(body: Record<string, unknown>): Record<string, unknown> {
@@ -184,7 +226,8 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record
 }
 
 function asObject(value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SeennError('VALIDATION_ERROR', 'the request body must be a JSON object', { details: {} });
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new SeennError('VALIDATION_ERROR', 'the request body must be a JSON object', { details: {} });
   return value as Record<string, unknown>;
 }
 
@@ -304,7 +347,8 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   handleEtaGet(req: Req, res: ServerResponse, etaKey: string): Promise<void> {
     return this.backend(req, res, async () => {
       const stats = await this.etaStats(etaKey);
-      if (stats === null) throw new SeennError('NOT_FOUND', `no ETA statistics for ${etaKey}`, { details: { id: etaKey } });
+      if (stats === null)
+        throw new SeennError('NOT_FOUND', `no ETA statistics for ${etaKey}`, { details: { id: etaKey } });
       return stats;
     });
   }
@@ -317,11 +361,19 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
       const etaKeys = new Set<string>();
       let cursor = '0';
       do {
-        const [next, found] = await this.ctx.redis.scan(cursor, 'MATCH', `${globEscape(prefix.slice(0, -suffix.length))}*${suffix}`, 'COUNT', 500);
+        const [next, found] = await this.ctx.redis.scan(
+          cursor,
+          'MATCH',
+          `${globEscape(prefix.slice(0, -suffix.length))}*${suffix}`,
+          'COUNT',
+          500,
+        );
         cursor = next;
         for (const key of found) etaKeys.add(key.slice(prefix.length - suffix.length, -suffix.length));
       } while (cursor !== '0');
-      const stats = (await Promise.all([...etaKeys].sort().map((key) => this.etaStats(key)))).filter((value): value is EtaStats => value !== null);
+      const stats = (await Promise.all([...etaKeys].sort().map((key) => this.etaStats(key)))).filter(
+        (value): value is EtaStats => value !== null,
+      );
       return { stats };
     });
   }
@@ -339,7 +391,11 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
    * Backend reads (`GET /jobs/:id`, `GET /jobs?userId=`, `GET /jobs/:id/children`): answered here when
    * `req` carries backend credentials (any user's job), else passed on (`false`) to the end-user routes.
    */
-  async handleBackendRead(req: Req, res: ServerResponse, route: { kind: 'job' | 'children'; jobId: string } | { kind: 'list' }): Promise<boolean> {
+  async handleBackendRead(
+    req: Req,
+    res: ServerResponse,
+    route: { kind: 'job' | 'children'; jobId: string } | { kind: 'list' },
+  ): Promise<boolean> {
     try {
       if (!(await this.isBackend(req))) return false;
     } catch (error) {
@@ -350,7 +406,10 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
       if (route.kind === 'list') {
         const query = requestUrl(req).searchParams;
         const userId = query.get('userId');
-        if (userId === null || userId === '') throw new SeennError('VALIDATION_ERROR', '`userId` is required', { details: { issues: [{ path: 'userId', message: 'required' }] } });
+        if (userId === null || userId === '')
+          throw new SeennError('VALIDATION_ERROR', '`userId` is required', {
+            details: { issues: [{ path: 'userId', message: 'required' }] },
+          });
         return listJobs(this.jobs, { userId }, query);
       }
       const owner = await this.ownerPrincipal(route.jobId);
@@ -379,7 +438,12 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   }
 
   /** Backend-only POST routes: credentials, body, `Idempotency-Key`, then `answer(body)`. */
-  private async write(req: Req, res: ServerResponse, status: number, answer: (body: Record<string, unknown>) => Promise<SeennJob>): Promise<void> {
+  private async write(
+    req: Req,
+    res: ServerResponse,
+    status: number,
+    answer: (body: Record<string, unknown>) => Promise<SeennJob>,
+  ): Promise<void> {
     let headers: Record<string, string | number> = {};
     try {
       headers = await this.requireBackend(req);
@@ -390,7 +454,12 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
         return;
       }
       const replay = await this.idempotent(req, idempotencyKey, body, status, answer);
-      sendJson(res, replay.status, replay.body, replay.replayed ? { ...headers, 'Idempotency-Replayed': 'true' } : headers);
+      sendJson(
+        res,
+        replay.status,
+        replay.body,
+        replay.replayed ? { ...headers, 'Idempotency-Replayed': 'true' } : headers,
+      );
     } catch (error) {
       answerError(res, error, headers);
     }
@@ -408,17 +477,32 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     status: number,
     answer: (body: Record<string, unknown>) => Promise<SeennJob>,
   ): Promise<{ status: number; body: unknown; replayed: boolean }> {
-    if (idempotencyKey.length > 255) throw new SeennError('VALIDATION_ERROR', 'Idempotency-Key must be at most 255 characters', { details: {} });
+    if (idempotencyKey.length > 255)
+      throw new SeennError('VALIDATION_ERROR', 'Idempotency-Key must be at most 255 characters', { details: {} });
     const scope = createHash('sha256')
       .update(`${bearer(req) ?? ''}\n${req.method ?? ''}\n${requestUrl(req).pathname}\n${idempotencyKey}`)
       .digest('base64url');
     const key = this.ctx.keys.idempotency(scope);
     const bodyHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
-    const claimed = await this.ctx.redis.set(key, JSON.stringify({ pending: true, bodyHash }), 'EX', WRITE_API_DEFAULTS.idempotencySeconds, 'NX');
+    const claimed = await this.ctx.redis.set(
+      key,
+      JSON.stringify({ pending: true, bodyHash }),
+      'EX',
+      WRITE_API_DEFAULTS.idempotencySeconds,
+      'NX',
+    );
     if (claimed === null) {
-      const stored = JSON.parse((await this.ctx.redis.get(key)) ?? '{}') as Partial<StoredAnswer> & { pending?: boolean };
-      if (stored.bodyHash !== bodyHash) throw new SeennError('VALIDATION_ERROR', 'this Idempotency-Key was used with another request body', { details: { reason: 'idempotency-key-reused' } });
-      if (stored.pending === true || stored.status === undefined) throw new SeennError('CONFLICT', 'a request with this Idempotency-Key is still being processed; retry later', { details: { reason: 'idempotency-key-in-progress' } });
+      const stored = JSON.parse((await this.ctx.redis.get(key)) ?? '{}') as Partial<StoredAnswer> & {
+        pending?: boolean;
+      };
+      if (stored.bodyHash !== bodyHash)
+        throw new SeennError('VALIDATION_ERROR', 'this Idempotency-Key was used with another request body', {
+          details: { reason: 'idempotency-key-reused' },
+        });
+      if (stored.pending === true || stored.status === undefined)
+        throw new SeennError('CONFLICT', 'a request with this Idempotency-Key is still being processed; retry later', {
+          details: { reason: 'idempotency-key-in-progress' },
+        });
       return { status: stored.status, body: stored.body, replayed: true };
     }
     try {
@@ -442,22 +526,39 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     // Valid end-user credentials are refused outright; anything else is not authenticated.
     const principal = await this.users.authenticate(req, requestUrl(req), false).catch(() => null);
     this.ctx.metrics.authFailure(principal === null ? 401 : 403);
-    if (principal !== null) throw new SeennError('FORBIDDEN', 'end-user credentials cannot use the backend API; use a backend API key', { details: { reason: 'end-user-token' } });
-    throw new SeennError('UNAUTHORIZED', 'a backend API key is required: `Authorization: Bearer <key>`', { details: { reason: bearer(req) === null ? 'missing' : 'invalid' } });
+    if (principal !== null)
+      throw new SeennError('FORBIDDEN', 'end-user credentials cannot use the backend API; use a backend API key', {
+        details: { reason: 'end-user-token' },
+      });
+    throw new SeennError('UNAUTHORIZED', 'a backend API key is required: `Authorization: Bearer <key>`', {
+      details: { reason: bearer(req) === null ? 'missing' : 'invalid' },
+    });
   }
 
   /** `POST /jobs` for one of Seenn's three shapes. */
   private async create(raw: Record<string, unknown>): Promise<SeennJob> {
     const body = parseOrThrow(CreateBodySchema, raw, 'job', 'VALIDATION_ERROR');
     const input: Record<string, unknown> = { userId: body.userId, jobType: body.jobType, title: body.title };
-    for (const name of ['metadata', 'queue', 'stage', 'estimatedCompletionAt', 'estimatedDuration', 'ttlSeconds'] as const) if (body[name] !== undefined) input[name] = body[name];
+    for (const name of [
+      'metadata',
+      'queue',
+      'stage',
+      'estimatedCompletionAt',
+      'estimatedDuration',
+      'ttlSeconds',
+    ] as const)
+      if (body[name] !== undefined) input[name] = body[name];
     const workflowId = body.workflowId ?? body.version;
     if (workflowId !== undefined) input['workflowId'] = workflowId;
     const fields = input as unknown as SeennOnlyJobInput;
     if (body.totalChildren !== undefined) {
       // Seenn's rule: a failed child does not fail its parent unless `metadata.failOnChildFailure` is true.
       const failParentOnChildFailure = body.metadata?.['failOnChildFailure'] === true;
-      return createSeennOnlyParent(this.ctx, fields, { childCount: body.totalChildren, childProgressMode: body.childProgressMode ?? 'average', failParentOnChildFailure });
+      return createSeennOnlyParent(this.ctx, fields, {
+        childCount: body.totalChildren,
+        childProgressMode: body.childProgressMode ?? 'average',
+        failParentOnChildFailure,
+      });
     }
     if (body.parentJobId !== undefined && body.childIndex !== undefined) {
       return createSeennOnlyChild(this.ctx, fields, { parentJobId: body.parentJobId, childIndex: body.childIndex });
@@ -470,7 +571,10 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     checkEtaKey(etaKey);
     const key = runsKey(this.ctx.keys, undefined, etaKey);
     const [samples, ttlMs] = await Promise.all([this.ctx.redis.lrange(key, 0, -1), this.ctx.redis.pttl(key)]);
-    const sorted = samples.map(Number).filter(Number.isFinite).sort((a, b) => a - b);
+    const sorted = samples
+      .map(Number)
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
     if (sorted.length === 0) return null;
     const count = sorted.length;
     const at = (q: number): number => sorted[Math.min(count - 1, Math.max(0, Math.ceil(q * count) - 1))] as number;
@@ -510,7 +614,12 @@ export interface CancelRouteContext<Req extends IncomingMessage> {
  * end-user token (anyone else's job answers 404, as every read does). Served by every bridge; backend
  * keys work only with `writeApi`.
  */
-export async function answerCancel<Req extends IncomingMessage>(route: CancelRouteContext<Req>, req: Req, res: ServerResponse, jobId: string): Promise<void> {
+export async function answerCancel<Req extends IncomingMessage>(
+  route: CancelRouteContext<Req>,
+  req: Req,
+  res: ServerResponse,
+  jobId: string,
+): Promise<void> {
   let headers: Record<string, string | number> = {};
   try {
     const backend = await route.backendOf(req);
@@ -544,7 +653,8 @@ function checkId(jobId: string): void {
 
 /** 404 for an ETA key no workflow can have. */
 function checkEtaKey(etaKey: string): void {
-  if (etaKey.length === 0 || etaKey.length > LIMITS.jobTypeChars || /[*?[\]\\]/.test(etaKey)) throw new SeennError('NOT_FOUND', `no ETA statistics for ${etaKey}`, { details: { id: etaKey } });
+  if (etaKey.length === 0 || etaKey.length > LIMITS.jobTypeChars || /[*?[\]\\]/.test(etaKey))
+    throw new SeennError('NOT_FOUND', `no ETA statistics for ${etaKey}`, { details: { id: etaKey } });
 }
 
 /** Escapes Redis glob characters. */

@@ -8,12 +8,23 @@ import type { WriteApi } from './write-api.js';
 /** Mounts the write routes (and backend reads) on `router`. Call before the read routes are mounted. */
 export function mountWriteApi(router: Router, api: WriteApi<Request>): void {
   const id = (req: Request): string => String(req.params['id']);
-  const backendRead = (route: (req: Request) => Parameters<WriteApi<Request>['handleBackendRead']>[2]) => async (req: Request, res: Response, next: NextFunction) => {
-    if (!(await api.handleBackendRead(req, res, route(req)))) next();
-  };
-  router.get('/jobs', backendRead(() => ({ kind: 'list' })));
-  router.get('/jobs/:id/children', backendRead((req) => ({ kind: 'children', jobId: id(req) })));
-  router.get('/jobs/:id', backendRead((req) => ({ kind: 'job', jobId: id(req) })));
+  const backendRead =
+    (route: (req: Request) => Parameters<WriteApi<Request>['handleBackendRead']>[2]) =>
+    async (req: Request, res: Response, next: NextFunction) => {
+      if (!(await api.handleBackendRead(req, res, route(req)))) next();
+    };
+  router.get(
+    '/jobs',
+    backendRead(() => ({ kind: 'list' })),
+  );
+  router.get(
+    '/jobs/:id/children',
+    backendRead((req) => ({ kind: 'children', jobId: id(req) })),
+  );
+  router.get(
+    '/jobs/:id',
+    backendRead((req) => ({ kind: 'job', jobId: id(req) })),
+  );
   router.post('/jobs', (req, res) => api.handleCreate(req, res));
   router.post('/jobs/:id/progress', (req, res) => api.handleProgress(req, res, id(req)));
   router.post('/jobs/:id/complete', (req, res) => api.handleComplete(req, res, id(req)));

@@ -132,11 +132,20 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
   /** @param options - see {@link SeennClientOptions}; validated here (throws `CLIENT_CONFIG_INVALID`). */
   constructor(options: SeennClientOptions) {
     super((error, event) => {
-      if (event !== 'error') this.emit('error', new SeennClientError('LISTENER_FAILED', `A '${String(event)}' listener threw`, { cause: error }));
+      if (event !== 'error')
+        this.emit(
+          'error',
+          new SeennClientError('LISTENER_FAILED', `A '${String(event)}' listener threw`, { cause: error }),
+        );
     });
     this.options = Object.freeze(resolveClientOptions(options));
     this.tokens = new TokenSource(this.options.token);
-    this.http = { baseUrl: this.options.baseUrl, fetch: this.options.fetch, tokens: this.tokens, requestTimeoutMs: this.options.requestTimeoutMs };
+    this.http = {
+      baseUrl: this.options.baseUrl,
+      fetch: this.options.fetch,
+      tokens: this.tokens,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+    };
     this.cache = new JobCache(this.options.cacheMaxJobs, (jobId) => this.watchers.has(jobId));
     this.cursor = new Cursor(this.options.storage, this.options.storageKey, this.options.lastEventId, (error) =>
       this.emit('error', new SeennClientError('STORAGE_FAILED', 'The storage adapter failed', { cause: error })),
@@ -267,9 +276,13 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
    * already finished.
    */
   async cancel(jobId: string, options: { reason?: string } = {}): Promise<SeennJob> {
-    const body = await requestJson(this.http, `/jobs/${encodeURIComponent(jobId)}/cancel`, this.lifecycle.signal, { method: 'POST', body: options });
+    const body = await requestJson(this.http, `/jobs/${encodeURIComponent(jobId)}/cancel`, this.lifecycle.signal, {
+      method: 'POST',
+      body: options,
+    });
     const job = readJob(body);
-    if (job === null) throw new SeennClientError('BAD_RESPONSE', `POST /jobs/${jobId}/cancel did not answer a job object`);
+    if (job === null)
+      throw new SeennClientError('BAD_RESPONSE', `POST /jobs/${jobId}/cancel did not answer a job object`);
     return this.applyJob(job, { via: 'fetch' });
   }
 
@@ -301,7 +314,8 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
     }
     const raw = typeof body === 'object' && body !== null ? (body as { parent?: unknown; children?: unknown }) : {};
     const parent = readJob(raw.parent);
-    if (parent === null || !Array.isArray(raw.children)) throw new SeennClientError('BAD_RESPONSE', `GET /jobs/${parentId}/children did not answer { parent, children }`);
+    if (parent === null || !Array.isArray(raw.children))
+      throw new SeennClientError('BAD_RESPONSE', `GET /jobs/${parentId}/children did not answer { parent, children }`);
     return { parent: this.applyJob(parent, { via: 'fetch' }), children: raw.children as ChildJobSummary[] };
   }
 
@@ -352,7 +366,8 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
         if (abortReason === 'heartbeat-timeout') this.scheduleReconnect('heartbeat-timeout');
         return;
       case 'ended':
-        if (outcome.error !== undefined) this.report(new SeennClientError('NETWORK_ERROR', 'The event stream broke', { cause: outcome.error }));
+        if (outcome.error !== undefined)
+          this.report(new SeennClientError('NETWORK_ERROR', 'The event stream broke', { cause: outcome.error }));
         this.scheduleReconnect('ended');
         return;
       case 'unauthorized':
@@ -387,7 +402,8 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
 
   private countFailure(): void {
     this.failuresInRow += 1;
-    if (this.options.transport === 'auto' && this.failuresInRow >= this.options.sseFailuresBeforePolling) this.startPolling();
+    if (this.options.transport === 'auto' && this.failuresInRow >= this.options.sseFailuresBeforePolling)
+      this.startPolling();
   }
 
   /**
@@ -396,7 +412,11 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
    */
   private scheduleReconnect(reason: ReconnectInfo['reason'], delayMs?: number, atLeast = false): void {
     if (this.attempt >= this.options.maxReconnectAttempts) {
-      this.fail(new SeennClientError('RECONNECT_FAILED', `Gave up after ${this.attempt} reconnects in a row`, { details: { attempts: this.attempt } }));
+      this.fail(
+        new SeennClientError('RECONNECT_FAILED', `Gave up after ${this.attempt} reconnects in a row`, {
+          details: { attempts: this.attempt },
+        }),
+      );
       return;
     }
     const { jitter, reconnectBaseMs, reconnectMaxMs, random } = this.options;
@@ -404,7 +424,14 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
     if (delayMs !== undefined && !atLeast) {
       delay = delayMs;
     } else {
-      delay = nextReconnectDelayMs({ mode: jitter, attempt: this.attempt, previousMs: this.previousDelayMs, baseMs: reconnectBaseMs, maxMs: reconnectMaxMs, random });
+      delay = nextReconnectDelayMs({
+        mode: jitter,
+        attempt: this.attempt,
+        previousMs: this.previousDelayMs,
+        baseMs: reconnectBaseMs,
+        maxMs: reconnectMaxMs,
+        random,
+      });
       this.previousDelayMs = Math.max(delay, reconnectBaseMs);
       if (delayMs !== undefined) delay = Math.max(delay, delayMs);
       this.attempt += 1;
@@ -429,13 +456,19 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
   private armWatchdog(): void {
     clearTimeout(this.watchdogTimer);
     const stream = this.stream;
-    this.watchdogTimer = setTimeout(() => stream?.abort('heartbeat-timeout' satisfies AbortReason), this.options.heartbeatTimeoutMs);
+    this.watchdogTimer = setTimeout(
+      () => stream?.abort('heartbeat-timeout' satisfies AbortReason),
+      this.options.heartbeatTimeoutMs,
+    );
   }
 
   private onStreamEvent(message: EventSourceMessage): void {
     if (!this.running) return;
     const name = message.event ?? 'message';
-    const raw: RawEvent = message.id === undefined ? { event: name, data: message.data } : { event: name, id: message.id, data: message.data };
+    const raw: RawEvent =
+      message.id === undefined
+        ? { event: name, data: message.data }
+        : { event: name, id: message.id, data: message.data };
     this.emit('event', raw);
     // Any named event proves the stream alive (comments do not; the protocol sends heartbeats).
     if (message.event !== undefined) this.armWatchdog();
@@ -478,7 +511,8 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
         if (typeof update !== 'object' || update === null || typeof update.parentJobId !== 'string') return;
         const parent = this.cache.mergeChildProgress(update);
         this.emit('child.progress', update, parent);
-        if (parent !== null) this.emit('job', parent, id === undefined ? { via: 'sse', event: name } : { via: 'sse', event: name, id });
+        if (parent !== null)
+          this.emit('job', parent, id === undefined ? { via: 'sse', event: name } : { via: 'sse', event: name, id });
         return;
       }
       case 'heartbeat':
@@ -487,7 +521,11 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
       case 'error': {
         const body = typeof data === 'object' && data !== null ? (data as { code?: unknown; message?: unknown }) : {};
         const code = typeof body.code === 'string' ? body.code : 'SERVER_ERROR';
-        this.report(new SeennClientError(code, typeof body.message === 'string' ? body.message : 'The bridge reported an error', { details: { ...body } }));
+        this.report(
+          new SeennClientError(code, typeof body.message === 'string' ? body.message : 'The bridge reported an error', {
+            details: { ...body },
+          }),
+        );
         return;
       }
       default:
@@ -505,7 +543,8 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
   private applyJob(job: SeennJob, source: JobUpdateSource): SeennJob {
     if (source.via !== 'sse') {
       const cached = this.cache.get(job.id);
-      if (cached !== undefined && (cached.updatedAt > job.updatedAt || (isFinished(cached) && !isFinished(job)))) return cached;
+      if (cached !== undefined && (cached.updatedAt > job.updatedAt || (isFinished(cached) && !isFinished(job))))
+        return cached;
     }
     this.cache.replace(job);
     this.emit('job', job, source);
@@ -572,7 +611,14 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
 
   private report(error: unknown): void {
     if (this.lifecycle.signal.aborted) return;
-    this.emit('error', error instanceof SeennClientError ? error : new SeennClientError('NETWORK_ERROR', error instanceof Error ? error.message : String(error), { cause: error }));
+    this.emit(
+      'error',
+      error instanceof SeennClientError
+        ? error
+        : new SeennClientError('NETWORK_ERROR', error instanceof Error ? error.message : String(error), {
+            cause: error,
+          }),
+    );
   }
 
   /** Stops for good after a problem retrying cannot fix. */

@@ -48,7 +48,11 @@ export class SeennClientError extends Error {
    * @param message - a sentence for humans
    * @param options - HTTP `status`, `details` and `cause`
    */
-  constructor(code: string, message: string, options: { status?: number; details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { status?: number; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status;
@@ -68,10 +72,14 @@ export async function errorFromResponse(response: Response, what: string): Promi
   if (typeof envelope === 'object' && envelope !== null) {
     const { code, message, details } = envelope as { code?: unknown; message?: unknown; details?: unknown };
     if (typeof code === 'string') {
-      return new SeennClientError(code, typeof message === 'string' ? message : `${what} failed with HTTP ${response.status}`, {
-        status: response.status,
-        details: typeof details === 'object' && details !== null ? (details as Record<string, unknown>) : {},
-      });
+      return new SeennClientError(
+        code,
+        typeof message === 'string' ? message : `${what} failed with HTTP ${response.status}`,
+        {
+          status: response.status,
+          details: typeof details === 'object' && details !== null ? (details as Record<string, unknown>) : {},
+        },
+      );
     }
   }
   return new SeennClientError('HTTP_ERROR', `${what} failed with HTTP ${response.status}`, { status: response.status });

@@ -35,7 +35,12 @@ export interface EventStreamRequest {
 
 /** Whether this runtime can read a `fetch` body as a stream (every current browser and Node ≥ 18 can). */
 export function canStreamFetch(): boolean {
-  return typeof ReadableStream === 'function' && typeof TextDecoder === 'function' && typeof Response === 'function' && 'body' in Response.prototype;
+  return (
+    typeof ReadableStream === 'function' &&
+    typeof TextDecoder === 'function' &&
+    typeof Response === 'function' &&
+    'body' in Response.prototype
+  );
 }
 
 /** Opens the stream, feeds its events to `onEvent` until it ends, and says how it ended. Never throws. */
@@ -43,10 +48,21 @@ export async function runEventStream(request: EventStreamRequest): Promise<Strea
   const { url, headers, signal } = request;
   let response: Response;
   try {
-    response = await request.fetch(url, { headers: { ...headers, Accept: 'text/event-stream', 'Cache-Control': 'no-cache' }, signal, cache: 'no-store' });
+    response = await request.fetch(url, {
+      headers: { ...headers, Accept: 'text/event-stream', 'Cache-Control': 'no-cache' },
+      signal,
+      cache: 'no-store',
+    });
   } catch (error) {
     if (signal.aborted) return { kind: 'aborted' };
-    return { kind: 'failed', error: new SeennClientError('NETWORK_ERROR', `Event stream request failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error }) };
+    return {
+      kind: 'failed',
+      error: new SeennClientError(
+        'NETWORK_ERROR',
+        `Event stream request failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      ),
+    };
   }
   const { status } = response;
   if (status !== 200) {
@@ -62,7 +78,10 @@ export async function runEventStream(request: EventStreamRequest): Promise<Strea
   const contentType = response.headers.get('content-type') ?? '';
   if (!contentType.toLowerCase().startsWith('text/event-stream') || response.body === null) {
     await response.body?.cancel().catch(() => undefined);
-    return { kind: 'unavailable', error: new SeennClientError('SSE_UNAVAILABLE', `Expected text/event-stream, got "${contentType}"`, { status }) };
+    return {
+      kind: 'unavailable',
+      error: new SeennClientError('SSE_UNAVAILABLE', `Expected text/event-stream, got "${contentType}"`, { status }),
+    };
   }
   request.onOpen();
   const parser = createParser({ onEvent: request.onEvent });

@@ -31,7 +31,12 @@ export interface RequestInitJson {
  * coded error for non-2xx answers (after one retry with a new token on `401`), `NETWORK_ERROR`,
  * `TIMEOUT` or `BAD_RESPONSE`. `signal` aborts it (the abort error is rethrown as it is).
  */
-export async function requestJson(ctx: HttpContext, path: string, signal?: AbortSignal, init?: RequestInitJson): Promise<unknown> {
+export async function requestJson(
+  ctx: HttpContext,
+  path: string,
+  signal?: AbortSignal,
+  init?: RequestInitJson,
+): Promise<unknown> {
   const method = init?.method ?? 'GET';
   for (let attempt = 0; ; attempt += 1) {
     const token = await ctx.tokens.get();
@@ -51,12 +56,20 @@ export async function requestJson(ctx: HttpContext, path: string, signal?: Abort
     try {
       return await response.json();
     } catch (error) {
-      throw new SeennClientError('BAD_RESPONSE', `${method} ${path} did not answer JSON`, { status: response.status, cause: error });
+      throw new SeennClientError('BAD_RESPONSE', `${method} ${path} did not answer JSON`, {
+        status: response.status,
+        cause: error,
+      });
     }
   }
 }
 
-async function fetchWithTimeout(ctx: HttpContext, url: string, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
+async function fetchWithTimeout(
+  ctx: HttpContext,
+  url: string,
+  init: RequestInit,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -70,8 +83,13 @@ async function fetchWithTimeout(ctx: HttpContext, url: string, init: RequestInit
     return await ctx.fetch(url, { ...init, signal: controller.signal });
   } catch (error) {
     if (signal?.aborted) throw error;
-    if (timedOut) throw new SeennClientError('TIMEOUT', `GET ${url} took longer than ${ctx.requestTimeoutMs} ms`, { cause: error });
-    throw new SeennClientError('NETWORK_ERROR', `GET ${url} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    if (timedOut)
+      throw new SeennClientError('TIMEOUT', `GET ${url} took longer than ${ctx.requestTimeoutMs} ms`, { cause: error });
+    throw new SeennClientError(
+      'NETWORK_ERROR',
+      `GET ${url} failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);

@@ -26,5 +26,15 @@ export { SeennClientError, CLIENT_ERROR_CODES, type ClientErrorCode } from './er
 export { nextReconnectDelayMs, type BackoffInput } from './backoff.js';
 export { isFinished, type ChildProgressUpdate } from './job-cache.js';
 export type { OutputChunkEvent, OutputIterationOptions } from './output.js';
-export type { SeennJob, JobStatus, Stage, QueueInfo, JobError, ChildrenStats, ParentLink, Attempt, ChildJobSummary } from '../model/wire.js';
+export type {
+  SeennJob,
+  JobStatus,
+  Stage,
+  QueueInfo,
+  JobError,
+  ChildrenStats,
+  ParentLink,
+  Attempt,
+  ChildJobSummary,
+} from '../model/wire.js';
 export type { Listener } from './emitter.js';

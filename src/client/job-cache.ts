@@ -27,7 +27,8 @@ export interface ChildProgressUpdate {
 export function readJob(value: unknown): SeennJob | null {
   if (typeof value !== 'object' || value === null) return null;
   const raw = value as Partial<SeennJob>;
-  const id = typeof raw.id === 'string' && raw.id ? raw.id : typeof raw.jobId === 'string' && raw.jobId ? raw.jobId : undefined;
+  const id =
+    typeof raw.id === 'string' && raw.id ? raw.id : typeof raw.jobId === 'string' && raw.jobId ? raw.jobId : undefined;
   if (id === undefined || typeof raw.status !== 'string' || typeof raw.progress !== 'number') return null;
   return { ...raw, id, jobId: id } as SeennJob;
 }

@@ -121,15 +121,25 @@ function invalid(message: string, option: string): SeennClientError {
   return new SeennClientError('CLIENT_CONFIG_INVALID', message, { details: { option } });
 }
 
-function positiveMs(options: SeennClientOptions, name: keyof typeof CLIENT_DEFAULTS & keyof SeennClientOptions, allowZero = false): number {
+function positiveMs(
+  options: SeennClientOptions,
+  name: keyof typeof CLIENT_DEFAULTS & keyof SeennClientOptions,
+  allowZero = false,
+): number {
   const value = options[name] ?? CLIENT_DEFAULTS[name];
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
-    throw invalid(`\`${name}\` must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}`, name);
+    throw invalid(
+      `\`${name}\` must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}`,
+      name,
+    );
   }
   return value;
 }
 
-function positiveInteger(options: SeennClientOptions, name: 'sseFailuresBeforePolling' | 'cacheMaxJobs' | 'maxReconnectAttempts'): number {
+function positiveInteger(
+  options: SeennClientOptions,
+  name: 'sseFailuresBeforePolling' | 'cacheMaxJobs' | 'maxReconnectAttempts',
+): number {
   const value = options[name] ?? CLIENT_DEFAULTS[name];
   if (typeof value !== 'number' || !(Number.isInteger(value) || value === Number.POSITIVE_INFINITY) || value < 1) {
     throw invalid(`\`${name}\` must be a positive integer, got ${String(value)}`, name);
@@ -140,17 +150,36 @@ function positiveInteger(options: SeennClientOptions, name: 'sseFailuresBeforePo
 /** Validates {@link SeennClientOptions} and applies defaults; throws a `CLIENT_CONFIG_INVALID` {@link SeennClientError}. */
 export function resolveClientOptions(options: SeennClientOptions): ResolvedClientOptions {
   if (typeof options !== 'object' || options === null) throw invalid('Expected an options object', 'options');
-  if (typeof options.baseUrl !== 'string' || options.baseUrl.length === 0) throw invalid('`baseUrl` must be a non-empty string such as "https://api.example.com/v1"', 'baseUrl');
-  const { token, userId, transport = CLIENT_DEFAULTS.transport, jitter = CLIENT_DEFAULTS.jitter, storage, lastEventId } = options;
-  if (token !== undefined && typeof token !== 'function' && (typeof token !== 'string' || token.length === 0)) throw invalid('`token` must be a non-empty string or a function returning one', 'token');
-  if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) throw invalid('`userId` must be a non-empty string', 'userId');
-  if (!['auto', 'sse', 'polling'].includes(transport)) throw invalid(`\`transport\` must be 'auto', 'sse' or 'polling', got ${String(transport)}`, 'transport');
-  if (!['full', 'decorrelated'].includes(jitter)) throw invalid(`\`jitter\` must be 'full' or 'decorrelated', got ${String(jitter)}`, 'jitter');
-  if (storage !== undefined && (typeof storage?.getItem !== 'function' || typeof storage.setItem !== 'function' || typeof storage.removeItem !== 'function')) {
+  if (typeof options.baseUrl !== 'string' || options.baseUrl.length === 0)
+    throw invalid('`baseUrl` must be a non-empty string such as "https://api.example.com/v1"', 'baseUrl');
+  const {
+    token,
+    userId,
+    transport = CLIENT_DEFAULTS.transport,
+    jitter = CLIENT_DEFAULTS.jitter,
+    storage,
+    lastEventId,
+  } = options;
+  if (token !== undefined && typeof token !== 'function' && (typeof token !== 'string' || token.length === 0))
+    throw invalid('`token` must be a non-empty string or a function returning one', 'token');
+  if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0))
+    throw invalid('`userId` must be a non-empty string', 'userId');
+  if (!['auto', 'sse', 'polling'].includes(transport))
+    throw invalid(`\`transport\` must be 'auto', 'sse' or 'polling', got ${String(transport)}`, 'transport');
+  if (!['full', 'decorrelated'].includes(jitter))
+    throw invalid(`\`jitter\` must be 'full' or 'decorrelated', got ${String(jitter)}`, 'jitter');
+  if (
+    storage !== undefined &&
+    (typeof storage?.getItem !== 'function' ||
+      typeof storage.setItem !== 'function' ||
+      typeof storage.removeItem !== 'function')
+  ) {
     throw invalid('`storage` must have getItem, setItem and removeItem (like localStorage)', 'storage');
   }
-  if (lastEventId !== undefined && typeof lastEventId !== 'string') throw invalid('`lastEventId` must be a string', 'lastEventId');
-  const fetchImpl = options.fetch ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined);
+  if (lastEventId !== undefined && typeof lastEventId !== 'string')
+    throw invalid('`lastEventId` must be a string', 'lastEventId');
+  const fetchImpl =
+    options.fetch ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined);
   if (typeof fetchImpl !== 'function') throw invalid('No `fetch` available: pass one as the `fetch` option', 'fetch');
   const random = options.random ?? Math.random;
   if (typeof random !== 'function') throw invalid('`random` must be a function returning numbers in [0, 1)', 'random');
@@ -175,6 +204,7 @@ export function resolveClientOptions(options: SeennClientOptions): ResolvedClien
     fetch: fetchImpl,
     random,
   };
-  if (resolved.reconnectMaxMs < resolved.reconnectBaseMs) throw invalid('`reconnectMaxMs` must be at least `reconnectBaseMs`', 'reconnectMaxMs');
+  if (resolved.reconnectMaxMs < resolved.reconnectBaseMs)
+    throw invalid('`reconnectMaxMs` must be at least `reconnectBaseMs`', 'reconnectMaxMs');
   return resolved;
 }

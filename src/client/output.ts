@@ -132,8 +132,20 @@ export class OutputReader implements AsyncIterable<OutputChunkEvent> {
         return;
       }
       if (this.controller.signal.aborted) return;
-      if (attempt >= options.maxReconnectAttempts) throw new SeennClientError('RECONNECT_FAILED', `Gave up reading the output of ${this.jobId} after ${attempt} reconnects in a row`, { details: { attempts: attempt } });
-      const delayMs = nextReconnectDelayMs({ mode: options.jitter, attempt, previousMs, baseMs: options.reconnectBaseMs, maxMs: options.reconnectMaxMs, random: options.random });
+      if (attempt >= options.maxReconnectAttempts)
+        throw new SeennClientError(
+          'RECONNECT_FAILED',
+          `Gave up reading the output of ${this.jobId} after ${attempt} reconnects in a row`,
+          { details: { attempts: attempt } },
+        );
+      const delayMs = nextReconnectDelayMs({
+        mode: options.jitter,
+        attempt,
+        previousMs,
+        baseMs: options.reconnectBaseMs,
+        maxMs: options.reconnectMaxMs,
+        random: options.random,
+      });
       previousMs = Math.max(delayMs, options.reconnectBaseMs);
       attempt += 1;
       await this.delay(delayMs);
@@ -204,7 +216,8 @@ export class OutputReader implements AsyncIterable<OutputChunkEvent> {
   private onEvent(message: EventSourceMessage): 'finished' | 'gap' | null {
     const name = message.event ?? 'message';
     if (name === 'job.output') {
-      const data = parse(message.data) as { jobId?: unknown; stream?: unknown; seq?: unknown; chunk?: unknown } | undefined;
+      const data = parse(message.data) as
+        { jobId?: unknown; stream?: unknown; seq?: unknown; chunk?: unknown } | undefined;
       if (data?.jobId !== this.jobId || data.stream !== this.stream || typeof data.seq !== 'number') return null;
       return this.push(data.seq, data.chunk) ? null : 'gap';
     }
@@ -217,10 +230,19 @@ export class OutputReader implements AsyncIterable<OutputChunkEvent> {
   private async drain(): Promise<void> {
     const path = `/jobs/${encodeURIComponent(this.jobId)}/output`;
     for (;;) {
-      const query = new URLSearchParams({ stream: this.stream, after: String(this.next - 1), limit: String(DRAIN_PAGE) });
-      const body = (await requestJson(this.ctx.http, `${path}?${query.toString()}`, this.controller.signal)) as { chunks?: unknown; next?: unknown };
-      if (!Array.isArray(body.chunks)) throw new SeennClientError('BAD_RESPONSE', `GET ${path} did not answer { chunks: [...] }`);
-      for (const entry of body.chunks as { seq?: unknown; chunk?: unknown }[]) if (typeof entry.seq === 'number') this.push(entry.seq, entry.chunk);
+      const query = new URLSearchParams({
+        stream: this.stream,
+        after: String(this.next - 1),
+        limit: String(DRAIN_PAGE),
+      });
+      const body = (await requestJson(this.ctx.http, `${path}?${query.toString()}`, this.controller.signal)) as {
+        chunks?: unknown;
+        next?: unknown;
+      };
+      if (!Array.isArray(body.chunks))
+        throw new SeennClientError('BAD_RESPONSE', `GET ${path} did not answer { chunks: [...] }`);
+      for (const entry of body.chunks as { seq?: unknown; chunk?: unknown }[])
+        if (typeof entry.seq === 'number') this.push(entry.seq, entry.chunk);
       if (typeof body.next !== 'number' || this.controller.signal.aborted) return;
     }
   }

@@ -3,7 +3,16 @@
  * then `useSeennJob(id)`, `useSeennJobs()` and `useSeennParent(id)` re-render live as the bridge
  * pushes changes. React ≥ 18 is an optional peer dependency of the package.
  */
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, useSyncExternalStore, type ReactNode } from 'react';
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useState,
+  useSyncExternalStore,
+  type ReactNode,
+} from 'react';
 import type { ChildJobSummary, JobError, QueueInfo, SeennJob, Stage } from '../model/wire.js';
 import type { ConnectionState, SeennClient } from './client.js';
 import { SeennClientError } from './errors.js';
@@ -40,7 +49,11 @@ export function useSeennClient(): SeennClient {
 export function useConnectionState(): ConnectionState {
   const client = useSeennClient();
   const subscribe = useCallback((onChange: () => void) => client.on('state', onChange), [client]);
-  return useSyncExternalStore(subscribe, () => client.state, () => client.state);
+  return useSyncExternalStore(
+    subscribe,
+    () => client.state,
+    () => client.state,
+  );
 }
 
 /** What {@link useSeennJob} returns. Fields other than `job` are read from it for convenience. */
@@ -88,7 +101,8 @@ export interface SeennJobState {
 export function useSeennJob(jobId: string | null | undefined): SeennJobState {
   const client = useSeennClient();
   const subscribe = useCallback(
-    (onChange: () => void) => (jobId ? client.on('job', (job) => (job.id === jobId ? onChange() : undefined)) : () => undefined),
+    (onChange: () => void) =>
+      jobId ? client.on('job', (job) => (job.id === jobId ? onChange() : undefined)) : () => undefined,
     [client, jobId],
   );
   const read = (): SeennJob | undefined => (jobId ? client.getJob(jobId) : undefined);
@@ -102,10 +116,21 @@ export function useSeennJob(jobId: string | null | undefined): SeennJobState {
     if (client.getJob(jobId) === undefined) {
       client.fetchJob(jobId).then(
         (found) => {
-          if (active && found === null) setFailure({ jobId, error: new SeennClientError('NOT_FOUND', `Job ${jobId} was not found`, { status: 404 }) });
+          if (active && found === null)
+            setFailure({
+              jobId,
+              error: new SeennClientError('NOT_FOUND', `Job ${jobId} was not found`, { status: 404 }),
+            });
         },
         (error: unknown) => {
-          if (active) setFailure({ jobId, error: error instanceof SeennClientError ? error : new SeennClientError('NETWORK_ERROR', String(error), { cause: error }) });
+          if (active)
+            setFailure({
+              jobId,
+              error:
+                error instanceof SeennClientError
+                  ? error
+                  : new SeennClientError('NETWORK_ERROR', String(error), { cause: error }),
+            });
         },
       );
     }
@@ -117,13 +142,23 @@ export function useSeennJob(jobId: string | null | undefined): SeennJobState {
 
   const error = job === undefined && failure !== undefined && failure.jobId === jobId ? failure.error : undefined;
   const cancel = useCallback(
-    (options?: { reason?: string }) => (jobId ? client.cancel(jobId, options) : Promise.reject(new SeennClientError('NOT_FOUND', 'there is no job to cancel yet'))),
+    (options?: { reason?: string }) =>
+      jobId
+        ? client.cancel(jobId, options)
+        : Promise.reject(new SeennClientError('NOT_FOUND', 'there is no job to cancel yet')),
     [client, jobId],
   );
-  return useMemo(() => ({ ...jobState(job, Boolean(jobId) && job === undefined && error === undefined, error), cancel }), [job, jobId, error, cancel]);
+  return useMemo(
+    () => ({ ...jobState(job, Boolean(jobId) && job === undefined && error === undefined, error), cancel }),
+    [job, jobId, error, cancel],
+  );
 }
 
-function jobState(job: SeennJob | undefined, isLoading: boolean, error: SeennClientError | undefined): Omit<SeennJobState, 'cancel'> {
+function jobState(
+  job: SeennJob | undefined,
+  isLoading: boolean,
+  error: SeennClientError | undefined,
+): Omit<SeennJobState, 'cancel'> {
   const children = job?.children;
   return {
     job,
@@ -190,7 +225,11 @@ export function useSeennJobs(options: UseSeennJobsOptions = {}): SeennJobsState 
       },
       (failure: unknown) => {
         if (!active) return;
-        setError(failure instanceof SeennClientError ? failure : new SeennClientError('NETWORK_ERROR', String(failure), { cause: failure }));
+        setError(
+          failure instanceof SeennClientError
+            ? failure
+            : new SeennClientError('NETWORK_ERROR', String(failure), { cause: failure }),
+        );
         setLoading(false);
       },
     );
@@ -216,7 +255,15 @@ export interface SeennParentState extends SeennJobState {
 
 /** The row of `GET /jobs/:id/children` that a child's job object stands for. */
 function summaryOf(job: SeennJob, childIndex: number): ChildJobSummary {
-  const row: ChildJobSummary = { id: job.id, childIndex, title: job.title, status: job.status, progress: job.progress, createdAt: job.createdAt, updatedAt: job.updatedAt };
+  const row: ChildJobSummary = {
+    id: job.id,
+    childIndex,
+    title: job.title,
+    status: job.status,
+    progress: job.progress,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
   if (job.message !== undefined) row.message = job.message;
   if (job.result !== undefined) row.result = job.result;
   if (job.error !== undefined) row.error = job.error;
@@ -251,13 +298,22 @@ export function useSeennParent(parentId: string | null | undefined): SeennParent
           try {
             const answer = await client.fetchChildren(parentId);
             if (!active) return;
-            if (answer === null) setFailure(new SeennClientError('NOT_FOUND', `Job ${parentId} was not found`, { status: 404 }));
+            if (answer === null)
+              setFailure(new SeennClientError('NOT_FOUND', `Job ${parentId} was not found`, { status: 404 }));
             else {
               setFailure(undefined);
-              setChildren((current) => ({ parentId, rows: newest(current?.parentId === parentId ? current.rows : [], answer.children) }));
+              setChildren((current) => ({
+                parentId,
+                rows: newest(current?.parentId === parentId ? current.rows : [], answer.children),
+              }));
             }
           } catch (error) {
-            if (active) setFailure(error instanceof SeennClientError ? error : new SeennClientError('NETWORK_ERROR', String(error), { cause: error }));
+            if (active)
+              setFailure(
+                error instanceof SeennClientError
+                  ? error
+                  : new SeennClientError('NETWORK_ERROR', String(error), { cause: error }),
+              );
           }
         } while (state.again && active);
       } finally {
@@ -270,7 +326,10 @@ export function useSeennParent(parentId: string | null | undefined): SeennParent
     const offJob = client.on('job', (job, source) => {
       if (job.parent?.parentJobId === parentId) {
         const row = summaryOf(job, job.parent.childIndex);
-        setChildren((current) => ({ parentId, rows: newest(current?.parentId === parentId ? current.rows : [], [row]) }));
+        setChildren((current) => ({
+          parentId,
+          rows: newest(current?.parentId === parentId ? current.rows : [], [row]),
+        }));
       } else if (job.id === parentId && source.via === 'poll') {
         void load();
       }
@@ -325,7 +384,8 @@ export function useEtaCountdown(estimatedCompletionAt: string | undefined, inter
     const timer = setInterval(() => setNow(Date.now()), intervalMs);
     return () => clearInterval(timer);
   }, [estimatedCompletionAt, intervalMs]);
-  if (estimatedCompletionAt === undefined) return { remainingMs: undefined, remainingSeconds: undefined, isPastDue: false };
+  if (estimatedCompletionAt === undefined)
+    return { remainingMs: undefined, remainingSeconds: undefined, isPastDue: false };
   const target = Date.parse(estimatedCompletionAt);
   if (Number.isNaN(target)) return { remainingMs: undefined, remainingSeconds: undefined, isPastDue: false };
   const remainingMs = Math.max(0, target - now);
@@ -348,7 +408,12 @@ interface OutputSnapshot extends SeennJobOutputState {
   key: string;
 }
 
-const NO_OUTPUT: Omit<OutputSnapshot, 'key'> = Object.freeze({ text: '', chunks: Object.freeze([]) as readonly OutputChunkEvent[], done: false, error: undefined });
+const NO_OUTPUT: Omit<OutputSnapshot, 'key'> = Object.freeze({
+  text: '',
+  chunks: Object.freeze([]) as readonly OutputChunkEvent[],
+  done: false,
+  error: undefined,
+});
 
 /** Runs `callback` before the next paint (`requestAnimationFrame`), or in 16 ms where there is none. */
 function nextFrame(callback: () => void): () => void {
@@ -366,7 +431,10 @@ function nextFrame(callback: () => void): () => void {
  * and handed to React at most once per animation frame, however fast they arrive. `jobId` may be
  * `null` or `undefined` while the caller does not know it yet.
  */
-export function useSeennJobOutput(jobId: string | null | undefined, options: { stream?: string } = {}): SeennJobOutputState {
+export function useSeennJobOutput(
+  jobId: string | null | undefined,
+  options: { stream?: string } = {},
+): SeennJobOutputState {
   const client = useSeennClient();
   const stream = options.stream ?? 'output';
   const key = jobId ? `${jobId}\n${stream}` : '';
@@ -396,7 +464,10 @@ export function useSeennJobOutput(jobId: string | null | undefined, options: { s
         }
         done = !controller.signal.aborted;
       } catch (failure) {
-        error = failure instanceof SeennClientError ? failure : new SeennClientError('NETWORK_ERROR', String(failure), { cause: failure });
+        error =
+          failure instanceof SeennClientError
+            ? failure
+            : new SeennClientError('NETWORK_ERROR', String(failure), { cause: failure });
       }
       if (!controller.signal.aborted) schedule();
     })();
@@ -407,7 +478,10 @@ export function useSeennJobOutput(jobId: string | null | undefined, options: { s
   }, [client, jobId, stream, key]);
 
   const current = snapshot.key === key ? snapshot : { key, ...NO_OUTPUT };
-  return useMemo(() => ({ text: current.text, chunks: current.chunks, done: current.done, error: current.error }), [current.text, current.chunks, current.done, current.error]);
+  return useMemo(
+    () => ({ text: current.text, chunks: current.chunks, done: current.done, error: current.error }),
+    [current.text, current.chunks, current.done, current.error],
+  );
 }
 
 export type { SeennJob, ChildJobSummary } from '../model/wire.js';

@@ -43,7 +43,11 @@ export class TokenSource {
       this.current = value;
       return value;
     } catch (error) {
-      throw new SeennClientError('TOKEN_PROVIDER_FAILED', `Could not get a token: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new SeennClientError(
+        'TOKEN_PROVIDER_FAILED',
+        `Could not get a token: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     } finally {
       this.pending = undefined;
     }

@@ -49,7 +49,10 @@ export async function cancelJob(ctx: SeennContext, jobId: string, options: unkno
   if (bull !== null) {
     // BullMQ finished it already (the store has not caught up yet): too late to cancel.
     const state = await ctx.queue(bull.queueName).getJobState(bull.bullId);
-    if (state === 'completed' || state === 'failed') throw new SeennError('CONFLICT', `job ${jobId} has already ${state}`, { details: { id: jobId, status: state, reason: 'terminal' } });
+    if (state === 'completed' || state === 'failed')
+      throw new SeennError('CONFLICT', `job ${jobId} has already ${state}`, {
+        details: { id: jobId, status: state, reason: 'terminal' },
+      });
   }
   const { after } = await writeJob(ctx, jobId, ({ record }) => {
     if (isTerminal(record.job.status)) throw alreadyFinished(record.job);
@@ -62,12 +65,21 @@ export async function cancelJob(ctx: SeennContext, jobId: string, options: unkno
   }
   if (after.x.aggregate !== undefined) await cancelChildren(ctx, after.job, update.reason);
   // Its output lives as long as the ended job (every cancel path: handles, jobs.cancel, REST, a parent's).
-  await ctx.output.expire(after.job.userId, jobId).catch((error: unknown) => ctx.logger.warn({ err: error, jobId }, 'could not give the output of a cancelled job its TTL'));
+  await ctx.output
+    .expire(after.job.userId, jobId)
+    .catch((error: unknown) =>
+      ctx.logger.warn({ err: error, jobId }, 'could not give the output of a cancelled job its TTL'),
+    );
   return after.job;
 }
 
 /** Removes a BullMQ job that has not started, or asks the process running it to abort it. */
-async function stopBullJob(ctx: SeennContext, queueName: string, bullId: string, reason: string | undefined): Promise<void> {
+async function stopBullJob(
+  ctx: SeennContext,
+  queueName: string,
+  bullId: string,
+  reason: string | undefined,
+): Promise<void> {
   const queue = ctx.queue(queueName);
   const removed = await queue.remove(bullId).catch((error: unknown) => {
     ctx.logger.warn({ err: error, queueName, bullId }, 'could not remove a cancelled job from its queue');
@@ -146,7 +158,10 @@ export class CancelListener {
       const waiting = await this.redis.get(this.keyOf(queueName, bullId));
       if (waiting !== null) abort(waiting);
     } catch (error) {
-      this.logger.warn({ err: error, queueName, bullId }, 'could not listen for cancel requests; this attempt cannot be cancelled');
+      this.logger.warn(
+        { err: error, queueName, bullId },
+        'could not listen for cancel requests; this attempt cannot be cancelled',
+      );
     }
     return stop;
   }
@@ -189,7 +204,13 @@ const listeners = new WeakMap<SeennContext, CancelListener>();
 export function cancelListenerOf(ctx: SeennContext): CancelListener {
   let listener = listeners.get(ctx);
   if (listener === undefined) {
-    const created = new CancelListener(ctx.redis, cancelChannel(ctx), (queueName, bullId) => cancelKey(ctx, queueName, bullId), () => ctx.duplicate(), ctx.logger);
+    const created = new CancelListener(
+      ctx.redis,
+      cancelChannel(ctx),
+      (queueName, bullId) => cancelKey(ctx, queueName, bullId),
+      () => ctx.duplicate(),
+      ctx.logger,
+    );
     ctx.onClose(() => created.close());
     listeners.set(ctx, created);
     listener = created;

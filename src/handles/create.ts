@@ -10,7 +10,18 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { newJobId } from '../model/ids.js';
-import { CHILD_PROGRESS_MODES, LIMITS, QueueInfoSchema, StageSchema, TtlSecondsSchema, isoTime, type ChildProgressMode, type QueueInfo, type SeennJob, type Stage } from '../model/job.js';
+import {
+  CHILD_PROGRESS_MODES,
+  LIMITS,
+  QueueInfoSchema,
+  StageSchema,
+  TtlSecondsSchema,
+  isoTime,
+  type ChildProgressMode,
+  type QueueInfo,
+  type SeennJob,
+  type Stage,
+} from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
@@ -56,7 +67,13 @@ const isoInput = z
   .transform((value) => (value instanceof Date ? value : new Date(value)).toISOString());
 
 /** Validates {@link SeennOnlyJobInput}. */
-export const SeennOnlyJobSchema = DescriptorSchema.pick({ userId: true, jobType: true, title: true, metadata: true, workflowId: true })
+export const SeennOnlyJobSchema = DescriptorSchema.pick({
+  userId: true,
+  jobType: true,
+  title: true,
+  metadata: true,
+  workflowId: true,
+})
   .extend({
     queue: QueueInfoSchema.optional(),
     stage: StageSchema.optional(),
@@ -75,7 +92,18 @@ const DURATION_ETA_CONFIDENCE = 0.2;
 /** The first record of a Seenn-only job: `pending`, progress 0, no BullMQ queue. */
 export function seennOnlyRecord(id: string, appId: string, input: ParsedSeennOnlyJob, createdAtMs: number): JobRecord {
   const at = isoTime(createdAtMs);
-  const job: SeennJob = { id, jobId: id, appId, userId: input.userId, jobType: input.jobType, title: input.title, status: 'pending', progress: 0, createdAt: at, updatedAt: at };
+  const job: SeennJob = {
+    id,
+    jobId: id,
+    appId,
+    userId: input.userId,
+    jobType: input.jobType,
+    title: input.title,
+    status: 'pending',
+    progress: 0,
+    createdAt: at,
+    updatedAt: at,
+  };
   if (input.metadata !== undefined) job.metadata = input.metadata;
   if (input.workflowId !== undefined) job.workflowId = input.workflowId;
   if (input.queue !== undefined) job.queue = input.queue;
@@ -94,27 +122,44 @@ export function seennOnlyRecord(id: string, appId: string, input: ParsedSeennOnl
 }
 
 /** Commits the first snapshots of new jobs of one user (owners first); `STORE_ERROR` if refused. */
-async function commitNew(ctx: SeennContext, userId: string, records: readonly JobRecord[], parentId?: string): Promise<JobRecord[]> {
-  await ctx.store.setOwners(userId, records.map((record) => record.job.id));
+async function commitNew(
+  ctx: SeennContext,
+  userId: string,
+  records: readonly JobRecord[],
+  parentId?: string,
+): Promise<JobRecord[]> {
+  await ctx.store.setOwners(
+    userId,
+    records.map((record) => record.job.id),
+  );
   const children = records.filter((record) => record.job.id !== parentId);
   const parent = records.find((record) => record.job.id === parentId);
   const changes =
     parent === undefined
       ? records.map((record) => ({ expectedVersion: 0, record, event: eventOf(record.job), index: true }))
       : withParentChanges(
-          children.map((record) => ({ change: { expectedVersion: 0, record, event: eventOf(record.job), index: true }, previous: null })),
+          children.map((record) => ({
+            change: { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+            previous: null,
+          })),
           { record: parent, version: 0 },
           Date.parse(parent.job.createdAt),
         );
   const answer = await ctx.store.commitNew(userId, changes);
-  if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of job ${records[0]?.job.id ?? ''} was refused (${answer.status})`);
+  if (answer.status !== 'ok')
+    throw new SeennError(
+      'STORE_ERROR',
+      `the first snapshot of job ${records[0]?.job.id ?? ''} was refused (${answer.status})`,
+    );
   return changes.map((change) => change.record);
 }
 
 /** Starts a Seenn-only job (see the module comment). Bad input throws a coded error and writes nothing. */
 export async function startSeennOnlyJob(ctx: SeennContext, input: SeennOnlyJobInput): Promise<SeennJob> {
   const parsed = parseOrThrow(SeennOnlyJobSchema, input, 'jobs.start input', 'VALIDATION_ERROR');
-  const [record] = await commitNew(ctx, parsed.userId, [seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now())]);
+  const [record] = await commitNew(ctx, parsed.userId, [
+    seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now()),
+  ]);
   return (record as JobRecord).job;
 }
 
@@ -134,11 +179,21 @@ const ParentSpecSchema = z
   .strict();
 
 /** Creates a Seenn-only parent expecting `spec.childCount` children, none created yet. */
-export async function createSeennOnlyParent(ctx: SeennContext, input: SeennOnlyJobInput, spec: SeennOnlyParentSpec): Promise<SeennJob> {
+export async function createSeennOnlyParent(
+  ctx: SeennContext,
+  input: SeennOnlyJobInput,
+  spec: SeennOnlyParentSpec,
+): Promise<SeennJob> {
   const parsed = parseOrThrow(SeennOnlyJobSchema, input, 'parent input', 'VALIDATION_ERROR');
   const family = parseOrThrow(ParentSpecSchema, spec, 'parent input', 'VALIDATION_ERROR');
-  const parentSpec: ParentSpec = { total: family.childCount, mode: family.childProgressMode, failParentOnChildFailure: family.failParentOnChildFailure };
-  const [record] = await commitNew(ctx, parsed.userId, [asParent(seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now()), parentSpec)]);
+  const parentSpec: ParentSpec = {
+    total: family.childCount,
+    mode: family.childProgressMode,
+    failParentOnChildFailure: family.failParentOnChildFailure,
+  };
+  const [record] = await commitNew(ctx, parsed.userId, [
+    asParent(seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now()), parentSpec),
+  ]);
   return (record as JobRecord).job;
 }
 
@@ -153,8 +208,18 @@ export interface SeennOnlyChildLink {
 const ChildLinkSchema = z
   .object({
     parentJobId: z.string().min(1).max(512),
-    childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1),
-    weight: z.number().finite().min(0.000001).max(1_000_000).transform((weight) => Math.round(weight * 1e6) / 1e6).optional(),
+    childIndex: z
+      .number()
+      .int()
+      .min(0)
+      .max(LIMITS.maxChildren - 1),
+    weight: z
+      .number()
+      .finite()
+      .min(0.000001)
+      .max(1_000_000)
+      .transform((weight) => Math.round(weight * 1e6) / 1e6)
+      .optional(),
   })
   .strict();
 
@@ -164,17 +229,33 @@ const ChildLinkSchema = z
  * Seenn-only parent, another user's parent, or an index at or above its `childCount`; `CONFLICT` when
  * the index is taken — each before anything is written.
  */
-export async function createSeennOnlyChild(ctx: SeennContext, input: SeennOnlyJobInput, link: SeennOnlyChildLink): Promise<SeennJob> {
+export async function createSeennOnlyChild(
+  ctx: SeennContext,
+  input: SeennOnlyJobInput,
+  link: SeennOnlyChildLink,
+): Promise<SeennJob> {
   const parsed = parseOrThrow(SeennOnlyJobSchema, input, 'child input', 'VALIDATION_ERROR');
   const { parentJobId, childIndex, weight } = parseOrThrow(ChildLinkSchema, link, 'child input', 'VALIDATION_ERROR');
   const found = await ctx.store.readById(parentJobId);
   if (found === null) throw notFound(parentJobId);
   const { job: parentJob, x } = found.record;
   const details = { parentJobId, childIndex };
-  if (x.aggregate === undefined) throw new SeennError('VALIDATION_ERROR', `job ${parentJobId} is not a parent`, { details });
-  if (x.queueName !== undefined) throw new SeennError('VALIDATION_ERROR', `job ${parentJobId} is a BullMQ flow parent; its children come with the flow`, { details });
-  if (parentJob.userId !== parsed.userId) throw new SeennError('VALIDATION_ERROR', "a child must belong to its parent's user", { details });
-  if (childIndex >= x.aggregate.total) throw new SeennError('VALIDATION_ERROR', `childIndex ${childIndex} is out of range: parent ${parentJobId} expects ${x.aggregate.total} children`, { details: { ...details, childCount: x.aggregate.total } });
+  if (x.aggregate === undefined)
+    throw new SeennError('VALIDATION_ERROR', `job ${parentJobId} is not a parent`, { details });
+  if (x.queueName !== undefined)
+    throw new SeennError(
+      'VALIDATION_ERROR',
+      `job ${parentJobId} is a BullMQ flow parent; its children come with the flow`,
+      { details },
+    );
+  if (parentJob.userId !== parsed.userId)
+    throw new SeennError('VALIDATION_ERROR', "a child must belong to its parent's user", { details });
+  if (childIndex >= x.aggregate.total)
+    throw new SeennError(
+      'VALIDATION_ERROR',
+      `childIndex ${childIndex} is out of range: parent ${parentJobId} expects ${x.aggregate.total} children`,
+      { details: { ...details, childCount: x.aggregate.total } },
+    );
   const userId = parsed.userId;
   const record = seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now());
   record.job.parent = { parentJobId, childIndex };
@@ -187,11 +268,24 @@ export async function createSeennOnlyChild(ctx: SeennContext, input: SeennOnlyJo
       for (let attempt = 0; attempt < MAX_CREATE_RETRIES; attempt += 1) {
         const parent = await readParent(ctx.store, userId, parentJobId);
         if (parent === null) throw notFound(parentJobId);
-        const result = await ctx.store.commit(userId, withParentChange({ expectedVersion: 0, record, event: eventOf(record.job), index: true }, null, parent, Date.parse(record.job.createdAt)));
+        const result = await ctx.store.commit(
+          userId,
+          withParentChange(
+            { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+            null,
+            parent,
+            Date.parse(record.job.createdAt),
+          ),
+        );
         if (result.status === 'ok') return;
-        if (result.status === 'duplicate') throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${childIndex}`, { details });
+        if (result.status === 'duplicate')
+          throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${childIndex}`, {
+            details,
+          });
       }
-      throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, { details: { parentJobId } });
+      throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, {
+        details: { parentJobId },
+      });
     });
   } catch (error) {
     await ctx.redis.del(ctx.keys.owner(record.job.id));
@@ -216,19 +310,43 @@ export interface SeennOnlyBatch {
  * Creates a Seenn-only parent and its Seenn-only children (one per title) in ONE commit. Children
  * share the parent's user and type; metadata and `workflowId` stay on the parent.
  */
-export async function createSeennOnlyBatch(ctx: SeennContext, input: SeennOnlyJobInput, spec: Omit<SeennOnlyParentSpec, 'childCount'>, childTitles: readonly string[]): Promise<SeennOnlyBatch> {
+export async function createSeennOnlyBatch(
+  ctx: SeennContext,
+  input: SeennOnlyJobInput,
+  spec: Omit<SeennOnlyParentSpec, 'childCount'>,
+  childTitles: readonly string[],
+): Promise<SeennOnlyBatch> {
   const parsed = parseOrThrow(SeennOnlyJobSchema, input, 'jobs.createBatch input', 'VALIDATION_ERROR');
-  const family = parseOrThrow(ParentSpecSchema, { ...spec, childCount: childTitles.length }, 'jobs.createBatch input', 'VALIDATION_ERROR');
+  const family = parseOrThrow(
+    ParentSpecSchema,
+    { ...spec, childCount: childTitles.length },
+    'jobs.createBatch input',
+    'VALIDATION_ERROR',
+  );
   const nowMs = Date.now();
-  const parentSpec: ParentSpec = { total: family.childCount, mode: family.childProgressMode, failParentOnChildFailure: family.failParentOnChildFailure };
+  const parentSpec: ParentSpec = {
+    total: family.childCount,
+    mode: family.childProgressMode,
+    failParentOnChildFailure: family.failParentOnChildFailure,
+  };
   const parent = asParent(seennOnlyRecord(newJobId(), ctx.options.appId, parsed, nowMs), parentSpec);
   const children = childTitles.map((title, childIndex) => {
     const fields: SeennOnlyJobInput = { userId: parsed.userId, jobType: parsed.jobType, title };
     if (parsed.ttlSeconds !== undefined) fields.ttlSeconds = parsed.ttlSeconds;
-    const child = seennOnlyRecord(newJobId(), ctx.options.appId, parseOrThrow(SeennOnlyJobSchema, fields, 'child title', 'VALIDATION_ERROR'), nowMs);
+    const child = seennOnlyRecord(
+      newJobId(),
+      ctx.options.appId,
+      parseOrThrow(SeennOnlyJobSchema, fields, 'child title', 'VALIDATION_ERROR'),
+      nowMs,
+    );
     child.job.parent = { parentJobId: parent.job.id, childIndex };
     return child;
   });
-  const [committedParent, ...committedChildren] = await commitNew(ctx, parsed.userId, [parent, ...children], parent.job.id);
+  const [committedParent, ...committedChildren] = await commitNew(
+    ctx,
+    parsed.userId,
+    [parent, ...children],
+    parent.job.id,
+  );
   return { parent: (committedParent as JobRecord).job, children: committedChildren.map((record) => record.job) };
 }

@@ -92,7 +92,12 @@ function drivable(record: JobRecord): JobRecord {
 }
 
 /** `setProgress` on job `jobId`: validated first (nothing written on bad input). */
-export async function setJobProgress(ctx: SeennContext, jobId: string, progress: unknown, options: unknown): Promise<SeennJob> {
+export async function setJobProgress(
+  ctx: SeennContext,
+  jobId: string,
+  progress: unknown,
+  options: unknown,
+): Promise<SeennJob> {
   const update = parseProgressUpdate(progress, options);
   return (await writeJob(ctx, jobId, ({ record }) => applyProgress(drivable(record), update, Date.now()))).after.job;
 }
@@ -100,13 +105,19 @@ export async function setJobProgress(ctx: SeennContext, jobId: string, progress:
 /** `complete` on job `jobId`. */
 export async function completeJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
   const update = parseCompleteUpdate(options);
-  return followedByOutput(ctx, (await writeJob(ctx, jobId, ({ record }) => applyComplete(drivable(record), update, Date.now()))).after.job);
+  return followedByOutput(
+    ctx,
+    (await writeJob(ctx, jobId, ({ record }) => applyComplete(drivable(record), update, Date.now()))).after.job,
+  );
 }
 
 /** `fail` on job `jobId`. */
 export async function failJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
   const update: FailUpdate = parseFailUpdate(options);
-  return followedByOutput(ctx, (await writeJob(ctx, jobId, ({ record }) => applyFail(drivable(record), update, Date.now()))).after.job);
+  return followedByOutput(
+    ctx,
+    (await writeJob(ctx, jobId, ({ record }) => applyFail(drivable(record), update, Date.now()))).after.job,
+  );
 }
 
 /**
@@ -114,7 +125,11 @@ export async function failJob(ctx: SeennContext, jobId: string, options: unknown
  * output lives as long as the job. A failure here is logged; the job has ended all the same.
  */
 async function followedByOutput(ctx: SeennContext, job: SeennJob): Promise<SeennJob> {
-  await ctx.output.expire(job.userId, job.id).catch((error: unknown) => ctx.logger.warn({ err: error, jobId: job.id }, 'could not give the output of an ended job its TTL'));
+  await ctx.output
+    .expire(job.userId, job.id)
+    .catch((error: unknown) =>
+      ctx.logger.warn({ err: error, jobId: job.id }, 'could not give the output of an ended job its TTL'),
+    );
   return job;
 }
 
@@ -122,7 +137,11 @@ async function followedByOutput(ctx: SeennContext, job: SeennJob): Promise<Seenn
  * Makes `target` (a job object, or `{ id, jobId }` for a handle made from an id) a handle of job
  * `jobId`: defines the non-enumerable methods on it and returns it.
  */
-export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(ctx: SeennContext, get: DecoratedGet, target: T): T & JobHandleMethods {
+export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(
+  ctx: SeennContext,
+  get: DecoratedGet,
+  target: T,
+): T & JobHandleMethods {
   const jobId = target.id;
   const self = target as unknown as Record<string, unknown>;
   const update = async (job: Promise<SeennJob>): Promise<JobHandle> => {
@@ -151,7 +170,8 @@ export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(ctx: Seen
         }),
       ),
   };
-  for (const [name, value] of Object.entries(methods)) Object.defineProperty(target, name, { value, enumerable: false, configurable: true, writable: true });
+  for (const [name, value] of Object.entries(methods))
+    Object.defineProperty(target, name, { value, enumerable: false, configurable: true, writable: true });
   return target as T & JobHandleMethods;
 }
 
@@ -166,5 +186,7 @@ function handleOutput(ctx: SeennContext, jobId: string): OutputWriter {
     if (isTerminal(snapshot.record.job.status)) throw alreadyFinished(snapshot.record.job);
     return { userId: snapshot.record.job.userId, jobId };
   };
-  return new OutputWriter({ store: ctx.output, options: ctx.options.output }, resolve, (error) => ctx.logger.warn({ err: error, jobId }, 'a held output write failed; the next write retries it'));
+  return new OutputWriter({ store: ctx.output, options: ctx.options.output }, resolve, (error) =>
+    ctx.logger.warn({ err: error, jobId }, 'a held output write failed; the next write retries it'),
+  );
 }

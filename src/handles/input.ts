@@ -4,7 +4,15 @@
  */
 import { parseOrThrow } from '../options.js';
 import { ProgressValueSchema, SetProgressOptionsSchema, clampProgress } from '../model/progress.js';
-import { CancelSchema, CompleteSchema, FailSchema, type CancelOptions, type CompleteUpdate, type FailUpdate, type ProgressUpdate } from '../model/updates.js';
+import {
+  CancelSchema,
+  CompleteSchema,
+  FailSchema,
+  type CancelOptions,
+  type CompleteUpdate,
+  type FailUpdate,
+  type ProgressUpdate,
+} from '../model/updates.js';
 import type { JobError } from '../model/job.js';
 
 /**
@@ -12,7 +20,12 @@ import type { JobError } from '../model/job.js';
  * the same options schema); throws a `VALIDATION_ERROR` or `PAYLOAD_TOO_LARGE` and nothing is written.
  */
 export function parseProgressUpdate(progress: unknown, options: unknown): ProgressUpdate {
-  const value = parseOrThrow(ProgressValueSchema, progress, 'progress (a finite number from 0 to 100)', 'VALIDATION_ERROR');
+  const value = parseOrThrow(
+    ProgressValueSchema,
+    progress,
+    'progress (a finite number from 0 to 100)',
+    'VALIDATION_ERROR',
+  );
   const parsed = parseOrThrow(SetProgressOptionsSchema, options ?? {}, 'setProgress options', 'VALIDATION_ERROR');
   const update: ProgressUpdate = { progress: clampProgress(value) };
   if (parsed.message !== undefined) update.message = parsed.message;

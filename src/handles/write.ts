@@ -23,7 +23,9 @@ export function notFound(jobId: string): SeennError {
 
 /** The 409 of a change to a job that has finished. */
 export function alreadyFinished(job: SeennJob): SeennError {
-  return new SeennError('CONFLICT', `job ${job.id} is already ${job.status}; a finished job never changes`, { details: { id: job.id, status: job.status, reason: 'terminal' } });
+  return new SeennError('CONFLICT', `job ${job.id} is already ${job.status}; a finished job never changes`, {
+    details: { id: job.id, status: job.status, reason: 'terminal' },
+  });
 }
 
 /** Whether a BullMQ worker drives the job (its state follows BullMQ's events, not a handle). */
@@ -33,9 +35,13 @@ export function isWorkerDriven(record: JobRecord): boolean {
 
 /** The 409 of a handle's `setProgress`/`complete`/`fail` on a job a BullMQ worker drives. */
 export function workerDriven(job: SeennJob): SeennError {
-  return new SeennError('CONFLICT', `job ${job.id} is driven by its BullMQ worker: call job.setProgress in the processor and return or throw there; only cancel() and refresh() work on its handle`, {
-    details: { id: job.id, reason: 'worker-driven' },
-  });
+  return new SeennError(
+    'CONFLICT',
+    `job ${job.id} is driven by its BullMQ worker: call job.setProgress in the processor and return or throw there; only cancel() and refresh() work on its handle`,
+    {
+      details: { id: job.id, reason: 'worker-driven' },
+    },
+  );
 }
 
 /** The replay event announcing a job's state. */
@@ -49,7 +55,11 @@ export function eventOf(job: SeennJob): { name: string; data: string } {
  *
  * @returns the record before and after (`after` = `before` when nothing changed)
  */
-export async function writeJob(ctx: SeennContext, jobId: string, next: (snapshot: VersionedRecord) => JobRecord | null): Promise<{ before: JobRecord; after: JobRecord }> {
+export async function writeJob(
+  ctx: SeennContext,
+  jobId: string,
+  next: (snapshot: VersionedRecord) => JobRecord | null,
+): Promise<{ before: JobRecord; after: JobRecord }> {
   for (let attempt = 0; attempt < MAX_WRITE_RETRIES; attempt += 1) {
     const snapshot = await ctx.store.readById(jobId);
     if (snapshot === null) throw notFound(jobId);
@@ -65,19 +75,34 @@ export async function writeJob(ctx: SeennContext, jobId: string, next: (snapshot
       const parent = link === undefined ? null : await readParent(ctx.store, userId, link.parentJobId);
       const changes = withParentChange(change, snapshot.record, parent, atMs);
       const parentChange = parent === null ? undefined : changes.find((c) => c.record.job.id === parent.record.job.id);
-      endedParent = parentChange !== undefined && isTerminal(parentChange.record.job.status) && !isTerminal(parent?.record.job.status ?? 'queued') ? parentChange.record.job.id : null;
+      endedParent =
+        parentChange !== undefined &&
+        isTerminal(parentChange.record.job.status) &&
+        !isTerminal(parent?.record.job.status ?? 'queued')
+          ? parentChange.record.job.id
+          : null;
       return (await ctx.store.commit(userId, changes)).status;
     };
-    const status = link === undefined ? await commit() : await parentLock(ctx.store).run(parentLockKey(userId, link.parentJobId), commit);
+    const status =
+      link === undefined
+        ? await commit()
+        : await parentLock(ctx.store).run(parentLockKey(userId, link.parentJobId), commit);
     if (status === 'ok') {
       if (endedParent !== null) {
         const parentId: string = endedParent;
-        await ctx.output.expire(userId, parentId).catch((error: unknown) => ctx.logger.warn({ err: error, jobId: parentId }, 'could not give the output of an ended parent its TTL'));
+        await ctx.output
+          .expire(userId, parentId)
+          .catch((error: unknown) =>
+            ctx.logger.warn({ err: error, jobId: parentId }, 'could not give the output of an ended parent its TTL'),
+          );
       }
       await afterWrite(ctx, snapshot.record, record);
       return { before: snapshot.record, after: record };
     }
-    if (status !== 'conflict') throw new SeennError('STORE_ERROR', `the change to job ${jobId} was refused (${status})`, { details: { id: jobId } });
+    if (status !== 'conflict')
+      throw new SeennError('STORE_ERROR', `the change to job ${jobId} was refused (${status})`, {
+        details: { id: jobId },
+      });
   }
   throw new SeennError('STORE_ERROR', `job ${jobId} kept changing while it was written`, { details: { id: jobId } });
 }
@@ -89,8 +114,17 @@ export async function writeJob(ctx: SeennContext, jobId: string, next: (snapshot
  */
 async function afterWrite(ctx: SeennContext, before: JobRecord, after: JobRecord): Promise<void> {
   const { job } = after;
-  if (job.status !== 'completed' || isTerminal(before.job.status) || isWorkerDriven(after) || after.x.aggregate !== undefined) return;
-  const durationMs = Math.max(0, Date.parse(job.completedAt ?? job.updatedAt) - Date.parse(job.startedAt ?? job.createdAt));
+  if (
+    job.status !== 'completed' ||
+    isTerminal(before.job.status) ||
+    isWorkerDriven(after) ||
+    after.x.aggregate !== undefined
+  )
+    return;
+  const durationMs = Math.max(
+    0,
+    Date.parse(job.completedAt ?? job.updatedAt) - Date.parse(job.startedAt ?? job.createdAt),
+  );
   const key = runsKey(ctx.keys, undefined, job.workflowId ?? job.jobType);
   try {
     await ctx.redis

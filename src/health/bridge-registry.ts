@@ -51,7 +51,14 @@ export async function readBridges(redis: RedisConnection, keys: SeennKeys): Prom
   }
   return entries
     .sort((a, b) => a.startedAtMs - b.startedAtMs || a.id.localeCompare(b.id))
-    .map((entry) => ({ id: entry.id, host: entry.host, pid: entry.pid, streams: entry.streams, startedAt: new Date(entry.startedAtMs).toISOString(), seenAt: new Date(entry.seenAtMs).toISOString() }));
+    .map((entry) => ({
+      id: entry.id,
+      host: entry.host,
+      pid: entry.pid,
+      streams: entry.streams,
+      startedAt: new Date(entry.startedAtMs).toISOString(),
+      seenAt: new Date(entry.seenAtMs).toISOString(),
+    }));
 }
 
 /** Keeps one bridge's entry in the registry while it runs. */
@@ -77,7 +84,10 @@ export class BridgeRegistration {
     private readonly keys: SeennKeys,
     private readonly streams: () => number,
     private readonly logger: Logger,
-    private readonly timing: { heartbeatMs: number; ttlMs: number } = { heartbeatMs: HEALTH_DEFAULTS.bridgeHeartbeatMs, ttlMs: HEALTH_DEFAULTS.bridgeTtlMs },
+    private readonly timing: { heartbeatMs: number; ttlMs: number } = {
+      heartbeatMs: HEALTH_DEFAULTS.bridgeHeartbeatMs,
+      ttlMs: HEALTH_DEFAULTS.bridgeTtlMs,
+    },
   ) {}
 
   /** Writes the entry now and every heartbeat after (idempotent). */
@@ -92,9 +102,18 @@ export class BridgeRegistration {
   refresh(): Promise<void> {
     this.writing = this.writing.then(async () => {
       if (this.stopped) return;
-      const entry = JSON.stringify({ id: this.id, host: hostname(), pid: process.pid, streams: this.streams(), startedAtMs: this.startedAtMs });
+      const entry = JSON.stringify({
+        id: this.id,
+        host: hostname(),
+        pid: process.pid,
+        streams: this.streams(),
+        startedAtMs: this.startedAtMs,
+      });
       try {
-        await runCall(this.redis, registerBridgeCall({ registry: this.keys.bridges(), bridgeId: this.id, entry, ttlMs: this.timing.ttlMs }));
+        await runCall(
+          this.redis,
+          registerBridgeCall({ registry: this.keys.bridges(), bridgeId: this.id, entry, ttlMs: this.timing.ttlMs }),
+        );
         this.lastWriteOk = true;
       } catch (error) {
         this.lastWriteOk = false;

@@ -12,12 +12,18 @@ export interface HealthHandlerOptions {
 }
 
 /** A handler answering `health`'s `probe` report. */
-export function createHealthHandler(health: Health, probe: HealthProbe): (req: IncomingMessage, res: ServerResponse) => void {
+export function createHealthHandler(
+  health: Health,
+  probe: HealthProbe,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     void (async () => {
       const report = probe === 'liveness' ? health.liveness() : await health.readiness();
       if (res.headersSent || res.destroyed) return;
-      res.writeHead(report.status === 'ok' ? 200 : 503, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.writeHead(report.status === 'ok' ? 200 : 503, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Cache-Control': 'no-store',
+      });
       res.end(req.method === 'HEAD' ? undefined : JSON.stringify(report));
     })();
   };

@@ -94,14 +94,27 @@ export class Health {
     for (const { bridge, registration } of this.bridges) {
       const { streams, hub } = bridge.stats;
       const ok = hub.subscribed || hub.listeners === 0;
-      checks.push({ name: 'bridge', ok, id: registration.id, subscribed: hub.subscribed, streams, ...(ok ? {} : { error: 'the live subscription is down: streams get no live events' }) });
+      checks.push({
+        name: 'bridge',
+        ok,
+        id: registration.id,
+        subscribed: hub.subscribed,
+        streams,
+        ...(ok ? {} : { error: 'the live subscription is down: streams get no live events' }),
+      });
     }
     for (const { leases, run } of this.publishers.values()) {
       const now = run();
       const queues: Record<string, PublisherQueueState> = {};
       for (const [queue, held] of leases) queues[queue] = now !== 'started' ? 'stopped' : held ? 'reading' : 'standby';
       if (now === 'started') checks.push({ name: 'publisher', ok: true, queues });
-      else checks.push({ name: 'publisher', ok: false, queues, error: now === 'new' ? 'the publisher is not started: call publisher.start()' : 'the publisher is closed' });
+      else
+        checks.push({
+          name: 'publisher',
+          ok: false,
+          queues,
+          error: now === 'new' ? 'the publisher is not started: call publisher.start()' : 'the publisher is closed',
+        });
     }
     return { status: checks.every((check) => check.ok) ? 'ok' : 'unavailable', probe: 'readiness', checks };
   }

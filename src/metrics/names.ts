@@ -49,7 +49,11 @@ export function isEventNameLabel(name: string): boolean {
 }
 
 /** Buckets of `seenn_store_commit_duration_seconds` (one Lua script: sub-millisecond to a second). */
-export const COMMIT_BUCKETS_SECONDS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
+export const COMMIT_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+]);
 
 /** Buckets of `seenn_position_lookup_duration_seconds` (one script per queue, longer on deep queues). */
-export const LOOKUP_BUCKETS_SECONDS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
+export const LOOKUP_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+]);

@@ -36,10 +36,18 @@ export function defaultMetricsRegistry(): Registry {
 // Duck-typed: the app's registry may come from its own copy of prom-client.
 const RegistrySchema = z.custom<Registry>((value) => {
   const candidate = value as Partial<Record<keyof Registry, unknown>> | null;
-  return typeof value === 'object' && candidate !== null && typeof candidate.registerMetric === 'function' && typeof candidate.getSingleMetric === 'function' && typeof candidate.metrics === 'function';
+  return (
+    typeof value === 'object' &&
+    candidate !== null &&
+    typeof candidate.registerMetric === 'function' &&
+    typeof candidate.getSingleMetric === 'function' &&
+    typeof candidate.metrics === 'function'
+  );
 }, 'metrics.registry must be a prom-client Registry');
 
-const MetricsSchema = z.union([z.literal(false), z.object({ registry: RegistrySchema.optional() }).strict()], { error: 'metrics must be false or { registry? }' });
+const MetricsSchema = z.union([z.literal(false), z.object({ registry: RegistrySchema.optional() }).strict()], {
+  error: 'metrics must be false or { registry? }',
+});
 
 /** Validates the `metrics` option (throws `CONFIG_INVALID`); metrics are on by default. */
 export function resolveMetricsOptions(options: MetricsOptions | undefined): ResolvedMetrics {

@@ -10,7 +10,15 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { SeennError } from '../errors.js';
 import type { LagReading, MetricsRecorder } from './recorder.js';
-import { COMMIT_BUCKETS_SECONDS, DISCONNECT_REASONS, isEventNameLabel, LOOKUP_BUCKETS_SECONDS, MAX_EVENT_NAMES, METRIC_NAMES, OTHER } from './names.js';
+import {
+  COMMIT_BUCKETS_SECONDS,
+  DISCONNECT_REASONS,
+  isEventNameLabel,
+  LOOKUP_BUCKETS_SECONDS,
+  MAX_EVENT_NAMES,
+  METRIC_NAMES,
+  OTHER,
+} from './names.js';
 
 /** A lag read that has not answered after this long is left out of the scrape. */
 export const LAG_READ_TIMEOUT_MS = 2_000;
@@ -63,10 +71,21 @@ export class PrometheusMetrics implements MetricsRecorder {
 
   private constructor(readonly registry: Registry) {
     for (const name of Object.values(METRIC_NAMES)) {
-      if (registry.getSingleMetric(name) !== undefined) throw new SeennError('CONFIG_INVALID', `metrics.registry already has a metric named ${name} (registered by something other than this copy of seenn-bullmq)`, { details: { name } });
+      if (registry.getSingleMetric(name) !== undefined)
+        throw new SeennError(
+          'CONFIG_INVALID',
+          `metrics.registry already has a metric named ${name} (registered by something other than this copy of seenn-bullmq)`,
+          { details: { name } },
+        );
     }
     const registers = [registry];
-    const tallied = (name: string, help: string, labelNames: readonly string[], tally: Tally, labels: (key: string) => Record<string, string>): Counter =>
+    const tallied = (
+      name: string,
+      help: string,
+      labelNames: readonly string[],
+      tally: Tally,
+      labels: (key: string) => Record<string, string>,
+    ): Counter =>
       new Counter({
         name,
         help,
@@ -76,19 +95,77 @@ export class PrometheusMetrics implements MetricsRecorder {
           tally.drain((key, count) => this.inc(labels(key), count));
         },
       });
-    tallied(METRIC_NAMES.publisherEvents, "Entries of a queue's BullMQ events stream the Seenn publisher applied and checkpointed, by queue and BullMQ event name", ['queue', 'event'], this.applied, (key) => {
-      const [queue = '', event = ''] = key.split('\n');
-      return { queue, event };
+    tallied(
+      METRIC_NAMES.publisherEvents,
+      "Entries of a queue's BullMQ events stream the Seenn publisher applied and checkpointed, by queue and BullMQ event name",
+      ['queue', 'event'],
+      this.applied,
+      (key) => {
+        const [queue = '', event = ''] = key.split('\n');
+        return { queue, event };
+      },
+    );
+    tallied(
+      METRIC_NAMES.publisherResyncs,
+      'Times the publisher re-synced a queue from BullMQ because events were trimmed before it read them',
+      ['queue'],
+      this.resyncs,
+      (queue) => ({ queue }),
+    );
+    tallied(
+      METRIC_NAMES.publisherParked,
+      "Jobs whose events kept failing to apply and were set aside (the queue's parked-jobs hash), by queue",
+      ['queue'],
+      this.parked,
+      (queue) => ({ queue }),
+    );
+    tallied(
+      METRIC_NAMES.publisherErrors,
+      "Failures in the publisher's loop of a queue (it retries and carries on), by queue",
+      ['queue'],
+      this.publisherErrors,
+      (queue) => ({ queue }),
+    );
+    tallied(
+      METRIC_NAMES.bridgeEventsSent,
+      'SSE events written to streams by this process, by SSE event name',
+      ['event'],
+      this.sent,
+      (event) => ({ event }),
+    );
+    tallied(
+      METRIC_NAMES.bridgeReconnects,
+      'Streams opened with a cursor (Last-Event-ID); recovered="true" when the replay covered it',
+      ['recovered'],
+      this.reconnects,
+      (recovered) => ({ recovered }),
+    );
+    tallied(
+      METRIC_NAMES.bridgeDisconnects,
+      'Streams ended on this process, by reason',
+      ['reason'],
+      this.disconnects,
+      (reason) => ({ reason }),
+    );
+    tallied(
+      METRIC_NAMES.bridgeAuthFailures,
+      'Bridge requests refused for credentials, by HTTP status',
+      ['status'],
+      this.authFailures,
+      (status) => ({ status }),
+    );
+    this.commitDuration = new Histogram({
+      name: METRIC_NAMES.storeCommitDuration,
+      help: 'Duration of one Seenn store commit (one Lua script), in seconds',
+      buckets: [...COMMIT_BUCKETS_SECONDS],
+      registers,
     });
-    tallied(METRIC_NAMES.publisherResyncs, 'Times the publisher re-synced a queue from BullMQ because events were trimmed before it read them', ['queue'], this.resyncs, (queue) => ({ queue }));
-    tallied(METRIC_NAMES.publisherParked, "Jobs whose events kept failing to apply and were set aside (the queue's parked-jobs hash), by queue", ['queue'], this.parked, (queue) => ({ queue }));
-    tallied(METRIC_NAMES.publisherErrors, "Failures in the publisher's loop of a queue (it retries and carries on), by queue", ['queue'], this.publisherErrors, (queue) => ({ queue }));
-    tallied(METRIC_NAMES.bridgeEventsSent, 'SSE events written to streams by this process, by SSE event name', ['event'], this.sent, (event) => ({ event }));
-    tallied(METRIC_NAMES.bridgeReconnects, 'Streams opened with a cursor (Last-Event-ID); recovered="true" when the replay covered it', ['recovered'], this.reconnects, (recovered) => ({ recovered }));
-    tallied(METRIC_NAMES.bridgeDisconnects, 'Streams ended on this process, by reason', ['reason'], this.disconnects, (reason) => ({ reason }));
-    tallied(METRIC_NAMES.bridgeAuthFailures, 'Bridge requests refused for credentials, by HTTP status', ['status'], this.authFailures, (status) => ({ status }));
-    this.commitDuration = new Histogram({ name: METRIC_NAMES.storeCommitDuration, help: 'Duration of one Seenn store commit (one Lua script), in seconds', buckets: [...COMMIT_BUCKETS_SECONDS], registers });
-    this.lookupDuration = new Histogram({ name: METRIC_NAMES.positionLookupDuration, help: 'Duration of one queue-position lookup (one script per queue), in seconds', buckets: [...LOOKUP_BUCKETS_SECONDS], registers });
+    this.lookupDuration = new Histogram({
+      name: METRIC_NAMES.positionLookupDuration,
+      help: 'Duration of one queue-position lookup (one script per queue), in seconds',
+      buckets: [...LOOKUP_BUCKETS_SECONDS],
+      registers,
+    });
     const streamSources = this.streamSources;
     new Gauge({
       name: METRIC_NAMES.bridgeStreams,
@@ -128,14 +205,25 @@ export class PrometheusMetrics implements MetricsRecorder {
         },
       });
     // The registry collects metrics in parallel: both lag gauges share one read per scrape.
-    const lag = (): Promise<Map<string, LagReading>> => (this.lagRead ??= this.readLag().finally(() => (this.lagRead = null)));
-    lagGauge(METRIC_NAMES.publisherLagSeconds, "Time between the newest BullMQ event of a queue and the publisher's checkpoint, in seconds", (reading) => reading.seconds);
-    lagGauge(METRIC_NAMES.publisherLagEntries, "BullMQ events of a queue after the publisher's checkpoint (counted up to 1,000, else a lower bound)", (reading) => reading.entries);
+    const lag = (): Promise<Map<string, LagReading>> =>
+      (this.lagRead ??= this.readLag().finally(() => (this.lagRead = null)));
+    lagGauge(
+      METRIC_NAMES.publisherLagSeconds,
+      "Time between the newest BullMQ event of a queue and the publisher's checkpoint, in seconds",
+      (reading) => reading.seconds,
+    );
+    lagGauge(
+      METRIC_NAMES.publisherLagEntries,
+      "BullMQ events of a queue after the publisher's checkpoint (counted up to 1,000, else a lower bound)",
+      (reading) => reading.entries,
+    );
   }
 
   /** Reads the lag of every watched queue (a queue whose reads all fail or time out is left out). */
   private async readLag(): Promise<Map<string, LagReading>> {
-    const readings = await Promise.all([...this.lagSources].map(async ([queue, reads]) => [queue, await firstReading(reads)] as const));
+    const readings = await Promise.all(
+      [...this.lagSources].map(async ([queue, reads]) => [queue, await firstReading(reads)] as const),
+    );
     const known = new Map<string, LagReading>();
     for (const [queue, reading] of readings) if (reading !== null) known.set(queue, reading);
     return known;

@@ -15,7 +15,8 @@ export function recordPublisher(metrics: MetricsRecorder, publisher: Publisher):
   const onResync = ({ queue }: { queue: string }): void => metrics.publisherResync(queue);
   const onParked = ({ queue }: { queue: string }): void => metrics.publisherParked(queue);
   const onError = (_error: Error, { queue }: { queue: string }): void => metrics.publisherError(queue);
-  const onLease = ({ queue, partitions }: { queue: string; partitions: readonly number[] }): void => void held.set(queue, partitions.length);
+  const onLease = ({ queue, partitions }: { queue: string; partitions: readonly number[] }): void =>
+    void held.set(queue, partitions.length);
   publisher.on('batch', onBatch);
   publisher.on('resync', onResync);
   publisher.on('parked', onParked);

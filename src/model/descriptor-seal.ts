@@ -26,7 +26,12 @@ function macOf(secret: Uint8Array, queueName: string, bullJobId: string, json: s
 }
 
 /** Seals `descriptor` for the BullMQ job `bullJobId` of `queueName`. */
-export function sealDescriptor(secret: Uint8Array, queueName: string, bullJobId: string, descriptor: StoredDescriptor): SealedDescriptor {
+export function sealDescriptor(
+  secret: Uint8Array,
+  queueName: string,
+  bullJobId: string,
+  descriptor: StoredDescriptor,
+): SealedDescriptor {
   const d = JSON.stringify(descriptor);
   return { v: 1, d, mac: macOf(secret, queueName, bullJobId, d).toString('base64url') };
 }

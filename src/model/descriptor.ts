@@ -23,7 +23,11 @@ export const DESCRIPTOR_KEY = '__seenn';
 /** What `describe(job)` returns (and what `jobs.start` stores): who sees the job, and as what. */
 export const DescriptorSchema = z
   .object({
-    userId: z.string().min(1).max(LIMITS.userIdChars).refine((value) => !hasControlCharacter(value), 'userId must not contain control characters'),
+    userId: z
+      .string()
+      .min(1)
+      .max(LIMITS.userIdChars)
+      .refine((value) => !hasControlCharacter(value), 'userId must not contain control characters'),
     jobType: z.string().min(1).max(LIMITS.jobTypeChars),
     title: z.string().min(1).max(LIMITS.titleChars),
     metadata: boundedObject(LIMITS.metadataBytes, 'metadata').optional(),
@@ -33,7 +37,11 @@ export const DescriptorSchema = z
     parent: z
       .object({
         parentJobId: z.string().refine(isJobIdShape, 'parentJobId must be a Seenn job id'),
-        childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1),
+        childIndex: z
+          .number()
+          .int()
+          .min(0)
+          .max(LIMITS.maxChildren - 1),
         weight: z.number().positive().finite().optional(),
       })
       .strict()
@@ -62,7 +70,8 @@ export interface DescriptorInput {
   /** For children: the Seenn id of the parent and this child's 0-based index. */
   parent?: { parentJobId: string; childIndex: number; weight?: number | undefined } | undefined;
   /** For parents that BullMQ also runs (flows): how children count (`mode` defaults to `average`, `failParentOnChildFailure` to `true`). */
-  children?: { total: number; mode?: ChildProgressMode | undefined; failParentOnChildFailure?: boolean | undefined } | undefined;
+  children?:
+    { total: number; mode?: ChildProgressMode | undefined; failParentOnChildFailure?: boolean | undefined } | undefined;
 }
 
 /** The descriptor of a tracked job (defaults applied). */
@@ -74,7 +83,9 @@ type _DescriptorProven = Proven<Exactly<z.infer<typeof DescriptorSchema>, Descri
 type _DescriptorInputProven = Proven<Exactly<z.input<typeof DescriptorSchema>, DescriptorInput>>;
 
 /** What `jobs.start` writes under `job.data.__seenn`: the descriptor plus the Seenn id. */
-export const StoredDescriptorSchema = DescriptorSchema.extend({ id: z.string().refine(isJobIdShape, 'id must be a Seenn job id') });
+export const StoredDescriptorSchema = DescriptorSchema.extend({
+  id: z.string().refine(isJobIdShape, 'id must be a Seenn job id'),
+});
 
 /** The descriptor stored in `job.data.__seenn`. */
 export type StoredDescriptor = z.infer<typeof StoredDescriptorSchema>;

@@ -82,7 +82,8 @@ const jsonObject = z.record(z.string(), z.unknown());
 export function jsonProblemOf(value: unknown, maxDepth: number = LIMITS.jsonDepth): string | null {
   try {
     const found = walkJson(value, maxDepth, new Set(), new Set());
-    if (found !== null) return found.path.length === 0 ? found.problem : `at \`${found.path.reverse().join('.')}\` ${found.problem}`;
+    if (found !== null)
+      return found.path.length === 0 ? found.problem : `at \`${found.path.reverse().join('.')}\` ${found.problem}`;
     JSON.stringify(value);
     return null;
   } catch (error) {
@@ -91,12 +92,18 @@ export function jsonProblemOf(value: unknown, maxDepth: number = LIMITS.jsonDept
 }
 
 /** Depth-first check of {@link jsonProblemOf}; the path comes back innermost key first. */
-function walkJson(value: unknown, depthLeft: number, ancestors: Set<object>, done: Set<object>): { path: string[]; problem: string } | null {
+function walkJson(
+  value: unknown,
+  depthLeft: number,
+  ancestors: Set<object>,
+  done: Set<object>,
+): { path: string[]; problem: string } | null {
   if (typeof value === 'bigint') return { path: [], problem: 'holds a BigInt, which JSON cannot store' };
   if (typeof value !== 'object' || value === null || done.has(value)) return null;
   if (ancestors.has(value)) return { path: [], problem: 'refers to itself (a cycle), which JSON cannot store' };
   if (depthLeft <= 0) return { path: [], problem: 'nests objects or arrays too deeply' };
-  if (Object.getOwnPropertySymbols(value).length > 0) return { path: [], problem: 'has Symbol keys, which JSON cannot store' };
+  if (Object.getOwnPropertySymbols(value).length > 0)
+    return { path: [], problem: 'has Symbol keys, which JSON cannot store' };
   ancestors.add(value);
   for (const key of Object.keys(value)) {
     const found = walkJson((value as Record<string, unknown>)[key], depthLeft - 1, ancestors, done);
@@ -148,7 +155,10 @@ export const StageSchema = z
     description: z.string().max(LIMITS.stageDescriptionChars).optional(),
   })
   .strict()
-  .refine((stage) => stage.current <= stage.total, { message: 'stage.current must be at most stage.total', path: ['current'] });
+  .refine((stage) => stage.current <= stage.total, {
+    message: 'stage.current must be at most stage.total',
+    path: ['current'],
+  });
 
 type _StageProven = Proven<Exactly<z.infer<typeof StageSchema>, Stage>>;
 
@@ -177,7 +187,9 @@ export const JobErrorSchema = z
 type _JobErrorProven = Proven<Exactly<z.infer<typeof JobErrorSchema>, JobError>>;
 
 /** A child's link to its parent. */
-export const ParentLinkSchema = z.object({ parentJobId: z.string().min(1), childIndex: z.number().int().min(0) }).strict();
+export const ParentLinkSchema = z
+  .object({ parentJobId: z.string().min(1), childIndex: z.number().int().min(0) })
+  .strict();
 
 type _ParentLinkProven = Proven<Exactly<z.infer<typeof ParentLinkSchema>, ParentLink>>;
 

@@ -38,12 +38,21 @@ export interface OutputOptions {
 export type ResolvedOutputOptions = Required<OutputOptions>;
 
 /** The defaults of {@link OutputOptions}. */
-export const OUTPUT_DEFAULTS: Readonly<ResolvedOutputOptions> = Object.freeze({ maxOutputBytes: 1024 * 1024, maxOutputChunks: 10_000, outputFlushMs: 50 });
+export const OUTPUT_DEFAULTS: Readonly<ResolvedOutputOptions> = Object.freeze({
+  maxOutputBytes: 1024 * 1024,
+  maxOutputChunks: 10_000,
+  outputFlushMs: 50,
+});
 
 /** The schema of {@link OutputOptions} (validated with the other `Seenn` options). */
 export const OutputOptionsSchema = z
   .object({
-    maxOutputBytes: z.number().int().min(1).max(512 * 1024 * 1024).optional(),
+    maxOutputBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(512 * 1024 * 1024)
+      .optional(),
     maxOutputChunks: z.number().int().min(1).max(10_000_000).optional(),
     outputFlushMs: z.number().int().min(0).max(10_000).optional(),
   })
@@ -70,13 +79,20 @@ export interface EncodedChunk {
  * throws `VALIDATION_ERROR` (not JSON) or `PAYLOAD_TOO_LARGE` (over {@link MAX_OUTPUT_CHUNK_BYTES}).
  */
 export function encodeChunk(chunk: unknown, stream: string | undefined): EncodedChunk {
-  if (chunk === undefined) throw new ValidationError('VALIDATION_ERROR', 'Invalid output chunk: a string or a JSON value is required');
+  if (chunk === undefined)
+    throw new ValidationError('VALIDATION_ERROR', 'Invalid output chunk: a string or a JSON value is required');
   const problem = jsonProblemOf(chunk);
   if (problem !== null) throw new ValidationError('VALIDATION_ERROR', `Invalid output chunk: ${problem}`);
   const json = JSON.stringify(chunk) as string | undefined;
-  if (json === undefined) throw new ValidationError('VALIDATION_ERROR', 'Invalid output chunk: a string or a JSON value is required');
+  if (json === undefined)
+    throw new ValidationError('VALIDATION_ERROR', 'Invalid output chunk: a string or a JSON value is required');
   const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > MAX_OUTPUT_CHUNK_BYTES) throw new ValidationError('PAYLOAD_TOO_LARGE', `Invalid output chunk: ${bytes} bytes as JSON, more than ${MAX_OUTPUT_CHUNK_BYTES}`, { details: { bytes, limit: MAX_OUTPUT_CHUNK_BYTES } });
+  if (bytes > MAX_OUTPUT_CHUNK_BYTES)
+    throw new ValidationError(
+      'PAYLOAD_TOO_LARGE',
+      `Invalid output chunk: ${bytes} bytes as JSON, more than ${MAX_OUTPUT_CHUNK_BYTES}`,
+      { details: { bytes, limit: MAX_OUTPUT_CHUNK_BYTES } },
+    );
   return { stream: stream ?? DEFAULT_OUTPUT_STREAM, json };
 }
 

@@ -21,7 +21,16 @@
  *   its status, progress, error or `completedAt`.
  */
 import { eventNameForStatus } from './events.js';
-import { LIMITS, isoTime, isTerminal, type ChildProgressMode, type ChildrenStats, type JobError, type JobStatus, type SeennJob } from './job.js';
+import {
+  LIMITS,
+  isoTime,
+  isTerminal,
+  type ChildProgressMode,
+  type ChildrenStats,
+  type JobError,
+  type JobStatus,
+  type SeennJob,
+} from './job.js';
 import { sameJson, visiblyDifferent, type JobRecord, type ParentAggregate } from './record.js';
 
 /** The `error.code` of a parent failed because a child failed (or was cancelled). */
@@ -107,7 +116,11 @@ export function emptyAggregate(spec: ParentSpec): ParentAggregate {
 }
 
 /** The totals after one child went from `before` to `after` (`null`: did not exist). */
-export function withContribution(aggregate: ParentAggregate, before: ChildContribution | null, after: ChildContribution | null): ParentAggregate {
+export function withContribution(
+  aggregate: ParentAggregate,
+  before: ChildContribution | null,
+  after: ChildContribution | null,
+): ParentAggregate {
   const next = { ...aggregate };
   if (before !== null) shift(next, before, -1);
   if (after !== null) shift(next, after, 1);
@@ -121,7 +134,9 @@ function shift(aggregate: ParentAggregate, contribution: ChildContribution, sign
   if (contribution.state !== 'pending') aggregate[contribution.state] += sign;
   aggregate.createdWeight = onGrid(aggregate.createdWeight + sign * contribution.weight);
   aggregate.progressSum += sign * contribution.progress;
-  aggregate.weightedProgressSum = onGrid(aggregate.weightedProgressSum + sign * contribution.weight * contribution.progress);
+  aggregate.weightedProgressSum = onGrid(
+    aggregate.weightedProgressSum + sign * contribution.weight * contribution.progress,
+  );
 }
 
 /** Children that have finished (completed, failed or cancelled). */
@@ -164,7 +179,10 @@ export function childrenStarted(aggregate: ParentAggregate): boolean {
 /** Makes `record` a parent of `spec.total` children, none created yet. */
 export function asParent(record: JobRecord, spec: ParentSpec): JobRecord {
   const aggregate = emptyAggregate(spec);
-  return { job: { ...record.job, children: childrenStats(aggregate), childProgressMode: spec.mode }, x: { ...record.x, aggregate } };
+  return {
+    job: { ...record.job, children: childrenStats(aggregate), childProgressMode: spec.mode },
+    x: { ...record.x, aggregate },
+  };
 }
 
 /**
@@ -193,7 +211,12 @@ export function settleParent(record: JobRecord, atMs: number): JobRecord {
  * `atMs`. `runsItself` is true for a parent BullMQ runs (it completes when its own job does).
  * `updatedAt` moves (never backwards) only when something visible changed.
  */
-export function applyChildChange(parent: JobRecord, before: JobRecord | null, after: JobRecord, atMs: number): JobRecord {
+export function applyChildChange(
+  parent: JobRecord,
+  before: JobRecord | null,
+  after: JobRecord,
+  atMs: number,
+): JobRecord {
   const current = parent.x.aggregate;
   if (current === undefined) return parent;
   const aggregate = withContribution(current, contributionOf(before), contributionOf(after));
@@ -203,7 +226,10 @@ export function applyChildChange(parent: JobRecord, before: JobRecord | null, af
     const at = isoTime(atMs);
     const runsItself = parent.x.queueName !== undefined;
     if (aggregate.failParentOnChildFailure && aggregate.failed > 0) {
-      next = { job: { ...next.job, status: 'failed', completedAt: at, error: childFailure(after, aggregate) }, x: next.x };
+      next = {
+        job: { ...next.job, status: 'failed', completedAt: at, error: childFailure(after, aggregate) },
+        x: next.x,
+      };
     } else if (!runsItself && finishedCount(aggregate) >= aggregate.total) {
       next = { job: { ...next.job, status: 'completed', progress: 100, completedAt: at }, x: next.x };
       delete next.job.error;
@@ -221,7 +247,11 @@ export function applyChildChange(parent: JobRecord, before: JobRecord | null, af
 /** The error of a parent failed because of its child `child` (or, when that one did not fail, of its failed children). */
 function childFailure(child: JobRecord, aggregate: ParentAggregate): JobError {
   if (contributionOf(child)?.state !== 'failed') {
-    return { code: CHILD_FAILURE_CODE, message: `${aggregate.failed} of ${aggregate.total} child jobs failed`, details: { failed: aggregate.failed, total: aggregate.total } };
+    return {
+      code: CHILD_FAILURE_CODE,
+      message: `${aggregate.failed} of ${aggregate.total} child jobs failed`,
+      details: { failed: aggregate.failed, total: aggregate.total },
+    };
   }
   return failureOfChild(child.job, child.job.status, child.job.error);
 }
@@ -253,9 +283,11 @@ export function failedChildKeyOf(reason: string): string | null {
  * BullMQ may report the parent before the child's own failure is applied), else its BullMQ key.
  */
 export function flowChildFailure(child: JobRecord | null, childKey: string): JobError {
-  if (child === null) return { code: CHILD_FAILURE_CODE, message: `Child job ${childKey} failed`, details: { childKey } };
+  if (child === null)
+    return { code: CHILD_FAILURE_CODE, message: `Child job ${childKey} failed`, details: { childKey } };
   const lastError = child.x.lastError;
-  const reported: JobError | undefined = child.job.error ?? (lastError === undefined ? undefined : { code: lastError.code, message: lastError.message });
+  const reported: JobError | undefined =
+    child.job.error ?? (lastError === undefined ? undefined : { code: lastError.code, message: lastError.message });
   return failureOfChild(child.job, 'failed', reported);
 }
 

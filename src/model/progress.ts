@@ -4,7 +4,18 @@
  * BullMQ's own hash and events stream and needs no second channel.
  */
 import { z } from 'zod';
-import { JobErrorSchema, LIMITS, QueueInfoSchema, StageSchema, boundedObject, type Exactly, type JobError, type Proven, type QueueInfo, type Stage } from './job.js';
+import {
+  JobErrorSchema,
+  LIMITS,
+  QueueInfoSchema,
+  StageSchema,
+  boundedObject,
+  type Exactly,
+  type JobError,
+  type Proven,
+  type QueueInfo,
+  type Stage,
+} from './job.js';
 
 /** The marker field that tells our payload from any other progress value. */
 export const PROGRESS_MARKER = 'seenn';

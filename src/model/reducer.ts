@@ -90,10 +90,17 @@ export function createRecord(id: string, appId: string, descriptor: Descriptor, 
   };
   if (descriptor.metadata !== undefined) job.metadata = descriptor.metadata;
   if (descriptor.workflowId !== undefined) job.workflowId = descriptor.workflowId;
-  if (descriptor.estimatedCompletionAt !== undefined) job.estimatedCompletionAt = new Date(descriptor.estimatedCompletionAt).toISOString();
-  if (descriptor.parent !== undefined) job.parent = { parentJobId: descriptor.parent.parentJobId, childIndex: descriptor.parent.childIndex };
+  if (descriptor.estimatedCompletionAt !== undefined)
+    job.estimatedCompletionAt = new Date(descriptor.estimatedCompletionAt).toISOString();
+  if (descriptor.parent !== undefined)
+    job.parent = { parentJobId: descriptor.parent.parentJobId, childIndex: descriptor.parent.childIndex };
   if (facts.maxAttempts > 1) job.attempt = { current: 1, max: facts.maxAttempts };
-  const x: JobInternals = { queueName: facts.queueName, bullId: facts.bullId, attempt: 0, maxAttempts: facts.maxAttempts };
+  const x: JobInternals = {
+    queueName: facts.queueName,
+    bullId: facts.bullId,
+    attempt: 0,
+    maxAttempts: facts.maxAttempts,
+  };
   if (descriptor.parent?.weight !== undefined) x.weight = descriptor.parent.weight;
   return { job, x };
 }
@@ -227,7 +234,11 @@ function failureOf(x: JobInternals, reason: string): JobError {
   return { code: DEFAULT_FAILURE_CODE, message: failedChildKeyOf(reason) === null ? HIDDEN_FAILURE_MESSAGE : reason };
 }
 
-function setOrDelete<K extends 'message' | 'stage' | 'queue' | 'result'>(job: SeennJob, key: K, value: SeennJob[K] | undefined): void {
+function setOrDelete<K extends 'message' | 'stage' | 'queue' | 'result'>(
+  job: SeennJob,
+  key: K,
+  value: SeennJob[K] | undefined,
+): void {
   if (value === undefined) delete job[key];
   else job[key] = value;
 }

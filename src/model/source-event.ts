@@ -14,7 +14,14 @@ export type SourceEvent =
    * later attempts began since, which `attemptsMade` may count too) and `failedBefore` (the job has a
    * `failedReason`) for when the read came too late to be sure.
    */
-  | { kind: 'delayed'; at: number; runAt: number; attemptsMade?: number; attemptsStarted?: number; failedBefore?: boolean }
+  | {
+      kind: 'delayed';
+      at: number;
+      runAt: number;
+      attemptsMade?: number;
+      attemptsStarted?: number;
+      failedBefore?: boolean;
+    }
   /** `waiting-children`: a flow parent waiting for its children. */
   | { kind: 'waiting-children'; at: number }
   /** `active`: an attempt starts. */

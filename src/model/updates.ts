@@ -30,7 +30,10 @@ export const JobResultSchema = z
     url: z.string().max(4_000).optional(),
     data: z.record(z.string(), z.unknown()).optional(),
   })
-  .refine((value) => jsonBytes(value) <= LIMITS.resultBytes, { message: `result must be at most ${LIMITS.resultBytes} bytes as JSON`, params: { code: 'PAYLOAD_TOO_LARGE' } });
+  .refine((value) => jsonBytes(value) <= LIMITS.resultBytes, {
+    message: `result must be at most ${LIMITS.resultBytes} bytes as JSON`,
+    params: { code: 'PAYLOAD_TOO_LARGE' },
+  });
 
 /**
  * A value a worker returned as a Seenn `result` (always `{ type?, url?, data? }` with `data` an
@@ -64,7 +67,6 @@ export interface ProgressUpdate {
   metadata?: Record<string, unknown>;
 }
 
-
 /** Options of a handle's `complete(...)`, and the body of `POST /jobs/:id/complete`. */
 export interface CompleteUpdate {
   result?: Record<string, unknown>;
@@ -72,8 +74,9 @@ export interface CompleteUpdate {
 }
 
 /** Validates {@link CompleteUpdate}. */
-export const CompleteSchema = z.object({ result: JobResultSchema.optional(), message: z.string().max(LIMITS.messageChars).optional() }).strict();
-
+export const CompleteSchema = z
+  .object({ result: JobResultSchema.optional(), message: z.string().max(LIMITS.messageChars).optional() })
+  .strict();
 
 /** Options of a handle's `fail(...)`, and the body of `POST /jobs/:id/fail`. */
 export interface FailUpdate {
@@ -85,7 +88,6 @@ export interface FailUpdate {
 /** Validates {@link FailUpdate}. */
 export const FailSchema = z.object({ error: JobErrorSchema, retryable: z.boolean().optional() }).strict();
 
-
 /** Options of `cancel(...)` (`seenn.jobs.cancel` and a handle's `cancel`). */
 export interface CancelOptions {
   /** Why; shown as the job's `message`. */
@@ -94,7 +96,6 @@ export interface CancelOptions {
 
 /** Validates {@link CancelOptions}. */
 export const CancelSchema = z.object({ reason: z.string().max(LIMITS.messageChars).optional() }).strict();
-
 
 /** The time a change is stamped with: `atMs`, never before the job's last `updatedAt`. */
 function stamp(job: SeennJob, atMs: number): string {
@@ -105,11 +106,18 @@ function stamp(job: SeennJob, atMs: number): string {
  * Merges `patch` into a job's metadata (shallow: a key given replaces that key) and checks the size
  * again; throws `PAYLOAD_TOO_LARGE` when the merged object is over 10 KB.
  */
-export function mergeMetadata(current: Record<string, unknown> | undefined, patch: Record<string, unknown>): Record<string, unknown> {
+export function mergeMetadata(
+  current: Record<string, unknown> | undefined,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
   const merged = { ...current, ...patch };
   const bytes = jsonBytes(merged);
   if (bytes > LIMITS.metadataBytes) {
-    throw new ValidationError('PAYLOAD_TOO_LARGE', `metadata must be at most ${LIMITS.metadataBytes} bytes as JSON once merged (it would be ${bytes})`, { details: { bytes, limit: LIMITS.metadataBytes } });
+    throw new ValidationError(
+      'PAYLOAD_TOO_LARGE',
+      `metadata must be at most ${LIMITS.metadataBytes} bytes as JSON once merged (it would be ${bytes})`,
+      { details: { bytes, limit: LIMITS.metadataBytes } },
+    );
   }
   return merged;
 }
@@ -119,7 +127,12 @@ export function mergeMetadata(current: Record<string, unknown> | undefined, patc
  * progress, `message`/`stage`/`queue`/`estimatedCompletionAt` replaced when given, metadata merged.
  */
 export function applyProgress(record: JobRecord, update: ProgressUpdate, atMs: number): JobRecord {
-  const job: SeennJob = { ...record.job, status: 'running', progress: update.progress, updatedAt: stamp(record.job, atMs) };
+  const job: SeennJob = {
+    ...record.job,
+    status: 'running',
+    progress: update.progress,
+    updatedAt: stamp(record.job, atMs),
+  };
   job.startedAt ??= job.updatedAt;
   if (update.message !== undefined) job.message = update.message;
   if (update.stage !== undefined) job.stage = update.stage;

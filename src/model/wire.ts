@@ -27,7 +27,14 @@ export const CHILD_PROGRESS_MODES = ['average', 'sequential', 'weighted'] as con
 export type ChildProgressMode = (typeof CHILD_PROGRESS_MODES)[number];
 
 /** The SSE event names that carry a full job object. */
-export const JOB_EVENT_NAMES = ['job.sync', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled'] as const;
+export const JOB_EVENT_NAMES = [
+  'job.sync',
+  'job.started',
+  'job.progress',
+  'job.completed',
+  'job.failed',
+  'job.cancelled',
+] as const;
 
 /** An SSE event name that carries a full job object. */
 export type JobEventName = (typeof JOB_EVENT_NAMES)[number];

@@ -84,7 +84,11 @@ export interface CalibrationBucket {
 }
 
 /** One kind's histogram from a queue's Redis hash, or `null` when nothing of that kind was scored yet. */
-export function calibrationOf(hash: Record<string, string> | null | undefined, kind: EtaKind, buckets = CALIBRATION_BUCKETS): CalibrationBucket[] | null {
+export function calibrationOf(
+  hash: Record<string, string> | null | undefined,
+  kind: EtaKind,
+  buckets = CALIBRATION_BUCKETS,
+): CalibrationBucket[] | null {
   if (hash === null || hash === undefined) return null;
   const offset = KIND_OFFSET[kind];
   const read = (field: string): number => {
@@ -94,7 +98,11 @@ export function calibrationOf(hash: Record<string, string> | null | undefined, k
   const out: CalibrationBucket[] = [];
   let any = false;
   for (let b = 0; b < buckets; b += 1) {
-    const bucket = { samples: read(`n${offset + b}`), hits: read(`h${offset + b}`), confidenceSum: read(`s${offset + b}`) };
+    const bucket = {
+      samples: read(`n${offset + b}`),
+      hits: read(`h${offset + b}`),
+      confidenceSum: read(`s${offset + b}`),
+    };
     bucket.hits = Math.min(bucket.hits, bucket.samples);
     if (bucket.samples > 0) any = true;
     out.push(bucket);
@@ -126,7 +134,8 @@ export function calibratedBuckets(histogram: readonly CalibrationBucket[], prior
   });
   const out: (number | null)[] = histogram.map(() => null);
   for (const block of blocks) {
-    for (let b = block.first; b <= block.last; b += 1) if ((histogram[b] as CalibrationBucket).samples >= MIN_BUCKET_SAMPLES) out[b] = block.value;
+    for (let b = block.first; b <= block.last; b += 1)
+      if ((histogram[b] as CalibrationBucket).samples >= MIN_BUCKET_SAMPLES) out[b] = block.value;
   }
   return out;
 }
@@ -346,17 +355,36 @@ export interface PredictionOutcome {
 export type ScoringSettings = { etaCalibrationWindowSamples: number; historySeconds: number };
 
 /** The keys and arguments of one scoring script call for finished jobs of ONE queue. */
-function scoringCall(keys: SeennKeys, queueName: string, outcomes: readonly Omit<PredictionOutcome, 'queueName'>[], settings: ScoringSettings): { keys: string[]; args: (string | number)[] } {
-  const args: (string | number)[] = [1 - 1 / settings.etaCalibrationWindowSamples, settings.historySeconds * 1000, CALIBRATION_BUCKETS, CALIBRATION_BAND];
-  for (const outcome of outcomes) args.push(outcome.jobId, Math.round(outcome.finishedAtMs), outcome.failed ? '0' : '1');
-  return { keys: [keys.etaPredictions(queueName), keys.etaPredictionTimes(queueName), keys.etaCalibration(queueName)], args };
+function scoringCall(
+  keys: SeennKeys,
+  queueName: string,
+  outcomes: readonly Omit<PredictionOutcome, 'queueName'>[],
+  settings: ScoringSettings,
+): { keys: string[]; args: (string | number)[] } {
+  const args: (string | number)[] = [
+    1 - 1 / settings.etaCalibrationWindowSamples,
+    settings.historySeconds * 1000,
+    CALIBRATION_BUCKETS,
+    CALIBRATION_BAND,
+  ];
+  for (const outcome of outcomes)
+    args.push(outcome.jobId, Math.round(outcome.finishedAtMs), outcome.failed ? '0' : '1');
+  return {
+    keys: [keys.etaPredictions(queueName), keys.etaPredictionTimes(queueName), keys.etaCalibration(queueName)],
+    args,
+  };
 }
 
 /**
  * Scores finished jobs' recorded predictions into their queue's calibration histogram (or drops
  * them, for failed jobs). One script over keys of the queue's slot; answers the number scored.
  */
-export async function scoreEtaPredictions(redis: RedisConnection, keys: SeennKeys, outcome: PredictionOutcome, settings: ScoringSettings): Promise<number> {
+export async function scoreEtaPredictions(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  outcome: PredictionOutcome,
+  settings: ScoringSettings,
+): Promise<number> {
   const call = scoringCall(keys, outcome.queueName, [outcome], settings);
   return Number(await runScript(redis, scoreScript, call.keys, call.args));
 }
@@ -437,11 +465,24 @@ export class PredictionRecorder {
   }
 
   /** Notes an ETA of `kind` given to a job of a queue at `madeAtMs`: kept for the next flush when it may be the job's first or mid-wait prediction. */
-  note(queueName: string, jobId: string, kind: EtaKind, modelConfidence: number, predictedEndMs: number, madeAtMs: number): void {
+  note(
+    queueName: string,
+    jobId: string,
+    kind: EtaKind,
+    modelConfidence: number,
+    predictedEndMs: number,
+    madeAtMs: number,
+  ): void {
     const memo = this.memo.get(memoKey(queueName, jobId));
     if (memo === 'done' || (memo !== undefined && madeAtMs < memo.dueAtMs)) return;
     const jobs = this.pending.get(queueName) ?? new Map<string, Prediction>();
-    if (!jobs.has(jobId)) jobs.set(jobId, { confidence: modelConfidence, madeAtMs: Math.round(madeAtMs), endMs: Math.round(predictedEndMs), kind: kind === 'running' ? 1 : 0 });
+    if (!jobs.has(jobId))
+      jobs.set(jobId, {
+        confidence: modelConfidence,
+        madeAtMs: Math.round(madeAtMs),
+        endMs: Math.round(predictedEndMs),
+        kind: kind === 'running' ? 1 : 0,
+      });
     this.pending.set(queueName, jobs);
   }
 
@@ -457,18 +498,34 @@ export class PredictionRecorder {
     await Promise.all(
       [...pending].map(async ([queueName, jobs]) => {
         const entries = [...jobs];
-        const args: (string | number)[] = [this.settings.etaCalibrationMaxJobs, this.settings.historySeconds * 1000, PREDICTIONS_PER_JOB];
+        const args: (string | number)[] = [
+          this.settings.etaCalibrationMaxJobs,
+          this.settings.historySeconds * 1000,
+          PREDICTIONS_PER_JOB,
+        ];
         for (const [jobId, p] of entries) args.push(jobId, p.confidence, p.madeAtMs, p.endMs, p.kind);
         try {
-          const answer = (await runScript(this.redis, recordScript, [this.keys.etaPredictions(queueName), this.keys.etaPredictionTimes(queueName)], args)) as (string | number)[];
+          const answer = (await runScript(
+            this.redis,
+            recordScript,
+            [this.keys.etaPredictions(queueName), this.keys.etaPredictionTimes(queueName)],
+            args,
+          )) as (string | number)[];
           entries.forEach(([jobId], i) => {
             const madeAtMs = Number(answer[3 * i]);
             const endMs = Number(answer[3 * i + 1]);
             const nextSlot = Number(answer[3 * i + 2]);
-            this.remember(memoKey(queueName, jobId), nextSlot >= PREDICTIONS_PER_JOB ? 'done' : { dueAtMs: madeAtMs + (nextSlot * (endMs - madeAtMs)) / PREDICTIONS_PER_JOB });
+            this.remember(
+              memoKey(queueName, jobId),
+              nextSlot >= PREDICTIONS_PER_JOB
+                ? 'done'
+                : { dueAtMs: madeAtMs + (nextSlot * (endMs - madeAtMs)) / PREDICTIONS_PER_JOB },
+            );
           });
         } catch (error) {
-          errors.push(new SeennError('STORE_ERROR', 'could not record ETA predictions', { cause: error, details: { queueName } }));
+          errors.push(
+            new SeennError('STORE_ERROR', 'could not record ETA predictions', { cause: error, details: { queueName } }),
+          );
         }
       }),
     );

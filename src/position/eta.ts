@@ -92,7 +92,13 @@ export function quantile(sorted: readonly number[], q: number): number {
 export function durationStats(durationsMs: readonly number[]): DurationStats | null {
   const sorted = durationsMs.filter((d) => Number.isFinite(d) && d >= 0).sort((a, b) => a - b);
   if (sorted.length === 0) return null;
-  return { sorted, count: sorted.length, p10: quantile(sorted, 0.1), p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9) };
+  return {
+    sorted,
+    count: sorted.length,
+    p10: quantile(sorted, 0.1),
+    p50: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+  };
 }
 
 /**
@@ -100,7 +106,12 @@ export function durationStats(durationsMs: readonly number[]): DurationStats | n
  * completions inside it. Counting up to `now` (not to the newest completion) makes the rate fall when
  * a queue stops finishing jobs. `null` with fewer than `minSamples` completions in the window.
  */
-export function throughputOf(finishedAtMs: readonly number[], nowMs: number, windowMs: number, minSamples: number): Throughput | null {
+export function throughputOf(
+  finishedAtMs: readonly number[],
+  nowMs: number,
+  windowMs: number,
+  minSamples: number,
+): Throughput | null {
   const recent = finishedAtMs.filter((t) => Number.isFinite(t) && t <= nowMs && t >= nowMs - windowMs);
   if (recent.length < Math.max(2, minSamples)) return null;
   const oldest = Math.min(...recent);
@@ -150,7 +161,9 @@ export interface ServiceModel {
  * `minSamples` of them.
  */
 export function serviceModelOf(runs: readonly Run[], minSamples: number): ServiceModel | null {
-  const valid = runs.filter((run) => Number.isFinite(run.finishedAtMs) && Number.isFinite(run.durationMs) && run.durationMs >= 0);
+  const valid = runs.filter(
+    (run) => Number.isFinite(run.finishedAtMs) && Number.isFinite(run.durationMs) && run.durationMs >= 0,
+  );
   if (valid.length < Math.max(1, minSamples)) return null;
   const sorted = valid.map((run) => run.durationMs).sort((a, b) => a - b);
   const meanRunMs = sorted.reduce((sum, d) => sum + d, 0) / sorted.length;
@@ -187,7 +200,13 @@ export function serviceModelOf(runs: readonly Run[], minSamples: number): Servic
     const gap = start - (finishes[found] as number);
     if (gap >= 0 && gap <= gapCap) gaps.push(gap);
   }
-  const gapMs = gaps.length === 0 ? 0 : quantile(gaps.sort((a, b) => a - b), 0.5);
+  const gapMs =
+    gaps.length === 0
+      ? 0
+      : quantile(
+          gaps.sort((a, b) => a - b),
+          0.5,
+        );
   return { slots, meanRunMs, sdRunMs, gapMs, sorted, lastFinishedAtMs: finishes[finishes.length - 1] as number };
 }
 
@@ -224,7 +243,10 @@ function slotFrees(service: ServiceModel, state: QueueState, nowMs: number): num
   const unknown = service.meanRunMs > 0 ? meanSquare / (2 * service.meanRunMs) : 0;
   for (let k = 0; k < state.active; k += 1) {
     const startedAt = state.activeStartedAtMs[k];
-    frees.push((startedAt === undefined ? unknown : expectedRemainingMs(service.sorted, Math.max(0, nowMs - startedAt))) + service.gapMs);
+    frees.push(
+      (startedAt === undefined ? unknown : expectedRemainingMs(service.sorted, Math.max(0, nowMs - startedAt))) +
+        service.gapMs,
+    );
   }
   while (frees.length < slots) frees.push(service.gapMs);
   return frees;
@@ -257,7 +279,9 @@ export function nthStartMs(frees: readonly number[], cycleMs: number, n: number)
 function phi(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
-  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const erf =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
   return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
 }
 
@@ -295,7 +319,10 @@ export interface QueuedEtaInput {
   state: QueueState;
 }
 
-function servable(input: { nowMs: number; durations: DurationStats | null; service: ServiceModel | null; state: QueueState }, settings: EtaSettings): input is { nowMs: number; durations: DurationStats; service: ServiceModel; state: QueueState } {
+function servable(
+  input: { nowMs: number; durations: DurationStats | null; service: ServiceModel | null; state: QueueState },
+  settings: EtaSettings,
+): input is { nowMs: number; durations: DurationStats; service: ServiceModel; state: QueueState } {
   const { durations, service, state } = input;
   if (state.paused || state.rateLimitedMs > 0) return false;
   if (durations === null || durations.count < settings.etaMinSamples || service === null) return false;
@@ -305,7 +332,13 @@ function servable(input: { nowMs: number; durations: DurationStats | null; servi
 }
 
 /** An ETA from the wait before the job starts (mean, sd) and its own run. */
-function etaFrom(nowMs: number, waitMs: number, waitVarianceMs2: number, durations: DurationStats, settings: EtaSettings): Eta | null {
+function etaFrom(
+  nowMs: number,
+  waitMs: number,
+  waitVarianceMs2: number,
+  durations: DurationStats,
+  settings: EtaSettings,
+): Eta | null {
   const remainingMs = waitMs + durations.p50;
   if (!Number.isFinite(remainingMs) || remainingMs > settings.etaMaxMs) return null;
   const waitSd = Math.sqrt(waitVarianceMs2 + (MODEL_ERROR * waitMs) ** 2);

@@ -21,7 +21,12 @@ import { LIMITS, QueueNameSchema } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import { queueHistoryRoot, type SeennKeys } from '../store/keys.js';
 import { calibrationOf, scoreEtaPredictions, type CalibrationBucket, type EtaKind } from './calibration.js';
-import { HISTORY_DEFAULTS, resolveHistoryOptions, type HistoryOptions, type ResolvedHistoryOptions } from './options.js';
+import {
+  HISTORY_DEFAULTS,
+  resolveHistoryOptions,
+  type HistoryOptions,
+  type ResolvedHistoryOptions,
+} from './options.js';
 
 // The key root lives with every other key in store/keys.ts; still exported here for position/index.ts.
 export { queueHistoryRoot };
@@ -51,12 +56,16 @@ const CompletionSchema = z
     queueName: QueueNameSchema,
     finishedAtMs: z.number().int().positive(),
     workflowId: z.string().min(1).max(LIMITS.jobTypeChars).optional(),
-    durationMs: z.number().finite().min(0).max(365 * 24 * 3600 * 1000).optional(),
+    durationMs: z
+      .number()
+      .finite()
+      .min(0)
+      .max(365 * 24 * 3600 * 1000)
+      .optional(),
     jobId: z.string().min(1).max(512).optional(),
     failed: z.boolean().optional(),
   })
   .strict();
-
 
 /**
  * The key of one workflow's run durations in one queue, or, for jobs no BullMQ queue runs (Seenn-only
@@ -95,30 +104,62 @@ export function queueRunsKey(keys: SeennKeys, queueName: string): string {
  * });
  * ```
  */
-export async function recordCompletion(redis: RedisConnection, keys: SeennKeys, completion: Completion, options: HistoryOptions = {}): Promise<void> {
+export async function recordCompletion(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  completion: Completion,
+  options: HistoryOptions = {},
+): Promise<void> {
   const parsed = parseOrThrow(CompletionSchema, completion, 'completion', 'VALIDATION_ERROR');
   const settings = resolveHistoryOptions(options);
   const ttlMs = settings.historySeconds * 1000;
   const pipeline = redis.pipeline();
   const done = completionsKey(keys, parsed.queueName);
-  pipeline.lpush(done, parsed.finishedAtMs).ltrim(done, 0, settings.throughputSamples - 1).pexpire(done, ttlMs);
+  pipeline
+    .lpush(done, parsed.finishedAtMs)
+    .ltrim(done, 0, settings.throughputSamples - 1)
+    .pexpire(done, ttlMs);
   if (parsed.workflowId !== undefined && parsed.durationMs !== undefined) {
     const durationMs = Math.round(parsed.durationMs);
     const queueRuns = queueRunsKey(keys, parsed.queueName);
-    pipeline.lpush(queueRuns, `${parsed.finishedAtMs}:${durationMs}`).ltrim(queueRuns, 0, settings.throughputSamples - 1).pexpire(queueRuns, ttlMs);
+    pipeline
+      .lpush(queueRuns, `${parsed.finishedAtMs}:${durationMs}`)
+      .ltrim(queueRuns, 0, settings.throughputSamples - 1)
+      .pexpire(queueRuns, ttlMs);
     const runs = runsKey(keys, parsed.queueName, parsed.workflowId);
-    pipeline.lpush(runs, durationMs).ltrim(runs, 0, settings.durationSamples - 1).pexpire(runs, ttlMs);
+    pipeline
+      .lpush(runs, durationMs)
+      .ltrim(runs, 0, settings.durationSamples - 1)
+      .pexpire(runs, ttlMs);
   }
   let replies: [Error | null, unknown][];
   try {
-    const outcome = parsed.jobId === undefined ? undefined : { queueName: parsed.queueName, jobId: parsed.jobId, finishedAtMs: parsed.finishedAtMs, failed: parsed.failed ?? false };
-    const [execReplies] = await Promise.all([pipeline.exec(), outcome === undefined ? undefined : scoreEtaPredictions(redis, keys, outcome, settings)]);
+    const outcome =
+      parsed.jobId === undefined
+        ? undefined
+        : {
+            queueName: parsed.queueName,
+            jobId: parsed.jobId,
+            finishedAtMs: parsed.finishedAtMs,
+            failed: parsed.failed ?? false,
+          };
+    const [execReplies] = await Promise.all([
+      pipeline.exec(),
+      outcome === undefined ? undefined : scoreEtaPredictions(redis, keys, outcome, settings),
+    ]);
     replies = execReplies ?? [];
   } catch (error) {
-    throw new SeennError('STORE_ERROR', 'could not record a completion', { cause: error, details: { queueName: parsed.queueName } });
+    throw new SeennError('STORE_ERROR', 'could not record a completion', {
+      cause: error,
+      details: { queueName: parsed.queueName },
+    });
   }
   const failed = replies.find(([error]) => error !== null);
-  if (failed) throw new SeennError('STORE_ERROR', 'could not record a completion', { cause: failed[0], details: { queueName: parsed.queueName } });
+  if (failed)
+    throw new SeennError('STORE_ERROR', 'could not record a completion', {
+      cause: failed[0],
+      details: { queueName: parsed.queueName },
+    });
 }
 
 /**
@@ -128,7 +169,11 @@ export async function recordCompletion(redis: RedisConnection, keys: SeennKeys, 
  * job would. The input is trusted (the publisher builds it): nothing is validated here.
  */
 export function addCompletions(
-  pipeline: { lpush(key: string, ...values: (string | number)[]): unknown; ltrim(key: string, start: number, stop: number): unknown; pexpire(key: string, ms: number): unknown },
+  pipeline: {
+    lpush(key: string, ...values: (string | number)[]): unknown;
+    ltrim(key: string, start: number, stop: number): unknown;
+    pexpire(key: string, ms: number): unknown;
+  },
   keys: SeennKeys,
   queueName: string,
   completions: readonly Completion[],
@@ -142,7 +187,11 @@ export function addCompletions(
     pipeline.ltrim(key, 0, samples - 1);
     pipeline.pexpire(key, ttlMs);
   };
-  push(completionsKey(keys, queueName), completions.map((completion) => completion.finishedAtMs), settings.throughputSamples);
+  push(
+    completionsKey(keys, queueName),
+    completions.map((completion) => completion.finishedAtMs),
+    settings.throughputSamples,
+  );
   const queueRuns: string[] = [];
   const byWorkflow = new Map<string, number[]>();
   for (const { finishedAtMs, workflowId, durationMs } of completions) {
@@ -154,7 +203,8 @@ export function addCompletions(
     else list.push(rounded);
   }
   push(queueRunsKey(keys, queueName), queueRuns, settings.throughputSamples);
-  for (const [workflowId, durations] of byWorkflow) push(runsKey(keys, queueName, workflowId), durations, settings.durationSamples);
+  for (const [workflowId, durations] of byWorkflow)
+    push(runsKey(keys, queueName, workflowId), durations, settings.durationSamples);
 }
 
 /** One completed run of a queue. */
@@ -196,7 +246,8 @@ function runsOf(value: unknown): QueueRun[] {
   const runs: QueueRun[] = [];
   for (const entry of value as string[]) {
     const [finished, duration] = entry.split(':').map(Number);
-    if (finished !== undefined && duration !== undefined && Number.isFinite(finished) && Number.isFinite(duration)) runs.push({ finishedAtMs: finished, durationMs: duration });
+    if (finished !== undefined && duration !== undefined && Number.isFinite(finished) && Number.isFinite(duration))
+      runs.push({ finishedAtMs: finished, durationMs: duration });
   }
   return runs;
 }
@@ -209,7 +260,12 @@ function calibrationsOf(hash: Record<string, string> | undefined): Record<EtaKin
  * Reads the history of the wanted queues and workflows: one pipelined round trip per queue (one slot
  * each), and one `LRANGE` per queue-less workflow, all in parallel.
  */
-export async function readHistory(redis: RedisConnection, keys: SeennKeys, wanted: Iterable<HistoryWanted>, settings: ResolvedHistoryOptions): Promise<History> {
+export async function readHistory(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  wanted: Iterable<HistoryWanted>,
+  settings: ResolvedHistoryOptions,
+): Promise<History> {
   const byQueue = new Map<string, Set<string>>();
   const queueless = new Set<string>();
   for (const { queueName, workflowId } of wanted) {
@@ -224,29 +280,39 @@ export async function readHistory(redis: RedisConnection, keys: SeennKeys, wante
   const history: History = { queues: new Map(), workflows: new Map() };
   const alone = [...queueless].map(async (workflowId) => {
     try {
-      history.workflows.set(workflowId, numbers(await redis.lrange(runsKey(keys, undefined, workflowId), 0, settings.durationSamples - 1)));
+      history.workflows.set(
+        workflowId,
+        numbers(await redis.lrange(runsKey(keys, undefined, workflowId), 0, settings.durationSamples - 1)),
+      );
     } catch (error) {
       throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error, details: { workflowId } });
     }
   });
   const perQueue = [...byQueue].map(async ([queueName, workflowSet]) => {
-      const workflows = [...workflowSet];
-      const pipeline = redis.pipeline();
-      pipeline.lrange(completionsKey(keys, queueName), 0, settings.throughputSamples - 1);
-      pipeline.lrange(queueRunsKey(keys, queueName), 0, settings.throughputSamples - 1);
-      pipeline.hgetall(keys.etaCalibration(queueName));
-      for (const workflow of workflows) pipeline.lrange(runsKey(keys, queueName, workflow), 0, settings.durationSamples - 1);
-      let replies: [Error | null, unknown][];
-      try {
-        replies = (await pipeline.exec()) ?? [];
-      } catch (error) {
-        throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error, details: { queueName } });
-      }
-      const failed = replies.find(([error]) => error !== null);
-      if (failed) throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: failed[0], details: { queueName } });
-      const queue: QueueHistory = { finishedAtMs: numbers(replies[0]?.[1]), runs: runsOf(replies[1]?.[1]), durations: new Map(), calibration: calibrationsOf(replies[2]?.[1] as Record<string, string> | undefined) };
-      workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[3 + i]?.[1])));
-      history.queues.set(queueName, queue);
+    const workflows = [...workflowSet];
+    const pipeline = redis.pipeline();
+    pipeline.lrange(completionsKey(keys, queueName), 0, settings.throughputSamples - 1);
+    pipeline.lrange(queueRunsKey(keys, queueName), 0, settings.throughputSamples - 1);
+    pipeline.hgetall(keys.etaCalibration(queueName));
+    for (const workflow of workflows)
+      pipeline.lrange(runsKey(keys, queueName, workflow), 0, settings.durationSamples - 1);
+    let replies: [Error | null, unknown][];
+    try {
+      replies = (await pipeline.exec()) ?? [];
+    } catch (error) {
+      throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error, details: { queueName } });
+    }
+    const failed = replies.find(([error]) => error !== null);
+    if (failed)
+      throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: failed[0], details: { queueName } });
+    const queue: QueueHistory = {
+      finishedAtMs: numbers(replies[0]?.[1]),
+      runs: runsOf(replies[1]?.[1]),
+      durations: new Map(),
+      calibration: calibrationsOf(replies[2]?.[1] as Record<string, string> | undefined),
+    };
+    workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[3 + i]?.[1])));
+    history.queues.set(queueName, queue);
   });
   await Promise.all([...alone, ...perQueue]);
   return history;

@@ -3,9 +3,39 @@
  * watched jobs. What this folder exports.
  */
 export { PositionReader, isQueuedBullJob, isPlaceableBullJob, type PositionSource } from './reader.js';
-export { PositionWatcher, type PositionWatcherSource, type PositionUpdate, type PositionTick, type PositionWatcherEvents } from './watcher.js';
-export { lookupPositions, queueInfoOf, bullQueueKey, rankIndexKeys, MAX_ACTIVE_READ, RANK_INDEX_CHUNK, type PositionHint, type PositionRequest, type JobPlace, type QueueSnapshot } from './lookup.js';
-export { recordCompletion, addCompletions, readHistory, runsKey, completionsKey, queueRunsKey, queueHistoryRoot, type Completion, type History, type QueueHistory, type QueueRun, type HistoryWanted } from './history.js';
+export {
+  PositionWatcher,
+  type PositionWatcherSource,
+  type PositionUpdate,
+  type PositionTick,
+  type PositionWatcherEvents,
+} from './watcher.js';
+export {
+  lookupPositions,
+  queueInfoOf,
+  bullQueueKey,
+  rankIndexKeys,
+  MAX_ACTIVE_READ,
+  RANK_INDEX_CHUNK,
+  type PositionHint,
+  type PositionRequest,
+  type JobPlace,
+  type QueueSnapshot,
+} from './lookup.js';
+export {
+  recordCompletion,
+  addCompletions,
+  readHistory,
+  runsKey,
+  completionsKey,
+  queueRunsKey,
+  queueHistoryRoot,
+  type Completion,
+  type History,
+  type QueueHistory,
+  type QueueRun,
+  type HistoryWanted,
+} from './history.js';
 export {
   durationStats,
   throughputOf,

@@ -109,7 +109,16 @@ export async function lookupPositions(
   };
   order.sort((a, b) => distance(a) - distance(b) || a - b);
   const jobs = order.map((i) => requests[i] as PositionRequest);
-  const call = queuePositionsCall({ prefix, queueName, scanLimit, lposIds: LPOS_IDS, chunk: SCAN_CHUNK, maxActive: MAX_ACTIVE_READ, indexChunk: rankIndex ? rankIndexChunk : 0, jobs });
+  const call = queuePositionsCall({
+    prefix,
+    queueName,
+    scanLimit,
+    lposIds: LPOS_IDS,
+    chunk: SCAN_CHUNK,
+    maxActive: MAX_ACTIVE_READ,
+    indexChunk: rankIndex ? rankIndexChunk : 0,
+    jobs,
+  });
   let answer: unknown;
   try {
     answer = await runCall(redis, call);
@@ -143,11 +152,32 @@ function lookupError(error: unknown, queueName: string): SeennError {
 }
 
 function parseAnswer(queueName: string, answer: unknown, count: number): QueueSnapshot {
-  const bad = (): SeennError => new SeennError('STORE_ERROR', 'unexpected answer from the queue position script', { details: { queueName } });
+  const bad = (): SeennError =>
+    new SeennError('STORE_ERROR', 'unexpected answer from the queue position script', { details: { queueName } });
   const HEAD = 10;
   if (!Array.isArray(answer) || answer.length < HEAD) throw bad();
-  const [waiting, prioritized, paused, rateLimitedMs, elementsRead, active, indexState, indexHits, indexNumbered, starts] = (answer.slice(0, HEAD) as unknown[]).map(Number) as [
-    number, number, number, number, number, number, number, number, number, number,
+  const [
+    waiting,
+    prioritized,
+    paused,
+    rateLimitedMs,
+    elementsRead,
+    active,
+    indexState,
+    indexHits,
+    indexNumbered,
+    starts,
+  ] = (answer.slice(0, HEAD) as unknown[]).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
   ];
   const first = HEAD + starts;
   if (answer.length !== first + 2 * count) throw bad();
@@ -158,8 +188,24 @@ function parseAnswer(queueName: string, answer: unknown, count: number): QueueSn
     const value = Number(answer[first + 1 + 2 * i]);
     places.push(placeOf(kind, value, waiting));
   }
-  const rankIndex = { state: indexState === 2 ? ('complete' as const) : indexState === 1 ? ('building' as const) : ('off' as const), hits: indexHits, numbered: indexNumbered };
-  return { queueName, waiting, prioritized, total: waiting + prioritized, paused: paused === 1, rateLimitedMs, elementsRead, active, activeStartedAtMs, rankIndex, places };
+  const rankIndex = {
+    state: indexState === 2 ? ('complete' as const) : indexState === 1 ? ('building' as const) : ('off' as const),
+    hits: indexHits,
+    numbered: indexNumbered,
+  };
+  return {
+    queueName,
+    waiting,
+    prioritized,
+    total: waiting + prioritized,
+    paused: paused === 1,
+    rateLimitedMs,
+    elementsRead,
+    active,
+    activeStartedAtMs,
+    rankIndex,
+    places,
+  };
 }
 
 function placeOf(kind: string, value: number, waiting: number): JobPlace {

@@ -111,7 +111,10 @@ export const POSITION_DEFAULTS: ResolvedPositionOptions = Object.freeze({
 });
 
 /** The defaults of {@link PositionWatcherOptions}. */
-export const POSITION_WATCHER_DEFAULTS: ResolvedPositionWatcherOptions = Object.freeze({ ...POSITION_DEFAULTS, positionIntervalMs: 1_000 });
+export const POSITION_WATCHER_DEFAULTS: ResolvedPositionWatcherOptions = Object.freeze({
+  ...POSITION_DEFAULTS,
+  positionIntervalMs: 1_000,
+});
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max).optional();
 
@@ -163,5 +166,8 @@ export function resolvePositionOptions(options: PositionOptions = {}): ResolvedP
 
 /** Validates {@link PositionWatcherOptions} and applies defaults. */
 export function resolvePositionWatcherOptions(options: PositionWatcherOptions = {}): ResolvedPositionWatcherOptions {
-  return pick<PositionWatcherOptions>(POSITION_WATCHER_DEFAULTS, parseOrThrow(StrictWatcherSchema, options, 'position watcher options'));
+  return pick<PositionWatcherOptions>(
+    POSITION_WATCHER_DEFAULTS,
+    parseOrThrow(StrictWatcherSchema, options, 'position watcher options'),
+  );
 }

@@ -24,8 +24,15 @@ export interface PositionSource {
 }
 
 /** {@link lookupPositions} on `source`'s Redis, timed into its metrics when it has them. */
-export function lookupIn(source: PositionSource, queueName: string, requests: readonly PositionRequest[], scanLimit: number, rankIndex: boolean): Promise<QueueSnapshot> {
-  const work = (): Promise<QueueSnapshot> => lookupPositions(source.redis, source.keys.prefix, queueName, requests, scanLimit, rankIndex);
+export function lookupIn(
+  source: PositionSource,
+  queueName: string,
+  requests: readonly PositionRequest[],
+  scanLimit: number,
+  rankIndex: boolean,
+): Promise<QueueSnapshot> {
+  const work = (): Promise<QueueSnapshot> =>
+    lookupPositions(source.redis, source.keys.prefix, queueName, requests, scanLimit, rankIndex);
   return source.metrics?.timePositionLookup(work) ?? work();
 }
 
@@ -35,8 +42,14 @@ export function isQueuedBullJob(record: JobRecord): record is JobRecord & { x: {
 }
 
 /** Whether a stored record is a queued or pending BullMQ job (what a lookup places: a position, or a delayed job's run-at time). */
-export function isPlaceableBullJob(record: JobRecord): record is JobRecord & { x: { queueName: string; bullId: string } } {
-  return (record.job.status === 'queued' || record.job.status === 'pending') && record.x.queueName !== undefined && record.x.bullId !== undefined;
+export function isPlaceableBullJob(
+  record: JobRecord,
+): record is JobRecord & { x: { queueName: string; bullId: string } } {
+  return (
+    (record.job.status === 'queued' || record.job.status === 'pending') &&
+    record.x.queueName !== undefined &&
+    record.x.bullId !== undefined
+  );
 }
 
 /**
@@ -63,7 +76,9 @@ export class PositionReader {
     options: PositionOptions = {},
   ) {
     this.options = resolvePositionOptions(options);
-    this.predictions = this.options.etaCalibration ? new PredictionRecorder(source.redis, source.keys, this.options) : null;
+    this.predictions = this.options.etaCalibration
+      ? new PredictionRecorder(source.redis, source.keys, this.options)
+      : null;
   }
 
   /** Places `requests` in one queue with one script call (see `store/lua/position-lookup.ts` for the cost). */
@@ -107,12 +122,25 @@ export class PositionReader {
     const places = new Map<number, { snapshot: QueueSnapshot; place: QueueSnapshot['places'][number] }>();
     for (const result of placed) {
       if (result === null) continue;
-      result.indexes.forEach((recordIndex, i) => places.set(recordIndex, { snapshot: result.snapshot, place: result.snapshot.places[i] as QueueSnapshot['places'][number] }));
+      result.indexes.forEach((recordIndex, i) =>
+        places.set(recordIndex, {
+          snapshot: result.snapshot,
+          place: result.snapshot.places[i] as QueueSnapshot['places'][number],
+        }),
+      );
     }
     const out = records.map((record, i) => {
       const view = computeView(record.job, record.x.queueName, places.get(i) ?? null, stats, nowMs, this.options);
       const eta = view.eta;
-      if (this.predictions !== null && eta !== undefined && record.x.queueName !== undefined) this.predictions.note(record.x.queueName, record.job.id, etaKindOf(record.job.status), eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
+      if (this.predictions !== null && eta !== undefined && record.x.queueName !== undefined)
+        this.predictions.note(
+          record.x.queueName,
+          record.job.id,
+          etaKindOf(record.job.status),
+          eta.modelConfidence ?? eta.confidence,
+          eta.atMs,
+          nowMs,
+        );
       return { job: applyView(record.job, view), view };
     });
     try {
@@ -124,7 +152,10 @@ export class PositionReader {
   }
 
   private async readStats(records: readonly JobRecord[]): Promise<HistoryStats | null> {
-    const wanted: HistoryWanted[] = records.map((record) => ({ queueName: record.x.queueName, workflowId: workflowOf(record.job) }));
+    const wanted: HistoryWanted[] = records.map((record) => ({
+      queueName: record.x.queueName,
+      workflowId: workflowOf(record.job),
+    }));
     try {
       return new HistoryStats(await readHistory(this.source.redis, this.source.keys, wanted, this.options));
     } catch (error) {

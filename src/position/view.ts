@@ -4,7 +4,17 @@
  */
 import { isoTime, type QueueInfo, type SeennJob } from '../model/job.js';
 import { Calibration, etaKindOf, type EtaKind } from './calibration.js';
-import { delayedEta, durationStats, queuedEta, runningEta, serviceModelOf, type DurationStats, type Eta, type EtaSettings, type ServiceModel } from './eta.js';
+import {
+  delayedEta,
+  durationStats,
+  queuedEta,
+  runningEta,
+  serviceModelOf,
+  type DurationStats,
+  type Eta,
+  type EtaSettings,
+  type ServiceModel,
+} from './eta.js';
 import type { History } from './history.js';
 import { queueInfoOf, type JobPlace, type QueueSnapshot } from './lookup.js';
 
@@ -26,7 +36,10 @@ export function workflowOf(job: SeennJob): string {
  * gets one once the lookup finds it in `delayed`): the backend's own `estimatedCompletionAt` wins.
  */
 export function wantsEta(job: SeennJob): boolean {
-  return job.estimatedCompletionAt === undefined && (job.status === 'queued' || job.status === 'running' || job.status === 'pending');
+  return (
+    job.estimatedCompletionAt === undefined &&
+    (job.status === 'queued' || job.status === 'running' || job.status === 'pending')
+  );
 }
 
 /** Duration stats per queue and workflow, computed once per history read. */
@@ -39,7 +52,10 @@ export class HistoryStats {
   /** The stats of one workflow's run durations in one queue (or without a queue), or `null` without any. */
   durations(queueName: string | undefined, workflowId: string): DurationStats | null {
     const key = `${queueName ?? ''}\n${workflowId}`;
-    const samples = queueName === undefined ? this.history.workflows.get(workflowId) : this.history.queues.get(queueName)?.durations.get(workflowId);
+    const samples =
+      queueName === undefined
+        ? this.history.workflows.get(workflowId)
+        : this.history.queues.get(queueName)?.durations.get(workflowId);
     if (!this.stats.has(key)) this.stats.set(key, durationStats(samples ?? []));
     return this.stats.get(key) ?? null;
   }
@@ -59,7 +75,8 @@ export class HistoryStats {
 
   /** How a queue is served (see `eta.ts`), or `null` with too little history. */
   service(queueName: string, minSamples: number): ServiceModel | null {
-    if (!this.services.has(queueName)) this.services.set(queueName, serviceModelOf(this.history.queues.get(queueName)?.runs ?? [], minSamples));
+    if (!this.services.has(queueName))
+      this.services.set(queueName, serviceModelOf(this.history.queues.get(queueName)?.runs ?? [], minSamples));
     return this.services.get(queueName) ?? null;
   }
 }
@@ -76,9 +93,22 @@ export interface ViewSettings extends EtaSettings {
  * `eta` with its confidence calibrated against the queue's outcomes (when on and the queue has any),
  * keeping the model's own value in `modelConfidence`. Jobs without a queue keep the model's value.
  */
-function calibrated(eta: Eta, job: SeennJob, queueName: string | undefined, stats: HistoryStats, settings: ViewSettings): Eta {
-  const calibration = settings.etaCalibration && queueName !== undefined ? stats.calibration(queueName, etaKindOf(job.status), settings.etaCalibrationPriorSamples) : null;
-  return { ...eta, confidence: calibration === null ? eta.confidence : calibration.map(eta.confidence), modelConfidence: eta.confidence };
+function calibrated(
+  eta: Eta,
+  job: SeennJob,
+  queueName: string | undefined,
+  stats: HistoryStats,
+  settings: ViewSettings,
+): Eta {
+  const calibration =
+    settings.etaCalibration && queueName !== undefined
+      ? stats.calibration(queueName, etaKindOf(job.status), settings.etaCalibrationPriorSamples)
+      : null;
+  return {
+    ...eta,
+    confidence: calibration === null ? eta.confidence : calibration.map(eta.confidence),
+    modelConfidence: eta.confidence,
+  };
 }
 
 /**
@@ -91,7 +121,14 @@ function calibrated(eta: Eta, job: SeennJob, queueName: string | undefined, stat
  * @param nowMs - the clock
  * @param settings - ETA and calibration settings
  */
-export function computeView(job: SeennJob, queueName: string | undefined, placed: { snapshot: QueueSnapshot; place: JobPlace } | null, stats: HistoryStats | null, nowMs: number, settings: ViewSettings): PositionView {
+export function computeView(
+  job: SeennJob,
+  queueName: string | undefined,
+  placed: { snapshot: QueueSnapshot; place: JobPlace } | null,
+  stats: HistoryStats | null,
+  nowMs: number,
+  settings: ViewSettings,
+): PositionView {
   const view: PositionView = {};
   if (job.status === 'queued' && placed !== null) {
     const queue = queueInfoOf(placed.snapshot, placed.place);
@@ -100,13 +137,25 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
       if (stats !== null && wantsEta(job)) {
         const name = placed.snapshot.queueName;
         const eta = queuedEta(
-          { nowMs, position: queue.position, durations: stats.durations(name, workflowOf(job)), service: stats.service(name, settings.etaMinSamples), state: placed.snapshot },
+          {
+            nowMs,
+            position: queue.position,
+            durations: stats.durations(name, workflowOf(job)),
+            service: stats.service(name, settings.etaMinSamples),
+            state: placed.snapshot,
+          },
           settings,
         );
         if (eta !== null) view.eta = calibrated(eta, job, name, stats, settings);
       }
     }
-  } else if (job.status === 'pending' && placed !== null && placed.place.state === 'delayed' && stats !== null && wantsEta(job)) {
+  } else if (
+    job.status === 'pending' &&
+    placed !== null &&
+    placed.place.state === 'delayed' &&
+    stats !== null &&
+    wantsEta(job)
+  ) {
     const name = placed.snapshot.queueName;
     const eta = delayedEta(
       {
@@ -121,7 +170,15 @@ export function computeView(job: SeennJob, queueName: string | undefined, placed
     );
     if (eta !== null) view.eta = calibrated(eta, job, name, stats, settings);
   } else if (job.status === 'running' && stats !== null && wantsEta(job) && job.startedAt !== undefined) {
-    const eta = runningEta({ nowMs, startedAtMs: Date.parse(job.startedAt), progress: job.progress, durations: stats.durations(queueName, workflowOf(job)) }, settings);
+    const eta = runningEta(
+      {
+        nowMs,
+        startedAtMs: Date.parse(job.startedAt),
+        progress: job.progress,
+        durations: stats.durations(queueName, workflowOf(job)),
+      },
+      settings,
+    );
     if (eta !== null) view.eta = calibrated(eta, job, queueName, stats, settings);
   }
   return view;
@@ -146,7 +203,8 @@ export function applyView(job: SeennJob, view: PositionView): SeennJob {
 export function viewChanged(before: PositionView | undefined, after: PositionView, nowMs: number): boolean {
   const a = before?.queue;
   const b = after.queue;
-  if (a?.position !== b?.position || a?.total !== b?.total || a?.state !== b?.state || a?.queueName !== b?.queueName) return true;
+  if (a?.position !== b?.position || a?.total !== b?.total || a?.state !== b?.state || a?.queueName !== b?.queueName)
+    return true;
   const x = before?.eta;
   const y = after.eta;
   if (x === undefined || y === undefined) return x !== y;

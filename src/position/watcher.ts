@@ -8,7 +8,11 @@ import type { JobStore } from '../store/job-store.js';
 import { etaKindOf, PredictionRecorder } from './calibration.js';
 import { readHistory, type HistoryWanted } from './history.js';
 import { type JobPlace, type PositionHint, type QueueSnapshot } from './lookup.js';
-import { resolvePositionWatcherOptions, type PositionWatcherOptions, type ResolvedPositionWatcherOptions } from './options.js';
+import {
+  resolvePositionWatcherOptions,
+  type PositionWatcherOptions,
+  type ResolvedPositionWatcherOptions,
+} from './options.js';
 import { lookupIn, type PositionSource } from './reader.js';
 import { applyView, computeView, HistoryStats, viewChanged, wantsEta, workflowOf, type PositionView } from './view.js';
 
@@ -119,7 +123,9 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   ) {
     super();
     this.options = resolvePositionWatcherOptions(options);
-    this.predictions = this.options.etaCalibration ? new PredictionRecorder(source.redis, source.keys, this.options) : null;
+    this.predictions = this.options.etaCalibration
+      ? new PredictionRecorder(source.redis, source.keys, this.options)
+      : null;
   }
 
   /** Jobs watched now. */
@@ -136,7 +142,17 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     const key = entryKey(userId, jobId);
     let entry = this.entries.get(key);
     if (entry === undefined) {
-      entry = { userId, jobId, refs: 0, job: null, loaded: false, sent: undefined, parked: false, computedAtMs: NEVER, emittedAtMs: NEVER };
+      entry = {
+        userId,
+        jobId,
+        refs: 0,
+        job: null,
+        loaded: false,
+        sent: undefined,
+        parked: false,
+        computedAtMs: NEVER,
+        emittedAtMs: NEVER,
+      };
       this.entries.set(key, entry);
     }
     entry.refs += 1;
@@ -168,7 +184,10 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       entry.parked = false;
       entry.sent = undefined;
       if (job.status !== 'queued') delete entry.hint;
-      const historyDue = job.status === 'running' && wantsEta(job) ? (this.stats?.atMs ?? NEVER) + this.options.positionIntervalMs : Number.POSITIVE_INFINITY;
+      const historyDue =
+        job.status === 'running' && wantsEta(job)
+          ? (this.stats?.atMs ?? NEVER) + this.options.positionIntervalMs
+          : Number.POSITIVE_INFINITY;
       this.arm(Math.min(this.dueAtMs(entry), historyDue));
     }
     let view: PositionView = {};
@@ -291,14 +310,28 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       byQueue.set(entry.queueName as string, list);
     }
     const historyDue = (this.stats?.atMs ?? NEVER) + this.options.positionIntervalMs <= startMs;
-    const needHistory = historyDue && (due.some((entry) => entry.job !== null && wantsEta(entry.job)) || this.hasRunningEtaJobs());
+    const needHistory =
+      historyDue && (due.some((entry) => entry.job !== null && wantsEta(entry.job)) || this.hasRunningEtaJobs());
     const failures: Error[] = [];
     const [looked] = await Promise.all([
       Promise.all(
         [...byQueue].map(async ([queueName, entries]) => {
           try {
-            const requests = entries.map((entry) => (entry.hint === undefined ? { bullId: entry.bullId as string } : { bullId: entry.bullId as string, hint: entry.hint }));
-            return { entries, snapshot: await lookupIn(this.source, queueName, requests, this.options.scanLimit, this.options.rankIndex) };
+            const requests = entries.map((entry) =>
+              entry.hint === undefined
+                ? { bullId: entry.bullId as string }
+                : { bullId: entry.bullId as string, hint: entry.hint },
+            );
+            return {
+              entries,
+              snapshot: await lookupIn(
+                this.source,
+                queueName,
+                requests,
+                this.options.scanLimit,
+                this.options.rankIndex,
+              ),
+            };
           } catch (error) {
             // One queue's failure (e.g. CROSSSLOT for an untagged queue on a cluster) costs only its
             // own jobs this tick; they are retried one interval later.
@@ -311,7 +344,10 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
       needHistory
         ? this.refreshHistory(startMs).catch((error: unknown) => {
             // Positions go out without fresh ETAs; the history is read again next interval.
-            this.stats = { stats: this.stats?.stats ?? new HistoryStats({ queues: new Map(), workflows: new Map() }), atMs: startMs };
+            this.stats = {
+              stats: this.stats?.stats ?? new HistoryStats({ queues: new Map(), workflows: new Map() }),
+              atMs: startMs,
+            };
             failures.push(error instanceof Error ? error : new Error(String(error)));
           })
         : Promise.resolve(),
@@ -362,7 +398,14 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     } else {
       return false;
     }
-    const view = computeView(entry.job, entry.queueName, { snapshot, place }, this.stats?.stats ?? null, startMs, this.options);
+    const view = computeView(
+      entry.job,
+      entry.queueName,
+      { snapshot, place },
+      this.stats?.stats ?? null,
+      startMs,
+      this.options,
+    );
     // The ETA in force now, sent or not (an unsent one is within a tenth of the time left of the sent one).
     this.notePrediction(entry, view, startMs);
     if (!viewChangedFrom(entry.sent, view, startMs)) return false;
@@ -377,7 +420,14 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   private notePrediction(entry: Entry, view: PositionView, nowMs: number): void {
     const eta = view.eta;
     if (this.predictions === null || eta === undefined || entry.queueName === undefined || entry.job === null) return;
-    this.predictions.note(entry.queueName, entry.jobId, etaKindOf(entry.job.status), eta.modelConfidence ?? eta.confidence, eta.atMs, nowMs);
+    this.predictions.note(
+      entry.queueName,
+      entry.jobId,
+      etaKindOf(entry.job.status),
+      eta.modelConfidence ?? eta.confidence,
+      eta.atMs,
+      nowMs,
+    );
   }
 
   /** Reads the records of entries not loaded yet (one pipelined read per user). */
@@ -386,7 +436,10 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     for (const entry of entries) byUser.set(entry.userId, [...(byUser.get(entry.userId) ?? []), entry]);
     await Promise.all(
       [...byUser].map(async ([userId, list]) => {
-        const snapshots = await this.source.store.readMany(userId, list.map((entry) => entry.jobId));
+        const snapshots = await this.source.store.readMany(
+          userId,
+          list.map((entry) => entry.jobId),
+        );
         list.forEach((entry, i) => {
           const record = snapshots[i]?.record;
           entry.loaded = true;
@@ -424,7 +477,11 @@ function viewOf(job: SeennJob): PositionView {
   const view: PositionView = {};
   if (job.queue !== undefined) view.queue = job.queue;
   if (job.estimatedCompletionAt !== undefined && job.etaConfidence !== undefined) {
-    view.eta = { atMs: Date.parse(job.estimatedCompletionAt), confidence: job.etaConfidence, basedOn: job.etaBasedOn ?? 0 };
+    view.eta = {
+      atMs: Date.parse(job.estimatedCompletionAt),
+      confidence: job.etaConfidence,
+      basedOn: job.etaBasedOn ?? 0,
+    };
   }
   return view;
 }

@@ -122,7 +122,13 @@ const JobsOptionsSchema = jobsOptionsSchema({
   repeat: 'repeat is not supported for batch jobs',
 });
 
-const ParentFieldsSchema = DescriptorSchema.pick({ userId: true, jobType: true, title: true, metadata: true, workflowId: true });
+const ParentFieldsSchema = DescriptorSchema.pick({
+  userId: true,
+  jobType: true,
+  title: true,
+  metadata: true,
+  workflowId: true,
+});
 
 const FamilyFieldsSchema = z.object({
   childProgressMode: z.enum(CHILD_PROGRESS_MODES).default('average'),
@@ -141,7 +147,11 @@ export const CreateParentInputSchema = ParentFieldsSchema.extend(FamilyFieldsSch
 export const CreateChildInputSchema = DescriptorSchema.pick({ jobType: true, title: true, metadata: true })
   .extend({
     parentJobId: z.string().min(1).max(512),
-    childIndex: z.number().int().min(0).max(LIMITS.maxChildren - 1),
+    childIndex: z
+      .number()
+      .int()
+      .min(0)
+      .max(LIMITS.maxChildren - 1),
     queue: QueueNameSchema.optional(),
     userId: DescriptorSchema.shape.userId.optional(),
     data: JobDataSchema.optional(),
@@ -163,7 +173,12 @@ const BatchChildSchema = z
   .strict();
 
 /** Validates {@link CreateBatchInput}. */
-export const CreateBatchInputSchema = DescriptorSchema.pick({ userId: true, jobType: true, metadata: true, workflowId: true })
+export const CreateBatchInputSchema = DescriptorSchema.pick({
+  userId: true,
+  jobType: true,
+  metadata: true,
+  workflowId: true,
+})
   .extend(FamilyFieldsSchema.shape)
   .extend({
     queue: QueueNameSchema,
@@ -174,7 +189,10 @@ export const CreateBatchInputSchema = DescriptorSchema.pick({ userId: true, jobT
     parentJob: z.object({ data: JobDataSchema.optional(), opts: JobsOptionsSchema.optional() }).strict().optional(),
   })
   .strict()
-  .refine((input) => (input.childTitles === undefined) !== (input.children === undefined), { message: 'give either childTitles or children (not both)', path: ['children'] });
+  .refine((input) => (input.childTitles === undefined) !== (input.children === undefined), {
+    message: 'give either childTitles or children (not both)',
+    path: ['children'],
+  });
 
 /** A validated {@link CreateParentInput}. */
 export type ParsedParentInput = z.output<typeof CreateParentInputSchema>;

@@ -10,8 +10,22 @@ import { newJobId } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
-import { CreateChildInputSchema, CreateParentInputSchema, type CreateChildInput, type CreateParentInput, type ParsedChildInput } from './batch-input.js';
-import { MAX_FAMILY_RETRIES, eventOf, markEnqueueFailed, planJob, plannedJobData, seennParentRecord, type PlannedJob } from './batch-records.js';
+import {
+  CreateChildInputSchema,
+  CreateParentInputSchema,
+  type CreateChildInput,
+  type CreateParentInput,
+  type ParsedChildInput,
+} from './batch-input.js';
+import {
+  MAX_FAMILY_RETRIES,
+  eventOf,
+  markEnqueueFailed,
+  planJob,
+  plannedJobData,
+  seennParentRecord,
+  type PlannedJob,
+} from './batch-records.js';
 
 /**
  * Creates a parent expecting `childCount` children: `pending`, progress 0, `children` counters all
@@ -20,11 +34,20 @@ import { MAX_FAMILY_RETRIES, eventOf, markEnqueueFailed, planJob, plannedJobData
 export async function createParent(ctx: SeennContext, input: CreateParentInput): Promise<SeennJob> {
   const parsed = parseOrThrow(CreateParentInputSchema, input, 'jobs.createParent input', 'VALIDATION_ERROR');
   const id = newJobId();
-  const spec = { total: parsed.childCount, mode: parsed.childProgressMode, failParentOnChildFailure: parsed.failParentOnChildFailure };
+  const spec = {
+    total: parsed.childCount,
+    mode: parsed.childProgressMode,
+    failParentOnChildFailure: parsed.failParentOnChildFailure,
+  };
   const record = seennParentRecord(id, ctx.options.appId, parsed, spec, Date.now(), parsed.queue);
   await ctx.store.setOwners(parsed.userId, [id]);
-  const answer = await ctx.store.commitNew(parsed.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
-  if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of parent ${id} was refused (${answer.status})`, { details: { jobId: id } });
+  const answer = await ctx.store.commitNew(parsed.userId, [
+    { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+  ]);
+  if (answer.status !== 'ok')
+    throw new SeennError('STORE_ERROR', `the first snapshot of parent ${id} was refused (${answer.status})`, {
+      details: { jobId: id },
+    });
   return record.job;
 }
 
@@ -39,7 +62,10 @@ export async function createParent(ctx: SeennContext, input: CreateParentInput):
 export async function createChild(ctx: SeennContext, input: CreateChildInput): Promise<SeennJob> {
   const parsed = parseOrThrow(CreateChildInputSchema, input, 'jobs.createChild input', 'VALIDATION_ERROR');
   const found = await ctx.store.readById(parsed.parentJobId);
-  if (found === null) throw new SeennError('NOT_FOUND', `parent job ${parsed.parentJobId} does not exist`, { details: { parentJobId: parsed.parentJobId } });
+  if (found === null)
+    throw new SeennError('NOT_FOUND', `parent job ${parsed.parentJobId} does not exist`, {
+      details: { parentJobId: parsed.parentJobId },
+    });
   const parent = found.record;
   const queue = checkChild(parsed, { record: parent, version: found.version });
   const secret = await ctx.store.descriptorSecret();
@@ -49,7 +75,12 @@ export async function createChild(ctx: SeennContext, input: CreateChildInput): P
     secret,
     id,
     { userId: parent.job.userId, jobType: parsed.jobType, title: parsed.title, metadata: parsed.metadata },
-    { parent: parsed.weight === undefined ? { parentJobId: parent.job.id, childIndex: parsed.childIndex } : { parentJobId: parent.job.id, childIndex: parsed.childIndex, weight: parsed.weight } },
+    {
+      parent:
+        parsed.weight === undefined
+          ? { parentJobId: parent.job.id, childIndex: parsed.childIndex }
+          : { parentJobId: parent.job.id, childIndex: parsed.childIndex, weight: parsed.weight },
+    },
     queue,
     parsed.opts as JobsOptions | undefined,
     Date.now(),
@@ -76,31 +107,55 @@ function checkChild(input: ParsedChildInput, parent: ParentState): string {
   const { job, x } = parent.record;
   const details = { parentJobId: job.id, childIndex: input.childIndex };
   if (x.aggregate === undefined) throw new SeennError('VALIDATION_ERROR', `job ${job.id} is not a parent`, { details });
-  if (x.queueName !== undefined) throw new SeennError('VALIDATION_ERROR', `job ${job.id} is a BullMQ flow parent; its children come with the flow`, { details });
-  if (input.userId !== undefined && input.userId !== job.userId) throw new SeennError('VALIDATION_ERROR', 'a child must belong to its parent\'s user', { details });
+  if (x.queueName !== undefined)
+    throw new SeennError('VALIDATION_ERROR', `job ${job.id} is a BullMQ flow parent; its children come with the flow`, {
+      details,
+    });
+  if (input.userId !== undefined && input.userId !== job.userId)
+    throw new SeennError('VALIDATION_ERROR', "a child must belong to its parent's user", { details });
   if (input.childIndex >= x.aggregate.total) {
-    throw new SeennError('VALIDATION_ERROR', `childIndex ${input.childIndex} is out of range: parent ${job.id} expects ${x.aggregate.total} children`, { details: { ...details, childCount: x.aggregate.total } });
+    throw new SeennError(
+      'VALIDATION_ERROR',
+      `childIndex ${input.childIndex} is out of range: parent ${job.id} expects ${x.aggregate.total} children`,
+      { details: { ...details, childCount: x.aggregate.total } },
+    );
   }
   const queue = input.queue ?? x.childQueue;
-  if (queue === undefined) throw new SeennError('VALIDATION_ERROR', 'the child needs a queue (its parent names none)', { details });
+  if (queue === undefined)
+    throw new SeennError('VALIDATION_ERROR', 'the child needs a queue (its parent names none)', { details });
   return queue;
 }
 
 /** Commits a new child with its parent's counters; `CONFLICT` when its index is taken. */
-async function commitNewChild(ctx: SeennContext, userId: string, planned: PlannedJob, input: ParsedChildInput): Promise<void> {
+async function commitNewChild(
+  ctx: SeennContext,
+  userId: string,
+  planned: PlannedJob,
+  input: ParsedChildInput,
+): Promise<void> {
   const { record } = planned;
   const parentJobId = input.parentJobId;
   await parentLock(ctx.store).run(parentLockKey(userId, parentJobId), async () => {
     for (let attempt = 0; attempt < MAX_FAMILY_RETRIES; attempt += 1) {
       const parent = await readParent(ctx.store, userId, parentJobId);
-      if (parent === null) throw new SeennError('NOT_FOUND', `parent job ${parentJobId} does not exist`, { details: { parentJobId } });
-      const changes = withParentChange({ expectedVersion: 0, record, event: eventOf(record.job), index: true }, null, parent, Date.parse(record.job.createdAt));
+      if (parent === null)
+        throw new SeennError('NOT_FOUND', `parent job ${parentJobId} does not exist`, { details: { parentJobId } });
+      const changes = withParentChange(
+        { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+        null,
+        parent,
+        Date.parse(record.job.createdAt),
+      );
       const result = await ctx.store.commit(userId, changes);
       if (result.status === 'ok') return;
       if (result.status === 'duplicate') {
-        throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${input.childIndex}`, { details: { parentJobId, childIndex: input.childIndex } });
+        throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${input.childIndex}`, {
+          details: { parentJobId, childIndex: input.childIndex },
+        });
       }
     }
-    throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, { details: { parentJobId } });
+    throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, {
+      details: { parentJobId },
+    });
   });
 }

@@ -39,9 +39,27 @@ export function eventOf(job: SeennJob): { name: string; data: string } {
  * The first record of a parent that BullMQ does not run: `pending`, counting `spec.total` children
  * not created yet. `childQueue` is where children created without a queue go.
  */
-export function seennParentRecord(id: string, appId: string, fields: JobFields, spec: ParentSpec, createdAtMs: number, childQueue?: string): JobRecord {
+export function seennParentRecord(
+  id: string,
+  appId: string,
+  fields: JobFields,
+  spec: ParentSpec,
+  createdAtMs: number,
+  childQueue?: string,
+): JobRecord {
   const at = isoTime(createdAtMs);
-  const job: SeennJob = { id, jobId: id, appId, userId: fields.userId, jobType: fields.jobType, title: fields.title, status: 'pending', progress: 0, createdAt: at, updatedAt: at };
+  const job: SeennJob = {
+    id,
+    jobId: id,
+    appId,
+    userId: fields.userId,
+    jobType: fields.jobType,
+    title: fields.title,
+    status: 'pending',
+    progress: 0,
+    createdAt: at,
+    updatedAt: at,
+  };
   if (fields.metadata !== undefined) job.metadata = fields.metadata;
   if (fields.workflowId !== undefined) job.workflowId = fields.workflowId;
   const record: JobRecord = { job, x: { attempt: 0, maxAttempts: 1 } };
@@ -60,7 +78,10 @@ export interface PlannedJob {
 }
 
 /** The BullMQ data of a planned job: the worker's data plus the sealed descriptor. */
-export function plannedJobData(planned: PlannedJob, data: Record<string, unknown> | undefined): Record<string, unknown> {
+export function plannedJobData(
+  planned: PlannedJob,
+  data: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   return { ...data, [DESCRIPTOR_KEY]: planned.sealed };
 }
 
@@ -87,7 +108,13 @@ export function planJob(
   const descriptor = parseOrThrow(StoredDescriptorSchema, draft, 'job descriptor', 'VALIDATION_ERROR');
   const bullOpts: JobsOptions = { ...opts, jobId: id, timestamp: createdAtMs };
   const state = family.children !== undefined ? 'waiting-children' : (bullOpts.delay ?? 0) > 0 ? 'delayed' : 'waiting';
-  const created = createRecord(id, ctx.options.appId, descriptor, { queueName: queue, bullId: id, createdAtMs, maxAttempts: bullOpts.attempts ?? 1, state });
+  const created = createRecord(id, ctx.options.appId, descriptor, {
+    queueName: queue,
+    bullId: id,
+    createdAtMs,
+    maxAttempts: bullOpts.attempts ?? 1,
+    state,
+  });
   const record = family.children === undefined ? created : asParent(created, family.children);
   return { record, descriptor, sealed: sealDescriptor(secret, queue, id, descriptor), queue, opts: bullOpts };
 }
@@ -98,7 +125,14 @@ export function planJob(
  * (a flow whose parent BullMQ refused with the rest). Best effort: problems are logged, since the
  * caller rethrows BullMQ's error anyway.
  */
-export async function markEnqueueFailed(ctx: SeennContext, userId: string, parentJobId: string, childIds: readonly string[], error: unknown, failParent: boolean): Promise<void> {
+export async function markEnqueueFailed(
+  ctx: SeennContext,
+  userId: string,
+  parentJobId: string,
+  childIds: readonly string[],
+  error: unknown,
+  failParent: boolean,
+): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
   try {
     await parentLock(ctx.store).run(parentLockKey(userId, parentJobId), async () => {
@@ -111,12 +145,21 @@ export async function markEnqueueFailed(ctx: SeennContext, userId: string, paren
         const children: ChildChange[] = [];
         for (const snapshot of snapshots) {
           if (snapshot === null || isTerminal(snapshot.record.job.status)) continue;
-          const failed: JobRecord = { job: { ...snapshot.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure }, x: snapshot.record.x };
-          children.push({ change: { expectedVersion: snapshot.version, record: failed, event: eventOf(failed.job) }, previous: snapshot.record });
+          const failed: JobRecord = {
+            job: { ...snapshot.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure },
+            x: snapshot.record.x,
+          };
+          children.push({
+            change: { expectedVersion: snapshot.version, record: failed, event: eventOf(failed.job) },
+            previous: snapshot.record,
+          });
         }
         let parentFailure: ChildChange['change'] | null = null;
         if (failParent && parent !== null && !isTerminal(parent.record.job.status)) {
-          const failed: JobRecord = { job: { ...parent.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure }, x: parent.record.x };
+          const failed: JobRecord = {
+            job: { ...parent.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure },
+            x: parent.record.x,
+          };
           parentFailure = { expectedVersion: parent.version, record: failed, event: eventOf(failed.job) };
           // The children's changes then build on the failed parent, committed as its second write.
           parent = { record: failed, version: parent.version };
@@ -127,7 +170,9 @@ export async function markEnqueueFailed(ctx: SeennContext, userId: string, paren
         const result = await ctx.store.commit(userId, merged);
         if (result.status === 'ok') return;
       }
-      throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while its children were marked failed`, { details: { parentJobId } });
+      throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while its children were marked failed`, {
+        details: { parentJobId },
+      });
     });
   } catch (commitError) {
     ctx.logger.warn({ err: commitError, parentJobId }, 'could not record the failed enqueue');
@@ -138,7 +183,11 @@ export async function markEnqueueFailed(ctx: SeennContext, userId: string, paren
  * Puts a parent's own failure into the family changes: the parent's last change (counters on the
  * failed parent) replaces it when there is one, else the failure goes alone at the front.
  */
-function mergeParentFailure(parentFailure: ChildChange['change'], changes: ChildChange['change'][], parentJobId: string): ChildChange['change'][] {
+function mergeParentFailure(
+  parentFailure: ChildChange['change'],
+  changes: ChildChange['change'][],
+  parentJobId: string,
+): ChildChange['change'][] {
   const last = changes[changes.length - 1];
   if (last !== undefined && last.record.job.id === parentJobId) {
     return [...changes.slice(0, -1), { ...last, event: eventOf(last.record.job) }];

@@ -18,7 +18,14 @@ import { parseOrThrow } from '../options.js';
 import { withParentChanges } from '../store/family.js';
 import { CreateBatchInputSchema, type CreateBatchInput, type ParsedBatchInput } from './batch-input.js';
 import { CHILD_FAILURE_OPTIONS } from './input-schemas.js';
-import { eventOf, markEnqueueFailed, planJob, plannedJobData, seennParentRecord, type PlannedJob } from './batch-records.js';
+import {
+  eventOf,
+  markEnqueueFailed,
+  planJob,
+  plannedJobData,
+  seennParentRecord,
+  type PlannedJob,
+} from './batch-records.js';
 
 /** What `seenn.jobs.createBatch` returns: the parent and its children (by `childIndex`) as stored. */
 export interface Batch {
@@ -39,30 +46,78 @@ export async function createBatch(ctx: SeennContext, input: CreateBatchInput): P
   const secret = await ctx.store.descriptorSecret();
   const nowMs = Date.now();
   const parentId = newJobId();
-  const spec: ParentSpec = { total: childSpecs(parsed).length, mode: parsed.childProgressMode, failParentOnChildFailure: parsed.failParentOnChildFailure };
-  const fields = { userId: parsed.userId, jobType: parsed.jobType, title: parsed.parentTitle, metadata: parsed.metadata, workflowId: parsed.workflowId };
-  const flowParent = parsed.parentJob === undefined ? null : planJob(ctx, secret, parentId, fields, { children: spec }, parsed.queue, parsed.parentJob.opts as JobsOptions | undefined, nowMs);
+  const spec: ParentSpec = {
+    total: childSpecs(parsed).length,
+    mode: parsed.childProgressMode,
+    failParentOnChildFailure: parsed.failParentOnChildFailure,
+  };
+  const fields = {
+    userId: parsed.userId,
+    jobType: parsed.jobType,
+    title: parsed.parentTitle,
+    metadata: parsed.metadata,
+    workflowId: parsed.workflowId,
+  };
+  const flowParent =
+    parsed.parentJob === undefined
+      ? null
+      : planJob(
+          ctx,
+          secret,
+          parentId,
+          fields,
+          { children: spec },
+          parsed.queue,
+          parsed.parentJob.opts as JobsOptions | undefined,
+          nowMs,
+        );
   const parent: JobRecord = flowParent?.record ?? seennParentRecord(parentId, ctx.options.appId, fields, spec, nowMs);
   const children = childSpecs(parsed).map((child, childIndex) => {
-    const link = child.weight === undefined ? { parentJobId: parentId, childIndex } : { parentJobId: parentId, childIndex, weight: child.weight };
+    const link =
+      child.weight === undefined
+        ? { parentJobId: parentId, childIndex }
+        : { parentJobId: parentId, childIndex, weight: child.weight };
     const opts = { ...(parsed.opts as JobsOptions | undefined), ...(child.opts as JobsOptions | undefined) };
     if (flowParent !== null && !CHILD_FAILURE_OPTIONS.some((name) => Boolean(opts[name]))) {
       if (spec.failParentOnChildFailure) opts.failParentOnFailure = true;
       else opts.ignoreDependencyOnFailure = true;
     }
-    const childFields = { userId: parsed.userId, jobType: child.jobType ?? parsed.jobType, title: child.title, metadata: child.metadata };
-    return { planned: planJob(ctx, secret, newJobId(), childFields, { parent: link }, child.queue ?? parsed.queue, opts, nowMs), data: child.data };
+    const childFields = {
+      userId: parsed.userId,
+      jobType: child.jobType ?? parsed.jobType,
+      title: child.title,
+      metadata: child.metadata,
+    };
+    return {
+      planned: planJob(
+        ctx,
+        secret,
+        newJobId(),
+        childFields,
+        { parent: link },
+        child.queue ?? parsed.queue,
+        opts,
+        nowMs,
+      ),
+      data: child.data,
+    };
   });
 
   const userId = parsed.userId;
   await ctx.store.setOwners(userId, [parentId, ...children.map(({ planned }) => planned.record.job.id)]);
   const changes = withParentChanges(
-    children.map(({ planned }) => ({ change: { expectedVersion: 0, record: planned.record, event: eventOf(planned.record.job), index: true }, previous: null })),
+    children.map(({ planned }) => ({
+      change: { expectedVersion: 0, record: planned.record, event: eventOf(planned.record.job), index: true },
+      previous: null,
+    })),
     { record: parent, version: 0 },
     nowMs,
   );
   const answer = await ctx.store.commitNew(userId, changes);
-  if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshots of batch ${parentId} were refused (${answer.status})`, { details: { jobId: parentId } });
+  if (answer.status !== 'ok')
+    throw new SeennError('STORE_ERROR', `the first snapshots of batch ${parentId} were refused (${answer.status})`, {
+      details: { jobId: parentId },
+    });
   const committedParent = (changes[0] as { record: JobRecord }).record;
 
   if (flowParent === null) await addChildren(ctx, userId, parentId, children);
@@ -82,7 +137,12 @@ interface PlannedChild {
 }
 
 /** Adds children to their queues, one `addBulk` per queue; children of a refused queue turn failed. */
-async function addChildren(ctx: SeennContext, userId: string, parentId: string, children: readonly PlannedChild[]): Promise<void> {
+async function addChildren(
+  ctx: SeennContext,
+  userId: string,
+  parentId: string,
+  children: readonly PlannedChild[],
+): Promise<void> {
   const byQueue = new Map<string, PlannedChild[]>();
   for (const child of children) {
     const list = byQueue.get(child.planned.queue) ?? [];
@@ -92,7 +152,13 @@ async function addChildren(ctx: SeennContext, userId: string, parentId: string, 
   const groups = [...byQueue];
   const results = await Promise.allSettled(
     groups.map(([queue, list]) =>
-      ctx.queue(queue).addBulk(list.map(({ planned, data }) => ({ name: planned.descriptor.jobType, data: plannedJobData(planned, data), opts: planned.opts }))),
+      ctx.queue(queue).addBulk(
+        list.map(({ planned, data }) => ({
+          name: planned.descriptor.jobType,
+          data: plannedJobData(planned, data),
+          opts: planned.opts,
+        })),
+      ),
     ),
   );
   const refused: string[] = [];
@@ -108,18 +174,36 @@ async function addChildren(ctx: SeennContext, userId: string, parentId: string, 
 }
 
 /** Adds the whole tree as one FlowProducer flow (atomic in BullMQ); if refused, the batch turns failed. */
-async function addFlow(ctx: SeennContext, userId: string, parent: PlannedJob, parentData: Record<string, unknown> | undefined, children: readonly PlannedChild[]): Promise<void> {
+async function addFlow(
+  ctx: SeennContext,
+  userId: string,
+  parent: PlannedJob,
+  parentData: Record<string, unknown> | undefined,
+  children: readonly PlannedChild[],
+): Promise<void> {
   const flow: FlowJob = {
     name: parent.descriptor.jobType,
     queueName: parent.queue,
     data: plannedJobData(parent, parentData),
     opts: parent.opts,
-    children: children.map(({ planned, data }) => ({ name: planned.descriptor.jobType, queueName: planned.queue, data: plannedJobData(planned, data), opts: planned.opts })),
+    children: children.map(({ planned, data }) => ({
+      name: planned.descriptor.jobType,
+      queueName: planned.queue,
+      data: plannedJobData(planned, data),
+      opts: planned.opts,
+    })),
   };
   try {
     await flowProducer(ctx).add(flow);
   } catch (error) {
-    await markEnqueueFailed(ctx, userId, parent.record.job.id, children.map(({ planned }) => planned.record.job.id), error, true);
+    await markEnqueueFailed(
+      ctx,
+      userId,
+      parent.record.job.id,
+      children.map(({ planned }) => planned.record.job.id),
+      error,
+      true,
+    );
     throw error;
   }
 }

@@ -23,7 +23,12 @@ const MAX_DATE_MS = 8.64e15;
 const PRIORITY_LIMIT = 2 ** 21 - 1;
 
 /** BullMQ's failure options for children; at most one may be set. */
-export const CHILD_FAILURE_OPTIONS = ['removeDependencyOnFailure', 'failParentOnFailure', 'continueParentOnFailure', 'ignoreDependencyOnFailure'] as const;
+export const CHILD_FAILURE_OPTIONS = [
+  'removeDependencyOnFailure',
+  'failParentOnFailure',
+  'continueParentOnFailure',
+  'ignoreDependencyOnFailure',
+] as const;
 
 /**
  * Options every producer refuses: one Seenn job is one BullMQ job, so no repeats (each repetition
@@ -32,7 +37,8 @@ export const CHILD_FAILURE_OPTIONS = ['removeDependencyOnFailure', 'failParentOn
  * `createParent`/`createChild`/`createBatch`, which set `parent` themselves).
  */
 export const ALWAYS_REFUSED_OPTIONS: Readonly<Record<string, string>> = {
-  repeat: 'repeat is not supported: one Seenn job is one BullMQ job (track a job scheduler with the publisher’s describe)',
+  repeat:
+    'repeat is not supported: one Seenn job is one BullMQ job (track a job scheduler with the publisher’s describe)',
   repeatJobKey: 'repeatJobKey is not supported: one Seenn job is one BullMQ job',
   parent: 'parent is not supported: make families with createParent/createChild or createBatch',
 };
@@ -44,7 +50,12 @@ export const ALWAYS_REFUSED_OPTIONS: Readonly<Record<string, string>> = {
  * whole object is storable as JSON (BullMQ stores it so).
  */
 export function jobsOptionsSchema(refused: Readonly<Record<string, string>>) {
-  const refusals = Object.fromEntries(Object.entries({ ...ALWAYS_REFUSED_OPTIONS, ...refused }).map(([name, why]) => [name, z.never({ error: why }).optional()]));
+  const refusals = Object.fromEntries(
+    Object.entries({ ...ALWAYS_REFUSED_OPTIONS, ...refused }).map(([name, why]) => [
+      name,
+      z.never({ error: why }).optional(),
+    ]),
+  );
   const options = z
     .looseObject({
       ...refusals,

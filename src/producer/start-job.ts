@@ -7,7 +7,12 @@ import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { DESCRIPTOR_KEY, DescriptorSchema, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
+import {
+  DESCRIPTOR_KEY,
+  DescriptorSchema,
+  StoredDescriptorSchema,
+  type StoredDescriptor,
+} from '../model/descriptor.js';
 import { sealDescriptor } from '../model/descriptor-seal.js';
 import { eventNameForStatus } from '../model/events.js';
 import { newJobId } from '../model/ids.js';
@@ -48,7 +53,13 @@ const JobsOptionsSchema = jobsOptionsSchema({
   deduplication: 'deduplication is not supported by jobs.start: every call starts a new job',
 });
 
-const StartJobInputSchema = DescriptorSchema.pick({ userId: true, jobType: true, title: true, metadata: true, workflowId: true })
+const StartJobInputSchema = DescriptorSchema.pick({
+  userId: true,
+  jobType: true,
+  title: true,
+  metadata: true,
+  workflowId: true,
+})
   .extend({
     queue: QueueNameSchema,
     data: JobDataSchema.optional(),
@@ -73,7 +84,12 @@ export async function startJob(ctx: SeennContext, input: StartJobInput): Promise
   const parsed = parseOrThrow(StartJobInputSchema, input, 'jobs.start input', 'VALIDATION_ERROR');
   const secret = await ctx.store.descriptorSecret();
   const id = newJobId();
-  const descriptor = parseOrThrow(StoredDescriptorSchema, descriptorOf(id, parsed), 'job descriptor', 'VALIDATION_ERROR');
+  const descriptor = parseOrThrow(
+    StoredDescriptorSchema,
+    descriptorOf(id, parsed),
+    'job descriptor',
+    'VALIDATION_ERROR',
+  );
 
   // The snapshot is written before the BullMQ job exists, so the publisher always finds it: a fast job
   // removed on completion could otherwise vanish before anyone described it.
@@ -88,19 +104,40 @@ export async function startJob(ctx: SeennContext, input: StartJobInput): Promise
   };
   const record = createRecord(id, ctx.options.appId, descriptor, facts);
   await ctx.store.setOwners(descriptor.userId, [id]);
-  const answer = await ctx.store.commitNew(descriptor.userId, [{ expectedVersion: 0, record, event: eventOf(record.job), index: true }]);
-  if (answer.status !== 'ok') throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status})`, { details: { jobId: id } });
+  const answer = await ctx.store.commitNew(descriptor.userId, [
+    { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+  ]);
+  if (answer.status !== 'ok')
+    throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status})`, {
+      details: { jobId: id },
+    });
 
   try {
-    await ctx.queue(parsed.queue).add(parsed.jobType, { ...parsed.data, [DESCRIPTOR_KEY]: sealDescriptor(secret, parsed.queue, id, descriptor) }, opts);
+    await ctx
+      .queue(parsed.queue)
+      .add(
+        parsed.jobType,
+        { ...parsed.data, [DESCRIPTOR_KEY]: sealDescriptor(secret, parsed.queue, id, descriptor) },
+        opts,
+      );
   } catch (error) {
     // BullMQ refused the job: the user sees it fail rather than wait forever.
     const at = isoTime(Date.now());
     const failed: JobRecord = {
-      job: { ...record.job, status: 'failed', updatedAt: at, completedAt: at, error: { code: 'ENQUEUE_FAILED', message: error instanceof Error ? error.message : String(error) } },
+      job: {
+        ...record.job,
+        status: 'failed',
+        updatedAt: at,
+        completedAt: at,
+        error: { code: 'ENQUEUE_FAILED', message: error instanceof Error ? error.message : String(error) },
+      },
       x: record.x,
     };
-    await ctx.store.commit(descriptor.userId, [{ expectedVersion: 1, record: failed, event: eventOf(failed.job) }]).catch((commitError: unknown) => ctx.logger.warn({ err: commitError, jobId: id }, 'could not record the failed enqueue'));
+    await ctx.store
+      .commit(descriptor.userId, [{ expectedVersion: 1, record: failed, event: eventOf(failed.job) }])
+      .catch((commitError: unknown) =>
+        ctx.logger.warn({ err: commitError, jobId: id }, 'could not record the failed enqueue'),
+      );
     throw error;
   }
   return record.job;

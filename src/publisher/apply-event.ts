@@ -105,14 +105,28 @@ async function applyOne(
     if (base === undefined) return 'untracked';
     const family = linkable ? (fresh === null ? familyOf(base) : fresh.family) : null;
     const commitOnce = (): Promise<AttemptOutcome> => {
-      const input: AttemptInput = { snapshot, base: linkable ? base : unlinked(base), family, sequence, sourceId, atMs, effects };
+      const input: AttemptInput = {
+        snapshot,
+        base: linkable ? base : unlinked(base),
+        family,
+        sequence,
+        sourceId,
+        atMs,
+        effects,
+      };
       if (prepare !== undefined) input.prepare = prepare;
       return commitAttempt(ctx, queueName, resolver, bullId, tracked, input);
     };
-    const outcome = family === null ? await commitOnce() : await parentLock(ctx.store).run(parentLockKey(tracked.userId, family.parentJobId), commitOnce);
+    const outcome =
+      family === null
+        ? await commitOnce()
+        : await parentLock(ctx.store).run(parentLockKey(tracked.userId, family.parentJobId), commitOnce);
     if (outcome === 'index-taken') {
       // Another job holds the index the descriptor named: show the job on its own rather than not at all.
-      ctx.logger.warn({ jobId: tracked.seennId, parentJobId: family?.parentJobId }, 'child index already taken; the job is tracked without its parent');
+      ctx.logger.warn(
+        { jobId: tracked.seennId, parentJobId: family?.parentJobId },
+        'child index already taken; the job is tracked without its parent',
+      );
       linkable = false;
     } else if (outcome !== 'conflict') {
       return outcome;
@@ -121,7 +135,9 @@ async function applyOne(
       await delay(Math.random() * Math.min(attempt + 1, 10));
     }
   }
-  throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, { details: { jobId: tracked.seennId } });
+  throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, {
+    details: { jobId: tracked.seennId },
+  });
 }
 
 /** One event of a job's events-stream entries, with its entry id. */
@@ -137,7 +153,14 @@ export interface JobEvent {
  * applying them one by one would give, in fewer round trips. Jobs of a family (children, parents)
  * and jobs without a snapshot yet take the event-by-event path.
  */
-export async function applyJobEvents(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, events: readonly JobEvent[], effects: QueueEffects): Promise<void> {
+export async function applyJobEvents(
+  ctx: SeennContext,
+  queueName: string,
+  resolver: JobResolver,
+  bullId: string,
+  events: readonly JobEvent[],
+  effects: QueueEffects,
+): Promise<void> {
   const oneByOne = async (from: readonly JobEvent[]): Promise<void> => {
     for (const { id, event } of from) await applyOne(ctx, queueName, resolver, bullId, id, event, effects);
   };
@@ -147,7 +170,13 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
   const cache = snapshotCache(ctx.store);
   for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
     const snapshot = await cache.read(tracked.userId, tracked.seennId);
-    if (snapshot === null || snapshot.record.x.queueName !== queueName || snapshot.record.job.parent !== undefined || snapshot.record.x.aggregate !== undefined) return oneByOne(events);
+    if (
+      snapshot === null ||
+      snapshot.record.x.queueName !== queueName ||
+      snapshot.record.job.parent !== undefined ||
+      snapshot.record.x.aggregate !== undefined
+    )
+      return oneByOne(events);
     const src = snapshot.src;
     const pending = src === null ? events : events.filter(({ id }) => compareStreamIds(id, src) > 0);
     const last = pending[pending.length - 1];
@@ -177,7 +206,9 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
     // Another publisher moved ahead meanwhile: let each event find out whether it is still new.
     if (result.status !== 'conflict') return oneByOne(pending);
   }
-  throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, { details: { jobId: tracked.seennId } });
+  throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, {
+    details: { jobId: tracked.seennId },
+  });
 }
 
 /**
@@ -185,7 +216,11 @@ export async function applyJobEvents(ctx: SeennContext, queueName: string, resol
  * for `tracked` is remembered; any other snapshot it touched (a parent), and `tracked` itself when
  * the commit did not go through, is read afresh next time.
  */
-async function commitAndCache(ctx: SeennContext, tracked: TrackedJob, changes: readonly JobChange[]): Promise<CommitResult> {
+async function commitAndCache(
+  ctx: SeennContext,
+  tracked: TrackedJob,
+  changes: readonly JobChange[],
+): Promise<CommitResult> {
   const cache = snapshotCache(ctx.store);
   let result: CommitResult;
   try {
@@ -196,8 +231,19 @@ async function commitAndCache(ctx: SeennContext, tracked: TrackedJob, changes: r
   }
   for (const change of changes) {
     const jobId = change.record.job.id;
-    if (result.status !== 'ok' || jobId !== tracked.seennId || isTerminal(change.record.job.status) || change.src === undefined) cache.forget(tracked.userId, jobId);
-    else cache.remember(tracked.userId, jobId, { record: change.record, version: change.expectedVersion + 1, src: change.src });
+    if (
+      result.status !== 'ok' ||
+      jobId !== tracked.seennId ||
+      isTerminal(change.record.job.status) ||
+      change.src === undefined
+    )
+      cache.forget(tracked.userId, jobId);
+    else
+      cache.remember(tracked.userId, jobId, {
+        record: change.record,
+        version: change.expectedVersion + 1,
+        src: change.src,
+      });
   }
   return result;
 }
@@ -215,7 +261,14 @@ interface AttemptInput {
 }
 
 /** One read-reduce-commit of a job (and its parent, read here so the commit can CAS it). */
-async function commitAttempt(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, tracked: TrackedJob, input: AttemptInput): Promise<AttemptOutcome> {
+async function commitAttempt(
+  ctx: SeennContext,
+  queueName: string,
+  resolver: JobResolver,
+  bullId: string,
+  tracked: TrackedJob,
+  input: AttemptInput,
+): Promise<AttemptOutcome> {
   const { snapshot, family, sequence, sourceId, atMs, prepare, effects } = input;
   let base = input.base;
   let parent: ParentState | null = null;
@@ -226,7 +279,11 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
       if (record !== null) parent = { record, version: 0 };
     }
     const aggregate = parent?.record.x.aggregate;
-    if (family.assignIndex && aggregate !== undefined) base = { job: { ...base.job, parent: { parentJobId: family.parentJobId, childIndex: aggregate.created } }, x: base.x };
+    if (family.assignIndex && aggregate !== undefined)
+      base = {
+        job: { ...base.job, parent: { parentJobId: family.parentJobId, childIndex: aggregate.created } },
+        x: base.x,
+      };
   }
   const reduced = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
   if (reduced === null) return 'unchanged';
@@ -251,11 +308,20 @@ async function commitAttempt(ctx: SeennContext, queueName: string, resolver: Job
  * When a committed child change ended its parent (the parent's last child finished), the parent's
  * output keys take its ended snapshot's TTL, so they live as long as it does. Best effort: logged.
  */
-async function afterParentEnded(ctx: SeennContext, userId: string, parent: ParentState, changes: readonly JobChange[]): Promise<void> {
+async function afterParentEnded(
+  ctx: SeennContext,
+  userId: string,
+  parent: ParentState,
+  changes: readonly JobChange[],
+): Promise<void> {
   const next = changes.find((candidate) => candidate.record.job.id === parent.record.job.id);
   if (next === undefined || !isTerminal(next.record.job.status) || isTerminal(parent.record.job.status)) return;
   const parentId = parent.record.job.id;
-  await ctx.output.expire(userId, parentId).catch((error: unknown) => ctx.logger.warn({ err: error, jobId: parentId }, 'could not give the output of an ended parent its TTL'));
+  await ctx.output
+    .expire(userId, parentId)
+    .catch((error: unknown) =>
+      ctx.logger.warn({ err: error, jobId: parentId }, 'could not give the output of an ended parent its TTL'),
+    );
 }
 
 /**
@@ -263,16 +329,35 @@ async function afterParentEnded(ctx: SeennContext, userId: string, parent: Paren
  * publisher applied that child's own failure — shows `CHILD_JOB_FAILED` naming the child, as if the
  * child's failure had failed it here.
  */
-async function withFlowChildFailure(ctx: SeennContext, resolver: JobResolver, userId: string, snapshot: VersionedRecord | null, change: JobChange): Promise<JobChange> {
+async function withFlowChildFailure(
+  ctx: SeennContext,
+  resolver: JobResolver,
+  userId: string,
+  snapshot: VersionedRecord | null,
+  change: JobChange,
+): Promise<JobChange> {
   const { job, x } = change.record;
-  if (x.aggregate === undefined || job.status !== 'failed' || job.error?.code !== DEFAULT_FAILURE_CODE || snapshot?.record.job.status === 'failed') return change;
+  if (
+    x.aggregate === undefined ||
+    job.status !== 'failed' ||
+    job.error?.code !== DEFAULT_FAILURE_CODE ||
+    snapshot?.record.job.status === 'failed'
+  )
+    return change;
   const childKey = failedChildKeyOf(job.error.message);
   const ref = childKey === null ? null : resolver.refOfKey(childKey);
   if (childKey === null || ref === null) return change;
   const tracked = await resolver.resolveRef(ref);
-  const child = tracked === null || tracked.userId !== userId ? null : ((await ctx.store.read(userId, tracked.seennId))?.record ?? null);
+  const child =
+    tracked === null || tracked.userId !== userId
+      ? null
+      : ((await ctx.store.read(userId, tracked.seennId))?.record ?? null);
   const record: JobRecord = { job: { ...job, error: flowChildFailure(child, childKey) }, x };
-  return { ...change, record, event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) } };
+  return {
+    ...change,
+    record,
+    event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) },
+  };
 }
 
 /** The family of a job whose snapshot exists: its parent, if it has one. */
@@ -288,7 +373,14 @@ function unlinked(record: JobRecord): JobRecord {
 }
 
 /** Builds the record of a job seen for the first time, from its BullMQ hash, and how it reaches its parent. */
-async function firstRecord(ctx: SeennContext, queueName: string, resolver: JobResolver, tracked: TrackedJob, bullId: string, event: SourceEvent): Promise<{ record: JobRecord; family: Family | null } | null> {
+async function firstRecord(
+  ctx: SeennContext,
+  queueName: string,
+  resolver: JobResolver,
+  tracked: TrackedJob,
+  bullId: string,
+  event: SourceEvent,
+): Promise<{ record: JobRecord; family: Family | null } | null> {
   const origin = await resolver.origin(bullId);
   if (origin === null) return null;
   const { job, descriptor } = origin;
@@ -301,24 +393,42 @@ async function firstRecord(ctx: SeennContext, queueName: string, resolver: JobRe
   });
   const spec = await resolver.childrenSpec(origin);
   const record = spec === null ? created : asParent(created, spec);
-  if (descriptor.parent !== undefined) return { record, family: { parentJobId: descriptor.parent.parentJobId, assignIndex: false } };
+  if (descriptor.parent !== undefined)
+    return { record, family: { parentJobId: descriptor.parent.parentJobId, assignIndex: false } };
   if (origin.flowParent === undefined) return { record, family: null };
   return { record, family: await flowFamily(ctx, resolver, tracked, origin.flowParent) };
 }
 
 /** How a flow child reaches its BullMQ parent, or `null` when that parent is not tracked (or not its user's). */
-async function flowFamily(ctx: SeennContext, resolver: JobResolver, tracked: TrackedJob, ref: BullRef): Promise<Family | null> {
+async function flowFamily(
+  ctx: SeennContext,
+  resolver: JobResolver,
+  tracked: TrackedJob,
+  ref: BullRef,
+): Promise<Family | null> {
   const parent = await resolver.resolveRef(ref);
   if (parent === null) return null;
   if (parent.userId !== tracked.userId) {
-    ctx.logger.warn({ jobId: tracked.seennId, parentJobId: parent.seennId }, 'a flow child and its parent belong to different users; the child is tracked on its own');
+    ctx.logger.warn(
+      { jobId: tracked.seennId, parentJobId: parent.seennId },
+      'a flow child and its parent belong to different users; the child is tracked on its own',
+    );
     return null;
   }
-  return { parentJobId: parent.seennId, assignIndex: true, createParent: () => flowParentRecord(ctx, resolver, parent, ref) };
+  return {
+    parentJobId: parent.seennId,
+    assignIndex: true,
+    createParent: () => flowParentRecord(ctx, resolver, parent, ref),
+  };
 }
 
 /** The first record of a flow parent met through one of its children. */
-async function flowParentRecord(ctx: SeennContext, resolver: JobResolver, parent: TrackedJob, ref: BullRef): Promise<JobRecord | null> {
+async function flowParentRecord(
+  ctx: SeennContext,
+  resolver: JobResolver,
+  parent: TrackedJob,
+  ref: BullRef,
+): Promise<JobRecord | null> {
   const origin = await resolver.parentOrigin(ref);
   if (origin === null) return null;
   const { job, descriptor } = origin;
@@ -330,17 +440,28 @@ async function flowParentRecord(ctx: SeennContext, resolver: JobResolver, parent
     state: 'waiting-children',
   });
   // It has at least the child that led here, even if BullMQ no longer lists it.
-  return asParent(record, (await resolver.childrenSpec(origin)) ?? { total: 1, mode: 'average', failParentOnChildFailure: true });
+  return asParent(
+    record,
+    (await resolver.childrenSpec(origin)) ?? { total: 1, mode: 'average', failParentOnChildFailure: true },
+  );
 }
 
 /** The change to commit, or `null` when the events change nothing at all. */
-function nextChange(snapshot: VersionedRecord | null, base: JobRecord, events: readonly SourceEvent[], sourceId: string): JobChange | null {
+function nextChange(
+  snapshot: VersionedRecord | null,
+  base: JobRecord,
+  events: readonly SourceEvent[],
+  sourceId: string,
+): JobChange | null {
   // A parent's progress, counters and `running` come from its children whatever its own events say.
   const reduced = settleParent(events.reduce(reduce, base), (events[events.length - 1] as SourceEvent).at);
   const previous = snapshot?.record ?? null;
   const visible = previous === null || visiblyDifferent(previous.job, reduced.job);
   // An invisible change keeps the old `updatedAt`: clients only see time move when something moved.
-  const next: JobRecord = visible || previous === null ? reduced : { job: { ...reduced.job, updatedAt: previous.job.updatedAt }, x: reduced.x };
+  const next: JobRecord =
+    visible || previous === null
+      ? reduced
+      : { job: { ...reduced.job, updatedAt: previous.job.updatedAt }, x: reduced.x };
   if (previous !== null && sameJson(previous, next)) return null;
   const change: JobChange = { expectedVersion: snapshot?.version ?? 0, src: sourceId, record: next };
   if (visible) {
@@ -356,7 +477,14 @@ function nextChange(snapshot: VersionedRecord | null, base: JobRecord, events: r
  * when a job finished, records it for ETAs (throughput, and the run's duration when it completed) —
  * gathered in `effects`, written once per read.
  */
-function afterCommit(queueName: string, resolver: JobResolver, bullId: string, snapshot: VersionedRecord | null, next: JobRecord, effects: QueueEffects): void {
+function afterCommit(
+  queueName: string,
+  resolver: JobResolver,
+  bullId: string,
+  snapshot: VersionedRecord | null,
+  next: JobRecord,
+  effects: QueueEffects,
+): void {
   if (isTerminal(next.job.status)) {
     resolver.forget(bullId);
     const { job, x } = next;
@@ -364,8 +492,15 @@ function afterCommit(queueName: string, resolver: JobResolver, bullId: string, s
     let completion: Completion | undefined;
     if (job.status !== 'cancelled' && (snapshot === null || !isTerminal(snapshot.record.job.status))) {
       // jobId: the job's recorded ETA predictions are scored (completed) or dropped (failed); position/calibration.ts.
-      completion = { queueName, finishedAtMs, workflowId: job.workflowId ?? job.jobType, jobId: job.id, failed: job.status === 'failed' };
-      if (job.status === 'completed' && x.attemptStartedAtMs !== undefined) completion.durationMs = Math.max(0, finishedAtMs - x.attemptStartedAtMs);
+      completion = {
+        queueName,
+        finishedAtMs,
+        workflowId: job.workflowId ?? job.jobType,
+        jobId: job.id,
+        failed: job.status === 'failed',
+      };
+      if (job.status === 'completed' && x.attemptStartedAtMs !== undefined)
+        completion.durationMs = Math.max(0, finishedAtMs - x.attemptStartedAtMs);
     }
     effects.finished(job.id, completion);
   } else if (snapshot === null || snapshot.src === null) {

@@ -131,7 +131,10 @@ export class JobResolver {
     return userId === null ? null : { seennId, userId };
   }
 
-  private async originOf(queueName: string, bullId: string): Promise<{ tracked: TrackedJob; origin: JobOrigin } | null> {
+  private async originOf(
+    queueName: string,
+    bullId: string,
+  ): Promise<{ tracked: TrackedJob; origin: JobOrigin } | null> {
     const job = await Job.fromId(this.ctx.queue(queueName), bullId);
     if (job === undefined) return null;
     const data: unknown = job.data;
@@ -141,13 +144,20 @@ export class JobResolver {
       if (opened.ok) {
         const { id, ...descriptor } = opened.descriptor;
         if (!(await this.claim(id, descriptor.userId, bullId))) return null;
-        return { tracked: { seennId: id, userId: descriptor.userId }, origin: this.withFlowParent({ descriptor, job, described: false }) };
+        return {
+          tracked: { seennId: id, userId: descriptor.userId },
+          origin: this.withFlowParent({ descriptor, job, described: false }),
+        };
       }
       // Not sealed for this job: job data cannot choose a Seenn identity. It is a plain job from here on.
       this.onDescribeError(
-        new SeennError('VALIDATION_ERROR', `job data holds a \`${DESCRIPTOR_KEY}\` descriptor that is not sealed for this job (${opened.reason}); it is ignored`, {
-          details: { queueName, bullId, reason: opened.reason },
-        }),
+        new SeennError(
+          'VALIDATION_ERROR',
+          `job data holds a \`${DESCRIPTOR_KEY}\` descriptor that is not sealed for this job (${opened.reason}); it is ignored`,
+          {
+            details: { queueName, bullId, reason: opened.reason },
+          },
+        ),
         bullId,
       );
     }
@@ -167,13 +177,21 @@ export class JobResolver {
     }
     const seennId = derivedJobId(queueName, bullId);
     if (!(await this.claim(seennId, parsed.data.userId, bullId))) return null;
-    return { tracked: { seennId, userId: parsed.data.userId }, origin: this.withFlowParent({ descriptor: parsed.data, job, described: true }) };
+    return {
+      tracked: { seennId, userId: parsed.data.userId },
+      origin: this.withFlowParent({ descriptor: parsed.data, job, described: true }),
+    };
   }
 
   /** Claims `seennId` for `userId`; when another user owns it, tells why the job stays invisible. */
   private async claim(seennId: string, userId: string, bullId: string): Promise<boolean> {
     if (await this.ctx.store.claimOwner(seennId, userId)) return true;
-    this.onDescribeError(new SeennError('CONFLICT', `job ${seennId} belongs to another user; it is not taken over`, { details: { seennId } }), bullId);
+    this.onDescribeError(
+      new SeennError('CONFLICT', `job ${seennId} belongs to another user; it is not taken over`, {
+        details: { seennId },
+      }),
+      bullId,
+    );
     return false;
   }
 

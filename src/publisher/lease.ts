@@ -26,7 +26,12 @@ function leaseKeys(keys: SeennKeys, queueName: string, count: number): string[] 
  * The number of partitions of a queue: the first publisher to read it sets `wanted`; every later one
  * gets that stored number whatever it asked for (partitions cannot change while checkpoints exist).
  */
-export async function partitionCount(redis: RedisConnection, keys: SeennKeys, queueName: string, wanted: number): Promise<number> {
+export async function partitionCount(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  queueName: string,
+  wanted: number,
+): Promise<number> {
   const key = keys.partitionCount(queueName);
   await redis.set(key, String(wanted), 'NX');
   return storedCount(await redis.get(key), wanted);
@@ -49,21 +54,62 @@ export interface LeaseSync {
 }
 
 /** Renews the partition leases held; heartbeats membership and balances them (`balance`), or gives them all up (`leave`). */
-export async function syncLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number, owner: string, leaseMs: number, mode: LeaseMode): Promise<LeaseSync> {
-  const call = syncLeasesCall({ membership: keys.publishers(queueName), leases: leaseKeys(keys, queueName, count), owner, leaseMs, mode });
+export async function syncLeases(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  queueName: string,
+  count: number,
+  owner: string,
+  leaseMs: number,
+  mode: LeaseMode,
+): Promise<LeaseSync> {
+  const call = syncLeasesCall({
+    membership: keys.publishers(queueName),
+    leases: leaseKeys(keys, queueName, count),
+    owner,
+    leaseMs,
+    mode,
+  });
   const [held, owed] = (await runCall(redis, call)) as [number[], number];
   return { held: held.map(Number).sort((a, b) => a - b), owed: owed === 1 };
 }
 
 /** Moves the checkpoints of `partitions` (held by `owner`) forward to `id`, and the queue's overall one after them. */
-export async function advanceCheckpoints(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number, owner: string, id: string, partitions: readonly number[]): Promise<void> {
-  await runCall(redis, advanceCheckpointsCall({ checkpoint: keys.checkpoint(queueName), partitionCheckpoints: keys.partitionCheckpoints(queueName), leases: leaseKeys(keys, queueName, count), owner, id, partitions }));
+export async function advanceCheckpoints(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  queueName: string,
+  count: number,
+  owner: string,
+  id: string,
+  partitions: readonly number[],
+): Promise<void> {
+  await runCall(
+    redis,
+    advanceCheckpointsCall({
+      checkpoint: keys.checkpoint(queueName),
+      partitionCheckpoints: keys.partitionCheckpoints(queueName),
+      leases: leaseKeys(keys, queueName, count),
+      owner,
+      id,
+      partitions,
+    }),
+  );
 }
 
 /** Every partition's checkpoint (`null`: never read), counting a partition never checkpointed from the overall checkpoint. */
-export async function readCheckpoints(redis: RedisConnection, keys: SeennKeys, queueName: string, count: number): Promise<(string | null)[]> {
-  const [overall, byPartition] = await Promise.all([redis.get(keys.checkpoint(queueName)), redis.hgetall(keys.partitionCheckpoints(queueName))]);
-  const valid = (id: string | null | undefined): string | null => (id !== null && id !== undefined && /^\d+-\d+$/.test(id) ? id : null);
+export async function readCheckpoints(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  queueName: string,
+  count: number,
+): Promise<(string | null)[]> {
+  const [overall, byPartition] = await Promise.all([
+    redis.get(keys.checkpoint(queueName)),
+    redis.hgetall(keys.partitionCheckpoints(queueName)),
+  ]);
+  const valid = (id: string | null | undefined): string | null =>
+    id !== null && id !== undefined && /^\d+-\d+$/.test(id) ? id : null;
   return Array.from({ length: count }, (_, partition) => valid(byPartition[String(partition)]) ?? valid(overall));
 }
 
@@ -78,9 +124,17 @@ export interface PartitionLeases {
 }
 
 /** Reads who holds each partition of `queueName` (for the admin route); `defaultCount` when the count is not set yet. */
-export async function readPartitionLeases(redis: RedisConnection, keys: SeennKeys, queueName: string, defaultCount: number): Promise<PartitionLeases> {
+export async function readPartitionLeases(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  queueName: string,
+  defaultCount: number,
+): Promise<PartitionLeases> {
   const total = storedCount(await redis.get(keys.partitionCount(queueName)), defaultCount);
   const lease = leaseKeys(keys, queueName, total);
-  const [holders, ttls] = await Promise.all([Promise.all(lease.map((key) => redis.get(key))), Promise.all(lease.map((key) => redis.pttl(key)))]);
+  const [holders, ttls] = await Promise.all([
+    Promise.all(lease.map((key) => redis.get(key))),
+    Promise.all(lease.map((key) => redis.pttl(key))),
+  ]);
   return { total, holders, expiresInMs: ttls.map((ttl, i) => (holders[i] === null || ttl < 0 ? null : ttl)) };
 }

@@ -12,7 +12,9 @@ import { parseOrThrow } from '../options.js';
  */
 // BullMQ's own Job generics default to `any`; a describe function may read any data shape.
 /* eslint-disable @typescript-eslint/no-explicit-any -- a block, so it still covers the type once it is wrapped */
-export type DescribeFn = (job: Job<any, any, string>) => DescriptorInput | null | undefined | Promise<DescriptorInput | null | undefined>;
+export type DescribeFn = (
+  job: Job<any, any, string>,
+) => DescriptorInput | null | undefined | Promise<DescriptorInput | null | undefined>;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 /** Options of a {@link Publisher}. */
@@ -55,11 +57,25 @@ export interface ResolvedPublisherOptions {
 }
 
 /** The defaults of {@link PublisherOptions}. */
-export const PUBLISHER_DEFAULTS = Object.freeze({ blockMs: 2_000, batchSize: 2_000, concurrency: 16, leaseMs: 10_000, errorBackoffMs: 1_000, partitions: 16 });
+export const PUBLISHER_DEFAULTS = Object.freeze({
+  blockMs: 2_000,
+  batchSize: 2_000,
+  concurrency: 16,
+  leaseMs: 10_000,
+  errorBackoffMs: 1_000,
+  partitions: 16,
+});
 
 const Schema = z
   .object({
-    queues: z.array(z.string().min(1).regex(/^[^:]+$/, 'queue names cannot contain ":"')).min(1),
+    queues: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .regex(/^[^:]+$/, 'queue names cannot contain ":"'),
+      )
+      .min(1),
     describe: z.function().optional(),
     blockMs: z.number().int().min(10).max(60_000).optional(),
     batchSize: z.number().int().min(1).max(10_000).optional(),

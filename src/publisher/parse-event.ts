@@ -63,7 +63,16 @@ function toSourceEvent(fields: EntryFields, id: string): SourceEvent | null {
   }
 }
 
-const SOURCE_KINDS: ReadonlySet<string> = new Set(['waiting', 'delayed', 'waiting-children', 'active', 'progress', 'completed', 'failed', 'removed']);
+const SOURCE_KINDS: ReadonlySet<string> = new Set([
+  'waiting',
+  'delayed',
+  'waiting-children',
+  'active',
+  'progress',
+  'completed',
+  'failed',
+  'removed',
+]);
 
 function parseJson(raw: string | undefined): unknown {
   if (raw === undefined) return undefined;

@@ -66,7 +66,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
           onParked: (name, info) => this.emit('parked', { queue: name, ...info }),
           onError: (error, name) => {
             // An 'error' event without listeners would throw: background loops never crash the process.
-            if (this.listenerCount('error') > 0) this.emit('error', error instanceof Error ? error : new Error(String(error)), { queue: name });
+            if (this.listenerCount('error') > 0)
+              this.emit('error', error instanceof Error ? error : new Error(String(error)), { queue: name });
           },
         }),
     );

@@ -58,17 +58,36 @@ export class QueueEffects {
     if (removed.length > 0) pipeline.srem(key, ...removed);
     addCompletions(pipeline, this.ctx.keys, this.queueName, completions, this.ctx.history);
     const scored: { jobId: string; finishedAtMs: number; failed: boolean }[] = [];
-    for (const { jobId, finishedAtMs, failed } of completions) if (jobId !== undefined) scored.push({ jobId, finishedAtMs, failed: failed ?? false });
-    const scoringError = addEtaScoring(pipeline, this.ctx.redis, this.ctx.keys, this.queueName, scored, this.ctx.history);
+    for (const { jobId, finishedAtMs, failed } of completions)
+      if (jobId !== undefined) scored.push({ jobId, finishedAtMs, failed: failed ?? false });
+    const scoringError = addEtaScoring(
+      pipeline,
+      this.ctx.redis,
+      this.ctx.keys,
+      this.queueName,
+      scored,
+      this.ctx.history,
+    );
     let replies: [Error | null, unknown][];
     try {
       replies = (await pipeline.exec()) ?? [];
     } catch (error) {
-      throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: error, details: { queueName: this.queueName } });
+      throw new SeennError('STORE_ERROR', 'could not record finished jobs', {
+        cause: error,
+        details: { queueName: this.queueName },
+      });
     }
     const scoring = await scoringError(replies);
-    if (scoring !== null) throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: scoring, details: { queueName: this.queueName } });
+    if (scoring !== null)
+      throw new SeennError('STORE_ERROR', 'could not record finished jobs', {
+        cause: scoring,
+        details: { queueName: this.queueName },
+      });
     const failed = replies.find(([error]) => error !== null && !error.message.startsWith('NOSCRIPT'));
-    if (failed) throw new SeennError('STORE_ERROR', 'could not record finished jobs', { cause: failed[0], details: { queueName: this.queueName } });
+    if (failed)
+      throw new SeennError('STORE_ERROR', 'could not record finished jobs', {
+        cause: failed[0],
+        details: { queueName: this.queueName },
+      });
   }
 }

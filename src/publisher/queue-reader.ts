@@ -14,7 +14,14 @@ import { applyJobEvents } from './apply-event.js';
 import { JobResolver, type TrackedJob } from './job-resolver.js';
 import { snapshotCache } from './snapshot-cache.js';
 import { QueueEffects } from './queue-effects.js';
-import { advanceCheckpoints, partitionCount, partitionOf, readCheckpoints, syncLeases, type LeaseMode } from './lease.js';
+import {
+  advanceCheckpoints,
+  partitionCount,
+  partitionOf,
+  readCheckpoints,
+  syncLeases,
+  type LeaseMode,
+} from './lease.js';
 import type { ResolvedPublisherOptions } from './options.js';
 import { parseQueueEvent, type QueueEvent } from './parse-event.js';
 import { compareStreamIds, streamIdTime } from '../model/source-event.js';
@@ -140,11 +147,18 @@ export class QueueReader {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        this.partitions ??= await partitionCount(this.ctx.redis, this.ctx.keys, this.queueName, this.options.partitions);
+        this.partitions ??= await partitionCount(
+          this.ctx.redis,
+          this.ctx.keys,
+          this.queueName,
+          this.options.partitions,
+        );
         await this.balance();
         if (this.held.length === 0) {
           // Owed a share that others are about to hand over (they do between two reads): ask again soon.
-          await this.pause(this.owed ? Math.min(PARTITION_CLAIM_RETRY_MS, this.options.leaseRetryMs) : this.options.leaseRetryMs);
+          await this.pause(
+            this.owed ? Math.min(PARTITION_CLAIM_RETRY_MS, this.options.leaseRetryMs) : this.options.leaseRetryMs,
+          );
           continue;
         }
         await this.readOnce(this.held, this.partitions);
@@ -185,7 +199,15 @@ export class QueueReader {
 
   /** Runs one lease step and records what this process holds afterwards. */
   private async sync(mode: LeaseMode): Promise<void> {
-    const { held, owed } = await syncLeases(this.ctx.redis, this.ctx.keys, this.queueName, this.partitions as number, this.owner, this.options.leaseMs, mode);
+    const { held, owed } = await syncLeases(
+      this.ctx.redis,
+      this.ctx.keys,
+      this.queueName,
+      this.partitions as number,
+      this.owner,
+      this.options.leaseMs,
+      mode,
+    );
     if (mode !== 'leave' && !this.running) return;
     this.owed = owed;
     this.setHeld(held);
@@ -209,7 +231,9 @@ export class QueueReader {
     const streamKey = keys.bullEvents(this.queueName);
     const checkpoints = await readCheckpoints(redis, keys, this.queueName, partitions);
     const heldSet = new Set(held);
-    const from = held.map((partition) => checkpoints[partition] ?? '0-0').reduce((a, b) => (compareStreamIds(a, b) <= 0 ? a : b));
+    const from = held
+      .map((partition) => checkpoints[partition] ?? '0-0')
+      .reduce((a, b) => (compareStreamIds(a, b) <= 0 ? a : b));
     // The XRANGE runs right after the XREAD answers: if the checkpoint's own entry still exists then,
     // nothing after it can have been trimmed before we read it.
     const replies = await blocking
@@ -248,7 +272,10 @@ export class QueueReader {
   private async resync(from: string, held: readonly number[], owns: (bullId: string) => boolean): Promise<void> {
     const { redis, keys } = this.ctx;
     const streamKey = keys.bullEvents(this.queueName);
-    const [maxLen, oldest] = await Promise.all([redis.hget(keys.bull(this.queueName).meta, 'opts.maxLenEvents'), redis.xrange(streamKey, '-', '+', 'COUNT', 1)]);
+    const [maxLen, oldest] = await Promise.all([
+      redis.hget(keys.bull(this.queueName).meta, 'opts.maxLenEvents'),
+      redis.xrange(streamKey, '-', '+', 'COUNT', 1),
+    ]);
     const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, from, this.options.concurrency, owns);
     await advanceCheckpoints(redis, keys, this.queueName, this.partitions as number, this.owner, resumeId, held);
     const oldestId = oldest[0]?.[0];
@@ -285,12 +312,19 @@ export class QueueReader {
     for (const [bullId, events] of byJob) {
       for (const [i, entry] of events.entries()) {
         const { event } = entry;
-        if (event.kind === 'delayed') delayed.push(this.withAttemptsMade(bullId, event).then((enriched) => void (events[i] = { ...entry, event: enriched })));
+        if (event.kind === 'delayed')
+          delayed.push(
+            this.withAttemptsMade(bullId, event).then((enriched) => void (events[i] = { ...entry, event: enriched })),
+          );
       }
     }
     await Promise.all(delayed);
     await this.prefetch([...byJob.keys()]);
-    const tasks = [...byJob.entries()].map(([bullId, events]) => () => this.applyIsolated(bullId, events, effects));
+    const tasks = [...byJob.entries()].map(
+      ([bullId, events]) =>
+        () =>
+          this.applyIsolated(bullId, events, effects),
+    );
     await runLimited(tasks, this.options.concurrency);
   }
 
@@ -359,15 +393,27 @@ export class QueueReader {
     await this.ctx.redis.hset(this.ctx.keys.parkedJobs(this.queueName), bullId, JSON.stringify(info));
     if (this.parked.size >= 10_000) this.parked.clear();
     this.parked.add(bullId);
-    this.log.error({ err: error, ...info }, "a job's events kept failing to apply; the job is parked and the queue goes on");
+    this.log.error(
+      { err: error, ...info },
+      "a job's events kept failing to apply; the job is parked and the queue goes on",
+    );
     this.hooks.onParked(this.queueName, info);
   }
 
   /** Adds BullMQ's attempt counts and whether it failed before to a `delayed` event (a retry backoff or a step job's delay?). */
   private async withAttemptsMade(bullId: string, event: SourceEvent & { kind: 'delayed' }): Promise<SourceEvent> {
-    const [made, started, failedReason] = await this.ctx.redis.hmget(this.ctx.keys.bullJob(this.queueName, bullId), 'atm', 'ats', 'failedReason');
+    const [made, started, failedReason] = await this.ctx.redis.hmget(
+      this.ctx.keys.bullJob(this.queueName, bullId),
+      'atm',
+      'ats',
+      'failedReason',
+    );
     if (made === null) return event;
-    const enriched: SourceEvent = { ...event, attemptsMade: Number(made), failedBefore: failedReason !== null && failedReason !== '' };
+    const enriched: SourceEvent = {
+      ...event,
+      attemptsMade: Number(made),
+      failedBefore: failedReason !== null && failedReason !== '',
+    };
     if (started !== null) enriched.attemptsStarted = Number(started);
     return enriched;
   }

@@ -19,7 +19,14 @@ type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'comple
  * `owns` accepts (the jobs of the partitions this process holds), stamps the changes with the
  * stream's newest id, and returns that id (where reading resumes).
  */
-export async function resyncQueue(ctx: SeennContext, queueName: string, resolver: JobResolver, checkpointId: string, concurrency: number, owns: (bullId: string) => boolean): Promise<string> {
+export async function resyncQueue(
+  ctx: SeennContext,
+  queueName: string,
+  resolver: JobResolver,
+  checkpointId: string,
+  concurrency: number,
+  owns: (bullId: string) => boolean,
+): Promise<string> {
   const { redis } = ctx;
   const bull = ctx.keys.bull(queueName);
   const newest = await redis.xrevrange(bull.events, '+', '-', 'COUNT', 1);
@@ -56,14 +63,25 @@ export async function resyncQueue(ctx: SeennContext, queueName: string, resolver
     if (snapshot === null) await redis.srem(ctx.keys.liveJobs(queueName), seennId);
   }
 
-  const work = [...hints.entries()].map(([bullId, hint]) => () => resyncJob(ctx, queueName, resolver, bullId, hint, resumeId));
+  const work = [...hints.entries()].map(
+    ([bullId, hint]) =>
+      () =>
+        resyncJob(ctx, queueName, resolver, bullId, hint, resumeId),
+  );
   for (const bullId of orphans) work.push(() => resyncJob(ctx, queueName, resolver, bullId, null, resumeId));
   await runLimited(work, concurrency);
   return resumeId;
 }
 
 /** Rebuilds one job from its BullMQ hash; `hint` is the list it was found in (`null`: none). */
-async function resyncJob(ctx: SeennContext, queueName: string, resolver: JobResolver, bullId: string, hint: StateHint | null, resumeId: string): Promise<void> {
+async function resyncJob(
+  ctx: SeennContext,
+  queueName: string,
+  resolver: JobResolver,
+  bullId: string,
+  hint: StateHint | null,
+  resumeId: string,
+): Promise<void> {
   const job = await Job.fromId(ctx.queue(queueName), bullId);
   const at = streamIdTime(resumeId);
   if (job === undefined) {
@@ -75,7 +93,10 @@ async function resyncJob(ctx: SeennContext, queueName: string, resolver: JobReso
   await applySourceEvent(ctx, queueName, resolver, bullId, resumeId, events, (record: JobRecord) => ({
     job: record.job,
     // Align the attempt counter with BullMQ's before replaying `active`, which adds one.
-    x: { ...record.x, attempt: hint === 'active' ? Math.max(0, attemptsStarted - 1) : Math.max(record.x.attempt, attemptsStarted) },
+    x: {
+      ...record.x,
+      attempt: hint === 'active' ? Math.max(0, attemptsStarted - 1) : Math.max(record.x.attempt, attemptsStarted),
+    },
   }));
 }
 
@@ -90,13 +111,19 @@ function eventsFor(job: Job, hint: StateHint, at: number): SourceEvent[] {
     case 'waiting-children':
       return [{ kind: 'waiting-children', at }];
     case 'active':
-      return progress === null ? [{ kind: 'active', at: job.processedOn ?? at }] : [{ kind: 'active', at: job.processedOn ?? at }, { kind: 'progress', at, data: job.progress }];
+      return progress === null
+        ? [{ kind: 'active', at: job.processedOn ?? at }]
+        : [
+            { kind: 'active', at: job.processedOn ?? at },
+            { kind: 'progress', at, data: job.progress },
+          ];
     case 'completed':
       return [{ kind: 'completed', at: job.finishedOn ?? at, returnvalue: job.returnvalue }];
     case 'failed': {
       const events: SourceEvent[] = [];
       // The wrapper's error payload of the last attempt carries the user-facing error code.
-      if (progress !== null && PROGRESS_MARKER in progress && progress.error !== undefined) events.push({ kind: 'progress', at, data: job.progress });
+      if (progress !== null && PROGRESS_MARKER in progress && progress.error !== undefined)
+        events.push({ kind: 'progress', at, data: job.progress });
       events.push({ kind: 'failed', at: job.finishedOn ?? at, reason: job.failedReason });
       return events;
     }

@@ -33,7 +33,8 @@ export interface OpenedConnection {
   owned: boolean;
 }
 
-const EXPECTED = 'Expected `connection` to be an ioredis Redis or Cluster instance, ioredis RedisOptions, or { cluster: { nodes, options } }';
+const EXPECTED =
+  'Expected `connection` to be an ioredis Redis or Cluster instance, ioredis RedisOptions, or { cluster: { nodes, options } }';
 
 /** Whether `connection` is a Redis Cluster client (works across copies of ioredis). */
 export function isCluster(connection: RedisConnection): connection is Cluster {
@@ -44,7 +45,11 @@ export function isCluster(connection: RedisConnection): connection is Cluster {
 function isClient(value: object): value is RedisConnection {
   if (value instanceof Redis || value instanceof Cluster) return true;
   const candidate = value as { isCluster?: unknown; duplicate?: unknown; sendCommand?: unknown };
-  return typeof candidate.isCluster === 'boolean' && typeof candidate.duplicate === 'function' && typeof candidate.sendCommand === 'function';
+  return (
+    typeof candidate.isCluster === 'boolean' &&
+    typeof candidate.duplicate === 'function' &&
+    typeof candidate.sendCommand === 'function'
+  );
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -56,7 +61,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 function isNode(node: unknown): boolean {
   if (typeof node === 'number') return Number.isInteger(node) && node > 0 && node < 65_536;
   if (typeof node === 'string') return node.length > 0;
-  return isPlainObject(node) && (node['host'] === undefined || typeof node['host'] === 'string') && (node['port'] === undefined || typeof node['port'] === 'number');
+  return (
+    isPlainObject(node) &&
+    (node['host'] === undefined || typeof node['host'] === 'string') &&
+    (node['port'] === undefined || typeof node['port'] === 'number')
+  );
 }
 
 /**
@@ -66,22 +75,46 @@ function isNode(node: unknown): boolean {
 export function checkConnection(connection: unknown): void {
   if (typeof connection === 'object' && connection !== null && isClient(connection)) return;
   if (!isPlainObject(connection)) {
-    const got = connection === null ? 'null' : typeof connection === 'object' ? (connection.constructor?.name ?? 'object') : typeof connection;
-    const hint = typeof connection === 'string' ? ' (for a URL, pass `new Redis(url, { maxRetriesPerRequest: null })`)' : '';
+    const got =
+      connection === null
+        ? 'null'
+        : typeof connection === 'object'
+          ? (connection.constructor?.name ?? 'object')
+          : typeof connection;
+    const hint =
+      typeof connection === 'string' ? ' (for a URL, pass `new Redis(url, { maxRetriesPerRequest: null })`)' : '';
     throw new ValidationError('CONFIG_INVALID', `${EXPECTED}; got ${got}${hint}`, { details: { got } });
   }
   if (!('cluster' in connection)) return;
   const { cluster, ...others } = connection;
   const extra = Object.keys(others);
-  if (extra.length > 0) throw new ValidationError('CONFIG_INVALID', `${EXPECTED}; \`cluster\` cannot be mixed with other fields (${extra.join(', ')})`, { details: { fields: extra } });
-  if (!isPlainObject(cluster)) throw new ValidationError('CONFIG_INVALID', `${EXPECTED}; \`connection.cluster\` must be an object`);
+  if (extra.length > 0)
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      `${EXPECTED}; \`cluster\` cannot be mixed with other fields (${extra.join(', ')})`,
+      { details: { fields: extra } },
+    );
+  if (!isPlainObject(cluster))
+    throw new ValidationError('CONFIG_INVALID', `${EXPECTED}; \`connection.cluster\` must be an object`);
   const { nodes, options, ...unknown } = cluster;
   const stray = Object.keys(unknown);
-  if (stray.length > 0) throw new ValidationError('CONFIG_INVALID', `Unknown field in \`connection.cluster\`: ${stray.join(', ')} (expected nodes, options)`, { details: { fields: stray } });
+  if (stray.length > 0)
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      `Unknown field in \`connection.cluster\`: ${stray.join(', ')} (expected nodes, options)`,
+      { details: { fields: stray } },
+    );
   if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every(isNode)) {
-    throw new ValidationError('CONFIG_INVALID', '`connection.cluster.nodes` must list at least one node ({ host, port }, a port or a "host:port" string)');
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      '`connection.cluster.nodes` must list at least one node ({ host, port }, a port or a "host:port" string)',
+    );
   }
-  if (options !== undefined && !isPlainObject(options)) throw new ValidationError('CONFIG_INVALID', '`connection.cluster.options` must be ioredis ClusterOptions (an object)');
+  if (options !== undefined && !isPlainObject(options))
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      '`connection.cluster.options` must be ioredis ClusterOptions (an object)',
+    );
 }
 
 /**
@@ -94,7 +127,10 @@ export function openConnection(connection: ConnectionInput): OpenedConnection {
   if (isClient(connection)) return { redis: connection, owned: false };
   if ('cluster' in connection) {
     const { nodes, options = {} } = connection.cluster;
-    return { redis: new Cluster(nodes, { ...options, redisOptions: { ...options.redisOptions, maxRetriesPerRequest: null } }), owned: true };
+    return {
+      redis: new Cluster(nodes, { ...options, redisOptions: { ...options.redisOptions, maxRetriesPerRequest: null } }),
+      owned: true,
+    };
   }
   return { redis: new Redis({ ...connection, maxRetriesPerRequest: null }), owned: true };
 }
@@ -108,12 +144,21 @@ export const SHARDED_SLOTS_REFRESH_MS = 1_000;
  * own start-up nodes: `Cluster.duplicate()` takes nodes as its first argument, options second;
  * `shardedSubscribers` gives it ioredis's per-shard subscriber connections (for `SSUBSCRIBE`).
  */
-export function duplicateConnection(connection: RedisConnection, options: { shardedSubscribers?: boolean } = {}): RedisConnection {
+export function duplicateConnection(
+  connection: RedisConnection,
+  options: { shardedSubscribers?: boolean } = {},
+): RedisConnection {
   if (isCluster(connection)) {
     // A sharded subscriber sends no commands that could meet a MOVED: it learns of a failover only
     // by refreshing the slot map, so it does that every SHARDED_SLOTS_REFRESH_MS.
-    const sharded = options.shardedSubscribers === true ? { shardedSubscribers: true, slotsRefreshInterval: SHARDED_SLOTS_REFRESH_MS } : {};
-    return connection.duplicate([], { ...sharded, redisOptions: { ...connection.options.redisOptions, maxRetriesPerRequest: null } });
+    const sharded =
+      options.shardedSubscribers === true
+        ? { shardedSubscribers: true, slotsRefreshInterval: SHARDED_SLOTS_REFRESH_MS }
+        : {};
+    return connection.duplicate([], {
+      ...sharded,
+      redisOptions: { ...connection.options.redisOptions, maxRetriesPerRequest: null },
+    });
   }
   return connection.duplicate({ maxRetriesPerRequest: null });
 }

@@ -25,7 +25,12 @@ export interface ChildChange {
  * The changes that commit a child's `change` (from `previousChild`, `null` when new) together with
  * the change it makes to `parent` at `atMs`. See {@link withParentChanges}.
  */
-export function withParentChange(change: JobChange, previousChild: JobRecord | null, parent: ParentState | null, atMs: number): JobChange[] {
+export function withParentChange(
+  change: JobChange,
+  previousChild: JobRecord | null,
+  parent: ParentState | null,
+  atMs: number,
+): JobChange[] {
   return withParentChanges([{ change, previous: previousChild }], parent, atMs);
 }
 
@@ -37,12 +42,17 @@ export function withParentChange(change: JobChange, previousChild: JobRecord | n
  * status change or when it is new, `child.progress` otherwise) when something visible did, and it
  * comes first when it is new, last otherwise.
  */
-export function withParentChanges(children: readonly ChildChange[], parent: ParentState | null, atMs: number): JobChange[] {
+export function withParentChanges(
+  children: readonly ChildChange[],
+  parent: ParentState | null,
+  atMs: number,
+): JobChange[] {
   if (parent === null || parent.record.x.aggregate === undefined) return children.map(({ change }) => change);
   const changes = children.map(({ change }) => change);
   let next = parent.record;
   for (const { change, previous } of children) {
-    if (change.record.job.parent?.parentJobId === parent.record.job.id) next = applyChildChange(next, previous, change.record, atMs);
+    if (change.record.job.parent?.parentJobId === parent.record.job.id)
+      next = applyChildChange(next, previous, change.record, atMs);
   }
   if (parent.version > 0 && !recordsDiffer(parent.record, next)) return changes;
   const parentChange: JobChange = { expectedVersion: parent.version, record: next };

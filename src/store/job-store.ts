@@ -72,7 +72,11 @@ export interface JobChange {
 }
 
 /** What a commit did. */
-export type CommitResult = { status: 'ok'; entryIds: string[] } | { status: 'conflict' } | { status: 'stale' } | { status: 'duplicate'; jobId: string };
+export type CommitResult =
+  | { status: 'ok'; entryIds: string[] }
+  | { status: 'conflict' }
+  | { status: 'stale' }
+  | { status: 'duplicate'; jobId: string };
 
 /** One entry of a user's replay stream. */
 export interface ReplayEntry {
@@ -135,7 +139,8 @@ export class JobStore {
     const encoded: ApplyChange[] = [];
     for (const change of changes) {
       const { job } = change.record;
-      if (job.userId !== userId) throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
+      if (job.userId !== userId)
+        throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
       const events = change.events ?? (change.event === undefined ? [] : [change.event]);
       // A child stays in its parent's children index at its `childIndex` (refused as `duplicate` when
       // another job holds that index), whichever path writes it.
@@ -150,11 +155,15 @@ export class JobStore {
         events,
         indexScore: change.index ? Date.parse(job.createdAt) : undefined,
         jobId: job.id,
-        child: link === undefined ? undefined : { index: this.keys.children(userId, link.parentJobId), childIndex: link.childIndex },
+        child:
+          link === undefined
+            ? undefined
+            : { index: this.keys.children(userId, link.parentJobId), childIndex: link.childIndex },
       });
     }
     // A parent that ends with its own `ttlSeconds` takes its children index along.
-    for (const record of inCommit.values()) if (record.x.aggregate !== undefined && endsWithOwnTtl(record)) childrenOf.add(record.job.id);
+    for (const record of inCommit.values())
+      if (record.x.aggregate !== undefined && endsWithOwnTtl(record)) childrenOf.add(record.job.id);
     const call = applyChangesCall({
       stream: this.keys.stream(userId),
       userJobs: this.keys.userJobs(userId),
@@ -164,7 +173,10 @@ export class JobStore {
       replayTtlMs: this.retention.replaySeconds * 1000,
       publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
       changes: encoded,
-      childrenIndexes: [...childrenOf].map((parentJobId) => ({ key: this.keys.children(userId, parentJobId), ttlMs: this.childrenTtlSeconds(inCommit.get(parentJobId)) * 1000 })),
+      childrenIndexes: [...childrenOf].map((parentJobId) => ({
+        key: this.keys.children(userId, parentJobId),
+        ttlMs: this.childrenTtlSeconds(inCommit.get(parentJobId)) * 1000,
+      })),
     });
     const answer = (await this.metrics.timeCommit(() => runCall(this.redis, call))) as string[];
     const [status, ...rest] = answer;
@@ -184,13 +196,21 @@ export class JobStore {
    * so the first write may have been this call's own.
    */
   async commitNew(userId: string, changes: readonly JobChange[]): Promise<CommitResult> {
-    if (changes.some((change) => change.expectedVersion !== 0)) throw new SeennError('INTERNAL_ERROR', 'commitNew writes new jobs only (expectedVersion 0)');
+    if (changes.some((change) => change.expectedVersion !== 0))
+      throw new SeennError('INTERNAL_ERROR', 'commitNew writes new jobs only (expectedVersion 0)');
     const answer = await this.commit(userId, changes);
     if (answer.status !== 'conflict') return answer;
-    const stored = await this.readMany(userId, changes.map((change) => change.record.job.id));
+    const stored = await this.readMany(
+      userId,
+      changes.map((change) => change.record.job.id),
+    );
     const ours = changes.every((change, i) => {
       const found = stored[i];
-      return found !== null && found !== undefined && isDeepStrictEqual(found.record, JSON.parse(JSON.stringify(change.record)));
+      return (
+        found !== null &&
+        found !== undefined &&
+        isDeepStrictEqual(found.record, JSON.parse(JSON.stringify(change.record)))
+      );
     });
     return ours ? { status: 'ok', entryIds: [] } : answer;
   }
@@ -220,9 +240,17 @@ export class JobStore {
    * gone reads as unknown whatever its owner entry says).
    */
   private async expireOwners(records: readonly JobRecord[]): Promise<void> {
-    const results = await Promise.allSettled(records.map((record) => this.redis.pexpire(this.keys.owner(record.job.id), this.snapshotTtlSeconds(record) * 1000)));
+    const results = await Promise.allSettled(
+      records.map((record) =>
+        this.redis.pexpire(this.keys.owner(record.job.id), this.snapshotTtlSeconds(record) * 1000),
+      ),
+    );
     for (const [i, result] of results.entries()) {
-      if (result.status === 'rejected') this.logger.warn({ err: result.reason as unknown, jobId: records[i]?.job.id }, 'could not shorten the owner entry of a job that ended with its own ttlSeconds');
+      if (result.status === 'rejected')
+        this.logger.warn(
+          { err: result.reason as unknown, jobId: records[i]?.job.id },
+          'could not shorten the owner entry of a job that ended with its own ttlSeconds',
+        );
     }
   }
 
@@ -250,7 +278,8 @@ export class JobStore {
     const failed = results.find((result) => result.status === 'rejected');
     if (failed) throw new SeennError('STORE_ERROR', 'could not record job owners', { cause: failed.reason });
     const taken = jobIds.filter((_, i) => !(results[i] as PromiseFulfilledResult<boolean>).value);
-    if (taken.length > 0) throw new SeennError('CONFLICT', 'job ids already have an owner', { details: { jobIds: taken } });
+    if (taken.length > 0)
+      throw new SeennError('CONFLICT', 'job ids already have an owner', { details: { jobIds: taken } });
   }
 
   /**
@@ -307,7 +336,10 @@ export class JobStore {
    * A page of a user's jobs, newest first. The cursor is opaque to callers; ids whose snapshot has
    * expired are dropped from the index as they are met.
    */
-  async list(userId: string, options: { limit: number; cursor?: string }): Promise<{ records: JobRecord[]; nextCursor?: string }> {
+  async list(
+    userId: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<{ records: JobRecord[]; nextCursor?: string }> {
     const indexKey = this.keys.userJobs(userId);
     const after = options.cursor === undefined ? null : decodeCursor(options.cursor);
     const records: JobRecord[] = [];
@@ -321,7 +353,10 @@ export class JobStore {
       for (let i = 0; i < flat.length; i += 2) page.push({ id: flat[i] as string, score: Number(flat[i + 1]) });
       // Within one score Redis orders members descending here; skip up to and including the cursor.
       const fresh = after === null ? page : page.filter((entry) => entry.score < after.score || entry.id < after.id);
-      const snapshots = await this.readMany(userId, fresh.map((entry) => entry.id));
+      const snapshots = await this.readMany(
+        userId,
+        fresh.map((entry) => entry.id),
+      );
       const expired: string[] = [];
       for (const [i, snapshot] of snapshots.entries()) {
         const entry = fresh[i] as { id: string; score: number };
@@ -396,7 +431,8 @@ function encodeCursor(record: JobRecord): string {
 function decodeCursor(cursor: string): { score: number; id: string } {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && typeof parsed[0] === 'number' && typeof parsed[1] === 'string') return { score: parsed[0], id: parsed[1] };
+    if (Array.isArray(parsed) && typeof parsed[0] === 'number' && typeof parsed[1] === 'string')
+      return { score: parsed[0], id: parsed[1] };
   } catch {
     // fall through to the coded error below
   }

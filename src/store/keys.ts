@@ -213,7 +213,9 @@ export class SeennKeys {
    * written alone). See `position/history.ts`.
    */
   etaRuns(queueName: string | undefined, workflowId: string): string {
-    return queueName === undefined ? `${this.base}:eta:${workflowId}:runs` : `${this.queueRoot(queueName)}:eta:${workflowId}:runs`;
+    return queueName === undefined
+      ? `${this.base}:eta:${workflowId}:runs`
+      : `${this.queueRoot(queueName)}:eta:${workflowId}:runs`;
   }
 
   /** List: a queue's finish times (completed and failed jobs; queue's slot). */

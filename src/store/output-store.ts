@@ -64,7 +64,10 @@ export class OutputStore {
 
   /** Appends chunk JSON (at most {@link OUTPUT_APPEND_BATCH}) to a stream of a job, in order, within the bounds. */
   async append(userId: string, jobId: string, stream: string, chunks: readonly string[]): Promise<AppendResult> {
-    if (chunks.length === 0 || chunks.length > OUTPUT_APPEND_BATCH) throw new SeennError('INTERNAL_ERROR', `append takes 1 to ${OUTPUT_APPEND_BATCH} chunks`, { details: { chunks: chunks.length } });
+    if (chunks.length === 0 || chunks.length > OUTPUT_APPEND_BATCH)
+      throw new SeennError('INTERNAL_ERROR', `append takes 1 to ${OUTPUT_APPEND_BATCH} chunks`, {
+        details: { chunks: chunks.length },
+      });
     // Chunks go out where the user's job changes go (see `live-fanout.ts`), so bridges need no other subscription.
     const sharded = (await liveFanout(this.redis)) === 'sharded';
     const channel = sharded ? this.keys.liveShardChannel(userId) : this.keys.liveChannel();
@@ -86,8 +89,14 @@ export class OutputStore {
       }),
     )) as unknown[];
     const [firstSeq, accepted, bytes, total] = answer.map(Number);
-    if (![firstSeq, accepted, bytes, total].every((value) => Number.isInteger(value))) throw new SeennError('STORE_ERROR', 'unexpected answer from appendOutput', { details: { answer } });
-    return { firstSeq: firstSeq as number, accepted: accepted as number, bytes: bytes as number, chunks: total as number };
+    if (![firstSeq, accepted, bytes, total].every((value) => Number.isInteger(value)))
+      throw new SeennError('STORE_ERROR', 'unexpected answer from appendOutput', { details: { answer } });
+    return {
+      firstSeq: firstSeq as number,
+      accepted: accepted as number,
+      bytes: bytes as number,
+      chunks: total as number,
+    };
   }
 
   /**
@@ -98,19 +107,31 @@ export class OutputStore {
   async expire(userId: string, jobId: string, ttlMs?: number): Promise<number> {
     const totals = this.keys.output(userId, jobId);
     const fields = await this.redis.hkeys(totals);
-    const streams = fields.filter((field) => field.startsWith('s:')).map((field) => this.keys.outputStream(userId, jobId, field.slice(2)));
+    const streams = fields
+      .filter((field) => field.startsWith('s:'))
+      .map((field) => this.keys.outputStream(userId, jobId, field.slice(2)));
     if (fields.length === 0) return 0;
-    return Number(await runCall(this.redis, expireOutputCall({ snapshot: this.keys.job(userId, jobId), outputKeys: [totals, ...streams], ttlMs })));
+    return Number(
+      await runCall(
+        this.redis,
+        expireOutputCall({ snapshot: this.keys.job(userId, jobId), outputKeys: [totals, ...streams], ttlMs }),
+      ),
+    );
   }
 
   /** Up to `limit` chunks of a stream with seq > `after` (`-1`: from the start), and the stream's length. */
   async read(userId: string, jobId: string, stream: string, after: number, limit: number): Promise<OutputPage> {
     const key = this.keys.outputStream(userId, jobId, stream);
     const firstSeq = after + 1;
-    const replies = await this.redis.pipeline().lrange(key, firstSeq, firstSeq + limit - 1).llen(key).exec();
+    const replies = await this.redis
+      .pipeline()
+      .lrange(key, firstSeq, firstSeq + limit - 1)
+      .llen(key)
+      .exec();
     if (replies === null) throw new SeennError('STORE_ERROR', 'could not read job output');
     const [[rangeError, chunks], [lengthError, length]] = replies as [[Error | null, string[]], [Error | null, number]];
-    if (rangeError !== null || lengthError !== null) throw new SeennError('STORE_ERROR', 'could not read job output', { cause: rangeError ?? lengthError });
+    if (rangeError !== null || lengthError !== null)
+      throw new SeennError('STORE_ERROR', 'could not read job output', { cause: rangeError ?? lengthError });
     return { firstSeq, chunks, length };
   }
 }

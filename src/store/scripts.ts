@@ -21,7 +21,12 @@ export function luaScript(name: string, source: string): LuaScript {
 }
 
 /** Runs `script` with `keys` and `args`, loading it into Redis when needed. */
-export async function runScript(redis: RedisConnection, script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+export async function runScript(
+  redis: RedisConnection,
+  script: LuaScript,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): Promise<unknown> {
   try {
     return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {

@@ -10,7 +10,14 @@
  * users and paths. The full error stays where operators look: the wrapper logs it, and BullMQ keeps
  * it as the job's `failedReason` (the admin view).
  */
-import { DelayedError, RATE_LIMIT_ERROR, RateLimitError, UnrecoverableError, WaitingChildrenError, WaitingError } from 'bullmq';
+import {
+  DelayedError,
+  RATE_LIMIT_ERROR,
+  RateLimitError,
+  UnrecoverableError,
+  WaitingChildrenError,
+  WaitingError,
+} from 'bullmq';
 import { LIMITS, type JobError } from '../model/job.js';
 import { DEFAULT_FAILURE_CODE, HIDDEN_FAILURE_MESSAGE } from '../model/reducer.js';
 
@@ -22,7 +29,12 @@ export const UNRECOVERABLE_CODE = 'UNRECOVERABLE';
 /** What an exposed error's `code` must look like to be shown as the job's error code. */
 const CODE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
 
-const CONTROL_FLOW_NAMES: ReadonlySet<string> = new Set(['DelayedError', 'WaitingChildrenError', 'WaitingError', 'RateLimitError']);
+const CONTROL_FLOW_NAMES: ReadonlySet<string> = new Set([
+  'DelayedError',
+  'WaitingChildrenError',
+  'WaitingError',
+  'RateLimitError',
+]);
 
 /**
  * An error whose code and message are meant for the job's user, e.g.
@@ -57,7 +69,13 @@ export class SeennUserError extends Error {
  * signal also by its message.
  */
 export function isControlFlowError(error: unknown): boolean {
-  if (error instanceof DelayedError || error instanceof WaitingChildrenError || error instanceof WaitingError || error instanceof RateLimitError) return true;
+  if (
+    error instanceof DelayedError ||
+    error instanceof WaitingChildrenError ||
+    error instanceof WaitingError ||
+    error instanceof RateLimitError
+  )
+    return true;
   if (typeof error !== 'object' || error === null) return false;
   const { name, message } = error as { name?: unknown; message?: unknown };
   return (typeof name === 'string' && CONTROL_FLOW_NAMES.has(name)) || message === RATE_LIMIT_ERROR;
@@ -88,7 +106,9 @@ export function jobErrorOf(error: unknown): JobError {
 }
 
 function fallbackCodeOf(error: unknown): string {
-  const isUnrecoverable = error instanceof UnrecoverableError || (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'UnrecoverableError');
+  const isUnrecoverable =
+    error instanceof UnrecoverableError ||
+    (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'UnrecoverableError');
   return isUnrecoverable ? UNRECOVERABLE_CODE : DEFAULT_FAILURE_CODE;
 }
 

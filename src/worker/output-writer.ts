@@ -69,7 +69,12 @@ export class OutputWriter {
    * window); a write that failed keeps the chunk held for the next one.
    */
   async append(chunk: unknown, options: unknown): Promise<void> {
-    const { stream } = parseOrThrow(AppendOutputOptionsSchema, options ?? {}, 'appendOutput options', 'VALIDATION_ERROR');
+    const { stream } = parseOrThrow(
+      AppendOutputOptionsSchema,
+      options ?? {},
+      'appendOutput options',
+      'VALIDATION_ERROR',
+    );
     const encoded = encodeChunk(chunk, stream);
     // Found once (every call waits on the same promise, so calls keep their order); a failure to find
     // the job rejects this call and stores nothing.
@@ -180,7 +185,8 @@ export class OutputWriter {
       await running;
     } finally {
       this.inFlight = undefined;
-      if (this.pending.length > 0 && this.flushing === 0 && this.timer === undefined && this.refused === undefined) this.arm();
+      if (this.pending.length > 0 && this.flushing === 0 && this.timer === undefined && this.refused === undefined)
+        this.arm();
     }
   }
 
@@ -191,12 +197,22 @@ export class OutputWriter {
       while (at < batch.length) {
         const stream = (batch[at] as HeldChunk).stream;
         let end = at;
-        while (end < batch.length && end - at < OUTPUT_APPEND_BATCH && (batch[end] as HeldChunk).stream === stream) end += 1;
-        const result = await this.services.store.append(userId, jobId, stream, batch.slice(at, end).map((chunk) => chunk.json));
+        while (end < batch.length && end - at < OUTPUT_APPEND_BATCH && (batch[end] as HeldChunk).stream === stream)
+          end += 1;
+        const result = await this.services.store.append(
+          userId,
+          jobId,
+          stream,
+          batch.slice(at, end).map((chunk) => chunk.json),
+        );
         this.known = { bytes: result.bytes, chunks: result.chunks };
         if (result.accepted < end - at) {
           // Another writer filled the job's output: this chunk and every later one are refused.
-          this.refused = limitError(result.bytes + (batch[at + result.accepted] as HeldChunk).bytes, result.chunks + 1, this.services.options);
+          this.refused = limitError(
+            result.bytes + (batch[at + result.accepted] as HeldChunk).bytes,
+            result.chunks + 1,
+            this.services.options,
+          );
           this.pending = [];
           this.pendingBytes = 0;
           throw this.refused;
@@ -216,7 +232,11 @@ export class OutputWriter {
 }
 
 function limitError(bytes: number, chunks: number, options: ResolvedOutputOptions): SeennError {
-  return new SeennError('OUTPUT_LIMIT_EXCEEDED', `a job holds at most ${options.maxOutputBytes} bytes and ${options.maxOutputChunks} chunks of output`, {
-    details: { maxOutputBytes: options.maxOutputBytes, maxOutputChunks: options.maxOutputChunks, bytes, chunks },
-  });
+  return new SeennError(
+    'OUTPUT_LIMIT_EXCEEDED',
+    `a job holds at most ${options.maxOutputBytes} bytes and ${options.maxOutputChunks} chunks of output`,
+    {
+      details: { maxOutputBytes: options.maxOutputBytes, maxOutputChunks: options.maxOutputChunks, bytes, chunks },
+    },
+  );
 }

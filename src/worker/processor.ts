@@ -9,7 +9,14 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseOrThrow } from '../options.js';
-import { PROGRESS_MARKER, ProgressValueSchema, SetProgressOptionsSchema, clampProgress, type ProgressPayload, type SetProgressOptions } from '../model/progress.js';
+import {
+  PROGRESS_MARKER,
+  ProgressValueSchema,
+  SetProgressOptionsSchema,
+  clampProgress,
+  type ProgressPayload,
+  type SetProgressOptions,
+} from '../model/progress.js';
 import { mergeMetadata } from '../model/updates.js';
 import { CoalescingWriter } from './coalescing-writer.js';
 import { OutputWriter, type OutputServices, type OutputTarget } from './output-writer.js';
@@ -59,7 +66,11 @@ export type SeennProcessorFunction<Data = any, Result = any, Name extends string
 ) => Promise<Result>;
 
 /** What `seenn.processor` returns: a BullMQ processor (its `length` is 3, so BullMQ passes an `AbortSignal`). */
-export type SeennProcessor<Data = any, Result = any, Name extends string = string> = (job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal) => Promise<Result>;
+export type SeennProcessor<Data = any, Result = any, Name extends string = string> = (
+  job: Job<Data, Result, Name>,
+  token?: string,
+  signal?: AbortSignal,
+) => Promise<Result>;
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
 /**
@@ -77,10 +88,18 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
   cancels?: CancelWatch,
   output?: WorkerOutput,
 ): SeennProcessor<Data, Result, Name> {
-  if (typeof fn !== 'function') throw new ValidationError('CONFIG_INVALID', 'seenn.processor expects a function (job, token, signal) => Promise<result>');
+  if (typeof fn !== 'function')
+    throw new ValidationError(
+      'CONFIG_INVALID',
+      'seenn.processor expects a function (job, token, signal) => Promise<result>',
+    );
   const { progressThrottleMs } = resolveProcessorOptions(options);
   // Three written-out parameters: BullMQ only creates the AbortController when `processor.length >= 3`.
-  return async function seennProcessor(job: Job<Data, Result, Name>, token?: string, signal?: AbortSignal): Promise<Result> {
+  return async function seennProcessor(
+    job: Job<Data, Result, Name>,
+    token?: string,
+    signal?: AbortSignal,
+  ): Promise<Result> {
     const run = new AttemptProgress(job, progressThrottleMs, logger);
     const writer = output === undefined ? undefined : attemptOutput(job, output, logger);
     const seennJob = withSetProgress(job, run, writer);
@@ -90,28 +109,63 @@ export function createProcessor<Data = unknown, Result = unknown, Name extends s
       result = await fn(seennJob, token, signal);
     } catch (error) {
       // Output goes out before the attempt's outcome, so a job shows its whole output once it ends.
-      await writer?.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'));
+      await writer
+        ?.flush()
+        .catch((writeError: unknown) =>
+          logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'),
+        );
       // The last attempt (BullMQ will not retry it): the job ends, and its output takes its retention.
-      if (cancel.requested || error instanceof UnrecoverableError || job.attemptsStarted >= (job.opts.attempts ?? 1)) await finishOutput(writer, output, logger, job);
+      if (cancel.requested || error instanceof UnrecoverableError || job.attemptsStarted >= (job.opts.attempts ?? 1))
+        await finishOutput(writer, output, logger, job);
       if (cancel.requested) {
         // Cancelled through Seenn: the job already shows `cancelled`; BullMQ must not run it again.
-        await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a cancelled attempt'));
+        await run
+          .flush()
+          .catch((writeError: unknown) =>
+            logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a cancelled attempt'),
+          );
         throw new UnrecoverableError(cancel.reason === '' ? 'Cancelled' : `Cancelled: ${cancel.reason}`);
       }
       if (isControlFlowError(error)) {
-        await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress before a BullMQ control-flow error'));
+        await run
+          .flush()
+          .catch((writeError: unknown) =>
+            logger.warn(
+              { err: writeError, jobId: job.id },
+              'could not write the last progress before a BullMQ control-flow error',
+            ),
+          );
       } else {
         const reported = jobErrorOf(error);
-        if (!isUserFacingError(error)) logger.warn({ err: error, jobId: job.id, attempt: job.attemptsStarted, shown: reported }, 'a job attempt failed; its user sees a generic message, the error is here');
-        await run.flush(reported).catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id, error: reported }, 'could not write the error payload of a failed attempt'));
+        if (!isUserFacingError(error))
+          logger.warn(
+            { err: error, jobId: job.id, attempt: job.attemptsStarted, shown: reported },
+            'a job attempt failed; its user sees a generic message, the error is here',
+          );
+        await run
+          .flush(reported)
+          .catch((writeError: unknown) =>
+            logger.warn(
+              { err: writeError, jobId: job.id, error: reported },
+              'could not write the error payload of a failed attempt',
+            ),
+          );
       }
       throw error;
     } finally {
       cancel.stop();
     }
-    await writer?.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'));
+    await writer
+      ?.flush()
+      .catch((writeError: unknown) =>
+        logger.warn({ err: writeError, jobId: job.id }, 'could not write the last output of an attempt'),
+      );
     await finishOutput(writer, output, logger, job);
-    await run.flush().catch((writeError: unknown) => logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a finished attempt'));
+    await run
+      .flush()
+      .catch((writeError: unknown) =>
+        logger.warn({ err: writeError, jobId: job.id }, 'could not write the last progress of a finished attempt'),
+      );
     return result;
   };
 }
@@ -166,13 +220,19 @@ class AttemptProgress {
     this.writer = new CoalescingWriter(
       (payload) => job.updateProgress(payload),
       throttleMs,
-      (error) => logger.warn({ err: error, jobId: job.id }, 'a coalesced progress write failed; the final flush retries it'),
+      (error) =>
+        logger.warn({ err: error, jobId: job.id }, 'a coalesced progress write failed; the final flush retries it'),
     );
   }
 
   /** Validates, then queues a write; rejects without writing on bad input. */
   async set(progress: unknown, options: unknown): Promise<void> {
-    const value = parseOrThrow(ProgressValueSchema, progress, 'progress (a finite number from 0 to 100)', 'VALIDATION_ERROR');
+    const value = parseOrThrow(
+      ProgressValueSchema,
+      progress,
+      'progress (a finite number from 0 to 100)',
+      'VALIDATION_ERROR',
+    );
     const parsed = parseOrThrow(SetProgressOptionsSchema, options ?? {}, 'setProgress options', 'VALIDATION_ERROR');
     // Seenn's update semantics: what is left out stays as the last call set it; metadata is merged.
     const payload: ProgressPayload = { ...this.last, progress: clampProgress(value) };
@@ -195,13 +255,20 @@ class AttemptProgress {
  * Adds non-enumerable `setProgress` and `appendOutput` to the BullMQ job (so `job.asJSON()` is
  * unchanged). Without output services, `appendOutput` rejects with `CONFIG_INVALID`.
  */
-function withSetProgress<Data, Result, Name extends string>(job: Job<Data, Result, Name>, run: AttemptProgress, writer: OutputWriter | undefined): SeennWorkerJob<Data, Result, Name> {
+function withSetProgress<Data, Result, Name extends string>(
+  job: Job<Data, Result, Name>,
+  run: AttemptProgress,
+  writer: OutputWriter | undefined,
+): SeennWorkerJob<Data, Result, Name> {
   const methods = {
     setProgress: (progress: number, options?: SetProgressOptions) => run.set(progress, options),
     appendOutput: (chunk: unknown, options?: AppendOutputOptions) =>
-      writer === undefined ? Promise.reject(new SeennError('CONFIG_INVALID', 'appendOutput needs a processor made by seenn.processor()')) : writer.append(chunk, options),
+      writer === undefined
+        ? Promise.reject(new SeennError('CONFIG_INVALID', 'appendOutput needs a processor made by seenn.processor()'))
+        : writer.append(chunk, options),
   };
-  for (const [name, value] of Object.entries(methods)) Object.defineProperty(job, name, { value, configurable: true, enumerable: false, writable: true });
+  for (const [name, value] of Object.entries(methods))
+    Object.defineProperty(job, name, { value, configurable: true, enumerable: false, writable: true });
   return job as SeennWorkerJob<Data, Result, Name>;
 }
 
@@ -221,9 +288,18 @@ export interface WorkerOutput extends OutputServices {
 const FINISHED_OUTPUT_MARGIN_SECONDS = 3_600;
 
 /** Gives the output of an attempt that ends its job the finished job's TTL (plus the margin); failures are logged. */
-async function finishOutput(writer: OutputWriter | undefined, output: WorkerOutput | undefined, logger: Logger, job: Job): Promise<void> {
+async function finishOutput(
+  writer: OutputWriter | undefined,
+  output: WorkerOutput | undefined,
+  logger: Logger,
+  job: Job,
+): Promise<void> {
   if (writer === undefined || output === undefined) return;
-  await writer.expire((output.finishedJobSeconds + FINISHED_OUTPUT_MARGIN_SECONDS) * 1000).catch((error: unknown) => logger.warn({ err: error, jobId: job.id }, 'could not give the output of a finished job its TTL'));
+  await writer
+    .expire((output.finishedJobSeconds + FINISHED_OUTPUT_MARGIN_SECONDS) * 1000)
+    .catch((error: unknown) =>
+      logger.warn({ err: error, jobId: job.id }, 'could not give the output of a finished job its TTL'),
+    );
 }
 
 /** The shape of a ULID: a BullMQ id that may be the Seenn id itself (`seenn.jobs.start`). */
@@ -243,7 +319,13 @@ function attemptOutput(job: Job, output: WorkerOutput, logger: Logger): OutputWr
     // One GET per owner key: they live in different cluster slots.
     const owners = await Promise.all(candidates.map((id) => output.ownerOf(id)));
     for (const [i, userId] of owners.entries()) if (userId !== null) return { userId, jobId: candidates[i] as string };
-    throw new SeennError('NOT_FOUND', 'the job has no Seenn owner yet (a plain queue.add job is tracked once the publisher has seen it)', { details: { queue: job.queueName, bullJobId: bullId } });
+    throw new SeennError(
+      'NOT_FOUND',
+      'the job has no Seenn owner yet (a plain queue.add job is tracked once the publisher has seen it)',
+      { details: { queue: job.queueName, bullJobId: bullId } },
+    );
   };
-  return new OutputWriter(output, resolve, (error) => logger.warn({ err: error, jobId: job.id }, 'a held output write failed; the next write retries it'));
+  return new OutputWriter(output, resolve, (error) =>
+    logger.warn({ err: error, jobId: job.id }, 'a held output write failed; the next write retries it'),
+  );
 }

@@ -22,7 +22,8 @@ const nodeRequire = createRequire(import.meta.url);
 /** A module loader on which the given packages are not installed. */
 function loaderWithout(...missing: string[]): (id: string) => unknown {
   return (id) => {
-    if (missing.some((name) => id === name || id.startsWith(`${name}/`))) throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
+    if (missing.some((name) => id === name || id.startsWith(`${name}/`)))
+      throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
     return nodeRequire(id);
   };
 }
@@ -34,8 +35,16 @@ beforeAll(async () => {
   bed.mount('/admin', { auth: { token: ADMIN_TOKEN }, queues: [QUEUE] });
   bed.mount('/rw', { auth: { token: ADMIN_TOKEN }, queues: [QUEUE], readOnly: false, boardPath: '/bull' });
   bed.mount('/noboard', { auth: { token: ADMIN_TOKEN }, queues: [QUEUE], boardPath: null });
-  bed.mount('/missing', { auth: { token: ADMIN_TOKEN }, queues: [QUEUE] }, loaderWithout('@bull-board/api', '@bull-board/express'));
-  bed.mount('/missing-express', { auth: { token: ADMIN_TOKEN }, queues: [QUEUE] }, loaderWithout('@bull-board/express'));
+  bed.mount(
+    '/missing',
+    { auth: { token: ADMIN_TOKEN }, queues: [QUEUE] },
+    loaderWithout('@bull-board/api', '@bull-board/express'),
+  );
+  bed.mount(
+    '/missing-express',
+    { auth: { token: ADMIN_TOKEN }, queues: [QUEUE] },
+    loaderWithout('@bull-board/express'),
+  );
   queue = new Queue(QUEUE, { connection: bed.redis, prefix: bed.prefix });
   // One job that fails for good, then no worker: retrying it leaves it waiting.
   workerConnection = connect();
@@ -74,7 +83,9 @@ describe('bull-board behind the admin route', () => {
     expect(page.text).toContain('<base href="/admin/queues/"');
     // A browser's way in: the token as the Basic password.
     expect((await call(`${url}/queue/${QUEUE}`, { headers: { authorization: basic(ADMIN_TOKEN) } })).status).toBe(200);
-    expect((await call(url, { headers: { authorization: basic('not-the-token-not-the-token-0123') } })).status).toBe(401);
+    expect((await call(url, { headers: { authorization: basic('not-the-token-not-the-token-0123') } })).status).toBe(
+      401,
+    );
 
     const script = /src="(static\/js\/main\.[^"]+\.js)"/.exec(page.text)?.[1];
     expect(script).toBeDefined();
@@ -90,9 +101,17 @@ describe('bull-board behind the admin route', () => {
   });
 
   it('its own API lists the queue as read-only, with BullMQ counts', async () => {
-    const answer = await call(`${bed.origin}/admin/queues/api/queues?activeQueue=${QUEUE}&status=failed`, { token: ADMIN_TOKEN });
+    const answer = await call(`${bed.origin}/admin/queues/api/queues?activeQueue=${QUEUE}&status=failed`, {
+      token: ADMIN_TOKEN,
+    });
     expect(answer.status).toBe(200);
-    const [board] = answer.body['queues'] as { name: string; readOnlyMode: boolean; allowRetries: boolean; counts: Record<string, number>; jobs: { id: string }[] }[];
+    const [board] = answer.body['queues'] as {
+      name: string;
+      readOnlyMode: boolean;
+      allowRetries: boolean;
+      counts: Record<string, number>;
+      jobs: { id: string }[];
+    }[];
     expect(board).toMatchObject({ name: QUEUE, readOnlyMode: true, allowRetries: false, counts: { failed: 1 } });
     expect(board?.jobs.map((job) => job.id)).toEqual([failedId]);
     expect((await call(`${bed.origin}/admin/queues/api/queues`)).status).toBe(401);
@@ -111,7 +130,11 @@ describe('bull-board behind the admin route', () => {
       ['DELETE', `/api/queues/${QUEUE}/${failedId}`],
     ];
     for (const [method, path, json] of calls) {
-      const answer = await call(`${bed.origin}/admin/queues${path}`, { token: ADMIN_TOKEN, method, ...(json === undefined ? {} : { json }) });
+      const answer = await call(`${bed.origin}/admin/queues${path}`, {
+        token: ADMIN_TOKEN,
+        method,
+        ...(json === undefined ? {} : { json }),
+      });
       expect(answer.status, `${method} ${path}`).toBe(403);
       expect(envelope(answer)).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'read-only' } });
       // Without credentials the answer is 401 all the same.
@@ -127,7 +150,11 @@ describe('bull-board behind the admin route', () => {
     expect((listed.body['queues'] as { readOnlyMode: boolean }[])[0]?.readOnlyMode).toBe(false);
 
     const retry = `${bed.origin}/rw/bull/api/queues/${QUEUE}/${failedId}/retry`;
-    const crossSite = await call(retry, { token: ADMIN_TOKEN, method: 'PUT', headers: { 'sec-fetch-site': 'cross-site' } });
+    const crossSite = await call(retry, {
+      token: ADMIN_TOKEN,
+      method: 'PUT',
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
     expect(crossSite.status).toBe(403);
     expect(envelope(crossSite)).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'cross-site' } });
     expect(await queue.getJobState(failedId)).toBe('failed');
@@ -151,7 +178,10 @@ describe('bull-board behind the admin route', () => {
       expect((await call(`${bed.origin}${mount}/queues`)).status).toBe(401);
       const answer = await call(`${bed.origin}${mount}/queues`, { token: ADMIN_TOKEN });
       expect(answer.status, mount).toBe(500);
-      expect(envelope(answer)).toMatchObject({ code: 'CONFIG_INVALID', details: { packages: ['@bull-board/api', '@bull-board/express'] } });
+      expect(envelope(answer)).toMatchObject({
+        code: 'CONFIG_INVALID',
+        details: { packages: ['@bull-board/api', '@bull-board/express'] },
+      });
       expect(envelope(answer)?.message).toContain('npm install @bull-board/api@9 @bull-board/express@9');
       expect((await call(`${bed.origin}${mount}/api/queues`, { token: ADMIN_TOKEN })).status).toBe(200);
     }

@@ -60,13 +60,19 @@ describe('a writable board refuses cross-site requests that ride on cached crede
       body: JSON.stringify({ name: 'planted', data: {} }),
     });
     expect(answer.status).toBe(403);
-    expect(((await answer.json()) as { error: { code: string; details: { reason: string } } }).error).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'cross-site' } });
+    expect(((await answer.json()) as { error: { code: string; details: { reason: string } } }).error).toMatchObject({
+      code: 'FORBIDDEN',
+      details: { reason: 'cross-site' },
+    });
     expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 0 });
   });
 
   it('with Basic credentials and neither Sec-Fetch-Site nor Origin, a mutation is refused (nothing proves where it came from)', async () => {
     const id = await failedJob();
-    const answer = await call(`${bed.origin}/rw/queues/api/queues/${QUEUE}/${id}/retry`, { method: 'PUT', headers: { authorization: basic } });
+    const answer = await call(`${bed.origin}/rw/queues/api/queues/${QUEUE}/${id}/retry`, {
+      method: 'PUT',
+      headers: { authorization: basic },
+    });
     expect(answer.status).toBe(403);
     expect(envelope(answer)).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'cross-site' } });
     expect(await queue.getJobState(id)).toBe('failed');
@@ -77,7 +83,10 @@ describe('a writable board refuses cross-site requests that ride on cached crede
     const retry = `${bed.origin}/rw/queues/api/queues/${QUEUE}/${id}/retry`;
     const opaque = await call(retry, { method: 'PUT', headers: { authorization: basic, origin: 'null' } });
     expect(opaque.status).toBe(403);
-    const lookalike = await call(retry, { method: 'PUT', headers: { authorization: basic, origin: `http://${host}.evil.example` } });
+    const lookalike = await call(retry, {
+      method: 'PUT',
+      headers: { authorization: basic, origin: `http://${host}.evil.example` },
+    });
     expect(lookalike.status).toBe(403);
     expect(await queue.getJobState(id)).toBe('failed');
     const same = await call(retry, { method: 'PUT', headers: { authorization: basic, origin: bed.origin } });
@@ -89,17 +98,26 @@ describe('a writable board refuses cross-site requests that ride on cached crede
   it('Sec-Fetch-Site decides when a browser sends it, whatever the Origin', async () => {
     const id = await failedJob();
     const retry = `${bed.origin}/rw/queues/api/queues/${QUEUE}/${id}/retry`;
-    const crossSite = await call(retry, { method: 'PUT', headers: { authorization: basic, origin: bed.origin, 'sec-fetch-site': 'same-site' } });
+    const crossSite = await call(retry, {
+      method: 'PUT',
+      headers: { authorization: basic, origin: bed.origin, 'sec-fetch-site': 'same-site' },
+    });
     expect(crossSite.status).toBe(403);
     expect(await queue.getJobState(id)).toBe('failed');
-    const same = await call(retry, { method: 'PUT', headers: { authorization: basic, 'sec-fetch-site': 'same-origin' } });
+    const same = await call(retry, {
+      method: 'PUT',
+      headers: { authorization: basic, 'sec-fetch-site': 'same-origin' },
+    });
     expect(same.status).toBe(204);
     await queue.obliterate({ force: true });
   });
 
   it('a script with the Bearer token (never attached by a browser on its own) needs neither header', async () => {
     const id = await failedJob();
-    const answer = await call(`${bed.origin}/rw/queues/api/queues/${QUEUE}/${id}/retry`, { token: ADMIN_TOKEN, method: 'PUT' });
+    const answer = await call(`${bed.origin}/rw/queues/api/queues/${QUEUE}/${id}/retry`, {
+      token: ADMIN_TOKEN,
+      method: 'PUT',
+    });
     expect(answer.status).toBe(204);
     expect(await queue.getJobState(id)).toBe('waiting');
     await queue.obliterate({ force: true });

@@ -42,7 +42,8 @@ export async function startBed(): Promise<AdminBed> {
     logLines,
     origin,
     mount(path, options, load) {
-      const router = load === undefined ? seenn.admin(options) : createAdminRouter(seenn.context, seenn.jobs, options, load);
+      const router =
+        load === undefined ? seenn.admin(options) : createAdminRouter(seenn.context, seenn.jobs, options, load);
       app.use(path, router);
       return router;
     },
@@ -59,7 +60,10 @@ export interface Answer {
 }
 
 /** Sends a request; `token` goes in `Authorization: Bearer`. */
-export async function call(url: string, options: { token?: string; method?: string; headers?: Record<string, string>; json?: unknown } = {}): Promise<Answer> {
+export async function call(
+  url: string,
+  options: { token?: string; method?: string; headers?: Record<string, string>; json?: unknown } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
   const init: RequestInit = { method: options.method ?? 'GET', headers };
@@ -70,12 +74,24 @@ export async function call(url: string, options: { token?: string; method?: stri
   const response = await fetch(url, init);
   const text = await response.text();
   const isJson = (response.headers.get('content-type') ?? '').startsWith('application/json');
-  return { status: response.status, headers: response.headers, text, body: isJson && text !== '' ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    body: isJson && text !== '' ? (JSON.parse(text) as Record<string, unknown>) : {},
+  };
 }
 
 /** Asserts-friendly view of an error envelope: `{ code, message, details }`, or `null` when not one. */
 export function envelope(answer: Answer): { code: string; message: string; details: Record<string, unknown> } | null {
   const error = answer.body['error'] as { code?: unknown; message?: unknown; details?: unknown } | undefined;
-  if (error === undefined || typeof error.code !== 'string' || typeof error.message !== 'string' || typeof error.details !== 'object' || error.details === null) return null;
+  if (
+    error === undefined ||
+    typeof error.code !== 'string' ||
+    typeof error.message !== 'string' ||
+    typeof error.details !== 'object' ||
+    error.details === null
+  )
+    return null;
   return { code: error.code, message: error.message, details: error.details as Record<string, unknown> };
 }

@@ -109,7 +109,9 @@ describe('admin auth', () => {
 
   it('lets the right token through as a Bearer token or as the Basic password (any user name)', async () => {
     expect((await call(`${base}/api/queues`, { token: ADMIN_TOKEN })).status).toBe(200);
-    const basic = await call(`${base}/api/queues`, { headers: { authorization: `Basic ${Buffer.from(`anyone:${ADMIN_TOKEN}`).toString('base64')}` } });
+    const basic = await call(`${base}/api/queues`, {
+      headers: { authorization: `Basic ${Buffer.from(`anyone:${ADMIN_TOKEN}`).toString('base64')}` },
+    });
     expect(basic.status).toBe(200);
     // Past the auth check, an unknown path is a coded 404.
     const unknown = await call(`${base}/no/such/path`, { token: ADMIN_TOKEN });
@@ -173,7 +175,9 @@ describe('admin JSON view', () => {
       async () => {
         const answer = await call(`${base}/api/queues`, { token: ADMIN_TOKEN });
         const [render] = answer.body['queues'] as QueueStatus[];
-        return render !== undefined && render.publisher.checkpointId !== null && render.publisher.lag.entries === 0 ? answer : null;
+        return render !== undefined && render.publisher.checkpointId !== null && render.publisher.lag.entries === 0
+          ? answer
+          : null;
       },
       { what: 'the publisher to catch up', timeoutMs: 15_000 },
     );
@@ -186,7 +190,13 @@ describe('admin JSON view', () => {
     expect(render.counts).toMatchObject({ completed: 1, failed: 1, delayed: 1, active: 0, waiting: 0 });
     const stream = `${bed.prefix}:${QUEUE}:events`;
     const [[newestId]] = (await bed.redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as [[string, string[]]];
-    expect(render.publisher).toMatchObject({ leaseHeld: true, partitions: { total: PUBLISHER_DEFAULTS.partitions, held: PUBLISHER_DEFAULTS.partitions }, checkpointId: newestId, newestEventId: newestId, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } });
+    expect(render.publisher).toMatchObject({
+      leaseHeld: true,
+      partitions: { total: PUBLISHER_DEFAULTS.partitions, held: PUBLISHER_DEFAULTS.partitions },
+      checkpointId: newestId,
+      newestEventId: newestId,
+      lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false },
+    });
     expect(render.publisher.checkpointId).toBe(await bed.redis.get(bed.seenn.context.keys.checkpoint(QUEUE)));
     expect(render.publisher.leaseExpiresInMs).toBeGreaterThan(0);
     expect(render.publisher.leaseExpiresInMs).toBeLessThanOrEqual(2_000);
@@ -195,7 +205,15 @@ describe('admin JSON view', () => {
       name: IDLE,
       paused: false,
       counts: { active: 0, completed: 0, delayed: 0, failed: 0, prioritized: 0, waiting: 0, 'waiting-children': 0 },
-      publisher: { leaseHeld: false, leaseHolder: null, leaseExpiresInMs: null, partitions: { total: PUBLISHER_DEFAULTS.partitions, held: 0 }, checkpointId: null, newestEventId: null, lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false } },
+      publisher: {
+        leaseHeld: false,
+        leaseHolder: null,
+        leaseExpiresInMs: null,
+        partitions: { total: PUBLISHER_DEFAULTS.partitions, held: 0 },
+        checkpointId: null,
+        newestEventId: null,
+        lag: { ms: 0, entries: 0, entriesCapped: false, trimmed: false },
+      },
     });
   });
 
@@ -207,7 +225,12 @@ describe('admin JSON view', () => {
     expect(idle.paused).toBe(true);
     const events = await bed.redis.xrange(`${bed.prefix}:${IDLE}:events`, '-', '+');
     expect(events.length).toBeGreaterThan(0);
-    expect(idle.publisher).toMatchObject({ leaseHeld: false, checkpointId: null, newestEventId: events.at(-1)?.[0], lag: { entries: events.length, entriesCapped: false, trimmed: false } });
+    expect(idle.publisher).toMatchObject({
+      leaseHeld: false,
+      checkpointId: null,
+      newestEventId: events.at(-1)?.[0],
+      lag: { entries: events.length, entriesCapped: false, trimmed: false },
+    });
     for (const name of ['nope', 'render2', encodeURIComponent('a:b')]) {
       const unknown = await call(`${base}/api/queues/${name}`, { token: ADMIN_TOKEN });
       expect(unknown.status, name).toBe(404);
@@ -237,7 +260,13 @@ describe('admin JSON view', () => {
   it('GET /api/jobs/:id: a failed job carries failedReason; a delayed one has not run; a removed one has no BullMQ side', async () => {
     const failedView = (await call(`${base}/api/jobs/${failed.id}`, { token: ADMIN_TOKEN })).body;
     expect(failedView['seenn']).toMatchObject({ id: failed.id, status: 'failed' });
-    expect(failedView['bullmq']).toMatchObject({ queue: QUEUE, id: failed.id, state: 'failed', attemptsMade: 1, failedReason: 'boom' });
+    expect(failedView['bullmq']).toMatchObject({
+      queue: QUEUE,
+      id: failed.id,
+      state: 'failed',
+      attemptsMade: 1,
+      failedReason: 'boom',
+    });
 
     const delayedView = (await call(`${base}/api/jobs/${delayed.id}`, { token: ADMIN_TOKEN })).body;
     expect(delayedView['seenn']).toMatchObject({ id: delayed.id, status: 'pending' });
@@ -264,7 +293,9 @@ describe('admin JSON view', () => {
     expect(first.body).toEqual(JSON.parse(JSON.stringify(await bed.seenn.jobs.list('alice', { limit: 3 }))));
     const cursor = first.body['nextCursor'] as string;
     expect(typeof cursor).toBe('string');
-    const second = await call(`${base}/api/users/alice/jobs?limit=3&cursor=${encodeURIComponent(cursor)}`, { token: ADMIN_TOKEN });
+    const second = await call(`${base}/api/users/alice/jobs?limit=3&cursor=${encodeURIComponent(cursor)}`, {
+      token: ADMIN_TOKEN,
+    });
     expect(second.body['nextCursor']).toBeUndefined();
     const ids = [...(first.body['jobs'] as SeennJob[]), ...(second.body['jobs'] as SeennJob[])].map((job) => job.id);
     expect(ids).toEqual([removed.id, delayed.id, failed.id, done.id]);
@@ -274,7 +305,15 @@ describe('admin JSON view', () => {
   });
 
   it('GET /api/users/:userId/jobs: bad limit, cursor or user id answer 400 VALIDATION_ERROR', async () => {
-    const bad = ['/api/users/alice/jobs?limit=abc', '/api/users/alice/jobs?limit=0', '/api/users/alice/jobs?limit=101', '/api/users/alice/jobs?limit=-1', '/api/users/alice/jobs?cursor=not-a-cursor', `/api/users/${'u'.repeat(300)}/jobs`, `/api/users/${encodeURIComponent('a\tb')}/jobs`];
+    const bad = [
+      '/api/users/alice/jobs?limit=abc',
+      '/api/users/alice/jobs?limit=0',
+      '/api/users/alice/jobs?limit=101',
+      '/api/users/alice/jobs?limit=-1',
+      '/api/users/alice/jobs?cursor=not-a-cursor',
+      `/api/users/${'u'.repeat(300)}/jobs`,
+      `/api/users/${encodeURIComponent('a\tb')}/jobs`,
+    ];
     for (const path of bad) {
       const answer = await call(`${base}${path}`, { token: ADMIN_TOKEN });
       expect(answer.status, path).toBe(400);

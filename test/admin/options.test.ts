@@ -77,7 +77,10 @@ describe('seenn.admin options', () => {
     expect(Object.isFrozen(ADMIN_DEFAULTS)).toBe(true);
     const router = seenn.admin({ auth: token, queues: ['a', 'b', 'a'] });
     expect(router.admin.options).toMatchObject({ readOnly: true, boardPath: '/queues', queues: ['a', 'b'] });
-    expect(seenn.admin({ auth: token, queues: ['a'], readOnly: false, boardPath: null }).admin.options).toMatchObject({ readOnly: false, boardPath: null });
+    expect(seenn.admin({ auth: token, queues: ['a'], readOnly: false, boardPath: null }).admin.options).toMatchObject({
+      readOnly: false,
+      boardPath: null,
+    });
   });
 });
 

@@ -48,7 +48,11 @@ beforeAll(async () => {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -64,7 +68,10 @@ afterAll(async () => {
 
 /** Opens the admin page as a signed-in ops person; `problems` collects page errors and console errors (CSP violations among them). */
 async function openAdmin(path = '/admin'): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, httpCredentials: { username: 'ops', password: ADMIN_TOKEN } });
+  const context = await browser.newContext({
+    viewport: { width: 1200, height: 900 },
+    httpCredentials: { username: 'ops', password: ADMIN_TOKEN },
+  });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(error.message));
@@ -96,9 +103,17 @@ describe('the Seenn admin page in Chromium', () => {
     // The publisher of this process holds every partition: the page names the holder as Redis has it.
     const holder = await redis.get(seenn.context.keys.lease(QUEUE, 0));
     expect(holder).not.toBeNull();
-    await row.locator('td').nth(8).filter({ hasText: holder as string }).waitFor({ timeout: 10_000 });
+    await row
+      .locator('td')
+      .nth(8)
+      .filter({ hasText: holder as string })
+      .waitFor({ timeout: 10_000 });
     expect(await row.locator('td').nth(9).textContent()).toBe('caught up');
-    await page.locator('#bridges tbody tr').filter({ hasText: `:${process.pid}:` }).first().waitFor({ timeout: 10_000 });
+    await page
+      .locator('#bridges tbody tr')
+      .filter({ hasText: `:${process.pid}:` })
+      .first()
+      .waitFor({ timeout: 10_000 });
     // The page refreshes by itself (the "updated" stamp appears after the first poll).
     await page.locator('#updated').filter({ hasText: 'updated' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('a', { hasText: 'bull-board' }).getAttribute('href')).toBe('/admin/queues/');
@@ -107,10 +122,16 @@ describe('the Seenn admin page in Chromium', () => {
     await page.context().close();
   });
 
-  it("looks a user up and follows one of their jobs live, queued → running → completed; titles stay text", async () => {
+  it('looks a user up and follows one of their jobs live, queued → running → completed; titles stay text', async () => {
     const hostile = '<img src=x onerror="alert(1)">';
     await seenn.jobs.start({ queue: QUEUE, userId: 'alice', jobType: 'render', title: hostile });
-    const job = await seenn.jobs.start({ queue: QUEUE, userId: 'alice', jobType: 'render', title: 'Holiday video', data: { hold: true } });
+    const job = await seenn.jobs.start({
+      queue: QUEUE,
+      userId: 'alice',
+      jobType: 'render',
+      title: 'Holiday video',
+      data: { hold: true },
+    });
     const { page, problems } = await openAdmin();
     await page.locator('#user').fill('alice');
     await page.locator('#lookup button').click();

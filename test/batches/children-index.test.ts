@@ -22,32 +22,72 @@ afterAll(async () => {
 
 function childRecord(id: string, childIndex: number): JobRecord {
   const at = new Date().toISOString();
-  const job: SeennJob = { id, jobId: id, appId: 'default', userId: 'u', jobType: 't', title: id, status: 'queued', progress: 0, createdAt: at, updatedAt: at, parent: { parentJobId: 'P', childIndex } };
+  const job: SeennJob = {
+    id,
+    jobId: id,
+    appId: 'default',
+    userId: 'u',
+    jobType: 't',
+    title: id,
+    status: 'queued',
+    progress: 0,
+    createdAt: at,
+    updatedAt: at,
+    parent: { parentJobId: 'P', childIndex },
+  };
   return { job, x: { attempt: 0, maxAttempts: 1 } };
 }
 
 describe('children index', () => {
   it('keeps children by childIndex, refuses a taken index and writes nothing then', async () => {
-    for (const [id, index] of [['c2', 2], ['c0', 0], ['c1', 1]] as const) {
-      expect((await store.commit('u', [{ expectedVersion: 0, record: childRecord(id, index), index: true }])).status).toBe('ok');
+    for (const [id, index] of [
+      ['c2', 2],
+      ['c0', 0],
+      ['c1', 1],
+    ] as const) {
+      expect(
+        (await store.commit('u', [{ expectedVersion: 0, record: childRecord(id, index), index: true }])).status,
+      ).toBe('ok');
     }
     expect(await store.childIds('u', 'P')).toEqual(['c0', 'c1', 'c2']);
     const ttl = await redis.pttl(store.keys.children('u', 'P'));
     expect(ttl).toBeGreaterThan((store.childrenTtlSeconds() - 60) * 1000);
 
     const streamBefore = await redis.xlen(store.keys.stream('u'));
-    const answer = await store.commit('u', [{ expectedVersion: 0, record: childRecord('intruder', 1), event: { name: 'job.started', data: '{}' }, index: true }]);
+    const answer = await store.commit('u', [
+      {
+        expectedVersion: 0,
+        record: childRecord('intruder', 1),
+        event: { name: 'job.started', data: '{}' },
+        index: true,
+      },
+    ]);
     expect(answer).toEqual({ status: 'duplicate', jobId: 'intruder' });
     expect(await store.read('u', 'intruder')).toBeNull();
     expect(await redis.xlen(store.keys.stream('u'))).toBe(streamBefore);
     expect(await store.childIds('u', 'P')).toEqual(['c0', 'c1', 'c2']);
 
     // Rewriting a child at its own index is fine.
-    expect((await store.commit('u', [{ expectedVersion: 1, record: { ...childRecord('c1', 1), job: { ...childRecord('c1', 1).job, status: 'running' } } }])).status).toBe('ok');
+    expect(
+      (
+        await store.commit('u', [
+          {
+            expectedVersion: 1,
+            record: { ...childRecord('c1', 1), job: { ...childRecord('c1', 1).job, status: 'running' } },
+          },
+        ])
+      ).status,
+    ).toBe('ok');
   });
 
   it('all keys of one commit share the user hash tag', () => {
     const tag = `{${userTag('u')}}`;
-    for (const key of [store.keys.stream('u'), store.keys.userJobs('u'), store.keys.job('u', 'c0'), store.keys.children('u', 'P')]) expect(key).toContain(tag);
+    for (const key of [
+      store.keys.stream('u'),
+      store.keys.userJobs('u'),
+      store.keys.job('u', 'c0'),
+      store.keys.children('u', 'P'),
+    ])
+      expect(key).toContain(tag);
   });
 });

@@ -48,24 +48,53 @@ describe('children BullMQ refuses', () => {
     expect(await seenn.context.queue('ok-q').getJob(fine?.id ?? '')).toBeDefined();
     expect(bad).toMatchObject({ status: 'failed', error: { code: 'ENQUEUE_FAILED' } });
     expect(await seenn.context.queue('strict-q').getJob(bad?.id ?? '')).toBeUndefined();
-    expect(read?.parent).toMatchObject({ status: 'failed', error: { code: CHILD_FAILURE_CODE, details: { childJobId: bad?.id, childError: { code: 'ENQUEUE_FAILED' } } } });
+    expect(read?.parent).toMatchObject({
+      status: 'failed',
+      error: { code: CHILD_FAILURE_CODE, details: { childJobId: bad?.id, childError: { code: 'ENQUEUE_FAILED' } } },
+    });
     expect(read?.parent.children).toEqual({ total: 2, completed: 0, failed: 1, running: 0, pending: 1 });
   });
 
   it('createChild: the child fails and its tolerant parent counts it', async () => {
-    const parent = await seenn.jobs.createParent({ queue: 'strict-q', userId: 'vic', jobType: 'p', title: 'Tolerant', childCount: 2, failParentOnChildFailure: false });
-    const error = await rejection(seenn.jobs.createChild({ parentJobId: parent.id, childIndex: 0, jobType: 'c', title: 'refused', ...refused }));
+    const parent = await seenn.jobs.createParent({
+      queue: 'strict-q',
+      userId: 'vic',
+      jobType: 'p',
+      title: 'Tolerant',
+      childCount: 2,
+      failParentOnChildFailure: false,
+    });
+    const error = await rejection(
+      seenn.jobs.createChild({ parentJobId: parent.id, childIndex: 0, jobType: 'c', title: 'refused', ...refused }),
+    );
     expect(error.message).toMatch(/exceeds the limit/);
     const read = await seenn.jobs.getWithChildren(parent.id);
     expect(read?.children.map((child) => [child.status, child.error?.code])).toEqual([['failed', 'ENQUEUE_FAILED']]);
-    expect(read?.parent).toMatchObject({ status: 'running', progress: 50, children: { total: 2, completed: 0, failed: 1, running: 0, pending: 1 } });
+    expect(read?.parent).toMatchObject({
+      status: 'running',
+      progress: 50,
+      children: { total: 2, completed: 0, failed: 1, running: 0, pending: 1 },
+    });
   });
 
   it('createBatch with parentJob: a refused flow fails the parent with ENQUEUE_FAILED', async () => {
-    await rejection(seenn.jobs.createBatch({ queue: 'ok-q', userId: 'wes', jobType: 'flow', parentTitle: 'Flow', children: [{ title: 'a' }, { title: 'b', ...refused }], parentJob: {} }));
+    await rejection(
+      seenn.jobs.createBatch({
+        queue: 'ok-q',
+        userId: 'wes',
+        jobType: 'flow',
+        parentTitle: 'Flow',
+        children: [{ title: 'a' }, { title: 'b', ...refused }],
+        parentJob: {},
+      }),
+    );
     const page = await seenn.jobs.list('wes');
     const parent = page.jobs.find((job) => job.children !== undefined) as SeennJob;
-    expect(parent).toMatchObject({ status: 'failed', error: { code: 'ENQUEUE_FAILED' }, children: { total: 2, failed: 2, pending: 0 } });
+    expect(parent).toMatchObject({
+      status: 'failed',
+      error: { code: 'ENQUEUE_FAILED' },
+      children: { total: 2, failed: 2, pending: 0 },
+    });
     expect(await seenn.context.queue('ok-q').getJob(parent.id)).toBeUndefined();
     const entries = await seenn.context.store.readStream('wes', '0-0', 100);
     expect(entries.filter((entry) => entry.event === 'job.failed').length).toBe(3);

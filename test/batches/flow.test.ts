@@ -55,10 +55,18 @@ describe('flows', () => {
     const childBullIds = (tree.children ?? []).map((node) => node.job.id as string);
     const childIds = (tree.children ?? []).map((node) => derivedJobId(node.job.queueName, node.job.id as string));
 
-    await bed.waitForJob(parentId, (job) => job.status === 'running' && job.children?.running === 3, 'children running');
+    await bed.waitForJob(
+      parentId,
+      (job) => job.status === 'running' && job.children?.running === 3,
+      'children running',
+    );
     const [first] = await bed.parentEntries('ivy', parentId);
     expect(first).toMatchObject({ event: 'job.started', status: 'pending', progress: 0, children: { total: 3 } });
-    expect((await bed.seenn.jobs.get(parentId))).toMatchObject({ title: 'Bundle', jobType: 'bundle', childProgressMode: 'average' });
+    expect(await bed.seenn.jobs.get(parentId)).toMatchObject({
+      title: 'Bundle',
+      jobType: 'bundle',
+      childProgressMode: 'average',
+    });
     driver.progress(childBullIds[2] as string, 60);
     await bed.waitForJob(parentId, (job) => job.progress === 20, '20 %');
     for (const bullId of childBullIds) driver.complete(bullId);
@@ -70,16 +78,24 @@ describe('flows', () => {
     await bed.waitForJob(parentId, (job) => job.status === 'running' && job.progress === 100, 'parent still running');
     driver.complete(tree.job.id as string, { bundled: 3 });
     const done = await bed.waitForJob(parentId, (job) => job.status === 'completed', 'parent completed');
-    expect(done).toMatchObject({ progress: 100, result: { bundled: 3 }, children: { total: 3, completed: 3, failed: 0, running: 0, pending: 0 } });
+    expect(done).toMatchObject({
+      progress: 100,
+      result: { bundled: 3 },
+      children: { total: 3, completed: 3, failed: 0, running: 0, pending: 0 },
+    });
 
     const read = await bed.seenn.jobs.getWithChildren(parentId);
-    expect(read?.children.map((child) => child.parent)).toEqual([0, 1, 2].map((childIndex) => ({ parentJobId: parentId, childIndex })));
+    expect(read?.children.map((child) => child.parent)).toEqual(
+      [0, 1, 2].map((childIndex) => ({ parentJobId: parentId, childIndex })),
+    );
     expect(new Set(read?.children.map((child) => child.id))).toEqual(new Set(childIds));
 
     const entries = await bed.parentEntries('ivy', parentId);
     // Never back to pending or queued once a child ran, though BullMQ moved the parent to `wait`.
     const statuses = entries.map((entry) => entry.status);
-    expect(statuses.slice(statuses.indexOf('running')).every((status) => status === 'running' || status === 'completed')).toBe(true);
+    expect(
+      statuses.slice(statuses.indexOf('running')).every((status) => status === 'running' || status === 'completed'),
+    ).toBe(true);
     expect(expectOrderly(entries).terminal.event).toBe('job.completed');
   });
 
@@ -89,20 +105,27 @@ describe('flows', () => {
       userId: 'jack',
       jobType: 'assemble',
       parentTitle: 'Assemble',
-      children: [{ title: 'left', queue: PARTS_A }, { title: 'right', queue: PARTS_B }],
+      children: [
+        { title: 'left', queue: PARTS_A },
+        { title: 'right', queue: PARTS_B },
+      ],
       parentJob: { data: { recipe: 'glue' } },
     });
     expect(parent).toMatchObject({ status: 'pending', children: { total: 2, pending: 2 } });
     const bullParent = await bed.queue(PARENTS).getJob(parent.id);
     expect(await bullParent?.getState()).toBe('waiting-children');
     expect(bullParent?.data).toMatchObject({ recipe: 'glue' });
-    const [left, right] = (children as SeennJob[]) as [SeennJob, SeennJob];
+    const [left, right] = children as SeennJob[] as [SeennJob, SeennJob];
     expect((await bed.queue(PARTS_A).getJob(left.id))?.opts.failParentOnFailure).toBe(true);
 
     await bed.waitForJob(parent.id, (job) => job.children?.running === 2, 'children running');
     driver.complete(left.id);
     driver.complete(right.id);
-    await bed.waitForJob(parent.id, (job) => job.children?.completed === 2 && job.status === 'running', 'released, running');
+    await bed.waitForJob(
+      parent.id,
+      (job) => job.children?.completed === 2 && job.status === 'running',
+      'released, running',
+    );
     driver.complete(parent.id, { assembled: true });
     const done = await bed.waitForJob(parent.id, (job) => job.status === 'completed', 'completed');
     expect(done).toMatchObject({ progress: 100, result: { assembled: true } });
@@ -115,10 +138,13 @@ describe('flows', () => {
       userId: 'kim',
       jobType: 'assemble',
       parentTitle: 'Doomed',
-      children: [{ title: 'ok', queue: PARTS_A }, { title: 'broken', queue: PARTS_B }],
+      children: [
+        { title: 'ok', queue: PARTS_A },
+        { title: 'broken', queue: PARTS_B },
+      ],
       parentJob: {},
     });
-    const [ok, broken] = (children as SeennJob[]) as [SeennJob, SeennJob];
+    const [ok, broken] = children as SeennJob[] as [SeennJob, SeennJob];
     await bed.waitForJob(parent.id, (job) => job.children?.running === 2, 'children running');
     driver.fail(broken.id, 'snapped', 'SNAPPED');
     const failed = await bed.waitForJob(parent.id, (job) => job.status === 'failed', 'parent failed');
@@ -132,7 +158,14 @@ describe('flows', () => {
     const events = await bed.redis.xrange(bed.seenn.context.keys.bullEvents(PARENTS), '-', '+');
     const failure = events.find(([, fields]) => fields.includes('failed') && fields.includes(parent.id));
     expect(failure).toBeDefined();
-    await waitFor(async () => compareStreamIds((await bed.redis.get(bed.seenn.context.keys.checkpoint(PARENTS))) ?? '0-0', failure?.[0] ?? '') >= 0, { what: 'the publisher past the failure' });
+    await waitFor(
+      async () =>
+        compareStreamIds(
+          (await bed.redis.get(bed.seenn.context.keys.checkpoint(PARENTS))) ?? '0-0',
+          failure?.[0] ?? '',
+        ) >= 0,
+      { what: 'the publisher past the failure' },
+    );
     const entries = await bed.parentEntries('kim', parent.id);
     expect(expectOrderly(entries).terminal.event).toBe('job.failed');
     expect((await bed.seenn.jobs.get(parent.id))?.error).toEqual(failed.error);
@@ -144,13 +177,18 @@ describe('flows', () => {
       userId: 'lou',
       jobType: 'assemble',
       parentTitle: 'Early news',
-      children: [{ title: 'fine', queue: PARTS_A }, { title: 'late breaker', queue: LATE }],
+      children: [
+        { title: 'fine', queue: PARTS_A },
+        { title: 'late breaker', queue: LATE },
+      ],
       parentJob: {},
     });
-    const [fine, late] = (children as SeennJob[]) as [SeennJob, SeennJob];
+    const [fine, late] = children as SeennJob[] as [SeennJob, SeennJob];
     await bed.waitForJob(parent.id, (job) => job.children?.running === 1, 'the first child running');
     // The LATE child runs and fails in BullMQ, which fails the parent; nobody reads LATE's events yet.
-    await expect.poll(async () => (await bed.queue(LATE).getJob(late.id))?.getState(), { timeout: 10_000 }).toBe('active');
+    await expect
+      .poll(async () => (await bed.queue(LATE).getJob(late.id))?.getState(), { timeout: 10_000 })
+      .toBe('active');
     driver.fail(late.id, 'too late', 'LATE');
     const failed = await bed.waitForJob(parent.id, (job) => job.status === 'failed', 'parent failed by BullMQ');
     expect(failed.error).toEqual({

@@ -27,13 +27,22 @@ export async function parentEntries(store: JobStore, userId: string, parentId: s
     const value = JSON.parse(data) as Partial<SeennJob> & { parentJobId?: string };
     const about = event === 'child.progress' ? value.parentJobId : value.id;
     if (about !== parentId) continue;
-    entries.push({ id, event, status: value.status as JobStatus, progress: value.progress as number, children: value.children as ChildrenStats });
+    entries.push({
+      id,
+      event,
+      status: value.status as JobStatus,
+      progress: value.progress as number,
+      children: value.children as ChildrenStats,
+    });
   }
   return entries;
 }
 
 /** What a driven job does next. */
-type Step = { kind: 'progress'; value: number } | { kind: 'complete'; result: Record<string, unknown> } | { kind: 'fail'; code: string; message: string };
+type Step =
+  | { kind: 'progress'; value: number }
+  | { kind: 'complete'; result: Record<string, unknown> }
+  | { kind: 'fail'; code: string; message: string };
 
 /** Drives jobs from the test: each job waits for the steps the test gives it. */
 export class Driver {
@@ -101,7 +110,11 @@ export class BatchBed extends Bed {
 
   /** A worker running `processor` (wrapped, no progress throttle) on `queue`. */
   worker(queue: string, processor: (job: SeennWorkerJob) => Promise<unknown>, concurrency = 10): Worker {
-    const worker = new Worker(queue, this.seenn.processor(processor, { progressThrottleMs: 0 }), { connection: connect(), prefix: this.prefix, concurrency });
+    const worker = new Worker(queue, this.seenn.processor(processor, { progressThrottleMs: 0 }), {
+      connection: connect(),
+      prefix: this.prefix,
+      concurrency,
+    });
     this.workers.push(worker);
     return worker;
   }
@@ -120,12 +133,16 @@ export class BatchBed extends Bed {
 /** Checks a parent's replay entries: progress never down, finished counters never backwards, pending never up, exactly one terminal entry. */
 export function expectOrderly(entries: readonly ParentEntry[]): { terminal: ParentEntry } {
   let previous: ParentEntry | undefined;
-  const terminal = entries.filter((entry) => entry.event === 'job.completed' || entry.event === 'job.failed' || entry.event === 'job.cancelled');
+  const terminal = entries.filter(
+    (entry) => entry.event === 'job.completed' || entry.event === 'job.failed' || entry.event === 'job.cancelled',
+  );
   if (terminal.length !== 1) throw new Error(`expected exactly one terminal entry, got ${terminal.length}`);
   for (const entry of entries) {
     if (previous !== undefined) {
-      if (entry.progress < previous.progress) throw new Error(`progress went down: ${previous.progress} → ${entry.progress} at ${entry.id}`);
-      if (entry.children.completed < previous.children.completed) throw new Error(`completed went backwards at ${entry.id}`);
+      if (entry.progress < previous.progress)
+        throw new Error(`progress went down: ${previous.progress} → ${entry.progress} at ${entry.id}`);
+      if (entry.children.completed < previous.children.completed)
+        throw new Error(`completed went backwards at ${entry.id}`);
       if (entry.children.failed < previous.children.failed) throw new Error(`failed went backwards at ${entry.id}`);
       if (entry.children.pending > previous.children.pending) throw new Error(`pending went up at ${entry.id}`);
     }

@@ -58,7 +58,10 @@ async function startPublisher(queues: readonly string[]): Promise<{ partitions: 
  * waits until every child runs at 50 %, calls `atBarrier`, lets them all complete at once, and checks
  * the parent: exactly 100 %, `completed: CHILDREN`, entries in order, every child at its index.
  */
-async function completeTogether(queues: readonly string[], atBarrier: (children: readonly SeennJob[], producer: Seenn) => Promise<void> = async () => undefined): Promise<void> {
+async function completeTogether(
+  queues: readonly string[],
+  atBarrier: (children: readonly SeennJob[], producer: Seenn) => Promise<void> = async () => undefined,
+): Promise<void> {
   const channel = `${prefix}:go:${channels.length}`;
   channels.push(channel);
   await Promise.all([startWorkerProcess(channel, queues), startWorkerProcess(channel, queues)]);
@@ -70,23 +73,36 @@ async function completeTogether(queues: readonly string[], atBarrier: (children:
     userId: 'zoe',
     jobType: 'render',
     parentTitle: 'Render everything',
-    children: Array.from({ length: CHILDREN }, (_, i) => ({ title: `Frame ${i}`, queue: queues[i % queues.length] as string, data: { i } })),
+    children: Array.from({ length: CHILDREN }, (_, i) => ({
+      title: `Frame ${i}`,
+      queue: queues[i % queues.length] as string,
+      data: { i },
+    })),
   });
   expect(children).toHaveLength(CHILDREN);
 
   // Every child is running at 50 % and waits at the barrier.
-  await waitFor(async () => {
-    const job = await producer.jobs.get(parent.id);
-    return job?.children?.running === CHILDREN && job.progress === 50;
-  }, { what: 'all children running at 50 %', timeoutMs: 60_000 });
+  await waitFor(
+    async () => {
+      const job = await producer.jobs.get(parent.id);
+      return job?.children?.running === CHILDREN && job.progress === 50;
+    },
+    { what: 'all children running at 50 %', timeoutMs: 60_000 },
+  );
   await atBarrier(children, producer);
   expect(await redis.publish(channel, 'go')).toBe(2);
 
-  const done = await waitFor(async () => {
-    const job = await producer.jobs.get(parent.id);
-    return job?.status === 'completed' ? job : null;
-  }, { what: 'the parent to complete', timeoutMs: 60_000 });
-  expect(done).toMatchObject({ progress: 100, children: { total: CHILDREN, completed: CHILDREN, failed: 0, running: 0, pending: 0 } });
+  const done = await waitFor(
+    async () => {
+      const job = await producer.jobs.get(parent.id);
+      return job?.status === 'completed' ? job : null;
+    },
+    { what: 'the parent to complete', timeoutMs: 60_000 },
+  );
+  expect(done).toMatchObject({
+    progress: 100,
+    children: { total: CHILDREN, completed: CHILDREN, failed: 0, running: 0, pending: 0 },
+  });
 
   const entries = await parentEntries(producer.context.store, 'zoe', parent.id);
   const { terminal } = expectOrderly(entries);
@@ -97,7 +113,9 @@ async function completeTogether(queues: readonly string[], atBarrier: (children:
   expect(Math.max(...completedSeen)).toBe(CHILDREN);
 
   const read = await producer.jobs.getWithChildren(parent.id);
-  expect(read?.children.map((child) => child.parent?.childIndex)).toEqual(Array.from({ length: CHILDREN }, (_, i) => i));
+  expect(read?.children.map((child) => child.parent?.childIndex)).toEqual(
+    Array.from({ length: CHILDREN }, (_, i) => i),
+  );
   expect(read?.children.every((child) => child.status === 'completed')).toBe(true);
   expect(errors).toEqual([]);
 }
@@ -107,37 +125,54 @@ afterAll(async () => {
   for (const channel of channels) await redis.publish(channel, 'go');
   for (const { child } of processes) child.kill('SIGTERM');
   await Promise.all(processes.map(({ exited }) => exited));
-  await Promise.all(instances.map(async (seenn) => {
-    const connection = seenn.context.redis;
-    await seenn.close();
-    await connection.quit();
-  }));
+  await Promise.all(
+    instances.map(async (seenn) => {
+      const connection = seenn.context.redis;
+      await seenn.close();
+      await connection.quit();
+    }),
+  );
   await deletePrefix(redis, prefix);
   await redis.quit();
 });
 
 describe('many children at once', () => {
-  it(`${CHILDREN} children completing together across two worker processes and two publishers, one per queue`, { timeout: 120_000 }, async () => {
-    const queues = ['render-a', 'render-b'];
-    await Promise.all(queues.map((queue) => startPublisher([queue])));
-    await completeTogether(queues);
-  });
+  it(
+    `${CHILDREN} children completing together across two worker processes and two publishers, one per queue`,
+    { timeout: 120_000 },
+    async () => {
+      const queues = ['render-a', 'render-b'];
+      await Promise.all(queues.map((queue) => startPublisher([queue])));
+      await completeTogether(queues);
+    },
+  );
 
-  it(`${CHILDREN} children completing together, applied by three publishers sharing their queue's partitions`, { timeout: 120_000 }, async () => {
-    const publishers = await Promise.all(Array.from({ length: 3 }, () => startPublisher(['frames'])));
-    // Each publisher holds its share before the batch starts.
-    await waitFor(() => publishers.every(({ partitions }) => partitions.length > 0) && new Set(publishers.flatMap(({ partitions }) => partitions)).size === PUBLISHER_DEFAULTS.partitions, {
-      what: 'the publishers to share the partitions',
-      timeoutMs: 60_000,
-    });
-    await completeTogether(['frames'], async (children, producer) => {
-      // The children fall into partitions held by every publisher.
-      const holders = await Promise.all(children.map(async (child) => {
-        const snapshot = await producer.context.store.read('zoe', child.id);
-        const partition = partitionOf(snapshot?.record.x.bullId as string, PUBLISHER_DEFAULTS.partitions);
-        return publishers.findIndex(({ partitions }) => partitions.includes(partition));
-      }));
-      expect(new Set(holders).size).toBe(publishers.length);
-    });
-  });
+  it(
+    `${CHILDREN} children completing together, applied by three publishers sharing their queue's partitions`,
+    { timeout: 120_000 },
+    async () => {
+      const publishers = await Promise.all(Array.from({ length: 3 }, () => startPublisher(['frames'])));
+      // Each publisher holds its share before the batch starts.
+      await waitFor(
+        () =>
+          publishers.every(({ partitions }) => partitions.length > 0) &&
+          new Set(publishers.flatMap(({ partitions }) => partitions)).size === PUBLISHER_DEFAULTS.partitions,
+        {
+          what: 'the publishers to share the partitions',
+          timeoutMs: 60_000,
+        },
+      );
+      await completeTogether(['frames'], async (children, producer) => {
+        // The children fall into partitions held by every publisher.
+        const holders = await Promise.all(
+          children.map(async (child) => {
+            const snapshot = await producer.context.store.read('zoe', child.id);
+            const partition = partitionOf(snapshot?.record.x.bullId as string, PUBLISHER_DEFAULTS.partitions);
+            return publishers.findIndex(({ partitions }) => partitions.includes(partition));
+          }),
+        );
+        expect(new Set(holders).size).toBe(publishers.length);
+      });
+    },
+  );
 });

@@ -21,9 +21,25 @@ import type { JobRecord, ParentAggregate } from '../../src/model/record.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
-function parent(total: number, mode: ChildProgressMode = 'average', failParentOnChildFailure = true, runsItself = false): JobRecord {
+function parent(
+  total: number,
+  mode: ChildProgressMode = 'average',
+  failParentOnChildFailure = true,
+  runsItself = false,
+): JobRecord {
   const at = new Date(T0).toISOString();
-  const job: SeennJob = { id: 'P', jobId: 'P', appId: 'a', userId: 'u', jobType: 'batch', title: 'Batch', status: 'pending', progress: 0, createdAt: at, updatedAt: at };
+  const job: SeennJob = {
+    id: 'P',
+    jobId: 'P',
+    appId: 'a',
+    userId: 'u',
+    jobType: 'batch',
+    title: 'Batch',
+    status: 'pending',
+    progress: 0,
+    createdAt: at,
+    updatedAt: at,
+  };
   const record: JobRecord = { job, x: { attempt: 0, maxAttempts: 1 } };
   if (runsItself) {
     record.x.queueName = 'q';
@@ -34,7 +50,19 @@ function parent(total: number, mode: ChildProgressMode = 'average', failParentOn
 
 function child(index: number, status: JobStatus, progress = 0, weight?: number): JobRecord {
   const at = new Date(T0).toISOString();
-  const job: SeennJob = { id: `C${index}`, jobId: `C${index}`, appId: 'a', userId: 'u', jobType: 'part', title: `Part ${index}`, status, progress, createdAt: at, updatedAt: at, parent: { parentJobId: 'P', childIndex: index } };
+  const job: SeennJob = {
+    id: `C${index}`,
+    jobId: `C${index}`,
+    appId: 'a',
+    userId: 'u',
+    jobType: 'part',
+    title: `Part ${index}`,
+    status,
+    progress,
+    createdAt: at,
+    updatedAt: at,
+    parent: { parentJobId: 'P', childIndex: index },
+  };
   if (status === 'failed') job.error = { code: 'BOOM', message: 'it broke' };
   const record: JobRecord = { job, x: { attempt: 1, maxAttempts: 1 } };
   if (weight !== undefined) record.x.weight = weight;
@@ -43,12 +71,21 @@ function child(index: number, status: JobStatus, progress = 0, weight?: number):
 
 /** The totals after each child's contribution was added once. */
 function totals(total: number, mode: ChildProgressMode, children: JobRecord[]): ParentAggregate {
-  return children.reduce((aggregate, record) => withContribution(aggregate, null, contributionOf(record)), emptyAggregate({ total, mode, failParentOnChildFailure: true }));
+  return children.reduce(
+    (aggregate, record) => withContribution(aggregate, null, contributionOf(record)),
+    emptyAggregate({ total, mode, failParentOnChildFailure: true }),
+  );
 }
 
 describe('progress by mode', () => {
   it("the seed's example: five children at 100, 100, 100, 45, 0 under average give 69", () => {
-    const children = [child(0, 'completed', 100), child(1, 'completed', 100), child(2, 'completed', 100), child(3, 'running', 45), child(4, 'queued', 0)];
+    const children = [
+      child(0, 'completed', 100),
+      child(1, 'completed', 100),
+      child(2, 'completed', 100),
+      child(3, 'running', 45),
+      child(4, 'queued', 0),
+    ];
     expect(aggregateProgress(totals(5, 'average', children))).toBe(69);
   });
 
@@ -67,7 +104,15 @@ describe('progress by mode', () => {
     // (3·100 + 1·50) / (3 + 1 + 1 missing) = 70
     expect(aggregateProgress(totals(3, 'weighted', [child(0, 'completed', 100, 3), child(1, 'running', 50)]))).toBe(70);
     // fractional weights: (0.1·100 + 0.2·100 + 0.7·100) / 1.0 = 100 exactly despite floats
-    expect(aggregateProgress(totals(3, 'weighted', [child(0, 'completed', 0, 0.1), child(1, 'completed', 0, 0.2), child(2, 'completed', 0, 0.7)]))).toBe(100);
+    expect(
+      aggregateProgress(
+        totals(3, 'weighted', [
+          child(0, 'completed', 0, 0.1),
+          child(1, 'completed', 0, 0.2),
+          child(2, 'completed', 0, 0.7),
+        ]),
+      ),
+    ).toBe(100);
   });
 
   it('rounds down, so 100 needs every child at 100', () => {
@@ -83,7 +128,14 @@ describe('progress by mode', () => {
       aggregate = withContribution(aggregate, contributionOf(previous), contributionOf(next));
       previous = next;
     }
-    expect(aggregate).toMatchObject({ created: 1, completed: 1, running: 0, createdWeight: 0.3, weightedProgressSum: 30, progressSum: 100 });
+    expect(aggregate).toMatchObject({
+      created: 1,
+      completed: 1,
+      running: 0,
+      createdWeight: 0.3,
+      weightedProgressSum: 30,
+      progressSum: 100,
+    });
     // 0.3·100 / (0.3 + 1) = 23.07…
     expect(aggregateProgress(aggregate)).toBe(23);
   });
@@ -101,7 +153,12 @@ describe('counters and status', () => {
     const running = child(0, 'running', 30);
     record = applyChildChange(record, created, running, T0 + 2);
     expect(record.job.children).toEqual({ total: 3, completed: 0, failed: 0, running: 1, pending: 2 });
-    expect(record.job).toMatchObject({ status: 'running', progress: 10, startedAt: new Date(T0 + 2).toISOString(), updatedAt: new Date(T0 + 2).toISOString() });
+    expect(record.job).toMatchObject({
+      status: 'running',
+      progress: 10,
+      startedAt: new Date(T0 + 2).toISOString(),
+      updatedAt: new Date(T0 + 2).toISOString(),
+    });
 
     const done = child(0, 'completed', 100);
     record = applyChildChange(record, running, done, T0 + 3);
@@ -111,8 +168,13 @@ describe('counters and status', () => {
 
   it('completes by itself when every child has finished', () => {
     let record = parent(2);
-    for (const index of [0, 1]) record = applyChildChange(record, null, child(index, 'completed', 100), T0 + 10 + index);
-    expect(record.job).toMatchObject({ status: 'completed', progress: 100, completedAt: new Date(T0 + 11).toISOString() });
+    for (const index of [0, 1])
+      record = applyChildChange(record, null, child(index, 'completed', 100), T0 + 10 + index);
+    expect(record.job).toMatchObject({
+      status: 'completed',
+      progress: 100,
+      completedAt: new Date(T0 + 11).toISOString(),
+    });
     expect(record.job.children).toEqual({ total: 2, completed: 2, failed: 0, running: 0, pending: 0 });
   });
 
@@ -124,14 +186,23 @@ describe('counters and status', () => {
     expect(record.job.error).toEqual({
       code: CHILD_FAILURE_CODE,
       message: 'Child job 1 (Part 1) failed: it broke',
-      details: { childJobId: 'C1', childIndex: 1, childStatus: 'failed', childError: { code: 'BOOM', message: 'it broke' } },
+      details: {
+        childJobId: 'C1',
+        childIndex: 1,
+        childStatus: 'failed',
+        childError: { code: 'BOOM', message: 'it broke' },
+      },
     });
     expect(record.job.completedAt).toBe(new Date(T0 + 2).toISOString());
     const frozen = record.job.progress;
 
     // Later children update the counters, never the terminal status, progress or error.
     record = applyChildChange(record, null, child(2, 'completed', 100), T0 + 3);
-    expect(record.job).toMatchObject({ status: 'failed', progress: frozen, completedAt: new Date(T0 + 2).toISOString() });
+    expect(record.job).toMatchObject({
+      status: 'failed',
+      progress: frozen,
+      completedAt: new Date(T0 + 2).toISOString(),
+    });
     expect(record.job.children).toEqual({ total: 3, completed: 2, failed: 1, running: 0, pending: 0 });
   });
 
@@ -198,11 +269,21 @@ describe('a flow parent failed by BullMQ', () => {
     expect(failedChildKeyOf('something else failed')).toBeNull();
   });
 
-  it("names the child, with its own error when it is known already", () => {
+  it('names the child, with its own error when it is known already', () => {
     const running = child(2, 'running', 40);
-    expect(flowChildFailure(running, 'bull:q:C2')).toEqual({ code: CHILD_FAILURE_CODE, message: 'Child job 2 (Part 2) failed', details: { childJobId: 'C2', childIndex: 2, childStatus: 'failed' } });
+    expect(flowChildFailure(running, 'bull:q:C2')).toEqual({
+      code: CHILD_FAILURE_CODE,
+      message: 'Child job 2 (Part 2) failed',
+      details: { childJobId: 'C2', childIndex: 2, childStatus: 'failed' },
+    });
     running.x.lastError = { code: 'NOPE', message: 'nope', attempt: 1 };
-    expect(flowChildFailure(running, 'bull:q:C2').details).toMatchObject({ childError: { code: 'NOPE', message: 'nope' } });
-    expect(flowChildFailure(null, 'bull:q:C2')).toEqual({ code: CHILD_FAILURE_CODE, message: 'Child job bull:q:C2 failed', details: { childKey: 'bull:q:C2' } });
+    expect(flowChildFailure(running, 'bull:q:C2').details).toMatchObject({
+      childError: { code: 'NOPE', message: 'nope' },
+    });
+    expect(flowChildFailure(null, 'bull:q:C2')).toEqual({
+      code: CHILD_FAILURE_CODE,
+      message: 'Child job bull:q:C2 failed',
+      details: { childKey: 'bull:q:C2' },
+    });
   });
 });

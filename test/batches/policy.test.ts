@@ -27,7 +27,13 @@ function ids(children: SeennJob[]): [string, string, string] {
 
 describe('failure policy', () => {
   it('by default the first failed child fails the parent at once, with details', async () => {
-    const { parent, children } = await bed.seenn.jobs.createBatch({ queue: QUEUE, userId: 'erin', jobType: 'export', parentTitle: 'Export', childTitles: ['a', 'b', 'c'] });
+    const { parent, children } = await bed.seenn.jobs.createBatch({
+      queue: QUEUE,
+      userId: 'erin',
+      jobType: 'export',
+      parentTitle: 'Export',
+      childTitles: ['a', 'b', 'c'],
+    });
     const [a, b, c] = ids(children);
     await bed.waitForJob(parent.id, (job) => job.children?.running === 3, 'all running');
     driver.complete(a);
@@ -36,7 +42,12 @@ describe('failure policy', () => {
     expect(failed.error).toEqual({
       code: CHILD_FAILURE_CODE,
       message: 'Child job 1 (b) failed: disk full',
-      details: { childJobId: b, childIndex: 1, childStatus: 'failed', childError: { code: 'DISK_FULL', message: 'disk full' } },
+      details: {
+        childJobId: b,
+        childIndex: 1,
+        childStatus: 'failed',
+        childError: { code: 'DISK_FULL', message: 'disk full' },
+      },
     });
     expect(failed.children).toEqual({ total: 3, completed: 1, failed: 1, running: 1, pending: 0 });
     expect(failed.progress).toBe(66);
@@ -44,12 +55,21 @@ describe('failure policy', () => {
     // The last child still finishes: counters move, the parent's status, progress and error do not.
     driver.complete(c);
     const after = await bed.waitForJob(parent.id, (job) => job.children?.completed === 2, 'counters after the end');
-    expect(after).toMatchObject({ status: 'failed', progress: 66, error: failed.error, completedAt: failed.completedAt });
+    expect(after).toMatchObject({
+      status: 'failed',
+      progress: 66,
+      error: failed.error,
+      completedAt: failed.completedAt,
+    });
     expect(after.children).toEqual({ total: 3, completed: 2, failed: 1, running: 0, pending: 0 });
 
     const entries = await bed.parentEntries('erin', parent.id);
     expect(expectOrderly(entries).terminal.event).toBe('job.failed');
-    expect(entries[entries.length - 1]).toMatchObject({ event: 'child.progress', status: 'failed', children: { completed: 2 } });
+    expect(entries[entries.length - 1]).toMatchObject({
+      event: 'child.progress',
+      status: 'failed',
+      children: { completed: 2 },
+    });
   });
 
   it('with failParentOnChildFailure false the parent carries on and completes with the failure counted', async () => {
@@ -69,15 +89,28 @@ describe('failure policy', () => {
     driver.complete(b);
     driver.complete(c);
     const done = await bed.waitForJob(parent.id, (job) => job.status === 'completed', 'completed');
-    expect(done).toMatchObject({ progress: 100, children: { total: 3, completed: 2, failed: 1, running: 0, pending: 0 } });
+    expect(done).toMatchObject({
+      progress: 100,
+      children: { total: 3, completed: 2, failed: 1, running: 0, pending: 0 },
+    });
     expect(done.error).toBeUndefined();
-    expect(expectOrderly(await bed.parentEntries('frank', parent.id)).terminal).toMatchObject({ event: 'job.completed', progress: 100 });
+    expect(expectOrderly(await bed.parentEntries('frank', parent.id)).terminal).toMatchObject({
+      event: 'job.completed',
+      progress: 100,
+    });
   });
 });
 
 describe('modes end to end', () => {
   it('sequential moves with finished children only', async () => {
-    const { parent, children } = await bed.seenn.jobs.createBatch({ queue: QUEUE, userId: 'gina', jobType: 'steps', parentTitle: 'Steps', childTitles: ['1', '2', '3', '4'], childProgressMode: 'sequential' });
+    const { parent, children } = await bed.seenn.jobs.createBatch({
+      queue: QUEUE,
+      userId: 'gina',
+      jobType: 'steps',
+      parentTitle: 'Steps',
+      childTitles: ['1', '2', '3', '4'],
+      childProgressMode: 'sequential',
+    });
     await bed.waitForJob(parent.id, (job) => job.children?.running === 4, 'all running');
     const [first, second, third, fourth] = children.map((child) => child.id) as [string, string, string, string];
     driver.progress(first, 90);

@@ -22,7 +22,12 @@ describe('bench/overhead.ts --quick', () => {
     'writes a well-formed result with every round and figure, and leaves no keys behind',
     async () => {
       const dir = await resultsDir('seenn-bench');
-      const run = await runBenchScript('bench/overhead.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir }, RUN_TIMEOUT_MS);
+      const run = await runBenchScript(
+        'bench/overhead.ts',
+        ['--quick'],
+        { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir },
+        RUN_TIMEOUT_MS,
+      );
       expect(run.code, run.output).toBe(0);
       expect(run.output).toContain('median jobs/s');
 
@@ -32,7 +37,14 @@ describe('bench/overhead.ts --quick', () => {
         machine: { nproc: number; node: string; redis: string };
         loadAverage: { before: number[]; after: number[] };
         setup: { jobsPerRound: number; roundsPerArm: number };
-        rounds: { arm: string; round: number; jobs: number; jobsPerSecond: number; progressWritesPerJob: number; publisherLag?: { lastJobMs: number; perJobMs: { p50: number; p99: number }; missing: number } }[];
+        rounds: {
+          arm: string;
+          round: number;
+          jobs: number;
+          jobsPerSecond: number;
+          progressWritesPerJob: number;
+          publisherLag?: { lastJobMs: number; perJobMs: { p50: number; p99: number }; missing: number };
+        }[];
         summary: Record<string, unknown>;
       };
       expect(result.scenario).toBe('overhead');
@@ -45,7 +57,11 @@ describe('bench/overhead.ts --quick', () => {
       // Rounds alternate bare / wrapped / wrapped-t0, the same job count each.
       const { roundsPerArm, jobsPerRound } = result.setup;
       expect(result.rounds.map((r) => `${r.round} ${r.arm}`)).toEqual(
-        Array.from({ length: roundsPerArm }, (_, n) => [`${n + 1} bare`, `${n + 1} wrapped`, `${n + 1} wrapped-t0`]).flat(),
+        Array.from({ length: roundsPerArm }, (_, n) => [
+          `${n + 1} bare`,
+          `${n + 1} wrapped`,
+          `${n + 1} wrapped-t0`,
+        ]).flat(),
       );
       for (const round of result.rounds) {
         expect(round.jobs).toBe(jobsPerRound);
@@ -58,7 +74,13 @@ describe('bench/overhead.ts --quick', () => {
           expect(Number.isFinite(round.publisherLag?.lastJobMs)).toBe(true);
         }
       }
-      for (const key of ['bareJobsPerSecondMedian', 'wrappedJobsPerSecondMedian', 'ratioWrappedToBare', 'wrappedThrottle0JobsPerSecondMedian', 'ratioWrappedThrottle0ToBare']) {
+      for (const key of [
+        'bareJobsPerSecondMedian',
+        'wrappedJobsPerSecondMedian',
+        'ratioWrappedToBare',
+        'wrappedThrottle0JobsPerSecondMedian',
+        'ratioWrappedThrottle0ToBare',
+      ]) {
         expect(positive(result.summary[key]), key).toBe(true);
       }
       expect(result.summary['missingCompletedStates']).toBe(0);
@@ -75,7 +97,12 @@ describe('bench/metrics.ts --quick', () => {
     'measures both paths and the recorder with metrics on and off, the on arm counted the work, and leaves no keys behind',
     async () => {
       const dir = await resultsDir('seenn-bench');
-      const run = await runBenchScript('bench/metrics.ts', ['--quick'], { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir }, RUN_TIMEOUT_MS);
+      const run = await runBenchScript(
+        'bench/metrics.ts',
+        ['--quick'],
+        { REDIS_URL: redisUrl(), BENCH_RESULTS_DIR: dir },
+        RUN_TIMEOUT_MS,
+      );
       expect(run.code, run.output).toBe(0);
       expect(run.output).toMatch(/bridge +\| +\d+ \| +\d+ \| ×\d/);
 
@@ -83,7 +110,13 @@ describe('bench/metrics.ts --quick', () => {
         scenario: string;
         quick: boolean;
         rounds: number;
-        paths: { path: string; off: Record<string, number>; on: Record<string, number>; throughputRatio: number; cpuRatio: number }[];
+        paths: {
+          path: string;
+          off: Record<string, number>;
+          on: Record<string, number>;
+          throughputRatio: number;
+          cpuRatio: number;
+        }[];
         recorder: Record<'off' | 'on', Record<string, number>>;
         counted: { eventsSent: number; publisherEvents: number };
         perRound: Record<string, Record<'off' | 'on', unknown[]>>;
@@ -99,7 +132,8 @@ describe('bench/metrics.ts --quick', () => {
         }
         expect(positive(row.throughputRatio) && positive(row.cpuRatio)).toBe(true);
       }
-      for (const call of ['eventSentNs', 'timeCommitNs', 'publisherEventsNs']) expect(positive(result.recorder.on[call]) && positive(result.recorder.off[call]), call).toBe(true);
+      for (const call of ['eventSentNs', 'timeCommitNs', 'publisherEventsNs'])
+        expect(positive(result.recorder.on[call]) && positive(result.recorder.off[call]), call).toBe(true);
       // The on arm's metrics saw the work (the off arm has none to see).
       expect(result.counted.eventsSent).toBeGreaterThan(0);
       expect(result.counted.publisherEvents).toBeGreaterThan(0);

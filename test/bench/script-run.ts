@@ -23,13 +23,26 @@ export async function resultsDir(label: string): Promise<string> {
 }
 
 /** Runs `script` with tsx from the repository root to its end; `killAfterMs` stops its process group. */
-export async function runBenchScript(script: string, args: string[], env: Record<string, string>, killAfterMs?: number): Promise<{ code: number | null; output: string }> {
-  const started = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+export async function runBenchScript(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  killAfterMs?: number,
+): Promise<{ code: number | null; output: string }> {
+  const started = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   child = started;
   let output = '';
   started.stdout?.on('data', (data: Buffer) => (output += data.toString()));
   started.stderr?.on('data', (data: Buffer) => (output += data.toString()));
-  const timer = killAfterMs === undefined ? undefined : setTimeout(() => started.pid !== undefined && process.kill(-started.pid, 'SIGKILL'), killAfterMs);
+  const timer =
+    killAfterMs === undefined
+      ? undefined
+      : setTimeout(() => started.pid !== undefined && process.kill(-started.pid, 'SIGKILL'), killAfterMs);
   const [code] = (await once(started, 'exit')) as [number | null];
   clearTimeout(timer);
   return { code, output };
@@ -37,7 +50,8 @@ export async function runBenchScript(script: string, args: string[], env: Record
 
 /** For `afterEach`: stops the run's process group if it still runs, and removes its results. */
 export async function cleanUpRun(): Promise<void> {
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
+  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null)
+    process.kill(-child.pid, 'SIGKILL');
   child = undefined;
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   dir = undefined;

@@ -42,7 +42,10 @@ describe('a stream detached from the HTTP server', () => {
     // Every frame is still one whole chunk (one write per event).
     expect(client.chunks.every((chunk) => chunk.endsWith('\n\n'))).toBe(true);
     const streams = stats().streams;
-    const session = [...(bridge.router.bridge as unknown as { sessions: Set<{ userId: string; close(reason: string): void }> }).sessions].find((s) => s.userId === 'det-live');
+    const session = [
+      ...(bridge.router.bridge as unknown as { sessions: Set<{ userId: string; close(reason: string): void }> })
+        .sessions,
+    ].find((s) => s.userId === 'det-live');
     session?.close('shutdown');
     await client.ended;
     expect(stats().streams).toBe(streams - 1);
@@ -84,7 +87,9 @@ describe('a stream detached from the HTTP server', () => {
         bodyReceived += data.toString('latin1');
       });
       withBody.on('error', () => undefined);
-      withBody.write(`GET /v1/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Length: 10\r\n\r\nabc`);
+      withBody.write(
+        `GET /v1/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Length: 10\r\n\r\nabc`,
+      );
       await waitFor(() => bodyReceived.includes('event:connected'), { what: 'connected (body pending)' });
       expect(other.router.bridge.stats.streams).toBe(3);
       expect(other.router.bridge.stats.detachedStreams).toBe(2);

@@ -23,7 +23,10 @@ let second: BridgeProcess;
 
 beforeAll(async () => {
   const options = { heartbeatMs: 500, retryMs: 50, retryJitterMs: 100, maxStreamsPerUser: 50 };
-  [first, second] = await Promise.all([spawnBridge(redisUrl(), prefix, SECRET, options), spawnBridge(redisUrl(), prefix, SECRET, options)]);
+  [first, second] = await Promise.all([
+    spawnBridge(redisUrl(), prefix, SECRET, options),
+    spawnBridge(redisUrl(), prefix, SECRET, options),
+  ]);
 });
 
 afterAll(async () => {
@@ -46,31 +49,45 @@ describe('bridge failover', () => {
       const token = await seenn.tokens.issue({ userId: user, ttlSeconds: 300 });
       clients.set(
         user,
-        Array.from({ length: CLIENTS_PER_USER }, () => new RecordingEventSource(`http://127.0.0.1:${first.port}/v1/sse?userId=${user}`, { token, resolveUrl })),
+        Array.from(
+          { length: CLIENTS_PER_USER },
+          () => new RecordingEventSource(`http://127.0.0.1:${first.port}/v1/sse?userId=${user}`, { token, resolveUrl }),
+        ),
       );
     }
     const all = [...clients.values()].flat();
     try {
       expect(all).toHaveLength(100);
-      await waitFor(() => all.every((client) => client.ofType('job.sync').length === 1), { what: '100 clients synced', timeoutMs: 20_000 });
+      await waitFor(() => all.every((client) => client.ofType('job.sync').length === 1), {
+        what: '100 clients synced',
+        timeoutMs: 20_000,
+      });
 
       const sent = new Map<string, string[]>(users.map((user) => [user, []]));
       for (let round = 1; round <= ROUNDS; round += 1) {
         for (const user of users) sent.get(user)?.push(await writer.progress(`${user}-job`, round, `round ${round}`));
         if (round === KILL_AFTER_ROUND) {
           // Let the clients take some of the events live from the first bridge, then kill it.
-          await waitFor(() => all.every((client) => client.jobEvents().length >= KILL_AFTER_ROUND / 2), { what: 'live delivery before the kill', timeoutMs: 20_000 });
+          await waitFor(() => all.every((client) => client.jobEvents().length >= KILL_AFTER_ROUND / 2), {
+            what: 'live delivery before the kill',
+            timeoutMs: 20_000,
+          });
           target = second.port;
           await first.kill('SIGKILL');
         }
       }
 
-      await waitFor(() => all.every((client) => client.jobEvents().length >= ROUNDS), { what: 'every event on every client', timeoutMs: 30_000 });
+      await waitFor(() => all.every((client) => client.jobEvents().length >= ROUNDS), {
+        what: 'every event on every client',
+        timeoutMs: 30_000,
+      });
       let checked = 0;
       for (const [user, userClients] of clients) {
         for (const client of userClients) {
           expect(client.jobEvents().map((event) => event.id)).toEqual(sent.get(user));
-          expect(client.jobEvents().map((event) => event.data['progress'])).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));
+          expect(client.jobEvents().map((event) => event.data['progress'])).toEqual(
+            Array.from({ length: ROUNDS }, (_, i) => i + 1),
+          );
           expect(client.jobEvents().every((event) => event.data['userId'] === user)).toBe(true);
           // It reconnected once, with its cursor, and was recovered.
           expect(client.ofType('connected').map((event) => event.data['recovered'])).toEqual([false, true]);

@@ -91,10 +91,17 @@ describe('SSE framing', () => {
   });
 
   it('keeps streaming when a middleware has read the request body (Node then closes the request early)', async () => {
-    const drained = await startBridge({}, { prefix: bridge.prefix, dropPrefix: false, beforeRouter: (req, _res, next) => {
-      req.resume();
-      req.once('end', () => next());
-    } });
+    const drained = await startBridge(
+      {},
+      {
+        prefix: bridge.prefix,
+        dropPrefix: false,
+        beforeRouter: (req, _res, next) => {
+          req.resume();
+          req.once('end', () => next());
+        },
+      },
+    );
     const user = 'frame-drained';
     await writer.create(user, 'fd-1');
     const token = await drained.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });

@@ -30,7 +30,10 @@ afterAll(async () => {
 });
 
 /** Sends `head` (a whole HTTP/1.1 request head) on a raw socket and returns the response as text. */
-async function rawRequest(port: number, head: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+async function rawRequest(
+  port: number,
+  head: string,
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const socket = net.connect(port, '127.0.0.1');
   socket.write(head);
   let text = '';
@@ -41,7 +44,8 @@ async function rawRequest(port: number, head: string): Promise<{ status: number;
   const end = text.indexOf('\r\n\r\n');
   const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
   const headers: Record<string, string> = {};
-  for (const line of lines) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
+  for (const line of lines)
+    headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
   return { status: Number(statusLine.split(' ')[1]), headers, body: text.slice(end + 4) };
 }
 
@@ -50,7 +54,12 @@ function expectEnvelope(body: string, code: string): void {
 }
 
 function token(claims: { sub: string; iat?: number; exp: number }): Promise<string> {
-  const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(claims.sub).setIssuer('seenn-bullmq').setAudience('seenn:default').setExpirationTime(claims.exp);
+  const jwt = new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(claims.sub)
+    .setIssuer('seenn-bullmq')
+    .setAudience('seenn:default')
+    .setExpirationTime(claims.exp);
   if (claims.iat !== undefined) jwt.setIssuedAt(claims.iat);
   return jwt.sign(new TextEncoder().encode(SECRET));
 }
@@ -58,25 +67,37 @@ function token(claims: { sub: string; iat?: number; exp: number }): Promise<stri
 describe('finding 5: the bridge answers malformed targets with the JSON envelope', () => {
   it('serves a request target in absolute form with an impossible port by its path', async () => {
     const aliceToken = await bridge.seenn.tokens.issue({ userId: 'hard-alice', ttlSeconds: 60 });
-    const refused = await rawRequest(bridge.port, 'GET http://a:99999/v1/jobs HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const refused = await rawRequest(
+      bridge.port,
+      'GET http://a:99999/v1/jobs HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
     expect(refused.status).toBe(401);
     expect(refused.headers['content-type']).toMatch(/^application\/json/);
     expectEnvelope(refused.body, 'UNAUTHORIZED');
-    const served = await rawRequest(bridge.port, `GET http://a:99999/v1/jobs/ha-1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${aliceToken}\r\nConnection: close\r\n\r\n`);
+    const served = await rawRequest(
+      bridge.port,
+      `GET http://a:99999/v1/jobs/ha-1 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${aliceToken}\r\nConnection: close\r\n\r\n`,
+    );
     expect(served.status).toBe(200);
     expect(JSON.parse(served.body)).toMatchObject({ id: 'ha-1' });
-    const sse = await rawRequest(bridge.port, 'HEAD http://a:99999/v1/sse HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const sse = await rawRequest(
+      bridge.port,
+      'HEAD http://a:99999/v1/sse HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
     expect(sse.status).toBe(401);
   });
 
-  it.each(['/v1/jobs/%ZZ', '/v1/jobs/%ZZ/children', '/v1/jobs/%E0%A4%A'])('answers %s with a 400 envelope, not an HTML page', async (path) => {
-    const response = await rawRequest(bridge.port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
-    expect(response.status).toBe(400);
-    expect(response.headers['content-type']).toMatch(/^application\/json/);
-    expect(response.body).not.toContain('<');
-    expect(response.body).not.toMatch(/at .*\.js/);
-    expectEnvelope(response.body, 'VALIDATION_ERROR');
-  });
+  it.each(['/v1/jobs/%ZZ', '/v1/jobs/%ZZ/children', '/v1/jobs/%E0%A4%A'])(
+    'answers %s with a 400 envelope, not an HTML page',
+    async (path) => {
+      const response = await rawRequest(bridge.port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+      expect(response.status).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/json/);
+      expect(response.body).not.toContain('<');
+      expect(response.body).not.toMatch(/at .*\.js/);
+      expectEnvelope(response.body, 'VALIDATION_ERROR');
+    },
+  );
 });
 
 describe('finding 10: challenges, nosniff, token age', () => {
@@ -107,22 +128,37 @@ describe('finding 10: challenges, nosniff, token age', () => {
   it('refuses tokens older than maxTokenAgeSeconds (default 24 h) whatever their exp, and tokens without iat', async () => {
     const nowSeconds = Math.floor(Date.now() / 1000);
     const far = Date.UTC(9999, 0, 1) / 1000;
-    const old = await getJson(`${bridge.baseUrl}/jobs/ha-1`, await token({ sub: 'hard-alice', iat: nowSeconds - 25 * 3600, exp: far }));
+    const old = await getJson(
+      `${bridge.baseUrl}/jobs/ha-1`,
+      await token({ sub: 'hard-alice', iat: nowSeconds - 25 * 3600, exp: far }),
+    );
     expect(old.status).toBe(401);
     expect((old.body['error'] as { details: unknown }).details).toEqual({ reason: 'expired' });
     const noIat = await getJson(`${bridge.baseUrl}/jobs/ha-1`, await token({ sub: 'hard-alice', exp: far }));
     expect(noIat.status).toBe(401);
-    const future = await getJson(`${bridge.baseUrl}/jobs/ha-1`, await token({ sub: 'hard-alice', iat: far - 3600, exp: far }));
+    const future = await getJson(
+      `${bridge.baseUrl}/jobs/ha-1`,
+      await token({ sub: 'hard-alice', iat: far - 3600, exp: far }),
+    );
     expect(future.status).toBe(401);
-    const fresh = await getJson(`${bridge.baseUrl}/jobs/ha-1`, await token({ sub: 'hard-alice', iat: nowSeconds - 23 * 3600, exp: far }));
+    const fresh = await getJson(
+      `${bridge.baseUrl}/jobs/ha-1`,
+      await token({ sub: 'hard-alice', iat: nowSeconds - 23 * 3600, exp: far }),
+    );
     expect(fresh.status).toBe(200);
   });
 
   it('ends a stream when its token reaches maxTokenAgeSeconds, even with an exp in year 9999', async () => {
-    const capped = await startBridge({ maxTokenAgeSeconds: 2, connectRateLimit: null }, { prefix: bridge.prefix, dropPrefix: false });
+    const capped = await startBridge(
+      { maxTokenAgeSeconds: 2, connectRateLimit: null },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
     try {
       const nowSeconds = Math.floor(Date.now() / 1000);
-      const stream = new RawSseClient(capped.port, `/v1/sse?token=${await token({ sub: 'hard-alice', iat: nowSeconds, exp: Date.UTC(9999, 0, 1) / 1000 })}`);
+      const stream = new RawSseClient(
+        capped.port,
+        `/v1/sse?token=${await token({ sub: 'hard-alice', iat: nowSeconds, exp: Date.UTC(9999, 0, 1) / 1000 })}`,
+      );
       await waitFor(() => stream.ofType('connected').length === 1, { what: 'connected' });
       await stream.ended;
       const error = stream.ofType('error')[0];
@@ -135,11 +171,15 @@ describe('finding 10: challenges, nosniff, token age', () => {
 
 describe('finding 3: connect budgets and a job.sync that stops with its client', () => {
   it('counts GET and HEAD /sse against a per-user connect budget (429 with Retry-After beyond it)', async () => {
-    const limited = await startBridge({ connectRateLimit: { requests: 3, perMs: 60_000 } }, { prefix: bridge.prefix, dropPrefix: false });
+    const limited = await startBridge(
+      { connectRateLimit: { requests: 3, perMs: 60_000 } },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
     try {
       const aliceToken = await limited.seenn.tokens.issue({ userId: 'hard-alice', ttlSeconds: 60 });
       const bobToken = await limited.seenn.tokens.issue({ userId: 'hard-bob', ttlSeconds: 60 });
-      const head = (t: string): Promise<Response> => fetch(`${limited.baseUrl}/sse`, { method: 'HEAD', headers: { authorization: `Bearer ${t}` } });
+      const head = (t: string): Promise<Response> =>
+        fetch(`${limited.baseUrl}/sse`, { method: 'HEAD', headers: { authorization: `Bearer ${t}` } });
       expect((await head(aliceToken)).status).toBe(200);
       expect((await head(aliceToken)).status).toBe(200);
       const stream = new RawSseClient(limited.port, `/v1/sse?token=${aliceToken}`);
@@ -166,13 +206,27 @@ describe('finding 3: connect budgets and a job.sync that stops with its client',
       release = resolve;
     });
     const now = new Date().toISOString();
-    const fakeJob = (i: number): SeennJob => ({ id: `hs-${i}`, jobId: `hs-${i}`, appId: 'default', userId: user, jobType: 't', title: 't', status: 'running', progress: 1, createdAt: now, updatedAt: now });
+    const fakeJob = (i: number): SeennJob => ({
+      id: `hs-${i}`,
+      jobId: `hs-${i}`,
+      appId: 'default',
+      userId: user,
+      jobType: 't',
+      title: 't',
+      status: 'running',
+      progress: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
     const reader = {
       async list(_userId: string, options: { limit?: number; cursor?: string } = {}): Promise<JobPage> {
         calls.push(options.cursor ?? 'first');
         if (calls.length === 1) await firstPageGate;
         const page = Number(options.cursor ?? '0');
-        return { jobs: Array.from({ length: options.limit ?? 100 }, (_, i) => fakeJob(page * 100 + i)), nextCursor: String(page + 1) };
+        return {
+          jobs: Array.from({ length: options.limit ?? 100 }, (_, i) => fakeJob(page * 100 + i)),
+          nextCursor: String(page + 1),
+        };
       },
       async get(): Promise<SeennJob | null> {
         return null;
@@ -215,11 +269,20 @@ describe('finding 4: a client that stops reading during the job.sync', () => {
   });
 
   it('is cut when its socket does not drain within drainTimeoutMs', async () => {
-    const stalling = await startBridge({ drainTimeoutMs: 300, connectRateLimit: null }, { prefix: bridge.prefix, dropPrefix: false });
+    const stalling = await startBridge(
+      { drainTimeoutMs: 300, connectRateLimit: null },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
     try {
-      const client = new RawSseClient(stalling.port, `/v1/sse?token=${await stalling.seenn.tokens.issue({ userId: user, ttlSeconds: 600 })}`);
+      const client = new RawSseClient(
+        stalling.port,
+        `/v1/sse?token=${await stalling.seenn.tokens.issue({ userId: user, ttlSeconds: 600 })}`,
+      );
       client.stall();
-      await waitFor(() => stalling.router.bridge.stats.slowClientDisconnects === 1 && stalling.router.bridge.stats.streams === 0, { what: 'the stalled stream to be cut' });
+      await waitFor(
+        () => stalling.router.bridge.stats.slowClientDisconnects === 1 && stalling.router.bridge.stats.streams === 0,
+        { what: 'the stalled stream to be cut' },
+      );
       client.close();
     } finally {
       await stalling.close();
@@ -227,12 +290,21 @@ describe('finding 4: a client that stops reading during the job.sync', () => {
   });
 
   it('is cut when its token expires, even in the middle of the job.sync', async () => {
-    const stalling = await startBridge({ drainTimeoutMs: 600_000, connectRateLimit: null }, { prefix: bridge.prefix, dropPrefix: false });
+    const stalling = await startBridge(
+      { drainTimeoutMs: 600_000, connectRateLimit: null },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
     try {
-      const client = new RawSseClient(stalling.port, `/v1/sse?token=${await stalling.seenn.tokens.issue({ userId: user, ttlSeconds: 2 })}`);
+      const client = new RawSseClient(
+        stalling.port,
+        `/v1/sse?token=${await stalling.seenn.tokens.issue({ userId: user, ttlSeconds: 2 })}`,
+      );
       client.stall();
       await waitFor(() => stalling.router.bridge.stats.streams === 1, { what: 'the stream to open' });
-      await waitFor(() => stalling.router.bridge.stats.streams === 0, { what: 'the stream to end at its expiry', timeoutMs: 8_000 });
+      await waitFor(() => stalling.router.bridge.stats.streams === 0, {
+        what: 'the stream to end at its expiry',
+        timeoutMs: 8_000,
+      });
       client.close();
     } finally {
       await stalling.close();

@@ -37,7 +37,17 @@ export interface TestBridge {
 }
 
 /** Starts a Seenn + Express app with the bridge at `/v1` on a free port. */
-export async function startBridge(options: ExpressBridgeOptions = {}, extra: { prefix?: string; logger?: Logger; replayMaxEntries?: number; dropPrefix?: boolean; redisUrl?: string; beforeRouter?: express.RequestHandler } = {}): Promise<TestBridge> {
+export async function startBridge(
+  options: ExpressBridgeOptions = {},
+  extra: {
+    prefix?: string;
+    logger?: Logger;
+    replayMaxEntries?: number;
+    dropPrefix?: boolean;
+    redisUrl?: string;
+    beforeRouter?: express.RequestHandler;
+  } = {},
+): Promise<TestBridge> {
   const prefix = extra.prefix ?? uniquePrefix('bridge');
   const redis = connect(extra.redisUrl);
   const seenn = new Seenn({
@@ -89,15 +99,28 @@ export class JobWriter {
   constructor(private readonly seenn: Seenn) {}
 
   /** Creates a queued job of `userId`; returns the entry id of its `job.started` event. */
-  async create(userId: string, jobId: string, extra: { parentJobId?: string; childIndex?: number; children?: number } = {}): Promise<string> {
+  async create(
+    userId: string,
+    jobId: string,
+    extra: { parentJobId?: string; childIndex?: number; children?: number } = {},
+  ): Promise<string> {
     const descriptor = {
       userId,
       jobType: 'test',
       title: `Job ${jobId}`,
-      ...(extra.parentJobId === undefined ? {} : { parent: { parentJobId: extra.parentJobId, childIndex: extra.childIndex ?? 0 } }),
+      ...(extra.parentJobId === undefined
+        ? {}
+        : { parent: { parentJobId: extra.parentJobId, childIndex: extra.childIndex ?? 0 } }),
     };
-    const record = createRecord(jobId, this.seenn.context.options.appId, descriptor, { queueName: 'q', bullId: jobId, createdAtMs: this.tick(), maxAttempts: 1, state: 'waiting' });
-    if (extra.children !== undefined) record.job.children = { total: extra.children, completed: 0, failed: 0, running: 0, pending: extra.children };
+    const record = createRecord(jobId, this.seenn.context.options.appId, descriptor, {
+      queueName: 'q',
+      bullId: jobId,
+      createdAtMs: this.tick(),
+      maxAttempts: 1,
+      state: 'waiting',
+    });
+    if (extra.children !== undefined)
+      record.job.children = { total: extra.children, completed: 0, failed: 0, running: 0, pending: extra.children };
     await this.seenn.context.store.claimOwner(jobId, userId);
     return this.commit(record, 0, true);
   }
@@ -113,7 +136,10 @@ export class JobWriter {
   }
 
   /** Moves a job to a terminal status; returns the event's entry id. */
-  finish(jobId: string, status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'> = 'completed'): Promise<string> {
+  finish(
+    jobId: string,
+    status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'> = 'completed',
+  ): Promise<string> {
     return this.update(jobId, (job) => {
       job.status = status;
       if (status === 'completed') job.progress = 100;
@@ -138,7 +164,12 @@ export class JobWriter {
 
   private async commit(record: JobRecord, expectedVersion: number, index: boolean): Promise<string> {
     const result = await this.seenn.context.store.commit(record.job.userId, [
-      { expectedVersion, record, event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) }, index },
+      {
+        expectedVersion,
+        record,
+        event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) },
+        index,
+      },
     ]);
     if (result.status !== 'ok') throw new Error(`commit ${result.status}`);
     this.records.set(record.job.id, { record, version: expectedVersion + 1 });
@@ -159,7 +190,20 @@ export interface SeenEvent {
 }
 
 /** The SSE event names the bridge sends. */
-export const EVENT_NAMES = ['connected', 'job.sync', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled', 'child.progress', 'job.output', 'heartbeat', 'connection.idle', 'error'] as const;
+export const EVENT_NAMES = [
+  'connected',
+  'job.sync',
+  'job.started',
+  'job.progress',
+  'job.completed',
+  'job.failed',
+  'job.cancelled',
+  'child.progress',
+  'job.output',
+  'heartbeat',
+  'connection.idle',
+  'error',
+] as const;
 
 /** An `eventsource` (v4) client that records every named event it receives. */
 export class RecordingEventSource {
@@ -173,7 +217,10 @@ export class RecordingEventSource {
    * @param options - `token` (sent as `Authorization: Bearer`), and `resolveUrl` to send each
    *   (re)connection elsewhere (a stand-in for a load balancer)
    */
-  constructor(url: string, options: { token?: string; lastEventId?: string; resolveUrl?: (url: string) => string } = {}) {
+  constructor(
+    url: string,
+    options: { token?: string; lastEventId?: string; resolveUrl?: (url: string) => string } = {},
+  ) {
     const { token, lastEventId, resolveUrl } = options;
     this.source = new EventSource(url, {
       fetch: (input, init) => {
@@ -194,7 +241,11 @@ export class RecordingEventSource {
       this.source.addEventListener(name, (event: MessageEvent<string>) => {
         // The `error` listener also hears connection errors, which carry no data.
         if (typeof event.data !== 'string') return;
-        this.events.push({ type: name, id: event.lastEventId, data: JSON.parse(event.data) as Record<string, unknown> });
+        this.events.push({
+          type: name,
+          id: event.lastEventId,
+          data: JSON.parse(event.data) as Record<string, unknown>,
+        });
       });
     }
   }
@@ -206,7 +257,9 @@ export class RecordingEventSource {
 
   /** Job events that carry a job object (everything but sync and output, in order). */
   jobEvents(): SeenEvent[] {
-    return this.events.filter((event) => event.type.startsWith('job.') && event.type !== 'job.sync' && event.type !== 'job.output');
+    return this.events.filter(
+      (event) => event.type.startsWith('job.') && event.type !== 'job.sync' && event.type !== 'job.output',
+    );
   }
 
   close(): void {
@@ -248,7 +301,14 @@ export class RawSseClient {
    */
   constructor(port: number, path: string, headers: Record<string, string> = {}) {
     this.socket = net.connect(port, '127.0.0.1');
-    const head = [`GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Accept: text/event-stream', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+    const head = [
+      `GET ${path} HTTP/1.1`,
+      'Host: 127.0.0.1',
+      'Accept: text/event-stream',
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      '',
+      '',
+    ].join('\r\n');
     this.socket.write(head);
     this.socket.on('data', (data: Buffer) => this.onData(data));
     this.socket.on('error', () => undefined);
@@ -328,8 +388,14 @@ export class RawSseClient {
 }
 
 /** Fetches `url` with a bearer token and returns status, headers and the parsed JSON body. */
-export async function getJson(url: string, token?: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
-  const response = await fetch(url, { headers: { ...headers, ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }) } });
+export async function getJson(
+  url: string,
+  token?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    headers: { ...headers, ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }) },
+  });
   const body = (await response.json()) as Record<string, unknown>;
   return { status: response.status, headers: response.headers, body };
 }

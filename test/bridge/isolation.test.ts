@@ -40,7 +40,12 @@ beforeAll(async () => {
   console.info(`isolation seed: ${SEED}`);
   bridge = await startBridge({ rateLimit: null, maxStreamsPerUser: 100 });
   writer = new JobWriter(bridge.seenn);
-  foreignApp = new Seenn({ connection: connect(), appId: 'foreign', prefix: uniquePrefix('foreign'), tokenSecret: SECRET });
+  foreignApp = new Seenn({
+    connection: connect(),
+    appId: 'foreign',
+    prefix: uniquePrefix('foreign'),
+    tokenSecret: SECRET,
+  });
   for (const user of USERS) {
     const ids: string[] = [];
     for (let j = 0; j < JOBS_PER_USER; j += 1) {
@@ -62,25 +67,45 @@ afterAll(async () => {
 async function credential(kind: Credential['kind'], user: string): Promise<Credential> {
   const now = Math.floor(Date.now() / 1000);
   const sign = (secret: string, sub: string, iat: number, exp: number) =>
-    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuer('seenn-bullmq').setAudience('seenn:default').setIssuedAt(iat).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuer('seenn-bullmq')
+      .setAudience('seenn:default')
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(secret));
   switch (kind) {
     case 'own':
       return { kind, token: await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 120 }), grants: user };
     case 'scoped': {
       const scope = [pick(jobsOf.get(user) as string[])];
-      return { kind, token: await bridge.seenn.tokens.issue({ userId: user, jobIds: scope, ttlSeconds: 120 }), grants: user, scope };
+      return {
+        kind,
+        token: await bridge.seenn.tokens.issue({ userId: user, jobIds: scope, ttlSeconds: 120 }),
+        grants: user,
+        scope,
+      };
     }
     case 'expired':
       return { kind, token: await sign(SECRET, user, now - 600, now - 1), grants: null };
     case 'tampered': {
       // A valid token of `user` whose payload is rewritten to name another user.
-      const [header, payload, signature] = (await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 120 })).split('.') as [string, string, string];
+      const [header, payload, signature] = (await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 120 })).split(
+        '.',
+      ) as [string, string, string];
       const other = pick(USERS.filter((candidate) => candidate !== user));
-      const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: other })).toString('base64url');
+      const forged = Buffer.from(
+        JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: other }),
+      ).toString('base64url');
       return { kind, token: `${header}.${forged}.${signature}`, grants: null };
     }
     case 'wrong-secret':
-      return { kind, token: await sign('not-the-secret-not-the-secret-not-the-secret', user, now, now + 120), grants: null };
+      return {
+        kind,
+        token: await sign('not-the-secret-not-the-secret-not-the-secret', user, now, now + 120),
+        grants: null,
+      };
     case 'foreign-app':
       return { kind, token: await foreignApp.tokens.issue({ userId: user, ttlSeconds: 120 }), grants: null };
     case 'garbage':
@@ -100,7 +125,19 @@ function expectedStatus(cred: Credential, jobId: string): number {
 
 describe('isolation', () => {
   it(`holds for ${REST_CASES} random REST requests`, { timeout: 120_000 }, async () => {
-    const kinds: Credential['kind'][] = ['own', 'own', 'own', 'scoped', 'scoped', 'expired', 'tampered', 'wrong-secret', 'foreign-app', 'garbage', 'missing'];
+    const kinds: Credential['kind'][] = [
+      'own',
+      'own',
+      'own',
+      'scoped',
+      'scoped',
+      'expired',
+      'tampered',
+      'wrong-secret',
+      'foreign-app',
+      'garbage',
+      'missing',
+    ];
     const allJobs = [...ownerOf.keys(), 'no-such-job', `${USERS[0]}-job-9-x`];
     const tally = { checked: 0, ok: 0, unauthorized: 0, forbidden: 0, notFound: 0 };
     const cases = await Promise.all(
@@ -131,7 +168,9 @@ describe('isolation', () => {
             expect(job.userId).toBe(cred.grants);
             return job.id;
           });
-          const visible = (jobsOf.get(cred.grants as string) as string[]).filter((id) => cred.scope === undefined || cred.scope.includes(id));
+          const visible = (jobsOf.get(cred.grants as string) as string[]).filter(
+            (id) => cred.scope === undefined || cred.scope.includes(id),
+          );
           expect(new Set(ids)).toEqual(new Set(visible));
           tally.ok += 1;
         } else if (status === 401) tally.unauthorized += 1;
@@ -154,31 +193,52 @@ describe('isolation', () => {
       const own = await credential('own', user);
       streams.push({ user, client: new RawSseClient(bridge.port, `/v1/sse?token=${own.token}`) });
       const scoped = await credential('scoped', user);
-      streams.push({ user, scope: scoped.scope as string[], client: new RawSseClient(bridge.port, `/v1/sse?token=${scoped.token}`) });
+      streams.push({
+        user,
+        scope: scoped.scope as string[],
+        client: new RawSseClient(bridge.port, `/v1/sse?token=${scoped.token}`),
+      });
       const filter = pick(jobsOf.get(user) as string[]);
-      streams.push({ user, filter, client: new RawSseClient(bridge.port, `/v1/sse?token=${own.token}&jobId=${filter}`) });
+      streams.push({
+        user,
+        filter,
+        client: new RawSseClient(bridge.port, `/v1/sse?token=${own.token}&jobId=${filter}`),
+      });
       // Refused streams: bad credentials, someone else's job as the filter, someone else's userId.
       for (const kind of ['expired', 'tampered', 'wrong-secret', 'foreign-app', 'garbage'] as const) {
         const bad = await credential(kind, user);
-        const answer = await getJson(`${bridge.baseUrl}/sse?userId=${user}${bad.token === undefined ? '' : `&token=${bad.token}`}`);
+        const answer = await getJson(
+          `${bridge.baseUrl}/sse?userId=${user}${bad.token === undefined ? '' : `&token=${bad.token}`}`,
+        );
         expect(answer.status, kind).toBe(401);
         refused += 1;
       }
       const otherJob = pick([...ownerOf.keys()].filter((id) => ownerOf.get(id) !== user));
       expect((await getJson(`${bridge.baseUrl}/sse?jobId=${otherJob}&token=${own.token}`)).status).toBe(404);
-      expect((await getJson(`${bridge.baseUrl}/sse?userId=${pick(USERS.filter((u) => u !== user))}&token=${own.token}`)).status).toBe(403);
+      expect(
+        (await getJson(`${bridge.baseUrl}/sse?userId=${pick(USERS.filter((u) => u !== user))}&token=${own.token}`))
+          .status,
+      ).toBe(403);
       refused += 2;
     }
-    await waitFor(() => streams.every((stream) => stream.client.ofType('connected').length === 1), { what: 'every stream connected' });
+    await waitFor(() => streams.every((stream) => stream.client.ofType('connected').length === 1), {
+      what: 'every stream connected',
+    });
 
     // A burst of changes over every job of every user, in random order.
     const events: { id: string; jobId: string; user: string }[] = [];
     const work = [...ownerOf.keys()].flatMap((jobId) => [jobId, jobId, jobId]).sort(() => random() - 0.5);
-    for (const [n, jobId] of work.entries()) events.push({ id: await writer.progress(jobId, n % 100), jobId, user: ownerOf.get(jobId) as string });
+    for (const [n, jobId] of work.entries())
+      events.push({ id: await writer.progress(jobId, n % 100), jobId, user: ownerOf.get(jobId) as string });
 
     let checked = 0;
     for (const stream of streams) {
-      const expected = events.filter((event) => event.user === stream.user && (stream.scope === undefined || stream.scope.includes(event.jobId)) && (stream.filter === undefined || stream.filter === event.jobId));
+      const expected = events.filter(
+        (event) =>
+          event.user === stream.user &&
+          (stream.scope === undefined || stream.scope.includes(event.jobId)) &&
+          (stream.filter === undefined || stream.filter === event.jobId),
+      );
       const received = () => stream.client.blocks.filter((block) => block.event === 'job.progress');
       await waitFor(() => received().length >= expected.length, { what: `events of ${stream.user}` });
       const got = received().map((block) => {

@@ -24,7 +24,10 @@ let second: BridgeProcess;
 
 beforeAll(async () => {
   const options = { heartbeatMs: 500, retryMs: 50, retryJitterMs: 100 };
-  [first, second] = await Promise.all([spawnBridge(redisUrl(), prefix, SECRET, options), spawnBridge(redisUrl(), prefix, SECRET, options)]);
+  [first, second] = await Promise.all([
+    spawnBridge(redisUrl(), prefix, SECRET, options),
+    spawnBridge(redisUrl(), prefix, SECRET, options),
+  ]);
 });
 
 afterAll(async () => {
@@ -37,19 +40,35 @@ afterAll(async () => {
 describe('job output across a bridge SIGKILL', () => {
   it('gives every client every chunk of its job exactly once, in order', async () => {
     let target = first.port;
-    const balanced: typeof fetch = (input, init) => fetch(String(input instanceof Request ? input.url : input).replace(/:\d+\//, `:${target}/`), init);
+    const balanced: typeof fetch = (input, init) =>
+      fetch(String(input instanceof Request ? input.url : input).replace(/:\d+\//, `:${target}/`), init);
     const users = Array.from({ length: USERS }, (_, i) => `ofo-user-${i}`);
-    const jobs = await Promise.all(users.map((userId) => seenn.jobs.start({ userId, jobType: 'story', title: `Story of ${userId}` })));
-    const clients = users.map((userId) => new SeennClient({ baseUrl: `http://127.0.0.1:${first.port}/v1`, token: () => seenn.tokens.issue({ userId, ttlSeconds: 300 }), fetch: balanced, reconnectBaseMs: 20, reconnectMaxMs: 200 }));
+    const jobs = await Promise.all(
+      users.map((userId) => seenn.jobs.start({ userId, jobType: 'story', title: `Story of ${userId}` })),
+    );
+    const clients = users.map(
+      (userId) =>
+        new SeennClient({
+          baseUrl: `http://127.0.0.1:${first.port}/v1`,
+          token: () => seenn.tokens.issue({ userId, ttlSeconds: 300 }),
+          fetch: balanced,
+          reconnectBaseMs: 20,
+          reconnectMaxMs: 200,
+        }),
+    );
     const received = jobs.map(() => [] as OutputChunkEvent[]);
     const readers = jobs.map(async (job, i) => {
-      for await (const chunk of (clients[i] as SeennClient).output(job.id)) (received[i] as OutputChunkEvent[]).push(chunk);
+      for await (const chunk of (clients[i] as SeennClient).output(job.id))
+        (received[i] as OutputChunkEvent[]).push(chunk);
     });
     try {
       for (let n = 0; n < CHUNKS; n += 1) {
         await Promise.all(jobs.map((job, i) => job.appendOutput(`u${i}-c${n}`)));
         if (n === KILL_AFTER) {
-          await waitFor(() => received.every((chunks) => chunks.length >= KILL_AFTER / 2), { what: 'live output before the kill', timeoutMs: 20_000 });
+          await waitFor(() => received.every((chunks) => chunks.length >= KILL_AFTER / 2), {
+            what: 'live output before the kill',
+            timeoutMs: 20_000,
+          });
           target = second.port;
           await first.kill('SIGKILL');
         }

@@ -8,7 +8,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
 import { SEENN_RN_LISTENED_EVENTS, SeennRnSseParser } from './fixtures/seenn-rn-sse-parser.js';
-import { getJson, JobWriter, RawSseClient, RecordingEventSource, startBridge, type SeenEvent, type TestBridge } from './helpers.js';
+import {
+  getJson,
+  JobWriter,
+  RawSseClient,
+  RecordingEventSource,
+  startBridge,
+  type SeenEvent,
+  type TestBridge,
+} from './helpers.js';
 
 let bridge: TestBridge;
 let writer: JobWriter;
@@ -23,7 +31,14 @@ afterAll(async () => {
 });
 
 function outputs(client: RecordingEventSource): Array<[string, string, number, unknown]> {
-  return client.ofType('job.output').map((event: SeenEvent) => [event.data['jobId'] as string, event.data['stream'] as string, event.data['seq'] as number, event.data['chunk']]);
+  return client
+    .ofType('job.output')
+    .map((event: SeenEvent) => [
+      event.data['jobId'] as string,
+      event.data['stream'] as string,
+      event.data['seq'] as number,
+      event.data['chunk'],
+    ]);
 }
 
 async function tokenFor(userId: string, jobIds?: string[]): Promise<string> {
@@ -36,7 +51,9 @@ describe('job.output on the event stream', () => {
     const handle = bridge.seenn.jobs.handle('oa-1');
     await handle.appendOutput('Once');
     await handle.appendOutput({ token: ' upon' });
-    const client = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=oa-1&output=output`, { token: await tokenFor('out-a') });
+    const client = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=oa-1&output=output`, {
+      token: await tokenFor('out-a'),
+    });
     try {
       await waitFor(() => outputs(client).length === 2, { what: 'the stored chunks' });
       for (const word of [' a', ' time']) await handle.appendOutput(word);
@@ -79,11 +96,18 @@ describe('job.output on the event stream', () => {
     await writer.create('out-a', 'oa-5');
     const handle = bridge.seenn.jobs.handle('oa-5');
     for (let i = 0; i < 450; i += 1) await handle.appendOutput(`t${i}`);
-    await waitFor(async () => (await bridge.redis.llen(bridge.seenn.context.keys.outputStream('out-a', 'oa-5', 'output'))) === 450, { what: 'the chunks to be stored' });
-    const raw = new RawSseClient(bridge.port, `/v1/sse?jobId=oa-5&output=output&outputAfter=-1`, { Authorization: `Bearer ${await tokenFor('out-a')}` });
+    await waitFor(
+      async () => (await bridge.redis.llen(bridge.seenn.context.keys.outputStream('out-a', 'oa-5', 'output'))) === 450,
+      { what: 'the chunks to be stored' },
+    );
+    const raw = new RawSseClient(bridge.port, `/v1/sse?jobId=oa-5&output=output&outputAfter=-1`, {
+      Authorization: `Bearer ${await tokenFor('out-a')}`,
+    });
     try {
       await waitFor(() => raw.ofType('job.output').length === 450, { what: 'the stored output' });
-      expect(raw.ofType('job.output').map((block) => (JSON.parse(block.data ?? '{}') as { seq: number }).seq)).toEqual(Array.from({ length: 450 }, (_, i) => i));
+      expect(raw.ofType('job.output').map((block) => (JSON.parse(block.data ?? '{}') as { seq: number }).seq)).toEqual(
+        Array.from({ length: 450 }, (_, i) => i),
+      );
       expect(raw.chunks.filter((chunk) => chunk.includes('event:job.output'))).toHaveLength(3);
     } finally {
       raw.close();
@@ -93,7 +117,9 @@ describe('job.output on the event stream', () => {
   it('reads chunks the live channel missed back from Redis before the next live one', async () => {
     await writer.create('out-a', 'oa-3');
     const handle = bridge.seenn.jobs.handle('oa-3');
-    const client = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=oa-3&output=output`, { token: await tokenFor('out-a') });
+    const client = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=oa-3&output=output`, {
+      token: await tokenFor('out-a'),
+    });
     try {
       await waitFor(() => client.ofType('job.sync').length === 1, { what: 'the stream to open' });
       await handle.appendOutput('first');
@@ -118,7 +144,9 @@ describe('job.output on the event stream', () => {
   it('reads what Pub/Sub dropped from Redis once the hub has resubscribed, with no later chunk to show the gap', async () => {
     await writer.create('out-a', 'oa-4');
     const handle = bridge.seenn.jobs.handle('oa-4');
-    const client = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=oa-4&output=output`, { token: await tokenFor('out-a') });
+    const client = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=oa-4&output=output`, {
+      token: await tokenFor('out-a'),
+    });
     try {
       await handle.appendOutput('before');
       await waitFor(() => outputs(client).length === 1, { what: 'the first chunk' });
@@ -126,8 +154,12 @@ describe('job.output on the event stream', () => {
       const { keys } = bridge.seenn.context;
       await bridge.redis.rpush(keys.outputStream('out-a', 'oa-4', 'output'), '"while away"');
       const subscriptions = bridge.router.bridge.stats.hub.subscriptions;
-      (bridge.router.bridge as unknown as { hub: { subscriber: { disconnect(reconnect: boolean): void } } }).hub.subscriber.disconnect(true);
-      await waitFor(() => bridge.router.bridge.stats.hub.subscriptions > subscriptions, { what: 'the hub to resubscribe' });
+      (
+        bridge.router.bridge as unknown as { hub: { subscriber: { disconnect(reconnect: boolean): void } } }
+      ).hub.subscriber.disconnect(true);
+      await waitFor(() => bridge.router.bridge.stats.hub.subscriptions > subscriptions, {
+        what: 'the hub to resubscribe',
+      });
       await waitFor(() => outputs(client).length === 2, { what: 'the dropped chunk' });
       expect(outputs(client).map(([, , seq, chunk]) => [seq, chunk])).toEqual([
         [0, 'before'],
@@ -148,12 +180,23 @@ describe('job.output on the event stream', () => {
     const other = new RecordingEventSource(`${bridge.baseUrl}/sse`, { token: await tokenFor('out-c') });
     const clients = [all, logOnly, scoped, other];
     try {
-      await waitFor(() => clients.every((client) => client.ofType('connected').length === 1 && client.ofType('job.sync').length >= 1), { what: 'four streams open' });
+      await waitFor(
+        () =>
+          clients.every((client) => client.ofType('connected').length === 1 && client.ofType('job.sync').length >= 1),
+        { what: 'four streams open' },
+      );
       await bridge.seenn.jobs.handle('ob-1').appendOutput('b1 out');
       await bridge.seenn.jobs.handle('ob-1').appendOutput('b1 log', { stream: 'log' });
       await bridge.seenn.jobs.handle('ob-2').appendOutput('b2 out');
       await bridge.seenn.jobs.handle('oc-1').appendOutput('c1 out');
-      await waitFor(() => outputs(all).length === 3 && outputs(other).length === 1 && outputs(scoped).length === 1 && outputs(logOnly).length === 1, { what: 'live output' });
+      await waitFor(
+        () =>
+          outputs(all).length === 3 &&
+          outputs(other).length === 1 &&
+          outputs(scoped).length === 1 &&
+          outputs(logOnly).length === 1,
+        { what: 'live output' },
+      );
       expect(outputs(all)).toEqual([
         ['ob-1', 'output', 0, 'b1 out'],
         ['ob-1', 'log', 0, 'b1 log'],
@@ -172,11 +215,15 @@ describe('job.output on the event stream', () => {
     await writer.create('out-p', 'op-parent', { children: 1 });
     await writer.create('out-p', 'op-child', { parentJobId: 'op-parent', childIndex: 0 });
     await writer.create('out-p', 'op-other');
-    const filtered = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=op-parent`, { token: await tokenFor('out-p') });
+    const filtered = new RecordingEventSource(`${bridge.baseUrl}/sse?jobId=op-parent`, {
+      token: await tokenFor('out-p'),
+    });
     const scoped = new RecordingEventSource(`${bridge.baseUrl}/sse`, { token: await tokenFor('out-p', ['op-parent']) });
     const clients = [filtered, scoped];
     try {
-      await waitFor(() => clients.every((client) => client.ofType('job.sync').length === 2), { what: 'the parent and its child synced' });
+      await waitFor(() => clients.every((client) => client.ofType('job.sync').length === 2), {
+        what: 'the parent and its child synced',
+      });
       await bridge.seenn.jobs.handle('op-other').appendOutput('not for them');
       await bridge.seenn.jobs.handle('op-child').appendOutput('child says hi');
       await waitFor(() => clients.every((client) => outputs(client).length === 1), { what: "the child's output" });
@@ -198,14 +245,26 @@ describe('job.output on the event stream', () => {
       expect(rest.status).toBe(404);
       expect(rest.body).toEqual({ error: { ...(unknown.body['error'] as object), details: { id: 'od-1' } } });
       expect(JSON.stringify(rest.body)).not.toContain('secret');
-      const sse = await fetch(`${bridge.baseUrl}/sse?jobId=od-1&output=output&outputAfter=-1`, { headers: { Authorization: `Bearer ${token}` } });
+      const sse = await fetch(`${bridge.baseUrl}/sse?jobId=od-1&output=output&outputAfter=-1`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
       expect(sse.status).toBe(404);
       expect(await sse.text()).not.toContain('secret');
     }
     const owner = await tokenFor('out-d');
-    for (const query of ['output=a%20b', 'output=output&outputAfter=0', 'jobId=od-1&outputAfter=0', 'jobId=od-1&output=output&outputAfter=-2', 'jobId=od-1&output=output&outputAfter=x']) {
+    for (const query of [
+      'output=a%20b',
+      'output=output&outputAfter=0',
+      'jobId=od-1&outputAfter=0',
+      'jobId=od-1&output=output&outputAfter=-2',
+      'jobId=od-1&output=output&outputAfter=x',
+    ]) {
       const answer = await getJson(`${bridge.baseUrl}/sse?${query}`, owner);
-      expect([query, answer.status, (answer.body['error'] as { code: string }).code]).toEqual([query, 400, 'VALIDATION_ERROR']);
+      expect([query, answer.status, (answer.body['error'] as { code: string }).code]).toEqual([
+        query,
+        400,
+        'VALIDATION_ERROR',
+      ]);
     }
     for (const query of ['stream=a%20b', 'after=-2', 'after=1.5', 'limit=0', 'limit=1001']) {
       const answer = await getJson(`${bridge.baseUrl}/jobs/od-1/output?${query}`, owner);
@@ -223,13 +282,37 @@ describe('GET /jobs/:id/output', () => {
     const token = await tokenFor('out-f');
     const url = `${bridge.baseUrl}/jobs/of-1/output`;
     // Calls made within outputFlushMs are written together when the window ends.
-    await waitFor(async () => ((await getJson(`${url}?after=3`, token)).body['chunks'] as unknown[]).length === 1, { what: 'the held chunks to be written' });
-    await waitFor(async () => ((await getJson(`${url}?stream=log`, token)).body['chunks'] as unknown[]).length === 1, { what: 'the log chunk to be written' });
-    expect((await getJson(`${url}?limit=2`, token)).body).toEqual({ chunks: [{ seq: 0, chunk: 'a' }, { seq: 1, chunk: 'b' }], next: 1, done: false });
-    expect((await getJson(`${url}?after=1&limit=2`, token)).body).toEqual({ chunks: [{ seq: 2, chunk: 'c' }, { seq: 3, chunk: 'd' }], next: 3, done: false });
-    expect((await getJson(`${url}?after=3&limit=2`, token)).body).toEqual({ chunks: [{ seq: 4, chunk: 'e' }], done: false });
+    await waitFor(async () => ((await getJson(`${url}?after=3`, token)).body['chunks'] as unknown[]).length === 1, {
+      what: 'the held chunks to be written',
+    });
+    await waitFor(async () => ((await getJson(`${url}?stream=log`, token)).body['chunks'] as unknown[]).length === 1, {
+      what: 'the log chunk to be written',
+    });
+    expect((await getJson(`${url}?limit=2`, token)).body).toEqual({
+      chunks: [
+        { seq: 0, chunk: 'a' },
+        { seq: 1, chunk: 'b' },
+      ],
+      next: 1,
+      done: false,
+    });
+    expect((await getJson(`${url}?after=1&limit=2`, token)).body).toEqual({
+      chunks: [
+        { seq: 2, chunk: 'c' },
+        { seq: 3, chunk: 'd' },
+      ],
+      next: 3,
+      done: false,
+    });
+    expect((await getJson(`${url}?after=3&limit=2`, token)).body).toEqual({
+      chunks: [{ seq: 4, chunk: 'e' }],
+      done: false,
+    });
     expect((await getJson(`${url}?after=4`, token)).body).toEqual({ chunks: [], done: false });
-    expect((await getJson(`${url}?stream=log`, token)).body).toEqual({ chunks: [{ seq: 0, chunk: { line: 1 } }], done: false });
+    expect((await getJson(`${url}?stream=log`, token)).body).toEqual({
+      chunks: [{ seq: 0, chunk: { line: 1 } }],
+      done: false,
+    });
     expect((await getJson(`${url}?stream=none`, token)).body).toEqual({ chunks: [], done: false });
     await writer.finish('of-1');
     expect((await getJson(`${url}?after=3`, token)).body).toEqual({ chunks: [{ seq: 4, chunk: 'e' }], done: true });
@@ -252,7 +335,9 @@ describe("Seenn's React Native SDK parser", () => {
         ids.push(await writer.progress('og-1', i * 10));
       }
       ids.push(await writer.finish('og-1'));
-      await waitFor(() => raw.ofType('job.output').length === 3 && raw.ofType('job.completed').length === 1, { what: 'output and job events' });
+      await waitFor(() => raw.ofType('job.output').length === 3 && raw.ofType('job.completed').length === 1, {
+        what: 'output and job events',
+      });
 
       const sdk = new SeennRnSseParser();
       const seen: Array<[string, unknown]> = [];

@@ -66,7 +66,10 @@ function writeTap(writes: Map<string, TappedWrite[]>): express.RequestHandler {
       writes.set(name, list);
       const write = res.write.bind(res) as (...args: unknown[]) => boolean;
       res.write = ((chunk: unknown, ...rest: unknown[]) => {
-        list.push({ atMs: Date.now(), text: typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8') });
+        list.push({
+          atMs: Date.now(),
+          text: typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'),
+        });
         return write(chunk, ...rest);
       }) as typeof res.write;
     }
@@ -76,7 +79,9 @@ function writeTap(writes: Map<string, TappedWrite[]>): express.RequestHandler {
 
 /** Position updates: `job.progress` blocks without `id:`. */
 function positionBlocks(client: RawSseClient, jobId?: string): RawBlock[] {
-  return client.ofType('job.progress').filter((block) => block.id === undefined && (jobId === undefined || jobOf(block).id === jobId));
+  return client
+    .ofType('job.progress')
+    .filter((block) => block.id === undefined && (jobId === undefined || jobOf(block).id === jobId));
 }
 
 function jobOf(block: RawBlock): SeennJob {
@@ -102,12 +107,18 @@ describe('live queue positions', () => {
     const publisher = seenn.publisher({ queues: [queueName], blockMs: 100, leaseMs: 2_000 });
     await publisher.start();
     const ahead: SeennJob[] = [];
-    for (let i = 0; i < AHEAD; i += 1) ahead.push(await seenn.jobs.start({ queue: queueName, userId: 'pos-ahead', jobType: 'render', title: `Ahead ${i}` }));
+    for (let i = 0; i < AHEAD; i += 1)
+      ahead.push(
+        await seenn.jobs.start({ queue: queueName, userId: 'pos-ahead', jobType: 'render', title: `Ahead ${i}` }),
+      );
     const watched = await seenn.jobs.start({ queue: queueName, userId: user, jobType: 'render', title: 'Mine' });
     // Another job of the same user, in a queue nobody works: queued, its position never changes.
     const idle = await seenn.jobs.start({ queue: 'pos-idle', userId: user, jobType: 'render', title: 'Idle' });
     // The same data behind a bridge with live positions off.
-    const quiet = await startBridge({ positionIntervalMs: null, heartbeatMs: 200 }, { prefix: bridge.prefix, dropPrefix: false });
+    const quiet = await startBridge(
+      { positionIntervalMs: null, heartbeatMs: 200 },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
 
     const token = await seenn.tokens.issue({ userId: user, ttlSeconds: 120 });
     const scoped = await seenn.tokens.issue({ userId: user, jobIds: [idle.id], ttlSeconds: 120 });
@@ -121,18 +132,39 @@ describe('live queue positions', () => {
     const gated = [...ahead.slice(-3), watched].map((job) => job.id);
     const gates = new Gates();
     let worker: Worker | undefined;
-    const positionSeen = (position: number) => () => positionBlocks(main, watched.id).some((block) => jobOf(block).queue?.position === position);
+    const positionSeen = (position: number) => () =>
+      positionBlocks(main, watched.id).some((block) => jobOf(block).queue?.position === position);
     try {
-      await waitFor(() => main.ofType('job.sync').length === 2 && off.ofType('job.sync').length === 2, { what: 'job.sync on both bridges' });
-      await waitFor(() => filtered.ofType('job.sync').length === 1 && scopedClient.ofType('job.sync').length === 1 && otherUser.ofType('connected').length === 1, { what: 'the other streams' });
-      const synced = main.ofType('job.sync').map(jobOf).find((job) => job.id === watched.id);
+      await waitFor(() => main.ofType('job.sync').length === 2 && off.ofType('job.sync').length === 2, {
+        what: 'job.sync on both bridges',
+      });
+      await waitFor(
+        () =>
+          filtered.ofType('job.sync').length === 1 &&
+          scopedClient.ofType('job.sync').length === 1 &&
+          otherUser.ofType('connected').length === 1,
+        { what: 'the other streams' },
+      );
+      const synced = main
+        .ofType('job.sync')
+        .map(jobOf)
+        .find((job) => job.id === watched.id);
       expect(synced?.queue).toEqual({ position: AHEAD + 1, total: AHEAD + 1, queueName });
-      expect(off.ofType('job.sync').map(jobOf).find((job) => job.id === watched.id)?.queue).toEqual({ position: AHEAD + 1, total: AHEAD + 1, queueName });
+      expect(
+        off
+          .ofType('job.sync')
+          .map(jobOf)
+          .find((job) => job.id === watched.id)?.queue,
+      ).toEqual({ position: AHEAD + 1, total: AHEAD + 1, queueName });
       // Watched: the two queued jobs of the main stream (the idle one shared with two more streams).
       await waitFor(() => bridge.router.bridge.stats.watchedJobs === 2, { what: 'two watched jobs' });
       expect(quiet.router.bridge.stats.watchedJobs).toBe(0);
 
-      worker = new Worker(queueName, (job) => (gated.includes(String(job.id)) ? gates.wait(String(job.id)) : delay(30)), { connection: connect(), prefix: bridge.prefix, concurrency: 1 });
+      worker = new Worker(
+        queueName,
+        (job) => (gated.includes(String(job.id)) ? gates.wait(String(job.id)) : delay(30)),
+        { connection: connect(), prefix: bridge.prefix, concurrency: 1 },
+      );
       // The fast jobs move the queue faster than the interval; then one step at a time: 3, 2, 1.
       await waitFor(positionSeen(3), { what: 'position 3', timeoutMs: 15_000 });
       gates.open(gated[0] as string);
@@ -140,14 +172,19 @@ describe('live queue positions', () => {
       gates.open(gated[1] as string);
       await waitFor(positionSeen(1), { what: 'position 1' });
       gates.open(gated[2] as string);
-      const isRunning = (block: RawBlock): boolean => block.id !== undefined && jobOf(block).id === watched.id && jobOf(block).status === 'running';
-      await waitFor(() => main.ofType('job.progress').some(isRunning) && off.ofType('job.progress').some(isRunning), { what: 'the watched job running on both bridges' });
+      const isRunning = (block: RawBlock): boolean =>
+        block.id !== undefined && jobOf(block).id === watched.id && jobOf(block).status === 'running';
+      await waitFor(() => main.ofType('job.progress').some(isRunning) && off.ofType('job.progress').some(isRunning), {
+        what: 'the watched job running on both bridges',
+      });
       await waitFor(() => bridge.router.bridge.stats.watchedJobs === 1, { what: 'the running job unwatched' });
       // Two heartbeats (200 ms each) after it runs: more than two intervals without a position update.
       const heartbeatsBefore = main.ofType('heartbeat').length;
       await waitFor(() => main.ofType('heartbeat').length >= heartbeatsBefore + 2, { what: 'two heartbeats' });
       gates.open(watched.id);
-      await waitFor(() => main.ofType('job.completed').some((block) => jobOf(block).id === watched.id), { what: 'the watched job completed' });
+      await waitFor(() => main.ofType('job.completed').some((block) => jobOf(block).id === watched.id), {
+        what: 'the watched job completed',
+      });
 
       // The countdown: job.progress without id:, strictly decreasing, ending 3, 2, 1, only while queued.
       const updates = positionBlocks(main);
@@ -164,23 +201,31 @@ describe('live queue positions', () => {
       const runningAt = order.findIndex(isRunning);
       expect(order.slice(runningAt).filter((block) => block.id === undefined)).toEqual([]);
       // Every write is one whole event.
-      for (const chunk of main.chunks) expect(chunk.endsWith('\n\n') && !chunk.slice(0, -2).includes('\n\n')).toBe(true);
+      for (const chunk of main.chunks)
+        expect(chunk.endsWith('\n\n') && !chunk.slice(0, -2).includes('\n\n')).toBe(true);
 
       // Server side: at most one position update of the job per interval. The watcher's own spacing is
       // checked exactly in test/position/watcher.test.ts; a write here can come a little later than its
       // emit (an update that arrives while the stream catches up waits for it), so consecutive writes
       // may sit closer than the interval by that delay — but never by more than half, and never more
       // writes than intervals in the span. (Date.now moves in 1 ms steps: allow that one step.)
-      const tapped = (writes.get('main') ?? []).filter((write) => /^event: ?job\.progress\n/.test(write.text) && !/\nid:/.test(write.text));
+      const tapped = (writes.get('main') ?? []).filter(
+        (write) => /^event: ?job\.progress\n/.test(write.text) && !/\nid:/.test(write.text),
+      );
       expect(tapped).toHaveLength(updates.length);
-      for (let i = 1; i < tapped.length; i += 1) expect((tapped[i] as TappedWrite).atMs - (tapped[i - 1] as TappedWrite).atMs).toBeGreaterThanOrEqual(INTERVAL_MS / 2);
+      for (let i = 1; i < tapped.length; i += 1)
+        expect((tapped[i] as TappedWrite).atMs - (tapped[i - 1] as TappedWrite).atMs).toBeGreaterThanOrEqual(
+          INTERVAL_MS / 2,
+        );
       const spanMs = (tapped.at(-1) as TappedWrite).atMs - (tapped[0] as TappedWrite).atMs;
       expect(tapped.length).toBeLessThanOrEqual(Math.floor(spanMs / (INTERVAL_MS - 1)) + 1);
 
       // Streams not watching the job got no position: positions off, another user, a filter or a
       // scope for the idle job (whose position never changed).
       expect(positionBlocks(off)).toEqual([]);
-      expect(off.ofType('job.progress').filter((block) => jobOf(block).id === watched.id).length).toBeGreaterThanOrEqual(1);
+      expect(
+        off.ofType('job.progress').filter((block) => jobOf(block).id === watched.id).length,
+      ).toBeGreaterThanOrEqual(1);
       expect(otherUser.jobEvents()).toEqual([]);
       expect(filtered.jobEvents()).toEqual([]);
       expect(scopedClient.jobEvents()).toEqual([]);
@@ -195,7 +240,9 @@ describe('live queue positions', () => {
       await quiet.close();
     }
     // Streams gone: nothing watched any more.
-    await waitFor(() => bridge.router.bridge.stats.watchedJobs === 0 && bridge.router.bridge.stats.streams === 0, { what: 'every watch released' });
+    await waitFor(() => bridge.router.bridge.stats.watchedJobs === 0 && bridge.router.bridge.stats.streams === 0, {
+      what: 'every watch released',
+    });
   });
 
   it('a recovered stream watches its queued jobs, and a replayed entry carries the latest known position', async () => {
@@ -204,9 +251,12 @@ describe('live queue positions', () => {
     const queueName = 'pos-resume';
     const token = await seenn.tokens.issue({ userId: user, ttlSeconds: 120 });
     await seenn.jobs.start({ queue: 'pos-resume-idle', userId: user, jobType: 'render', title: 'First' });
-    for (let i = 0; i < 3; i += 1) await seenn.jobs.start({ queue: queueName, userId: 'pos-ahead', jobType: 'render', title: `Ahead ${i}` });
+    for (let i = 0; i < 3; i += 1)
+      await seenn.jobs.start({ queue: queueName, userId: 'pos-ahead', jobType: 'render', title: `Ahead ${i}` });
     const mine = await seenn.jobs.start({ queue: queueName, userId: user, jobType: 'render', title: 'Mine' });
-    const [firstEntry, mineEntry] = (await bridge.redis.xrange(seenn.context.keys.stream(user), '-', '+')).map(([id]) => id);
+    const [firstEntry, mineEntry] = (await bridge.redis.xrange(seenn.context.keys.stream(user), '-', '+')).map(
+      ([id]) => id,
+    );
     expect(firstEntry).toBeDefined();
     expect(mineEntry).toBeDefined();
 
@@ -214,18 +264,30 @@ describe('live queue positions', () => {
     // watches them; the first position update follows.
     const recovered = new RawSseClient(bridge.port, `/v1/sse?token=${token}`, { 'Last-Event-ID': mineEntry as string });
     try {
-      await waitFor(() => positionBlocks(recovered, mine.id).length === 1, { what: 'the position on a recovered stream' });
+      await waitFor(() => positionBlocks(recovered, mine.id).length === 1, {
+        what: 'the position on a recovered stream',
+      });
       expect(JSON.parse(recovered.ofType('connected')[0]?.data ?? '{}')).toMatchObject({ recovered: true });
       expect(recovered.ofType('job.sync', 'job.started')).toEqual([]);
-      expect(jobOf(positionBlocks(recovered, mine.id)[0] as RawBlock).queue).toEqual({ position: 4, total: 4, queueName });
+      expect(jobOf(positionBlocks(recovered, mine.id)[0] as RawBlock).queue).toEqual({
+        position: 4,
+        total: 4,
+        queueName,
+      });
 
       // A stream resuming before `mine` was created gets its job.started replayed, with the position.
-      const replayed = new RawSseClient(bridge.port, `/v1/sse?token=${token}`, { 'Last-Event-ID': firstEntry as string });
+      const replayed = new RawSseClient(bridge.port, `/v1/sse?token=${token}`, {
+        'Last-Event-ID': firstEntry as string,
+      });
       try {
         await waitFor(() => replayed.ofType('job.started').length === 1, { what: 'the replayed job.started' });
         const block = replayed.ofType('job.started')[0] as RawBlock;
         expect(block.id).toBe(mineEntry);
-        expect(jobOf(block)).toMatchObject({ id: mine.id, status: 'queued', queue: { position: 4, total: 4, queueName } });
+        expect(jobOf(block)).toMatchObject({
+          id: mine.id,
+          status: 'queued',
+          queue: { position: 4, total: 4, queueName },
+        });
         // The idle job of the same user is watched by both streams too (counted once).
         await waitFor(() => bridge.router.bridge.stats.watchedJobs === 2, { what: 'two watched jobs' });
       } finally {
@@ -238,8 +300,15 @@ describe('live queue positions', () => {
   });
 
   it('validates positionIntervalMs with the other options', () => {
-    for (const bad of [{ positionIntervalMs: 5 }, { positionIntervalMs: 1.5 }, { positionIntervalMs: '100' }, { positionIntervalMs: 3_600_001 }]) {
-      expect(() => bridge.seenn.bridge(bad as never), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    for (const bad of [
+      { positionIntervalMs: 5 },
+      { positionIntervalMs: 1.5 },
+      { positionIntervalMs: '100' },
+      { positionIntervalMs: 3_600_001 },
+    ]) {
+      expect(() => bridge.seenn.bridge(bad as never), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
     }
   });
 
@@ -247,9 +316,19 @@ describe('live queue positions', () => {
     const close = vi.spyOn(PositionWatcher.prototype, 'close');
     try {
       const own = await startBridge({ positionIntervalMs: INTERVAL_MS }, { prefix: uniquePrefix('posclose') });
-      const job = await own.seenn.jobs.start({ queue: 'pos-close', userId: 'pos-c', jobType: 'render', title: 'Closing' });
-      const client = new RawSseClient(own.port, `/v1/sse?token=${await own.seenn.tokens.issue({ userId: 'pos-c', ttlSeconds: 60 })}`);
-      await waitFor(() => own.router.bridge.stats.watchedJobs === 1 && client.ofType('job.sync').length === 1, { what: 'the job synced and watched' });
+      const job = await own.seenn.jobs.start({
+        queue: 'pos-close',
+        userId: 'pos-c',
+        jobType: 'render',
+        title: 'Closing',
+      });
+      const client = new RawSseClient(
+        own.port,
+        `/v1/sse?token=${await own.seenn.tokens.issue({ userId: 'pos-c', ttlSeconds: 60 })}`,
+      );
+      await waitFor(() => own.router.bridge.stats.watchedJobs === 1 && client.ofType('job.sync').length === 1, {
+        what: 'the job synced and watched',
+      });
       expect(client.ofType('job.sync').map(jobOf)[0]?.id).toBe(job.id);
       await own.close();
       await client.ended;

@@ -16,9 +16,21 @@ export interface BridgeProcess {
 const FIXTURE = fileURLToPath(new URL('./fixtures/bridge-process.ts', import.meta.url));
 
 /** Spawns a bridge process on `prefix` and waits for its port. */
-export async function spawnBridge(redisUrl: string, prefix: string, secret: string, options: Record<string, unknown> = {}, timeoutMs = 20_000): Promise<BridgeProcess> {
+export async function spawnBridge(
+  redisUrl: string,
+  prefix: string,
+  secret: string,
+  options: Record<string, unknown> = {},
+  timeoutMs = 20_000,
+): Promise<BridgeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    env: { ...process.env, SEENN_TEST_REDIS_URL: redisUrl, SEENN_PREFIX: prefix, SEENN_SECRET: secret, SEENN_BRIDGE_OPTIONS: JSON.stringify(options) },
+    env: {
+      ...process.env,
+      SEENN_TEST_REDIS_URL: redisUrl,
+      SEENN_PREFIX: prefix,
+      SEENN_SECRET: secret,
+      SEENN_BRIDGE_OPTIONS: JSON.stringify(options),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -18,7 +18,9 @@ afterAll(async () => {
 
 /** Ids of the job events (not job.sync) a raw client received, in order. */
 function jobEventIds(client: RawSseClient): string[] {
-  return client.blocks.filter((block) => block.event?.startsWith('job.') && block.event !== 'job.sync').map((block) => block.id ?? '');
+  return client.blocks
+    .filter((block) => block.event?.startsWith('job.') && block.event !== 'job.sync')
+    .map((block) => block.id ?? '');
 }
 
 function connectedOf(client: RawSseClient): Record<string, unknown> {
@@ -56,7 +58,9 @@ describe('replay on reconnect', () => {
       expect(connectedOf(second)).toEqual({ userId: user, recovered: true });
       expect(second.ofType('job.sync')).toHaveLength(0);
       expect(jobEventIds(second)).toEqual([...missed, live]);
-      expect(second.ofType('job.progress').map((block) => (JSON.parse(block.data ?? '{}') as { progress: number }).progress)).toEqual([3, 4, 5, 6, 7, 8]);
+      expect(
+        second.ofType('job.progress').map((block) => (JSON.parse(block.data ?? '{}') as { progress: number }).progress),
+      ).toEqual([3, 4, 5, 6, 7, 8]);
     } finally {
       second.close();
     }
@@ -85,20 +89,23 @@ describe('replay on reconnect', () => {
 });
 
 describe('unrecoverable cursors', () => {
-  it.each(['garbage', '1-2-3', '12-', '-5', '99999999999999999999-0', '1700000000000-0x'])('answers cursor %j with recovered:false and job.sync, never an error', async (cursor) => {
-    const user = `garbage-${cursor.length}-${cursor.replace(/[^a-z0-9]/gi, '')}`;
-    const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
-    await writer.create(user, `${user}-live`);
-    const client = new RawSseClient(bridge.port, `/v1/sse?token=${token}`, { 'Last-Event-ID': cursor });
-    try {
-      await waitFor(() => client.ofType('job.sync').length === 1, { what: 'sync' });
-      expect(client.status).toBe(200);
-      expect(connectedOf(client)).toEqual({ userId: user, recovered: false });
-      expect(client.ofType('error')).toHaveLength(0);
-    } finally {
-      client.close();
-    }
-  });
+  it.each(['garbage', '1-2-3', '12-', '-5', '99999999999999999999-0', '1700000000000-0x'])(
+    'answers cursor %j with recovered:false and job.sync, never an error',
+    async (cursor) => {
+      const user = `garbage-${cursor.length}-${cursor.replace(/[^a-z0-9]/gi, '')}`;
+      const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
+      await writer.create(user, `${user}-live`);
+      const client = new RawSseClient(bridge.port, `/v1/sse?token=${token}`, { 'Last-Event-ID': cursor });
+      try {
+        await waitFor(() => client.ofType('job.sync').length === 1, { what: 'sync' });
+        expect(client.status).toBe(200);
+        expect(connectedOf(client)).toEqual({ userId: user, recovered: false });
+        expect(client.ofType('error')).toHaveLength(0);
+      } finally {
+        client.close();
+      }
+    },
+  );
 
   it('treats a cursor newer than the stream as unknown', async () => {
     const user = 'future-cursor';
@@ -127,7 +134,9 @@ describe('unrecoverable cursors', () => {
     try {
       await waitFor(() => client.ofType('job.sync').length === 2, { what: 'two job.sync' });
       expect(connectedOf(client)['recovered']).toBe(false);
-      const synced = client.ofType('job.sync').map((block) => JSON.parse(block.data ?? '{}') as { id: string; status: string });
+      const synced = client
+        .ofType('job.sync')
+        .map((block) => JSON.parse(block.data ?? '{}') as { id: string; status: string });
       expect(synced.map((job) => [job.id, job.status])).toEqual([
         ['tr-done', 'completed'],
         ['tr-live', 'running'],
@@ -244,7 +253,10 @@ describe('hub resubscription', () => {
 
 describe('stream lifetime', () => {
   it('sends connection.idle and closes a stream idle for idleTimeoutMs; the client may come back', async () => {
-    const idle = await startBridge({ idleTimeoutMs: 300, heartbeatMs: 100 }, { prefix: bridge.prefix, dropPrefix: false });
+    const idle = await startBridge(
+      { idleTimeoutMs: 300, heartbeatMs: 100 },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
     const token = await idle.seenn.tokens.issue({ userId: 'idle-user', ttlSeconds: 60 });
     const client = new RawSseClient(idle.port, `/v1/sse?token=${token}`);
     try {
@@ -277,12 +289,17 @@ describe('stream lifetime', () => {
   it('caps open streams per user with 429 TOO_MANY_STREAMS, and frees the slot on close', async () => {
     const capped = await startBridge({ maxStreamsPerUser: 2 }, { prefix: bridge.prefix, dropPrefix: false });
     const token = await capped.seenn.tokens.issue({ userId: 'capped', ttlSeconds: 60 });
-    const open = [new RawSseClient(capped.port, `/v1/sse?token=${token}`), new RawSseClient(capped.port, `/v1/sse?token=${token}`)];
+    const open = [
+      new RawSseClient(capped.port, `/v1/sse?token=${token}`),
+      new RawSseClient(capped.port, `/v1/sse?token=${token}`),
+    ];
     try {
       await waitFor(() => open.every((client) => client.ofType('connected').length === 1), { what: 'two streams' });
       const refused = await getJson(`${capped.baseUrl}/sse?token=${token}`);
       expect(refused.status).toBe(429);
-      expect(refused.body).toEqual({ error: { code: 'TOO_MANY_STREAMS', message: expect.any(String), details: { limit: 2 } } });
+      expect(refused.body).toEqual({
+        error: { code: 'TOO_MANY_STREAMS', message: expect.any(String), details: { limit: 2 } },
+      });
       const other = await capped.seenn.tokens.issue({ userId: 'capped-other', ttlSeconds: 60 });
       const otherClient = new RawSseClient(capped.port, `/v1/sse?token=${other}`);
       await waitFor(() => otherClient.ofType('connected').length === 1, { what: 'another user is not capped' });
@@ -301,7 +318,10 @@ describe('stream lifetime', () => {
   it('ends every stream on seenn.close(), idempotently', async () => {
     const closing = await startBridge({}, { prefix: bridge.prefix, dropPrefix: false });
     const token = await closing.seenn.tokens.issue({ userId: 'closer', ttlSeconds: 60 });
-    const clients = [new RawSseClient(closing.port, `/v1/sse?token=${token}`), new RawSseClient(closing.port, `/v1/sse?token=${token}`)];
+    const clients = [
+      new RawSseClient(closing.port, `/v1/sse?token=${token}`),
+      new RawSseClient(closing.port, `/v1/sse?token=${token}`),
+    ];
     await waitFor(() => clients.every((client) => client.ofType('connected').length === 1), { what: 'streams' });
     await waitFor(() => closing.router.bridge.stats.hub.subscribed, { what: 'the hub subscription' });
     await Promise.all([closing.seenn.close(), closing.seenn.close()]);

@@ -31,7 +31,10 @@ function expectEnvelope(body: Record<string, unknown>, code: string): void {
 
 describe('REST: jobs', () => {
   it('answers HEAD /sse with the stream headers and opens no stream', async () => {
-    const response = await fetch(`${bridge.baseUrl}/sse`, { method: 'HEAD', headers: { authorization: `Bearer ${aliceToken}` } });
+    const response = await fetch(`${bridge.baseUrl}/sse`, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${aliceToken}` },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     expect(await response.text()).toBe('');
@@ -43,7 +46,16 @@ describe('REST: jobs', () => {
     const { status, headers, body } = await getJson(`${bridge.baseUrl}/jobs/a-1`, aliceToken);
     expect(status).toBe(200);
     expect(headers.get('content-type')).toMatch(/^application\/json/);
-    expect(body).toMatchObject({ id: 'a-1', jobId: 'a-1', userId: 'alice', appId: 'default', jobType: 'test', title: 'Job a-1', status: 'queued', progress: 0 });
+    expect(body).toMatchObject({
+      id: 'a-1',
+      jobId: 'a-1',
+      userId: 'alice',
+      appId: 'default',
+      jobType: 'test',
+      title: 'Job a-1',
+      status: 'queued',
+      progress: 0,
+    });
     expect(headers.get('x-ratelimit-limit')).toBe('1000');
     expect(Number(headers.get('x-ratelimit-remaining'))).toBeLessThan(1000);
   });
@@ -59,7 +71,10 @@ describe('REST: jobs', () => {
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await getJson(`${bridge.baseUrl}/jobs?limit=10${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`, token);
+      const page = await getJson(
+        `${bridge.baseUrl}/jobs?limit=10${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+        token,
+      );
       expect(page.status).toBe(200);
       seen.push(...(page.body['jobs'] as { id: string; userId: string }[]).map((job) => job.id));
       cursor = page.body['nextCursor'] as string | undefined;
@@ -71,7 +86,8 @@ describe('REST: jobs', () => {
 
   it('answers GET /jobs/:id/children with the parent and its children by childIndex', async () => {
     await writer.create('alice', 'parent-1', { children: 3 });
-    for (const index of [2, 0, 1]) await writer.create('alice', `child-${index}`, { parentJobId: 'parent-1', childIndex: index });
+    for (const index of [2, 0, 1])
+      await writer.create('alice', `child-${index}`, { parentJobId: 'parent-1', childIndex: index });
     await writer.finish('child-1');
     const { status, body } = await getJson(`${bridge.baseUrl}/jobs/parent-1/children`, aliceToken);
     expect(status).toBe(200);
@@ -96,10 +112,24 @@ describe('REST: errors', () => {
   it('answers 401 with the envelope for missing, malformed, forged, expired and foreign-app tokens', async () => {
     const now = Math.floor(Date.now() / 1000);
     const claims = (secret: string, iat: number, exp: number, aud = 'seenn:default') =>
-      new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuer('seenn-bullmq').setAudience(aud).setIssuedAt(iat).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('alice')
+        .setIssuer('seenn-bullmq')
+        .setAudience(aud)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode(secret));
     const [header, payload, signature] = aliceToken.split('.') as [string, string, string];
-    const tamperedPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'bob' })).toString('base64url');
-    const otherApp = new Seenn({ connection: connect(), appId: 'other-app', prefix: uniquePrefix('other'), tokenSecret: SECRET });
+    const tamperedPayload = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'bob' }),
+    ).toString('base64url');
+    const otherApp = new Seenn({
+      connection: connect(),
+      appId: 'other-app',
+      prefix: uniquePrefix('other'),
+      tokenSecret: SECRET,
+    });
     const cases: Record<string, string | undefined> = {
       missing: undefined,
       garbage: 'not-a-token',
@@ -159,7 +189,10 @@ describe('REST: errors', () => {
   });
 
   it('answers 429 with Retry-After and rate-limit headers past the per-user budget', async () => {
-    const limited = await startBridge({ rateLimit: { requests: 3, perMs: 60_000 } }, { prefix: bridge.prefix, dropPrefix: false });
+    const limited = await startBridge(
+      { rateLimit: { requests: 3, perMs: 60_000 } },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
     try {
       const statuses: number[] = [];
       let last: Awaited<ReturnType<typeof getJson>> | undefined;
@@ -191,7 +224,9 @@ describe('REST: the authenticate hook', () => {
             const user = req.headers['x-user'];
             if (user === 'boom') throw new Error('hook exploded');
             if (user === 'weird') return { userId: 42 } as unknown as { userId: string };
-            return typeof user === 'string' ? { userId: user, ...(req.headers['x-scope'] ? { jobIds: [String(req.headers['x-scope'])] } : {}) } : null;
+            return typeof user === 'string'
+              ? { userId: user, ...(req.headers['x-scope'] ? { jobIds: [String(req.headers['x-scope'])] } : {}) }
+              : null;
           },
         },
       },
@@ -200,7 +235,9 @@ describe('REST: the authenticate hook', () => {
     try {
       expect((await getJson(`${hooked.baseUrl}/jobs/a-1`, undefined, { 'x-user': 'alice' })).status).toBe(200);
       expect((await getJson(`${hooked.baseUrl}/jobs/a-1`, undefined, { 'x-user': 'bob' })).status).toBe(404);
-      expect((await getJson(`${hooked.baseUrl}/jobs/a-2`, undefined, { 'x-user': 'alice', 'x-scope': 'a-1' })).status).toBe(404);
+      expect(
+        (await getJson(`${hooked.baseUrl}/jobs/a-2`, undefined, { 'x-user': 'alice', 'x-scope': 'a-1' })).status,
+      ).toBe(404);
       const refused = await getJson(`${hooked.baseUrl}/jobs/a-1`);
       expect(refused.status).toBe(401);
       expectEnvelope(refused.body, 'UNAUTHORIZED');
@@ -233,8 +270,18 @@ describe('logs', () => {
 describe('options', () => {
   it('validates bridge options once, with CONFIG_INVALID', () => {
     expect(Object.isFrozen(BRIDGE_DEFAULTS)).toBe(true);
-    for (const bad of [{ heartbeatMs: -1 }, { heartbeatMs: 1.5 }, { maxBufferedBytes: 10 }, { rateLimit: { requests: 0, perMs: 1 } }, { auth: { secret: 'short' } }, { auth: { authenticate: 'no' } }, { unknown: 1 }]) {
-      expect(() => bridge.seenn.bridge(bad as never), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    for (const bad of [
+      { heartbeatMs: -1 },
+      { heartbeatMs: 1.5 },
+      { maxBufferedBytes: 10 },
+      { rateLimit: { requests: 0, perMs: 1 } },
+      { auth: { secret: 'short' } },
+      { auth: { authenticate: 'no' } },
+      { unknown: 1 },
+    ]) {
+      expect(() => bridge.seenn.bridge(bad as never), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
     }
   });
 
@@ -251,10 +298,21 @@ describe('options', () => {
   });
 
   it('validates token input with VALIDATION_ERROR', async () => {
-    for (const bad of [{ userId: '' }, { userId: 'u', ttlSeconds: 0 }, { userId: 'u', ttlSeconds: 1e9 }, { userId: 'u', jobIds: [] }, { userId: 'u', jobIds: ['a b'] }, { userId: 'a\nb' }]) {
-      await expect(bridge.seenn.tokens.issue(bad), JSON.stringify(bad)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    for (const bad of [
+      { userId: '' },
+      { userId: 'u', ttlSeconds: 0 },
+      { userId: 'u', ttlSeconds: 1e9 },
+      { userId: 'u', jobIds: [] },
+      { userId: 'u', jobIds: ['a b'] },
+      { userId: 'a\nb' },
+    ]) {
+      await expect(bridge.seenn.tokens.issue(bad), JSON.stringify(bad)).rejects.toMatchObject({
+        code: 'VALIDATION_ERROR',
+      });
     }
-    const principal = await bridge.seenn.tokens.verify(await bridge.seenn.tokens.issue({ userId: 'u', jobIds: ['j1'], ttlSeconds: 30 }));
+    const principal = await bridge.seenn.tokens.verify(
+      await bridge.seenn.tokens.issue({ userId: 'u', jobIds: ['j1'], ttlSeconds: 30 }),
+    );
     expect(principal.userId).toBe('u');
     expect(principal.jobIds).toEqual(['j1']);
     expect(principal.expiresAtMs).toBeGreaterThan(Date.now() + 28_000);

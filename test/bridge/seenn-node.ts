@@ -5,7 +5,9 @@
  * `complete()` without options), reading the responses as the SDK does.
  */
 /** What the SDK turns an HTTP answer into: the parsed JSON of a 2xx, or the error it throws. */
-export type Answer = { ok: true; status: number; body: Record<string, unknown> } | { ok: false; status: number; code: string; message: string; details: Record<string, unknown> };
+export type Answer =
+  | { ok: true; status: number; body: Record<string, unknown> }
+  | { ok: false; status: number; code: string; message: string; details: Record<string, unknown> };
 
 /** `@seenn/node` 0.4.0's HTTP calls, as its src/http.ts and src/client.ts / src/job.ts make them. */
 export class SeennNodeReplay {
@@ -14,10 +16,20 @@ export class SeennNodeReplay {
     private readonly apiKey: string,
   ) {}
 
-  async request(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<Answer> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Answer> {
     const init: RequestInit = {
       method,
-      headers: { Authorization: `Bearer ${this.apiKey}`, 'Content-Type': 'application/json', 'User-Agent': '@seenn/node', ...extraHeaders },
+      headers: {
+        Authorization: `Bearer ${this.apiKey}`,
+        'Content-Type': 'application/json',
+        'User-Agent': '@seenn/node',
+        ...extraHeaders,
+      },
     };
     if (body !== undefined) init.body = JSON.stringify(body);
     const response = await fetch(`${this.baseUrl}${path}`, init);
@@ -25,7 +37,13 @@ export class SeennNodeReplay {
     const json = (await response.json()) as Record<string, unknown>;
     if (response.ok) return { ok: true, status: response.status, body: json };
     const error = (json['error'] ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> };
-    return { ok: false, status: response.status, code: error.code ?? 'UNKNOWN', message: error.message ?? '', details: error.details ?? {} };
+    return {
+      ok: false,
+      status: response.status,
+      code: error.code ?? 'UNKNOWN',
+      message: error.message ?? '',
+      details: error.details ?? {},
+    };
   }
 
   // jobs.start(params): POST /jobs with params verbatim.
@@ -34,7 +52,15 @@ export class SeennNodeReplay {
   }
 
   // jobs.createParent({ jobType, userId, title, childCount, childProgressMode?, metadata?, ttlSeconds? })
-  createParent(params: { jobType: string; userId: string; title: string; childCount: number; childProgressMode?: string; metadata?: Record<string, unknown>; ttlSeconds?: number }): Promise<Answer> {
+  createParent(params: {
+    jobType: string;
+    userId: string;
+    title: string;
+    childCount: number;
+    childProgressMode?: string;
+    metadata?: Record<string, unknown>;
+    ttlSeconds?: number;
+  }): Promise<Answer> {
     return this.request('POST', '/jobs', {
       jobType: params.jobType,
       userId: params.userId,
@@ -47,7 +73,15 @@ export class SeennNodeReplay {
   }
 
   // jobs.createChild({ parentJobId, childIndex, jobType, userId, title, metadata?, ttlSeconds? })
-  createChild(params: { parentJobId: string; childIndex: number; jobType: string; userId: string; title: string; metadata?: Record<string, unknown>; ttlSeconds?: number }): Promise<Answer> {
+  createChild(params: {
+    parentJobId: string;
+    childIndex: number;
+    jobType: string;
+    userId: string;
+    title: string;
+    metadata?: Record<string, unknown>;
+    ttlSeconds?: number;
+  }): Promise<Answer> {
     return this.request('POST', '/jobs', {
       jobType: params.jobType,
       userId: params.userId,
@@ -60,10 +94,39 @@ export class SeennNodeReplay {
   }
 
   // jobs.createBatch: the parent, then every child in parallel, then GET the parent.
-  async createBatch(params: { jobType: string; userId: string; parentTitle: string; childTitles: string[]; childProgressMode?: string; metadata?: Record<string, unknown>; ttlSeconds?: number }): Promise<{ parent: Record<string, unknown>; children: Record<string, unknown>[] }> {
-    const parent = ok(await this.createParent({ jobType: params.jobType, userId: params.userId, title: params.parentTitle, childCount: params.childTitles.length, childProgressMode: params.childProgressMode, metadata: params.metadata, ttlSeconds: params.ttlSeconds } as Parameters<SeennNodeReplay['createParent']>[0]));
+  async createBatch(params: {
+    jobType: string;
+    userId: string;
+    parentTitle: string;
+    childTitles: string[];
+    childProgressMode?: string;
+    metadata?: Record<string, unknown>;
+    ttlSeconds?: number;
+  }): Promise<{ parent: Record<string, unknown>; children: Record<string, unknown>[] }> {
+    const parent = ok(
+      await this.createParent({
+        jobType: params.jobType,
+        userId: params.userId,
+        title: params.parentTitle,
+        childCount: params.childTitles.length,
+        childProgressMode: params.childProgressMode,
+        metadata: params.metadata,
+        ttlSeconds: params.ttlSeconds,
+      } as Parameters<SeennNodeReplay['createParent']>[0]),
+    );
     const children = await Promise.all(
-      params.childTitles.map(async (title, childIndex) => ok(await this.createChild({ parentJobId: String(parent['id']), childIndex, jobType: params.jobType, userId: params.userId, title, ttlSeconds: params.ttlSeconds } as Parameters<SeennNodeReplay['createChild']>[0]))),
+      params.childTitles.map(async (title, childIndex) =>
+        ok(
+          await this.createChild({
+            parentJobId: String(parent['id']),
+            childIndex,
+            jobType: params.jobType,
+            userId: params.userId,
+            title,
+            ttlSeconds: params.ttlSeconds,
+          } as Parameters<SeennNodeReplay['createChild']>[0]),
+        ),
+      ),
     );
     return { parent: ok(await this.get(String(parent['id']))), children };
   }

@@ -21,7 +21,9 @@ describe('a closing bridge', () => {
     await bridge.router.bridge.close();
     const response = await fetch(`${bridge.baseUrl}/sse`, { headers });
     expect(response.status).toBe(503);
-    expect(await response.json()).toEqual({ error: { code: 'SHUTTING_DOWN', message: 'the bridge is shutting down', details: {} } });
+    expect(await response.json()).toEqual({
+      error: { code: 'SHUTTING_DOWN', message: 'the bridge is shutting down', details: {} },
+    });
     expect(ERROR_CODES.SHUTTING_DOWN).toBe(503);
   });
 });

@@ -27,7 +27,13 @@ describe('a client that stops reading', () => {
     const healthy = new RecordingEventSource(`${bridge.baseUrl}/sse`, { token });
     const healthyRaw = new RawSseClient(bridge.port, `/v1/sse?token=${token}`);
     try {
-      await waitFor(() => stalled.ofType('job.sync').length === 1 && healthy.ofType('job.sync').length === 1 && healthyRaw.ofType('job.sync').length === 1, { what: 'three streams' });
+      await waitFor(
+        () =>
+          stalled.ofType('job.sync').length === 1 &&
+          healthy.ofType('job.sync').length === 1 &&
+          healthyRaw.ofType('job.sync').length === 1,
+        { what: 'three streams' },
+      );
       expect(bridge.router.bridge.stats.streams).toBe(3);
       stalled.stall();
 
@@ -41,7 +47,11 @@ describe('a client that stops reading', () => {
       expect(bridge.router.bridge.stats.streams).toBe(2);
       // The healthy streams keep going after the cut.
       for (let i = 0; i < 5; i += 1) ids.push(await writer.progress('slow-1', i, `after ${i}`, PADDING));
-      await waitFor(() => healthy.jobEvents().length === ids.length - 1 && healthyRaw.ofType('job.progress').length === ids.length - 1, { what: 'every event on the healthy streams', timeoutMs: 20_000 });
+      await waitFor(
+        () =>
+          healthy.jobEvents().length === ids.length - 1 && healthyRaw.ofType('job.progress').length === ids.length - 1,
+        { what: 'every event on the healthy streams', timeoutMs: 20_000 },
+      );
       expect(healthy.jobEvents().map((event) => event.id)).toEqual(ids.slice(1));
       expect(healthyRaw.ofType('job.progress').map((block) => block.id)).toEqual(ids.slice(1));
 
@@ -54,7 +64,10 @@ describe('a client that stops reading', () => {
       const cursor = got.at(-1) ?? (stalled.ofType('job.sync').at(-1)?.id as string);
       const resumed = new RawSseClient(bridge.port, `/v1/sse?token=${token}`, { 'Last-Event-ID': cursor });
       try {
-        await waitFor(() => resumed.ofType('job.progress').length === ids.length - 1 - got.length, { what: 'the replay of what the stalled client missed', timeoutMs: 20_000 });
+        await waitFor(() => resumed.ofType('job.progress').length === ids.length - 1 - got.length, {
+          what: 'the replay of what the stalled client missed',
+          timeoutMs: 20_000,
+        });
         expect(JSON.parse(resumed.ofType('connected')[0]?.data ?? '{}')).toMatchObject({ recovered: true });
         expect([...got, ...resumed.ofType('job.progress').map((block) => block.id as string)]).toEqual(ids.slice(1));
       } finally {

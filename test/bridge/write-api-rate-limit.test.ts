@@ -14,7 +14,10 @@ const KEY_B = 'sk_test_rate_b_0123456789abcdef';
 let bridge: TestBridge;
 
 beforeAll(async () => {
-  bridge = await startBridge({ rateLimit: { requests: 2, perMs: 60_000 }, writeApi: { apiKeys: [KEY_A, KEY_B], rateLimit: { requests: 3, perMs: 60_000 } } });
+  bridge = await startBridge({
+    rateLimit: { requests: 2, perMs: 60_000 },
+    writeApi: { apiKeys: [KEY_A, KEY_B], rateLimit: { requests: 3, perMs: 60_000 } },
+  });
 });
 
 afterAll(async () => {
@@ -23,8 +26,22 @@ afterAll(async () => {
 
 const job = { jobType: 'rate', userId: 'rita', title: 'Rate' };
 
-function call(base: string, method: string, path: string, bearer: string | null, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  const init: RequestInit = { method, headers: { 'Content-Type': 'application/json', ...headers, ...(bearer === null ? {} : { Authorization: `Bearer ${bearer}` }) } };
+function call(
+  base: string,
+  method: string,
+  path: string,
+  bearer: string | null,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const init: RequestInit = {
+    method,
+    headers: {
+      'Content-Type': 'application/json',
+      ...headers,
+      ...(bearer === null ? {} : { Authorization: `Bearer ${bearer}` }),
+    },
+  };
   if (body !== undefined) init.body = JSON.stringify(body);
   return fetch(`${base}${path}`, init);
 }
@@ -38,7 +55,9 @@ async function expectRateLimited(response: Response, limit: number): Promise<voi
   expect(retryAfter).toBeLessThanOrEqual(60);
   expect(response.headers.get('x-ratelimit-limit')).toBe(String(limit));
   expect(response.headers.get('x-ratelimit-remaining')).toBe('0');
-  expect(await response.json()).toEqual({ error: { code: 'RATE_LIMIT_EXCEEDED', message: expect.any(String), details: { retryAfterSeconds: retryAfter } } });
+  expect(await response.json()).toEqual({
+    error: { code: 'RATE_LIMIT_EXCEEDED', message: expect.any(String), details: { retryAfterSeconds: retryAfter } },
+  });
 }
 
 describe('writeApi.rateLimit', () => {
@@ -67,7 +86,9 @@ describe('writeApi.rateLimit', () => {
     const listed = await call(base, 'GET', '/jobs?userId=rita', KEY_B);
     expect([listed.status, listed.headers.get('x-ratelimit-remaining')]).toEqual([200, '2']);
     const { jobs } = (await listed.json()) as { jobs: { id: string; status: string; progress: number }[] };
-    expect(jobs.map(({ id: jobId, status, progress }) => ({ id: jobId, status, progress }))).toEqual([{ id, status: 'running', progress: 10 }]);
+    expect(jobs.map(({ id: jobId, status, progress }) => ({ id: jobId, status, progress }))).toEqual([
+      { id, status: 'running', progress: 10 },
+    ]);
   });
 
   it('opens again when the window has passed', async () => {
@@ -76,8 +97,12 @@ describe('writeApi.rateLimit', () => {
       expect((await call(short.baseUrl, 'POST', '/jobs', KEY_A, job)).status).toBe(201);
       await expectRateLimited(await call(short.baseUrl, 'POST', '/jobs', KEY_A, job), 1);
       // Refused requests do not spend: polling until the window passes gets one more job in.
-      await waitFor(async () => (await call(short.baseUrl, 'POST', '/jobs', KEY_A, job)).status === 201, { timeoutMs: 5_000, intervalMs: 100, what: 'the next window' });
-      expect(((await short.seenn.jobs.list('rita')).jobs).length).toBe(2);
+      await waitFor(async () => (await call(short.baseUrl, 'POST', '/jobs', KEY_A, job)).status === 201, {
+        timeoutMs: 5_000,
+        intervalMs: 100,
+        what: 'the next window',
+      });
+      expect((await short.seenn.jobs.list('rita')).jobs.length).toBe(2);
     } finally {
       await short.close();
     }
@@ -86,11 +111,17 @@ describe('writeApi.rateLimit', () => {
   it('`null` is unlimited; a bad budget is CONFIG_INVALID', async () => {
     const open = await startBridge({ writeApi: { apiKeys: [KEY_A], rateLimit: null } });
     try {
-      const answers = await Promise.all(Array.from({ length: 8 }, () => call(open.baseUrl, 'POST', '/jobs', KEY_A, job)));
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => call(open.baseUrl, 'POST', '/jobs', KEY_A, job)),
+      );
       expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 8 }, () => 201));
       expect(answers[0]?.headers.has('x-ratelimit-limit')).toBe(false);
-      expect(() => open.seenn.bridge({ writeApi: { apiKeys: [KEY_A], rateLimit: { requests: 0, perMs: 1_000 } } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
-      expect(() => open.seenn.bridge({ writeApi: { apiKeys: [KEY_A], rateLimit: { requests: 5, per: 1_000 } as never } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+      expect(() =>
+        open.seenn.bridge({ writeApi: { apiKeys: [KEY_A], rateLimit: { requests: 0, perMs: 1_000 } } }),
+      ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+      expect(() =>
+        open.seenn.bridge({ writeApi: { apiKeys: [KEY_A], rateLimit: { requests: 5, per: 1_000 } as never } }),
+      ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     } finally {
       await open.close();
     }
@@ -99,7 +130,12 @@ describe('writeApi.rateLimit', () => {
 
 describe('writeApi.rateLimit with an authenticate hook', () => {
   it('gives all the requests the hook accepts one budget', async () => {
-    const hooked = await startBridge({ writeApi: { authenticate: (req) => req.headers['x-backend'] === 'yes', rateLimit: { requests: 1, perMs: 60_000 } } });
+    const hooked = await startBridge({
+      writeApi: {
+        authenticate: (req) => req.headers['x-backend'] === 'yes',
+        rateLimit: { requests: 1, perMs: 60_000 },
+      },
+    });
     try {
       expect((await call(hooked.baseUrl, 'POST', '/jobs', 'one', job, { 'X-Backend': 'yes' })).status).toBe(201);
       await expectRateLimited(await call(hooked.baseUrl, 'POST', '/jobs', 'another', job, { 'X-Backend': 'yes' }), 1);
@@ -115,7 +151,11 @@ describe("end users' cancels", () => {
     try {
       for (const target of [bridge, plain]) {
         const token = await target.seenn.tokens.issue({ userId: 'ursula', ttlSeconds: 600 });
-        const ids = await Promise.all([1, 2, 3].map(async (n) => (await target.seenn.jobs.start({ userId: 'ursula', jobType: 'rate', title: `Job ${n}` })).id));
+        const ids = await Promise.all(
+          [1, 2, 3].map(
+            async (n) => (await target.seenn.jobs.start({ userId: 'ursula', jobType: 'rate', title: `Job ${n}` })).id,
+          ),
+        );
         const first = await call(target.baseUrl, 'POST', `/jobs/${ids[0]}/cancel`, token, {});
         expect([first.status, first.headers.get('x-ratelimit-remaining')]).toEqual([200, '1']);
         expect((await call(target.baseUrl, 'POST', `/jobs/${ids[1]}/cancel`, token, {})).status).toBe(200);

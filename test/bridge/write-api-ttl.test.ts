@@ -41,7 +41,9 @@ async function expectTtl(key: string, seconds: number): Promise<void> {
 
 describe('per-job ttlSeconds', () => {
   it('applies once the job has ended: snapshot and owner entry expire ttlSeconds later; unfinished jobs and jobs without one keep the store retention', async () => {
-    const id = String(ok(await sdk.start({ jobType: 'ttl', userId: 'tina', title: 'Short-lived', ttlSeconds: 120 }))['id']);
+    const id = String(
+      ok(await sdk.start({ jobType: 'ttl', userId: 'tina', title: 'Short-lived', ttlSeconds: 120 }))['id'],
+    );
     // Unfinished: the store's activeJobSeconds, renewed by every change.
     await expectTtl(snapshotKey('tina', id), RETENTION_DEFAULTS.activeJobSeconds);
     ok(await sdk.setProgress(id, 30));
@@ -58,7 +60,12 @@ describe('per-job ttlSeconds', () => {
     expect(await pttl(ownerKey(plain))).toBeGreaterThan(RETENTION_DEFAULTS.finishedJobSeconds * 1000);
 
     // The handle API takes it too (a Seenn-only job), and a cancelled job ends like any other.
-    const handle = await bridge.seenn.jobs.start({ userId: 'tina', jobType: 'ttl', title: 'By handle', ttlSeconds: 600 });
+    const handle = await bridge.seenn.jobs.start({
+      userId: 'tina',
+      jobType: 'ttl',
+      title: 'By handle',
+      ttlSeconds: 600,
+    });
     await handle.cancel({ reason: 'no longer needed' });
     await expectTtl(snapshotKey('tina', handle.id), 600);
     await expectTtl(ownerKey(handle.id), 600);
@@ -69,19 +76,57 @@ describe('per-job ttlSeconds', () => {
       const answer = await sdk.start({ jobType: 'ttl', userId: 'vera', title: 'Bad', ttlSeconds });
       expect(answer, String(ttlSeconds)).toMatchObject({ ok: false, status: 400, code: 'VALIDATION_ERROR' });
     }
-    await expect(bridge.seenn.jobs.start({ userId: 'vera', jobType: 'ttl', title: 'Bad', ttlSeconds: 30 })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(
+      bridge.seenn.jobs.start({ userId: 'vera', jobType: 'ttl', title: 'Bad', ttlSeconds: 30 }),
+    ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     expect(ok(await sdk.list('vera'))['jobs']).toEqual([]);
-    for (const ttlSeconds of [60, 2_592_000]) expect(await sdk.start({ jobType: 'ttl', userId: 'vera', title: 'Edge', ttlSeconds }), String(ttlSeconds)).toMatchObject({ ok: true, status: 201 });
+    for (const ttlSeconds of [60, 2_592_000])
+      expect(
+        await sdk.start({ jobType: 'ttl', userId: 'vera', title: 'Edge', ttlSeconds }),
+        String(ttlSeconds),
+      ).toMatchObject({ ok: true, status: 201 });
   });
 
   it('a parent takes its children index along; children inherit its TTL and are capped at it', async () => {
-    const { parent, children } = await sdk.createBatch({ jobType: 'ttl-batch', userId: 'tina', parentTitle: 'Batch', childTitles: ['a', 'b'], ttlSeconds: 900 });
+    const { parent, children } = await sdk.createBatch({
+      jobType: 'ttl-batch',
+      userId: 'tina',
+      parentTitle: 'Batch',
+      childTitles: ['a', 'b'],
+      ttlSeconds: 900,
+    });
     const parentId = String(parent['id']);
     const [a, b] = children.map((child) => String(child['id'])) as [string, string];
     // A child created by handle without its own TTL inherits the parent's; one asking for more is capped.
-    const family = String(ok(await sdk.createParent({ jobType: 'ttl-family', userId: 'tina', title: 'Family', childCount: 2, ttlSeconds: 300 }))['id']);
-    const inherited = await bridge.seenn.jobs.createChild({ parentJobId: family, childIndex: 0, jobType: 'c', title: 'inherits' });
-    const capped = String(ok(await sdk.createChild({ parentJobId: family, childIndex: 1, jobType: 'c', userId: 'tina', title: 'capped', ttlSeconds: 86_400 }))['id']);
+    const family = String(
+      ok(
+        await sdk.createParent({
+          jobType: 'ttl-family',
+          userId: 'tina',
+          title: 'Family',
+          childCount: 2,
+          ttlSeconds: 300,
+        }),
+      )['id'],
+    );
+    const inherited = await bridge.seenn.jobs.createChild({
+      parentJobId: family,
+      childIndex: 0,
+      jobType: 'c',
+      title: 'inherits',
+    });
+    const capped = String(
+      ok(
+        await sdk.createChild({
+          parentJobId: family,
+          childIndex: 1,
+          jobType: 'c',
+          userId: 'tina',
+          title: 'capped',
+          ttlSeconds: 86_400,
+        }),
+      )['id'],
+    );
 
     ok(await sdk.complete(a));
     await expectTtl(snapshotKey('tina', a), 900);
@@ -108,7 +153,13 @@ describe('per-job ttlSeconds', () => {
     const userToken = await bridge.seenn.tokens.issue({ userId: 'uma', ttlSeconds: 600 });
     const gone = String(ok(await sdk.start({ jobType: 'ttl', userId: 'uma', title: 'Expires', ttlSeconds: 60 }))['id']);
     ok(await sdk.complete(gone));
-    const { parent, children } = await sdk.createBatch({ jobType: 'ttl', userId: 'uma', parentTitle: 'Expiring batch', childTitles: ['only'], ttlSeconds: 60 });
+    const { parent, children } = await sdk.createBatch({
+      jobType: 'ttl',
+      userId: 'uma',
+      parentTitle: 'Expiring batch',
+      childTitles: ['only'],
+      ttlSeconds: 60,
+    });
     const parentId = String(parent['id']);
     const childId = String(children[0]?.['id']);
     ok(await sdk.complete(childId));
@@ -116,12 +167,23 @@ describe('per-job ttlSeconds', () => {
 
     // Before: everything is there.
     expect((await getJson(`${bridge.baseUrl}/jobs/${gone}`, userToken)).status).toBe(200);
-    const expiring = [snapshotKey('uma', gone), ownerKey(gone), snapshotKey('uma', parentId), ownerKey(parentId), keys().children('uma', parentId), snapshotKey('uma', childId), ownerKey(childId)];
+    const expiring = [
+      snapshotKey('uma', gone),
+      ownerKey(gone),
+      snapshotKey('uma', parentId),
+      ownerKey(parentId),
+      keys().children('uma', parentId),
+      snapshotKey('uma', childId),
+      ownerKey(childId),
+    ];
     for (const key of expiring) await expectTtl(key, 60);
 
     // Their TTL runs out (brought forward from 60 s): Redis drops the keys.
     for (const key of expiring) await bridge.redis.pexpire(key, 1);
-    await waitFor(async () => (await Promise.all(expiring.map((key) => bridge.redis.exists(key)))).every((count) => count === 0), { what: 'Redis to expire the keys' });
+    await waitFor(
+      async () => (await Promise.all(expiring.map((key) => bridge.redis.exists(key)))).every((count) => count === 0),
+      { what: 'Redis to expire the keys' },
+    );
 
     for (const id of [gone, parentId, childId]) {
       expect(await sdk.get(id)).toMatchObject({ ok: false, status: 404, code: 'NOT_FOUND', details: { id } });
@@ -132,13 +194,19 @@ describe('per-job ttlSeconds', () => {
     expect(await sdk.setProgress(gone, 10)).toMatchObject({ status: 404, details: { id: gone } });
     await expect(bridge.seenn.jobs.handle(gone).refresh()).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect((ok(await sdk.list('uma'))['jobs'] as { id: string }[]).map((job) => job.id)).toEqual([kept]);
-    expect(((await getJson(`${bridge.baseUrl}/jobs?userId=uma`, userToken)).body['jobs'] as { id: string }[]).map((job) => job.id)).toEqual([kept]);
+    expect(
+      ((await getJson(`${bridge.baseUrl}/jobs?userId=uma`, userToken)).body['jobs'] as { id: string }[]).map(
+        (job) => job.id,
+      ),
+    ).toEqual([kept]);
 
     // A fresh SSE connect syncs the job that is still there, and nothing of the expired ones (the
     // user's few jobs are one sync page, sent together).
     const stream = new RecordingEventSource(`${bridge.baseUrl}/sse`, { token: userToken });
     try {
-      await waitFor(() => stream.ofType('job.sync').some((event) => event.data['id'] === kept), { what: 'the sync of the remaining job' });
+      await waitFor(() => stream.ofType('job.sync').some((event) => event.data['id'] === kept), {
+        what: 'the sync of the remaining job',
+      });
       expect(stream.ofType('job.sync').map((event) => event.data['id'])).toEqual([kept]);
     } finally {
       stream.close();

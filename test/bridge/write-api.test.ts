@@ -45,7 +45,16 @@ describe('@seenn/node against the write routes', () => {
     });
     expect(created.status).toBe(201);
     const job = ok(created);
-    expect(job).toMatchObject({ jobType: 'video-render', userId: 'alice', title: 'Render intro', workflowId: 'render-v2', status: 'pending', progress: 0, queue: { position: 3, total: 12, queueName: 'gpu' }, etaBasedOn: 0 });
+    expect(job).toMatchObject({
+      jobType: 'video-render',
+      userId: 'alice',
+      title: 'Render intro',
+      workflowId: 'render-v2',
+      status: 'pending',
+      progress: 0,
+      queue: { position: 3, total: 12, queueName: 'gpu' },
+      etaBasedOn: 0,
+    });
     expect(job['id']).toBe(job['jobId']);
     expect(job['appId']).toBe('default');
     const id = String(job['id']);
@@ -59,10 +68,21 @@ describe('@seenn/node against the write routes', () => {
         push: { liveActivity: true, silent: true, alert: { title: 'Rendering', body: 'Half way' } },
       }),
     );
-    expect(progressed).toMatchObject({ status: 'running', progress: 50, message: 'Rendering frames', stage: { name: 'render', current: 2, total: 3, description: 'Frames 1–500' }, metadata: { resolution: '4k', frames: 500 }, queue: { position: 3 } });
+    expect(progressed).toMatchObject({
+      status: 'running',
+      progress: 50,
+      message: 'Rendering frames',
+      stage: { name: 'render', current: 2, total: 3, description: 'Frames 1–500' },
+      metadata: { resolution: '4k', frames: 500 },
+      queue: { position: 3 },
+    });
     expect(progressed['startedAt']).toEqual(expect.any(String));
     // Left out: message and stage stay.
-    expect(ok(await sdk.setProgress(id, 75))).toMatchObject({ progress: 75, message: 'Rendering frames', stage: { name: 'render' } });
+    expect(ok(await sdk.setProgress(id, 75))).toMatchObject({
+      progress: 75,
+      message: 'Rendering frames',
+      stage: { name: 'render' },
+    });
 
     const completed = ok(
       await sdk.complete(id, {
@@ -72,7 +92,12 @@ describe('@seenn/node against the write routes', () => {
         push: { alert: { title: 'Done', body: 'Ready' } },
       }),
     );
-    expect(completed).toMatchObject({ status: 'completed', progress: 100, message: 'Your video is ready', result: { type: 'video', url: 'https://cdn.example/intro.mp4', data: { seconds: 42 } } });
+    expect(completed).toMatchObject({
+      status: 'completed',
+      progress: 100,
+      message: 'Your video is ready',
+      result: { type: 'video', url: 'https://cdn.example/intro.mp4', data: { seconds: 42 } },
+    });
     expect(ok(await sdk.get(id))).toEqual(completed);
   });
 
@@ -80,19 +105,45 @@ describe('@seenn/node against the write routes', () => {
     const a = String(ok(await sdk.start({ jobType: 'x', userId: 'alice', title: 'A' }))['id']);
     expect(ok(await sdk.complete(a))).toMatchObject({ status: 'completed', progress: 100 });
     const b = String(ok(await sdk.start({ jobType: 'x', userId: 'alice', title: 'B' }))['id']);
-    const failed = ok(await sdk.fail(b, { error: { code: 'GPU_OOM', message: 'Out of GPU memory', details: { gpu: 0 } }, retryable: true, push: { silent: false } }));
-    expect(failed).toMatchObject({ status: 'failed', error: { code: 'GPU_OOM', message: 'Out of GPU memory', details: { gpu: 0, retryable: true } } });
+    const failed = ok(
+      await sdk.fail(b, {
+        error: { code: 'GPU_OOM', message: 'Out of GPU memory', details: { gpu: 0 } },
+        retryable: true,
+        push: { silent: false },
+      }),
+    );
+    expect(failed).toMatchObject({
+      status: 'failed',
+      error: { code: 'GPU_OOM', message: 'Out of GPU memory', details: { gpu: 0, retryable: true } },
+    });
   });
 
   it('createBatch (parent, children in parallel, GET parent), progress from children, auto-completion, getWithChildren and list', async () => {
-    const { parent, children } = await sdk.createBatch({ jobType: 'thumbs', userId: 'alice', parentTitle: 'Thumbnails', childTitles: ['one', 'two', 'three', 'four', 'five'], childProgressMode: 'average', ttlSeconds: 7_200 });
-    expect(parent).toMatchObject({ status: 'pending', children: { total: 5, completed: 0, failed: 0, running: 0, pending: 5 }, childProgressMode: 'average' });
-    expect(children.map((child) => child['parent'])).toEqual([0, 1, 2, 3, 4].map((childIndex) => ({ parentJobId: parent['id'], childIndex })));
+    const { parent, children } = await sdk.createBatch({
+      jobType: 'thumbs',
+      userId: 'alice',
+      parentTitle: 'Thumbnails',
+      childTitles: ['one', 'two', 'three', 'four', 'five'],
+      childProgressMode: 'average',
+      ttlSeconds: 7_200,
+    });
+    expect(parent).toMatchObject({
+      status: 'pending',
+      children: { total: 5, completed: 0, failed: 0, running: 0, pending: 5 },
+      childProgressMode: 'average',
+    });
+    expect(children.map((child) => child['parent'])).toEqual(
+      [0, 1, 2, 3, 4].map((childIndex) => ({ parentJobId: parent['id'], childIndex })),
+    );
     const ids = children.map((child) => String(child['id']));
     await Promise.all(ids.slice(0, 3).map((id) => sdk.complete(id, { result: { url: `https://cdn/${id}.png` } })));
     await sdk.setProgress(ids[3] as string, 45);
     const view = ok(await sdk.getWithChildren(String(parent['id'])));
-    expect(view['parent']).toMatchObject({ progress: 69, status: 'running', children: { total: 5, completed: 3, failed: 0, running: 1, pending: 1 } });
+    expect(view['parent']).toMatchObject({
+      progress: 69,
+      status: 'running',
+      children: { total: 5, completed: 3, failed: 0, running: 1, pending: 1 },
+    });
     const rows = view['children'] as Record<string, unknown>[];
     expect(rows.map((row) => [row['childIndex'], row['status'], row['progress']])).toEqual([
       [0, 'completed', 100],
@@ -101,20 +152,34 @@ describe('@seenn/node against the write routes', () => {
       [3, 'running', 45],
       [4, 'pending', 0],
     ]);
-    expect(rows[0]).toMatchObject({ id: ids[0], title: 'one', result: { url: `https://cdn/${ids[0]}.png` }, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(rows[0]).toMatchObject({
+      id: ids[0],
+      title: 'one',
+      result: { url: `https://cdn/${ids[0]}.png` },
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
 
     // A failed child does not fail a Seenn parent (unless metadata.failOnChildFailure is true).
     await sdk.fail(ids[3] as string, { error: { code: 'E', message: 'bad image' } });
     await sdk.complete(ids[4] as string);
-    expect(ok(await sdk.get(String(parent['id'])))).toMatchObject({ status: 'completed', progress: 100, children: { total: 5, completed: 4, failed: 1, running: 0, pending: 0 } });
+    expect(ok(await sdk.get(String(parent['id'])))).toMatchObject({
+      status: 'completed',
+      progress: 100,
+      children: { total: 5, completed: 4, failed: 1, running: 0, pending: 0 },
+    });
 
     const page = ok(await sdk.list('alice', { limit: 100 }));
-    expect((page['jobs'] as { id: string }[]).map((job) => job.id)).toEqual(expect.arrayContaining([parent['id'], ...ids]));
+    expect((page['jobs'] as { id: string }[]).map((job) => job.id)).toEqual(
+      expect.arrayContaining([parent['id'], ...ids]),
+    );
   });
 
   it('keeps ETA statistics per workflow: get, list, reset', async () => {
     for (let i = 0; i < 3; i += 1) {
-      const id = String(ok(await sdk.start({ jobType: 'eta-job', userId: 'alice', title: `ETA ${i}`, workflowId: 'eta-flow' }))['id']);
+      const id = String(
+        ok(await sdk.start({ jobType: 'eta-job', userId: 'alice', title: `ETA ${i}`, workflowId: 'eta-flow' }))['id'],
+      );
       await sdk.setProgress(id, 10);
       await sdk.complete(id);
     }
@@ -131,9 +196,16 @@ describe('@seenn/node against the write routes', () => {
       lastUpdated: expect.any(String),
     });
     expect(Math.abs(Date.parse(stats['lastUpdated'] as string) - Date.now())).toBeLessThan(60_000);
-    expect((ok(await sdk.etaList())['stats'] as { etaKey: string }[]).map((entry) => entry.etaKey)).toContain('eta-flow');
+    expect((ok(await sdk.etaList())['stats'] as { etaKey: string }[]).map((entry) => entry.etaKey)).toContain(
+      'eta-flow',
+    );
     expect(ok(await sdk.etaReset('eta-flow'))).toEqual({ etaKey: 'eta-flow', deleted: true });
-    expect(await sdk.etaGetStats('eta-flow')).toMatchObject({ ok: false, status: 404, code: 'NOT_FOUND', details: { id: 'eta-flow' } });
+    expect(await sdk.etaGetStats('eta-flow')).toMatchObject({
+      ok: false,
+      status: 404,
+      code: 'NOT_FOUND',
+      details: { id: 'eta-flow' },
+    });
     expect(ok(await sdk.etaReset('eta-flow'))).toEqual({ etaKey: 'eta-flow', deleted: false });
   });
 
@@ -144,7 +216,9 @@ describe('@seenn/node against the write routes', () => {
     expect(first.status).toBe(201);
     expect(second).toEqual(first);
     expect((ok(await sdk.list('carol'))['jobs'] as unknown[]).length).toBe(1);
-    expect(await sdk.request('POST', '/jobs', { ...body, title: 'Other' }, { 'Idempotency-Key': 'create-once-1' })).toMatchObject({ status: 400, code: 'VALIDATION_ERROR', details: { reason: 'idempotency-key-reused' } });
+    expect(
+      await sdk.request('POST', '/jobs', { ...body, title: 'Other' }, { 'Idempotency-Key': 'create-once-1' }),
+    ).toMatchObject({ status: 400, code: 'VALIDATION_ERROR', details: { reason: 'idempotency-key-reused' } });
     const id = String(ok(first)['id']);
     const p1 = await sdk.request('POST', `/jobs/${id}/progress`, { progress: 20 }, { 'Idempotency-Key': 'p-20' });
     const p2 = await sdk.request('POST', `/jobs/${id}/progress`, { progress: 20 }, { 'Idempotency-Key': 'p-20' });
@@ -156,21 +230,40 @@ describe('@seenn/node against the write routes', () => {
 
 describe('the write routes refuse bad requests with coded errors', () => {
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${bridge.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  const envelope = async (response: Response): Promise<{ status: number; code: string; details: Record<string, unknown> }> => {
-    const json = (await response.json()) as { error: { code: string; message: string; details: Record<string, unknown> } };
-    expect(json).toEqual({ error: { code: expect.any(String), message: expect.any(String), details: expect.any(Object) } });
+    fetch(`${bridge.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const envelope = async (
+    response: Response,
+  ): Promise<{ status: number; code: string; details: Record<string, unknown> }> => {
+    const json = (await response.json()) as {
+      error: { code: string; message: string; details: Record<string, unknown> };
+    };
+    expect(json).toEqual({
+      error: { code: expect.any(String), message: expect.any(String), details: expect.any(Object) },
+    });
     return { status: response.status, code: json.error.code, details: json.error.details };
   };
   const valid = { jobType: 'x', userId: 'alice', title: 'T' };
 
   it('401 without a key or with a wrong one, 403 for an end-user token (which never writes)', async () => {
     expect(await envelope(await post('/jobs', valid))).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
-    expect(await envelope(await post('/jobs', valid, { Authorization: 'Bearer sk_test_wrong_wrong_wrong_wrong' }))).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
-    expect(await envelope(await post('/jobs', valid, { Authorization: `Bearer ${aliceToken}` }))).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    expect(
+      await envelope(await post('/jobs', valid, { Authorization: 'Bearer sk_test_wrong_wrong_wrong_wrong' })),
+    ).toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+    expect(await envelope(await post('/jobs', valid, { Authorization: `Bearer ${aliceToken}` }))).toMatchObject({
+      status: 403,
+      code: 'FORBIDDEN',
+    });
     const id = String(ok(await sdk.start(valid))['id']);
-    expect(await envelope(await post(`/jobs/${id}/progress`, { progress: 5 }, { Authorization: `Bearer ${aliceToken}` }))).toMatchObject({ status: 403, code: 'FORBIDDEN' });
-    expect(await envelope(await fetch(`${bridge.baseUrl}/eta`, { headers: { Authorization: `Bearer ${aliceToken}` } }))).toMatchObject({ status: 403 });
+    expect(
+      await envelope(await post(`/jobs/${id}/progress`, { progress: 5 }, { Authorization: `Bearer ${aliceToken}` })),
+    ).toMatchObject({ status: 403, code: 'FORBIDDEN' });
+    expect(
+      await envelope(await fetch(`${bridge.baseUrl}/eta`, { headers: { Authorization: `Bearer ${aliceToken}` } })),
+    ).toMatchObject({ status: 403 });
     expect(await envelope(await fetch(`${bridge.baseUrl}/eta/x`, { method: 'DELETE' }))).toMatchObject({ status: 401 });
   });
 
@@ -193,42 +286,96 @@ describe('the write routes refuse bad requests with coded errors', () => {
     for (const [body, path] of cases) {
       const answer = await envelope(await post('/jobs', body, auth));
       expect(answer, JSON.stringify(body)).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
-      if (path !== '') expect((answer.details['issues'] as { path: string }[]).map((issue) => issue.path)).toContain(path);
+      if (path !== '')
+        expect((answer.details['issues'] as { path: string }[]).map((issue) => issue.path)).toContain(path);
     }
-    expect(await envelope(await post('/jobs', '{"jobType":', auth))).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
+    expect(await envelope(await post('/jobs', '{"jobType":', auth))).toMatchObject({
+      status: 400,
+      code: 'VALIDATION_ERROR',
+    });
     expect(await envelope(await post('/jobs', '[1]', auth))).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
-    expect(await envelope(await post('/jobs', { ...valid, metadata: { blob: 'x'.repeat(11 * 1024) } }, auth))).toMatchObject({ status: 400, code: 'PAYLOAD_TOO_LARGE' });
-    expect(await envelope(await post('/jobs', { ...valid, metadata: { blob: 'x'.repeat(70 * 1024) } }, auth))).toMatchObject({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
+    expect(
+      await envelope(await post('/jobs', { ...valid, metadata: { blob: 'x'.repeat(11 * 1024) } }, auth)),
+    ).toMatchObject({ status: 400, code: 'PAYLOAD_TOO_LARGE' });
+    expect(
+      await envelope(await post('/jobs', { ...valid, metadata: { blob: 'x'.repeat(70 * 1024) } }, auth)),
+    ).toMatchObject({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
     const id = String(ok(await sdk.start(valid))['id']);
     expect(await sdk.setProgress(id, 150)).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
     expect(await sdk.setProgress(id, 10, { metadata: [1] })).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
-    expect(await sdk.complete(id, { result: { data: 'not an object' } })).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
-    expect(await sdk.fail(id, { error: { message: 'no code' } })).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
+    expect(await sdk.complete(id, { result: { data: 'not an object' } })).toMatchObject({
+      status: 400,
+      code: 'VALIDATION_ERROR',
+    });
+    expect(await sdk.fail(id, { error: { message: 'no code' } })).toMatchObject({
+      status: 400,
+      code: 'VALIDATION_ERROR',
+    });
     expect(await sdk.fail(id, {})).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
     expect(ok(await sdk.get(id))).toMatchObject({ status: 'pending', progress: 0 });
   });
 
   it('404 with details.id for unknown jobs and parents, 409 for finished jobs, taken indexes and worker-driven jobs', async () => {
-    expect(await sdk.setProgress('01JNOSUCHJOB00000000000000', 5)).toMatchObject({ status: 404, code: 'NOT_FOUND', details: { id: '01JNOSUCHJOB00000000000000' } });
-    expect(await sdk.complete('01JNOSUCHJOB00000000000000')).toMatchObject({ status: 404, details: { id: '01JNOSUCHJOB00000000000000' } });
-    expect(await sdk.get('01JNOSUCHJOB00000000000000')).toMatchObject({ status: 404, details: { id: '01JNOSUCHJOB00000000000000' } });
-    expect(await sdk.createChild({ parentJobId: '01JNOSUCHPARENT00000000000', childIndex: 0, jobType: 'x', userId: 'alice', title: 'c' })).toMatchObject({ status: 404, details: { id: '01JNOSUCHPARENT00000000000' } });
+    expect(await sdk.setProgress('01JNOSUCHJOB00000000000000', 5)).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+      details: { id: '01JNOSUCHJOB00000000000000' },
+    });
+    expect(await sdk.complete('01JNOSUCHJOB00000000000000')).toMatchObject({
+      status: 404,
+      details: { id: '01JNOSUCHJOB00000000000000' },
+    });
+    expect(await sdk.get('01JNOSUCHJOB00000000000000')).toMatchObject({
+      status: 404,
+      details: { id: '01JNOSUCHJOB00000000000000' },
+    });
+    expect(
+      await sdk.createChild({
+        parentJobId: '01JNOSUCHPARENT00000000000',
+        childIndex: 0,
+        jobType: 'x',
+        userId: 'alice',
+        title: 'c',
+      }),
+    ).toMatchObject({ status: 404, details: { id: '01JNOSUCHPARENT00000000000' } });
 
     const done = String(ok(await sdk.start(valid))['id']);
     await sdk.complete(done);
     expect(await sdk.setProgress(done, 5)).toMatchObject({ status: 409, code: 'CONFLICT' });
     expect(await sdk.complete(done)).toMatchObject({ status: 409, code: 'CONFLICT' });
-    expect(await sdk.fail(done, { error: { code: 'E', message: 'e' } })).toMatchObject({ status: 409, code: 'CONFLICT' });
+    expect(await sdk.fail(done, { error: { code: 'E', message: 'e' } })).toMatchObject({
+      status: 409,
+      code: 'CONFLICT',
+    });
 
-    const parent = String(ok(await sdk.createParent({ jobType: 'p', userId: 'alice', title: 'P', childCount: 2 }))['id']);
+    const parent = String(
+      ok(await sdk.createParent({ jobType: 'p', userId: 'alice', title: 'P', childCount: 2 }))['id'],
+    );
     ok(await sdk.createChild({ parentJobId: parent, childIndex: 0, jobType: 'c', userId: 'alice', title: 'c0' }));
-    expect(await sdk.createChild({ parentJobId: parent, childIndex: 0, jobType: 'c', userId: 'alice', title: 'again' })).toMatchObject({ status: 409, code: 'CONFLICT' });
-    expect(await sdk.createChild({ parentJobId: parent, childIndex: 2, jobType: 'c', userId: 'alice', title: 'out' })).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
-    expect(await sdk.createChild({ parentJobId: parent, childIndex: 1, jobType: 'c', userId: 'bob', title: 'not bob' })).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
-    expect(await sdk.createChild({ parentJobId: done, childIndex: 0, jobType: 'c', userId: 'alice', title: 'no parent' })).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
+    expect(
+      await sdk.createChild({ parentJobId: parent, childIndex: 0, jobType: 'c', userId: 'alice', title: 'again' }),
+    ).toMatchObject({ status: 409, code: 'CONFLICT' });
+    expect(
+      await sdk.createChild({ parentJobId: parent, childIndex: 2, jobType: 'c', userId: 'alice', title: 'out' }),
+    ).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
+    expect(
+      await sdk.createChild({ parentJobId: parent, childIndex: 1, jobType: 'c', userId: 'bob', title: 'not bob' }),
+    ).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
+    expect(
+      await sdk.createChild({ parentJobId: done, childIndex: 0, jobType: 'c', userId: 'alice', title: 'no parent' }),
+    ).toMatchObject({ status: 400, code: 'VALIDATION_ERROR' });
 
-    const driven = await bridge.seenn.jobs.start({ queue: 'write-api-driven', userId: 'alice', jobType: 'w', title: 'Worker job' });
-    expect(await sdk.setProgress(driven.id, 5)).toMatchObject({ status: 409, code: 'CONFLICT', details: { reason: 'worker-driven' } });
+    const driven = await bridge.seenn.jobs.start({
+      queue: 'write-api-driven',
+      userId: 'alice',
+      jobType: 'w',
+      title: 'Worker job',
+    });
+    expect(await sdk.setProgress(driven.id, 5)).toMatchObject({
+      status: 409,
+      code: 'CONFLICT',
+      details: { reason: 'worker-driven' },
+    });
   });
 });
 
@@ -245,7 +392,11 @@ describe('reads with a backend key, and cancel', () => {
 
   it('POST /jobs/:id/cancel: the owner with a user token or the backend with a key; anyone else 404; finished 409', async () => {
     const cancel = (id: string, token: string, body: unknown = {}) =>
-      fetch(`${bridge.baseUrl}/jobs/${id}/cancel`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${bridge.baseUrl}/jobs/${id}/cancel`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const mine = String(ok(await sdk.start({ jobType: 'x', userId: 'alice', title: 'Mine' }))['id']);
     const byBob = await cancel(mine, bobToken);
     expect(byBob.status).toBe(404);
@@ -280,9 +431,16 @@ describe('write-route jobs reach SSE clients like worker jobs', () => {
       const firstId = mine()[0]?.id as string;
       const replay = new RecordingEventSource(`${bridge.baseUrl}/sse`, { token: aliceToken, lastEventId: firstId });
       try {
-        await waitFor(() => replay.jobEvents().filter((event) => event.data['id'] === id).length === 2, { what: 'the replayed events' });
+        await waitFor(() => replay.jobEvents().filter((event) => event.data['id'] === id).length === 2, {
+          what: 'the replayed events',
+        });
         expect(replay.ofType('connected')[0]?.data).toMatchObject({ recovered: true });
-        expect(replay.jobEvents().filter((event) => event.data['id'] === id).map((event) => [event.type, (event.data as unknown as SeennJob).progress])).toEqual([
+        expect(
+          replay
+            .jobEvents()
+            .filter((event) => event.data['id'] === id)
+            .map((event) => [event.type, (event.data as unknown as SeennJob).progress]),
+        ).toEqual([
           ['job.progress', 40],
           ['job.completed', 100],
         ]);
@@ -299,10 +457,18 @@ describe('without writeApi', () => {
   it('serves no write routes, and refuses keys that could pass for tokens', async () => {
     const plain = await startBridge();
     try {
-      const response = await fetch(`${plain.baseUrl}/jobs`, { method: 'POST', headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ jobType: 'x', userId: 'a', title: 't' }) });
+      const response = await fetch(`${plain.baseUrl}/jobs`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ jobType: 'x', userId: 'a', title: 't' }),
+      });
       expect(response.status).toBe(404);
-      expect(() => plain.seenn.bridge({ writeApi: { apiKeys: ['eyJhbGciOiJIUzI1NiJ9.e30.sig-sig-sig-sig'] } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
-      expect(() => plain.seenn.bridge({ writeApi: { apiKeys: ['short'] } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+      expect(() => plain.seenn.bridge({ writeApi: { apiKeys: ['eyJhbGciOiJIUzI1NiJ9.e30.sig-sig-sig-sig'] } })).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
+      expect(() => plain.seenn.bridge({ writeApi: { apiKeys: ['short'] } })).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID' }),
+      );
     } finally {
       await plain.close();
     }
@@ -310,7 +476,10 @@ describe('without writeApi', () => {
 
   it('still lets a job’s owner cancel it: client.cancel(id) (a backend key is no credential there)', async () => {
     const plain = await startBridge();
-    const client = new SeennClient({ baseUrl: plain.baseUrl, token: () => plain.seenn.tokens.issue({ userId: 'dora', ttlSeconds: 600 }) });
+    const client = new SeennClient({
+      baseUrl: plain.baseUrl,
+      token: () => plain.seenn.tokens.issue({ userId: 'dora', ttlSeconds: 600 }),
+    });
     try {
       const job = await plain.seenn.jobs.start({ userId: 'dora', jobType: 'x', title: 'Dora’s' });
       const theirs = await plain.seenn.jobs.start({ userId: 'eve', jobType: 'x', title: 'Eve’s' });
@@ -320,7 +489,10 @@ describe('without writeApi', () => {
       await expect(client.cancel(job.id)).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
       await expect(client.cancel(theirs.id)).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
       expect((await plain.seenn.jobs.get(theirs.id))?.status).toBe('pending');
-      const byKey = await fetch(`${plain.baseUrl}/jobs/${theirs.id}/cancel`, { method: 'POST', headers: { Authorization: `Bearer ${API_KEY}` } });
+      const byKey = await fetch(`${plain.baseUrl}/jobs/${theirs.id}/cancel`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}` },
+      });
       expect(byKey.status).toBe(401);
     } finally {
       client.close();

@@ -5,7 +5,15 @@
  * cursor kept across a "page reload".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SeennClient, type ConnectedInfo, type ConnectionState, type JobUpdateSource, type RawEvent, type ReconnectInfo, type SeennClientOptions } from '../../src/client/index.js';
+import {
+  SeennClient,
+  type ConnectedInfo,
+  type ConnectionState,
+  type JobUpdateSource,
+  type RawEvent,
+  type ReconnectInfo,
+  type SeennClientOptions,
+} from '../../src/client/index.js';
 import type { SeennClientError } from '../../src/client/errors.js';
 import type { SeennJob } from '../../src/model/job.js';
 import { waitFor } from '../helpers/wait.js';
@@ -37,7 +45,13 @@ interface Recording {
 
 function makeClient(options: Partial<SeennClientOptions> & { user: string }): { client: SeennClient; rec: Recording } {
   const { user, ...rest } = options;
-  const client = new SeennClient({ baseUrl: h.baseUrl, token: () => h.token(user), reconnectBaseMs: 20, reconnectMaxMs: 200, ...rest });
+  const client = new SeennClient({
+    baseUrl: h.baseUrl,
+    token: () => h.token(user),
+    reconnectBaseMs: 20,
+    reconnectMaxMs: 200,
+    ...rest,
+  });
   clients.push(client);
   const rec: Recording = { jobs: [], raw: [], states: [], reconnects: [], connected: [], errors: [], missing: [] };
   client.on('job', (job, source) => rec.jobs.push({ job, source }));
@@ -52,12 +66,18 @@ function makeClient(options: Partial<SeennClientOptions> & { user: string }): { 
 
 /** Ids of the job events (not `job.sync` snapshots, nor live queue positions) a client received, in order. */
 function jobEventIds(rec: Recording): string[] {
-  return rec.raw.filter((event) => event.event.startsWith('job.') && event.event !== 'job.sync' && !isPositionUpdate(event)).map((event) => event.id ?? 'missing-id');
+  return rec.raw
+    .filter((event) => event.event.startsWith('job.') && event.event !== 'job.sync' && !isPositionUpdate(event))
+    .map((event) => event.id ?? 'missing-id');
 }
 
 /** A live queue position: `job.progress` of a queued job without `id:` (derived, never replayed). */
 function isPositionUpdate(event: RawEvent): boolean {
-  return event.event === 'job.progress' && event.id === undefined && (JSON.parse(event.data) as { status?: unknown }).status === 'queued';
+  return (
+    event.event === 'job.progress' &&
+    event.id === undefined &&
+    (JSON.parse(event.data) as { status?: unknown }).status === 'queued'
+  );
 }
 
 /** A seeded pseudo-random source (LCG), so the jitter test knows each draw. */
@@ -127,10 +147,14 @@ describe('SeennClient against a real bridge', () => {
     const job = await h.startJob(user, 'Quiet job', 2);
     client.connect();
     await waitFor(() => client.getJob(job.id) !== undefined, { what: 'job.sync' });
-    await waitFor(() => rec.reconnects.some((info) => info.reason === 'heartbeat-timeout'), { what: 'a watchdog reconnect' });
+    await waitFor(() => rec.reconnects.some((info) => info.reason === 'heartbeat-timeout'), {
+      what: 'a watchdog reconnect',
+    });
     await waitFor(() => rec.connected.length >= 2, { what: 'a second connection' });
     h.allow(job.id, 2);
-    await waitFor(() => client.getJob(job.id)?.status === 'completed', { what: 'completed after the watchdog reconnect' });
+    await waitFor(() => client.getJob(job.id)?.status === 'completed', {
+      what: 'completed after the watchdog reconnect',
+    });
     expect(rec.errors).toEqual([]);
     client.close();
   });
@@ -139,7 +163,11 @@ describe('SeennClient against a real bridge', () => {
     const fast = await startHarness({ heartbeatMs: 50 });
     try {
       const user = 'heartbeat-user';
-      const client = new SeennClient({ baseUrl: fast.baseUrl, token: () => fast.token(user), heartbeatTimeoutMs: 1_000 });
+      const client = new SeennClient({
+        baseUrl: fast.baseUrl,
+        token: () => fast.token(user),
+        heartbeatTimeoutMs: 1_000,
+      });
       clients.push(client);
       let heartbeats = 0;
       const reconnects: ReconnectInfo[] = [];
@@ -163,9 +191,21 @@ describe('SeennClient against a real bridge', () => {
       const random = seeded(42);
       const expectedDraws = seeded(42);
       const token = await h.token(user);
-      const { client, rec } = makeClient({ user, token, transport: 'sse', jitter: 'full', reconnectBaseMs: 30, reconnectMaxMs: 240, maxReconnectAttempts: 7, random });
+      const { client, rec } = makeClient({
+        user,
+        token,
+        transport: 'sse',
+        jitter: 'full',
+        reconnectBaseMs: 30,
+        reconnectMaxMs: 240,
+        maxReconnectAttempts: 7,
+        random,
+      });
       client.connect();
-      await waitFor(() => client.state === 'closed', { what: 'the client to give up after 7 reconnects', timeoutMs: 15_000 });
+      await waitFor(() => client.state === 'closed', {
+        what: 'the client to give up after 7 reconnects',
+        timeoutMs: 15_000,
+      });
       expect(rec.errors.at(-1)).toMatchObject({ code: 'RECONNECT_FAILED' });
 
       const delays = rec.reconnects.map((info) => info.delayMs);
@@ -194,7 +234,14 @@ describe('SeennClient against a real bridge', () => {
     const user = 'jitter-decorrelated';
     h.gate = 'down';
     try {
-      const { client, rec } = makeClient({ user, transport: 'sse', jitter: 'decorrelated', reconnectBaseMs: 10, reconnectMaxMs: 500, maxReconnectAttempts: 8 });
+      const { client, rec } = makeClient({
+        user,
+        transport: 'sse',
+        jitter: 'decorrelated',
+        reconnectBaseMs: 10,
+        reconnectMaxMs: 500,
+        maxReconnectAttempts: 8,
+      });
       client.connect();
       await waitFor(() => client.state === 'closed', { what: 'the client to give up', timeoutMs: 15_000 });
       const delays = rec.reconnects.map((info) => info.delayMs);
@@ -223,11 +270,17 @@ describe('SeennClient against a real bridge', () => {
       client.watch('01ZZZZZZZZZZZZZZZZZZZZZZZZ');
       client.connect();
       await waitFor(() => client.state === 'polling', { what: 'polling state' });
-      await waitFor(() => rec.missing.includes('01ZZZZZZZZZZZZZZZZZZZZZZZZ'), { what: 'the unknown job to answer 404' });
+      await waitFor(() => rec.missing.includes('01ZZZZZZZZZZZZZZZZZZZZZZZZ'), {
+        what: 'the unknown job to answer 404',
+      });
 
       h.allow(a.id, 2);
       await waitFor(() => client.getJob(a.id)?.status === 'completed', { what: 'A completed through polling' });
-      expect(rec.jobs.some((entry) => entry.job.id === a.id && entry.source.via === 'poll' && entry.job.status === 'completed')).toBe(true);
+      expect(
+        rec.jobs.some(
+          (entry) => entry.job.id === a.id && entry.source.via === 'poll' && entry.job.status === 'completed',
+        ),
+      ).toBe(true);
       expect(client.isWatching(a.id)).toBe(false);
       const readsOfA = h.jobReads.get(a.id) ?? 0;
       const readsOfMissing = h.jobReads.get('01ZZZZZZZZZZZZZZZZZZZZZZZZ') ?? 0;
@@ -247,7 +300,9 @@ describe('SeennClient against a real bridge', () => {
       await waitFor(() => client.state === 'open', { what: 'back to SSE' });
       h.allow(b.id, 3);
       await waitFor(() => client.getJob(b.id)?.status === 'completed', { what: 'B completed' });
-      expect(rec.jobs.find((entry) => entry.job.id === b.id && entry.job.status === 'completed')?.source.via).toBe('sse');
+      expect(rec.jobs.find((entry) => entry.job.id === b.id && entry.job.status === 'completed')?.source.via).toBe(
+        'sse',
+      );
     } finally {
       h.gate = 'open';
     }
@@ -297,7 +352,9 @@ describe('SeennClient against a real bridge', () => {
     const second = makeClient({ user, storage, userId: user });
     const firstRequest = h.streamRequests.length;
     second.client.connect();
-    await waitFor(() => second.client.getJob(job.id)?.progress === 75, { what: 'missed progress replayed after the reload' });
+    await waitFor(() => second.client.getJob(job.id)?.progress === 75, {
+      what: 'missed progress replayed after the reload',
+    });
     expect(h.streamRequests[firstRequest]?.lastEventIdHeader).toBe(stored);
     expect(second.rec.connected[0]).toMatchObject({ recovered: true });
     const all = await h.streamIds(user);
@@ -311,30 +368,44 @@ describe('SeennClient against a real bridge', () => {
     const user = 'batch-user';
     const { client, rec } = makeClient({ user });
     const updates: Array<{ parentJobId: string; parentProgress: number | undefined }> = [];
-    client.on('child.progress', (update, parent) => updates.push({ parentJobId: update.parentJobId, parentProgress: parent?.progress }));
+    client.on('child.progress', (update, parent) =>
+      updates.push({ parentJobId: update.parentJobId, parentProgress: parent?.progress }),
+    );
     const batch = await h.startBatch(user, 'Two children', ['first', 'second'], 2);
     const [first, second] = batch.children;
     if (first === undefined || second === undefined) throw new Error('expected two children');
     client.connect();
     await waitFor(() => client.getJob(batch.parent.id) !== undefined, { what: 'the parent' });
     h.allow(first.id, 1);
-    await waitFor(() => client.getJob(batch.parent.id)?.progress === 25, { what: 'parent progress 25 (average of 50 and 0)' });
+    await waitFor(() => client.getJob(batch.parent.id)?.progress === 25, {
+      what: 'parent progress 25 (average of 50 and 0)',
+    });
     expect(updates.at(-1)).toEqual({ parentJobId: batch.parent.id, parentProgress: 25 });
     const merged = client.getJob(batch.parent.id);
-    expect(merged).toMatchObject({ id: batch.parent.id, jobId: batch.parent.id, title: 'Two children', children: { total: 2, running: expect.any(Number) } });
+    expect(merged).toMatchObject({
+      id: batch.parent.id,
+      jobId: batch.parent.id,
+      title: 'Two children',
+      children: { total: 2, running: expect.any(Number) },
+    });
     expect(merged).not.toHaveProperty('parentJobId');
 
     h.allow(first.id, 2);
     h.allow(second.id, 2);
     await waitFor(() => client.getJob(batch.parent.id)?.status === 'completed', { what: 'the parent completed' });
-    expect(client.getJob(batch.parent.id)).toMatchObject({ progress: 100, children: { total: 2, completed: 2, failed: 0, running: 0, pending: 0 } });
+    expect(client.getJob(batch.parent.id)).toMatchObject({
+      progress: 100,
+      children: { total: 2, completed: 2, failed: 0, running: 0, pending: 0 },
+    });
     const listed = await client.fetchChildren(batch.parent.id);
     expect(listed?.children.map((child) => [child.title, child.childIndex, child.status, child.progress])).toEqual([
       ['first', 0, 'completed', 100],
       ['second', 1, 'completed', 100],
     ]);
     expect(await client.fetchChildren('01ZZZZZZZZZZZZZZZZZZZZZZZX')).toBeNull();
-    const parentProgress = rec.jobs.filter((entry) => entry.job.id === batch.parent.id).map((entry) => entry.job.progress);
+    const parentProgress = rec.jobs
+      .filter((entry) => entry.job.id === batch.parent.id)
+      .map((entry) => entry.job.progress);
     expect(parentProgress).toEqual([...parentProgress].sort((a, b) => a - b));
   });
 

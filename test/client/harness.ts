@@ -49,7 +49,12 @@ export interface ClientHarness {
   /** Starts a job of `steps` steps; the worker runs step n once {@link allow} reached n. */
   startJob(userId: string, title: string, steps: number): Promise<SeennJob>;
   /** Starts a batch whose children (in the harness's queue) have `steps` steps each. */
-  startBatch(userId: string, title: string, childTitles: string[], steps: number): Promise<{ parent: SeennJob; children: SeennJob[] }>;
+  startBatch(
+    userId: string,
+    title: string,
+    childTitles: string[],
+    steps: number,
+  ): Promise<{ parent: SeennJob; children: SeennJob[] }>;
   /** Lets the worker run the job's steps up to `step` (each step is one `setProgress`). */
   allow(jobId: string, step: number): void;
   /** Destroys every open HTTP connection (event streams included), as a crashing proxy would. */
@@ -89,7 +94,10 @@ export async function startHarness(options: { heartbeatMs?: number; cors?: boole
         const { steps } = job.data as { steps: number };
         for (let step = 1; step <= steps; step += 1) {
           await until(String(job.id), step);
-          await job.setProgress((step / steps) * 100, { message: `step ${step}`, stage: { name: `step-${step}`, current: step, total: steps } });
+          await job.setProgress((step / steps) * 100, {
+            message: `step ${step}`,
+            stage: { name: `step-${step}`, current: step, total: steps },
+          });
         }
         return { steps };
       },
@@ -121,8 +129,10 @@ export async function startHarness(options: { heartbeatMs?: number; cors?: boole
       authorization: req.get('authorization'),
       url: req.originalUrl,
     });
-    if (state.gate === 'down') res.status(503).json({ error: { code: 'INTERNAL_ERROR', message: 'down for the test', details: {} } });
-    else if (state.gate === 'missing') res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no stream here', details: {} } });
+    if (state.gate === 'down')
+      res.status(503).json({ error: { code: 'INTERNAL_ERROR', message: 'down for the test', details: {} } });
+    else if (state.gate === 'missing')
+      res.status(404).json({ error: { code: 'NOT_FOUND', message: 'no stream here', details: {} } });
     else next();
   });
   app.get('/v1/jobs/:id', (req, _res, next) => {
@@ -148,9 +158,16 @@ export async function startHarness(options: { heartbeatMs?: number; cors?: boole
     streamRequests,
     jobReads,
     token: (userId) => seenn.tokens.issue({ userId, ttlSeconds: 300 }),
-    startJob: (userId, title, steps) => seenn.jobs.start({ queue: QUEUE, userId, jobType: 'test', title, data: { steps } }),
+    startJob: (userId, title, steps) =>
+      seenn.jobs.start({ queue: QUEUE, userId, jobType: 'test', title, data: { steps } }),
     startBatch: (userId, title, childTitles, steps) =>
-      seenn.jobs.createBatch({ queue: QUEUE, userId, jobType: 'test-batch', parentTitle: title, children: childTitles.map((childTitle) => ({ title: childTitle, data: { steps } })) }),
+      seenn.jobs.createBatch({
+        queue: QUEUE,
+        userId,
+        jobType: 'test-batch',
+        parentTitle: title,
+        children: childTitles.map((childTitle) => ({ title: childTitle, data: { steps } })),
+      }),
     allow(jobId, step) {
       allowed.set(jobId, Math.max(allowed.get(jobId) ?? 0, step));
       wake(jobId);
@@ -182,7 +199,12 @@ export function hookClients(h: () => ClientHarness): { clientFor(user: string): 
   return {
     clientFor(user) {
       const harness = h();
-      const client = new SeennClient({ baseUrl: harness.baseUrl, token: () => harness.token(user), reconnectBaseMs: 20, reconnectMaxMs: 200 });
+      const client = new SeennClient({
+        baseUrl: harness.baseUrl,
+        token: () => harness.token(user),
+        reconnectBaseMs: 20,
+        reconnectMaxMs: 200,
+      });
       clients.push(client);
       return client;
     },

@@ -27,7 +27,6 @@ afterAll(async () => {
   await h.close();
 });
 
-
 const wait = { timeout: 10_000 };
 
 describe('client.output', () => {
@@ -51,7 +50,9 @@ describe('client.output', () => {
     expect(got.map((chunk) => chunk.seq)).toEqual(Array.from({ length: written }, (_, i) => i));
     expect(got.map((chunk) => chunk.chunk)).toEqual(Array.from({ length: written }, (_, i) => `w${i}`));
     // Each reconnect asked for the chunks after the last one it had.
-    const resumes = h.streamRequests.filter((request) => request.url.includes(`jobId=${job.id}`)).map((request) => Number(new URL(request.url, h.baseUrl).searchParams.get('outputAfter')));
+    const resumes = h.streamRequests
+      .filter((request) => request.url.includes(`jobId=${job.id}`))
+      .map((request) => Number(new URL(request.url, h.baseUrl).searchParams.get('outputAfter')));
     expect(resumes.length).toBeGreaterThanOrEqual(4);
     expect(resumes[0]).toBe(-1);
     expect(resumes).toEqual([...resumes].sort((a, b) => a - b));
@@ -65,7 +66,9 @@ describe('client.output', () => {
     for await (const chunk of clientFor('out-u2').output(job.id, { stream: 'tokens', after: 99 })) seqs.push(chunk.seq);
     expect(seqs).toEqual(Array.from({ length: 1_400 }, (_, i) => i + 100));
     const stranger = clientFor('out-u3').output(job.id, { stream: 'tokens' })[Symbol.asyncIterator]();
-    await expect(stranger.next()).rejects.toSatisfy((error: unknown) => error instanceof SeennClientError && error.code === 'NOT_FOUND');
+    await expect(stranger.next()).rejects.toSatisfy(
+      (error: unknown) => error instanceof SeennClientError && error.code === 'NOT_FOUND',
+    );
   });
 });
 

@@ -5,7 +5,14 @@
  */
 import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SeennProvider, useConnectionState, useEtaCountdown, useSeennJob, useSeennJobs, useSeennParent } from '../../src/client/react.js';
+import {
+  SeennProvider,
+  useConnectionState,
+  useEtaCountdown,
+  useSeennJob,
+  useSeennJobs,
+  useSeennParent,
+} from '../../src/client/react.js';
 import { hookClients, startHarness, type ClientHarness } from './harness.js';
 
 let h: ClientHarness;
@@ -23,7 +30,6 @@ afterEach(() => {
 afterAll(async () => {
   await h.close();
 });
-
 
 const wait = { timeout: 10_000 };
 
@@ -62,7 +68,8 @@ function JobsView() {
 }
 
 function ParentView({ parentId }: { parentId: string }) {
-  const { parent, children, progress, status, childrenCompleted, childrenTotal, allChildrenDone } = useSeennParent(parentId);
+  const { parent, children, progress, status, childrenCompleted, childrenTotal, allChildrenDone } =
+    useSeennParent(parentId);
   return (
     <div>
       <span data-testid="parent">{parent === undefined ? 'none' : `${parent.title}:${status}:${progress}`}</span>
@@ -138,13 +145,26 @@ describe('React hooks against a real bridge', () => {
       </SeennProvider>,
     );
     await waitFor(() => expect(screen.getByTestId('jobs-loading').textContent).toBe('false'), wait);
-    await waitFor(() => expect(screen.getAllByTestId('row').map((row) => row.textContent)).toEqual([expect.stringMatching(/^First:(queued|running):0$/)]), wait);
+    await waitFor(
+      () =>
+        expect(screen.getAllByTestId('row').map((row) => row.textContent)).toEqual([
+          expect.stringMatching(/^First:(queued|running):0$/),
+        ]),
+      wait,
+    );
 
     const second = await h.startJob(user, 'Second', 1);
     await waitFor(() => expect(screen.getAllByTestId('row')).toHaveLength(2), wait);
     h.allow(second.id, 1);
     h.allow(first.id, 1);
-    await waitFor(() => expect(screen.getAllByTestId('row').map((row) => row.textContent)).toEqual(['Second:completed:100', 'First:completed:100']), wait);
+    await waitFor(
+      () =>
+        expect(screen.getAllByTestId('row').map((row) => row.textContent)).toEqual([
+          'Second:completed:100',
+          'First:completed:100',
+        ]),
+      wait,
+    );
   });
 
   it('useSeennParent shows a batch’s parent and children, live, until every child is done', async () => {
@@ -156,7 +176,15 @@ describe('React hooks against a real bridge', () => {
         <ParentView parentId={batch.parent.id} />
       </SeennProvider>,
     );
-    await waitFor(() => expect(screen.getAllByTestId('child').map((row) => row.textContent)).toEqual([expect.stringMatching(/^0:one:/), expect.stringMatching(/^1:two:/), expect.stringMatching(/^2:three:/)]), wait);
+    await waitFor(
+      () =>
+        expect(screen.getAllByTestId('child').map((row) => row.textContent)).toEqual([
+          expect.stringMatching(/^0:one:/),
+          expect.stringMatching(/^1:two:/),
+          expect.stringMatching(/^2:three:/),
+        ]),
+      wait,
+    );
     expect(screen.getByTestId('parent').textContent).toMatch(/^Three pictures:(pending|running):0$/);
     expect(screen.getByTestId('counts').textContent).toBe('0/3:false');
 
@@ -172,7 +200,15 @@ describe('React hooks against a real bridge', () => {
     h.allow(two.id, 2);
     h.allow(three.id, 2);
     await waitFor(() => expect(screen.getByTestId('parent').textContent).toBe('Three pictures:completed:100'), wait);
-    await waitFor(() => expect(screen.getAllByTestId('child').map((row) => row.textContent)).toEqual(['0:one:completed:100', '1:two:completed:100', '2:three:completed:100']), wait);
+    await waitFor(
+      () =>
+        expect(screen.getAllByTestId('child').map((row) => row.textContent)).toEqual([
+          '0:one:completed:100',
+          '1:two:completed:100',
+          '2:three:completed:100',
+        ]),
+      wait,
+    );
     expect(screen.getByTestId('counts').textContent).toBe('3/3:true');
   });
 

@@ -106,7 +106,11 @@ describe('JobCache', () => {
     expect(cache.get('a')?.progress).toBe(50);
     expect(cache.mergeChildProgress({ parentJobId: 'missing', progress: 10 })).toBeNull();
     cache.replace(job('p', { children: { total: 2, completed: 0, failed: 0, running: 1, pending: 1 } }));
-    const merged = cache.mergeChildProgress({ parentJobId: 'p', progress: 50, children: { total: 2, completed: 1, failed: 0, running: 1, pending: 0 } });
+    const merged = cache.mergeChildProgress({
+      parentJobId: 'p',
+      progress: 50,
+      children: { total: 2, completed: 1, failed: 0, running: 1, pending: 0 },
+    });
     expect(merged).toMatchObject({ id: 'p', jobId: 'p', progress: 50, title: 'Job p', children: { completed: 1 } });
     expect(merged).not.toHaveProperty('parentJobId');
   });
@@ -134,7 +138,15 @@ describe('resolveClientOptions', () => {
   it('applies the frozen defaults', () => {
     const resolved = resolveClientOptions({ baseUrl: 'http://x/v1/' });
     expect(Object.isFrozen(CLIENT_DEFAULTS)).toBe(true);
-    expect(resolved).toMatchObject({ baseUrl: 'http://x/v1', reconnectBaseMs: 1_000, reconnectMaxMs: 30_000, heartbeatTimeoutMs: 30_000, jitter: 'full', transport: 'auto', storageKey: 'seenn:lastEventId:default' });
+    expect(resolved).toMatchObject({
+      baseUrl: 'http://x/v1',
+      reconnectBaseMs: 1_000,
+      reconnectMaxMs: 30_000,
+      heartbeatTimeoutMs: 30_000,
+      jitter: 'full',
+      transport: 'auto',
+      storageKey: 'seenn:lastEventId:default',
+    });
   });
 
   it.each([

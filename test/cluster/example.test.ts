@@ -20,7 +20,11 @@ afterAll(async () => {
 describe('examples/cluster.ts', () => {
   it('runs jobs on three tagged queues and a batch to completion', { timeout: 90_000 }, async () => {
     const nodes = cluster.startupNodes.map(({ host, port }) => `${host}:${port}`).join(',');
-    const child = spawn(process.execPath, ['--conditions=seenn-source', '--import', 'tsx', 'examples/cluster.ts'], { cwd: root, env: { ...process.env, REDIS_CLUSTER_NODES: nodes }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=seenn-source', '--import', 'tsx', 'examples/cluster.ts'], {
+      cwd: root,
+      env: { ...process.env, REDIS_CLUSTER_NODES: nodes },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -28,7 +32,8 @@ describe('examples/cluster.ts', () => {
     const [code] = (await once(child, 'exit')) as [number | null];
     clearTimeout(timer);
     expect(code, out).toBe(0);
-    for (const queue of ['{video}', '{images}', '{exports}']) expect(out).toMatch(new RegExp(`A job on \\${queue.slice(0, -1)}\\} +completed 100%`));
+    for (const queue of ['{video}', '{images}', '{exports}'])
+      expect(out).toMatch(new RegExp(`A job on \\${queue.slice(0, -1)}\\} +completed 100%`));
     expect(out).toMatch(/Thumbnails +completed 100%/);
     expect(out).toContain('carol has 7 jobs');
   });

@@ -51,7 +51,18 @@ describe('Redis Cluster, queues tagged per queue', () => {
     for (const queue of QUEUES) {
       const slot = keySlot(keys.bullEvents(queue));
       masters.add(await cluster.masterPortOf(slot));
-      for (const key of [keys.checkpoint(queue), keys.lease(queue, 0), keys.partitionCheckpoints(queue), keys.publishers(queue), keys.liveJobs(queue), keys.etaPredictions(queue), keys.etaPredictionTimes(queue), keys.etaCalibration(queue), `${keys.prefix}:${queue}:wait`]) expect(keySlot(key), key).toBe(slot);
+      for (const key of [
+        keys.checkpoint(queue),
+        keys.lease(queue, 0),
+        keys.partitionCheckpoints(queue),
+        keys.publishers(queue),
+        keys.liveJobs(queue),
+        keys.etaPredictions(queue),
+        keys.etaPredictionTimes(queue),
+        keys.etaCalibration(queue),
+        `${keys.prefix}:${queue}:wait`,
+      ])
+        expect(keySlot(key), key).toBe(slot);
       // Redis agrees with our CRC16.
       expect(await redis.cluster('KEYSLOT', keys.checkpoint(queue))).toBe(slot);
     }
@@ -61,109 +72,156 @@ describe('Redis Cluster, queues tagged per queue', () => {
     expect(new Set(QUEUES.map((queue) => keySlot(tagged.checkpoint(queue)))).size).toBe(1);
   });
 
-  it('runs jobs, a batch and plain queue.add jobs on three masters to completion, live over SSE, with no call mixing slots', { timeout: 60_000 }, async () => {
-    checker.reset();
-    const logged: string[] = [];
-    const logger = {
-      debug: () => undefined,
-      info: () => undefined,
-      warn: (fields: unknown, message?: string) => logged.push(`warn ${message ?? ''} ${String((fields as { err?: unknown }).err ?? '')}`),
-      error: (fields: unknown, message?: string) => logged.push(`error ${message ?? ''} ${String((fields as { err?: unknown }).err ?? '')}`),
-      child: () => logger,
-    };
-    const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET, logger });
-    const workers = QUEUES.map(
-      (queue) =>
-        new Worker(
-          queue,
-          seenn.processor(async (job) => {
-            await job.setProgress(50, { message: 'half way' });
-            return { queue };
-          }),
-          { connection: redis, prefix, concurrency: 4 },
-        ),
-    );
-    const publisher = seenn.publisher({
-      queues: [...QUEUES],
-      blockMs: 100,
-      describe: (job) => (typeof job.data?.user === 'string' ? { userId: job.data.user as string, jobType: 'plain', title: job.name } : null),
-    });
-    const errors: unknown[] = [];
-    publisher.on('error', (error: unknown) => errors.push(error));
-    await publisher.start();
-    const app = express();
-    app.use('/v1', seenn.bridge({ heartbeatMs: 500 }));
-    const { server, port } = await listen(app);
-    const plain: Queue[] = [];
-    const sources: RecordingEventSource[] = [];
-    try {
-      const users = ['ada', 'bob', 'cyd', 'dee'];
-      // One SSE stream per user, opened before any job exists: every job reaches it live.
-      for (const user of users) {
-        const token = await seenn.tokens.issue({ userId: user });
-        sources.push(new RecordingEventSource(`http://127.0.0.1:${port}/v1/sse`, { token }));
-      }
-      await waitFor(() => sources.every((source) => source.ofType('connected').length > 0), { what: 'every stream connected' });
-
-      const started: { id: string; user: string }[] = [];
-      const parents: string[] = [];
-      for (const [i, user] of users.entries()) {
-        for (const queue of QUEUES) {
-          const job = await seenn.jobs.start({ queue, userId: user, jobType: 'render', title: `${queue} for ${user}` });
-          started.push({ id: job.id, user });
-        }
-        // A batch: the owners of its parent and children are written at once (split per slot).
-        const { parent, children } = await seenn.jobs.createBatch({ queue: QUEUES[i % 3] as string, userId: user, jobType: 'batch', parentTitle: 'batch', childTitles: ['a', 'b', 'c'] });
-        parents.push(parent.id);
-        started.push({ id: parent.id, user }, ...children.map((child) => ({ id: child.id, user })));
-      }
-      // Plain queue.add jobs, described by the publisher (their owners are looked up by two ids).
-      for (const queue of QUEUES) {
-        const q = new Queue(queue, { connection: redis, prefix });
-        plain.push(q);
-        await q.add('export', { user: 'ada' });
-      }
-
-      await waitFor(
-        async () => {
-          const jobs = await Promise.all(started.map(({ id }) => seenn.jobs.get(id)));
-          return jobs.every((job) => job?.status === 'completed');
-        },
-        { what: 'every started job to complete', timeoutMs: 40_000 },
-      ).catch(async (error: unknown) => {
-        const jobs = await Promise.all(started.map(({ id }) => seenn.jobs.get(id)));
-        throw new Error(`${String(error)}; statuses ${jobs.map((job) => job?.status ?? 'none').join(',')}; violations ${JSON.stringify(checker.violations.slice(0, 3))}; log ${logged.slice(0, 10).join(' | ')}`);
+  it(
+    'runs jobs, a batch and plain queue.add jobs on three masters to completion, live over SSE, with no call mixing slots',
+    { timeout: 60_000 },
+    async () => {
+      checker.reset();
+      const logged: string[] = [];
+      const logger = {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (fields: unknown, message?: string) =>
+          logged.push(`warn ${message ?? ''} ${String((fields as { err?: unknown }).err ?? '')}`),
+        error: (fields: unknown, message?: string) =>
+          logged.push(`error ${message ?? ''} ${String((fields as { err?: unknown }).err ?? '')}`),
+        child: () => logger,
+      };
+      const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET, logger });
+      const workers = QUEUES.map(
+        (queue) =>
+          new Worker(
+            queue,
+            seenn.processor(async (job) => {
+              await job.setProgress(50, { message: 'half way' });
+              return { queue };
+            }),
+            { connection: redis, prefix, concurrency: 4 },
+          ),
+      );
+      const publisher = seenn.publisher({
+        queues: [...QUEUES],
+        blockMs: 100,
+        describe: (job) =>
+          typeof job.data?.user === 'string'
+            ? { userId: job.data.user as string, jobType: 'plain', title: job.name }
+            : null,
       });
-      const page = await seenn.jobs.list('ada', { limit: 100 });
-      await waitFor(async () => (await seenn.jobs.list('ada', { limit: 100 })).jobs.filter((job) => job.jobType === 'plain' && job.status === 'completed').length === 3, { what: 'the plain jobs of ada to complete', timeoutMs: 20_000 });
-      expect(page.jobs.length).toBeGreaterThanOrEqual(3 + 4);
-      // Every user saw every one of their jobs complete, live.
-      for (const [i, user] of users.entries()) {
-        const mine = started.filter((job) => job.user === user).map((job) => job.id);
-        const source = sources[i] as RecordingEventSource;
-        await waitFor(() => mine.every((id) => source.ofType('job.completed').some((event) => (event.data['job'] as { id?: string } | undefined)?.id === id || event.data['id'] === id)), {
-          what: `${user} to see each of their jobs complete over SSE`,
-          timeoutMs: 20_000,
+      const errors: unknown[] = [];
+      publisher.on('error', (error: unknown) => errors.push(error));
+      await publisher.start();
+      const app = express();
+      app.use('/v1', seenn.bridge({ heartbeatMs: 500 }));
+      const { server, port } = await listen(app);
+      const plain: Queue[] = [];
+      const sources: RecordingEventSource[] = [];
+      try {
+        const users = ['ada', 'bob', 'cyd', 'dee'];
+        // One SSE stream per user, opened before any job exists: every job reaches it live.
+        for (const user of users) {
+          const token = await seenn.tokens.issue({ userId: user });
+          sources.push(new RecordingEventSource(`http://127.0.0.1:${port}/v1/sse`, { token }));
+        }
+        await waitFor(() => sources.every((source) => source.ofType('connected').length > 0), {
+          what: 'every stream connected',
         });
+
+        const started: { id: string; user: string }[] = [];
+        const parents: string[] = [];
+        for (const [i, user] of users.entries()) {
+          for (const queue of QUEUES) {
+            const job = await seenn.jobs.start({
+              queue,
+              userId: user,
+              jobType: 'render',
+              title: `${queue} for ${user}`,
+            });
+            started.push({ id: job.id, user });
+          }
+          // A batch: the owners of its parent and children are written at once (split per slot).
+          const { parent, children } = await seenn.jobs.createBatch({
+            queue: QUEUES[i % 3] as string,
+            userId: user,
+            jobType: 'batch',
+            parentTitle: 'batch',
+            childTitles: ['a', 'b', 'c'],
+          });
+          parents.push(parent.id);
+          started.push({ id: parent.id, user }, ...children.map((child) => ({ id: child.id, user })));
+        }
+        // Plain queue.add jobs, described by the publisher (their owners are looked up by two ids).
+        for (const queue of QUEUES) {
+          const q = new Queue(queue, { connection: redis, prefix });
+          plain.push(q);
+          await q.add('export', { user: 'ada' });
+        }
+
+        await waitFor(
+          async () => {
+            const jobs = await Promise.all(started.map(({ id }) => seenn.jobs.get(id)));
+            return jobs.every((job) => job?.status === 'completed');
+          },
+          { what: 'every started job to complete', timeoutMs: 40_000 },
+        ).catch(async (error: unknown) => {
+          const jobs = await Promise.all(started.map(({ id }) => seenn.jobs.get(id)));
+          throw new Error(
+            `${String(error)}; statuses ${jobs.map((job) => job?.status ?? 'none').join(',')}; violations ${JSON.stringify(checker.violations.slice(0, 3))}; log ${logged.slice(0, 10).join(' | ')}`,
+          );
+        });
+        const page = await seenn.jobs.list('ada', { limit: 100 });
+        await waitFor(
+          async () =>
+            (await seenn.jobs.list('ada', { limit: 100 })).jobs.filter(
+              (job) => job.jobType === 'plain' && job.status === 'completed',
+            ).length === 3,
+          { what: 'the plain jobs of ada to complete', timeoutMs: 20_000 },
+        );
+        expect(page.jobs.length).toBeGreaterThanOrEqual(3 + 4);
+        // Every user saw every one of their jobs complete, live.
+        for (const [i, user] of users.entries()) {
+          const mine = started.filter((job) => job.user === user).map((job) => job.id);
+          const source = sources[i] as RecordingEventSource;
+          await waitFor(
+            () =>
+              mine.every((id) =>
+                source
+                  .ofType('job.completed')
+                  .some(
+                    (event) => (event.data['job'] as { id?: string } | undefined)?.id === id || event.data['id'] === id,
+                  ),
+              ),
+            {
+              what: `${user} to see each of their jobs complete over SSE`,
+              timeoutMs: 20_000,
+            },
+          );
+        }
+        for (const parentId of parents) expect((await seenn.jobs.getWithChildren(parentId))?.children).toHaveLength(3);
+        // The changes came by sharded Pub/Sub: one subscriber per user on that user's shard channel,
+        // none on the app-wide channel; a user's channel is dropped with their last stream.
+        const keys = seenn.context.keys;
+        expect(
+          await subscribers(
+            'SHARDNUMSUB',
+            users.map((user) => keys.liveShardChannel(user)),
+          ),
+        ).toEqual(users.map(() => 1));
+        expect(await subscribers('NUMSUB', [keys.liveChannel()])).toEqual([0]);
+        sources[0]?.close();
+        await waitFor(async () => (await subscribers('SHARDNUMSUB', [keys.liveShardChannel('ada')]))[0] === 0, {
+          what: "ada's shard channel to be dropped",
+        });
+        expect(errors).toEqual([]);
+        expect(checker.checked.commands).toBeGreaterThan(100);
+        expect(checker.violations).toEqual([]);
+      } finally {
+        for (const source of sources) source.close();
+        server.closeAllConnections();
+        server.close();
+        await Promise.all(workers.map((worker) => worker.close()));
+        await Promise.all(plain.map((queue) => queue.close()));
+        await seenn.close();
       }
-      for (const parentId of parents) expect((await seenn.jobs.getWithChildren(parentId))?.children).toHaveLength(3);
-      // The changes came by sharded Pub/Sub: one subscriber per user on that user's shard channel,
-      // none on the app-wide channel; a user's channel is dropped with their last stream.
-      const keys = seenn.context.keys;
-      expect(await subscribers('SHARDNUMSUB', users.map((user) => keys.liveShardChannel(user)))).toEqual(users.map(() => 1));
-      expect(await subscribers('NUMSUB', [keys.liveChannel()])).toEqual([0]);
-      sources[0]?.close();
-      await waitFor(async () => (await subscribers('SHARDNUMSUB', [keys.liveShardChannel('ada')]))[0] === 0, { what: "ada's shard channel to be dropped" });
-      expect(errors).toEqual([]);
-      expect(checker.checked.commands).toBeGreaterThan(100);
-      expect(checker.violations).toEqual([]);
-    } finally {
-      for (const source of sources) source.close();
-      server.closeAllConnections();
-      server.close();
-      await Promise.all(workers.map((worker) => worker.close()));
-      await Promise.all(plain.map((queue) => queue.close()));
-      await seenn.close();
-    }
-  });
+    },
+  );
 });

@@ -22,7 +22,11 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`);
   mkdirSync(OUTPUT, { recursive: true });
   demo = await startDemo({ DEMO_WORD_MS: '100' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -59,7 +63,11 @@ describe('the demo page in Chromium', () => {
     await page.waitForFunction(
       () => {
         const bar = document.querySelector('[data-testid="job-card"] [role="progressbar"]');
-        return bar !== null && Number(bar.getAttribute('aria-valuenow')) > 0 && Number(bar.getAttribute('aria-valuenow')) < 100;
+        return (
+          bar !== null &&
+          Number(bar.getAttribute('aria-valuenow')) > 0 &&
+          Number(bar.getAttribute('aria-valuenow')) < 100
+        );
       },
       undefined,
       { timeout: 10_000 },
@@ -100,7 +108,9 @@ describe('the demo page in Chromium', () => {
     const jobId = await running.getAttribute('data-job-id');
     await running.getByTestId('cancel-job').click();
     const card = page.locator(`[data-testid="job-card"][data-job-id="${jobId ?? ''}"]`);
-    await page.locator(`[data-testid="job-card"][data-job-id="${jobId ?? ''}"][data-status="cancelled"]`).waitFor({ timeout: 10_000 });
+    await page
+      .locator(`[data-testid="job-card"][data-job-id="${jobId ?? ''}"][data-status="cancelled"]`)
+      .waitFor({ timeout: 10_000 });
     expect(await card.getByTestId('cancel-job').count()).toBe(0);
     expect(await card.getByTestId('message').textContent()).toBe('Cancelled from the demo page');
     await page.screenshot({ path: `${OUTPUT}/demo-cancelled.png`, fullPage: true });
@@ -112,7 +122,9 @@ describe('the demo page in Chromium', () => {
     await page.getByTestId('start-batch').click();
     const card = page.getByTestId('batch-card').first();
     await card.waitFor({ timeout: 10_000 });
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="batch-child"]').length === 5, undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="batch-child"]').length === 5, undefined, {
+      timeout: 10_000,
+    });
     expect(await card.getByTestId('batch-child').allTextContents()).toEqual(
       expect.arrayContaining([expect.stringContaining('Image 1'), expect.stringContaining('Image 5')]),
     );
@@ -133,9 +145,16 @@ describe('the demo page in Chromium', () => {
     await page.locator('[data-testid="batch-card"][data-status="completed"]').waitFor({ timeout: 20_000 });
     expect(await card.getByTestId('batch-progress').getAttribute('aria-valuenow')).toBe('100');
     expect(await card.getByTestId('batch-counts').textContent()).toBe('5/5 done');
-    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="batch-child"]')].every((row) => row.getAttribute('data-status') === 'completed'), undefined, {
-      timeout: 10_000,
-    });
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('[data-testid="batch-child"]')].every(
+          (row) => row.getAttribute('data-status') === 'completed',
+        ),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
     await page.screenshot({ path: `${OUTPUT}/demo-batch.png`, fullPage: true });
     await page.close();
   });
@@ -147,7 +166,11 @@ describe('the demo page in Chromium', () => {
     await card.waitFor({ timeout: 10_000 });
     const jobId = (await card.getAttribute('data-job-id')) ?? '';
     const words = storyChunks().length;
-    await page.waitForFunction(() => (document.querySelector('[data-testid="story-text"]')?.textContent ?? '').split(' ').length >= 10, undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => (document.querySelector('[data-testid="story-text"]')?.textContent ?? '').split(' ').length >= 10,
+      undefined,
+      { timeout: 15_000 },
+    );
     const before = (await card.getByTestId('story-text').textContent()) ?? '';
     expect(DEMO_STORY.startsWith(before)).toBe(true);
     expect(before.split(' ').length).toBeLessThan(words);
@@ -163,9 +186,16 @@ describe('the demo page in Chromium', () => {
       const target = document.querySelector('[data-testid="story-text"]');
       const seen: string[] = [target?.textContent ?? ''];
       (window as unknown as { storyTexts: string[] }).storyTexts = seen;
-      if (target !== null) new MutationObserver(() => seen.push(target.textContent ?? '')).observe(target, { childList: true, characterData: true, subtree: true });
+      if (target !== null)
+        new MutationObserver(() => seen.push(target.textContent ?? '')).observe(target, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
     });
-    await page.locator(`[data-testid="story-card"][data-job-id="${jobId}"][data-done="true"]`).waitFor({ timeout: 30_000 });
+    await page
+      .locator(`[data-testid="story-card"][data-job-id="${jobId}"][data-done="true"]`)
+      .waitFor({ timeout: 30_000 });
     expect(await again.getByTestId('story-text').textContent()).toBe(DEMO_STORY);
     expect(await again.getByTestId('story-words').textContent()).toBe(`${words} words, the end`);
     const texts = await page.evaluate(() => (window as unknown as { storyTexts: string[] }).storyTexts);

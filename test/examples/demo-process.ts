@@ -22,12 +22,24 @@ export interface DemoProcess {
 }
 
 /** Starts the demo with `env` added to the test environment; rejects if it exits or stays silent for `timeoutMs`. */
-export async function startDemo(env: Record<string, string> = {}, args: string[] = [], timeoutMs = 30_000): Promise<DemoProcess> {
+export async function startDemo(
+  env: Record<string, string> = {},
+  args: string[] = [],
+  timeoutMs = 30_000,
+): Promise<DemoProcess> {
   const redisUrl = process.env['SEENN_TEST_REDIS_URL'];
   if (!redisUrl) throw new Error('SEENN_TEST_REDIS_URL is not set: run through vitest');
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], {
     cwd: ROOT,
-    env: { ...process.env, REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', DEMO_STAGE_MS: '900', DEMO_IMAGE_MS: '600', ...env },
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DEMO_STAGE_MS: '900',
+      DEMO_IMAGE_MS: '600',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
@@ -35,7 +47,10 @@ export async function startDemo(env: Record<string, string> = {}, args: string[]
   child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
   const exited = once(child, 'exit');
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the demo did not get ready within ${timeoutMs} ms:\n${text}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`the demo did not get ready within ${timeoutMs} ms:\n${text}`)),
+      timeoutMs,
+    );
     const check = (): void => {
       const match = /ready on http:\/\/localhost:(\d+)/.exec(text);
       if (match?.[1] === undefined) return;
@@ -63,11 +78,23 @@ export async function startDemo(env: Record<string, string> = {}, args: string[]
 }
 
 /** Waits for the process to exit by itself; resolves with its exit code and output. */
-export async function runDemo(env: Record<string, string>, args: string[], timeoutMs = 90_000): Promise<{ code: number | null; output: string }> {
+export async function runDemo(
+  env: Record<string, string>,
+  args: string[],
+  timeoutMs = 90_000,
+): Promise<{ code: number | null; output: string }> {
   const redisUrl = process.env['SEENN_TEST_REDIS_URL'] ?? '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], {
     cwd: ROOT,
-    env: { ...process.env, REDIS_URL: redisUrl, PORT: '0', HOST: '127.0.0.1', DEMO_STAGE_MS: '300', DEMO_IMAGE_MS: '200', ...env },
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DEMO_STAGE_MS: '300',
+      DEMO_IMAGE_MS: '200',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';

@@ -13,7 +13,10 @@ async function deadUrl(): Promise<string> {
 
 describe('findOrStartRedis', () => {
   it('uses REDIS_URL when a Redis answers there', async () => {
-    expect(await findOrStartRedis({ REDIS_URL: redisUrl() }, await deadUrl())).toEqual({ url: redisUrl(), origin: 'REDIS_URL' });
+    expect(await findOrStartRedis({ REDIS_URL: redisUrl() }, await deadUrl())).toEqual({
+      url: redisUrl(),
+      origin: 'REDIS_URL',
+    });
   });
 
   it('uses the local Redis when REDIS_URL is not set', async () => {
@@ -22,7 +25,9 @@ describe('findOrStartRedis', () => {
 
   it('refuses a REDIS_URL nobody answers on, naming it', async () => {
     const url = await deadUrl();
-    await expect(findOrStartRedis({ REDIS_URL: url }, redisUrl())).rejects.toThrow(new NoRedisError(`REDIS_URL is set to ${url}, but no Redis answers there.`));
+    await expect(findOrStartRedis({ REDIS_URL: url }, redisUrl())).rejects.toThrow(
+      new NoRedisError(`REDIS_URL is set to ${url}, but no Redis answers there.`),
+    );
   });
 
   it('starts a redis-server when there is no Redis, and stops it on request', async () => {
@@ -39,6 +44,8 @@ describe('findOrStartRedis', () => {
   it('says how to get Redis when none can be found or started', async () => {
     const attempt = findOrStartRedis({ REDIS_SERVER_BIN: '/nonexistent/redis-server' }, await deadUrl());
     await expect(attempt).rejects.toBeInstanceOf(NoRedisError);
-    await expect(attempt).rejects.toThrow(/apt-get install redis-server[\s\S]*docker run --rm -p 6379:6379 redis[\s\S]*REDIS_URL=redis:\/\/host:6379 npm run demo[\s\S]*docker compose up/);
+    await expect(attempt).rejects.toThrow(
+      /apt-get install redis-server[\s\S]*docker run --rm -p 6379:6379 redis[\s\S]*REDIS_URL=redis:\/\/host:6379 npm run demo[\s\S]*docker compose up/,
+    );
   });
 });

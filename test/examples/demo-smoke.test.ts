@@ -26,7 +26,9 @@ describe('npm run demo', () => {
     try {
       const output = demo.output();
       const port = new URL(demo.url).port;
-      expect(output).toContain(`Admin: http://localhost:${port}/admin/ (bull-board at /admin/queues/, Prometheus metrics at /admin/metrics)`);
+      expect(output).toContain(
+        `Admin: http://localhost:${port}/admin/ (bull-board at /admin/queues/, Prometheus metrics at /admin/metrics)`,
+      );
       const token = /Admin token: (\S+)/.exec(output)?.[1];
       expect(token?.length).toBeGreaterThanOrEqual(32);
       const basic = `Basic ${Buffer.from(`ops:${token as string}`).toString('base64')}`;
@@ -43,7 +45,9 @@ describe('npm run demo', () => {
       const board = await fetch(`${demo.url}/admin/queues/`, { headers: { authorization: basic } });
       expect(board.status).toBe(200);
       expect(await board.text()).toMatch(/<html/i);
-      const metrics = await fetch(`${demo.url}/admin/metrics`, { headers: { authorization: `Bearer ${token as string}` } });
+      const metrics = await fetch(`${demo.url}/admin/metrics`, {
+        headers: { authorization: `Bearer ${token as string}` },
+      });
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('# TYPE seenn_bridge_streams gauge');
     } finally {

@@ -23,7 +23,11 @@ afterAll(async () => {
 
 /** Runs `npm run example <file>` and returns its exit code and output. */
 async function runExample(file: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['--conditions=seenn-source', '--import', 'tsx', file], { cwd: root, env: { ...process.env, REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--conditions=seenn-source', '--import', 'tsx', file], {
+    cwd: root,
+    env: { ...process.env, REDIS_URL: redis.url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -13,7 +13,11 @@ import { METRIC_NAMES } from '../../src/metrics/index.js';
 const FILE = fileURLToPath(new URL('../../examples/grafana-dashboard.json', import.meta.url));
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 
-const TargetSchema = z.object({ refId: z.string(), expr: z.string().min(1), datasource: z.object({ type: z.string(), uid: z.string() }) });
+const TargetSchema = z.object({
+  refId: z.string(),
+  expr: z.string().min(1),
+  datasource: z.object({ type: z.string(), uid: z.string() }),
+});
 const PanelSchema = z.object({
   id: z.number().int(),
   type: z.string(),
@@ -47,7 +51,9 @@ function seriesIn(expr: string): string[] {
 
 describe('the Grafana dashboard', () => {
   it('queries only registered metric names', () => {
-    const unknown = queries.flatMap((query) => seriesIn(query.expr)).filter((series) => !registered.has(metricOf(series)));
+    const unknown = queries
+      .flatMap((query) => seriesIn(query.expr))
+      .filter((series) => !registered.has(metricOf(series)));
     expect(unknown).toEqual([]);
   });
 
@@ -59,7 +65,9 @@ describe('the Grafana dashboard', () => {
   it('is importable: unique panel ids, every query on the datasource variable, balanced expressions', () => {
     const ids = dashboard.panels.map((panel) => panel.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(dashboard.templating.list.map((variable) => variable.name)).toEqual(expect.arrayContaining(['datasource', 'queue']));
+    expect(dashboard.templating.list.map((variable) => variable.name)).toEqual(
+      expect.arrayContaining(['datasource', 'queue']),
+    );
     for (const panel of dashboard.panels) {
       expect(panel.gridPos.x + panel.gridPos.w, panel.title).toBeLessThanOrEqual(24);
       if (panel.type !== 'row') expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
@@ -76,8 +84,14 @@ describe('the Grafana dashboard', () => {
     }
     // Histograms are read as quantiles of their buckets, never as a bare (nonexistent) series.
     for (const name of [METRIC_NAMES.storeCommitDuration, METRIC_NAMES.positionLookupDuration]) {
-      expect(queries.some((query) => query.expr.includes(`histogram_quantile(0.99, sum by (le) (rate(${name}_bucket[`)), name).toBe(true);
-      expect(queries.flatMap((query) => seriesIn(query.expr)), name).not.toContain(name);
+      expect(
+        queries.some((query) => query.expr.includes(`histogram_quantile(0.99, sum by (le) (rate(${name}_bucket[`)),
+        name,
+      ).toBe(true);
+      expect(
+        queries.flatMap((query) => seriesIn(query.expr)),
+        name,
+      ).not.toContain(name);
     }
   });
 });

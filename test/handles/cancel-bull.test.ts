@@ -33,8 +33,20 @@ afterAll(() => bed.close());
 describe('cancelling BullMQ jobs', () => {
   it('removes a queued, a prioritized and a delayed job from BullMQ and shows them cancelled', async () => {
     const queued = await seenn.jobs.start({ queue: QUEUE, userId: 'dan', jobType: 'render', title: 'Queued' });
-    const prioritized = await seenn.jobs.start({ queue: QUEUE, userId: 'dan', jobType: 'render', title: 'Prioritized', opts: { priority: 5 } });
-    const delayed = await seenn.jobs.start({ queue: QUEUE, userId: 'dan', jobType: 'render', title: 'Delayed', opts: { delay: 60_000 } });
+    const prioritized = await seenn.jobs.start({
+      queue: QUEUE,
+      userId: 'dan',
+      jobType: 'render',
+      title: 'Prioritized',
+      opts: { priority: 5 },
+    });
+    const delayed = await seenn.jobs.start({
+      queue: QUEUE,
+      userId: 'dan',
+      jobType: 'render',
+      title: 'Delayed',
+      opts: { delay: 60_000 },
+    });
     expect(await queue.getJobState(prioritized.id)).toBe('prioritized');
     expect(await queue.getJobState(delayed.id)).toBe('delayed');
     await queued.cancel({ reason: 'not needed' });
@@ -72,19 +84,29 @@ describe('cancelling BullMQ jobs', () => {
     const publisher = seenn.publisher({ queues: [QUEUE] });
     await publisher.start();
     try {
-      const job = await seenn.jobs.start({ queue: QUEUE, userId: 'dan', jobType: 'render', title: 'Active', opts: { attempts: 3 } });
+      const job = await seenn.jobs.start({
+        queue: QUEUE,
+        userId: 'dan',
+        jobType: 'render',
+        title: 'Active',
+        opts: { attempts: 3 },
+      });
       await started;
       expect(await queue.getJobState(job.id)).toBe('active');
       const cancelled = await seenn.jobs.cancel(job.id, { reason: 'user pressed cancel' });
       expect(cancelled.status).toBe('cancelled');
-      await waitFor(async () => (await queue.getJobState(job.id)) === 'failed', { what: 'the aborted job to fail in BullMQ' });
+      await waitFor(async () => (await queue.getJobState(job.id)) === 'failed', {
+        what: 'the aborted job to fail in BullMQ',
+      });
       expect(seen).toEqual([{ aborted: true, reason: 'user pressed cancel' }]);
       const bullJob = await queue.getJob(job.id);
       expect(bullJob?.attemptsMade).toBe(1);
       expect(bullJob?.failedReason).toBe('Cancelled: user pressed cancel');
       // The publisher applies BullMQ's events (active, progress, failed): the job stays cancelled.
       const last = (await redis.xrevrange(seenn.context.keys.bullEvents(QUEUE), '+', '-', 'COUNT', 1))[0]?.[0];
-      await waitFor(async () => (await redis.get(seenn.context.keys.checkpoint(QUEUE))) === last, { what: 'the publisher to catch up' });
+      await waitFor(async () => (await redis.get(seenn.context.keys.checkpoint(QUEUE))) === last, {
+        what: 'the publisher to catch up',
+      });
       expect(await seenn.jobs.get(job.id)).toMatchObject({ status: 'cancelled', message: 'user pressed cancel' });
     } finally {
       await publisher.close();
@@ -93,7 +115,13 @@ describe('cancelling BullMQ jobs', () => {
   });
 
   it('cancels a batch parent and removes its unfinished children from BullMQ', async () => {
-    const { parent, children } = await seenn.jobs.createBatch({ queue: QUEUE, userId: 'dan', jobType: 'thumb', parentTitle: 'Thumbs', childTitles: ['a', 'b'] });
+    const { parent, children } = await seenn.jobs.createBatch({
+      queue: QUEUE,
+      userId: 'dan',
+      jobType: 'thumb',
+      parentTitle: 'Thumbs',
+      childTitles: ['a', 'b'],
+    });
     await seenn.jobs.cancel(parent.id);
     const view = await seenn.jobs.getWithChildren(parent.id);
     expect(view?.parent.status).toBe('cancelled');
@@ -103,10 +131,16 @@ describe('cancelling BullMQ jobs', () => {
 
   it('answers CONFLICT for a job BullMQ already finished, even before the store caught up', async () => {
     const job = await seenn.jobs.start({ queue: 'finished', userId: 'dan', jobType: 'render', title: 'Finished' });
-    const worker = new Worker('finished', workerSeenn.processor(async () => ({ ok: true })), { connection: workerRedis, prefix });
+    const worker = new Worker(
+      'finished',
+      workerSeenn.processor(async () => ({ ok: true })),
+      { connection: workerRedis, prefix },
+    );
     try {
       const finishedQueue = new Queue('finished', { connection: redis, prefix });
-      await waitFor(async () => (await finishedQueue.getJobState(job.id)) === 'completed', { what: 'the job to complete' });
+      await waitFor(async () => (await finishedQueue.getJobState(job.id)) === 'completed', {
+        what: 'the job to complete',
+      });
       await finishedQueue.close();
       expect(await codeOf(seenn.jobs.cancel(job.id))).toBe('CONFLICT');
       expect((await seenn.jobs.get(job.id))?.status).toBe('queued');

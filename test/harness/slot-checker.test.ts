@@ -47,7 +47,12 @@ describe('slot checker', () => {
     expect(checker.checked.pipelines).toBe(1);
 
     // On one Redis these succeed; on a cluster run Redis or ioredis refuses them. Recorded either way.
-    await redis.pipeline().set(a, '1').set(b, '2').exec().catch(() => undefined);
+    await redis
+      .pipeline()
+      .set(a, '1')
+      .set(b, '2')
+      .exec()
+      .catch(() => undefined);
     await redis.mget(a, b).catch(() => undefined);
     await redis.eval('return 1', 2, a, b).catch(() => undefined);
     // On a cluster a command ioredis re-sends after a MOVED redirection (its slot map still loading)

@@ -56,7 +56,8 @@ const report = async (url: string): Promise<{ status: number; body: HealthReport
   const answer = await call(url);
   return { status: answer.status, body: answer.body as unknown as HealthReport };
 };
-const check = (body: HealthReport, name: HealthCheck['name']): HealthCheck | undefined => body.checks.find((entry) => entry.name === name);
+const check = (body: HealthReport, name: HealthCheck['name']): HealthCheck | undefined =>
+  body.checks.find((entry) => entry.name === name);
 
 describe('health probes', () => {
   let redis: Redis;
@@ -82,7 +83,14 @@ describe('health probes', () => {
   });
 
   it('readiness: Redis, the bridge (no stream yet, so no subscription needed) and the publisher holding its lease', async () => {
-    await waitFor(async () => (check((await report(`${bed.origin}/readyz`)).body, 'publisher') as { queues?: Record<string, string> } | undefined)?.queues?.[QUEUE] === 'reading', { what: 'the publisher to hold its lease' });
+    await waitFor(
+      async () =>
+        (
+          check((await report(`${bed.origin}/readyz`)).body, 'publisher') as
+            { queues?: Record<string, string> } | undefined
+        )?.queues?.[QUEUE] === 'reading',
+      { what: 'the publisher to hold its lease' },
+    );
     const { status, body } = await report(`${bed.origin}/readyz`);
     expect(status).toBe(200);
     expect(body.status).toBe('ok');
@@ -93,13 +101,20 @@ describe('health probes', () => {
   });
 
   it('with a stream open the bridge reports its subscription up', async () => {
-    const client = new RecordingEventSource(`${bed.origin}/v1/sse`, { token: await bed.seenn.tokens.issue({ userId: 'u1' }) });
+    const client = new RecordingEventSource(`${bed.origin}/v1/sse`, {
+      token: await bed.seenn.tokens.issue({ userId: 'u1' }),
+    });
     try {
       await waitFor(() => client.ofType('connected').length === 1, { what: 'the stream to open' });
-      const { body } = await waitFor(async () => {
-        const answer = await report(`${bed.origin}/readyz`);
-        return (check(answer.body, 'bridge') as { subscribed?: boolean } | undefined)?.subscribed === true ? answer : null;
-      }, { what: 'the subscription to be confirmed' });
+      const { body } = await waitFor(
+        async () => {
+          const answer = await report(`${bed.origin}/readyz`);
+          return (check(answer.body, 'bridge') as { subscribed?: boolean } | undefined)?.subscribed === true
+            ? answer
+            : null;
+        },
+        { what: 'the subscription to be confirmed' },
+      );
       expect(check(body, 'bridge')).toMatchObject({ ok: true, subscribed: true, streams: 1 });
     } finally {
       client.close();
@@ -107,7 +122,9 @@ describe('health probes', () => {
   });
 
   it('bad options are CONFIG_INVALID', () => {
-    expect(() => bed.seenn.healthHandler({ probe: 'startup' as never })).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
+    expect(() => bed.seenn.healthHandler({ probe: 'startup' as never })).toThrowError(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error,
+    );
   });
 });
 
@@ -146,24 +163,53 @@ describe('publisher readiness: stopped, standby, reading', () => {
   it('not started: 503, stopped; started while another holds the lease: 200, standby; lease free: reading; closed: 503, stopped', async () => {
     const { keys } = seenn.context;
     const publisher = seenn.publisher({ queues: [QUEUE], blockMs: 100, leaseRetryMs: 50 });
-    expect(await publisherCheck()).toEqual({ status: 503, publisher: { name: 'publisher', ok: false, queues: { [QUEUE]: 'stopped' }, error: expect.stringContaining('not started') as string } });
+    expect(await publisherCheck()).toEqual({
+      status: 503,
+      publisher: {
+        name: 'publisher',
+        ok: false,
+        queues: { [QUEUE]: 'stopped' },
+        error: expect.stringContaining('not started') as string,
+      },
+    });
 
     // Another (stand-in) publisher holds every partition of the queue: this one stands by, and is ready.
-    const leases = Array.from({ length: PUBLISHER_DEFAULTS.partitions }, (_, partition) => keys.lease(QUEUE, partition));
+    const leases = Array.from({ length: PUBLISHER_DEFAULTS.partitions }, (_, partition) =>
+      keys.lease(QUEUE, partition),
+    );
     for (const lease of leases) await redis.set(lease, 'someone-else', 'PX', 60_000);
     await publisher.start();
-    expect(await publisherCheck()).toEqual({ status: 200, publisher: { name: 'publisher', ok: true, queues: { [QUEUE]: 'standby' } } });
+    expect(await publisherCheck()).toEqual({
+      status: 200,
+      publisher: { name: 'publisher', ok: true, queues: { [QUEUE]: 'standby' } },
+    });
 
     const leased = nextEvent(publisher, 'lease', { filter: (info: { held: boolean }) => info.held });
     await redis.del(...leases);
     await leased;
-    expect(await publisherCheck()).toEqual({ status: 200, publisher: { name: 'publisher', ok: true, queues: { [QUEUE]: 'reading' } } });
+    expect(await publisherCheck()).toEqual({
+      status: 200,
+      publisher: { name: 'publisher', ok: true, queues: { [QUEUE]: 'reading' } },
+    });
 
     await publisher.close();
-    expect(await publisherCheck()).toEqual({ status: 503, publisher: { name: 'publisher', ok: false, queues: { [QUEUE]: 'stopped' }, error: expect.stringContaining('closed') as string } });
+    expect(await publisherCheck()).toEqual({
+      status: 503,
+      publisher: {
+        name: 'publisher',
+        ok: false,
+        queues: { [QUEUE]: 'stopped' },
+        error: expect.stringContaining('closed') as string,
+      },
+    });
     // Started again, it reads again.
     await publisher.start();
-    await waitFor(async () => ((await publisherCheck()).publisher as { queues?: Record<string, string> } | undefined)?.queues?.[QUEUE] === 'reading', { what: 'the restarted publisher to read' });
+    await waitFor(
+      async () =>
+        ((await publisherCheck()).publisher as { queues?: Record<string, string> } | undefined)?.queues?.[QUEUE] ===
+        'reading',
+      { what: 'the restarted publisher to read' },
+    );
     await publisher.close();
   });
 });
@@ -189,18 +235,32 @@ describe('readiness when Redis is gone', () => {
   });
 
   it('answers 503 naming Redis, and the bridge whose live subscription dropped', async () => {
-    const client = new RecordingEventSource(`${bed.origin}/v1/sse`, { token: await bed.seenn.tokens.issue({ userId: 'u1' }) });
+    const client = new RecordingEventSource(`${bed.origin}/v1/sse`, {
+      token: await bed.seenn.tokens.issue({ userId: 'u1' }),
+    });
     try {
-      await waitFor(async () => (check((await report(`${bed.origin}/readyz`)).body, 'bridge') as { subscribed?: boolean } | undefined)?.subscribed === true, { what: 'the subscription' });
+      await waitFor(
+        async () =>
+          (check((await report(`${bed.origin}/readyz`)).body, 'bridge') as { subscribed?: boolean } | undefined)
+            ?.subscribed === true,
+        { what: 'the subscription' },
+      );
       await server.stop();
-      const { status, body } = await waitFor(async () => {
-        const answer = await report(`${bed.origin}/readyz`);
-        return answer.status === 503 && check(answer.body, 'bridge')?.ok === false ? answer : null;
-      }, { what: 'readiness to fail' });
+      const { status, body } = await waitFor(
+        async () => {
+          const answer = await report(`${bed.origin}/readyz`);
+          return answer.status === 503 && check(answer.body, 'bridge')?.ok === false ? answer : null;
+        },
+        { what: 'readiness to fail' },
+      );
       expect(status).toBe(503);
       expect(body.status).toBe('unavailable');
       expect(check(body, 'redis')).toMatchObject({ ok: false, error: expect.any(String) as string });
-      expect(check(body, 'bridge')).toMatchObject({ ok: false, subscribed: false, error: expect.stringContaining('live subscription') as string });
+      expect(check(body, 'bridge')).toMatchObject({
+        ok: false,
+        subscribed: false,
+        error: expect.stringContaining('live subscription') as string,
+      });
       // Liveness does not depend on Redis.
       expect((await report(`${bed.origin}/livez`)).status).toBe(200);
     } finally {
@@ -238,24 +298,32 @@ describe('the bridge registry', () => {
   it('lists every live bridge of the app in one hash key, with open streams; the admin route shows them', async () => {
     const [first, second] = beds as [Bed, Bed];
     const keys = first.seenn.context.keys;
-    const listed = await waitFor(async () => {
-      const bridges = await readBridges(redis, keys);
-      return bridges.length === 2 ? bridges : null;
-    }, { what: 'both bridges to register' });
+    const listed = await waitFor(
+      async () => {
+        const bridges = await readBridges(redis, keys);
+        return bridges.length === 2 ? bridges : null;
+      },
+      { what: 'both bridges to register' },
+    );
     expect(await redis.type(keys.bridges())).toBe('hash');
     for (const bridge of listed) {
       expect(bridge).toMatchObject({ host: expect.any(String) as string, pid: process.pid, streams: 0 });
       expect(Date.parse(bridge.startedAt)).toBeLessThanOrEqual(Date.parse(bridge.seenAt));
     }
-    const client = new RecordingEventSource(`${second.origin}/v1/sse`, { token: await second.seenn.tokens.issue({ userId: 'u2' }) });
+    const client = new RecordingEventSource(`${second.origin}/v1/sse`, {
+      token: await second.seenn.tokens.issue({ userId: 'u2' }),
+    });
     try {
       await waitFor(() => client.ofType('connected').length === 1, { what: 'the stream to open' });
       // The entry is refreshed every heartbeat (5 s by default); the admin view reads the registry.
-      const answer = await waitFor(async () => {
-        const view = await call(`${first.origin}/admin/api/bridges`, { token: ADMIN_TOKEN });
-        const bridges = view.body['bridges'] as { streams: number }[];
-        return bridges.some((bridge) => bridge.streams === 1) ? bridges : null;
-      }, { what: 'the open stream to show', timeoutMs: 12_000, intervalMs: 250 });
+      const answer = await waitFor(
+        async () => {
+          const view = await call(`${first.origin}/admin/api/bridges`, { token: ADMIN_TOKEN });
+          const bridges = view.body['bridges'] as { streams: number }[];
+          return bridges.some((bridge) => bridge.streams === 1) ? bridges : null;
+        },
+        { what: 'the open stream to show', timeoutMs: 12_000, intervalMs: 250 },
+      );
       expect(answer.map((bridge) => bridge.streams).sort()).toEqual([0, 1]);
     } finally {
       client.close();
@@ -270,7 +338,9 @@ describe('the bridge registry', () => {
     const dead = new BridgeRegistration(redis, keys, () => 0, silentLogger, { heartbeatMs: 60_000, ttlMs: 300 });
     await dead.refresh();
     expect((await readBridges(redis, keys)).map((bridge) => bridge.id)).toContain(dead.id);
-    await waitFor(async () => !(await readBridges(redis, keys)).some((bridge) => bridge.id === dead.id), { what: 'the dead bridge to expire' });
+    await waitFor(async () => !(await readBridges(redis, keys)).some((bridge) => bridge.id === dead.id), {
+      what: 'the dead bridge to expire',
+    });
     // The next refresh of a live bridge also deletes the expired entry from the hash.
     const live = new BridgeRegistration(redis, keys, () => 0, silentLogger);
     await live.refresh();

@@ -29,7 +29,13 @@ export async function listen(app: Express): Promise<Listening> {
 }
 
 /** A `close()` for a bed: runs once however often it is called, and every call waits for it. */
-export function closeOnce(bed: { seenn: Seenn; server: http.Server; redis: Redis; prefix: string; dropPrefix?: boolean }): () => Promise<void> {
+export function closeOnce(bed: {
+  seenn: Seenn;
+  server: http.Server;
+  redis: Redis;
+  prefix: string;
+  dropPrefix?: boolean;
+}): () => Promise<void> {
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {

@@ -19,7 +19,11 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** Builds one program over the entries (compiler options of tsconfig.json). */
 export function publicTypes(entries: string[]): Map<string, PublicTypesReport> {
-  const config = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    path.join(ROOT, 'tsconfig.json'),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
   if (config === undefined) throw new Error('tsconfig.json could not be read');
   const files = entries.map((entry) => path.join(ROOT, entry));
   const program = ts.createProgram(files, config.options);
@@ -32,21 +36,29 @@ export function publicTypes(entries: string[]): Map<string, PublicTypesReport> {
   });
   // A type one entry shows may be exported by another (`./react` shows `./client`'s types).
   const exported = new Set<ts.Symbol>();
-  for (const moduleSymbol of modules) for (const symbol of checker.getExportsOfModule(moduleSymbol)) exported.add(resolve(checker, symbol));
+  for (const moduleSymbol of modules)
+    for (const symbol of checker.getExportsOfModule(moduleSymbol)) exported.add(resolve(checker, symbol));
   const reports = new Map<string, PublicTypesReport>();
-  for (const [index, moduleSymbol] of modules.entries()) reports.set(entries[index] ?? '', walkEntry(checker, moduleSymbol, exported));
+  for (const [index, moduleSymbol] of modules.entries())
+    reports.set(entries[index] ?? '', walkEntry(checker, moduleSymbol, exported));
   return reports;
 }
 
-function walkEntry(checker: ts.TypeChecker, moduleSymbol: ts.Symbol, exported: ReadonlySet<ts.Symbol>): PublicTypesReport {
+function walkEntry(
+  checker: ts.TypeChecker,
+  moduleSymbol: ts.Symbol,
+  exported: ReadonlySet<ts.Symbol>,
+): PublicTypesReport {
   const exports = checker.getExportsOfModule(moduleSymbol);
   const zod = new Set<string>();
   const unexported = new Set<string>();
   const seen = new Set<ts.Type>();
 
-  const declaredIn = (symbol: ts.Symbol | undefined): string | null => symbol?.declarations?.[0]?.getSourceFile().fileName ?? null;
+  const declaredIn = (symbol: ts.Symbol | undefined): string | null =>
+    symbol?.declarations?.[0]?.getSourceFile().fileName ?? null;
   const isOurs = (file: string | null): boolean => file !== null && file.startsWith(path.join(ROOT, 'src') + path.sep);
-  const isZod = (file: string | null): boolean => file !== null && file.includes(`${path.sep}node_modules${path.sep}zod${path.sep}`);
+  const isZod = (file: string | null): boolean =>
+    file !== null && file.includes(`${path.sep}node_modules${path.sep}zod${path.sep}`);
 
   const named = (symbol: ts.Symbol | undefined, where: string): boolean => {
     if (symbol === undefined) return true;
@@ -57,7 +69,11 @@ function walkEntry(checker: ts.TypeChecker, moduleSymbol: ts.Symbol, exported: R
     }
     if (!isOurs(file)) return false; // node_modules other than zod (bullmq, ioredis, express, …): not ours to walk
     const kind = symbol.flags;
-    if (kind & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Class | ts.SymbolFlags.Enum) && !exported.has(symbol)) unexported.add(`${symbol.getName()} (at ${where})`);
+    if (
+      kind & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Class | ts.SymbolFlags.Enum) &&
+      !exported.has(symbol)
+    )
+      unexported.add(`${symbol.getName()} (at ${where})`);
     return true;
   };
 
@@ -73,7 +89,8 @@ function walkEntry(checker: ts.TypeChecker, moduleSymbol: ts.Symbol, exported: R
     if (!named(type.getSymbol(), where)) return;
     if (type.flags & ts.TypeFlags.Object) {
       const object = type as ts.ObjectType;
-      if (object.objectFlags & ts.ObjectFlags.Reference) for (const argument of checker.getTypeArguments(object as ts.TypeReference)) walk(argument, `${where}<>`);
+      if (object.objectFlags & ts.ObjectFlags.Reference)
+        for (const argument of checker.getTypeArguments(object as ts.TypeReference)) walk(argument, `${where}<>`);
       for (const property of checker.getPropertiesOfType(type)) {
         if (!isPublic(property)) continue;
         const declaration = property.valueDeclaration ?? property.declarations?.[0];
@@ -84,7 +101,8 @@ function walkEntry(checker: ts.TypeChecker, moduleSymbol: ts.Symbol, exported: R
         if (signature.declaration !== undefined && isInternal(signature.declaration)) continue;
         for (const parameter of signature.getParameters()) {
           const declaration = parameter.valueDeclaration;
-          if (declaration !== undefined) walk(checker.getTypeOfSymbolAtLocation(parameter, declaration), `${where}(${parameter.getName()})`);
+          if (declaration !== undefined)
+            walk(checker.getTypeOfSymbolAtLocation(parameter, declaration), `${where}(${parameter.getName()})`);
         }
         walk(signature.getReturnType(), `${where}()`);
       }
@@ -96,7 +114,8 @@ function walkEntry(checker: ts.TypeChecker, moduleSymbol: ts.Symbol, exported: R
     const target = resolve(checker, symbol);
     const declaration = target.valueDeclaration ?? target.declarations?.[0];
     if (declaration === undefined) continue;
-    if (target.flags & ts.SymbolFlags.Value) walk(checker.getTypeOfSymbolAtLocation(target, declaration), symbol.getName());
+    if (target.flags & ts.SymbolFlags.Value)
+      walk(checker.getTypeOfSymbolAtLocation(target, declaration), symbol.getName());
     if (target.flags & ts.SymbolFlags.Type) walk(checker.getDeclaredTypeOfSymbol(target), symbol.getName());
   }
   return { zod: [...zod].sort(), unexported: [...unexported].sort() };
@@ -109,14 +128,22 @@ function resolve(checker: ts.TypeChecker, symbol: ts.Symbol): ts.Symbol {
 /** `@internal` in the leading comment, as `stripInternal` reads it. */
 function isInternal(node: ts.Node): boolean {
   const text = node.getSourceFile().getFullText();
-  return (ts.getLeadingCommentRanges(text, node.getFullStart()) ?? []).some((range) => text.slice(range.pos, range.end).includes('@internal'));
+  return (ts.getLeadingCommentRanges(text, node.getFullStart()) ?? []).some((range) =>
+    text.slice(range.pos, range.end).includes('@internal'),
+  );
 }
 
 /** What the published declarations show of a member: not `private`/`protected`, not `@internal`. */
 function isPublic(property: ts.Symbol): boolean {
   for (const declaration of property.declarations ?? []) {
     const modifiers = ts.canHaveModifiers(declaration) ? (ts.getModifiers(declaration) ?? []) : [];
-    if (modifiers.some((modifier) => modifier.kind === ts.SyntaxKind.PrivateKeyword || modifier.kind === ts.SyntaxKind.ProtectedKeyword)) return false;
+    if (
+      modifiers.some(
+        (modifier) =>
+          modifier.kind === ts.SyntaxKind.PrivateKeyword || modifier.kind === ts.SyntaxKind.ProtectedKeyword,
+      )
+    )
+      return false;
     const name = ts.getNameOfDeclaration(declaration);
     if (name !== undefined && ts.isPrivateIdentifier(name)) return false;
     if (isInternal(declaration)) return false;

@@ -14,7 +14,8 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 
 /** Where the tests' Redis comes from. */
-export type RedisSource = { kind: 'url'; url: string } | { kind: 'binary' } | { kind: 'container' } | { kind: 'cluster' };
+export type RedisSource =
+  { kind: 'url'; url: string } | { kind: 'binary' } | { kind: 'container' } | { kind: 'cluster' };
 
 /** What {@link chooseRedisSource} asks about the machine. */
 export interface RedisProbes {
@@ -41,7 +42,10 @@ export const NO_CLUSTER_MESSAGE =
   '(apt-get install -y redis-server; REDIS_SERVER_BIN and REDIS_CLI_BIN name other paths). Unset SEENN_TEST_CLUSTER to use one Redis.';
 
 /** Picks the source; see the module comment for the order. Throws {@link NoTestRedisError}. */
-export async function chooseRedisSource(env: Readonly<Record<string, string | undefined>>, probes: RedisProbes): Promise<RedisSource> {
+export async function chooseRedisSource(
+  env: Readonly<Record<string, string | undefined>>,
+  probes: RedisProbes,
+): Promise<RedisSource> {
   if (env['SEENN_TEST_CLUSTER'] === '1') {
     if ((await probes.hasRedisServer()) && (await probes.hasRedisCli())) return { kind: 'cluster' };
     throw new NoTestRedisError(NO_CLUSTER_MESSAGE);
@@ -99,7 +103,10 @@ export async function startRedisContainer(): Promise<{ url: string; stop(): Prom
   try {
     module = (await import(specifier)) as typeof module;
   } catch (error) {
-    throw new NoTestRedisError(`A Docker engine answers but the testcontainers package is not installed (npm i -D testcontainers). ${NO_REDIS_MESSAGE}`, { cause: error });
+    throw new NoTestRedisError(
+      `A Docker engine answers but the testcontainers package is not installed (npm i -D testcontainers). ${NO_REDIS_MESSAGE}`,
+      { cause: error },
+    );
   }
   const container = await new module.GenericContainer('redis:7-alpine').withExposedPorts(6379).start();
   return {

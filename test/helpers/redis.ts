@@ -29,7 +29,8 @@ export function redisClusterNodes(): { host: string; port: number }[] | null {
  */
 export function connect(url = redisUrl()): Redis {
   const nodes = redisClusterNodes();
-  if (nodes !== null && url === redisUrl()) return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } }) as unknown as Redis;
+  if (nodes !== null && url === redisUrl())
+    return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } }) as unknown as Redis;
   return new Redis(url, { maxRetriesPerRequest: null });
 }
 

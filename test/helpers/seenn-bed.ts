@@ -39,7 +39,11 @@ export interface TwoProcessBed {
 }
 
 /** Opens a {@link TwoProcessBed}; `apiOptions` go to the API process's Seenn only. */
-export function openTwoProcessBed(prefix: string, queueName: string, apiOptions: Partial<SeennOptions> = {}): TwoProcessBed {
+export function openTwoProcessBed(
+  prefix: string,
+  queueName: string,
+  apiOptions: Partial<SeennOptions> = {},
+): TwoProcessBed {
   const redis = connect();
   const workerRedis = connect();
   const seenn = new Seenn({ ...apiOptions, connection: redis, prefix });

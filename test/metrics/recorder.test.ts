@@ -6,7 +6,14 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { isSeennError } from '../../src/errors.js';
-import { METRIC_NAMES, MAX_EVENT_NAMES, NOOP_METRICS, PrometheusMetrics, resolveMetricsOptions, defaultMetricsRegistry } from '../../src/metrics/index.js';
+import {
+  METRIC_NAMES,
+  MAX_EVENT_NAMES,
+  NOOP_METRICS,
+  PrometheusMetrics,
+  resolveMetricsOptions,
+  defaultMetricsRegistry,
+} from '../../src/metrics/index.js';
 import { histogramCount, parseExposition, sample } from './helpers.js';
 
 const fresh = (): { registry: Registry; metrics: PrometheusMetrics } => {
@@ -17,7 +24,10 @@ const fresh = (): { registry: Registry; metrics: PrometheusMetrics } => {
 describe('PrometheusMetrics', () => {
   it('registers exactly the documented names, each with help text', async () => {
     const { registry } = fresh();
-    const names = registry.getMetricsAsArray().map((metric) => metric.name).sort();
+    const names = registry
+      .getMetricsAsArray()
+      .map((metric) => metric.name)
+      .sort();
     expect(names).toEqual(Object.values(METRIC_NAMES).sort());
     const text = await registry.metrics();
     for (const name of Object.values(METRIC_NAMES)) expect(text).toContain(`# HELP ${name} `);
@@ -38,7 +48,8 @@ describe('PrometheusMetrics', () => {
     metrics.reconnect(true);
     metrics.reconnect(false);
     metrics.reconnect(false);
-    for (const reason of ['client', 'slow-client', 'expired', 'idle', 'shutdown', 'something-new']) metrics.disconnect(reason);
+    for (const reason of ['client', 'slow-client', 'expired', 'idle', 'shutdown', 'something-new'])
+      metrics.disconnect(reason);
     metrics.authFailure(401);
     metrics.authFailure(403);
     metrics.authFailure(500);
@@ -49,7 +60,8 @@ describe('PrometheusMetrics', () => {
     expect(await sample(registry, METRIC_NAMES.publisherErrors, { queue: 'video' })).toBe(2);
     expect(await sample(registry, METRIC_NAMES.bridgeReconnects, { recovered: 'true' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.bridgeReconnects, { recovered: 'false' })).toBe(2);
-    for (const reason of ['client', 'slow_client', 'token_expired', 'idle', 'shutdown', 'other']) expect(await sample(registry, METRIC_NAMES.bridgeDisconnects, { reason }), reason).toBe(1);
+    for (const reason of ['client', 'slow_client', 'token_expired', 'idle', 'shutdown', 'other'])
+      expect(await sample(registry, METRIC_NAMES.bridgeDisconnects, { reason }), reason).toBe(1);
     expect(await sample(registry, METRIC_NAMES.bridgeAuthFailures, { status: '401' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.bridgeAuthFailures, { status: '403' })).toBe(1);
     expect(await sample(registry, METRIC_NAMES.bridgeAuthFailures, { status: '500' })).toBe(0);
@@ -62,11 +74,16 @@ describe('PrometheusMetrics', () => {
     metrics.eventSent('job.progress');
     metrics.eventSent('job.progress');
     metrics.eventSent('Not An Event\nName');
-    for (let i = 0; i < MAX_EVENT_NAMES + 5; i += 1) metrics.eventSent(`made.up_${String.fromCharCode(97 + (i % 26))}${i >= 26 ? 'x' : ''}`);
+    for (let i = 0; i < MAX_EVENT_NAMES + 5; i += 1)
+      metrics.eventSent(`made.up_${String.fromCharCode(97 + (i % 26))}${i >= 26 ? 'x' : ''}`);
     expect(await sample(registry, METRIC_NAMES.bridgeEventsSent, { event: 'job.progress' })).toBe(2);
-    const { values } = await (registry.getSingleMetric(METRIC_NAMES.bridgeEventsSent) as NonNullable<ReturnType<Registry['getSingleMetric']>>).get();
+    const { values } = await (
+      registry.getSingleMetric(METRIC_NAMES.bridgeEventsSent) as NonNullable<ReturnType<Registry['getSingleMetric']>>
+    ).get();
     expect(values.length).toBeLessThanOrEqual(MAX_EVENT_NAMES + 1);
-    expect(await sample(registry, METRIC_NAMES.bridgeEventsSent, { event: 'other' })).toBe(1 + (MAX_EVENT_NAMES + 5 - (MAX_EVENT_NAMES - 1)));
+    expect(await sample(registry, METRIC_NAMES.bridgeEventsSent, { event: 'other' })).toBe(
+      1 + (MAX_EVENT_NAMES + 5 - (MAX_EVENT_NAMES - 1)),
+    );
   });
 
   it('timers observe one duration per call, also when the work throws, and pass the result through', async () => {
@@ -126,7 +143,9 @@ describe('PrometheusMetrics', () => {
     PrometheusMetrics.for(registry);
     // The app registered a metric of the same name itself (or another copy of this package did).
     const copy = new Registry();
-    copy.registerMetric(registry.getSingleMetric(METRIC_NAMES.bridgeStreams) as NonNullable<ReturnType<Registry['getSingleMetric']>>);
+    copy.registerMetric(
+      registry.getSingleMetric(METRIC_NAMES.bridgeStreams) as NonNullable<ReturnType<Registry['getSingleMetric']>>,
+    );
     try {
       PrometheusMetrics.for(copy);
       expect.unreachable();

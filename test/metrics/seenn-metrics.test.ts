@@ -37,7 +37,12 @@ const beds: Bed[] = [];
 async function startBed(metrics: 'own' | 'off'): Promise<Bed> {
   const prefix = uniquePrefix('met');
   const registry = metrics === 'own' ? new Registry() : null;
-  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET, metrics: registry === null ? false : { registry } });
+  const seenn = new Seenn({
+    connection: redis,
+    prefix,
+    tokenSecret: SECRET,
+    metrics: registry === null ? false : { registry },
+  });
   const app = express();
   app.get('/metrics', seenn.metricsHandler());
   app.use('/admin', seenn.admin({ auth: { token: ADMIN_TOKEN }, queues: [QUEUE], boardPath: null }));
@@ -106,7 +111,9 @@ describe('exposing metrics', () => {
   });
 
   it('a bad metrics option is CONFIG_INVALID at construction', () => {
-    expect(() => new Seenn({ connection: redis, metrics: { registry: 'nope' } as never })).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
+    expect(() => new Seenn({ connection: redis, metrics: { registry: 'nope' } as never })).toThrowError(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error,
+    );
   });
 });
 
@@ -116,7 +123,9 @@ describe('gauges follow what happens', () => {
     const registry = bed.registry as Registry;
     const keys = bed.seenn.context.keys;
     // Another (stand-in) publisher holds every partition: ours waits, the events pile up.
-    const leases = Array.from({ length: PUBLISHER_DEFAULTS.partitions }, (_, partition) => keys.lease(QUEUE, partition));
+    const leases = Array.from({ length: PUBLISHER_DEFAULTS.partitions }, (_, partition) =>
+      keys.lease(QUEUE, partition),
+    );
     for (const lease of leases) await redis.set(lease, 'someone-else', 'PX', 60_000);
     const publisher = bed.seenn.publisher({ queues: [QUEUE], blockMs: 100, leaseRetryMs: 50 });
     await publisher.start();
@@ -131,7 +140,9 @@ describe('gauges follow what happens', () => {
       const leased = new Promise<void>((resolve) => publisher.once('lease', () => resolve()));
       await redis.del(...leases);
       await leased;
-      await waitFor(async () => (await sample(registry, METRIC_NAMES.publisherLagEntries, { queue: QUEUE })) === 0, { what: 'the lag to fall to 0' });
+      await waitFor(async () => (await sample(registry, METRIC_NAMES.publisherLagEntries, { queue: QUEUE })) === 0, {
+        what: 'the lag to fall to 0',
+      });
       expect(await sample(registry, METRIC_NAMES.publisherLagSeconds, { queue: QUEUE })).toBe(0);
     } finally {
       await queue.close();
@@ -145,13 +156,19 @@ describe('gauges follow what happens', () => {
     const tokens = await Promise.all(['u1', 'u2'].map((userId) => bed.seenn.tokens.issue({ userId })));
     const clients = tokens.map((token) => new RecordingEventSource(`${bed.origin}/v1/sse`, { token }));
     try {
-      await waitFor(() => clients.every((client) => client.ofType('connected').length === 1), { what: 'both streams to connect' });
+      await waitFor(() => clients.every((client) => client.ofType('connected').length === 1), {
+        what: 'both streams to connect',
+      });
       expect(await sample(registry, METRIC_NAMES.bridgeStreams)).toBe(2);
       clients[0]?.close();
-      await waitFor(async () => (await sample(registry, METRIC_NAMES.bridgeStreams)) === 1, { what: 'the gauge to drop to 1' });
+      await waitFor(async () => (await sample(registry, METRIC_NAMES.bridgeStreams)) === 1, {
+        what: 'the gauge to drop to 1',
+      });
     } finally {
       for (const client of clients) client.close();
     }
-    await waitFor(async () => (await sample(registry, METRIC_NAMES.bridgeStreams)) === 0, { what: 'the gauge to drop to 0' });
+    await waitFor(async () => (await sample(registry, METRIC_NAMES.bridgeStreams)) === 0, {
+      what: 'the gauge to drop to 0',
+    });
   });
 });

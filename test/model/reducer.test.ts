@@ -1,7 +1,14 @@
 /** The pure reducer: every BullMQ → Seenn transition, without Redis. */
 import { describe, expect, it } from 'vitest';
 import { SeennJobSchema } from '../../src/model/job.js';
-import { HIDDEN_FAILURE_MESSAGE, createRecord, reduce, resultOf, statusOfBullState, type BullJobFacts } from '../../src/model/reducer.js';
+import {
+  HIDDEN_FAILURE_MESSAGE,
+  createRecord,
+  reduce,
+  resultOf,
+  statusOfBullState,
+  type BullJobFacts,
+} from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { sameJson, visiblyDifferent } from '../../src/model/record.js';
 import type { SourceEvent } from '../../src/model/source-event.js';
@@ -10,7 +17,12 @@ import { compareStreamIds, streamIdTime } from '../../src/model/source-event.js'
 const T0 = Date.UTC(2026, 0, 1);
 
 function fresh(facts: Partial<BullJobFacts> = {}): JobRecord {
-  return createRecord('01JTEST', 'app', { userId: 'u', jobType: 'video', title: 'Video', metadata: { a: 1 } }, { queueName: 'q', bullId: '01JTEST', createdAtMs: T0, maxAttempts: 1, state: 'waiting', ...facts });
+  return createRecord(
+    '01JTEST',
+    'app',
+    { userId: 'u', jobType: 'video', title: 'Video', metadata: { a: 1 } },
+    { queueName: 'q', bullId: '01JTEST', createdAtMs: T0, maxAttempts: 1, state: 'waiting', ...facts },
+  );
 }
 
 function run(record: JobRecord, ...events: SourceEvent[]): JobRecord {
@@ -25,7 +37,16 @@ describe('createRecord', () => {
   it('builds a valid job object with both ids and ISO times', () => {
     const { job, x } = fresh();
     expect(SeennJobSchema.parse(job)).toEqual(job);
-    expect(job).toMatchObject({ id: '01JTEST', jobId: '01JTEST', appId: 'app', status: 'queued', progress: 0, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', metadata: { a: 1 } });
+    expect(job).toMatchObject({
+      id: '01JTEST',
+      jobId: '01JTEST',
+      appId: 'app',
+      status: 'queued',
+      progress: 0,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      metadata: { a: 1 },
+    });
     expect(job.attempt).toBeUndefined();
     expect(x).toEqual({ queueName: 'q', bullId: '01JTEST', attempt: 0, maxAttempts: 1 });
   });
@@ -37,25 +58,39 @@ describe('createRecord', () => {
   });
 
   it('maps every BullMQ state', () => {
-    expect(['waiting', 'prioritized', 'delayed', 'waiting-children', 'active', 'completed', 'failed', 'unknown'].map((s) => statusOfBullState(s as BullJobFacts['state']))).toEqual([
-      'queued',
-      'queued',
-      'pending',
-      'pending',
-      'running',
-      'completed',
-      'failed',
-      'cancelled',
-    ]);
+    expect(
+      ['waiting', 'prioritized', 'delayed', 'waiting-children', 'active', 'completed', 'failed', 'unknown'].map((s) =>
+        statusOfBullState(s as BullJobFacts['state']),
+      ),
+    ).toEqual(['queued', 'queued', 'pending', 'pending', 'running', 'completed', 'failed', 'cancelled']);
   });
 });
 
 describe('reduce', () => {
   it('active: running, startedAt once, attempt counted, progress afresh', () => {
-    const running = run(fresh({ maxAttempts: 2 }), { kind: 'active', at: T0 + 10 }, { kind: 'progress', at: T0 + 20, data: payload(1, 40, { message: 'm', stage: { name: 's', current: 1, total: 3 } }) });
-    expect(running.job).toMatchObject({ status: 'running', progress: 40, message: 'm', startedAt: '2026-01-01T00:00:00.010Z', attempt: { current: 1, max: 2 } });
+    const running = run(
+      fresh({ maxAttempts: 2 }),
+      { kind: 'active', at: T0 + 10 },
+      {
+        kind: 'progress',
+        at: T0 + 20,
+        data: payload(1, 40, { message: 'm', stage: { name: 's', current: 1, total: 3 } }),
+      },
+    );
+    expect(running.job).toMatchObject({
+      status: 'running',
+      progress: 40,
+      message: 'm',
+      startedAt: '2026-01-01T00:00:00.010Z',
+      attempt: { current: 1, max: 2 },
+    });
     const again = run(running, { kind: 'waiting', at: T0 + 30, prev: 'active' }, { kind: 'active', at: T0 + 40 });
-    expect(again.job).toMatchObject({ status: 'running', progress: 0, startedAt: '2026-01-01T00:00:00.010Z', attempt: { current: 2, max: 2 } });
+    expect(again.job).toMatchObject({
+      status: 'running',
+      progress: 0,
+      startedAt: '2026-01-01T00:00:00.010Z',
+      attempt: { current: 2, max: 2 },
+    });
     expect(again.job.message).toBeUndefined();
     expect(again.job.stage).toBeUndefined();
     expect(again.x.attempt).toBe(2);
@@ -66,25 +101,50 @@ describe('reduce', () => {
     const withAll = reduce(active, {
       kind: 'progress',
       at: T0 + 1,
-      data: payload(1, 33, { message: 'Rendering', stage: { name: 'render', current: 2, total: 3 }, queue: { position: 2 }, estimatedCompletionAt: '2026-01-01T01:00:00.000Z', metadata: { k: 'v' } }),
+      data: payload(1, 33, {
+        message: 'Rendering',
+        stage: { name: 'render', current: 2, total: 3 },
+        queue: { position: 2 },
+        estimatedCompletionAt: '2026-01-01T01:00:00.000Z',
+        metadata: { k: 'v' },
+      }),
     });
-    expect(withAll.job).toMatchObject({ progress: 33, message: 'Rendering', stage: { name: 'render', current: 2, total: 3 }, queue: { position: 2 }, estimatedCompletionAt: '2026-01-01T01:00:00.000Z', metadata: { k: 'v' } });
+    expect(withAll.job).toMatchObject({
+      progress: 33,
+      message: 'Rendering',
+      stage: { name: 'render', current: 2, total: 3 },
+      queue: { position: 2 },
+      estimatedCompletionAt: '2026-01-01T01:00:00.000Z',
+      metadata: { k: 'v' },
+    });
     expect(reduce(withAll, { kind: 'progress', at: T0 + 2, data: payload(1, 50) }).job.message).toBeUndefined();
     expect(reduce(active, { kind: 'progress', at: T0 + 3, data: 61.6 }).job.progress).toBe(62);
     expect(reduce(active, { kind: 'progress', at: T0 + 3, data: 250 }).job.progress).toBe(100);
     expect(reduce(active, { kind: 'progress', at: T0 + 4, data: 'half' })).toBe(active);
-    expect(reduce(active, { kind: 'progress', at: T0 + 4, data: { seenn: 1, attempt: 1, progress: 'x' } })).toBe(active);
+    expect(reduce(active, { kind: 'progress', at: T0 + 4, data: { seenn: 1, attempt: 1, progress: 'x' } })).toBe(
+      active,
+    );
   });
 
   it('progress of another attempt is stale and changes nothing', () => {
-    const active = run(fresh({ maxAttempts: 3 }), { kind: 'active', at: T0 }, { kind: 'waiting', at: T0 + 1, prev: 'active' }, { kind: 'active', at: T0 + 2 });
+    const active = run(
+      fresh({ maxAttempts: 3 }),
+      { kind: 'active', at: T0 },
+      { kind: 'waiting', at: T0 + 1, prev: 'active' },
+      { kind: 'active', at: T0 + 2 },
+    );
     expect(reduce(active, { kind: 'progress', at: T0 + 3, data: payload(1, 90) })).toBe(active);
     expect(reduce(active, { kind: 'progress', at: T0 + 3, data: payload(2, 90) }).job.progress).toBe(90);
   });
 
   it('completed: progress 100, result, completedAt; a non-object result is wrapped', () => {
     const done = run(fresh(), { kind: 'active', at: T0 }, { kind: 'completed', at: T0 + 5, returnvalue: { url: 'u' } });
-    expect(done.job).toMatchObject({ status: 'completed', progress: 100, result: { url: 'u' }, completedAt: '2026-01-01T00:00:00.005Z' });
+    expect(done.job).toMatchObject({
+      status: 'completed',
+      progress: 100,
+      result: { url: 'u' },
+      completedAt: '2026-01-01T00:00:00.005Z',
+    });
     expect(resultOf(42)).toEqual({ data: { value: 42 } });
     expect(resultOf([1])).toEqual({ data: { value: [1] } });
     expect(resultOf({ url: 'u', data: 'x', type: 3 })).toEqual({ url: 'u', data: { value: 'x' } });
@@ -94,70 +154,135 @@ describe('reduce', () => {
   });
 
   it('failed: the worker-reported code wins when it belongs to the last attempt', () => {
-    const reported = run(fresh(), { kind: 'active', at: T0 }, { kind: 'progress', at: T0 + 1, data: payload(1, 10, { error: { code: 'QUOTA', message: 'over quota' } }) });
+    const reported = run(
+      fresh(),
+      { kind: 'active', at: T0 },
+      { kind: 'progress', at: T0 + 1, data: payload(1, 10, { error: { code: 'QUOTA', message: 'over quota' } }) },
+    );
     expect(reported.job.status).toBe('running');
-    expect(run(reported, { kind: 'failed', at: T0 + 2, reason: 'over quota' }).job.error).toEqual({ code: 'QUOTA', message: 'over quota' });
+    expect(run(reported, { kind: 'failed', at: T0 + 2, reason: 'over quota' }).job.error).toEqual({
+      code: 'QUOTA',
+      message: 'over quota',
+    });
     const plain = run(fresh(), { kind: 'active', at: T0 }, { kind: 'failed', at: T0 + 2, reason: 'boom' });
-    expect(plain.job).toMatchObject({ status: 'failed', error: { code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE }, completedAt: '2026-01-01T00:00:00.002Z' });
+    expect(plain.job).toMatchObject({
+      status: 'failed',
+      error: { code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE },
+      completedAt: '2026-01-01T00:00:00.002Z',
+    });
   });
 
   it("failed without a report of this attempt: BullMQ's reason is never shown, except its own child-failure reason", () => {
     const secret = 'connect to postgres://admin:s3cret@db.internal:5432/app failed';
-    expect(run(fresh(), { kind: 'active', at: T0 }, { kind: 'failed', at: T0 + 2, reason: secret }).job.error).toEqual({ code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE });
+    expect(run(fresh(), { kind: 'active', at: T0 }, { kind: 'failed', at: T0 + 2, reason: secret }).job.error).toEqual({
+      code: 'JOB_FAILED',
+      message: HIDDEN_FAILURE_MESSAGE,
+    });
     // A report of an earlier attempt does not speak for this one.
-    const earlier = run(fresh({ maxAttempts: 2 }), { kind: 'active', at: T0 }, { kind: 'progress', at: T0 + 1, data: payload(1, 10, { error: { code: 'E', message: 'first' } }) }, { kind: 'waiting', at: T0 + 2, prev: 'active' }, { kind: 'active', at: T0 + 3 });
-    expect(reduce(earlier, { kind: 'failed', at: T0 + 4, reason: secret }).job.error).toEqual({ code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE });
-    expect(run(fresh(), { kind: 'failed', at: T0, reason: 'child bull:q:7 failed' }).job.error).toEqual({ code: 'JOB_FAILED', message: 'child bull:q:7 failed' });
+    const earlier = run(
+      fresh({ maxAttempts: 2 }),
+      { kind: 'active', at: T0 },
+      { kind: 'progress', at: T0 + 1, data: payload(1, 10, { error: { code: 'E', message: 'first' } }) },
+      { kind: 'waiting', at: T0 + 2, prev: 'active' },
+      { kind: 'active', at: T0 + 3 },
+    );
+    expect(reduce(earlier, { kind: 'failed', at: T0 + 4, reason: secret }).job.error).toEqual({
+      code: 'JOB_FAILED',
+      message: HIDDEN_FAILURE_MESSAGE,
+    });
+    expect(run(fresh(), { kind: 'failed', at: T0, reason: 'child bull:q:7 failed' }).job.error).toEqual({
+      code: 'JOB_FAILED',
+      message: 'child bull:q:7 failed',
+    });
   });
 
   it('a failed attempt that will retry is queued or pending with the next attempt, never failed', () => {
-    const first = run(fresh({ maxAttempts: 3 }), { kind: 'active', at: T0 }, { kind: 'progress', at: T0 + 1, data: payload(1, 70, { error: { code: 'E', message: 'flaky' } }) });
+    const first = run(
+      fresh({ maxAttempts: 3 }),
+      { kind: 'active', at: T0 },
+      { kind: 'progress', at: T0 + 1, data: payload(1, 70, { error: { code: 'E', message: 'flaky' } }) },
+    );
     const backoff = reduce(first, { kind: 'delayed', at: T0 + 2, runAt: T0 + 1000, attemptsMade: 1 });
-    expect(backoff.job).toMatchObject({ status: 'pending', progress: 0, attempt: { current: 2, max: 3 }, message: 'Attempt 1 failed (flaky); retrying' });
+    expect(backoff.job).toMatchObject({
+      status: 'pending',
+      progress: 0,
+      attempt: { current: 2, max: 3 },
+      message: 'Attempt 1 failed (flaky); retrying',
+    });
     const immediate = reduce(first, { kind: 'waiting', at: T0 + 2, prev: 'active' });
     expect(immediate.job).toMatchObject({ status: 'queued', attempt: { current: 2, max: 3 } });
   });
 
   it('a delay after a run without a failure is a step job delaying itself', () => {
-    const active = run(fresh({ maxAttempts: 3 }), { kind: 'active', at: T0 }, { kind: 'progress', at: T0 + 1, data: payload(1, 50, { message: 'step 1 done' }) });
+    const active = run(
+      fresh({ maxAttempts: 3 }),
+      { kind: 'active', at: T0 },
+      { kind: 'progress', at: T0 + 1, data: payload(1, 50, { message: 'step 1 done' }) },
+    );
     const delayed = reduce(active, { kind: 'delayed', at: T0 + 2, runAt: T0 + 100, attemptsMade: 0 });
-    expect(delayed.job).toMatchObject({ status: 'pending', progress: 50, message: 'step 1 done', attempt: { current: 1, max: 3 } });
+    expect(delayed.job).toMatchObject({
+      status: 'pending',
+      progress: 50,
+      message: 'step 1 done',
+      attempt: { current: 1, max: 3 },
+    });
   });
 
   it('counts read after a later attempt began: decided only when past doubt, else by the reported failure or failedReason', () => {
     const active = run(fresh({ maxAttempts: 3 }), { kind: 'active', at: T0 });
-    const delayed = (counts: { attemptsMade: number; attemptsStarted: number; failedBefore: boolean }) => reduce(active, { kind: 'delayed', at: T0 + 2, runAt: T0 + 100, ...counts }).job.message;
+    const delayed = (counts: { attemptsMade: number; attemptsStarted: number; failedBefore: boolean }) =>
+      reduce(active, { kind: 'delayed', at: T0 + 2, runAt: T0 + 100, ...counts }).job.message;
     // A step job's delay, read after its next attempt completed (that completion counted): not a retry.
     expect(delayed({ attemptsMade: 1, attemptsStarted: 2, failedBefore: false })).toBeUndefined();
     // A backoff, read after the next attempt completed: two ended attempts for two started — a retry.
-    expect(delayed({ attemptsMade: 2, attemptsStarted: 2, failedBefore: true })).toBe('Attempt 1 did not finish; it will run again');
+    expect(delayed({ attemptsMade: 2, attemptsStarted: 2, failedBefore: true })).toBe(
+      'Attempt 1 did not finish; it will run again',
+    );
     // A backoff read while the next attempt runs: in doubt, BullMQ's failedReason decides.
-    expect(delayed({ attemptsMade: 1, attemptsStarted: 2, failedBefore: true })).toBe('Attempt 1 did not finish; it will run again');
+    expect(delayed({ attemptsMade: 1, attemptsStarted: 2, failedBefore: true })).toBe(
+      'Attempt 1 did not finish; it will run again',
+    );
     // No later attempt: the count is exact.
     expect(delayed({ attemptsMade: 0, attemptsStarted: 1, failedBefore: true })).toBeUndefined();
   });
 
   it('a progress write that lands after its attempt left active (a stalled worker) shows nothing; its failure report still counts', () => {
-    const requeued = run(fresh({ maxAttempts: 3 }), { kind: 'active', at: T0 }, { kind: 'progress', at: T0 + 1, data: payload(1, 10, { message: 'starting' }) }, { kind: 'waiting', at: T0 + 2, prev: 'active' });
+    const requeued = run(
+      fresh({ maxAttempts: 3 }),
+      { kind: 'active', at: T0 },
+      { kind: 'progress', at: T0 + 1, data: payload(1, 10, { message: 'starting' }) },
+      { kind: 'waiting', at: T0 + 2, prev: 'active' },
+    );
     expect(requeued.job).toMatchObject({ status: 'queued', progress: 0 });
     const late = reduce(requeued, { kind: 'progress', at: T0 + 3, data: payload(1, 20, { message: 'step 1' }) });
     expect(late.job).toEqual(requeued.job);
     expect(reduce(requeued, { kind: 'progress', at: T0 + 3, data: 20 }).job).toEqual(requeued.job);
     // A failure report of the attempt is kept even when it is read after the job left active (re-sync).
-    const reported = reduce(requeued, { kind: 'progress', at: T0 + 3, data: payload(1, 20, { error: { code: 'E', message: 'boom' } }) });
+    const reported = reduce(requeued, {
+      kind: 'progress',
+      at: T0 + 3,
+      data: payload(1, 20, { error: { code: 'E', message: 'boom' } }),
+    });
     expect(reported.x.lastError).toMatchObject({ code: 'E', attempt: 1 });
   });
 
   it('removed: cancelled; terminal states are final', () => {
     const cancelled = run(fresh(), { kind: 'removed', at: T0 + 1 });
     expect(cancelled.job).toMatchObject({ status: 'cancelled', completedAt: '2026-01-01T00:00:00.001Z' });
-    for (const event of [{ kind: 'active', at: T0 + 2 }, { kind: 'completed', at: T0 + 3, returnvalue: 1 }, { kind: 'progress', at: T0 + 4, data: 5 }] as SourceEvent[]) {
+    for (const event of [
+      { kind: 'active', at: T0 + 2 },
+      { kind: 'completed', at: T0 + 3, returnvalue: 1 },
+      { kind: 'progress', at: T0 + 4, data: 5 },
+    ] as SourceEvent[]) {
       expect(reduce(cancelled, event)).toBe(cancelled);
     }
   });
 
   it('waiting-children and delayed make a queued job pending; updatedAt follows the event time', () => {
-    expect(reduce(fresh(), { kind: 'waiting-children', at: T0 + 9 }).job).toMatchObject({ status: 'pending', updatedAt: '2026-01-01T00:00:00.009Z' });
+    expect(reduce(fresh(), { kind: 'waiting-children', at: T0 + 9 }).job).toMatchObject({
+      status: 'pending',
+      updatedAt: '2026-01-01T00:00:00.009Z',
+    });
     expect(reduce(fresh(), { kind: 'delayed', at: T0 + 9, runAt: T0 + 50 }).job.status).toBe('pending');
   });
 });

@@ -8,7 +8,15 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecord, reduce } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
-import { addEtaScoring, Calibration, calibratedBuckets, calibrationOf, PredictionRecorder, scoreEtaPredictions, type CalibrationBucket } from '../../src/position/calibration.js';
+import {
+  addEtaScoring,
+  Calibration,
+  calibratedBuckets,
+  calibrationOf,
+  PredictionRecorder,
+  scoreEtaPredictions,
+  type CalibrationBucket,
+} from '../../src/position/calibration.js';
 import { completionsKey, queueRunsKey, readHistory, recordCompletion, runsKey } from '../../src/position/history.js';
 import { POSITION_DEFAULTS } from '../../src/position/options.js';
 import { PositionReader } from '../../src/position/reader.js';
@@ -62,17 +70,31 @@ describe('calibration maths', () => {
       last = v;
     }
     expect(calibrationOf({}, 'waiting')).toBeNull();
-    expect(calibrationOf({ n3: '4', h3: '9', s3: '1.2' }, 'waiting')?.[3]).toEqual({ samples: 4, hits: 4, confidenceSum: 1.2 });
+    expect(calibrationOf({ n3: '4', h3: '9', s3: '1.2' }, 'waiting')?.[3]).toEqual({
+      samples: 4,
+      hits: 4,
+      confidenceSum: 1.2,
+    });
     // Running ETAs have their own buckets, 10–19.
     expect(calibrationOf({ n3: '4', h3: '9', s3: '1.2' }, 'running')).toBeNull();
-    expect(calibrationOf({ n13: '4', h13: '1', s13: '1.2' }, 'running')?.[3]).toEqual({ samples: 4, hits: 1, confidenceSum: 1.2 });
+    expect(calibrationOf({ n13: '4', h13: '1', s13: '1.2' }, 'running')?.[3]).toEqual({
+      samples: 4,
+      hits: 1,
+      confidenceSum: 1.2,
+    });
   });
 });
 
 describe('calibration against outcomes (real Redis and BullMQ, injected clock)', () => {
   const prefix = uniquePrefix('poscal');
   const keys = new SeennKeys(prefix, 'default');
-  const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => logger };
+  const logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+    child: () => logger,
+  };
   let redis: Redis;
   const queues: Queue[] = [];
   let clock = 0;
@@ -82,7 +104,9 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
   async function setUpQueue(name: string): Promise<void> {
     const queue = new Queue(name, { connection: redis, prefix });
     queues.push(queue);
-    await queue.addBulk(Array.from({ length: 6 }, (_, i) => ({ name: 'render', data: {}, opts: { jobId: `${name}${i}` } })));
+    await queue.addBulk(
+      Array.from({ length: 6 }, (_, i) => ({ name: 'render', data: {}, opts: { jobId: `${name}${i}` } })),
+    );
     let t = Date.now() - 40_000;
     for (let k = 0; k < 30; k += 1) {
       const durationMs = 980 + ((k * 7) % 41);
@@ -94,7 +118,12 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
 
   /** A queued Seenn record `id` that BullMQ knows as `bullId` (many records may point at one waiting job: same ETA, distinct predictions). */
   function record(id: string, queueName: string, bullId: string): JobRecord {
-    return createRecord(id, 'default', { userId: 'u1', jobType: 'render', title: id }, { queueName, bullId, createdAtMs: clock, maxAttempts: 1, state: 'waiting' });
+    return createRecord(
+      id,
+      'default',
+      { userId: 'u1', jobType: 'render', title: id },
+      { queueName, bullId, createdAtMs: clock, maxAttempts: 1, state: 'waiting' },
+    );
   }
 
   beforeAll(() => {
@@ -107,7 +136,7 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
     await redis.quit();
   });
 
-  it('records a job\'s first and one mid-wait prediction however often it is read, and scores them when it completes', async () => {
+  it("records a job's first and one mid-wait prediction however often it is read, and scores them when it completes", async () => {
     await setUpQueue('rec');
     const reader = new PositionReader({ redis, keys, logger }, { now });
     const job = record('j1', 'rec', 'rec3');
@@ -180,7 +209,10 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
     expect(Math.abs((after?.etaConfidence as number) - (8 + 10 * model) / 50)).toBeLessThanOrEqual(0.0051);
     expect(after?.etaConfidence).toBeLessThan(model - 0.25);
     // Without a prior: exactly the measured share.
-    const [measured] = await new PositionReader({ redis, keys, logger }, { now, etaCalibrationPriorSamples: 0 }).decorate([record('m', 'late', 'late5')]);
+    const [measured] = await new PositionReader(
+      { redis, keys, logger },
+      { now, etaCalibrationPriorSamples: 0 },
+    ).decorate([record('m', 'late', 'late5')]);
     expect(measured?.etaConfidence).toBe(0.2);
     // A running job's ETA is another model: the waiting ETAs' outcomes do not touch its confidence.
     const running = reduce(record('run', 'late', 'late5'), { kind: 'active', at: clock - 100 });
@@ -190,14 +222,21 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
     expect(run?.job.etaConfidence).toBe(run?.view.eta?.modelConfidence);
     expect((await redis.hget(keys.etaPredictions('late'), 'run'))?.endsWith(',1')).toBe(true);
     // Off: the model's value, and the read writes no prediction.
-    const [off] = await new PositionReader({ redis, keys, logger }, { now, etaCalibration: false }).decorate([record('off', 'late', 'late5')]);
+    const [off] = await new PositionReader({ redis, keys, logger }, { now, etaCalibration: false }).decorate([
+      record('off', 'late', 'late5'),
+    ]);
     expect(off?.etaConfidence).toBe(model);
     expect(await redis.hexists(keys.etaPredictions('late'), 'off')).toBe(0);
 
     // The queue recovers: with a window of 20, 60 on-time jobs outweigh the 32 late ones.
     for (let k = 0; k < 60; k += 1) {
       const [read] = await reader.explain([record(`r${k}`, 'late', 'late5')]);
-      await recordCompletion(redis, keys, { queueName: 'late', finishedAtMs: read?.view.eta?.atMs as number, jobId: `r${k}` }, { etaCalibrationWindowSamples: 20 });
+      await recordCompletion(
+        redis,
+        keys,
+        { queueName: 'late', finishedAtMs: read?.view.eta?.atMs as number, jobId: `r${k}` },
+        { etaCalibrationWindowSamples: 20 },
+      );
     }
     const [recovered] = await reader.decorate([record('rec', 'late', 'late5')]);
     expect(recovered?.etaConfidence).toBeGreaterThan(0.8 * model);
@@ -205,13 +244,18 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
 
   it('keeps at most etaCalibrationMaxJobs jobs of predictions per queue (oldest dropped), with a TTL', async () => {
     await setUpQueue('bound');
-    const reader = new PositionReader({ redis, keys, logger }, { now, etaCalibrationMaxJobs: 10, historySeconds: 3_600 });
+    const reader = new PositionReader(
+      { redis, keys, logger },
+      { now, etaCalibrationMaxJobs: 10, historySeconds: 3_600 },
+    );
     for (let k = 0; k < 25; k += 1) {
       clock += 1;
       await reader.decorate([record(`b${k}`, 'bound', 'bound2')]);
     }
     expect(await redis.hlen(keys.etaPredictions('bound'))).toBe(10);
-    expect(await redis.zrange(keys.etaPredictionTimes('bound'), 0, -1)).toEqual(Array.from({ length: 10 }, (_, i) => `b${15 + i}`));
+    expect(await redis.zrange(keys.etaPredictionTimes('bound'), 0, -1)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `b${15 + i}`),
+    );
     for (const key of [keys.etaPredictions('bound'), keys.etaPredictionTimes('bound')]) {
       const ttl = await redis.pttl(key);
       expect(ttl).toBeGreaterThan(0);
@@ -223,7 +267,12 @@ describe('calibration against outcomes (real Redis and BullMQ, injected clock)',
   });
 
   it('reads the calibration with the ETA history in the same round trip, per queue', async () => {
-    const history = await readHistory(redis, keys, [{ queueName: 'late' }, { queueName: 'nothing' }], POSITION_DEFAULTS);
+    const history = await readHistory(
+      redis,
+      keys,
+      [{ queueName: 'late' }, { queueName: 'nothing' }],
+      POSITION_DEFAULTS,
+    );
     expect(history.queues.get('late')?.calibration.waiting?.some((b) => b.samples > 0)).toBe(true);
     expect(history.queues.get('late')?.calibration.running).toBeNull();
     expect(history.queues.get('nothing')?.calibration).toEqual({ waiting: null, running: null });
@@ -260,10 +309,20 @@ describe('scoring in batches (real Redis)', () => {
       await recorder.flush();
       await redis.hset(keys.etaCalibration(queueName), 'n19', '1000');
     }
-    for (const job of jobs) await scoreEtaPredictions(redis, keys, { queueName: 'one', jobId: job.id, finishedAtMs: job.finished, failed: job.failed }, settings);
+    for (const job of jobs)
+      await scoreEtaPredictions(
+        redis,
+        keys,
+        { queueName: 'one', jobId: job.id, finishedAtMs: job.finished, failed: job.failed },
+        settings,
+      );
     const pipeline = redis.pipeline();
     // 'a' twice: scored once.
-    const outcomes = [...jobs, jobs[0] as (typeof jobs)[number]].map((job) => ({ jobId: job.id, finishedAtMs: job.finished, failed: job.failed }));
+    const outcomes = [...jobs, jobs[0] as (typeof jobs)[number]].map((job) => ({
+      jobId: job.id,
+      finishedAtMs: job.finished,
+      failed: job.failed,
+    }));
     const check = addEtaScoring(pipeline, redis, keys, 'batch', outcomes, settings);
     expect(pipeline.length).toBe(1);
     const replies = (await pipeline.exec()) ?? [];
@@ -305,7 +364,13 @@ describe('calibration through the publisher (real workers)', () => {
   it('records the ETA a watcher gives a watched job (live positions)', async () => {
     const keys = seenn.context.keys;
     const t = Date.now() - 5_000;
-    for (let k = 0; k < 10; k += 1) await recordCompletion(redis, keys, { queueName: 'watched', finishedAtMs: t + k * 100, workflowId: 'render', durationMs: 100 });
+    for (let k = 0; k < 10; k += 1)
+      await recordCompletion(redis, keys, {
+        queueName: 'watched',
+        finishedAtMs: t + k * 100,
+        workflowId: 'render',
+        durationMs: 100,
+      });
     const job = await seenn.jobs.start({ queue: 'watched', userId: 'u1', jobType: 'render', title: 'w' });
     const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: 50 });
     try {
@@ -313,73 +378,121 @@ describe('calibration through the publisher (real workers)', () => {
       watcher.watch('u1', job.id);
       const [update] = await next;
       expect(update.job.etaConfidence).toBeTypeOf('number');
-      await waitFor(async () => (await redis.hexists(keys.etaPredictions('watched'), job.id)) === 1, { what: 'the watcher to record the prediction' });
+      await waitFor(async () => (await redis.hexists(keys.etaPredictions('watched'), job.id)) === 1, {
+        what: 'the watcher to record the prediction',
+      });
     } finally {
       await watcher.close();
     }
   });
 
-  it('records the predictions of reads while queued and scores them when the publisher sees the jobs complete', { timeout: 30_000 }, async () => {
-    const keys = seenn.context.keys;
-    const t = Date.now() - 5_000;
-    for (let k = 0; k < 10; k += 1) await recordCompletion(redis, keys, { queueName: 'pub', finishedAtMs: t + k * 100, workflowId: 'render', durationMs: 100 });
-    const ids: string[] = [];
-    for (let k = 0; k < 3; k += 1) ids.push((await seenn.jobs.start({ queue: 'pub', userId: 'u1', jobType: 'render', title: `j${k}` })).id);
-    for (const id of ids) expect((await seenn.jobs.get(id))?.etaConfidence).toBeTypeOf('number');
-    expect(await redis.hlen(keys.etaPredictions('pub'))).toBe(3);
+  it(
+    'records the predictions of reads while queued and scores them when the publisher sees the jobs complete',
+    { timeout: 30_000 },
+    async () => {
+      const keys = seenn.context.keys;
+      const t = Date.now() - 5_000;
+      for (let k = 0; k < 10; k += 1)
+        await recordCompletion(redis, keys, {
+          queueName: 'pub',
+          finishedAtMs: t + k * 100,
+          workflowId: 'render',
+          durationMs: 100,
+        });
+      const ids: string[] = [];
+      for (let k = 0; k < 3; k += 1)
+        ids.push((await seenn.jobs.start({ queue: 'pub', userId: 'u1', jobType: 'render', title: `j${k}` })).id);
+      for (const id of ids) expect((await seenn.jobs.get(id))?.etaConfidence).toBeTypeOf('number');
+      expect(await redis.hlen(keys.etaPredictions('pub'))).toBe(3);
 
-    const publisher = seenn.publisher({ queues: ['pub'] });
-    await publisher.start();
-    const workerConnection = connect();
-    const worker = new Worker('pub', seenn.processor(async () => ({})), { connection: workerConnection, prefix });
-    try {
-      await waitFor(async () => (await Promise.all(ids.map((id) => seenn.jobs.get(id)))).every((job) => job?.status === 'completed'), { what: 'the jobs to complete', timeoutMs: 20_000 });
-      await waitFor(async () => (await pendingPredictions(redis, keys.etaPredictions('pub'))) === 0, { what: 'the predictions to be scored' });
-      const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('pub')), 'waiting');
-      expect((histogram ?? []).reduce((sum, b) => sum + b.samples, 0)).toBeGreaterThan(2.9);
-    } finally {
-      await worker.close();
-      await workerConnection.quit();
-      await publisher.close();
-    }
-  });
-  it("writes the publisher's completion history and scores with the instance's positions options (durationSamples, throughputSamples, historySeconds, etaCalibrationWindowSamples)", { timeout: 30_000 }, async () => {
-    const optsPrefix = uniquePrefix('poscalopts');
-    const tuned = new Seenn({ connection: redis, prefix: optsPrefix, positions: { durationSamples: 3, throughputSamples: 5, historySeconds: 600, etaCalibrationWindowSamples: 10 } });
-    const keys = tuned.context.keys;
-    const t = Date.now() - 5_000;
-    // 10 runs recorded with the defaults, so the queue's jobs get ETAs (and predictions) on read.
-    for (let k = 0; k < 10; k += 1) await recordCompletion(redis, keys, { queueName: 'opts', finishedAtMs: t + k * 100, workflowId: 'render', durationMs: 100 });
-    // A histogram entry of the other kind: every prediction scored multiplies it by 1 − 1/window.
-    await redis.hset(keys.etaCalibration('opts'), 'n19', '1000');
-    const ids: string[] = [];
-    for (let k = 0; k < 3; k += 1) ids.push((await tuned.jobs.start({ queue: 'opts', userId: 'u1', jobType: 'render', title: `j${k}` })).id);
-    for (const id of ids) expect((await tuned.jobs.get(id))?.etaConfidence).toBeTypeOf('number');
+      const publisher = seenn.publisher({ queues: ['pub'] });
+      await publisher.start();
+      const workerConnection = connect();
+      const worker = new Worker(
+        'pub',
+        seenn.processor(async () => ({})),
+        { connection: workerConnection, prefix },
+      );
+      try {
+        await waitFor(
+          async () =>
+            (await Promise.all(ids.map((id) => seenn.jobs.get(id)))).every((job) => job?.status === 'completed'),
+          { what: 'the jobs to complete', timeoutMs: 20_000 },
+        );
+        await waitFor(async () => (await pendingPredictions(redis, keys.etaPredictions('pub'))) === 0, {
+          what: 'the predictions to be scored',
+        });
+        const histogram = calibrationOf(await redis.hgetall(keys.etaCalibration('pub')), 'waiting');
+        expect((histogram ?? []).reduce((sum, b) => sum + b.samples, 0)).toBeGreaterThan(2.9);
+      } finally {
+        await worker.close();
+        await workerConnection.quit();
+        await publisher.close();
+      }
+    },
+  );
+  it(
+    "writes the publisher's completion history and scores with the instance's positions options (durationSamples, throughputSamples, historySeconds, etaCalibrationWindowSamples)",
+    { timeout: 30_000 },
+    async () => {
+      const optsPrefix = uniquePrefix('poscalopts');
+      const tuned = new Seenn({
+        connection: redis,
+        prefix: optsPrefix,
+        positions: { durationSamples: 3, throughputSamples: 5, historySeconds: 600, etaCalibrationWindowSamples: 10 },
+      });
+      const keys = tuned.context.keys;
+      const t = Date.now() - 5_000;
+      // 10 runs recorded with the defaults, so the queue's jobs get ETAs (and predictions) on read.
+      for (let k = 0; k < 10; k += 1)
+        await recordCompletion(redis, keys, {
+          queueName: 'opts',
+          finishedAtMs: t + k * 100,
+          workflowId: 'render',
+          durationMs: 100,
+        });
+      // A histogram entry of the other kind: every prediction scored multiplies it by 1 − 1/window.
+      await redis.hset(keys.etaCalibration('opts'), 'n19', '1000');
+      const ids: string[] = [];
+      for (let k = 0; k < 3; k += 1)
+        ids.push((await tuned.jobs.start({ queue: 'opts', userId: 'u1', jobType: 'render', title: `j${k}` })).id);
+      for (const id of ids) expect((await tuned.jobs.get(id))?.etaConfidence).toBeTypeOf('number');
 
-    const publisher = tuned.publisher({ queues: ['opts'] });
-    await publisher.start();
-    const workerConnection = connect();
-    const worker = new Worker('opts', tuned.processor(async () => ({})), { connection: workerConnection, prefix: optsPrefix });
-    try {
-      await waitFor(async () => (await Promise.all(ids.map((id) => tuned.jobs.get(id)))).every((job) => job?.status === 'completed'), { what: 'the jobs to complete', timeoutMs: 20_000 });
-      await waitFor(async () => (await pendingPredictions(redis, keys.etaPredictions('opts'))) === 0, { what: 'the predictions to be scored' });
-      expect(await redis.llen(runsKey(keys, 'opts', 'render'))).toBe(3);
-      expect(await redis.llen(completionsKey(keys, 'opts'))).toBe(5);
-      expect(await redis.llen(queueRunsKey(keys, 'opts'))).toBe(5);
-      const ttlMs = await redis.pttl(completionsKey(keys, 'opts'));
-      expect(ttlMs).toBeGreaterThan(0);
-      expect(ttlMs).toBeLessThanOrEqual(600_000);
-      // 3 to 6 predictions scored (first ETAs, and mid-wait ones of the reads above): 1000 · 0.9^k ≤ 729
-      // with a window of 10; with the default window (500) it would stay above 988.
-      const decayed = Number(await redis.hget(keys.etaCalibration('opts'), 'n19'));
-      expect(decayed).toBeLessThan(730);
-      expect(decayed).toBeGreaterThan(500);
-    } finally {
-      await worker.close();
-      await workerConnection.quit();
-      await publisher.close();
-      await tuned.close();
-      await deletePrefix(redis, optsPrefix);
-    }
-  });
+      const publisher = tuned.publisher({ queues: ['opts'] });
+      await publisher.start();
+      const workerConnection = connect();
+      const worker = new Worker(
+        'opts',
+        tuned.processor(async () => ({})),
+        { connection: workerConnection, prefix: optsPrefix },
+      );
+      try {
+        await waitFor(
+          async () =>
+            (await Promise.all(ids.map((id) => tuned.jobs.get(id)))).every((job) => job?.status === 'completed'),
+          { what: 'the jobs to complete', timeoutMs: 20_000 },
+        );
+        await waitFor(async () => (await pendingPredictions(redis, keys.etaPredictions('opts'))) === 0, {
+          what: 'the predictions to be scored',
+        });
+        expect(await redis.llen(runsKey(keys, 'opts', 'render'))).toBe(3);
+        expect(await redis.llen(completionsKey(keys, 'opts'))).toBe(5);
+        expect(await redis.llen(queueRunsKey(keys, 'opts'))).toBe(5);
+        const ttlMs = await redis.pttl(completionsKey(keys, 'opts'));
+        expect(ttlMs).toBeGreaterThan(0);
+        expect(ttlMs).toBeLessThanOrEqual(600_000);
+        // 3 to 6 predictions scored (first ETAs, and mid-wait ones of the reads above): 1000 · 0.9^k ≤ 729
+        // with a window of 10; with the default window (500) it would stay above 988.
+        const decayed = Number(await redis.hget(keys.etaCalibration('opts'), 'n19'));
+        expect(decayed).toBeLessThan(730);
+        expect(decayed).toBeGreaterThan(500);
+      } finally {
+        await worker.close();
+        await workerConnection.quit();
+        await publisher.close();
+        await tuned.close();
+        await deletePrefix(redis, optsPrefix);
+      }
+    },
+  );
 });

@@ -14,7 +14,13 @@ import { startTwoMasters, type TwoMasters } from './two-masters.js';
 
 const T0 = 1_800_000_000_000;
 const keys = new SeennKeys('bull', 'default');
-const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => logger };
+const logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => logger,
+};
 let cluster: TwoMasters;
 let client: Cluster;
 // The position functions take an ioredis `Redis`; a `Cluster` speaks the same commands (typing the
@@ -38,8 +44,18 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
     // key without the queue's tag would land on the other master.
     expect(await cluster.masterOf('bull:{video}:wait')).not.toBe(await cluster.masterOf('bull:{images}:wait'));
     for (let k = 0; k < 5; k += 1) {
-      await recordCompletion(redis, keys, { queueName: '{video}', finishedAtMs: T0 + k * 100, workflowId: 'render', durationMs: 100 });
-      await recordCompletion(redis, keys, { queueName: '{images}', finishedAtMs: T0 + k * 50, workflowId: 'encode', durationMs: 50 + k });
+      await recordCompletion(redis, keys, {
+        queueName: '{video}',
+        finishedAtMs: T0 + k * 100,
+        workflowId: 'render',
+        durationMs: 100,
+      });
+      await recordCompletion(redis, keys, {
+        queueName: '{images}',
+        finishedAtMs: T0 + k * 50,
+        workflowId: 'encode',
+        durationMs: 50 + k,
+      });
     }
     for (const [queue, workflow] of [
       ['{video}', 'render'],
@@ -78,7 +94,8 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
       await recordCompletion(redis, keys, { queueName: queue, finishedAtMs: T0 + 1_050, jobId: `${queue}-a` });
       await recordCompletion(redis, keys, { queueName: queue, finishedAtMs: T0 + 5_000, jobId: `${queue}-b` });
       const slot = await client.call('CLUSTER', 'KEYSLOT', `bull:${queue}:wait`);
-      for (const key of [keys.etaPredictions(queue), keys.etaPredictionTimes(queue), keys.etaCalibration(queue)]) expect(await client.call('CLUSTER', 'KEYSLOT', key)).toBe(slot);
+      for (const key of [keys.etaPredictions(queue), keys.etaPredictionTimes(queue), keys.etaCalibration(queue)])
+        expect(await client.call('CLUSTER', 'KEYSLOT', key)).toBe(slot);
       const histogram = calibrationOf(await client.hgetall(keys.etaCalibration(queue)), 'waiting');
       // The later score decays the earlier one by 1 − 1/500.
       expect(histogram?.[7]?.samples).toBeCloseTo(0.998, 6);
@@ -86,7 +103,9 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
       expect(histogram?.[9]?.samples).toBe(1);
       expect(histogram?.[9]?.hits).toBe(0);
       // Scored: each job's predictions give way to a `done` marker.
-      expect(Object.values(await client.hgetall(keys.etaPredictions(queue))).every((value) => value === 'done')).toBe(true);
+      expect(Object.values(await client.hgetall(keys.etaPredictions(queue))).every((value) => value === 'done')).toBe(
+        true,
+      );
     }
   });
 
@@ -124,7 +143,12 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
       ['v2', '{video}'],
       ['p1', 'plain'],
     ] as const) {
-      const record = createRecord(id, 'default', { userId: 'u1', jobType: 'render', title: id }, { queueName, bullId: id, createdAtMs: T0, maxAttempts: 1, state: 'waiting' });
+      const record = createRecord(
+        id,
+        'default',
+        { userId: 'u1', jobType: 'render', title: id },
+        { queueName, bullId: id, createdAtMs: T0, maxAttempts: 1, state: 'waiting' },
+      );
       expect((await store.commit('u1', [{ expectedVersion: 0, record, index: true }])).status).toBe('ok');
     }
     const watcher = new PositionWatcher({ redis, keys, logger, store }, { positionIntervalMs: 50 });

@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Descriptor } from '../../src/model/descriptor.js';
 import { createRecord, reduce } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
-import { delayedEta, durationStats, nthStartMs, queuedEta, runningEta, serviceModelOf, type Run } from '../../src/position/eta.js';
+import {
+  delayedEta,
+  durationStats,
+  nthStartMs,
+  queuedEta,
+  runningEta,
+  serviceModelOf,
+  type Run,
+} from '../../src/position/eta.js';
 import { completionsKey, recordCompletion, runsKey } from '../../src/position/history.js';
 import { POSITION_DEFAULTS } from '../../src/position/options.js';
 import { PositionReader } from '../../src/position/reader.js';
@@ -44,13 +52,29 @@ describe('ETA maths', () => {
     expect(queuedEta({ ...base, durations: durationStats([1_000, 1_000]) }, settings)).toBeNull();
     // Nothing runs and nothing finished within throughputWindowMs: no worker serves the queue.
     expect(queuedEta({ ...base, nowMs: nowMs + settings.throughputWindowMs }, settings)).toBeNull();
-    expect(queuedEta({ ...base, nowMs: nowMs + settings.throughputWindowMs, state: { ...idle, active: 1, activeStartedAtMs: [nowMs] } }, settings)).not.toBeNull();
+    expect(
+      queuedEta(
+        {
+          ...base,
+          nowMs: nowMs + settings.throughputWindowMs,
+          state: { ...idle, active: 1, activeStartedAtMs: [nowMs] },
+        },
+        settings,
+      ),
+    ).not.toBeNull();
     expect(runningEta({ nowMs: 2_000, startedAtMs: 1_500, progress: 50, durations: null }, settings)).toBeNull();
   });
 
   it('learns how the queue is served, not how jobs arrived: slots, run time and the backlogged gap', () => {
     // Three workers × concurrency 2, backlogged: each slot takes its next job 5 ms after the last.
-    const busy = serviceModelOf(backlogged(6, Array.from({ length: 60 }, (_, k) => 400 + ((k * 37) % 41) - 20), 5), 3);
+    const busy = serviceModelOf(
+      backlogged(
+        6,
+        Array.from({ length: 60 }, (_, k) => 400 + ((k * 37) % 41) - 20),
+        5,
+      ),
+      3,
+    );
     expect(busy).toMatchObject({ slots: 6, gapMs: 5 });
     expect(busy?.meanRunMs).toBeCloseTo(400, -1);
     // One worker, jobs of 400 ms arriving every 460 ms: the idle 60 ms are arrivals, not service.
@@ -58,10 +82,28 @@ describe('ETA maths', () => {
     const served = serviceModelOf(arrivals, 3);
     expect(served).toMatchObject({ slots: 1, gapMs: 0, meanRunMs: 400 });
     // The 8th in line waits for 8 runs, not 8 arrival gaps (the old model said 8 × 460).
-    const eta = queuedEta({ nowMs: 20_000, position: 8, durations: durationStats(arrivals.map((run) => run.durationMs)), service: served, state: idle }, settings);
+    const eta = queuedEta(
+      {
+        nowMs: 20_000,
+        position: 8,
+        durations: durationStats(arrivals.map((run) => run.durationMs)),
+        service: served,
+        state: idle,
+      },
+      settings,
+    );
     expect(eta?.atMs).toBe(20_000 + 7 * 400 + 400);
     // A queue that never had two jobs at once but runs four now: the active jobs count.
-    const wide = queuedEta({ nowMs: 20_000, position: 8, durations: durationStats([400, 400, 400]), service: served, state: { ...idle, active: 4, activeStartedAtMs: [19_900, 19_900, 19_700, 19_700] } }, settings);
+    const wide = queuedEta(
+      {
+        nowMs: 20_000,
+        position: 8,
+        durations: durationStats([400, 400, 400]),
+        service: served,
+        state: { ...idle, active: 4, activeStartedAtMs: [19_900, 19_900, 19_700, 19_700] },
+      },
+      settings,
+    );
     // Slots free at 300, 300, 100, 100 ms, then every 400: the 8th start is the second round's last.
     expect(wide?.atMs).toBe(20_000 + 700 + 400);
   });
@@ -72,11 +114,23 @@ describe('ETA maths', () => {
     expect(service).toMatchObject({ slots: 1, gapMs: 10, meanRunMs: 1_000 });
     // The running job is 300 ms in: it frees the worker in 700 ms (+10); the 3rd in line starts two
     // cycles later and runs its own 1 000 ms.
-    const eta = queuedEta({ nowMs: 50_000, position: 3, durations, service, state: { ...idle, active: 1, activeStartedAtMs: [49_700] } }, settings);
+    const eta = queuedEta(
+      { nowMs: 50_000, position: 3, durations, service, state: { ...idle, active: 1, activeStartedAtMs: [49_700] } },
+      settings,
+    );
     expect(eta?.atMs).toBe(50_000 + 710 + 2 * 1_010 + 1_000);
     expect(eta?.basedOn).toBe(4);
     // Its own workflow's run time, not the queue's mean.
-    const short = queuedEta({ nowMs: 50_000, position: 1, durations: durationStats([200, 200, 200]), service, state: { ...idle, active: 1, activeStartedAtMs: [49_700] } }, settings);
+    const short = queuedEta(
+      {
+        nowMs: 50_000,
+        position: 1,
+        durations: durationStats([200, 200, 200]),
+        service,
+        state: { ...idle, active: 1, activeStartedAtMs: [49_700] },
+      },
+      settings,
+    );
     expect(short?.atMs).toBe(50_000 + 710 + 200);
     expect(nthStartMs([0, 0], 100, 5)).toBe(200);
     expect(nthStartMs([50, 300], 400, 3)).toBe(450);
@@ -86,10 +140,16 @@ describe('ETA maths', () => {
     const durations = durationStats([1_000, 1_000, 1_000]);
     const service = serviceModelOf(backlogged(2, [1_000, 1_000, 1_000, 1_000], 0), 3);
     // Due in 10 s, the queue drains long before: run-at + its run.
-    expect(delayedEta({ nowMs: 0, runAtMs: 10_000, queued: 3, durations, service, state: idle }, settings)?.atMs).toBe(11_000);
+    expect(delayedEta({ nowMs: 0, runAtMs: 10_000, queued: 3, durations, service, state: idle }, settings)?.atMs).toBe(
+      11_000,
+    );
     // Due in 100 ms behind 7 queued jobs on 2 slots: it starts when the 8th slot frees (3 cycles).
-    expect(delayedEta({ nowMs: 0, runAtMs: 100, queued: 7, durations, service, state: idle }, settings)?.atMs).toBe(3_000 + 1_000);
-    expect(delayedEta({ nowMs: 0, runAtMs: 100, queued: 7, durations, service, state: { ...idle, paused: true } }, settings)).toBeNull();
+    expect(delayedEta({ nowMs: 0, runAtMs: 100, queued: 7, durations, service, state: idle }, settings)?.atMs).toBe(
+      3_000 + 1_000,
+    );
+    expect(
+      delayedEta({ nowMs: 0, runAtMs: 100, queued: 7, durations, service, state: { ...idle, paused: true } }, settings),
+    ).toBeNull();
   });
 
   it('confidence is the modelled chance of landing within ±20 %: high for steady runs, low for scattered ones', () => {
@@ -98,7 +158,18 @@ describe('ETA maths', () => {
     const at = (runs: number[], position: number): number => {
       const history = backlogged(1, runs, 0);
       const service = serviceModelOf(history, 3);
-      return queuedEta({ nowMs: (history.at(-1)?.finishedAtMs ?? 0) + 100, position, durations: durationStats(runs), service, state: idle }, settings)?.confidence ?? -1;
+      return (
+        queuedEta(
+          {
+            nowMs: (history.at(-1)?.finishedAtMs ?? 0) + 100,
+            position,
+            durations: durationStats(runs),
+            service,
+            state: idle,
+          },
+          settings,
+        )?.confidence ?? -1
+      );
     };
     expect(at(steady, 1)).toBeGreaterThan(0.9);
     expect(at(scattered, 1)).toBeLessThan(0.5);
@@ -119,7 +190,10 @@ describe('ETA maths', () => {
     expect(runningEta({ nowMs: 12_000, startedAtMs: 10_000, progress: 0, durations }, settings)).toBeNull();
     // More spread, less confidence.
     const tight = runningEta({ nowMs: 10_100, startedAtMs: 10_000, progress: 0, durations }, settings);
-    const loose = runningEta({ nowMs: 10_100, startedAtMs: 10_000, progress: 0, durations: durationStats([300, 700, 1_000, 1_500, 3_000]) }, settings);
+    const loose = runningEta(
+      { nowMs: 10_100, startedAtMs: 10_000, progress: 0, durations: durationStats([300, 700, 1_000, 1_500, 3_000]) },
+      settings,
+    );
     expect((loose?.confidence ?? 1) < (tight?.confidence ?? 0)).toBe(true);
   });
 });
@@ -132,10 +206,21 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
   const T0 = 1_800_000_000_000;
   let clock = T0;
   const now = (): number => clock;
-  const logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => logger };
+  const logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+    child: () => logger,
+  };
 
   function record(id: string, extra: Partial<Descriptor> = {}): JobRecord {
-    return createRecord(id, 'default', { userId: 'u1', jobType: 'render', title: id, ...extra }, { queueName: 'eta', bullId: id, createdAtMs: T0, maxAttempts: 1, state: 'waiting' });
+    return createRecord(
+      id,
+      'default',
+      { userId: 'u1', jobType: 'render', title: id, ...extra },
+      { queueName: 'eta', bullId: id, createdAtMs: T0, maxAttempts: 1, state: 'waiting' },
+    );
   }
 
   beforeAll(async () => {
@@ -160,9 +245,17 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
 
     // Synthetic workload: two workers, backlogged, runs of 1 s ± 10 %, 5 ms between one run and the next.
     const runs = 30;
-    const durations = Array.from({ length: runs }, (_, k) => Math.round(1_000 * (0.9 + (0.2 * ((k * 7919) % 101)) / 100)));
+    const durations = Array.from({ length: runs }, (_, k) =>
+      Math.round(1_000 * (0.9 + (0.2 * ((k * 7919) % 101)) / 100)),
+    );
     const history = backlogged(2, durations, 5, T0);
-    for (const [k, run] of history.entries()) await recordCompletion(redis, keys, { queueName: 'eta', finishedAtMs: run.finishedAtMs, workflowId: 'render', durationMs: durations[k] as number });
+    for (const [k, run] of history.entries())
+      await recordCompletion(redis, keys, {
+        queueName: 'eta',
+        finishedAtMs: run.finishedAtMs,
+        workflowId: 'render',
+        durationMs: durations[k] as number,
+      });
     clock = Math.max(...history.map((run) => run.finishedAtMs)) + 100;
     const [estimated] = await reader.decorate([tenth]);
     // Nothing runs now: both slots take jobs at once; the 10th starts after four cycles per slot.
@@ -207,11 +300,14 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
     expect(stale?.estimatedCompletionAt).toBeUndefined();
   });
 
-  it('gives a running job no queue runs (a Seenn-only job) an ETA from its workflow\'s queue-less history', async () => {
+  it("gives a running job no queue runs (a Seenn-only job) an ETA from its workflow's queue-less history", async () => {
     await redis.lpush(runsKey(keys, undefined, 'handwork'), 1_000, 1_000, 1_000, 1_000);
     const reader = new PositionReader({ redis, keys, logger }, { now });
     const base = record('h1', { jobType: 'handwork' });
-    const queueless: JobRecord = { job: { ...base.job, status: 'running', startedAt: new Date(clock - 400).toISOString() }, x: { attempt: 1, maxAttempts: 1 } };
+    const queueless: JobRecord = {
+      job: { ...base.job, status: 'running', startedAt: new Date(clock - 400).toISOString() },
+      x: { attempt: 1, maxAttempts: 1 },
+    };
     const [job] = await reader.decorate([queueless]);
     expect(Date.parse(job?.estimatedCompletionAt ?? '')).toBe(clock + 600);
     expect(job?.etaBasedOn).toBe(4);
@@ -220,10 +316,21 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
   it('gives a delayed (pending) job an ETA: its delay, then the queue; none when the job is not delayed', async () => {
     const dly = new Queue('dly', { connection: redis, prefix });
     const nowMs = Date.now();
-    for (const run of backlogged(1, [200, 200, 200, 200], 0, nowMs - 1_000)) await recordCompletion(redis, keys, { queueName: 'dly', finishedAtMs: run.finishedAtMs, workflowId: 'render', durationMs: run.durationMs });
+    for (const run of backlogged(1, [200, 200, 200, 200], 0, nowMs - 1_000))
+      await recordCompletion(redis, keys, {
+        queueName: 'dly',
+        finishedAtMs: run.finishedAtMs,
+        workflowId: 'render',
+        durationMs: run.durationMs,
+      });
     await dly.add('render', {}, { jobId: 'd1', delay: 30_000 });
     const reader = new PositionReader({ redis, keys, logger });
-    const pending = createRecord('d1', 'default', { userId: 'u1', jobType: 'render', title: 'd1' }, { queueName: 'dly', bullId: 'd1', createdAtMs: nowMs, maxAttempts: 1, state: 'delayed' });
+    const pending = createRecord(
+      'd1',
+      'default',
+      { userId: 'u1', jobType: 'render', title: 'd1' },
+      { queueName: 'dly', bullId: 'd1', createdAtMs: nowMs, maxAttempts: 1, state: 'delayed' },
+    );
     expect(pending.job.status).toBe('pending');
     const [job] = await reader.decorate([pending]);
     const runAtMs = (await dly.getJob('d1'))?.timestamp ?? 0;
@@ -236,7 +343,13 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
   });
 
   it('keeps a bounded sample and rejects bad completions without writing', async () => {
-    for (let k = 0; k < 8; k += 1) await recordCompletion(redis, keys, { queueName: 'trim', finishedAtMs: T0 + k, workflowId: 'w', durationMs: k }, { durationSamples: 5, throughputSamples: 3 });
+    for (let k = 0; k < 8; k += 1)
+      await recordCompletion(
+        redis,
+        keys,
+        { queueName: 'trim', finishedAtMs: T0 + k, workflowId: 'w', durationMs: k },
+        { durationSamples: 5, throughputSamples: 3 },
+      );
     expect(await redis.lrange(runsKey(keys, 'trim', 'w'), 0, -1)).toEqual(['7', '6', '5', '4', '3']);
     expect(await redis.llen(completionsKey(keys, 'trim'))).toBe(3);
     expect(await redis.pttl(runsKey(keys, 'trim', 'w'))).toBeGreaterThan(0);
@@ -253,6 +366,8 @@ describe('ETA from history (real Redis and BullMQ, injected clock)', () => {
     ]) {
       await expect(recordCompletion(redis, keys, bad as never)).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     }
-    expect(await redis.exists(completionsKey(keys, 'bad'), completionsKey(keys, 'a:b'), runsKey(keys, 'bad', 'w2'))).toBe(0);
+    expect(
+      await redis.exists(completionsKey(keys, 'bad'), completionsKey(keys, 'a:b'), runsKey(keys, 'bad', 'w2')),
+    ).toBe(0);
   });
 });

@@ -14,11 +14,18 @@ let queue: Queue;
 
 async function store(record: JobRecord): Promise<void> {
   await seenn.context.store.claimOwner(record.job.id, record.job.userId);
-  expect((await seenn.context.store.commit(record.job.userId, [{ expectedVersion: 0, record, index: true }])).status).toBe('ok');
+  expect(
+    (await seenn.context.store.commit(record.job.userId, [{ expectedVersion: 0, record, index: true }])).status,
+  ).toBe('ok');
 }
 
 function record(id: string, state: BullJobFacts['state'], createdAtMs: number): JobRecord {
-  return createRecord(id, 'default', { userId: 'ann', jobType: 'render', title: id }, { queueName: 'api', bullId: id, createdAtMs, maxAttempts: 1, state });
+  return createRecord(
+    id,
+    'default',
+    { userId: 'ann', jobType: 'render', title: id },
+    { queueName: 'api', bullId: id, createdAtMs, maxAttempts: 1, state },
+  );
 }
 
 beforeAll(async () => {
@@ -63,7 +70,15 @@ describe('seenn.jobs.get / list with positions', () => {
 
     const page = await seenn.jobs.list('ann', { limit: 100 });
     const byId = new Map(page.jobs.map((job) => [job.id, job.queue?.position]));
-    expect(Object.fromEntries(byId)).toEqual({ front: 1, plain1: 2, plain2: 3, prio: 4, later: undefined, gone: undefined, ran: undefined });
+    expect(Object.fromEntries(byId)).toEqual({
+      front: 1,
+      plain1: 2,
+      plain2: 3,
+      prio: 4,
+      later: undefined,
+      gone: undefined,
+      ran: undefined,
+    });
     // Nothing derived is ever written back.
     expect((await seenn.context.store.read('ann', 'front'))?.record.job.queue).toBeUndefined();
   });
@@ -72,7 +87,12 @@ describe('seenn.jobs.get / list with positions', () => {
     await queue.add('render', {}, { jobId: 'plain3' });
     expect((await seenn.jobs.get('prio'))?.queue).toEqual({ position: 5, total: 5, queueName: 'api' });
     await queue.rateLimit(60_000);
-    expect((await seenn.jobs.get('front'))?.queue).toEqual({ position: 1, total: 5, queueName: 'api', state: 'rate-limited' });
+    expect((await seenn.jobs.get('front'))?.queue).toEqual({
+      position: 1,
+      total: 5,
+      queueName: 'api',
+      state: 'rate-limited',
+    });
     await queue.removeRateLimitKey();
     expect((await seenn.jobs.get('front'))?.queue).toEqual({ position: 1, total: 5, queueName: 'api' });
   });
@@ -90,7 +110,11 @@ describe('seenn.jobs.get / list with positions', () => {
     } finally {
       await plain.close();
     }
-    expect(() => new Seenn({ connection: redis, prefix, positions: { scanLimit: -1 } })).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
-    expect(() => new Seenn({ connection: redis, prefix, positions: { nope: true } as never })).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error);
+    expect(() => new Seenn({ connection: redis, prefix, positions: { scanLimit: -1 } })).toThrowError(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error,
+    );
+    expect(() => new Seenn({ connection: redis, prefix, positions: { nope: true } as never })).toThrowError(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }) as Error,
+    );
   });
 });

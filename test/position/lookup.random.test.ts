@@ -8,7 +8,13 @@
 import { FlowProducer, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookupPositions, type JobPlace, type PositionHint, type PositionRequest, type QueueSnapshot } from '../../src/position/lookup.js';
+import {
+  lookupPositions,
+  type JobPlace,
+  type PositionHint,
+  type PositionRequest,
+  type QueueSnapshot,
+} from '../../src/position/lookup.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { seededRandom } from '../helpers/random.js';
 
@@ -76,7 +82,16 @@ describe('queue positions (randomised against BullMQ)', () => {
 
     const add = async (opts: Record<string, unknown>): Promise<void> => {
       const id = `j${nextId++}`;
-      await queue.add('t', { n: id }, { jobId: id, attempts: random() < 0.3 ? 3 : 1, ...(random() < 0.3 ? { backoff: { type: 'fixed', delay: 3 } } : {}), ...opts });
+      await queue.add(
+        't',
+        { n: id },
+        {
+          jobId: id,
+          attempts: random() < 0.3 ? 3 : 1,
+          ...(random() < 0.3 ? { backoff: { type: 'fixed', delay: 3 } } : {}),
+          ...opts,
+        },
+      );
       ids.push(id);
     };
     const take = async (): Promise<void> => {
@@ -111,14 +126,27 @@ describe('queue positions (randomised against BullMQ)', () => {
         await add({ lifo: true });
       } else if (r < 0.43) {
         op = 'add-delayed';
-        await add({ delay: 1 + Math.floor(random() * 15), ...(random() < 0.3 ? { priority: 1 + Math.floor(random() * 3) } : {}) });
+        await add({
+          delay: 1 + Math.floor(random() * 15),
+          ...(random() < 0.3 ? { priority: 1 + Math.floor(random() * 3) } : {}),
+        });
       } else if (r < 0.45) {
         op = 'add-bulk';
-        await queue.addBulk(Array.from({ length: 20 }, () => {
-          const id = `j${nextId++}`;
-          ids.push(id);
-          return { name: 't', data: {}, opts: { jobId: id, ...(random() < 0.2 ? { priority: 2 } : {}), ...(random() < 0.1 ? { lifo: true } : {}) } };
-        }));
+        await queue.addBulk(
+          Array.from({ length: 20 }, () => {
+            const id = `j${nextId++}`;
+            ids.push(id);
+            return {
+              name: 't',
+              data: {},
+              opts: {
+                jobId: id,
+                ...(random() < 0.2 ? { priority: 2 } : {}),
+                ...(random() < 0.1 ? { lifo: true } : {}),
+              },
+            };
+          }),
+        );
       } else if (r < 0.7) {
         op = 'take';
         if (active.size < 8) await take();
@@ -140,7 +168,9 @@ describe('queue positions (randomised against BullMQ)', () => {
         const id = pick(ids);
         const job = id === undefined || active.has(id) ? undefined : await queue.getJob(id);
         if (job !== undefined && ((await job.isWaiting()) || (await job.getState()) === 'prioritized')) {
-          await job.changePriority(random() < 0.3 ? { lifo: true } : { priority: Math.floor(random() * 4) }).catch(() => undefined);
+          await job
+            .changePriority(random() < 0.3 ? { lifo: true } : { priority: Math.floor(random() * 4) })
+            .catch(() => undefined);
         }
       } else {
         op = paused ? 'resume' : 'pause';
@@ -153,11 +183,19 @@ describe('queue positions (randomised against BullMQ)', () => {
       if (alive > 400 && !paused) for (let k = 0; k < 5; k += 1) await take().then(finishOne);
 
       const truth = await groundTruth();
-      const check = (label: string, asked: readonly string[], places: readonly JobPlace[], total: number, snapPaused: boolean): void => {
+      const check = (
+        label: string,
+        asked: readonly string[],
+        places: readonly JobPlace[],
+        total: number,
+        snapPaused: boolean,
+      ): void => {
         checks += 1;
         if (total !== truth.total || snapPaused !== truth.paused) {
           mismatches += 1;
-          console.log(`step ${step} ${op} ${label}: total ${total} vs ${truth.total}, paused ${snapPaused} vs ${truth.paused}`);
+          console.log(
+            `step ${step} ${op} ${label}: total ${total} vs ${truth.total}, paused ${snapPaused} vs ${truth.paused}`,
+          );
         }
         asked.forEach((id, i) => {
           const place = places[i] as JobPlace;
@@ -165,7 +203,8 @@ describe('queue positions (randomised against BullMQ)', () => {
           const got = positionOf(place);
           if (got !== expected || (expected === null && place.state === 'unknown')) {
             mismatches += 1;
-            if (mismatches < 20) console.log(`step ${step} ${op} ${label}: ${id} expected ${expected}, got ${JSON.stringify(place)}`);
+            if (mismatches < 20)
+              console.log(`step ${step} ${op} ${label}: ${id} expected ${expected}, got ${JSON.stringify(place)}`);
           }
         });
       };
@@ -189,7 +228,9 @@ describe('queue positions (randomised against BullMQ)', () => {
       });
 
       // 3. A few ids at once: the LPOS path.
-      const few = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(ids)).filter((id): id is string => id !== undefined);
+      const few = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(ids)).filter(
+        (id): id is string => id !== undefined,
+      );
       const small = await look(few.map((bullId) => ({ bullId })));
       check('few', few, small.places, small.total, small.paused);
       indexHits += small.rankIndex.hits;
@@ -202,7 +243,9 @@ describe('queue positions (randomised against BullMQ)', () => {
         indexHits += alone.rankIndex.hits;
       }
     }
-    console.log(`position randomised test: ${steps} steps, ${checks} lookups (${indexHits} jobs placed by the rank index; its state after each: ${JSON.stringify(indexStates)}), ${ids.length} jobs, ops ${JSON.stringify(opCounts)}, ${mismatches} mismatches`);
+    console.log(
+      `position randomised test: ${steps} steps, ${checks} lookups (${indexHits} jobs placed by the rank index; its state after each: ${JSON.stringify(indexStates)}), ${ids.length} jobs, ops ${JSON.stringify(opCounts)}, ${mismatches} mismatches`,
+    );
     expect(opCounts['take'] ?? 0).toBeGreaterThan(100);
     expect(indexHits).toBeGreaterThan(steps / 2);
     expect(indexStates['building'] ?? 0).toBeGreaterThan(steps / 100);
@@ -215,12 +258,28 @@ describe('queue positions (randomised against BullMQ)', () => {
     const flows = new FlowProducer({ connection: redis, prefix });
     const flowWorker = new Worker(name, null, { connection: connect(), prefix, autorun: false });
     await q.addBulk(['a', 'b'].map((id) => ({ name: 't', data: {}, opts: { jobId: id } })));
-    await flows.add({ name: 'parent', queueName: name, opts: { jobId: 'parent' }, children: [{ name: 'child', queueName: name, opts: { jobId: 'child' } }] });
+    await flows.add({
+      name: 'parent',
+      queueName: name,
+      opts: { jobId: 'parent' },
+      children: [{ name: 'child', queueName: name, opts: { jobId: 'child' } }],
+    });
     await q.addBulk(['d', 'e'].map((id) => ({ name: 't', data: {}, opts: { jobId: id } })));
     const look = async (): Promise<Record<string, number | string>> => {
       const asked = ['a', 'b', 'child', 'parent', 'd', 'e'];
-      const snapshot = await lookupPositions(redis, prefix, name, asked.map((bullId) => ({ bullId })), 100_000);
-      return Object.fromEntries(asked.map((id, i) => [id, positionOf(snapshot.places[i] as JobPlace) ?? (snapshot.places[i] as JobPlace).state]));
+      const snapshot = await lookupPositions(
+        redis,
+        prefix,
+        name,
+        asked.map((bullId) => ({ bullId })),
+        100_000,
+      );
+      return Object.fromEntries(
+        asked.map((id, i) => [
+          id,
+          positionOf(snapshot.places[i] as JobPlace) ?? (snapshot.places[i] as JobPlace).state,
+        ]),
+      );
     };
     expect(await look()).toEqual({ a: 1, b: 2, child: 3, parent: 'waiting-children', d: 4, e: 5 });
     for (const expected of ['a', 'b', 'child']) {
@@ -244,7 +303,14 @@ describe('queue positions (randomised against BullMQ)', () => {
     const budget = 10;
     // Without the rank index (which places jobs at any depth, see rank-index.test.ts).
     for (const batch of [ids, ids.slice(0, 3), ids.slice(28, 31), ids.slice(55)]) {
-      const snapshot = await lookupPositions(redis, prefix, name, batch.map((bullId) => ({ bullId })), budget, false);
+      const snapshot = await lookupPositions(
+        redis,
+        prefix,
+        name,
+        batch.map((bullId) => ({ bullId })),
+        budget,
+        false,
+      );
       batch.forEach((id, i) => {
         const place = snapshot.places[i] as JobPlace;
         const expected = truth.get(id) as number;
@@ -254,7 +320,14 @@ describe('queue positions (randomised against BullMQ)', () => {
       expect(snapshot.elementsRead).toBeLessThanOrEqual(budget);
     }
     // The first to run are always found; the middle of a list longer than twice the budget is not.
-    const few = await lookupPositions(redis, prefix, name, [{ bullId: 'b0' }, { bullId: 'b30' }, { bullId: 'b59' }], budget, false);
+    const few = await lookupPositions(
+      redis,
+      prefix,
+      name,
+      [{ bullId: 'b0' }, { bullId: 'b30' }, { bullId: 'b59' }],
+      budget,
+      false,
+    );
     expect(few.places.map((place) => place.state)).toEqual(['waiting', 'unknown', 'waiting']);
     await q.close();
   });

@@ -7,7 +7,13 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookupPositions, RANK_INDEX_CHUNK, rankIndexKeys, type JobPlace, type QueueSnapshot } from '../../src/position/lookup.js';
+import {
+  lookupPositions,
+  RANK_INDEX_CHUNK,
+  rankIndexKeys,
+  type JobPlace,
+  type QueueSnapshot,
+} from '../../src/position/lookup.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
 const prefix = uniquePrefix('rank');
@@ -24,7 +30,10 @@ afterAll(async () => {
 
 /** Every ready job's 1-based position, straight from BullMQ's lists. */
 async function truth(queueName: string): Promise<Map<string, number>> {
-  const [wait, prioritized] = await Promise.all([redis.lrange(`${prefix}:${queueName}:wait`, 0, -1), redis.zrange(`${prefix}:${queueName}:prioritized`, 0, -1)]);
+  const [wait, prioritized] = await Promise.all([
+    redis.lrange(`${prefix}:${queueName}:wait`, 0, -1),
+    redis.zrange(`${prefix}:${queueName}:prioritized`, 0, -1),
+  ]);
   return new Map([...wait.reverse(), ...prioritized].map((id, i) => [id, i + 1]));
 }
 
@@ -52,7 +61,13 @@ describe('the rank index', () => {
     const size = 2 * RANK_INDEX_CHUNK + 500;
     const queue = new Queue(name, { connection: redis, prefix });
     for (let i = 0; i < size; i += 1_000) {
-      await queue.addBulk(Array.from({ length: Math.min(1_000, size - i) }, (_, k) => ({ name: 't', data: {}, opts: { jobId: `n${i + k}` } })));
+      await queue.addBulk(
+        Array.from({ length: Math.min(1_000, size - i) }, (_, k) => ({
+          name: 't',
+          data: {},
+          opts: { jobId: `n${i + k}` },
+        })),
+      );
     }
     const states: string[] = [];
     let snapshot = await lookupPositions(redis, prefix, name, [], 100_000);
@@ -80,7 +95,8 @@ describe('the rank index', () => {
     const more = RANK_INDEX_CHUNK + 200;
     await queue.addBulk(Array.from({ length: more }, (_, k) => ({ name: 't', data: {}, opts: { jobId: `late${k}` } })));
     const catchUp: string[] = [];
-    for (let k = 0; k < 3; k += 1) catchUp.push((await lookupPositions(redis, prefix, name, [], 100_000)).rankIndex.state);
+    for (let k = 0; k < 3; k += 1)
+      catchUp.push((await lookupPositions(redis, prefix, name, [], 100_000)).rankIndex.state);
     expect(catchUp).toEqual(['building', 'complete', 'complete']);
     const after = await truth(name);
     for (const id of ['n0', `n${size - 1}`, 'late0', `late${more / 2}`, `late${more - 1}`]) {
@@ -148,7 +164,9 @@ describe('the rank index', () => {
     expect((await look('d999')).rankIndex.hits).toBe(1);
 
     // More LIFO jobs than a chunk at once: numbered from the block's edge toward the consumer end.
-    await queue.addBulk(Array.from({ length: 3 * chunk }, (_, i) => ({ name: 't', data: {}, opts: { jobId: `lifo${i}`, lifo: true } })));
+    await queue.addBulk(
+      Array.from({ length: 3 * chunk }, (_, i) => ({ name: 't', data: {}, opts: { jobId: `lifo${i}`, lifo: true } })),
+    );
     const after: string[] = [];
     for (let k = 0; k < 5 && after.at(-1) !== 'complete'; k += 1) after.push((await look('lifo0')).rankIndex.state);
     expect(after).toEqual(['building', 'building', 'complete']);
@@ -167,7 +185,8 @@ describe('the rank index', () => {
     // changePriority moves a waiting job to the front of the line without changing anything the index
     // can see on the job. One such move is caught at the end (out of order with its neighbour); two in
     // a row, in order with each other, fool the index: its numbers no longer match the list.
-    for (const id of ['f20', 'f10']) await ((await queue.getJob(id)) as Job).changePriority({ priority: 0, lifo: true });
+    for (const id of ['f20', 'f10'])
+      await ((await queue.getJob(id)) as Job).changePriority({ priority: 0, lifo: true });
     const expected = await truth(name);
     const fooled = await lookupPositions(redis, prefix, name, [{ bullId: 'f15' }], 100_000);
     expect(fooled.places[0]).toMatchObject({ state: 'waiting', position: expected.get('f15') });

@@ -29,7 +29,13 @@ describe('hinted lookups with stale hints', () => {
   it('places a hinted job that moved to prioritized, to the front, or away', async () => {
     const jobs = await queue.addBulk(Array.from({ length: 6 }, (_, i) => ({ name: `j${i}`, data: {} })));
     const ids = jobs.map((job) => job.id as string);
-    const first = await lookupPositions(redis, prefix, QUEUE, ids.map((bullId) => ({ bullId })), 100_000);
+    const first = await lookupPositions(
+      redis,
+      prefix,
+      QUEUE,
+      ids.map((bullId) => ({ bullId })),
+      100_000,
+    );
     expect(first.places.map((place) => ('position' in place ? place.position : null))).toEqual([1, 2, 3, 4, 5, 6]);
     const hints = first.places.map((place) => ('hint' in place ? place.hint : undefined));
 
@@ -53,7 +59,8 @@ describe('hinted lookups with stale hints', () => {
         4: { state: 'waiting', position: 1 },
         5: { state: 'waiting', position: 4 },
       };
-      for (const i of subset) expect(got[i], `j${i} asked with ${JSON.stringify(subset)}`).toMatchObject(expected[i] as object);
+      for (const i of subset)
+        expect(got[i], `j${i} asked with ${JSON.stringify(subset)}`).toMatchObject(expected[i] as object);
     }
   });
 });

@@ -28,9 +28,32 @@ export async function startTwoMasters(): Promise<TwoMasters> {
   const dir = await mkdtemp(join(tmpdir(), 'seenn-pos-cluster-'));
   const ports: [number, number] = [await freePort(), await freePort()];
   const children: ChildProcess[] = ports.map((port) =>
-    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    }),
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+        '--loglevel',
+        'warning',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--dir',
+        dir,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    ),
   );
   const admins: Redis[] = [];
   const stop = async (): Promise<void> => {
@@ -52,17 +75,24 @@ export async function startTwoMasters(): Promise<TwoMasters> {
     await a.call('CLUSTER', 'ADDSLOTSRANGE', '0', '8191');
     await b.call('CLUSTER', 'ADDSLOTSRANGE', '8192', '16383');
     await a.call('CLUSTER', 'MEET', '127.0.0.1', String(ports[1]));
-    await waitFor(async () => (await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO')))).every((info) => String(info).includes('cluster_state:ok') && String(info).includes('cluster_known_nodes:2')), {
-      what: 'the two-master cluster to be ok',
-      timeoutMs: 15_000,
-    });
+    await waitFor(
+      async () =>
+        (await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO')))).every(
+          (info) => String(info).includes('cluster_state:ok') && String(info).includes('cluster_known_nodes:2'),
+        ),
+      {
+        what: 'the two-master cluster to be ok',
+        timeoutMs: 15_000,
+      },
+    );
   } catch (error) {
     await stop();
     throw error;
   }
   return {
     ports,
-    connect: () => new Cluster([{ host: '127.0.0.1', port: ports[0] }], { redisOptions: { maxRetriesPerRequest: null } }),
+    connect: () =>
+      new Cluster([{ host: '127.0.0.1', port: ports[0] }], { redisOptions: { maxRetriesPerRequest: null } }),
     async masterOf(key) {
       const slot = Number(await (admins[0] as Redis).call('CLUSTER', 'KEYSLOT', key));
       return slot < 8192 ? 0 : 1;

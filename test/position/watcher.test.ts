@@ -32,7 +32,12 @@ async function setUp(queueName: string, ids: string[], tracked: string[], userId
   const queue = new Queue(queueName, { connection: redis, prefix });
   await queue.addBulk(ids.map((id) => ({ name: 'render', data: {}, opts: { jobId: id } })));
   for (const id of tracked) {
-    const record = createRecord(id, 'default', { userId, jobType: 'render', title: `Job ${id}` }, { queueName, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' });
+    const record = createRecord(
+      id,
+      'default',
+      { userId, jobType: 'render', title: `Job ${id}` },
+      { queueName, bullId: id, createdAtMs: Date.now(), maxAttempts: 1, state: 'waiting' },
+    );
     await seenn.context.store.claimOwner(id, userId);
     expect((await seenn.context.store.commit(userId, [{ expectedVersion: 0, record, index: true }])).status).toBe('ok');
   }
@@ -58,8 +63,15 @@ describe('PositionWatcher', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const worker = new Worker('countdown', (job) => (job.id === 'cd10' ? gate : delay(30)), { connection: connect(), prefix, concurrency: 1 });
-    await waitFor(() => updates.some((update) => update.job.queue?.position === 1), { what: 'position 1', timeoutMs: 15_000 });
+    const worker = new Worker('countdown', (job) => (job.id === 'cd10' ? gate : delay(30)), {
+      connection: connect(),
+      prefix,
+      concurrency: 1,
+    });
+    await waitFor(() => updates.some((update) => update.job.queue?.position === 1), {
+      what: 'position 1',
+      timeoutMs: 15_000,
+    });
     release();
     await worker.close();
     stop();
@@ -69,9 +81,16 @@ describe('PositionWatcher', () => {
     expect(positions[0]).toBe(12);
     expect(positions.at(-1)).toBe(1);
     for (let i = 1; i < positions.length; i += 1) expect(positions[i]).toBeLessThan(positions[i - 1] as number);
-    for (let i = 1; i < updates.length; i += 1) expect((updates[i] as PositionUpdate).atMs - (updates[i - 1] as PositionUpdate).atMs).toBeGreaterThanOrEqual(intervalMs);
+    for (let i = 1; i < updates.length; i += 1)
+      expect((updates[i] as PositionUpdate).atMs - (updates[i - 1] as PositionUpdate).atMs).toBeGreaterThanOrEqual(
+        intervalMs,
+      );
     expect(updates.length).toBeGreaterThanOrEqual(3);
-    expect(updates.every((update) => update.job.queue?.total !== undefined && update.job.queue.position <= update.job.queue.total)).toBe(true);
+    expect(
+      updates.every(
+        (update) => update.job.queue?.total !== undefined && update.job.queue.position <= update.job.queue.total,
+      ),
+    ).toBe(true);
     await queue.close();
   });
 
@@ -101,7 +120,11 @@ describe('PositionWatcher', () => {
     expect(resumed.job.queue).toEqual({ position: 3, total: 5, queueName: 'quiet' });
 
     // A live event says the job runs: it is no longer recomputed, and the event passes through.
-    const running: SeennJob = { ...resumed.job, status: 'running', updatedAt: new Date(Date.parse(resumed.job.updatedAt) + 1).toISOString() };
+    const running: SeennJob = {
+      ...resumed.job,
+      status: 'running',
+      updatedAt: new Date(Date.parse(resumed.job.updatedAt) + 1).toISOString(),
+    };
     delete running.queue;
     expect(watcher.noteChange(running)).toEqual(running);
     // (A running job without an explicit ETA still gets ticks that refresh its ETA history.)
@@ -109,12 +132,20 @@ describe('PositionWatcher', () => {
     expect(tick).toMatchObject({ queues: 0, jobs: 0 });
 
     // Back in the queue (a retry): the last position is not reused, a fresh one is computed.
-    const requeued: SeennJob = { ...running, status: 'queued', updatedAt: new Date(Date.parse(running.updatedAt) + 1).toISOString() };
+    const requeued: SeennJob = {
+      ...running,
+      status: 'queued',
+      updatedAt: new Date(Date.parse(running.updatedAt) + 1).toISOString(),
+    };
     expect(watcher.noteChange(requeued).queue).toBeUndefined();
     const [again] = await nextEvent<[PositionUpdate]>(watcher, 'position');
     expect(again.job.queue?.position).toBe(3);
     // A live event while queued keeps the position the client already has.
-    const message: SeennJob = { ...requeued, message: 'still waiting', updatedAt: new Date(Date.parse(requeued.updatedAt) + 1).toISOString() };
+    const message: SeennJob = {
+      ...requeued,
+      message: 'still waiting',
+      updatedAt: new Date(Date.parse(requeued.updatedAt) + 1).toISOString(),
+    };
     expect(watcher.noteChange(message)).toMatchObject({ message: 'still waiting', queue: { position: 3, total: 5 } });
     // An older object than the one the watcher has is passed through untouched and changes nothing.
     expect(watcher.noteChange(requeued)).toBe(requeued);
@@ -132,7 +163,12 @@ describe('PositionWatcher', () => {
     const queue = await setUp('etaw', ['t0', 't1', 't2'], ['t2']);
     const start = Date.now();
     for (let k = 0; k < 6; k += 1) {
-      await recordCompletion(seenn.context.redis, seenn.context.keys, { queueName: 'etaw', finishedAtMs: start - 3_000 + k * 500, workflowId: 'render', durationMs: 1_000 });
+      await recordCompletion(seenn.context.redis, seenn.context.keys, {
+        queueName: 'etaw',
+        finishedAtMs: start - 3_000 + k * 500,
+        workflowId: 'render',
+        durationMs: 1_000,
+      });
     }
     const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: 50 });
     watcher.watch('u1', 't2');
@@ -143,7 +179,13 @@ describe('PositionWatcher', () => {
     expect(remainingMs).toBeGreaterThan(1_000);
     expect(remainingMs).toBeLessThan(3 * 1_000 + 1_000);
 
-    const running: SeennJob = { ...update.job, status: 'running', startedAt: new Date().toISOString(), progress: 0, updatedAt: new Date(Date.parse(update.job.updatedAt) + 1).toISOString() };
+    const running: SeennJob = {
+      ...update.job,
+      status: 'running',
+      startedAt: new Date().toISOString(),
+      progress: 0,
+      updatedAt: new Date(Date.parse(update.job.updatedAt) + 1).toISOString(),
+    };
     delete running.queue;
     delete running.estimatedCompletionAt;
     delete running.etaConfidence;
@@ -171,7 +213,10 @@ describe('PositionWatcher', () => {
       if (reads === 1) await gate;
       return seenn.context.store.readMany(userId, jobIds);
     };
-    const watcher = new PositionWatcher({ redis: seenn.context.redis, keys: seenn.context.keys, logger: seenn.context.logger, store }, { positionIntervalMs: 50 });
+    const watcher = new PositionWatcher(
+      { redis: seenn.context.redis, keys: seenn.context.keys, logger: seenn.context.logger, store },
+      { positionIntervalMs: 50 },
+    );
     const ticks: PositionTick[] = [];
     const updates: PositionUpdate[] = [];
     watcher.on('tick', (tick) => ticks.push(tick));
@@ -180,7 +225,9 @@ describe('PositionWatcher', () => {
     await waitFor(() => reads === 1, { what: 'the first load to start' });
     watcher.watch('u1', 'r2');
     open();
-    await waitFor(() => updates.some((u) => u.job.id === 'r0') && updates.some((u) => u.job.id === 'r2'), { what: 'both positions' });
+    await waitFor(() => updates.some((u) => u.job.id === 'r0') && updates.some((u) => u.job.id === 'r2'), {
+      what: 'both positions',
+    });
     // Every tick placed jobs of the one queue only: the entry that was not loaded yet was not due.
     for (const tick of ticks) expect(tick.queues).toBeLessThanOrEqual(1);
     expect(updates.find((u) => u.job.id === 'r0')?.job.queue).toEqual({ position: 1, total: 3, queueName: 'race' });
@@ -190,8 +237,14 @@ describe('PositionWatcher', () => {
   });
 
   it('rejects bad options with a coded error', () => {
-    expect(() => new PositionWatcher(seenn.context, { positionIntervalMs: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
-    expect(() => new PositionWatcher(seenn.context, { scanLimit: 1.5 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
-    expect(() => new PositionWatcher(seenn.context, { bogus: 1 } as never)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => new PositionWatcher(seenn.context, { positionIntervalMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(() => new PositionWatcher(seenn.context, { scanLimit: 1.5 } as never)).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+    expect(() => new PositionWatcher(seenn.context, { bogus: 1 } as never)).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
   });
 });

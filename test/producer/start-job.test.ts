@@ -66,8 +66,22 @@ describe('seenn.jobs.start', () => {
 
     expect(job.id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
     expect(SeennJobSchema.parse(job)).toEqual(job);
-    expect(job).toMatchObject({ id: job.id, jobId: job.id, appId: 'app1', userId: 'alice', jobType: 'video', title: 'My video', status: 'queued', progress: 0 });
-    expect(job).toMatchObject({ metadata: { source: 'upload' }, workflowId: 'wf-1', estimatedCompletionAt: eta.toISOString(), attempt: { current: 1, max: 3 } });
+    expect(job).toMatchObject({
+      id: job.id,
+      jobId: job.id,
+      appId: 'app1',
+      userId: 'alice',
+      jobType: 'video',
+      title: 'My video',
+      status: 'queued',
+      progress: 0,
+    });
+    expect(job).toMatchObject({
+      metadata: { source: 'upload' },
+      workflowId: 'wf-1',
+      estimatedCompletionAt: eta.toISOString(),
+      attempt: { current: 1, max: 3 },
+    });
 
     const bullJob = await inspect(queueName).getJob(job.id);
     expect(bullJob?.id).toBe(job.id);
@@ -75,7 +89,12 @@ describe('seenn.jobs.start', () => {
     expect(bullJob?.opts).toMatchObject({ attempts: 3, removeOnComplete: true, jobId: job.id });
     const data = bullJob?.data as Record<string, unknown>;
     expect(data).toMatchObject({ url: 'https://example.com/a.mp4', n: 3 });
-    const opened = openSealedDescriptor(await seenn.context.store.descriptorSecret(), queueName, job.id, data[DESCRIPTOR_KEY]);
+    const opened = openSealedDescriptor(
+      await seenn.context.store.descriptorSecret(),
+      queueName,
+      job.id,
+      data[DESCRIPTOR_KEY],
+    );
     expect(opened.ok).toBe(true);
     expect(opened.ok && opened.descriptor).toEqual({
       id: job.id,
@@ -103,7 +122,13 @@ describe('seenn.jobs.start', () => {
 
   it('starts a delayed job as pending', async () => {
     const queueName = uniquePrefix('q');
-    const job = await seenn.jobs.start({ queue: queueName, userId: 'bob', jobType: 'report', title: 'Later', opts: { delay: 60_000 } });
+    const job = await seenn.jobs.start({
+      queue: queueName,
+      userId: 'bob',
+      jobType: 'report',
+      title: 'Later',
+      opts: { delay: 60_000 },
+    });
     expect(job.status).toBe('pending');
     expect(job.attempt).toBeUndefined();
     expect(SeennJobSchema.safeParse(job).success).toBe(true);
@@ -115,7 +140,11 @@ describe('seenn.jobs.start', () => {
 
   it('gives every job its own id', async () => {
     const queueName = uniquePrefix('q');
-    const jobs = await Promise.all(Array.from({ length: 20 }, (_, i) => seenn.jobs.start({ queue: queueName, userId: 'carol', jobType: 't', title: `Job ${i}` })));
+    const jobs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        seenn.jobs.start({ queue: queueName, userId: 'carol', jobType: 't', title: `Job ${i}` }),
+      ),
+    );
     expect(new Set(jobs.map((job) => job.id)).size).toBe(20);
     expect(await inspect(queueName).getWaitingCount()).toBe(20);
   });
@@ -128,7 +157,11 @@ describe('seenn.jobs.start', () => {
       seenWhenAdded = seenn.context.store.read('dave', bullJob.id ?? '');
     });
     const job = await seenn.jobs.start({ queue: queueName, userId: 'dave', jobType: 't', title: 'First' });
-    expect(await seenWhenAdded).toMatchObject({ version: 1, src: null, record: { job: { id: job.id, status: 'queued' } } });
+    expect(await seenWhenAdded).toMatchObject({
+      version: 1,
+      src: null,
+      record: { job: { id: job.id, status: 'queued' } },
+    });
     const bullJob = await ownQueue.getJob(job.id);
     expect(new Date(bullJob?.timestamp ?? 0).toISOString()).toBe(job.createdAt);
   });
@@ -136,7 +169,13 @@ describe('seenn.jobs.start', () => {
   it('a job BullMQ refuses turns failed (ENQUEUE_FAILED) and the BullMQ error is rethrown', async () => {
     const queueName = uniquePrefix('q');
     // BullMQ checks `sizeLimit` against the stored data (descriptor included) only when it adds the job.
-    const attempt = seenn.jobs.start({ queue: queueName, userId: 'erin', jobType: 't', title: 'Orphan', opts: { sizeLimit: 1 } });
+    const attempt = seenn.jobs.start({
+      queue: queueName,
+      userId: 'erin',
+      jobType: 't',
+      title: 'Orphan',
+      opts: { sizeLimit: 1 },
+    });
     await expect(attempt).rejects.toThrow(/exceeds the limit/i);
     const entries = await seenn.context.store.readStream('erin', '0-0', 10);
     expect(entries.map((entry) => entry.event)).toEqual(['job.started', 'job.failed']);
@@ -151,17 +190,37 @@ describe('seenn.jobs.start', () => {
     const cases: [string, unknown, string, string][] = [
       ['missing userId', { queue: queueName, jobType: 'video', title: 'A title' }, 'VALIDATION_ERROR', 'userId'],
       ['empty title', { ...valid, title: '' }, 'VALIDATION_ERROR', 'title'],
-      ['data holding __seenn', { ...valid, data: { [DESCRIPTOR_KEY]: { userId: 'mallory' } } }, 'VALIDATION_ERROR', 'data'],
+      [
+        'data holding __seenn',
+        { ...valid, data: { [DESCRIPTOR_KEY]: { userId: 'mallory' } } },
+        'VALIDATION_ERROR',
+        'data',
+      ],
       ['opts.jobId', { ...valid, opts: { jobId: 'mine' } }, 'VALIDATION_ERROR', 'opts.jobId'],
-      ['opts.deduplication', { ...valid, opts: { deduplication: { id: 'x' } } }, 'VALIDATION_ERROR', 'opts.deduplication'],
+      [
+        'opts.deduplication',
+        { ...valid, opts: { deduplication: { id: 'x' } } },
+        'VALIDATION_ERROR',
+        'opts.deduplication',
+      ],
       ['an array as data', { ...valid, data: [1, 2] }, 'VALIDATION_ERROR', 'data'],
       ['a string as data', { ...valid, data: 'hello' }, 'VALIDATION_ERROR', 'data'],
       ['a Date as data', { ...valid, data: new Date() }, 'VALIDATION_ERROR', 'data'],
       ['a float priority', { ...valid, opts: { priority: 1.5 } }, 'VALIDATION_ERROR', 'opts.priority'],
-      ['two exclusive failure options', { ...valid, opts: { failParentOnFailure: true, ignoreDependencyOnFailure: true } }, 'VALIDATION_ERROR', 'opts'],
+      [
+        'two exclusive failure options',
+        { ...valid, opts: { failParentOnFailure: true, ignoreDependencyOnFailure: true } },
+        'VALIDATION_ERROR',
+        'opts',
+      ],
       ['a queue name with a colon', { ...valid, queue: 'a:b' }, 'VALIDATION_ERROR', 'queue'],
       ['an unknown field', { ...valid, user: 'eve' }, 'VALIDATION_ERROR', ''],
-      ['an ETA that is not a time', { ...valid, estimatedCompletionAt: 'soon' }, 'VALIDATION_ERROR', 'estimatedCompletionAt'],
+      [
+        'an ETA that is not a time',
+        { ...valid, estimatedCompletionAt: 'soon' },
+        'VALIDATION_ERROR',
+        'estimatedCompletionAt',
+      ],
       ['metadata over 10 KB', { ...valid, metadata: { blob: 'x'.repeat(11 * 1024) } }, 'PAYLOAD_TOO_LARGE', 'metadata'],
       ['no input at all', undefined, 'VALIDATION_ERROR', ''],
     ];

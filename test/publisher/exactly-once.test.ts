@@ -15,7 +15,10 @@ const redis: Redis = connect();
 const publishers = new PublisherProcesses(prefix, QUEUE, 800);
 
 async function killHolder(): Promise<void> {
-  const holder = await waitFor(() => publishers.alive().find((child) => child.partitions.length > 0), { what: 'a publisher holding partitions', timeoutMs: 60_000 });
+  const holder = await waitFor(() => publishers.alive().find((child) => child.partitions.length > 0), {
+    what: 'a publisher holding partitions',
+    timeoutMs: 60_000,
+  });
   await publishers.kill(holder);
 }
 
@@ -29,9 +32,18 @@ describe('exactly once, in order, through publisher crashes', () => {
   it('100 jobs × 50 progress steps with two publishers, a holder SIGKILLed twice', { timeout: 240_000 }, async () => {
     publishers.start();
     publishers.start();
-    await waitFor(() => publishers.alive().some((child) => child.partitions.length > 0), { what: 'a publisher to take partitions', timeoutMs: 60_000 });
+    await waitFor(() => publishers.alive().some((child) => child.partitions.length > 0), {
+      what: 'a publisher to take partitions',
+      timeoutMs: 60_000,
+    });
 
-    const run = new RunningWorkload(redis, prefix, QUEUE, { jobs: 100, steps: 50, users: 10, concurrency: 10, stepPauseMs: 3 });
+    const run = new RunningWorkload(redis, prefix, QUEUE, {
+      jobs: 100,
+      steps: 50,
+      users: 10,
+      concurrency: 10,
+      stepPauseMs: 3,
+    });
     await run.start();
     await waitFor(async () => (await run.entryCount()) >= 1_000, { what: '1,000 replay entries', timeoutMs: 60_000 });
     await killHolder();

@@ -45,7 +45,12 @@ describe('a descriptor in job data is trusted only when the producer sealed it f
   it('a plain job cannot put a fake job into another user feed (unsealed descriptor, fresh ULID)', async () => {
     const forgedId = ulid();
     await bed.queue(QUEUE).add('phish', {
-      [DESCRIPTOR_KEY]: { id: forgedId, userId: 'victim1', jobType: 'security', title: 'Your account is locked: sign in at evil.example' },
+      [DESCRIPTOR_KEY]: {
+        id: forgedId,
+        userId: 'victim1',
+        jobType: 'security',
+        title: 'Your account is locked: sign in at evil.example',
+      },
     });
     await marker('victim1');
     expect(await titles('victim1')).toEqual(['marker']);
@@ -59,8 +64,15 @@ describe('a descriptor in job data is trusted only when the producer sealed it f
     const victimId = derivedJobId(QUEUE, victimJob.id as string);
     await bed.waitForJob(victimId, (job) => job.status === 'pending', 'victim job');
 
-    await queue.add('render', { [DESCRIPTOR_KEY]: { id: victimId, userId: 'mallory2', jobType: 'render', title: 'Hijacked' } });
-    workers.push(new Worker(QUEUE, async (job) => (job.name === 'render' ? { url: 'https://evil.example/x' } : null), { connection: connect(), prefix: bed.prefix }));
+    await queue.add('render', {
+      [DESCRIPTOR_KEY]: { id: victimId, userId: 'mallory2', jobType: 'render', title: 'Hijacked' },
+    });
+    workers.push(
+      new Worker(QUEUE, async (job) => (job.name === 'render' ? { url: 'https://evil.example/x' } : null), {
+        connection: connect(),
+        prefix: bed.prefix,
+      }),
+    );
     await marker('mallory2');
 
     expect(await bed.seenn.context.store.ownerOf(victimId)).toBe('victim2');
@@ -71,13 +83,24 @@ describe('a descriptor in job data is trusted only when the producer sealed it f
   });
 
   it('a genuine sealed descriptor copied onto another job is refused (bound to the queue and BullMQ id)', async () => {
-    const started = await bed.seenn.jobs.start({ queue: QUEUE, userId: 'victim3', jobType: 'export', title: 'Tax export', opts: { delay: 60_000 } });
+    const started = await bed.seenn.jobs.start({
+      queue: QUEUE,
+      userId: 'victim3',
+      jobType: 'export',
+      title: 'Tax export',
+      opts: { delay: 60_000 },
+    });
     const original = await bed.queue(QUEUE).getJob(started.id);
     const sealed = (original?.data as Record<string, unknown>)[DESCRIPTOR_KEY];
     expect(sealed).toMatchObject({ v: 1 });
 
     const copy = await bed.queue(QUEUE).add('export', { [DESCRIPTOR_KEY]: sealed });
-    workers.push(new Worker(QUEUE, async (job) => (job.id === copy.id ? { stolen: true } : null), { connection: connect(), prefix: bed.prefix }));
+    workers.push(
+      new Worker(QUEUE, async (job) => (job.id === copy.id ? { stolen: true } : null), {
+        connection: connect(),
+        prefix: bed.prefix,
+      }),
+    );
     await marker('victim3');
     const victim = await bed.seenn.jobs.get(started.id);
     expect(victim).toMatchObject({ status: 'pending', title: 'Tax export' });
@@ -85,7 +108,13 @@ describe('a descriptor in job data is trusted only when the producer sealed it f
   });
 
   it('a sealed descriptor edited after the fact (job.updateData) is refused', async () => {
-    const started = await bed.seenn.jobs.start({ queue: QUEUE, userId: 'victim4', jobType: 'export', title: 'Invoices', opts: { delay: 60_000 } });
+    const started = await bed.seenn.jobs.start({
+      queue: QUEUE,
+      userId: 'victim4',
+      jobType: 'export',
+      title: 'Invoices',
+      opts: { delay: 60_000 },
+    });
     const bullJob = await bed.queue(QUEUE).getJob(started.id);
     const sealed = (bullJob?.data as Record<string, Record<string, string>>)[DESCRIPTOR_KEY] as Record<string, string>;
     const edited = { ...sealed, d: (sealed['d'] as string).replace('victim4', 'mallory4') };

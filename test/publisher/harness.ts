@@ -36,7 +36,11 @@ export class Bed {
    */
   constructor(queues: string[], options: { describe?: DescribeFn | null; label?: string; logger?: Logger } = {}) {
     this.prefix = uniquePrefix(options.label ?? 'pub');
-    this.seenn = new Seenn(options.logger === undefined ? { connection: this.redis, prefix: this.prefix } : { connection: this.redis, prefix: this.prefix, logger: options.logger });
+    this.seenn = new Seenn(
+      options.logger === undefined
+        ? { connection: this.redis, prefix: this.prefix }
+        : { connection: this.redis, prefix: this.prefix, logger: options.logger },
+    );
     const describe = options.describe === undefined ? describeByData : options.describe;
     const publisherOptions = { queues, blockMs: 100, leaseMs: 2_000 };
     this.publisher = this.seenn.publisher(describe === null ? publisherOptions : { ...publisherOptions, describe });
@@ -65,7 +69,12 @@ export class Bed {
   }
 
   /** Waits until the job's snapshot satisfies `predicate`, and returns it. */
-  async waitForJob(jobId: string, predicate: (job: SeennJob) => boolean, what = 'job state', timeoutMs = 15_000): Promise<SeennJob> {
+  async waitForJob(
+    jobId: string,
+    predicate: (job: SeennJob) => boolean,
+    what = 'job state',
+    timeoutMs = 15_000,
+  ): Promise<SeennJob> {
     return waitFor(
       async () => {
         const job = await this.seenn.jobs.get(jobId);

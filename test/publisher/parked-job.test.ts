@@ -26,22 +26,35 @@ describe('a job whose commit keeps failing', () => {
     // The job's snapshot key holds a string: every read and commit of this one job fails (WRONGTYPE).
     const poisonId = derivedJobId(QUEUE, 'poison');
     await bed.redis.set(keys.job('pat', poisonId), 'not a snapshot hash');
-    const parked = nextEvent<[{ queue: string; bullId: string; error: string }]>(bed.publisher, 'parked', { timeoutMs: 20_000, filter: (info) => info.bullId === 'poison' });
+    const parked = nextEvent<[{ queue: string; bullId: string; error: string }]>(bed.publisher, 'parked', {
+      timeoutMs: 20_000,
+      filter: (info) => info.bullId === 'poison',
+    });
 
     const queue = bed.queue(QUEUE);
     await queue.add('poison', { userId: 'pat', title: 'Poisoned' }, { jobId: 'poison' });
-    const good = await Promise.all(Array.from({ length: 5 }, (_, i) => queue.add('good', { userId: 'pat', title: `Good ${i}` })));
+    const good = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => queue.add('good', { userId: 'pat', title: `Good ${i}` })),
+    );
     worker = new Worker(QUEUE, async () => 'ok', { connection: connect(), prefix: bed.prefix });
 
     // Before the fix the loop retried the failing read forever: none of these ever completed.
     for (const job of good) {
-      const done = await bed.waitForJob(derivedJobId(QUEUE, job.id as string), (j) => j.status === 'completed', 'the job added after the poisoned one', 20_000);
+      const done = await bed.waitForJob(
+        derivedJobId(QUEUE, job.id as string),
+        (j) => j.status === 'completed',
+        'the job added after the poisoned one',
+        20_000,
+      );
       expect(done.progress).toBe(100);
     }
     const [info] = await parked;
     expect(info.queue).toBe(QUEUE);
     expect(info.error).toMatch(/WRONGTYPE/);
-    const recorded = JSON.parse((await bed.redis.hget(keys.parkedJobs(QUEUE), 'poison')) ?? 'null') as { bullId: string; fromId: string } | null;
+    const recorded = JSON.parse((await bed.redis.hget(keys.parkedJobs(QUEUE), 'poison')) ?? 'null') as {
+      bullId: string;
+      fromId: string;
+    } | null;
     expect(recorded?.bullId).toBe('poison');
     // The checkpoint moved past the poisoned job's events.
     const checkpoint = await bed.redis.get(keys.checkpoint(QUEUE));

@@ -40,7 +40,10 @@ export class PublisherProcesses {
 
   /** Starts one more publisher process. */
   start(): PublisherProcess {
-    const proc = spawn(process.execPath, ['--import', 'tsx', fixture, this.prefix, this.queue, String(this.leaseMs)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const proc = spawn(process.execPath, ['--import', 'tsx', fixture, this.prefix, this.queue, String(this.leaseMs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+    });
     const child: PublisherProcess = {
       process: proc,
       partitions: [],
@@ -52,7 +55,8 @@ export class PublisherProcesses {
       const lines = (pending + chunk.toString()).split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) {
-        if (line.startsWith('partitions ')) child.partitions = line.slice('partitions '.length).split(',').filter(Boolean).map(Number);
+        if (line.startsWith('partitions '))
+          child.partitions = line.slice('partitions '.length).split(',').filter(Boolean).map(Number);
       }
     });
     this.all.push(child);
@@ -122,7 +126,11 @@ export class RunningWorkload {
   /** Adds the jobs and starts the worker (its events stream kept long enough that nothing is trimmed). */
   async start(): Promise<void> {
     const { jobs, steps, users, concurrency, stepPauseMs } = this.workload;
-    this.queue = new Queue(this.queueName, { connection: this.redis, prefix: this.prefix, streams: { events: { maxLen: jobs * (steps + 10) } } });
+    this.queue = new Queue(this.queueName, {
+      connection: this.redis,
+      prefix: this.prefix,
+      streams: { events: { maxLen: jobs * (steps + 10) } },
+    });
     this.worker = new Worker(
       this.queueName,
       async (job) => {
@@ -139,8 +147,17 @@ export class RunningWorkload {
       },
       { connection: connect(), prefix: this.prefix, concurrency },
     );
-    const added = await this.queue.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: 'step', data: { userId: `user${i % users}`, title: `Job ${i}` } })));
-    this.ids = added.map((job) => ({ bullId: job.id as string, seennId: derivedJobId(this.queueName, job.id as string), userId: (job.data as { userId: string }).userId }));
+    const added = await this.queue.addBulk(
+      Array.from({ length: jobs }, (_, i) => ({
+        name: 'step',
+        data: { userId: `user${i % users}`, title: `Job ${i}` },
+      })),
+    );
+    this.ids = added.map((job) => ({
+      bullId: job.id as string,
+      seennId: derivedJobId(this.queueName, job.id as string),
+      userId: (job.data as { userId: string }).userId,
+    }));
   }
 
   /** Lets the jobs waiting at the gate (`gateAtStep`) go on. */
@@ -150,7 +167,9 @@ export class RunningWorkload {
 
   /** Replay entries written so far, over every user. */
   async entryCount(): Promise<number> {
-    const lengths = await Promise.all(Array.from({ length: this.workload.users }, (_, u) => this.redis.xlen(this.store.keys.stream(`user${u}`))));
+    const lengths = await Promise.all(
+      Array.from({ length: this.workload.users }, (_, u) => this.redis.xlen(this.store.keys.stream(`user${u}`))),
+    );
     return lengths.reduce((sum, n) => sum + n, 0);
   }
 
@@ -184,7 +203,12 @@ export class RunningWorkload {
       }
       for (const { bullId, seennId, userId } of this.ids.filter((id) => id.userId === `user${u}`)) {
         const seen = (byJob.get(seennId) ?? []).map((job) => [job.status, job.progress]);
-        const expected = [['queued', 0], ['running', 0], ...(this.written.get(bullId) ?? []).map((progress) => ['running', progress]), ['completed', 100]];
+        const expected = [
+          ['queued', 0],
+          ['running', 0],
+          ...(this.written.get(bullId) ?? []).map((progress) => ['running', progress]),
+          ['completed', 100],
+        ];
         expect(seen, `job ${seennId} of ${userId} (${context})`).toEqual(expected);
         checked += seen.length;
       }

@@ -21,26 +21,39 @@ describe('publisher across a Redis restart', () => {
   it('keeps running and publishes jobs added after Redis comes back', { timeout: 60_000 }, async () => {
     server = await startRedisServer();
     const { port } = server;
-    const connect = (url: string): Redis => new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 }).on('error', () => undefined);
+    const connect = (url: string): Redis =>
+      new Redis(url, { maxRetriesPerRequest: null, retryStrategy: () => 50 }).on('error', () => undefined);
     const connection = connect(server.url);
     const seenn = new Seenn({ connection });
-    const publisher = seenn.publisher({ queues: [QUEUE], describe: describeByData, blockMs: 100, leaseMs: 1_000, errorBackoffMs: 50 });
+    const publisher = seenn.publisher({
+      queues: [QUEUE],
+      describe: describeByData,
+      blockMs: 100,
+      leaseMs: 1_000,
+      errorBackoffMs: 50,
+    });
     await publisher.start();
     const queue = new Queue(QUEUE, { connection });
     const worker = new Worker(QUEUE, async () => 'ok', { connection: connect(server.url) });
 
     const before = await queue.add('before', { userId: 'rita', title: 'Before' });
-    await waitFor(async () => (await seenn.jobs.get(derivedJobId(QUEUE, before.id as string)))?.status === 'completed', { what: 'the first job' });
+    await waitFor(
+      async () => (await seenn.jobs.get(derivedJobId(QUEUE, before.id as string)))?.status === 'completed',
+      { what: 'the first job' },
+    );
 
     await server.stop();
     server = await startRedisServer({ port });
 
     // The restarted Redis is empty (no persistence): the job below is the first of a new history.
     const after = await queue.add('after', { userId: 'rita', title: 'After' });
-    const done = await waitFor(async () => {
-      const job = await seenn.jobs.get(derivedJobId(QUEUE, after.id as string));
-      return job?.status === 'completed' ? job : null;
-    }, { what: 'the job added after the restart', timeoutMs: 30_000 });
+    const done = await waitFor(
+      async () => {
+        const job = await seenn.jobs.get(derivedJobId(QUEUE, after.id as string));
+        return job?.status === 'completed' ? job : null;
+      },
+      { what: 'the job added after the restart', timeoutMs: 30_000 },
+    );
     expect(done.result).toEqual({ data: { value: 'ok' } });
 
     await worker.close();
@@ -52,7 +65,10 @@ describe('publisher across a Redis restart', () => {
   it('closes at once while Redis is down (the leases expire by themselves)', { timeout: 60_000 }, async () => {
     server ??= await startRedisServer();
     const { port } = server;
-    const connection = new Redis(server.url, { maxRetriesPerRequest: null, retryStrategy: () => 50 }).on('error', () => undefined);
+    const connection = new Redis(server.url, { maxRetriesPerRequest: null, retryStrategy: () => 50 }).on(
+      'error',
+      () => undefined,
+    );
     const seenn = new Seenn({ connection });
     const publisher = seenn.publisher({ queues: [QUEUE], blockMs: 100, leaseMs: 1_000, errorBackoffMs: 50 });
     const held = new Promise<void>((resolve) => publisher.once('lease', () => resolve()));

@@ -50,8 +50,16 @@ describe('re-sync after BullMQ trimmed unread events', () => {
       },
       { connection: connect(), prefix: bed.prefix, concurrency: 5 },
     );
-    const batch = await queue.addBulk(Array.from({ length: 60 }, (_, i) => ({ name: i === 7 ? 'bad' : `n${i}`, data: { userId: 'bob', title: `Job ${i}` } })));
-    await waitFor(async () => (await queue.getCompletedCount()) === 60 && (await queue.getFailedCount()) === 1, { what: 'the batch to finish', timeoutMs: 30_000 });
+    const batch = await queue.addBulk(
+      Array.from({ length: 60 }, (_, i) => ({
+        name: i === 7 ? 'bad' : `n${i}`,
+        data: { userId: 'bob', title: `Job ${i}` },
+      })),
+    );
+    await waitFor(async () => (await queue.getCompletedCount()) === 60 && (await queue.getFailedCount()) === 1, {
+      what: 'the batch to finish',
+      timeoutMs: 30_000,
+    });
     await worker.close();
     await doomed.remove();
     const waiting = await queue.add('waiting', { userId: 'cid', title: 'Waiting' });
@@ -59,7 +67,9 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     const events = await bed.redis.xrange(`${bed.prefix}:${QUEUE}:events`, '-', '+', 'COUNT', 1);
     expect(events.length).toBe(1);
 
-    const resynced = nextEvent<[{ queue: string; fromId: string; resumeId: string; maxLenEvents: number | null; trimmedSpanMs: number }]>(bed.publisher, 'resync', { timeoutMs: 20_000 });
+    const resynced = nextEvent<
+      [{ queue: string; fromId: string; resumeId: string; maxLenEvents: number | null; trimmedSpanMs: number }]
+    >(bed.publisher, 'resync', { timeoutMs: 20_000 });
     await bed.publisher.start();
     const [info] = await resynced;
     expect(info.queue).toBe(QUEUE);
@@ -70,17 +80,29 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     expect(sizing).toHaveLength(1);
     expect(sizing[0]?.[1]).toContain('streams.events.maxLen 10)');
 
-    expect(await bed.waitForJob(earlyId, (job) => job.status === 'completed')).toMatchObject({ progress: 100, result: { name: 'early' } });
+    expect(await bed.waitForJob(earlyId, (job) => job.status === 'completed')).toMatchObject({
+      progress: 100,
+      result: { name: 'early' },
+    });
     expect((await bed.waitForJob(doomedId, (job) => job.status === 'cancelled')).completedAt).toBeDefined();
     for (const [i, job] of batch.entries()) {
       const id = derivedJobId(QUEUE, job.id as string);
-      if (i === 7) expect(await bed.waitForJob(id, (j) => j.status === 'failed')).toMatchObject({ error: { code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE } });
-      else expect(await bed.waitForJob(id, (j) => j.status === 'completed')).toMatchObject({ progress: 100, result: { name: `n${i}` } });
+      if (i === 7)
+        expect(await bed.waitForJob(id, (j) => j.status === 'failed')).toMatchObject({
+          error: { code: 'JOB_FAILED', message: HIDDEN_FAILURE_MESSAGE },
+        });
+      else
+        expect(await bed.waitForJob(id, (j) => j.status === 'completed')).toMatchObject({
+          progress: 100,
+          result: { name: `n${i}` },
+        });
     }
     await bed.waitForJob(derivedJobId(QUEUE, waiting.id as string), (job) => job.status === 'queued');
     await bed.waitForJob(derivedJobId(QUEUE, delayed.id as string), (job) => job.status === 'pending');
     // The unfinished-jobs set holds exactly the two that are still waiting.
-    expect((await bed.redis.smembers(bed.seenn.context.keys.liveJobs(QUEUE))).sort()).toEqual([derivedJobId(QUEUE, waiting.id as string), derivedJobId(QUEUE, delayed.id as string)].sort());
+    expect((await bed.redis.smembers(bed.seenn.context.keys.liveJobs(QUEUE))).sort()).toEqual(
+      [derivedJobId(QUEUE, waiting.id as string), derivedJobId(QUEUE, delayed.id as string)].sort(),
+    );
     await queue.close();
   });
 });

@@ -21,7 +21,10 @@ const STALL_QUEUE = 'stalling';
 let bed: Bed;
 const workers: Worker[] = [];
 
-function worker(processor: Processor, options: { concurrency?: number; stalledInterval?: number; queue?: string } = {}): Worker {
+function worker(
+  processor: Processor,
+  options: { concurrency?: number; stalledInterval?: number; queue?: string } = {},
+): Worker {
   const { queue = QUEUE, ...rest } = options;
   const w = new Worker(queue, processor, { connection: connect(), prefix: bed.prefix, ...rest });
   workers.push(w);
@@ -54,7 +57,13 @@ describe('BullMQ → Seenn status mapping', () => {
     const id = derivedJobId(QUEUE, job.id as string);
     worker(async () => ({ url: 'https://example.test/v.mp4' }));
     const done = await bed.waitForJob(id, (j) => j.status === 'completed');
-    expect(done).toMatchObject({ id, jobId: id, userId: 'fifo', progress: 100, result: { url: 'https://example.test/v.mp4' } });
+    expect(done).toMatchObject({
+      id,
+      jobId: id,
+      userId: 'fifo',
+      progress: 100,
+      result: { url: 'https://example.test/v.mp4' },
+    });
     expect(done.startedAt).toBeDefined();
     expect(done.completedAt).toBeDefined();
     const entries = await bed.entriesOf('fifo', id);
@@ -66,7 +75,9 @@ describe('BullMQ → Seenn status mapping', () => {
     for (const entry of entries) expect(SeennJobSchema.safeParse(entry.job).success).toBe(true);
     // The finished run feeds the ETA history of its workflow and its queue's throughput.
     expect(await bed.redis.lrange(runsKey(bed.seenn.context.keys, QUEUE, 'render'), 0, -1)).toHaveLength(1);
-    expect(await bed.redis.lrange(completionsKey(bed.seenn.context.keys, QUEUE), 0, -1)).toEqual([String(Date.parse(done.completedAt ?? ''))]);
+    expect(await bed.redis.lrange(completionsKey(bed.seenn.context.keys, QUEUE), 0, -1)).toEqual([
+      String(Date.parse(done.completedAt ?? '')),
+    ]);
   });
 
   it('priority: a prioritized job is queued, runs after plain jobs, and completes', async () => {
@@ -107,12 +118,26 @@ describe('BullMQ → Seenn status mapping', () => {
       if (job.attemptsMade < 2) throw new Error(`flaky ${job.attemptsMade}`);
       return { ok: true };
     });
-    const job = await queue.add('flaky', { userId: 'retry', title: 'Flaky' }, { attempts: 3, backoff: { type: 'fixed', delay: 50 } });
+    const job = await queue.add(
+      'flaky',
+      { userId: 'retry', title: 'Flaky' },
+      { attempts: 3, backoff: { type: 'fixed', delay: 50 } },
+    );
     const id = derivedJobId(QUEUE, job.id as string);
     await bed.waitForJob(id, (j) => j.status === 'completed');
     const entries = await bed.entriesOf('retry', id);
     // Backoff keeps the job delayed (pending); when due it is queued again, then runs.
-    expect(entries.map((e) => e.job.status)).toEqual(['queued', 'running', 'pending', 'queued', 'running', 'pending', 'queued', 'running', 'completed']);
+    expect(entries.map((e) => e.job.status)).toEqual([
+      'queued',
+      'running',
+      'pending',
+      'queued',
+      'running',
+      'pending',
+      'queued',
+      'running',
+      'completed',
+    ]);
     expect(entries.map((e) => e.job.attempt?.current)).toEqual([1, 1, 2, 2, 2, 3, 3, 3, 3]);
     expect(entries.every((e) => e.job.attempt?.max === 3)).toBe(true);
     expect(entries[2]?.job.message).toBe('Attempt 1 did not finish; it will run again');
@@ -132,7 +157,14 @@ describe('BullMQ → Seenn status mapping', () => {
     const id = derivedJobId(QUEUE, job.id as string);
     await bed.waitForJob(id, (j) => j.status === 'completed');
     const entries = await bed.entriesOf('step', id);
-    expect(entries.map((e) => e.job.status)).toEqual(['queued', 'running', 'pending', 'queued', 'running', 'completed']);
+    expect(entries.map((e) => e.job.status)).toEqual([
+      'queued',
+      'running',
+      'pending',
+      'queued',
+      'running',
+      'completed',
+    ]);
     const pending = entries[2]?.job;
     expect(pending?.message).toBeUndefined();
     expect(pending?.attempt).toEqual({ current: 1, max: 3 });
@@ -192,12 +224,18 @@ describe('BullMQ → Seenn status mapping', () => {
     const job = await queue.add('stall', { userId: 'stall', title: 'Stall' });
     const id = derivedJobId(STALL_QUEUE, job.id as string);
     const fixture = fileURLToPath(new URL('./fixtures/stalling-worker.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture, STALL_QUEUE, bed.prefix], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, STALL_QUEUE, bed.prefix], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: process.env,
+    });
     const exited = once(child, 'exit');
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     try {
-      await waitFor(() => out.includes(`active ${job.id}`), { what: 'the child worker to take the job', timeoutMs: 20_000 });
+      await waitFor(() => out.includes(`active ${job.id}`), {
+        what: 'the child worker to take the job',
+        timeoutMs: 20_000,
+      });
       await bed.waitForJob(id, (j) => j.status === 'running');
     } finally {
       child.kill('SIGKILL');

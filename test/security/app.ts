@@ -42,13 +42,28 @@ export interface TargetApp {
 /**
  * Starts the app and writes `jobsPerUser` jobs for each of `users` (titles carry {@link markerOf}).
  */
-export async function startTargetApp(users: readonly string[], jobsPerUser: number, bridgeOptions: ExpressBridgeOptions = {}): Promise<TargetApp> {
+export async function startTargetApp(
+  users: readonly string[],
+  jobsPerUser: number,
+  bridgeOptions: ExpressBridgeOptions = {},
+): Promise<TargetApp> {
   const prefix = uniquePrefix('sec');
   const redis = connect();
   const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET });
   const queue = 'sec-q';
   const app = express();
-  app.use('/v1', seenn.bridge({ heartbeatMs: 1_000, retryMs: 50, retryJitterMs: 50, rateLimit: null, connectRateLimit: null, maxStreamsPerUser: 10_000, ...bridgeOptions }));
+  app.use(
+    '/v1',
+    seenn.bridge({
+      heartbeatMs: 1_000,
+      retryMs: 50,
+      retryJitterMs: 50,
+      rateLimit: null,
+      connectRateLimit: null,
+      maxStreamsPerUser: 10_000,
+      ...bridgeOptions,
+    }),
+  );
   app.use('/admin', seenn.admin({ auth: { token: ADMIN_TOKEN }, queues: [queue] }));
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ fellThrough: true });
@@ -78,7 +93,17 @@ export async function startTargetApp(users: readonly string[], jobsPerUser: numb
     jobsOf.set(user, ids);
   }
 
-  return { seenn, redis, writer, port, origin, appErrors, jobsOf, ownerOf, close: closeOnce({ seenn, server, redis, prefix }) };
+  return {
+    seenn,
+    redis,
+    writer,
+    port,
+    origin,
+    appErrors,
+    jobsOf,
+    ownerOf,
+    close: closeOnce({ seenn, server, redis, prefix }),
+  };
 }
 
 /** An answer as the raw client saw it. */
@@ -94,9 +119,21 @@ export interface RawAnswer {
  * Sends one request exactly as given (method, target, headers, body) and collects the answer; an
  * event stream is read for `streamWindowMs` after its head, then the socket is closed.
  */
-export function rawRequest(port: number, request: { method: string; target: string; headers: Record<string, string>; body?: Buffer }, streamWindowMs = 60): Promise<RawAnswer> {
+export function rawRequest(
+  port: number,
+  request: { method: string; target: string; headers: Record<string, string>; body?: Buffer },
+  streamWindowMs = 60,
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: request.method, path: request.target, headers: request.headers, agent: false, setHost: !Object.keys(request.headers).some((name) => name.toLowerCase() === 'host') });
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      method: request.method,
+      path: request.target,
+      headers: request.headers,
+      agent: false,
+      setHost: !Object.keys(request.headers).some((name) => name.toLowerCase() === 'host'),
+    });
     req.setTimeout(10_000, () => req.destroy(new Error(`no answer to ${request.method} ${request.target} in 10 s`)));
     req.on('error', reject);
     req.on('response', (res) => {
@@ -111,7 +148,12 @@ export function rawRequest(port: number, request: { method: string; target: stri
         : undefined;
       const finish = (): void => {
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), cut });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          cut,
+        });
       };
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', finish);

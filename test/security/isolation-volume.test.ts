@@ -42,19 +42,31 @@ beforeAll(async () => {
     const job = pick(target.jobsOf.get(user) as string[]);
     scoped.set(user, { token: await target.seenn.tokens.issue({ userId: user, jobIds: [job], ttlSeconds: 600 }), job });
     const jobs = [0, 1].map(() => pick(target.jobsOf.get(pick(USERS.filter((other) => other !== user))) as string[]));
-    foreignScoped.set(user, { token: await target.seenn.tokens.issue({ userId: user, jobIds: jobs, ttlSeconds: 600 }), jobs });
-    for (const entry of await target.seenn.context.store.readStream(user, '0-0', 1_000)) entries.push({ id: entry.id, user });
+    foreignScoped.set(user, {
+      token: await target.seenn.tokens.issue({ userId: user, jobIds: jobs, ttlSeconds: 600 }),
+      jobs,
+    });
+    for (const entry of await target.seenn.context.store.readStream(user, '0-0', 1_000))
+      entries.push({ id: entry.id, user });
   }
 }, 60_000);
 
 afterAll(async () => {
-  console.info(`isolation volume cases: ${JSON.stringify({ ...counts, total: Object.entries(counts).reduce((sum, [name, n]) => (name === 'liveDelivered' ? sum : sum + n), 0) })}`);
+  console.info(
+    `isolation volume cases: ${JSON.stringify({ ...counts, total: Object.entries(counts).reduce((sum, [name, n]) => (name === 'liveDelivered' ? sum : sum + n), 0) })}`,
+  );
   await target.close();
 });
 
 /** `GET url` with a Bearer token: status and body text. */
-async function get(path: string, token: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${target.origin}${path}`, { headers: { ...headers, authorization: `Bearer ${token}` } });
+async function get(
+  path: string,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${target.origin}${path}`, {
+    headers: { ...headers, authorization: `Bearer ${token}` },
+  });
   return { status: response.status, body: await response.text() };
 }
 
@@ -79,7 +91,12 @@ async function inParallel<T>(cases: readonly T[], width: number, run: (item: T) 
 
 describe('isolation at volume', () => {
   it(`${REST_CASES} REST reads of other users' jobs, children and lists, and scoped tokens past their scope: all refused`, async () => {
-    type Case = { attacker: string; victim: string; kind: 'own' | 'scoped' | 'foreign-scoped'; route: 'job' | 'children' | 'output' | 'list-victim' | 'list-own' | 'own-outside-scope' };
+    type Case = {
+      attacker: string;
+      victim: string;
+      kind: 'own' | 'scoped' | 'foreign-scoped';
+      route: 'job' | 'children' | 'output' | 'list-victim' | 'list-own' | 'own-outside-scope';
+    };
     const cases: Case[] = Array.from({ length: REST_CASES }, () => {
       const attacker = pick(USERS);
       return {
@@ -90,9 +107,17 @@ describe('isolation at volume', () => {
       };
     });
     await inParallel(cases, 24, async ({ attacker, victim, kind, route }) => {
-      const token = kind === 'own' ? (own.get(attacker) as string) : kind === 'scoped' ? (scoped.get(attacker)?.token as string) : (foreignScoped.get(attacker)?.token as string);
+      const token =
+        kind === 'own'
+          ? (own.get(attacker) as string)
+          : kind === 'scoped'
+            ? (scoped.get(attacker)?.token as string)
+            : (foreignScoped.get(attacker)?.token as string);
       // A foreign-scoped token's own named jobs are the most tempting targets.
-      const victimJob = kind === 'foreign-scoped' && random() < 0.5 ? (foreignScoped.get(attacker)?.jobs[0] as string) : pick(target.jobsOf.get(victim) as string[]);
+      const victimJob =
+        kind === 'foreign-scoped' && random() < 0.5
+          ? (foreignScoped.get(attacker)?.jobs[0] as string)
+          : pick(target.jobsOf.get(victim) as string[]);
       let path: string;
       let expected: number;
       switch (route) {
@@ -112,7 +137,9 @@ describe('isolation at volume', () => {
           [path, expected] = ['/v1/jobs?limit=100', 200];
           break;
         case 'own-outside-scope': {
-          const outside = (target.jobsOf.get(attacker) as string[]).filter((id) => kind !== 'scoped' || id !== scoped.get(attacker)?.job);
+          const outside = (target.jobsOf.get(attacker) as string[]).filter(
+            (id) => kind !== 'scoped' || id !== scoped.get(attacker)?.job,
+          );
           [path, expected] = [`/v1/jobs/${pick(outside)}`, kind === 'own' ? 200 : 404];
           if (kind !== 'own') counts.scopedRest += 1;
           break;
@@ -124,7 +151,12 @@ describe('isolation at volume', () => {
       expectOnly(attacker, answer.body, what);
       if (route === 'list-own') {
         const ids = (JSON.parse(answer.body) as { jobs: { id: string }[] }).jobs.map((job) => job.id).sort();
-        const allowed = kind === 'own' ? (target.jobsOf.get(attacker) as string[]) : kind === 'scoped' ? [scoped.get(attacker)?.job as string] : [];
+        const allowed =
+          kind === 'own'
+            ? (target.jobsOf.get(attacker) as string[])
+            : kind === 'scoped'
+              ? [scoped.get(attacker)?.job as string]
+              : [];
         expect(ids, what).toEqual([...allowed].sort());
       }
       counts.rest += 1;
@@ -142,12 +174,23 @@ describe('isolation at volume', () => {
       let path: string;
       let token: string;
       let expected: number;
-      if (kind === 'job') [path, token, expected] = [`/v1/sse?jobId=${pick(target.jobsOf.get(victim) as string[])}`, own.get(attacker) as string, 404];
-      else if (kind === 'user') [path, token, expected] = [`/v1/sse?userId=${victim}`, own.get(attacker) as string, 403];
+      if (kind === 'job')
+        [path, token, expected] = [
+          `/v1/sse?jobId=${pick(target.jobsOf.get(victim) as string[])}`,
+          own.get(attacker) as string,
+          404,
+        ];
+      else if (kind === 'user')
+        [path, token, expected] = [`/v1/sse?userId=${victim}`, own.get(attacker) as string, 403];
       else if (kind === 'scope') {
         const outside = (target.jobsOf.get(attacker) as string[]).filter((id) => id !== scoped.get(attacker)?.job);
         [path, token, expected] = [`/v1/sse?jobId=${pick(outside)}`, scoped.get(attacker)?.token as string, 404];
-      } else [path, token, expected] = [`/v1/sse?jobId=${foreignScoped.get(attacker)?.jobs[0] as string}`, foreignScoped.get(attacker)?.token as string, 404];
+      } else
+        [path, token, expected] = [
+          `/v1/sse?jobId=${foreignScoped.get(attacker)?.jobs[0] as string}`,
+          foreignScoped.get(attacker)?.token as string,
+          404,
+        ];
       const answer = await get(path, token, { accept: 'text/event-stream' });
       expect(answer.status, `${kind}: ${attacker} → ${path}`).toBe(expected);
       expectOnly(attacker, answer.body, path);
@@ -160,18 +203,44 @@ describe('isolation at volume', () => {
     const cases = Array.from({ length: REPLAYS }, () => {
       const attacker = pick(USERS);
       const cursor = pick(entries.filter((entry) => entry.user !== attacker)).id;
-      return { attacker, cursor, kind: pick(['own', 'scoped', 'foreign-scoped'] as const), via: pick(['header', 'query'] as const) };
+      return {
+        attacker,
+        cursor,
+        kind: pick(['own', 'scoped', 'foreign-scoped'] as const),
+        via: pick(['header', 'query'] as const),
+      };
     });
     let ownDelivered = 0;
     await inParallel(cases, 16, async ({ attacker, cursor, kind, via }) => {
-      const token = kind === 'own' ? (own.get(attacker) as string) : kind === 'scoped' ? (scoped.get(attacker)?.token as string) : (foreignScoped.get(attacker)?.token as string);
-      const visible = kind === 'own' ? (target.jobsOf.get(attacker) as string[]) : kind === 'scoped' ? [scoped.get(attacker)?.job as string] : [];
+      const token =
+        kind === 'own'
+          ? (own.get(attacker) as string)
+          : kind === 'scoped'
+            ? (scoped.get(attacker)?.token as string)
+            : (foreignScoped.get(attacker)?.token as string);
+      const visible =
+        kind === 'own'
+          ? (target.jobsOf.get(attacker) as string[])
+          : kind === 'scoped'
+            ? [scoped.get(attacker)?.job as string]
+            : [];
       // What the user's own stream holds after that cursor, for the jobs the token may see.
       const expected = entries.filter((entry) => entry.user === attacker && compareIds(entry.id, cursor) > 0).length;
-      const client = new RawSseClient(target.port, `/v1/sse?${via === 'query' ? `lastEventId=${cursor}&` : ''}token=${token}`, via === 'header' ? { 'Last-Event-ID': cursor } : {});
+      const client = new RawSseClient(
+        target.port,
+        `/v1/sse?${via === 'query' ? `lastEventId=${cursor}&` : ''}token=${token}`,
+        via === 'header' ? { 'Last-Event-ID': cursor } : {},
+      );
       try {
-        await waitFor(() => client.ofType('connected').length === 1, { what: `replay stream of ${attacker}`, timeoutMs: 10_000 });
-        if (kind === 'own' && expected > 0) await waitFor(() => client.ofType('job.started', 'job.progress', 'job.sync').length >= 1, { what: `own replay of ${attacker}`, timeoutMs: 10_000 });
+        await waitFor(() => client.ofType('connected').length === 1, {
+          what: `replay stream of ${attacker}`,
+          timeoutMs: 10_000,
+        });
+        if (kind === 'own' && expected > 0)
+          await waitFor(() => client.ofType('job.started', 'job.progress', 'job.sync').length >= 1, {
+            what: `own replay of ${attacker}`,
+            timeoutMs: 10_000,
+          });
         for (const block of client.blocks) {
           if (block.data === undefined) continue;
           expectOnly(attacker, block.data, `replay of ${attacker} after ${cursor}`);
@@ -199,14 +268,44 @@ describe('isolation at volume', () => {
       const jobs = target.jobsOf.get(user) as string[];
       const filter = pick(jobs);
       const after = entries.reduce((max, entry) => (compareIds(entry.id, max) > 0 ? entry.id : max), '0-0');
-      streams.push({ user, visible: new Set(jobs), client: new RawSseClient(target.port, `/v1/sse?token=${own.get(user) as string}`, { 'Last-Event-ID': after }) });
-      streams.push({ user, visible: new Set([scoped.get(user)?.job as string]), client: new RawSseClient(target.port, `/v1/sse?token=${scoped.get(user)?.token as string}`, { 'Last-Event-ID': after }) });
-      streams.push({ user, visible: new Set([filter]), client: new RawSseClient(target.port, `/v1/sse?jobId=${filter}&token=${own.get(user) as string}`, { 'Last-Event-ID': after }) });
-      streams.push({ user, visible: new Set(), client: new RawSseClient(target.port, `/v1/sse?token=${foreignScoped.get(user)?.token as string}`, { 'Last-Event-ID': after }) });
+      streams.push({
+        user,
+        visible: new Set(jobs),
+        client: new RawSseClient(target.port, `/v1/sse?token=${own.get(user) as string}`, { 'Last-Event-ID': after }),
+      });
+      streams.push({
+        user,
+        visible: new Set([scoped.get(user)?.job as string]),
+        client: new RawSseClient(target.port, `/v1/sse?token=${scoped.get(user)?.token as string}`, {
+          'Last-Event-ID': after,
+        }),
+      });
+      streams.push({
+        user,
+        visible: new Set([filter]),
+        client: new RawSseClient(target.port, `/v1/sse?jobId=${filter}&token=${own.get(user) as string}`, {
+          'Last-Event-ID': after,
+        }),
+      });
+      streams.push({
+        user,
+        visible: new Set(),
+        client: new RawSseClient(target.port, `/v1/sse?token=${foreignScoped.get(user)?.token as string}`, {
+          'Last-Event-ID': after,
+        }),
+      });
     }
     try {
       // A stream whose token sees no job may be refused outright; any other must open.
-      await waitFor(() => streams.every((stream) => stream.client.ofType('connected').length === 1 || (stream.visible.size === 0 && stream.client.status >= 400)), { what: 'every stream connected', timeoutMs: 20_000 });
+      await waitFor(
+        () =>
+          streams.every(
+            (stream) =>
+              stream.client.ofType('connected').length === 1 ||
+              (stream.visible.size === 0 && stream.client.status >= 400),
+          ),
+        { what: 'every stream connected', timeoutMs: 20_000 },
+      );
       const allJobs = [...target.ownerOf.keys()];
       const written: { id: string; jobId: string; user: string }[] = [];
       for (let n = 0; n < LIVE_EVENTS; n += 1) {
@@ -216,9 +315,14 @@ describe('isolation at volume', () => {
       }
       for (const stream of streams) {
         const expected = written.filter((event) => event.user === stream.user && stream.visible.has(event.jobId));
-        const live = (): string[] => stream.client.blocks.filter((block) => block.event === 'job.progress').map((block) => block.id ?? '');
-        await waitFor(() => live().length >= expected.length, { what: `live events of ${stream.user}`, timeoutMs: 20_000 });
-        for (const block of stream.client.blocks) if (block.data !== undefined) expectOnly(stream.user, block.data, `live stream of ${stream.user}`);
+        const live = (): string[] =>
+          stream.client.blocks.filter((block) => block.event === 'job.progress').map((block) => block.id ?? '');
+        await waitFor(() => live().length >= expected.length, {
+          what: `live events of ${stream.user}`,
+          timeoutMs: 20_000,
+        });
+        for (const block of stream.client.blocks)
+          if (block.data !== undefined) expectOnly(stream.user, block.data, `live stream of ${stream.user}`);
         expect(live()).toEqual(expected.map((event) => event.id));
         counts.liveDelivered += expected.length;
         counts.liveWithheld += written.length - expected.length;

@@ -70,7 +70,16 @@ const unstorable: [string, () => Record<string, unknown>][] = [
         },
       }) as Record<string, unknown>,
   ],
-  ['a toJSON that throws', () => ({ when: { toJSON: () => { throw new Error('toJSON exploded'); } } })],
+  [
+    'a toJSON that throws',
+    () => ({
+      when: {
+        toJSON: () => {
+          throw new Error('toJSON exploded');
+        },
+      },
+    }),
+  ],
 ];
 
 const badTimes: [string, number][] = [
@@ -84,7 +93,9 @@ const badTimes: [string, number][] = [
 beforeAll(async () => {
   redis = connect();
   seenn = new Seenn({ connection: redis, prefix });
-  parentId = (await seenn.jobs.createParent({ queue: QUEUE, userId: 'ivy', jobType: 'album', title: 'Parent', childCount: 3 })).id;
+  parentId = (
+    await seenn.jobs.createParent({ queue: QUEUE, userId: 'ivy', jobType: 'album', title: 'Parent', childCount: 3 })
+  ).id;
 });
 
 afterAll(async () => {
@@ -102,7 +113,8 @@ describe('jsonProblemOf', () => {
     expect(jsonProblemOf(nested(LIMITS.jsonDepth))).toMatch(/too deeply/);
     expect(jsonProblemOf(unstorable[6]?.[1]())).toMatch(/cannot be turned into JSON \(Error\)/);
     const shared = { x: 1 };
-    for (const fine of [{}, { a: [shared, shared] }, { d: new Date(0) }, { f: () => 1, u: undefined }, null, 'text', 3]) expect(jsonProblemOf(fine)).toBeNull();
+    for (const fine of [{}, { a: [shared, shared] }, { d: new Date(0) }, { f: () => 1, u: undefined }, null, 'text', 3])
+      expect(jsonProblemOf(fine)).toBeNull();
   });
 });
 
@@ -115,15 +127,37 @@ describe('every producer refuses unstorable input with a coded error and writes 
       ['start metadata', () => seenn.jobs.start({ ...start, metadata: make() })],
       ['start data', () => seenn.jobs.start({ ...start, data: make() })],
       ['start opts', () => seenn.jobs.start({ ...start, opts: make() })],
-      ['createParent metadata', () => seenn.jobs.createParent({ userId: 'ivy', jobType: 'album', title: 'P', childCount: 2, metadata: make() })],
-      ['createChild metadata', () => seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', metadata: make() })],
-      ['createChild data', () => seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', data: make() })],
-      ['createChild opts', () => seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', opts: make() })],
+      [
+        'createParent metadata',
+        () => seenn.jobs.createParent({ userId: 'ivy', jobType: 'album', title: 'P', childCount: 2, metadata: make() }),
+      ],
+      [
+        'createChild metadata',
+        () =>
+          seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', metadata: make() }),
+      ],
+      [
+        'createChild data',
+        () => seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', data: make() }),
+      ],
+      [
+        'createChild opts',
+        () => seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', opts: make() }),
+      ],
       ['createBatch metadata', () => seenn.jobs.createBatch({ ...batch, childTitles: ['a'], metadata: make() })],
-      ['createBatch child data', () => seenn.jobs.createBatch({ ...batch, children: [{ title: 'a' }, { title: 'b', data: make() }] })],
-      ['createBatch child metadata', () => seenn.jobs.createBatch({ ...batch, children: [{ title: 'a', metadata: make() }] })],
+      [
+        'createBatch child data',
+        () => seenn.jobs.createBatch({ ...batch, children: [{ title: 'a' }, { title: 'b', data: make() }] }),
+      ],
+      [
+        'createBatch child metadata',
+        () => seenn.jobs.createBatch({ ...batch, children: [{ title: 'a', metadata: make() }] }),
+      ],
       ['createBatch opts', () => seenn.jobs.createBatch({ ...batch, childTitles: ['a'], opts: make() })],
-      ['createBatch parentJob data', () => seenn.jobs.createBatch({ ...batch, childTitles: ['a'], parentJob: { data: make() } })],
+      [
+        'createBatch parentJob data',
+        () => seenn.jobs.createBatch({ ...batch, childTitles: ['a'], parentJob: { data: make() } }),
+      ],
     ];
     for (const [what, call] of calls) {
       const error = await codedError(call);
@@ -137,16 +171,35 @@ describe('every producer refuses unstorable input with a coded error and writes 
     const before = await state();
     const calls = [
       () => seenn.jobs.start({ queue: QUEUE, userId: 'ivy', jobType: 'video', title: 'T', opts: { timestamp } }),
-      () => seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', opts: { timestamp } }),
-      () => seenn.jobs.createBatch({ queue: QUEUE, userId: 'ivy', jobType: 'album', parentTitle: 'P', childTitles: ['a'], opts: { timestamp } }),
+      () =>
+        seenn.jobs.createChild({ parentJobId: parentId, childIndex: 0, jobType: 't', title: 'C', opts: { timestamp } }),
+      () =>
+        seenn.jobs.createBatch({
+          queue: QUEUE,
+          userId: 'ivy',
+          jobType: 'album',
+          parentTitle: 'P',
+          childTitles: ['a'],
+          opts: { timestamp },
+        }),
     ];
-    for (const call of calls) expect((await codedError(call)).details['issues']).toContainEqual(expect.objectContaining({ path: expect.stringMatching(/timestamp$/) }));
+    for (const call of calls)
+      expect((await codedError(call)).details['issues']).toContainEqual(
+        expect.objectContaining({ path: expect.stringMatching(/timestamp$/) }),
+      );
     expect(await state()).toEqual(before);
   });
 
   it('opts.delay beyond what a Date can hold', async () => {
     const before = await state();
-    for (const delay of [1e20, Number.NaN]) expect((await codedError(() => seenn.jobs.start({ queue: QUEUE, userId: 'ivy', jobType: 'video', title: 'T', opts: { delay } }))).code).toBe('VALIDATION_ERROR');
+    for (const delay of [1e20, Number.NaN])
+      expect(
+        (
+          await codedError(() =>
+            seenn.jobs.start({ queue: QUEUE, userId: 'ivy', jobType: 'video', title: 'T', opts: { delay } }),
+          )
+        ).code,
+      ).toBe('VALIDATION_ERROR');
     expect(await state()).toEqual(before);
   });
 
@@ -159,9 +212,20 @@ describe('every producer refuses unstorable input with a coded error and writes 
       ['opts.parent', { parent: { id: 'p', queue: `${prefix}:${QUEUE}` } }],
     ];
     for (const [path, opts] of refused) {
-      const error = await codedError(() => seenn.jobs.start({ queue: QUEUE, userId: 'ivy', jobType: 'video', title: 'T', opts }));
+      const error = await codedError(() =>
+        seenn.jobs.start({ queue: QUEUE, userId: 'ivy', jobType: 'video', title: 'T', opts }),
+      );
       expect((error.details['issues'] as { path: string }[]).map((issue) => issue.path)).toContain(path);
-      const batchError = await codedError(() => seenn.jobs.createBatch({ queue: QUEUE, userId: 'ivy', jobType: 'album', parentTitle: 'P', childTitles: ['a'], opts }));
+      const batchError = await codedError(() =>
+        seenn.jobs.createBatch({
+          queue: QUEUE,
+          userId: 'ivy',
+          jobType: 'album',
+          parentTitle: 'P',
+          childTitles: ['a'],
+          opts,
+        }),
+      );
       expect((batchError.details['issues'] as { path: string }[]).map((issue) => issue.path)).toContain(path);
     }
     expect(await state()).toEqual(before);
@@ -169,13 +233,22 @@ describe('every producer refuses unstorable input with a coded error and writes 
 
   it('the valid inputs next to these cases are accepted (the checks are not too wide)', async () => {
     const shared = { k: 1 };
-    const job = await seenn.jobs.start({ queue: QUEUE, userId: 'ivy', jobType: 'video', title: 'T', data: { a: shared, b: shared, deep: nested(100) }, opts: { timestamp: 0, delay: 1_000 } });
+    const job = await seenn.jobs.start({
+      queue: QUEUE,
+      userId: 'ivy',
+      jobType: 'video',
+      title: 'T',
+      data: { a: shared, b: shared, deep: nested(100) },
+      opts: { timestamp: 0, delay: 1_000 },
+    });
     expect(job).toMatchObject({ status: 'pending', createdAt: '1970-01-01T00:00:00.000Z' });
   });
 });
 
 describe('setProgress options (the worker side of the same schemas)', () => {
   it.each(unstorable)('metadata holding %s is a ValidationError, not a raw throw', (_label, make) => {
-    expect(() => parseOrThrow(SetProgressOptionsSchema, { metadata: make() }, 'setProgress options', 'VALIDATION_ERROR')).toThrow(ValidationError);
+    expect(() =>
+      parseOrThrow(SetProgressOptionsSchema, { metadata: make() }, 'setProgress options', 'VALIDATION_ERROR'),
+    ).toThrow(ValidationError);
   });
 });

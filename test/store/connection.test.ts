@@ -6,7 +6,13 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/index.js';
-import { checkConnection, duplicateConnection, isCluster, openConnection, type RedisConnection } from '../../src/store/connection.js';
+import {
+  checkConnection,
+  duplicateConnection,
+  isCluster,
+  openConnection,
+  type RedisConnection,
+} from '../../src/store/connection.js';
 
 const opened: RedisConnection[] = [];
 function track<T extends RedisConnection>(client: T): T {
@@ -43,7 +49,12 @@ describe('connection', () => {
     expect(single.redis).toBeInstanceOf(Redis);
     expect((single.redis as Redis).options.maxRetriesPerRequest).toBeNull();
 
-    const many = openConnection({ cluster: { nodes: [{ host: '127.0.0.1', port: 7000 }, '127.0.0.1:7001'], options: { lazyConnect: true, redisOptions: { password: 'p' } } } });
+    const many = openConnection({
+      cluster: {
+        nodes: [{ host: '127.0.0.1', port: 7000 }, '127.0.0.1:7001'],
+        options: { lazyConnect: true, redisOptions: { password: 'p' } },
+      },
+    });
     track(many.redis);
     expect(many.owned).toBe(true);
     expect(many.redis).toBeInstanceOf(Cluster);
@@ -53,7 +64,10 @@ describe('connection', () => {
   });
 
   it('duplicates a Cluster with its own start-up nodes (not the options as nodes) and a Redis with its own server', () => {
-    const nodes = [{ host: '127.0.0.1', port: 7000 }, { host: '127.0.0.1', port: 7001 }];
+    const nodes = [
+      { host: '127.0.0.1', port: 7000 },
+      { host: '127.0.0.1', port: 7001 },
+    ];
     const cluster = track(new Cluster(nodes, { lazyConnect: true, redisOptions: { username: 'u' } }));
     const copy = track(duplicateConnection(cluster));
     expect(copy).toBeInstanceOf(Cluster);

@@ -13,7 +13,12 @@ let keys: SeennKeys;
 const prefix = uniquePrefix('store');
 
 function record(id: string, createdAtMs: number, userId = 'alice'): JobRecord {
-  return createRecord(id, 'default', { userId, jobType: 'video', title: `Job ${id}` }, { queueName: 'q', bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' });
+  return createRecord(
+    id,
+    'default',
+    { userId, jobType: 'video', title: `Job ${id}` },
+    { queueName: 'q', bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' },
+  );
 }
 
 beforeAll(() => {
@@ -55,7 +60,10 @@ describe('JobStore', () => {
     expect(await store.claimOwner('own-1', 'alice')).toBe(true);
     expect(await store.claimOwner('own-1', 'alice')).toBe(true);
     expect(await store.claimOwner('own-1', 'mallory')).toBe(false);
-    await expect(store.setOwners('mallory', ['own-2', 'own-1'])).rejects.toMatchObject({ code: 'CONFLICT', details: { jobIds: ['own-1'] } });
+    await expect(store.setOwners('mallory', ['own-2', 'own-1'])).rejects.toMatchObject({
+      code: 'CONFLICT',
+      details: { jobIds: ['own-1'] },
+    });
     expect(await store.ownerOf('own-1')).toBe('alice');
     expect(await store.ownerOf('own-2')).toBe('mallory');
   });
@@ -63,14 +71,22 @@ describe('JobStore', () => {
   it('setOwners accepts ids the same user already holds (a write ioredis sent again after a dropped connection)', async () => {
     await store.setOwners('alice', ['own-3']);
     await store.setOwners('alice', ['own-3', 'own-4']);
-    await expect(store.setOwners('mallory', ['own-3'])).rejects.toMatchObject({ code: 'CONFLICT', details: { jobIds: ['own-3'] } });
+    await expect(store.setOwners('mallory', ['own-3'])).rejects.toMatchObject({
+      code: 'CONFLICT',
+      details: { jobIds: ['own-3'] },
+    });
     expect(await store.ownerOf('own-3')).toBe('alice');
     expect(await store.ownerOf('own-4')).toBe('alice');
   });
 
   it('commitNew counts a first write sent again (same snapshot already stored) as done, once; another snapshot under the id is a conflict', async () => {
     const created = record('new-1', 2_000, 'carol');
-    const change = { expectedVersion: 0, record: created, event: { name: 'job.started', data: JSON.stringify(created.job) }, index: true };
+    const change = {
+      expectedVersion: 0,
+      record: created,
+      event: { name: 'job.started', data: JSON.stringify(created.job) },
+      index: true,
+    };
     expect((await store.commitNew('carol', [change])).status).toBe('ok');
     // What ioredis does after a dropped connection: the same script again.
     expect((await store.commitNew('carol', [change])).status).toBe('ok');
@@ -78,12 +94,22 @@ describe('JobStore', () => {
     const other = record('new-1', 2_000, 'carol');
     other.job.title = 'Someone else';
     expect((await store.commitNew('carol', [{ ...change, record: other }])).status).toBe('conflict');
-    await expect(store.commitNew('carol', [{ ...change, expectedVersion: 1 }])).rejects.toMatchObject({ code: 'INTERNAL_ERROR' });
+    await expect(store.commitNew('carol', [{ ...change, expectedVersion: 1 }])).rejects.toMatchObject({
+      code: 'INTERNAL_ERROR',
+    });
   });
 
   it('commits a snapshot with its event, then refuses a stale source id and a moved version', async () => {
     const created = record('j1', 1_000);
-    const first = await store.commit('alice', [{ expectedVersion: 0, src: '5-0', record: created, event: { name: 'job.started', data: JSON.stringify(created.job) }, index: true }]);
+    const first = await store.commit('alice', [
+      {
+        expectedVersion: 0,
+        src: '5-0',
+        record: created,
+        event: { name: 'job.started', data: JSON.stringify(created.job) },
+        index: true,
+      },
+    ]);
     expect(first.status).toBe('ok');
     const ids = first.status === 'ok' ? first.entryIds : [];
     expect(ids).toHaveLength(1);
@@ -94,7 +120,9 @@ describe('JobStore', () => {
 
     expect((await store.commit('alice', [{ expectedVersion: 1, src: '5-0', record: created }])).status).toBe('stale');
     expect((await store.commit('alice', [{ expectedVersion: 1, src: '4-9', record: created }])).status).toBe('stale');
-    expect((await store.commit('alice', [{ expectedVersion: 0, src: '6-0', record: created }])).status).toBe('conflict');
+    expect((await store.commit('alice', [{ expectedVersion: 0, src: '6-0', record: created }])).status).toBe(
+      'conflict',
+    );
     expect((await store.read('alice', 'j1'))?.version).toBe(1);
 
     const entries = await store.readStream('alice', '0-0', 10);
@@ -107,8 +135,13 @@ describe('JobStore', () => {
     await subscriber.subscribe(keys.liveChannel());
     subscriber.on('message', (_channel: string, message: string) => messages.push(message));
     const rec = record('multi', 3_000, 'multi');
-    const steps = [1, 2, 3].map((progress) => ({ name: 'job.progress', data: JSON.stringify({ ...rec.job, progress }) }));
-    const result = await store.commit('multi', [{ expectedVersion: 0, src: '7-0', record: rec, events: steps, index: true }]);
+    const steps = [1, 2, 3].map((progress) => ({
+      name: 'job.progress',
+      data: JSON.stringify({ ...rec.job, progress }),
+    }));
+    const result = await store.commit('multi', [
+      { expectedVersion: 0, src: '7-0', record: rec, events: steps, index: true },
+    ]);
     expect(result.status).toBe('ok');
     const entries = await store.readStream('multi', '0-0', 10);
     expect(entries.map((entry) => entry.data)).toEqual(steps.map((step) => step.data));
@@ -122,7 +155,9 @@ describe('JobStore', () => {
     const created = record('j2', 2_000);
     expect((await store.commit('alice', [{ expectedVersion: 0, src: '999-5', record: created }])).status).toBe('ok');
     expect((await store.commit('alice', [{ expectedVersion: 1, src: '1000-0', record: created }])).status).toBe('ok');
-    expect((await store.commit('alice', [{ expectedVersion: 2, src: '999-10', record: created }])).status).toBe('stale');
+    expect((await store.commit('alice', [{ expectedVersion: 2, src: '999-10', record: created }])).status).toBe(
+      'stale',
+    );
   });
 
   it('lists a user newest first across pages, with ties on creation time', async () => {

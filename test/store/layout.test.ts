@@ -20,7 +20,8 @@ const LUA_ALLOWED = new Set(['src/position/calibration.ts']);
 /** Lua, or a script run by hand. */
 const LUA = [/\bredis\.p?call\s*\(/, /\bluaScript\s*\(/, /\.(eval|evalsha)\s*\(/, /\bKEYS\[\d/];
 
-const BULL_SUFFIXES = 'wait|meta|events|active|prioritized|delayed|completed|failed|limiter|waiting-children|paused|stalled|marker';
+const BULL_SUFFIXES =
+  'wait|meta|events|active|prioritized|delayed|completed|failed|limiter|waiting-children|paused|stalled|marker';
 /** A Redis key built by hand: `${…prefix|base|keys|queue|root…}:…`, or a BullMQ queue-key suffix. */
 const KEY_BUILDING = [
   /`[^`\n]*\$\{[^}\n]*(prefix|\bbase\b|keys\b|queueName|queueKey|[rR]oot)[^}\n]*\}:[^`\n]*`/,
@@ -55,12 +56,40 @@ const outsideStore = sourceFiles(SRC).filter((file) => !path.relative(SRC, file)
 
 describe('Lua and key names stay in src/store/', () => {
   it('the patterns catch Lua and hand-built keys (and pass plain code)', () => {
-    const lua = ["redis.call('GET', KEYS[1])", "const s = luaScript('x', src);", 'await redis.eval(source, 1, key);', 'await redis.evalsha(sha, 0);'];
-    for (const line of lua) expect(LUA.some((pattern) => pattern.test(line)), line).toBe(true);
-    const keys = ['const k = `${keys.prefix}:${queue}:meta`;', 'const base = `${ctx.keys.base}:idem:${scope}`;', 'lrange(`${base}:wait`, 0, -1)', "const k = prefix + ':events';", 'const k = `${queueRoot}:x`;'];
-    for (const line of keys) expect(KEY_BUILDING.some((pattern) => pattern.test(line)), line).toBe(true);
-    const plain = ['const id = `${hostname()}:${process.pid}`;', 'queueRuns.push(`${finishedAtMs}:${rounded}`);', 'await runCall(redis, call);', 'const key = ctx.keys.bull(queueName).meta;'];
-    for (const line of plain) expect([...LUA, ...KEY_BUILDING].some((pattern) => pattern.test(line)), line).toBe(false);
+    const lua = [
+      "redis.call('GET', KEYS[1])",
+      "const s = luaScript('x', src);",
+      'await redis.eval(source, 1, key);',
+      'await redis.evalsha(sha, 0);',
+    ];
+    for (const line of lua)
+      expect(
+        LUA.some((pattern) => pattern.test(line)),
+        line,
+      ).toBe(true);
+    const keys = [
+      'const k = `${keys.prefix}:${queue}:meta`;',
+      'const base = `${ctx.keys.base}:idem:${scope}`;',
+      'lrange(`${base}:wait`, 0, -1)',
+      "const k = prefix + ':events';",
+      'const k = `${queueRoot}:x`;',
+    ];
+    for (const line of keys)
+      expect(
+        KEY_BUILDING.some((pattern) => pattern.test(line)),
+        line,
+      ).toBe(true);
+    const plain = [
+      'const id = `${hostname()}:${process.pid}`;',
+      'queueRuns.push(`${finishedAtMs}:${rounded}`);',
+      'await runCall(redis, call);',
+      'const key = ctx.keys.bull(queueName).meta;',
+    ];
+    for (const line of plain)
+      expect(
+        [...LUA, ...KEY_BUILDING].some((pattern) => pattern.test(line)),
+        line,
+      ).toBe(false);
   });
 
   it('has every Lua script in src/store/ (one known exception, named above)', () => {

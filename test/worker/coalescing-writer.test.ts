@@ -109,7 +109,11 @@ describe('CoalescingWriter', () => {
   it('a held value whose write failed is reported, kept, and written by the next flush', async () => {
     const sink = recordingSink();
     const failures: unknown[] = [];
-    const writer = new CoalescingWriter((value: number) => sink.sink(value), 30, (error) => failures.push(error));
+    const writer = new CoalescingWriter(
+      (value: number) => sink.sink(value),
+      30,
+      (error) => failures.push(error),
+    );
     await writer.write(1);
     sink.failOnce();
     await writer.write(2);

@@ -1,7 +1,13 @@
 import { DelayedError, RateLimitError, UnrecoverableError, WaitingChildrenError, WaitingError, Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/model/job.js';
-import { HIDDEN_FAILURE_MESSAGE, SeennUserError, isControlFlowError, isUserFacingError, jobErrorOf } from '../../src/worker/job-errors.js';
+import {
+  HIDDEN_FAILURE_MESSAGE,
+  SeennUserError,
+  isControlFlowError,
+  isUserFacingError,
+  jobErrorOf,
+} from '../../src/worker/job-errors.js';
 
 /** An error that only looks like BullMQ's by name (another copy of BullMQ, or rebuilt from IPC). */
 function named(name: string): Error {
@@ -12,12 +18,29 @@ function named(name: string): Error {
 
 describe('isControlFlowError', () => {
   it("recognises BullMQ's control-flow errors by class and by name", () => {
-    for (const error of [new DelayedError(), new WaitingChildrenError(), new WaitingError(), new RateLimitError(), Worker.RateLimitError()]) expect(isControlFlowError(error)).toBe(true);
-    for (const name of ['DelayedError', 'WaitingChildrenError', 'WaitingError', 'RateLimitError']) expect(isControlFlowError(named(name))).toBe(true);
+    for (const error of [
+      new DelayedError(),
+      new WaitingChildrenError(),
+      new WaitingError(),
+      new RateLimitError(),
+      Worker.RateLimitError(),
+    ])
+      expect(isControlFlowError(error)).toBe(true);
+    for (const name of ['DelayedError', 'WaitingChildrenError', 'WaitingError', 'RateLimitError'])
+      expect(isControlFlowError(named(name))).toBe(true);
   });
 
   it('treats everything else as a failure', () => {
-    for (const error of [new Error('boom'), new UnrecoverableError('final'), named('TypeError'), 'DelayedError', null, undefined, 42]) expect(isControlFlowError(error)).toBe(false);
+    for (const error of [
+      new Error('boom'),
+      new UnrecoverableError('final'),
+      named('TypeError'),
+      'DelayedError',
+      null,
+      undefined,
+      42,
+    ])
+      expect(isControlFlowError(error)).toBe(false);
   });
 });
 
@@ -25,20 +48,37 @@ describe('jobErrorOf', () => {
   const hidden = HIDDEN_FAILURE_MESSAGE;
 
   it('shows the code and message of an error marked as meant for users', () => {
-    expect(jobErrorOf(new SeennUserError('QUOTA_EXCEEDED', 'over quota'))).toEqual({ code: 'QUOTA_EXCEEDED', message: 'over quota' });
-    expect(jobErrorOf(Object.assign(new Error('over quota'), { code: 'QUOTA_EXCEEDED', expose: true }))).toEqual({ code: 'QUOTA_EXCEEDED', message: 'over quota' });
-    expect(jobErrorOf(Object.assign(new UnrecoverableError('bad file'), { code: 'BAD_FILE', expose: true }))).toEqual({ code: 'BAD_FILE', message: 'bad file' });
-    expect(jobErrorOf({ code: 'PLAIN_OBJECT', message: 'from a plain object', expose: true })).toEqual({ code: 'PLAIN_OBJECT', message: 'from a plain object' });
+    expect(jobErrorOf(new SeennUserError('QUOTA_EXCEEDED', 'over quota'))).toEqual({
+      code: 'QUOTA_EXCEEDED',
+      message: 'over quota',
+    });
+    expect(jobErrorOf(Object.assign(new Error('over quota'), { code: 'QUOTA_EXCEEDED', expose: true }))).toEqual({
+      code: 'QUOTA_EXCEEDED',
+      message: 'over quota',
+    });
+    expect(jobErrorOf(Object.assign(new UnrecoverableError('bad file'), { code: 'BAD_FILE', expose: true }))).toEqual({
+      code: 'BAD_FILE',
+      message: 'bad file',
+    });
+    expect(jobErrorOf({ code: 'PLAIN_OBJECT', message: 'from a plain object', expose: true })).toEqual({
+      code: 'PLAIN_OBJECT',
+      message: 'from a plain object',
+    });
     // Inherited, as http-errors sets it on its classes' prototypes.
     class Exposed extends Error {}
     Object.defineProperty(Exposed.prototype, 'expose', { value: true });
-    expect(jobErrorOf(Object.assign(new Exposed('inherited'), { code: 'INHERITED' }))).toEqual({ code: 'INHERITED', message: 'inherited' });
+    expect(jobErrorOf(Object.assign(new Exposed('inherited'), { code: 'INHERITED' }))).toEqual({
+      code: 'INHERITED',
+      message: 'inherited',
+    });
   });
 
   it('hides everything of an error that is not marked, even with a string code', () => {
     const leaky = [
       new Error('connect to postgres://admin:s3cret@db.internal:5432/app failed'),
-      Object.assign(new Error("Access denied for user 'root'@'10.0.0.5' (using password: YES)"), { code: 'ER_ACCESS_DENIED_ERROR' }),
+      Object.assign(new Error("Access denied for user 'root'@'10.0.0.5' (using password: YES)"), {
+        code: 'ER_ACCESS_DENIED_ERROR',
+      }),
       Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:6379'), { code: 'ECONNREFUSED' }),
       Object.assign(new Error('over quota'), { code: 'QUOTA_EXCEEDED' }),
       Object.assign(new Error('flag is not true'), { code: 'QUOTA_EXCEEDED', expose: 'true' }),
@@ -54,8 +94,12 @@ describe('jobErrorOf', () => {
 
   it('ignores exposed codes that do not look like codes', () => {
     const exposed = (code: unknown): Error => Object.assign(new Error('shown'), { code, expose: true });
-    for (const code of ['ECONNREFUSED-x', 'not_a_code', 42, `A${'B'.repeat(64)}`, undefined]) expect(jobErrorOf(exposed(code))).toEqual({ code: 'JOB_FAILED', message: 'shown' });
-    expect(jobErrorOf(Object.assign(new UnrecoverableError('final'), { code: 'lower', expose: true }))).toEqual({ code: 'UNRECOVERABLE', message: 'final' });
+    for (const code of ['ECONNREFUSED-x', 'not_a_code', 42, `A${'B'.repeat(64)}`, undefined])
+      expect(jobErrorOf(exposed(code))).toEqual({ code: 'JOB_FAILED', message: 'shown' });
+    expect(jobErrorOf(Object.assign(new UnrecoverableError('final'), { code: 'lower', expose: true }))).toEqual({
+      code: 'UNRECOVERABLE',
+      message: 'final',
+    });
     expect(jobErrorOf({ expose: true, message: 7 })).toEqual({ code: 'JOB_FAILED', message: hidden });
   });
 
@@ -76,7 +120,13 @@ describe('SeennUserError', () => {
     const cause = new Error('db down');
     const error = new SeennUserError('TRY_LATER', 'Please try again in a minute', { cause });
     expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ name: 'SeennUserError', code: 'TRY_LATER', expose: true, message: 'Please try again in a minute', cause });
+    expect(error).toMatchObject({
+      name: 'SeennUserError',
+      code: 'TRY_LATER',
+      expose: true,
+      message: 'Please try again in a minute',
+      cause,
+    });
     expect(isUserFacingError(error)).toBe(true);
     expect(isUserFacingError(new Error('no'))).toBe(false);
   });

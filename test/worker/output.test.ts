@@ -41,7 +41,12 @@ async function chunksOf(userId: string, jobId: string, stream = 'output'): Promi
 describe('appendOutput on a handle', () => {
   it('numbers chunks from 0 in call order, per stream, strings and JSON values alike', async () => {
     const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Story' });
-    await Promise.all([job.appendOutput('Once'), job.appendOutput(' upon'), job.appendOutput({ frame: 1 }, { stream: 'preview' }), job.appendOutput(' a time')]);
+    await Promise.all([
+      job.appendOutput('Once'),
+      job.appendOutput(' upon'),
+      job.appendOutput({ frame: 1 }, { stream: 'preview' }),
+      job.appendOutput(' a time'),
+    ]);
     await job.complete();
     expect(await chunksOf('ann', job.id)).toEqual(['Once', ' upon', ' a time']);
     expect(await chunksOf('ann', job.id, 'preview')).toEqual([{ frame: 1 }]);
@@ -75,12 +80,17 @@ describe('appendOutput on a handle', () => {
     const job = await seenn.jobs.start({ userId: 'ann', jobType: 'gen', title: 'Big' });
     await job.appendOutput('a'.repeat(90));
     await job.appendOutput('b'.repeat(90), { stream: 'log' });
-    await waitFor(async () => (await chunksOf('ann', job.id, 'log')).length === 1, { what: 'the held chunk to be written' });
+    await waitFor(async () => (await chunksOf('ann', job.id, 'log')).length === 1, {
+      what: 'the held chunk to be written',
+    });
     // 92 + 92 bytes stored: 16 left. This handle knows it and refuses at once.
     expect(await codeOf(job.appendOutput('c'.repeat(20)))).toBe('OUTPUT_LIMIT_EXCEEDED');
     // Another handle (another process) knows nothing: the store refuses, and the handle stops there.
     const other = seenn.jobs.handle(job.id);
-    await expect(other.appendOutput('d'.repeat(20))).rejects.toMatchObject({ code: 'OUTPUT_LIMIT_EXCEEDED', details: { maxOutputBytes: 200 } });
+    await expect(other.appendOutput('d'.repeat(20))).rejects.toMatchObject({
+      code: 'OUTPUT_LIMIT_EXCEEDED',
+      details: { maxOutputBytes: 200 },
+    });
     expect(await codeOf(other.appendOutput('e'))).toBe('OUTPUT_LIMIT_EXCEEDED');
     // A third writer's small chunk still fits (the bound is on bytes stored, not on refusals elsewhere).
     await seenn.jobs.handle(job.id).appendOutput('f'.repeat(10));
@@ -95,10 +105,15 @@ describe('appendOutput on a handle', () => {
     const deferred: unknown[] = [];
     // The real store, except that its first two appends fail as a dropped connection would.
     const flaky = {
-      append: (...args: Parameters<OutputStore['append']>) => (failures-- > 0 ? Promise.reject(new Error('connection lost')) : real.append(...args)),
+      append: (...args: Parameters<OutputStore['append']>) =>
+        failures-- > 0 ? Promise.reject(new Error('connection lost')) : real.append(...args),
       expire: (...args: Parameters<OutputStore['expire']>) => real.expire(...args),
     } as unknown as OutputStore;
-    const writer = new OutputWriter({ store: flaky, options: { maxOutputBytes: 1_000, maxOutputChunks: 100, outputFlushMs: 20 } }, () => Promise.resolve({ userId: 'ann', jobId: job.id }), (error) => deferred.push(error));
+    const writer = new OutputWriter(
+      { store: flaky, options: { maxOutputBytes: 1_000, maxOutputChunks: 100, outputFlushMs: 20 } },
+      () => Promise.resolve({ userId: 'ann', jobId: job.id }),
+      (error) => deferred.push(error),
+    );
     // None of these calls rejects: a failed write keeps its chunks for the next one.
     for (let i = 0; i < 10; i += 1) await writer.append(i, undefined);
     await waitFor(async () => (await chunksOf('ann', job.id)).length === 10, { what: 'the held chunks to be written' });
@@ -144,7 +159,11 @@ describe('appendOutput on a handle', () => {
     await job.complete();
     const finishedTtl = await redis.pttl(keys.job('ann', job.id));
     expect(finishedTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
-    for (const key of [keys.output('ann', job.id), keys.outputStream('ann', job.id, 'output'), keys.outputStream('ann', job.id, 'log')]) {
+    for (const key of [
+      keys.output('ann', job.id),
+      keys.outputStream('ann', job.id, 'output'),
+      keys.outputStream('ann', job.id, 'log'),
+    ]) {
       expect(Math.abs((await redis.pttl(key)) - finishedTtl), key).toBeLessThan(5_000);
     }
     // A job ended by a cancel (here seenn.jobs.cancel, as the REST route does) takes its output along too.
@@ -154,9 +173,16 @@ describe('appendOutput on a handle', () => {
     await seenn.jobs.cancel(cancelled.id, { reason: 'no longer needed' });
     const cancelledTtl = await redis.pttl(keys.job('ann', cancelled.id));
     expect(cancelledTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
-    expect(Math.abs((await redis.pttl(keys.outputStream('ann', cancelled.id, 'output'))) - cancelledTtl)).toBeLessThan(5_000);
+    expect(Math.abs((await redis.pttl(keys.outputStream('ann', cancelled.id, 'output'))) - cancelledTtl)).toBeLessThan(
+      5_000,
+    );
     // A Seenn-only parent that completes by itself (its last child completed) takes its output along.
-    const { parent, children } = await seenn.jobs.createBatch({ userId: 'ann', jobType: 'gen', parentTitle: 'Batch', childTitles: ['only'] });
+    const { parent, children } = await seenn.jobs.createBatch({
+      userId: 'ann',
+      jobType: 'gen',
+      parentTitle: 'Batch',
+      childTitles: ['only'],
+    });
     await parent.appendOutput('summary so far');
     await seenn.jobs.handle(parent.id).refresh();
     await (children[0] as (typeof children)[number]).complete();
@@ -173,18 +199,33 @@ describe('appendOutput on a handle', () => {
 
 describe('appendOutput in a wrapped processor', () => {
   it("a batch parent that ends when the publisher applies its last child's completion takes its output along", async () => {
-    const worker = new Worker(QUEUE, workerSeenn.processor(async () => ({ ok: true })), { connection: workerRedis, prefix });
+    const worker = new Worker(
+      QUEUE,
+      workerSeenn.processor(async () => ({ ok: true })),
+      { connection: workerRedis, prefix },
+    );
     const publisher = seenn.publisher({ queues: [QUEUE], blockMs: 100 });
     await publisher.start();
     try {
-      const { parent } = await seenn.jobs.createBatch({ queue: QUEUE, userId: 'ann', jobType: 'gen', parentTitle: 'Batch', childTitles: ['a', 'b'] });
+      const { parent } = await seenn.jobs.createBatch({
+        queue: QUEUE,
+        userId: 'ann',
+        jobType: 'gen',
+        parentTitle: 'Batch',
+        childTitles: ['a', 'b'],
+      });
       await parent.appendOutput('summary');
       await seenn.jobs.handle(parent.id).refresh();
-      await waitFor(async () => (await seenn.jobs.get(parent.id))?.status === 'completed', { what: 'the parent to complete' });
+      await waitFor(async () => (await seenn.jobs.get(parent.id))?.status === 'completed', {
+        what: 'the parent to complete',
+      });
       const keys = seenn.context.keys;
       const parentTtl = await redis.pttl(keys.job('ann', parent.id));
       expect(parentTtl).toBeLessThanOrEqual(seenn.context.options.retention.finishedJobSeconds * 1000);
-      await waitFor(async () => Math.abs((await redis.pttl(keys.outputStream('ann', parent.id, 'output'))) - parentTtl) < 5_000, { what: "the parent's output to take its TTL" });
+      await waitFor(
+        async () => Math.abs((await redis.pttl(keys.outputStream('ann', parent.id, 'output'))) - parentTtl) < 5_000,
+        { what: "the parent's output to take its TTL" },
+      );
     } finally {
       await publisher.close();
       await worker.close();
@@ -208,7 +249,13 @@ describe('appendOutput in a wrapped processor', () => {
       void chunksOf('ann', job.id ?? '').then((chunks) => done.set(job.id ?? '', chunks));
     });
     try {
-      const job = await seenn.jobs.start({ queue: QUEUE, userId: 'ann', jobType: 'gen', title: 'Retried', opts: { attempts: 2 } });
+      const job = await seenn.jobs.start({
+        queue: QUEUE,
+        userId: 'ann',
+        jobType: 'gen',
+        title: 'Retried',
+        opts: { attempts: 2 },
+      });
       const chunks = await waitFor(() => done.get(job.id), { what: 'the job to complete' });
       expect(chunks).toEqual(['attempt 1 starts', 'attempt 2 starts']);
       const tokens = await chunksOf('ann', job.id, 'tokens');
@@ -233,7 +280,13 @@ describe('appendOutput in a wrapped processor', () => {
       }),
       { connection: workerRedis, prefix },
     );
-    const job = await seenn.jobs.start({ queue: QUEUE, userId: 'ann', jobType: 'gen', title: 'Fails twice', opts: { attempts: 2 } });
+    const job = await seenn.jobs.start({
+      queue: QUEUE,
+      userId: 'ann',
+      jobType: 'gen',
+      title: 'Fails twice',
+      opts: { attempts: 2 },
+    });
     const key = seenn.context.keys.outputStream('ann', job.id, 'output');
     worker.on('failed', (failed) => {
       if (failed?.id === job.id) void redis.pttl(key).then((ttl) => ttlAfter.set(failed.attemptsStarted, ttl));
@@ -312,7 +365,9 @@ describe('appendOutput in a wrapped processor', () => {
       // What the publisher does when its describe() names the job's user.
       await seenn.context.store.claimOwner(seennId, 'bob');
       release();
-      await waitFor(async () => (await plain.getJobState(bullJob.id ?? '')) === 'completed', { what: 'the job to complete' });
+      await waitFor(async () => (await plain.getJobState(bullJob.id ?? '')) === 'completed', {
+        what: 'the job to complete',
+      });
       expect(results).toEqual(['NOT_FOUND', 'ok']);
       expect(await chunksOf('bob', seennId)).toEqual(['late']);
     } finally {

@@ -1,7 +1,16 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HIDDEN_FAILURE_MESSAGE, isSeennError, Seenn, SeennUserError, ValidationError, type ProgressPayload, type SeennProcessor, type SeennProcessorFunction } from '../../src/index.js';
+import {
+  HIDDEN_FAILURE_MESSAGE,
+  isSeennError,
+  Seenn,
+  SeennUserError,
+  ValidationError,
+  type ProgressPayload,
+  type SeennProcessor,
+  type SeennProcessorFunction,
+} from '../../src/index.js';
 import { parseProgressValue } from '../../src/model/progress.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -24,18 +33,26 @@ afterAll(async () => {
 });
 
 /** A fresh queue with a Worker running `processor` on it (both closed in `afterAll`). */
-function start<Data, Result>(processor: SeennProcessor<Data, Result> | ((job: Job<Data, Result>, token?: string, signal?: AbortSignal) => Promise<Result>)) {
+function start<Data, Result>(
+  processor:
+    SeennProcessor<Data, Result> | ((job: Job<Data, Result>, token?: string, signal?: AbortSignal) => Promise<Result>),
+) {
   const name = uniquePrefix('q');
   const queue = new Queue(name, { connection: redis, prefix });
   const worker = new Worker<Data, Result>(name, processor, { connection: redis, prefix, concurrency: 4 });
   worker.on('error', () => undefined);
-  closers.push(() => queue.close(), () => worker.close());
+  closers.push(
+    () => queue.close(),
+    () => worker.close(),
+  );
   return { name, queue, worker };
 }
 
 /** Waits until BullMQ finished the job (completed or failed for good) and returns it as stored. */
 async function finished(queue: Queue, id: string): Promise<Job> {
-  await waitFor(async () => ['completed', 'failed'].includes(await queue.getJobState(id)), { what: `job ${id} to finish` });
+  await waitFor(async () => ['completed', 'failed'].includes(await queue.getJobState(id)), {
+    what: `job ${id} to finish`,
+  });
   const job = await queue.getJob(id);
   if (job === undefined) throw new Error(`job ${id} vanished`);
   return job;
@@ -48,7 +65,8 @@ async function progressEntries(queueName: string, jobId: string): Promise<unknow
   for (const [, fields] of entries) {
     const map = new Map<string, string>();
     for (let i = 0; i < fields.length; i += 2) map.set(fields[i] as string, fields[i + 1] as string);
-    if (map.get('event') === 'progress' && map.get('jobId') === jobId) values.push(JSON.parse(map.get('data') ?? 'null'));
+    if (map.get('event') === 'progress' && map.get('jobId') === jobId)
+      values.push(JSON.parse(map.get('data') ?? 'null'));
   }
   return values;
 }
@@ -65,7 +83,12 @@ describe('seenn.processor', () => {
     const processor = seenn.processor(async () => 'ok');
     expect(processor.length).toBe(3);
     expect(seenn.processor(async () => 'ok', { progressThrottleMs: 0 }).length).toBe(3);
-    for (const options of [{ progressThrottleMs: -1 }, { progressThrottleMs: 1.5 }, { progressThrottleMs: 120_000 }, { throttle: 10 }]) {
+    for (const options of [
+      { progressThrottleMs: -1 },
+      { progressThrottleMs: 1.5 },
+      { progressThrottleMs: 120_000 },
+      { throttle: 10 },
+    ]) {
       try {
         seenn.processor(async () => 'ok', options as never);
         expect.unreachable('bad options must throw');
@@ -97,7 +120,12 @@ describe('seenn.processor', () => {
     expect(seen.signal?.aborted).toBe(true);
     expect(seen.signal?.reason).toBe('user asked');
     expect(job.failedReason).toBe('cancelled: user asked');
-    expect(job.progress).toEqual({ seenn: 1, attempt: 1, progress: 0, error: { code: 'UNRECOVERABLE', message: 'cancelled: user asked' } });
+    expect(job.progress).toEqual({
+      seenn: 1,
+      attempt: 1,
+      progress: 0,
+      error: { code: 'UNRECOVERABLE', message: 'cancelled: user asked' },
+    });
   });
 
   it('stores setProgress as one payload in BullMQ and returns the result untouched', async () => {
@@ -137,16 +165,29 @@ describe('seenn.processor', () => {
     const refusals: unknown[] = [];
     const { queue } = start(
       seenn.processor(async (job) => {
-        await job.setProgress(10, { message: 'Reading', stage: { name: 'read', current: 1, total: 2 }, metadata: { a: 1, pad: 'x'.repeat(6_000) } });
+        await job.setProgress(10, {
+          message: 'Reading',
+          stage: { name: 'read', current: 1, total: 2 },
+          metadata: { a: 1, pad: 'x'.repeat(6_000) },
+        });
         await job.setProgress(20, { metadata: { b: 2 } });
-        await job.setProgress(30, { metadata: { more: 'y'.repeat(6_000) } }).catch((error: unknown) => refusals.push((error as { code?: unknown }).code));
+        await job
+          .setProgress(30, { metadata: { more: 'y'.repeat(6_000) } })
+          .catch((error: unknown) => refusals.push((error as { code?: unknown }).code));
         return null;
       }),
     );
     const added = await queue.add('t', {});
     const job = await finished(queue, added.id ?? '');
     expect(refusals).toEqual(['PAYLOAD_TOO_LARGE']);
-    expect(job.progress).toEqual({ seenn: 1, attempt: 1, progress: 20, message: 'Reading', stage: { name: 'read', current: 1, total: 2 }, metadata: { a: 1, pad: 'x'.repeat(6_000), b: 2 } });
+    expect(job.progress).toEqual({
+      seenn: 1,
+      attempt: 1,
+      progress: 20,
+      message: 'Reading',
+      stage: { name: 'read', current: 1, total: 2 },
+      metadata: { a: 1, pad: 'x'.repeat(6_000), b: 2 },
+    });
   });
 
   it('coalesces a burst of 50 calls into far fewer writes and never drops the last value', async () => {
@@ -244,7 +285,7 @@ describe('seenn.processor', () => {
     expect(job.progress).toBe(0);
   });
 
-  it("turns a thrown error into the last payload plus { code, message } and rethrows the same object", async () => {
+  it('turns a thrown error into the last payload plus { code, message } and rethrows the same object', async () => {
     const logged: Record<string, unknown>[] = [];
     const log = (facts: Record<string, unknown>): void => void logged.push(facts);
     const logger = { debug: log, info: log, warn: log, error: log, child: () => logger };
@@ -346,7 +387,13 @@ describe('seenn.processor', () => {
     expect(job.attemptsStarted).toBe(2);
     expect(await progressEntries(name, id)).toEqual([
       { seenn: 1, attempt: 1, progress: 10, message: 'attempt 1' },
-      { seenn: 1, attempt: 1, progress: 10, message: 'attempt 1', error: { code: 'FLAKY', message: 'first try fails' } },
+      {
+        seenn: 1,
+        attempt: 1,
+        progress: 10,
+        message: 'attempt 1',
+        error: { code: 'FLAKY', message: 'first try fails' },
+      },
       { seenn: 1, attempt: 2, progress: 10, message: 'attempt 2' },
       // Seenn's update semantics: the message stays when a call leaves it out (within one attempt).
       { seenn: 1, attempt: 2, progress: 60, message: 'attempt 2' },

@@ -26,7 +26,10 @@ export interface RedisProxy {
 
 /** Forks the proxy process in front of the Redis on `upstreamPort`. */
 export async function spawnRedisProxy(upstreamPort: number): Promise<RedisProxy> {
-  const child = forkTs(new URL(import.meta.url), { BENCH_ROLE: 'redis-proxy', BENCH_UPSTREAM_PORT: String(upstreamPort) });
+  const child = forkTs(new URL(import.meta.url), {
+    BENCH_ROLE: 'redis-proxy',
+    BENCH_UPSTREAM_PORT: String(upstreamPort),
+  });
   const { port } = await nextMessage<{ type: 'ready'; port: number }>(child, 'ready', 30_000);
   return {
     child,
@@ -35,7 +38,8 @@ export async function spawnRedisProxy(upstreamPort: number): Promise<RedisProxy>
       await request(child, { type: 'stall', ms }, 'stalled', 10_000);
     },
     async drop() {
-      return (await request<{ type: 'dropped'; connections: number }>(child, { type: 'drop' }, 'dropped', 10_000)).connections;
+      return (await request<{ type: 'dropped'; connections: number }>(child, { type: 'drop' }, 'dropped', 10_000))
+        .connections;
     },
   };
 }

@@ -34,12 +34,31 @@ export async function startPersistentRedis(): Promise<PersistentRedis> {
   const url = `redis://127.0.0.1:${port}`;
   const binary = process.env['REDIS_SERVER_BIN'] ?? 'redis-server';
   let child: ChildProcess | null = null;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no', '--loglevel', 'warning'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
   const start = async (): Promise<void> => {
     const started = track(spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
     child = started;
     const failed = new Promise<never>((_, reject) => {
-      started.once('error', (error) => reject(new Error(`could not start ${binary}: ${error.message}`, { cause: error })));
+      started.once('error', (error) =>
+        reject(new Error(`could not start ${binary}: ${error.message}`, { cause: error })),
+      );
     });
     await Promise.race([waitForRedis(url, 30_000), failed]);
   };

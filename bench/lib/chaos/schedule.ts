@@ -38,7 +38,14 @@ export interface ScheduleOptions {
 const KINDS = ['kill-worker', 'kill-publisher', 'kill-bridge', 'redis-restart', 'proxy-stall', 'proxy-drop'] as const;
 type Kind = (typeof KINDS)[number];
 /** Relative frequency of each kind after the first round. */
-const WEIGHTS: Record<Kind, number> = { 'kill-worker': 25, 'kill-publisher': 20, 'kill-bridge': 20, 'redis-restart': 10, 'proxy-stall': 15, 'proxy-drop': 10 };
+const WEIGHTS: Record<Kind, number> = {
+  'kill-worker': 25,
+  'kill-publisher': 20,
+  'kill-bridge': 20,
+  'redis-restart': 10,
+  'proxy-stall': 15,
+  'proxy-drop': 10,
+};
 
 /**
  * A small, fast 32-bit generator (mulberry32): the same seed gives the same sequence on every
@@ -66,7 +73,12 @@ function actionOf(kind: Kind, random: () => number, processes: Record<ChaosRole,
     case 'kill-publisher':
     case 'kill-bridge': {
       const role = kind.slice('kill-'.length) as ChaosRole;
-      return { kind: 'kill', role, index: randomInt(random, 0, processes[role] - 1), downMs: randomInt(random, 100, 2_000) };
+      return {
+        kind: 'kill',
+        role,
+        index: randomInt(random, 0, processes[role] - 1),
+        downMs: randomInt(random, 100, 2_000),
+      };
     }
     case 'redis-restart':
       return { kind: 'redis-restart', downMs: randomInt(random, 200, 2_000) };

@@ -154,7 +154,15 @@ class AuditingClient {
   }
 
   report(): ClientReport {
-    return { key: this.key, events: this.events, connects: this.connects, unrecovered: this.unrecovered, syncs: this.syncs, malformed: this.malformed, statusCodes: this.statusCodes };
+    return {
+      key: this.key,
+      events: this.events,
+      connects: this.connects,
+      unrecovered: this.unrecovered,
+      syncs: this.syncs,
+      malformed: this.malformed,
+      statusCodes: this.statusCodes,
+    };
   }
 }
 
@@ -202,19 +210,43 @@ export interface AuditorGroup {
 }
 
 /** Forks `processes` client processes, shares `clients` out among them and waits until each client is connected. */
-export async function spawnAuditors(processes: number, ports: readonly number[], clients: readonly ClientSpec[], timeoutMs: number): Promise<AuditorGroup> {
-  const children = Array.from({ length: processes }, () => forkTs(new URL(import.meta.url), { BENCH_ROLE: 'chaos-auditors' }));
+export async function spawnAuditors(
+  processes: number,
+  ports: readonly number[],
+  clients: readonly ClientSpec[],
+  timeoutMs: number,
+): Promise<AuditorGroup> {
+  const children = Array.from({ length: processes }, () =>
+    forkTs(new URL(import.meta.url), { BENCH_ROLE: 'chaos-auditors' }),
+  );
   await Promise.all(children.map((child) => nextMessage(child, 'ready', timeoutMs)));
-  await Promise.all(children.map((child, i) => request(child, { type: 'open', ports, clients: clients.filter((_, k) => k % processes === i) }, 'opened', timeoutMs)));
+  await Promise.all(
+    children.map((child, i) =>
+      request(
+        child,
+        { type: 'open', ports, clients: clients.filter((_, k) => k % processes === i) },
+        'opened',
+        timeoutMs,
+      ),
+    ),
+  );
   return {
     children,
     async status() {
-      const replies = await Promise.all(children.map((child) => request<AuditorStatus & { type: 'status' }>(child, { type: 'status' }, 'status', timeoutMs)));
+      const replies = await Promise.all(
+        children.map((child) =>
+          request<AuditorStatus & { type: 'status' }>(child, { type: 'status' }, 'status', timeoutMs),
+        ),
+      );
       const sum = (field: keyof AuditorStatus): number => replies.reduce((total, reply) => total + reply[field], 0);
       return { open: sum('open'), cursors: sum('cursors'), finished: sum('finished') };
     },
     async report() {
-      const replies = await Promise.all(children.map((child) => request<{ type: 'report'; clients: ClientReport[] }>(child, { type: 'report' }, 'report', timeoutMs)));
+      const replies = await Promise.all(
+        children.map((child) =>
+          request<{ type: 'report'; clients: ClientReport[] }>(child, { type: 'report' }, 'report', timeoutMs),
+        ),
+      );
       return replies.flatMap((reply) => reply.clients);
     },
   };

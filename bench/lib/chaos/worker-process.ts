@@ -16,7 +16,11 @@ import { forkTs, nextMessage } from '../processes.js';
 import { stepMessage, stepProgress } from './audit.js';
 
 /** Lock and stalled-check settings of the chaos workers. */
-export const CHAOS_WORKER_LOCKS = Object.freeze({ lockDuration: 4_000, stalledInterval: 2_000, maxStalledCount: 1_000 });
+export const CHAOS_WORKER_LOCKS = Object.freeze({
+  lockDuration: 4_000,
+  stalledInterval: 2_000,
+  maxStalledCount: 1_000,
+});
 
 /** What a chaos worker process is started with. */
 export interface ChaosWorkerOptions {

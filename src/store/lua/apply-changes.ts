@@ -164,13 +164,21 @@ export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
   // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
   const position = new Map(a.childrenIndexes.map(({ key }, at) => [key, 3 + n + at]));
   const keys = [a.stream, a.userJobs];
-  const args: (string | number)[] = [a.channel, a.userId, a.replayMaxEntries, a.replayTtlMs, a.childrenIndexes.map(({ ttlMs }) => ttlMs).join(','), a.publishCommand];
+  const args: (string | number)[] = [
+    a.channel,
+    a.userId,
+    a.replayMaxEntries,
+    a.replayTtlMs,
+    a.childrenIndexes.map(({ ttlMs }) => ttlMs).join(','),
+    a.publishCommand,
+  ];
   for (const change of a.changes) {
     keys.push(change.snapshot);
     let childrenKey: number | '' = '';
     if (change.child !== undefined) {
       const at = position.get(change.child.index);
-      if (at === undefined) throw new Error(`applyChanges: children index ${change.child.index} is not in childrenIndexes`);
+      if (at === undefined)
+        throw new Error(`applyChanges: children index ${change.child.index} is not in childrenIndexes`);
       childrenKey = at;
     }
     args.push(

@@ -142,5 +142,9 @@ export interface AdvanceCheckpointsArgs {
 
 /** Encodes {@link AdvanceCheckpointsArgs} as the KEYS/ARGV of {@link advanceCheckpointsScript}. */
 export function advanceCheckpointsCall(a: AdvanceCheckpointsArgs): ScriptCall {
-  return { script: advanceCheckpointsScript, keys: [a.checkpoint, a.partitionCheckpoints, ...a.leases], args: [a.owner, a.id, ...a.partitions] };
+  return {
+    script: advanceCheckpointsScript,
+    keys: [a.checkpoint, a.partitionCheckpoints, ...a.leases],
+    args: [a.owner, a.id, ...a.partitions],
+  };
 }

@@ -114,7 +114,17 @@ export function appendOutputCall(a: AppendOutputArgs): ScriptCall {
   return {
     script: appendOutputScript,
     keys: [a.totals, a.stream, a.snapshot],
-    args: [a.channel, a.userId, a.jobId, a.streamName, a.maxOutputBytes, a.maxOutputChunks, a.fallbackTtlMs, a.publishCommand, ...a.chunks],
+    args: [
+      a.channel,
+      a.userId,
+      a.jobId,
+      a.streamName,
+      a.maxOutputBytes,
+      a.maxOutputChunks,
+      a.fallbackTtlMs,
+      a.publishCommand,
+      ...a.chunks,
+    ],
   };
 }
 

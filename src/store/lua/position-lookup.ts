@@ -634,11 +634,26 @@ export interface QueuePositionsArgs {
 /** Encodes {@link QueuePositionsArgs} as the KEYS/ARGV of {@link queuePositionsScript}. */
 export function queuePositionsCall(a: QueuePositionsArgs): ScriptCall {
   const bull = bullKeys(a.prefix, a.queueName);
-  const keys = [bull.wait, bull.prioritized, bull.meta, bull.limiter, bull.delayed, bull.waitingChildren, bull.active, bull.completed, bull.failed, ...rankIndexKeys(a.prefix, a.queueName)];
+  const keys = [
+    bull.wait,
+    bull.prioritized,
+    bull.meta,
+    bull.limiter,
+    bull.delayed,
+    bull.waitingChildren,
+    bull.active,
+    bull.completed,
+    bull.failed,
+    ...rankIndexKeys(a.prefix, a.queueName),
+  ];
   const args: (string | number)[] = [a.scanLimit, a.lposIds, a.chunk, a.maxActive, a.indexChunk];
   for (const { bullId, hint } of a.jobs) {
     keys.push(bull.job(bullId));
-    args.push(bullId, hint === undefined ? '' : hint.kind === 'wait' ? 'w' : 'p', hint?.kind === 'wait' ? hint.distance : '');
+    args.push(
+      bullId,
+      hint === undefined ? '' : hint.kind === 'wait' ? 'w' : 'p',
+      hint?.kind === 'wait' ? hint.distance : '',
+    );
   }
   return { script: queuePositionsScript, keys, args };
 }
