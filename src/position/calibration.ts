@@ -39,7 +39,8 @@
 import type { RedisConnection } from '../store/connection.js';
 import { SeennError } from '../errors.js';
 import type { SeennKeys } from '../store/keys.js';
-import { luaScript, runScript } from '../store/scripts.js';
+import { recordEtaPredictionsCall, scoreEtaPredictionsCall } from '../store/lua/calibration.js';
+import { addCall, runCall, type CallCheck, type ScriptCall, type ScriptPipeline } from '../store/scripts.js';
 
 /** Confidence buckets of the histogram (each 1/CALIBRATION_BUCKETS wide). */
 export const CALIBRATION_BUCKETS = 10;
@@ -185,161 +186,6 @@ export class Calibration {
   }
 }
 
-/**
- * recordEtaPredictions: records the ETA predictions of some jobs of ONE queue (first and mid-wait; at
- * most one per read and per slot, so many reads at one moment record one).
- *
- * KEYS[1]  hash: job id → predictions (`"<c>,<madeAtMs>,<endMs>,<kind>"`, joined by `;`;
- *          kind 0 waiting, 1 running), or `done` once scored (a read that raced the completion then
- *          records nothing; the marker goes with the job cap or the TTL)
- * KEYS[2]  sorted set: job id → its first prediction's time
- * ARGV[1]  most jobs kept (the oldest beyond are dropped)
- * ARGV[2]  TTL of both keys, ms
- * ARGV[3]  predictions per job (PREDICTIONS_PER_JOB): the first, then one per later slot of its time left
- * then 5 ARGV per job: job id, model confidence, made at (epoch ms), predicted end (epoch ms), kind
- *
- * Answers, per job, `{ firstMadeAtMs, firstEndMs, nextSlot }` flattened (`nextSlot` ≥ ARGV[3]: no more).
- */
-const recordScript = luaScript(
-  'recordEtaPredictions',
-  `
-local out = {}
-local slots = tonumber(ARGV[3])
-for i = 4, #ARGV, 5 do
-  local id = ARGV[i]
-  local entry = ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] .. ',' .. ARGV[i + 4]
-  local v = redis.call('HGET', KEYS[1], id)
-  if v == 'done' then
-    out[#out + 1] = ARGV[i + 2]
-    out[#out + 1] = ARGV[i + 3]
-    out[#out + 1] = slots
-  elseif not v then
-    redis.call('HSET', KEYS[1], id, entry)
-    redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
-    local nextSlot = 1
-    if tonumber(ARGV[i + 3]) <= tonumber(ARGV[i + 2]) then nextSlot = slots end
-    out[#out + 1] = ARGV[i + 2]
-    out[#out + 1] = ARGV[i + 3]
-    out[#out + 1] = nextSlot
-  else
-    local m0, e0 = string.match(v, '^[^,]+,([^,]+),([^,;]+)')
-    m0 = tonumber(m0)
-    e0 = tonumber(e0)
-    local nextSlot = slots
-    if e0 > m0 then
-      local slotOf = function(t) return math.min(slots - 1, math.floor((t - m0) * slots / (e0 - m0))) end
-      local last = slotOf(tonumber(string.match(v, '[^,;]+,([^,;]+),[^,;]+,[^,;]+$')))
-      local now = slotOf(tonumber(ARGV[i + 2]))
-      if now > last then
-        redis.call('HSET', KEYS[1], id, v .. ';' .. entry)
-        last = now
-      end
-      nextSlot = last + 1
-    end
-    out[#out + 1] = m0
-    out[#out + 1] = e0
-    out[#out + 1] = nextSlot
-  end
-end
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[1])
-while over > 0 do
-  local n = math.min(over, 1000)
-  local old = redis.call('ZRANGE', KEYS[2], 0, n - 1)
-  redis.call('HDEL', KEYS[1], unpack(old))
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - 1)
-  over = over - n
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return out
-`,
-);
-
-/**
- * scoreEtaPredictions: scores (or drops) the recorded predictions of some finished jobs of ONE queue,
- * in the order given (each scored prediction decays the earlier ones, as one call per job would).
- * A queue without recorded predictions costs one EXISTS.
- *
- * KEYS[1]  the predictions hash, KEYS[2] its sorted set (as recordEtaPredictions)
- * KEYS[3]  hash: the queue's calibration histogram (`n<b>`, `h<b>`, `s<b>`; b = kind · buckets + bucket)
- * ARGV[1]  the weight every earlier score keeps per new one (1 − 1/window)
- * ARGV[2]  TTL of the histogram, ms
- * ARGV[3]  buckets
- * ARGV[4]  the band (0.2)
- * then 3 ARGV per job: job id, when it finished (epoch ms), '1' completed (score) or '0' failed (drop)
- *
- * Answers the number of predictions scored.
- */
-const scoreScript = luaScript(
-  'scoreEtaPredictions',
-  `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local ids = {}
-for i = 5, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
-local values = redis.call('HMGET', KEYS[1], unpack(ids))
-local found = {}
-local seen = {}
-for j = 1, #ids do
-  if values[j] and values[j] ~= 'done' and not seen[ids[j]] then
-    seen[ids[j]] = true
-    found[#found + 1] = ids[j]
-  else
-    values[j] = false
-  end
-end
-if #found == 0 then return 0 end
-local marks = {}
-for _, id in ipairs(found) do
-  marks[#marks + 1] = id
-  marks[#marks + 1] = 'done'
-end
-redis.call('HSET', KEYS[1], unpack(marks))
-local keep = tonumber(ARGV[1])
-local buckets = tonumber(ARGV[3])
-local band = tonumber(ARGV[4])
-local counts = nil
-local scored = 0
-for j = 1, #ids do
-  local v = values[j]
-  local i = 5 + (j - 1) * 3
-  if v and ARGV[i + 2] == '1' then
-    local finished = tonumber(ARGV[i + 1])
-    for c, m, e, k in string.gmatch(v, '([^,;]+),([^,;]+),([^,;]+),([^,;]+)') do
-      c = tonumber(c)
-      m = tonumber(m)
-      e = tonumber(e)
-      k = tonumber(k)
-      if c and m and e and k and e > m and m < finished then
-        if not counts then
-          counts = {}
-          local flat = redis.call('HGETALL', KEYS[3])
-          for f = 1, #flat, 2 do counts[flat[f]] = tonumber(flat[f + 1]) or 0 end
-        end
-        for field, value in pairs(counts) do counts[field] = value * keep end
-        local b = k * buckets + math.min(buckets - 1, math.max(0, math.floor(c * buckets + 1e-9)))
-        local hit = 0
-        if math.abs(finished - e) <= band * (e - m) then hit = 1 end
-        counts['n' .. b] = (counts['n' .. b] or 0) + 1
-        counts['h' .. b] = (counts['h' .. b] or 0) + hit
-        counts['s' .. b] = (counts['s' .. b] or 0) + c
-        scored = scored + 1
-      end
-    end
-  end
-end
-if scored > 0 then
-  local flat = {}
-  for field, value in pairs(counts) do
-    flat[#flat + 1] = field
-    flat[#flat + 1] = string.format('%.6g', value)
-  end
-  redis.call('HSET', KEYS[3], unpack(flat))
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
-end
-return scored
-`,
-);
-
 /** What {@link scoreEtaPredictions} needs to know about a finished job. */
 export interface PredictionOutcome {
   queueName: string;
@@ -354,25 +200,23 @@ export interface PredictionOutcome {
 /** What scoring reads of the history options. */
 export type ScoringSettings = { etaCalibrationWindowSamples: number; historySeconds: number };
 
-/** The keys and arguments of one scoring script call for finished jobs of ONE queue. */
+/** The script call that scores finished jobs of ONE queue. */
 function scoringCall(
   keys: SeennKeys,
   queueName: string,
   outcomes: readonly Omit<PredictionOutcome, 'queueName'>[],
   settings: ScoringSettings,
-): { keys: string[]; args: (string | number)[] } {
-  const args: (string | number)[] = [
-    1 - 1 / settings.etaCalibrationWindowSamples,
-    settings.historySeconds * 1000,
-    CALIBRATION_BUCKETS,
-    CALIBRATION_BAND,
-  ];
-  for (const outcome of outcomes)
-    args.push(outcome.jobId, Math.round(outcome.finishedAtMs), outcome.failed ? '0' : '1');
-  return {
-    keys: [keys.etaPredictions(queueName), keys.etaPredictionTimes(queueName), keys.etaCalibration(queueName)],
-    args,
-  };
+): ScriptCall {
+  return scoreEtaPredictionsCall({
+    predictions: keys.etaPredictions(queueName),
+    times: keys.etaPredictionTimes(queueName),
+    histogram: keys.etaCalibration(queueName),
+    keepWeight: 1 - 1 / settings.etaCalibrationWindowSamples,
+    ttlMs: settings.historySeconds * 1000,
+    buckets: CALIBRATION_BUCKETS,
+    band: CALIBRATION_BAND,
+    outcomes,
+  });
 }
 
 /**
@@ -385,38 +229,24 @@ export async function scoreEtaPredictions(
   outcome: PredictionOutcome,
   settings: ScoringSettings,
 ): Promise<number> {
-  const call = scoringCall(keys, outcome.queueName, [outcome], settings);
-  return Number(await runScript(redis, scoreScript, call.keys, call.args));
+  return Number(await runCall(redis, scoringCall(keys, outcome.queueName, [outcome], settings)));
 }
 
 /**
  * Adds the scoring of finished jobs of ONE queue to `pipeline` (one EVALSHA, all of them at once; a
- * queue that has no recorded predictions costs Redis one EXISTS). Answers a function that, given the
- * pipeline's replies, re-runs the call once with EVAL when Redis did not know the script
- * (`NOSCRIPT`) and answers the reply's error otherwise (`null` when none); it must be called.
+ * queue that has no recorded predictions costs Redis one EXISTS). Answers the check that
+ * {@link addCall} gives; it must be called with the pipeline's replies.
  */
 export function addEtaScoring(
-  pipeline: { evalsha(sha: string, numKeys: number, ...keysAndArgs: (string | number)[]): unknown; length: number },
+  pipeline: ScriptPipeline,
   redis: RedisConnection,
   keys: SeennKeys,
   queueName: string,
   outcomes: readonly Omit<PredictionOutcome, 'queueName'>[],
   settings: ScoringSettings,
-): (replies: readonly [Error | null, unknown][]) => Promise<Error | null> {
+): CallCheck {
   if (outcomes.length === 0) return () => Promise.resolve(null);
-  const call = scoringCall(keys, queueName, outcomes, settings);
-  const index = pipeline.length;
-  pipeline.evalsha(scoreScript.sha, call.keys.length, ...call.keys, ...call.args);
-  return async (replies) => {
-    const error = replies[index]?.[0] ?? null;
-    if (error === null || !error.message.startsWith('NOSCRIPT')) return error;
-    try {
-      await redis.eval(scoreScript.source, call.keys.length, ...call.keys, ...call.args);
-      return null;
-    } catch (retryError) {
-      return retryError instanceof Error ? retryError : new Error(String(retryError));
-    }
-  };
+  return addCall(pipeline, redis, scoringCall(keys, queueName, outcomes, settings));
 }
 
 /** Settings of a {@link PredictionRecorder}. */
@@ -498,19 +328,16 @@ export class PredictionRecorder {
     await Promise.all(
       [...pending].map(async ([queueName, jobs]) => {
         const entries = [...jobs];
-        const args: (string | number)[] = [
-          this.settings.etaCalibrationMaxJobs,
-          this.settings.historySeconds * 1000,
-          PREDICTIONS_PER_JOB,
-        ];
-        for (const [jobId, p] of entries) args.push(jobId, p.confidence, p.madeAtMs, p.endMs, p.kind);
+        const call = recordEtaPredictionsCall({
+          predictions: this.keys.etaPredictions(queueName),
+          times: this.keys.etaPredictionTimes(queueName),
+          maxJobs: this.settings.etaCalibrationMaxJobs,
+          ttlMs: this.settings.historySeconds * 1000,
+          predictionsPerJob: PREDICTIONS_PER_JOB,
+          jobs: entries.map(([jobId, p]) => ({ jobId, ...p })),
+        });
         try {
-          const answer = (await runScript(
-            this.redis,
-            recordScript,
-            [this.keys.etaPredictions(queueName), this.keys.etaPredictionTimes(queueName)],
-            args,
-          )) as (string | number)[];
+          const answer = (await runCall(this.redis, call)) as (string | number)[];
           entries.forEach(([jobId], i) => {
             const madeAtMs = Number(answer[3 * i]);
             const endMs = Number(answer[3 * i + 1]);

@@ -48,3 +48,34 @@ export interface ScriptCall {
 export function runCall(redis: RedisConnection, call: ScriptCall): Promise<unknown> {
   return runScript(redis, call.script, call.keys, call.args);
 }
+
+/** The part of an ioredis pipeline {@link addCall} uses. */
+export interface ScriptPipeline {
+  evalsha(sha: string, numKeys: number, ...keysAndArgs: (string | number)[]): unknown;
+  readonly length: number;
+}
+
+/**
+ * Given the replies of the pipeline a call was added to, answers the call's error (`null` when none),
+ * having re-run it once with EVAL when Redis did not know the script (`NOSCRIPT`).
+ */
+export type CallCheck = (replies: readonly [Error | null, unknown][]) => Promise<Error | null>;
+
+/**
+ * Adds one encoded {@link ScriptCall} to `pipeline` as an EVALSHA (no extra round trip) and answers
+ * its {@link CallCheck}, which must be called with the pipeline's replies.
+ */
+export function addCall(pipeline: ScriptPipeline, redis: RedisConnection, call: ScriptCall): CallCheck {
+  const index = pipeline.length;
+  pipeline.evalsha(call.script.sha, call.keys.length, ...call.keys, ...call.args);
+  return async (replies) => {
+    const error = replies[index]?.[0] ?? null;
+    if (error === null || !error.message.startsWith('NOSCRIPT')) return error;
+    try {
+      await redis.eval(call.script.source, call.keys.length, ...call.keys, ...call.args);
+      return null;
+    } catch (retryError) {
+      return retryError instanceof Error ? retryError : new Error(String(retryError));
+    }
+  };
+}

@@ -11,12 +11,6 @@ import { describe, expect, it } from 'vitest';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SRC = path.join(ROOT, 'src');
 
-/**
- * Files outside `src/store/` allowed Lua for now, and why. calibration.ts: its scoring script was
- * being batched on another branch while the rest moved (issue 17); it moves to `store/lua/` next.
- */
-const LUA_ALLOWED = new Set(['src/position/calibration.ts']);
-
 /** Lua, or a script run by hand. */
 const LUA = [/\bredis\.p?call\s*\(/, /\bluaScript\s*\(/, /\.(eval|evalsha)\s*\(/, /\bKEYS\[\d/];
 
@@ -92,10 +86,9 @@ describe('Lua and key names stay in src/store/', () => {
       ).toBe(false);
   });
 
-  it('has every Lua script in src/store/ (one known exception, named above)', () => {
+  it('has every Lua script in src/store/', () => {
     expect(outsideStore.length).toBeGreaterThan(50);
-    const files = outsideStore.filter((file) => !LUA_ALLOWED.has(path.relative(ROOT, file).split(path.sep).join('/')));
-    expect(offenders(files, LUA)).toEqual([]);
+    expect(offenders(outsideStore, LUA)).toEqual([]);
   });
 
   it('builds every Redis key in src/store/keys.ts', () => {
