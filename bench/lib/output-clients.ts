@@ -10,7 +10,7 @@
  * receivedTotal }`; `{ type: 'report' }` →
  * `{ type: 'report', latenciesMs, received, receivedTotal, outOfOrder, connected }`, then exits.
  */
-import http from 'node:http';
+import { openStreams, type SseEvent } from './sse-streams.js';
 
 interface Target {
   url: string;
@@ -31,56 +31,7 @@ let outOfOrder = 0;
 /** Streams connecting at once. */
 const CONNECTS_IN_FLIGHT = 128;
 
-function openAll(targets: readonly Target[]): void {
-  let next = 0;
-  const launch = (): void => {
-    const target = targets[next++];
-    if (target !== undefined) open(target, launch);
-  };
-  for (let i = 0; i < Math.min(CONNECTS_IN_FLIGHT, targets.length); i += 1) launch();
-}
-
-function open(target: Target, settled: () => void): void {
-  let announced = false;
-  const settle = (): void => {
-    if (announced) return;
-    announced = true;
-    settled();
-  };
-  const request = http.get(
-    target.url,
-    { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false },
-    (response) => {
-      if (response.statusCode !== 200) {
-        process.stderr.write(`output client: HTTP ${response.statusCode ?? '?'}\n`);
-        response.resume();
-        settle();
-        return;
-      }
-      response.setEncoding('utf8');
-      let buffer = '';
-      response.on('data', (text: string) => {
-        buffer += text;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          if (onEvent(buffer.slice(0, end)) === 'connected') settle();
-          buffer = buffer.slice(end + 2);
-        }
-      });
-    },
-  );
-  request.on('error', (error) => {
-    process.stderr.write(`output client: ${error.message}\n`);
-    settle();
-  });
-}
-
-function onEvent(block: string): string {
-  let event = '';
-  let data = '';
-  for (const line of block.split('\n')) {
-    if (line.startsWith('event:')) event = line.slice(6).trim();
-    else if (line.startsWith('data:')) data = line.slice(5).trim();
-  }
+function onEvent({ event, data }: SseEvent): void {
   if (event === 'connected') {
     connected += 1;
     if (connected === expected) process.send?.({ type: 'ready' });
@@ -96,14 +47,13 @@ function onEvent(block: string): string {
       latenciesMs.push(receivedAt - Number(payload.chunk.split('|')[0]));
     }
   }
-  return event;
 }
 
 process.on('message', (message: { type: string; targets?: Target[] }) => {
   if (message.type === 'open') {
     const targets = message.targets ?? [];
     expected = targets.length;
-    openAll(targets);
+    openStreams(targets, { inFlight: CONNECTS_IN_FLIGHT, maxAttempts: 1, label: 'output client', onEvent });
   } else if (message.type === 'record') recording = true;
   else if (message.type === 'count') process.send?.({ type: 'count', receivedTotal });
   else if (message.type === 'report')

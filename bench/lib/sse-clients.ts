@@ -18,10 +18,10 @@
  * `BENCH_CLIENT_PROCESSES=N` (env, N > 1) spreads the streams over N processes behind the same
  * protocol (see `sse-client-pool.ts`); the default, 1, opens them all here.
  */
-import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { runClientPool } from './sse-client-pool.js';
+import { openStreams, type SseEvent } from './sse-streams.js';
 
 interface Target {
   url: string;
@@ -42,61 +42,14 @@ const CONNECTS_IN_FLIGHT = Number(process.env['BENCH_CONNECTS_IN_FLIGHT'] ?? 256
 /** Tries per stream when the connection fails before `connected` (e.g. a reset under a connect storm). */
 const MAX_ATTEMPTS = 5;
 
-/** Opens every stream of `targets`, keeping at most {@link CONNECTS_IN_FLIGHT} connects in flight. */
+/** Opens `count` streams per target, keeping at most {@link CONNECTS_IN_FLIGHT} connects in flight. */
 function openAll(targets: readonly Target[]): void {
   const queue = targets.flatMap((target) => Array.from({ length: target.count }, () => target));
-  let next = 0;
-  const launch = (): void => {
-    const target = queue[next++];
-    if (target !== undefined) open(target, launch);
-  };
-  for (let i = 0; i < Math.min(CONNECTS_IN_FLIGHT, queue.length); i += 1) launch();
+  openStreams(queue, { inFlight: CONNECTS_IN_FLIGHT, maxAttempts: MAX_ATTEMPTS, label: 'sse client', onEvent });
 }
 
-/** Opens one stream; `settled` is called once, on its `connected` event or when it gave up. */
-function open(target: Target, settled: () => void, attempt = 1): void {
-  let announced = false;
-  const settle = (): void => {
-    if (announced) return;
-    announced = true;
-    settled();
-  };
-  const request = http.get(
-    target.url,
-    { headers: { Authorization: `Bearer ${target.token}`, Accept: 'text/event-stream' }, agent: false },
-    (response) => {
-      if (response.statusCode !== 200) {
-        process.stderr.write(`sse client: HTTP ${response.statusCode ?? '?'}\n`);
-        response.resume();
-        settle();
-        return;
-      }
-      response.setEncoding('utf8');
-      let buffer = '';
-      response.on('data', (text: string) => {
-        buffer += text;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          if (onEvent(buffer.slice(0, end)) === 'connected') settle();
-          buffer = buffer.slice(end + 2);
-        }
-      });
-    },
-  );
-  request.on('error', (error) => {
-    process.stderr.write(`sse client: ${error.message}\n`);
-    if (!announced && attempt < MAX_ATTEMPTS) setTimeout(() => open(target, settled, attempt + 1), 200 * attempt);
-    else settle();
-  });
-}
-
-/** Handles one event block; returns its event name. */
-function onEvent(block: string): string {
-  let event = '';
-  let data = '';
-  for (const line of block.split('\n')) {
-    if (line.startsWith('event:')) event = line.slice(6).trim();
-    else if (line.startsWith('data:')) data = line.slice(5).trim();
-  }
+/** Handles one event block. */
+function onEvent({ event, data }: SseEvent): void {
   const payload = JSON.parse(data) as { message?: string };
   if (event === 'connected') {
     connected += 1;
@@ -106,7 +59,6 @@ function onEvent(block: string): string {
     received += 1;
     latenciesMs.push(receivedAt - Number(payload.message));
   }
-  return event;
 }
 
 function listen(redisUrl: string, channel: string): void {
