@@ -13,12 +13,21 @@
  *   histogram (`calibration.ts`); a completion with a `jobId` scores that job's predictions.
  * One pipeline only ever holds keys of one queue (one slot on Redis Cluster); reads of several queues
  * are one pipeline per queue. Every key expires `historySeconds` after the queue's last completion.
+ * The Redis commands are in `store/history-store.ts`; this module validates, groups and interprets.
  */
 import type { RedisConnection } from '../store/connection.js';
 import { z } from 'zod';
 import { SeennError } from '../errors.js';
 import { LIMITS, QueueNameSchema } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
+import {
+  addHistoryWrite,
+  HistoryStore,
+  type HistoryPipeline,
+  type HistoryWrite,
+  type QueueRun,
+  type StoredQueueHistory,
+} from '../store/history-store.js';
 import { queueHistoryRoot, type SeennKeys } from '../store/keys.js';
 import { calibrationOf, scoreEtaPredictions, type CalibrationBucket, type EtaKind } from './calibration.js';
 import {
@@ -28,8 +37,9 @@ import {
   type ResolvedHistoryOptions,
 } from './options.js';
 
-// The key root lives with every other key in store/keys.ts; still exported here for position/index.ts.
-export { queueHistoryRoot };
+// The key root lives with every other key in store/keys.ts, the run encoding in store/history-store.ts;
+// still exported here for position/index.ts.
+export { queueHistoryRoot, type QueueRun };
 
 /** A finished job, as {@link recordCompletion} takes it. */
 export interface Completion {
@@ -99,7 +109,7 @@ export function queueRunsKey(keys: SeennKeys, queueName: string): string {
  *
  * @example
  * ```ts
- * await recordCompletion(ctx.redis, ctx.keys, {
+ * await recordCompletion(redis, keys, {
  *   queueName: 'video', finishedAtMs: finishedOn, workflowId: job.workflowId ?? job.jobType, durationMs: finishedOn - processedOn,
  * });
  * ```
@@ -112,54 +122,26 @@ export async function recordCompletion(
 ): Promise<void> {
   const parsed = parseOrThrow(CompletionSchema, completion, 'completion', 'VALIDATION_ERROR');
   const settings = resolveHistoryOptions(options);
-  const ttlMs = settings.historySeconds * 1000;
-  const pipeline = redis.pipeline();
-  const done = completionsKey(keys, parsed.queueName);
-  pipeline
-    .lpush(done, parsed.finishedAtMs)
-    .ltrim(done, 0, settings.throughputSamples - 1)
-    .pexpire(done, ttlMs);
-  if (parsed.workflowId !== undefined && parsed.durationMs !== undefined) {
-    const durationMs = Math.round(parsed.durationMs);
-    const queueRuns = queueRunsKey(keys, parsed.queueName);
-    pipeline
-      .lpush(queueRuns, `${parsed.finishedAtMs}:${durationMs}`)
-      .ltrim(queueRuns, 0, settings.throughputSamples - 1)
-      .pexpire(queueRuns, ttlMs);
-    const runs = runsKey(keys, parsed.queueName, parsed.workflowId);
-    pipeline
-      .lpush(runs, durationMs)
-      .ltrim(runs, 0, settings.durationSamples - 1)
-      .pexpire(runs, ttlMs);
-  }
-  let replies: [Error | null, unknown][];
+  const outcome =
+    parsed.jobId === undefined
+      ? undefined
+      : {
+          queueName: parsed.queueName,
+          jobId: parsed.jobId,
+          finishedAtMs: parsed.finishedAtMs,
+          failed: parsed.failed ?? false,
+        };
   try {
-    const outcome =
-      parsed.jobId === undefined
-        ? undefined
-        : {
-            queueName: parsed.queueName,
-            jobId: parsed.jobId,
-            finishedAtMs: parsed.finishedAtMs,
-            failed: parsed.failed ?? false,
-          };
-    const [execReplies] = await Promise.all([
-      pipeline.exec(),
+    await Promise.all([
+      new HistoryStore(redis, keys).write(parsed.queueName, historyWrite([parsed]), settings),
       outcome === undefined ? undefined : scoreEtaPredictions(redis, keys, outcome, settings),
     ]);
-    replies = execReplies ?? [];
   } catch (error) {
     throw new SeennError('STORE_ERROR', 'could not record a completion', {
       cause: error,
       details: { queueName: parsed.queueName },
     });
   }
-  const failed = replies.find(([error]) => error !== null);
-  if (failed)
-    throw new SeennError('STORE_ERROR', 'could not record a completion', {
-      cause: failed[0],
-      details: { queueName: parsed.queueName },
-    });
 }
 
 /**
@@ -169,50 +151,31 @@ export async function recordCompletion(
  * job would. The input is trusted (the publisher builds it): nothing is validated here.
  */
 export function addCompletions(
-  pipeline: {
-    lpush(key: string, ...values: (string | number)[]): unknown;
-    ltrim(key: string, start: number, stop: number): unknown;
-    pexpire(key: string, ms: number): unknown;
-  },
+  pipeline: HistoryPipeline,
   keys: SeennKeys,
   queueName: string,
   completions: readonly Completion[],
   settings: ResolvedHistoryOptions = HISTORY_DEFAULTS,
 ): void {
   if (completions.length === 0) return;
-  const ttlMs = settings.historySeconds * 1000;
-  const push = (key: string, values: (string | number)[], samples: number): void => {
-    if (values.length === 0) return;
-    pipeline.lpush(key, ...values);
-    pipeline.ltrim(key, 0, samples - 1);
-    pipeline.pexpire(key, ttlMs);
-  };
-  push(
-    completionsKey(keys, queueName),
-    completions.map((completion) => completion.finishedAtMs),
-    settings.throughputSamples,
-  );
-  const queueRuns: string[] = [];
-  const byWorkflow = new Map<string, number[]>();
+  addHistoryWrite(pipeline, keys, queueName, historyWrite(completions), settings);
+}
+
+/** What `completions` of one queue add to its history: every finish time, and the runs of those with a workflow and a duration. */
+function historyWrite(
+  completions: readonly { finishedAtMs: number; workflowId?: string | undefined; durationMs?: number | undefined }[],
+): HistoryWrite {
+  const runs: QueueRun[] = [];
+  const durations = new Map<string, number[]>();
   for (const { finishedAtMs, workflowId, durationMs } of completions) {
     if (workflowId === undefined || durationMs === undefined) continue;
     const rounded = Math.round(durationMs);
-    queueRuns.push(`${finishedAtMs}:${rounded}`);
-    const list = byWorkflow.get(workflowId);
-    if (list === undefined) byWorkflow.set(workflowId, [rounded]);
+    runs.push({ finishedAtMs, durationMs: rounded });
+    const list = durations.get(workflowId);
+    if (list === undefined) durations.set(workflowId, [rounded]);
     else list.push(rounded);
   }
-  push(queueRunsKey(keys, queueName), queueRuns, settings.throughputSamples);
-  for (const [workflowId, durations] of byWorkflow)
-    push(runsKey(keys, queueName, workflowId), durations, settings.durationSamples);
-}
-
-/** One completed run of a queue. */
-export interface QueueRun {
-  /** When it finished, epoch ms. */
-  finishedAtMs: number;
-  /** How long it ran, ms. */
-  durationMs: number;
+  return { finishedAtMs: completions.map((completion) => completion.finishedAtMs), runs, durations };
 }
 
 /** The recent history of one queue. */
@@ -237,20 +200,6 @@ export interface History {
 
 /** What to read: a queue (and optionally one workflow's durations in it), or a queue-less workflow. */
 export type HistoryWanted = { queueName: string; workflowId?: string } | { queueName?: undefined; workflowId: string };
-
-function numbers(value: unknown): number[] {
-  return (value as string[]).map(Number).filter(Number.isFinite);
-}
-
-function runsOf(value: unknown): QueueRun[] {
-  const runs: QueueRun[] = [];
-  for (const entry of value as string[]) {
-    const [finished, duration] = entry.split(':').map(Number);
-    if (finished !== undefined && duration !== undefined && Number.isFinite(finished) && Number.isFinite(duration))
-      runs.push({ finishedAtMs: finished, durationMs: duration });
-  }
-  return runs;
-}
 
 function calibrationsOf(hash: Record<string, string> | undefined): Record<EtaKind, CalibrationBucket[] | null> {
   return { waiting: calibrationOf(hash, 'waiting'), running: calibrationOf(hash, 'running') };
@@ -278,41 +227,22 @@ export async function readHistory(
     byQueue.set(queueName, workflows);
   }
   const history: History = { queues: new Map(), workflows: new Map() };
+  const store = new HistoryStore(redis, keys);
   const alone = [...queueless].map(async (workflowId) => {
     try {
-      history.workflows.set(
-        workflowId,
-        numbers(await redis.lrange(runsKey(keys, undefined, workflowId), 0, settings.durationSamples - 1)),
-      );
+      history.workflows.set(workflowId, await store.readWorkflow(workflowId, settings));
     } catch (error) {
       throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error, details: { workflowId } });
     }
   });
-  const perQueue = [...byQueue].map(async ([queueName, workflowSet]) => {
-    const workflows = [...workflowSet];
-    const pipeline = redis.pipeline();
-    pipeline.lrange(completionsKey(keys, queueName), 0, settings.throughputSamples - 1);
-    pipeline.lrange(queueRunsKey(keys, queueName), 0, settings.throughputSamples - 1);
-    pipeline.hgetall(keys.etaCalibration(queueName));
-    for (const workflow of workflows)
-      pipeline.lrange(runsKey(keys, queueName, workflow), 0, settings.durationSamples - 1);
-    let replies: [Error | null, unknown][];
+  const perQueue = [...byQueue].map(async ([queueName, workflows]) => {
+    let stored: StoredQueueHistory;
     try {
-      replies = (await pipeline.exec()) ?? [];
+      stored = await store.readQueue(queueName, [...workflows], settings);
     } catch (error) {
       throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: error, details: { queueName } });
     }
-    const failed = replies.find(([error]) => error !== null);
-    if (failed)
-      throw new SeennError('STORE_ERROR', 'could not read ETA history', { cause: failed[0], details: { queueName } });
-    const queue: QueueHistory = {
-      finishedAtMs: numbers(replies[0]?.[1]),
-      runs: runsOf(replies[1]?.[1]),
-      durations: new Map(),
-      calibration: calibrationsOf(replies[2]?.[1] as Record<string, string> | undefined),
-    };
-    workflows.forEach((workflow, i) => queue.durations.set(workflow, numbers(replies[3 + i]?.[1])));
-    history.queues.set(queueName, queue);
+    history.queues.set(queueName, { ...stored, calibration: calibrationsOf(stored.calibration) });
   });
   await Promise.all([...alone, ...perQueue]);
   return history;
