@@ -7,7 +7,8 @@ import type { Logger } from './logger.js';
 import { metricsRecorder, type MetricsRecorder } from './metrics/index.js';
 import type { ResolvedSeennOptions } from './options.js';
 import { resolvePositionOptions, type ResolvedHistoryOptions } from './position/options.js';
-import { duplicateConnection, type RedisConnection } from './store/connection.js';
+import type { RedisConnection } from './store/connection.js';
+import { ConnectionSet } from './store/connection-set.js';
 import { JobStore } from './store/job-store.js';
 import { OutputStore } from './store/output-store.js';
 import { SeennKeys } from './store/keys.js';
@@ -27,7 +28,7 @@ export class SeennContext {
    */
   readonly history: ResolvedHistoryOptions;
   private readonly queues = new Map<string, Queue>();
-  private readonly opened = new Set<RedisConnection>();
+  private readonly connections: ConnectionSet;
   private readonly closers = new Set<() => Promise<void>>();
 
   /**
@@ -38,11 +39,14 @@ export class SeennContext {
    */
   constructor(
     readonly redis: RedisConnection,
-    private readonly ownsRedis: boolean,
+    ownsRedis: boolean,
     readonly options: ResolvedSeennOptions,
     readonly logger: Logger,
   ) {
     this.keys = new SeennKeys(options.prefix, options.appId);
+    this.connections = new ConnectionSet(redis, ownsRedis, (error) =>
+      logger.warn({ err: error }, 'redis connection error'),
+    );
     this.output = new OutputStore(redis, this.keys, options.output, options.retention.activeJobSeconds);
     this.metrics = metricsRecorder(options.metrics);
     const { historySeconds, durationSamples, throughputSamples, etaCalibrationWindowSamples } = resolvePositionOptions(
@@ -52,13 +56,9 @@ export class SeennContext {
     this.store = new JobStore(redis, this.keys, options.retention, logger.child({ module: 'store' }), this.metrics);
   }
 
-  /** A new connection like the main one (for blocking reads and subscribers; see `duplicateConnection`); closed by {@link close}. */
+  /** A new connection like the main one (for blocking reads and subscribers; see `ConnectionSet`); closed by {@link close}. */
   duplicate(options: { shardedSubscribers?: boolean } = {}): RedisConnection {
-    const connection = duplicateConnection(this.redis, options);
-    connection.on('error', (error: Error) => this.logger.warn({ err: error }, 'redis connection error'));
-    this.opened.add(connection);
-    connection.once('end', () => this.opened.delete(connection));
-    return connection;
+    return this.connections.duplicate(options);
   }
 
   /**
@@ -90,8 +90,6 @@ export class SeennContext {
     this.closers.clear();
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();
-    await Promise.all([...this.opened].map((connection) => connection.quit().catch(() => connection.disconnect())));
-    this.opened.clear();
-    if (this.ownsRedis) await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.connections.close();
   }
 }

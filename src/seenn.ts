@@ -21,7 +21,9 @@ import { createMetricsHandler, recordPublisher, type NodeHandler } from './metri
 import { parseOrThrow, resolveSeennOptions, type SeennOptions } from './options.js';
 import { z } from 'zod';
 import { Publisher, type PublisherOptions } from './publisher/index.js';
+import { BridgeRegistryStore } from './store/bridge-registry.js';
 import { openConnection } from './store/connection.js';
+import { pingRedis } from './store/connection-set.js';
 import {
   createProcessor,
   type ProcessorOptions,
@@ -57,7 +59,7 @@ export class Seenn {
     this.context = new SeennContext(redis, owned, resolved, options.logger ?? silentLogger);
     this.jobs = new JobsApi(this.context);
     this.tokens = new TokenService(resolved.tokenSecret, resolved.appId);
-    this.health = new Health(this.context.redis);
+    this.health = new Health(() => pingRedis(this.context.redis));
   }
 
   /**
@@ -74,7 +76,11 @@ export class Seenn {
     const router = createBridgeRouter(this.context, this.jobs, options);
     const ctx = this.context;
     const streams = (): number => router.bridge.stats.streams;
-    const registration = new BridgeRegistration(ctx.redis, ctx.keys, streams, ctx.logger.child({ module: 'bridge' }));
+    const registration = new BridgeRegistration(
+      new BridgeRegistryStore(ctx.redis, ctx.keys),
+      streams,
+      ctx.logger.child({ module: 'bridge' }),
+    );
     registration.start();
     const unwatch = [ctx.metrics.watchStreams(streams), this.health.addBridge(router.bridge, registration)];
     ctx.onClose(async () => {

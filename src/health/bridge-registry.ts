@@ -4,14 +4,13 @@
  * {@link HEALTH_DEFAULTS.bridgeTtlMs}, so ops (the admin page, `readBridges`) see every live bridge
  * and a dead one drops out by itself. Expiry is per entry and judged by Redis's clock (`TIME` in the
  * scripts of `store/lua/bridge-registry.ts`), so the clocks of bridge hosts do not matter. One key:
- * one slot on Redis Cluster.
+ * one slot on Redis Cluster. The Redis side is `store/bridge-registry.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { RedisConnection } from '../store/connection.js';
 import type { Logger } from '../logger.js';
-import { runCall } from '../store/scripts.js';
-import { readBridgesCall, registerBridgeCall } from '../store/lua/bridge-registry.js';
+import { BridgeRegistryStore } from '../store/bridge-registry.js';
+import type { RedisConnection } from '../store/connection.js';
 import type { SeennKeys } from '../store/keys.js';
 import { HEALTH_DEFAULTS } from './options.js';
 
@@ -40,7 +39,7 @@ interface StoredEntry {
 
 /** Every live bridge of the app, oldest first. */
 export async function readBridges(redis: RedisConnection, keys: SeennKeys): Promise<BridgeEntry[]> {
-  const raw = (await runCall(redis, readBridgesCall({ registry: keys.bridges() }))) as string[];
+  const raw = await new BridgeRegistryStore(redis, keys).entries();
   const entries: StoredEntry[] = [];
   for (const json of raw) {
     try {
@@ -73,15 +72,13 @@ export class BridgeRegistration {
   lastWriteOk = false;
 
   /**
-   * @param redis - the command connection
-   * @param keys - key names
+   * @param registry - where the entry is kept
    * @param streams - the bridge's open streams now
    * @param logger - where failed refreshes go
    * @param timing - heartbeat and TTL (defaults: {@link HEALTH_DEFAULTS})
    */
   constructor(
-    private readonly redis: RedisConnection,
-    private readonly keys: SeennKeys,
+    private readonly registry: BridgeRegistryStore,
     private readonly streams: () => number,
     private readonly logger: Logger,
     private readonly timing: { heartbeatMs: number; ttlMs: number } = {
@@ -110,10 +107,7 @@ export class BridgeRegistration {
         startedAtMs: this.startedAtMs,
       });
       try {
-        await runCall(
-          this.redis,
-          registerBridgeCall({ registry: this.keys.bridges(), bridgeId: this.id, entry, ttlMs: this.timing.ttlMs }),
-        );
+        await this.registry.register(this.id, entry, this.timing.ttlMs);
         this.lastWriteOk = true;
       } catch (error) {
         this.lastWriteOk = false;
@@ -130,8 +124,8 @@ export class BridgeRegistration {
     clearInterval(this.timer);
     // Best effort, bounded: with Redis gone, closing must not hang (the entry expires anyway). While
     // the connection is down an HDEL would only wait in ioredis's offline queue: skip it.
-    if (this.redis.status !== 'ready') return;
-    const removed = this.writing.then(() => this.redis.hdel(this.keys.bridges(), this.id)).catch(() => undefined);
+    if (!this.registry.connected) return;
+    const removed = this.writing.then(() => this.registry.remove(this.id)).catch(() => undefined);
     await Promise.race([removed, new Promise((resolve) => setTimeout(resolve, this.timing.heartbeatMs).unref())]);
   }
 }

@@ -9,7 +9,6 @@
  * The report names each part and what failed; `seenn.healthHandler()` answers it as JSON, 503 when
  * not ready.
  */
-import type { RedisConnection } from '../store/connection.js';
 import type { Publisher } from '../publisher/index.js';
 import type { BridgeRegistration } from './bridge-registry.js';
 import { HEALTH_DEFAULTS } from './options.js';
@@ -53,11 +52,11 @@ export class Health {
   private readonly publishers = new Map<Publisher, { leases: Map<string, boolean>; run: () => PublisherRun }>();
 
   /**
-   * @param redis - the command connection
+   * @param ping - answers once Redis answered a PING (`pingRedis` of `store/connection-set.ts` on the command connection)
    * @param redisTimeoutMs - how long a PING may take
    */
   constructor(
-    private readonly redis: RedisConnection,
+    private readonly ping: () => Promise<unknown>,
     private readonly redisTimeoutMs: number = HEALTH_DEFAULTS.redisTimeoutMs,
   ) {}
 
@@ -126,7 +125,7 @@ export class Health {
       const timeout = new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${this.redisTimeoutMs} ms`)), this.redisTimeoutMs);
       });
-      await Promise.race([this.redis.ping(), timeout]);
+      await Promise.race([this.ping(), timeout]);
       return { name: 'redis', ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
     } catch (error) {
       return { name: 'redis', ok: false, error: error instanceof Error ? error.message : String(error) };

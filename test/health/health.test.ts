@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BridgeRegistration, readBridges, type HealthCheck, type HealthReport } from '../../src/health/index.js';
 import { silentLogger } from '../../src/logger.js';
 import { Seenn } from '../../src/seenn.js';
+import { BridgeRegistryStore } from '../../src/store/bridge-registry.js';
 import { ADMIN_TOKEN, call } from '../admin/harness.js';
 import { RecordingEventSource, SECRET } from '../bridge/helpers.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -335,14 +336,15 @@ describe('the bridge registry', () => {
     const keys = (beds[0] as Bed).seenn.context.keys;
     await (beds.pop() as Bed).close();
     expect(await readBridges(redis, keys)).toHaveLength(1);
-    const dead = new BridgeRegistration(redis, keys, () => 0, silentLogger, { heartbeatMs: 60_000, ttlMs: 300 });
+    const registry = new BridgeRegistryStore(redis, keys);
+    const dead = new BridgeRegistration(registry, () => 0, silentLogger, { heartbeatMs: 60_000, ttlMs: 300 });
     await dead.refresh();
     expect((await readBridges(redis, keys)).map((bridge) => bridge.id)).toContain(dead.id);
     await waitFor(async () => !(await readBridges(redis, keys)).some((bridge) => bridge.id === dead.id), {
       what: 'the dead bridge to expire',
     });
     // The next refresh of a live bridge also deletes the expired entry from the hash.
-    const live = new BridgeRegistration(redis, keys, () => 0, silentLogger);
+    const live = new BridgeRegistration(registry, () => 0, silentLogger);
     await live.refresh();
     expect(await redis.hexists(keys.bridges(), dead.id)).toBe(0);
     await live.stop();
