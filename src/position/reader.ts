@@ -14,13 +14,17 @@ import { resolvePositionOptions, type PositionOptions, type ResolvedPositionOpti
 import { etaKindOf, PredictionRecorder } from './calibration.js';
 import { applyView, computeView, HistoryStats, wantsEta, workflowOf, type PositionView } from './view.js';
 
-/** What positions need from the Seenn context (a `SeennContext` is one). */
+/**
+ * What positions need: the connection the store's position, history and calibration calls run on,
+ * the key names, a logger for the failures a read survives, and optionally where lookup durations go
+ * (a `SeennContext` has all four).
+ */
 export interface PositionSource {
   readonly redis: RedisConnection;
   readonly keys: SeennKeys;
   readonly logger: Logger;
   /** Where lookup durations go (`seenn_position_lookup_duration_seconds`); none when absent. */
-  readonly metrics?: MetricsRecorder;
+  readonly metrics?: Pick<MetricsRecorder, 'timePositionLookup'>;
 }
 
 /** {@link lookupPositions} on `source`'s Redis, timed into its metrics when it has them. */
@@ -58,7 +62,7 @@ export function isPlaceableBullJob(
  *
  * @example
  * ```ts
- * const reader = new PositionReader(seenn.context);
+ * const reader = new PositionReader({ redis, keys: new SeennKeys('bull', 'default'), logger });
  * const [job] = await reader.decorate([record]); // job.queue = { position: 3, total: 12, queueName: 'video' }
  * ```
  */
@@ -68,7 +72,7 @@ export class PositionReader {
   private readonly predictions: PredictionRecorder | null;
 
   /**
-   * @param source - Redis, keys and logger (a `SeennContext`)
+   * @param source - Redis, keys, logger and optionally metrics
    * @param options - see {@link PositionOptions}; validated here (`CONFIG_INVALID`)
    */
   constructor(

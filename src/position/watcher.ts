@@ -16,9 +16,9 @@ import {
 import { lookupIn, type PositionSource } from './reader.js';
 import { applyView, computeView, HistoryStats, viewChanged, wantsEta, workflowOf, type PositionView } from './view.js';
 
-/** What a watcher needs from the Seenn context (a `SeennContext` is one). */
+/** What a watcher needs: a {@link PositionSource} and where it reads the watched jobs' snapshots (a `SeennContext` has both). */
 export interface PositionWatcherSource extends PositionSource {
-  readonly store: JobStore;
+  readonly store: Pick<JobStore, 'readMany'>;
 }
 
 /** A changed position, ready to send. */
@@ -93,7 +93,7 @@ const NEVER = Number.NEGATIVE_INFINITY;
  *
  * @example
  * ```ts
- * const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: 1000 });
+ * const watcher = new PositionWatcher({ redis, keys, logger, store }, { positionIntervalMs: 1000 });
  * watcher.on('position', ({ userId, job }) => hub.send(userId, 'job.progress', job));
  * const stop = watcher.watch('u1', jobId, syncedJob);
  * // live event from the store:   hub.send(userId, name, watcher.noteChange(job));
@@ -114,7 +114,7 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   private readonly predictions: PredictionRecorder | null;
 
   /**
-   * @param source - Redis, keys, store and logger (a `SeennContext`)
+   * @param source - Redis, keys, logger, the job store's snapshot reads, optionally metrics
    * @param options - see {@link PositionWatcherOptions}; validated here (`CONFIG_INVALID`)
    */
   constructor(
