@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/seenn.js';
 import { connect, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { spawnBridgePair, type BridgePair } from '../helpers/bridge-pair.js';
 import { waitFor } from '../helpers/wait.js';
 import { JobWriter, RecordingEventSource, SECRET } from './helpers.js';
-import { spawnBridge, type BridgeProcess } from './process.js';
 
 const USERS = 10;
 const CLIENTS_PER_USER = 10;
@@ -18,19 +18,15 @@ const KILL_AFTER_ROUND = 10;
 const prefix = uniquePrefix('failover');
 const redis = connect();
 const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET });
-let first: BridgeProcess;
-let second: BridgeProcess;
+let bridges: BridgePair;
 
 beforeAll(async () => {
   const options = { heartbeatMs: 500, retryMs: 50, retryJitterMs: 100, maxStreamsPerUser: 50 };
-  [first, second] = await Promise.all([
-    spawnBridge(redisUrl(), prefix, SECRET, options),
-    spawnBridge(redisUrl(), prefix, SECRET, options),
-  ]);
+  bridges = await spawnBridgePair(redisUrl(), prefix, SECRET, options);
 });
 
 afterAll(async () => {
-  await Promise.all([first?.kill('SIGKILL'), second?.kill('SIGTERM')]);
+  await bridges?.close();
   await seenn.close();
   await deletePrefix(redis, prefix);
   await redis.quit();
@@ -42,8 +38,7 @@ describe('bridge failover', () => {
     const users = Array.from({ length: USERS }, (_, i) => `fo-user-${i}`);
     for (const user of users) await writer.create(user, `${user}-job`);
     // The "load balancer": every (re)connection goes to the bridge that is up.
-    let target = first.port;
-    const resolveUrl = (url: string): string => url.replace(/:\d+\//, `:${target}/`);
+    const resolveUrl = bridges.route;
     const clients = new Map<string, RecordingEventSource[]>();
     for (const user of users) {
       const token = await seenn.tokens.issue({ userId: user, ttlSeconds: 300 });
@@ -51,7 +46,11 @@ describe('bridge failover', () => {
         user,
         Array.from(
           { length: CLIENTS_PER_USER },
-          () => new RecordingEventSource(`http://127.0.0.1:${first.port}/v1/sse?userId=${user}`, { token, resolveUrl }),
+          () =>
+            new RecordingEventSource(`http://127.0.0.1:${bridges.first.port}/v1/sse?userId=${user}`, {
+              token,
+              resolveUrl,
+            }),
         ),
       );
     }
@@ -72,8 +71,7 @@ describe('bridge failover', () => {
             what: 'live delivery before the kill',
             timeoutMs: 20_000,
           });
-          target = second.port;
-          await first.kill('SIGKILL');
+          await bridges.failOver();
         }
       }
 

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SeennClient, type OutputChunkEvent } from '../../src/client/index.js';
 import { Seenn } from '../../src/seenn.js';
 import { connect, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { spawnBridgePair, type BridgePair } from '../helpers/bridge-pair.js';
 import { waitFor } from '../helpers/wait.js';
 import { SECRET } from './helpers.js';
-import { spawnBridge, type BridgeProcess } from './process.js';
 
 const USERS = 10;
 const CHUNKS = 100;
@@ -19,19 +19,15 @@ const KILL_AFTER = 40;
 const prefix = uniquePrefix('outfo');
 const redis = connect();
 const seenn = new Seenn({ connection: redis, prefix, tokenSecret: SECRET });
-let first: BridgeProcess;
-let second: BridgeProcess;
+let bridges: BridgePair;
 
 beforeAll(async () => {
   const options = { heartbeatMs: 500, retryMs: 50, retryJitterMs: 100 };
-  [first, second] = await Promise.all([
-    spawnBridge(redisUrl(), prefix, SECRET, options),
-    spawnBridge(redisUrl(), prefix, SECRET, options),
-  ]);
+  bridges = await spawnBridgePair(redisUrl(), prefix, SECRET, options);
 });
 
 afterAll(async () => {
-  await Promise.all([first?.kill('SIGKILL'), second?.kill('SIGTERM')]);
+  await bridges?.close();
   await seenn.close();
   await deletePrefix(redis, prefix);
   await redis.quit();
@@ -39,9 +35,6 @@ afterAll(async () => {
 
 describe('job output across a bridge SIGKILL', () => {
   it('gives every client every chunk of its job exactly once, in order', async () => {
-    let target = first.port;
-    const balanced: typeof fetch = (input, init) =>
-      fetch(String(input instanceof Request ? input.url : input).replace(/:\d+\//, `:${target}/`), init);
     const users = Array.from({ length: USERS }, (_, i) => `ofo-user-${i}`);
     const jobs = await Promise.all(
       users.map((userId) => seenn.jobs.start({ userId, jobType: 'story', title: `Story of ${userId}` })),
@@ -49,9 +42,9 @@ describe('job output across a bridge SIGKILL', () => {
     const clients = users.map(
       (userId) =>
         new SeennClient({
-          baseUrl: `http://127.0.0.1:${first.port}/v1`,
+          baseUrl: `http://127.0.0.1:${bridges.first.port}/v1`,
           token: () => seenn.tokens.issue({ userId, ttlSeconds: 300 }),
-          fetch: balanced,
+          fetch: bridges.fetch,
           reconnectBaseMs: 20,
           reconnectMaxMs: 200,
         }),
@@ -69,8 +62,7 @@ describe('job output across a bridge SIGKILL', () => {
             what: 'live output before the kill',
             timeoutMs: 20_000,
           });
-          target = second.port;
-          await first.kill('SIGKILL');
+          await bridges.failOver();
         }
       }
       await Promise.all(jobs.map((job) => job.complete()));
