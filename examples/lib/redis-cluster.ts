@@ -4,13 +4,13 @@
  * free loopback ports, joined with `redis-cli --cluster create … --cluster-yes`. Nothing outlives
  * `stop()` (node files live in a temporary directory, persistence is off).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
-import { freePort, stopProcess, waitForRedis } from './redis-server.js';
+import { freePort, startRedisServer, stopProcess } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -78,13 +78,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     for (let i = 0; i < count; i += 1) {
       const port = await freePort();
       const busPort = await freePort();
-      const child = spawn(
+      const server = await startRedisServer({
+        port,
         binary,
-        [
-          '--port',
-          String(port),
-          '--bind',
-          HOST,
+        args: [
           '--cluster-enabled',
           'yes',
           '--cluster-port',
@@ -95,26 +92,11 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           String(nodeTimeoutMs),
           '--dir',
           dir,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--protected-mode',
-          'no',
-          '--loglevel',
-          'warning',
           '--maxmemory-policy',
           'noeviction',
         ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      const failed = new Promise<never>((_, reject) =>
-        child.once('error', (error) =>
-          reject(new Error(`could not start ${binary}: ${error.message}`, { cause: error })),
-        ),
-      );
-      nodes.push({ host: HOST, port, process: child });
-      await Promise.race([waitForRedis(`redis://${HOST}:${port}`), failed]);
+      });
+      nodes.push({ host: HOST, port, process: server.process });
     }
     const addresses = nodes.map((node) => `${node.host}:${node.port}`);
     try {

@@ -50,10 +50,6 @@ export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<voi
   }
 }
 
-/**
- * Spawns `redis-server` on a free loopback port (or `port`), with persistence off, and waits until it
- * answers. Throws with a clear message when the binary is missing.
- */
 /** Stops a child process: SIGTERM, then SIGKILL after `timeoutMs`; resolves once it has exited. */
 export async function stopProcess(child: ChildProcess, timeoutMs = 5_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -64,7 +60,25 @@ export async function stopProcess(child: ChildProcess, timeoutMs = 5_000): Promi
   clearTimeout(timer);
 }
 
-export async function startRedisServer(options: { port?: number; binary?: string } = {}): Promise<RedisServer> {
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /** The port. @defaultValue a free loopback port */
+  port?: number;
+  /** The binary. @defaultValue `REDIS_SERVER_BIN`, else `redis-server` */
+  binary?: string;
+  /**
+   * More `redis-server` arguments, after the defaults (so one naming the same setting wins), e.g.
+   * `['--cluster-enabled', 'yes', '--dir', dir]` for a cluster node.
+   */
+  args?: readonly string[];
+}
+
+/**
+ * Spawns `redis-server` on a free loopback port (or `port`), with persistence off, and waits until it
+ * answers. Throws with a clear message when the binary is missing; a server that does not answer in
+ * time is stopped before the error is thrown.
+ */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const binary = options.binary ?? process.env['REDIS_SERVER_BIN'] ?? 'redis-server';
   const child = spawn(
@@ -82,6 +96,7 @@ export async function startRedisServer(options: { port?: number; binary?: string
       'no',
       '--loglevel',
       'warning',
+      ...(options.args ?? []),
     ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -91,7 +106,12 @@ export async function startRedisServer(options: { port?: number; binary?: string
     child.once('error', (error) => reject(new Error(`could not start ${binary}: ${error.message}`, { cause: error })));
   });
   const url = `redis://127.0.0.1:${port}`;
-  await Promise.race([waitForRedis(url), spawnError]);
+  try {
+    await Promise.race([waitForRedis(url), spawnError]);
+  } catch (error) {
+    await stopProcess(child, 1_000);
+    throw error;
+  }
   return {
     port,
     url,

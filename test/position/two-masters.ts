@@ -7,10 +7,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { Cluster, Redis } from 'ioredis';
-import { freePort, waitForRedis } from '../helpers/redis-server.js';
+import { freePort, startRedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A running two-master cluster. */
@@ -27,49 +25,27 @@ export interface TwoMasters {
 export async function startTwoMasters(): Promise<TwoMasters> {
   const dir = await mkdtemp(join(tmpdir(), 'seenn-pos-cluster-'));
   const ports: [number, number] = [await freePort(), await freePort()];
-  const children: ChildProcess[] = ports.map((port) =>
-    spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--protected-mode',
-        'no',
-        '--loglevel',
-        'warning',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        `nodes-${port}.conf`,
-        '--dir',
-        dir,
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
+  const started = await Promise.allSettled(
+    ports.map((port) =>
+      startRedisServer({
+        port,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir],
+      }),
     ),
   );
+  const servers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const admins: Redis[] = [];
   const stop = async (): Promise<void> => {
     for (const admin of admins) admin.disconnect();
-    await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }),
-    );
+    await Promise.all(servers.map((server) => server.stop()));
     await rm(dir, { recursive: true, force: true });
   };
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    await stop();
+    throw failed.reason;
+  }
   try {
-    await Promise.all(ports.map((port) => waitForRedis(`redis://127.0.0.1:${port}`)));
     for (const port of ports) admins.push(new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 }));
     const [a, b] = admins as [Redis, Redis];
     await a.call('CLUSTER', 'ADDSLOTSRANGE', '0', '8191');
