@@ -57,6 +57,7 @@ export const LIMITS = {
   maxTtlSeconds: 30 * 24 * 3600,
   /** How deeply objects and arrays may nest in metadata, job data and options (serde_json's default). */
   jsonDepth: 128,
+  /** A queue name: a BullMQ queue's ({@link QueueNameSchema}) or the display name of a Seenn-only job's `queue`. */
   queueNameChars: 200,
 } as const;
 
@@ -167,7 +168,8 @@ export const QueueInfoSchema = z
   .object({
     position: z.number().int().min(1),
     total: z.number().int().min(1).optional(),
-    queueName: z.string().min(1).max(200).optional(),
+    // A display name (Seenn-only jobs name any queue of theirs), so `:` is allowed; the length bound is the BullMQ one.
+    queueName: z.string().min(1).max(LIMITS.queueNameChars).optional(),
     /** Our addition: why the queue is not moving (`paused`, `rate-limited`), when it is not. */
     state: z.enum(['paused', 'rate-limited']).optional(),
   })
