@@ -28,6 +28,18 @@ import { nextEvent, waitFor } from '../helpers/wait.js';
 
 const empty = (): CalibrationBucket[] => Array.from({ length: 10 }, () => ({ samples: 0, hits: 0, confidenceSum: 0 }));
 
+/** Records ten 100 ms `render` runs of `queueName` that finished in the last five seconds (enough history for ETAs). */
+async function recordRecentRuns(client: Redis, keys: SeennKeys, queueName: string): Promise<void> {
+  const t = Date.now() - 5_000;
+  for (let k = 0; k < 10; k += 1)
+    await recordCompletion(client, keys, {
+      queueName,
+      finishedAtMs: t + k * 100,
+      workflowId: 'render',
+      durationMs: 100,
+    });
+}
+
 /** Jobs of a predictions hash still waiting to be scored (scored ones leave a `done` marker). */
 async function pendingPredictions(client: Redis, key: string): Promise<number> {
   return Object.values(await client.hgetall(key)).filter((value) => value !== 'done').length;
@@ -363,14 +375,7 @@ describe('calibration through the publisher (real workers)', () => {
 
   it('records the ETA a watcher gives a watched job (live positions)', async () => {
     const keys = seenn.context.keys;
-    const t = Date.now() - 5_000;
-    for (let k = 0; k < 10; k += 1)
-      await recordCompletion(redis, keys, {
-        queueName: 'watched',
-        finishedAtMs: t + k * 100,
-        workflowId: 'render',
-        durationMs: 100,
-      });
+    await recordRecentRuns(redis, keys, 'watched');
     const job = await seenn.jobs.start({ queue: 'watched', userId: 'u1', jobType: 'render', title: 'w' });
     const watcher = new PositionWatcher(seenn.context, { positionIntervalMs: 50 });
     try {
@@ -391,14 +396,7 @@ describe('calibration through the publisher (real workers)', () => {
     { timeout: 30_000 },
     async () => {
       const keys = seenn.context.keys;
-      const t = Date.now() - 5_000;
-      for (let k = 0; k < 10; k += 1)
-        await recordCompletion(redis, keys, {
-          queueName: 'pub',
-          finishedAtMs: t + k * 100,
-          workflowId: 'render',
-          durationMs: 100,
-        });
+      await recordRecentRuns(redis, keys, 'pub');
       const ids: string[] = [];
       for (let k = 0; k < 3; k += 1)
         ids.push((await seenn.jobs.start({ queue: 'pub', userId: 'u1', jobType: 'render', title: `j${k}` })).id);
@@ -442,15 +440,8 @@ describe('calibration through the publisher (real workers)', () => {
         positions: { durationSamples: 3, throughputSamples: 5, historySeconds: 600, etaCalibrationWindowSamples: 10 },
       });
       const keys = tuned.context.keys;
-      const t = Date.now() - 5_000;
       // 10 runs recorded with the defaults, so the queue's jobs get ETAs (and predictions) on read.
-      for (let k = 0; k < 10; k += 1)
-        await recordCompletion(redis, keys, {
-          queueName: 'opts',
-          finishedAtMs: t + k * 100,
-          workflowId: 'render',
-          durationMs: 100,
-        });
+      await recordRecentRuns(redis, keys, 'opts');
       // A histogram entry of the other kind: every prediction scored multiplies it by 1 − 1/window.
       await redis.hset(keys.etaCalibration('opts'), 'n19', '1000');
       const ids: string[] = [];
