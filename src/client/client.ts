@@ -4,7 +4,7 @@
  * `GET /jobs/:id` for watched jobs while the stream is not possible. Works in browsers and Node ≥ 20.
  */
 import type { EventSourceMessage } from 'eventsource-parser';
-import { JOB_EVENT_NAMES, type ChildJobSummary, type SeennJob } from '../model/wire.js';
+import { CHILD_PROGRESS_EVENT, JOB_EVENT_NAMES, type ChildJobSummary, type SeennJob } from '../model/wire.js';
 import { nextReconnectDelayMs } from './backoff.js';
 import { Cursor, isAfter } from './cursor.js';
 import { TypedEmitter } from './emitter.js';
@@ -506,7 +506,7 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
         this.emit('connected', info);
         return;
       }
-      case 'child.progress': {
+      case CHILD_PROGRESS_EVENT: {
         const update = data as ChildProgressUpdate | undefined;
         if (typeof update !== 'object' || update === null || typeof update.parentJobId !== 'string') return;
         const parent = this.cache.mergeChildProgress(update);

@@ -8,6 +8,7 @@
  * written before it finishes, so nothing can follow.
  */
 import type { EventSourceMessage } from 'eventsource-parser';
+import { OUTPUT_EVENT, TERMINAL_STATUSES, eventNameForStatus } from '../model/wire.js';
 import { nextReconnectDelayMs } from './backoff.js';
 import { SeennClientError } from './errors.js';
 import { runEventStream } from './event-stream.js';
@@ -43,7 +44,8 @@ export interface OutputReaderContext {
   signal: AbortSignal;
 }
 
-const FINAL_EVENTS: ReadonlySet<string> = new Set(['job.sync', 'job.completed', 'job.failed', 'job.cancelled']);
+/** The events that may show the job finished: its snapshot and the events of the final statuses. */
+const FINAL_EVENTS: ReadonlySet<string> = new Set(['job.sync', ...[...TERMINAL_STATUSES].map(eventNameForStatus)]);
 /** Chunks per REST page when reading the end of a finished job's output. */
 const DRAIN_PAGE = 1_000;
 
@@ -215,7 +217,7 @@ export class OutputReader implements AsyncIterable<OutputChunkEvent> {
   /** Takes one event: `'finished'` when it shows the job finished, `'gap'` when a chunk is missing. */
   private onEvent(message: EventSourceMessage): 'finished' | 'gap' | null {
     const name = message.event ?? 'message';
-    if (name === 'job.output') {
+    if (name === OUTPUT_EVENT) {
       const data = parse(message.data) as
         { jobId?: unknown; stream?: unknown; seq?: unknown; chunk?: unknown } | undefined;
       if (data?.jobId !== this.jobId || data.stream !== this.stream || typeof data.seq !== 'number') return null;

@@ -16,5 +16,6 @@ export {
 } from './job.js';
 export type { Descriptor, DescriptorInput } from './descriptor.js';
 export { derivedJobId } from './ids.js';
-export { CHILD_FAILURE_CODE, CHILD_PROGRESS_EVENT, type ChildProgressPayload } from './parent.js';
+export { CHILD_FAILURE_CODE, type ChildProgressPayload } from './parent.js';
+export { CHILD_PROGRESS_EVENT } from './wire.js';
 export type { SetProgressOptions, ProgressPayload } from './progress.js';

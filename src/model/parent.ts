@@ -20,7 +20,6 @@
  * - Once the parent is terminal, child changes still update `children` (and the totals) but never
  *   its status, progress, error or `completedAt`.
  */
-import { eventNameForStatus } from './events.js';
 import {
   LIMITS,
   isoTime,
@@ -32,12 +31,10 @@ import {
   type SeennJob,
 } from './job.js';
 import { sameJson, visiblyDifferent, type JobRecord, type ParentAggregate } from './record.js';
+import { CHILD_PROGRESS_EVENT, eventNameForStatus } from './wire.js';
 
 /** The `error.code` of a parent failed because a child failed (or was cancelled). */
 export const CHILD_FAILURE_CODE = 'CHILD_JOB_FAILED';
-
-/** The SSE event that announces a parent's new progress and counters when its status stays. */
-export const CHILD_PROGRESS_EVENT = 'child.progress';
 
 /** How a parent counts its children. */
 export interface ParentSpec {

@@ -1,6 +1,7 @@
 /**
  * The Seenn job object of PROTOCOL.md as plain TypeScript, and the constants of the wire: statuses,
- * child-progress modes and the SSE event names that carry a job. No zod and no I/O here, so the
+ * child-progress modes and the SSE event names (those that carry a job, which status each announces,
+ * `child.progress` and `job.output`). No zod and no I/O here, so the
  * client (browser and React) shares these with the server instead of copying them, and the published
  * declarations name no zod type. `job.ts` holds the schemas and proves, at compile time, that each
  * schema parses to exactly the type written here.
@@ -38,6 +39,32 @@ export const JOB_EVENT_NAMES = [
 
 /** An SSE event name that carries a full job object. */
 export type JobEventName = (typeof JOB_EVENT_NAMES)[number];
+
+/**
+ * The event a change to `status` is announced with (the Seenn SDKs' own mapping). Clients replace
+ * their copy of the job with the payload whatever the name.
+ */
+export function eventNameForStatus(status: JobStatus): Exclude<JobEventName, 'job.sync'> {
+  switch (status) {
+    case 'pending':
+    case 'queued':
+      return 'job.started';
+    case 'running':
+      return 'job.progress';
+    case 'completed':
+      return 'job.completed';
+    case 'failed':
+      return 'job.failed';
+    case 'cancelled':
+      return 'job.cancelled';
+  }
+}
+
+/** The SSE event that announces a parent's new progress and counters when its status stays. */
+export const CHILD_PROGRESS_EVENT = 'child.progress';
+
+/** The SSE event that carries one chunk of a job's output (`{ jobId, stream, seq, chunk }`). */
+export const OUTPUT_EVENT = 'job.output';
 
 /**
  * Compares two Redis stream ids (`<ms>-<seq>`: replay-stream entry ids, which are the SSE `id:`, and
