@@ -13,7 +13,14 @@ import {
   useSyncExternalStore,
   type ReactNode,
 } from 'react';
-import type { ChildJobSummary, JobError, QueueInfo, SeennJob, Stage } from '../model/wire.js';
+import {
+  childSummaryOf,
+  type ChildJobSummary,
+  type JobError,
+  type QueueInfo,
+  type SeennJob,
+  type Stage,
+} from '../model/wire.js';
 import type { ConnectionState, SeennClient } from './client.js';
 import { SeennClientError } from './errors.js';
 import { isFinished } from './job-cache.js';
@@ -253,24 +260,6 @@ export interface SeennParentState extends SeennJobState {
   allChildrenDone: boolean;
 }
 
-/** The row of `GET /jobs/:id/children` that a child's job object stands for. */
-function summaryOf(job: SeennJob, childIndex: number): ChildJobSummary {
-  const row: ChildJobSummary = {
-    id: job.id,
-    childIndex,
-    title: job.title,
-    status: job.status,
-    progress: job.progress,
-    createdAt: job.createdAt,
-    updatedAt: job.updatedAt,
-  };
-  if (job.message !== undefined) row.message = job.message;
-  if (job.result !== undefined) row.result = job.result;
-  if (job.error !== undefined) row.error = job.error;
-  if (job.completedAt !== undefined) row.completedAt = job.completedAt;
-  return row;
-}
-
 /**
  * A batch's parent and its children, live. The children are read with `GET /jobs/:id/children` and
  * read again (coalesced: one request at a time) when a `child.progress` event or a polled parent says
@@ -325,7 +314,7 @@ export function useSeennParent(parentId: string | null | undefined): SeennParent
     });
     const offJob = client.on('job', (job, source) => {
       if (job.parent?.parentJobId === parentId) {
-        const row = summaryOf(job, job.parent.childIndex);
+        const row = childSummaryOf(job, job.parent.childIndex);
         setChildren((current) => ({
           parentId,
           rows: newest(current?.parentId === parentId ? current.rows : [], [row]),

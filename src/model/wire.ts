@@ -171,3 +171,24 @@ export interface ChildJobSummary {
   updatedAt: string;
   completedAt?: string;
 }
+
+/**
+ * The row of `GET /jobs/:parentId/children` that a child's job object stands for. `childIndex`
+ * defaults to the job's own `parent.childIndex` (0 when it has no parent link).
+ */
+export function childSummaryOf(job: SeennJob, childIndex = job.parent?.childIndex ?? 0): ChildJobSummary {
+  const summary: ChildJobSummary = {
+    id: job.id,
+    childIndex,
+    title: job.title,
+    status: job.status,
+    progress: job.progress,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
+  if (job.message !== undefined) summary.message = job.message;
+  if (job.result !== undefined) summary.result = job.result;
+  if (job.error !== undefined) summary.error = job.error;
+  if (job.completedAt !== undefined) summary.completedAt = job.completedAt;
+  return summary;
+}
