@@ -8,7 +8,7 @@ export type {
   JobsApi,
   JobPage,
   ListOptions,
-  ParentWithChildren,
+  ParentWithChildHandles,
   ChildProgress,
   StartInput,
   BatchInput,

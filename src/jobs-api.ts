@@ -75,8 +75,12 @@ export interface JobPage {
 /** The seed's `childProgress`: a parent's children counters without `total`. */
 export type ChildProgress = Omit<ChildrenStats, 'total'>;
 
-/** A parent with its children (full job objects as handles, sorted by `childIndex`). */
-export interface ParentWithChildren {
+/**
+ * What {@link JobsApi.getWithChildren} answers: the parent and its children as handles (full job
+ * objects, sorted by `childIndex`). The REST route `GET /jobs/:parentId/children` answers
+ * summaries instead.
+ */
+export interface ParentWithChildHandles {
   /** The parent; it also carries `childProgress` (non-enumerable) when it is a parent. */
   parent: JobHandle & { readonly childProgress?: ChildProgress };
   children: JobHandle[];
@@ -190,7 +194,7 @@ export class JobsApi {
    * decorated like {@link get}; `null` when the parent is unknown or has expired. A job that is no
    * parent comes back with no children.
    */
-  async getWithChildren(parentId: string): Promise<ParentWithChildren | null> {
+  async getWithChildren(parentId: string): Promise<ParentWithChildHandles | null> {
     const snapshot = await this.ctx.store.readById(parentId);
     if (snapshot === null) return null;
     const { userId } = snapshot.record.job;
@@ -200,7 +204,7 @@ export class JobsApi {
     );
     const [parent, ...decorated] = await this.positions.decorate([snapshot.record, ...children]);
     const parentHandle = this.asHandle(parent ?? snapshot.record.job);
-    const result: ParentWithChildren = {
+    const result: ParentWithChildHandles = {
       parent: parentHandle,
       children: decorated.map((child) => this.asHandle(child)),
     };

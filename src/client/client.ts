@@ -4,7 +4,13 @@
  * `GET /jobs/:id` for watched jobs while the stream is not possible. Works in browsers and Node ≥ 20.
  */
 import type { EventSourceMessage } from 'eventsource-parser';
-import { CHILD_PROGRESS_EVENT, JOB_EVENT_NAMES, type ChildJobSummary, type SeennJob } from '../model/wire.js';
+import {
+  CHILD_PROGRESS_EVENT,
+  JOB_EVENT_NAMES,
+  type ChildJobSummary,
+  type ParentWithChildSummaries,
+  type SeennJob,
+} from '../model/wire.js';
 import { nextReconnectDelayMs } from './backoff.js';
 import { Cursor, isAfter } from './cursor.js';
 import { TypedEmitter } from './emitter.js';
@@ -57,12 +63,6 @@ export interface RawEvent {
   event: string;
   id?: string;
   data: string;
-}
-
-/** `GET /jobs/:parentId/children`. */
-export interface ParentWithChildren {
-  parent: SeennJob;
-  children: ChildJobSummary[];
 }
 
 /** A page of `GET /jobs`. */
@@ -304,7 +304,7 @@ export class SeennClient extends TypedEmitter<SeennClientEvents> {
   }
 
   /** Reads a parent and its children over REST (the parent goes into the cache). Resolves `null` on 404. */
-  async fetchChildren(parentId: string): Promise<ParentWithChildren | null> {
+  async fetchChildren(parentId: string): Promise<ParentWithChildSummaries | null> {
     let body: unknown;
     try {
       body = await requestJson(this.http, `/jobs/${encodeURIComponent(parentId)}/children`, this.lifecycle.signal);

@@ -10,7 +10,6 @@ export {
   type ConnectedInfo,
   type ReconnectInfo,
   type RawEvent,
-  type ParentWithChildren,
   type ClientJobPage,
 } from './client.js';
 export {
@@ -36,5 +35,6 @@ export type {
   ParentLink,
   Attempt,
   ChildJobSummary,
+  ParentWithChildSummaries,
 } from '../model/wire.js';
 export type { Listener } from './emitter.js';

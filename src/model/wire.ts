@@ -172,6 +172,12 @@ export interface ChildJobSummary {
   completedAt?: string;
 }
 
+/** The answer of `GET /jobs/:parentId/children`: the parent job and its children as summaries, by `childIndex`. */
+export interface ParentWithChildSummaries {
+  parent: SeennJob;
+  children: ChildJobSummary[];
+}
+
 /**
  * The row of `GET /jobs/:parentId/children` that a child's job object stands for. `childIndex`
  * defaults to the job's own `parent.childIndex` (0 when it has no parent link).
