@@ -29,16 +29,15 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import type { JobHandle } from '../src/handles/index.js';
-import { Seenn } from '../src/seenn.js';
+import { waitFor } from '../test/helpers/wait.js';
 import { spawnBenchBridge, type BenchBridge, type BridgeProcessStats } from './lib/bridge-process.js';
 import { spawnChaosWorker } from './lib/chaos/worker-process.js';
 import { isQuick, loadAverage, machineInfo, round, writeResult } from './lib/harness.js';
-import { installCleanup, killAll, request } from './lib/processes.js';
+import { request } from './lib/processes.js';
 import { spawnBenchPublisher, type BenchPublisher, type PublisherProcessStats } from './lib/publisher-process.js';
 import { spawnSoakClients } from './lib/soak-clients.js';
-import { benchRedis, deletePrefix } from './lib/redis.js';
+import { openScenario } from './lib/scenario.js';
 
 const quick = isQuick();
 const CYCLES = Number(process.env['BENCH_CYCLES'] ?? (quick ? 10_000 : 100_000));
@@ -67,21 +66,20 @@ interface Snapshot {
   redisUsedMemory: number;
 }
 
+/** Polls `check` every 200 ms until it holds (see `waitFor`). */
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(200);
-  }
+  await waitFor(check, { what, timeoutMs, intervalMs: 200 });
 }
 
 async function main(): Promise<void> {
-  const cancelDeadline = installCleanup('memory-soak', (quick ? 10 : 40) * 60_000);
-  const redisServer = await benchRedis();
-  const prefix = `bench-soak-${randomUUID().slice(0, 8)}`;
   const secret = randomUUID() + randomUUID();
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: secret });
+  const scenario = await openScenario({
+    name: 'memory-soak',
+    deadlineMs: (quick ? 10 : 40) * 60_000,
+    prefixTag: 'soak',
+    tokenSecret: secret,
+  });
+  const { redisServer, prefix, redis, seenn } = scenario;
   const loadBefore = loadAverage();
   let producer: NodeJS.Timeout | undefined;
   try {
@@ -326,12 +324,7 @@ async function main(): Promise<void> {
     if (!ok) process.exitCode = 1;
   } finally {
     if (producer !== undefined) clearInterval(producer);
-    killAll([redisServer.process]);
-    await seenn.close();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-    await redisServer.stop();
-    cancelDeadline();
+    await scenario.close();
   }
 }
 
