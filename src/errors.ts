@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   FORBIDDEN: 403,
   /** The job does not exist, has expired, or belongs to someone else. */
   NOT_FOUND: 404,
+  /** The route exists but does not answer this HTTP method (the answer's `Allow` header names those it does). */
+  METHOD_NOT_ALLOWED: 405,
   /** The caller made too many requests; retry after `Retry-After` seconds. */
   RATE_LIMIT_EXCEEDED: 429,
   /** The caller holds too many open event streams. */

@@ -4,7 +4,7 @@
  * routes, and turns thrown errors into the coded envelope. `express-adapter.ts` mounts it.
  */
 import type { SeennContext } from '../context.js';
-import { SeennError } from '../errors.js';
+import type { SeennError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { AdminAuthenticator } from './auth.js';
 import { authGuard, mutationGuard, openGuard, runGuards, type Guard } from './guards.js';
@@ -61,11 +61,12 @@ export class Admin<Req> {
     }
   }
 
-  /** Answers a path no route serves: 404 once the guards let the request through. Never throws. */
-  notFound(req: AdminRequest<Req>): Promise<AdminResponse> {
-    return this.handle(async () => {
-      throw new SeennError('NOT_FOUND', 'no admin route answers this path', { details: { method: req.method } });
-    }, req);
+  /**
+   * Answers a request the route table has no handler for (`unmatched`: 404, 405 or a malformed path)
+   * once the guards let it through, so an unauthenticated caller learns nothing. Never throws.
+   */
+  refuse(req: AdminRequest<Req>, unmatched: AdminResponse): Promise<AdminResponse> {
+    return this.handle(async () => unmatched, req);
   }
 
   /** Records that bull-board could not be loaded: requests to it answer `error` (after the guards). */

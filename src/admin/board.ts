@@ -45,7 +45,7 @@ export function loadBullBoardApi(load: ModuleLoader): BullBoardApiModules {
 export function createBoard(
   modules: BullBoardApiModules,
   serverAdapter: IServerAdapter,
-  ctx: SeennContext,
+  ctx: Pick<SeennContext, 'queue'>,
   queues: readonly string[],
   readOnly: boolean,
 ): void {

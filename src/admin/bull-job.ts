@@ -22,7 +22,11 @@ export interface BullJobView {
 }
 
 /** The BullMQ job `bullId` of `queueName`, or `null` when BullMQ no longer has it (removed or cleaned). */
-export async function readBullJob(ctx: SeennContext, queueName: string, bullId: string): Promise<BullJobView | null> {
+export async function readBullJob(
+  ctx: Pick<SeennContext, 'queue'>,
+  queueName: string,
+  bullId: string,
+): Promise<BullJobView | null> {
   const job = await ctx.queue(queueName).getJob(bullId);
   if (job === undefined || job === null) return null;
   const state = await job.getState();

@@ -16,6 +16,7 @@ import type { AdminJobReader } from './handlers.js';
 import { ADMIN_RESPONSE_HEADERS, type AdminRequest, type AdminResponse } from './http.js';
 import type { AdminOptions } from './options.js';
 import { ADMIN_ROUTES } from './routes.js';
+import { matchRoute, unmatchedAnswer, writeAnswer } from '../route-table.js';
 
 /** Admin options as an Express app writes them (`authenticate` receives Express's `Request`). */
 export type ExpressAdminOptions = AdminOptions<Request>;
@@ -50,23 +51,30 @@ export function createAdminRouter(
     for (const [name, value] of Object.entries(ADMIN_RESPONSE_HEADERS)) res.setHeader(name, value);
     next();
   });
-  for (const route of ADMIN_ROUTES) {
-    router.get(route.path, async (req, res) => send(res, await admin.handle(route.handler, adminRequest(req))));
-  }
   const { boardPath } = admin.options;
   if (boardPath !== null) {
     const board = buildBoard(ctx, admin, load);
     router.use(boardPath, async (req, res, next) => {
       const answer = await admin.admitToBoard(adminRequest(req));
-      if (answer !== null) send(res, answer);
+      if (answer !== null) send(res, answer, req.method === 'HEAD');
       else if (board !== null) board(req, res, next);
       else next();
     });
   }
-  router.use(async (req, res) => send(res, await admin.notFound(adminRequest(req))));
-  // An error raised while Express matches a route (a path parameter that is not valid
-  // percent-encoding, `/api/jobs/%ZZ`) is answered like any request, guards first, with the JSON
-  // envelope: never Express's HTML page and stack, and nothing before the credentials are checked.
+  // One dispatcher for the JSON view's table (the package's route-table style, `src/route-table.ts`):
+  // its handler after the guards, else a guarded 404 or 405.
+  router.use(async (req, res) => {
+    const request = adminRequest(req);
+    const match = matchRoute(ADMIN_ROUTES, req.method, req.path);
+    const answer =
+      match.kind === 'found'
+        ? await admin.handle(match.route.handler, { ...request, params: match.params })
+        : await admin.refuse(request, unmatchedAnswer(match, request.path));
+    send(res, answer, req.method === 'HEAD');
+  });
+  // An error raised while Express matches a route (a path that is not valid percent-encoding) is
+  // answered like any request, guards first, with the JSON envelope: never Express's HTML page and
+  // stack, and nothing before the credentials are checked.
   router.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = (error as { status?: unknown } | null)?.status;
     const refusal =
@@ -75,14 +83,18 @@ export function createAdminRouter(
         : error;
     void admin
       .handle(() => Promise.reject(refusal), adminRequest(req))
-      .then((answer) => send(res, answer))
+      .then((answer) => send(res, answer, req.method === 'HEAD'))
       .catch(() => res.destroy());
   });
   return Object.assign(router, { admin });
 }
 
 /** bull-board's Express app for the admin's queues, or `null` (recorded on `admin`) when it is not installed. */
-function buildBoard(ctx: SeennContext, admin: Admin<Request>, load: ModuleLoader): Express.RequestHandler | null {
+function buildBoard(
+  ctx: Pick<SeennContext, 'queue'>,
+  admin: Admin<Request>,
+  load: ModuleLoader,
+): Express.RequestHandler | null {
   try {
     const api = loadBullBoardApi(load);
     let adapterModule: typeof BullBoardExpress;
@@ -149,12 +161,7 @@ function queryOf(target: string): string {
   return start < 0 ? '' : (target.slice(start + 1).split('#')[0] ?? '');
 }
 
-function send(res: Response, answer: AdminResponse): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-  if (answer.text !== undefined) res.status(answer.status).type(answer.text.contentType).send(answer.text.body);
-  else res.status(answer.status).json(answer.body);
+/** Writes one answer (the admin's headers are on `res` already). */
+function send(res: Response, answer: AdminResponse, head: boolean): void {
+  writeAnswer(res, answer, head);
 }

@@ -1,36 +1,22 @@
 /**
- * The admin route's framework-free request and answer shapes: handlers and guards take an
- * {@link AdminRequest} and give an {@link AdminResponse} (`{ status, body }`); an adapter maps them to
- * its framework. Errors use the package's envelope `{ error: { code, message, details } }`.
+ * The admin route's request and answer shapes: the package's one route-table style
+ * (`src/route-table.ts`), under the admin's names. Handlers and guards take an {@link AdminRequest}
+ * and give an {@link AdminResponse} (`{ status, headers?, body }`); the Express adapter maps them.
  */
-import type { IncomingHttpHeaders } from 'node:http';
-import { SeennError } from '../errors.js';
+import type { SeennError } from '../errors.js';
+import {
+  errorAnswer,
+  toSeennError as coded,
+  type AnswerHeaders,
+  type RouteAnswer,
+  type RouteRequest,
+} from '../route-table.js';
 
 /** One request as handlers and guards see it. */
-export interface AdminRequest<Req> {
-  /** The framework's own request (handed to an `authenticate` hook). */
-  raw: Req;
-  /** The HTTP method, upper case. */
-  method: string;
-  /** The full path without the query (for logs). */
-  path: string;
-  /** Where the admin route is mounted (`/admin`; `''` at the root): links in pages are built on it. */
-  basePath: string;
-  /** Path parameters of the matched route (`:id` → `params.id`). */
-  params: Readonly<Record<string, string>>;
-  /** The query string. */
-  query: URLSearchParams;
-  headers: IncomingHttpHeaders;
-}
+export type AdminRequest<Req> = RouteRequest<Req>;
 
 /** One answer: a status and a JSON body (or, with `text`, a body of another type), with optional headers. */
-export interface AdminResponse {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string | readonly string[]>;
-  /** Sent instead of `body` as JSON: text of `contentType` (Prometheus metrics, the admin page). */
-  text?: { contentType: string; body: string };
-}
+export type AdminResponse = RouteAnswer;
 
 /**
  * Headers on every answer of the admin route (its JSON, its page, bull-board and its assets): never
@@ -51,10 +37,8 @@ export function ok(body: unknown): AdminResponse {
 }
 
 /** The envelope of `error` with its HTTP status (and `headers`, e.g. `WWW-Authenticate`). */
-export function errorResponse(error: SeennError, headers?: Record<string, string | readonly string[]>): AdminResponse {
-  return headers === undefined
-    ? { status: error.status, body: error.toJSON() }
-    : { status: error.status, body: error.toJSON(), headers };
+export function errorResponse(error: SeennError, headers?: AnswerHeaders): AdminResponse {
+  return errorAnswer(error, headers);
 }
 
 /**
@@ -62,6 +46,5 @@ export function errorResponse(error: SeennError, headers?: Record<string, string
  * `INTERNAL_ERROR` whose message reveals nothing (the original stays as `cause`, for logs).
  */
 export function toSeennError(error: unknown): SeennError {
-  if (error instanceof SeennError) return error;
-  return new SeennError('INTERNAL_ERROR', 'the admin route failed to answer this request', { cause: error });
+  return coded(error, 'the admin route failed to answer this request');
 }

@@ -7,6 +7,7 @@ import type { SeennContext } from '../context.js';
 import { compareStreamIds, streamIdTime } from '../model/source-event.js';
 import { readPartitionLeases } from '../publisher/lease.js';
 import { PUBLISHER_DEFAULTS } from '../publisher/options.js';
+import { countStreamEntriesAfter, readStreamFacts, type StreamFacts } from '../store/events-stream-reads.js';
 
 /** Unread events counted one by one at most; past this `entriesCapped` is set. */
 export const LAG_COUNT_MAX_ENTRIES = 1_000;
@@ -50,8 +51,11 @@ export interface QueueStatus {
   publisher: PublisherStatus;
 }
 
-/** Reads the status of one queue. */
-export async function readQueueStatus(ctx: SeennContext, name: string): Promise<QueueStatus> {
+/** Reads the status of one queue (BullMQ's `Queue` of the context, and the publisher's state). */
+export async function readQueueStatus(
+  ctx: Pick<SeennContext, 'redis' | 'keys' | 'queue'>,
+  name: string,
+): Promise<QueueStatus> {
   const queue = ctx.queue(name);
   const [counts, paused, publisher] = await Promise.all([
     queue.getJobCounts(),
@@ -61,45 +65,27 @@ export async function readQueueStatus(ctx: SeennContext, name: string): Promise<
   return { name, paused, counts, publisher };
 }
 
-/** What is known about a queue's events stream before counting. */
-export interface StreamFacts {
-  checkpointId: string | null;
-  length: number;
-  firstId: string | null;
-  newestId: string | null;
-}
+export type { StreamFacts };
+
+/** What {@link readPublisherStatus} reads through: the Redis connection and the keys (the Seenn context has both). */
+export type PublisherStatusDeps = Pick<SeennContext, 'redis' | 'keys'>;
 
 /** Reads the lease, checkpoint and lag of the publisher of `name`. */
-export async function readPublisherStatus(ctx: SeennContext, name: string): Promise<PublisherStatus> {
-  const { redis, keys } = ctx;
-  const stream = keys.bullEvents(name);
-  // Separate commands, not one pipeline: the keys live in different Redis Cluster slots.
-  const [checkpoint, leases, length, first, newest] = await Promise.all([
-    redis.get(keys.checkpoint(name)),
+export async function readPublisherStatus(
+  { redis, keys }: PublisherStatusDeps,
+  name: string,
+): Promise<PublisherStatus> {
+  const [facts, leases] = await Promise.all([
+    readStreamFacts(redis, keys, name),
     readPartitionLeases(redis, keys, name, PUBLISHER_DEFAULTS.partitions),
-    redis.xlen(stream),
-    redis.xrange(stream, '-', '+', 'COUNT', 1),
-    redis.xrevrange(stream, '+', '-', 'COUNT', 1),
   ]);
-  const facts: StreamFacts = {
-    checkpointId: checkpoint !== null && /^\d+-\d+$/.test(checkpoint) ? checkpoint : null,
-    length,
-    firstId: first[0]?.[0] ?? null,
-    newestId: newest[0]?.[0] ?? null,
-  };
   let lag = lagWithoutCounting(facts);
   if (lag === null) {
-    const after = await redis.xrange(
-      stream,
-      `(${facts.checkpointId ?? '0-0'}`,
-      '+',
-      'COUNT',
-      LAG_COUNT_MAX_ENTRIES + 1,
-    );
+    const after = await countStreamEntriesAfter(redis, keys, name, facts.checkpointId, LAG_COUNT_MAX_ENTRIES);
     lag = {
       ms: lagMs(facts),
-      entries: Math.min(after.length, LAG_COUNT_MAX_ENTRIES),
-      entriesCapped: after.length > LAG_COUNT_MAX_ENTRIES,
+      entries: Math.min(after, LAG_COUNT_MAX_ENTRIES),
+      entriesCapped: after > LAG_COUNT_MAX_ENTRIES,
       trimmed: false,
     };
   }

@@ -14,13 +14,10 @@ import {
   listUserJobs,
   type AdminHandler,
 } from './handlers.js';
+import type { Route } from '../route-table.js';
 
 /** One route of the JSON view. */
-export interface AdminRoute {
-  method: 'GET';
-  path: string;
-  handler: AdminHandler;
-}
+export type AdminRoute = Route<AdminHandler>;
 
 /** Every route of the JSON view (bull-board is mounted beside them, under `boardPath`). */
 export const ADMIN_ROUTES: readonly AdminRoute[] = Object.freeze([

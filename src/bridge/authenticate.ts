@@ -37,9 +37,9 @@ export class Authenticator<Req extends IncomingMessage> {
    * The principal of `req`, or a thrown `UNAUTHORIZED` (401). `allowQueryToken` lets the `token` query
    * parameter stand in for the `Authorization` header (for `EventSource`, which cannot set headers).
    */
-  async authenticate(req: Req, url: URL, allowQueryToken: boolean): Promise<Principal> {
+  async authenticate(req: Req, query: URLSearchParams, allowQueryToken: boolean): Promise<Principal> {
     if (this.auth.kind === 'hook') return fromHook(await this.auth.authenticate(req));
-    const token = bearerToken(req) ?? (allowQueryToken ? url.searchParams.get('token') : null);
+    const token = bearerToken(req) ?? (allowQueryToken ? query.get('token') : null);
     if (token === null || token === '')
       throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', {
         details: { reason: 'missing' },
@@ -75,8 +75,8 @@ function bearerToken(req: IncomingMessage): string | null {
 }
 
 /** Throws `FORBIDDEN` (403) when the request names a `userId` that is not the caller's. */
-export function checkUserParam(principal: Principal, url: URL): void {
-  const asked = url.searchParams.get('userId');
+export function checkUserParam(principal: Principal, query: URLSearchParams): void {
+  const asked = query.get('userId');
   if (asked !== null && asked !== principal.userId)
     throw new SeennError('FORBIDDEN', 'the userId parameter does not match the credentials');
 }

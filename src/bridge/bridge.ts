@@ -1,9 +1,10 @@
 /**
- * The bridge, independent of any web framework: five handlers on Node's `IncomingMessage` /
- * `ServerResponse` (`GET /sse`, `GET /jobs/:id`, `GET /jobs`, `GET /jobs/:id/children`,
- * `GET /jobs/:id/output`), the live hub,
- * and the per-user limits. `express-adapter.ts` mounts them on an Express router; any framework that
- * exposes Node's request and response can call them the same way.
+ * The bridge, independent of any web framework: `GET /sse` (the user's event stream, on Node's
+ * `IncomingMessage` / `ServerResponse`), and a route table (`src/route-table.ts`) of REST handlers —
+ * `GET /jobs/:id`, `GET /jobs`, `GET /jobs/:id/children`, `GET /jobs/:id/output`,
+ * `POST /jobs/:id/cancel`, and with `writeApi` Seenn's write routes (`write-api.ts`) — each giving
+ * `{ status, headers?, body }`; the live hub, and the per-user limits. {@link Bridge.serve} answers
+ * one Node request from all of them; `express-adapter.ts` mounts it on an Express router.
  *
  * A bridge process holds nothing but its open sockets: several processes behind one Redis serve the
  * same users interchangeably, and a client may reconnect to any of them with its cursor.
@@ -18,8 +19,18 @@ import { isCluster, type RedisConnection } from '../store/connection.js';
 import { JobStore } from '../store/job-store.js';
 import { JobsApi } from '../jobs-api.js';
 import { PositionReader } from '../position/index.js';
+import {
+  jsonAnswer,
+  matchRoute,
+  unmatchedAnswer,
+  writeAnswer,
+  type AnswerHeaders,
+  type Route,
+  type RouteAnswer,
+  type RouteRequest,
+} from '../route-table.js';
 import { Authenticator, checkUserParam, jobNotFound } from './authenticate.js';
-import { loggableUrl, requestUrl, sendError, sendJson, toSeennError } from './http.js';
+import { bridgeErrorAnswer, loggableUrl, requestUrl, toSeennError } from './http.js';
 import { LiveHub, type HubStats } from './live-hub.js';
 import { LivePositions } from './live-positions.js';
 import { resolveBridgeOptions, type BridgeOptions, type ResolvedBridgeOptions } from './options.js';
@@ -28,8 +39,16 @@ import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
 import { parseOutputRequest } from './live-output.js';
 import { getOutput } from './output-rest.js';
 import { SSE_HEADERS, SseSession, type SessionServices } from './sse-session.js';
+import { NodeSseConnection } from './node-connection.js';
+import { WRITE_API_DEFAULTS, WriteApi, answerCancel } from './write-api.js';
 import { decoratedJobReader } from './sync.js';
 import { formatValue, type Frame } from './frames.js';
+
+/** A handler of the bridge's route table (its dependencies are the bridge's own). */
+export type BridgeHandler<Req> = (req: RouteRequest<Req>) => Promise<RouteAnswer>;
+
+/** The path of the event stream, below where the bridge is mounted. */
+const SSE_PATH = '/sse';
 
 /** The longest interval of the streams' ticker: expiry and idle are checked at least this often. */
 const MAX_TICK_MS = 1_000;
@@ -110,6 +129,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       this.streamReads === null
         ? ctx.store
         : new JobStore(this.streamReads, ctx.keys, ctx.options.retention, this.logger, ctx.metrics);
+    this.routes = this.buildRoutes(options);
     this.services = {
       store: streamStore,
       output: ctx.output,
@@ -136,17 +156,17 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     };
   }
 
-  /** `GET /sse`: the user's event stream (see `sse-session.ts`). */
-  async handleSse(req: Req, res: ServerResponse): Promise<void> {
-    let url: URL | null = null;
-    let headers: Record<string, string | number> = {};
+  /** `GET /sse`: the user's event stream (see `sse-session.ts`). `url`: the request's, parsed. */
+  async handleSse(req: Req, res: ServerResponse, parsed?: URL): Promise<void> {
+    let url: URL | null = parsed ?? null;
+    let headers: AnswerHeaders = {};
     try {
-      url = requestUrl(req);
+      url ??= requestUrl(req.url ?? '/');
       if (this.closing !== undefined) throw new SeennError('SHUTTING_DOWN', 'the bridge is shutting down');
-      const principal = await this.authenticator.authenticate(req, url, true);
+      const principal = await this.authenticator.authenticate(req, url.searchParams, true);
       // Every connect (HEAD too) spends the user's connect budget: each fresh one reads its jobs.
       if (this.connectLimiter !== null) headers = spendBudget(this.connectLimiter, principal.userId);
-      checkUserParam(principal, url);
+      checkUserParam(principal, url.searchParams);
       const filterJobId = await this.streamFilter(principal, url);
       const output = parseOutputRequest(url.searchParams, filterJobId);
       if (this.hub.count(principal.userId) >= this.options.maxStreamsPerUser) {
@@ -165,35 +185,60 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       const header = req.headers['last-event-id'];
       const cursor =
         (typeof header === 'string' && header !== '' ? header : null) ?? url.searchParams.get('lastEventId');
-      const session = new SseSession(res, { principal, filterJobId, cursor, output }, this.services);
+      const connection = new NodeSseConnection(res, this.options.detachStreams);
+      const session = new SseSession(connection, { principal, filterJobId, cursor, output }, this.services);
       this.sessions.add(session);
       this.startTicker();
       await session.start();
     } catch (error) {
-      this.answerError(res, url, error, headers);
+      const where = url === null ? '(malformed)' : loggableUrl(url.pathname, url.searchParams);
+      writeAnswer(res, this.errorAnswer(where, error, headers));
     }
   }
 
-  /** `GET /jobs/:id`: one job object. */
-  handleGetJob(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return this.rest(req, res, (principal) => getJob(this.jobs, principal, jobId));
-  }
+  /** The REST routes, in match order (`GET /sse` is served apart, by {@link serve}). */
+  readonly routes: readonly Route<BridgeHandler<Req>>[];
 
-  /** `GET /jobs?userId=&limit=&cursor=`: `{ jobs, nextCursor? }`, newest first. */
-  handleListJobs(req: Req, res: ServerResponse): Promise<void> {
-    return this.rest(req, res, (principal, url) => listJobs(this.jobs, principal, url.searchParams));
-  }
-
-  /** `GET /jobs/:id/children`: `{ parent, children }`. */
-  handleChildren(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return this.rest(req, res, (principal) => getChildren(this.jobs, principal, jobId));
-  }
-
-  /** `GET /jobs/:id/output?stream=&after=&limit=`: `{ chunks, next?, done }` (see `output-rest.ts`). */
-  handleOutput(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return this.rest(req, res, (principal, url) =>
-      getOutput(this.jobs, this.ctx.output, principal, jobId, url.searchParams),
-    );
+  /**
+   * Answers one Node request below the bridge's mount: `GET /sse` opens a stream, any other path is
+   * looked up in {@link routes} (404 `NOT_FOUND` / 405 `METHOD_NOT_ALLOWED` when none answers).
+   * Never rejects.
+   *
+   * @param path - the request target below the mount (Express's `req.url` in a mounted router); the
+   *   request's own `req.url` when not given
+   * @param basePath - where the bridge is mounted (`/v1`), for `RouteRequest.path` and logs
+   */
+  async serve(req: Req, res: ServerResponse, basePath = '', path: string = req.url ?? '/'): Promise<void> {
+    let url: URL | null = null;
+    try {
+      url = requestUrl(path);
+      const method = req.method ?? 'GET';
+      if (isSsePath(url.pathname)) {
+        if (method === 'GET' || method === 'HEAD') return await this.handleSse(req, res, url);
+        writeAnswer(res, unmatchedAnswer({ kind: 'method-not-allowed', allowed: ['GET'] }, url.pathname));
+        return;
+      }
+      const request: RouteRequest<Req> = {
+        raw: req,
+        method,
+        path: `${basePath}${url.pathname}`,
+        basePath,
+        params: {},
+        query: url.searchParams,
+        headers: req.headers,
+      };
+      const match = matchRoute(this.routes, method, url.pathname);
+      const answer =
+        match.kind === 'found'
+          ? await match.route.handler({ ...request, params: match.params })
+          : this.refusal(loggableUrl(request.path, url.searchParams), unmatchedAnswer(match, request.path));
+      writeAnswer(res, answer, method === 'HEAD');
+    } catch (error) {
+      writeAnswer(
+        res,
+        this.errorAnswer(url === null ? '(malformed)' : loggableUrl(url.pathname, url.searchParams), error, {}),
+      );
+    }
   }
 
   /** What every session shares (one object for all of them). */
@@ -260,22 +305,81 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.ticker.unref();
   }
 
-  /** Authenticates, rate-limits and answers one REST request with `body(principal, url)` as JSON. */
-  private async rest<T>(
-    req: Req,
-    res: ServerResponse,
-    body: (principal: Principal, url: URL) => Promise<T>,
-  ): Promise<void> {
-    let url: URL | null = null;
-    let headers: Record<string, string | number> = {};
+  /**
+   * The route table: the end-user reads (with `writeApi`, a request with backend credentials is
+   * answered by the write API's backend read instead), the owner's cancel, and the write routes.
+   */
+  private buildRoutes(options: BridgeOptions<Req>): Route<BridgeHandler<Req>>[] {
+    const { jobs } = this;
+    const writeApi =
+      options.writeApi === undefined
+        ? null
+        : new WriteApi<Req>(this.ctx, jobs, options.writeApi, this.authenticator, this.options.rateLimit);
+    const read =
+      (
+        kind: 'job' | 'children' | 'list' | null,
+        body: (principal: Principal, req: RouteRequest<Req>) => Promise<unknown>,
+      ) =>
+      async (req: RouteRequest<Req>): Promise<RouteAnswer> =>
+        (writeApi !== null && kind !== null ? await writeApi.backendRead(req, kind) : null) ?? this.rest(req, body);
+    const id = (req: RouteRequest<Req>): string => req.params['id'] ?? '';
+    const cancel: BridgeHandler<Req> =
+      writeApi !== null
+        ? (req) => writeApi.cancel(req)
+        : (() => {
+            // Cancel is ours: a job's owner may cancel it on every bridge (backend keys need `writeApi`).
+            const route = {
+              ctx: this.ctx,
+              jobs,
+              users: this.authenticator,
+              backendOf: () => Promise.resolve(null),
+              backendLimiter: null,
+              userLimiter: this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit),
+              maxBodyBytes: WRITE_API_DEFAULTS.maxBodyBytes,
+            };
+            return (req: RouteRequest<Req>) => answerCancel(route, req);
+          })();
+    const routes: Route<BridgeHandler<Req>>[] = [
+      { method: 'GET', path: '/jobs', handler: read('list', (principal, req) => listJobs(jobs, principal, req.query)) },
+      { method: 'GET', path: '/jobs/:id', handler: read('job', (principal, req) => getJob(jobs, principal, id(req))) },
+      {
+        method: 'GET',
+        path: '/jobs/:id/children',
+        handler: read('children', (principal, req) => getChildren(jobs, principal, id(req))),
+      },
+      {
+        method: 'GET',
+        path: '/jobs/:id/output',
+        handler: read(null, (principal, req) => getOutput(jobs, this.ctx.output, principal, id(req), req.query)),
+      },
+      { method: 'POST', path: '/jobs/:id/cancel', handler: cancel },
+    ];
+    if (writeApi !== null)
+      routes.push(
+        { method: 'POST', path: '/jobs', handler: (req) => writeApi.create(req) },
+        { method: 'POST', path: '/jobs/:id/progress', handler: (req) => writeApi.progress(req) },
+        { method: 'POST', path: '/jobs/:id/complete', handler: (req) => writeApi.complete(req) },
+        { method: 'POST', path: '/jobs/:id/fail', handler: (req) => writeApi.fail(req) },
+        { method: 'GET', path: '/eta', handler: (req) => writeApi.etaList(req) },
+        { method: 'GET', path: '/eta/:key', handler: (req) => writeApi.etaGet(req) },
+        { method: 'DELETE', path: '/eta/:key', handler: (req) => writeApi.etaDelete(req) },
+      );
+    return routes;
+  }
+
+  /** Authenticates, rate-limits and answers one end-user REST request with `body(principal, req)` as JSON. */
+  private async rest(
+    req: RouteRequest<Req>,
+    body: (principal: Principal, req: RouteRequest<Req>) => Promise<unknown>,
+  ): Promise<RouteAnswer> {
+    let headers: AnswerHeaders = {};
     try {
-      url = requestUrl(req);
-      const principal = await this.authenticator.authenticate(req, url, false);
+      const principal = await this.authenticator.authenticate(req.raw, req.query, false);
       if (this.limiter !== null) headers = spendBudget(this.limiter, principal.userId);
-      checkUserParam(principal, url);
-      sendJson(res, 200, await body(principal, url), headers);
+      checkUserParam(principal, req.query);
+      return jsonAnswer(await body(principal, req), 200, headers);
     } catch (error) {
-      this.answerError(res, url, error, headers);
+      return this.errorAnswer(loggableUrl(req.path, req.query), error, headers);
     }
   }
 
@@ -288,18 +392,25 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     return jobId;
   }
 
-  private answerError(
-    res: ServerResponse,
-    url: URL | null,
-    error: unknown,
-    headers: Record<string, string | number> = {},
-  ): void {
+  /** A request no route answers: counted and logged like any refusal. */
+  private refusal(where: string, answer: RouteAnswer): RouteAnswer {
+    this.ctx.metrics.authFailure(answer.status);
+    this.logger.debug({ status: answer.status, url: where }, 'bridge: request refused');
+    return answer;
+  }
+
+  /** The error envelope of a failed request (with the rate-limit headers spent); logged, and counted in the metrics. */
+  private errorAnswer(where: string, error: unknown, headers: AnswerHeaders): RouteAnswer {
     const coded = toSeennError(error);
     this.ctx.metrics.authFailure(coded.status);
     if (error instanceof RateLimitExceeded) headers = { ...headers, ...error.headers };
-    const where = url === null ? '(malformed)' : loggableUrl(url);
     if (coded.status >= 500) this.logger.error({ err: error, url: where }, 'bridge: request failed');
     else this.logger.debug({ code: coded.code, url: where }, 'bridge: request refused');
-    sendError(res, coded, headers);
+    return bridgeErrorAnswer(coded, headers);
   }
+}
+
+/** Whether a path (below the mount) is the event stream's (a trailing slash is ignored, as Express does). */
+function isSsePath(pathname: string): boolean {
+  return pathname === SSE_PATH || pathname === `${SSE_PATH}/`;
 }

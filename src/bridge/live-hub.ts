@@ -28,6 +28,9 @@ import { isOutputNotification, parseOutputNotification } from '../store/output-s
 import { OutputEvent } from './live-output.js';
 import { StreamEvent } from './stream-event.js';
 
+/** What the hub uses of the Seenn context: the connection (to learn its fan-out mode), its duplicates (the subscriber) and the keys. */
+export type LiveHubDeps = Pick<SeennContext, 'redis' | 'keys' | 'duplicate'>;
+
 /** A session as the hub sees it. */
 export interface HubListener {
   /** A live event of the listener's user (called synchronously, in publication order). */
@@ -81,12 +84,12 @@ export class LiveHub {
   private readonly shardUsers = new Map<string, string>();
 
   /**
-   * @param ctx - the Seenn context (its `duplicate()` gives the subscriber connection)
+   * @param ctx - the connection, its `duplicate()` (the subscriber connection) and the keys
    * @param logger - where failures go
    * @param decorate - applied once to each live event before it is fanned out (adds derived fields)
    */
   constructor(
-    private readonly ctx: SeennContext,
+    private readonly ctx: LiveHubDeps,
     private readonly logger: Logger,
     private readonly decorate: (event: StreamEvent) => StreamEvent = (event) => event,
   ) {}

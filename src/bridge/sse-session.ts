@@ -31,22 +31,19 @@
  * of its pre-encoded frame. Heartbeats, idle and expiry are driven by the bridge's one ticker
  * ({@link SseSession.tick}), not by timers per stream.
  */
-import { OutgoingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Writable } from 'node:stream';
 import type { Principal } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
 import { inScope } from './authenticate.js';
-import { detachStream } from './detach.js';
 import { compareIds, formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
 import type { HubListener, LiveHub } from './live-hub.js';
 import { PositionEvent, type LivePositions, type StreamPositions } from './live-positions.js';
 import { OutputFollower, type OutputEvent, type OutputRequest } from './live-output.js';
 import type { OutputStore } from '../store/output-store.js';
 import type { ResolvedBridgeOptions } from './options.js';
+import type { SseConnection } from './sse-connection.js';
 import { StreamEvent } from './stream-event.js';
 import { collectSyncJobs, storedJobReader, syncPages, type JobReader } from './sync.js';
 
@@ -76,12 +73,6 @@ const GAP_FRAME = formatValue('error', {
   message: 'events were trimmed before this stream could send them; reconnect to resynchronise',
 });
 
-/** Socket errors end in `close`, which ends the session; nothing else to do. */
-function ignoreSocketError(): void {}
-
-/** The last chunk of a chunked body: written by the session itself once the socket is detached. */
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
-
 /** Replay-stream entries read per round trip while catching up. */
 const REPLAY_BATCH = 200;
 /** The position of a session that has handled nothing (before every possible entry id). */
@@ -105,7 +96,7 @@ export interface SessionServices {
   metrics: MetricsRecorder;
   /** Called once when a session ends. */
   closed?: (session: SseSession, reason: CloseReason) => void;
-  /** Called when a session's socket is detached from the HTTP server (see `detach.ts`). */
+  /** Called when a session's connection let go of its request (see `SseConnection.release`). */
   detached?: (session: SseSession) => void;
 }
 
@@ -137,39 +128,25 @@ export class SseSession implements HubListener {
   private nextBeatAtMs = Number.POSITIVE_INFINITY;
   private onClosed: Array<(reason: CloseReason) => void> | null = null;
   /**
-   * Where frames go: the response's socket itself once the head is out with chunked encoding (each
-   * frame's pre-built chunk in one `write()`, none of `ServerResponse`'s per-write work), else the
-   * response (e.g. an HTTP/1.0 client).
+   * Whether the head may still be held back in the connection for `connected`, so both leave in one
+   * write; flushed by `connected`, by a close, or by the next tick of the ticker at the latest.
    */
-  private out: Writable;
-  private direct = false;
-  /**
-   * The response, until the socket is detached from the HTTP server (see `detach.ts`): from then on
-   * the session holds the socket alone and `res` is `null`.
-   */
-  private res: ServerResponse | null;
-  /**
-   * The socket while the response head waits in it (corked) for `connected`, so both leave in one
-   * write; released by `connected`, by a close, or by the next tick of the ticker at the latest.
-   */
-  private corked: Socket | null = null;
+  private holding = false;
   /** The queued jobs this stream watches for live positions (`null`: positions are off). */
   private readonly positions: StreamPositions | null;
   /** The stream's `job.output` events. */
   private readonly output: OutputFollower;
 
   /**
-   * @param res - the response; the session owns it from now on
+   * @param connection - the stream's connection; the session owns it from now on
    * @param request - the authenticated request
    * @param services - the bridge's shared parts
    */
   constructor(
-    res: ServerResponse,
+    private readonly connection: SseConnection,
     private readonly request: StreamRequest,
     private readonly services: SessionServices,
   ) {
-    this.res = res;
-    this.out = res;
     this.positions = services.positions?.forStream(request.principal.userId) ?? null;
     this.output = new OutputFollower(
       request.principal,
@@ -192,10 +169,7 @@ export class SseSession implements HubListener {
       },
       services.options.maxBufferedBytes,
     );
-    // The response's `close` is the one reliable disconnect signal (the request's `close` comes as
-    // soon as a request body has been read, by any middleware).
-    res.once('close', () => this.close('client'));
-    res.on('error', ignoreSocketError);
+    connection.onClose(() => this.close('client'));
   }
 
   /** The user this stream belongs to. */
@@ -203,9 +177,9 @@ export class SseSession implements HubListener {
     return this.request.principal.userId;
   }
 
-  /** Whether the stream's socket was detached from the HTTP server (it holds no request or response). */
+  /** Whether the stream's connection let go of its request (a detached socket holds no request or response). */
   get isDetached(): boolean {
-    return this.res === null;
+    return this.connection.released;
   }
 
   /** Whether the session has ended. */
@@ -289,7 +263,7 @@ export class SseSession implements HubListener {
     if (this.phase !== 'live') {
       this.pending.push(event);
       this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes)
+      if (this.pendingBytes + this.connection.bufferedBytes > this.services.options.maxBufferedBytes)
         this.close('slow-client');
       return;
     }
@@ -302,7 +276,7 @@ export class SseSession implements HubListener {
     if (this.phase !== 'live') {
       this.pending.push(event);
       this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.out.writableLength > this.services.options.maxBufferedBytes)
+      if (this.pendingBytes + this.connection.bufferedBytes > this.services.options.maxBufferedBytes)
         this.close('slow-client');
       return;
     }
@@ -341,17 +315,8 @@ export class SseSession implements HubListener {
     this.output.close();
     this.pending = [];
     this.pendingBytes = 0;
-    const { res, out } = this;
-    if (reason === 'slow-client') {
-      res?.destroy();
-      out.destroy();
-    } else if (res !== null) {
-      if (!res.writableEnded) res.end();
-    } else if (!out.destroyed && !out.writableEnded) {
-      // A detached socket: end the chunked body, then the connection (it cannot serve another request).
-      out.write(LAST_CHUNK);
-      (out as Socket).destroySoon();
-    }
+    if (reason === 'slow-client') this.connection.destroy();
+    else this.connection.end();
     if (reason !== 'client') this.services.logger.debug({ userId: this.userId, reason }, 'bridge: stream closed');
     this.services.closed?.(this, reason);
     const listeners = this.onClosed;
@@ -401,31 +366,11 @@ export class SseSession implements HubListener {
    * tick of the ticker, so both leave in one write); `false` when the client is gone.
    */
   private sendHead(): boolean {
-    const { res } = this;
-    if (res === null || res.destroyed || res.writableEnded) {
+    if (!this.connection.open(STREAM_HEAD)) {
       this.close('client');
       return false;
     }
-    const { socket } = res;
-    socket?.setNoDelay(true);
-    socket?.cork();
-    res.writeHead(200, STREAM_HEAD);
-    res.flushHeaders();
-    // Straight to the socket only when nothing stands between the response and it: chunked encoding,
-    // our response is the socket's current one with nothing waiting in its own buffer, and no
-    // middleware wrapped `write`/`end` (compression, logging taps: they get every write as before).
-    if (
-      res.chunkedEncoding &&
-      socket !== null &&
-      res.writableLength === socket.writableLength &&
-      !socket.destroyed &&
-      res.write === OutgoingMessage.prototype.write &&
-      res.end === OutgoingMessage.prototype.end
-    ) {
-      this.out = socket;
-      this.direct = true;
-      this.corked = socket;
-    } else socket?.uncork();
+    this.holding = true;
     return !this.isClosed;
   }
 
@@ -498,24 +443,20 @@ export class SseSession implements HubListener {
    * drain within `drainTimeoutMs` is a client that stopped reading: the stream is cut.
    */
   private drained(): Promise<void> {
-    const { out, res } = this;
-    if (this.isClosed || out.writableLength <= this.services.options.maxBufferedBytes / 2) return Promise.resolve();
+    const { connection } = this;
+    if (this.isClosed || connection.bufferedBytes <= this.services.options.maxBufferedBytes / 2)
+      return Promise.resolve();
     return new Promise((resolve) => {
-      const done = (): void => {
+      const stop = connection.onDrain(() => {
         clearTimeout(deadline);
-        out.off('drain', done);
-        out.off('close', done);
-        res?.off('close', done);
         resolve();
-      };
+      });
       const deadline = setTimeout(() => {
+        stop();
         this.close('slow-client');
-        done();
+        resolve();
       }, this.services.options.drainTimeoutMs);
       deadline.unref();
-      out.on('drain', done);
-      out.on('close', done);
-      res?.on('close', done);
     });
   }
 
@@ -632,17 +573,11 @@ export class SseSession implements HubListener {
 
   /** Writes one whole frame (one `write()`); disconnects a client whose unsent bytes pass the bound. */
   private write(frame: Frame): void {
-    const { res, out } = this;
-    if (
-      this.phase === 'closed' ||
-      out.destroyed ||
-      out.writableEnded ||
-      (res !== null && (res.destroyed || res.writableEnded))
-    )
-      return;
-    out.write(this.direct ? frame.chunk : frame.bytes);
+    const { connection } = this;
+    if (this.phase === 'closed' || !connection.writable) return;
+    connection.write(frame);
     this.services.metrics.eventSent(frame.event);
-    if (out.writableLength > this.services.options.maxBufferedBytes) this.close('slow-client');
+    if (connection.bufferedBytes > this.services.options.maxBufferedBytes) this.close('slow-client');
   }
 
   /**
@@ -651,23 +586,15 @@ export class SseSession implements HubListener {
    * read — never while the server's parser may still be working on the bytes that carried the request.
    */
   private detach(): void {
-    const { res } = this;
-    if (!this.direct || res === null || this.isClosed || !this.services.options.detachStreams) return;
-    const socket = detachStream(res);
-    if (socket === null) return;
-    this.res = null;
-    this.services.detached?.(this);
-    socket.once('close', () => this.close('client'));
-    // A client that ends its side is gone (the server allows half-open sockets).
-    socket.once('end', () => this.close('client'));
+    if (this.isClosed || this.connection.released) return;
+    if (this.connection.release()) this.services.detached?.(this);
   }
 
-  /** Lets the head (and anything written after it) leave, if it still waits in the socket. */
+  /** Lets the head (and anything written after it) leave, if it is still held back. */
   private uncork(): void {
-    const socket = this.corked;
-    if (socket === null) return;
-    this.corked = null;
-    socket.uncork();
+    if (!this.holding) return;
+    this.holding = false;
+    this.connection.flush();
   }
 
   /** Ends the stream after an `error` event (the client reconnects and recovers). */

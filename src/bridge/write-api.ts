@@ -1,6 +1,6 @@
 /**
  * Seenn's backend API over HTTP — the write routes the official `@seenn/node` SDK (and its Python
- * twin) calls — on Node's `IncomingMessage` / `ServerResponse`, framework-free:
+ * twin) calls — as route-table handlers (`src/route-table.ts`), framework-free:
  *
  * | route | does |
  * |---|---|
@@ -19,7 +19,7 @@
  * JSON, at most `maxBodyBytes`; errors are the usual envelope.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Principal } from '../auth/tokens.js';
 import type { SeennContext } from '../context.js';
@@ -37,11 +37,14 @@ import {
 import { isJobIdShape } from '../model/ids.js';
 import { CHILD_PROGRESS_MODES, LIMITS, TtlSecondsSchema, type SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
-import { POSITION_DEFAULTS, runsKey } from '../position/index.js';
+import { POSITION_DEFAULTS } from '../position/index.js';
+import { EtaRunsStore } from '../store/eta-runs-store.js';
+import { IdempotencyStore } from '../store/idempotency-store.js';
+import { jsonAnswer, type AnswerHeaders, type RouteAnswer, type RouteRequest } from '../route-table.js';
 import { canSee, jobNotFound, type Authenticator } from './authenticate.js';
 import { RateLimitSchema, type RateLimitOptions } from './options.js';
 import { RateLimitExceeded, RateLimiter, spendBudget } from './rate-limiter.js';
-import { requestUrl, sendError, sendJson, toSeennError } from './http.js';
+import { bridgeErrorAnswer, toSeennError } from './http.js';
 import { getChildren, getJob, listJobs, type RestJobReader } from './rest.js';
 
 /** Limits of the write API, whichever way the backend authenticates. */
@@ -245,16 +248,20 @@ interface StoredAnswer {
   bodyHash: string;
 }
 
-/** The write routes, framework-free. */
+/** The write routes, framework-free: each handler takes a {@link RouteRequest} and gives its answer (never throws). */
 export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   private readonly keys: Buffer[];
   private readonly hook: ((req: Req) => boolean | Promise<boolean>) | null;
   private readonly maxBodyBytes: number;
   private readonly limiter: RateLimiter | null;
   private readonly userLimiter: RateLimiter | null;
+  private readonly idempotency: IdempotencyStore;
+  private readonly etaRuns: EtaRunsStore;
+  /** What `POST /jobs/:id/cancel` needs. */
+  private readonly cancelRoute: CancelRouteContext<Req>;
 
   /**
-   * @param ctx - the Seenn context
+   * @param ctx - the Seenn context (the handles' write functions take it whole)
    * @param jobs - `seenn.jobs` (reads are decorated with positions and ETAs)
    * @param options - see {@link WriteApiOptions}; validated here (`CONFIG_INVALID`)
    * @param users - the bridge's end-user authenticator (for `POST /jobs/:id/cancel` by a job's owner)
@@ -274,6 +281,17 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     const rateLimit = options.rateLimit === undefined ? WRITE_API_DEFAULTS.rateLimit : options.rateLimit;
     this.limiter = rateLimit === null ? null : new RateLimiter(rateLimit);
     this.userLimiter = userRateLimit === null ? null : new RateLimiter(userRateLimit);
+    this.idempotency = new IdempotencyStore(ctx.redis, ctx.keys);
+    this.etaRuns = new EtaRunsStore(ctx.redis, ctx.keys);
+    this.cancelRoute = {
+      ctx,
+      jobs,
+      users,
+      backendOf: (request) => this.backendOf(request),
+      backendLimiter: this.limiter,
+      userLimiter: this.userLimiter,
+      maxBodyBytes: this.maxBodyBytes,
+    };
   }
 
   /** Whether `req` carries backend credentials (an API key, or the app's hook says so). */
@@ -297,13 +315,14 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   }
 
   /** `POST /jobs`: creates a Seenn-only job, parent or child; 201 with the job object. */
-  handleCreate(req: Req, res: ServerResponse): Promise<void> {
-    return this.write(req, res, 201, (body) => this.create(body));
+  create(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    return this.write(req, 201, (body) => this.createJob(body));
   }
 
   /** `POST /jobs/:id/progress`. */
-  handleProgress(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return this.write(req, res, 200, (body) => {
+  progress(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    const jobId = idParam(req);
+    return this.write(req, 200, (body) => {
       checkId(jobId);
       const { progress, ...options } = withoutPush(body);
       return setJobProgress(this.ctx, jobId, progress, options);
@@ -311,16 +330,18 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   }
 
   /** `POST /jobs/:id/complete`. */
-  handleComplete(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return this.write(req, res, 200, (body) => {
+  complete(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    const jobId = idParam(req);
+    return this.write(req, 200, (body) => {
       checkId(jobId);
       return completeJob(this.ctx, jobId, withoutPush(body));
     });
   }
 
   /** `POST /jobs/:id/fail`. */
-  handleFail(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    return this.write(req, res, 200, (body) => {
+  fail(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    const jobId = idParam(req);
+    return this.write(req, 200, (body) => {
       checkId(jobId);
       return failJob(this.ctx, jobId, withoutPush(body));
     });
@@ -330,22 +351,14 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
    * `POST /jobs/:id/cancel`: by the backend (any job) or by the job's owner with an end-user token
    * (anyone else's job answers 404, as every read does).
    */
-  handleCancel(req: Req, res: ServerResponse, jobId: string): Promise<void> {
-    const route: CancelRouteContext<Req> = {
-      ctx: this.ctx,
-      jobs: this.jobs,
-      users: this.users,
-      backendOf: (request) => this.backendOf(request),
-      backendLimiter: this.limiter,
-      userLimiter: this.userLimiter,
-      maxBodyBytes: this.maxBodyBytes,
-    };
-    return answerCancel(route, req, res, jobId);
+  cancel(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    return answerCancel(this.cancelRoute, req);
   }
 
   /** `GET /eta/:key`: the workflow's run-time statistics; 404 (`details.id`) when it has none. */
-  handleEtaGet(req: Req, res: ServerResponse, etaKey: string): Promise<void> {
-    return this.backend(req, res, async () => {
+  etaGet(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    const etaKey = req.params['key'] ?? '';
+    return this.backend(req, async () => {
       const stats = await this.etaStats(etaKey);
       if (stats === null)
         throw new SeennError('NOT_FOUND', `no ETA statistics for ${etaKey}`, { details: { id: etaKey } });
@@ -354,24 +367,10 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   }
 
   /** `GET /eta`: `{ stats: [...] }` for every workflow with history. */
-  handleEtaList(req: Req, res: ServerResponse): Promise<void> {
-    return this.backend(req, res, async () => {
-      const prefix = runsKey(this.ctx.keys, undefined, '');
-      const suffix = ':runs';
-      const etaKeys = new Set<string>();
-      let cursor = '0';
-      do {
-        const [next, found] = await this.ctx.redis.scan(
-          cursor,
-          'MATCH',
-          `${globEscape(prefix.slice(0, -suffix.length))}*${suffix}`,
-          'COUNT',
-          500,
-        );
-        cursor = next;
-        for (const key of found) etaKeys.add(key.slice(prefix.length - suffix.length, -suffix.length));
-      } while (cursor !== '0');
-      const stats = (await Promise.all([...etaKeys].sort().map((key) => this.etaStats(key)))).filter(
+  etaList(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    return this.backend(req, async () => {
+      const etaKeys = await this.etaRuns.workflowIds();
+      const stats = (await Promise.all(etaKeys.map((key) => this.etaStats(key)))).filter(
         (value): value is EtaStats => value !== null,
       );
       return { stats };
@@ -379,43 +378,37 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   }
 
   /** `DELETE /eta/:key`: forgets the workflow's history; `{ etaKey, deleted }` (JSON: Seenn SDKs parse every answer). */
-  handleEtaDelete(req: Req, res: ServerResponse, etaKey: string): Promise<void> {
-    return this.backend(req, res, async () => {
+  etaDelete(req: RouteRequest<Req>): Promise<RouteAnswer> {
+    const etaKey = req.params['key'] ?? '';
+    return this.backend(req, async () => {
       checkEtaKey(etaKey);
-      const removed = await this.ctx.redis.del(runsKey(this.ctx.keys, undefined, etaKey));
-      return { etaKey, deleted: removed > 0 };
+      return { etaKey, deleted: await this.etaRuns.delete(etaKey) };
     });
   }
 
   /**
    * Backend reads (`GET /jobs/:id`, `GET /jobs?userId=`, `GET /jobs/:id/children`): answered here when
-   * `req` carries backend credentials (any user's job), else passed on (`false`) to the end-user routes.
+   * `req` carries backend credentials (any user's job), else `null`: the end-user route answers it.
    */
-  async handleBackendRead(
-    req: Req,
-    res: ServerResponse,
-    route: { kind: 'job' | 'children'; jobId: string } | { kind: 'list' },
-  ): Promise<boolean> {
+  async backendRead(req: RouteRequest<Req>, kind: 'job' | 'children' | 'list'): Promise<RouteAnswer | null> {
     try {
-      if (!(await this.isBackend(req))) return false;
+      if (!(await this.isBackend(req.raw))) return null;
     } catch (error) {
-      answerError(res, error, {});
-      return true;
+      return answerError(error, {});
     }
-    await this.backend(req, res, async () => {
-      if (route.kind === 'list') {
-        const query = requestUrl(req).searchParams;
-        const userId = query.get('userId');
+    return this.backend(req, async () => {
+      if (kind === 'list') {
+        const userId = req.query.get('userId');
         if (userId === null || userId === '')
           throw new SeennError('VALIDATION_ERROR', '`userId` is required', {
             details: { issues: [{ path: 'userId', message: 'required' }] },
           });
-        return listJobs(this.jobs, { userId }, query);
+        return listJobs(this.jobs, { userId }, req.query);
       }
-      const owner = await this.ownerPrincipal(route.jobId);
-      return route.kind === 'job' ? getJob(this.jobs, owner, route.jobId) : getChildren(this.jobs, owner, route.jobId);
+      const jobId = idParam(req);
+      const owner = await this.ownerPrincipal(jobId);
+      return kind === 'job' ? getJob(this.jobs, owner, jobId) : getChildren(this.jobs, owner, jobId);
     });
-    return true;
   }
 
   /** The principal of a job's owner (what a backend read acts as); 404 for an unknown job. */
@@ -427,41 +420,37 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   }
 
   /** Backend-only, body-less routes: 401 without credentials, 403 with an end-user token. */
-  private async backend(req: Req, res: ServerResponse, answer: () => Promise<unknown>): Promise<void> {
-    let headers: Record<string, string | number> = {};
+  private async backend(req: RouteRequest<Req>, answer: () => Promise<unknown>): Promise<RouteAnswer> {
+    let headers: AnswerHeaders = {};
     try {
       headers = await this.requireBackend(req);
-      sendJson(res, 200, await answer(), headers);
+      return jsonAnswer(await answer(), 200, headers);
     } catch (error) {
-      answerError(res, error, headers);
+      return answerError(error, headers);
     }
   }
 
   /** Backend-only POST routes: credentials, body, `Idempotency-Key`, then `answer(body)`. */
   private async write(
-    req: Req,
-    res: ServerResponse,
+    req: RouteRequest<Req>,
     status: number,
     answer: (body: Record<string, unknown>) => Promise<SeennJob>,
-  ): Promise<void> {
-    let headers: Record<string, string | number> = {};
+  ): Promise<RouteAnswer> {
+    let headers: AnswerHeaders = {};
     try {
       headers = await this.requireBackend(req);
-      const body = await readJsonBody(req, this.maxBodyBytes);
+      const body = await readJsonBody(req.raw, this.maxBodyBytes);
       const idempotencyKey = req.headers['idempotency-key'];
-      if (typeof idempotencyKey !== 'string' || idempotencyKey === '') {
-        sendJson(res, status, await answer(body), headers);
-        return;
-      }
+      if (typeof idempotencyKey !== 'string' || idempotencyKey === '')
+        return jsonAnswer(await answer(body), status, headers);
       const replay = await this.idempotent(req, idempotencyKey, body, status, answer);
-      sendJson(
-        res,
-        replay.status,
+      return jsonAnswer(
         replay.body,
+        replay.status,
         replay.replayed ? { ...headers, 'Idempotency-Replayed': 'true' } : headers,
       );
     } catch (error) {
-      answerError(res, error, headers);
+      return answerError(error, headers);
     }
   }
 
@@ -471,7 +460,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
    * another body `VALIDATION_ERROR`. A failed first attempt frees the key.
    */
   private async idempotent(
-    req: Req,
+    req: RouteRequest<Req>,
     idempotencyKey: string,
     body: Record<string, unknown>,
     status: number,
@@ -479,20 +468,15 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   ): Promise<{ status: number; body: unknown; replayed: boolean }> {
     if (idempotencyKey.length > 255)
       throw new SeennError('VALIDATION_ERROR', 'Idempotency-Key must be at most 255 characters', { details: {} });
+    // The path below the bridge's mount (as Express's `req.url` gave it before the route table).
+    const path = req.path.slice(req.basePath.length);
     const scope = createHash('sha256')
-      .update(`${bearer(req) ?? ''}\n${req.method ?? ''}\n${requestUrl(req).pathname}\n${idempotencyKey}`)
+      .update(`${bearer(req.raw) ?? ''}\n${req.method}\n${path}\n${idempotencyKey}`)
       .digest('base64url');
-    const key = this.ctx.keys.idempotency(scope);
     const bodyHash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
-    const claimed = await this.ctx.redis.set(
-      key,
-      JSON.stringify({ pending: true, bodyHash }),
-      'EX',
-      WRITE_API_DEFAULTS.idempotencySeconds,
-      'NX',
-    );
-    if (claimed === null) {
-      const stored = JSON.parse((await this.ctx.redis.get(key)) ?? '{}') as Partial<StoredAnswer> & {
+    const ttlSeconds = WRITE_API_DEFAULTS.idempotencySeconds;
+    if (!(await this.idempotency.claim(scope, JSON.stringify({ pending: true, bodyHash }), ttlSeconds))) {
+      const stored = JSON.parse((await this.idempotency.read(scope)) ?? '{}') as Partial<StoredAnswer> & {
         pending?: boolean;
       };
       if (stored.bodyHash !== bodyHash)
@@ -508,10 +492,10 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     try {
       const job = await answer(body);
       const stored: StoredAnswer = { status, body: job, bodyHash };
-      await this.ctx.redis.set(key, JSON.stringify(stored), 'EX', WRITE_API_DEFAULTS.idempotencySeconds);
+      await this.idempotency.save(scope, JSON.stringify(stored), ttlSeconds);
       return { status, body: job, replayed: false };
     } catch (error) {
-      await this.ctx.redis.del(key);
+      await this.idempotency.release(scope);
       throw error;
     }
   }
@@ -520,23 +504,23 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
    * Throws 401 without valid credentials and 403 for an end-user token (which never writes); counts
    * the request against its credential's budget (429 beyond it). Returns the rate-limit headers.
    */
-  private async requireBackend(req: Req): Promise<Record<string, string | number>> {
-    const backend = await this.backendOf(req);
+  private async requireBackend(req: RouteRequest<Req>): Promise<AnswerHeaders> {
+    const backend = await this.backendOf(req.raw);
     if (backend !== null) return this.limiter === null ? {} : spendBudget(this.limiter, backend);
     // Valid end-user credentials are refused outright; anything else is not authenticated.
-    const principal = await this.users.authenticate(req, requestUrl(req), false).catch(() => null);
+    const principal = await this.users.authenticate(req.raw, req.query, false).catch(() => null);
     this.ctx.metrics.authFailure(principal === null ? 401 : 403);
     if (principal !== null)
       throw new SeennError('FORBIDDEN', 'end-user credentials cannot use the backend API; use a backend API key', {
         details: { reason: 'end-user-token' },
       });
     throw new SeennError('UNAUTHORIZED', 'a backend API key is required: `Authorization: Bearer <key>`', {
-      details: { reason: bearer(req) === null ? 'missing' : 'invalid' },
+      details: { reason: bearer(req.raw) === null ? 'missing' : 'invalid' },
     });
   }
 
   /** `POST /jobs` for one of Seenn's three shapes. */
-  private async create(raw: Record<string, unknown>): Promise<SeennJob> {
+  private async createJob(raw: Record<string, unknown>): Promise<SeennJob> {
     const body = parseOrThrow(CreateBodySchema, raw, 'job', 'VALIDATION_ERROR');
     const input: Record<string, unknown> = { userId: body.userId, jobType: body.jobType, title: body.title };
     for (const name of [
@@ -569,8 +553,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
   /** The statistics of one workflow, or `null` when it has no history. */
   private async etaStats(etaKey: string): Promise<EtaStats | null> {
     checkEtaKey(etaKey);
-    const key = runsKey(this.ctx.keys, undefined, etaKey);
-    const [samples, ttlMs] = await Promise.all([this.ctx.redis.lrange(key, 0, -1), this.ctx.redis.pttl(key)]);
+    const { samples, ttlMs } = await this.etaRuns.read(etaKey);
     const sorted = samples
       .map(Number)
       .filter(Number.isFinite)
@@ -596,6 +579,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
 
 /** What {@link answerCancel} needs. */
 export interface CancelRouteContext<Req extends IncomingMessage> {
+  /** The Seenn context `cancelJob` (`handles/`) takes, and the metrics auth failures are counted in. */
   ctx: SeennContext;
   jobs: RestJobReader;
   /** The bridge's end-user authenticator. */
@@ -612,38 +596,42 @@ export interface CancelRouteContext<Req extends IncomingMessage> {
 /**
  * `POST /jobs/:id/cancel` with `{ reason? }`: by the backend (any job) or by the job's owner with an
  * end-user token (anyone else's job answers 404, as every read does). Served by every bridge; backend
- * keys work only with `writeApi`.
+ * keys work only with `writeApi`. Never throws.
  */
 export async function answerCancel<Req extends IncomingMessage>(
   route: CancelRouteContext<Req>,
-  req: Req,
-  res: ServerResponse,
-  jobId: string,
-): Promise<void> {
-  let headers: Record<string, string | number> = {};
+  req: RouteRequest<Req>,
+): Promise<RouteAnswer> {
+  let headers: AnswerHeaders = {};
+  const jobId = idParam(req);
   try {
-    const backend = await route.backendOf(req);
+    const backend = await route.backendOf(req.raw);
     if (backend !== null) {
       if (route.backendLimiter !== null) headers = spendBudget(route.backendLimiter, backend);
     } else {
-      const principal = await route.users.authenticate(req, requestUrl(req), false);
+      const principal = await route.users.authenticate(req.raw, req.query, false);
       if (route.userLimiter !== null) headers = spendBudget(route.userLimiter, principal.userId);
       checkId(jobId);
       const job = await route.jobs.get(jobId);
       if (job === null || !canSee(principal, job)) throw jobNotFound(jobId);
     }
-    const body = await readJsonBody(req, route.maxBodyBytes);
+    const body = await readJsonBody(req.raw, route.maxBodyBytes);
     checkId(jobId);
-    sendJson(res, 200, await cancelJob(route.ctx, jobId, body), headers);
+    return jsonAnswer(await cancelJob(route.ctx, jobId, body), 200, headers);
   } catch (error) {
     route.ctx.metrics.authFailure(toSeennError(error).status);
-    answerError(res, error, headers);
+    return answerError(error, headers);
   }
 }
 
-/** Answers an error envelope with the rate-limit headers (a 429's own, with `Retry-After`, when over budget). */
-function answerError(res: ServerResponse, error: unknown, headers: Record<string, string | number>): void {
-  sendError(res, toSeennError(error), error instanceof RateLimitExceeded ? error.headers : headers);
+/** The error envelope with the rate-limit headers (a 429's own, with `Retry-After`, when over budget). */
+function answerError(error: unknown, headers: AnswerHeaders): RouteAnswer {
+  return bridgeErrorAnswer(toSeennError(error), error instanceof RateLimitExceeded ? error.headers : headers);
+}
+
+/** The `:id` of a route. */
+function idParam(req: RouteRequest<unknown>): string {
+  return req.params['id'] ?? '';
 }
 
 /** 404 for an id no job can have. */
@@ -655,9 +643,4 @@ function checkId(jobId: string): void {
 function checkEtaKey(etaKey: string): void {
   if (etaKey.length === 0 || etaKey.length > LIMITS.jobTypeChars || /[*?[\]\\]/.test(etaKey))
     throw new SeennError('NOT_FOUND', `no ETA statistics for ${etaKey}`, { details: { id: etaKey } });
-}
-
-/** Escapes Redis glob characters. */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
 }

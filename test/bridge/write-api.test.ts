@@ -462,7 +462,10 @@ describe('without writeApi', () => {
         headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ jobType: 'x', userId: 'a', title: 't' }),
       });
-      expect(response.status).toBe(404);
+      // `/jobs` is a read route there: POST is a method it does not answer.
+      expect(response.status).toBe(405);
+      expect(response.headers.get('allow')).toBe('GET, HEAD');
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('METHOD_NOT_ALLOWED');
       expect(() => plain.seenn.bridge({ writeApi: { apiKeys: ['eyJhbGciOiJIUzI1NiJ9.e30.sig-sig-sig-sig'] } })).toThrow(
         expect.objectContaining({ code: 'CONFIG_INVALID' }),
       );
