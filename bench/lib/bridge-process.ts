@@ -7,7 +7,8 @@
  * - `{ type: 'gc' }` → two full garbage collections, then `{ type: 'gc-done' }`;
  * - `{ type: 'heap-snapshot', path }` → a V8 heap snapshot written to `path`, then `{ type: 'heap-snapshot-done', path }`.
  * Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_SECRET, BENCH_BRIDGE_OPTIONS (JSON), BENCH_PORT; the parent's
- * BENCH_BRIDGE_NODE_ARGS adds Node flags to the bridge process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * BENCH_BRIDGE_NODE_ARGS adds Node flags to the bridge process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`);
+ * the parent's BENCH_ATTACH=1 serves the bridge's paths ahead of Express (`bridge.attach(server)`).
  * SIGTERM closes it; it also exits when its parent goes away (the IPC channel closes).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -79,6 +80,8 @@ async function serve(): Promise<void> {
   );
   app.use('/v1', router);
   const server = http.createServer(app);
+  // BENCH_ATTACH=1: the bridge's paths are served ahead of Express (`bridge.attach`, issue 15).
+  if (process.env['BENCH_ATTACH'] === '1') router.bridge.attach(server, { basePath: '/v1' });
   server.listen({ port: Number(process.env['BENCH_PORT'] ?? 0), host: '127.0.0.1', backlog: 4096 });
   await once(server, 'listening');
 

@@ -10,6 +10,7 @@ import { DescriptorSchema } from '../model/descriptor.js';
 import { isJobIdShape } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
 import type { AuthResult, ResolvedAuth } from './options.js';
+import { VerifiedTokenCache } from './token-cache.js';
 
 const HookResultSchema = z.object({
   userId: DescriptorSchema.shape.userId,
@@ -21,6 +22,8 @@ const HookResultSchema = z.object({
 export class Authenticator<Req extends IncomingMessage> {
   /** The secret's verify key, imported on first use. */
   private key: Promise<CryptoKey> | null = null;
+  /** Tokens verified already, until they expire (see `token-cache.ts`). */
+  private readonly verified = new VerifiedTokenCache();
 
   /**
    * @param auth - the resolved auth option
@@ -44,8 +47,12 @@ export class Authenticator<Req extends IncomingMessage> {
       throw new SeennError('UNAUTHORIZED', 'a token is required: `Authorization: Bearer <token>`', {
         details: { reason: 'missing' },
       });
+    const known = this.verified.get(token);
+    if (known !== null) return known;
     this.key ??= importVerifyKey(this.auth.secret);
-    return verifyToken(token, await this.key, this.appId, this.maxTokenAgeSeconds);
+    const principal = await verifyToken(token, await this.key, this.appId, this.maxTokenAgeSeconds);
+    this.verified.set(token, principal);
+    return principal;
   }
 }
 

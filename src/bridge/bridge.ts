@@ -9,7 +9,7 @@
  * A bridge process holds nothing but its open sockets: several processes behind one Redis serve the
  * same users interchangeably, and a client may reconnect to any of them with its cursor.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/tokens.js';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
@@ -130,6 +130,8 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
         ? ctx.store
         : new JobStore(this.streamReads, ctx.keys, ctx.options.retention, this.logger, ctx.metrics);
     this.routes = this.buildRoutes(options);
+    this.hasHooks =
+      this.options.auth.kind === 'hook' || (options.writeApi !== undefined && 'authenticate' in options.writeApi);
     this.services = {
       store: streamStore,
       output: ctx.output,
@@ -194,6 +196,60 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       const where = url === null ? '(malformed)' : loggableUrl(url.pathname, url.searchParams);
       writeAnswer(res, this.errorAnswer(where, error, headers));
     }
+  }
+
+  /** Whether an `authenticate` hook (the bridge's or `writeApi`'s) decides who a request is. */
+  private readonly hasHooks: boolean;
+
+  /**
+   * Serves the bridge's paths on `server` ahead of its other `request` listeners (your Express app):
+   * a request below `basePath` skips the app's routing and middleware (issue 15: Express was a sixth
+   * of a connect's CPU); any other request goes to the listeners the server had, as before. Call it
+   * once the server has its listener (`http.createServer(app)`), and mount the router in the app as
+   * usual (it still serves whatever reaches it). The app's middleware does not run for the bridge's
+   * paths: give CORS and other fixed headers in `headers`. Throws `CONFIG_INVALID` with an
+   * `authenticate` hook (the bridge's or `writeApi`'s): it would get Node's request without what the
+   * app's middleware adds. Returns a function that puts the server's listeners back.
+   *
+   * @example
+   * ```ts
+   * const router = seenn.bridge();
+   * app.use('/v1', router);
+   * const server = http.createServer(app);
+   * router.bridge.attach(server, { basePath: '/v1' });
+   * ```
+   */
+  attach(server: Server, options: { basePath: string; headers?: Readonly<Record<string, string>> }): () => void {
+    if (this.hasHooks)
+      throw new SeennError(
+        'CONFIG_INVALID',
+        'bridge.attach() serves requests before the app: it cannot be used with an `authenticate` hook',
+      );
+    const basePath = options.basePath.replace(/\/+$/, '');
+    if (!/^(\/[^/?#]+)*$/.test(basePath))
+      throw new SeennError('CONFIG_INVALID', 'attach(): `basePath` must be a path such as `/v1`', {
+        details: { basePath: options.basePath },
+      });
+    const headers = Object.entries(options.headers ?? {});
+    const others = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      const target = req.url ?? '/';
+      const rest = target.startsWith(basePath) ? target.slice(basePath.length) : null;
+      if (rest === null || !(rest === '' || rest.startsWith('/') || rest.startsWith('?'))) {
+        for (const other of others) other.call(server, req, res);
+        return;
+      }
+      for (const [name, value] of headers) res.setHeader(name, value);
+      // Without hooks, the bridge reads only Node's own request fields (method, url, headers, body):
+      // a plain `IncomingMessage` serves for the framework's request type.
+      void this.serve(req as Req, res, basePath, rest.startsWith('/') ? rest : `/${rest}`);
+    };
+    server.removeAllListeners('request');
+    server.on('request', listener);
+    return () => {
+      server.removeListener('request', listener);
+      for (const other of others) server.on('request', other);
+    };
   }
 
   /** The REST routes, in match order (`GET /sse` is served apart, by {@link serve}). */

@@ -128,8 +128,9 @@ export class SseSession implements HubListener {
   private nextBeatAtMs = Number.POSITIVE_INFINITY;
   private onClosed: Array<(reason: CloseReason) => void> | null = null;
   /**
-   * Whether the head may still be held back in the connection for `connected`, so both leave in one
-   * write; flushed by `connected`, by a close, or by the next tick of the ticker at the latest.
+   * Whether the head may still be held back in the connection, so that it, `connected` and the
+   * connect's job.sync or replay leave in one write; flushed once the connect has written them, when
+   * the socket must drain, by a close, or by the next tick of the ticker at the latest.
    */
   private holding = false;
   /** The queued jobs this stream watches for live positions (`null`: positions are off). */
@@ -246,6 +247,8 @@ export class SseSession implements HubListener {
         this.position = last ?? START;
       }
       await this.catchUp(recovered || !subscribedAtStart || this.resyncWhileStarting);
+      // The head, `connected` and the job.sync or replay that followed leave in one socket write.
+      this.uncork();
       this.output.start();
       logger.debug(
         { userId: this.userId, recovered, synced, filtered: this.request.filterJobId !== null },
@@ -362,8 +365,9 @@ export class SseSession implements HubListener {
   }
 
   /**
-   * Sends the response head (held back in the corked socket until `connected` follows it, at most one
-   * tick of the ticker, so both leave in one write); `false` when the client is gone.
+   * Sends the response head (held back until the connect's first events follow it — `connected` and
+   * its job.sync or replay — at most one tick of the ticker, so all leave in one write); `false` when
+   * the client is gone.
    */
   private sendHead(): boolean {
     if (!this.connection.open(STREAM_HEAD)) {
@@ -430,7 +434,6 @@ export class SseSession implements HubListener {
   private sayHello(frame: Frame): void {
     this.detach();
     this.write(frame);
-    this.uncork();
     // The idle clock and the heartbeats count from here: the stream is open for its client.
     this.lastJobEventAtMs = Date.now();
     this.nextBeatAtMs = this.lastJobEventAtMs + this.services.options.heartbeatMs;
@@ -446,6 +449,8 @@ export class SseSession implements HubListener {
     const { connection } = this;
     if (this.isClosed || connection.bufferedBytes <= this.services.options.maxBufferedBytes / 2)
       return Promise.resolve();
+    // Held-back bytes never drain: let them go first.
+    this.uncork();
     return new Promise((resolve) => {
       const stop = connection.onDrain(() => {
         clearTimeout(deadline);
