@@ -28,7 +28,8 @@ export class NodeSseConnection implements SseConnection {
   /** The socket while the head waits in it (corked) for {@link flush}. */
   private corked: Socket | null = null;
   private closeListener: (() => void) | null = null;
-  readonly remote: RemoteInfo;
+  /** The socket, for {@link remote} (read when asked: `remoteAddress` costs a system call). */
+  private readonly socket: Socket | null;
 
   /**
    * @param res - the response; the connection owns it from now on
@@ -40,11 +41,15 @@ export class NodeSseConnection implements SseConnection {
   ) {
     this.res = res;
     this.out = res;
-    this.remote = { address: res.socket?.remoteAddress, port: res.socket?.remotePort };
+    this.socket = res.socket;
     // The response's `close` is the one reliable disconnect signal (the request's `close` comes as
     // soon as a request body has been read, by any middleware).
     res.once('close', () => this.closed());
     res.on('error', ignoreSocketError);
+  }
+
+  get remote(): RemoteInfo {
+    return { address: this.socket?.remoteAddress, port: this.socket?.remotePort };
   }
 
   get writable(): boolean {
