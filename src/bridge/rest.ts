@@ -6,6 +6,7 @@ import type { Principal } from '../auth/tokens.js';
 import { PAGE_LIMIT, parseLimitQuery, type JobPage } from '../jobs-api.js';
 import { isJobIdShape } from '../model/ids.js';
 import type { ChildJobSummary, SeennJob } from '../model/job.js';
+import { childSummaryOf } from '../model/wire.js';
 import { canSee, jobNotFound } from './authenticate.js';
 import type { JobReader } from './sync.js';
 
@@ -83,21 +84,7 @@ export async function getChildren(
 
 /** A child row: a summary as it is, or the summary fields of a full child job. */
 function toSummary(child: ChildJobSummary | SeennJob): ChildJobSummary {
-  if ('childIndex' in child) return child;
-  const summary: ChildJobSummary = {
-    id: child.id,
-    childIndex: child.parent?.childIndex ?? 0,
-    title: child.title,
-    status: child.status,
-    progress: child.progress,
-    createdAt: child.createdAt,
-    updatedAt: child.updatedAt,
-  };
-  if (child.message !== undefined) summary.message = child.message;
-  if (child.result !== undefined) summary.result = child.result;
-  if (child.error !== undefined) summary.error = child.error;
-  if (child.completedAt !== undefined) summary.completedAt = child.completedAt;
-  return summary;
+  return 'childIndex' in child ? child : childSummaryOf(child);
 }
 
 function byChildIndex(a: ChildJobSummary, b: ChildJobSummary): number {
