@@ -63,10 +63,13 @@ async function main(): Promise<void> {
     await subscriber.subscribe(seenn.context.keys.liveChannel());
     subscriber.on('message', (_channel: string, text: string) => {
       const at = wallNow();
-      const parts = text.split('\n');
-      if (parts[2] !== 'job.completed') return;
-      const id = (JSON.parse(parts.slice(3).join('\n')) as { id: string }).id;
-      if (!completedSeen.has(id)) completedSeen.set(id, at);
+      // One message per commit: the user, then entry id, event name and payload of each event.
+      const lines = text.split('\n');
+      for (let i = 1; i + 2 < lines.length; i += 3) {
+        if (lines[i + 1] !== 'job.completed') continue;
+        const id = (JSON.parse(lines[i + 2] as string) as { id: string }).id;
+        if (!completedSeen.has(id)) completedSeen.set(id, at);
+      }
     });
     const publisher = await spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [SEENN_QUEUE] });
     const worker = await spawnOverheadWorker(redisServer.url, prefix);

@@ -66,9 +66,12 @@ function listen(redisUrl: string, channel: string): void {
   subscriber.on('message', (_channel: string, text: string) => {
     if (!recording) return;
     const receivedAt = wallNow();
-    const data = text.split('\n').slice(3).join('\n');
-    const sentAt = Number((JSON.parse(data) as { message?: string }).message);
-    if (Number.isFinite(sentAt)) publishLatenciesMs.push(receivedAt - sentAt);
+    // One message per commit: the user, then entry id, event name and payload of each event.
+    const lines = text.split('\n');
+    for (let i = 3; i < lines.length; i += 3) {
+      const sentAt = Number((JSON.parse(lines[i] as string) as { message?: string }).message);
+      if (Number.isFinite(sentAt)) publishLatenciesMs.push(receivedAt - sentAt);
+    }
   });
   void subscriber.subscribe(channel);
 }

@@ -20,7 +20,7 @@
  */
 import type { Cluster } from 'ioredis';
 import type { RedisConnection } from '../store/connection.js';
-import { liveFanout, type LiveFanout } from '../store/live-fanout.js';
+import { liveFanout, liveNotifications, type LiveFanout } from '../store/live-fanout.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { PositionEvent } from './live-positions.js';
@@ -293,6 +293,12 @@ export class LiveHub {
       this.fanOutput(message, listeners);
       return;
     }
+    // One message per commit: one or more events of the user, in order.
+    for (const notification of liveNotifications(message)) this.fanEvent(notification, listeners);
+  }
+
+  /** One job change (a single-event notification) to the sessions of its user. */
+  private fanEvent(message: string, listeners: ReadonlySet<HubListener>): void {
     const parsed = StreamEvent.fromNotification(message);
     if (parsed === null) {
       this.logger.warn({ bytes: message.length }, 'bridge hub: malformed live notification ignored');

@@ -33,3 +33,21 @@ function majorVersion(info: string): number {
   const match = /^redis_version:(\d+)/m.exec(info);
   return match === null ? 0 : Number(match[1]);
 }
+
+/**
+ * The single-event notifications a live message carries. The commit script publishes one message per
+ * commit: the user id, then entry id, event name and payload (single-line JSON) of each event it
+ * appended, all joined by newlines. A message of one event (`userId\nentryId\neventName\neventData`,
+ * the only form before messages carried several) comes back as it is; one of several as one such
+ * string per event, in order. Anything else (an output notification, a malformed message) also comes
+ * back as it is, for the caller's own parser to take or refuse.
+ */
+export function liveNotifications(message: string): string[] {
+  const lines = message.split('\n');
+  if (lines.length <= 4 || (lines.length - 1) % 3 !== 0) return [message];
+  const userId = lines[0] as string;
+  const single: string[] = [];
+  for (let i = 1; i < lines.length; i += 3)
+    single.push(`${userId}\n${lines[i] as string}\n${lines[i + 1] as string}\n${lines[i + 2] as string}`);
+  return single;
+}

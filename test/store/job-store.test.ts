@@ -4,6 +4,7 @@ import { createRecord } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
 import { SeennKeys, userTag } from '../../src/store/keys.js';
+import { liveNotifications } from '../../src/store/live-fanout.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -129,7 +130,7 @@ describe('JobStore', () => {
     expect(entries).toEqual([{ id: ids[0], event: 'job.started', data: JSON.stringify(created.job) }]);
   });
 
-  it('appends several events of one change in order, and publishes each', async () => {
+  it('appends several events of one change in order, and publishes them in one message', async () => {
     const subscriber = connect();
     const messages: string[] = [];
     await subscriber.subscribe(keys.liveChannel());
@@ -146,8 +147,13 @@ describe('JobStore', () => {
     const entries = await store.readStream('multi', '0-0', 10);
     expect(entries.map((entry) => entry.data)).toEqual(steps.map((step) => step.data));
     expect(result.status === 'ok' ? result.entryIds : []).toEqual(entries.map((entry) => entry.id));
-    await waitFor(() => messages.length === 3, { what: 'three live messages' });
-    expect(messages.map((message) => message.split('\n')[1])).toEqual(entries.map((entry) => entry.id));
+    await waitFor(() => messages.length === 1, { what: 'the live message' });
+    expect(messages[0]).toBe(
+      ['multi', ...entries.flatMap((entry) => [entry.id, 'job.progress', entry.data])].join('\n'),
+    );
+    expect(liveNotifications(messages[0] as string)).toEqual(
+      entries.map((entry) => `multi\n${entry.id}\njob.progress\n${entry.data}`),
+    );
     await subscriber.quit();
   });
 

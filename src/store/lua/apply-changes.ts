@@ -15,24 +15,27 @@ import { luaScript, type ScriptCall } from '../scripts.js';
  * ARGV[4]        replay stream and index TTL in ms
  * ARGV[5]        the TTLs in ms of the children indexes KEYS[3+n..], in order, joined by commas
  * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
- * then 10 ARGV per change:
+ * ARGV[7]        n, the number of changes
+ * then per change 9 ARGV and 2 per event (each change starts where the one before ends):
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
  *   record           the new record JSON, or '+' and the record's `x` JSON when the record's `job` is
  *                    the change's last event payload (the script joins them: the job is sent once)
  *   ttlMs            the snapshot's time to live
- *   eventNames       the SSE events to append, joined by newlines ('' = the change is not visible)
- *   eventData        their single-line JSON payloads, joined by newlines, in the same order
  *   indexScore       '' or a creation time to add the job to the user's index with (member = jobId)
  *   jobId            the job id (index member)
  *   childrenKey      '' or the KEYS position of the parent's children index this job belongs to
  *   childIndex       the job's 0-based index among its parent's children (its score there)
+ *   eventCount       the number of SSE events to append (0 = the change is not visible)
+ *   then eventCount pairs: the SSE event name and its single-line JSON payload, in order
  *
  * Answers: {'conflict'} when a snapshot's version moved (nothing written; read again and retry);
  * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
  * {'duplicate', jobId} when another job already holds that job's `childIndex` (nothing written);
  * {'ok', id1, id2, …} with the replay stream ids of the events appended, in order.
- * Publishes `userId\nentryId\neventName\neventData` on the channel (with ARGV[6]) for every event appended.
+ * Publishes ONE message per call (with ARGV[6]) when it appended events: `userId` and then, for each
+ * event in order, `entryId`, `eventName` and `eventData`, all joined by newlines (a message of one
+ * event is `userId\nentryId\neventName\neventData`; `store/live-fanout.ts` splits them).
  */
 export const applyChangesScript = luaScript(
   'applyChanges',
@@ -48,35 +51,39 @@ local function compareIds(a, b)
   if aseq ~= bseq then return aseq < bseq and -1 or 1 end
   return 0
 end
-local FIXED = 6
-local PER = 10
-local n = (#ARGV - FIXED) / PER
+local n = tonumber(ARGV[7])
+-- Where each change's arguments start (the one before the first of its 9).
+local bases = {}
+local at = 7
 for i = 1, n do
-  local base = FIXED + (i - 1) * PER
+  bases[i] = at
+  at = at + 9 + 2 * tonumber(ARGV[at + 9])
+end
+for i = 1, n do
+  local base = bases[i]
   local current = redis.call('HMGET', KEYS[2 + i], 'v', 's')
   if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
   local src = ARGV[base + 2]
   if src ~= '' and current[2] and compareIds(current[2], src) >= 0 then return {'stale'} end
-  if ARGV[base + 9] ~= '' then
-    local holders = redis.call('ZRANGEBYSCORE', KEYS[tonumber(ARGV[base + 9])], ARGV[base + 10], ARGV[base + 10])
+  if ARGV[base + 7] ~= '' then
+    local holders = redis.call('ZRANGEBYSCORE', KEYS[tonumber(ARGV[base + 7])], ARGV[base + 8], ARGV[base + 8])
     for _, holder in ipairs(holders) do
-      if holder ~= ARGV[base + 8] then return {'duplicate', ARGV[base + 8]} end
+      if holder ~= ARGV[base + 6] then return {'duplicate', ARGV[base + 6]} end
     end
   end
 end
 local answer = {'ok'}
+-- The live message: the user, then id, name and payload of each event appended.
+local message = {ARGV[2]}
+local publish = ARGV[1] ~= ''
 for i = 1, n do
   local key = KEYS[2 + i]
-  local base = FIXED + (i - 1) * PER
+  local base = bases[i]
+  local events = tonumber(ARGV[base + 9])
   local version = tonumber(ARGV[base + 1]) + 1
-  -- One or more events, names and payloads each joined by newlines (JSON never holds a raw one).
-  local payloads = {}
-  if ARGV[base + 5] ~= '' then
-    for data in string.gmatch(ARGV[base + 6], '[^\\n]+') do payloads[#payloads + 1] = data end
-  end
   local record = ARGV[base + 3]
   if string.byte(record, 1) == 43 then
-    record = '{"job":' .. payloads[#payloads] .. ',"x":' .. string.sub(record, 2) .. '}'
+    record = '{"job":' .. ARGV[base + 9 + 2 * events] .. ',"x":' .. string.sub(record, 2) .. '}'
   end
   if ARGV[base + 2] ~= '' then
     redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', record)
@@ -84,27 +91,30 @@ for i = 1, n do
     redis.call('HSET', key, 'v', version, 'r', record)
   end
   redis.call('PEXPIRE', key, ARGV[base + 4])
-  if ARGV[base + 7] ~= '' then
-    redis.call('ZADD', KEYS[2], ARGV[base + 7], ARGV[base + 8])
+  if ARGV[base + 5] ~= '' then
+    redis.call('ZADD', KEYS[2], ARGV[base + 5], ARGV[base + 6])
     redis.call('PEXPIRE', KEYS[2], ARGV[4])
   end
-  if ARGV[base + 9] ~= '' then
-    redis.call('ZADD', KEYS[tonumber(ARGV[base + 9])], ARGV[base + 10], ARGV[base + 8])
+  if ARGV[base + 7] ~= '' then
+    redis.call('ZADD', KEYS[tonumber(ARGV[base + 7])], ARGV[base + 8], ARGV[base + 6])
   end
-  if ARGV[base + 5] ~= '' then
-    local k = 0
-    for event in string.gmatch(ARGV[base + 5], '[^\\n]+') do
-      k = k + 1
-      local data = payloads[k]
-      local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
-      answer[#answer + 1] = id
-      if ARGV[1] ~= '' then
-        redis.call(ARGV[6], ARGV[1], ARGV[2] .. '\\n' .. id .. '\\n' .. event .. '\\n' .. data)
-      end
+  for k = 1, events do
+    local event = ARGV[base + 8 + 2 * k]
+    local data = ARGV[base + 9 + 2 * k]
+    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
+    answer[#answer + 1] = id
+    if publish then
+      local m = #message
+      message[m + 1] = id
+      message[m + 2] = event
+      message[m + 3] = data
     end
   end
 end
-if #answer > 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+if #answer > 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  if publish then redis.call(ARGV[6], ARGV[1], table.concat(message, '\\n')) end
+end
 local c = 2 + n
 for ttl in string.gmatch(ARGV[5], '[^,]+') do
   c = c + 1
@@ -152,7 +162,7 @@ export interface ApplyChangesArgs {
   replayTtlMs: number;
   /** ARGV[6]. */
   publishCommand: 'PUBLISH' | 'SPUBLISH';
-  /** KEYS[3..2+n] and 10 ARGV each. */
+  /** KEYS[3..2+n] and 9 ARGV each, plus 2 per event. */
   changes: readonly ApplyChange[];
   /** KEYS[3+n..] and ARGV[5]: the children indexes the changes name, and those of parents this commit writes, each with its TTL in ms. */
   childrenIndexes: readonly { key: string; ttlMs: number }[];
@@ -171,6 +181,7 @@ export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
     a.replayTtlMs,
     a.childrenIndexes.map(({ ttlMs }) => ttlMs).join(','),
     a.publishCommand,
+    n,
   ];
   for (const change of a.changes) {
     keys.push(change.snapshot);
@@ -186,13 +197,13 @@ export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
       change.src ?? '',
       change.record,
       change.ttlMs,
-      change.events.map((event) => event.name).join('\n'),
-      change.events.map((event) => event.data).join('\n'),
       change.indexScore ?? '',
       change.jobId,
       childrenKey,
       change.child?.childIndex ?? '',
+      change.events.length,
     );
+    for (const event of change.events) args.push(event.name, event.data);
   }
   for (const { key } of a.childrenIndexes) keys.push(key);
   return { script: applyChangesScript, keys, args };
