@@ -45,11 +45,12 @@ function idAtLeast(id: string, target: string): boolean {
   return ms > targetMs || (ms === targetMs && seq >= targetSeq);
 }
 
-/** `INFO commandstats` as command → calls. */
-async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+/** `INFO commandstats` as command → calls and total µs of Redis time. */
+async function commandCalls(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
   const text = await redis.info('commandstats');
-  const calls = new Map<string, number>();
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1] as string, Number(match[2]));
+  const calls = new Map<string, { calls: number; usec: number }>();
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    calls.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
   return calls;
 }
 
@@ -78,6 +79,8 @@ interface RunResult {
   publisherCpuUsPerEvent: number;
   redisCpuUsPerEvent: number;
   commandCallsPerJob: Record<string, number>;
+  /** Redis time per job by command (µs, `INFO commandstats`; a script's own commands count in it and again on their own). */
+  commandUsPerJob: Record<string, number>;
   resyncs: number;
   errors: number;
   loadAverage1m: number;
@@ -189,9 +192,14 @@ async function main(): Promise<void> {
       const redisCpu = (await redisCpuMs(redis)) - redisBefore;
       const callsAfter = await commandCalls(redis);
       const perJob: Record<string, number> = {};
-      for (const [name, calls] of callsAfter) {
-        const delta = calls - (callsBefore.get(name) ?? 0);
-        if (delta >= JOBS / 10 && name !== 'info' && name !== 'get') perJob[name] = round(delta / JOBS, 2);
+      const usPerJob: Record<string, number> = {};
+      for (const [name, { calls, usec }] of callsAfter) {
+        const before = callsBefore.get(name) ?? { calls: 0, usec: 0 };
+        const delta = calls - before.calls;
+        if (delta >= JOBS / 10 && name !== 'info' && name !== 'get') {
+          perJob[name] = round(delta / JOBS, 2);
+          usPerJob[name] = round((usec - before.usec) / JOBS, 1);
+        }
       }
       // Every job must show completed: a fast wrong answer is no answer.
       const sample = await seenn.jobs.list('user-0', { limit: 100 });
@@ -206,6 +214,7 @@ async function main(): Promise<void> {
         publisherCpuUsPerEvent: round((publisherCpu * 1000) / sourceEvents, 1),
         redisCpuUsPerEvent: round((redisCpu * 1000) / sourceEvents, 1),
         commandCallsPerJob: perJob,
+        commandUsPerJob: usPerJob,
         resyncs: started.reduce((sum, p) => sum + p.counters.resyncs, 0),
         errors: started.reduce((sum, p) => sum + p.counters.errors, 0),
         loadAverage1m: loadAverage()[0],
@@ -231,6 +240,7 @@ async function main(): Promise<void> {
       ),
     );
     console.log('Redis calls per job (last run):', runs[runs.length - 1]?.commandCallsPerJob);
+    console.log('Redis µs per job by command (last run):', runs[runs.length - 1]?.commandUsPerJob);
     const path = await writeResult('catch-up', {
       scenario: 'catch-up',
       quick,

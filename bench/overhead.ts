@@ -1,6 +1,6 @@
 /**
  * Overhead: jobs/s of the same BullMQ processor — four progress updates per job, awaited, no other
- * work — in three arms, run in ALTERNATING rounds (bare, wrapped, wrapped-t0, bare, …) with the same
+ * work — in five arms, run in ALTERNATING rounds (bare, wrapped, wrapped-t0, alone, alone-t0, bare, …) with the same
  * job count and worker concurrency, after one small warm-up round of each:
  * - `bare`: `job.updateProgress(pct)`, jobs from plain `queue.addBulk`, nothing else running;
  * - `wrapped`: `seenn.processor` + `job.setProgress(pct)` with the DEFAULT throttle (100 ms), jobs
@@ -8,6 +8,8 @@
  * - `wrapped-t0`: the same with `progressThrottleMs: 0`, which separates the wrapper's and the
  *   publisher's cost from the throttle (an awaited `setProgress` inside the throttle window resolves
  *   only when the window's write is done, so a job that awaits four quick updates takes ≥ 300 ms).
+ * - `alone` / `alone-t0`: the wrapped processor (default throttle / throttle 0) on a queue no publisher
+ *   reads — the worker side alone, as when the publisher runs on another machine (issue 10, item 3).
  * Only processing is timed: each round fills its queue first (and, wrapped, waits until the
  * publisher has caught up with the fill), then starts the worker and stops the clock at the last
  * job's `completed`. Reported per round, with medians and the ratios to bare.
@@ -45,9 +47,17 @@ const WARMUP_JOBS = Math.max(200, Math.round(JOBS / 5));
 const USERS = 100;
 const BARE_QUEUE = 'ovh-bare';
 const SEENN_QUEUE = 'ovh-seenn';
+/** The `alone` arms' queue: no publisher reads it (the wrapped processor's own cost, publisher elsewhere). */
+const ALONE_QUEUE = 'ovh-alone';
 const LAG_TIMEOUT_MS = 180_000;
-const ARMS: readonly OverheadArm[] = ['bare', 'wrapped', 'wrapped-t0'];
+const ARMS: readonly OverheadArm[] = ['bare', 'wrapped', 'wrapped-t0', 'alone', 'alone-t0'];
 type Arm = OverheadArm;
+
+/** The queue an arm's jobs go to. */
+function queueOf(arm: Arm): string {
+  if (arm === 'bare') return BARE_QUEUE;
+  return arm.startsWith('alone') ? ALONE_QUEUE : SEENN_QUEUE;
+}
 
 /** Ids in `ms-seq` form, compared numerically. */
 function idAtLeast(id: string, target: string): boolean {
@@ -96,10 +106,13 @@ async function main(): Promise<void> {
     await subscriber.subscribe(seenn.context.keys.liveChannel());
     subscriber.on('message', (_channel: string, text: string) => {
       const at = wallNow();
-      const parts = text.split('\n');
-      if (parts[2] !== 'job.completed') return;
-      const id = (JSON.parse(parts.slice(3).join('\n')) as { id: string }).id;
-      if (watching.has(id) && !completedSeen.has(id)) completedSeen.set(id, at);
+      // One message per commit: the user, then entry id, event name and payload of each event.
+      const lines = text.split('\n');
+      for (let i = 1; i + 2 < lines.length; i += 3) {
+        if (lines[i + 1] !== 'job.completed') continue;
+        const id = (JSON.parse(lines[i + 2] as string) as { id: string }).id;
+        if (watching.has(id) && !completedSeen.has(id)) completedSeen.set(id, at);
+      }
     });
     publisher = await spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [SEENN_QUEUE] });
     const worker = await spawnOverheadWorker(redisServer.url, prefix);
@@ -136,7 +149,7 @@ async function main(): Promise<void> {
           while (next < jobs) {
             const i = next++;
             const job = await seenn.jobs.start({
-              queue: SEENN_QUEUE,
+              queue: arm.startsWith('alone') ? ALONE_QUEUE : SEENN_QUEUE,
               userId: `user-${i % USERS}`,
               jobType: 'bench',
               title: `Job ${i}`,
@@ -146,7 +159,7 @@ async function main(): Promise<void> {
           }
         }),
       );
-      await publisherCaughtUp();
+      if (!arm.startsWith('alone')) await publisherCaughtUp();
       return ids;
     };
 
@@ -159,13 +172,13 @@ async function main(): Promise<void> {
       const publisherCpuBefore = processCpuMs(publisher?.pid ?? 0) ?? 0;
       const done = await request<OverheadRound>(
         worker,
-        { type: 'run', arm, queue: arm === 'bare' ? BARE_QUEUE : SEENN_QUEUE, jobs, concurrency: CONCURRENCY },
+        { type: 'run', arm, queue: queueOf(arm), jobs, concurrency: CONCURRENCY },
         'done',
         LAG_TIMEOUT_MS,
       );
       const seconds = (done.lastCompletedAt - done.startedAt) / 1000;
       let publisherLag: RoundResult['publisherLag'];
-      if (arm !== 'bare') {
+      if (arm === 'wrapped' || arm === 'wrapped-t0') {
         const deadline = Date.now() + LAG_TIMEOUT_MS;
         while (completedSeen.size < jobs && Date.now() < deadline) await delay(5);
         const completedAt = new Map(done.completedAt);
@@ -191,7 +204,7 @@ async function main(): Promise<void> {
         scriptCallsPerJob: round(scripts / jobs, 2),
         workerCpuMsPerJob: round(done.cpuUs / 1000 / jobs, 4),
         redisCpuMsPerJob: round(redisCpu / jobs, 4),
-        ...(arm === 'bare' ? {} : { publisherCpuMsPerJob: round(publisherCpu / jobs, 4) }),
+        ...(arm === 'wrapped' || arm === 'wrapped-t0' ? { publisherCpuMsPerJob: round(publisherCpu / jobs, 4) } : {}),
         ...(publisherLag === undefined ? {} : { publisherLag }),
         loadAverage1m: loadAverage()[0],
       };
@@ -216,11 +229,15 @@ async function main(): Promise<void> {
     const bare = rounds.filter((r) => r.arm === 'bare');
     const wrapped = rounds.filter((r) => r.arm === 'wrapped');
     const unthrottled = rounds.filter((r) => r.arm === 'wrapped-t0');
+    const alone = rounds.filter((r) => r.arm === 'alone');
+    const aloneUnthrottled = rounds.filter((r) => r.arm === 'alone-t0');
     const medianOf = (list: RoundResult[], pick: (r: RoundResult) => number) => round(median(list.map(pick)), 2);
     const bareMedian = medianOf(bare, (r) => r.jobsPerSecond);
     const wrappedMedian = medianOf(wrapped, (r) => r.jobsPerSecond);
     const visibleMedian = medianOf(wrapped, (r) => r.publisherLag?.visibleJobsPerSecond ?? Number.NaN);
     const unthrottledMedian = medianOf(unthrottled, (r) => r.jobsPerSecond);
+    const aloneMedian = medianOf(alone, (r) => r.jobsPerSecond);
+    const aloneUnthrottledMedian = medianOf(aloneUnthrottled, (r) => r.jobsPerSecond);
     const summary = {
       bareJobsPerSecondMedian: bareMedian,
       wrappedJobsPerSecondMedian: wrappedMedian,
@@ -229,6 +246,15 @@ async function main(): Promise<void> {
       ratioVisibleToBare: round(visibleMedian / bareMedian, 3),
       wrappedThrottle0JobsPerSecondMedian: unthrottledMedian,
       ratioWrappedThrottle0ToBare: round(unthrottledMedian / bareMedian, 3),
+      aloneJobsPerSecondMedian: aloneMedian,
+      ratioAloneToBare: round(aloneMedian / bareMedian, 3),
+      aloneThrottle0JobsPerSecondMedian: aloneUnthrottledMedian,
+      ratioAloneThrottle0ToBare: round(aloneUnthrottledMedian / bareMedian, 3),
+      workerCpuMsPerJobMedian: {
+        bare: medianOf(bare, (r) => r.workerCpuMsPerJob),
+        alone: medianOf(alone, (r) => r.workerCpuMsPerJob),
+        aloneThrottle0: medianOf(aloneUnthrottled, (r) => r.workerCpuMsPerJob),
+      },
       publisherLagLastJobMsMedianThrottle0: medianOf(unthrottled, (r) => r.publisherLag?.lastJobMs ?? Number.NaN),
       publisherLagLastJobMsMedian: medianOf(wrapped, (r) => r.publisherLag?.lastJobMs ?? Number.NaN),
       publisherLagPerJobP50MsMedian: medianOf(wrapped, (r) => r.publisherLag?.perJobMs.p50 ?? Number.NaN),
@@ -286,7 +312,9 @@ async function main(): Promise<void> {
     console.log(
       `median jobs/s: bare ${bareMedian}, wrapped ${wrappedMedian} → ratio ${summary.ratioWrappedToBare}; ` +
         `visible (until Seenn shows completed) ${visibleMedian} → ${summary.ratioVisibleToBare}; publisher lag after the last job ${summary.publisherLagLastJobMsMedian} ms (median of rounds); ` +
-        `wrapped with progressThrottleMs 0: ${unthrottledMedian} → ratio ${summary.ratioWrappedThrottle0ToBare}`,
+        `wrapped with progressThrottleMs 0: ${unthrottledMedian} → ratio ${summary.ratioWrappedThrottle0ToBare}; ` +
+        `wrapped alone (no publisher on the box's queue): ${aloneMedian} → ${summary.ratioAloneToBare}, with throttle 0 ${aloneUnthrottledMedian} → ${summary.ratioAloneThrottle0ToBare}; ` +
+        `worker CPU ms/job bare ${summary.workerCpuMsPerJobMedian.bare}, alone ${summary.workerCpuMsPerJobMedian.alone}, alone-t0 ${summary.workerCpuMsPerJobMedian.aloneThrottle0}`,
     );
     const path = await writeResult('overhead', result);
     console.log(`wrote ${path}`);

@@ -12,8 +12,11 @@ import { Redis } from 'ioredis';
 import { Seenn } from '../../src/seenn.js';
 import { forkTs, nextMessage } from './processes.js';
 
-/** The arms of the overhead benchmark; `wrapped-t0` is the wrapper with `progressThrottleMs: 0`. */
-export type OverheadArm = 'bare' | 'wrapped' | 'wrapped-t0';
+/**
+ * The arms of the overhead benchmark; `-t0` is the wrapper with `progressThrottleMs: 0`; `alone` the
+ * wrapper on a queue no publisher reads (the publisher runs elsewhere).
+ */
+export type OverheadArm = 'bare' | 'wrapped' | 'wrapped-t0' | 'alone' | 'alone-t0';
 
 /** Progress updates per job, the same in every arm. */
 export const UPDATES_PER_JOB = 4;
@@ -72,7 +75,7 @@ async function serve(): Promise<void> {
     const counter = { writes: 0 };
     const wrapped = seenn.processor(
       async (job) => work((progress) => job.setProgress(progress)),
-      arm === 'wrapped-t0' ? { progressThrottleMs: 0 } : {},
+      arm.endsWith('-t0') ? { progressThrottleMs: 0 } : {},
     );
     const processor =
       arm === 'bare'
