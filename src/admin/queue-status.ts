@@ -5,7 +5,7 @@
  */
 import type { SeennContext } from '../context.js';
 import { compareStreamIds, streamIdTime } from '../model/source-event.js';
-import { readPartitionLeases } from '../publisher/lease.js';
+import { readPartitionLeases } from '../store/partitions.js';
 import { PUBLISHER_DEFAULTS } from '../publisher/options.js';
 import { countStreamEntriesAfter, readStreamFacts, type StreamFacts } from '../store/events-stream-reads.js';
 

@@ -43,20 +43,24 @@ export interface JobOrigin {
 const ULID_SHAPE = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const CACHE_LIMIT = 20_000;
 
+/** What a {@link JobResolver} works with. */
+export type JobResolverDeps = Pick<SeennContext, 'store' | 'queue' | 'keys'>;
+
 /** Resolves BullMQ job ids of one queue to tracked Seenn jobs. */
 export class JobResolver {
   private readonly cache = new Map<string, TrackedJob | null>();
   private readonly others = new Map<string, TrackedJob | null>();
 
   /**
-   * @param ctx - the Seenn context
+   * @param ctx - what resolving needs: the store (owners, the descriptor secret), BullMQ queues and
+   *   the keys (a `SeennContext` will do)
    * @param queueName - the queue whose jobs this resolves
    * @param describe - the app's describe function, if any
    * @param onDescribeError - told when `describe` throws or returns an invalid descriptor, when job
    *   data holds a descriptor that is not sealed for this job, and when a job's id belongs to another user
    */
   constructor(
-    private readonly ctx: SeennContext,
+    private readonly ctx: JobResolverDeps,
     private readonly queueName: string,
     private readonly describe: DescribeFn | null,
     private readonly onDescribeError: (error: unknown, bullId: string) => void,

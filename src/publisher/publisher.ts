@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SeennContext } from '../context.js';
-import { isCluster } from '../store/connection.js';
+import { autoPipelinedConnection } from '../store/connection.js';
 import { resolvePublisherOptions, type PublisherOptions, type ResolvedPublisherOptions } from './options.js';
 import { QueueReader, type ParkedJob, type ResyncInfo } from './queue-reader.js';
 
@@ -95,8 +95,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
  * commands by their first argument rather than their keys, the Seenn connection itself.
  */
 function publisherContext(ctx: SeennContext): SeennContext {
-  if (isCluster(ctx.redis)) return ctx;
-  const connection = ctx.redis.duplicate({ enableAutoPipelining: true });
+  const connection = autoPipelinedConnection(ctx.redis);
+  if (connection === null) return ctx;
   connection.on('error', (error: Error) => ctx.logger.warn({ err: error }, 'publisher redis connection error'));
   return new SeennContext(connection, true, ctx.options, ctx.logger);
 }

@@ -14,6 +14,10 @@
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { addCompletions, addEtaScoring, type Completion } from '../position/index.js';
+import { queueBookkeeping } from '../store/queue-io.js';
+
+/** What {@link QueueEffects} writes with. */
+export type QueueEffectsDeps = Pick<SeennContext, 'redis' | 'keys' | 'history'>;
 
 /** The side effects of one queue's commits, waiting to be written. */
 export class QueueEffects {
@@ -21,8 +25,13 @@ export class QueueEffects {
   private live = new Map<string, boolean>();
   private completions: Completion[] = [];
 
+  /**
+   * @param ctx - what the writes need: the connection, the keys and the history options (a
+   *   `SeennContext` will do)
+   * @param queueName - the queue whose commits these are
+   */
   constructor(
-    private readonly ctx: SeennContext,
+    private readonly ctx: QueueEffectsDeps,
     readonly queueName: string,
   ) {}
 
@@ -49,13 +58,10 @@ export class QueueEffects {
     const completions = this.completions;
     this.live = new Map();
     this.completions = [];
-    const key = this.ctx.keys.liveJobs(this.queueName);
     const added: string[] = [];
     const removed: string[] = [];
     for (const [jobId, unfinished] of live) (unfinished ? added : removed).push(jobId);
-    const pipeline = this.ctx.redis.pipeline();
-    if (added.length > 0) pipeline.sadd(key, ...added);
-    if (removed.length > 0) pipeline.srem(key, ...removed);
+    const pipeline = queueBookkeeping(this.ctx.redis, this.ctx.keys, this.queueName, { added, removed });
     addCompletions(pipeline, this.ctx.keys, this.queueName, completions, this.ctx.history);
     const scored: { jobId: string; finishedAtMs: number; failed: boolean }[] = [];
     for (const { jobId, finishedAtMs, failed } of completions)

@@ -21,11 +21,19 @@ import {
   readCheckpoints,
   syncLeases,
   type LeaseMode,
-} from './lease.js';
+} from '../store/partitions.js';
 import type { ResolvedPublisherOptions } from './options.js';
 import { parseQueueEvent, type QueueEvent } from './parse-event.js';
 import { compareStreamIds, streamIdTime } from '../model/source-event.js';
 import { resyncQueue, runLimited } from './resync.js';
+import {
+  bullAttemptFacts,
+  eventsStreamFacts,
+  readEventsAfter,
+  recordParkedJob,
+  redisAnswers,
+  type EventsStreamEntry,
+} from '../store/queue-io.js';
 
 /** What a reader tells its publisher. */
 export interface QueueReaderHooks {
@@ -227,27 +235,22 @@ export class QueueReader {
     const { redis, keys } = this.ctx;
     const blocking = this.blocking;
     if (blocking === undefined) return;
-    if (blocking.status === 'end') await blocking.connect();
-    const streamKey = keys.bullEvents(this.queueName);
     const checkpoints = await readCheckpoints(redis, keys, this.queueName, partitions);
     const heldSet = new Set(held);
     const from = held
       .map((partition) => checkpoints[partition] ?? '0-0')
       .reduce((a, b) => (compareStreamIds(a, b) <= 0 ? a : b));
-    // The XRANGE runs right after the XREAD answers: if the checkpoint's own entry still exists then,
-    // nothing after it can have been trimmed before we read it.
-    const replies = await blocking
-      .pipeline()
-      .xread('COUNT', this.options.batchSize, 'BLOCK', this.options.blockMs, 'STREAMS', streamKey, from)
-      .xrange(streamKey, from, from)
-      .exec();
+    const { entries, fromExists } = await readEventsAfter(
+      blocking,
+      keys,
+      this.queueName,
+      from,
+      this.options.batchSize,
+      this.options.blockMs,
+    );
     if (!this.running) return;
-    const [[readError, read], [rangeError, range]] = replies as [[Error | null, unknown], [Error | null, unknown]];
-    if (readError) throw readError;
-    if (rangeError) throw rangeError;
-    const entries = ((read as [string, [string, string[]][]][] | null)?.[0]?.[1] ?? []) as [string, string[]][];
     if (entries.length === 0) return;
-    if (from !== '0-0' && (range as unknown[]).length === 0) {
+    if (from !== '0-0' && !fromExists) {
       await this.resync(from, held, (bullId) => heldSet.has(partitionOf(bullId, partitions)));
       return;
     }
@@ -261,7 +264,7 @@ export class QueueReader {
     const effects = new QueueEffects(this.ctx, this.queueName);
     await this.applyBatch(mine, effects);
     await effects.flush();
-    const lastId = (entries[entries.length - 1] as [string, string[]])[0];
+    const lastId = (entries[entries.length - 1] as EventsStreamEntry)[0];
     await advanceCheckpoints(redis, keys, this.queueName, partitions, this.owner, lastId, held);
     const byEvent: Record<string, number> = {};
     for (const { event } of mine) byEvent[event.kind] = (byEvent[event.kind] ?? 0) + 1;
@@ -271,18 +274,13 @@ export class QueueReader {
   /** Re-syncs the jobs of the `held` partitions (those `owns` accepts) after a trimmed gap at `from`. */
   private async resync(from: string, held: readonly number[], owns: (bullId: string) => boolean): Promise<void> {
     const { redis, keys } = this.ctx;
-    const streamKey = keys.bullEvents(this.queueName);
-    const [maxLen, oldest] = await Promise.all([
-      redis.hget(keys.bull(this.queueName).meta, 'opts.maxLenEvents'),
-      redis.xrange(streamKey, '-', '+', 'COUNT', 1),
-    ]);
+    const { maxLenEvents, oldestId } = await eventsStreamFacts(redis, keys, this.queueName);
     const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, from, this.options.concurrency, owns);
     await advanceCheckpoints(redis, keys, this.queueName, this.partitions as number, this.owner, resumeId, held);
-    const oldestId = oldest[0]?.[0];
     const info: ResyncInfo = {
       fromId: from,
       resumeId,
-      maxLenEvents: maxLen === null || !Number.isFinite(Number(maxLen)) ? null : Number(maxLen),
+      maxLenEvents,
       trimmedSpanMs: oldestId === undefined ? 0 : Math.max(0, streamIdTime(oldestId) - streamIdTime(from)),
     };
     this.log.warn({ ...info, partitions: held }, 'events were trimmed before they were read; re-synced from BullMQ');
@@ -372,7 +370,7 @@ export class QueueReader {
           continue;
         }
         // An outage is not the job's fault: the loop retries the whole read from the checkpoint.
-        await this.ctx.redis.ping().catch(() => {
+        await redisAnswers(this.ctx.redis).catch(() => {
           throw error;
         });
         await this.park(bullId, events, error);
@@ -390,7 +388,7 @@ export class QueueReader {
       error: error instanceof Error ? error.message : String(error),
       atMs: Date.now(),
     };
-    await this.ctx.redis.hset(this.ctx.keys.parkedJobs(this.queueName), bullId, JSON.stringify(info));
+    await recordParkedJob(this.ctx.redis, this.ctx.keys, this.queueName, bullId, JSON.stringify(info));
     if (this.parked.size >= 10_000) this.parked.clear();
     this.parked.add(bullId);
     this.log.error(
@@ -402,19 +400,10 @@ export class QueueReader {
 
   /** Adds BullMQ's attempt counts and whether it failed before to a `delayed` event (a retry backoff or a step job's delay?). */
   private async withAttemptsMade(bullId: string, event: SourceEvent & { kind: 'delayed' }): Promise<SourceEvent> {
-    const [made, started, failedReason] = await this.ctx.redis.hmget(
-      this.ctx.keys.bullJob(this.queueName, bullId),
-      'atm',
-      'ats',
-      'failedReason',
-    );
-    if (made === null) return event;
-    const enriched: SourceEvent = {
-      ...event,
-      attemptsMade: Number(made),
-      failedBefore: failedReason !== null && failedReason !== '',
-    };
-    if (started !== null) enriched.attemptsStarted = Number(started);
+    const facts = await bullAttemptFacts(this.ctx.redis, this.ctx.keys, this.queueName, bullId);
+    if (facts === null) return event;
+    const enriched: SourceEvent = { ...event, attemptsMade: facts.attemptsMade, failedBefore: facts.failedBefore };
+    if (facts.attemptsStarted !== undefined) enriched.attemptsStarted = facts.attemptsStarted;
     return enriched;
   }
 

@@ -11,6 +11,7 @@ import type { JobRecord } from '../model/record.js';
 import { streamIdTime, type SourceEvent } from '../model/source-event.js';
 import { applySourceEvent } from './apply-event.js';
 import type { JobResolver } from './job-resolver.js';
+import { bullQueueMembers, forgetUnfinishedJob, newestEventId, unfinishedJobs } from '../store/queue-io.js';
 
 type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'completed' | 'failed';
 
@@ -27,40 +28,28 @@ export async function resyncQueue(
   concurrency: number,
   owns: (bullId: string) => boolean,
 ): Promise<string> {
-  const { redis } = ctx;
-  const bull = ctx.keys.bull(queueName);
-  const newest = await redis.xrevrange(bull.events, '+', '-', 'COUNT', 1);
-  const resumeId = newest[0]?.[0] ?? checkpointId;
+  const { redis, keys } = ctx;
+  const resumeId = (await newestEventId(redis, keys, queueName)) ?? checkpointId;
   const sinceMs = streamIdTime(checkpointId);
 
   const hints = new Map<string, StateHint>();
-  const [wait, prioritized, delayed, active, children, completed, failed] = (await redis
-    .pipeline()
-    .lrange(bull.wait, 0, -1)
-    .zrange(bull.prioritized, 0, -1)
-    .zrange(bull.delayed, 0, -1)
-    .lrange(bull.active, 0, -1)
-    .zrange(bull.waitingChildren, 0, -1)
-    .zrangebyscore(bull.completed, sinceMs, '+inf')
-    .zrangebyscore(bull.failed, sinceMs, '+inf')
-    .exec()
-    .then((replies) => (replies ?? []).map(([error, value]) => (error ? [] : (value as string[]))))) as string[][];
-  for (const id of [...(wait ?? []), ...(prioritized ?? [])]) hints.set(id, 'waiting');
-  for (const id of delayed ?? []) hints.set(id, 'delayed');
-  for (const id of children ?? []) hints.set(id, 'waiting-children');
-  for (const id of active ?? []) hints.set(id, 'active');
-  for (const id of completed ?? []) hints.set(id, 'completed');
-  for (const id of failed ?? []) hints.set(id, 'failed');
+  const lists = await bullQueueMembers(redis, keys, queueName, sinceMs);
+  for (const id of lists.waiting) hints.set(id, 'waiting');
+  for (const id of lists.delayed) hints.set(id, 'delayed');
+  for (const id of lists.waitingChildren) hints.set(id, 'waiting-children');
+  for (const id of lists.active) hints.set(id, 'active');
+  for (const id of lists.completed) hints.set(id, 'completed');
+  for (const id of lists.failed) hints.set(id, 'failed');
   for (const id of hints.keys()) if (!owns(id)) hints.delete(id);
 
   // Jobs we track as unfinished but that are in none of those lists: gone, or finished earlier.
-  const liveIds = await redis.smembers(ctx.keys.liveJobs(queueName));
+  const liveIds = await unfinishedJobs(redis, keys, queueName);
   const orphans: string[] = [];
   for (const seennId of liveIds) {
     const snapshot = await ctx.store.readById(seennId);
     const bullId = snapshot?.record.x.bullId;
     if (bullId !== undefined && owns(bullId) && !hints.has(bullId)) orphans.push(bullId);
-    if (snapshot === null) await redis.srem(ctx.keys.liveJobs(queueName), seennId);
+    if (snapshot === null) await forgetUnfinishedJob(redis, keys, queueName, seennId);
   }
 
   const work = [...hints.entries()].map(

@@ -162,3 +162,13 @@ export function duplicateConnection(
   }
   return connection.duplicate({ maxRetriesPerRequest: null });
 }
+
+/**
+ * A new connection to the same Redis as `connection` with ioredis auto-pipelining (the commands issued
+ * in one tick leave in one socket write), or `null` on a Cluster, where auto-pipelining groups
+ * commands by their first argument rather than their keys (the caller keeps `connection` then).
+ */
+export function autoPipelinedConnection(connection: RedisConnection): RedisConnection | null {
+  if (isCluster(connection)) return null;
+  return connection.duplicate({ enableAutoPipelining: true });
+}

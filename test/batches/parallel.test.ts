@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/index.js';
 import type { SeennJob } from '../../src/model/job.js';
-import { partitionOf } from '../../src/publisher/lease.js';
+import { partitionOf } from '../../src/store/partitions.js';
 import { PUBLISHER_DEFAULTS } from '../../src/publisher/options.js';
 import { connect, deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';

@@ -5,12 +5,13 @@
  * register in a membership set, and each takes its fair share of the partitions (`ceil(partitions /
  * processes)`), so work spreads when a process joins and is taken over when one dies or leaves. Every
  * key is in the queue's slot: each step is one script (`store/lua/lease.ts`), also on Redis Cluster.
+ * The publisher's reading loop (`publisher/queue-reader.ts`) is what takes and keeps them.
  */
-import type { SeennKeys } from '../store/keys.js';
-import { fnv1a32 } from '../store/keys.js';
-import type { RedisConnection } from '../store/connection.js';
-import { runCall } from '../store/scripts.js';
-import { advanceCheckpointsCall, syncLeasesCall, type LeaseMode } from '../store/lua/lease.js';
+import type { SeennKeys } from './keys.js';
+import { fnv1a32 } from './keys.js';
+import type { RedisConnection } from './connection.js';
+import { runCall } from './scripts.js';
+import { advanceCheckpointsCall, syncLeasesCall, type LeaseMode } from './lua/lease.js';
 
 /** The partition (0 … `count` − 1) a BullMQ job id falls into. */
 export function partitionOf(bullId: string, count: number): number {
