@@ -109,6 +109,13 @@ export class QueueReader {
   private warnedTrim = false;
   /** BullMQ ids of jobs parked lately (they get no retries when they fail again). */
   private readonly parked = new Set<string>();
+  /**
+   * The checkpoints as this process left them after its last read of the partitions `held` (the
+   * script moves only the holder's, forward only): the next read of the same partitions starts from
+   * them without reading them back. Dropped when the partitions held change, after a re-sync and
+   * after an error.
+   */
+  private checkpointsAfterRead: { held: readonly number[]; ids: readonly (string | null)[] } | undefined;
 
   constructor(
     private readonly ctx: SeennContext,
@@ -171,6 +178,7 @@ export class QueueReader {
         }
         await this.readOnce(this.held, this.partitions);
       } catch (error) {
+        this.checkpointsAfterRead = undefined;
         if (!this.running) break;
         this.log.error({ err: error }, 'publisher loop error; retrying');
         this.hooks.onError(error, this.queueName);
@@ -226,6 +234,7 @@ export class QueueReader {
     // Another process may now move the jobs of a partition given up: what this one cached of them
     // could be out of date when the partition comes back (a read-only decision has no version check).
     if (this.held.some((partition) => !held.includes(partition))) snapshotCache(this.ctx.store).clear();
+    this.checkpointsAfterRead = undefined;
     this.held = held;
     this.hooks.onLease(this.queueName, held);
   }
@@ -235,7 +244,11 @@ export class QueueReader {
     const { redis, keys } = this.ctx;
     const blocking = this.blocking;
     if (blocking === undefined) return;
-    const checkpoints = await readCheckpoints(redis, keys, this.queueName, partitions);
+    const known = this.checkpointsAfterRead;
+    const checkpoints =
+      known !== undefined && known.held === held
+        ? known.ids
+        : await readCheckpoints(redis, keys, this.queueName, partitions);
     const heldSet = new Set(held);
     const from = held
       .map((partition) => checkpoints[partition] ?? '0-0')
@@ -251,6 +264,7 @@ export class QueueReader {
     if (!this.running) return;
     if (entries.length === 0) return;
     if (from !== '0-0' && !fromExists) {
+      this.checkpointsAfterRead = undefined;
       await this.resync(from, held, (bullId) => heldSet.has(partitionOf(bullId, partitions)));
       return;
     }
@@ -266,6 +280,10 @@ export class QueueReader {
     await effects.flush();
     const lastId = (entries[entries.length - 1] as EventsStreamEntry)[0];
     await advanceCheckpoints(redis, keys, this.queueName, partitions, this.owner, lastId, held);
+    const after = [...checkpoints];
+    for (const partition of held)
+      if (compareStreamIds(after[partition] ?? '0-0', lastId) < 0) after[partition] = lastId;
+    this.checkpointsAfterRead = { held, ids: after };
     const byEvent: Record<string, number> = {};
     for (const { event } of mine) byEvent[event.kind] = (byEvent[event.kind] ?? 0) + 1;
     this.hooks.onBatch(this.queueName, { events: mine.length, byEvent, lastId });
