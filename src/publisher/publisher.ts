@@ -95,8 +95,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
  * commands by their first argument rather than their keys, the Seenn connection itself.
  */
 function publisherContext(ctx: SeennContext): SeennContext {
-  const connection = autoPipelinedConnection(ctx.redis);
+  const connection = autoPipelinedConnection(ctx.redis, (error) =>
+    ctx.logger.warn({ err: error }, 'publisher redis connection error'),
+  );
   if (connection === null) return ctx;
-  connection.on('error', (error: Error) => ctx.logger.warn({ err: error }, 'publisher redis connection error'));
   return new SeennContext(connection, true, ctx.options, ctx.logger);
 }

@@ -14,7 +14,7 @@
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { addCompletions, addEtaScoring, type Completion } from '../position/index.js';
-import { queueBookkeeping } from '../store/queue-io.js';
+import { writeQueueBookkeeping } from '../store/queue-io.js';
 
 /** What {@link QueueEffects} writes with. */
 export type QueueEffectsDeps = Pick<SeennContext, 'redis' | 'keys' | 'history'>;
@@ -61,22 +61,29 @@ export class QueueEffects {
     const added: string[] = [];
     const removed: string[] = [];
     for (const [jobId, unfinished] of live) (unfinished ? added : removed).push(jobId);
-    const pipeline = queueBookkeeping(this.ctx.redis, this.ctx.keys, this.queueName, { added, removed });
-    addCompletions(pipeline, this.ctx.keys, this.queueName, completions, this.ctx.history);
     const scored: { jobId: string; finishedAtMs: number; failed: boolean }[] = [];
     for (const { jobId, finishedAtMs, failed } of completions)
       if (jobId !== undefined) scored.push({ jobId, finishedAtMs, failed: failed ?? false });
-    const scoringError = addEtaScoring(
-      pipeline,
-      this.ctx.redis,
-      this.ctx.keys,
-      this.queueName,
-      scored,
-      this.ctx.history,
-    );
+    let scoringError: ReturnType<typeof addEtaScoring> = () => Promise.resolve(null);
     let replies: [Error | null, unknown][];
     try {
-      replies = (await pipeline.exec()) ?? [];
+      replies = await writeQueueBookkeeping(
+        this.ctx.redis,
+        this.ctx.keys,
+        this.queueName,
+        { added, removed },
+        (pipeline) => {
+          addCompletions(pipeline, this.ctx.keys, this.queueName, completions, this.ctx.history);
+          scoringError = addEtaScoring(
+            pipeline,
+            this.ctx.redis,
+            this.ctx.keys,
+            this.queueName,
+            scored,
+            this.ctx.history,
+          );
+        },
+      );
     } catch (error) {
       throw new SeennError('STORE_ERROR', 'could not record finished jobs', {
         cause: error,

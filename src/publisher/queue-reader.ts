@@ -6,7 +6,7 @@
  * every error: it reports them and carries on.
  */
 import { randomUUID } from 'node:crypto';
-import type { RedisConnection } from '../store/connection.js';
+import { disconnectNow, type RedisConnection } from '../store/connection.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { SourceEvent } from '../model/source-event.js';
@@ -146,7 +146,7 @@ export class QueueReader {
     clearInterval(this.leaseTimer);
     this.leaseTimer = undefined;
     // Interrupts a blocking XREAD at once.
-    this.blocking?.disconnect();
+    if (this.blocking !== undefined) disconnectNow(this.blocking);
     if (REDIS_AWAY.has(this.ctx.redis.status)) {
       // Redis is away: the loop's pending commands wait in ioredis's offline queue until it is back
       // (or the connection is closed), so do not wait for them; the leases expire by themselves.

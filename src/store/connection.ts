@@ -167,8 +167,19 @@ export function duplicateConnection(
  * A new connection to the same Redis as `connection` with ioredis auto-pipelining (the commands issued
  * in one tick leave in one socket write), or `null` on a Cluster, where auto-pipelining groups
  * commands by their first argument rather than their keys (the caller keeps `connection` then).
+ * `onError` hears the new connection's errors.
  */
-export function autoPipelinedConnection(connection: RedisConnection): RedisConnection | null {
+export function autoPipelinedConnection(
+  connection: RedisConnection,
+  onError: (error: Error) => void,
+): RedisConnection | null {
   if (isCluster(connection)) return null;
-  return connection.duplicate({ enableAutoPipelining: true });
+  const pipelined = connection.duplicate({ enableAutoPipelining: true });
+  pipelined.on('error', onError);
+  return pipelined;
+}
+
+/** Closes `connection` at once, without waiting for pending replies (interrupts a blocking read). */
+export function disconnectNow(connection: RedisConnection): void {
+  connection.disconnect();
 }

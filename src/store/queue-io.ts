@@ -114,20 +114,23 @@ export async function redisAnswers(redis: RedisConnection): Promise<void> {
 }
 
 /**
- * A pipeline (all keys in the queue's slot) holding the changes to the queue's set of unfinished jobs
- * (what a re-sync revisits); the caller may add more of the queue's bookkeeping before it runs it.
+ * Writes the changes to the queue's set of unfinished jobs (what a re-sync revisits) in one pipeline
+ * (all keys in the queue's slot), with whatever more of the queue's bookkeeping `extend` adds to it;
+ * answers the pipeline's replies (the unfinished-set commands first). Rejects when the round trip fails.
  */
-export function queueBookkeeping(
+export async function writeQueueBookkeeping(
   redis: RedisConnection,
   keys: SeennKeys,
   queueName: string,
   unfinished: { added: readonly string[]; removed: readonly string[] },
-): ChainableCommander {
+  extend: (pipeline: ChainableCommander) => void,
+): Promise<[Error | null, unknown][]> {
   const key = keys.liveJobs(queueName);
   const pipeline = redis.pipeline();
   if (unfinished.added.length > 0) pipeline.sadd(key, ...unfinished.added);
   if (unfinished.removed.length > 0) pipeline.srem(key, ...unfinished.removed);
-  return pipeline;
+  extend(pipeline);
+  return (await pipeline.exec()) ?? [];
 }
 
 /** The id of the newest entry of a queue's events stream, or `undefined` when it is empty. */

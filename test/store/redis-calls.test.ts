@@ -22,11 +22,6 @@ const EXCEPTIONS: readonly string[] = [
   'src/handles/create.ts',
   'src/handles/write.ts',
   'src/producer/batch-parent.ts',
-  'src/publisher/lease.ts',
-  'src/publisher/publisher.ts',
-  'src/publisher/queue-effects.ts',
-  'src/publisher/queue-reader.ts',
-  'src/publisher/resync.ts',
 ];
 
 /** `src/` files as one program (the repository's compiler options). */
