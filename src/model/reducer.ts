@@ -14,6 +14,9 @@
  * | removed before finishing                 | cancelled                               |
  *
  * Terminal states are final: any later event returns the record unchanged.
+ *
+ * Besides BullMQ's events, one input comes from the producer itself ({@link EnqueueFailedEvent}):
+ * BullMQ refused to add the job, so no BullMQ event will ever tell.
  */
 import type { Descriptor } from './descriptor.js';
 import { failedChildKeyOf } from './parent.js';
@@ -34,6 +37,20 @@ export const DEFAULT_FAILURE_CODE = 'JOB_FAILED';
  * so they go to logs and the admin view (BullMQ's `failedReason`), never to the job's owner.
  */
 export const HIDDEN_FAILURE_MESSAGE = 'The job failed.';
+
+/** The error code of a job BullMQ refused to add. */
+export const ENQUEUE_FAILED = 'ENQUEUE_FAILED';
+
+/** BullMQ refused to add the job (or its flow) at `at` (epoch ms): the job fails with {@link ENQUEUE_FAILED}. */
+export interface EnqueueFailedEvent {
+  kind: 'enqueue-failed';
+  at: number;
+  /** BullMQ's error message. */
+  message: string;
+}
+
+/** What the reducer applies: a BullMQ source event, or the producer's {@link EnqueueFailedEvent}. */
+export type ReducerInput = SourceEvent | EnqueueFailedEvent;
 
 /** Facts about a BullMQ job, read from its hash when the publisher first meets it. */
 export interface BullJobFacts {
@@ -106,10 +123,10 @@ export function createRecord(id: string, appId: string, descriptor: Descriptor, 
 }
 
 /**
- * Applies one source event. Returns the same object when the event changes nothing (terminal
- * record, stale progress), else a new record; `updatedAt` is the event time.
+ * Applies one source event (or {@link EnqueueFailedEvent}). Returns the same object when the event
+ * changes nothing (terminal record, stale progress), else a new record; `updatedAt` is the event time.
  */
-export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
+export function reduce(record: JobRecord, event: ReducerInput): JobRecord {
   if (isTerminal(record.job.status)) return record;
   const job: SeennJob = { ...record.job, updatedAt: isoTime(event.at) };
   const x: JobInternals = { ...record.x };
@@ -176,6 +193,12 @@ export function reduce(record: JobRecord, event: SourceEvent): JobRecord {
       job.status = 'failed';
       job.completedAt = isoTime(event.at);
       job.error = failureOf(x, event.reason);
+      delete job.queue;
+      break;
+    case 'enqueue-failed':
+      job.status = 'failed';
+      job.completedAt = isoTime(event.at);
+      job.error = { code: ENQUEUE_FAILED, message: event.message };
       delete job.queue;
       break;
     case 'removed':

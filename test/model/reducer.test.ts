@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { SeennJobSchema } from '../../src/model/job.js';
 import {
+  ENQUEUE_FAILED,
   HIDDEN_FAILURE_MESSAGE,
   createRecord,
   reduce,
@@ -284,6 +285,27 @@ describe('reduce', () => {
       updatedAt: '2026-01-01T00:00:00.009Z',
     });
     expect(reduce(fresh(), { kind: 'delayed', at: T0 + 9, runAt: T0 + 50 }).job.status).toBe('pending');
+  });
+});
+
+describe('reduce: enqueue-failed (BullMQ refused the job)', () => {
+  it('fails the job with ENQUEUE_FAILED and the BullMQ message, stamped at the refusal', () => {
+    const queued = { ...fresh(), job: { ...fresh().job, queue: { position: 3 } } };
+    const failed = reduce(queued, { kind: 'enqueue-failed', at: T0 + 5, message: 'Connection is closed.' });
+    expect(failed.job).toMatchObject({
+      status: 'failed',
+      updatedAt: new Date(T0 + 5).toISOString(),
+      completedAt: new Date(T0 + 5).toISOString(),
+      error: { code: ENQUEUE_FAILED, message: 'Connection is closed.' },
+    });
+    expect(failed.job.queue).toBeUndefined();
+    expect(failed.x).toEqual(queued.x);
+    expect(SeennJobSchema.parse(failed.job)).toEqual(failed.job);
+  });
+
+  it('leaves a finished job alone (terminal states are final)', () => {
+    const done = run(fresh(), { kind: 'active', at: T0 + 1 }, { kind: 'completed', at: T0 + 2, returnvalue: 1 });
+    expect(reduce(done, { kind: 'enqueue-failed', at: T0 + 3, message: 'late' })).toBe(done);
   });
 });
 
