@@ -25,11 +25,12 @@ import {
 import { asParent, type ParentSpec } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
-import { parentLock, parentLockKey, readParent, withParentChange, withParentChanges } from '../store/family.js';
+import type { JobStore } from '../store/job-store.js';
+import { commitNewChild, withParentChanges } from '../store/family.js';
 import { eventOf, notFound } from './write.js';
 
-/** Retries of a child's first commit while its parent keeps moving. */
-const MAX_CREATE_RETRIES = 50;
+/** What creating Seenn-only jobs uses of the Seenn context. */
+export type CreateDeps = Pick<SeennContext, 'store' | 'options'>;
 
 /** What a Seenn-only job starts with (the fields of Seenn's `POST /jobs`). */
 export interface SeennOnlyJobInput {
@@ -123,12 +124,12 @@ export function seennOnlyRecord(id: string, appId: string, input: ParsedSeennOnl
 
 /** Commits the first snapshots of new jobs of one user (owners first); `STORE_ERROR` if refused. */
 async function commitNew(
-  ctx: SeennContext,
+  store: JobStore,
   userId: string,
   records: readonly JobRecord[],
   parentId?: string,
 ): Promise<JobRecord[]> {
-  await ctx.store.setOwners(
+  await store.setOwners(
     userId,
     records.map((record) => record.job.id),
   );
@@ -145,7 +146,7 @@ async function commitNew(
           { record: parent, version: 0 },
           Date.parse(parent.job.createdAt),
         );
-  const answer = await ctx.store.commitNew(userId, changes);
+  const answer = await store.commitNew(userId, changes);
   if (answer.status !== 'ok')
     throw new SeennError(
       'STORE_ERROR',
@@ -155,10 +156,10 @@ async function commitNew(
 }
 
 /** Starts a Seenn-only job (see the module comment). Bad input throws a coded error and writes nothing. */
-export async function startSeennOnlyJob(ctx: SeennContext, input: SeennOnlyJobInput): Promise<SeennJob> {
+export async function startSeennOnlyJob(deps: CreateDeps, input: SeennOnlyJobInput): Promise<SeennJob> {
   const parsed = parseOrThrow(SeennOnlyJobSchema, input, 'jobs.start input', 'VALIDATION_ERROR');
-  const [record] = await commitNew(ctx, parsed.userId, [
-    seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now()),
+  const [record] = await commitNew(deps.store, parsed.userId, [
+    seennOnlyRecord(newJobId(), deps.options.appId, parsed, Date.now()),
   ]);
   return (record as JobRecord).job;
 }
@@ -180,7 +181,7 @@ const ParentSpecSchema = z
 
 /** Creates a Seenn-only parent expecting `spec.childCount` children, none created yet. */
 export async function createSeennOnlyParent(
-  ctx: SeennContext,
+  deps: CreateDeps,
   input: SeennOnlyJobInput,
   spec: SeennOnlyParentSpec,
 ): Promise<SeennJob> {
@@ -191,8 +192,8 @@ export async function createSeennOnlyParent(
     mode: family.childProgressMode,
     failParentOnChildFailure: family.failParentOnChildFailure,
   };
-  const [record] = await commitNew(ctx, parsed.userId, [
-    asParent(seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now()), parentSpec),
+  const [record] = await commitNew(deps.store, parsed.userId, [
+    asParent(seennOnlyRecord(newJobId(), deps.options.appId, parsed, Date.now()), parentSpec),
   ]);
   return (record as JobRecord).job;
 }
@@ -230,13 +231,13 @@ const ChildLinkSchema = z
  * the index is taken — each before anything is written.
  */
 export async function createSeennOnlyChild(
-  ctx: SeennContext,
+  deps: CreateDeps,
   input: SeennOnlyJobInput,
   link: SeennOnlyChildLink,
 ): Promise<SeennJob> {
   const parsed = parseOrThrow(SeennOnlyJobSchema, input, 'child input', 'VALIDATION_ERROR');
   const { parentJobId, childIndex, weight } = parseOrThrow(ChildLinkSchema, link, 'child input', 'VALIDATION_ERROR');
-  const found = await ctx.store.readById(parentJobId);
+  const found = await deps.store.readById(parentJobId);
   if (found === null) throw notFound(parentJobId);
   const { job: parentJob, x } = found.record;
   const details = { parentJobId, childIndex };
@@ -257,39 +258,24 @@ export async function createSeennOnlyChild(
       { details: { ...details, childCount: x.aggregate.total } },
     );
   const userId = parsed.userId;
-  const record = seennOnlyRecord(newJobId(), ctx.options.appId, parsed, Date.now());
+  const record = seennOnlyRecord(newJobId(), deps.options.appId, parsed, Date.now());
   record.job.parent = { parentJobId, childIndex };
   const ttlSeconds = childTtlSeconds(parsed.ttlSeconds, x.ttlSeconds);
   if (ttlSeconds !== undefined) record.x.ttlSeconds = ttlSeconds;
   if (weight !== undefined) record.x.weight = weight;
-  await ctx.store.setOwners(userId, [record.job.id]);
-  try {
-    await parentLock(ctx.store).run(parentLockKey(userId, parentJobId), async () => {
-      for (let attempt = 0; attempt < MAX_CREATE_RETRIES; attempt += 1) {
-        const parent = await readParent(ctx.store, userId, parentJobId);
-        if (parent === null) throw notFound(parentJobId);
-        const result = await ctx.store.commit(
-          userId,
-          withParentChange(
-            { expectedVersion: 0, record, event: eventOf(record.job), index: true },
-            null,
-            parent,
-            Date.parse(record.job.createdAt),
-          ),
-        );
-        if (result.status === 'ok') return;
-        if (result.status === 'duplicate')
-          throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${childIndex}`, {
-            details,
-          });
-      }
-      throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, {
-        details: { parentJobId },
-      });
-    });
-  } catch (error) {
-    await ctx.redis.del(ctx.keys.owner(record.job.id));
+  await deps.store.setOwners(userId, [record.job.id]);
+  const outcome = await commitNewChild(deps.store, record).catch(async (error: unknown) => {
+    await deps.store.releaseOwners([record.job.id]);
     throw error;
+  });
+  if (outcome !== 'committed') {
+    await deps.store.releaseOwners([record.job.id]);
+    if (outcome === 'no-parent') throw notFound(parentJobId);
+    if (outcome === 'index-taken')
+      throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${childIndex}`, { details });
+    throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, {
+      details: { parentJobId },
+    });
   }
   return record.job;
 }
@@ -311,7 +297,7 @@ export interface SeennOnlyBatch {
  * share the parent's user and type; metadata and `workflowId` stay on the parent.
  */
 export async function createSeennOnlyBatch(
-  ctx: SeennContext,
+  deps: CreateDeps,
   input: SeennOnlyJobInput,
   spec: Omit<SeennOnlyParentSpec, 'childCount'>,
   childTitles: readonly string[],
@@ -329,13 +315,13 @@ export async function createSeennOnlyBatch(
     mode: family.childProgressMode,
     failParentOnChildFailure: family.failParentOnChildFailure,
   };
-  const parent = asParent(seennOnlyRecord(newJobId(), ctx.options.appId, parsed, nowMs), parentSpec);
+  const parent = asParent(seennOnlyRecord(newJobId(), deps.options.appId, parsed, nowMs), parentSpec);
   const children = childTitles.map((title, childIndex) => {
     const fields: SeennOnlyJobInput = { userId: parsed.userId, jobType: parsed.jobType, title };
     if (parsed.ttlSeconds !== undefined) fields.ttlSeconds = parsed.ttlSeconds;
     const child = seennOnlyRecord(
       newJobId(),
-      ctx.options.appId,
+      deps.options.appId,
       parseOrThrow(SeennOnlyJobSchema, fields, 'child title', 'VALIDATION_ERROR'),
       nowMs,
     );
@@ -343,7 +329,7 @@ export async function createSeennOnlyBatch(
     return child;
   });
   const [committedParent, ...committedChildren] = await commitNew(
-    ctx,
+    deps.store,
     parsed.userId,
     [parent, ...children],
     parent.job.id,

@@ -2,19 +2,16 @@
  * How a backend's change to a job reaches the store: read the snapshot, compute the next record, and
  * commit it through the one store path every change takes (`JobStore.commit`: one script, one replay
  * entry, one live event), together with the change it makes to the job's parent (same commit, CAS on
- * both), retried on a moved version.
+ * both), as one store transaction (`store/transaction.ts`).
  */
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { eventNameForStatus } from '../model/events.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
-import { runsKey } from '../position/index.js';
-import { parentLock, parentLockKey, readParent, withParentChange } from '../store/family.js';
+import { withParentChange, type ParentState } from '../store/family.js';
 import type { JobChange, VersionedRecord } from '../store/job-store.js';
-
-/** Commits retried at most this many times when the job (or its parent) keeps moving. */
-const MAX_WRITE_RETRIES = 50;
+import { transact } from '../store/transaction.js';
 
 /** The 404 of a job that is unknown or has expired; `details.id` names it (the Seenn SDK reads it). */
 export function notFound(jobId: string): SeennError {
@@ -49,62 +46,76 @@ export function eventOf(job: SeennJob): { name: string; data: string } {
   return { name: eventNameForStatus(job.status), data: JSON.stringify(job) };
 }
 
+/** What {@link writeJob} uses of the Seenn context. */
+export type WriteDeps = Pick<SeennContext, 'store' | 'output' | 'logger' | 'history'>;
+
+/** What one write attempt answers: the record before and after, and a parent it ended (if any). */
+interface Written {
+  before: JobRecord;
+  after: JobRecord;
+  endedParent: string | null;
+}
+
 /**
  * Reads job `jobId`, computes its next record with `next` (which may throw a coded error, or return
- * `null` to change nothing), and commits it with its parent's change. Retries on a moved version.
+ * `null` to change nothing), and commits it with its parent's change — one store transaction
+ * (`store/transaction.ts`: retried on a moved version, under the parent lock).
  *
  * @returns the record before and after (`after` = `before` when nothing changed)
  */
 export async function writeJob(
-  ctx: SeennContext,
+  deps: WriteDeps,
   jobId: string,
   next: (snapshot: VersionedRecord) => JobRecord | null,
 ): Promise<{ before: JobRecord; after: JobRecord }> {
-  for (let attempt = 0; attempt < MAX_WRITE_RETRIES; attempt += 1) {
-    const snapshot = await ctx.store.readById(jobId);
-    if (snapshot === null) throw notFound(jobId);
-    const record = next(snapshot);
-    if (record === null) return { before: snapshot.record, after: snapshot.record };
-    const userId = snapshot.record.job.userId;
-    const change: JobChange = { expectedVersion: snapshot.version, record, event: eventOf(record.job) };
-    const link = record.job.parent;
-    const atMs = Date.parse(record.job.updatedAt);
-    // A parent this change ends (its last child finished): its output then follows it.
-    let endedParent: string | null = null;
-    const commit = async (): Promise<string> => {
-      const parent = link === undefined ? null : await readParent(ctx.store, userId, link.parentJobId);
-      const changes = withParentChange(change, snapshot.record, parent, atMs);
-      const parentChange = parent === null ? undefined : changes.find((c) => c.record.job.id === parent.record.job.id);
-      endedParent =
-        parentChange !== undefined &&
-        isTerminal(parentChange.record.job.status) &&
-        !isTerminal(parent?.record.job.status ?? 'queued')
-          ? parentChange.record.job.id
-          : null;
-      return (await ctx.store.commit(userId, changes)).status;
-    };
-    const status =
-      link === undefined
-        ? await commit()
-        : await parentLock(ctx.store).run(parentLockKey(userId, link.parentJobId), commit);
-    if (status === 'ok') {
-      if (endedParent !== null) {
-        const parentId: string = endedParent;
-        await ctx.output
-          .expire(userId, parentId)
-          .catch((error: unknown) =>
-            ctx.logger.warn({ err: error, jobId: parentId }, 'could not give the output of an ended parent its TTL'),
-          );
-      }
-      await afterWrite(ctx, snapshot.record, record);
-      return { before: snapshot.record, after: record };
-    }
-    if (status !== 'conflict')
-      throw new SeennError('STORE_ERROR', `the change to job ${jobId} was refused (${status})`, {
-        details: { id: jobId },
-      });
+  const { store } = deps;
+  const userId = await store.ownerOf(jobId);
+  if (userId === null) throw notFound(jobId);
+  const outcome = await transact<Written>(store, {
+    userId,
+    jobIds: [jobId],
+    plan: ([snapshot]) => {
+      if (snapshot === null || snapshot === undefined) throw notFound(jobId);
+      const before = snapshot.record;
+      const record = next(snapshot);
+      if (record === null) return { unchanged: { before, after: before, endedParent: null } };
+      const change: JobChange = { expectedVersion: snapshot.version, record, event: eventOf(record.job) };
+      const atMs = Date.parse(record.job.updatedAt);
+      return {
+        parentJobId: record.job.parent?.parentJobId ?? null,
+        step: (parent) => {
+          const changes = withParentChange(change, before, parent, atMs);
+          return { changes, value: { before, after: record, endedParent: endedParentOf(parent, changes) } };
+        },
+      };
+    },
+  });
+  if (outcome.status === 'exhausted')
+    throw new SeennError('STORE_ERROR', `job ${jobId} kept changing while it was written`, { details: { id: jobId } });
+  if (outcome.status !== 'committed' && outcome.status !== 'unchanged')
+    throw new SeennError('STORE_ERROR', `the change to job ${jobId} was refused (${outcome.status})`, {
+      details: { id: jobId },
+    });
+  const { before, after, endedParent } = outcome.value;
+  if (outcome.status === 'unchanged') return { before, after };
+  if (endedParent !== null) {
+    // A parent this change ended (its last child finished): its output then follows it.
+    await deps.output
+      .expire(userId, endedParent)
+      .catch((error: unknown) =>
+        deps.logger.warn({ err: error, jobId: endedParent }, 'could not give the output of an ended parent its TTL'),
+      );
   }
-  throw new SeennError('STORE_ERROR', `job ${jobId} kept changing while it was written`, { details: { id: jobId } });
+  await afterWrite(deps, before, after);
+  return { before, after };
+}
+
+/** The parent a family commit ends (it was unfinished and its change finishes it), or `null`. */
+function endedParentOf(parent: ParentState | null, changes: readonly JobChange[]): string | null {
+  if (parent === null || isTerminal(parent.record.job.status)) return null;
+  const parentId = parent.record.job.id;
+  const change = changes.find((candidate) => candidate.record.job.id === parentId);
+  return change !== undefined && isTerminal(change.record.job.status) ? parentId : null;
 }
 
 /**
@@ -112,7 +123,7 @@ export async function writeJob(
  * `jobType`), so later jobs of that workflow get a computed ETA — as a worker's completed run does.
  * Best effort: a failure is logged.
  */
-async function afterWrite(ctx: SeennContext, before: JobRecord, after: JobRecord): Promise<void> {
+async function afterWrite(deps: WriteDeps, before: JobRecord, after: JobRecord): Promise<void> {
   const { job } = after;
   if (
     job.status !== 'completed' ||
@@ -125,15 +136,9 @@ async function afterWrite(ctx: SeennContext, before: JobRecord, after: JobRecord
     0,
     Date.parse(job.completedAt ?? job.updatedAt) - Date.parse(job.startedAt ?? job.createdAt),
   );
-  const key = runsKey(ctx.keys, undefined, job.workflowId ?? job.jobType);
   try {
-    await ctx.redis
-      .pipeline()
-      .lpush(key, durationMs)
-      .ltrim(key, 0, ctx.history.durationSamples - 1)
-      .pexpire(key, ctx.history.historySeconds * 1000)
-      .exec();
+    await deps.store.recordSeennOnlyRun(job.workflowId ?? job.jobType, durationMs, deps.history);
   } catch (error) {
-    ctx.logger.warn({ err: error, jobId: job.id }, 'could not record the run time of a completed job');
+    deps.logger.warn({ err: error, jobId: job.id }, 'could not record the run time of a completed job');
   }
 }

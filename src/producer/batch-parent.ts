@@ -9,7 +9,8 @@ import { SeennError } from '../errors.js';
 import { newJobId } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
-import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
+import { commitNewChild, type ParentState } from '../store/family.js';
+import type { JobStore } from '../store/job-store.js';
 import {
   CreateChildInputSchema,
   CreateParentInputSchema,
@@ -18,7 +19,6 @@ import {
   type ParsedChildInput,
 } from './batch-input.js';
 import {
-  MAX_FAMILY_RETRIES,
   eventOf,
   markEnqueueFailed,
   planJob,
@@ -88,9 +88,9 @@ export async function createChild(ctx: SeennContext, input: CreateChildInput): P
   const userId = parent.job.userId;
   await ctx.store.setOwners(userId, [id]);
   try {
-    await commitNewChild(ctx, userId, planned, parsed);
+    await commitChild(ctx.store, planned, parsed);
   } catch (error) {
-    await ctx.redis.del(ctx.keys.owner(id));
+    await ctx.store.releaseOwners([id]);
     throw error;
   }
   try {
@@ -127,35 +127,17 @@ function checkChild(input: ParsedChildInput, parent: ParentState): string {
 }
 
 /** Commits a new child with its parent's counters; `CONFLICT` when its index is taken. */
-async function commitNewChild(
-  ctx: SeennContext,
-  userId: string,
-  planned: PlannedJob,
-  input: ParsedChildInput,
-): Promise<void> {
-  const { record } = planned;
-  const parentJobId = input.parentJobId;
-  await parentLock(ctx.store).run(parentLockKey(userId, parentJobId), async () => {
-    for (let attempt = 0; attempt < MAX_FAMILY_RETRIES; attempt += 1) {
-      const parent = await readParent(ctx.store, userId, parentJobId);
-      if (parent === null)
-        throw new SeennError('NOT_FOUND', `parent job ${parentJobId} does not exist`, { details: { parentJobId } });
-      const changes = withParentChange(
-        { expectedVersion: 0, record, event: eventOf(record.job), index: true },
-        null,
-        parent,
-        Date.parse(record.job.createdAt),
-      );
-      const result = await ctx.store.commit(userId, changes);
-      if (result.status === 'ok') return;
-      if (result.status === 'duplicate') {
-        throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${input.childIndex}`, {
-          details: { parentJobId, childIndex: input.childIndex },
-        });
-      }
-    }
-    throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, {
-      details: { parentJobId },
+async function commitChild(store: JobStore, planned: PlannedJob, input: ParsedChildInput): Promise<void> {
+  const { parentJobId, childIndex } = input;
+  const outcome = await commitNewChild(store, planned.record);
+  if (outcome === 'committed') return;
+  if (outcome === 'no-parent')
+    throw new SeennError('NOT_FOUND', `parent job ${parentJobId} does not exist`, { details: { parentJobId } });
+  if (outcome === 'index-taken')
+    throw new SeennError('CONFLICT', `parent ${parentJobId} already has a child at index ${childIndex}`, {
+      details: { parentJobId, childIndex },
     });
+  throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while a child was added`, {
+    details: { parentJobId },
   });
 }

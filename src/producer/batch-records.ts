@@ -11,15 +11,11 @@ import { eventNameForStatus } from '../model/events.js';
 import { isoTime, isTerminal, type SeennJob } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';
-import { createRecord } from '../model/reducer.js';
+import { createRecord, reduce, type EnqueueFailedEvent } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
-import { parentLock, parentLockKey, readParent, withParentChanges, type ChildChange } from '../store/family.js';
-
-/** The error code of a job BullMQ refused to add. */
-export const ENQUEUE_FAILED = 'ENQUEUE_FAILED';
-
-/** Commits retried at most this many times when a parent keeps moving under them. */
-export const MAX_FAMILY_RETRIES = 50;
+import { withParentChanges, type ChildChange } from '../store/family.js';
+import type { JobChange } from '../store/job-store.js';
+import { transact } from '../store/transaction.js';
 
 /** Who sees a job and as what (the fields a parent or child record starts from). */
 export interface JobFields {
@@ -126,7 +122,7 @@ export function planJob(
  * caller rethrows BullMQ's error anyway.
  */
 export async function markEnqueueFailed(
-  ctx: SeennContext,
+  deps: Pick<SeennContext, 'store' | 'logger'>,
   userId: string,
   parentJobId: string,
   childIds: readonly string[],
@@ -135,47 +131,51 @@ export async function markEnqueueFailed(
 ): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
   try {
-    await parentLock(ctx.store).run(parentLockKey(userId, parentJobId), async () => {
-      for (let attempt = 0; attempt < MAX_FAMILY_RETRIES; attempt += 1) {
-        const nowMs = Date.now();
-        const at = isoTime(nowMs);
-        const failure = { code: ENQUEUE_FAILED, message };
-        let parent = await readParent(ctx.store, userId, parentJobId);
-        const snapshots = await ctx.store.readMany(userId, childIds);
-        const children: ChildChange[] = [];
-        for (const snapshot of snapshots) {
-          if (snapshot === null || isTerminal(snapshot.record.job.status)) continue;
-          const failed: JobRecord = {
-            job: { ...snapshot.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure },
-            x: snapshot.record.x,
-          };
-          children.push({
-            change: { expectedVersion: snapshot.version, record: failed, event: eventOf(failed.job) },
-            previous: snapshot.record,
-          });
-        }
-        let parentFailure: ChildChange['change'] | null = null;
-        if (failParent && parent !== null && !isTerminal(parent.record.job.status)) {
-          const failed: JobRecord = {
-            job: { ...parent.record.job, status: 'failed', updatedAt: at, completedAt: at, error: failure },
-            x: parent.record.x,
-          };
-          parentFailure = { expectedVersion: parent.version, record: failed, event: eventOf(failed.job) };
-          // The children's changes then build on the failed parent, committed as its second write.
-          parent = { record: failed, version: parent.version };
-        }
-        const changes = withParentChanges(children, parent, nowMs);
-        const merged = parentFailure === null ? changes : mergeParentFailure(parentFailure, changes, parentJobId);
-        if (merged.length === 0) return;
-        const result = await ctx.store.commit(userId, merged);
-        if (result.status === 'ok') return;
-      }
+    const outcome = await transact(deps.store, {
+      userId,
+      jobIds: childIds,
+      plan: (snapshots) => ({
+        parentJobId,
+        step: (read) => {
+          const nowMs = Date.now();
+          const refused: EnqueueFailedEvent = { kind: 'enqueue-failed', at: nowMs, message };
+          const children: ChildChange[] = [];
+          for (const snapshot of snapshots) {
+            if (snapshot === null || isTerminal(snapshot.record.job.status)) continue;
+            const failed = reduce(snapshot.record, refused);
+            children.push({
+              change: { expectedVersion: snapshot.version, record: failed, event: eventOf(failed.job) },
+              previous: snapshot.record,
+            });
+          }
+          let parent = read;
+          let parentFailure: JobChange | null = null;
+          if (failParent && parent !== null && !isTerminal(parent.record.job.status)) {
+            const failed = reduce(parent.record, refused);
+            parentFailure = { expectedVersion: parent.version, record: failed, event: eventOf(failed.job) };
+            // The children's changes then build on the failed parent, committed as its second write.
+            parent = { record: failed, version: parent.version };
+          }
+          const changes = withParentChanges(children, parent, nowMs);
+          const merged = parentFailure === null ? changes : mergeParentFailure(parentFailure, changes, parentJobId);
+          return merged.length === 0 ? { unchanged: undefined } : { changes: merged, value: undefined };
+        },
+      }),
+    });
+    if (outcome.status === 'exhausted')
       throw new SeennError('STORE_ERROR', `parent ${parentJobId} kept changing while its children were marked failed`, {
         details: { parentJobId },
       });
-    });
+    if (outcome.status !== 'committed' && outcome.status !== 'unchanged')
+      throw new SeennError(
+        'STORE_ERROR',
+        `the failed enqueue of parent ${parentJobId} was refused (${outcome.status})`,
+        {
+          details: { parentJobId },
+        },
+      );
   } catch (commitError) {
-    ctx.logger.warn({ err: commitError, parentJobId }, 'could not record the failed enqueue');
+    deps.logger.warn({ err: commitError, parentJobId }, 'could not record the failed enqueue');
   }
 }
 
@@ -183,11 +183,7 @@ export async function markEnqueueFailed(
  * Puts a parent's own failure into the family changes: the parent's last change (counters on the
  * failed parent) replaces it when there is one, else the failure goes alone at the front.
  */
-function mergeParentFailure(
-  parentFailure: ChildChange['change'],
-  changes: ChildChange['change'][],
-  parentJobId: string,
-): ChildChange['change'][] {
+function mergeParentFailure(parentFailure: JobChange, changes: JobChange[], parentJobId: string): JobChange[] {
   const last = changes[changes.length - 1];
   if (last !== undefined && last.record.job.id === parentJobId) {
     return [...changes.slice(0, -1), { ...last, event: eventOf(last.record.job) }];

@@ -16,10 +16,10 @@ import {
 import { sealDescriptor } from '../model/descriptor-seal.js';
 import { eventNameForStatus } from '../model/events.js';
 import { newJobId } from '../model/ids.js';
-import { QueueNameSchema, isoTime, type SeennJob } from '../model/job.js';
-import type { JobRecord } from '../model/record.js';
-import { createRecord, type BullJobFacts } from '../model/reducer.js';
+import { QueueNameSchema, type SeennJob } from '../model/job.js';
+import { createRecord, reduce, type BullJobFacts } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
+import { transact } from '../store/transaction.js';
 import { JobDataSchema, jobsOptionsSchema } from './input-schemas.js';
 
 /** Input of `seenn.jobs.start`. */
@@ -122,25 +122,37 @@ export async function startJob(ctx: SeennContext, input: StartJobInput): Promise
       );
   } catch (error) {
     // BullMQ refused the job: the user sees it fail rather than wait forever.
-    const at = isoTime(Date.now());
-    const failed: JobRecord = {
-      job: {
-        ...record.job,
-        status: 'failed',
-        updatedAt: at,
-        completedAt: at,
-        error: { code: 'ENQUEUE_FAILED', message: error instanceof Error ? error.message : String(error) },
-      },
-      x: record.x,
-    };
-    await ctx.store
-      .commit(descriptor.userId, [{ expectedVersion: 1, record: failed, event: eventOf(failed.job) }])
-      .catch((commitError: unknown) =>
-        ctx.logger.warn({ err: commitError, jobId: id }, 'could not record the failed enqueue'),
-      );
+    await markRefused(ctx, descriptor.userId, id, error);
     throw error;
   }
   return record.job;
+}
+
+/**
+ * Fails a job whose first snapshot was just written (version 1) because BullMQ refused it
+ * (`ENQUEUE_FAILED`). A snapshot that moved since (the job exists after all: the publisher applied
+ * its events) is left alone. Best effort: problems are logged, since the caller rethrows BullMQ's error.
+ */
+async function markRefused(
+  deps: Pick<SeennContext, 'store' | 'logger'>,
+  userId: string,
+  jobId: string,
+  error: unknown,
+): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  try {
+    await transact(deps.store, {
+      userId,
+      jobIds: [jobId],
+      plan: ([snapshot]) => {
+        if (snapshot === null || snapshot === undefined || snapshot.version !== 1) return { unchanged: undefined };
+        const failed = reduce(snapshot.record, { kind: 'enqueue-failed', at: Date.now(), message });
+        return { changes: [{ expectedVersion: 1, record: failed, event: eventOf(failed.job) }], value: undefined };
+      },
+    });
+  } catch (commitError) {
+    deps.logger.warn({ err: commitError, jobId }, 'could not record the failed enqueue');
+  }
 }
 
 /** The replay event announcing a job's state. */

@@ -8,7 +8,6 @@
  * in another queue; its first snapshot is written then if nobody wrote it yet) at the next free
  * `childIndex`, unless its descriptor names its parent itself.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import type { SeennContext } from '../context.js';
 import { eventNameForStatus } from '../model/events.js';
 import { isTerminal } from '../model/job.js';
@@ -18,8 +17,9 @@ import { reduce } from '../model/reducer.js';
 import { sameJson, visiblyDifferent, type JobRecord } from '../model/record.js';
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
-import { parentLock, parentLockKey, readParent, withParentChange, type ParentState } from '../store/family.js';
+import { withParentChange, type ParentState } from '../store/family.js';
 import type { CommitResult, JobChange, VersionedRecord } from '../store/job-store.js';
+import { transact, type StepResult, type TransactionOutcome } from '../store/transaction.js';
 import type { Completion } from '../position/index.js';
 import type { BullRef, JobResolver, TrackedJob } from './job-resolver.js';
 import { QueueEffects } from './queue-effects.js';
@@ -27,8 +27,6 @@ import { snapshotCache } from './snapshot-cache.js';
 
 /** What one application did. */
 export type ApplyOutcome = 'committed' | 'unchanged' | 'duplicate' | 'untracked';
-
-const MAX_CONFLICT_RETRIES = 50;
 
 /** How a job's change reaches its parent. */
 interface Family {
@@ -38,9 +36,6 @@ interface Family {
   /** Writes the parent's first snapshot when there is none yet (a flow parent met through a child). */
   createParent?: () => Promise<JobRecord | null>;
 }
-
-/** What one commit attempt did; `conflict` asks for another attempt on fresh state. */
-type AttemptOutcome = ApplyOutcome | 'conflict' | 'index-taken';
 
 /** The state a job's first snapshot starts in, given the first event seen for it. */
 function initialState(event: SourceEvent): BullJobFacts['state'] {
@@ -92,52 +87,63 @@ async function applyOne(
   const tracked = await resolver.resolve(bullId);
   if (tracked === null) return 'untracked';
   const atMs = (sequence[sequence.length - 1] as SourceEvent).at;
-  let linkable = true;
-  const cache = snapshotCache(ctx.store);
-  for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
-    const snapshot = await cache.read(tracked.userId, tracked.seennId);
-    if (snapshot !== null) {
-      if (snapshot.record.x.queueName !== queueName) return 'untracked';
-      if (snapshot.src !== null && compareStreamIds(snapshot.src, sourceId) >= 0) return 'duplicate';
-    }
-    const fresh = snapshot === null ? await firstRecord(ctx, queueName, resolver, tracked, bullId, first) : null;
-    const base = snapshot?.record ?? fresh?.record;
-    if (base === undefined) return 'untracked';
-    const family = linkable ? (fresh === null ? familyOf(base) : fresh.family) : null;
-    const commitOnce = (): Promise<AttemptOutcome> => {
-      const input: AttemptInput = {
-        snapshot,
-        base: linkable ? base : unlinked(base),
-        family,
-        sequence,
-        sourceId,
-        atMs,
-        effects,
-      };
-      if (prepare !== undefined) input.prepare = prepare;
-      return commitAttempt(ctx, queueName, resolver, bullId, tracked, input);
-    };
-    const outcome =
-      family === null
-        ? await commitOnce()
-        : await parentLock(ctx.store).run(parentLockKey(tracked.userId, family.parentJobId), commitOnce);
-    if (outcome === 'index-taken') {
-      // Another job holds the index the descriptor named: show the job on its own rather than not at all.
-      ctx.logger.warn(
-        { jobId: tracked.seennId, parentJobId: family?.parentJobId },
-        'child index already taken; the job is tracked without its parent',
-      );
-      linkable = false;
-    } else if (outcome !== 'conflict') {
-      return outcome;
-    } else if (family !== null) {
-      // Children of one parent in several processes: spread the retries out a little.
-      await delay(Math.random() * Math.min(attempt + 1, 10));
-    }
+  const attempt = (linkable: boolean): Promise<TransactionOutcome<ComputedChange, ApplyOutcome>> =>
+    transact<ComputedChange, ApplyOutcome>(ctx.store, {
+      userId: tracked.userId,
+      jobIds: [tracked.seennId],
+      reader: snapshotCache(ctx.store),
+      commit: (_userId, changes) => commitAndCache(ctx, tracked, changes),
+      plan: async ([read]) => {
+        const snapshot = read ?? null;
+        if (snapshot !== null) {
+          if (snapshot.record.x.queueName !== queueName) return { unchanged: 'untracked' };
+          if (snapshot.src !== null && compareStreamIds(snapshot.src, sourceId) >= 0) return { unchanged: 'duplicate' };
+        }
+        const fresh = snapshot === null ? await firstRecord(ctx, queueName, resolver, tracked, bullId, first) : null;
+        const base = snapshot?.record ?? fresh?.record;
+        if (base === undefined) return { unchanged: 'untracked' };
+        const family = linkable ? (fresh === null ? familyOf(base) : fresh.family) : null;
+        const input: AttemptInput = {
+          snapshot,
+          base: linkable ? base : unlinked(base),
+          family,
+          sequence,
+          sourceId,
+          atMs,
+        };
+        if (prepare !== undefined) input.prepare = prepare;
+        return {
+          parentJobId: family?.parentJobId ?? null,
+          step: (parent) => computeAttempt(ctx, resolver, tracked, input, parent),
+        };
+      },
+    });
+  let outcome = await attempt(true);
+  if (outcome.status === 'index-taken') {
+    // Another job holds the index the descriptor named: show the job on its own rather than not at all.
+    ctx.logger.warn(
+      { jobId: tracked.seennId, parentJobId: outcome.value.record.job.parent?.parentJobId },
+      'child index already taken; the job is tracked without its parent',
+    );
+    outcome = await attempt(false);
   }
-  throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, {
-    details: { jobId: tracked.seennId },
-  });
+  switch (outcome.status) {
+    case 'unchanged':
+      return outcome.value;
+    case 'duplicate':
+      return 'duplicate';
+    case 'committed': {
+      const computed = outcome.value;
+      if (computed.parent !== null) await afterParentEnded(ctx, tracked.userId, computed.parent, computed.changes);
+      afterCommit(queueName, resolver, bullId, computed.snapshot, computed.record, effects);
+      return 'committed';
+    }
+    case 'index-taken':
+    case 'exhausted':
+      throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, {
+        details: { jobId: tracked.seennId },
+      });
+  }
 }
 
 /** One event of a job's events-stream entries, with its entry id. */
@@ -167,48 +173,77 @@ export async function applyJobEvents(
   if (events.length < 2) return oneByOne(events);
   const tracked = await resolver.resolve(bullId);
   if (tracked === null) return undefined;
-  const cache = snapshotCache(ctx.store);
-  for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt += 1) {
-    const snapshot = await cache.read(tracked.userId, tracked.seennId);
-    if (
-      snapshot === null ||
-      snapshot.record.x.queueName !== queueName ||
-      snapshot.record.job.parent !== undefined ||
-      snapshot.record.x.aggregate !== undefined
-    )
-      return oneByOne(events);
-    const src = snapshot.src;
-    const pending = src === null ? events : events.filter(({ id }) => compareStreamIds(id, src) > 0);
-    const last = pending[pending.length - 1];
-    if (last === undefined) return undefined;
-    let current = snapshot.record;
-    const entries: { name: string; data: string }[] = [];
-    // Whether the last entry's payload is `current.job` (no change reduced after it).
-    let lastIsCurrent = false;
-    for (const { event } of pending) {
-      const reduced = reduce(current, event);
-      if (visiblyDifferent(current.job, reduced.job)) {
-        current = reduced;
-        entries.push({ name: eventNameForStatus(current.job.status), data: JSON.stringify(current.job) });
-        lastIsCurrent = true;
-      } else {
-        lastIsCurrent = false;
-        // An invisible change keeps the old `updatedAt`: clients only see time move when something moved.
-        current = { job: { ...reduced.job, updatedAt: current.job.updatedAt }, x: reduced.x };
-      }
-    }
-    if (sameJson(current, snapshot.record)) return undefined;
-    const change: JobChange = { expectedVersion: snapshot.version, src: last.id, record: current };
-    if (entries.length > 0) change.events = entries;
-    if (lastIsCurrent) change.lastEventIsJob = true;
-    const result = await commitAndCache(ctx, tracked, [change]);
-    if (result.status === 'ok') return afterCommit(queueName, resolver, bullId, snapshot, current, effects);
-    // Another publisher moved ahead meanwhile: let each event find out whether it is still new.
-    if (result.status !== 'conflict') return oneByOne(pending);
-  }
-  throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, {
-    details: { jobId: tracked.seennId },
+  const outcome = await transact<BatchedCommit, { pending: readonly JobEvent[] } | null>(ctx.store, {
+    userId: tracked.userId,
+    jobIds: [tracked.seennId],
+    reader: snapshotCache(ctx.store),
+    commit: (_userId, changes) => commitAndCache(ctx, tracked, changes),
+    plan: ([snapshot]) => batchedChange(queueName, events, snapshot ?? null),
   });
+  switch (outcome.status) {
+    case 'unchanged':
+      return outcome.value === null ? undefined : oneByOne(outcome.value.pending);
+    case 'committed':
+      return afterCommit(queueName, resolver, bullId, outcome.value.snapshot, outcome.value.record, effects);
+    case 'duplicate':
+    case 'index-taken':
+      // Another publisher moved ahead meanwhile: let each event find out whether it is still new.
+      return oneByOne(outcome.value.pending);
+    case 'exhausted':
+      throw new SeennError('STORE_ERROR', `job ${tracked.seennId} kept changing under the publisher`, {
+        details: { jobId: tracked.seennId },
+      });
+  }
+}
+
+/** A batched change: the snapshot it starts from, the record it writes, the events it applies. */
+interface BatchedCommit {
+  snapshot: VersionedRecord;
+  record: JobRecord;
+  pending: readonly JobEvent[];
+}
+
+/**
+ * The one change that applies `events` (of one job, in order) to `snapshot`, or (unchanged) the events
+ * to apply one by one instead (a job of a family, or without a snapshot), or `null` (nothing to do).
+ */
+function batchedChange(
+  queueName: string,
+  events: readonly JobEvent[],
+  snapshot: VersionedRecord | null,
+): StepResult<BatchedCommit, { pending: readonly JobEvent[] } | null> {
+  if (
+    snapshot === null ||
+    snapshot.record.x.queueName !== queueName ||
+    snapshot.record.job.parent !== undefined ||
+    snapshot.record.x.aggregate !== undefined
+  )
+    return { unchanged: { pending: events } };
+  const src = snapshot.src;
+  const pending = src === null ? events : events.filter(({ id }) => compareStreamIds(id, src) > 0);
+  const last = pending[pending.length - 1];
+  if (last === undefined) return { unchanged: null };
+  let current = snapshot.record;
+  const entries: { name: string; data: string }[] = [];
+  // Whether the last entry's payload is `current.job` (no change reduced after it).
+  let lastIsCurrent = false;
+  for (const { event } of pending) {
+    const reduced = reduce(current, event);
+    if (visiblyDifferent(current.job, reduced.job)) {
+      current = reduced;
+      entries.push({ name: eventNameForStatus(current.job.status), data: JSON.stringify(current.job) });
+      lastIsCurrent = true;
+    } else {
+      lastIsCurrent = false;
+      // An invisible change keeps the old `updatedAt`: clients only see time move when something moved.
+      current = { job: { ...reduced.job, updatedAt: current.job.updatedAt }, x: reduced.x };
+    }
+  }
+  if (sameJson(current, snapshot.record)) return { unchanged: null };
+  const change: JobChange = { expectedVersion: snapshot.version, src: last.id, record: current };
+  if (entries.length > 0) change.events = entries;
+  if (lastIsCurrent) change.lastEventIsJob = true;
+  return { changes: [change], value: { snapshot, record: current, pending } };
 }
 
 /**
@@ -248,7 +283,7 @@ async function commitAndCache(
   return result;
 }
 
-/** What {@link commitAttempt} works on. */
+/** What {@link computeAttempt} works on. */
 interface AttemptInput {
   snapshot: VersionedRecord | null;
   base: JobRecord;
@@ -256,24 +291,32 @@ interface AttemptInput {
   sequence: readonly SourceEvent[];
   sourceId: string;
   atMs: number;
-  effects: QueueEffects;
   prepare?: (base: JobRecord) => JobRecord;
 }
 
-/** One read-reduce-commit of a job (and its parent, read here so the commit can CAS it). */
-async function commitAttempt(
+/** A change to commit: the job's snapshot it starts from, its next record, its parent as read, all changes. */
+interface ComputedChange {
+  snapshot: VersionedRecord | null;
+  record: JobRecord;
+  parent: ParentState | null;
+  changes: readonly JobChange[];
+}
+
+/**
+ * The reduce step of one attempt: the job's next record (and its parent's change; `parent` as read
+ * under the parent lock, its first snapshot made here for a flow parent met through a child).
+ */
+async function computeAttempt(
   ctx: SeennContext,
-  queueName: string,
   resolver: JobResolver,
-  bullId: string,
   tracked: TrackedJob,
   input: AttemptInput,
-): Promise<AttemptOutcome> {
-  const { snapshot, family, sequence, sourceId, atMs, prepare, effects } = input;
+  read: ParentState | null,
+): Promise<StepResult<ComputedChange, ApplyOutcome>> {
+  const { snapshot, family, sequence, sourceId, atMs, prepare } = input;
   let base = input.base;
-  let parent: ParentState | null = null;
+  let parent = read;
   if (family !== null) {
-    parent = await readParent(ctx.store, tracked.userId, family.parentJobId);
     if (parent === null && family.createParent !== undefined) {
       const record = await family.createParent();
       if (record !== null) parent = { record, version: 0 };
@@ -286,22 +329,10 @@ async function commitAttempt(
       };
   }
   const reduced = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
-  if (reduced === null) return 'unchanged';
+  if (reduced === null) return { unchanged: 'unchanged' };
   const change = await withFlowChildFailure(ctx, resolver, tracked.userId, snapshot, reduced);
   const changes = withParentChange(change, snapshot?.record ?? null, parent, atMs);
-  const result = await commitAndCache(ctx, tracked, changes);
-  if (result.status === 'ok' && parent !== null) await afterParentEnded(ctx, tracked.userId, parent, changes);
-  switch (result.status) {
-    case 'stale':
-      return 'duplicate';
-    case 'duplicate':
-      return 'index-taken';
-    case 'conflict':
-      return 'conflict';
-    case 'ok':
-      afterCommit(queueName, resolver, bullId, snapshot, change.record, effects);
-      return 'committed';
-  }
+  return { changes, value: { snapshot, record: change.record, parent, changes } };
 }
 
 /**

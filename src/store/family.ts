@@ -1,13 +1,15 @@
 /**
  * Parents and children in the store: a child's change and the change it makes to its parent go in
  * ONE commit (one script, CAS on both snapshots; the script also keeps the parent's children index), so no child change is ever lost or counted twice,
- * whichever process applies it. Within one process, commits touching the same parent are queued by
- * {@link parentLock} so they do not keep invalidating each other's reads.
+ * whichever process applies it. Reading, the retry and the in-process parent lock are
+ * `store/transaction.ts`'s; this module computes the changes.
  */
 import { eventNameForStatus } from '../model/events.js';
 import { applyChildChange, parentEventOf, recordsDiffer } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';
+import { SeennError } from '../errors.js';
 import type { JobChange, JobStore } from './job-store.js';
+import { transact } from './transaction.js';
 
 /** A parent as read for a family commit; `version` 0 means its first snapshot is written by this commit. */
 export interface ParentState {
@@ -66,48 +68,43 @@ export function withParentChanges(
   return [...changes, parentChange];
 }
 
-/** Runs async tasks one at a time per key (a promise chain per key, dropped when idle). */
-export class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>();
+/** What {@link commitNewChild} did (nothing is written unless `committed`). */
+export type NewChildOutcome = 'committed' | 'no-parent' | 'index-taken' | 'exhausted';
 
-  /** Runs `task` after every task queued before it under `key`. */
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    let release: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const tail = previous.then(() => done);
-    this.tails.set(key, tail);
-    await previous;
-    try {
-      return await task();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
+/**
+ * Commits the first snapshot of a child (`record.job.parent` names its parent and `childIndex`)
+ * together with its parent's counters, as one transaction (retried while the parent moves).
+ * `no-parent` when the parent has no snapshot; `index-taken` when another job holds the index.
+ */
+export async function commitNewChild(store: JobStore, record: JobRecord): Promise<NewChildOutcome> {
+  const link = record.job.parent;
+  if (link === undefined) throw new SeennError('INTERNAL_ERROR', `job ${record.job.id} is no child`);
+  const change: JobChange = {
+    expectedVersion: 0,
+    record,
+    event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) },
+    index: true,
+  };
+  const outcome = await transact<NewChildOutcome>(store, {
+    userId: record.job.userId,
+    jobIds: [],
+    plan: () => ({
+      parentJobId: link.parentJobId,
+      step: (parent) =>
+        parent === null
+          ? { unchanged: 'no-parent' }
+          : { changes: withParentChange(change, null, parent, Date.parse(record.job.createdAt)), value: 'committed' },
+    }),
+  });
+  switch (outcome.status) {
+    case 'committed':
+    case 'unchanged':
+      return outcome.value;
+    case 'index-taken':
+    case 'exhausted':
+      return outcome.status;
+    case 'duplicate':
+      // A new child carries no source event id, so no snapshot can have applied it already.
+      throw new SeennError('STORE_ERROR', `the first snapshot of job ${record.job.id} was refused (duplicate)`);
   }
-}
-
-const locks = new WeakMap<JobStore, KeyedLock>();
-
-/** The lock that queues this process's commits touching one parent (`key`: see {@link parentLockKey}). */
-export function parentLock(store: JobStore): KeyedLock {
-  let lock = locks.get(store);
-  if (lock === undefined) {
-    lock = new KeyedLock();
-    locks.set(store, lock);
-  }
-  return lock;
-}
-
-/** The {@link parentLock} key of a parent. */
-export function parentLockKey(userId: string, parentJobId: string): string {
-  return `${userId}\n${parentJobId}`;
-}
-
-/** Reads a parent for a family commit, or `null` when its snapshot does not exist. */
-export async function readParent(store: JobStore, userId: string, parentJobId: string): Promise<ParentState | null> {
-  const snapshot = await store.read(userId, parentJobId);
-  return snapshot === null ? null : { record: snapshot.record, version: snapshot.version };
 }

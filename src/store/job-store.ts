@@ -11,6 +11,7 @@ import { NOOP_METRICS, type MetricsRecorder } from '../metrics/recorder.js';
 import { isTerminal } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
+import { KeyedLock } from './keyed-lock.js';
 import { liveFanout } from './live-fanout.js';
 import { runCall } from './scripts.js';
 import { applyChangesCall, type ApplyChange } from './lua/apply-changes.js';
@@ -71,12 +72,17 @@ export interface JobChange {
   lastEventIsJob?: boolean;
 }
 
-/** What a commit did. */
+/**
+ * What a commit did: written (`entryIds`: its replay entries); a snapshot moved since it was read
+ * (`conflict`, nothing written); a snapshot had already applied the change's source event or a later
+ * one (`duplicate`, nothing written); another job holds the `childIndex` a child claims in its
+ * parent's children index (`index-taken`, `jobId` names the child; nothing written).
+ */
 export type CommitResult =
   | { status: 'ok'; entryIds: string[] }
   | { status: 'conflict' }
-  | { status: 'stale' }
-  | { status: 'duplicate'; jobId: string };
+  | { status: 'duplicate' }
+  | { status: 'index-taken'; jobId: string };
 
 /** One entry of a user's replay stream. */
 export interface ReplayEntry {
@@ -88,9 +94,15 @@ export interface ReplayEntry {
   data: string;
 }
 
-/** Reads and writes Seenn state in Redis. Holds no state of its own. */
+/** Reads and writes Seenn state in Redis. Holds no job state of its own. */
 export class JobStore {
   private secret: Promise<Uint8Array> | undefined;
+
+  /**
+   * Queues this process's transactions touching one parent (keyed by user and parent id; see
+   * `store/transaction.ts`), so they do not keep invalidating each other's reads.
+   */
+  readonly parentLock = new KeyedLock();
 
   /**
    * @param redis - a connection this store may use (never closed by it)
@@ -142,7 +154,7 @@ export class JobStore {
       if (job.userId !== userId)
         throw new SeennError('INTERNAL_ERROR', 'a commit may only touch one user', { details: { jobId: job.id } });
       const events = change.events ?? (change.event === undefined ? [] : [change.event]);
-      // A child stays in its parent's children index at its `childIndex` (refused as `duplicate` when
+      // A child stays in its parent's children index at its `childIndex` (refused as `index-taken` when
       // another job holds that index), whichever path writes it.
       const link = job.parent;
       if (link !== undefined) childrenOf.add(link.parentJobId);
@@ -184,8 +196,10 @@ export class JobStore {
       await this.expireOwners(changes.map((change) => change.record).filter(endsWithOwnTtl));
       return { status, entryIds: rest };
     }
-    if (status === 'conflict' || status === 'stale') return { status };
-    if (status === 'duplicate') return { status, jobId: rest[0] ?? '' };
+    // The script's own words: 'stale' (source event applied already) and 'duplicate' (index taken).
+    if (status === 'conflict') return { status };
+    if (status === 'stale') return { status: 'duplicate' };
+    if (status === 'duplicate') return { status: 'index-taken', jobId: rest[0] ?? '' };
     throw new SeennError('STORE_ERROR', `unexpected answer from applyChanges: ${String(status)}`);
   }
 
@@ -319,6 +333,33 @@ export class JobStore {
       this.secret = undefined;
     });
     return this.secret;
+  }
+
+  /**
+   * Forgets the owner entries of jobs whose first snapshot was never written (a refused create), so
+   * their ids stay free.
+   */
+  async releaseOwners(jobIds: readonly string[]): Promise<void> {
+    await Promise.all(jobIds.map((jobId) => this.redis.del(this.keys.owner(jobId))));
+  }
+
+  /**
+   * Adds the run time of a job no BullMQ queue runs to its workflow's history (the list ETAs of that
+   * workflow are computed from), keeping the newest `history.durationSamples` runs for
+   * `history.historySeconds`.
+   */
+  async recordSeennOnlyRun(
+    workflowId: string,
+    durationMs: number,
+    history: { durationSamples: number; historySeconds: number },
+  ): Promise<void> {
+    const key = this.keys.etaRuns(undefined, workflowId);
+    await this.redis
+      .pipeline()
+      .lpush(key, durationMs)
+      .ltrim(key, 0, history.durationSamples - 1)
+      .pexpire(key, history.historySeconds * 1000)
+      .exec();
   }
 
   /** The user who owns a job, or `null`. */

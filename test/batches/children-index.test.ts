@@ -1,7 +1,7 @@
 /**
  * The children index the `applyChanges` script keeps: a child's commit puts it in its parent's
  * sorted set (same user slot) at its `childIndex`, a second job at a taken index is refused
- * (`duplicate`) with nothing written, and the index lives as long as any job can.
+ * (`index-taken`) with nothing written, and the index lives as long as any job can.
  */
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ describe('children index', () => {
         index: true,
       },
     ]);
-    expect(answer).toEqual({ status: 'duplicate', jobId: 'intruder' });
+    expect(answer).toEqual({ status: 'index-taken', jobId: 'intruder' });
     expect(await store.read('u', 'intruder')).toBeNull();
     expect(await redis.xlen(store.keys.stream('u'))).toBe(streamBefore);
     expect(await store.childIds('u', 'P')).toEqual(['c0', 'c1', 'c2']);

@@ -119,8 +119,12 @@ describe('JobStore', () => {
     expect(snapshot).toMatchObject({ version: 1, src: '5-0' });
     expect(snapshot?.record.job.title).toBe('Job j1');
 
-    expect((await store.commit('alice', [{ expectedVersion: 1, src: '5-0', record: created }])).status).toBe('stale');
-    expect((await store.commit('alice', [{ expectedVersion: 1, src: '4-9', record: created }])).status).toBe('stale');
+    expect((await store.commit('alice', [{ expectedVersion: 1, src: '5-0', record: created }])).status).toBe(
+      'duplicate',
+    );
+    expect((await store.commit('alice', [{ expectedVersion: 1, src: '4-9', record: created }])).status).toBe(
+      'duplicate',
+    );
     expect((await store.commit('alice', [{ expectedVersion: 0, src: '6-0', record: created }])).status).toBe(
       'conflict',
     );
@@ -162,7 +166,7 @@ describe('JobStore', () => {
     expect((await store.commit('alice', [{ expectedVersion: 0, src: '999-5', record: created }])).status).toBe('ok');
     expect((await store.commit('alice', [{ expectedVersion: 1, src: '1000-0', record: created }])).status).toBe('ok');
     expect((await store.commit('alice', [{ expectedVersion: 2, src: '999-10', record: created }])).status).toBe(
-      'stale',
+      'duplicate',
     );
   });
 

@@ -19,9 +19,6 @@ const EXCEPTIONS: readonly string[] = [
   'src/bridge/bridge.ts',
   'src/bridge/live-hub.ts',
   'src/handles/cancel.ts',
-  'src/handles/create.ts',
-  'src/handles/write.ts',
-  'src/producer/batch-parent.ts',
 ];
 
 /** `src/` files as one program (the repository's compiler options). */
