@@ -13,6 +13,7 @@
  * - A parent cancels its unfinished children (after itself, so a cancelled child cannot fail it).
  * - A job already finished answers `CONFLICT`; an unknown one `NOT_FOUND`.
  */
+import type { CancelRequests } from '../store/cancel-requests.js';
 import type { RedisConnection } from '../store/connection.js';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
@@ -24,16 +25,6 @@ import { alreadyFinished, notFound, writeJob } from './write.js';
 
 /** How long a cancel request for an active job waits for its worker to see it. */
 export const CANCEL_REQUEST_TTL_SECONDS = 3_600;
-
-/** The channel cancel requests go out on. */
-export function cancelChannel(ctx: SeennContext): string {
-  return ctx.keys.cancelChannel();
-}
-
-/** The key that keeps a cancel request for one BullMQ job. */
-export function cancelKey(ctx: SeennContext, queueName: string, bullId: string): string {
-  return ctx.keys.cancelRequest(queueName, bullId);
-}
 
 /**
  * Cancels job `jobId` (see the module comment) and returns it as stored now. Bad options throw a
@@ -60,7 +51,7 @@ export async function cancelJob(ctx: SeennContext, jobId: string, options: unkno
   });
   if (bull !== null) {
     // Nothing is left for a re-sync to revisit.
-    await ctx.redis.srem(ctx.keys.liveJobs(bull.queueName), jobId);
+    await ctx.store.dropUnfinished(bull.queueName, jobId);
     await stopBullJob(ctx, bull.queueName, bull.bullId, update.reason);
   }
   if (after.x.aggregate !== undefined) await cancelChildren(ctx, after.job, update.reason);
@@ -75,7 +66,7 @@ export async function cancelJob(ctx: SeennContext, jobId: string, options: unkno
 
 /** Removes a BullMQ job that has not started, or asks the process running it to abort it. */
 async function stopBullJob(
-  ctx: SeennContext,
+  ctx: Pick<SeennContext, 'queue' | 'store' | 'logger'>,
   queueName: string,
   bullId: string,
   reason: string | undefined,
@@ -87,9 +78,7 @@ async function stopBullJob(
   });
   if (removed === 1) return;
   // Locked: a worker runs it now. Keep the request for an attempt that starts later, and announce it.
-  const key = cancelKey(ctx, queueName, bullId);
-  await ctx.redis.set(key, reason ?? '', 'EX', CANCEL_REQUEST_TTL_SECONDS);
-  await ctx.redis.publish(cancelChannel(ctx), `${queueName}\n${bullId}\n${reason ?? ''}`);
+  await ctx.store.cancelRequests.send(queueName, bullId, reason ?? '', CANCEL_REQUEST_TTL_SECONDS);
 }
 
 /** Cancels a cancelled parent's unfinished children (each as {@link cancelJob} would). */
@@ -122,16 +111,12 @@ export class CancelListener {
   private subscribing: Promise<void> | null = null;
 
   /**
-   * @param redis - the command connection (for the request key)
-   * @param channel - the cancel channel
-   * @param keyOf - the request key of a BullMQ job
+   * @param requests - the store's cancel requests
    * @param duplicate - opens the subscriber connection (closed with the Seenn instance)
    * @param logger - the logger
    */
   constructor(
-    private readonly redis: RedisConnection,
-    private readonly channel: string,
-    private readonly keyOf: (queueName: string, bullId: string) => string,
+    private readonly requests: CancelRequests,
     private readonly duplicate: () => RedisConnection,
     private readonly logger: Logger,
   ) {}
@@ -155,7 +140,7 @@ export class CancelListener {
     };
     try {
       await this.subscribe();
-      const waiting = await this.redis.get(this.keyOf(queueName, bullId));
+      const waiting = await this.requests.waiting(queueName, bullId);
       if (waiting !== null) abort(waiting);
     } catch (error) {
       this.logger.warn(
@@ -170,10 +155,7 @@ export class CancelListener {
     this.subscribing ??= (async () => {
       const subscriber = this.duplicate();
       this.subscriber = subscriber;
-      subscriber.on('message', (channel: string, message: string) => {
-        if (channel === this.channel) this.deliver(message);
-      });
-      await subscriber.subscribe(this.channel);
+      await this.requests.listen(subscriber, (queueName, bullId, reason) => this.deliver(queueName, bullId, reason));
     })().catch((error: unknown) => {
       this.subscribing = null;
       throw error;
@@ -181,11 +163,10 @@ export class CancelListener {
     return this.subscribing;
   }
 
-  private deliver(message: string): void {
-    const [queueName = '', bullId = '', ...rest] = message.split('\n');
+  private deliver(queueName: string, bullId: string, reason: string): void {
     const set = this.running.get(`${queueName}\n${bullId}`);
     if (set === undefined) return;
-    for (const abort of [...set]) abort(rest.join('\n'));
+    for (const abort of [...set]) abort(reason);
   }
 
   /** Unsubscribes (the connection itself is closed by the Seenn instance). */
@@ -194,7 +175,7 @@ export class CancelListener {
     const subscriber = this.subscriber;
     this.subscriber = null;
     this.subscribing = null;
-    if (subscriber !== null) await subscriber.quit().catch(() => subscriber.disconnect());
+    if (subscriber !== null) await this.requests.unlisten(subscriber);
   }
 }
 
@@ -204,13 +185,7 @@ const listeners = new WeakMap<SeennContext, CancelListener>();
 export function cancelListenerOf(ctx: SeennContext): CancelListener {
   let listener = listeners.get(ctx);
   if (listener === undefined) {
-    const created = new CancelListener(
-      ctx.redis,
-      cancelChannel(ctx),
-      (queueName, bullId) => cancelKey(ctx, queueName, bullId),
-      () => ctx.duplicate(),
-      ctx.logger,
-    );
+    const created = new CancelListener(ctx.store.cancelRequests, () => ctx.duplicate(), ctx.logger);
     ctx.onClose(() => created.close());
     listeners.set(ctx, created);
     listener = created;

@@ -20,7 +20,7 @@ import type { AppendOutputOptions } from '../model/output.js';
 import { OutputWriter, type OutputTarget } from '../worker/output-writer.js';
 import { cancelJob } from './cancel.js';
 import { parseCompleteUpdate, parseFailUpdate, parseProgressUpdate } from './input.js';
-import { alreadyFinished, isWorkerDriven, notFound, workerDriven, writeJob } from './write.js';
+import { alreadyFinished, isWorkerDriven, notFound, workerDriven, writeJob, type WriteDeps } from './write.js';
 
 /** Options of a handle's `setProgress`: the worker's `setProgress` options. */
 export type HandleProgressOptions = SetProgressOptions;
@@ -93,7 +93,7 @@ function drivable(record: JobRecord): JobRecord {
 
 /** `setProgress` on job `jobId`: validated first (nothing written on bad input). */
 export async function setJobProgress(
-  ctx: SeennContext,
+  ctx: WriteDeps,
   jobId: string,
   progress: unknown,
   options: unknown,
@@ -103,7 +103,7 @@ export async function setJobProgress(
 }
 
 /** `complete` on job `jobId`. */
-export async function completeJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
+export async function completeJob(ctx: WriteDeps, jobId: string, options: unknown): Promise<SeennJob> {
   const update = parseCompleteUpdate(options);
   return followedByOutput(
     ctx,
@@ -112,7 +112,7 @@ export async function completeJob(ctx: SeennContext, jobId: string, options: unk
 }
 
 /** `fail` on job `jobId`. */
-export async function failJob(ctx: SeennContext, jobId: string, options: unknown): Promise<SeennJob> {
+export async function failJob(ctx: WriteDeps, jobId: string, options: unknown): Promise<SeennJob> {
   const update: FailUpdate = parseFailUpdate(options);
   return followedByOutput(
     ctx,
@@ -124,7 +124,7 @@ export async function failJob(ctx: SeennContext, jobId: string, options: unknown
  * After a job ended: its output keys take the snapshot's TTL (now `finishedJobSeconds`), so the
  * output lives as long as the job. A failure here is logged; the job has ended all the same.
  */
-async function followedByOutput(ctx: SeennContext, job: SeennJob): Promise<SeennJob> {
+async function followedByOutput(ctx: Pick<SeennContext, 'output' | 'logger'>, job: SeennJob): Promise<SeennJob> {
   await ctx.output
     .expire(job.userId, job.id)
     .catch((error: unknown) =>
@@ -179,7 +179,7 @@ export function attachHandle<T extends Pick<SeennJob, 'id' | 'jobId'>>(
  * The output writer of a handle: its job's user is found on the first write (the owner index, then
  * the snapshot: `NOT_FOUND` when there is none, `CONFLICT` when the job has finished).
  */
-function handleOutput(ctx: SeennContext, jobId: string): OutputWriter {
+function handleOutput(ctx: Pick<SeennContext, 'store' | 'output' | 'options' | 'logger'>, jobId: string): OutputWriter {
   const resolve = async (): Promise<OutputTarget> => {
     const snapshot = await ctx.store.readById(jobId);
     if (snapshot === null) throw notFound(jobId);

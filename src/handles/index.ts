@@ -14,14 +14,7 @@ export {
   type HandleCompleteOptions,
   type HandleFailOptions,
 } from './handle.js';
-export {
-  cancelJob,
-  cancelListenerOf,
-  CancelListener,
-  cancelChannel,
-  cancelKey,
-  CANCEL_REQUEST_TTL_SECONDS,
-} from './cancel.js';
+export { cancelJob, cancelListenerOf, CancelListener, CANCEL_REQUEST_TTL_SECONDS } from './cancel.js';
 export {
   startSeennOnlyJob,
   createSeennOnlyParent,

@@ -31,7 +31,10 @@ import {
  * Creates a parent expecting `childCount` children: `pending`, progress 0, `children` counters all
  * pending. Bad input throws a `VALIDATION_ERROR` (or `PAYLOAD_TOO_LARGE`) and writes nothing.
  */
-export async function createParent(ctx: SeennContext, input: CreateParentInput): Promise<SeennJob> {
+export async function createParent(
+  ctx: Pick<SeennContext, 'store' | 'options'>,
+  input: CreateParentInput,
+): Promise<SeennJob> {
   const parsed = parseOrThrow(CreateParentInputSchema, input, 'jobs.createParent input', 'VALIDATION_ERROR');
   const id = newJobId();
   const spec = {
@@ -71,7 +74,7 @@ export async function createChild(ctx: SeennContext, input: CreateChildInput): P
   const secret = await ctx.store.descriptorSecret();
   const id = newJobId();
   const planned = planJob(
-    ctx,
+    ctx.options.appId,
     secret,
     id,
     { userId: parent.job.userId, jobType: parsed.jobType, title: parsed.title, metadata: parsed.metadata },

@@ -82,12 +82,12 @@ export function plannedJobData(
 }
 
 /**
- * Plans a job of a batch: its descriptor, sealed with `secret` (what goes in `data.__seenn`), its
+ * Plans a job of app `appId`'s batch: its descriptor, sealed with `secret` (what goes in `data.__seenn`), its
  * BullMQ options (id and timestamp set) and its first record (`queued`, or `pending` when delayed or
  * when it waits for children).
  */
 export function planJob(
-  ctx: SeennContext,
+  appId: string,
   secret: Uint8Array,
   id: string,
   fields: JobFields,
@@ -104,7 +104,7 @@ export function planJob(
   const descriptor = parseOrThrow(StoredDescriptorSchema, draft, 'job descriptor', 'VALIDATION_ERROR');
   const bullOpts: JobsOptions = { ...opts, jobId: id, timestamp: createdAtMs };
   const state = family.children !== undefined ? 'waiting-children' : (bullOpts.delay ?? 0) > 0 ? 'delayed' : 'waiting';
-  const created = createRecord(id, ctx.options.appId, descriptor, {
+  const created = createRecord(id, appId, descriptor, {
     queueName: queue,
     bullId: id,
     createdAtMs,

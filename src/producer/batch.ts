@@ -62,7 +62,7 @@ export async function createBatch(ctx: SeennContext, input: CreateBatchInput): P
     parsed.parentJob === undefined
       ? null
       : planJob(
-          ctx,
+          ctx.options.appId,
           secret,
           parentId,
           fields,
@@ -90,7 +90,7 @@ export async function createBatch(ctx: SeennContext, input: CreateBatchInput): P
     };
     return {
       planned: planJob(
-        ctx,
+        ctx.options.appId,
         secret,
         newJobId(),
         childFields,
@@ -138,7 +138,7 @@ interface PlannedChild {
 
 /** Adds children to their queues, one `addBulk` per queue; children of a refused queue turn failed. */
 async function addChildren(
-  ctx: SeennContext,
+  ctx: Pick<SeennContext, 'queue' | 'store' | 'logger'>,
   userId: string,
   parentId: string,
   children: readonly PlannedChild[],

@@ -11,7 +11,7 @@ export async function pingRedis(redis: RedisConnection): Promise<void> {
 }
 
 /** Quits `connection`, or drops it when a QUIT cannot be sent. */
-async function quit(connection: RedisConnection): Promise<void> {
+export async function quitConnection(connection: RedisConnection): Promise<void> {
   await connection.quit().catch(() => connection.disconnect());
 }
 
@@ -41,8 +41,8 @@ export class ConnectionSet {
 
   /** Quits the duplicates still open, then the main connection when the set owns it. */
   async close(): Promise<void> {
-    await Promise.all([...this.opened].map(quit));
+    await Promise.all([...this.opened].map(quitConnection));
     this.opened.clear();
-    if (this.ownsMain) await quit(this.main);
+    if (this.ownsMain) await quitConnection(this.main);
   }
 }

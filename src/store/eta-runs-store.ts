@@ -1,7 +1,7 @@
 /**
  * The run durations of workflows no BullMQ queue runs (`keys.etaRuns(undefined, workflowId)`, written
- * by `position/history.ts`), as the write API's `GET /eta`, `GET /eta/:key` and `DELETE /eta/:key`
- * read and forget them.
+ * by `JobStore.recordSeennOnlyRun` when a Seenn-only job completes), as the write API's `GET /eta`,
+ * `GET /eta/:key` and `DELETE /eta/:key` read and forget them.
  */
 import { isCluster, type RedisConnection } from './connection.js';
 import type { SeennKeys } from './keys.js';

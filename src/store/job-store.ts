@@ -4,6 +4,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { CancelRequests } from './cancel-requests.js';
 import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -104,6 +105,9 @@ export class JobStore {
    */
   readonly parentLock = new KeyedLock();
 
+  /** Cancel requests for BullMQ jobs a worker runs (`handles/cancel.ts`). */
+  readonly cancelRequests: CancelRequests;
+
   /**
    * @param redis - a connection this store may use (never closed by it)
    * @param keys - the key builder
@@ -117,7 +121,9 @@ export class JobStore {
     readonly retention: ResolvedRetention,
     private readonly logger: Logger = silentLogger,
     private readonly metrics: MetricsRecorder = NOOP_METRICS,
-  ) {}
+  ) {
+    this.cancelRequests = new CancelRequests(redis, keys);
+  }
 
   /** Reads one snapshot, or `null` when there is none. */
   async read(userId: string, jobId: string): Promise<VersionedRecord | null> {
@@ -333,6 +339,14 @@ export class JobStore {
       this.secret = undefined;
     });
     return this.secret;
+  }
+
+  /**
+   * Takes a job out of its queue's set of unfinished jobs (what a re-sync revisits), when it ended
+   * outside the publisher (a cancel).
+   */
+  async dropUnfinished(queueName: string, jobId: string): Promise<void> {
+    await this.redis.srem(this.keys.liveJobs(queueName), jobId);
   }
 
   /**
