@@ -110,22 +110,30 @@ export async function transact<T, U = T>(
   const commit: Committer = spec.commit ?? ((userId, changes) => store.commit(userId, changes));
   const { userId } = spec;
   for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
-    const snapshots = await readAll(store, reader, userId, spec.jobIds);
-    const planned = await spec.plan(snapshots);
+    const { jobIds } = spec;
+    const snapshots =
+      jobIds.length === 1
+        ? [await reader.read(userId, jobIds[0] as string)]
+        : await readAll(store, reader, userId, jobIds);
+    const plannedOrPromise = spec.plan(snapshots);
+    const planned = plannedOrPromise instanceof Promise ? await plannedOrPromise : plannedOrPromise;
+    let outcome: TransactionOutcome<T, U> | null;
     if (!isPlan(planned)) {
-      const outcome = await commitStep(commit, userId, planned);
-      if (outcome !== null) return outcome;
-      continue;
+      outcome =
+        'unchanged' in planned
+          ? { status: 'unchanged', value: planned.unchanged }
+          : outcomeOf(planned, await commitChanges(commit, userId, planned));
+    } else if (planned.parentJobId === null) {
+      outcome = await commitStep(commit, userId, await planned.step(null));
+    } else {
+      const { parentJobId } = planned;
+      outcome = await store.parentLock.run(parentLockKey(userId, parentJobId), async () =>
+        commitStep(commit, userId, await planned.step(await readParent(store, userId, parentJobId))),
+      );
+      // Children of one parent in several processes: spread the next attempt out a little.
+      if (outcome === null && backoffCapMs > 0) await delay(Math.random() * Math.min(attempt, backoffCapMs));
     }
-    const { parentJobId } = planned;
-    const run = async (): Promise<TransactionOutcome<T, U> | null> => {
-      const parent = parentJobId === null ? null : await readParent(store, userId, parentJobId);
-      return commitStep(commit, userId, await planned.step(parent));
-    };
-    const outcome =
-      parentJobId === null ? await run() : await store.parentLock.run(parentLockKey(userId, parentJobId), run);
     if (outcome !== null) return outcome;
-    if (parentJobId !== null && backoffCapMs > 0) await delay(Math.random() * Math.min(attempt, backoffCapMs));
   }
   return { status: 'exhausted', attempts: maxAttempts };
 }
@@ -137,8 +145,21 @@ async function commitStep<T, U>(
   step: StepResult<T, U>,
 ): Promise<TransactionOutcome<T, U> | null> {
   if ('unchanged' in step) return { status: 'unchanged', value: step.unchanged };
+  return outcomeOf(step, await commitChanges(commit, userId, step));
+}
+
+/** Sends a step's changes to the committer (at least one change). */
+function commitChanges(
+  commit: Committer,
+  userId: string,
+  step: { changes: readonly JobChange[] },
+): Promise<CommitResult> {
   if (step.changes.length === 0) throw new SeennError('INTERNAL_ERROR', 'a transaction step committed no change');
-  const result = await commit(userId, step.changes);
+  return commit(userId, step.changes);
+}
+
+/** The outcome of a commit of a step's changes; `null` on a conflict (another attempt is due). */
+function outcomeOf<T, U>(step: { value: T }, result: CommitResult): TransactionOutcome<T, U> | null {
   switch (result.status) {
     case 'ok':
       return { status: 'committed', value: step.value, entryIds: result.entryIds };
@@ -155,13 +176,13 @@ function isPlan<T, U>(value: TransactionPlan<T, U> | StepResult<T, U>): value is
   return 'step' in value;
 }
 
-async function readAll(
+/** Reads several snapshots (one round trip from the store itself). */
+function readAll(
   store: JobStore,
   reader: SnapshotReader,
   userId: string,
   jobIds: readonly string[],
 ): Promise<(VersionedRecord | null)[]> {
-  if (jobIds.length === 1) return [await reader.read(userId, jobIds[0] as string)];
   if (reader === store) return store.readMany(userId, jobIds);
   return Promise.all(jobIds.map((jobId) => reader.read(userId, jobId)));
 }
