@@ -71,7 +71,7 @@ const LAYERS = {
     folders: ['model', 'store', 'metrics'],
     packages: ['ioredis', 'bullmq', 'express', '@bull-board/*', 'react'],
   },
-  // beyondDesign: auth, handles, position, metrics; ioredis in live-hub.ts (a Cluster type).
+  // beyondDesign: auth, handles, position, metrics.
   bridge: {
     folders: ['model', 'store', 'auth', 'handles', 'metrics', 'position'],
     packages: ['ioredis', 'bullmq', '@bull-board/*', 'react', 'express'],
@@ -99,7 +99,6 @@ const EXCEPTIONS = [
   { files: ['src/bridge/express-adapter.ts'], allow: ['express'] },
   { files: ['src/admin/express-adapter.ts'], allow: ['express', '@bull-board/*'] },
   { files: ['src/admin/board.ts'], allow: ['@bull-board/*'] },
-  { files: ['src/bridge/live-hub.ts'], allow: ['ioredis'] }, // beyondDesign: a type import of ioredis's Cluster
   { files: ['src/client/react.tsx'], allow: ['react'] },
 ];
 

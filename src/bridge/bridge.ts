@@ -15,8 +15,8 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isJobIdShape } from '../model/ids.js';
-import { isCluster, type RedisConnection } from '../store/connection.js';
 import { JobStore } from '../store/job-store.js';
+import { openStreamReadConnection, type StreamReadConnection } from '../store/stream-read-connection.js';
 import { JobsApi } from '../jobs-api.js';
 import { PositionReader } from '../position/index.js';
 import {
@@ -81,12 +81,10 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
   private detachedStreams = 0;
   private closing: Promise<void> | undefined;
   /**
-   * The streams' own Redis connection (single Redis only), auto-pipelined: the reads of every stream
-   * that connects in the same tick (newest and oldest replay ids, the replay, the jobs to watch) leave
-   * in one socket write and come back in one read, instead of a write and a read each. `null` on a
-   * Cluster (auto-pipelining groups commands by node there, and the store's own connection serves).
+   * The streams' own auto-pipelined Redis connection (see `store/stream-read-connection.ts`); `null`
+   * on a Cluster, where the store's own connection serves.
    */
-  private readonly streamReads: RedisConnection | null;
+  private readonly streamReads: StreamReadConnection | null;
 
   /**
    * @internal Use `seenn.bridge(options)`.
@@ -118,17 +116,14 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.limiter = this.options.rateLimit === null ? null : new RateLimiter(this.options.rateLimit);
     this.connectLimiter =
       this.options.connectRateLimit === null ? null : new RateLimiter(this.options.connectRateLimit);
-    this.streamReads = isCluster(ctx.redis)
-      ? null
-      : ctx.redis.duplicate({ enableAutoPipelining: true, lazyConnect: true });
-    this.streamReads?.on('error', (error: Error) =>
+    this.streamReads = openStreamReadConnection(ctx.redis, (error) =>
       this.logger.warn({ err: error }, 'bridge: stream read connection error'),
     );
     const decorations = new PositionReader(ctx, ctx.options.positions);
     const streamStore =
       this.streamReads === null
         ? ctx.store
-        : new JobStore(this.streamReads, ctx.keys, ctx.options.retention, this.logger, ctx.metrics);
+        : new JobStore(this.streamReads.redis, ctx.keys, ctx.options.retention, this.logger, ctx.metrics);
     this.routes = this.buildRoutes(options);
     this.hasHooks =
       this.options.auth.kind === 'hook' || (options.writeApi !== undefined && 'authenticate' in options.writeApi);
@@ -322,17 +317,7 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
       this.ticker = null;
       this.limiter?.close();
       this.connectLimiter?.close();
-      const reads = this.streamReads;
-      const quit =
-        reads === null
-          ? undefined
-          : reads.status === 'wait'
-            ? reads.disconnect()
-            : reads.quit().then(
-                () => undefined,
-                () => reads.disconnect(),
-              );
-      await Promise.all([this.positions?.close(), this.hub.close(), quit]);
+      await Promise.all([this.positions?.close(), this.hub.close(), this.streamReads?.close()]);
     })();
     return this.closing;
   }

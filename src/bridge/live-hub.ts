@@ -13,14 +13,16 @@
  *
  * The same channels carry job output: a notification whose second line is `>output` holds new chunks
  * of one job stream (see `store/output-store.ts`), fanned out to the sessions of its user, which
- * number and dedupe them by seq themselves and read back what a resync may have missed.
+ * number and dedupe them by seq themselves and read back what they may have missed while the
+ * subscription was down.
  *
  * The hub also carries derived events (live queue positions) to the sessions of their user; they
  * are not published through Redis, since every bridge computes them for its own sessions.
+ *
+ * The subscriber connection itself is the store's {@link LiveSubscription}.
  */
-import type { Cluster } from 'ioredis';
-import type { RedisConnection } from '../store/connection.js';
 import { liveFanout, liveNotifications, type LiveFanout } from '../store/live-fanout.js';
+import { LiveSubscription } from '../store/live-subscription.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { PositionEvent } from './live-positions.js';
@@ -39,8 +41,11 @@ export interface HubListener {
   deliverPosition(event: PositionEvent): void;
   /** New output chunks of one of the user's jobs (called synchronously, in publication order). */
   deliverOutput(event: OutputEvent): void;
-  /** The subscription was (re)confirmed: events published before may have been missed. */
-  resync(): void;
+  /**
+   * The subscription was (re)confirmed: events published before may have been missed, so the
+   * listener catches up from the replay stream.
+   */
+  resubscribed(): void;
 }
 
 /** Counters for diagnostics and tests. */
@@ -68,7 +73,7 @@ const FANOUT_RETRY_MS = 1_000;
 
 /** Fans the app's live channel out to per-user listeners over one Redis connection. */
 export class LiveHub {
-  private subscriber: RedisConnection | null = null;
+  private subscription: LiveSubscription | null = null;
   private readonly listeners = new Map<string, Set<HubListener>>();
   private listenerCount = 0;
   private closed = false;
@@ -97,7 +102,7 @@ export class LiveHub {
   /**
    * Registers `listener` for `userId`'s events; opens the subscriber on first use. Returns whether
    * the subscription is confirmed and nothing was missed since: then every event published from now
-   * on reaches the listener (else it gets a {@link HubListener.resync} once the subscription is back).
+   * on reaches the listener (else it gets a {@link HubListener.resubscribed} once the subscription is back).
    */
   add(userId: string, listener: HubListener): boolean {
     if (this.closed) return false;
@@ -126,9 +131,7 @@ export class LiveHub {
     if (shard === undefined) return;
     this.shards.delete(userId);
     this.shardUsers.delete(shard.channel);
-    (this.subscriber as Cluster | null)
-      ?.sunsubscribe(shard.channel)
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: sunsubscribe failed'));
+    this.subscription?.unsubscribeShard(shard.channel);
   }
 
   /** How many listeners `userId` has on this process. */
@@ -165,20 +168,20 @@ export class LiveHub {
     this.listenerCount = 0;
     this.shards.clear();
     this.shardUsers.clear();
-    const subscriber = this.subscriber;
-    this.subscriber = null;
+    const subscription = this.subscription;
+    this.subscription = null;
     this.counters.subscribed = false;
-    if (subscriber !== null) await subscriber.quit().catch(() => subscriber.disconnect());
+    await subscription?.close();
   }
 
   /** Decides the fan-out (once), then opens the subscriber for it. */
   private ensureSubscriber(): void {
-    if (this.subscriber !== null || this.closed || this.opening) return;
+    if (this.subscription !== null || this.closed || this.opening) return;
     this.opening = true;
     liveFanout(this.ctx.redis).then(
       (fanout) => {
         this.opening = false;
-        if (this.closed || this.subscriber !== null) return;
+        if (this.closed || this.subscription !== null) return;
         this.fanout = fanout;
         if (fanout === 'sharded') this.openSharded();
         else this.openPlain();
@@ -193,30 +196,26 @@ export class LiveHub {
 
   /** Plain Pub/Sub: one subscription to the app's live channel. */
   private openPlain(): void {
-    const channel = this.ctx.keys.liveChannel();
-    const subscriber = this.ctx.duplicate();
-    this.subscriber = subscriber;
-    subscriber.on('message', (from: string, message: string) => {
-      if (from === channel) this.onMessage(message);
-    });
-    subscriber.on('close', () => {
-      this.counters.subscribed = false;
-      this.stale = true;
-    });
-    // On every (re)connect: subscribe, and once Redis confirms, make every session catch up.
-    subscriber.on('ready', () => {
-      subscriber.subscribe(channel).then(
-        () => {
+    const subscription = new LiveSubscription(
+      { fanout: 'publish', duplicate: (options) => this.ctx.duplicate(options), channel: this.ctx.keys.liveChannel() },
+      {
+        message: (_channel, message) => this.onMessage(message),
+        lost: () => {
+          this.counters.subscribed = false;
+          this.stale = true;
+        },
+        // On every (re)connect, once Redis confirms the subscription: every session catches up.
+        ready: () => {
           if (this.closed) return;
           this.counters.subscriptions += 1;
           this.counters.subscribed = true;
-          this.resyncIfStale();
+          this.catchUpIfStale();
         },
-        (error: unknown) => this.logger.warn({ err: error }, 'bridge hub: subscribe failed; will retry on reconnect'),
-      );
-    });
-    if (subscriber.status === 'wait')
-      subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
+        warn: (error, message) => this.logger.warn({ err: error }, `bridge hub: ${message}`),
+      },
+    );
+    this.subscription = subscription;
+    subscription.connect();
   }
 
   /**
@@ -226,32 +225,36 @@ export class LiveHub {
    * user's sessions catch up.
    */
   private openSharded(): void {
-    const subscriber = this.ctx.duplicate({ shardedSubscribers: true }) as Cluster;
-    this.subscriber = subscriber;
-    subscriber.on('smessage', (channel: string, message: string) => {
-      if (this.shardUsers.has(channel)) this.onMessage(message);
-    });
-    subscriber.on('-node', () => {
-      this.counters.subscribed = false;
-      this.stale = true;
-      for (const shard of this.shards.values()) shard.confirmed = false;
-    });
-    // Ready at start, and again after every change of masters ioredis sees (a failover moves slots:
-    // Redis drops the shard subscriptions of those slots, and what was published before ioredis saw
-    // the change is lost): every channel is subscribed again, and each user catches up as Redis confirms.
-    subscriber.on('subscribersReady', () => {
-      if (this.closed) return;
-      this.counters.subscriptions += 1;
-      this.counters.subscribed = true;
-      this.stale = false;
-      for (const [userId, shard] of this.shards) {
-        shard.confirmed = false;
-        this.confirm(userId, shard);
-      }
-    });
+    const subscription = new LiveSubscription(
+      { fanout: 'sharded', duplicate: (options) => this.ctx.duplicate(options), channel: this.ctx.keys.liveChannel() },
+      {
+        message: (channel, message) => {
+          if (this.shardUsers.has(channel)) this.onMessage(message);
+        },
+        lost: () => {
+          this.counters.subscribed = false;
+          this.stale = true;
+          for (const shard of this.shards.values()) shard.confirmed = false;
+        },
+        // Ready at start, and again after every change of masters ioredis sees (a failover moves slots:
+        // Redis drops the shard subscriptions of those slots, and what was published before ioredis saw
+        // the change is lost): every channel is subscribed again, and each user catches up as Redis confirms.
+        ready: () => {
+          if (this.closed) return;
+          this.counters.subscriptions += 1;
+          this.counters.subscribed = true;
+          this.stale = false;
+          for (const [userId, shard] of this.shards) {
+            shard.confirmed = false;
+            this.confirm(userId, shard);
+          }
+        },
+        warn: (error, message) => this.logger.warn({ err: error }, `bridge hub: ${message}`),
+      },
+    );
+    this.subscription = subscription;
     for (const userId of this.listeners.keys()) this.subscribeUser(userId);
-    if (subscriber.status === 'wait')
-      subscriber.connect().catch((error: unknown) => this.logger.warn({ err: error }, 'bridge hub: connect failed'));
+    subscription.connect();
   }
 
   /** Sharded Pub/Sub: subscribes to `userId`'s channel unless done; whether it is confirmed and nothing was missed since. */
@@ -267,11 +270,11 @@ export class LiveHub {
 
   /** `SSUBSCRIBE`s to a user's channel; once Redis confirms (and it is still wanted), the user's sessions catch up. */
   private confirm(userId: string, shard: ShardSubscription): void {
-    (this.subscriber as Cluster).ssubscribe(shard.channel).then(
+    this.subscription?.subscribeShard(shard.channel).then(
       () => {
         if (this.closed || this.shards.get(userId) !== shard || this.stale) return;
         shard.confirmed = true;
-        this.resyncUser(userId);
+        this.catchUpUser(userId);
       },
       (error: unknown) =>
         this.logger.warn(
@@ -285,7 +288,7 @@ export class LiveHub {
     this.counters.messages += 1;
     // The first message after a (re)connect: sessions catch up first, and this message joins what
     // they buffer meanwhile. (Sharded: each user's sessions catch up when their channel is confirmed.)
-    if (this.fanout === 'publish') this.resyncIfStale();
+    if (this.fanout === 'publish') this.catchUpIfStale();
     const newline = message.indexOf('\n');
     const listeners = newline < 0 ? undefined : this.listeners.get(message.slice(0, newline));
     if (listeners === undefined) return;
@@ -339,22 +342,25 @@ export class LiveHub {
     }
   }
 
-  private resyncIfStale(): void {
+  /** After a (re)subscription, if events may have been missed: every session catches up. */
+  private catchUpIfStale(): void {
     if (!this.stale) return;
     this.stale = false;
-    this.resyncAll();
+    this.catchUpAll();
   }
 
-  private resyncAll(): void {
-    for (const userId of this.listeners.keys()) this.resyncUser(userId);
+  /** Tells every listener the subscription is back (it catches up from the replay stream). */
+  private catchUpAll(): void {
+    for (const userId of this.listeners.keys()) this.catchUpUser(userId);
   }
 
-  private resyncUser(userId: string): void {
+  /** Tells `userId`'s listeners the subscription is back (they catch up from the replay stream). */
+  private catchUpUser(userId: string): void {
     for (const listener of [...(this.listeners.get(userId) ?? [])]) {
       try {
-        listener.resync();
+        listener.resubscribed();
       } catch (error) {
-        this.logger.error({ err: error, userId }, 'bridge hub: a session failed to resync');
+        this.logger.error({ err: error, userId }, 'bridge hub: a session failed to catch up after resubscribing');
       }
     }
   }

@@ -22,7 +22,8 @@
  */
 import type { Principal } from '../auth/tokens.js';
 import { SeennError } from '../errors.js';
-import { OUTPUT_EVENT, OutputStreamNameSchema, outputEventData } from '../model/output.js';
+import { OutputStreamNameSchema, outputEventData } from '../model/output.js';
+import { OUTPUT_EVENT } from '../model/wire.js';
 import type { OutputNotification, OutputStore } from '../store/output-store.js';
 import { inScope } from './authenticate.js';
 import { Frame, formatFrame } from './frames.js';
@@ -193,7 +194,7 @@ export class OutputFollower {
   }
 
   /** The hub resubscribed: chunks published meanwhile may be lost; read every followed output from Redis. */
-  resync(): void {
+  resubscribed(): void {
     if (this.early !== null) return;
     for (const followed of this.followed.values()) if (followed.next !== null) this.read(followed);
   }

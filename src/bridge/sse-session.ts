@@ -37,7 +37,8 @@ import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { SeennJob } from '../model/job.js';
 import type { JobStore } from '../store/job-store.js';
 import { inScope } from './authenticate.js';
-import { compareIds, formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
+import { compareStreamIds } from '../model/wire.js';
+import { formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
 import type { HubListener, LiveHub } from './live-hub.js';
 import { PositionEvent, type LivePositions, type StreamPositions } from './live-positions.js';
 import { OutputFollower, type OutputEvent, type OutputRequest } from './live-output.js';
@@ -75,7 +76,7 @@ const GAP_FRAME = formatValue('error', {
 
 /** Replay-stream entries read per round trip while catching up. */
 const REPLAY_BATCH = 200;
-/** The position of a session that has handled nothing (before every possible entry id). */
+/** The replay cursor of a session that has handled nothing (before every possible entry id). */
 const START = '0-0';
 
 /** Why a session ended. */
@@ -114,15 +115,15 @@ export interface StreamRequest {
 /** One open SSE stream. */
 export class SseSession implements HubListener {
   private phase: 'starting' | 'catching-up' | 'live' | 'closed' = 'starting';
-  /** The last replay-stream id handled (delivered, or skipped by the filter). */
-  private position = START;
+  /** The replay cursor: the last replay-stream id handled (delivered, or skipped by the filter). */
+  private replayCursor = START;
   /** Live events (and position updates) that arrived while catching up, in order. */
   private pending: Array<StreamEvent | PositionEvent> = [];
   private pendingBytes = 0;
   private catchingUp: Promise<void> | null = null;
   private catchUpAgain = false;
-  /** A resync arrived while starting: the start must read the replay stream before going live. */
-  private resyncWhileStarting = false;
+  /** The hub resubscribed while starting: the start must read the replay stream before going live. */
+  private resubscribedWhileStarting = false;
   private lastJobEventAtMs = Date.now();
   /** When the next heartbeat is due (epoch ms); heartbeats wait for `connected`. */
   private nextBeatAtMs = Number.POSITIVE_INFINITY;
@@ -219,8 +220,8 @@ export class SseSession implements HubListener {
         cursor !== null &&
         first !== null &&
         last !== null &&
-        compareIds(first, cursor) <= 0 &&
-        compareIds(cursor, last) <= 0;
+        compareStreamIds(first, cursor) <= 0 &&
+        compareStreamIds(cursor, last) <= 0;
       if (this.request.cursor !== null) this.services.metrics.reconnect(recovered);
       const retryMs = options.retryMs + Math.floor(Math.random() * (options.retryJitterMs + 1));
       const hello = {
@@ -231,7 +232,7 @@ export class SseSession implements HubListener {
       let synced = 0;
       if (recovered && cursor !== null) {
         this.sayHello(formatValue('connected', hello, { retryMs }));
-        this.position = cursor;
+        this.replayCursor = cursor;
         await this.followQueuedJobs();
       } else {
         // The newest id is read BEFORE the snapshots: a change after it is also in the stream (and
@@ -244,9 +245,9 @@ export class SseSession implements HubListener {
           Math.min(Date.now() - options.syncFinishedWithinMs, cursorTimeMs),
         );
         if (this.isClosed) return;
-        this.position = last ?? START;
+        this.replayCursor = last ?? START;
       }
-      await this.catchUp(recovered || !subscribedAtStart || this.resyncWhileStarting);
+      await this.catchUp(recovered || !subscribedAtStart || this.resubscribedWhileStarting);
       // The head, `connected` and the job.sync or replay that followed leave in one socket write.
       this.uncork();
       this.output.start();
@@ -262,28 +263,15 @@ export class SseSession implements HubListener {
 
   /** Hub: a live event of this user. */
   deliver(event: StreamEvent): void {
-    if (this.phase === 'closed') return;
-    if (this.phase !== 'live') {
-      this.pending.push(event);
-      this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.connection.bufferedBytes > this.services.options.maxBufferedBytes)
-        this.close('slow-client');
-      return;
-    }
-    this.handle(event);
+    if (this.phase === 'live') this.handle(event);
+    else this.buffer(event);
   }
 
   /** Hub: a changed queue position of one of the user's jobs; sent if this stream watches the job. */
   deliverPosition(event: PositionEvent): void {
-    if (this.phase === 'closed' || this.positions?.shows(event.jobId) !== true) return;
-    if (this.phase !== 'live') {
-      this.pending.push(event);
-      this.pendingBytes += event.bytes;
-      if (this.pendingBytes + this.connection.bufferedBytes > this.services.options.maxBufferedBytes)
-        this.close('slow-client');
-      return;
-    }
-    this.sendPosition(event);
+    if (this.positions?.shows(event.jobId) !== true) return;
+    if (this.phase === 'live') this.sendPosition(event);
+    else this.buffer(event);
   }
 
   /** Hub: new output of one of the user's jobs (see `live-output.ts`). */
@@ -292,14 +280,26 @@ export class SseSession implements HubListener {
   }
 
   /** Hub: the subscription was (re)confirmed; read what Pub/Sub may have dropped. */
-  resync(): void {
-    if (this.phase === 'starting') this.resyncWhileStarting = true;
+  resubscribed(): void {
+    if (this.phase === 'starting') this.resubscribedWhileStarting = true;
     if (this.phase === 'starting' || this.phase === 'closed') return;
-    this.output.resync();
+    this.output.resubscribed();
     this.catchUp(true).catch((error: unknown) => {
       this.services.logger.error({ err: error, userId: this.userId }, 'bridge: catch-up after resubscribe failed');
       this.fail();
     });
+  }
+
+  /**
+   * Keeps a live event or position update until the stream is live (it is catching up); a client
+   * whose buffered and unsent bytes pass `maxBufferedBytes` is cut. Nothing once closed.
+   */
+  private buffer(event: StreamEvent | PositionEvent): void {
+    if (this.phase === 'closed') return;
+    this.pending.push(event);
+    this.pendingBytes += event.bytes;
+    if (this.pendingBytes + this.connection.bufferedBytes > this.services.options.maxBufferedBytes)
+      this.close('slow-client');
   }
 
   /**
@@ -466,8 +466,8 @@ export class SseSession implements HubListener {
   }
 
   /**
-   * Reads the replay stream after {@link position} until its end, then hands over to live delivery,
-   * dropping buffered events the read already covered. Runs once at a time; a resync arriving
+   * Reads the replay stream after {@link replayCursor} until its end, then hands over to live delivery,
+   * dropping buffered events the read already covered. Runs once at a time; a resubscription arriving
    * meanwhile makes it read once more. With `read` false (a fresh connect whose subscription was
    * confirmed before its newest id was read), nothing can be missing: it only goes live.
    */
@@ -502,18 +502,18 @@ export class SseSession implements HubListener {
     return this.catchingUp;
   }
 
-  /** Delivers every replay-stream entry after {@link position}; ends the stream if some were trimmed unseen. */
+  /** Delivers every replay-stream entry after {@link replayCursor}; ends the stream if some were trimmed unseen. */
   private async replay(): Promise<void> {
     const { store } = this.services;
     for (;;) {
-      // XRANGE first, then the oldest id: when the oldest is still ≤ position after the read, nothing
-      // after position was trimmed before the read, so the read is complete.
+      // XRANGE first, then the oldest id: when the oldest is still ≤ the cursor after the read, nothing
+      // after the cursor was trimmed before the read, so the read is complete.
       const [entries, first] = await Promise.all([
-        store.readStream(this.userId, this.position, REPLAY_BATCH),
+        store.readStream(this.userId, this.replayCursor, REPLAY_BATCH),
         store.firstStreamId(this.userId),
       ]);
       if (this.isClosed) return;
-      if (this.position !== START && first !== null && compareIds(first, this.position) > 0) {
+      if (this.replayCursor !== START && first !== null && compareStreamIds(first, this.replayCursor) > 0) {
         this.close('gap', GAP_FRAME);
         return;
       }
@@ -530,8 +530,8 @@ export class SseSession implements HubListener {
 
   /** Sends one event unless it was handled already or the stream's filter excludes it. */
   private handle(event: StreamEvent): void {
-    if (compareIds(event.id, this.position) <= 0) return;
-    this.position = event.id;
+    if (compareStreamIds(event.id, this.replayCursor) <= 0) return;
+    this.replayCursor = event.id;
     if (!this.wants(event)) return;
     this.lastJobEventAtMs = Date.now();
     this.write(event.frame);

@@ -155,8 +155,10 @@ describe('job.output on the event stream', () => {
       await bridge.redis.rpush(keys.outputStream('out-a', 'oa-4', 'output'), '"while away"');
       const subscriptions = bridge.router.bridge.stats.hub.subscriptions;
       (
-        bridge.router.bridge as unknown as { hub: { subscriber: { disconnect(reconnect: boolean): void } } }
-      ).hub.subscriber.disconnect(true);
+        bridge.router.bridge as unknown as {
+          hub: { subscription: { connection: { disconnect(reconnect: boolean): void } } };
+        }
+      ).hub.subscription.connection.disconnect(true);
       await waitFor(() => bridge.router.bridge.stats.hub.subscriptions > subscriptions, {
         what: 'the hub to resubscribe',
       });
