@@ -62,7 +62,6 @@ export {
   type BridgeAuth,
   type AuthResult,
   type RateLimitOptions,
-  type JobWithChildren,
   type WriteApiOptions,
   type EtaStats,
 } from './bridge/index.js';
@@ -141,4 +140,5 @@ export {
   type SetProgressOptions,
   type ProgressPayload,
 } from './model/index.js';
+export type { ParentWithChildSummaries } from './model/wire.js';
 export type { StandardSchemaV1, StandardSchemaProps, StandardSchemaResult } from './model/standard-schema.js';

@@ -14,16 +14,6 @@ export function isStreamId(value: string): boolean {
   return STREAM_ID.test(value);
 }
 
-/** Compares two ids accepted by {@link isStreamId}: negative, zero or positive. */
-export function compareIds(a: string, b: string): number {
-  const aDash = a.indexOf('-');
-  const bDash = b.indexOf('-');
-  const aMs = Number(aDash < 0 ? a : a.slice(0, aDash));
-  const bMs = Number(bDash < 0 ? b : b.slice(0, bDash));
-  if (aMs !== bMs) return aMs - bMs;
-  return Number(aDash < 0 ? 0 : a.slice(aDash + 1)) - Number(bDash < 0 ? 0 : b.slice(bDash + 1));
-}
-
 /** The parts of one SSE event. `data` is JSON text. */
 export interface FrameParts {
   event: string;

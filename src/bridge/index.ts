@@ -15,5 +15,4 @@ export {
 } from './options.js';
 export { SSE_HEADERS, type CloseReason } from './sse-session.js';
 export type { HubStats } from './live-hub.js';
-export type { JobWithChildren } from './rest.js';
 export { WriteApi, WRITE_API_DEFAULTS, type WriteApiOptions, type EtaStats } from './write-api.js';

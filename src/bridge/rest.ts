@@ -6,15 +6,9 @@ import type { Principal } from '../auth/tokens.js';
 import { PAGE_LIMIT, parseLimitQuery, type JobPage } from '../jobs-api.js';
 import { isJobIdShape } from '../model/ids.js';
 import type { ChildJobSummary, SeennJob } from '../model/job.js';
-import { childSummaryOf } from '../model/wire.js';
+import { childSummaryOf, type ParentWithChildSummaries } from '../model/wire.js';
 import { canSee, jobNotFound } from './authenticate.js';
 import type { JobReader } from './sync.js';
-
-/** The answer of `GET /jobs/:parentId/children`. */
-export interface JobWithChildren {
-  parent: SeennJob;
-  children: ChildJobSummary[];
-}
 
 /** A job reader that may also know how to read a parent with its children. */
 export type RestJobReader = JobReader & {
@@ -61,7 +55,7 @@ export async function getChildren(
   jobs: RestJobReader,
   principal: Principal,
   parentId: string,
-): Promise<JobWithChildren> {
+): Promise<ParentWithChildSummaries> {
   const parent = await getJob(jobs, principal, parentId);
   if (typeof jobs.getWithChildren === 'function') {
     const found = await jobs.getWithChildren(parentId);

@@ -3,7 +3,7 @@
  * read back from the stream. Its frame, its parsed payload and the job ids it concerns are computed at
  * most once, however many sessions it goes to.
  */
-import { JOB_EVENT_NAMES } from '../model/events.js';
+import { JOB_EVENT_NAMES } from '../model/wire.js';
 import type { SeennJob } from '../model/job.js';
 import type { ReplayEntry } from '../store/job-store.js';
 import { formatFrame, frameBytes, type Frame } from './frames.js';

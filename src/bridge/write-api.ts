@@ -74,6 +74,17 @@ export type WriteApiOptions<Req = IncomingMessage> = WriteApiLimits &
       }
   );
 
+/** The limits both kinds of `writeApi` options take. */
+const LIMITS_SCHEMA = {
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .optional(),
+  rateLimit: RateLimitSchema.nullable().optional(),
+};
+
 /** The defaults of {@link WriteApiOptions}. */
 export const WRITE_API_DEFAULTS = Object.freeze({
   maxBodyBytes: 256 * 1024,
@@ -103,13 +114,7 @@ const WriteApiOptionsSchema = z.union([
             ),
         )
         .min(1),
-      maxBodyBytes: z
-        .number()
-        .int()
-        .min(1024)
-        .max(16 * 1024 * 1024)
-        .optional(),
-      rateLimit: RateLimitSchema.nullable().optional(),
+      ...LIMITS_SCHEMA,
     })
     .strict(),
   z
@@ -118,13 +123,7 @@ const WriteApiOptionsSchema = z.union([
         (value) => typeof value === 'function',
         'writeApi.authenticate must be a function',
       ),
-      maxBodyBytes: z
-        .number()
-        .int()
-        .min(1024)
-        .max(16 * 1024 * 1024)
-        .optional(),
-      rateLimit: RateLimitSchema.nullable().optional(),
+      ...LIMITS_SCHEMA,
     })
     .strict(),
 ]);

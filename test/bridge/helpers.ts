@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import { Seenn } from '../../src/seenn.js';
 import type { ExpressBridgeOptions } from '../../src/bridge/index.js';
 import type { Logger } from '../../src/logger.js';
-import { eventNameForStatus } from '../../src/model/events.js';
+import { CHILD_PROGRESS_EVENT, JOB_EVENT_NAMES, OUTPUT_EVENT, eventNameForStatus } from '../../src/model/wire.js';
 import type { JobStatus, SeennJob } from '../../src/model/job.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { createRecord } from '../../src/model/reducer.js';
@@ -189,17 +189,15 @@ export interface SeenEvent {
   data: Record<string, unknown>;
 }
 
-/** The SSE event names the bridge sends. */
+/**
+ * The SSE event names the bridge sends: the wire's job, child-progress and output events
+ * (`model/wire.ts`), and the stream's own control events.
+ */
 export const EVENT_NAMES = [
   'connected',
-  'job.sync',
-  'job.started',
-  'job.progress',
-  'job.completed',
-  'job.failed',
-  'job.cancelled',
-  'child.progress',
-  'job.output',
+  ...JOB_EVENT_NAMES,
+  CHILD_PROGRESS_EVENT,
+  OUTPUT_EVENT,
   'heartbeat',
   'connection.idle',
   'error',
