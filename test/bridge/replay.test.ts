@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareStreamIds } from '../../src/model/wire.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { JobWriter, RawSseClient, RecordingEventSource, getJson, startBridge, type TestBridge } from './helpers.js';
@@ -150,6 +151,57 @@ describe('unrecoverable cursors', () => {
       expect(jobEventIds(client)).toEqual([next]);
     } finally {
       client.close();
+    }
+  });
+
+  it('ends a live stream with REPLAY_GAP when what it missed was trimmed before it could catch up', async () => {
+    const user = 'gap';
+    const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
+    await writer.create(user, 'gap-1');
+    const client = new RawSseClient(bridge.port, `/v1/sse?token=${token}`);
+    try {
+      await waitFor(() => client.ofType('job.sync').length === 1, { what: 'the sync' });
+      // The hub's subscriber connection (private): a partition is its going away and coming back.
+      const subscriber = (
+        bridge.router.bridge as unknown as {
+          hub: { subscription: { connection: { disconnect(reconnect: boolean): void; connect(): Promise<void> } } };
+        }
+      ).hub.subscription.connection;
+      const handled = await writer.progress('gap-1', 1);
+      await waitFor(() => jobEventIds(client).length === 1, { what: 'a live event' });
+      expect(jobEventIds(client)).toEqual([handled]);
+      // The subscription goes, and stays gone while the user's events pass the replay stream's bound
+      // (replayMaxEntries 10, trimmed by whole nodes of 100 entries): those after the stream's cursor
+      // are published to no one, then trimmed.
+      subscriber.disconnect(false);
+      await waitFor(() => !bridge.router.bridge.stats.hub.subscribed, { what: 'the subscription to go' });
+      for (let i = 0; i < 350; i += 1) await writer.progress('gap-1', i % 100);
+      const oldest = await bridge.seenn.context.store.firstStreamId(user);
+      expect(oldest !== null && compareStreamIds(oldest, handled) > 0).toBe(true);
+      // Back: the stream catches up from its cursor, finds the events after it trimmed, and ends.
+      await subscriber.connect();
+      await waitFor(() => client.ofType('error').length > 0, { what: 'the error event' });
+      await client.ended;
+      expect(client.ofType('error').map((block) => JSON.parse(block.data ?? '{}') as unknown)).toEqual([
+        {
+          code: 'REPLAY_GAP',
+          message: 'events were trimmed before this stream could send them; reconnect to resynchronise',
+        },
+      ]);
+      expect(jobEventIds(client)).toEqual([handled]);
+      expect(client.ofType('error')[0]?.id).toBeUndefined();
+    } finally {
+      client.close();
+    }
+    // Reconnecting with the last id it got resynchronises: recovered:false and a job.sync.
+    const again = new RawSseClient(bridge.port, `/v1/sse?token=${token}`, {
+      'Last-Event-ID': jobEventIds(client).at(-1) ?? '',
+    });
+    try {
+      await waitFor(() => again.ofType('job.sync').length === 1, { what: 'the resync' });
+      expect(connectedOf(again)['recovered']).toBe(false);
+    } finally {
+      again.close();
     }
   });
 
