@@ -54,13 +54,16 @@ describe('a cached token over HTTP', () => {
   afterAll(() => bridge.close());
 
   it('is accepted until it expires, then refused as expired', async () => {
-    const token = await bridge.seenn.tokens.issue({ userId: 'cache-user', ttlSeconds: 1 });
+    // `exp` is whole seconds from the issuing second: a token issued late in a second with a 1 s ttl
+    // could expire before the first request. Issued early in a second with 2 s, it lives ≥ 1.8 s.
+    await waitFor(() => Date.now() % 1000 < 200, { what: 'the start of a second' });
+    const token = await bridge.seenn.tokens.issue({ userId: 'cache-user', ttlSeconds: 2 });
     const expMs = (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()) as { exp: number })
       .exp;
     expect((await getJson(`${bridge.baseUrl}/jobs`, token)).status).toBe(200);
     // The second answer comes from the cache.
     expect((await getJson(`${bridge.baseUrl}/jobs`, token)).status).toBe(200);
-    await waitFor(() => Date.now() >= expMs * 1000, { what: 'the token to expire', timeoutMs: 3_000 });
+    await waitFor(() => Date.now() >= expMs * 1000, { what: 'the token to expire', timeoutMs: 4_000 });
     const refused = await getJson(`${bridge.baseUrl}/jobs`, token);
     expect(refused.status).toBe(401);
     expect(refused.body).toMatchObject({ error: { code: 'UNAUTHORIZED', details: { reason: 'expired' } } });
