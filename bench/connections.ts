@@ -20,14 +20,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { Seenn } from '../src/seenn.js';
+import { waitFor } from '../test/helpers/wait.js';
 import { spawnBenchBridge, type BenchBridge, type BridgeProcessStats } from './lib/bridge-process.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, writeResult } from './lib/harness.js';
-import { installCleanup, killAll, request, stopChild } from './lib/processes.js';
+import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
 import { spawnSseClients, type SseClientGroup, type StreamSpec } from './lib/raw-sse-clients.js';
-import { benchRedis, deletePrefix } from './lib/redis.js';
+import { openScenario } from './lib/scenario.js';
 
 const quick = isQuick();
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? (quick ? 1_000 : 10_000));
@@ -49,11 +48,11 @@ async function settledStats(bridge: BenchBridge): Promise<BridgeProcessStats> {
 }
 
 async function waitForStreams(bridge: BenchBridge, count: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await bridgeStats(bridge)).streams !== count) {
-    if (Date.now() > deadline) throw new Error(`the bridge did not reach ${count} open streams within ${timeoutMs} ms`);
-    await delay(100);
-  }
+  await waitFor(async () => (await bridgeStats(bridge)).streams === count, {
+    timeoutMs,
+    intervalMs: 100,
+    what: `the bridge to reach ${count} open streams`,
+  });
 }
 
 async function cpuOf(
@@ -66,12 +65,14 @@ async function cpuOf(
 }
 
 async function main(): Promise<void> {
-  const cancelDeadline = installCleanup('connections', (quick ? 90 : 300) * 1000);
-  const redisServer = await benchRedis();
-  const prefix = `bench-conn-${randomUUID().slice(0, 8)}`;
   const secret = randomUUID() + randomUUID();
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: secret });
+  const scenario = await openScenario({
+    name: 'connections',
+    deadlineMs: (quick ? 90 : 300) * 1000,
+    prefixTag: 'conn',
+    tokenSecret: secret,
+  });
+  const { redisServer, prefix, seenn } = scenario;
   const loadBefore = loadAverage();
   try {
     const bridge = await spawnBenchBridge({
@@ -209,12 +210,7 @@ async function main(): Promise<void> {
     if (result.stability.unexpectedCloses > 0 || final.streams !== CONNECTIONS) process.exitCode = 1;
     await stopChild(bridge.child, 'SIGTERM');
   } finally {
-    killAll([redisServer.process]);
-    await seenn.close();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-    await redisServer.stop();
-    cancelDeadline();
+    await scenario.close();
   }
 }
 

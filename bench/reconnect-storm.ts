@@ -25,14 +25,14 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Seenn } from '../src/seenn.js';
+import { waitFor } from '../test/helpers/wait.js';
 import { spawnBenchBridge, type BenchBridge } from './lib/bridge-process.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResult } from './lib/harness.js';
-import { installCleanup, killAll, stopChild } from './lib/processes.js';
+import { stopChild } from './lib/processes.js';
 import { processRssBytes, sampleRssPeak } from './lib/proc-stats.js';
 import { spawnBenchPublisher } from './lib/publisher-process.js';
 import { spawnSseClients, type SseClientGroup, type StreamReport, type StreamSpec } from './lib/raw-sse-clients.js';
-import { benchRedis, deletePrefix } from './lib/redis.js';
+import { openScenario } from './lib/scenario.js';
 
 const quick = isQuick();
 const CLIENTS = Number(process.env['BENCH_CLIENTS'] ?? (quick ? 500 : 5_000));
@@ -41,19 +41,6 @@ const DOWN = 3;
 const QUEUE = 'storm';
 const CLIENT_PROCESSES = 2;
 const STEP_TIMEOUT_MS = quick ? 30_000 : 120_000;
-
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = STEP_TIMEOUT_MS,
-  everyMs = 100,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(everyMs);
-  }
-}
 
 /** Compares what a client received with its user's replay stream. */
 function audit(
@@ -81,12 +68,14 @@ function audit(
 }
 
 async function main(): Promise<void> {
-  const cancelDeadline = installCleanup('reconnect-storm', (quick ? 100 : 600) * 1000);
-  const redisServer = await benchRedis();
-  const prefix = `bench-storm-${randomUUID().slice(0, 8)}`;
   const secret = randomUUID() + randomUUID();
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-  const seenn = new Seenn({ connection: redis, prefix, tokenSecret: secret });
+  const scenario = await openScenario({
+    name: 'reconnect-storm',
+    deadlineMs: (quick ? 100 : 600) * 1000,
+    prefixTag: 'storm',
+    tokenSecret: secret,
+  });
+  const { redisServer, prefix, redis, seenn } = scenario;
   const subscriber = redis.duplicate();
   const loadBefore = loadAverage();
   let worker: Worker | undefined;
@@ -145,33 +134,39 @@ async function main(): Promise<void> {
         }
       }),
     );
-    await until(
-      'every client to see its job progress',
-      async () => (await clients.status()).reached === CLIENTS,
-      STEP_TIMEOUT_MS,
-      200,
-    );
+    await waitFor(async () => (await clients.status()).reached === CLIENTS, {
+      what: 'every client to see its job progress',
+      timeoutMs: STEP_TIMEOUT_MS,
+      intervalMs: 200,
+    });
     await delay(500);
     const steadyRss = processRssBytes(bridge.pid) ?? Number.NaN;
 
     // Phase 2: the bridge dies; more events while it is down.
     await clients.setMarker('final');
     await stopChild(bridge.child, 'SIGKILL');
-    await until('every client to notice the bridge is gone', async () => (await clients.status()).open === 0, 30_000);
+    await waitFor(async () => (await clients.status()).open === 0, {
+      what: 'every client to notice the bridge is gone',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     const eventsBefore = (await clients.status()).jobEvents;
     release();
-    await until('the downtime updates to be published', async () => finals >= CLIENTS);
+    await waitFor(() => finals >= CLIENTS, {
+      what: 'the downtime updates to be published',
+      timeoutMs: STEP_TIMEOUT_MS,
+      intervalMs: 100,
+    });
 
     // Phase 3: a new bridge on the same port; everyone reconnects at once.
     bridge = await spawnBenchBridge({ redisUrl: redisServer.url, prefix, secret, bridgeOptions, port });
     const rss = sampleRssPeak(bridge.pid, 20);
     const stormStartedAt = await clients.reconnect(port);
-    await until(
-      'every client to catch up',
-      async () => (await clients.status()).reached === CLIENTS,
-      STEP_TIMEOUT_MS,
-      50,
-    );
+    await waitFor(async () => (await clients.status()).reached === CLIENTS, {
+      what: 'every client to catch up',
+      timeoutMs: STEP_TIMEOUT_MS,
+      intervalMs: 50,
+    });
     const allCaughtUpAt = wallNow();
     const peakRss = rss.stop();
     const eventsAfter = (await clients.status()).jobEvents;
@@ -260,14 +255,9 @@ async function main(): Promise<void> {
   } finally {
     release();
     finish();
-    killAll([redisServer.process]);
     await worker?.close(true);
     subscriber.disconnect();
-    await seenn.close();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-    await redisServer.stop();
-    cancelDeadline();
+    await scenario.close();
   }
 }
 
