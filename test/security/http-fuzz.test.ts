@@ -14,7 +14,11 @@ import { ADMIN_TOKEN, markerOf, rawRequest, startTargetApp, type RawAnswer, type
 
 const USERS = ['alice', 'bob', 'mallory'] as const;
 const RUNS = Number(process.env['SEENN_FUZZ_RUNS'] ?? 1_200);
-const SEED = process.env['SEENN_FUZZ_SEED'] === undefined ? undefined : Number(process.env['SEENN_FUZZ_SEED']);
+/** Drawn here unless given, so that every message of the test (not only fast-check's) can name it. */
+const SEED =
+  process.env['SEENN_FUZZ_SEED'] === undefined
+    ? Math.floor(Math.random() * 2 ** 31)
+    : Number(process.env['SEENN_FUZZ_SEED']);
 
 let target: TargetApp;
 /** Credentials by label, and the user each one grants (null: none). */
@@ -457,14 +461,19 @@ describe('HTTP fuzzing of the bridge and admin routes', () => {
         const sent = build(input);
         check(sent, await rawRequest(target.port, sent));
       }),
-      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), examples: known.map((example) => [example]) },
+      { numRuns: RUNS, seed: SEED, examples: known.map((example) => [example]) },
     );
-    console.info(`http fuzz: ${JSON.stringify({ ...tally, byStatus: Object.fromEntries(tally.byStatus) })}`);
-    // The generator reaches every kind of answer (else the properties were checked on nothing).
-    expect(tally.envelopes).toBeGreaterThan(RUNS / 10);
-    expect(tally.ok).toBeGreaterThan(RUNS / 10);
-    expect(tally.streams).toBeGreaterThan(0);
+    const summary = `seed ${SEED}: ${JSON.stringify({ ...tally, byStatus: Object.fromEntries(tally.byStatus) })}`;
+    console.info(`http fuzz: ${summary}`);
+    // The generator reaches every kind of answer (else the properties were checked on nothing). The
+    // bounds sit far below the shares the generator gives (envelopes ~78 %, ok ~12 %, streams ~0.7 %
+    // of the requests, plus the SSE examples above). `ok > RUNS / 10` sat 2.5-3 standard deviations
+    // below the mean (12 runs: 137-170 of 1,200, mean 147), so a few runs in a thousand failed it,
+    // after fast-check had passed and so without a seed.
+    expect(tally.envelopes, summary).toBeGreaterThan(RUNS / 10);
+    expect(tally.ok, summary).toBeGreaterThan(RUNS / 40);
+    expect(tally.streams, summary).toBeGreaterThan(0);
     for (const status of [200, 400, 401, 403, 404])
-      expect(tally.byStatus.get(status) ?? 0, `status ${status}`).toBeGreaterThan(0);
+      expect(tally.byStatus.get(status) ?? 0, `status ${status}, ${summary}`).toBeGreaterThan(0);
   }, 120_000);
 });
