@@ -4,6 +4,7 @@
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import type { DescriptorInput } from '../model/descriptor.js';
+import { QueueNameSchema } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 
 /**
@@ -68,14 +69,7 @@ export const PUBLISHER_DEFAULTS = Object.freeze({
 
 const Schema = z
   .object({
-    queues: z
-      .array(
-        z
-          .string()
-          .min(1)
-          .regex(/^[^:]+$/, 'queue names cannot contain ":"'),
-      )
-      .min(1),
+    queues: z.array(QueueNameSchema).min(1),
     describe: z.function().optional(),
     blockMs: z.number().int().min(10).max(60_000).optional(),
     batchSize: z.number().int().min(1).max(10_000).optional(),
