@@ -6,7 +6,7 @@
  */
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { eventNameForStatus } from '../model/events.js';
+import { eventNameForStatus } from '../model/wire.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import { withParentChange, type ParentState } from '../store/family.js';

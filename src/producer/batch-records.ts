@@ -7,7 +7,7 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { DESCRIPTOR_KEY, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
 import { sealDescriptor, type SealedDescriptor } from '../model/descriptor-seal.js';
-import { eventNameForStatus } from '../model/events.js';
+import { eventNameForStatus } from '../model/wire.js';
 import { isoTime, isTerminal, type SeennJob } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';

@@ -14,7 +14,7 @@ import {
   type StoredDescriptor,
 } from '../model/descriptor.js';
 import { sealDescriptor } from '../model/descriptor-seal.js';
-import { eventNameForStatus } from '../model/events.js';
+import { eventNameForStatus } from '../model/wire.js';
 import { newJobId } from '../model/ids.js';
 import { QueueNameSchema, type SeennJob } from '../model/job.js';
 import { createRecord, reduce, type BullJobFacts } from '../model/reducer.js';

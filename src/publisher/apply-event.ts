@@ -9,7 +9,7 @@
  * `childIndex`, unless its descriptor names its parent itself.
  */
 import type { SeennContext } from '../context.js';
-import { eventNameForStatus } from '../model/events.js';
+import { eventNameForStatus } from '../model/wire.js';
 import { isTerminal } from '../model/job.js';
 import { asParent, failedChildKeyOf, flowChildFailure, settleParent } from '../model/parent.js';
 import { DEFAULT_FAILURE_CODE, createRecord, type BullJobFacts } from '../model/reducer.js';

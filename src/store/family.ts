@@ -4,7 +4,7 @@
  * whichever process applies it. Reading, the retry and the in-process parent lock are
  * `store/transaction.ts`'s; this module computes the changes.
  */
-import { eventNameForStatus } from '../model/events.js';
+import { eventNameForStatus } from '../model/wire.js';
 import { applyChildChange, parentEventOf, recordsDiffer } from '../model/parent.js';
 import type { JobRecord } from '../model/record.js';
 import { SeennError } from '../errors.js';
