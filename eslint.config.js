@@ -81,7 +81,7 @@ const LAYERS = {
     packages: ['ioredis', '@bull-board/*', 'react', 'express'],
   },
   handles: {
-    folders: ['model', 'store', 'position', 'worker'],
+    folders: ['model', 'store', 'worker'],
     packages: ['ioredis', 'express', '@bull-board/*', 'react'],
   },
   auth: {
