@@ -8,10 +8,11 @@
 import { z } from 'zod';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { DescriptorSchema } from '../model/descriptor.js';
+import { ChildPlaceSchema, ChildWeightSchema, JobFieldsSchema } from '../model/descriptor.js';
 import { newJobId } from '../model/ids.js';
 import {
   CHILD_PROGRESS_MODES,
+  IsoTimeInputSchema,
   LIMITS,
   QueueInfoSchema,
   StageSchema,
@@ -23,7 +24,7 @@ import {
   type Stage,
 } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
-import type { JobRecord } from '../model/record.js';
+import { pendingRecord, type JobRecord } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
 import type { JobStore } from '../store/job-store.js';
 import { commitNewChild, withParentChanges } from '../store/family.js';
@@ -63,27 +64,15 @@ export interface SeennOnlyJobInput {
   ttlSeconds?: number;
 }
 
-const isoInput = z
-  .union([z.iso.datetime({ offset: true }), z.date()])
-  .transform((value) => (value instanceof Date ? value : new Date(value)).toISOString());
-
 /** Validates {@link SeennOnlyJobInput}. */
-export const SeennOnlyJobSchema = DescriptorSchema.pick({
-  userId: true,
-  jobType: true,
-  title: true,
-  metadata: true,
-  workflowId: true,
-})
-  .extend({
-    queue: QueueInfoSchema.optional(),
-    stage: StageSchema.optional(),
-    message: z.string().max(LIMITS.messageChars).optional(),
-    estimatedCompletionAt: isoInput.optional(),
-    estimatedDuration: z.number().int().min(1_000).max(86_400_000).optional(),
-    ttlSeconds: TtlSecondsSchema.optional(),
-  })
-  .strict();
+export const SeennOnlyJobSchema = JobFieldsSchema.extend({
+  queue: QueueInfoSchema.optional(),
+  stage: StageSchema.optional(),
+  message: z.string().max(LIMITS.messageChars).optional(),
+  estimatedCompletionAt: IsoTimeInputSchema.optional(),
+  estimatedDuration: z.number().int().min(1_000).max(86_400_000).optional(),
+  ttlSeconds: TtlSecondsSchema.optional(),
+}).strict();
 
 type ParsedSeennOnlyJob = z.output<typeof SeennOnlyJobSchema>;
 
@@ -92,21 +81,8 @@ const DURATION_ETA_CONFIDENCE = 0.2;
 
 /** The first record of a Seenn-only job: `pending`, progress 0, no BullMQ queue. */
 export function seennOnlyRecord(id: string, appId: string, input: ParsedSeennOnlyJob, createdAtMs: number): JobRecord {
-  const at = isoTime(createdAtMs);
-  const job: SeennJob = {
-    id,
-    jobId: id,
-    appId,
-    userId: input.userId,
-    jobType: input.jobType,
-    title: input.title,
-    status: 'pending',
-    progress: 0,
-    createdAt: at,
-    updatedAt: at,
-  };
-  if (input.metadata !== undefined) job.metadata = input.metadata;
-  if (input.workflowId !== undefined) job.workflowId = input.workflowId;
+  const record = pendingRecord(id, appId, input, createdAtMs);
+  const { job } = record;
   if (input.queue !== undefined) job.queue = input.queue;
   if (input.stage !== undefined) job.stage = input.stage;
   if (input.message !== undefined) job.message = input.message;
@@ -117,7 +93,6 @@ export function seennOnlyRecord(id: string, appId: string, input: ParsedSeennOnl
     job.etaConfidence = DURATION_ETA_CONFIDENCE;
     job.etaBasedOn = 0;
   }
-  const record: JobRecord = { job, x: { attempt: 0, maxAttempts: 1 } };
   if (input.ttlSeconds !== undefined) record.x.ttlSeconds = input.ttlSeconds;
   return record;
 }
@@ -206,23 +181,7 @@ export interface SeennOnlyChildLink {
   weight?: number;
 }
 
-const ChildLinkSchema = z
-  .object({
-    parentJobId: z.string().min(1).max(512),
-    childIndex: z
-      .number()
-      .int()
-      .min(0)
-      .max(LIMITS.maxChildren - 1),
-    weight: z
-      .number()
-      .finite()
-      .min(0.000001)
-      .max(1_000_000)
-      .transform((weight) => Math.round(weight * 1e6) / 1e6)
-      .optional(),
-  })
-  .strict();
+const ChildLinkSchema = ChildPlaceSchema.extend({ weight: ChildWeightSchema.optional() }).strict();
 
 /**
  * Creates Seenn-only child `childIndex` of a Seenn-only parent, committed with the parent's counters.

@@ -89,3 +89,41 @@ export const StoredDescriptorSchema = DescriptorSchema.extend({
 
 /** The descriptor stored in `job.data.__seenn`. */
 export type StoredDescriptor = z.infer<typeof StoredDescriptorSchema>;
+
+/** Who sees a new job and as what: the descriptor fields every start input takes (`jobs.start`, parents, Seenn-only jobs). */
+export const JobFieldsSchema = DescriptorSchema.pick({
+  userId: true,
+  jobType: true,
+  title: true,
+  metadata: true,
+  workflowId: true,
+});
+
+/** Who sees a new job and as what (the fields a first record starts from). */
+export interface JobFields {
+  userId: string;
+  jobType: string;
+  title: string;
+  metadata?: Record<string, unknown> | undefined;
+  workflowId?: string | undefined;
+}
+
+type _JobFieldsProven = Proven<Exactly<z.infer<typeof JobFieldsSchema>, JobFields>>;
+
+/** A child's place as a caller names it: its parent's Seenn id and its 0-based index (`createChild`, Seenn-only children). */
+export const ChildPlaceSchema = z.object({
+  parentJobId: z.string().min(1).max(512),
+  childIndex: z
+    .number()
+    .int()
+    .min(0)
+    .max(LIMITS.maxChildren - 1),
+});
+
+/** A child's weight under `weighted` mode, on a 10⁻⁶ grid so running sums of weights stay exact. */
+export const ChildWeightSchema = z
+  .number()
+  .finite()
+  .min(0.000001)
+  .max(1_000_000)
+  .transform((weight) => Math.round(weight * 1e6) / 1e6);

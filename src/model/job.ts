@@ -68,6 +68,11 @@ export const QueueNameSchema = z
   .max(LIMITS.queueNameChars)
   .refine((name) => !name.includes(':'), 'queue names cannot contain `:`');
 
+/** A time as input: ISO-8601 with an offset, or a `Date`; parsed to ISO-8601 UTC. */
+export const IsoTimeInputSchema = z
+  .union([z.iso.datetime({ offset: true }), z.date()])
+  .transform((value) => (value instanceof Date ? value : new Date(value)).toISOString());
+
 /** Seenn's per-job `ttlSeconds`: whole seconds, 60 s to 30 days. */
 export const TtlSecondsSchema = z.number().int().min(LIMITS.minTtlSeconds).max(LIMITS.maxTtlSeconds);
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import {
+  IsoTimeInputSchema,
   JobErrorSchema,
   LIMITS,
   QueueInfoSchema,
@@ -26,10 +27,7 @@ export const SetProgressOptionsSchema = z
     message: z.string().max(LIMITS.messageChars).optional(),
     stage: StageSchema.optional(),
     queue: QueueInfoSchema.optional(),
-    estimatedCompletionAt: z
-      .union([z.iso.datetime({ offset: true }), z.date()])
-      .transform((value) => (value instanceof Date ? value.toISOString() : new Date(value).toISOString()))
-      .optional(),
+    estimatedCompletionAt: IsoTimeInputSchema.optional(),
     metadata: boundedObject(LIMITS.metadataBytes, 'metadata').optional(),
   })
   .strict();

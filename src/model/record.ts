@@ -2,7 +2,8 @@
  * What the store keeps per job: the wire object users see, plus the internals the reducer needs and
  * users never see.
  */
-import type { ChildProgressMode, JobError, SeennJob } from './job.js';
+import type { JobFields } from './descriptor.js';
+import { isoTime, type ChildProgressMode, type JobError, type SeennJob } from './job.js';
 
 /** The running totals a parent keeps so one child change updates it in O(1). */
 export interface ParentAggregate {
@@ -84,4 +85,27 @@ export function sameJson(a: unknown, b: unknown, ignoredKey?: string): boolean {
   }
   for (const key in right) if (key !== ignoredKey && right[key] !== undefined) count -= 1;
   return count === 0;
+}
+
+/**
+ * The first record of a job no BullMQ worker runs yet or ever (a Seenn-only job, a parent Seenn
+ * drives): `pending`, progress 0, one attempt, created (and updated) at `createdAtMs`.
+ */
+export function pendingRecord(id: string, appId: string, fields: JobFields, createdAtMs: number): JobRecord {
+  const at = isoTime(createdAtMs);
+  const job: SeennJob = {
+    id,
+    jobId: id,
+    appId,
+    userId: fields.userId,
+    jobType: fields.jobType,
+    title: fields.title,
+    status: 'pending',
+    progress: 0,
+    createdAt: at,
+    updatedAt: at,
+  };
+  if (fields.metadata !== undefined) job.metadata = fields.metadata;
+  if (fields.workflowId !== undefined) job.workflowId = fields.workflowId;
+  return { job, x: { attempt: 0, maxAttempts: 1 } };
 }

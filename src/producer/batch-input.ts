@@ -3,7 +3,7 @@
  */
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { DescriptorSchema } from '../model/descriptor.js';
+import { ChildPlaceSchema, ChildWeightSchema, DescriptorSchema, JobFieldsSchema } from '../model/descriptor.js';
 import { CHILD_PROGRESS_MODES, LIMITS, QueueNameSchema, type ChildProgressMode } from '../model/job.js';
 import { JobDataSchema, jobsOptionsSchema } from './input-schemas.js';
 
@@ -106,14 +106,6 @@ export interface CreateBatchInput {
   parentJob?: { data?: Record<string, unknown>; opts?: JobsOptions };
 }
 
-/** A weight on a 10⁻⁶ grid, so running sums of weights stay exact. */
-const WeightSchema = z
-  .number()
-  .finite()
-  .min(0.000001)
-  .max(1_000_000)
-  .transform((weight) => Math.round(weight * 1e6) / 1e6);
-
 /** The BullMQ options batch jobs may carry (checked before anything is written). */
 const JobsOptionsSchema = jobsOptionsSchema({
   jobId: 'jobId is chosen by Seenn (a ULID); leave it out',
@@ -122,21 +114,13 @@ const JobsOptionsSchema = jobsOptionsSchema({
   repeat: 'repeat is not supported for batch jobs',
 });
 
-const ParentFieldsSchema = DescriptorSchema.pick({
-  userId: true,
-  jobType: true,
-  title: true,
-  metadata: true,
-  workflowId: true,
-});
-
 const FamilyFieldsSchema = z.object({
   childProgressMode: z.enum(CHILD_PROGRESS_MODES).default('average'),
   failParentOnChildFailure: z.boolean().default(true),
 });
 
 /** Validates {@link CreateParentInput}. */
-export const CreateParentInputSchema = ParentFieldsSchema.extend(FamilyFieldsSchema.shape)
+export const CreateParentInputSchema = JobFieldsSchema.extend(FamilyFieldsSchema.shape)
   .extend({
     childCount: z.number().int().min(1).max(LIMITS.maxChildren),
     queue: QueueNameSchema.optional(),
@@ -145,17 +129,12 @@ export const CreateParentInputSchema = ParentFieldsSchema.extend(FamilyFieldsSch
 
 /** Validates {@link CreateChildInput}. */
 export const CreateChildInputSchema = DescriptorSchema.pick({ jobType: true, title: true, metadata: true })
+  .extend(ChildPlaceSchema.shape)
   .extend({
-    parentJobId: z.string().min(1).max(512),
-    childIndex: z
-      .number()
-      .int()
-      .min(0)
-      .max(LIMITS.maxChildren - 1),
     queue: QueueNameSchema.optional(),
     userId: DescriptorSchema.shape.userId.optional(),
     data: JobDataSchema.optional(),
-    weight: WeightSchema.optional(),
+    weight: ChildWeightSchema.optional(),
     opts: JobsOptionsSchema.optional(),
   })
   .strict();
@@ -165,7 +144,7 @@ const BatchChildSchema = z
     title: DescriptorSchema.shape.title,
     data: JobDataSchema.optional(),
     queue: QueueNameSchema.optional(),
-    weight: WeightSchema.optional(),
+    weight: ChildWeightSchema.optional(),
     jobType: DescriptorSchema.shape.jobType.optional(),
     metadata: DescriptorSchema.shape.metadata,
     opts: JobsOptionsSchema.optional(),

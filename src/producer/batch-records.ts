@@ -5,26 +5,17 @@
 import type { JobsOptions } from 'bullmq';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { DESCRIPTOR_KEY, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
+import { DESCRIPTOR_KEY, StoredDescriptorSchema, type JobFields, type StoredDescriptor } from '../model/descriptor.js';
 import { sealDescriptor, type SealedDescriptor } from '../model/descriptor-seal.js';
 import { eventNameForStatus } from '../model/wire.js';
-import { isoTime, isTerminal, type SeennJob } from '../model/job.js';
+import { isTerminal, type SeennJob } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
-import type { JobRecord } from '../model/record.js';
+import { pendingRecord, type JobRecord } from '../model/record.js';
 import { createRecord, reduce, type EnqueueFailedEvent } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
 import { withParentChanges, type ChildChange } from '../store/family.js';
 import type { JobChange } from '../store/job-store.js';
 import { transact } from '../store/transaction.js';
-
-/** Who sees a job and as what (the fields a parent or child record starts from). */
-export interface JobFields {
-  userId: string;
-  jobType: string;
-  title: string;
-  metadata?: Record<string, unknown> | undefined;
-  workflowId?: string | undefined;
-}
 
 /** The replay event announcing a job's state. */
 export function eventOf(job: SeennJob): { name: string; data: string } {
@@ -43,22 +34,7 @@ export function seennParentRecord(
   createdAtMs: number,
   childQueue?: string,
 ): JobRecord {
-  const at = isoTime(createdAtMs);
-  const job: SeennJob = {
-    id,
-    jobId: id,
-    appId,
-    userId: fields.userId,
-    jobType: fields.jobType,
-    title: fields.title,
-    status: 'pending',
-    progress: 0,
-    createdAt: at,
-    updatedAt: at,
-  };
-  if (fields.metadata !== undefined) job.metadata = fields.metadata;
-  if (fields.workflowId !== undefined) job.workflowId = fields.workflowId;
-  const record: JobRecord = { job, x: { attempt: 0, maxAttempts: 1 } };
+  const record = pendingRecord(id, appId, fields, createdAtMs);
   if (childQueue !== undefined) record.x.childQueue = childQueue;
   return asParent(record, spec);
 }

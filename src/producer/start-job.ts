@@ -4,19 +4,14 @@
  * a `job.started` before any worker or publisher runs.
  */
 import type { JobsOptions } from 'bullmq';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import {
-  DESCRIPTOR_KEY,
-  DescriptorSchema,
-  StoredDescriptorSchema,
-  type StoredDescriptor,
-} from '../model/descriptor.js';
+import { DESCRIPTOR_KEY, JobFieldsSchema, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
 import { sealDescriptor } from '../model/descriptor-seal.js';
 import { eventNameForStatus } from '../model/wire.js';
 import { newJobId } from '../model/ids.js';
-import { QueueNameSchema, type SeennJob } from '../model/job.js';
+import { IsoTimeInputSchema, QueueNameSchema, type SeennJob } from '../model/job.js';
 import { createRecord, reduce, type BullJobFacts } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
 import { transact } from '../store/transaction.js';
@@ -53,23 +48,12 @@ const JobsOptionsSchema = jobsOptionsSchema({
   deduplication: 'deduplication is not supported by jobs.start: every call starts a new job',
 });
 
-const StartJobInputSchema = DescriptorSchema.pick({
-  userId: true,
-  jobType: true,
-  title: true,
-  metadata: true,
-  workflowId: true,
-})
-  .extend({
-    queue: QueueNameSchema,
-    data: JobDataSchema.optional(),
-    opts: JobsOptionsSchema.optional(),
-    estimatedCompletionAt: z
-      .union([z.iso.datetime({ offset: true }), z.date()])
-      .transform((value) => (value instanceof Date ? value : new Date(value)).toISOString())
-      .optional(),
-  })
-  .strict();
+const StartJobInputSchema = JobFieldsSchema.extend({
+  queue: QueueNameSchema,
+  data: JobDataSchema.optional(),
+  opts: JobsOptionsSchema.optional(),
+  estimatedCompletionAt: IsoTimeInputSchema.optional(),
+}).strict();
 
 /**
  * Starts a job: validates `input`, records the owner, commits the job's first snapshot with a
