@@ -3,7 +3,7 @@
  * schemas as the worker's `job.setProgress`, coded errors, nothing written on bad input.
  */
 import { parseOrThrow } from '../options.js';
-import { ProgressValueSchema, SetProgressOptionsSchema, clampProgress } from '../model/progress.js';
+import { parseSetProgress } from '../model/progress.js';
 import {
   CancelSchema,
   CompleteSchema,
@@ -16,24 +16,11 @@ import {
 import type { JobError } from '../model/job.js';
 
 /**
- * Validates a progress update exactly as the worker's `job.setProgress` does (a finite number 0–100,
- * the same options schema); throws a `VALIDATION_ERROR` or `PAYLOAD_TOO_LARGE` and nothing is written.
+ * Validates a progress update exactly as the worker's `job.setProgress` does (model/progress.ts
+ * `parseSetProgress`); throws a `VALIDATION_ERROR` or `PAYLOAD_TOO_LARGE` and nothing is written.
  */
 export function parseProgressUpdate(progress: unknown, options: unknown): ProgressUpdate {
-  const value = parseOrThrow(
-    ProgressValueSchema,
-    progress,
-    'progress (a finite number from 0 to 100)',
-    'VALIDATION_ERROR',
-  );
-  const parsed = parseOrThrow(SetProgressOptionsSchema, options ?? {}, 'setProgress options', 'VALIDATION_ERROR');
-  const update: ProgressUpdate = { progress: clampProgress(value) };
-  if (parsed.message !== undefined) update.message = parsed.message;
-  if (parsed.stage !== undefined) update.stage = parsed.stage;
-  if (parsed.queue !== undefined) update.queue = parsed.queue;
-  if (parsed.estimatedCompletionAt !== undefined) update.estimatedCompletionAt = parsed.estimatedCompletionAt;
-  if (parsed.metadata !== undefined) update.metadata = parsed.metadata;
-  return update;
+  return parseSetProgress(progress, options, parseOrThrow);
 }
 
 /** Validates `complete({ result?, message? })`; throws a coded error on bad input. */

@@ -17,6 +17,7 @@ import {
   type QueueInfo,
   type Stage,
 } from './job.js';
+import type { ProgressUpdate } from './updates.js';
 
 /** The marker field that tells our payload from any other progress value. */
 export const PROGRESS_MARKER = 'seenn';
@@ -46,6 +47,34 @@ type _SetProgressOptionsProven = Proven<Exactly<z.input<typeof SetProgressOption
 
 /** `progress`: a finite number from 0 to 100 (stored rounded to an integer). */
 export const ProgressValueSchema = z.number().finite().min(0).max(100);
+
+/**
+ * A schema check that throws a coded error: `parseOrThrow` of `src/options.ts` (a module model/ may not
+ * import), handed in by the caller.
+ */
+export type ParseOrThrow = <T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: string,
+  code: 'VALIDATION_ERROR',
+) => z.output<T>;
+
+/**
+ * Validates the arguments of `setProgress(progress, options)`, the same for the worker's
+ * `job.setProgress`, a handle's and `POST /jobs/:id/progress`: a finite number from 0 to 100 (rounded,
+ * clamped) and {@link SetProgressOptionsSchema}; throws a `VALIDATION_ERROR` or `PAYLOAD_TOO_LARGE`.
+ */
+export function parseSetProgress(progress: unknown, options: unknown, parse: ParseOrThrow): ProgressUpdate {
+  const value = parse(ProgressValueSchema, progress, 'progress (a finite number from 0 to 100)', 'VALIDATION_ERROR');
+  const parsed = parse(SetProgressOptionsSchema, options ?? {}, 'setProgress options', 'VALIDATION_ERROR');
+  const update: ProgressUpdate = { progress: clampProgress(value) };
+  if (parsed.message !== undefined) update.message = parsed.message;
+  if (parsed.stage !== undefined) update.stage = parsed.stage;
+  if (parsed.queue !== undefined) update.queue = parsed.queue;
+  if (parsed.estimatedCompletionAt !== undefined) update.estimatedCompletionAt = parsed.estimatedCompletionAt;
+  if (parsed.metadata !== undefined) update.metadata = parsed.metadata;
+  return update;
+}
 
 /** The payload stored as BullMQ progress by wrapped processors. */
 export interface ProgressPayload {

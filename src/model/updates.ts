@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { JobErrorSchema, LIMITS, isoTime, type JobError, type SeennJob } from './job.js';
+import { JobErrorSchema, LIMITS, isoTime, type JobError, type QueueInfo, type SeennJob, type Stage } from './job.js';
 import type { JobRecord } from './record.js';
 
 /** Bytes of `value` as JSON (UTF-8). */
@@ -61,8 +61,8 @@ export function resultOf(value: unknown): Record<string, unknown> | undefined {
 export interface ProgressUpdate {
   progress: number;
   message?: string;
-  stage?: SeennJob['stage'];
-  queue?: SeennJob['queue'];
+  stage?: Stage;
+  queue?: QueueInfo;
   estimatedCompletionAt?: string;
   metadata?: Record<string, unknown>;
 }

@@ -9,14 +9,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseOrThrow } from '../options.js';
-import {
-  PROGRESS_MARKER,
-  ProgressValueSchema,
-  SetProgressOptionsSchema,
-  clampProgress,
-  type ProgressPayload,
-  type SetProgressOptions,
-} from '../model/progress.js';
+import { PROGRESS_MARKER, parseSetProgress, type ProgressPayload, type SetProgressOptions } from '../model/progress.js';
 import { mergeMetadata } from '../model/updates.js';
 import { CoalescingWriter } from './coalescing-writer.js';
 import { OutputWriter, type OutputServices, type OutputTarget } from './output-writer.js';
@@ -227,20 +220,10 @@ class AttemptProgress {
 
   /** Validates, then queues a write; rejects without writing on bad input. */
   async set(progress: unknown, options: unknown): Promise<void> {
-    const value = parseOrThrow(
-      ProgressValueSchema,
-      progress,
-      'progress (a finite number from 0 to 100)',
-      'VALIDATION_ERROR',
-    );
-    const parsed = parseOrThrow(SetProgressOptionsSchema, options ?? {}, 'setProgress options', 'VALIDATION_ERROR');
+    const { metadata, ...update } = parseSetProgress(progress, options, parseOrThrow);
     // Seenn's update semantics: what is left out stays as the last call set it; metadata is merged.
-    const payload: ProgressPayload = { ...this.last, progress: clampProgress(value) };
-    if (parsed.message !== undefined) payload.message = parsed.message;
-    if (parsed.stage !== undefined) payload.stage = parsed.stage;
-    if (parsed.queue !== undefined) payload.queue = parsed.queue;
-    if (parsed.estimatedCompletionAt !== undefined) payload.estimatedCompletionAt = parsed.estimatedCompletionAt;
-    if (parsed.metadata !== undefined) payload.metadata = mergeMetadata(this.last.metadata, parsed.metadata);
+    const payload: ProgressPayload = { ...this.last, ...update };
+    if (metadata !== undefined) payload.metadata = mergeMetadata(this.last.metadata, metadata);
     this.last = payload;
     return this.writer.write(payload);
   }
