@@ -19,7 +19,7 @@
  * BullMQ refused to add the job, so no BullMQ event will ever tell.
  */
 import type { Descriptor } from './descriptor.js';
-import { failedChildKeyOf } from './parent.js';
+import { failedChildKeyOf, flowChildFailure } from './parent.js';
 import { isTerminal, isoTime, type JobError, type JobStatus, type SeennJob } from './job.js';
 import { parseProgressValue, PROGRESS_MARKER } from './progress.js';
 import type { JobInternals, JobRecord } from './record.js';
@@ -255,6 +255,33 @@ function failureOf(x: JobInternals, reason: string): JobError {
     return error;
   }
   return { code: DEFAULT_FAILURE_CODE, message: failedChildKeyOf(reason) === null ? HIDDEN_FAILURE_MESSAGE : reason };
+}
+
+/**
+ * The key of the child whose failure made BullMQ fail this flow parent just now
+ * (`failParentOnFailure`): `next` is a parent that `previous` (`null`: no snapshot yet) did not show
+ * failed, failed with {@link DEFAULT_FAILURE_CODE} and BullMQ's "child … failed" reason — possibly
+ * before the publisher applied that child's own failure. `null` for any other change.
+ */
+export function flowFailureChildKey(previous: JobRecord | null, next: JobRecord): string | null {
+  const { job, x } = next;
+  if (
+    x.aggregate === undefined ||
+    job.status !== 'failed' ||
+    job.error?.code !== DEFAULT_FAILURE_CODE ||
+    previous?.job.status === 'failed'
+  )
+    return null;
+  return failedChildKeyOf(job.error.message);
+}
+
+/**
+ * The flow parent of {@link flowFailureChildKey}, showing `CHILD_JOB_FAILED` naming the child (its
+ * record as the publisher found it, `null` when not tracked), as if the child's own failure had
+ * failed it.
+ */
+export function failedByFlowChild(parent: JobRecord, child: JobRecord | null, childKey: string): JobRecord {
+  return { job: { ...parent.job, error: flowChildFailure(child, childKey) }, x: parent.x };
 }
 
 function setOrDelete<K extends 'message' | 'stage' | 'queue' | 'result'>(

@@ -11,9 +11,8 @@
 import type { SeennContext } from '../context.js';
 import { eventNameForStatus } from '../model/wire.js';
 import { isTerminal } from '../model/job.js';
-import { asParent, failedChildKeyOf, flowChildFailure, settleParent } from '../model/parent.js';
-import { DEFAULT_FAILURE_CODE, createRecord, type BullJobFacts } from '../model/reducer.js';
-import { reduce } from '../model/reducer.js';
+import { asParent, settleParent } from '../model/parent.js';
+import { createRecord, failedByFlowChild, flowFailureChildKey, reduce, type BullJobFacts } from '../model/reducer.js';
 import { sameJson, visiblyDifferent, type JobRecord } from '../model/record.js';
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
@@ -328,9 +327,14 @@ async function computeAttempt(
         x: base.x,
       };
   }
-  const reduced = nextChange(snapshot, prepare ? prepare(base) : base, sequence, sourceId);
-  if (reduced === null) return { unchanged: 'unchanged' };
-  const change = await withFlowChildFailure(ctx, resolver, tracked.userId, snapshot, reduced);
+  let next = reduceEvents(prepare ? prepare(base) : base, sequence);
+  const childKey = flowFailureChildKey(snapshot?.record ?? null, next);
+  if (childKey !== null) {
+    const child = await failedFlowChild(ctx, resolver, tracked.userId, childKey);
+    if (child !== undefined) next = failedByFlowChild(next, child, childKey);
+  }
+  const change = nextChange(snapshot, next, sourceId);
+  if (change === null) return { unchanged: 'unchanged' };
   const changes = withParentChange(change, snapshot?.record ?? null, parent, atMs);
   return { changes, value: { snapshot, record: change.record, parent, changes } };
 }
@@ -356,39 +360,21 @@ async function afterParentEnded(
 }
 
 /**
- * A flow parent BullMQ failed because a child failed (`failParentOnFailure`) — possibly before this
- * publisher applied that child's own failure — shows `CHILD_JOB_FAILED` naming the child, as if the
- * child's failure had failed it here.
+ * The record of the child `childKey` names, whose failure made BullMQ fail its flow parent
+ * (`model/reducer.ts` {@link flowFailureChildKey}): `null` when it is not tracked (or not `userId`'s),
+ * `undefined` when the key names no job of a queue this publisher knows (the parent is left as reduced).
  */
-async function withFlowChildFailure(
+async function failedFlowChild(
   ctx: SeennContext,
   resolver: JobResolver,
   userId: string,
-  snapshot: VersionedRecord | null,
-  change: JobChange,
-): Promise<JobChange> {
-  const { job, x } = change.record;
-  if (
-    x.aggregate === undefined ||
-    job.status !== 'failed' ||
-    job.error?.code !== DEFAULT_FAILURE_CODE ||
-    snapshot?.record.job.status === 'failed'
-  )
-    return change;
-  const childKey = failedChildKeyOf(job.error.message);
-  const ref = childKey === null ? null : resolver.refOfKey(childKey);
-  if (childKey === null || ref === null) return change;
+  childKey: string,
+): Promise<JobRecord | null | undefined> {
+  const ref = resolver.refOfKey(childKey);
+  if (ref === null) return undefined;
   const tracked = await resolver.resolveRef(ref);
-  const child =
-    tracked === null || tracked.userId !== userId
-      ? null
-      : ((await ctx.store.read(userId, tracked.seennId))?.record ?? null);
-  const record: JobRecord = { job: { ...job, error: flowChildFailure(child, childKey) }, x };
-  return {
-    ...change,
-    record,
-    event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) },
-  };
+  if (tracked === null || tracked.userId !== userId) return null;
+  return (await ctx.store.read(userId, tracked.seennId))?.record ?? null;
 }
 
 /** The family of a job whose snapshot exists: its parent, if it has one. */
@@ -477,15 +463,14 @@ async function flowParentRecord(
   );
 }
 
-/** The change to commit, or `null` when the events change nothing at all. */
-function nextChange(
-  snapshot: VersionedRecord | null,
-  base: JobRecord,
-  events: readonly SourceEvent[],
-  sourceId: string,
-): JobChange | null {
+/** `base` after `events`, in order. */
+function reduceEvents(base: JobRecord, events: readonly SourceEvent[]): JobRecord {
   // A parent's progress, counters and `running` come from its children whatever its own events say.
-  const reduced = settleParent(events.reduce(reduce, base), (events[events.length - 1] as SourceEvent).at);
+  return settleParent(events.reduce(reduce, base), (events[events.length - 1] as SourceEvent).at);
+}
+
+/** The change that writes `reduced` (the job after the events) over `snapshot`, or `null` when it changes nothing at all. */
+function nextChange(snapshot: VersionedRecord | null, reduced: JobRecord, sourceId: string): JobChange | null {
   const previous = snapshot?.record ?? null;
   const visible = previous === null || visiblyDifferent(previous.job, reduced.job);
   // An invisible change keeps the old `updatedAt`: clients only see time move when something moved.

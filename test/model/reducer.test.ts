@@ -1,10 +1,13 @@
 /** The pure reducer: every BullMQ → Seenn transition, without Redis. */
 import { describe, expect, it } from 'vitest';
 import { SeennJobSchema } from '../../src/model/job.js';
+import { CHILD_FAILURE_CODE, asParent } from '../../src/model/parent.js';
 import {
   ENQUEUE_FAILED,
   HIDDEN_FAILURE_MESSAGE,
   createRecord,
+  failedByFlowChild,
+  flowFailureChildKey,
   reduce,
   resultOf,
   statusOfBullState,
@@ -306,6 +309,60 @@ describe('reduce: enqueue-failed (BullMQ refused the job)', () => {
   it('leaves a finished job alone (terminal states are final)', () => {
     const done = run(fresh(), { kind: 'active', at: T0 + 1 }, { kind: 'completed', at: T0 + 2, returnvalue: 1 });
     expect(reduce(done, { kind: 'enqueue-failed', at: T0 + 3, message: 'late' })).toBe(done);
+  });
+});
+
+describe('a flow parent BullMQ failed because of a child (failParentOnFailure)', () => {
+  const flowParent = (): JobRecord =>
+    asParent(fresh({ state: 'waiting-children' }), { total: 2, mode: 'average', failParentOnChildFailure: true });
+  const failedBy = (record: JobRecord, reason: string): JobRecord =>
+    run(record, { kind: 'failed', at: T0 + 5, reason });
+
+  it("names the child key from BullMQ's reason, only on the change that failed the parent", () => {
+    const before = flowParent();
+    const failed = failedBy(before, 'child bull:parts:C1 failed');
+    expect(flowFailureChildKey(before, failed)).toBe('bull:parts:C1');
+    expect(flowFailureChildKey(null, failed)).toBe('bull:parts:C1');
+    // Already failed before this change, another reason, or not a parent: nothing to name.
+    expect(flowFailureChildKey(failed, failed)).toBeNull();
+    expect(flowFailureChildKey(before, failedBy(before, 'boom'))).toBeNull();
+    const plain = fresh();
+    expect(flowFailureChildKey(plain, failedBy(plain, 'child bull:parts:C1 failed'))).toBeNull();
+  });
+
+  it('keeps an error the worker reported for the attempt', () => {
+    const before = flowParent();
+    const reported: JobRecord = {
+      job: before.job,
+      x: { ...before.x, lastError: { code: 'OWN', message: 'child bull:parts:C1 failed', attempt: 0 } },
+    };
+    expect(flowFailureChildKey(before, failedBy(reported, 'child bull:parts:C1 failed'))).toBeNull();
+  });
+
+  it('shows CHILD_JOB_FAILED naming the child, whether its record is known or not', () => {
+    const failed = failedBy(flowParent(), 'child bull:parts:C1 failed');
+    const unknown = failedByFlowChild(failed, null, 'bull:parts:C1');
+    expect(unknown.job.error).toEqual({
+      code: CHILD_FAILURE_CODE,
+      message: 'Child job bull:parts:C1 failed',
+      details: { childKey: 'bull:parts:C1' },
+    });
+    expect(unknown.job.status).toBe('failed');
+    expect(unknown.x).toBe(failed.x);
+    const child: JobRecord = {
+      job: {
+        ...fresh().job,
+        id: 'C1',
+        jobId: 'C1',
+        title: 'Part 1',
+        parent: { parentJobId: '01JTEST', childIndex: 1 },
+      },
+      x: { attempt: 1, maxAttempts: 1, lastError: { code: 'NOPE', message: 'nope', attempt: 1 } },
+    };
+    expect(failedByFlowChild(failed, child, 'bull:parts:C1').job.error).toMatchObject({
+      code: CHILD_FAILURE_CODE,
+      details: { childJobId: 'C1', childIndex: 1, childError: { code: 'NOPE', message: 'nope' } },
+    });
   });
 });
 
