@@ -21,8 +21,11 @@ import type { CommitResult, JobChange, VersionedRecord } from '../store/job-stor
 import { transact, type StepResult, type TransactionOutcome } from '../store/transaction.js';
 import type { Completion } from '../position/index.js';
 import type { BullRef, JobResolver, TrackedJob } from './job-resolver.js';
-import { QueueEffects } from './queue-effects.js';
+import { QueueEffects, type QueueEffectsDeps } from './queue-effects.js';
 import { snapshotCache } from './snapshot-cache.js';
+
+/** What applying events uses of the Seenn context (applying with its own queue effects also takes {@link QueueEffectsDeps}). */
+export type ApplyDeps = Pick<SeennContext, 'store' | 'output' | 'logger' | 'options'>;
 
 /** What one application did. */
 export type ApplyOutcome = 'committed' | 'unchanged' | 'duplicate' | 'untracked';
@@ -55,7 +58,7 @@ function initialState(event: SourceEvent): BullJobFacts['state'] {
  * attempt counter with BullMQ's).
  */
 export async function applySourceEvent(
-  ctx: SeennContext,
+  ctx: ApplyDeps & QueueEffectsDeps,
   queueName: string,
   resolver: JobResolver,
   bullId: string,
@@ -71,7 +74,7 @@ export async function applySourceEvent(
 
 /** {@link applySourceEvent}, its queue-wide side effects gathered in `effects` (the caller flushes them). */
 async function applyOne(
-  ctx: SeennContext,
+  ctx: ApplyDeps,
   queueName: string,
   resolver: JobResolver,
   bullId: string,
@@ -159,7 +162,7 @@ export interface JobEvent {
  * and jobs without a snapshot yet take the event-by-event path.
  */
 export async function applyJobEvents(
-  ctx: SeennContext,
+  ctx: ApplyDeps,
   queueName: string,
   resolver: JobResolver,
   bullId: string,
@@ -251,7 +254,7 @@ function batchedChange(
  * the commit did not go through, is read afresh next time.
  */
 async function commitAndCache(
-  ctx: SeennContext,
+  ctx: Pick<ApplyDeps, 'store'>,
   tracked: TrackedJob,
   changes: readonly JobChange[],
 ): Promise<CommitResult> {
@@ -306,7 +309,7 @@ interface ComputedChange {
  * under the parent lock, its first snapshot made here for a flow parent met through a child).
  */
 async function computeAttempt(
-  ctx: SeennContext,
+  ctx: ApplyDeps,
   resolver: JobResolver,
   tracked: TrackedJob,
   input: AttemptInput,
@@ -344,7 +347,7 @@ async function computeAttempt(
  * output keys take its ended snapshot's TTL, so they live as long as it does. Best effort: logged.
  */
 async function afterParentEnded(
-  ctx: SeennContext,
+  ctx: Pick<ApplyDeps, 'output' | 'logger'>,
   userId: string,
   parent: ParentState,
   changes: readonly JobChange[],
@@ -365,7 +368,7 @@ async function afterParentEnded(
  * `undefined` when the key names no job of a queue this publisher knows (the parent is left as reduced).
  */
 async function failedFlowChild(
-  ctx: SeennContext,
+  ctx: Pick<ApplyDeps, 'store'>,
   resolver: JobResolver,
   userId: string,
   childKey: string,
@@ -391,7 +394,7 @@ function unlinked(record: JobRecord): JobRecord {
 
 /** Builds the record of a job seen for the first time, from its BullMQ hash, and how it reaches its parent. */
 async function firstRecord(
-  ctx: SeennContext,
+  ctx: ApplyDeps,
   queueName: string,
   resolver: JobResolver,
   tracked: TrackedJob,
@@ -418,7 +421,7 @@ async function firstRecord(
 
 /** How a flow child reaches its BullMQ parent, or `null` when that parent is not tracked (or not its user's). */
 async function flowFamily(
-  ctx: SeennContext,
+  ctx: Pick<ApplyDeps, 'logger' | 'options'>,
   resolver: JobResolver,
   tracked: TrackedJob,
   ref: BullRef,
@@ -441,7 +444,7 @@ async function flowFamily(
 
 /** The first record of a flow parent met through one of its children. */
 async function flowParentRecord(
-  ctx: SeennContext,
+  ctx: Pick<ApplyDeps, 'options'>,
   resolver: JobResolver,
   parent: TrackedJob,
   ref: BullRef,
