@@ -104,9 +104,6 @@ export interface OutputChunk {
   chunk: unknown;
 }
 
-/** The SSE `job.output` event name (a wire constant, shared with the client). */
-export { OUTPUT_EVENT } from './wire.js';
-
 /** The single-line JSON of a `job.output` event: `{ jobId, stream, seq, chunk }` (`chunkJson` is stored JSON). */
 export function outputEventData(jobId: string, stream: string, seq: number, chunkJson: string): string {
   return `{"jobId":${JSON.stringify(jobId)},"stream":${JSON.stringify(stream)},"seq":${seq},"chunk":${chunkJson}}`;
