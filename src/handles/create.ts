@@ -24,11 +24,11 @@ import {
   type Stage,
 } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
-import { pendingRecord, type JobRecord } from '../model/record.js';
+import { jobEventOf, pendingRecord, type JobRecord } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
 import type { JobStore } from '../store/job-store.js';
 import { commitNewChild, withParentChanges } from '../store/family.js';
-import { eventOf, notFound } from './write.js';
+import { notFound } from './write.js';
 
 /** What creating Seenn-only jobs uses of the Seenn context. */
 export type CreateDeps = Pick<SeennContext, 'store' | 'options'>;
@@ -112,10 +112,10 @@ async function commitNew(
   const parent = records.find((record) => record.job.id === parentId);
   const changes =
     parent === undefined
-      ? records.map((record) => ({ expectedVersion: 0, record, event: eventOf(record.job), index: true }))
+      ? records.map((record) => ({ expectedVersion: 0, record, event: jobEventOf(record.job), index: true }))
       : withParentChanges(
           children.map((record) => ({
-            change: { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+            change: { expectedVersion: 0, record, event: jobEventOf(record.job), index: true },
             previous: null,
           })),
           { record: parent, version: 0 },

@@ -6,9 +6,8 @@
  */
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { eventNameForStatus } from '../model/wire.js';
 import { isTerminal, type SeennJob } from '../model/job.js';
-import type { JobRecord } from '../model/record.js';
+import { jobEventOf, type JobRecord } from '../model/record.js';
 import { withParentChange, type ParentState } from '../store/family.js';
 import type { JobChange, VersionedRecord } from '../store/job-store.js';
 import { transact } from '../store/transaction.js';
@@ -39,11 +38,6 @@ export function workerDriven(job: SeennJob): SeennError {
       details: { id: job.id, reason: 'worker-driven' },
     },
   );
-}
-
-/** The replay event announcing a job's state. */
-export function eventOf(job: SeennJob): { name: string; data: string } {
-  return { name: eventNameForStatus(job.status), data: JSON.stringify(job) };
 }
 
 /** What {@link writeJob} uses of the Seenn context. */
@@ -79,7 +73,7 @@ export async function writeJob(
       const before = snapshot.record;
       const record = next(snapshot);
       if (record === null) return { unchanged: { before, after: before, endedParent: null } };
-      const change: JobChange = { expectedVersion: snapshot.version, record, event: eventOf(record.job) };
+      const change: JobChange = { expectedVersion: snapshot.version, record, event: jobEventOf(record.job) };
       const atMs = Date.parse(record.job.updatedAt);
       return {
         parentJobId: record.job.parent?.parentJobId ?? null,

@@ -30,8 +30,8 @@ import {
   type JobStatus,
   type SeennJob,
 } from './job.js';
-import { sameJson, visiblyDifferent, type JobRecord, type ParentAggregate } from './record.js';
-import { CHILD_PROGRESS_EVENT, eventNameForStatus } from './wire.js';
+import { jobEventOf, sameJson, visiblyDifferent, type JobRecord, type ParentAggregate } from './record.js';
+import { CHILD_PROGRESS_EVENT } from './wire.js';
 
 /** The `error.code` of a parent failed because a child failed (or was cancelled). */
 export const CHILD_FAILURE_CODE = 'CHILD_JOB_FAILED';
@@ -306,7 +306,7 @@ export function childProgressPayload(parent: SeennJob): ChildProgressPayload {
  */
 export function parentEventOf(previous: SeennJob, next: SeennJob): { name: string; data: string } | null {
   if (!visiblyDifferent(previous, next)) return null;
-  if (previous.status !== next.status) return { name: eventNameForStatus(next.status), data: JSON.stringify(next) };
+  if (previous.status !== next.status) return jobEventOf(next);
   return { name: CHILD_PROGRESS_EVENT, data: JSON.stringify(childProgressPayload(next)) };
 }
 

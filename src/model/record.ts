@@ -4,6 +4,7 @@
  */
 import type { JobFields } from './descriptor.js';
 import { isoTime, type ChildProgressMode, type JobError, type SeennJob } from './job.js';
+import { eventNameForStatus } from './wire.js';
 
 /** The running totals a parent keeps so one child change updates it in O(1). */
 export interface ParentAggregate {
@@ -108,4 +109,9 @@ export function pendingRecord(id: string, appId: string, fields: JobFields, crea
   if (fields.metadata !== undefined) job.metadata = fields.metadata;
   if (fields.workflowId !== undefined) job.workflowId = fields.workflowId;
   return { job, x: { attempt: 0, maxAttempts: 1 } };
+}
+
+/** The replay event announcing a job's state: `job.<status>` with the whole job object. */
+export function jobEventOf(job: SeennJob): { name: string; data: string } {
+  return { name: eventNameForStatus(job.status), data: JSON.stringify(job) };
 }

@@ -8,6 +8,7 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { newJobId } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
+import { jobEventOf } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
 import { commitNewChild, type ParentState } from '../store/family.js';
 import type { JobStore } from '../store/job-store.js';
@@ -18,14 +19,7 @@ import {
   type CreateParentInput,
   type ParsedChildInput,
 } from './batch-input.js';
-import {
-  eventOf,
-  markEnqueueFailed,
-  planJob,
-  plannedJobData,
-  seennParentRecord,
-  type PlannedJob,
-} from './batch-records.js';
+import { markEnqueueFailed, planJob, plannedJobData, seennParentRecord, type PlannedJob } from './batch-records.js';
 
 /**
  * Creates a parent expecting `childCount` children: `pending`, progress 0, `children` counters all
@@ -45,7 +39,7 @@ export async function createParent(
   const record = seennParentRecord(id, ctx.options.appId, parsed, spec, Date.now(), parsed.queue);
   await ctx.store.setOwners(parsed.userId, [id]);
   const answer = await ctx.store.commitNew(parsed.userId, [
-    { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+    { expectedVersion: 0, record, event: jobEventOf(record.job), index: true },
   ]);
   if (answer.status !== 'ok')
     throw new SeennError('STORE_ERROR', `the first snapshot of parent ${id} was refused (${answer.status})`, {

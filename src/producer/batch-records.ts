@@ -7,20 +7,14 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { DESCRIPTOR_KEY, StoredDescriptorSchema, type JobFields, type StoredDescriptor } from '../model/descriptor.js';
 import { sealDescriptor, type SealedDescriptor } from '../model/descriptor-seal.js';
-import { eventNameForStatus } from '../model/wire.js';
-import { isTerminal, type SeennJob } from '../model/job.js';
+import { isTerminal } from '../model/job.js';
 import { asParent, type ParentSpec } from '../model/parent.js';
-import { pendingRecord, type JobRecord } from '../model/record.js';
+import { jobEventOf, pendingRecord, type JobRecord } from '../model/record.js';
 import { createRecord, reduce, type EnqueueFailedEvent } from '../model/reducer.js';
 import { parseOrThrow } from '../options.js';
 import { withParentChanges, type ChildChange } from '../store/family.js';
 import type { JobChange } from '../store/job-store.js';
 import { transact } from '../store/transaction.js';
-
-/** The replay event announcing a job's state. */
-export function eventOf(job: SeennJob): { name: string; data: string } {
-  return { name: eventNameForStatus(job.status), data: JSON.stringify(job) };
-}
 
 /**
  * The first record of a parent that BullMQ does not run: `pending`, counting `spec.total` children
@@ -120,7 +114,7 @@ export async function markEnqueueFailed(
             if (snapshot === null || isTerminal(snapshot.record.job.status)) continue;
             const failed = reduce(snapshot.record, refused);
             children.push({
-              change: { expectedVersion: snapshot.version, record: failed, event: eventOf(failed.job) },
+              change: { expectedVersion: snapshot.version, record: failed, event: jobEventOf(failed.job) },
               previous: snapshot.record,
             });
           }
@@ -128,7 +122,7 @@ export async function markEnqueueFailed(
           let parentFailure: JobChange | null = null;
           if (failParent && parent !== null && !isTerminal(parent.record.job.status)) {
             const failed = reduce(parent.record, refused);
-            parentFailure = { expectedVersion: parent.version, record: failed, event: eventOf(failed.job) };
+            parentFailure = { expectedVersion: parent.version, record: failed, event: jobEventOf(failed.job) };
             // The children's changes then build on the failed parent, committed as its second write.
             parent = { record: failed, version: parent.version };
           }
@@ -162,7 +156,7 @@ export async function markEnqueueFailed(
 function mergeParentFailure(parentFailure: JobChange, changes: JobChange[], parentJobId: string): JobChange[] {
   const last = changes[changes.length - 1];
   if (last !== undefined && last.record.job.id === parentJobId) {
-    return [...changes.slice(0, -1), { ...last, event: eventOf(last.record.job) }];
+    return [...changes.slice(0, -1), { ...last, event: jobEventOf(last.record.job) }];
   }
   return [parentFailure, ...changes];
 }

@@ -13,19 +13,12 @@ import { SeennError } from '../errors.js';
 import { newJobId } from '../model/ids.js';
 import type { SeennJob } from '../model/job.js';
 import type { ParentSpec } from '../model/parent.js';
-import type { JobRecord } from '../model/record.js';
+import { jobEventOf, type JobRecord } from '../model/record.js';
 import { parseOrThrow } from '../options.js';
 import { withParentChanges } from '../store/family.js';
 import { CreateBatchInputSchema, type CreateBatchInput, type ParsedBatchInput } from './batch-input.js';
 import { CHILD_FAILURE_OPTIONS } from './input-schemas.js';
-import {
-  eventOf,
-  markEnqueueFailed,
-  planJob,
-  plannedJobData,
-  seennParentRecord,
-  type PlannedJob,
-} from './batch-records.js';
+import { markEnqueueFailed, planJob, plannedJobData, seennParentRecord, type PlannedJob } from './batch-records.js';
 
 /** What `seenn.jobs.createBatch` returns: the parent and its children (by `childIndex`) as stored. */
 export interface Batch {
@@ -107,7 +100,7 @@ export async function createBatch(ctx: SeennContext, input: CreateBatchInput): P
   await ctx.store.setOwners(userId, [parentId, ...children.map(({ planned }) => planned.record.job.id)]);
   const changes = withParentChanges(
     children.map(({ planned }) => ({
-      change: { expectedVersion: 0, record: planned.record, event: eventOf(planned.record.job), index: true },
+      change: { expectedVersion: 0, record: planned.record, event: jobEventOf(planned.record.job), index: true },
       previous: null,
     })),
     { record: parent, version: 0 },

@@ -9,7 +9,7 @@ import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import { DESCRIPTOR_KEY, JobFieldsSchema, StoredDescriptorSchema, type StoredDescriptor } from '../model/descriptor.js';
 import { sealDescriptor } from '../model/descriptor-seal.js';
-import { eventNameForStatus } from '../model/wire.js';
+import { jobEventOf } from '../model/record.js';
 import { newJobId } from '../model/ids.js';
 import { IsoTimeInputSchema, QueueNameSchema, type SeennJob } from '../model/job.js';
 import { createRecord, reduce, type BullJobFacts } from '../model/reducer.js';
@@ -89,7 +89,7 @@ export async function startJob(ctx: SeennContext, input: StartJobInput): Promise
   const record = createRecord(id, ctx.options.appId, descriptor, facts);
   await ctx.store.setOwners(descriptor.userId, [id]);
   const answer = await ctx.store.commitNew(descriptor.userId, [
-    { expectedVersion: 0, record, event: eventOf(record.job), index: true },
+    { expectedVersion: 0, record, event: jobEventOf(record.job), index: true },
   ]);
   if (answer.status !== 'ok')
     throw new SeennError('STORE_ERROR', `the first snapshot of job ${id} was refused (${answer.status})`, {
@@ -131,17 +131,12 @@ async function markRefused(
       plan: ([snapshot]) => {
         if (snapshot === null || snapshot === undefined || snapshot.version !== 1) return { unchanged: undefined };
         const failed = reduce(snapshot.record, { kind: 'enqueue-failed', at: Date.now(), message });
-        return { changes: [{ expectedVersion: 1, record: failed, event: eventOf(failed.job) }], value: undefined };
+        return { changes: [{ expectedVersion: 1, record: failed, event: jobEventOf(failed.job) }], value: undefined };
       },
     });
   } catch (commitError) {
     deps.logger.warn({ err: commitError, jobId }, 'could not record the failed enqueue');
   }
-}
-
-/** The replay event announcing a job's state. */
-function eventOf(job: SeennJob): { name: string; data: string } {
-  return { name: eventNameForStatus(job.status), data: JSON.stringify(job) };
 }
 
 /** The descriptor stored in the BullMQ job's data; optional fields only when given. */

@@ -9,11 +9,10 @@
  * `childIndex`, unless its descriptor names its parent itself.
  */
 import type { SeennContext } from '../context.js';
-import { eventNameForStatus } from '../model/wire.js';
 import { isTerminal } from '../model/job.js';
 import { asParent, settleParent } from '../model/parent.js';
 import { createRecord, failedByFlowChild, flowFailureChildKey, reduce, type BullJobFacts } from '../model/reducer.js';
-import { sameJson, visiblyDifferent, type JobRecord } from '../model/record.js';
+import { jobEventOf, sameJson, visiblyDifferent, type JobRecord } from '../model/record.js';
 import { compareStreamIds, type SourceEvent } from '../model/source-event.js';
 import { SeennError } from '../errors.js';
 import { withParentChange, type ParentState } from '../store/family.js';
@@ -233,7 +232,7 @@ function batchedChange(
     const reduced = reduce(current, event);
     if (visiblyDifferent(current.job, reduced.job)) {
       current = reduced;
-      entries.push({ name: eventNameForStatus(current.job.status), data: JSON.stringify(current.job) });
+      entries.push(jobEventOf(current.job));
       lastIsCurrent = true;
     } else {
       lastIsCurrent = false;
@@ -484,7 +483,7 @@ function nextChange(snapshot: VersionedRecord | null, reduced: JobRecord, source
   if (previous !== null && sameJson(previous, next)) return null;
   const change: JobChange = { expectedVersion: snapshot?.version ?? 0, src: sourceId, record: next };
   if (visible) {
-    change.event = { name: eventNameForStatus(next.job.status), data: JSON.stringify(next.job) };
+    change.event = jobEventOf(next.job);
     change.lastEventIsJob = true;
   }
   if (previous === null) change.index = true;

@@ -4,9 +4,8 @@
  * whichever process applies it. Reading, the retry and the in-process parent lock are
  * `store/transaction.ts`'s; this module computes the changes.
  */
-import { eventNameForStatus } from '../model/wire.js';
 import { applyChildChange, parentEventOf, recordsDiffer } from '../model/parent.js';
-import type { JobRecord } from '../model/record.js';
+import { jobEventOf, type JobRecord } from '../model/record.js';
 import { SeennError } from '../errors.js';
 import type { JobChange, JobStore } from './job-store.js';
 import { transact } from './transaction.js';
@@ -60,7 +59,7 @@ export function withParentChanges(
   const parentChange: JobChange = { expectedVersion: parent.version, record: next };
   if (parent.version === 0) {
     parentChange.index = true;
-    parentChange.event = { name: eventNameForStatus(next.job.status), data: JSON.stringify(next.job) };
+    parentChange.event = jobEventOf(next.job);
     return [parentChange, ...changes];
   }
   const event = parentEventOf(parent.record.job, next.job);
@@ -82,7 +81,7 @@ export async function commitNewChild(store: JobStore, record: JobRecord): Promis
   const change: JobChange = {
     expectedVersion: 0,
     record,
-    event: { name: eventNameForStatus(record.job.status), data: JSON.stringify(record.job) },
+    event: jobEventOf(record.job),
     index: true,
   };
   const outcome = await transact<NewChildOutcome>(store, {
