@@ -19,7 +19,7 @@ import { withParentChange, type ParentState } from '../store/family.js';
 import type { CommitResult, JobChange, VersionedRecord } from '../store/job-store.js';
 import { transact, type StepResult, type TransactionOutcome } from '../store/transaction.js';
 import type { Completion } from '../position/index.js';
-import type { BullRef, JobResolver, TrackedJob } from './job-resolver.js';
+import type { BullRef, JobOrigin, JobResolver, TrackedJob } from './job-resolver.js';
 import { QueueEffects, type QueueEffectsDeps } from './queue-effects.js';
 import { snapshotCache } from './snapshot-cache.js';
 
@@ -391,6 +391,23 @@ function unlinked(record: JobRecord): JobRecord {
   return { job, x: record.x };
 }
 
+/** The first record of the tracked BullMQ job `ref`, from its hash and descriptor (`origin`), in `state`. */
+function originRecord(
+  ctx: Pick<ApplyDeps, 'options'>,
+  tracked: TrackedJob,
+  ref: BullRef,
+  origin: JobOrigin,
+  state: BullJobFacts['state'],
+): JobRecord {
+  return createRecord(tracked.seennId, ctx.options.appId, origin.descriptor, {
+    queueName: ref.queueName,
+    bullId: ref.bullId,
+    createdAtMs: origin.job.timestamp,
+    maxAttempts: origin.job.opts.attempts ?? 1,
+    state,
+  });
+}
+
 /** Builds the record of a job seen for the first time, from its BullMQ hash, and how it reaches its parent. */
 async function firstRecord(
   ctx: ApplyDeps,
@@ -402,14 +419,8 @@ async function firstRecord(
 ): Promise<{ record: JobRecord; family: Family | null } | null> {
   const origin = await resolver.origin(bullId);
   if (origin === null) return null;
-  const { job, descriptor } = origin;
-  const created = createRecord(tracked.seennId, ctx.options.appId, descriptor, {
-    queueName,
-    bullId,
-    createdAtMs: job.timestamp,
-    maxAttempts: job.opts.attempts ?? 1,
-    state: initialState(event),
-  });
+  const { descriptor } = origin;
+  const created = originRecord(ctx, tracked, { queueName, bullId }, origin, initialState(event));
   const spec = await resolver.childrenSpec(origin);
   const record = spec === null ? created : asParent(created, spec);
   if (descriptor.parent !== undefined)
@@ -450,14 +461,7 @@ async function flowParentRecord(
 ): Promise<JobRecord | null> {
   const origin = await resolver.parentOrigin(ref);
   if (origin === null) return null;
-  const { job, descriptor } = origin;
-  const record = createRecord(parent.seennId, ctx.options.appId, descriptor, {
-    queueName: ref.queueName,
-    bullId: ref.bullId,
-    createdAtMs: job.timestamp,
-    maxAttempts: job.opts.attempts ?? 1,
-    state: 'waiting-children',
-  });
+  const record = originRecord(ctx, parent, ref, origin, 'waiting-children');
   // It has at least the child that led here, even if BullMQ no longer lists it.
   return asParent(
     record,
