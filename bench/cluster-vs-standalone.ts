@@ -19,7 +19,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis, type Cluster } from 'ioredis';
 import { startRedisCluster } from '../examples/lib/redis-cluster.js';
 import { startRedisServer } from '../examples/lib/redis-server.js';
-import { compareStreamIds } from '../src/model/source-event.js';
+import { compareStreamIds } from '../src/model/wire.js';
 import { Seenn } from '../src/seenn.js';
 import { isQuick, loadAverage, machineInfo, round, writeResult } from './lib/harness.js';
 import { installCleanup } from './lib/processes.js';

@@ -4,7 +4,7 @@
  * stream). A handful of Redis reads per queue, issued together; no scan of BullMQ's lists.
  */
 import type { SeennContext } from '../context.js';
-import { compareStreamIds, streamIdTime } from '../model/source-event.js';
+import { compareStreamIds, streamIdTime } from '../model/wire.js';
 import { readPartitionLeases } from '../store/partitions.js';
 import { PUBLISHER_DEFAULTS } from '../publisher/options.js';
 import { countStreamEntriesAfter, readStreamFacts, type StreamFacts } from '../store/events-stream-reads.js';

@@ -37,10 +37,3 @@ export type SourceEvent =
 
 /** The kinds of {@link SourceEvent}. */
 export type SourceEventKind = SourceEvent['kind'];
-
-/** The epoch ms of a Redis stream entry id (`<ms>-<seq>`). */
-export function streamIdTime(id: string): number {
-  return Number(id.slice(0, id.indexOf('-')));
-}
-
-export { compareStreamIds } from './wire.js';

@@ -80,6 +80,11 @@ export function compareStreamIds(a: string, b: string): number {
   return (aCut < 0 ? 0 : Number(a.slice(aCut + 1))) - (bCut < 0 ? 0 : Number(b.slice(bCut + 1)));
 }
 
+/** The epoch ms of a Redis stream id (`<ms>-<seq>`). */
+export function streamIdTime(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
 /** A job's stage within its run: `{ name, current, total, description? }`; `current` is 1-based and at most `total`. */
 export interface Stage {
   name: string;

@@ -2,7 +2,8 @@
  * Turns a raw BullMQ events-stream entry into a {@link SourceEvent} for one job, or `null` for
  * entries that change nothing a user sees (`added`, `stalled`, `duplicated`, `drained`, …).
  */
-import { streamIdTime, type SourceEvent } from '../model/source-event.js';
+import type { SourceEvent } from '../model/source-event.js';
+import { streamIdTime } from '../model/wire.js';
 
 /** A source event with the BullMQ job id and stream entry id it came from. */
 export interface QueueEvent {

@@ -24,7 +24,7 @@ import {
 } from '../store/partitions.js';
 import type { ResolvedPublisherOptions } from './options.js';
 import { parseQueueEvent, type QueueEvent } from './parse-event.js';
-import { compareStreamIds, streamIdTime } from '../model/source-event.js';
+import { compareStreamIds, streamIdTime } from '../model/wire.js';
 import { resyncQueue, runLimited } from './resync.js';
 import {
   bullAttemptFacts,

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAG_COUNT_MAX_ENTRIES, type QueueStatus } from '../../src/admin/index.js';
 import type { SeennJob } from '../../src/model/job.js';
-import { compareStreamIds, streamIdTime } from '../../src/model/source-event.js';
+import { compareStreamIds, streamIdTime } from '../../src/model/wire.js';
 import type { Publisher } from '../../src/publisher/index.js';
 import { connect } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';

@@ -8,7 +8,7 @@
 import { FlowProducer } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHILD_FAILURE_CODE, derivedJobId, type SeennJob } from '../../src/index.js';
-import { compareStreamIds } from '../../src/model/source-event.js';
+import { compareStreamIds } from '../../src/model/wire.js';
 import type { DescribeFn } from '../../src/publisher/options.js';
 import { waitFor } from '../helpers/wait.js';
 import { BatchBed, Driver, expectOrderly } from './harness.js';

@@ -16,7 +16,7 @@ import {
 import type { JobRecord } from '../../src/model/record.js';
 import { sameJson, visiblyDifferent } from '../../src/model/record.js';
 import type { SourceEvent } from '../../src/model/source-event.js';
-import { compareStreamIds, streamIdTime } from '../../src/model/source-event.js';
+import { compareStreamIds, streamIdTime } from '../../src/model/wire.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
