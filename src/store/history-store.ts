@@ -5,8 +5,12 @@
  * workflow (`keys.etaRuns`); for jobs no BullMQ queue runs, one durations list per workflow, alone in
  * its slot. Lists are `LPUSH`ed, trimmed to their sample count and expire `historySeconds` after the
  * last push. One pipeline only ever holds keys of one queue (one slot on Redis Cluster).
+ *
+ * The durations of workflows no queue runs are written by `JobStore.recordSeennOnlyRun` (when a
+ * Seenn-only job completes) and read, listed and forgotten here: {@link HistoryStore.readWorkflow}
+ * for ETAs, {@link EtaRunsStore} for the write API's `GET /eta`, `GET /eta/:key` and `DELETE /eta/:key`.
  */
-import type { RedisConnection } from './connection.js';
+import { isCluster, type RedisConnection } from './connection.js';
 import type { SeennKeys } from './keys.js';
 
 /** One completed run of a queue. */
@@ -147,4 +151,60 @@ function runsOf(value: unknown): QueueRun[] {
       runs.push({ finishedAtMs: finished, durationMs: duration });
   }
   return runs;
+}
+
+/** One workflow's stored durations (ms, oldest first as stored) and the list's remaining TTL (ms; ≤ 0: none). */
+export interface EtaRuns {
+  samples: string[];
+  ttlMs: number;
+}
+
+/** Keys of run lists matched per SCAN round trip. */
+const SCAN_COUNT = 500;
+const SUFFIX = ':runs';
+
+/** Reads, lists and forgets the run durations of workflows no BullMQ queue runs (the write API's `/eta` routes). */
+export class EtaRunsStore {
+  /**
+   * @param redis - a connection this store may use (never closed by it)
+   * @param keys - the key builder
+   */
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: SeennKeys,
+  ) {}
+
+  /** The durations of `workflowId`. */
+  async read(workflowId: string): Promise<EtaRuns> {
+    const key = this.keys.etaRuns(undefined, workflowId);
+    const [samples, ttlMs] = await Promise.all([this.redis.lrange(key, 0, -1), this.redis.pttl(key)]);
+    return { samples, ttlMs };
+  }
+
+  /** Forgets `workflowId`'s durations; `true` when there were some. */
+  async delete(workflowId: string): Promise<boolean> {
+    return (await this.redis.del(this.keys.etaRuns(undefined, workflowId))) > 0;
+  }
+
+  /** Every workflow id with stored durations (SCAN, on every master of a Cluster), sorted. */
+  async workflowIds(): Promise<string[]> {
+    const head = this.keys.etaRuns(undefined, '').slice(0, -SUFFIX.length);
+    const pattern = `${globEscape(head)}*${SUFFIX}`;
+    const nodes = isCluster(this.redis) ? this.redis.nodes('master') : [this.redis];
+    const ids = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        cursor = next;
+        for (const key of found) ids.add(key.slice(head.length, -SUFFIX.length));
+      } while (cursor !== '0');
+    }
+    return [...ids].sort();
+  }
+}
+
+/** Escapes Redis glob characters. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
 }
