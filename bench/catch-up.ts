@@ -19,16 +19,15 @@
  *
  * Results: a table and `bench/results/catch-up.json`.
  */
-import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import { Seenn } from '../src/seenn.js';
+import type { Redis } from 'ioredis';
 import { isQuick, loadAverage, machineInfo, round, writeResult } from './lib/harness.js';
-import { installCleanup, killAll, stopChild } from './lib/processes.js';
+import { stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
+import { waitFor } from '../test/helpers/wait.js';
+import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
-import { benchRedis, deletePrefix, redisCpuMs } from './lib/redis.js';
+import { redisCpuMs } from './lib/redis.js';
 
 const quick = isQuick();
 const JOBS = Number(process.env['BENCH_JOBS'] ?? (quick ? 3_000 : 20_000));
@@ -87,11 +86,8 @@ interface RunResult {
 }
 
 async function main(): Promise<void> {
-  const cancelDeadline = installCleanup('catch-up', (quick ? 180 : 900) * 1000);
-  const redisServer = await benchRedis();
-  const prefix = `bench-cu-${randomUUID().slice(0, 8)}`;
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-  const seenn = new Seenn({ connection: redis, prefix });
+  const scenario = await openScenario({ name: 'catch-up', deadlineMs: (quick ? 180 : 900) * 1000, prefixTag: 'cu' });
+  const { redisServer, prefix, redis, seenn } = scenario;
   // Sized so the backlog is never trimmed (a trimmed backlog would measure a re-sync instead).
   const queue = new Queue(QUEUE, { connection: redis, prefix, streams: { events: { maxLen: JOBS * 20 } } });
   const loadBefore = loadAverage();
@@ -178,15 +174,14 @@ async function main(): Promise<void> {
       const redisBefore = await redisCpuMs(redis);
       const callsBefore = await commandCalls(redis);
       const t0 = performance.now();
-      const deadline = Date.now() + CATCH_UP_TIMEOUT_MS;
       const checkpointKey = seenn.context.keys.checkpoint(QUEUE);
-      for (;;) {
-        const checkpoint = await redis.get(checkpointKey);
-        if (checkpoint !== null && idAtLeast(checkpoint, lastId)) break;
-        if (Date.now() > deadline)
-          throw new Error(`${count} publisher(s) did not catch up within ${CATCH_UP_TIMEOUT_MS} ms`);
-        await delay(5);
-      }
+      await waitFor(
+        async () => {
+          const checkpoint = await redis.get(checkpointKey);
+          return checkpoint !== null && idAtLeast(checkpoint, lastId);
+        },
+        { timeoutMs: CATCH_UP_TIMEOUT_MS, intervalMs: 5, what: `${count} publisher(s) to catch up` },
+      );
       const seconds = (performance.now() - t0) / 1000;
       const publisherCpu = started.reduce((sum, p, i) => sum + ((processCpuMs(p.pid) ?? 0) - (cpuBefore[i] ?? 0)), 0);
       const redisCpu = (await redisCpuMs(redis)) - redisBefore;
@@ -262,13 +257,8 @@ async function main(): Promise<void> {
     if (runs.some((r) => r.errors > 0 || r.resyncs > 0)) process.exitCode = 1;
   } finally {
     await Promise.all(publishers.map((p) => stopChild(p.child, 'SIGTERM')));
-    killAll([redisServer.process]);
     await queue.close();
-    await seenn.close();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-    await redisServer.stop();
-    cancelDeadline();
+    await scenario.close();
   }
 }
 

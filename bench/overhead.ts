@@ -27,17 +27,15 @@
  *
  * Results: a table and `bench/results/overhead.json`.
  */
-import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { Seenn } from '../src/seenn.js';
 import { isQuick, loadAverage, machineInfo, median, round, summarize, wallNow, writeResult } from './lib/harness.js';
 import { spawnOverheadWorker, UPDATES_PER_JOB, type OverheadArm, type OverheadRound } from './lib/overhead-worker.js';
-import { installCleanup, killAll, request, stopChild } from './lib/processes.js';
+import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
+import { waitFor } from '../test/helpers/wait.js';
+import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
-import { benchRedis, deletePrefix, redisCpuMs, scriptCalls } from './lib/redis.js';
+import { redisCpuMs, scriptCalls } from './lib/redis.js';
 
 const quick = isQuick();
 const JOBS = Number(process.env['BENCH_JOBS'] ?? (quick ? 1_000 : 5_000));
@@ -90,11 +88,8 @@ interface RoundResult {
 }
 
 async function main(): Promise<void> {
-  const cancelDeadline = installCleanup('overhead', (quick ? 100 : 600) * 1000);
-  const redisServer = await benchRedis();
-  const prefix = `bench-ovh-${randomUUID().slice(0, 8)}`;
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-  const seenn = new Seenn({ connection: redis, prefix });
+  const scenario = await openScenario({ name: 'overhead', deadlineMs: (quick ? 100 : 600) * 1000, prefixTag: 'ovh' });
+  const { redisServer, prefix, redis, seenn } = scenario;
   const bareQueue = new Queue(BARE_QUEUE, { connection: redis, prefix });
   const subscriber = redis.duplicate();
   const loadBefore = loadAverage();
@@ -118,17 +113,17 @@ async function main(): Promise<void> {
     const worker = await spawnOverheadWorker(redisServer.url, prefix);
 
     const publisherCaughtUp = async (): Promise<void> => {
-      const deadline = Date.now() + LAG_TIMEOUT_MS;
-      for (;;) {
-        const [last] = (await redis.xrevrange(seenn.context.keys.bullEvents(SEENN_QUEUE), '+', '-', 'COUNT', 1)) as [
-          string,
-          string[],
-        ][];
-        const checkpoint = await redis.get(seenn.context.keys.checkpoint(SEENN_QUEUE));
-        if (last === undefined || (checkpoint !== null && idAtLeast(checkpoint, last[0]))) return;
-        if (Date.now() > deadline) throw new Error('the publisher did not catch up with the fill');
-        await delay(20);
-      }
+      await waitFor(
+        async () => {
+          const [last] = (await redis.xrevrange(seenn.context.keys.bullEvents(SEENN_QUEUE), '+', '-', 'COUNT', 1)) as [
+            string,
+            string[],
+          ][];
+          const checkpoint = await redis.get(seenn.context.keys.checkpoint(SEENN_QUEUE));
+          return last === undefined || (checkpoint !== null && idAtLeast(checkpoint, last[0]));
+        },
+        { timeoutMs: LAG_TIMEOUT_MS, intervalMs: 20, what: 'the publisher to catch up with the fill' },
+      );
     };
 
     const fill = async (arm: Arm, jobs: number): Promise<string[]> => {
@@ -179,8 +174,10 @@ async function main(): Promise<void> {
       const seconds = (done.lastCompletedAt - done.startedAt) / 1000;
       let publisherLag: RoundResult['publisherLag'];
       if (arm === 'wrapped' || arm === 'wrapped-t0') {
-        const deadline = Date.now() + LAG_TIMEOUT_MS;
-        while (completedSeen.size < jobs && Date.now() < deadline) await delay(5);
+        // Jobs that never show completed are counted below, not thrown.
+        await waitFor(() => completedSeen.size >= jobs, { timeoutMs: LAG_TIMEOUT_MS, intervalMs: 5 }).catch(
+          () => undefined,
+        );
         const completedAt = new Map(done.completedAt);
         const lastSeen = Math.max(...completedSeen.values());
         const perJob = [...completedSeen].map(([id, at]) => at - (completedAt.get(id) ?? at));
@@ -324,14 +321,9 @@ async function main(): Promise<void> {
     }
     await stopChild(publisher.child, 'SIGTERM');
   } finally {
-    killAll([redisServer.process]);
     await bareQueue.close();
     subscriber.disconnect();
-    await seenn.close();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-    await redisServer.stop();
-    cancelDeadline();
+    await scenario.close();
   }
 }
 

@@ -14,17 +14,15 @@
  *
  * Results: a table and `bench/results/sustained.json`.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { Seenn } from '../src/seenn.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResult } from './lib/harness.js';
 import { spawnOverheadWorker, type OverheadRound } from './lib/overhead-worker.js';
-import { installCleanup, killAll, request, stopChild } from './lib/processes.js';
+import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
+import { waitFor } from '../test/helpers/wait.js';
+import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher } from './lib/publisher-process.js';
-import { benchRedis, deletePrefix } from './lib/redis.js';
 
 const quick = isQuick();
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (quick ? 15 : 60));
@@ -50,11 +48,12 @@ interface LevelResult {
 }
 
 async function main(): Promise<void> {
-  const cancelDeadline = installCleanup('sustained', (SECONDS * LEVELS.length + 300) * 1000);
-  const redisServer = await benchRedis();
-  const prefix = `bench-sus-${randomUUID().slice(0, 8)}`;
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-  const seenn = new Seenn({ connection: redis, prefix });
+  const scenario = await openScenario({
+    name: 'sustained',
+    deadlineMs: (SECONDS * LEVELS.length + 300) * 1000,
+    prefixTag: 'sus',
+  });
+  const { redisServer, prefix, redis, seenn } = scenario;
   const bareQueue = new Queue(BARE_QUEUE, { connection: redis, prefix });
   const subscriber = redis.duplicate();
   const loadBefore = loadAverage();
@@ -126,9 +125,12 @@ async function main(): Promise<void> {
       while (inFlight > 0) await delay(TICK_MS);
       const producedSeconds = (Date.now() - started) / 1000;
       const done = await completion;
-      const deadline = Date.now() + 120_000;
       const completedAt = new Map(done.completedAt);
-      while ([...completedAt.keys()].some((id) => !completedSeen.has(id)) && Date.now() < deadline) await delay(20);
+      // Jobs that never show completed are counted below (`missing`), not thrown.
+      await waitFor(() => [...completedAt.keys()].every((id) => completedSeen.has(id)), {
+        timeoutMs: 120_000,
+        intervalMs: 20,
+      }).catch(() => undefined);
       const lags = [...completedAt]
         .filter(([id]) => completedSeen.has(id))
         .map(([id, at]) => (completedSeen.get(id) as number) - at);
@@ -176,14 +178,9 @@ async function main(): Promise<void> {
     await stopChild(publisher.child, 'SIGTERM');
     await stopChild(worker, 'SIGTERM');
   } finally {
-    killAll([redisServer.process]);
     await bareQueue.close();
     subscriber.disconnect();
-    await seenn.close();
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-    await redisServer.stop();
-    cancelDeadline();
+    await scenario.close();
   }
 }
 
