@@ -38,7 +38,7 @@ import { isJobIdShape } from '../model/ids.js';
 import { CHILD_PROGRESS_MODES, LIMITS, TtlSecondsSchema, type SeennJob } from '../model/job.js';
 import { parseOrThrow } from '../options.js';
 import { POSITION_DEFAULTS } from '../position/index.js';
-import { EtaRunsStore } from '../store/history-store.js';
+import type { EtaRunsStore } from '../store/history-store.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
 import { jsonAnswer, type AnswerHeaders, type RouteAnswer, type RouteRequest } from '../route-table.js';
 import { canSee, jobNotFound, type Authenticator } from './authenticate.js';
@@ -281,7 +281,7 @@ export class WriteApi<Req extends IncomingMessage = IncomingMessage> {
     this.limiter = rateLimit === null ? null : new RateLimiter(rateLimit);
     this.userLimiter = userRateLimit === null ? null : new RateLimiter(userRateLimit);
     this.idempotency = new IdempotencyStore(ctx.redis, ctx.keys);
-    this.etaRuns = new EtaRunsStore(ctx.redis, ctx.keys);
+    this.etaRuns = ctx.store.seennOnlyRuns;
     this.cancelRoute = {
       ctx,
       jobs,

@@ -131,7 +131,7 @@ async function afterWrite(deps: WriteDeps, before: JobRecord, after: JobRecord):
     Date.parse(job.completedAt ?? job.updatedAt) - Date.parse(job.startedAt ?? job.createdAt),
   );
   try {
-    await deps.store.recordSeennOnlyRun(job.workflowId ?? job.jobType, durationMs, deps.history);
+    await deps.store.seennOnlyRuns.record(job.workflowId ?? job.jobType, durationMs, deps.history);
   } catch (error) {
     deps.logger.warn({ err: error, jobId: job.id }, 'could not record the run time of a completed job');
   }

@@ -6,7 +6,7 @@
  * its slot. Lists are `LPUSH`ed, trimmed to their sample count and expire `historySeconds` after the
  * last push. One pipeline only ever holds keys of one queue (one slot on Redis Cluster).
  *
- * The durations of workflows no queue runs are written by `JobStore.recordSeennOnlyRun` (when a
+ * The durations of workflows no queue runs are written by {@link EtaRunsStore.record} (when a
  * Seenn-only job completes) and read, listed and forgotten here: {@link HistoryStore.readWorkflow}
  * for ETAs, {@link EtaRunsStore} for the write API's `GET /eta`, `GET /eta/:key` and `DELETE /eta/:key`.
  */
@@ -163,7 +163,10 @@ export interface EtaRuns {
 const SCAN_COUNT = 500;
 const SUFFIX = ':runs';
 
-/** Reads, lists and forgets the run durations of workflows no BullMQ queue runs (the write API's `/eta` routes). */
+/**
+ * Records, reads, lists and forgets the run durations of workflows no BullMQ queue runs (a completed
+ * Seenn-only job; the write API's `/eta` routes).
+ */
 export class EtaRunsStore {
   /**
    * @param redis - a connection this store may use (never closed by it)
@@ -173,6 +176,25 @@ export class EtaRunsStore {
     private readonly redis: RedisConnection,
     private readonly keys: SeennKeys,
   ) {}
+
+  /**
+   * Adds the run time of a job no BullMQ queue runs to its workflow's history (the list ETAs of that
+   * workflow are computed from), keeping the newest `history.durationSamples` runs for
+   * `history.historySeconds`.
+   */
+  async record(
+    workflowId: string,
+    durationMs: number,
+    history: { durationSamples: number; historySeconds: number },
+  ): Promise<void> {
+    const key = this.keys.etaRuns(undefined, workflowId);
+    await this.redis
+      .pipeline()
+      .lpush(key, durationMs)
+      .ltrim(key, 0, history.durationSamples - 1)
+      .pexpire(key, history.historySeconds * 1000)
+      .exec();
+  }
 
   /** The durations of `workflowId`. */
   async read(workflowId: string): Promise<EtaRuns> {

@@ -5,6 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { CancelRequests } from './cancel-requests.js';
+import { EtaRunsStore } from './history-store.js';
 import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -108,6 +109,9 @@ export class JobStore {
   /** Cancel requests for BullMQ jobs a worker runs (`handles/cancel.ts`). */
   readonly cancelRequests: CancelRequests;
 
+  /** The run durations of workflows no BullMQ queue runs (written when a Seenn-only job completes, read for ETAs and `/eta`). */
+  readonly seennOnlyRuns: EtaRunsStore;
+
   /**
    * @param redis - a connection this store may use (never closed by it)
    * @param keys - the key builder
@@ -123,6 +127,7 @@ export class JobStore {
     private readonly metrics: MetricsRecorder = NOOP_METRICS,
   ) {
     this.cancelRequests = new CancelRequests(redis, keys);
+    this.seennOnlyRuns = new EtaRunsStore(redis, keys);
   }
 
   /** Reads one snapshot, or `null` when there is none. */
@@ -355,25 +360,6 @@ export class JobStore {
    */
   async releaseOwners(jobIds: readonly string[]): Promise<void> {
     await Promise.all(jobIds.map((jobId) => this.redis.del(this.keys.owner(jobId))));
-  }
-
-  /**
-   * Adds the run time of a job no BullMQ queue runs to its workflow's history (the list ETAs of that
-   * workflow are computed from), keeping the newest `history.durationSamples` runs for
-   * `history.historySeconds`.
-   */
-  async recordSeennOnlyRun(
-    workflowId: string,
-    durationMs: number,
-    history: { durationSamples: number; historySeconds: number },
-  ): Promise<void> {
-    const key = this.keys.etaRuns(undefined, workflowId);
-    await this.redis
-      .pipeline()
-      .lpush(key, durationMs)
-      .ltrim(key, 0, history.durationSamples - 1)
-      .pexpire(key, history.historySeconds * 1000)
-      .exec();
   }
 
   /** The user who owns a job, or `null`. */
