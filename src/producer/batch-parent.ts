@@ -56,7 +56,10 @@ export async function createParent(
  * each before anything is written. If BullMQ refuses the job, the child turns `failed`
  * (`ENQUEUE_FAILED`, which its parent counts) and the BullMQ error is rethrown.
  */
-export async function createChild(ctx: SeennContext, input: CreateChildInput): Promise<SeennJob> {
+export async function createChild(
+  ctx: Pick<SeennContext, 'store' | 'options' | 'queue' | 'logger'>,
+  input: CreateChildInput,
+): Promise<SeennJob> {
   const parsed = parseOrThrow(CreateChildInputSchema, input, 'jobs.createChild input', 'VALIDATION_ERROR');
   const found = await ctx.store.readById(parsed.parentJobId);
   if (found === null)

@@ -64,7 +64,10 @@ const StartJobInputSchema = JobFieldsSchema.extend({
  *
  * @returns the Seenn job as it is stored now (`queued`, or `pending` when delayed)
  */
-export async function startJob(ctx: SeennContext, input: StartJobInput): Promise<SeennJob> {
+export async function startJob(
+  ctx: Pick<SeennContext, 'store' | 'options' | 'queue' | 'logger'>,
+  input: StartJobInput,
+): Promise<SeennJob> {
   const parsed = parseOrThrow(StartJobInputSchema, input, 'jobs.start input', 'VALIDATION_ERROR');
   const secret = await ctx.store.descriptorSecret();
   const id = newJobId();
