@@ -96,10 +96,12 @@ export function matchRoute<Handler>(
 /** The coded error of a request {@link matchRoute} found no handler for. */
 export function unmatchedError(match: Exclude<RouteMatch<unknown>, { kind: 'found' }>, path: string): SeennError {
   switch (match.kind) {
-    case 'method-not-allowed':
-      return new SeennError('METHOD_NOT_ALLOWED', `this route answers ${match.allowed.join(', ')} only`, {
-        details: { allow: match.allowed },
+    case 'method-not-allowed': {
+      const allow = allowedMethods(match.allowed);
+      return new SeennError('METHOD_NOT_ALLOWED', `this route answers ${allow.join(', ')} only`, {
+        details: { allow },
       });
+    }
     case 'malformed':
       return new SeennError('VALIDATION_ERROR', 'the request path is malformed');
     case 'not-found':
@@ -107,11 +109,16 @@ export function unmatchedError(match: Exclude<RouteMatch<unknown>, { kind: 'foun
   }
 }
 
+/** The methods a path answers, as `Allow` and the 405's `details.allow` name them: HEAD wherever GET is. */
+function allowedMethods(routeMethods: readonly RouteMethod[]): string[] {
+  return routeMethods.includes('GET') ? [...routeMethods, 'HEAD'] : [...routeMethods];
+}
+
 /** The answer of an unmatched request: its error envelope, with `Allow` for a 405. */
 export function unmatchedAnswer(match: Exclude<RouteMatch<unknown>, { kind: 'found' }>, path: string): RouteAnswer {
   const error = unmatchedError(match, path);
   return match.kind === 'method-not-allowed'
-    ? errorAnswer(error, { Allow: [...match.allowed, ...(match.allowed.includes('GET') ? ['HEAD'] : [])].join(', ') })
+    ? errorAnswer(error, { Allow: allowedMethods(match.allowed).join(', ') })
     : errorAnswer(error);
 }
 

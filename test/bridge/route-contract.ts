@@ -83,6 +83,8 @@ export function routeContract(name: string, start: () => Promise<ContractTarget>
       expectError(answer, 405, 'METHOD_NOT_ALLOWED');
       expect(answer.headers.get('allow')).toMatch(/^[A-Z]+(, [A-Z]+)*$/);
       expect(answer.headers.get('allow')?.split(', ')).not.toContain(method);
+      const { error } = JSON.parse(answer.text) as { error: { details: { allow: string[] } } };
+      expect(error.details.allow).toEqual(answer.headers.get('allow')?.split(', '));
     });
 
     it('answers bad input 400 VALIDATION_ERROR', async () => {
