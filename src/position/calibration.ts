@@ -20,7 +20,10 @@
  *    scored (a failure is not a late completion); cancelled and removed jobs' never reach scoring and
  *    age out as above. A scored or dropped job's predictions are replaced by a `done` marker, so a
  *    read that saw the job still waiting just before it finished records nothing afterwards (the
- *    marker leaves with the job cap or the TTL). The score goes into the queue's histogram: per kind and model-confidence
+ *    marker leaves with the job cap or the TTL). A job that had no prediction yet when it was scored
+ *    gets no marker; its racing first read is refused by the record script itself, which records
+ *    nothing for a job BullMQ has finished (or no longer holds) — the publisher scores only after
+ *    BullMQ finished the job, so no prediction can land after its scoring. The score goes into the queue's histogram: per kind and model-confidence
  *    bucket (ten per kind, 0.1 wide), the decayed count of predictions `n`, of hits `h`, and the sum of their model
  *    confidences `s`. Every scored prediction first multiplies all counts by
  *    `1 − 1/etaCalibrationWindowSamples`, so the histogram follows drift over the last ≈ that many
@@ -261,6 +264,8 @@ const MEMO_LIMIT = 10_000;
 type Memo = { dueAtMs: number } | 'done';
 
 interface Prediction {
+  /** The job's BullMQ id (a job BullMQ finished records nothing). */
+  bullId: string;
   confidence: number;
   madeAtMs: number;
   endMs: number;
@@ -294,10 +299,14 @@ export class PredictionRecorder {
     return n;
   }
 
-  /** Notes an ETA of `kind` given to a job of a queue at `madeAtMs`: kept for the next flush when it may be the job's first or mid-wait prediction. */
+  /**
+   * Notes an ETA of `kind` given to job `jobId` (BullMQ's `bullId`) of a queue at `madeAtMs`: kept for
+   * the next flush when it may be the job's first or mid-wait prediction.
+   */
   note(
     queueName: string,
     jobId: string,
+    bullId: string,
     kind: EtaKind,
     modelConfidence: number,
     predictedEndMs: number,
@@ -308,6 +317,7 @@ export class PredictionRecorder {
     const jobs = this.pending.get(queueName) ?? new Map<string, Prediction>();
     if (!jobs.has(jobId))
       jobs.set(jobId, {
+        bullId,
         confidence: modelConfidence,
         madeAtMs: Math.round(madeAtMs),
         endMs: Math.round(predictedEndMs),
@@ -334,7 +344,11 @@ export class PredictionRecorder {
           maxJobs: this.settings.etaCalibrationMaxJobs,
           ttlMs: this.settings.historySeconds * 1000,
           predictionsPerJob: PREDICTIONS_PER_JOB,
-          jobs: entries.map(([jobId, p]) => ({ jobId, ...p })),
+          jobs: entries.map(([jobId, { bullId, ...p }]) => ({
+            jobId,
+            bullJobKey: this.keys.bullJob(queueName, bullId),
+            ...p,
+          })),
         });
         try {
           const answer = (await runCall(this.redis, call)) as (string | number)[];

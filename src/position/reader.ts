@@ -136,10 +136,16 @@ export class PositionReader {
     const out = records.map((record, i) => {
       const view = computeView(record.job, record.x.queueName, places.get(i) ?? null, stats, nowMs, this.options);
       const eta = view.eta;
-      if (this.predictions !== null && eta !== undefined && record.x.queueName !== undefined)
+      if (
+        this.predictions !== null &&
+        eta !== undefined &&
+        record.x.queueName !== undefined &&
+        record.x.bullId !== undefined
+      )
         this.predictions.note(
           record.x.queueName,
           record.job.id,
+          record.x.bullId,
           etaKindOf(record.job.status),
           eta.modelConfidence ?? eta.confidence,
           eta.atMs,

@@ -419,10 +419,18 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   /** Notes a computed ETA of a watched job for the calibration (see `calibration.ts`). */
   private notePrediction(entry: Entry, view: PositionView, nowMs: number): void {
     const eta = view.eta;
-    if (this.predictions === null || eta === undefined || entry.queueName === undefined || entry.job === null) return;
+    if (
+      this.predictions === null ||
+      eta === undefined ||
+      entry.queueName === undefined ||
+      entry.bullId === undefined ||
+      entry.job === null
+    )
+      return;
     this.predictions.note(
       entry.queueName,
       entry.jobId,
+      entry.bullId,
       etaKindOf(entry.job.status),
       eta.modelConfidence ?? eta.confidence,
       eta.atMs,

@@ -317,7 +317,11 @@ describe('scoring in batches (real Redis)', () => {
     ];
     for (const queueName of ['one', 'batch']) {
       const recorder = new PredictionRecorder(redis, keys, { etaCalibrationMaxJobs: 100, historySeconds: 600 });
-      for (const job of jobs) recorder.note(queueName, job.id, 'waiting', job.c, job.end, t0);
+      for (const job of jobs) {
+        // A waiting BullMQ job's hash (a job BullMQ finished records nothing).
+        await redis.hset(keys.bullJob(queueName, job.id), 'timestamp', t0);
+        recorder.note(queueName, job.id, job.id, 'waiting', job.c, job.end, t0);
+      }
       await recorder.flush();
       await redis.hset(keys.etaCalibration(queueName), 'n19', '1000');
     }
@@ -354,6 +358,70 @@ describe('scoring in batches (real Redis)', () => {
     const empty = redis.pipeline();
     addEtaScoring(empty, redis, keys, 'batch', [], settings);
     expect(empty.length).toBe(0);
+  });
+});
+
+describe('a first ETA read racing the completion (real Redis and BullMQ, scripts driven in the racy order)', () => {
+  const prefix = uniquePrefix('poscalrace');
+  const keys = new SeennKeys(prefix, 'default');
+  let redis: Redis;
+  const closers: (() => Promise<unknown>)[] = [];
+
+  beforeAll(() => {
+    redis = connect();
+  });
+
+  afterAll(async () => {
+    for (const close of closers) await close();
+    await deletePrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('records nothing for a job BullMQ finished (or removed) after its ETA was computed and before it was recorded, once the publisher scored it', async () => {
+    const queue = new Queue('race', { connection: redis, prefix });
+    const worker = new Worker('race', null, { connection: connect(), prefix, autorun: false });
+    closers.push(
+      () => queue.close(),
+      () => worker.close(),
+    );
+    await queue.add('render', {}, { jobId: 'done1' });
+    await queue.add('render', {}, { jobId: 'gone1' });
+    await queue.add('render', {}, { jobId: 'wait1' });
+    const settings = { etaCalibrationMaxJobs: 100, historySeconds: 600 };
+    const recorder = new PredictionRecorder(redis, keys, settings);
+    const t0 = Date.now();
+    // 1. A read computes the first ETA of each job while all three wait (noted, not written yet).
+    recorder.note('race', 's-done1', 'done1', 'waiting', 0.6, t0 + 10_000, t0);
+    recorder.note('race', 's-gone1', 'gone1', 'waiting', 0.6, t0 + 20_000, t0);
+    recorder.note('race', 's-wait1', 'wait1', 'waiting', 0.6, t0 + 30_000, t0);
+    // 2. BullMQ finishes `done1` (a worker completes it) and `gone1` is removed (removeOnComplete, a cancel).
+    const job = await worker.getNextJob('token');
+    expect(job?.id).toBe('done1');
+    await job?.moveToCompleted('ok', 'token', false);
+    expect(await queue.remove('gone1')).toBe(1);
+    // 3. The publisher applies `done1`'s completion and scores it: no prediction recorded yet, nothing to score.
+    expect(
+      await scoreEtaPredictions(
+        redis,
+        keys,
+        { queueName: 'race', jobId: 's-done1', finishedAtMs: Date.now(), failed: false },
+        {
+          etaCalibrationWindowSamples: 500,
+          historySeconds: 600,
+        },
+      ),
+    ).toBe(0);
+    // 4. The read records its predictions: only the job still waiting gets one; none is left unscored for good.
+    await recorder.flush();
+    expect(await redis.hkeys(keys.etaPredictions('race'))).toEqual(['s-wait1']);
+    expect(await redis.zrange(keys.etaPredictionTimes('race'), 0, -1)).toEqual(['s-wait1']);
+    // The finished job is done for this recorder (no Redis call for it again); later reads record nothing either.
+    recorder.note('race', 's-done1', 'done1', 'waiting', 0.6, t0 + 10_000, t0 + 60_000);
+    expect(recorder.pendingJobs).toBe(0);
+    const other = new PredictionRecorder(redis, keys, settings);
+    other.note('race', 's-done1', 'done1', 'waiting', 0.6, t0 + 10_000, t0 + 1);
+    await other.flush();
+    expect(await redis.hexists(keys.etaPredictions('race'), 's-done1')).toBe(0);
   });
 });
 

@@ -85,8 +85,10 @@ describe('queue positions and ETA history on a two-master Redis Cluster (issue 1
   it('keeps each queue ETA predictions and calibration in the queue slot, and scores them there (issue 18)', async () => {
     const recorder = new PredictionRecorder(redis, keys, { etaCalibrationMaxJobs: 100, historySeconds: 3_600 });
     for (const queue of ['{video}', '{images}']) {
-      recorder.note(queue, `${queue}-a`, 'waiting', 0.75, T0 + 1_000, T0);
-      recorder.note(queue, `${queue}-b`, 'waiting', 0.95, T0 + 2_000, T0);
+      // Their BullMQ hashes (waiting jobs): the record script reads them in the same slot.
+      for (const id of ['a', 'b']) await client.hset(keys.bullJob(queue, id), 'timestamp', T0);
+      recorder.note(queue, `${queue}-a`, 'a', 'waiting', 0.75, T0 + 1_000, T0);
+      recorder.note(queue, `${queue}-b`, 'b', 'waiting', 0.95, T0 + 2_000, T0);
     }
     // One script per queue, each on its own master.
     await recorder.flush();

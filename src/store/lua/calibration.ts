@@ -12,6 +12,11 @@ import { luaScript, type ScriptCall } from '../scripts.js';
  *          kind 0 waiting, 1 running), or `done` once scored (a read that raced the completion then
  *          records nothing; the marker goes with the job cap or the TTL)
  * KEYS[2]  sorted set: job id → its first prediction's time
+ * KEYS[3..] per job (in ARGV order): its BullMQ job hash. A job BullMQ has finished (`finishedOn`) or
+ *          no longer holds records nothing: its ETA was computed before it finished, and the publisher
+ *          may have scored it already (it scores only after BullMQ finished the job), which would
+ *          leave this prediction unscored for good. A finished job answers "no more"; a job with no
+ *          hash answers slot 0 (the next read may try again: it may not be added yet).
  * ARGV[1]  most jobs kept (the oldest beyond are dropped)
  * ARGV[2]  TTL of both keys, ms
  * ARGV[3]  predictions per job (PREDICTIONS_PER_JOB): the first, then one per later slot of its time left
@@ -28,10 +33,16 @@ for i = 4, #ARGV, 5 do
   local id = ARGV[i]
   local entry = ARGV[i + 1] .. ',' .. ARGV[i + 2] .. ',' .. ARGV[i + 3] .. ',' .. ARGV[i + 4]
   local v = redis.call('HGET', KEYS[1], id)
-  if v == 'done' then
+  local bull = nil
+  if v ~= 'done' then bull = redis.call('HMGET', KEYS[3 + (i - 4) / 5], 'timestamp', 'finishedOn') end
+  if v == 'done' or (bull and bull[2]) then
     out[#out + 1] = ARGV[i + 2]
     out[#out + 1] = ARGV[i + 3]
     out[#out + 1] = slots
+  elseif not bull[1] then
+    out[#out + 1] = ARGV[i + 2]
+    out[#out + 1] = ARGV[i + 3]
+    out[#out + 1] = 0
   elseif not v then
     redis.call('HSET', KEYS[1], id, entry)
     redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
@@ -77,6 +88,8 @@ return out
 /** One job's prediction, as {@link recordEtaPredictionsCall} takes it. */
 export interface PredictionArg {
   jobId: string;
+  /** Its BullMQ job hash (`keys.bullJob`): a job BullMQ finished records nothing. */
+  bullJobKey: string;
   /** The model's confidence, 0–1. */
   confidence: number;
   /** When the prediction was made, epoch ms. */
@@ -99,7 +112,7 @@ export interface RecordEtaPredictionsArgs {
   ttlMs: number;
   /** ARGV[3]: predictions per job. */
   predictionsPerJob: number;
-  /** 5 ARGV per job. */
+  /** 5 ARGV per job, and KEYS[3..]: their BullMQ job hashes. */
   jobs: readonly PredictionArg[];
 }
 
@@ -107,7 +120,11 @@ export interface RecordEtaPredictionsArgs {
 export function recordEtaPredictionsCall(a: RecordEtaPredictionsArgs): ScriptCall {
   const args: (string | number)[] = [a.maxJobs, a.ttlMs, a.predictionsPerJob];
   for (const job of a.jobs) args.push(job.jobId, job.confidence, job.madeAtMs, job.endMs, job.kind);
-  return { script: recordEtaPredictionsScript, keys: [a.predictions, a.times], args };
+  return {
+    script: recordEtaPredictionsScript,
+    keys: [a.predictions, a.times, ...a.jobs.map((job) => job.bullJobKey)],
+    args,
+  };
 }
 
 /**
