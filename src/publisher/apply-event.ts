@@ -22,7 +22,7 @@ import { transact, type StepResult, type TransactionOutcome } from '../store/tra
 import type { Completion } from '../position/index.js';
 import type { BullRef, JobOrigin, JobResolver, TrackedJob } from './job-resolver.js';
 import { QueueEffects, type QueueEffectsDeps } from './queue-effects.js';
-import { snapshotCache } from './snapshot-cache.js';
+import type { SnapshotCache } from './snapshot-cache.js';
 
 /** What applying events uses of the Seenn context (applying with its own queue effects also takes {@link QueueEffectsDeps}). */
 export type ApplyDeps = Pick<SeennContext, 'store' | 'output' | 'logger' | 'options'>;
@@ -53,7 +53,8 @@ function initialState(event: SourceEvent): BullJobFacts['state'] {
 
 /**
  * Applies `events` (entry `sourceId` of `queueName`'s events stream, or a re-sync's synthetic
- * sequence stamped with one stream id) to the BullMQ job `bullId`.
+ * sequence stamped with one stream id) to the BullMQ job `bullId`, reading its snapshot through the
+ * publisher's `snapshots` cache.
  * `prepare` may adjust the current record before the event is reduced (re-sync uses it to align the
  * attempt counter with BullMQ's).
  */
@@ -61,13 +62,14 @@ export async function applySourceEvent(
   ctx: ApplyDeps & QueueEffectsDeps,
   queueName: string,
   resolver: JobResolver,
+  snapshots: SnapshotCache,
   bullId: string,
   sourceId: string,
   events: SourceEvent | readonly SourceEvent[],
   prepare?: (base: JobRecord) => JobRecord,
 ): Promise<ApplyOutcome> {
   const effects = new QueueEffects(ctx, queueName);
-  const outcome = await applyOne(ctx, queueName, resolver, bullId, sourceId, events, effects, prepare);
+  const outcome = await applyOne(ctx, queueName, resolver, snapshots, bullId, sourceId, events, effects, prepare);
   await effects.flush();
   return outcome;
 }
@@ -77,6 +79,7 @@ async function applyOne(
   ctx: ApplyDeps,
   queueName: string,
   resolver: JobResolver,
+  snapshots: SnapshotCache,
   bullId: string,
   sourceId: string,
   events: SourceEvent | readonly SourceEvent[],
@@ -93,8 +96,8 @@ async function applyOne(
     transact<ComputedChange, ApplyOutcome>(ctx.store, {
       userId: tracked.userId,
       jobIds: [tracked.seennId],
-      reader: snapshotCache(ctx.store),
-      commit: (_userId, changes) => commitAndCache(ctx, tracked, changes),
+      reader: snapshots,
+      commit: (_userId, changes) => commitAndCache(ctx, snapshots, tracked, changes),
       plan: async ([read]) => {
         const snapshot = read ?? null;
         if (snapshot !== null) {
@@ -165,12 +168,13 @@ export async function applyJobEvents(
   ctx: ApplyDeps,
   queueName: string,
   resolver: JobResolver,
+  snapshots: SnapshotCache,
   bullId: string,
   events: readonly JobEvent[],
   effects: QueueEffects,
 ): Promise<void> {
   const oneByOne = async (from: readonly JobEvent[]): Promise<void> => {
-    for (const { id, event } of from) await applyOne(ctx, queueName, resolver, bullId, id, event, effects);
+    for (const { id, event } of from) await applyOne(ctx, queueName, resolver, snapshots, bullId, id, event, effects);
   };
   if (events.length < 2) return oneByOne(events);
   const tracked = await resolver.resolve(bullId);
@@ -178,8 +182,8 @@ export async function applyJobEvents(
   const outcome = await transact<BatchedCommit, { pending: readonly JobEvent[] } | null>(ctx.store, {
     userId: tracked.userId,
     jobIds: [tracked.seennId],
-    reader: snapshotCache(ctx.store),
-    commit: (_userId, changes) => commitAndCache(ctx, tracked, changes),
+    reader: snapshots,
+    commit: (_userId, changes) => commitAndCache(ctx, snapshots, tracked, changes),
     plan: ([snapshot]) => batchedChange(queueName, events, snapshot ?? null),
   });
   switch (outcome.status) {
@@ -255,10 +259,10 @@ function batchedChange(
  */
 async function commitAndCache(
   ctx: Pick<ApplyDeps, 'store'>,
+  cache: SnapshotCache,
   tracked: TrackedJob,
   changes: readonly JobChange[],
 ): Promise<CommitResult> {
-  const cache = snapshotCache(ctx.store);
   let result: CommitResult;
   try {
     result = await ctx.store.commit(tracked.userId, changes);

@@ -8,6 +8,7 @@ import { SeennContext } from '../context.js';
 import { autoPipelinedConnection } from '../store/connection.js';
 import { resolvePublisherOptions, type PublisherOptions, type ResolvedPublisherOptions } from './options.js';
 import { QueueReader, type ParkedJob, type ResyncInfo } from './queue-reader.js';
+import { SnapshotCache } from './snapshot-cache.js';
 
 /** The events a {@link Publisher} emits; payloads are single objects so they can grow. */
 export interface PublisherEvents {
@@ -57,9 +58,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         await io.close();
       });
     }
+    // One snapshot cache for all its queues: a child's commit in one queue drops its parent, cached by another's reader.
+    const snapshots = new SnapshotCache(io.store);
     this.readers = this.options.queues.map(
       (queue) =>
-        new QueueReader(io, queue, this.options, {
+        new QueueReader(io, queue, this.options, snapshots, {
           onBatch: (name, info) => this.emit('batch', { queue: name, ...info }),
           onResync: (name, info) => this.emit('resync', { queue: name, ...info }),
           onLease: (name, partitions) => this.emit('lease', { queue: name, held: partitions.length > 0, partitions }),

@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import type { SourceEvent } from '../model/source-event.js';
 import { applyJobEvents } from './apply-event.js';
 import { JobResolver, type TrackedJob } from './job-resolver.js';
-import { snapshotCache } from './snapshot-cache.js';
+import type { SnapshotCache } from './snapshot-cache.js';
 import { QueueEffects } from './queue-effects.js';
 import {
   advanceCheckpoints,
@@ -117,10 +117,18 @@ export class QueueReader {
    */
   private checkpointsAfterRead: { held: readonly number[]; ids: readonly (string | null)[] } | undefined;
 
+  /**
+   * @param ctx - the publisher's context
+   * @param queueName - the queue read
+   * @param options - the publisher's options
+   * @param snapshots - the publisher's snapshot cache (shared by its readers)
+   * @param hooks - what the reader reports
+   */
   constructor(
     private readonly ctx: SeennContext,
     readonly queueName: string,
     private readonly options: ResolvedPublisherOptions,
+    private readonly snapshots: SnapshotCache,
     private readonly hooks: QueueReaderHooks,
   ) {
     this.log = ctx.logger.child({ component: 'publisher', queue: queueName });
@@ -233,7 +241,7 @@ export class QueueReader {
     if (held.length === this.held.length && held.every((partition, i) => partition === this.held[i])) return;
     // Another process may now move the jobs of a partition given up: what this one cached of them
     // could be out of date when the partition comes back (a read-only decision has no version check).
-    if (this.held.some((partition) => !held.includes(partition))) snapshotCache(this.ctx.store).clear();
+    if (this.held.some((partition) => !held.includes(partition))) this.snapshots.clear();
     this.checkpointsAfterRead = undefined;
     this.held = held;
     this.hooks.onLease(this.queueName, held);
@@ -293,7 +301,15 @@ export class QueueReader {
   private async resync(from: string, held: readonly number[], owns: (bullId: string) => boolean): Promise<void> {
     const { redis, keys } = this.ctx;
     const { maxLenEvents, oldestId } = await eventsStreamFacts(redis, keys, this.queueName);
-    const resumeId = await resyncQueue(this.ctx, this.queueName, this.resolver, from, this.options.concurrency, owns);
+    const resumeId = await resyncQueue(
+      this.ctx,
+      this.queueName,
+      this.resolver,
+      this.snapshots,
+      from,
+      this.options.concurrency,
+      owns,
+    );
     await advanceCheckpoints(redis, keys, this.queueName, this.partitions as number, this.owner, resumeId, held);
     const info: ResyncInfo = {
       fromId: from,
@@ -359,7 +375,7 @@ export class QueueReader {
       }),
       PREFETCH_CONCURRENCY,
     );
-    await snapshotCache(this.ctx.store)
+    await this.snapshots
       .prefetch(tracked.map(({ userId, seennId }) => ({ userId, jobId: seennId })))
       .catch(() => undefined);
   }
@@ -376,7 +392,7 @@ export class QueueReader {
     const delays = this.parked.has(bullId) ? [] : JOB_RETRY_DELAYS_MS;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        await applyJobEvents(this.ctx, this.queueName, this.resolver, bullId, events, effects);
+        await applyJobEvents(this.ctx, this.queueName, this.resolver, this.snapshots, bullId, events, effects);
         this.parked.delete(bullId);
         return;
       } catch (error) {

@@ -12,6 +12,7 @@ import type { SourceEvent } from '../model/source-event.js';
 import { streamIdTime } from '../model/wire.js';
 import { applySourceEvent } from './apply-event.js';
 import type { JobResolver } from './job-resolver.js';
+import type { SnapshotCache } from './snapshot-cache.js';
 import { bullQueueMembers, forgetUnfinishedJob, newestEventId, unfinishedJobs } from '../store/queue-io.js';
 
 type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'completed' | 'failed';
@@ -25,6 +26,7 @@ export async function resyncQueue(
   ctx: SeennContext,
   queueName: string,
   resolver: JobResolver,
+  snapshots: SnapshotCache,
   checkpointId: string,
   concurrency: number,
   owns: (bullId: string) => boolean,
@@ -56,9 +58,9 @@ export async function resyncQueue(
   const work = [...hints.entries()].map(
     ([bullId, hint]) =>
       () =>
-        resyncJob(ctx, queueName, resolver, bullId, hint, resumeId),
+        resyncJob(ctx, queueName, resolver, snapshots, bullId, hint, resumeId),
   );
-  for (const bullId of orphans) work.push(() => resyncJob(ctx, queueName, resolver, bullId, null, resumeId));
+  for (const bullId of orphans) work.push(() => resyncJob(ctx, queueName, resolver, snapshots, bullId, null, resumeId));
   await runLimited(work, concurrency);
   return resumeId;
 }
@@ -68,6 +70,7 @@ async function resyncJob(
   ctx: SeennContext,
   queueName: string,
   resolver: JobResolver,
+  snapshots: SnapshotCache,
   bullId: string,
   hint: StateHint | null,
   resumeId: string,
@@ -75,12 +78,12 @@ async function resyncJob(
   const job = await Job.fromId(ctx.queue(queueName), bullId);
   const at = streamIdTime(resumeId);
   if (job === undefined) {
-    await applySourceEvent(ctx, queueName, resolver, bullId, resumeId, { kind: 'removed', at });
+    await applySourceEvent(ctx, queueName, resolver, snapshots, bullId, resumeId, { kind: 'removed', at });
     return;
   }
   const events = eventsFor(job, hint ?? (job.finishedOn ? (job.failedReason ? 'failed' : 'completed') : 'waiting'), at);
   const attemptsStarted = job.attemptsStarted;
-  await applySourceEvent(ctx, queueName, resolver, bullId, resumeId, events, (record: JobRecord) => ({
+  await applySourceEvent(ctx, queueName, resolver, snapshots, bullId, resumeId, events, (record: JobRecord) => ({
     job: record.job,
     // Align the attempt counter with BullMQ's before replaying `active`, which adds one.
     x: {

@@ -1,19 +1,38 @@
 /**
  * The publisher's cache of the snapshots it wrote or read itself. A queue's lease makes one publisher the
  * writer of its jobs, so after a commit the publisher knows the snapshot (record, version, applied
- * source id) without reading it back. A stale entry is harmless: every commit is checked against the
- * stored version (CAS), so a snapshot someone else moved answers `conflict`, the entry is dropped and
- * the snapshot read afresh.
+ * source id) without reading it back. Each `Publisher` owns one, shared by its queue readers (a
+ * child's commit in one queue drops its parent, which another queue's reader may have cached).
+ *
+ * A stale entry is harmless. A decision to commit is checked against the stored version (CAS), so a
+ * snapshot someone else moved answers `conflict`, the entry is dropped and the snapshot read afresh.
+ * A decision NOT to commit (the event changes nothing, or was applied already) is not checked, and
+ * needs no check: the applied source id only moves forward (a write without one keeps it), so a
+ * cached id never claims more than the stored one; and what may move a job this publisher tracks
+ * behind its back cannot make a no-op on the cached snapshot a change on the stored one — a cancel
+ * ends the job (terminal: every later event is a no-op there too); a parent's children change only
+ * the fields the parent's totals decide, which the reducer recomputes from the totals after every
+ * event of the parent's own (one asymmetry: a progress write that lands while the parent waits for
+ * its children, from an attempt that is over, is dropped on a cached snapshot that shows no child
+ * started yet, where a fresh one showing children running would take its message — dropping it is
+ * what the reducer means for a write of an attempt that is over, and a write of a running attempt
+ * always finds the parent `running` here, since this publisher applied its `active`); a handle's or
+ * the write routes' progress, complete and fail refuse a
+ * job a worker drives; and another publisher that held the job's partition meanwhile (a lapsed lease)
+ * applied events this one reads again from its older checkpoint, with the same reducer, so the first
+ * of them that changed the snapshot is a change here too, and its commit finds the moved version.
+ * `test/publisher/snapshot-cache.test.ts` pins the cancel case.
  */
 import type { JobStore, VersionedRecord } from '../store/job-store.js';
 
-/** Most snapshots kept per store (the oldest entry goes first). */
+/** Most snapshots kept per publisher (the oldest entry goes first). */
 const CACHE_LIMIT = 50_000;
 
 /** Snapshots this process committed last, by user and job. */
 export class SnapshotCache {
   private readonly entries = new Map<string, VersionedRecord>();
 
+  /** @param store - where snapshots not cached are read */
   constructor(private readonly store: JobStore) {}
 
   /**
@@ -78,16 +97,4 @@ export class SnapshotCache {
 
 function cacheKey(userId: string, jobId: string): string {
   return `${userId}\n${jobId}`;
-}
-
-const caches = new WeakMap<JobStore, SnapshotCache>();
-
-/** The snapshot cache of a store (one per store, shared by the publishers of one process). */
-export function snapshotCache(store: JobStore): SnapshotCache {
-  let cache = caches.get(store);
-  if (cache === undefined) {
-    cache = new SnapshotCache(store);
-    caches.set(store, cache);
-  }
-  return cache;
 }
