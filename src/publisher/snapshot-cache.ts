@@ -21,7 +21,7 @@
  * job a worker drives; and another publisher that held the job's partition meanwhile (a lapsed lease)
  * applied events this one reads again from its older checkpoint, with the same reducer, so the first
  * of them that changed the snapshot is a change here too, and its commit finds the moved version.
- * `test/publisher/snapshot-cache.test.ts` pins the cancel case.
+ * `test/publisher/snapshot-cache.test.ts` pins the cancel case and a flow parent moved by another publisher.
  */
 import type { JobStore, VersionedRecord } from '../store/job-store.js';
 
