@@ -80,8 +80,12 @@ export class SeennContext {
     this.closers.add(closer);
   }
 
-  /** Closes what was registered, then the queues and connections this context opened; never a connection it was given. */
-  async close(): Promise<void> {
+  /**
+   * Closes what was registered, then the queues and connections this context opened; never a
+   * connection it was given. A connection whose Redis is away, or has not answered a QUIT within
+   * `quitGraceMs`, is dropped (see `quitConnection`), so this returns during a Redis outage too.
+   */
+  async close(quitGraceMs?: number): Promise<void> {
     await Promise.all(
       [...this.closers].map((closer) =>
         closer().catch((error: unknown) => this.logger.warn({ err: error }, 'close failed')),
@@ -90,6 +94,6 @@ export class SeennContext {
     this.closers.clear();
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
     this.queues.clear();
-    await this.connections.close();
+    await this.connections.close(quitGraceMs);
   }
 }

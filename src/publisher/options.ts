@@ -37,6 +37,12 @@ export interface PublisherOptions {
   /** Pause before a loop retries after a Redis error. @defaultValue 1000 */
   errorBackoffMs?: number;
   /**
+   * How long `close()` lets a read in flight finish (commit and checkpoint) and the leases be given
+   * up before it drops the publisher's connections instead: a read cut short is not checkpointed and
+   * is read again by the next holder, and leases not given up expire after `leaseMs`. @defaultValue 2000
+   */
+  closeGraceMs?: number;
+  /**
    * How many partitions a queue's jobs are split into, so several publisher processes can share one
    * queue (each holds a fair share of the partitions). Fixed by the first publisher that reads the
    * queue; later publishers use the stored number whatever they ask for. @defaultValue 16
@@ -54,6 +60,7 @@ export interface ResolvedPublisherOptions {
   leaseMs: number;
   leaseRetryMs: number;
   errorBackoffMs: number;
+  closeGraceMs: number;
   partitions: number;
 }
 
@@ -64,6 +71,7 @@ export const PUBLISHER_DEFAULTS = Object.freeze({
   concurrency: 16,
   leaseMs: 10_000,
   errorBackoffMs: 1_000,
+  closeGraceMs: 2_000,
   partitions: 16,
 });
 
@@ -77,6 +85,7 @@ const Schema = z
     leaseMs: z.number().int().min(100).max(600_000).optional(),
     leaseRetryMs: z.number().int().min(10).optional(),
     errorBackoffMs: z.number().int().min(1).max(60_000).optional(),
+    closeGraceMs: z.number().int().min(0).max(60_000).optional(),
     partitions: z.number().int().min(1).max(1_024).optional(),
   })
   .strict();
@@ -94,6 +103,7 @@ export function resolvePublisherOptions(options: PublisherOptions): ResolvedPubl
     leaseMs,
     leaseRetryMs: parsed.leaseRetryMs ?? Math.max(10, Math.floor(leaseMs / 3)),
     errorBackoffMs: parsed.errorBackoffMs ?? PUBLISHER_DEFAULTS.errorBackoffMs,
+    closeGraceMs: parsed.closeGraceMs ?? PUBLISHER_DEFAULTS.closeGraceMs,
     partitions: parsed.partitions ?? PUBLISHER_DEFAULTS.partitions,
   };
 }

@@ -45,6 +45,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   readonly options: ResolvedPublisherOptions;
   private readonly readers: QueueReader[];
   private stopping: Promise<void> | undefined;
+  /** Whether the last close stopped waiting for Redis (it was away or did not answer within `closeGraceMs`). */
+  private cutShort = false;
 
   /** @internal Use `seenn.publisher(options)`. */
   constructor(ctx: SeennContext, options: PublisherOptions) {
@@ -55,7 +57,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       // Closed with the Seenn instance, after this publisher has stopped using it.
       ctx.onClose(async () => {
         await this.close();
-        await io.close();
+        // Drops, rather than waits on, a connection to a Redis that is away or hangs (no second grace
+        // when the loops' grace already ran out): a read cut short is not checkpointed, and the next
+        // holder of its partitions reads it again.
+        await io.close(this.cutShort ? 0 : this.options.closeGraceMs);
       });
     }
     // One snapshot cache for all its queues: a child's commit in one queue drops its parent, cached by another's reader.
@@ -83,9 +88,14 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     for (const reader of this.readers) reader.start();
   }
 
-  /** Stops reading and gives every lease up (idempotent). */
+  /**
+   * Stops reading and gives every lease up (idempotent). Returns within `closeGraceMs` (about) even
+   * while Redis is down or hangs: a read in flight then is not checkpointed, and the leases expire.
+   */
   close(): Promise<void> {
-    this.stopping ??= Promise.all(this.readers.map((reader) => reader.stop())).then(() => undefined);
+    this.stopping ??= Promise.all(this.readers.map((reader) => reader.stop())).then((answered) => {
+      this.cutShort = answered.includes(false);
+    });
     return this.stopping;
   }
 }

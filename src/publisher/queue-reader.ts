@@ -86,6 +86,22 @@ const PREFETCH_CONCURRENCY = 64;
 /** Connection states in which Redis is away (commands wait offline until it is back). */
 const REDIS_AWAY: ReadonlySet<string> = new Set(['reconnecting', 'close', 'end']);
 
+/** Whether `promise` settled before `deadline` (epoch ms); never rejects, leaves no timer behind. */
+async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+    }),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
 /** How soon a process holding no partition asks again when others are about to hand its share over. */
 export const PARTITION_CLAIM_RETRY_MS = 50;
 
@@ -95,6 +111,8 @@ export class QueueReader {
   private readonly resolver: JobResolver;
   private readonly log: Logger;
   private running = false;
+  /** Counts stops: a loop runs while the count is the one it started with. */
+  private generation = 0;
   private loop: Promise<void> | undefined;
   private blocking: RedisConnection | undefined;
   /** How many partitions the queue has (read from Redis when the loop starts). */
@@ -138,37 +156,53 @@ export class QueueReader {
     });
   }
 
-  /** Starts the loop (idempotent). */
+  /** Starts the loop (idempotent); after a {@link stop}, once the stopped loop has ended. */
   start(): void {
     if (this.running) return;
     this.running = true;
     this.blocking = this.ctx.duplicate();
-    this.loop = this.run();
+    const generation = this.generation;
+    const previous = this.loop;
+    this.loop = previous === undefined ? this.run(generation) : previous.then(() => this.run(generation));
   }
 
-  /** Stops the loop, gives every partition up and closes the loop's connection. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /**
+   * Stops the loop, gives every partition up and closes the loop's connection. A read in flight gets
+   * `closeGraceMs` to commit and checkpoint, and the leases as long to be given up; when Redis is away
+   * or does not answer in time, it stops waiting: the read is not checkpointed (the next holder reads
+   * it again; invariant 2 makes that a no-op) and the leases expire by themselves after `leaseMs`.
+   * Resolves `false` when Redis did not answer within the grace (the loop may still have commands pending).
+   */
+  async stop(): Promise<boolean> {
+    if (!this.running) return true;
     this.running = false;
+    this.generation += 1;
     this.wake?.();
     clearInterval(this.leaseTimer);
     this.leaseTimer = undefined;
     // Interrupts a blocking XREAD at once.
     if (this.blocking !== undefined) disconnectNow(this.blocking);
-    if (REDIS_AWAY.has(this.ctx.redis.status)) {
-      // Redis is away: the loop's pending commands wait in ioredis's offline queue until it is back
-      // (or the connection is closed), so do not wait for them; the leases expire by themselves.
-      this.loop?.catch(() => undefined);
-      this.setHeld([]);
-      return;
+    const loop = (this.loop ?? Promise.resolve()).catch(() => undefined);
+    this.loop = loop;
+    // Redis away: the loop's pending commands wait in ioredis's offline queue until it is back (or the
+    // connection is dropped), so do not wait for them.
+    let answered = !REDIS_AWAY.has(this.ctx.redis.status);
+    if (answered) {
+      const deadline = Date.now() + this.options.closeGraceMs;
+      answered = await settlesBy(loop, deadline);
+      if (answered && this.partitions !== undefined)
+        answered = await settlesBy(
+          this.sync('leave').catch(() => undefined),
+          deadline,
+        );
     }
-    await this.loop;
-    if (this.partitions !== undefined) await this.sync('leave').catch(() => undefined);
     this.setHeld([]);
+    return answered;
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
+  private async run(generation: number): Promise<void> {
+    // A loop stopped and not ended yet (its commands were pending) ends here, even if started again.
+    while (this.running && generation === this.generation) {
       try {
         this.partitions ??= await partitionCount(
           this.ctx.redis,

@@ -10,9 +10,33 @@ export async function pingRedis(redis: RedisConnection): Promise<void> {
   await redis.ping();
 }
 
-/** Quits `connection`, or drops it when a QUIT cannot be sent. */
-export async function quitConnection(connection: RedisConnection): Promise<void> {
-  await connection.quit().catch(() => connection.disconnect());
+/** How long a QUIT may wait for Redis's reply before the connection is dropped instead. */
+export const QUIT_GRACE_MS = 2_000;
+
+/**
+ * Quits `connection`; drops it instead when it is not connected (Redis is away: a QUIT would wait in
+ * the offline queue behind the commands there until Redis is back), when the QUIT fails, or when Redis
+ * has not answered within `graceMs` (it hangs). Dropping rejects the commands sent on it and waiting
+ * for a reply; ioredis leaves those queued offline while it was reconnecting unsettled (they hold no
+ * timer or socket, so the process can still exit).
+ */
+export async function quitConnection(connection: RedisConnection, graceMs = QUIT_GRACE_MS): Promise<void> {
+  if (connection.status !== 'ready') {
+    connection.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const answered = await Promise.race([
+    connection.quit().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!answered) connection.disconnect();
 }
 
 /** A command connection and the duplicates opened from it. */
@@ -39,10 +63,13 @@ export class ConnectionSet {
     return connection;
   }
 
-  /** Quits the duplicates still open, then the main connection when the set owns it. */
-  async close(): Promise<void> {
-    await Promise.all([...this.opened].map(quitConnection));
+  /**
+   * Quits the duplicates still open, then the main connection when the set owns it (each with
+   * {@link quitConnection}: dropped when Redis is away or has not answered within `quitGraceMs`).
+   */
+  async close(quitGraceMs = QUIT_GRACE_MS): Promise<void> {
+    await Promise.all([...this.opened].map((connection) => quitConnection(connection, quitGraceMs)));
     this.opened.clear();
-    if (this.ownsMain) await quitConnection(this.main);
+    if (this.ownsMain) await quitConnection(this.main, quitGraceMs);
   }
 }
