@@ -12,6 +12,7 @@
  */
 import type { Cluster } from 'ioredis';
 import type { RedisConnection } from './connection.js';
+import { quitConnection } from './connection-set.js';
 import type { LiveFanout } from './live-fanout.js';
 
 /** What a {@link LiveSubscription} tells its owner. */
@@ -74,12 +75,14 @@ export class LiveSubscription {
       .catch((error: unknown) => this.handlers.warn(error, 'sunsubscribe failed'));
   }
 
-  /** Quits the connection (drops it when a QUIT cannot be sent); nothing is reported afterwards. Idempotent. */
+  /**
+   * Quits the connection (drops it when it is not connected, or when the QUIT gets no answer in time);
+   * nothing is reported afterwards. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const { connection } = this;
-    await connection.quit().catch(() => connection.disconnect());
+    await quitConnection(this.connection);
   }
 
   /** Plain Pub/Sub: one subscription to the app's live channel, sent on every (re)connect. */

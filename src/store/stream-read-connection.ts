@@ -5,12 +5,13 @@
  * None on a Cluster (auto-pipelining groups commands by node there, and the command connection serves).
  */
 import { isCluster, type RedisConnection } from './connection.js';
+import { quitConnection } from './connection-set.js';
 
 /** A connection opened for stream reads, and how to close it. */
 export interface StreamReadConnection {
   /** The connection (lazy: it connects on its first command). */
   readonly redis: RedisConnection;
-  /** Quits it (drops it when a QUIT cannot be sent, or when it never connected). Never rejects. */
+  /** Quits it (drops it when it is not connected, or when the QUIT gets no answer in time). Never rejects. */
   close(): Promise<void>;
 }
 
@@ -28,15 +29,6 @@ export function openStreamReadConnection(
   reads.on('error', onError);
   return {
     redis: reads,
-    close: async () => {
-      if (reads.status === 'wait') {
-        reads.disconnect();
-        return;
-      }
-      await reads.quit().then(
-        () => undefined,
-        () => reads.disconnect(),
-      );
-    },
+    close: () => quitConnection(reads),
   };
 }
