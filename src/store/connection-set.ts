@@ -46,13 +46,17 @@ export class ConnectionSet {
   /**
    * @param main - the command connection
    * @param ownsMain - whether `main` was opened by us (and so is closed by {@link close})
-   * @param onError - where the errors of duplicates go (ioredis emits them; unheard, Node would throw)
+   * @param onError - where the errors of the connections the set opened go: its duplicates, and `main`
+   *   when the set owns it (ioredis emits them; unheard, ioredis prints each one to the console). A
+   *   connection the app gave keeps the app's own listeners only.
    */
   constructor(
     private readonly main: RedisConnection,
     private readonly ownsMain: boolean,
     private readonly onError: (error: Error) => void,
-  ) {}
+  ) {
+    if (ownsMain) main.on('error', onError);
+  }
 
   /** A new connection like the main one (see {@link duplicateConnection}); closed by {@link close}. */
   duplicate(options: { shardedSubscribers?: boolean } = {}): RedisConnection {

@@ -3,9 +3,13 @@
  * coded `CONFIG_INVALID` error, never a silent default. Duplicates keep the kind and the servers.
  * (No server is needed: clients are created with `lazyConnect` and never connect.)
  */
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/index.js';
+import { capturingLogger } from '../helpers/logger.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   checkConnection,
   duplicateConnection,
@@ -106,5 +110,34 @@ describe('connection', () => {
     expect(copy).toBeInstanceOf(Cluster);
     await seenn.close();
     expect(cluster.status).toBe('wait');
+  });
+
+  it("a connection Seenn opened reports its errors to Seenn's logger; a given one keeps only the app's listeners", async () => {
+    // A port nothing listens on: every connect attempt fails with ECONNREFUSED.
+    const probe = createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const { port } = probe.address() as AddressInfo;
+    probe.close();
+    const lines: string[] = [];
+    const seenn = new Seenn({
+      connection: { host: '127.0.0.1', port, retryStrategy: () => 50 },
+      logger: capturingLogger(lines),
+    });
+    try {
+      expect(seenn.context.redis.listenerCount('error')).toBeGreaterThan(0);
+      await waitFor(
+        () => lines.some((line) => line.includes('redis connection error') && line.includes('ECONNREFUSED')),
+        {
+          what: 'the refused connect to reach the logger',
+        },
+      );
+    } finally {
+      await seenn.close();
+    }
+    const given = track(new Redis({ lazyConnect: true }));
+    const before = given.listenerCount('error');
+    const other = new Seenn({ connection: given });
+    expect(given.listenerCount('error')).toBe(before);
+    await other.close();
   });
 });
