@@ -1,5 +1,6 @@
 /** The applyChanges script (see its header); run by `store/job-store.ts`. */
 import { luaScript, type ScriptCall } from '../scripts.js';
+import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
 
 /**
  * applyChanges: commits one or more job snapshots of ONE user and appends their events, atomically.
@@ -39,18 +40,7 @@ import { luaScript, type ScriptCall } from '../scripts.js';
  */
 export const applyChangesScript = luaScript(
   'applyChanges',
-  `
-local function parseId(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local function compareIds(a, b)
-  local ams, aseq = parseId(a)
-  local bms, bseq = parseId(b)
-  if ams ~= bms then return ams < bms and -1 or 1 end
-  if aseq ~= bseq then return aseq < bseq and -1 or 1 end
-  return 0
-end
+  `${LUA_COMPARE_STREAM_IDS}
 local n = tonumber(ARGV[7])
 -- Where each change's arguments start (the one before the first of its 9).
 local bases = {}
@@ -64,7 +54,7 @@ for i = 1, n do
   local current = redis.call('HMGET', KEYS[2 + i], 'v', 's')
   if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
   local src = ARGV[base + 2]
-  if src ~= '' and current[2] and compareIds(current[2], src) >= 0 then return {'stale'} end
+  if src ~= '' and current[2] and compareStreamIds(current[2], src) >= 0 then return {'stale'} end
   if ARGV[base + 7] ~= '' then
     local holders = redis.call('ZRANGEBYSCORE', KEYS[tonumber(ARGV[base + 7])], ARGV[base + 8], ARGV[base + 8])
     for _, holder in ipairs(holders) do

@@ -4,6 +4,7 @@
  * Cluster.
  */
 import { luaScript, type ScriptCall } from '../scripts.js';
+import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
 
 /** How {@link syncLeasesScript} treats the partitions: renew only, move toward the fair share, or give all up. */
 export type LeaseMode = 'keep' | 'balance' | 'leave';
@@ -77,15 +78,9 @@ return {result, owed}
  */
 export const advanceCheckpointsScript = luaScript(
   'advanceCheckpoints',
-  `
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
+  `${LUA_COMPARE_STREAM_IDS}
 local function before(a, b)
-  local am, as = parse(a)
-  local bm, bs = parse(b)
-  return am < bm or (am == bm and as < bs)
+  return compareStreamIds(a, b) < 0
 end
 local overall = redis.call('GET', KEYS[1]) or '0-0'
 for i = 3, #ARGV do
