@@ -53,14 +53,29 @@ function socketsTo(port: number): number {
   return handles.filter((handle) => handle instanceof Socket && !handle.destroyed && handle.remotePort === port).length;
 }
 
+/**
+ * Closes the test's own `queue` and waits until its socket is gone. Redis answers the QUIT and only then
+ * closes the connection: stopped (SIGSTOP) in between, it would leave that socket open and make the
+ * test blame Seenn for it.
+ */
+async function closeQueue({ queue, queueConnection }: { queue: Queue; queueConnection: Redis }): Promise<void> {
+  await queue.close();
+  await queueConnection.quit();
+  await waitFor(() => queueConnection.stream.destroyed, { what: "the test queue's socket to close" });
+}
+
 /** A Seenn instance that opens its own connection, and a publisher on QUEUE reading jobs added to it. */
-async function runningPublisher(redis: RedisServer): Promise<{ seenn: Seenn; queue: Queue; ids: string[] }> {
+async function runningPublisher(
+  redis: RedisServer,
+): Promise<{ seenn: Seenn; queue: Queue; queueConnection: Redis; ids: string[] }> {
   const seenn = new Seenn({
     connection: { host: '127.0.0.1', port: redis.port, retryStrategy: () => 50 },
   });
   const publisher = seenn.publisher({ queues: [QUEUE], describe: describeByData, blockMs: 200, leaseMs: 2_000 });
   await publisher.start();
-  const queue = new Queue(QUEUE, { connection: { host: '127.0.0.1', port: redis.port } });
+  // The test's own connection (BullMQ leaves a given one open), so that the test can see its socket close.
+  const queueConnection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const queue = new Queue(QUEUE, { connection: queueConnection });
   const first = await queue.add('first', { userId: 'ulla', title: 'First' });
   await waitFor(async () => (await seenn.jobs.get(derivedJobId(QUEUE, first.id as string))) !== null, {
     what: 'the publisher to apply the first job',
@@ -70,14 +85,15 @@ async function runningPublisher(redis: RedisServer): Promise<{ seenn: Seenn; que
     Array.from({ length: 200 }, (_, i) => ({ name: 'more', data: { userId: 'ulla', title: `${i}` } })),
   );
   const ids = [first, ...more].map((job) => derivedJobId(QUEUE, job.id as string));
-  return { seenn, queue, ids };
+  return { seenn, queue, queueConnection, ids };
 }
 
 describe('seenn.close() with a running publisher while Redis is down', () => {
   it('returns promptly when redis-server was killed, and leaves no socket open', { timeout: 30_000 }, async () => {
     server = await startRedisServer();
-    const { seenn, queue, ids } = await runningPublisher(server);
-    await queue.close();
+    const running = await runningPublisher(server);
+    await closeQueue(running);
+    const { seenn, ids } = running;
     server.process.kill('SIGKILL');
     await server.stop();
     const { port } = server;
@@ -94,8 +110,9 @@ describe('seenn.close() with a running publisher while Redis is down', () => {
 
   it('returns promptly when redis-server hangs (SIGSTOP), and leaves no socket open', { timeout: 30_000 }, async () => {
     server = await startRedisServer();
-    const { seenn, queue } = await runningPublisher(server);
-    await queue.close();
+    const running = await runningPublisher(server);
+    await closeQueue(running);
+    const { seenn } = running;
     server.process.kill('SIGSTOP');
     const { port } = server;
     const ms = await settlesWithin(seenn.close(), CLOSE_LIMIT_MS);
@@ -108,8 +125,9 @@ describe('seenn.close() with a running publisher while Redis is down', () => {
     { timeout: 60_000 },
     async () => {
       server = await startRedisServer();
-      const { seenn, queue, ids } = await runningPublisher(server);
-      await queue.close();
+      const running = await runningPublisher(server);
+      await closeQueue(running);
+      const { seenn, ids } = running;
       server.process.kill('SIGSTOP');
       await settlesWithin(seenn.close(), CLOSE_LIMIT_MS);
       server.process.kill('SIGCONT');
