@@ -89,7 +89,7 @@ function userSection(user: PageData['user']): string {
   if (user === null)
     return '<p class="muted" id="user-note">Enter a user id to list their jobs (newest first); the list updates live.</p><table id="jobs" hidden></table>';
   if ('error' in user)
-    return `<p class="bad" id="user-note">${escapeHtml(user.error)}</p><table id="jobs" hidden></table>`;
+    return `<p class="bad" id="user-note" data-invalid>${escapeHtml(user.error)}</p><table id="jobs" hidden></table>`;
   const rows = user.page.jobs.map(jobRow).join('');
   const note =
     user.page.jobs.length === 0
@@ -138,7 +138,8 @@ export const PAGE_SCRIPT = `(() => {
   const userJobs = Number(body.dataset.userJobs);
   const states = ['waiting', 'prioritized', 'delayed', 'active', 'waiting-children', 'failed', 'completed'];
   const $ = (id) => document.getElementById(id);
-  let user = new URLSearchParams(location.search).get('user') || '';
+  // A user id the server called invalid is not polled (every poll would be refused with a 400).
+  let user = $('user-note').dataset.invalid === undefined ? new URLSearchParams(location.search).get('user') || '' : '';
 
   const cell = (row, text, className) => {
     const td = document.createElement('td');
