@@ -1,8 +1,10 @@
 /**
  * End-to-end latency: a worker's `job.setProgress(...)` → BullMQ events stream → publisher → Seenn
  * store (Lua commit + PUBLISH) → bridge process (hub, fan-out) → SSE → an `http` client in another
- * process that parses the event. Everything runs on loopback, in four processes: this one (producer,
- * BullMQ worker, publisher), a bridge process, an SSE client process, and a throw-away redis-server.
+ * process that parses the event. Everything runs on loopback, in five processes: this one (producer,
+ * BullMQ worker), a publisher process (as production runs it, apart from the workers), a bridge
+ * process, an SSE client process, and a throw-away redis-server. `BENCH_PUBLISHER=inline` runs the
+ * publisher in this process instead, beside the worker (how this benchmark ran before 2026-11-30 16:10).
  *
  *   npx tsx bench/e2e-latency.ts
  *   BENCH_CONNECTIONS=1000 BENCH_USERS=100 BENCH_RATE=500 BENCH_SECONDS=20 npx tsx bench/e2e-latency.ts
@@ -20,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'bullmq';
@@ -28,12 +31,18 @@ import { Seenn } from '../src/seenn.js';
 import { spawnBridge, type BridgeProcess } from '../test/bridge/process.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { deletePrefix } from '../examples/lib/redis-keys.js';
+import { stopChild } from './lib/processes.js';
+import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
 
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 200);
 const USERS = Number(process.env['BENCH_USERS'] ?? 20);
 const RATE = Number(process.env['BENCH_RATE'] ?? 200);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const WARMUP_SECONDS = 2;
+/** How often the worker process's event-loop delay is sampled. */
+const LOOP_SAMPLE_MS = 10;
+/** Where the publisher runs: its own process (default) or `inline`, in this one beside the worker. */
+const PUBLISHER_PLACE = process.env['BENCH_PUBLISHER'] === 'inline' ? 'inline' : 'process';
 const QUEUE = 'bench';
 const SECRET = randomUUID() + randomUUID();
 const wallNow = (): number => performance.timeOrigin + performance.now();
@@ -50,6 +59,7 @@ async function main(): Promise<void> {
   let bridge: BridgeProcess | undefined;
   let clients: ChildProcess | undefined;
   let worker: Worker | undefined;
+  let publisherProcess: BenchPublisher | undefined;
   const prefix = `bench-e2e-${randomUUID().slice(0, 8)}`;
   const url = process.env['REDIS_URL'] ?? (server = await startRedisServer()).url;
   const redis = new Redis(url, { maxRetriesPerRequest: null });
@@ -60,6 +70,7 @@ async function main(): Promise<void> {
       process.stderr.write('e2e-latency: timed out; cleaning up\n');
       clients?.kill('SIGKILL');
       bridge?.child.kill('SIGKILL');
+      publisherProcess?.child.kill('SIGKILL');
       server?.process.kill('SIGKILL');
       process.exit(1);
     },
@@ -73,8 +84,8 @@ async function main(): Promise<void> {
       maxStreamsPerUser: perUser + 10,
       maxBufferedBytes: 8 * 1024 * 1024,
     });
-    const publisher = seenn.publisher({ queues: [QUEUE] });
-    await publisher.start();
+    if (PUBLISHER_PLACE === 'inline') await seenn.publisher({ queues: [QUEUE] }).start();
+    else publisherProcess = await spawnBenchPublisher({ redisUrl: url, prefix, queues: [QUEUE] });
 
     const users = Array.from({ length: USERS }, (_, i) => `bench-user-${i}`);
     const targets = [];
@@ -93,6 +104,10 @@ async function main(): Promise<void> {
 
     let running = true;
     let sent = 0;
+    // Where a tail could come from on this side: how long the worker's own setProgress call takes, and
+    // how late this process's event loop runs (the worker stamps the time only when its timer fires).
+    const callMs: number[] = [];
+    const loopDelay = monitorEventLoopDelay({ resolution: LOOP_SAMPLE_MS });
     let recordingSince = Number.POSITIVE_INFINITY;
     const intervalMs = (USERS / RATE) * 1000;
     worker = new Worker(
@@ -105,7 +120,10 @@ async function main(): Promise<void> {
             if (wait > 0) await delay(wait);
             const sentAt = wallNow();
             await job.setProgress(n % 100, { message: String(sentAt) });
-            if (sentAt >= recordingSince) sent += 1;
+            if (sentAt >= recordingSince) {
+              sent += 1;
+              callMs.push(wallNow() - sentAt);
+            }
           }
           return { sent: true };
         },
@@ -123,9 +141,11 @@ async function main(): Promise<void> {
     await delay(WARMUP_SECONDS * 1000);
     clients.send({ type: 'record' });
     recordingSince = wallNow();
+    loopDelay.enable();
     const cpuBefore = process.cpuUsage();
     await delay(SECONDS * 1000);
     running = false;
+    loopDelay.disable();
     const reportMessage = once(clients, 'message');
     clients.send({ type: 'report' });
     const [report] = (await reportMessage) as [
@@ -153,6 +173,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         warmupSeconds: WARMUP_SECONDS,
         bridgeProcesses: 1,
+        publisher: PUBLISHER_PLACE,
       },
       achieved: {
         progressEventsSent: sent,
@@ -162,14 +183,27 @@ async function main(): Promise<void> {
       },
       latencyMs: summary(sorted),
       toStorePublishMs: summary(published),
+      setProgressCallMs: summary([...callMs].sort((a, b) => a - b)),
+      // The histogram holds whole sampling intervals (ns): the delay is what exceeds LOOP_SAMPLE_MS.
+      workerLoopDelayMs: {
+        p50: Math.max(0, loopDelay.percentile(50) / 1e6 - LOOP_SAMPLE_MS),
+        p99: Math.max(0, loopDelay.percentile(99) / 1e6 - LOOP_SAMPLE_MS),
+        max: Math.max(0, loopDelay.max / 1e6 - LOOP_SAMPLE_MS),
+      },
       loadAverage1m: os.loadavg()[0],
       producerProcessCpuMs: Math.round((cpu.user + cpu.system) / 1000),
       command: 'npx tsx bench/e2e-latency.ts',
-      env: { BENCH_CONNECTIONS: CONNECTIONS, BENCH_USERS: USERS, BENCH_RATE: RATE, BENCH_SECONDS: SECONDS },
+      env: {
+        BENCH_CONNECTIONS: CONNECTIONS,
+        BENCH_USERS: USERS,
+        BENCH_RATE: RATE,
+        BENCH_SECONDS: SECONDS,
+        BENCH_PUBLISHER: PUBLISHER_PLACE,
+      },
     };
     const round = (value: number): string => value.toFixed(2);
     console.log(
-      `\nEnd-to-end latency, setProgress → parsed SSE event (${CONNECTIONS} connections, ${USERS} users, ${RATE} progress/s, ${SECONDS} s)`,
+      `\nEnd-to-end latency, setProgress → parsed SSE event (${CONNECTIONS} connections, ${USERS} users, ${RATE} progress/s, ${SECONDS} s, publisher: ${PUBLISHER_PLACE})`,
     );
     console.log(
       `sent ${sent} progress events, measured ${report.received} deliveries (${result.achieved.deliveriesPerSecond}/s); 1-min load average ${os.loadavg()[0]?.toFixed(2)}`,
@@ -182,9 +216,14 @@ async function main(): Promise<void> {
       'max ms': round(values.max),
     });
     console.table({
+      'setProgress call (worker, awaited)': row(result.setProgressCallMs),
       'setProgress → store PUBLISH': row(result.toStorePublishMs),
       'setProgress → SSE client (end to end)': row(result.latencyMs),
     });
+    const { workerLoopDelayMs: lag } = result;
+    console.log(
+      `worker process event-loop delay: p50 ${round(lag.p50)} ms, p99 ${round(lag.p99)} ms, max ${round(lag.max)} ms`,
+    );
     await mkdir(new URL('./results/', import.meta.url), { recursive: true });
     await writeFile(new URL('./results/e2e-latency.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
     await worker.close();
@@ -193,6 +232,7 @@ async function main(): Promise<void> {
     clients?.kill('SIGKILL');
     await worker?.close(true);
     await bridge?.kill('SIGTERM');
+    if (publisherProcess !== undefined) await stopChild(publisherProcess.child, 'SIGTERM');
     await seenn.close();
     await deletePrefix(redis, prefix);
     await redis.quit();
