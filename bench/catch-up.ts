@@ -191,7 +191,9 @@ async function main(): Promise<void> {
       for (const [name, { calls, usec }] of callsAfter) {
         const before = callsBefore.get(name) ?? { calls: 0, usec: 0 };
         const delta = calls - before.calls;
-        if (delta >= JOBS / 10 && name !== 'info' && name !== 'get') {
+        // Script calls always (one per many jobs when commits are grouped), other commands when frequent.
+        const script = name === 'evalsha' || name === 'eval';
+        if ((script || delta >= JOBS / 10) && name !== 'info' && name !== 'get') {
           perJob[name] = round(delta / JOBS, 2);
           usPerJob[name] = round((usec - before.usec) / JOBS, 1);
         }
