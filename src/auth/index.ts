@@ -3,10 +3,11 @@
  */
 export {
   TokenService,
-  verifyToken,
+  createTokenVerifier,
   secretBytes,
   TOKEN_DEFAULTS,
   TOKEN_LIMITS,
   type IssueTokenOptions,
   type Principal,
+  type TokenVerifier,
 } from './tokens.js';

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { importVerifyKey, verifyToken, type Principal } from '../auth/tokens.js';
+import { createTokenVerifier, type Principal, type TokenVerifier } from '../auth/tokens.js';
 import { SeennError } from '../errors.js';
 import { DescriptorSchema } from '../model/descriptor.js';
 import { isJobIdShape } from '../model/ids.js';
@@ -20,8 +20,8 @@ const HookResultSchema = z.object({
 
 /** Turns requests into {@link Principal}s. */
 export class Authenticator<Req extends IncomingMessage> {
-  /** The secret's verify key, imported on first use. */
-  private key: Promise<CryptoKey> | null = null;
+  /** The token check of this app's secret, made on first use. */
+  private verifier: TokenVerifier | null = null;
   /** Tokens verified already, until they expire (see `token-cache.ts`). */
   private readonly verified = new VerifiedTokenCache();
 
@@ -49,8 +49,8 @@ export class Authenticator<Req extends IncomingMessage> {
       });
     const known = this.verified.get(token);
     if (known !== null) return known;
-    this.key ??= importVerifyKey(this.auth.secret);
-    const principal = await verifyToken(token, await this.key, this.appId, this.maxTokenAgeSeconds);
+    this.verifier ??= createTokenVerifier(this.auth.secret, this.appId, this.maxTokenAgeSeconds);
+    const principal = this.verifier(token);
     this.verified.set(token, principal);
     return principal;
   }

@@ -1,6 +1,6 @@
 /**
- * Verified end-user tokens, remembered until they expire (issue 15: the `jose` HMAC check was about
- * a third of a connect's CPU). A token that passed `verifyToken` once gives the same principal until
+ * Verified end-user tokens, remembered until they expire (issue 15: the token check was about
+ * a third of a connect's CPU with `jose`). A token that passed the check once gives the same principal until
  * its `expiresAtMs` (the earlier of `exp` and `iat + maxTokenAgeSeconds`), so a reconnect or a REST
  * poll with the same token skips the check. Only successes are kept; entries are keyed by the
  * token's SHA-256 (the token itself is not kept); at most `maxEntries`, the oldest dropped first.

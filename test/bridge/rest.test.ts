@@ -109,13 +109,20 @@ describe('REST: jobs', () => {
 });
 
 describe('REST: errors', () => {
-  it('answers 401 with the envelope for missing, malformed, forged, expired and foreign-app tokens', async () => {
+  it('answers 401 with the envelope for missing, malformed, forged, expired, foreign-app and wrong-algorithm tokens', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const claims = (secret: string, iat: number, exp: number, aud = 'seenn:default') =>
+    const claims = (
+      secret: string,
+      iat: number,
+      exp: number,
+      aud = 'seenn:default',
+      alg = 'HS256',
+      iss = 'seenn-bullmq',
+    ) =>
       new SignJWT({})
-        .setProtectedHeader({ alg: 'HS256' })
+        .setProtectedHeader({ alg })
         .setSubject('alice')
-        .setIssuer('seenn-bullmq')
+        .setIssuer(iss)
         .setAudience(aud)
         .setIssuedAt(iat)
         .setExpirationTime(exp)
@@ -138,6 +145,9 @@ describe('REST: errors', () => {
       expired: await claims(SECRET, now - 120, now - 60),
       'other app': await otherApp.tokens.issue({ userId: 'alice', ttlSeconds: 60 }),
       'alg none': `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`,
+      'HS512, same secret': await claims(SECRET, now, now + 60, 'seenn:default', 'HS512'),
+      'RS256 header, HMAC signature': `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${payload}.${signature}`,
+      'wrong issuer': await claims(SECRET, now, now + 60, 'seenn:default', 'HS256', 'someone-else'),
     };
     await otherApp.close();
     await otherApp.context.redis.quit();
@@ -148,7 +158,7 @@ describe('REST: errors', () => {
       expectEnvelope(body, 'UNAUTHORIZED');
       expect((await getJson(`${bridge.baseUrl}/sse`, token)).status, `${name} on /sse`).toBe(401);
     }
-    expect(Object.keys(cases)).toHaveLength(7);
+    expect(Object.keys(cases)).toHaveLength(10);
   });
 
   it('accepts the token query parameter on /sse only', async () => {
