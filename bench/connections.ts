@@ -7,7 +7,9 @@
  *   `/proc/<pid>/stat`) during a fixed window with `heartbeatMs: 1000`, per heartbeat round and per
  *   connection, with the bridge's idle CPU (no connections, same window length) shown beside it;
  * - the connect ramp (N streams opened by raw-socket clients in separate processes, 200 connects in
- *   flight per process) and that every stream stayed open and got its heartbeats.
+ *   flight per process): connects/s, and the CPU time the bridge (and the clients) spent per connect
+ *   from the first connect until all N are open (heartbeats of the streams already open included);
+ *   and that every stream stayed open and got its heartbeats.
  * RSS does not include the kernel's own memory per socket (a few KiB each, outside the process).
  *
  *   npx tsx bench/connections.ts            # 10,000 connections, 20 s window
@@ -107,6 +109,8 @@ async function main(): Promise<void> {
     const opened = await clients.open(bridge.port, specs, CONNECTS_IN_FLIGHT);
     if (opened.failed > 0) throw new Error(`${opened.failed} of ${CONNECTIONS} streams failed to open`);
     await waitForStreams(bridge, CONNECTIONS, 30_000);
+    // The bridge's own CPU per connect (less moved by the other processes on the box than connects/s).
+    const rampEnd = await cpuOf(bridge, clients);
     await delay(2 * HEARTBEAT_MS);
     const loadedNoGc = await bridgeStats(bridge);
     const loaded = await settledStats(bridge);
@@ -149,6 +153,8 @@ async function main(): Promise<void> {
         connectionsPerSecond: Math.round(CONNECTIONS / (opened.ms / 1000)),
         connectMs: summarize(opened.connectMs),
         failed: opened.failed,
+        bridgeCpuUsPerConnect: round((rampEnd.bridgeUs - idleEnd.bridgeUs) / CONNECTIONS, 1),
+        clientsCpuUsPerConnect: round(((rampEnd.clientsProcMs - idleEnd.clientsProcMs) * 1000) / CONNECTIONS, 1),
       },
       memory: {
         rssEmptyBytes: empty.rssBytes,
@@ -188,6 +194,9 @@ async function main(): Promise<void> {
     console.table({
       'connect ramp': {
         value: `${result.ramp.ms} ms (${result.ramp.connectionsPerSecond}/s), connect p50 ${result.ramp.connectMs.p50} ms, p99 ${result.ramp.connectMs.p99} ms`,
+      },
+      'CPU per connect in the ramp: bridge / clients': {
+        value: `${result.ramp.bridgeCpuUsPerConnect} µs / ${result.ramp.clientsCpuUsPerConnect} µs`,
       },
       'bridge RSS empty → loaded (after GC)': { value: `${mb(empty.rssBytes)} → ${mb(loaded.rssBytes)}` },
       'RSS per connection (after GC)': { value: kb(result.memory.rssPerConnectionBytes) },
