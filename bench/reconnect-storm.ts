@@ -26,10 +26,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { waitFor } from '../test/helpers/wait.js';
-import { spawnBenchBridge, type BenchBridge } from './lib/bridge-process.js';
+import { LISTEN_BACKLOG, spawnBenchBridge, type BenchBridge } from './lib/bridge-process.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResult } from './lib/harness.js';
 import { stopChild } from './lib/processes.js';
-import { processRssBytes, sampleRssPeak } from './lib/proc-stats.js';
+import { listenOverflows, processRssBytes, sampleRssPeak, somaxconn } from './lib/proc-stats.js';
 import { spawnBenchPublisher } from './lib/publisher-process.js';
 import { spawnSseClients, type SseClientGroup, type StreamReport, type StreamSpec } from './lib/raw-sse-clients.js';
 import { openScenario } from './lib/scenario.js';
@@ -161,6 +161,7 @@ async function main(): Promise<void> {
     // Phase 3: a new bridge on the same port; everyone reconnects at once.
     bridge = await spawnBenchBridge({ redisUrl: redisServer.url, prefix, secret, bridgeOptions, port });
     const rss = sampleRssPeak(bridge.pid, 20);
+    const overflowsBefore = listenOverflows();
     const stormStartedAt = await clients.reconnect(port);
     await waitFor(async () => (await clients.status()).reached === CLIENTS, {
       what: 'every client to catch up',
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
       intervalMs: 50,
     });
     const allCaughtUpAt = wallNow();
+    const overflowsAfter = listenOverflows();
     const peakRss = rss.stop();
     const eventsAfter = (await clients.status()).jobEvents;
     const reports: StreamReport[] = await clients.report();
@@ -202,7 +204,8 @@ async function main(): Promise<void> {
         eventsSeenBeforeRestart: `job start + ${PRE} progress`,
         progressWhileDown: DOWN,
         bridgeProcesses: 1,
-        listenBacklog: 4096,
+        listenBacklog: LISTEN_BACKLOG,
+        somaxconn: somaxconn(),
         reconnect: 'all at once, Last-Event-ID = last id seen',
         ownRedis: redisServer.own,
       },
@@ -210,6 +213,8 @@ async function main(): Promise<void> {
         allCaughtUpMs: round(allCaughtUpAt - stormStartedAt),
         catchUpMs: summarize(catchUpMs),
         connectedMs: summarize(connectMs),
+        // Connects the kernel refused with a full accept queue (each retried after 1, 3, 7… s).
+        listenOverflows: overflowsBefore === null || overflowsAfter === null ? null : overflowsAfter - overflowsBefore,
         replayedEvents: eventsAfter - eventsBefore,
         replayedEventsPerClient: round((eventsAfter - eventsBefore) / CLIENTS, 2),
         bridgeRssSteadyBytes: steadyRss,
@@ -230,6 +235,9 @@ async function main(): Promise<void> {
       },
       'connected per client': {
         value: `p50 ${result.storm.connectedMs.p50} ms, p99 ${result.storm.connectedMs.p99} ms`,
+      },
+      'connects refused with a full accept queue (retried by the client after 1, 3, 7… s)': {
+        value: `${result.storm.listenOverflows ?? 'n/a'} (listen backlog ${LISTEN_BACKLOG}, somaxconn ${result.setup.somaxconn ?? 'n/a'})`,
       },
       'events replayed (stream entries after each cursor)': {
         value: `${result.storm.replayedEvents} (${result.storm.replayedEventsPerClient} per client)`,

@@ -8,7 +8,7 @@
  * - `{ type: 'heap-snapshot', path }` → a V8 heap snapshot written to `path`, then `{ type: 'heap-snapshot-done', path }`.
  * Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_SECRET, BENCH_BRIDGE_OPTIONS (JSON), BENCH_PORT; the parent's
  * BENCH_BRIDGE_NODE_ARGS adds Node flags to the bridge process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`);
- * the parent's BENCH_ATTACH=1 serves the bridge's paths ahead of Express (`bridge.attach(server)`).
+ * the parent's BENCH_ATTACH=1 serves the bridge's paths ahead of Express (`bridge.attach(server)`). BENCH_BACKLOG sets the listen backlog.
  * SIGTERM closes it; it also exits when its parent goes away (the IPC channel closes).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -20,6 +20,9 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { Seenn } from '../../src/seenn.js';
 import { forkTs, nextMessage } from './processes.js';
+
+/** The bridge's listen backlog: BENCH_BACKLOG, else 4,096 (the kernel caps it at `net.core.somaxconn`). */
+export const LISTEN_BACKLOG = Number(process.env['BENCH_BACKLOG'] ?? 4_096);
 
 /** A bridge process started by {@link spawnBenchBridge}. */
 export interface BenchBridge {
@@ -82,7 +85,7 @@ async function serve(): Promise<void> {
   const server = http.createServer(app);
   // BENCH_ATTACH=1: the bridge's paths are served ahead of Express (`bridge.attach`, issue 15).
   if (process.env['BENCH_ATTACH'] === '1') router.bridge.attach(server, { basePath: '/v1' });
-  server.listen({ port: Number(process.env['BENCH_PORT'] ?? 0), host: '127.0.0.1', backlog: 4096 });
+  server.listen({ port: Number(process.env['BENCH_PORT'] ?? 0), host: '127.0.0.1', backlog: LISTEN_BACKLOG });
   await once(server, 'listening');
 
   const collect = (global as { gc?: () => void }).gc;

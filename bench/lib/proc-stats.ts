@@ -56,3 +56,30 @@ export function sampleRssPeak(pid: number, everyMs = 50): { stop(): number } {
     },
   };
 }
+
+/**
+ * How many connections the kernel has refused so far because a listening socket's accept queue was
+ * full (`TcpExt: ListenOverflows` in `/proc/net/netstat`, for this network namespace); `null` off
+ * Linux. A refused SYN is retried by the client after 1, 3, 7, 15 s…, which is what a connect storm's
+ * tail then measures.
+ */
+export function listenOverflows(): number | null {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const names = lines.find((line) => line.startsWith('TcpExt:'))?.split(' ');
+    const values = lines.filter((line) => line.startsWith('TcpExt:'))[1]?.split(' ');
+    const at = names?.indexOf('ListenOverflows') ?? -1;
+    return at < 0 || values === undefined ? null : Number(values[at]);
+  } catch {
+    return null;
+  }
+}
+
+/** The kernel's cap on a listening socket's accept queue (`net.core.somaxconn`); `null` off Linux. */
+export function somaxconn(): number | null {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
