@@ -8,11 +8,11 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge/index.js';
 import type { JobPage } from '../../src/jobs-api.js';
 import type { SeennJob } from '../../src/model/job.js';
+import { forgeToken } from '../helpers/forged-token.js';
 import { waitFor } from '../helpers/wait.js';
 import { JobWriter, RawSseClient, SECRET, getJson, startBridge, type TestBridge } from './helpers.js';
 
@@ -54,14 +54,7 @@ function expectEnvelope(body: string, code: string): void {
 }
 
 function token(claims: { sub: string; iat?: number; exp: number }): Promise<string> {
-  const jwt = new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(claims.sub)
-    .setIssuer('seenn-bullmq')
-    .setAudience('seenn:default')
-    .setExpirationTime(claims.exp);
-  if (claims.iat !== undefined) jwt.setIssuedAt(claims.iat);
-  return jwt.sign(new TextEncoder().encode(SECRET));
+  return forgeToken({ ...claims, secret: SECRET });
 }
 
 describe('finding 5: the bridge answers malformed targets with the JSON envelope', () => {

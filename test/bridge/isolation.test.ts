@@ -3,10 +3,10 @@
  * expired, tampered, forged, foreign-app) against random job ids, over REST and SSE. A model says what
  * each request may see; no job or event of one user may ever reach another. Every case is counted.
  */
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Seenn } from '../../src/seenn.js';
 import { connect, uniquePrefix } from '../helpers/redis.js';
+import { forgeToken } from '../helpers/forged-token.js';
 import { waitFor } from '../helpers/wait.js';
 import { JobWriter, RawSseClient, SECRET, getJson, startBridge, type TestBridge } from './helpers.js';
 import { seededRandom } from '../helpers/random.js';
@@ -66,15 +66,7 @@ afterAll(async () => {
 
 async function credential(kind: Credential['kind'], user: string): Promise<Credential> {
   const now = Math.floor(Date.now() / 1000);
-  const sign = (secret: string, sub: string, iat: number, exp: number) =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(sub)
-      .setIssuer('seenn-bullmq')
-      .setAudience('seenn:default')
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(new TextEncoder().encode(secret));
+  const sign = (secret: string, sub: string, iat: number, exp: number) => forgeToken({ secret, sub, iat, exp });
   switch (kind) {
     case 'own':
       return { kind, token: await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 120 }), grants: user };

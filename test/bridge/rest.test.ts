@@ -1,7 +1,7 @@
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BRIDGE_DEFAULTS } from '../../src/bridge/index.js';
 import { Seenn } from '../../src/seenn.js';
+import { forgeToken } from '../helpers/forged-token.js';
 import { capturingLogger } from '../helpers/logger.js';
 import { connect, uniquePrefix } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -118,15 +118,7 @@ describe('REST: errors', () => {
       aud = 'seenn:default',
       alg = 'HS256',
       iss = 'seenn-bullmq',
-    ) =>
-      new SignJWT({})
-        .setProtectedHeader({ alg })
-        .setSubject('alice')
-        .setIssuer(iss)
-        .setAudience(aud)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .sign(new TextEncoder().encode(secret));
+    ) => forgeToken({ secret, sub: 'alice', iat, exp, aud, alg, iss });
     const [header, payload, signature] = aliceToken.split('.') as [string, string, string];
     const tamperedPayload = Buffer.from(
       JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'bob' }),

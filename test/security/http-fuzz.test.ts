@@ -7,9 +7,9 @@
  * and the shrunk request of any failure (replay with `SEENN_FUZZ_SEED`).
  */
 import fc from 'fast-check';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECRET } from '../bridge/helpers.js';
+import { forgeToken } from '../helpers/forged-token.js';
 import { ADMIN_TOKEN, markerOf, rawRequest, startTargetApp, type RawAnswer, type TargetApp } from './app.js';
 
 const USERS = ['alice', 'bob', 'mallory'] as const;
@@ -27,14 +27,7 @@ const tokens = new Map<string, { token: string; grants: string | null }>();
 beforeAll(async () => {
   target = await startTargetApp(USERS, 3);
   const sign = (secret: string, sub: string, iat: number, exp: number): Promise<string> =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(sub)
-      .setIssuer('seenn-bullmq')
-      .setAudience('seenn:default')
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(new TextEncoder().encode(secret));
+    forgeToken({ secret, sub, iat, exp });
   const now = Math.floor(Date.now() / 1000);
   for (const user of USERS) {
     tokens.set(`own:${user}`, {
