@@ -5,11 +5,32 @@
  *   `<base64url(queueName)>.<base64url(bullmqJobId)>`. The `.` cannot occur in a ULID or in
  *   base64url, so the two kinds never collide.
  */
+import { randomFillSync } from 'node:crypto';
 import { ulid } from 'ulid';
+
+/** Random bytes drawn from the OS at once and handed out one per ULID character. */
+const RANDOM_POOL_BYTES = 4096;
+const randomPool = new Uint8Array(RANDOM_POOL_BYTES);
+let randomPoolNext = RANDOM_POOL_BYTES;
+
+/**
+ * The ULID's random source: one cryptographically random byte per character, as `ulid`'s own default
+ * (`crypto.getRandomValues` of one byte per call), but read from a pool refilled 4 KiB at a time — one
+ * call into the OS's generator per 256 ids instead of 16 per id (a quarter of `jobs.start`'s CPU).
+ */
+function pooledRandom(): number {
+  if (randomPoolNext === RANDOM_POOL_BYTES) {
+    randomFillSync(randomPool);
+    randomPoolNext = 0;
+  }
+  const byte = randomPool[randomPoolNext] as number;
+  randomPoolNext += 1;
+  return byte / 256;
+}
 
 /** A new ULID: the Seenn id (and BullMQ job id) of a job started through `seenn.jobs.start`. */
 export function newJobId(): string {
-  return ulid();
+  return ulid(undefined, pooledRandom);
 }
 
 /** The Seenn id of a BullMQ job that did not come from `seenn.jobs.start`. */
