@@ -6,7 +6,14 @@
  * capacity for the whole duration, a wrapped worker (its own process, `progressThrottleMs: 0` so the
  * throttle's own wait does not cap throughput) works them, and one publisher process turns their
  * events into Seenn state. Measured per job: completion in the worker → `job.completed` on the live
- * channel (what bridges fan out), p50/p99/max.
+ * channel (what bridges fan out), p50/p99/max. Also per level: the publisher's re-syncs (BullMQ trimmed
+ * events it had not read), the jobs/s it showed completed while the producer ran, and the CPU each
+ * process used meanwhile (in cores: the box has two).
+ *
+ * BullMQ's events stream is sized as the README ("Sizing the events stream") says: room for every
+ * event of the longest level (10 per job). `BENCH_EVENTS_MAXLEN=10000` runs with BullMQ's default
+ * instead, which at these rates holds well under a second of events: the publisher falls that far
+ * behind, re-syncs, and the lag jumps.
  *
  *   npx tsx bench/sustained.ts              # 60 s at 60 % and at 90 % of bare capacity
  *   npx tsx bench/sustained.ts --quick      # 15 s per level
@@ -20,6 +27,7 @@ import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResu
 import { spawnOverheadWorker, type OverheadRound } from './lib/overhead-worker.js';
 import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
+import { redisCpuMs } from './lib/redis.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher } from './lib/publisher-process.js';
@@ -33,6 +41,8 @@ const USERS = 100;
 const BARE_QUEUE = 'sus-bare';
 const SEENN_QUEUE = 'sus-seenn';
 const TICK_MS = 10;
+/** Events stream room per job (a job here makes 8 source events). */
+const MAXLEN_EVENTS_PER_JOB = 10;
 
 interface LevelResult {
   level: number;
@@ -43,6 +53,15 @@ interface LevelResult {
   /** Per job: completion in the worker → `job.completed` on the live channel, ms. */
   lagMs: ReturnType<typeof summarize>;
   missing: number;
+  /** Jobs/s shown `completed` on the live channel while the producer ran (the publisher's pace under load). */
+  shownWhileProducingJobsPerSecond: number;
+  /** Re-syncs the publisher made during the level (events trimmed before it read them). */
+  resyncs: number;
+  /** The jobs those re-syncs rebuilt, and the ms they took in all (reading stopped meanwhile). */
+  resyncJobs: number;
+  resyncMs: number;
+  /** CPU used while the producer ran, in cores (CPU seconds per second), per process. */
+  cpuCoresWhileProducing: Record<'producer' | 'worker' | 'publisher' | 'redis' | 'total', number>;
   publisherCpuMsPerJob: number;
   loadAverage1m: number;
 }
@@ -88,6 +107,24 @@ async function main(): Promise<void> {
     console.log(
       `bare capacity: ${Math.round(capacity)} jobs/s (${CAPACITY_JOBS} jobs, concurrency ${CONCURRENCY}; load ${loadAverage()[0]})`,
     );
+    const eventsMaxLen = Number(
+      process.env['BENCH_EVENTS_MAXLEN'] ?? Math.ceil(capacity * Math.max(...LEVELS) * SECONDS * MAXLEN_EVENTS_PER_JOB),
+    );
+    // The app's own Queue sets the events stream's maxLen in the queue's meta (Seenn's Queue leaves it be).
+    const seennQueue = new Queue(SEENN_QUEUE, {
+      connection: redis,
+      prefix,
+      streams: { events: { maxLen: eventsMaxLen } },
+    });
+    await seennQueue.waitUntilReady();
+    await seennQueue.close();
+    console.log(`${SEENN_QUEUE}: streams.events.maxLen ${eventsMaxLen}`);
+    const cpuNow = async (): Promise<Record<'producer' | 'worker' | 'publisher' | 'redis', number>> => ({
+      producer: processCpuMs(process.pid) ?? Number.NaN,
+      worker: processCpuMs(worker.pid as number) ?? Number.NaN,
+      publisher: processCpuMs(publisher.pid) ?? Number.NaN,
+      redis: await redisCpuMs(redis),
+    });
 
     // 2. Each level: a steady producer for SECONDS while the wrapped worker and the publisher keep up.
     const levels: LevelResult[] = [];
@@ -101,6 +138,8 @@ async function main(): Promise<void> {
         (SECONDS + 240) * 1000,
       );
       const publisherCpuBefore = processCpuMs(publisher.pid) ?? 0;
+      const resyncsBefore = { ...publisher.counters };
+      const cpuBefore = await cpuNow();
       const started = Date.now();
       let produced = 0;
       let inFlight = 0;
@@ -123,7 +162,26 @@ async function main(): Promise<void> {
         await delay(TICK_MS);
       }
       while (inFlight > 0) await delay(TICK_MS);
-      const producedSeconds = (Date.now() - started) / 1000;
+      const producedAt = Date.now();
+      const producedSeconds = (producedAt - started) / 1000;
+      const cpuAfter = await cpuNow();
+      const cores = (key: keyof typeof cpuAfter): number =>
+        round((cpuAfter[key] - cpuBefore[key]) / 1000 / producedSeconds, 2);
+      const cpuCoresWhileProducing = {
+        producer: cores('producer'),
+        worker: cores('worker'),
+        publisher: cores('publisher'),
+        redis: cores('redis'),
+        total: 0,
+      };
+      cpuCoresWhileProducing.total = round(
+        cpuCoresWhileProducing.producer +
+          cpuCoresWhileProducing.worker +
+          cpuCoresWhileProducing.publisher +
+          cpuCoresWhileProducing.redis,
+        2,
+      );
+      const shownWhileProducing = [...completedSeen.values()].filter((at) => at >= started && at <= producedAt).length;
       const done = await completion;
       const completedAt = new Map(done.completedAt);
       // Jobs that never show completed are counted below (`missing`), not thrown.
@@ -141,12 +199,20 @@ async function main(): Promise<void> {
         producedJobsPerSecond: Math.round(jobs / producedSeconds),
         lagMs: summarize(lags),
         missing: jobs - lags.length,
+        shownWhileProducingJobsPerSecond: Math.round(shownWhileProducing / producedSeconds),
+        resyncs: publisher.counters.resyncs - resyncsBefore.resyncs,
+        resyncJobs: publisher.counters.resyncJobs - resyncsBefore.resyncJobs,
+        resyncMs: publisher.counters.resyncMs - resyncsBefore.resyncMs,
+        cpuCoresWhileProducing,
         publisherCpuMsPerJob: round(((processCpuMs(publisher.pid) ?? 0) - publisherCpuBefore) / jobs, 4),
         loadAverage1m: loadAverage()[0],
       };
       levels.push(result);
       console.log(
-        `${Math.round(level * 100)} % (${result.targetJobsPerSecond} jobs/s for ${SECONDS} s): lag p50 ${result.lagMs.p50} / p99 ${result.lagMs.p99} / max ${result.lagMs.max} ms; produced ${result.producedJobsPerSecond} jobs/s; missing ${result.missing}; load ${result.loadAverage1m}`,
+        `${Math.round(level * 100)} % (${result.targetJobsPerSecond} jobs/s for ${SECONDS} s): lag p50 ${result.lagMs.p50} / p99 ${result.lagMs.p99} / max ${result.lagMs.max} ms; produced ${result.producedJobsPerSecond} jobs/s, shown completed meanwhile ${result.shownWhileProducingJobsPerSecond} jobs/s; re-syncs ${result.resyncs} (${result.resyncJobs} jobs, ${result.resyncMs} ms); missing ${result.missing}; load ${result.loadAverage1m}`,
+      );
+      console.log(
+        `   CPU while producing (cores of 2): producer ${cpuCoresWhileProducing.producer}, worker ${cpuCoresWhileProducing.worker}, publisher ${cpuCoresWhileProducing.publisher}, Redis ${cpuCoresWhileProducing.redis}, total ${cpuCoresWhileProducing.total}`,
       );
     }
     const result = {
@@ -161,6 +227,7 @@ async function main(): Promise<void> {
         concurrency: CONCURRENCY,
         users: USERS,
         capacityJobs: CAPACITY_JOBS,
+        eventsMaxLen,
         wrappedArm: 'progressThrottleMs 0',
         publisher: 'one process',
         ownRedis: redisServer.own,

@@ -1,7 +1,7 @@
 /**
  * A Seenn publisher in its own process (the overhead and reconnect-storm benchmarks run it apart from
  * the worker, as production does). Forked with an IPC channel (see {@link spawnBenchPublisher}); it
- * sends `{ type: 'ready' }` once started and `{ type: 'resync', queue }` / `{ type: 'error', message }`
+ * sends `{ type: 'ready' }` once started and `{ type: 'resync', queue, jobs, durationMs }` / `{ type: 'error', message }`
  * when the publisher reports one. Env: BENCH_REDIS_URL, BENCH_PREFIX, BENCH_QUEUES (comma-separated).
  * `{ type: 'stats' }` → `{ type: 'stats', rssBytes, heapUsedBytes }`; `{ type: 'gc' }` → two full garbage
  * collections (when started with `--expose-gc`, see `nodeArgs`), then `{ type: 'gc-done' }`.
@@ -19,8 +19,11 @@ import { forkTs, nextMessage } from './processes.js';
 export interface BenchPublisher {
   child: ChildProcess;
   pid: number;
-  /** Re-syncs (events trimmed before they were read) and errors the publisher reported so far. */
-  counters: { resyncs: number; errors: number };
+  /**
+   * Re-syncs (events trimmed before they were read), the jobs they rebuilt and the ms they took, and
+   * the errors the publisher reported so far.
+   */
+  counters: { resyncs: number; resyncJobs: number; resyncMs: number; errors: number };
 }
 
 /** Memory of a publisher process, as it reports it. */
@@ -58,9 +61,13 @@ export async function spawnBenchPublisher(options: {
     // BENCH_PUBLISHER_NODE_ARGS adds Node flags, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the publisher.
     [...(process.env['BENCH_PUBLISHER_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...(options.nodeArgs ?? [])],
   );
-  const counters = { resyncs: 0, errors: 0 };
-  child.on('message', (message: { type?: string; message?: string }) => {
-    if (message.type === 'resync') counters.resyncs += 1;
+  const counters = { resyncs: 0, resyncJobs: 0, resyncMs: 0, errors: 0 };
+  child.on('message', (message: { type?: string; message?: string; jobs?: number; durationMs?: number }) => {
+    if (message.type === 'resync') {
+      counters.resyncs += 1;
+      counters.resyncJobs += message.jobs ?? 0;
+      counters.resyncMs += message.durationMs ?? 0;
+    }
     if (message.type === 'error') {
       counters.errors += 1;
       if (options.printErrors !== false) process.stderr.write(`publisher process: ${message.message ?? ''}\n`);
@@ -83,7 +90,9 @@ async function run(): Promise<void> {
   // BENCH_PUBLISHER_OPTIONS: more publisher options as JSON (e.g. '{"concurrency":64,"batchSize":2000}').
   const extra = JSON.parse(process.env['BENCH_PUBLISHER_OPTIONS'] ?? '{}') as Omit<PublisherOptions, 'queues'>;
   const publisher = seenn.publisher({ ...extra, queues });
-  publisher.on('resync', (info) => process.send?.({ type: 'resync', queue: info.queue }));
+  publisher.on('resync', (info) =>
+    process.send?.({ type: 'resync', queue: info.queue, jobs: info.jobs, durationMs: info.durationMs }),
+  );
   publisher.on('error', (error) => process.send?.({ type: 'error', message: error.message }));
   await publisher.start();
   const collect = (global as { gc?: () => void }).gc;

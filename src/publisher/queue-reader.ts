@@ -59,6 +59,10 @@ export interface ResyncInfo {
   maxLenEvents: number | null;
   /** How much time of events was trimmed unread: oldest entry left − checkpoint, in ms (0 when unknown). */
   trimmedSpanMs: number;
+  /** How many jobs were rebuilt from BullMQ's lists and hashes. */
+  jobs: number;
+  /** How long the re-sync took, in ms (reading stopped meanwhile). */
+  durationMs: number;
 }
 
 /** A job whose events of one read kept failing to apply and were set aside. */
@@ -334,8 +338,9 @@ export class QueueReader {
   /** Re-syncs the jobs of the `held` partitions (those `owns` accepts) after a trimmed gap at `from`. */
   private async resync(from: string, held: readonly number[], owns: (bullId: string) => boolean): Promise<void> {
     const { redis, keys } = this.ctx;
+    const started = performance.now();
     const { maxLenEvents, oldestId } = await eventsStreamFacts(redis, keys, this.queueName);
-    const resumeId = await resyncQueue(
+    const { resumeId, jobs } = await resyncQueue(
       this.ctx,
       this.queueName,
       this.resolver,
@@ -350,6 +355,8 @@ export class QueueReader {
       resumeId,
       maxLenEvents,
       trimmedSpanMs: oldestId === undefined ? 0 : Math.max(0, streamIdTime(oldestId) - streamIdTime(from)),
+      jobs,
+      durationMs: Math.round(performance.now() - started),
     };
     this.log.warn({ ...info, partitions: held }, 'events were trimmed before they were read; re-synced from BullMQ');
     if (!this.warnedTrim) {

@@ -20,7 +20,7 @@ type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'comple
 /**
  * Rebuilds the state of every job of `queueName` that may have changed after `checkpointId` and that
  * `owns` accepts (the jobs of the partitions this process holds), stamps the changes with the
- * stream's newest id, and returns that id (where reading resumes).
+ * stream's newest id, and returns that id (where reading resumes) and how many jobs it rebuilt.
  */
 export async function resyncQueue(
   ctx: SeennContext,
@@ -30,7 +30,7 @@ export async function resyncQueue(
   checkpointId: string,
   concurrency: number,
   owns: (bullId: string) => boolean,
-): Promise<string> {
+): Promise<{ resumeId: string; jobs: number }> {
   const { redis, keys } = ctx;
   const resumeId = (await newestEventId(redis, keys, queueName)) ?? checkpointId;
   const sinceMs = streamIdTime(checkpointId);
@@ -46,14 +46,18 @@ export async function resyncQueue(
   for (const id of hints.keys()) if (!owns(id)) hints.delete(id);
 
   // Jobs we track as unfinished but that are in none of those lists: gone, or finished earlier.
+  // Read `concurrency` at a time: a queue behind by seconds tracks thousands of unfinished jobs.
   const liveIds = await unfinishedJobs(redis, keys, queueName);
   const orphans: string[] = [];
-  for (const seennId of liveIds) {
-    const snapshot = await ctx.store.readById(seennId);
-    const bullId = snapshot?.record.x.bullId;
-    if (bullId !== undefined && owns(bullId) && !hints.has(bullId)) orphans.push(bullId);
-    if (snapshot === null) await forgetUnfinishedJob(redis, keys, queueName, seennId);
-  }
+  await runLimited(
+    liveIds.map((seennId) => async () => {
+      const snapshot = await ctx.store.readById(seennId);
+      const bullId = snapshot?.record.x.bullId;
+      if (bullId !== undefined && owns(bullId) && !hints.has(bullId)) orphans.push(bullId);
+      if (snapshot === null) await forgetUnfinishedJob(redis, keys, queueName, seennId);
+    }),
+    concurrency,
+  );
 
   const work = [...hints.entries()].map(
     ([bullId, hint]) =>
@@ -62,7 +66,7 @@ export async function resyncQueue(
   );
   for (const bullId of orphans) work.push(() => resyncJob(ctx, queueName, resolver, snapshots, bullId, null, resumeId));
   await runLimited(work, concurrency);
-  return resumeId;
+  return { resumeId, jobs: work.length };
 }
 
 /** Rebuilds one job from its BullMQ hash; `hint` is the list it was found in (`null`: none). */

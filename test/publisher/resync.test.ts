@@ -68,7 +68,17 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     expect(events.length).toBe(1);
 
     const resynced = nextEvent<
-      [{ queue: string; fromId: string; resumeId: string; maxLenEvents: number | null; trimmedSpanMs: number }]
+      [
+        {
+          queue: string;
+          fromId: string;
+          resumeId: string;
+          maxLenEvents: number | null;
+          trimmedSpanMs: number;
+          jobs: number;
+          durationMs: number;
+        },
+      ]
     >(bed.publisher, 'resync', { timeoutMs: 20_000 });
     await bed.publisher.start();
     const [info] = await resynced;
@@ -76,6 +86,11 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     // The figures to size the stream by: BullMQ's maxLen, and how much time of events went unread.
     expect(info.maxLenEvents).toBe(10);
     expect(info.trimmedSpanMs).toBeGreaterThan(0);
+    // Rebuilt: the 60 finished (one failed), the waiting and the delayed job, and the removed one (an
+    // unfinished job in no list); `early` too when it finished after the checkpoint's millisecond.
+    expect(info.jobs).toBeGreaterThanOrEqual(64);
+    expect(info.jobs).toBeLessThanOrEqual(65);
+    expect(info.durationMs).toBeGreaterThanOrEqual(0);
     const sizing = warnings.filter(([, message]) => message.includes('raise streams.events.maxLen'));
     expect(sizing).toHaveLength(1);
     expect(sizing[0]?.[1]).toContain('streams.events.maxLen 10)');
