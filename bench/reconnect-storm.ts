@@ -29,9 +29,10 @@ import { waitFor } from '../test/helpers/wait.js';
 import { LISTEN_BACKLOG, spawnBenchBridge, type BenchBridge } from './lib/bridge-process.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResult } from './lib/harness.js';
 import { stopChild } from './lib/processes.js';
-import { listenOverflows, processRssBytes, sampleRssPeak, somaxconn } from './lib/proc-stats.js';
+import { listenOverflows, processCpuMs, processRssBytes, sampleRssPeak, somaxconn } from './lib/proc-stats.js';
 import { spawnBenchPublisher } from './lib/publisher-process.js';
 import { spawnSseClients, type SseClientGroup, type StreamReport, type StreamSpec } from './lib/raw-sse-clients.js';
+import { redisCpuMs } from './lib/redis.js';
 import { openScenario } from './lib/scenario.js';
 
 const quick = isQuick();
@@ -162,6 +163,13 @@ async function main(): Promise<void> {
     bridge = await spawnBenchBridge({ redisUrl: redisServer.url, prefix, secret, bridgeOptions, port });
     const rss = sampleRssPeak(bridge.pid, 20);
     const overflowsBefore = listenOverflows();
+    // CPU of the bridge, the client processes and Redis during the storm (the box has two cores).
+    const cpuNow = async (): Promise<{ bridge: number; clients: number; redis: number }> => ({
+      bridge: processCpuMs(bridge.pid) ?? Number.NaN,
+      clients: clients.children.reduce((sum, child) => sum + (processCpuMs(child.pid as number) ?? Number.NaN), 0),
+      redis: await redisCpuMs(redis),
+    });
+    const cpuBefore = await cpuNow();
     const stormStartedAt = await clients.reconnect(port);
     await waitFor(async () => (await clients.status()).reached === CLIENTS, {
       what: 'every client to catch up',
@@ -169,6 +177,12 @@ async function main(): Promise<void> {
       intervalMs: 50,
     });
     const allCaughtUpAt = wallNow();
+    const cpuAfter = await cpuNow();
+    const cpuUsPerConnect = {
+      bridge: round(((cpuAfter.bridge - cpuBefore.bridge) * 1000) / CLIENTS, 1),
+      clients: round(((cpuAfter.clients - cpuBefore.clients) * 1000) / CLIENTS, 1),
+      redis: round(((cpuAfter.redis - cpuBefore.redis) * 1000) / CLIENTS, 1),
+    };
     const overflowsAfter = listenOverflows();
     const peakRss = rss.stop();
     const eventsAfter = (await clients.status()).jobEvents;
@@ -220,6 +234,8 @@ async function main(): Promise<void> {
         bridgeRssSteadyBytes: steadyRss,
         bridgeRssPeakDuringStormBytes: peakRss,
         peakToSteady: round(peakRss / steadyRss, 2),
+        /** CPU per reconnecting client from the reconnect to the last catch-up, µs, per process (or all clients). */
+        cpuUsPerConnect,
       },
       audit: { clients: reports.length, ...totals },
       publisher: publisher.counters,
@@ -241,6 +257,9 @@ async function main(): Promise<void> {
       },
       'events replayed (stream entries after each cursor)': {
         value: `${result.storm.replayedEvents} (${result.storm.replayedEventsPerClient} per client)`,
+      },
+      'CPU per reconnecting client: bridge / clients / Redis': {
+        value: `${result.storm.cpuUsPerConnect.bridge} µs / ${result.storm.cpuUsPerConnect.clients} µs / ${result.storm.cpuUsPerConnect.redis} µs`,
       },
       'bridge RSS steady → storm peak': {
         value: `${round(steadyRss / 1048576, 1)} → ${round(peakRss / 1048576, 1)} MiB (×${result.storm.peakToSteady})`,
