@@ -4,7 +4,7 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HIDDEN_FAILURE_MESSAGE, derivedJobId } from '../../src/index.js';
+import { HIDDEN_FAILURE_MESSAGE, derivedJobId, type ResyncInfo } from '../../src/index.js';
 import type { Logger } from '../../src/logger.js';
 import { connect } from '../helpers/redis.js';
 import { nextEvent, waitFor } from '../helpers/wait.js';
@@ -67,19 +67,7 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     const events = await bed.redis.xrange(`${bed.prefix}:${QUEUE}:events`, '-', '+', 'COUNT', 1);
     expect(events.length).toBe(1);
 
-    const resynced = nextEvent<
-      [
-        {
-          queue: string;
-          fromId: string;
-          resumeId: string;
-          maxLenEvents: number | null;
-          trimmedSpanMs: number;
-          jobs: number;
-          durationMs: number;
-        },
-      ]
-    >(bed.publisher, 'resync', { timeoutMs: 20_000 });
+    const resynced = nextEvent<[{ queue: string } & ResyncInfo]>(bed.publisher, 'resync', { timeoutMs: 20_000 });
     await bed.publisher.start();
     const [info] = await resynced;
     expect(info.queue).toBe(QUEUE);
