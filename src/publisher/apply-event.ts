@@ -55,8 +55,9 @@ function initialState(event: SourceEvent): BullJobFacts['state'] {
  * Applies `events` (entry `sourceId` of `queueName`'s events stream, or a re-sync's synthetic
  * sequence stamped with one stream id) to the BullMQ job `bullId`, reading its snapshot through the
  * publisher's `snapshots` cache.
- * `prepare` may adjust the current record before the event is reduced (re-sync uses it to align the
- * attempt counter with BullMQ's).
+ * `options.prepare` may adjust the current record before the event is reduced (re-sync uses it to align
+ * the attempt counter with BullMQ's). With `options.effects` the queue-wide side effects are gathered
+ * there and the caller flushes them; without, they are written before this resolves.
  */
 export async function applySourceEvent(
   ctx: ApplyDeps & QueueEffectsDeps,
@@ -66,11 +67,21 @@ export async function applySourceEvent(
   bullId: string,
   sourceId: string,
   events: SourceEvent | readonly SourceEvent[],
-  prepare?: (base: JobRecord) => JobRecord,
+  options: { prepare?: (base: JobRecord) => JobRecord; effects?: QueueEffects } = {},
 ): Promise<ApplyOutcome> {
-  const effects = new QueueEffects(ctx, queueName);
-  const outcome = await applyOne(ctx, queueName, resolver, snapshots, bullId, sourceId, events, effects, prepare);
-  await effects.flush();
+  const effects = options.effects ?? new QueueEffects(ctx, queueName);
+  const outcome = await applyOne(
+    ctx,
+    queueName,
+    resolver,
+    snapshots,
+    bullId,
+    sourceId,
+    events,
+    effects,
+    options.prepare,
+  );
+  if (options.effects === undefined) await effects.flush();
   return outcome;
 }
 

@@ -11,7 +11,7 @@ import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { SourceEvent } from '../model/source-event.js';
 import { applyJobEvents } from './apply-event.js';
-import { JobResolver, type TrackedJob } from './job-resolver.js';
+import { JobResolver } from './job-resolver.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import { QueueEffects } from './queue-effects.js';
 import {
@@ -25,7 +25,9 @@ import {
 import type { ResolvedPublisherOptions } from './options.js';
 import { parseQueueEvent, type QueueEvent } from './parse-event.js';
 import { compareStreamIds, streamIdTime } from '../model/wire.js';
-import { resyncQueue, runLimited } from './resync.js';
+import { resyncQueue } from './resync.js';
+import { runLimited } from './run-limited.js';
+import { warmCaches } from './warm-caches.js';
 import {
   bullAttemptFacts,
   eventsStreamFacts,
@@ -406,19 +408,8 @@ export class QueueReader {
    * reads the snapshots not cached yet (all at once). Only a speed-up: applying reads whatever is
    * still missing, and every commit is version-checked.
    */
-  private async prefetch(bullIds: readonly string[]): Promise<void> {
-    const tracked: TrackedJob[] = [];
-    await runLimited(
-      bullIds.map((bullId) => async () => {
-        // Errors here are left to applying, which isolates them per job.
-        const job = await this.resolver.resolve(bullId).catch(() => null);
-        if (job !== null) tracked.push(job);
-      }),
-      PREFETCH_CONCURRENCY,
-    );
-    await this.snapshots
-      .prefetch(tracked.map(({ userId, seennId }) => ({ userId, jobId: seennId })))
-      .catch(() => undefined);
+  private prefetch(bullIds: readonly string[]): Promise<void> {
+    return warmCaches(this.resolver, this.snapshots, bullIds, PREFETCH_CONCURRENCY);
   }
 
   /**

@@ -12,10 +12,16 @@ import type { SourceEvent } from '../model/source-event.js';
 import { streamIdTime } from '../model/wire.js';
 import { applySourceEvent } from './apply-event.js';
 import type { JobResolver } from './job-resolver.js';
+import { QueueEffects } from './queue-effects.js';
+import { runLimited } from './run-limited.js';
 import type { SnapshotCache } from './snapshot-cache.js';
+import { warmCaches } from './warm-caches.js';
 import { bullQueueMembers, forgetUnfinishedJob, newestEventId, unfinishedJobs } from '../store/queue-io.js';
 
 type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'completed' | 'failed';
+
+/** Jobs re-synced per chunk (caches warmed and effects written once per chunk). */
+const RESYNC_CHUNK = 1_000;
 
 /**
  * Rebuilds the state of every job of `queueName` that may have changed after `checkpointId` and that
@@ -59,14 +65,30 @@ export async function resyncQueue(
     concurrency,
   );
 
-  const work = [...hints.entries()].map(
-    ([bullId, hint]) =>
-      () =>
-        resyncJob(ctx, queueName, resolver, snapshots, bullId, hint, resumeId),
-  );
-  for (const bullId of orphans) work.push(() => resyncJob(ctx, queueName, resolver, snapshots, bullId, null, resumeId));
-  await runLimited(work, concurrency);
-  return { resumeId, jobs: work.length };
+  // In chunks: each chunk's identities and snapshots are read at once, and its queue-wide effects are
+  // written in one pipeline, instead of a few round trips per job.
+  const jobs: [string, StateHint | null][] = [...hints.entries()];
+  for (const bullId of orphans) jobs.push([bullId, null]);
+  for (let start = 0; start < jobs.length; start += RESYNC_CHUNK) {
+    const chunk = jobs.slice(start, start + RESYNC_CHUNK);
+    await warmCaches(
+      resolver,
+      snapshots,
+      chunk.map(([bullId]) => bullId),
+      concurrency,
+    );
+    const effects = new QueueEffects(ctx, queueName);
+    await runLimited(
+      chunk.map(
+        ([bullId, hint]) =>
+          () =>
+            resyncJob(ctx, queueName, resolver, snapshots, effects, bullId, hint, resumeId),
+      ),
+      concurrency,
+    );
+    await effects.flush();
+  }
+  return { resumeId, jobs: jobs.length };
 }
 
 /** Rebuilds one job from its BullMQ hash; `hint` is the list it was found in (`null`: none). */
@@ -75,6 +97,7 @@ async function resyncJob(
   queueName: string,
   resolver: JobResolver,
   snapshots: SnapshotCache,
+  effects: QueueEffects,
   bullId: string,
   hint: StateHint | null,
   resumeId: string,
@@ -82,19 +105,22 @@ async function resyncJob(
   const job = await Job.fromId(ctx.queue(queueName), bullId);
   const at = streamIdTime(resumeId);
   if (job === undefined) {
-    await applySourceEvent(ctx, queueName, resolver, snapshots, bullId, resumeId, { kind: 'removed', at });
+    await applySourceEvent(ctx, queueName, resolver, snapshots, bullId, resumeId, { kind: 'removed', at }, { effects });
     return;
   }
   const events = eventsFor(job, hint ?? (job.finishedOn ? (job.failedReason ? 'failed' : 'completed') : 'waiting'), at);
   const attemptsStarted = job.attemptsStarted;
-  await applySourceEvent(ctx, queueName, resolver, snapshots, bullId, resumeId, events, (record: JobRecord) => ({
-    job: record.job,
-    // Align the attempt counter with BullMQ's before replaying `active`, which adds one.
-    x: {
-      ...record.x,
-      attempt: hint === 'active' ? Math.max(0, attemptsStarted - 1) : Math.max(record.x.attempt, attemptsStarted),
-    },
-  }));
+  await applySourceEvent(ctx, queueName, resolver, snapshots, bullId, resumeId, events, {
+    effects,
+    prepare: (record: JobRecord) => ({
+      job: record.job,
+      // Align the attempt counter with BullMQ's before replaying `active`, which adds one.
+      x: {
+        ...record.x,
+        attempt: hint === 'active' ? Math.max(0, attemptsStarted - 1) : Math.max(record.x.attempt, attemptsStarted),
+      },
+    }),
+  });
 }
 
 /** The synthetic events that bring a record to the state BullMQ holds for `job`. */
@@ -125,17 +151,4 @@ function eventsFor(job: Job, hint: StateHint, at: number): SourceEvent[] {
       return events;
     }
   }
-}
-
-/** Runs async tasks with at most `limit` in flight. */
-export async function runLimited(tasks: readonly (() => Promise<unknown>)[], limit: number): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      const task = tasks[next] as () => Promise<unknown>;
-      next += 1;
-      await task();
-    }
-  });
-  await Promise.all(lanes);
 }

@@ -11,6 +11,9 @@ import { nextEvent, waitFor } from '../helpers/wait.js';
 import { Bed } from './harness.js';
 
 const QUEUE = 'trimmed';
+/** A second queue for the re-sync of more jobs than one chunk (1,000) holds. */
+const MANY_QUEUE = 'trimmed-many';
+const MANY_JOBS = 1_250;
 /** Warnings the publisher logged: [facts, message]. */
 const warnings: [Record<string, unknown>, string][] = [];
 const noop = (): void => undefined;
@@ -21,7 +24,7 @@ const logger: Logger = {
   warn: (facts, message) => warnings.push([facts, message ?? '']),
   child: () => logger,
 };
-const bed = new Bed([QUEUE], { logger });
+const bed = new Bed([QUEUE, MANY_QUEUE], { logger });
 
 afterAll(async () => {
   await bed.close();
@@ -106,6 +109,56 @@ describe('re-sync after BullMQ trimmed unread events', () => {
     expect((await bed.redis.smembers(bed.seenn.context.keys.liveJobs(QUEUE))).sort()).toEqual(
       [derivedJobId(QUEUE, waiting.id as string), derivedJobId(QUEUE, delayed.id as string)].sort(),
     );
+    await queue.close();
+  });
+
+  it('rebuilds more jobs than one chunk holds, each once', { timeout: 90_000 }, async () => {
+    const queue = new Queue(MANY_QUEUE, {
+      connection: bed.redis,
+      prefix: bed.prefix,
+      streams: { events: { maxLen: 10 } },
+    });
+    // The publisher has read this queue (a checkpoint exists) before it goes away.
+    await bed.start();
+    const seen = await queue.add('seen', { userId: 'dee', title: 'Seen' });
+    await bed.waitForJob(derivedJobId(MANY_QUEUE, seen.id as string), (job) => job.status === 'queued');
+    await bed.publisher.close();
+
+    const added = await queue.addBulk(
+      Array.from({ length: MANY_JOBS }, (_, i) => ({
+        name: `m${i}`,
+        data: { userId: `u${i % 7}`, title: `Many ${i}` },
+      })),
+    );
+    const worker = new Worker(MANY_QUEUE, async (job) => ({ name: job.name }), {
+      connection: connect(),
+      prefix: bed.prefix,
+      concurrency: 50,
+    });
+    // The worker runs `seen` too.
+    await waitFor(async () => (await queue.getCompletedCount()) === MANY_JOBS + 1, {
+      what: 'every job to finish',
+      timeoutMs: 60_000,
+    });
+    await worker.close();
+
+    const resynced = nextEvent<[{ queue: string } & ResyncInfo]>(bed.publisher, 'resync', { timeoutMs: 30_000 });
+    await bed.publisher.start();
+    const [info] = await resynced;
+    expect(info.queue).toBe(MANY_QUEUE);
+    // Every job finished unseen, `seen` among them: more than one chunk of 1,000.
+    expect(info.jobs).toBe(MANY_JOBS + 1);
+    for (const [i, job] of added.entries())
+      expect(
+        await bed.waitForJob(derivedJobId(MANY_QUEUE, job.id as string), (j) => j.status === 'completed'),
+      ).toMatchObject({
+        title: `Many ${i}`,
+        result: { name: `m${i}` },
+      });
+    // One user's replay stream holds each of their jobs' completion exactly once.
+    const completions = (await bed.entries('u3')).filter((entry) => entry.event === 'job.completed');
+    const expected = added.filter((_, i) => i % 7 === 3).map((job) => derivedJobId(MANY_QUEUE, job.id as string));
+    expect(completions.map((entry) => entry.job.id).sort()).toEqual(expected.sort());
     await queue.close();
   });
 });
