@@ -137,7 +137,6 @@ async function main(): Promise<void> {
         'done',
         (SECONDS + 240) * 1000,
       );
-      const publisherCpuBefore = processCpuMs(publisher.pid) ?? 0;
       const resyncsBefore = { ...publisher.counters };
       const cpuBefore = await cpuNow();
       const started = Date.now();
@@ -167,20 +166,19 @@ async function main(): Promise<void> {
       const cpuAfter = await cpuNow();
       const cores = (key: keyof typeof cpuAfter): number =>
         round((cpuAfter[key] - cpuBefore[key]) / 1000 / producedSeconds, 2);
-      const cpuCoresWhileProducing = {
+      const perProcess = {
         producer: cores('producer'),
         worker: cores('worker'),
         publisher: cores('publisher'),
         redis: cores('redis'),
-        total: 0,
       };
-      cpuCoresWhileProducing.total = round(
-        cpuCoresWhileProducing.producer +
-          cpuCoresWhileProducing.worker +
-          cpuCoresWhileProducing.publisher +
-          cpuCoresWhileProducing.redis,
-        2,
-      );
+      const cpuCoresWhileProducing = {
+        ...perProcess,
+        total: round(
+          Object.values(perProcess).reduce((sum, value) => sum + value, 0),
+          2,
+        ),
+      };
       const shownWhileProducing = [...completedSeen.values()].filter((at) => at >= started && at <= producedAt).length;
       const done = await completion;
       const completedAt = new Map(done.completedAt);
@@ -204,7 +202,7 @@ async function main(): Promise<void> {
         resyncJobs: publisher.counters.resyncJobs - resyncsBefore.resyncJobs,
         resyncMs: publisher.counters.resyncMs - resyncsBefore.resyncMs,
         cpuCoresWhileProducing,
-        publisherCpuMsPerJob: round(((processCpuMs(publisher.pid) ?? 0) - publisherCpuBefore) / jobs, 4),
+        publisherCpuMsPerJob: round(((processCpuMs(publisher.pid) ?? 0) - cpuBefore.publisher) / jobs, 4),
         loadAverage1m: loadAverage()[0],
       };
       levels.push(result);

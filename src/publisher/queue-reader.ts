@@ -394,22 +394,13 @@ export class QueueReader {
       }
     }
     await Promise.all(delayed);
-    await this.prefetch([...byJob.keys()]);
+    await warmCaches(this.resolver, this.snapshots, [...byJob.keys()], PREFETCH_CONCURRENCY);
     const tasks = [...byJob.entries()].map(
       ([bullId, events]) =>
         () =>
           this.applyIsolated(bullId, events, effects),
     );
     await runLimited(tasks, this.options.concurrency);
-  }
-
-  /**
-   * Warms the caches for a read's jobs: resolves the BullMQ ids not known yet (several at once), then
-   * reads the snapshots not cached yet (all at once). Only a speed-up: applying reads whatever is
-   * still missing, and every commit is version-checked.
-   */
-  private prefetch(bullIds: readonly string[]): Promise<void> {
-    return warmCaches(this.resolver, this.snapshots, bullIds, PREFETCH_CONCURRENCY);
   }
 
   /**
