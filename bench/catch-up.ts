@@ -16,6 +16,10 @@
  *   npx tsx bench/catch-up.ts --quick          # 3,000 jobs, 100 users; 1 and 2 processes
  *   BENCH_JOBS=40000 BENCH_PUBLISHERS=1 npx tsx bench/catch-up.ts
  *   BENCH_PUBLISHER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' …   # profile the publisher processes
+ *   BENCH_PAYLOAD_BYTES=10000 …   # each job's BullMQ data carries that many bytes more (default 0)
+ *   BENCH_RESYNC=1 …   # a re-sync instead: the stream is trimmed to its last entry and the checkpoint
+ *                      # set to its first, so the publishers find a gap and rebuild every job from
+ *                      # BullMQ's lists and hashes; reported as jobs rebuilt per second
  *
  * Results: a table and `bench/results/catch-up.json`.
  */
@@ -36,6 +40,8 @@ const PUBLISHERS = (process.env['BENCH_PUBLISHERS'] ?? (quick ? '1,2' : '1,2,4')
 const UPDATES_PER_JOB = 3;
 const QUEUE = 'catchup';
 const CATCH_UP_TIMEOUT_MS = 300_000;
+const PAYLOAD_BYTES = Number(process.env['BENCH_PAYLOAD_BYTES'] ?? 0);
+const RESYNC = process.env['BENCH_RESYNC'] === '1';
 
 /** Ids in `ms-seq` form, compared numerically. */
 function idAtLeast(id: string, target: string): boolean {
@@ -80,6 +86,8 @@ interface RunResult {
   commandCallsPerJob: Record<string, number>;
   /** Redis time per job by command (µs, `INFO commandstats`; a script's own commands count in it and again on their own). */
   commandUsPerJob: Record<string, number>;
+  /** Jobs worked off per second (in re-sync mode: rebuilt). */
+  jobsPerSecond: number;
   resyncs: number;
   errors: number;
   loadAverage1m: number;
@@ -106,7 +114,7 @@ async function main(): Promise<void> {
             userId: `user-${i % USERS}`,
             jobType: 'bench',
             title: `Job ${i}`,
-            data: { i },
+            data: PAYLOAD_BYTES > 0 ? { i, payload: 'x'.repeat(PAYLOAD_BYTES) } : { i },
           });
         }
       }),
@@ -147,12 +155,16 @@ async function main(): Promise<void> {
     const sourceEvents = await redis.xlen(streamKey);
     const [last] = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1)) as [string, string[]][];
     const lastId = (last as [string, string[]])[0];
+    const [first] = (await redis.xrange(streamKey, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    const firstId = (first as [string, string[]])[0];
     const buildSeconds = (Date.now() - buildStarted) / 1000;
     const streamBytes = Number(await redis.call('MEMORY', 'USAGE', streamKey, 'SAMPLES', '0'));
     const bytesPerEntry = Math.round(streamBytes / sourceEvents);
     console.log(
-      `backlog: ${JOBS} jobs, ${USERS} users, ${sourceEvents} source events (${round(sourceEvents / JOBS, 2)} per job, ${bytesPerEntry} bytes of Redis memory per entry) in ${round(buildSeconds, 1)} s`,
+      `backlog: ${JOBS} jobs, ${USERS} users, ${PAYLOAD_BYTES} bytes of payload each, ${sourceEvents} source events (${round(sourceEvents / JOBS, 2)} per job, ${bytesPerEntry} bytes of Redis memory per entry) in ${round(buildSeconds, 1)} s`,
     );
+    // Re-sync mode: every event but the last is gone; the checkpoint (set per run) points before them.
+    if (RESYNC) await redis.xtrim(streamKey, 'MAXLEN', 1);
 
     // 2. Runs: restore the state before any publisher ran, start N publishers, time the catch-up.
     const runs: RunResult[] = [];
@@ -164,6 +176,7 @@ async function main(): Promise<void> {
         for (const [key, value] of dumps.slice(i, i + 1000)) pipeline.restore(key, 0, value, 'REPLACE');
         await pipeline.exec();
       }
+      if (RESYNC) await redis.set(seenn.context.keys.checkpoint(QUEUE), firstId);
       const started = await Promise.all(
         Array.from({ length: count }, () =>
           spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [QUEUE] }),
@@ -212,14 +225,20 @@ async function main(): Promise<void> {
         redisCpuUsPerEvent: round((redisCpu * 1000) / sourceEvents, 1),
         commandCallsPerJob: perJob,
         commandUsPerJob: usPerJob,
+        jobsPerSecond: Math.round(JOBS / seconds),
         resyncs: started.reduce((sum, p) => sum + p.counters.resyncs, 0),
         errors: started.reduce((sum, p) => sum + p.counters.errors, 0),
         loadAverage1m: loadAverage()[0],
       };
       runs.push(result);
-      console.log(
-        `${count} publisher(s): ${result.sourceEventsPerSecond} source events/s (${result.seconds} s); publisher CPU ${result.publisherCpuUsPerEvent} µs/event, Redis CPU ${result.redisCpuUsPerEvent} µs/event (load ${result.loadAverage1m})`,
-      );
+      if (RESYNC)
+        console.log(
+          `${count} publisher(s): re-synced ${JOBS} jobs in ${result.seconds} s, ${result.jobsPerSecond} jobs/s; publisher CPU ${round((publisherCpu * 1000) / JOBS, 1)} µs/job, Redis CPU ${round((redisCpu * 1000) / JOBS, 1)} µs/job (load ${result.loadAverage1m})`,
+        );
+      else
+        console.log(
+          `${count} publisher(s): ${result.sourceEventsPerSecond} source events/s (${result.seconds} s); publisher CPU ${result.publisherCpuUsPerEvent} µs/event, Redis CPU ${result.redisCpuUsPerEvent} µs/event (load ${result.loadAverage1m})`,
+        );
     }
     console.table(
       Object.fromEntries(
@@ -227,6 +246,7 @@ async function main(): Promise<void> {
           `${r.publishers} process${r.publishers === 1 ? '' : 'es'}`,
           {
             'events/s': r.sourceEventsPerSecond,
+            'jobs/s': r.jobsPerSecond,
             seconds: r.seconds,
             'publisher CPU µs/event': r.publisherCpuUsPerEvent,
             'Redis CPU µs/event': r.redisCpuUsPerEvent,
@@ -238,7 +258,7 @@ async function main(): Promise<void> {
     );
     console.log('Redis calls per job (last run):', runs[runs.length - 1]?.commandCallsPerJob);
     console.log('Redis µs per job by command (last run):', runs[runs.length - 1]?.commandUsPerJob);
-    const path = await writeResult('catch-up', {
+    const path = await writeResult(RESYNC ? 'catch-up-resync' : 'catch-up', {
       scenario: 'catch-up',
       quick,
       date: new Date().toISOString(),
@@ -248,15 +268,18 @@ async function main(): Promise<void> {
         jobs: JOBS,
         users: USERS,
         progressUpdatesPerJob: UPDATES_PER_JOB,
+        payloadBytes: PAYLOAD_BYTES,
+        resync: RESYNC,
         sourceEvents,
         eventsStreamBytesPerEntry: bytesPerEntry,
         ownRedis: redisServer.own,
       },
       runs,
-      command: `npx tsx bench/catch-up.ts${quick ? ' --quick' : ''}`,
+      command: `${RESYNC ? 'BENCH_RESYNC=1 ' : ''}${PAYLOAD_BYTES > 0 ? `BENCH_PAYLOAD_BYTES=${PAYLOAD_BYTES} ` : ''}npx tsx bench/catch-up.ts${quick ? ' --quick' : ''}`,
     });
     console.log(`wrote ${path}`);
-    if (runs.some((r) => r.errors > 0 || r.resyncs > 0)) process.exitCode = 1;
+    // A catch-up must not re-sync; a re-sync run must (once per process at most).
+    if (runs.some((r) => r.errors > 0 || (RESYNC ? r.resyncs === 0 : r.resyncs > 0))) process.exitCode = 1;
   } finally {
     await Promise.all(publishers.map((p) => stopChild(p.child, 'SIGTERM')));
     await queue.close();

@@ -17,6 +17,7 @@
  *   npx tsx bench/reconnect-storm.ts            # 5,000 clients
  *   npx tsx bench/reconnect-storm.ts --quick    # 500 clients
  *   BENCH_CLIENTS=8000 npx tsx bench/reconnect-storm.ts
+ *   BENCH_STORM_BRIDGE_OPTIONS='{"positionIntervalMs":null}' …   # more bridge options (JSON), e.g. live positions off
  *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/reconnect-storm.ts   # that Redis; only its own keys are deleted
  *
  * Everything runs on 127.0.0.1. Results: a table and `bench/results/reconnect-storm.json`.
@@ -85,7 +86,10 @@ async function main(): Promise<void> {
   const released = new Promise<void>((resolve) => (release = resolve));
   const finished = new Promise<void>((resolve) => (finish = resolve));
   try {
-    const bridgeOptions = { maxBufferedBytes: 4 * 1024 * 1024 };
+    const bridgeOptions = {
+      maxBufferedBytes: 4 * 1024 * 1024,
+      ...(JSON.parse(process.env['BENCH_STORM_BRIDGE_OPTIONS'] ?? '{}') as object),
+    };
     let bridge: BenchBridge = await spawnBenchBridge({ redisUrl: redisServer.url, prefix, secret, bridgeOptions });
     const port = bridge.port;
     const publisher = await spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [QUEUE] });

@@ -4,7 +4,6 @@
  * being silently skipped. Costs O(jobs in the queue's unfinished states + jobs finished since the
  * checkpoint); it runs only when a gap is found.
  */
-import { Job } from 'bullmq';
 import type { SeennContext } from '../context.js';
 import { parseProgressValue, PROGRESS_MARKER } from '../model/progress.js';
 import type { JobRecord } from '../model/record.js';
@@ -16,7 +15,14 @@ import { QueueEffects } from './queue-effects.js';
 import { runLimited } from './run-limited.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 import { warmCaches } from './warm-caches.js';
-import { bullQueueMembers, forgetUnfinishedJob, newestEventId, unfinishedJobs } from '../store/queue-io.js';
+import {
+  bullQueueMembers,
+  forgetUnfinishedJob,
+  newestEventId,
+  readBullJobState,
+  unfinishedJobs,
+  type BullJobState,
+} from '../store/queue-io.js';
 
 type StateHint = 'waiting' | 'delayed' | 'waiting-children' | 'active' | 'completed' | 'failed';
 
@@ -91,7 +97,10 @@ export async function resyncQueue(
   return { resumeId, jobs: jobs.length };
 }
 
-/** Rebuilds one job from its BullMQ hash; `hint` is the list it was found in (`null`: none). */
+/**
+ * Rebuilds one job from its BullMQ hash; `hint` is the list it was found in (`null`: none). A job
+ * nobody sees is skipped before its hash is read (its identity is cached by the chunk's warm-up).
+ */
 async function resyncJob(
   ctx: SeennContext,
   queueName: string,
@@ -102,9 +111,10 @@ async function resyncJob(
   hint: StateHint | null,
   resumeId: string,
 ): Promise<void> {
-  const job = await Job.fromId(ctx.queue(queueName), bullId);
+  if ((await resolver.resolve(bullId)) === null) return;
+  const job = await readBullJobState(ctx.redis, ctx.keys, queueName, bullId);
   const at = streamIdTime(resumeId);
-  if (job === undefined) {
+  if (job === null) {
     await applySourceEvent(ctx, queueName, resolver, snapshots, bullId, resumeId, { kind: 'removed', at }, { effects });
     return;
   }
@@ -124,13 +134,13 @@ async function resyncJob(
 }
 
 /** The synthetic events that bring a record to the state BullMQ holds for `job`. */
-function eventsFor(job: Job, hint: StateHint, at: number): SourceEvent[] {
+function eventsFor(job: BullJobState, hint: StateHint, at: number): SourceEvent[] {
   const progress = parseProgressValue(job.progress);
   switch (hint) {
     case 'waiting':
       return [{ kind: 'waiting', at }];
     case 'delayed':
-      return [{ kind: 'delayed', at, runAt: job.timestamp + (job.delay ?? 0), attemptsMade: job.attemptsMade }];
+      return [{ kind: 'delayed', at, runAt: job.timestamp + job.delayMs, attemptsMade: job.attemptsMade }];
     case 'waiting-children':
       return [{ kind: 'waiting-children', at }];
     case 'active':
@@ -147,7 +157,7 @@ function eventsFor(job: Job, hint: StateHint, at: number): SourceEvent[] {
       // The wrapper's error payload of the last attempt carries the user-facing error code.
       if (progress !== null && PROGRESS_MARKER in progress && progress.error !== undefined)
         events.push({ kind: 'progress', at, data: job.progress });
-      events.push({ kind: 'failed', at: job.finishedOn ?? at, reason: job.failedReason });
+      events.push({ kind: 'failed', at: job.finishedOn ?? at, reason: job.failedReason ?? '' });
       return events;
     }
   }

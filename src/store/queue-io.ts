@@ -1,8 +1,9 @@
 /**
  * The publisher's Redis reads and writes of one queue besides job snapshots: its BullMQ events stream
- * (read, oldest entry, `maxLen` as BullMQ stores it), a BullMQ job's attempt counters, the queue's
- * parked jobs and the bookkeeping written once per read (the set of the queue's unfinished jobs). Every
- * key from `keys.ts`; each function takes only the connection and keys it needs.
+ * (read, oldest entry, `maxLen` as BullMQ stores it), a BullMQ job's attempt counters and the state a
+ * re-sync rebuilds it from, the queue's parked jobs and the bookkeeping written once per read (the set
+ * of the queue's unfinished jobs). Every key from `keys.ts`; each function takes only the connection
+ * and keys it needs.
  */
 import type { ChainableCommander } from 'ioredis';
 import type { RedisConnection } from './connection.js';
@@ -95,6 +96,83 @@ export async function bullAttemptFacts(
     attemptsStarted: started === null ? undefined : Number(started),
     failedBefore: failedReason !== null && failedReason !== '',
   };
+}
+
+/**
+ * What a re-sync needs of a BullMQ job's hash, parsed as BullMQ's own `Job.fromId` parses it (its
+ * `rawToJobJson` and `Job.fromJSON`), without the job's `data` and `opts`: a re-sync never needs them,
+ * and they are the bulk of a job's hash (the app's payload).
+ */
+export interface BullJobState {
+  /** `progress`, JSON-parsed (`0` when unset, `null` when unreadable). */
+  progress: unknown;
+  /** When the job was added (epoch ms). */
+  timestamp: number;
+  /** Its `delay` in ms (0 when unset). */
+  delayMs: number;
+  /** Attempts made (failed or finished). */
+  attemptsMade: number;
+  /** Attempts started. */
+  attemptsStarted: number;
+  /** When its current attempt started (epoch ms). */
+  processedOn: number | undefined;
+  /** When it finished (epoch ms). */
+  finishedOn: number | undefined;
+  /** Why its last attempt failed (unset or empty: it did not). */
+  failedReason: string | undefined;
+  /** What it returned, JSON-parsed (`null` when unset or unreadable). */
+  returnvalue: unknown;
+}
+
+/** The hash fields {@link readBullJobState} reads, in order. */
+const JOB_STATE_FIELDS = [
+  'timestamp',
+  'name',
+  'progress',
+  'delay',
+  'attemptsMade',
+  'atm',
+  'ats',
+  'processedOn',
+  'finishedOn',
+  'failedReason',
+  'returnvalue',
+] as const;
+
+/** BullMQ job `bullId`'s state (see {@link BullJobState}), or `null` when its hash is gone. One HMGET. */
+export async function readBullJobState(
+  redis: RedisConnection,
+  keys: SeennKeys,
+  queueName: string,
+  bullId: string,
+): Promise<BullJobState | null> {
+  const answer = await redis.hmget(keys.bullJob(queueName, bullId), ...JOB_STATE_FIELDS);
+  const raw = Object.fromEntries(JOB_STATE_FIELDS.map((field, i) => [field, answer[i] ?? null])) as Record<
+    (typeof JOB_STATE_FIELDS)[number],
+    string | null
+  >;
+  // Every job BullMQ adds has a name and a timestamp; a hash with neither is gone.
+  if (raw.timestamp === null && raw.name === null) return null;
+  return {
+    progress: raw.progress === null ? 0 : parseJsonOr(raw.progress, null),
+    timestamp: Number(raw.timestamp ?? 0),
+    delayMs: Number(raw.delay ?? 0) || 0,
+    attemptsMade: Number(raw.attemptsMade || raw.atm || 0) || 0,
+    attemptsStarted: Number(raw.ats ?? 0) || 0,
+    processedOn: raw.processedOn ? Number(raw.processedOn) : undefined,
+    finishedOn: raw.finishedOn ? Number(raw.finishedOn) : undefined,
+    failedReason: raw.failedReason || undefined,
+    returnvalue: raw.returnvalue === null ? null : parseJsonOr(raw.returnvalue, null),
+  };
+}
+
+/** `JSON.parse(text)`, or `fallback` when `text` is not JSON (BullMQ logs and skips a corrupt `returnvalue` too). */
+function parseJsonOr(text: string, fallback: unknown): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return fallback;
+  }
 }
 
 /** Records a parked job (its JSON description) in the queue's parked-jobs hash, under its BullMQ id. */
