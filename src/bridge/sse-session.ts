@@ -35,7 +35,7 @@ import type { Principal } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { SeennJob } from '../model/job.js';
-import type { JobStore } from '../store/job-store.js';
+import type { JobStore, ReplayEntry } from '../store/job-store.js';
 import { inScope } from './authenticate.js';
 import { compareStreamIds } from '../model/wire.js';
 import { formatFrame, formatValue, isStreamId, type Frame } from './frames.js';
@@ -210,18 +210,21 @@ export class SseSession implements HubListener {
       // Heartbeat, idle and expiry (the bridge's ticker) apply from the first byte: a client that
       // stops reading during the job.sync or the replay is still cut when its credentials expire.
       const cursor = this.request.cursor !== null && isStreamId(this.request.cursor) ? this.request.cursor : null;
-      let first: string | null = null;
-      let last: string | null;
-      if (cursor !== null)
-        [first, last] = await Promise.all([store.firstStreamId(this.userId), store.lastStreamId(this.userId)]);
-      else last = await store.lastStreamId(this.userId);
+      // With a cursor: the queued jobs to watch (read before the replay, so every later change of them
+      // reaches `handle` in order), then the first replay page after the cursor with the stream's
+      // oldest and newest ids, in one round trip.
+      const queued = cursor === null ? [] : await this.queuedJobs();
+      if (this.isClosed) return;
+      const around = cursor === null ? null : await store.readStreamAfter(this.userId, cursor, REPLAY_BATCH);
+      const last = around === null ? await store.lastStreamId(this.userId) : around.last;
       if (this.isClosed) return;
       const recovered =
         cursor !== null &&
-        first !== null &&
-        last !== null &&
-        compareStreamIds(first, cursor) <= 0 &&
-        compareStreamIds(cursor, last) <= 0;
+        around !== null &&
+        around.first !== null &&
+        around.last !== null &&
+        compareStreamIds(around.first, cursor) <= 0 &&
+        compareStreamIds(cursor, around.last) <= 0;
       if (this.request.cursor !== null) this.services.metrics.reconnect(recovered);
       const retryMs = options.retryMs + Math.floor(Math.random() * (options.retryJitterMs + 1));
       const hello = {
@@ -230,10 +233,15 @@ export class SseSession implements HubListener {
         ...(this.request.filterJobId === null ? {} : { jobId: this.request.filterJobId }),
       };
       let synced = 0;
-      if (recovered && cursor !== null) {
+      let readMore: boolean;
+      if (recovered && cursor !== null && around !== null) {
         this.sayHello(formatValue('connected', hello, { retryMs }));
         this.replayCursor = cursor;
-        await this.followQueuedJobs();
+        for (const job of queued) this.positions?.follow(job);
+        // The oldest id was read after the page: nothing after the cursor was trimmed before it.
+        await this.replayEntries(around.entries);
+        if (this.isClosed) return;
+        readMore = around.entries.length === REPLAY_BATCH;
       } else {
         // The newest id is read BEFORE the snapshots: a change after it is also in the stream (and
         // arrives below), so the client may see a state twice but never misses one.
@@ -246,8 +254,11 @@ export class SseSession implements HubListener {
         );
         if (this.isClosed) return;
         this.replayCursor = last ?? START;
+        readMore = false;
       }
-      await this.catchUp(recovered || !subscribedAtStart || this.resubscribedWhileStarting);
+      // The subscription was confirmed before the reads above, so any later event arrives live; the
+      // replay stream is read again only for a page left unfinished or a resubscription meanwhile.
+      await this.catchUp(readMore || !subscribedAtStart || this.resubscribedWhileStarting);
       // The head, `connected` and the job.sync or replay that followed leave in one socket write.
       this.uncork();
       this.output.start();
@@ -517,14 +528,19 @@ export class SseSession implements HubListener {
         this.close('gap', GAP_FRAME);
         return;
       }
-      for (const entry of entries) {
-        if (this.isClosed) return;
-        const event = StreamEvent.fromReplay(this.userId, entry);
-        // The newest replayed state of a watched job carries its last known position too.
-        this.handle(this.services.positions?.decorate(event) ?? event);
-        await this.drained();
-      }
-      if (entries.length < REPLAY_BATCH) return;
+      await this.replayEntries(entries);
+      if (this.isClosed || entries.length < REPLAY_BATCH) return;
+    }
+  }
+
+  /** Delivers replay-stream entries in order, pacing on the socket; stops once the stream closes. */
+  private async replayEntries(entries: readonly ReplayEntry[]): Promise<void> {
+    for (const entry of entries) {
+      if (this.isClosed) return;
+      const event = StreamEvent.fromReplay(this.userId, entry);
+      // The newest replayed state of a watched job carries its last known position too.
+      this.handle(this.services.positions?.decorate(event) ?? event);
+      await this.drained();
     }
   }
 
@@ -551,20 +567,19 @@ export class SseSession implements HubListener {
   }
 
   /**
-   * On a recovered connect (no `job.sync`): watches the queued jobs this stream may show, as stored
-   * now. Read before the replay, so every later change of them reaches {@link handle} in order.
+   * For a connect with a cursor (recovered: no `job.sync`): the jobs this stream may show as stored now,
+   * to watch those queued (none when live positions are off). Read before the replay, so every later
+   * change of them reaches {@link handle} in order.
    */
-  private async followQueuedJobs(): Promise<void> {
-    if (this.positions === null) return;
-    const jobs = await collectSyncJobs(storedJobReader(this.services.store), {
+  private async queuedJobs(): Promise<SeennJob[]> {
+    if (this.positions === null) return [];
+    return collectSyncJobs(storedJobReader(this.services.store), {
       principal: this.request.principal,
       filterJobId: this.request.filterJobId,
       finishedSinceMs: Number.POSITIVE_INFINITY,
       maxJobs: this.services.options.syncMaxJobs,
       cancelled: () => this.isClosed,
     });
-    if (this.isClosed) return;
-    for (const job of jobs) this.positions.follow(job);
   }
 
   /** Whether the stream's `jobId` filter and the principal's job scope let `event` through. */

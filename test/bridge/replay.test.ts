@@ -108,6 +108,37 @@ describe('unrecoverable cursors', () => {
     },
   );
 
+  it('replays a backlog of several pages (450 entries, 200 a page) once, in order, then goes live', async () => {
+    const own = await startBridge({ heartbeatMs: 200 }, { replayMaxEntries: 1_000 });
+    try {
+      const ownWriter = new JobWriter(own.seenn);
+      const user = 'replay-pages';
+      const token = await own.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
+      await ownWriter.create(user, 'pages-a');
+      const first = new RawSseClient(own.port, `/v1/sse?token=${token}`);
+      await waitFor(() => first.ofType('job.sync').length === 1, { what: 'first sync' });
+      const cursor = await ownWriter.progress('pages-a', 0);
+      await waitFor(() => jobEventIds(first).length === 1, { what: 'one live event' });
+      first.close();
+      await first.ended;
+
+      const missed: string[] = [];
+      for (let i = 1; i <= 450; i += 1) missed.push(await ownWriter.progress('pages-a', i % 100, `m${i}`));
+      const second = new RawSseClient(own.port, `/v1/sse?token=${token}`, { 'Last-Event-ID': cursor });
+      try {
+        await waitFor(() => jobEventIds(second).length === missed.length, { what: 'the 450 missed events' });
+        const live = await ownWriter.progress('pages-a', 99, 'live');
+        await waitFor(() => jobEventIds(second).length === missed.length + 1, { what: 'the next live event' });
+        expect(connectedOf(second)).toEqual({ userId: user, recovered: true });
+        expect(jobEventIds(second)).toEqual([...missed, live]);
+      } finally {
+        second.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
   it('treats a cursor newer than the stream as unknown', async () => {
     const user = 'future-cursor';
     const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
