@@ -71,6 +71,8 @@ interface Entry {
 }
 
 const NEVER = Number.NEGATIVE_INFINITY;
+/** How long {@link PositionWatcher.close} waits for a tick in progress (the grace a QUIT gets, `store/connection-set.ts`). */
+const CLOSE_WAIT_MS = 2_000;
 
 /**
  * Watches queued (and delayed) jobs for their users' streams. Only watched jobs are recomputed, each at most once
@@ -202,13 +204,26 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
     return applyView(job, view);
   }
 
-  /** Stops the loop and forgets every watch. Waits for a tick in progress. Idempotent. */
+  /**
+   * Stops the loop and forgets every watch; a tick in progress emits nothing more. Waits for that
+   * tick at most {@link CLOSE_WAIT_MS} (a Redis that hangs never answers it: the close must not hang
+   * with it). Idempotent.
+   */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running;
     this.entries.clear();
+    const running = this.running;
+    if (running === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      running,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   private unwatch(key: string): void {
@@ -287,6 +302,8 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
   }
 
   private fail(error: unknown): void {
+    // After close, a tick that was cut short (its connection quit) is no failure to report.
+    if (this.closed) return;
     const err = error instanceof Error ? error : new Error(String(error));
     this.source.logger.warn({ err }, 'position watcher tick failed');
     if (this.listenerCount('error') > 0) this.emit('error', err);
@@ -361,7 +378,9 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
         if (this.apply(entry, snapshot, snapshot.places[i] as JobPlace, startMs)) emitted += 1;
       });
     }
-    this.emit('tick', { atMs: startMs, queues: snapshots.length, jobs: due.length, elementsRead, emitted });
+    // Closed meanwhile: the watches are gone (`apply` emitted nothing), and so is the tick.
+    if (!this.closed)
+      this.emit('tick', { atMs: startMs, queues: snapshots.length, jobs: due.length, elementsRead, emitted });
     // The ETAs noted above (and by noteChange since the last tick), one script per queue; after the
     // tick's events, and without yielding when there is nothing to write.
     if (this.predictions !== null && this.predictions.pendingJobs > 0) {
