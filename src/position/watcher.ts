@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { SeennJob } from '../model/job.js';
+import { QUIT_GRACE_MS, settlesBy } from '../store/connection-set.js';
 import type { JobStore } from '../store/job-store.js';
 import { etaKindOf, PredictionRecorder } from './calibration.js';
 import { readHistory, type HistoryWanted } from './history.js';
@@ -71,8 +72,6 @@ interface Entry {
 }
 
 const NEVER = Number.NEGATIVE_INFINITY;
-/** How long {@link PositionWatcher.close} waits for a tick in progress (the grace a QUIT gets, `store/connection-set.ts`). */
-const CLOSE_WAIT_MS = 2_000;
 
 /**
  * Watches queued (and delayed) jobs for their users' streams. Only watched jobs are recomputed, each at most once
@@ -206,24 +205,15 @@ export class PositionWatcher extends EventEmitter<PositionWatcherEvents> {
 
   /**
    * Stops the loop and forgets every watch; a tick in progress emits nothing more. Waits for that
-   * tick at most {@link CLOSE_WAIT_MS} (a Redis that hangs never answers it: the close must not hang
-   * with it). Idempotent.
+   * tick at most the grace a QUIT gets (`QUIT_GRACE_MS`): a Redis that hangs never answers it, and the
+   * close must not hang with it. Idempotent.
    */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.entries.clear();
-    const running = this.running;
-    if (running === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      running,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    if (this.running !== undefined) await settlesBy(this.running, Date.now() + QUIT_GRACE_MS);
   }
 
   private unwatch(key: string): void {

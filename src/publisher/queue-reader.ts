@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { disconnectNow, type RedisConnection } from '../store/connection.js';
+import { settlesBy } from '../store/connection-set.js';
 import type { SeennContext } from '../context.js';
 import type { Logger } from '../logger.js';
 import type { SourceEvent } from '../model/source-event.js';
@@ -91,22 +92,6 @@ const PREFETCH_CONCURRENCY = 64;
 
 /** Connection states in which Redis is away (commands wait offline until it is back). */
 const REDIS_AWAY: ReadonlySet<string> = new Set(['reconnecting', 'close', 'end']);
-
-/** Whether `promise` settled before `deadline` (epoch ms); never rejects, leaves no timer behind. */
-async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = await Promise.race([
-    promise.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-    }),
-  ]);
-  clearTimeout(timer);
-  return settled;
-}
 
 /** How soon a process holding no partition asks again when others are about to hand its share over. */
 export const PARTITION_CLAIM_RETRY_MS = 50;

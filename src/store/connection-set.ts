@@ -1,7 +1,8 @@
 /**
  * The connections one Seenn instance holds: the command connection it was given or opened, and the
  * duplicates it opens for blocking reads and subscribers. Closing the set quits the duplicates and,
- * only when the set opened it, the command connection.
+ * only when the set opened it, the command connection. Also the bounded waits of a close while Redis
+ * may hang (`quitConnection`, `settlesBy`).
  */
 import { duplicateConnection, type RedisConnection } from './connection.js';
 
@@ -37,6 +38,25 @@ export async function quitConnection(connection: RedisConnection, graceMs = QUIT
   ]);
   clearTimeout(timer);
   if (!answered) connection.disconnect();
+}
+
+/**
+ * Whether `promise` settled before `deadline` (epoch ms): a bounded wait on work that a Redis that
+ * hangs may never finish. Never rejects, leaves no timer behind.
+ */
+export async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+    }),
+  ]);
+  clearTimeout(timer);
+  return settled;
 }
 
 /** A command connection and the duplicates opened from it. */

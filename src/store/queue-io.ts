@@ -154,7 +154,7 @@ export async function readBullJobState(
   // Every job BullMQ adds has a name and a timestamp; a hash with neither is gone.
   if (raw.timestamp === null && raw.name === null) return null;
   return {
-    progress: raw.progress === null ? 0 : parseJsonOr(raw.progress, null),
+    progress: raw.progress === null ? 0 : parseJsonOrNull(raw.progress),
     timestamp: Number(raw.timestamp ?? 0),
     delayMs: Number(raw.delay ?? 0) || 0,
     attemptsMade: Number(raw.attemptsMade || raw.atm || 0) || 0,
@@ -162,16 +162,16 @@ export async function readBullJobState(
     processedOn: raw.processedOn ? Number(raw.processedOn) : undefined,
     finishedOn: raw.finishedOn ? Number(raw.finishedOn) : undefined,
     failedReason: raw.failedReason || undefined,
-    returnvalue: raw.returnvalue === null ? null : parseJsonOr(raw.returnvalue, null),
+    returnvalue: raw.returnvalue === null ? null : parseJsonOrNull(raw.returnvalue),
   };
 }
 
-/** `JSON.parse(text)`, or `fallback` when `text` is not JSON (BullMQ logs and skips a corrupt `returnvalue` too). */
-function parseJsonOr(text: string, fallback: unknown): unknown {
+/** `JSON.parse(text)`, or `null` when `text` is not JSON (BullMQ logs and skips a corrupt `returnvalue` too). */
+function parseJsonOrNull(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    return fallback;
+    return null;
   }
 }
 
