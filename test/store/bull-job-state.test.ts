@@ -46,14 +46,12 @@ async function bothReads(bullId: string): Promise<[BullJobState | null, BullJobS
 describe('readBullJobState', () => {
   it('answers what Job.fromId answers for waiting, delayed, completed, failed and removed jobs', async () => {
     await events.waitUntilReady();
-    const waiting = await queue.add('waiting', { payload: 'x'.repeat(10_000) });
-    const delayed = await queue.add('delayed', {}, { delay: 60_000 });
+    const delayed = await queue.add('delayed', {}, { delay: 3_600_000 });
     const done = await queue.add('done', { n: 1 });
     const broken = await queue.add('broken', {}, { attempts: 2 });
     const removed = await queue.add('removed', {});
     await removed.remove();
 
-    await queue.pause();
     const worker = new Worker(
       QUEUE,
       async (job) => {
@@ -61,18 +59,15 @@ describe('readBullJobState', () => {
         if (job.name === 'broken') throw new Error(`broken on attempt ${job.attemptsMade + 1}`);
         return { ok: true, name: job.name };
       },
-      { connection: connect(), prefix, autorun: false },
+      { connection: connect(), prefix },
     );
-    // Only `done` and `broken` are worked: the others are taken out of the wait list first.
-    await waiting.remove();
-    const waitingAgain = await queue.add('waiting', { payload: 'y'.repeat(10_000) }, { delay: 3_600_000 });
-    await queue.resume();
-    const finished = Promise.all([done.waitUntilFinished(events), broken.waitUntilFinished(events).catch(() => null)]);
-    worker.run().catch(() => undefined);
-    await finished;
+    await Promise.all([done.waitUntilFinished(events), broken.waitUntilFinished(events).catch(() => null)]);
     await worker.close();
+    // Added once no worker runs: it stays in the wait list.
+    const waiting = await queue.add('waiting', { payload: 'x'.repeat(10_000) });
+    expect(await waiting.getState()).toBe('waiting');
 
-    for (const bullId of [waitingAgain.id, delayed.id, done.id, broken.id] as string[]) {
+    for (const bullId of [waiting.id, delayed.id, done.id, broken.id] as string[]) {
       const [ours, theirs] = await bothReads(bullId);
       expect(theirs).not.toBeNull();
       expect(ours).toEqual(theirs);
@@ -84,9 +79,12 @@ describe('readBullJobState', () => {
     const [failed] = await bothReads(broken.id as string);
     expect(failed?.failedReason).toBe('broken on attempt 2');
     expect(failed?.attemptsMade).toBe(2);
-    const [late] = await bothReads(waitingAgain.id as string);
+    const [late] = await bothReads(delayed.id as string);
     expect(late?.delayMs).toBe(3_600_000);
     expect(late?.progress).toBe(0);
+    const [queued] = await bothReads(waiting.id as string);
+    expect(queued?.progress).toBe(0);
+    expect(queued?.processedOn).toBeUndefined();
     expect(await readBullJobState(redis, keys, QUEUE, removed.id as string)).toBeNull();
     expect(await readBullJobState(redis, keys, QUEUE, 'never-added')).toBeNull();
   });
