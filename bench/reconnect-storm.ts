@@ -18,6 +18,7 @@
  *   npx tsx bench/reconnect-storm.ts --quick    # 500 clients
  *   BENCH_CLIENTS=8000 npx tsx bench/reconnect-storm.ts
  *   BENCH_STORM_BRIDGE_OPTIONS='{"positionIntervalMs":null}' …   # more bridge options (JSON), e.g. live positions off
+ *   BENCH_FINISHED_PER_USER=100 …   # each user also has that many finished jobs from before (default 0)
  *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/reconnect-storm.ts   # that Redis; only its own keys are deleted
  *
  * Everything runs on 127.0.0.1. Results: a table and `bench/results/reconnect-storm.json`.
@@ -26,6 +27,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createRecord, reduce } from '../src/model/reducer.js';
+import type { JobStore } from '../src/store/job-store.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { LISTEN_BACKLOG, spawnBenchBridge, type BenchBridge } from './lib/bridge-process.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResult } from './lib/harness.js';
@@ -43,6 +46,8 @@ const DOWN = 3;
 const QUEUE = 'storm';
 const CLIENT_PROCESSES = 2;
 const STEP_TIMEOUT_MS = quick ? 30_000 : 120_000;
+/** Finished jobs each user has from before the storm's own job (its history; none are replayed). */
+const FINISHED_PER_USER = Number(process.env['BENCH_FINISHED_PER_USER'] ?? 0);
 
 /** Compares what a client received with its user's replay stream. */
 function audit(
@@ -67,6 +72,33 @@ function audit(
     outOfOrder,
     unexpected: [...seen].filter((id) => !wanted.has(id)).length,
   };
+}
+
+/** Gives each user {@link FINISHED_PER_USER} completed jobs (one commit per user, no replay entries). */
+async function seedHistory(store: JobStore, appId: string, users: readonly string[]): Promise<void> {
+  const startedAt = Date.now() - FINISHED_PER_USER * 1_000;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (next < users.length) {
+        const userId = users[next++] as string;
+        const changes = Array.from({ length: FINISHED_PER_USER }, (_, k) => {
+          const createdAtMs = startedAt + k * 1_000;
+          const id = `history-${userId}-${k}`;
+          const queued = createRecord(
+            id,
+            appId,
+            { userId, jobType: 'bench', title: `Earlier ${k}` },
+            { queueName: QUEUE, bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' },
+          );
+          const record = reduce(queued, { kind: 'completed', at: createdAtMs + 500, returnvalue: { ok: true } });
+          return { expectedVersion: 0, record, index: true };
+        });
+        const answer = await store.commit(userId, changes);
+        if (answer.status !== 'ok') throw new Error(`seeding ${userId}'s history: ${answer.status}`);
+      }
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -95,6 +127,7 @@ async function main(): Promise<void> {
     const publisher = await spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [QUEUE] });
 
     const users = Array.from({ length: CLIENTS }, (_, i) => `user-${i}`);
+    if (FINISHED_PER_USER > 0) await seedHistory(seenn.context.store, seenn.context.options.appId, users);
     const specs: StreamSpec[] = [];
     for (const user of users)
       specs.push({ key: user, token: await seenn.tokens.issue({ userId: user, ttlSeconds: 3_600 }) });
@@ -225,6 +258,7 @@ async function main(): Promise<void> {
         listenBacklog: LISTEN_BACKLOG,
         somaxconn: somaxconn(),
         reconnect: 'all at once, Last-Event-ID = last id seen',
+        finishedJobsPerUser: FINISHED_PER_USER,
         ownRedis: redisServer.own,
       },
       storm: {
@@ -243,7 +277,7 @@ async function main(): Promise<void> {
       },
       audit: { clients: reports.length, ...totals },
       publisher: publisher.counters,
-      command: `npx tsx bench/reconnect-storm.ts${quick ? ' --quick' : ''}`,
+      command: `${FINISHED_PER_USER > 0 ? `BENCH_FINISHED_PER_USER=${FINISHED_PER_USER} ` : ''}npx tsx bench/reconnect-storm.ts${quick ? ' --quick' : ''}`,
     };
     console.log(
       `\nReconnect storm: ${CLIENTS} clients reconnect at once with their cursors after a bridge restart (${DOWN} updates each while it was down); load ${loadBefore.join(' ')}`,

@@ -86,7 +86,11 @@ export interface BridgeOptions<Req = IncomingMessage> {
   rateLimit?: RateLimitOptions | null;
   /** On a fresh (unrecovered) connect, `job.sync` also covers jobs that finished this recently. @defaultValue 300000 (5 minutes) */
   syncFinishedWithinMs?: number;
-  /** On a fresh connect, at most this many of the user's newest jobs are examined for `job.sync`. @defaultValue 500 */
+  /**
+   * On a fresh connect, at most this many of the user's newest jobs are examined for `job.sync`; on a
+   * recovered one, at most this many of the user's newest unfinished jobs are watched for live queue
+   * positions. @defaultValue 500
+   */
   syncMaxJobs?: number;
   /**
    * Live queue positions: a queued job a stream shows gets `job.progress` (without `id:`) when its

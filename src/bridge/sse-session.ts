@@ -46,7 +46,7 @@ import type { OutputStore } from '../store/output-store.js';
 import type { ResolvedBridgeOptions } from './options.js';
 import type { SseConnection } from './sse-connection.js';
 import { StreamEvent } from './stream-event.js';
-import { collectSyncJobs, storedJobReader, syncPages, type JobReader } from './sync.js';
+import { openJobsInScope, syncPages, type JobReader } from './sync.js';
 
 /** Headers of every stream, on top of `Content-Type: text/event-stream` and `Connection: keep-alive`. */
 export const SSE_HEADERS = Object.freeze({
@@ -567,18 +567,16 @@ export class SseSession implements HubListener {
   }
 
   /**
-   * For a connect with a cursor (recovered: no `job.sync`): the jobs this stream may show as stored now,
-   * to watch those queued (none when live positions are off). Read before the replay, so every later
-   * change of them reaches {@link handle} in order.
+   * For a connect with a cursor (recovered: no `job.sync`): the unfinished jobs this stream may show
+   * as stored now, to watch those queued (none when live positions are off). Read before the replay,
+   * so every later change of them reaches {@link handle} in order.
    */
   private async queuedJobs(): Promise<SeennJob[]> {
     if (this.positions === null) return [];
-    return collectSyncJobs(storedJobReader(this.services.store), {
+    return openJobsInScope(this.services.store, {
       principal: this.request.principal,
       filterJobId: this.request.filterJobId,
-      finishedSinceMs: Number.POSITIVE_INFINITY,
       maxJobs: this.services.options.syncMaxJobs,
-      cancelled: () => this.isClosed,
     });
   }
 

@@ -4,7 +4,8 @@
  * so every read-side decoration (queue position, ETA) applies.
  *
  * The jobs come page by page ({@link syncPages}), so a stream holds at most one page of job objects
- * at a time and stops reading as soon as its client is gone.
+ * at a time and stops reading as soon as its client is gone. A recovered stream sends no `job.sync`;
+ * it reads only the unfinished jobs it watches for queue positions ({@link openJobsInScope}).
  */
 import type { Principal } from '../auth/tokens.js';
 import type { JobPage, JobsApi } from '../jobs-api.js';
@@ -15,22 +16,6 @@ import { canSee } from './authenticate.js';
 
 /** The reads {@link syncPages} needs. */
 export type JobReader = Pick<JobsApi, 'get' | 'list'>;
-
-/** A {@link JobReader} of the stored jobs as they are (no queue position or ETA: no position lookups). */
-export function storedJobReader(store: JobStore): JobReader {
-  return {
-    async get(jobId) {
-      return (await store.readById(jobId))?.record.job ?? null;
-    },
-    async list(userId, options = {}) {
-      const { limit = SYNC_PAGE_JOBS, cursor } = options;
-      const page = await store.list(userId, cursor === undefined ? { limit } : { limit, cursor });
-      const result: JobPage = { jobs: page.records.map((record) => record.job) };
-      if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
-      return result;
-    },
-  };
-}
 
 /**
  * A {@link JobReader} like `seenn.jobs` (lists decorated with queue positions and ETAs by
@@ -124,11 +109,30 @@ export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenera
   if (rest.length > 0) yield rest.sort(oldestFirst);
 }
 
-/** Every job of {@link syncPages} in one array (for callers that need them all, e.g. to watch positions). */
-export async function collectSyncJobs(jobs: JobReader, scope: SyncScope): Promise<SeennJob[]> {
-  const all: SeennJob[] = [];
-  for await (const page of syncPages(jobs, scope)) all.push(...page);
-  return all;
+/**
+ * The unfinished jobs a recovered stream watches for queue positions: the user's `maxJobs` newest
+ * unfinished jobs, read from the unfinished-job index (so the cost follows the jobs still queued or
+ * running, not the user's history), oldest first. With a filter or scope, only the named jobs and
+ * their children among them.
+ */
+export async function openJobsInScope(
+  store: JobStore,
+  scope: Pick<SyncScope, 'principal' | 'filterJobId' | 'maxJobs'>,
+): Promise<SeennJob[]> {
+  const { principal } = scope;
+  const named = scope.filterJobId !== null ? [scope.filterJobId] : principal.jobIds;
+  const records = await store.listOpen(principal.userId, scope.maxJobs);
+  const jobs: SeennJob[] = [];
+  for (const { job } of records) {
+    if (!canSee(principal, job)) continue;
+    if (
+      named === undefined ||
+      named.includes(job.id) ||
+      (job.parent !== undefined && named.includes(job.parent.parentJobId))
+    )
+      jobs.push(job);
+  }
+  return jobs.sort(oldestFirst);
 }
 
 function oldestFirst(a: SeennJob, b: SeennJob): number {

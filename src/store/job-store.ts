@@ -184,6 +184,7 @@ export class JobStore {
         ttlMs: this.snapshotTtlSeconds(change.record) * 1000,
         events,
         indexScore: change.index ? Date.parse(job.createdAt) : undefined,
+        openScore: isTerminal(job.status) ? undefined : Date.parse(job.createdAt),
         jobId: job.id,
         child:
           link === undefined
@@ -197,6 +198,7 @@ export class JobStore {
     const call = applyChangesCall({
       stream: this.keys.stream(userId),
       userJobs: this.keys.userJobs(userId),
+      openJobs: this.keys.openJobs(userId),
       channel,
       userId,
       replayMaxEntries: this.retention.replayMaxEntries,
@@ -417,6 +419,25 @@ export class JobStore {
       offset += batch - expired.length;
     }
     return { records };
+  }
+
+  /**
+   * Up to `limit` of a user's unfinished jobs, newest first, from the unfinished-job index the commit
+   * script keeps: the cost follows the jobs still running or queued, not the user's history. Ids whose
+   * snapshot has expired are dropped from the index as they are met.
+   */
+  async listOpen(userId: string, limit: number): Promise<JobRecord[]> {
+    const indexKey = this.keys.openJobs(userId);
+    const ids = await this.redis.zrevrange(indexKey, 0, limit - 1);
+    const snapshots = await this.readMany(userId, ids);
+    const records: JobRecord[] = [];
+    const expired: string[] = [];
+    for (const [i, snapshot] of snapshots.entries()) {
+      if (snapshot === null) expired.push(ids[i] as string);
+      else if (!isTerminal(snapshot.record.job.status)) records.push(snapshot.record);
+    }
+    if (expired.length > 0) await this.redis.zrem(indexKey, ...expired);
+    return records;
   }
 
   /** Up to `count` replay entries after `afterId` (exclusive), oldest first. */

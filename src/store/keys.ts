@@ -87,6 +87,15 @@ export class SeennKeys {
     return `${this.user(userId)}:jobs`;
   }
 
+  /**
+   * Sorted set: the user's unfinished job ids scored by creation time — a subset of {@link userJobs}
+   * kept by the commit script, so a recovered stream finds the jobs to watch without reading the
+   * user's finished ones.
+   */
+  openJobs(userId: string): string {
+    return `${this.user(userId)}:open`;
+  }
+
   /** Sorted set: a parent's child job ids scored by `childIndex` (in its user's slot). */
   children(userId: string, parentJobId: string): string {
     return `${this.user(userId)}:children:${parentJobId}`;

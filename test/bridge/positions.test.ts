@@ -245,6 +245,43 @@ describe('live queue positions', () => {
     });
   });
 
+  it('a recovered stream watches a queued job older than the newest syncMaxJobs jobs: it reads the unfinished jobs, not the history', async () => {
+    const { seenn } = bridge;
+    const user = 'pos-h';
+    const queueName = 'pos-history';
+    for (let i = 0; i < 2; i += 1)
+      await seenn.jobs.start({ queue: queueName, userId: 'pos-ahead', jobType: 'render', title: `Ahead ${i}` });
+    const mine = await seenn.jobs.start({ queue: queueName, userId: user, jobType: 'render', title: 'Mine' });
+    // Newer than `mine`: more finished Seenn-only jobs than the bridge below examines.
+    for (let i = 0; i < 4; i += 1)
+      await (await seenn.jobs.start({ userId: user, jobType: 'import', title: `Done ${i}` })).complete();
+    const entries = (await bridge.redis.xrange(seenn.context.keys.stream(user), '-', '+')).map(([id]) => id);
+    const small = await startBridge(
+      { positionIntervalMs: INTERVAL_MS, heartbeatMs: 200, syncMaxJobs: 3 },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
+    const token = await seenn.tokens.issue({ userId: user, ttlSeconds: 120 });
+    const recovered = new RawSseClient(small.port, `/v1/sse?token=${token}`, {
+      'Last-Event-ID': entries[entries.length - 1] as string,
+    });
+    try {
+      await waitFor(() => positionBlocks(recovered, mine.id).length === 1, {
+        what: 'the position of the old queued job on a recovered stream',
+      });
+      expect(JSON.parse(recovered.ofType('connected')[0]?.data ?? '{}')).toMatchObject({ recovered: true });
+      expect(jobOf(positionBlocks(recovered, mine.id)[0] as RawBlock).queue).toEqual({
+        position: 3,
+        total: 3,
+        queueName,
+      });
+      // Only the unfinished job is watched.
+      expect(small.router.bridge.stats.watchedJobs).toBe(1);
+    } finally {
+      recovered.close();
+      await small.close();
+    }
+  });
+
   it('a recovered stream watches its queued jobs, and a replayed entry carries the latest known position', async () => {
     const { seenn } = bridge;
     const user = 'pos-r';

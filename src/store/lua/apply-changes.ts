@@ -7,17 +7,18 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  *
  * KEYS[1]        the user's replay stream
  * KEYS[2]        the user's job index (sorted set)
- * KEYS[3..2+n]   one snapshot hash per change (n = number of changes)
- * KEYS[3+n..]    children indexes (sorted sets): those changes name by position, and those whose
+ * KEYS[3]        the user's unfinished-job index (sorted set, a subset of KEYS[2])
+ * KEYS[4..3+n]   one snapshot hash per change (n = number of changes)
+ * KEYS[4+n..]    children indexes (sorted sets): those changes name by position, and those whose
  *                parent this commit writes (each gets the TTL ARGV[5] gives it)
  * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
  * ARGV[2]        userId (first line of the published message)
  * ARGV[3]        replay stream MAXLEN (approximate trim)
  * ARGV[4]        replay stream and index TTL in ms
- * ARGV[5]        the TTLs in ms of the children indexes KEYS[3+n..], in order, joined by commas
+ * ARGV[5]        the TTLs in ms of the children indexes KEYS[4+n..], in order, joined by commas
  * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
  * ARGV[7]        n, the number of changes
- * then per change 9 ARGV and 2 per event (each change starts where the one before ends):
+ * then per change 10 ARGV and 2 per event (each change starts where the one before ends):
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
  *   record           the new record JSON, or '+' and the record's `x` JSON when the record's `job` is
@@ -27,6 +28,10 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  *   jobId            the job id (index member)
  *   childrenKey      '' or the KEYS position of the parent's children index this job belongs to
  *   childIndex       the job's 0-based index among its parent's children (its score there)
+ *   openScore        '' when the job is finished, else its creation time: the job's score in the
+ *                    unfinished-job index. The snapshot's `o` field says whether the index holds the
+ *                    job ('1'); the index is written only when that changes (a job's first write,
+ *                    its end, or a snapshot written before `o` existed).
  *   eventCount       the number of SSE events to append (0 = the change is not visible)
  *   then eventCount pairs: the SSE event name and its single-line JSON payload, in order
  *
@@ -42,16 +47,19 @@ export const applyChangesScript = luaScript(
   'applyChanges',
   `${LUA_COMPARE_STREAM_IDS}
 local n = tonumber(ARGV[7])
--- Where each change's arguments start (the one before the first of its 9).
+-- Where each change's arguments start (the one before the first of its 10).
 local bases = {}
 local at = 7
 for i = 1, n do
   bases[i] = at
-  at = at + 9 + 2 * tonumber(ARGV[at + 9])
+  at = at + 10 + 2 * tonumber(ARGV[at + 10])
 end
+-- Whether the unfinished-job index holds each job ('1'), as its snapshot says.
+local listed = {}
 for i = 1, n do
   local base = bases[i]
-  local current = redis.call('HMGET', KEYS[2 + i], 'v', 's')
+  local current = redis.call('HMGET', KEYS[3 + i], 'v', 's', 'o')
+  listed[i] = current[3]
   if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
   local src = ARGV[base + 2]
   if src ~= '' and current[2] and compareStreamIds(current[2], src) >= 0 then return {'stale'} end
@@ -67,18 +75,34 @@ local answer = {'ok'}
 local message = {ARGV[2]}
 local publish = ARGV[1] ~= ''
 for i = 1, n do
-  local key = KEYS[2 + i]
+  local key = KEYS[3 + i]
   local base = bases[i]
-  local events = tonumber(ARGV[base + 9])
+  local events = tonumber(ARGV[base + 10])
   local version = tonumber(ARGV[base + 1]) + 1
   local record = ARGV[base + 3]
   if string.byte(record, 1) == 43 then
-    record = '{"job":' .. ARGV[base + 9 + 2 * events] .. ',"x":' .. string.sub(record, 2) .. '}'
+    record = '{"job":' .. ARGV[base + 10 + 2 * events] .. ',"x":' .. string.sub(record, 2) .. '}'
   end
-  if ARGV[base + 2] ~= '' then
-    redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', record)
+  local openScore = ARGV[base + 9]
+  local open = openScore ~= '' and '1' or '0'
+  if open == listed[i] then
+    if ARGV[base + 2] ~= '' then
+      redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', record)
+    else
+      redis.call('HSET', key, 'v', version, 'r', record)
+    end
   else
-    redis.call('HSET', key, 'v', version, 'r', record)
+    if ARGV[base + 2] ~= '' then
+      redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', record, 'o', open)
+    else
+      redis.call('HSET', key, 'v', version, 'r', record, 'o', open)
+    end
+    if open == '1' then
+      redis.call('ZADD', KEYS[3], openScore, ARGV[base + 6])
+      redis.call('PEXPIRE', KEYS[3], ARGV[base + 4])
+    else
+      redis.call('ZREM', KEYS[3], ARGV[base + 6])
+    end
   end
   redis.call('PEXPIRE', key, ARGV[base + 4])
   if ARGV[base + 5] ~= '' then
@@ -89,8 +113,8 @@ for i = 1, n do
     redis.call('ZADD', KEYS[tonumber(ARGV[base + 7])], ARGV[base + 8], ARGV[base + 6])
   end
   for k = 1, events do
-    local event = ARGV[base + 8 + 2 * k]
-    local data = ARGV[base + 9 + 2 * k]
+    local event = ARGV[base + 9 + 2 * k]
+    local data = ARGV[base + 10 + 2 * k]
     local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
     answer[#answer + 1] = id
     if publish then
@@ -105,7 +129,7 @@ if #answer > 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   if publish then redis.call(ARGV[6], ARGV[1], table.concat(message, '\\n')) end
 end
-local c = 2 + n
+local c = 3 + n
 for ttl in string.gmatch(ARGV[5], '[^,]+') do
   c = c + 1
   redis.call('PEXPIRE', KEYS[c], ttl)
@@ -130,6 +154,8 @@ export interface ApplyChange {
   events: readonly { name: string; data: string }[];
   /** A creation time (epoch ms) to add the job to the user's index with; undefined = not indexed. */
   indexScore: number | undefined;
+  /** The job's creation time (epoch ms) while it is unfinished (its unfinished-job index score); undefined once finished. */
+  openScore: number | undefined;
   /** The job id (index member). */
   jobId: string;
   /** The parent's children index this job belongs to (one of {@link ApplyChangesArgs.childrenIndexes}), with the job's index among its parent's children. */
@@ -142,6 +168,8 @@ export interface ApplyChangesArgs {
   stream: string;
   /** KEYS[2]: the user's job index. */
   userJobs: string;
+  /** KEYS[3]: the user's unfinished-job index. */
+  openJobs: string;
   /** ARGV[1]: the Pub/Sub channel for live fan-out ('' = none). */
   channel: string;
   /** ARGV[2]. */
@@ -152,18 +180,18 @@ export interface ApplyChangesArgs {
   replayTtlMs: number;
   /** ARGV[6]. */
   publishCommand: 'PUBLISH' | 'SPUBLISH';
-  /** KEYS[3..2+n] and 9 ARGV each, plus 2 per event. */
+  /** KEYS[4..3+n] and 10 ARGV each, plus 2 per event. */
   changes: readonly ApplyChange[];
-  /** KEYS[3+n..] and ARGV[5]: the children indexes the changes name, and those of parents this commit writes, each with its TTL in ms. */
+  /** KEYS[4+n..] and ARGV[5]: the children indexes the changes name, and those of parents this commit writes, each with its TTL in ms. */
   childrenIndexes: readonly { key: string; ttlMs: number }[];
 }
 
 /** Encodes {@link ApplyChangesArgs} as the KEYS/ARGV of {@link applyChangesScript}. */
 export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
   const n = a.changes.length;
-  // KEYS positions are 1-based and the children indexes follow the 2 + n fixed and snapshot keys.
-  const position = new Map(a.childrenIndexes.map(({ key }, at) => [key, 3 + n + at]));
-  const keys = [a.stream, a.userJobs];
+  // KEYS positions are 1-based and the children indexes follow the 3 + n fixed and snapshot keys.
+  const position = new Map(a.childrenIndexes.map(({ key }, at) => [key, 4 + n + at]));
+  const keys = [a.stream, a.userJobs, a.openJobs];
   const args: (string | number)[] = [
     a.channel,
     a.userId,
@@ -191,6 +219,7 @@ export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
       change.jobId,
       childrenKey,
       change.child?.childIndex ?? '',
+      change.openScore ?? '',
       change.events.length,
     );
     for (const event of change.events) args.push(event.name, event.data);
