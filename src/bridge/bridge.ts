@@ -130,10 +130,11 @@ export class Bridge<Req extends IncomingMessage = IncomingMessage> {
     this.services = {
       store: streamStore,
       output: ctx.output,
-      // `seenn.jobs` itself: its lists go through the stream connection too (same decoration); any
-      // other reader (a test's, an app's) is used as given.
+      // `seenn.jobs` itself: its lists go through the stream connection when there is one (same
+      // decoration), and it reads the user's unfinished jobs too; any other reader (a test's, an
+      // app's) is used as given.
       jobs:
-        jobs instanceof JobsApi && this.streamReads !== null
+        jobs instanceof JobsApi
           ? decoratedJobReader(streamStore, (records) => decorations.decorate(records), jobs)
           : jobs,
       hub: this.hub,

@@ -87,9 +87,9 @@ export interface BridgeOptions<Req = IncomingMessage> {
   /** On a fresh (unrecovered) connect, `job.sync` also covers jobs that finished this recently. @defaultValue 300000 (5 minutes) */
   syncFinishedWithinMs?: number;
   /**
-   * On a fresh connect, at most this many of the user's newest jobs are examined for `job.sync`; on a
-   * recovered one, at most this many of the user's newest unfinished jobs are watched for live queue
-   * positions. @defaultValue 500
+   * On a fresh connect, at most this many of the user's newest jobs are examined for `job.sync` (and
+   * up to this many unfinished jobs older than those are synced too); on a recovered one, at most
+   * this many of the user's newest unfinished jobs are watched for live queue positions. @defaultValue 500
    */
   syncMaxJobs?: number;
   /**

@@ -14,13 +14,20 @@ import type { JobRecord } from '../model/record.js';
 import type { JobStore } from '../store/job-store.js';
 import { canSee } from './authenticate.js';
 
-/** The reads {@link syncPages} needs. */
-export type JobReader = Pick<JobsApi, 'get' | 'list'>;
+/**
+ * The reads {@link syncPages} needs. `unfinished`, when the reader has it, lists up to `limit` of a
+ * user's unfinished jobs (newest first, whatever its history): a fresh connect syncs those older than
+ * the `syncMaxJobs` newest jobs it examined through it.
+ */
+export type JobReader = Pick<JobsApi, 'get' | 'list'> & {
+  unfinished?: (userId: string, limit: number) => Promise<SeennJob[]>;
+};
 
 /**
  * A {@link JobReader} like `seenn.jobs` (lists decorated with queue positions and ETAs by
- * `decorate`) that lists through `store` — the bridge's auto-pipelined stream connection — and reads
- * single jobs through `fallback`.
+ * `decorate`) that lists through `store` — the bridge's auto-pipelined stream connection when it has
+ * one — reads a user's unfinished jobs from the store's unfinished-job index, and reads single jobs
+ * through `fallback`.
  */
 export function decoratedJobReader(
   store: JobStore,
@@ -35,6 +42,9 @@ export function decoratedJobReader(
       const result: JobPage = { jobs: await decorate(page.records) };
       if (page.nextCursor !== undefined) result.nextCursor = page.nextCursor;
       return result;
+    },
+    async unfinished(userId, limit) {
+      return decorate(await store.listOpen(userId, limit));
     },
   };
 }
@@ -59,9 +69,10 @@ export const SYNC_PAGE_JOBS = 100;
  * The jobs to `job.sync`, one page at a time: the user's job list is read newest first, a page per
  * round trip, and each yielded page is sorted oldest first. Without a filter or scope: every
  * unfinished job and every job finished since `finishedSinceMs` among the user's `maxJobs` newest.
- * With one: the named jobs (whatever their state) and their unfinished or recently finished children;
- * named jobs not met in the list come last. Stops as soon as `scope.cancelled()` is true. Pages may
- * be empty.
+ * With one: the named jobs (whatever their state) and their unfinished or recently finished children.
+ * When the user has more than `maxJobs` jobs, the unfinished ones older than those examined follow
+ * (from the reader's `unfinished`, if it has one); named jobs not met in the list come last. Stops as
+ * soon as `scope.cancelled()` is true. Pages may be empty.
  */
 export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenerator<SeennJob[], void, undefined> {
   const { principal, cancelled = () => false } = scope;
@@ -69,6 +80,15 @@ export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenera
   const wanted = (job: SeennJob): boolean =>
     !isTerminal(job.status) || Date.parse(job.completedAt ?? job.updatedAt) >= scope.finishedSinceMs;
   const seen = new Set<string>();
+  const select = (job: SeennJob): boolean => {
+    if (!canSee(principal, job) || seen.has(job.id)) return false;
+    const chosen =
+      named === undefined
+        ? wanted(job)
+        : named.includes(job.id) || (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job));
+    if (chosen) seen.add(job.id);
+    return chosen;
+  };
   let examined = 0;
   let cursor: string | undefined;
   do {
@@ -80,22 +100,18 @@ export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenera
     const selected: SeennJob[] = [];
     for (const job of page.jobs) {
       examined += 1;
-      if (canSee(principal, job) && !seen.has(job.id)) {
-        if (
-          named === undefined
-            ? wanted(job)
-            : named.includes(job.id) ||
-              (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job))
-        ) {
-          seen.add(job.id);
-          selected.push(job);
-        }
-      }
+      if (select(job)) selected.push(job);
       if (examined >= scope.maxJobs) break;
     }
     yield selected.sort(oldestFirst);
     cursor = page.nextCursor;
   } while (cursor !== undefined && examined < scope.maxJobs);
+  // The window ended at maxJobs: unfinished jobs older than it are still live, and still synced.
+  if (examined >= scope.maxJobs && jobs.unfinished !== undefined) {
+    if (cancelled()) return;
+    const older = (await jobs.unfinished(principal.userId, scope.maxJobs)).filter(select);
+    if (older.length > 0) yield older.sort(oldestFirst);
+  }
   const rest: SeennJob[] = [];
   for (const id of named ?? []) {
     if (seen.has(id)) continue;

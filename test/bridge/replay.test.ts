@@ -185,6 +185,36 @@ describe('unrecoverable cursors', () => {
     }
   });
 
+  it('syncs on a fresh connect a live job older than the syncMaxJobs newest jobs it examines', async () => {
+    const user = 'deep-history';
+    await writer.create(user, 'dh-live');
+    await writer.progress('dh-live', 5);
+    for (let i = 0; i < 5; i += 1) {
+      await writer.create(user, `dh-${i}`);
+      await writer.finish(`dh-${i}`);
+    }
+    const small = await startBridge({ heartbeatMs: 200, syncMaxJobs: 3 }, { prefix: bridge.prefix, dropPrefix: false });
+    const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
+    const client = new RawSseClient(small.port, `/v1/sse?token=${token}`);
+    try {
+      await waitFor(() => client.ofType('job.sync').length === 4, { what: 'four job.sync' });
+      const synced = client
+        .ofType('job.sync')
+        .map((block) => JSON.parse(block.data ?? '{}') as { id: string; status: string });
+      // The three newest (finished just now), then the live one behind them.
+      expect(synced.map((job) => [job.id, job.status])).toEqual([
+        ['dh-2', 'completed'],
+        ['dh-3', 'completed'],
+        ['dh-4', 'completed'],
+        ['dh-live', 'running'],
+      ]);
+      expect(client.ofType('job.sync').at(-1)?.id).toBe(await bridge.seenn.context.store.lastStreamId(user));
+    } finally {
+      client.close();
+      await small.close();
+    }
+  });
+
   it('ends a live stream with REPLAY_GAP when what it missed was trimmed before it could catch up', async () => {
     const user = 'gap';
     const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
