@@ -82,10 +82,7 @@ export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenera
   const seen = new Set<string>();
   const select = (job: SeennJob): boolean => {
     if (!canSee(principal, job) || seen.has(job.id)) return false;
-    const chosen =
-      named === undefined
-        ? wanted(job)
-        : named.includes(job.id) || (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job));
+    const chosen = named === undefined ? wanted(job) : named.includes(job.id) || (childOf(named, job) && wanted(job));
     if (chosen) seen.add(job.id);
     return chosen;
   };
@@ -139,16 +136,15 @@ export async function openJobsInScope(
   const named = scope.filterJobId !== null ? [scope.filterJobId] : principal.jobIds;
   const records = await store.listOpen(principal.userId, scope.maxJobs);
   const jobs: SeennJob[] = [];
-  for (const { job } of records) {
-    if (!canSee(principal, job)) continue;
-    if (
-      named === undefined ||
-      named.includes(job.id) ||
-      (job.parent !== undefined && named.includes(job.parent.parentJobId))
-    )
+  for (const { job } of records)
+    if (canSee(principal, job) && (named === undefined || named.includes(job.id) || childOf(named, job)))
       jobs.push(job);
-  }
   return jobs.sort(oldestFirst);
+}
+
+/** Whether `job` is a child of one of the `named` jobs. */
+function childOf(named: readonly string[], job: SeennJob): boolean {
+  return job.parent !== undefined && named.includes(job.parent.parentJobId);
 }
 
 function oldestFirst(a: SeennJob, b: SeennJob): number {

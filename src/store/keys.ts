@@ -90,7 +90,7 @@ export class SeennKeys {
   /**
    * Sorted set: the user's unfinished job ids scored by creation time — a subset of {@link userJobs}
    * kept by the commit script, so a recovered stream finds the jobs to watch without reading the
-   * user's finished ones.
+   * user's finished ones. It expires `activeJobSeconds` after the last job joined it.
    */
   openJobs(userId: string): string {
     return `${this.user(userId)}:open`;
