@@ -17,6 +17,7 @@
  *   BENCH_CONNECTIONS=15000 BENCH_WINDOW_SECONDS=30 npx tsx bench/connections.ts
  *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/connections.ts   # that Redis; only its own keys are deleted
  *   BENCH_HEAP_SNAPSHOT=/tmp/conn.heapsnapshot npx tsx bench/connections.ts   # also a heap snapshot of the loaded bridge
+ *   BENCH_FINISHED_PER_USER=100 …   # each user has that many jobs that finished an hour ago (examined by job.sync, not sent)
  *
  * Everything runs on 127.0.0.1. Results: a table and `bench/results/connections.json`.
  */
@@ -25,6 +26,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { waitFor } from '../test/helpers/wait.js';
 import { spawnBenchBridge, type BenchBridge, type BridgeProcessStats } from './lib/bridge-process.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, writeResult } from './lib/harness.js';
+import { seedHistory } from './lib/history.js';
 import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
 import { spawnSseClients, type SseClientGroup, type StreamSpec } from './lib/raw-sse-clients.js';
@@ -33,6 +35,8 @@ import { openScenario } from './lib/scenario.js';
 const quick = isQuick();
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? (quick ? 1_000 : 10_000));
 const WINDOW_SECONDS = Number(process.env['BENCH_WINDOW_SECONDS'] ?? (quick ? 4 : 20));
+/** Finished jobs each user has (its history): a fresh connect examines them for `job.sync`. */
+const FINISHED_PER_USER = Number(process.env['BENCH_FINISHED_PER_USER'] ?? 0);
 const IDLE_SECONDS = Math.max(2, Math.round(WINDOW_SECONDS / 2));
 const HEARTBEAT_MS = 1_000;
 const STREAMS_PER_CLIENT_PROCESS = 5_000;
@@ -99,6 +103,13 @@ async function main(): Promise<void> {
     const processes = Math.max(2, Math.ceil(CONNECTIONS / STREAMS_PER_CLIENT_PROCESS));
     const clients = await spawnSseClients(processes);
     const specs = await issue(CONNECTIONS, 'user-');
+    if (FINISHED_PER_USER > 0)
+      await seedHistory(
+        seenn.context.store,
+        seenn.context.options.appId,
+        specs.map(({ key }) => key),
+        { perUser: FINISHED_PER_USER, queueName: 'history', finishedAgoMs: 3_600_000 },
+      );
 
     const empty = await settledStats(bridge);
     const idleStart = await cpuOf(bridge, clients);
@@ -146,6 +157,7 @@ async function main(): Promise<void> {
         windowSeconds: round(seconds),
         idleWindowSeconds: IDLE_SECONDS,
         bridgeProcesses: 1,
+        finishedJobsPerUser: FINISHED_PER_USER,
         ownRedis: redisServer.own,
       },
       ramp: {
@@ -184,7 +196,7 @@ async function main(): Promise<void> {
         unexpectedCloses: statusEnd.closes - statusStart.closes,
         socketErrors: statusEnd.errors,
       },
-      command: `npx tsx bench/connections.ts${quick ? ' --quick' : ''}`,
+      command: `${FINISHED_PER_USER > 0 ? `BENCH_FINISHED_PER_USER=${FINISHED_PER_USER} ` : ''}npx tsx bench/connections.ts${quick ? ' --quick' : ''}`,
     };
     const kb = (bytes: number) => `${round(bytes / 1024, 2)} KiB`;
     const mb = (bytes: number) => `${round(bytes / 1024 / 1024, 1)} MiB`;

@@ -27,11 +27,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createRecord, reduce } from '../src/model/reducer.js';
-import type { JobStore } from '../src/store/job-store.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { LISTEN_BACKLOG, spawnBenchBridge, type BenchBridge } from './lib/bridge-process.js';
 import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResult } from './lib/harness.js';
+import { seedHistory } from './lib/history.js';
 import { stopChild } from './lib/processes.js';
 import { listenOverflows, processCpuMs, processRssBytes, sampleRssPeak, somaxconn } from './lib/proc-stats.js';
 import { spawnBenchPublisher } from './lib/publisher-process.js';
@@ -74,33 +73,6 @@ function audit(
   };
 }
 
-/** Gives each user {@link FINISHED_PER_USER} completed jobs (one commit per user, no replay entries). */
-async function seedHistory(store: JobStore, appId: string, users: readonly string[]): Promise<void> {
-  const startedAt = Date.now() - FINISHED_PER_USER * 1_000;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 50 }, async () => {
-      while (next < users.length) {
-        const userId = users[next++] as string;
-        const changes = Array.from({ length: FINISHED_PER_USER }, (_, k) => {
-          const createdAtMs = startedAt + k * 1_000;
-          const id = `history-${userId}-${k}`;
-          const queued = createRecord(
-            id,
-            appId,
-            { userId, jobType: 'bench', title: `Earlier ${k}` },
-            { queueName: QUEUE, bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' },
-          );
-          const record = reduce(queued, { kind: 'completed', at: createdAtMs + 500, returnvalue: { ok: true } });
-          return { expectedVersion: 0, record, index: true };
-        });
-        const answer = await store.commit(userId, changes);
-        if (answer.status !== 'ok') throw new Error(`seeding ${userId}'s history: ${answer.status}`);
-      }
-    }),
-  );
-}
-
 async function main(): Promise<void> {
   const secret = randomUUID() + randomUUID();
   const scenario = await openScenario({
@@ -127,7 +99,12 @@ async function main(): Promise<void> {
     const publisher = await spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [QUEUE] });
 
     const users = Array.from({ length: CLIENTS }, (_, i) => `user-${i}`);
-    if (FINISHED_PER_USER > 0) await seedHistory(seenn.context.store, seenn.context.options.appId, users);
+    if (FINISHED_PER_USER > 0)
+      await seedHistory(seenn.context.store, seenn.context.options.appId, users, {
+        perUser: FINISHED_PER_USER,
+        queueName: QUEUE,
+        finishedAgoMs: 3_600_000,
+      });
     const specs: StreamSpec[] = [];
     for (const user of users)
       specs.push({ key: user, token: await seenn.tokens.issue({ userId: user, ttlSeconds: 3_600 }) });
