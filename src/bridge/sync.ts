@@ -76,13 +76,12 @@ export const SYNC_PAGE_JOBS = 100;
  */
 export async function* syncPages(jobs: JobReader, scope: SyncScope): AsyncGenerator<SeennJob[], void, undefined> {
   const { principal, cancelled = () => false } = scope;
-  const named = scope.filterJobId !== null ? [scope.filterJobId] : principal.jobIds;
+  const named = namedJobs(scope);
   const wanted = (job: SeennJob): boolean =>
     !isTerminal(job.status) || Date.parse(job.completedAt ?? job.updatedAt) >= scope.finishedSinceMs;
   const seen = new Set<string>();
   const select = (job: SeennJob): boolean => {
-    if (!canSee(principal, job) || seen.has(job.id)) return false;
-    const chosen = named === undefined ? wanted(job) : named.includes(job.id) || (childOf(named, job) && wanted(job));
+    const chosen = !seen.has(job.id) && inSyncScope(principal, named, job, wanted);
     if (chosen) seen.add(job.id);
     return chosen;
   };
@@ -133,18 +132,31 @@ export async function openJobsInScope(
   scope: Pick<SyncScope, 'principal' | 'filterJobId' | 'maxJobs'>,
 ): Promise<SeennJob[]> {
   const { principal } = scope;
-  const named = scope.filterJobId !== null ? [scope.filterJobId] : principal.jobIds;
+  const named = namedJobs(scope);
   const records = await store.listOpen(principal.userId, scope.maxJobs);
   const jobs: SeennJob[] = [];
-  for (const { job } of records)
-    if (canSee(principal, job) && (named === undefined || named.includes(job.id) || childOf(named, job)))
-      jobs.push(job);
+  for (const { job } of records) if (inSyncScope(principal, named, job, () => true)) jobs.push(job);
   return jobs.sort(oldestFirst);
 }
 
-/** Whether `job` is a child of one of the `named` jobs. */
-function childOf(named: readonly string[], job: SeennJob): boolean {
-  return job.parent !== undefined && named.includes(job.parent.parentJobId);
+/** The jobs a stream names (its `jobId` filter, else its token's job scope); `undefined` = all of the user's. */
+function namedJobs(scope: Pick<SyncScope, 'principal' | 'filterJobId'>): readonly string[] | undefined {
+  return scope.filterJobId !== null ? [scope.filterJobId] : scope.principal.jobIds;
+}
+
+/**
+ * Whether a stream shows `job` at connect: one the principal may see, and — without `named` jobs — one
+ * `wanted` accepts; with them, a named job (whatever its state) or a child of one that `wanted` accepts.
+ */
+function inSyncScope(
+  principal: Principal,
+  named: readonly string[] | undefined,
+  job: SeennJob,
+  wanted: (job: SeennJob) => boolean,
+): boolean {
+  if (!canSee(principal, job)) return false;
+  if (named === undefined) return wanted(job);
+  return named.includes(job.id) || (job.parent !== undefined && named.includes(job.parent.parentJobId) && wanted(job));
 }
 
 function oldestFirst(a: SeennJob, b: SeennJob): number {

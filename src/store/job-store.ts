@@ -403,20 +403,19 @@ export class JobStore {
       for (let i = 0; i < flat.length; i += 2) page.push({ id: flat[i] as string, score: Number(flat[i + 1]) });
       // Within one score Redis orders members descending here; skip up to and including the cursor.
       const fresh = after === null ? page : page.filter((entry) => entry.score < after.score || entry.id < after.id);
-      const snapshots = await this.readMany(
+      const snapshots = await this.readListed(
         userId,
+        indexKey,
         fresh.map((entry) => entry.id),
       );
-      const expired: string[] = [];
-      for (const [i, snapshot] of snapshots.entries()) {
-        const entry = fresh[i] as { id: string; score: number };
-        if (snapshot === null) expired.push(entry.id);
+      let expired = 0;
+      for (const snapshot of snapshots) {
+        if (snapshot === null) expired += 1;
         else if (records.length < options.limit) records.push(snapshot.record);
         else return { records, nextCursor: encodeCursor(records[records.length - 1] as JobRecord) };
       }
-      if (expired.length > 0) await this.redis.zrem(indexKey, ...expired);
       if (flat.length < batch * 2) break;
-      offset += batch - expired.length;
+      offset += batch - expired;
     }
     return { records };
   }
@@ -429,15 +428,26 @@ export class JobStore {
   async listOpen(userId: string, limit: number): Promise<JobRecord[]> {
     const indexKey = this.keys.openJobs(userId);
     const ids = await this.redis.zrevrange(indexKey, 0, limit - 1);
-    const snapshots = await this.readMany(userId, ids);
+    const snapshots = await this.readListed(userId, indexKey, ids);
     const records: JobRecord[] = [];
-    const expired: string[] = [];
-    for (const [i, snapshot] of snapshots.entries()) {
-      if (snapshot === null) expired.push(ids[i] as string);
-      else if (!isTerminal(snapshot.record.job.status)) records.push(snapshot.record);
-    }
-    if (expired.length > 0) await this.redis.zrem(indexKey, ...expired);
+    for (const snapshot of snapshots)
+      if (snapshot !== null && !isTerminal(snapshot.record.job.status)) records.push(snapshot.record);
     return records;
+  }
+
+  /**
+   * The snapshots of `ids`, members of the user's index `indexKey`, in order (`null` for each whose
+   * snapshot has expired); the expired ids leave the index.
+   */
+  private async readListed(
+    userId: string,
+    indexKey: string,
+    ids: readonly string[],
+  ): Promise<(VersionedRecord | null)[]> {
+    const snapshots = await this.readMany(userId, ids);
+    const expired = ids.filter((_, i) => snapshots[i] === null);
+    if (expired.length > 0) await this.redis.zrem(indexKey, ...expired);
+    return snapshots;
   }
 
   /** Up to `count` replay entries after `afterId` (exclusive), oldest first. */
