@@ -17,7 +17,8 @@
  *   BENCH_CONNECTIONS=15000 BENCH_WINDOW_SECONDS=30 npx tsx bench/connections.ts
  *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/connections.ts   # that Redis; only its own keys are deleted
  *   BENCH_HEAP_SNAPSHOT=/tmp/conn.heapsnapshot npx tsx bench/connections.ts   # also a heap snapshot of the loaded bridge
- *   BENCH_FINISHED_PER_USER=100 …   # each user has that many jobs that finished an hour ago (examined by job.sync, not sent)
+ *   BENCH_FINISHED_PER_USER=100 …   # each user has that many jobs that finished an hour ago (not synced; a fresh connect of a user
+ *                                     # the finished-job index is not complete for examines them)
  *
  * Everything runs on 127.0.0.1. Results: a table and `bench/results/connections.json`.
  */

@@ -11,7 +11,7 @@ export interface HistoryOptions {
   perUser: number;
   /** The queue name their records carry. */
   queueName: string;
-  /** How long before now the first of them finished, ms (older than a bridge's `syncFinishedWithinMs`: examined by a fresh connect, not synced). */
+  /** How long before now the first of them finished, ms (older than a bridge's `syncFinishedWithinMs`: not synced). */
   finishedAgoMs: number;
 }
 

@@ -34,6 +34,14 @@ export {
   type ChildJobSummary,
 } from './wire.js';
 
+/**
+ * When a finished job finished (epoch ms): its `completedAt`, else its last update. What a fresh
+ * stream's "finished recently" is measured by, and the job's score in the finished-job index.
+ */
+export function finishedAtMs(job: Pick<SeennJob, 'completedAt' | 'updatedAt'>): number {
+  return Date.parse(job.completedAt ?? job.updatedAt);
+}
+
 /** `true` when `A` and `B` are the same type (not merely assignable either way). */
 export type Exactly<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 /** Compiles only when given `true`: used to prove a schema parses to its written type. */

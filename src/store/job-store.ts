@@ -10,7 +10,7 @@ import type { RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { NOOP_METRICS, type MetricsRecorder } from '../metrics/recorder.js';
-import { isTerminal } from '../model/job.js';
+import { finishedAtMs, isTerminal } from '../model/job.js';
 import type { JobRecord } from '../model/record.js';
 import type { SeennKeys } from './keys.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -40,6 +40,14 @@ export const RETENTION_DEFAULTS: ResolvedRetention = Object.freeze({
   replayMaxEntries: 1000,
   replaySeconds: 30 * 24 * 3600,
 });
+
+/** The job ids a fresh stream syncs ({@link JobStore.syncIds}), by the index they come from. */
+export interface SyncIds {
+  /** Unfinished jobs, newest first. */
+  open: string[];
+  /** Jobs that finished at or after the instant asked for, the latest to finish first. */
+  finished: string[];
+}
 
 /** A snapshot with its optimistic-concurrency version and last applied source event id. */
 export interface VersionedRecord {
@@ -185,6 +193,7 @@ export class JobStore {
         events,
         indexScore: change.index ? Date.parse(job.createdAt) : undefined,
         openScore: isTerminal(job.status) ? undefined : Date.parse(job.createdAt),
+        doneScore: isTerminal(job.status) ? finishedAtMs(job) : undefined,
         jobId: job.id,
         child:
           link === undefined
@@ -199,6 +208,7 @@ export class JobStore {
       stream: this.keys.stream(userId),
       userJobs: this.keys.userJobs(userId),
       openJobs: this.keys.openJobs(userId),
+      finishedJobs: this.keys.finishedJobs(userId),
       channel,
       userId,
       replayMaxEntries: this.retention.replayMaxEntries,
@@ -405,8 +415,7 @@ export class JobStore {
       const fresh = after === null ? page : page.filter((entry) => entry.score < after.score || entry.id < after.id);
       const snapshots = await this.readListed(
         userId,
-        indexKey,
-        fresh.map((entry) => entry.id),
+        fresh.map((entry) => ({ id: entry.id, key: indexKey })),
       );
       let expired = 0;
       for (const snapshot of snapshots) {
@@ -428,7 +437,10 @@ export class JobStore {
   async listOpen(userId: string, limit: number): Promise<JobRecord[]> {
     const indexKey = this.keys.openJobs(userId);
     const ids = await this.redis.zrevrange(indexKey, 0, limit - 1);
-    const snapshots = await this.readListed(userId, indexKey, ids);
+    const snapshots = await this.readListed(
+      userId,
+      ids.map((id) => ({ id, key: indexKey })),
+    );
     const records: JobRecord[] = [];
     for (const snapshot of snapshots)
       if (snapshot !== null && !isTerminal(snapshot.record.job.status)) records.push(snapshot.record);
@@ -436,17 +448,61 @@ export class JobStore {
   }
 
   /**
-   * The snapshots of `ids`, members of the user's index `indexKey`, in order (`null` for each whose
-   * snapshot has expired); the expired ids leave the index.
+   * The jobs a fresh stream syncs, as ids from the indexes the commit script keeps: up to `limit`
+   * unfinished jobs (newest first) and up to `limit` jobs finished at or after `finishedSinceMs` (the
+   * latest to finish first), read in one round trip whatever the user's history. `null` when the
+   * finished-job index is not complete back to `finishedSinceMs` (a job that finished then may have
+   * been written before the index existed): the caller reads the user's job list instead.
+   */
+  async syncIds(userId: string, finishedSinceMs: number, limit: number): Promise<SyncIds | null> {
+    const finishedKey = this.keys.finishedJobs(userId);
+    const [since, finished, open] = await Promise.all([
+      this.redis.zscore(finishedKey, ''),
+      this.redis.zrevrangebyscore(finishedKey, '+inf', finishedSinceMs, 'LIMIT', 0, limit + 1),
+      this.redis.zrevrange(this.keys.openJobs(userId), 0, limit - 1),
+    ]);
+    if (since === null || Number(since) > finishedSinceMs) return null;
+    return { open, finished: finished.filter((id) => id !== '').slice(0, limit) };
+  }
+
+  /**
+   * The records of jobs {@link syncIds} listed, in order, each with the index it came from; ids whose
+   * snapshot has expired are left out and leave that index.
+   */
+  async readIndexed(userId: string, entries: readonly { id: string; index: keyof SyncIds }[]): Promise<JobRecord[]> {
+    const keys: Record<keyof SyncIds, string> = {
+      open: this.keys.openJobs(userId),
+      finished: this.keys.finishedJobs(userId),
+    };
+    const snapshots = await this.readListed(
+      userId,
+      entries.map(({ id, index }) => ({ id, key: keys[index] })),
+    );
+    const records: JobRecord[] = [];
+    for (const snapshot of snapshots) if (snapshot !== null) records.push(snapshot.record);
+    return records;
+  }
+
+  /**
+   * The snapshots of `listed` jobs, each a member of the user's index `key`, in order (`null` for each
+   * whose snapshot has expired); the expired ids leave their index.
    */
   private async readListed(
     userId: string,
-    indexKey: string,
-    ids: readonly string[],
+    listed: readonly { id: string; key: string }[],
   ): Promise<(VersionedRecord | null)[]> {
-    const snapshots = await this.readMany(userId, ids);
-    const expired = ids.filter((_, i) => snapshots[i] === null);
-    if (expired.length > 0) await this.redis.zrem(indexKey, ...expired);
+    const snapshots = await this.readMany(
+      userId,
+      listed.map(({ id }) => id),
+    );
+    const expired = new Map<string, string[]>();
+    listed.forEach(({ id, key }, i) => {
+      if (snapshots[i] !== null) return;
+      const ids = expired.get(key);
+      if (ids === undefined) expired.set(key, [id]);
+      else ids.push(id);
+    });
+    await Promise.all([...expired].map(([key, ids]) => this.redis.zrem(key, ...ids)));
     return snapshots;
   }
 

@@ -96,6 +96,17 @@ export class SeennKeys {
     return `${this.user(userId)}:open`;
   }
 
+  /**
+   * Sorted set: the user's finished job ids scored by the time they finished (epoch ms), kept by the
+   * commit script so a fresh stream finds the recently finished jobs without reading the user's
+   * history; its member `''` is scored by the instant since which it holds every job that finished
+   * (jobs written before it existed are not in it). It expires `replaySeconds` after the last job
+   * joined it.
+   */
+  finishedJobs(userId: string): string {
+    return `${this.user(userId)}:done`;
+  }
+
   /** Sorted set: a parent's child job ids scored by `childIndex` (in its user's slot). */
   children(userId: string, parentJobId: string): string {
     return `${this.user(userId)}:children:${parentJobId}`;

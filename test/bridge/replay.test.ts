@@ -185,7 +185,25 @@ describe('unrecoverable cursors', () => {
     }
   });
 
-  it('syncs on a fresh connect a live job older than the syncMaxJobs newest jobs it examines', async () => {
+  /** Connects `user` to a bridge with `syncMaxJobs: 3` and answers the job.sync it sends as [id, status]. */
+  async function syncedWithMaxJobs3(user: string, count: number): Promise<[string, string][]> {
+    const small = await startBridge({ heartbeatMs: 200, syncMaxJobs: 3 }, { prefix: bridge.prefix, dropPrefix: false });
+    const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
+    const client = new RawSseClient(small.port, `/v1/sse?token=${token}`);
+    try {
+      await waitFor(() => client.ofType('job.sync').length === count, { what: `${count} job.sync` });
+      expect(client.ofType('job.sync').at(-1)?.id).toBe(await bridge.seenn.context.store.lastStreamId(user));
+      return client
+        .ofType('job.sync')
+        .map((block) => JSON.parse(block.data ?? '{}') as { id: string; status: string })
+        .map((job) => [job.id, job.status]);
+    } finally {
+      client.close();
+      await small.close();
+    }
+  }
+
+  it('syncs on a fresh connect the unfinished jobs and the syncMaxJobs latest to finish, from the job indexes', async () => {
     const user = 'deep-history';
     await writer.create(user, 'dh-live');
     await writer.progress('dh-live', 5);
@@ -193,26 +211,46 @@ describe('unrecoverable cursors', () => {
       await writer.create(user, `dh-${i}`);
       await writer.finish(`dh-${i}`);
     }
-    const small = await startBridge({ heartbeatMs: 200, syncMaxJobs: 3 }, { prefix: bridge.prefix, dropPrefix: false });
-    const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
-    const client = new RawSseClient(small.port, `/v1/sse?token=${token}`);
-    try {
-      await waitFor(() => client.ofType('job.sync').length === 4, { what: 'four job.sync' });
-      const synced = client
-        .ofType('job.sync')
-        .map((block) => JSON.parse(block.data ?? '{}') as { id: string; status: string });
-      // The three newest (finished just now), then the live one behind them.
-      expect(synced.map((job) => [job.id, job.status])).toEqual([
-        ['dh-2', 'completed'],
-        ['dh-3', 'completed'],
-        ['dh-4', 'completed'],
-        ['dh-live', 'running'],
-      ]);
-      expect(client.ofType('job.sync').at(-1)?.id).toBe(await bridge.seenn.context.store.lastStreamId(user));
-    } finally {
-      client.close();
-      await small.close();
+    // Oldest first: the live one, then the three that finished last.
+    expect(await syncedWithMaxJobs3(user, 4)).toEqual([
+      ['dh-live', 'running'],
+      ['dh-2', 'completed'],
+      ['dh-3', 'completed'],
+      ['dh-4', 'completed'],
+    ]);
+  });
+
+  it('syncs a job that finished recently however many jobs were created after it', async () => {
+    const user = 'recently-finished';
+    await writer.create(user, 'rf-old');
+    for (let i = 1; i <= 3; i += 1) await writer.create(user, `rf-${i}`);
+    await writer.finish('rf-old');
+    // Read from the job list, the three newest jobs (all unfinished) hide it.
+    expect(await syncedWithMaxJobs3(user, 4)).toEqual([
+      ['rf-old', 'completed'],
+      ['rf-1', 'queued'],
+      ['rf-2', 'queued'],
+      ['rf-3', 'queued'],
+    ]);
+  });
+
+  it('reads the job list for a user whose jobs were written before the finished-job index, live jobs older than syncMaxJobs included', async () => {
+    const user = 'legacy-history';
+    await writer.create(user, 'lh-live');
+    await writer.progress('lh-live', 5);
+    for (let i = 0; i < 5; i += 1) {
+      await writer.create(user, `lh-${i}`);
+      await writer.finish(`lh-${i}`);
     }
+    // What a user written before the index existed looks like.
+    await bridge.redis.del(bridge.seenn.context.store.keys.finishedJobs(user));
+    // The three newest (finished just now), then the live one behind them.
+    expect(await syncedWithMaxJobs3(user, 4)).toEqual([
+      ['lh-2', 'completed'],
+      ['lh-3', 'completed'],
+      ['lh-4', 'completed'],
+      ['lh-live', 'running'],
+    ]);
   });
 
   it('ends a live stream with REPLAY_GAP when what it missed was trimmed before it could catch up', async () => {

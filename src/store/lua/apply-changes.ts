@@ -8,17 +8,20 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  * KEYS[1]        the user's replay stream
  * KEYS[2]        the user's job index (sorted set)
  * KEYS[3]        the user's unfinished-job index (sorted set, a subset of KEYS[2])
- * KEYS[4..3+n]   one snapshot hash per change (n = number of changes)
- * KEYS[4+n..]    children indexes (sorted sets): those changes name by position, and those whose
+ * KEYS[4]        the user's finished-job index (sorted set: job ids scored by the time they finished,
+ *                and the member '' scored by the instant since which the index holds every job that
+ *                finished — see below)
+ * KEYS[5..4+n]   one snapshot hash per change (n = number of changes)
+ * KEYS[5+n..]    children indexes (sorted sets): those changes name by position, and those whose
  *                parent this commit writes (each gets the TTL ARGV[5] gives it)
  * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
  * ARGV[2]        userId (first line of the published message)
  * ARGV[3]        replay stream MAXLEN (approximate trim)
- * ARGV[4]        replay stream and index TTL in ms
- * ARGV[5]        the TTLs in ms of the children indexes KEYS[4+n..], in order, joined by commas
+ * ARGV[4]        replay stream and job index TTL in ms (also the finished-job index's)
+ * ARGV[5]        the TTLs in ms of the children indexes KEYS[5+n..], in order, joined by commas
  * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
  * ARGV[7]        n, the number of changes
- * then per change 10 ARGV and 2 per event (each change starts where the one before ends):
+ * then per change 11 ARGV and 2 per event (each change starts where the one before ends):
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
  *   record           the new record JSON, or '+' and the record's `x` JSON when the record's `job` is
@@ -32,8 +35,18 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  *                    unfinished-job index. The snapshot's `o` field says whether the index holds the
  *                    job ('1'); the index is written only when that changes (a job's first write,
  *                    its end, or a snapshot written before `o` existed).
+ *   doneScore        '' while the job is unfinished, else the time it finished (epoch ms): its score in
+ *                    the finished-job index, which it joins when it stops being unfinished and leaves
+ *                    when it starts again (a retry).
  *   eventCount       the number of SSE events to append (0 = the change is not visible)
  *   then eventCount pairs: the SSE event name and its single-line JSON payload, in order
+ *
+ * The finished-job index holds only jobs this script ended, so its member '' says since when it is
+ * complete: it is added when a commit first writes either index of a user whose finished-job index
+ * lacks it — at 0 when the user's job index does not exist yet (no job of theirs was ever written
+ * without this index), else at the server's current time (jobs that finished before may be missing) —
+ * and raised to the trim horizon when entries older than ARGV[4] are trimmed. A reader trusts the
+ * index from that instant on, and reads the job index for anything older.
  *
  * Answers: {'conflict'} when a snapshot's version moved (nothing written; read again and retry);
  * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
@@ -47,19 +60,22 @@ export const applyChangesScript = luaScript(
   'applyChanges',
   `${LUA_COMPARE_STREAM_IDS}
 local n = tonumber(ARGV[7])
--- Where each change's arguments start (the one before the first of its 10).
+-- Where each change's arguments start (the one before the first of its 11).
 local bases = {}
 local at = 7
 for i = 1, n do
   bases[i] = at
-  at = at + 10 + 2 * tonumber(ARGV[at + 10])
+  at = at + 11 + 2 * tonumber(ARGV[at + 11])
 end
--- Whether the unfinished-job index holds each job ('1'), as its snapshot says.
+-- Whether the unfinished-job index holds each job ('1'), as its snapshot says, and whether any job
+-- moves between the unfinished and finished indexes.
 local listed = {}
+local moves = false
 for i = 1, n do
   local base = bases[i]
-  local current = redis.call('HMGET', KEYS[3 + i], 'v', 's', 'o')
+  local current = redis.call('HMGET', KEYS[4 + i], 'v', 's', 'o')
   listed[i] = current[3]
+  if (ARGV[base + 9] ~= '' and '1' or '0') ~= listed[i] then moves = true end
   if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
   local src = ARGV[base + 2]
   if src ~= '' and current[2] and compareStreamIds(current[2], src) >= 0 then return {'stale'} end
@@ -70,18 +86,34 @@ for i = 1, n do
     end
   end
 end
+-- Since when the finished-job index is complete (the header tells why 0 or now).
+local since = nil
+if moves then
+  local stored = redis.call('ZSCORE', KEYS[4], '')
+  if stored then
+    since = tonumber(stored)
+  else
+    since = 0
+    if redis.call('EXISTS', KEYS[2]) == 1 then
+      local now = redis.call('TIME')
+      since = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    end
+    redis.call('ZADD', KEYS[4], since, '')
+    redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  end
+end
 local answer = {'ok'}
 -- The live message: the user, then id, name and payload of each event appended.
 local message = {ARGV[2]}
 local publish = ARGV[1] ~= ''
 for i = 1, n do
-  local key = KEYS[3 + i]
+  local key = KEYS[4 + i]
   local base = bases[i]
-  local events = tonumber(ARGV[base + 10])
+  local events = tonumber(ARGV[base + 11])
   local version = tonumber(ARGV[base + 1]) + 1
   local record = ARGV[base + 3]
   if string.byte(record, 1) == 43 then
-    record = '{"job":' .. ARGV[base + 10 + 2 * events] .. ',"x":' .. string.sub(record, 2) .. '}'
+    record = '{"job":' .. ARGV[base + 11 + 2 * events] .. ',"x":' .. string.sub(record, 2) .. '}'
   end
   local openScore = ARGV[base + 9]
   local open = openScore ~= '' and '1' or '0'
@@ -100,8 +132,21 @@ for i = 1, n do
     if open == '1' then
       redis.call('ZADD', KEYS[3], openScore, ARGV[base + 6])
       redis.call('PEXPIRE', KEYS[3], ARGV[base + 4])
+      if listed[i] == '0' then redis.call('ZREM', KEYS[4], ARGV[base + 6]) end
     else
       redis.call('ZREM', KEYS[3], ARGV[base + 6])
+      local done = tonumber(ARGV[base + 10])
+      redis.call('ZADD', KEYS[4], done, ARGV[base + 6])
+      redis.call('PEXPIRE', KEYS[4], ARGV[4])
+      -- Now and then (when the horizon has moved an eighth of the TTL on), the entries older than
+      -- the TTL go and '' rises to the horizon.
+      local ttl = tonumber(ARGV[4])
+      local horizon = done - ttl
+      if since < horizon - ttl / 8 then
+        redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. horizon)
+        redis.call('ZADD', KEYS[4], horizon, '')
+        since = horizon
+      end
     end
   end
   redis.call('PEXPIRE', key, ARGV[base + 4])
@@ -113,8 +158,8 @@ for i = 1, n do
     redis.call('ZADD', KEYS[tonumber(ARGV[base + 7])], ARGV[base + 8], ARGV[base + 6])
   end
   for k = 1, events do
-    local event = ARGV[base + 9 + 2 * k]
-    local data = ARGV[base + 10 + 2 * k]
+    local event = ARGV[base + 10 + 2 * k]
+    local data = ARGV[base + 11 + 2 * k]
     local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', event, 'd', data)
     answer[#answer + 1] = id
     if publish then
@@ -129,7 +174,7 @@ if #answer > 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   if publish then redis.call(ARGV[6], ARGV[1], table.concat(message, '\\n')) end
 end
-local c = 3 + n
+local c = 4 + n
 for ttl in string.gmatch(ARGV[5], '[^,]+') do
   c = c + 1
   redis.call('PEXPIRE', KEYS[c], ttl)
@@ -140,7 +185,7 @@ return answer
 
 /** One change of {@link ApplyChangesArgs}: one snapshot, its events and its index entries. */
 export interface ApplyChange {
-  /** KEYS[2+i]: the snapshot hash. */
+  /** KEYS[4+i]: the snapshot hash. */
   snapshot: string;
   /** The `v` the caller read (0 when the snapshot did not exist). */
   expectedVersion: number;
@@ -156,6 +201,8 @@ export interface ApplyChange {
   indexScore: number | undefined;
   /** The job's creation time (epoch ms) while it is unfinished (its unfinished-job index score); undefined once finished. */
   openScore: number | undefined;
+  /** When the job finished (epoch ms; its finished-job index score); undefined while it is unfinished. */
+  doneScore: number | undefined;
   /** The job id (index member). */
   jobId: string;
   /** The parent's children index this job belongs to (one of {@link ApplyChangesArgs.childrenIndexes}), with the job's index among its parent's children. */
@@ -170,6 +217,8 @@ export interface ApplyChangesArgs {
   userJobs: string;
   /** KEYS[3]: the user's unfinished-job index. */
   openJobs: string;
+  /** KEYS[4]: the user's finished-job index. */
+  finishedJobs: string;
   /** ARGV[1]: the Pub/Sub channel for live fan-out ('' = none). */
   channel: string;
   /** ARGV[2]. */
@@ -180,18 +229,18 @@ export interface ApplyChangesArgs {
   replayTtlMs: number;
   /** ARGV[6]. */
   publishCommand: 'PUBLISH' | 'SPUBLISH';
-  /** KEYS[4..3+n] and 10 ARGV each, plus 2 per event. */
+  /** KEYS[5..4+n] and 11 ARGV each, plus 2 per event. */
   changes: readonly ApplyChange[];
-  /** KEYS[4+n..] and ARGV[5]: the children indexes the changes name, and those of parents this commit writes, each with its TTL in ms. */
+  /** KEYS[5+n..] and ARGV[5]: the children indexes the changes name, and those of parents this commit writes, each with its TTL in ms. */
   childrenIndexes: readonly { key: string; ttlMs: number }[];
 }
 
 /** Encodes {@link ApplyChangesArgs} as the KEYS/ARGV of {@link applyChangesScript}. */
 export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
   const n = a.changes.length;
-  // KEYS positions are 1-based and the children indexes follow the 3 + n fixed and snapshot keys.
-  const position = new Map(a.childrenIndexes.map(({ key }, at) => [key, 4 + n + at]));
-  const keys = [a.stream, a.userJobs, a.openJobs];
+  // KEYS positions are 1-based and the children indexes follow the 4 + n fixed and snapshot keys.
+  const position = new Map(a.childrenIndexes.map(({ key }, at) => [key, 5 + n + at]));
+  const keys = [a.stream, a.userJobs, a.openJobs, a.finishedJobs];
   const args: (string | number)[] = [
     a.channel,
     a.userId,
@@ -220,6 +269,7 @@ export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
       childrenKey,
       change.child?.childIndex ?? '',
       change.openScore ?? '',
+      change.doneScore ?? '',
       change.events.length,
     );
     for (const event of change.events) args.push(event.name, event.data);
