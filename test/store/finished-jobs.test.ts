@@ -163,6 +163,10 @@ describe('the finished-job index', () => {
       ['', t + 15_000],
       ['c', t + 25_000],
     ]);
+    // The index lives 1.25 × replaySeconds from its last trim.
+    const ttl = await redis.pttl(keys.finishedJobs(user));
+    expect(ttl).toBeGreaterThan(10_000);
+    expect(ttl).toBeLessThanOrEqual(12_500);
     expect(await short.syncIds(user, t + 14_999, 10)).toBeNull();
     expect(await short.syncIds(user, t + 15_000, 10)).toEqual({ open: [], finished: ['c'] });
   });

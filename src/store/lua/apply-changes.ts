@@ -17,7 +17,7 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
  * ARGV[2]        userId (first line of the published message)
  * ARGV[3]        replay stream MAXLEN (approximate trim)
- * ARGV[4]        replay stream and job index TTL in ms (also the finished-job index's)
+ * ARGV[4]        replay stream and job index TTL in ms (the finished-job index's is 1.25 times it)
  * ARGV[5]        the TTLs in ms of the children indexes KEYS[5+n..], in order, joined by commas
  * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
  * ARGV[7]        n, the number of changes
@@ -45,8 +45,10 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  * complete: it is added when a commit first writes either index of a user whose finished-job index
  * lacks it — at 0 when the user's job index does not exist yet (no job of theirs was ever written
  * without this index), else at the server's current time (jobs that finished before may be missing) —
- * and raised to the trim horizon when entries older than ARGV[4] are trimmed. A reader trusts the
- * index from that instant on, and reads the job index for anything older.
+ * and raised to the trim horizon when entries that finished more than ARGV[4] before the job ending
+ * now are trimmed (when that horizon is an eighth of ARGV[4] past ''; the trim also renews the index's
+ * TTL, so it is not written on every end). A reader trusts the index from that instant on, and reads
+ * the job index for anything older.
  *
  * Answers: {'conflict'} when a snapshot's version moved (nothing written; read again and retry);
  * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
@@ -99,7 +101,7 @@ if moves then
       since = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
     end
     redis.call('ZADD', KEYS[4], since, '')
-    redis.call('PEXPIRE', KEYS[4], ARGV[4])
+    redis.call('PEXPIRE', KEYS[4], math.floor(tonumber(ARGV[4]) * 1.25))
   end
 end
 local answer = {'ok'}
@@ -137,14 +139,15 @@ for i = 1, n do
       redis.call('ZREM', KEYS[3], ARGV[base + 6])
       local done = tonumber(ARGV[base + 10])
       redis.call('ZADD', KEYS[4], done, ARGV[base + 6])
-      redis.call('PEXPIRE', KEYS[4], ARGV[4])
       -- Now and then (when the horizon has moved an eighth of the TTL on), the entries older than
-      -- the TTL go and '' rises to the horizon.
+      -- the TTL go, '' rises to the horizon and the index's TTL is renewed (with a quarter to spare,
+      -- so it outlives the next trim).
       local ttl = tonumber(ARGV[4])
       local horizon = done - ttl
       if since < horizon - ttl / 8 then
         redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. horizon)
         redis.call('ZADD', KEYS[4], horizon, '')
+        redis.call('PEXPIRE', KEYS[4], math.floor(ttl * 1.25))
         since = horizon
       end
     end
