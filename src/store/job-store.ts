@@ -17,6 +17,7 @@ import { KeyedLock } from './keyed-lock.js';
 import { liveFanout } from './live-fanout.js';
 import { runCall } from './scripts.js';
 import { applyChangesCall, type ApplyChange } from './lua/apply-changes.js';
+import { dropExpiredCall } from './lua/drop-expired.js';
 
 /** How long the store keeps things. */
 export interface RetentionOptions {
@@ -485,7 +486,8 @@ export class JobStore {
 
   /**
    * The snapshots of `listed` jobs, each a member of the user's index `key`, in order (`null` for each
-   * whose snapshot has expired); the expired ids leave their index.
+   * whose snapshot has expired); the expired ids leave their index, unless a job with the same id was
+   * created meanwhile.
    */
   private async readListed(
     userId: string,
@@ -495,14 +497,15 @@ export class JobStore {
       userId,
       listed.map(({ id }) => id),
     );
-    const expired = new Map<string, string[]>();
+    const expired = new Map<string, { id: string; snapshot: string }[]>();
     listed.forEach(({ id, key }, i) => {
       if (snapshots[i] !== null) return;
+      const entry = { id, snapshot: this.keys.job(userId, id) };
       const ids = expired.get(key);
-      if (ids === undefined) expired.set(key, [id]);
-      else ids.push(id);
+      if (ids === undefined) expired.set(key, [entry]);
+      else ids.push(entry);
     });
-    await Promise.all([...expired].map(([key, ids]) => this.redis.zrem(key, ...ids)));
+    await Promise.all([...expired].map(([key, ids]) => runCall(this.redis, dropExpiredCall(key, ids))));
     return snapshots;
   }
 

@@ -10,6 +10,8 @@ import { createRecord } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
 import { SeennKeys } from '../../src/store/keys.js';
+import { dropExpiredCall } from '../../src/store/lua/drop-expired.js';
+import { runCall } from '../../src/store/scripts.js';
 import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
 
 let redis: Redis;
@@ -133,5 +135,25 @@ describe('the unfinished-job index', () => {
     await redis.del(keys.job(user, 'q2'));
     expect((await store.listOpen(user, 10)).map((record) => record.job.id)).toEqual(['q3', 'q1']);
     expect((await openIndex(user)).map(([id]) => id)).toEqual(['q3', 'q1']);
+  });
+
+  it('keeps an id a read found expired when a job with that id was created since (dropExpired)', async () => {
+    const user = 'reused';
+    for (const [id, createdAt] of [
+      ['r1', 30_000],
+      ['r2', 30_001],
+    ] as const)
+      await store.commit(user, [{ expectedVersion: 0, record: queued(id, createdAt, user), index: true }]);
+    // Both were read as expired; r1's id was then used again by a new job (its snapshot exists).
+    await redis.del(keys.job(user, 'r2'));
+    const removed = await runCall(
+      redis,
+      dropExpiredCall(keys.openJobs(user), [
+        { id: 'r1', snapshot: keys.job(user, 'r1') },
+        { id: 'r2', snapshot: keys.job(user, 'r2') },
+      ]),
+    );
+    expect(removed).toBe(1);
+    expect((await openIndex(user)).map(([id]) => id)).toEqual(['r1']);
   });
 });
