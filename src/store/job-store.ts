@@ -18,6 +18,7 @@ import { liveFanout } from './live-fanout.js';
 import { runCall } from './scripts.js';
 import { applyChangesCall, type ApplyChange } from './lua/apply-changes.js';
 import { dropExpiredCall } from './lua/drop-expired.js';
+import { syncIdsCall } from './lua/sync-ids.js';
 
 /** How long the store keeps things. */
 export interface RetentionOptions {
@@ -451,18 +452,24 @@ export class JobStore {
   /**
    * The jobs a fresh stream syncs, as ids from the indexes the commit script keeps: up to `limit`
    * unfinished jobs (newest first) and up to `limit` jobs finished at or after `finishedSinceMs` (the
-   * latest to finish first), read in one round trip whatever the user's history. `null` when the
-   * finished-job index is not complete back to `finishedSinceMs` (a job that finished then may have
-   * been written before the index existed): the caller reads the user's job list instead.
+   * latest to finish first), read in one command whatever the user's history (none for a user
+   * without jobs). `null` when the finished-job index is not complete back to `finishedSinceMs` (a job
+   * that finished then may have been written before the index existed): the caller reads the user's
+   * job list instead.
    */
   async syncIds(userId: string, finishedSinceMs: number, limit: number): Promise<SyncIds | null> {
-    const finishedKey = this.keys.finishedJobs(userId);
-    const [since, finished, open] = await Promise.all([
-      this.redis.zscore(finishedKey, ''),
-      this.redis.zrevrangebyscore(finishedKey, '+inf', finishedSinceMs, 'LIMIT', 0, limit + 1),
-      this.redis.zrevrange(this.keys.openJobs(userId), 0, limit - 1),
-    ]);
-    if (since === null || Number(since) > finishedSinceMs) return null;
+    const answer = (await runCall(
+      this.redis,
+      syncIdsCall({
+        finishedJobs: this.keys.finishedJobs(userId),
+        openJobs: this.keys.openJobs(userId),
+        userJobs: this.keys.userJobs(userId),
+        finishedSinceMs,
+        limit,
+      }),
+    )) as [0] | [1, string[], string[]];
+    if (answer[0] === 0) return null;
+    const [, open, finished] = answer;
     return { open, finished: finished.filter((id) => id !== '').slice(0, limit) };
   }
 

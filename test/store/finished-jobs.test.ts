@@ -101,6 +101,13 @@ describe('the finished-job index', () => {
     // Asked for jobs finished before that instant, the index does not answer (the caller reads the list).
     expect(await store.syncIds(user, since - 1, 10)).toBeNull();
     expect(await store.syncIds(user, since, 10)).toEqual({ open: ['new', 'old'], finished: [] });
+    // Without the index at all, neither.
+    await redis.del(keys.finishedJobs(user));
+    expect(await store.syncIds(user, since, 10)).toBeNull();
+  });
+
+  it('syncIds answers nothing to sync for a user without jobs', async () => {
+    expect(await store.syncIds('nobody', Date.now() - 60_000, 10)).toEqual({ open: [], finished: [] });
   });
 
   it('syncIds lists the unfinished jobs and those finished since the instant asked, up to the limit of each', async () => {
