@@ -6,25 +6,15 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRecord } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
 import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
-import { SeennKeys } from '../../src/store/keys.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import type { SeennKeys } from '../../src/store/keys.js';
+import { openStoreBed, queuedRecord as queued, sortedSetPairs, type StoreBed } from '../helpers/store-bed.js';
 
+let bed: StoreBed;
 let redis: Redis;
 let store: JobStore;
 let keys: SeennKeys;
-const prefix = uniquePrefix('finished-jobs');
-
-function queued(id: string, createdAtMs: number, userId: string): JobRecord {
-  return createRecord(
-    id,
-    'default',
-    { userId, jobType: 'video', title: `Job ${id}` },
-    { queueName: 'q', bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' },
-  );
-}
 
 /** `record` at `atMs`: running, or completed then. */
 function at(record: JobRecord, status: 'running' | 'completed', atMs: number): JobRecord {
@@ -42,23 +32,16 @@ function at(record: JobRecord, status: 'running' | 'completed', atMs: number): J
 }
 
 /** The index as [member, score] pairs, lowest score first ('' is the "complete since" member). */
-async function finishedIndex(userId: string): Promise<[string, number][]> {
-  const flat = await redis.zrange(keys.finishedJobs(userId), 0, -1, 'WITHSCORES');
-  const pairs: [string, number][] = [];
-  for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i] as string, Number(flat[i + 1])]);
-  return pairs;
+function finishedIndex(userId: string): Promise<[string, number][]> {
+  return sortedSetPairs(redis, keys.finishedJobs(userId), 'asc');
 }
 
 beforeAll(() => {
-  redis = connect();
-  keys = new SeennKeys(prefix, 'default');
-  store = new JobStore(redis, keys, RETENTION_DEFAULTS);
+  bed = openStoreBed('finished-jobs');
+  ({ redis, keys, store } = bed);
 });
 
-afterAll(async () => {
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-});
+afterAll(() => bed.close());
 
 describe('the finished-job index', () => {
   it('holds a job from its end, scored by when it finished, and lets it go when it runs again', async () => {

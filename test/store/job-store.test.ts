@@ -1,37 +1,29 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRecord } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
-import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
-import { SeennKeys, userTag } from '../../src/store/keys.js';
+import type { JobStore } from '../../src/store/job-store.js';
+import { userTag, type SeennKeys } from '../../src/store/keys.js';
 import { liveNotifications } from '../../src/store/live-fanout.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { connect } from '../helpers/redis.js';
+import { openStoreBed, queuedRecord, type StoreBed } from '../helpers/store-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
+let bed: StoreBed;
 let redis: Redis;
 let store: JobStore;
 let keys: SeennKeys;
-const prefix = uniquePrefix('store');
+let prefix: string;
 
 function record(id: string, createdAtMs: number, userId = 'alice'): JobRecord {
-  return createRecord(
-    id,
-    'default',
-    { userId, jobType: 'video', title: `Job ${id}` },
-    { queueName: 'q', bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' },
-  );
+  return queuedRecord(id, createdAtMs, userId);
 }
 
 beforeAll(() => {
-  redis = connect();
-  keys = new SeennKeys(prefix, 'default');
-  store = new JobStore(redis, keys, RETENTION_DEFAULTS);
+  bed = openStoreBed('store');
+  ({ prefix, redis, keys, store } = bed);
 });
 
-afterAll(async () => {
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-});
+afterAll(() => bed.close());
 
 describe('JobStore', () => {
   it('derives every key from the prefix and puts one user in one hash tag derived from a hash of the id', () => {

@@ -6,27 +6,17 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRecord } from '../../src/model/reducer.js';
 import type { JobRecord } from '../../src/model/record.js';
-import { JobStore, RETENTION_DEFAULTS } from '../../src/store/job-store.js';
-import { SeennKeys } from '../../src/store/keys.js';
+import type { JobStore } from '../../src/store/job-store.js';
+import type { SeennKeys } from '../../src/store/keys.js';
 import { dropExpiredCall } from '../../src/store/lua/drop-expired.js';
 import { runCall } from '../../src/store/scripts.js';
-import { connect, deletePrefix, uniquePrefix } from '../helpers/redis.js';
+import { openStoreBed, queuedRecord as queued, sortedSetPairs, type StoreBed } from '../helpers/store-bed.js';
 
+let bed: StoreBed;
 let redis: Redis;
 let store: JobStore;
 let keys: SeennKeys;
-const prefix = uniquePrefix('open-jobs');
-
-function queued(id: string, createdAtMs: number, userId: string): JobRecord {
-  return createRecord(
-    id,
-    'default',
-    { userId, jobType: 'video', title: `Job ${id}` },
-    { queueName: 'q', bullId: id, createdAtMs, maxAttempts: 1, state: 'waiting' },
-  );
-}
 
 function withStatus(record: JobRecord, status: 'running' | 'completed'): JobRecord {
   const at = new Date(Date.parse(record.job.createdAt) + 1_000).toISOString();
@@ -42,23 +32,16 @@ function withStatus(record: JobRecord, status: 'running' | 'completed'): JobReco
 }
 
 /** The index as [id, score] pairs, newest first. */
-async function openIndex(userId: string): Promise<[string, number][]> {
-  const flat = await redis.zrevrange(keys.openJobs(userId), 0, -1, 'WITHSCORES');
-  const pairs: [string, number][] = [];
-  for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i] as string, Number(flat[i + 1])]);
-  return pairs;
+function openIndex(userId: string): Promise<[string, number][]> {
+  return sortedSetPairs(redis, keys.openJobs(userId), 'desc');
 }
 
 beforeAll(() => {
-  redis = connect();
-  keys = new SeennKeys(prefix, 'default');
-  store = new JobStore(redis, keys, RETENTION_DEFAULTS);
+  bed = openStoreBed('open-jobs');
+  ({ redis, keys, store } = bed);
 });
 
-afterAll(async () => {
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-});
+afterAll(() => bed.close());
 
 describe('the unfinished-job index', () => {
   it('holds a job from its first write until it finishes, scored by creation time, and is written only when that changes', async () => {
