@@ -216,6 +216,7 @@ export class JobStore {
       replayMaxEntries: this.retention.replayMaxEntries,
       replayTtlMs: this.retention.replaySeconds * 1000,
       publishCommand: sharded ? 'SPUBLISH' : 'PUBLISH',
+      activeJobTtlMs: this.retention.activeJobSeconds * 1000,
       changes: encoded,
       childrenIndexes: [...childrenOf].map((parentJobId) => ({
         key: this.keys.children(userId, parentJobId),
@@ -453,9 +454,9 @@ export class JobStore {
    * The jobs a fresh stream syncs, as ids from the indexes the commit script keeps: up to `limit`
    * unfinished jobs (newest first) and up to `limit` jobs finished at or after `finishedSinceMs` (the
    * latest to finish first), read in one command whatever the user's history (none for a user
-   * without jobs). `null` when the finished-job index is not complete back to `finishedSinceMs` (a job
-   * that finished then may have been written before the index existed): the caller reads the user's
-   * job list instead.
+   * without jobs). `null` when the indexes are not trusted back to `finishedSinceMs` (a job that
+   * finished then, or one left unfinished by a writer from before the indexes, may be missing from
+   * them): the caller reads the user's job list instead.
    */
   async syncIds(userId: string, finishedSinceMs: number, limit: number): Promise<SyncIds | null> {
     const answer = (await runCall(

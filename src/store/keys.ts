@@ -100,8 +100,9 @@ export class SeennKeys {
    * Sorted set: the user's finished job ids scored by the time they finished (epoch ms), kept by the
    * commit script so a fresh stream finds the recently finished jobs without reading the user's
    * history; its member `''` is scored by the instant since which it holds every job that finished
-   * (jobs written before it existed are not in it). Entries older than `replaySeconds` are trimmed
-   * from time to time, and it expires 1.25 × `replaySeconds` after it was created or last trimmed.
+   * (jobs written before it existed are not in it; for a user with such jobs it is trusted only
+   * `activeJobSeconds` after it began). Entries older than `replaySeconds` are trimmed from time to
+   * time; it expires `replaySeconds` after the last job joined it.
    */
   finishedJobs(userId: string): string {
     return `${this.user(userId)}:done`;

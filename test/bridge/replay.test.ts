@@ -185,9 +185,19 @@ describe('unrecoverable cursors', () => {
     }
   });
 
-  /** Connects `user` to a bridge with `syncMaxJobs: 3` and answers the job.sync it sends as [id, status]. */
-  async function syncedWithMaxJobs3(user: string, count: number): Promise<[string, string][]> {
-    const small = await startBridge({ heartbeatMs: 200, syncMaxJobs: 3 }, { prefix: bridge.prefix, dropPrefix: false });
+  /**
+   * Connects `user` to a bridge with `syncMaxJobs: 3` (and `options`) and answers the `count` job.sync
+   * it sends as [id, status].
+   */
+  async function syncedWithMaxJobs3(
+    user: string,
+    count: number,
+    options: { syncFinishedWithinMs?: number } = {},
+  ): Promise<[string, string][]> {
+    const small = await startBridge(
+      { heartbeatMs: 200, syncMaxJobs: 3, ...options },
+      { prefix: bridge.prefix, dropPrefix: false },
+    );
     const token = await bridge.seenn.tokens.issue({ userId: user, ttlSeconds: 60 });
     const client = new RawSseClient(small.port, `/v1/sse?token=${token}`);
     try {
@@ -231,6 +241,23 @@ describe('unrecoverable cursors', () => {
       ['rf-1', 'queued'],
       ['rf-2', 'queued'],
       ['rf-3', 'queued'],
+    ]);
+  });
+
+  it('syncs a job an older writer left unfinished (not in the unfinished-job index) after the indexes began', async () => {
+    const user = 'legacy-waiting';
+    await writer.create(user, 'lw-old');
+    // What a job stored by a writer from before both indexes looks like.
+    const { keys } = bridge.seenn.context.store;
+    await bridge.redis.hdel(keys.job(user, 'lw-old'), 'o');
+    await bridge.redis.zrem(keys.openJobs(user), 'lw-old');
+    await bridge.redis.del(keys.finishedJobs(user));
+    // This version's first write for the user starts the indexes.
+    await writer.create(user, 'lw-new');
+    // With syncFinishedWithinMs 0 the window starts now: an index trusted from now on would answer.
+    expect(await syncedWithMaxJobs3(user, 2, { syncFinishedWithinMs: 0 })).toEqual([
+      ['lw-old', 'queued'],
+      ['lw-new', 'queued'],
     ]);
   });
 

@@ -17,10 +17,11 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
  * ARGV[2]        userId (first line of the published message)
  * ARGV[3]        replay stream MAXLEN (approximate trim)
- * ARGV[4]        replay stream and job index TTL in ms (the finished-job index's is 1.25 times it)
+ * ARGV[4]        replay stream, job index and finished-job index TTL in ms
  * ARGV[5]        the TTLs in ms of the children indexes KEYS[5+n..], in order, joined by commas
  * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
  * ARGV[7]        n, the number of changes
+ * ARGV[8]        how long an unfinished job's snapshot lives after its last write, in ms
  * then per change 11 ARGV and 2 per event (each change starts where the one before ends):
  *   expectedVersion  the `v` the caller read ('0' when the snapshot did not exist)
  *   src              the source events-stream id applied ('' = none; the stored `s` is kept)
@@ -41,14 +42,15 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  *   eventCount       the number of SSE events to append (0 = the change is not visible)
  *   then eventCount pairs: the SSE event name and its single-line JSON payload, in order
  *
- * The finished-job index holds only jobs this script ended, so its member '' says since when it is
- * complete: it is added when a commit first writes either index of a user whose finished-job index
- * lacks it — at 0 when the user's job index does not exist yet (no job of theirs was ever written
- * without this index), else at the server's current time (jobs that finished before may be missing) —
- * and raised to the trim horizon when entries that finished more than ARGV[4] before the job ending
- * now are trimmed (when that horizon is an eighth of ARGV[4] past ''; the trim also renews the index's
- * TTL, so it is not written on every end). A reader trusts the index from that instant on, and reads
- * the job index for anything older.
+ * The finished-job index holds only jobs this script ended, so its member '' says since when a reader
+ * may trust both indexes: it is added when a commit first writes either index of a user whose
+ * finished-job index lacks it — at 0 when the user's job index does not exist yet (no job of theirs
+ * was ever written without these indexes), else at the server's current time plus ARGV[8] (jobs that
+ * finished before may be missing from this index, and jobs still unfinished then from the other
+ * until their next change, at the latest when their snapshot expires) — and raised to the trim
+ * horizon when entries that finished more than ARGV[4] before the job ending now are trimmed (when
+ * that horizon is an eighth of ARGV[4] past ''). A reader trusts the indexes for jobs that finished
+ * from that instant on, and reads the job index for anything older.
  *
  * Answers: {'conflict'} when a snapshot's version moved (nothing written; read again and retry);
  * {'stale'} when a snapshot already applied `src` or a later source event (nothing written);
@@ -64,7 +66,7 @@ export const applyChangesScript = luaScript(
 local n = tonumber(ARGV[7])
 -- Where each change's arguments start (the one before the first of its 11).
 local bases = {}
-local at = 7
+local at = 8
 for i = 1, n do
   bases[i] = at
   at = at + 11 + 2 * tonumber(ARGV[at + 11])
@@ -88,7 +90,7 @@ for i = 1, n do
     end
   end
 end
--- Since when the finished-job index is complete (the header tells why 0 or now).
+-- Since when a reader may trust the job indexes (the header tells why 0, or now plus ARGV[8]).
 local since = nil
 if moves then
   local stored = redis.call('ZSCORE', KEYS[4], '')
@@ -98,10 +100,10 @@ if moves then
     since = 0
     if redis.call('EXISTS', KEYS[2]) == 1 then
       local now = redis.call('TIME')
-      since = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+      since = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[8])
     end
     redis.call('ZADD', KEYS[4], since, '')
-    redis.call('PEXPIRE', KEYS[4], math.floor(tonumber(ARGV[4]) * 1.25))
+    redis.call('PEXPIRE', KEYS[4], ARGV[4])
   end
 end
 local answer = {'ok'}
@@ -139,15 +141,14 @@ for i = 1, n do
       redis.call('ZREM', KEYS[3], ARGV[base + 6])
       local done = tonumber(ARGV[base + 10])
       redis.call('ZADD', KEYS[4], done, ARGV[base + 6])
+      redis.call('PEXPIRE', KEYS[4], ARGV[4])
       -- Now and then (when the horizon has moved an eighth of the TTL on), the entries older than
-      -- the TTL go, '' rises to the horizon and the index's TTL is renewed (with a quarter to spare,
-      -- so it outlives the next trim).
+      -- the TTL go and '' rises to the horizon.
       local ttl = tonumber(ARGV[4])
       local horizon = done - ttl
       if since < horizon - ttl / 8 then
         redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. horizon)
         redis.call('ZADD', KEYS[4], horizon, '')
-        redis.call('PEXPIRE', KEYS[4], math.floor(ttl * 1.25))
         since = horizon
       end
     end
@@ -232,6 +233,8 @@ export interface ApplyChangesArgs {
   replayTtlMs: number;
   /** ARGV[6]. */
   publishCommand: 'PUBLISH' | 'SPUBLISH';
+  /** ARGV[8]: how long an unfinished job's snapshot lives after its last write, in ms. */
+  activeJobTtlMs: number;
   /** KEYS[5..4+n] and 11 ARGV each, plus 2 per event. */
   changes: readonly ApplyChange[];
   /** KEYS[5+n..] and ARGV[5]: the children indexes the changes name, and those of parents this commit writes, each with its TTL in ms. */
@@ -252,6 +255,7 @@ export function applyChangesCall(a: ApplyChangesArgs): ScriptCall {
     a.childrenIndexes.map(({ ttlMs }) => ttlMs).join(','),
     a.publishCommand,
     n,
+    a.activeJobTtlMs,
   ];
   for (const change of a.changes) {
     keys.push(change.snapshot);

@@ -10,8 +10,9 @@ import { luaScript, type ScriptCall } from '../scripts.js';
  * ARGV[1]   finishedSinceMs: the jobs that finished at or after this instant (epoch ms) are wanted
  * ARGV[2]   limit: at most this many ids of each index
  *
- * Answers {0} when the finished-job index cannot answer for ARGV[1] (it lacks '' or is complete only
- * from a later instant) and the user has jobs: the caller reads the job index instead. Else {1, open,
+ * Answers {0} when the indexes cannot answer for ARGV[1] (the finished-job index lacks '' or is
+ * trusted only from a later instant, see `apply-changes.ts`) and the user has jobs: the caller reads
+ * the job index instead. Else {1, open,
  * finished}: up to `limit` unfinished job ids (newest first) and up to `limit` + 1 ids of jobs that
  * finished at or after ARGV[1] (the latest to finish first; '' may be among them, the caller drops it).
  * A user with no job index at all has nothing to sync: {1, {}, {}}.
