@@ -102,7 +102,7 @@ export class SeennKeys {
    * history; its member `''` is scored by the instant since which it holds every job that finished
    * (jobs written before it existed are not in it; for a user with such jobs it is trusted only
    * `activeJobSeconds` after it began). Entries older than `replaySeconds` are trimmed from time to
-   * time; it expires `replaySeconds` after the last job joined it.
+   * time, which renews its TTL: it expires 1.25 × `replaySeconds` after its last trim.
    */
   finishedJobs(userId: string): string {
     return `${this.user(userId)}:done`;

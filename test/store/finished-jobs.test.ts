@@ -83,6 +83,10 @@ describe('the finished-job index', () => {
     const activeJobMs = RETENTION_DEFAULTS.activeJobSeconds * 1000;
     expect(since).toBeGreaterThanOrEqual(before + activeJobMs - 1_000);
     expect(since).toBeLessThanOrEqual(after + activeJobMs + 1_000);
+    // It lives until its first trim, which cannot come before that instant plus an eighth of replaySeconds.
+    expect(await redis.pttl(keys.finishedJobs(user))).toBeGreaterThan(
+      activeJobMs + RETENTION_DEFAULTS.replaySeconds * 1000,
+    );
     // Asked for jobs finished before that instant, the index does not answer (the caller reads the list).
     expect(await store.syncIds(user, since - 1, 10)).toBeNull();
     expect(await store.syncIds(user, since, 10)).toEqual({ open: ['new', 'old'], finished: [] });
@@ -155,10 +159,10 @@ describe('the finished-job index', () => {
       ['', t + 15_000],
       ['c', t + 25_000],
     ]);
-    // The index lives replaySeconds after the last job joined it.
+    // The index lives 1.25 × replaySeconds from its last trim.
     const ttl = await redis.pttl(keys.finishedJobs(user));
-    expect(ttl).toBeGreaterThan(5_000);
-    expect(ttl).toBeLessThanOrEqual(10_000);
+    expect(ttl).toBeGreaterThan(10_000);
+    expect(ttl).toBeLessThanOrEqual(12_500);
     expect(await short.syncIds(user, t + 14_999, 10)).toBeNull();
     expect(await short.syncIds(user, t + 15_000, 10)).toEqual({ open: [], finished: ['c'] });
   });

@@ -17,7 +17,8 @@ import { LUA_COMPARE_STREAM_IDS } from './stream-ids.js';
  * ARGV[1]        Pub/Sub channel for live fan-out ('' = none)
  * ARGV[2]        userId (first line of the published message)
  * ARGV[3]        replay stream MAXLEN (approximate trim)
- * ARGV[4]        replay stream, job index and finished-job index TTL in ms
+ * ARGV[4]        replay stream and job index TTL in ms (the finished-job index lives 1.25 times it
+ *                after its last trim, and at first until its first trim)
  * ARGV[5]        the TTLs in ms of the children indexes KEYS[5+n..], in order, joined by commas
  * ARGV[6]        the publish command: PUBLISH, or SPUBLISH for a shard channel in the user's slot
  * ARGV[7]        n, the number of changes
@@ -98,12 +99,15 @@ if moves then
     since = tonumber(stored)
   else
     since = 0
+    -- It lives until its first trim at least (that trim renews it).
+    local ttl = math.floor(tonumber(ARGV[4]) * 1.25)
     if redis.call('EXISTS', KEYS[2]) == 1 then
       local now = redis.call('TIME')
       since = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[8])
+      ttl = ttl + tonumber(ARGV[8])
     end
     redis.call('ZADD', KEYS[4], since, '')
-    redis.call('PEXPIRE', KEYS[4], ARGV[4])
+    redis.call('PEXPIRE', KEYS[4], ttl)
   end
 end
 local answer = {'ok'}
@@ -141,14 +145,15 @@ for i = 1, n do
       redis.call('ZREM', KEYS[3], ARGV[base + 6])
       local done = tonumber(ARGV[base + 10])
       redis.call('ZADD', KEYS[4], done, ARGV[base + 6])
-      redis.call('PEXPIRE', KEYS[4], ARGV[4])
       -- Now and then (when the horizon has moved an eighth of the TTL on), the entries older than
-      -- the TTL go and '' rises to the horizon.
+      -- the TTL go, '' rises to the horizon and the index's TTL is renewed (with a quarter to spare,
+      -- so it outlives the next trim): not a PEXPIRE per job.
       local ttl = tonumber(ARGV[4])
       local horizon = done - ttl
       if since < horizon - ttl / 8 then
         redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. horizon)
         redis.call('ZADD', KEYS[4], horizon, '')
+        redis.call('PEXPIRE', KEYS[4], math.floor(ttl * 1.25))
         since = horizon
       end
     end
