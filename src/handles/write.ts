@@ -6,7 +6,7 @@
  */
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
-import { isTerminal, type SeennJob } from '../model/job.js';
+import { finishedAtMs, isTerminal, type SeennJob } from '../model/job.js';
 import { jobEventOf, type JobRecord } from '../model/record.js';
 import { withParentChange, type ParentState } from '../store/family.js';
 import type { JobChange, VersionedRecord } from '../store/job-store.js';
@@ -126,10 +126,7 @@ async function afterWrite(deps: WriteDeps, before: JobRecord, after: JobRecord):
     after.x.aggregate !== undefined
   )
     return;
-  const durationMs = Math.max(
-    0,
-    Date.parse(job.completedAt ?? job.updatedAt) - Date.parse(job.startedAt ?? job.createdAt),
-  );
+  const durationMs = Math.max(0, finishedAtMs(job) - Date.parse(job.startedAt ?? job.createdAt));
   try {
     await deps.store.seennOnlyRuns.record(job.workflowId ?? job.jobType, durationMs, deps.history);
   } catch (error) {

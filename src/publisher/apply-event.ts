@@ -9,7 +9,7 @@
  * `childIndex`, unless its descriptor names its parent itself.
  */
 import type { SeennContext } from '../context.js';
-import { isTerminal } from '../model/job.js';
+import { finishedAtMs, isTerminal } from '../model/job.js';
 import { asParent, settleParent } from '../model/parent.js';
 import { createRecord, failedByFlowChild, flowFailureChildKey, reduce, type BullJobFacts } from '../model/reducer.js';
 import { jobEventOf, sameJson, visiblyDifferent, type JobRecord } from '../model/record.js';
@@ -526,19 +526,19 @@ function afterCommit(
   if (isTerminal(next.job.status)) {
     resolver.forget(bullId);
     const { job, x } = next;
-    const finishedAtMs = Date.parse(job.completedAt ?? job.updatedAt);
+    const endedAtMs = finishedAtMs(job);
     let completion: Completion | undefined;
     if (job.status !== 'cancelled' && (snapshot === null || !isTerminal(snapshot.record.job.status))) {
       // jobId: the job's recorded ETA predictions are scored (completed) or dropped (failed); position/calibration.ts.
       completion = {
         queueName,
-        finishedAtMs,
+        finishedAtMs: endedAtMs,
         workflowId: job.workflowId ?? job.jobType,
         jobId: job.id,
         failed: job.status === 'failed',
       };
       if (job.status === 'completed' && x.attemptStartedAtMs !== undefined)
-        completion.durationMs = Math.max(0, finishedAtMs - x.attemptStartedAtMs);
+        completion.durationMs = Math.max(0, endedAtMs - x.attemptStartedAtMs);
     }
     effects.finished(job.id, completion);
   } else if (snapshot === null || snapshot.src === null) {
