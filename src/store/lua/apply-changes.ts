@@ -72,15 +72,17 @@ for i = 1, n do
   bases[i] = at
   at = at + 11 + 2 * tonumber(ARGV[at + 11])
 end
--- Whether the unfinished-job index holds each job ('1'), as its snapshot says, and whether any job
--- moves between the unfinished and finished indexes.
+-- Whether the unfinished-job index holds each job ('1'), as its snapshot says, whether it should
+-- ('1' unless it is finished), and whether any job moves between the unfinished and finished indexes.
 local listed = {}
+local opens = {}
 local moves = false
 for i = 1, n do
   local base = bases[i]
   local current = redis.call('HMGET', KEYS[4 + i], 'v', 's', 'o')
   listed[i] = current[3]
-  if (ARGV[base + 9] ~= '' and '1' or '0') ~= listed[i] then moves = true end
+  opens[i] = ARGV[base + 9] ~= '' and '1' or '0'
+  if opens[i] ~= listed[i] then moves = true end
   if (current[1] or '0') ~= ARGV[base + 1] then return {'conflict'} end
   local src = ARGV[base + 2]
   if src ~= '' and current[2] and compareStreamIds(current[2], src) >= 0 then return {'stale'} end
@@ -123,8 +125,7 @@ for i = 1, n do
   if string.byte(record, 1) == 43 then
     record = '{"job":' .. ARGV[base + 11 + 2 * events] .. ',"x":' .. string.sub(record, 2) .. '}'
   end
-  local openScore = ARGV[base + 9]
-  local open = openScore ~= '' and '1' or '0'
+  local open = opens[i]
   if open == listed[i] then
     if ARGV[base + 2] ~= '' then
       redis.call('HSET', key, 'v', version, 's', ARGV[base + 2], 'r', record)
@@ -138,7 +139,7 @@ for i = 1, n do
       redis.call('HSET', key, 'v', version, 'r', record, 'o', open)
     end
     if open == '1' then
-      redis.call('ZADD', KEYS[3], openScore, ARGV[base + 6])
+      redis.call('ZADD', KEYS[3], ARGV[base + 9], ARGV[base + 6])
       redis.call('PEXPIRE', KEYS[3], ARGV[base + 4])
       if listed[i] == '0' then redis.call('ZREM', KEYS[4], ARGV[base + 6]) end
     else
