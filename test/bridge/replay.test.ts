@@ -185,6 +185,16 @@ describe('unrecoverable cursors', () => {
     }
   });
 
+  /** Gives `user` a running job `<prefix>-live`, then five newer finished ones `<prefix>-0` … `<prefix>-4`. */
+  async function liveBehindFiveFinished(user: string, prefix: string): Promise<void> {
+    await writer.create(user, `${prefix}-live`);
+    await writer.progress(`${prefix}-live`, 5);
+    for (let i = 0; i < 5; i += 1) {
+      await writer.create(user, `${prefix}-${i}`);
+      await writer.finish(`${prefix}-${i}`);
+    }
+  }
+
   /**
    * Connects `user` to a bridge with `syncMaxJobs: 3` (and `options`) and answers the `count` job.sync
    * it sends as [id, status].
@@ -215,12 +225,7 @@ describe('unrecoverable cursors', () => {
 
   it('syncs on a fresh connect the unfinished jobs and the syncMaxJobs latest to finish, from the job indexes', async () => {
     const user = 'deep-history';
-    await writer.create(user, 'dh-live');
-    await writer.progress('dh-live', 5);
-    for (let i = 0; i < 5; i += 1) {
-      await writer.create(user, `dh-${i}`);
-      await writer.finish(`dh-${i}`);
-    }
+    await liveBehindFiveFinished(user, 'dh');
     // Oldest first: the live one, then the three that finished last.
     expect(await syncedWithMaxJobs3(user, 4)).toEqual([
       ['dh-live', 'running'],
@@ -263,12 +268,7 @@ describe('unrecoverable cursors', () => {
 
   it('reads the job list for a user whose jobs were written before the finished-job index, live jobs older than syncMaxJobs included', async () => {
     const user = 'legacy-history';
-    await writer.create(user, 'lh-live');
-    await writer.progress('lh-live', 5);
-    for (let i = 0; i < 5; i += 1) {
-      await writer.create(user, `lh-${i}`);
-      await writer.finish(`lh-${i}`);
-    }
+    await liveBehindFiveFinished(user, 'lh');
     // What a user written before the index existed looks like.
     await bridge.redis.del(bridge.seenn.context.store.keys.finishedJobs(user));
     // The three newest (finished just now), then the live one behind them.
