@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SeennContext } from '../context.js';
-import { autoPipelinedConnection } from '../store/connection.js';
+import { ownCommandConnection } from '../store/connection.js';
 import { resolvePublisherOptions, type PublisherOptions, type ResolvedPublisherOptions } from './options.js';
 import { QueueReader, type ParkedJob, type ResyncInfo } from './queue-reader.js';
 import { SnapshotCache } from './snapshot-cache.js';
@@ -101,14 +101,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 }
 
 /**
- * The context the publisher's readers work through: on a single Redis, one more connection of its own
- * with ioredis auto-pipelining, so the commands the jobs of one batch issue in the same tick (snapshot
- * reads, commits, bookkeeping) leave in one socket write instead of one each — round trips and writes,
- * not arithmetic, were most of a publisher's cost per event. On a Cluster, where auto-pipelining groups
- * commands by their first argument rather than their keys, the Seenn connection itself.
+ * The context the publisher's readers work through: on a single Redis, one more command connection of
+ * its own, so the app's commands on the Seenn connection never wait behind a read's commits (or the
+ * commits behind them). Not auto-pipelined: ioredis sends the next auto-pipeline only once every reply
+ * of the one in flight is in, which held one publisher to ~80 % of the catch-up rate it reaches with
+ * each command written as it is issued (bench/README, issue 10, "Session 10"). On a Cluster, the
+ * Seenn connection itself.
  */
 function publisherContext(ctx: SeennContext): SeennContext {
-  const connection = autoPipelinedConnection(ctx.redis, (error) =>
+  const connection = ownCommandConnection(ctx.redis, (error) =>
     ctx.logger.warn({ err: error }, 'publisher redis connection error'),
   );
   if (connection === null) return ctx;

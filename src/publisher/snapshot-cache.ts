@@ -50,9 +50,8 @@ export class SnapshotCache {
 
   /**
    * Reads the snapshots of several jobs that are not cached yet, all at once, and remembers those
-   * that exist, so the reads that follow find them here. One command per job, sent together: on the
-   * publisher's auto-pipelined connection they leave in one socket write (a pipeline per user would
-   * be one write each), and on a Cluster each goes to its own slot.
+   * that exist, so the reads that follow find them here. One command per job, all sent before the
+   * first reply is awaited (one round trip's wait for them all); on a Cluster each goes to its own slot.
    */
   async prefetch(jobs: readonly { userId: string; jobId: string }[]): Promise<void> {
     await Promise.all(

@@ -164,19 +164,19 @@ export function duplicateConnection(
 }
 
 /**
- * A new connection to the same Redis as `connection` with ioredis auto-pipelining (the commands issued
- * in one tick leave in one socket write), or `null` on a Cluster, where auto-pipelining groups
- * commands by their first argument rather than their keys (the caller keeps `connection` then).
- * `onError` hears the new connection's errors.
+ * A new command connection to the same Redis as `connection`, for one component's commands alone (no
+ * auto-pipelining: ioredis keeps one auto-pipeline in flight per connection, so commands issued while
+ * one is out wait for all of its replies — see bench/README, issue 10, "Session 10"), or `null` on a
+ * Cluster, where the caller keeps `connection`. `onError` hears the new connection's errors.
  */
-export function autoPipelinedConnection(
+export function ownCommandConnection(
   connection: RedisConnection,
   onError: (error: Error) => void,
 ): RedisConnection | null {
   if (isCluster(connection)) return null;
-  const pipelined = connection.duplicate({ enableAutoPipelining: true });
-  pipelined.on('error', onError);
-  return pipelined;
+  const own = connection.duplicate({ enableAutoPipelining: false });
+  own.on('error', onError);
+  return own;
 }
 
 /** Closes `connection` at once, without waiting for pending replies (interrupts a blocking read). */
