@@ -15,6 +15,7 @@ import {
   duplicateConnection,
   isCluster,
   openConnection,
+  ownCommandConnection,
   type RedisConnection,
 } from '../../src/store/connection.js';
 
@@ -37,6 +38,22 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 describe('connection', () => {
+  it("gives a component its own command connection, never auto-pipelined (even when the app's is), and none on a Cluster", () => {
+    const errors: Error[] = [];
+    const app = track(new Redis({ lazyConnect: true, enableAutoPipelining: true, port: 6391 }));
+    const own = ownCommandConnection(app, (error) => errors.push(error));
+    expect(own).toBeInstanceOf(Redis);
+    track(own as Redis);
+    expect(own).not.toBe(app);
+    // ioredis keeps one auto-pipeline in flight per connection: the publisher's commits would wait in turns.
+    expect((own as Redis).options.enableAutoPipelining).toBe(false);
+    expect((own as Redis).options.port).toBe(6391);
+    (own as Redis).emit('error', new Error('heard'));
+    expect(errors.map((error) => error.message)).toEqual(['heard']);
+    const cluster = track(new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true }));
+    expect(ownCommandConnection(cluster, () => undefined)).toBeNull();
+  });
+
   it('uses a given Redis or Cluster instance as is, and never owns it', () => {
     const redis = track(new Redis({ lazyConnect: true }));
     const cluster = track(new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true }));
