@@ -14,7 +14,7 @@
  * - A job already finished answers `CONFLICT`; an unknown one `NOT_FOUND`.
  */
 import type { CancelRequests } from '../store/cancel-requests.js';
-import type { RedisConnection } from '../store/connection.js';
+import { isCluster, type RedisConnection } from '../store/connection.js';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -101,14 +101,33 @@ async function cancelChildren(ctx: SeennContext, parent: SeennJob, reason: strin
 /** Something that can abort one running BullMQ job (the wrapper's view of BullMQ's `Worker`). */
 export type AbortRunningJob = (reason: string) => void;
 
+/** The requests of one queue a {@link CancelListener} holds: BullMQ id → reason and expiry (epoch ms). */
+interface QueueRequests {
+  readonly entries: Map<string, { reason: string; expiresAtMs: number }>;
+  /** Settles once the queue's requests sent before this process listened are read in. */
+  readonly loaded: Promise<void>;
+}
+
 /**
  * The worker side of cancellation: one subscription per Seenn instance to the cancel channel, and the
  * attempts running in this process. `seenn.processor` registers each attempt while it runs.
+ *
+ * An attempt that starts must also honour a request sent before it (kept for `CANCEL_REQUEST_TTL_SECONDS`).
+ * On a single Redis, once the subscription is confirmed, each queue's kept requests are read once
+ * (`CancelRequests.pending`) and the channel keeps that copy current, so an attempt starts without a
+ * round trip (issue 10: one more round trip before every job held a wrapped worker to ~0.88 of bare);
+ * when the subscriber's connection closes the copies are dropped, and until Redis confirms the
+ * subscription again each attempt reads its own request key, as it always does on a Cluster (whose
+ * subscriber may move between nodes without a `close`).
  */
 export class CancelListener {
   private readonly running = new Map<string, Set<AbortRunningJob>>();
   private subscriber: RedisConnection | null = null;
   private subscribing: Promise<void> | null = null;
+  /** Whether the subscription is confirmed and has held since: only then are {@link queues} complete. */
+  private confirmed = false;
+  /** The kept requests of each queue an attempt started in, while {@link confirmed}. */
+  private readonly queues = new Map<string, QueueRequests>();
 
   /**
    * @param requests - the store's cancel requests
@@ -140,7 +159,7 @@ export class CancelListener {
     };
     try {
       await this.subscribe();
-      const waiting = await this.requests.waiting(queueName, bullId);
+      const waiting = await this.waiting(queueName, bullId);
       if (waiting !== null) abort(waiting);
     } catch (error) {
       this.logger.warn(
@@ -151,11 +170,56 @@ export class CancelListener {
     return stop;
   }
 
+  /** The reason of a request kept for `bullId`, or `null`: from this process's copy when it is complete, else from Redis. */
+  private async waiting(queueName: string, bullId: string): Promise<string | null> {
+    if (!this.confirmed) return this.requests.waiting(queueName, bullId);
+    let queue = this.queues.get(queueName);
+    if (queue === undefined) {
+      const entries: QueueRequests['entries'] = new Map();
+      const loaded = this.requests.pending(queueName).then((kept) => {
+        // Requests heard on the channel meanwhile are newer than what was read: they stay.
+        for (const { bullId: id, reason, expiresAtMs } of kept)
+          if (!entries.has(id)) entries.set(id, { reason, expiresAtMs });
+      });
+      queue = { entries, loaded };
+      this.queues.set(queueName, queue);
+      loaded.catch(() => {
+        if (this.queues.get(queueName) === queue) this.queues.delete(queueName);
+      });
+    }
+    await queue.loaded;
+    // The subscription was lost while the copy was read: what it missed is only in Redis.
+    if (!this.confirmed || this.queues.get(queueName) !== queue) return this.requests.waiting(queueName, bullId);
+    const request = queue.entries.get(bullId);
+    if (request === undefined) return null;
+    if (request.expiresAtMs > Date.now()) return request.reason;
+    queue.entries.delete(bullId);
+    return null;
+  }
+
   private subscribe(): Promise<void> {
     this.subscribing ??= (async () => {
       const subscriber = this.duplicate();
       this.subscriber = subscriber;
+      if (!isCluster(subscriber)) {
+        subscriber.on('close', () => this.lost());
+        subscriber.on('ready', () => {
+          if (this.subscriber !== subscriber) return;
+          this.requests.confirm(subscriber).then(
+            () => {
+              if (this.subscriber === subscriber) this.confirmed = true;
+            },
+            (error: unknown) =>
+              this.logger.warn(
+                { err: error },
+                'could not subscribe to cancel requests again; reading them per attempt',
+              ),
+          );
+        });
+      }
       await this.requests.listen(subscriber, (queueName, bullId, reason) => this.deliver(queueName, bullId, reason));
+      if (this.subscriber === subscriber && !isCluster(subscriber) && subscriber.status === 'ready')
+        this.confirmed = true;
     })().catch((error: unknown) => {
       this.subscribing = null;
       throw error;
@@ -163,7 +227,20 @@ export class CancelListener {
     return this.subscribing;
   }
 
+  /** The subscriber's connection closed: requests may be missed until Redis confirms it again. */
+  private lost(): void {
+    this.confirmed = false;
+    this.queues.clear();
+  }
+
   private deliver(queueName: string, bullId: string, reason: string): void {
+    const entries = this.queues.get(queueName)?.entries;
+    if (entries !== undefined) {
+      const nowMs = Date.now();
+      // Expired requests leave when a new one comes in, so the copy stays as small as Redis's set.
+      for (const [id, request] of entries) if (request.expiresAtMs <= nowMs) entries.delete(id);
+      entries.set(bullId, { reason, expiresAtMs: nowMs + CANCEL_REQUEST_TTL_SECONDS * 1000 });
+    }
     const set = this.running.get(`${queueName}\n${bullId}`);
     if (set === undefined) return;
     for (const abort of [...set]) abort(reason);
@@ -172,6 +249,7 @@ export class CancelListener {
   /** Unsubscribes (the connection itself is closed by the Seenn instance). */
   async close(): Promise<void> {
     this.running.clear();
+    this.lost();
     const subscriber = this.subscriber;
     this.subscriber = null;
     this.subscribing = null;

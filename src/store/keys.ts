@@ -218,6 +218,15 @@ export class SeennKeys {
     return `${this.base}:cancel`;
   }
 
+  /**
+   * Sorted set: the BullMQ ids of one queue with a cancel request kept (scored by when it expires,
+   * epoch ms): what a worker process reads once per queue to learn the requests sent before it
+   * listened (see `handles/cancel.ts`).
+   */
+  cancelRequests(queueName: string): string {
+    return `${this.base}:q:${queueName}:cancels`;
+  }
+
   /** String: the cancel request kept for one BullMQ job until its worker sees it (see `handles/cancel.ts`). */
   cancelRequest(queueName: string, bullId: string): string {
     return `${this.base}:q:${queueName}:cancel:${bullId}`;
