@@ -14,7 +14,7 @@
  * - A job already finished answers `CONFLICT`; an unknown one `NOT_FOUND`.
  */
 import type { CancelRequests } from '../store/cancel-requests.js';
-import { isCluster, type RedisConnection } from '../store/connection.js';
+import type { RedisConnection } from '../store/connection.js';
 import type { SeennContext } from '../context.js';
 import { SeennError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -201,25 +201,16 @@ export class CancelListener {
     this.subscribing ??= (async () => {
       const subscriber = this.duplicate();
       this.subscriber = subscriber;
-      if (!isCluster(subscriber)) {
-        subscriber.on('close', () => this.lost());
-        subscriber.on('ready', () => {
-          if (this.subscriber !== subscriber) return;
-          this.requests.confirm(subscriber).then(
-            () => {
-              if (this.subscriber === subscriber) this.confirmed = true;
-            },
-            (error: unknown) =>
-              this.logger.warn(
-                { err: error },
-                'could not subscribe to cancel requests again; reading them per attempt',
-              ),
-          );
-        });
-      }
-      await this.requests.listen(subscriber, (queueName, bullId, reason) => this.deliver(queueName, bullId, reason));
-      if (this.subscriber === subscriber && !isCluster(subscriber) && subscriber.status === 'ready')
-        this.confirmed = true;
+      const current = (): boolean => this.subscriber === subscriber;
+      await this.requests.listen(subscriber, {
+        request: (queueName, bullId, reason) => this.deliver(queueName, bullId, reason),
+        lost: () => this.lost(),
+        complete: () => {
+          if (current()) this.confirmed = true;
+        },
+        warn: (error) =>
+          this.logger.warn({ err: error }, 'could not subscribe to cancel requests again; reading them per attempt'),
+      });
     })().catch((error: unknown) => {
       this.subscribing = null;
       throw error;

@@ -3,12 +3,21 @@
  * short-lived key per job (for an attempt that starts later), listed in its queue's set of requests
  * (scored by when it expires), and announced on the app's cancel channel as `queueName\nbullId\nreason`.
  */
-import type { RedisConnection } from './connection.js';
+import { isCluster, type RedisConnection } from './connection.js';
 import { quitConnection } from './connection-set.js';
 import type { SeennKeys } from './keys.js';
 
-/** Called for each cancel request announced on the channel. */
-export type CancelRequestHandler = (queueName: string, bullId: string, reason: string) => void;
+/** What {@link CancelRequests.listen} tells its caller. */
+export interface CancelRequestHandlers {
+  /** A cancel request announced on the channel. */
+  request(queueName: string, bullId: string, reason: string): void;
+  /** The subscriber's connection closed: requests announced from now on may be missed. */
+  lost(): void;
+  /** Redis confirmed the subscription (single Redis only): every request announced from now on arrives. */
+  complete(): void;
+  /** Subscribing again after a reconnect failed (it is tried at the next reconnect). */
+  warn(error: unknown): void;
+}
 
 /** Sends, reads and listens for cancel requests. Holds no state of its own. */
 export class CancelRequests {
@@ -60,20 +69,34 @@ export class CancelRequests {
     });
   }
 
-  /** Subscribes `subscriber` (a connection of its own, in subscriber mode from now on) to the requests. */
-  async listen(subscriber: RedisConnection, handler: CancelRequestHandler): Promise<void> {
+  /**
+   * Subscribes `subscriber` (a connection of its own, in subscriber mode from now on) to the requests;
+   * resolves once Redis confirms it. On a single Redis, `handlers.lost` hears when the connection
+   * closes (what is announced then is missed) and `handlers.complete` when Redis confirmed the
+   * subscription, at first and after every reconnect: from then on every request sent reaches
+   * `handlers.request`. On a Cluster (whose subscriber may move between nodes without closing),
+   * `complete` is never called.
+   */
+  async listen(subscriber: RedisConnection, handlers: CancelRequestHandlers): Promise<void> {
     const channel = this.keys.cancelChannel();
     subscriber.on('message', (from: string, message: string) => {
       if (from !== channel) return;
       const [queueName = '', bullId = '', ...rest] = message.split('\n');
-      handler(queueName, bullId, rest.join('\n'));
+      handlers.request(queueName, bullId, rest.join('\n'));
     });
-    await this.confirm(subscriber);
-  }
-
-  /** Subscribes `subscriber` again (after a reconnect) and resolves once Redis confirms it. */
-  async confirm(subscriber: RedisConnection): Promise<void> {
-    await subscriber.subscribe(this.keys.cancelChannel());
+    const single = !isCluster(subscriber);
+    if (single) {
+      subscriber.on('close', () => handlers.lost());
+      // ioredis subscribes again on a reconnect; this SUBSCRIBE's answer says when that holds.
+      subscriber.on('ready', () => {
+        subscriber.subscribe(channel).then(
+          () => handlers.complete(),
+          (error: unknown) => handlers.warn(error),
+        );
+      });
+    }
+    await subscriber.subscribe(channel);
+    if (single && subscriber.status === 'ready') handlers.complete();
   }
 
   /** Ends a subscription made with {@link listen}: quits its connection (or drops it when QUIT cannot be sent). */
