@@ -201,12 +201,11 @@ export class CancelListener {
     this.subscribing ??= (async () => {
       const subscriber = this.duplicate();
       this.subscriber = subscriber;
-      const current = (): boolean => this.subscriber === subscriber;
       await this.requests.listen(subscriber, {
         request: (queueName, bullId, reason) => this.deliver(queueName, bullId, reason),
         lost: () => this.lost(),
         complete: () => {
-          if (current()) this.confirmed = true;
+          if (this.subscriber === subscriber) this.confirmed = true;
         },
         warn: (error) =>
           this.logger.warn({ err: error }, 'could not subscribe to cancel requests again; reading them per attempt'),

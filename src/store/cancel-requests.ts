@@ -84,19 +84,18 @@ export class CancelRequests {
       const [queueName = '', bullId = '', ...rest] = message.split('\n');
       handlers.request(queueName, bullId, rest.join('\n'));
     });
-    const single = !isCluster(subscriber);
-    if (single) {
-      subscriber.on('close', () => handlers.lost());
-      // ioredis subscribes again on a reconnect; this SUBSCRIBE's answer says when that holds.
-      subscriber.on('ready', () => {
-        subscriber.subscribe(channel).then(
-          () => handlers.complete(),
-          (error: unknown) => handlers.warn(error),
-        );
-      });
-    }
     await subscriber.subscribe(channel);
-    if (single && subscriber.status === 'ready') handlers.complete();
+    if (isCluster(subscriber)) return;
+    subscriber.on('close', () => handlers.lost());
+    // After a reconnect (the first connect is behind the SUBSCRIBE above): ioredis subscribes again
+    // on its own, and this SUBSCRIBE's answer says when that holds.
+    subscriber.on('ready', () => {
+      subscriber.subscribe(channel).then(
+        () => handlers.complete(),
+        (error: unknown) => handlers.warn(error),
+      );
+    });
+    handlers.complete();
   }
 
   /** Ends a subscription made with {@link listen}: quits its connection (or drops it when QUIT cannot be sent). */
