@@ -6,11 +6,12 @@
  * per job); when its subscriber connection drops, it reads them again, so a request announced while it
  * was away is not missed.
  */
-import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Worker, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Seenn } from '../../src/seenn.js';
-import { deletePrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import type { Seenn } from '../../src/seenn.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { openTwoProcessBed, type TwoProcessBed } from '../helpers/seenn-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
 const prefix = uniquePrefix('cancel-kept');
@@ -18,40 +19,31 @@ const QUEUE = 'kq';
 /** The worker process's connections carry this name (its cancel subscriber is a duplicate). */
 const WORKER_NAME = `worker-${prefix.replace(/[{}]/g, '')}`;
 let redis: Redis;
-let workerRedis: Redis;
 let seenn: Seenn;
-let workerSeenn: Seenn;
 let queue: Queue;
 let worker: Worker;
+let bed: TwoProcessBed;
 /** The jobs whose processor code ran, by BullMQ id. */
 const ran = new Set<string>();
 
 beforeAll(async () => {
-  redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-  workerRedis = new Redis(redisUrl(), { maxRetriesPerRequest: null, connectionName: WORKER_NAME });
-  seenn = new Seenn({ connection: redis, prefix });
-  workerSeenn = new Seenn({ connection: workerRedis, prefix });
-  queue = new Queue(QUEUE, { connection: redis, prefix });
+  bed = openTwoProcessBed(prefix, QUEUE, {}, WORKER_NAME);
+  ({ redis, seenn, queue } = bed);
   worker = new Worker(
     QUEUE,
-    workerSeenn.processor(async (job, _token, signal) => {
+    bed.workerSeenn.processor(async (job, _token, signal) => {
       if (signal?.aborted === true) throw new Error('aborted before it began');
       ran.add(job.id as string);
       return 'done';
     }),
-    { connection: workerRedis, prefix },
+    { connection: bed.workerRedis, prefix },
   );
   await worker.waitUntilReady();
 });
 
 afterAll(async () => {
   await worker.close();
-  await queue.close();
-  await seenn.close();
-  await workerSeenn.close();
-  await deletePrefix(redis, prefix);
-  await redis.quit();
-  await workerRedis.quit();
+  await bed.close();
 });
 
 /** Starts a job that waits `delayMs` before a worker may take it; its BullMQ id. */

@@ -26,12 +26,14 @@ export function redisClusterNodes(): { host: string; port: number }[] | null {
  * A new connection to the test Redis, suitable for BullMQ (`maxRetriesPerRequest: null`). On a
  * cluster run it is a `Cluster`, typed `Redis` so the tests written against one Redis run unchanged:
  * a `Cluster` speaks every command they send (see {@link connectAny} for the honest type).
+ * `connectionName` names it (and the duplicates made of it) in `CLIENT LIST`.
  */
-export function connect(url = redisUrl()): Redis {
+export function connect(url = redisUrl(), connectionName?: string): Redis {
+  const options = connectionName === undefined ? {} : { connectionName };
   const nodes = redisClusterNodes();
   if (nodes !== null && url === redisUrl())
-    return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } }) as unknown as Redis;
-  return new Redis(url, { maxRetriesPerRequest: null });
+    return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null, ...options } }) as unknown as Redis;
+  return new Redis(url, { maxRetriesPerRequest: null, ...options });
 }
 
 /** {@link connect}, typed as what it is: a `Redis` or, on a cluster run, a `Cluster`. */

@@ -38,14 +38,18 @@ export interface TwoProcessBed {
   close(): Promise<void>;
 }
 
-/** Opens a {@link TwoProcessBed}; `apiOptions` go to the API process's Seenn only. */
+/**
+ * Opens a {@link TwoProcessBed}; `apiOptions` go to the API process's Seenn only, and
+ * `workerConnectionName` names the worker process's connections (see `connect`).
+ */
 export function openTwoProcessBed(
   prefix: string,
   queueName: string,
   apiOptions: Partial<SeennOptions> = {},
+  workerConnectionName?: string,
 ): TwoProcessBed {
   const redis = connect();
-  const workerRedis = connect();
+  const workerRedis = connect(undefined, workerConnectionName);
   const seenn = new Seenn({ ...apiOptions, connection: redis, prefix });
   const workerSeenn = new Seenn({ connection: workerRedis, prefix });
   const queue = new Queue(queueName, { connection: redis, prefix });
