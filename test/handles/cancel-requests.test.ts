@@ -10,7 +10,7 @@ import { Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Seenn } from '../../src/seenn.js';
-import { uniquePrefix } from '../helpers/redis.js';
+import { uniquePrefix, watchCommands } from '../helpers/redis.js';
 import { openTwoProcessBed, type TwoProcessBed } from '../helpers/seenn-bed.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -73,17 +73,15 @@ async function finished(bullId: string): Promise<{ state: string; failedReason: 
 
 /** The commands `fn` made Redis run on cancel-request keys of this test's prefix (MONITOR). */
 async function cancelReads(fn: () => Promise<void>): Promise<string[]> {
-  const monitor = await redis.monitor();
   const seen: string[] = [];
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    const [command = '', key = ''] = args;
+  const stop = await watchCommands(redis, ([command = '', key = '']) => {
     if (key.startsWith(`${prefix}:`) && /:cancels?(:|$)/.test(key) && /^(get|zrangebyscore)$/i.test(command))
       seen.push(`${command.toLowerCase()} ${key}`);
   });
   try {
     await fn();
   } finally {
-    monitor.disconnect();
+    stop();
   }
   return seen;
 }

@@ -46,3 +46,30 @@ export function uniquePrefix(label = 't'): string {
   const name = `${label}-${randomUUID().slice(0, 8)}`;
   return redisClusterNodes() === null ? name : `{${name}}`;
 }
+
+/**
+ * Watches every command the server of `redis` runs (MONITOR, on a new connection): `onCommand` gets
+ * each one's arguments, the command name first. Resolves once Redis sends the commands; the function
+ * it resolves to stops watching, and throws if the connection failed meanwhile.
+ *
+ * ioredis's own `redis.monitor()` loses a race on a busy server: command lines that arrive in the
+ * same read as MONITOR's OK, before ioredis switches the connection's mode, raise "Command queue
+ * state error" (and reject). Those lines precede the watched window, so they are dropped here.
+ */
+export async function watchCommands(redis: Redis, onCommand: (args: string[]) => void): Promise<() => void> {
+  const monitor = redis.duplicate({ monitor: true, lazyConnect: false });
+  let failure: Error | undefined;
+  await new Promise<void>((resolve, reject) => {
+    monitor.on('error', (error: Error) => {
+      // ioredis sets this status (missing from its `RedisStatus` type) when MONITOR's OK is handled.
+      if ((monitor.status as string) === 'monitoring') failure ??= error;
+      else if (!error.message.startsWith('Command queue state error')) reject(error);
+    });
+    monitor.once('monitoring', () => resolve());
+  });
+  monitor.on('monitor', (_time: string, args: string[]) => onCommand(args));
+  return () => {
+    monitor.disconnect();
+    if (failure !== undefined) throw failure;
+  };
+}
