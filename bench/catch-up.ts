@@ -31,7 +31,7 @@ import { processCpuMs } from './lib/proc-stats.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
-import { redisCpuMs } from './lib/redis.js';
+import { commandStats, commandsPerJob, redisCpuMs } from './lib/redis.js';
 
 const quick = isQuick();
 const JOBS = Number(process.env['BENCH_JOBS'] ?? (quick ? 3_000 : 20_000));
@@ -48,15 +48,6 @@ function idAtLeast(id: string, target: string): boolean {
   const [ms = 0, seq = 0] = id.split('-').map(Number);
   const [targetMs = 0, targetSeq = 0] = target.split('-').map(Number);
   return ms > targetMs || (ms === targetMs && seq >= targetSeq);
-}
-
-/** `INFO commandstats` as command → calls and total µs of Redis time. */
-async function commandCalls(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
-  const text = await redis.info('commandstats');
-  const calls = new Map<string, { calls: number; usec: number }>();
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
-    calls.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
-  return calls;
 }
 
 /** Every Seenn key of the bench's prefix: the app's keys and the queue's (checkpoints, leases, live set). */
@@ -185,7 +176,7 @@ async function main(): Promise<void> {
       publishers.push(...started);
       const cpuBefore = started.map((p) => processCpuMs(p.pid) ?? 0);
       const redisBefore = await redisCpuMs(redis);
-      const callsBefore = await commandCalls(redis);
+      const callsBefore = await commandStats(redis);
       const t0 = performance.now();
       const checkpointKey = seenn.context.keys.checkpoint(QUEUE);
       await waitFor(
@@ -198,19 +189,8 @@ async function main(): Promise<void> {
       const seconds = (performance.now() - t0) / 1000;
       const publisherCpu = started.reduce((sum, p, i) => sum + ((processCpuMs(p.pid) ?? 0) - (cpuBefore[i] ?? 0)), 0);
       const redisCpu = (await redisCpuMs(redis)) - redisBefore;
-      const callsAfter = await commandCalls(redis);
-      const perJob: Record<string, number> = {};
-      const usPerJob: Record<string, number> = {};
-      for (const [name, { calls, usec }] of callsAfter) {
-        const before = callsBefore.get(name) ?? { calls: 0, usec: 0 };
-        const delta = calls - before.calls;
-        // Script calls always (one per many jobs when commits are grouped), other commands when frequent.
-        const script = name === 'evalsha' || name === 'eval';
-        if ((script || delta >= JOBS / 10) && name !== 'info' && name !== 'get') {
-          perJob[name] = round(delta / JOBS, 2);
-          usPerJob[name] = round((usec - before.usec) / JOBS, 1);
-        }
-      }
+      const callsAfter = await commandStats(redis);
+      const { calls: perJob, usec: usPerJob } = commandsPerJob(callsBefore, callsAfter, JOBS);
       // Every job must show completed: a fast wrong answer is no answer.
       const sample = await seenn.jobs.list('user-0', { limit: 100 });
       const notDone = sample.jobs.filter((job) => job.status !== 'completed').length;

@@ -27,7 +27,7 @@ import { isQuick, loadAverage, machineInfo, round, summarize, wallNow, writeResu
 import { spawnOverheadWorker, type OverheadRound } from './lib/overhead-worker.js';
 import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
-import { redisCpuMs } from './lib/redis.js';
+import { commandStats, commandsPerJob, redisCpuMs } from './lib/redis.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher } from './lib/publisher-process.js';
@@ -62,6 +62,10 @@ interface LevelResult {
   resyncMs: number;
   /** CPU used while the producer ran, in cores (CPU seconds per second), per process. */
   cpuCoresWhileProducing: Record<'producer' | 'worker' | 'publisher' | 'redis' | 'total', number>;
+  /** Redis calls per job by command while the level ran, producer, worker and publisher together (`INFO commandstats`). */
+  redisCallsPerJob: Record<string, number>;
+  /** Redis µs per job by command (a script's own commands count in it and again on their own). */
+  redisUsPerJob: Record<string, number>;
   publisherCpuMsPerJob: number;
   loadAverage1m: number;
 }
@@ -139,6 +143,7 @@ async function main(): Promise<void> {
       );
       const resyncsBefore = { ...publisher.counters };
       const cpuBefore = await cpuNow();
+      const statsBefore = await commandStats(redis);
       const started = Date.now();
       let produced = 0;
       let inFlight = 0;
@@ -187,6 +192,7 @@ async function main(): Promise<void> {
         timeoutMs: 120_000,
         intervalMs: 20,
       }).catch(() => undefined);
+      const commands = commandsPerJob(statsBefore, await commandStats(redis), jobs);
       const lags = [...completedAt]
         .filter(([id]) => completedSeen.has(id))
         .map(([id, at]) => (completedSeen.get(id) as number) - at);
@@ -202,6 +208,8 @@ async function main(): Promise<void> {
         resyncJobs: publisher.counters.resyncJobs - resyncsBefore.resyncJobs,
         resyncMs: publisher.counters.resyncMs - resyncsBefore.resyncMs,
         cpuCoresWhileProducing,
+        redisCallsPerJob: commands.calls,
+        redisUsPerJob: commands.usec,
         publisherCpuMsPerJob: round(((processCpuMs(publisher.pid) ?? 0) - cpuBefore.publisher) / jobs, 4),
         loadAverage1m: loadAverage()[0],
       };
@@ -212,6 +220,8 @@ async function main(): Promise<void> {
       console.log(
         `   CPU while producing (cores of 2): producer ${cpuCoresWhileProducing.producer}, worker ${cpuCoresWhileProducing.worker}, publisher ${cpuCoresWhileProducing.publisher}, Redis ${cpuCoresWhileProducing.redis}, total ${cpuCoresWhileProducing.total}`,
       );
+      console.log('   Redis calls per job:', result.redisCallsPerJob);
+      console.log('   Redis µs per job:', result.redisUsPerJob);
     }
     const result = {
       scenario: 'sustained',

@@ -5,6 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../../examples/lib/redis-server.js';
+import { round } from './harness.js';
 import { track } from './processes.js';
 export { deletePrefix } from '../../examples/lib/redis-keys.js';
 
@@ -47,4 +48,37 @@ export async function scriptCalls(redis: Redis): Promise<number> {
   let calls = 0;
   for (const match of text.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(match[1]);
   return calls;
+}
+
+/** `INFO commandstats` as command → calls and total µs of Redis time. */
+export async function commandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const text = await redis.info('commandstats');
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
+  return stats;
+}
+
+/**
+ * Calls and Redis µs per job by command between two {@link commandStats}: script calls always, other
+ * commands when they ran at least once per ten jobs (`INFO` and `GET`, the benches' own polling, left
+ * out). A script's own commands count in the script's µs and again on their own.
+ */
+export function commandsPerJob(
+  before: Map<string, { calls: number; usec: number }>,
+  after: Map<string, { calls: number; usec: number }>,
+  jobs: number,
+): { calls: Record<string, number>; usec: Record<string, number> } {
+  const calls: Record<string, number> = {};
+  const usec: Record<string, number> = {};
+  for (const [name, now] of after) {
+    const then = before.get(name) ?? { calls: 0, usec: 0 };
+    const delta = now.calls - then.calls;
+    const script = name === 'evalsha' || name === 'eval';
+    if ((script || delta >= jobs / 10) && name !== 'info' && name !== 'get') {
+      calls[name] = round(delta / jobs, 2);
+      usec[name] = round((now.usec - then.usec) / jobs, 1);
+    }
+  }
+  return { calls, usec };
 }
