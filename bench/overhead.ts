@@ -29,7 +29,13 @@
  */
 import { Queue } from 'bullmq';
 import { isQuick, loadAverage, machineInfo, median, round, summarize, wallNow, writeResult } from './lib/harness.js';
-import { spawnOverheadWorker, UPDATES_PER_JOB, type OverheadArm, type OverheadRound } from './lib/overhead-worker.js';
+import {
+  spawnOverheadWorker,
+  stopOverheadWorker,
+  UPDATES_PER_JOB,
+  type OverheadArm,
+  type OverheadRound,
+} from './lib/overhead-worker.js';
 import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
 import { waitFor } from '../test/helpers/wait.js';
@@ -320,6 +326,7 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
     await stopChild(publisher.child, 'SIGTERM');
+    await stopOverheadWorker(worker);
   } finally {
     await bareQueue.close();
     subscriber.disconnect();

@@ -7,6 +7,7 @@
  * CPU time during the round). Env: BENCH_REDIS_URL, BENCH_PREFIX.
  */
 import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Seenn } from '../../src/seenn.js';
@@ -33,15 +34,28 @@ export interface OverheadRound {
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
 
-/** Forks the worker process and waits until it is ready. */
+/**
+ * Forks the worker process and waits until it is ready. BENCH_WORKER_NODE_ARGS adds Node flags to it
+ * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the worker).
+ */
 export async function spawnOverheadWorker(redisUrl: string, prefix: string): Promise<ChildProcess> {
-  const child = forkTs(new URL(import.meta.url), {
-    BENCH_ROLE: 'overhead-worker',
-    BENCH_REDIS_URL: redisUrl,
-    BENCH_PREFIX: prefix,
-  });
+  const child = forkTs(
+    new URL(import.meta.url),
+    { BENCH_ROLE: 'overhead-worker', BENCH_REDIS_URL: redisUrl, BENCH_PREFIX: prefix },
+    (process.env['BENCH_WORKER_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+  );
   await nextMessage(child, 'ready', 30_000);
   return child;
+}
+
+/** Ends the worker process the way it expects (its IPC channel closes), so it exits normally (a `--cpu-prof` is written). */
+export async function stopOverheadWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.disconnect();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** The processor every arm runs: four awaited progress updates, then a small result. */
