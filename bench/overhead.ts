@@ -24,6 +24,8 @@
  *   npx tsx bench/overhead.ts --quick       # 2 rounds per arm of 1,000 jobs
  *   BENCH_JOBS=20000 BENCH_ROUNDS=5 BENCH_CONCURRENCY=50 npx tsx bench/overhead.ts
  *   REDIS_URL=redis://127.0.0.1:6379 npx tsx bench/overhead.ts   # that Redis; only its own keys are deleted
+ *   BENCH_WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' …   # profile the worker process
+ *   BENCH_PUBLISHER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' …   # profile the publisher process
  *
  * Results: a table and `bench/results/overhead.json`.
  */
