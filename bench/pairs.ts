@@ -106,10 +106,13 @@ function parseOptions(argv: readonly string[]): PairsOptions {
   };
 }
 
-/** The value at `dotPath` (`runs.0.eventsPerSecond`) of `data`, which must be a finite number. */
+/**
+ * The value at `dotPath` (`runs.0.eventsPerSecond`; a key with a dot in it written `\.`, as in
+ * `median.jobs\.start.cpuUsPerCall`) of `data`, which must be a finite number.
+ */
 export function figureAt(data: unknown, dotPath: string): number {
   let value: unknown = data;
-  for (const part of dotPath.split('.')) {
+  for (const part of dotPath.split(/(?<!\\)\./).map((key) => key.replaceAll('\\.', '.'))) {
     if (value === null || typeof value !== 'object') throw new Error(`no ${dotPath} in the result`);
     value = (value as Record<string, unknown>)[part];
   }

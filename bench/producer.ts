@@ -9,10 +9,13 @@
  *   npx tsx bench/producer.ts                     # 20,000 calls per arm and round, 3 rounds
  *   npx tsx bench/producer.ts --quick             # 5,000 calls, 2 rounds
  *   BENCH_CALLS=50000 BENCH_ROUNDS=5 BENCH_CONCURRENCY=50 npx tsx bench/producer.ts
+ *   BENCH_AUTO_PIPELINING=1 …   # both arms on a connection with ioredis's `enableAutoPipelining`
  *
  * Results: a table and `bench/results/producer.json`.
  */
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Seenn } from '../src/seenn.js';
 import { isQuick, loadAverage, machineInfo, median, round, writeResult } from './lib/harness.js';
 import { openScenario } from './lib/scenario.js';
 
@@ -21,6 +24,8 @@ const CALLS = Number(process.env['BENCH_CALLS'] ?? (quick ? 5_000 : 20_000));
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? (quick ? 2 : 3));
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 50);
 const USERS = 100;
+/** Both arms on a connection with ioredis's `enableAutoPipelining` (commands of one tick in one write). */
+const AUTO_PIPELINING = process.env['BENCH_AUTO_PIPELINING'] === '1';
 
 interface ArmRound {
   cpuUsPerCall: number;
@@ -48,7 +53,12 @@ async function measure(call: (i: number) => Promise<unknown>): Promise<ArmRound>
 
 async function main(): Promise<void> {
   const scenario = await openScenario({ name: 'producer', deadlineMs: 600_000, prefixTag: 'prod' });
-  const { redisServer, prefix, redis, seenn } = scenario;
+  const { redisServer, prefix } = scenario;
+  const pipelined = AUTO_PIPELINING
+    ? new Redis(redisServer.url, { maxRetriesPerRequest: null, enableAutoPipelining: true })
+    : undefined;
+  const redis = pipelined ?? scenario.redis;
+  const seenn = pipelined === undefined ? scenario.seenn : new Seenn({ connection: pipelined, prefix });
   const plain = new Queue('prod-plain', { connection: redis, prefix });
   const loadBefore = loadAverage();
   try {
@@ -96,15 +106,26 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: await machineInfo(redisServer.version),
       loadAverage: { before: loadBefore, after: loadAverage() },
-      setup: { calls: CALLS, rounds: ROUNDS, concurrency: CONCURRENCY, users: USERS, ownRedis: redisServer.own },
+      setup: {
+        calls: CALLS,
+        rounds: ROUNDS,
+        concurrency: CONCURRENCY,
+        users: USERS,
+        autoPipelining: AUTO_PIPELINING,
+        ownRedis: redisServer.own,
+      },
       rounds,
       median: summary,
       cpuRatio,
-      command: `npx tsx bench/producer.ts${quick ? ' --quick' : ''}`,
+      command: `${AUTO_PIPELINING ? 'BENCH_AUTO_PIPELINING=1 ' : ''}npx tsx bench/producer.ts${quick ? ' --quick' : ''}`,
     });
     console.log(`wrote ${path}`);
   } finally {
     await plain.close();
+    if (pipelined !== undefined) {
+      await seenn.close();
+      await pipelined.quit();
+    }
     await scenario.close();
   }
 }

@@ -45,6 +45,12 @@ describe('bench/pairs.ts helpers', () => {
     expect(() => figureAt(result, 'runs.1.value')).toThrow('no runs.1.value');
     expect(() => figureAt(result, 'runs.0.name')).toThrow('runs.0.name is not a number');
   });
+
+  it('reads a key with a dot in it when the dot is escaped', () => {
+    const result = { median: { 'jobs.start': { us: 48.6 }, jobs: { start: { us: 1 } } } };
+    expect(figureAt(result, 'median.jobs\\.start.us')).toBe(48.6);
+    expect(figureAt(result, 'median.jobs.start.us')).toBe(1);
+  });
 });
 
 describe('bench/pairs.ts', () => {
