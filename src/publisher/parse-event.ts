@@ -16,11 +16,18 @@ export interface QueueEvent {
 
 /** Parses one entry of `<prefix>:<queue>:events`. */
 export function parseQueueEvent(id: string, fields: readonly string[]): QueueEvent | null {
-  const entry = new EntryFields(fields);
-  const bullId = entry.get('jobId');
+  const bullId = entryJobId(fields);
   if (bullId === undefined) return null;
-  const event = toSourceEvent(entry, id);
+  const event = toSourceEvent(new EntryFields(fields), id);
   return event === null ? null : { id, bullId, event };
+}
+
+/**
+ * The BullMQ job id of an events-stream entry (`undefined` for entries of no job): all a reader needs
+ * to tell whether the entry is its own before parsing the rest.
+ */
+export function entryJobId(fields: readonly string[]): string | undefined {
+  return new EntryFields(fields).get('jobId');
 }
 
 /** A stream entry's fields, looked up in place (an entry has a handful: no map is built). */

@@ -24,7 +24,7 @@ import {
   type LeaseMode,
 } from '../store/partitions.js';
 import type { ResolvedPublisherOptions } from './options.js';
-import { parseQueueEvent, type QueueEvent } from './parse-event.js';
+import { entryJobId, parseQueueEvent, type QueueEvent } from './parse-event.js';
 import { compareStreamIds, streamIdTime } from '../model/wire.js';
 import { resyncQueue } from './resync.js';
 import { runLimited } from './run-limited.js';
@@ -303,10 +303,13 @@ export class QueueReader {
     }
     const mine: QueueEvent[] = [];
     for (const [id, fields] of entries) {
+      // The job id first: entries of partitions held elsewhere (or already applied) are not parsed further.
+      const bullId = entryJobId(fields);
+      if (bullId === undefined) continue;
+      const partition = partitionOf(bullId, partitions);
+      if (!heldSet.has(partition) || compareStreamIds(id, checkpoints[partition] ?? '0-0') <= 0) continue;
       const parsed = parseQueueEvent(id, fields);
-      if (parsed === null) continue;
-      const partition = partitionOf(parsed.bullId, partitions);
-      if (heldSet.has(partition) && compareStreamIds(id, checkpoints[partition] ?? '0-0') > 0) mine.push(parsed);
+      if (parsed !== null) mine.push(parsed);
     }
     const effects = new QueueEffects(this.ctx, this.queueName);
     await this.applyBatch(mine, effects);
