@@ -10,6 +10,11 @@
  * events it had not read), the jobs/s it showed completed while the producer ran, and the CPU each
  * process used meanwhile (in cores: the box has two).
  *
+ * Before the levels, a warm-up at the first level's rate (`BENCH_WARMUP_SECONDS`: 3 s with `--quick`,
+ * else 5) is run and reported apart, as `warmup`: code that has not run yet (the publisher's apply path,
+ * the producer's `jobs.start`) is several times slower per event for its first seconds under load,
+ * which a 15-second level would otherwise report as its p99.
+ *
  * BullMQ's events stream is sized as the README ("Sizing the events stream") says: room for every
  * event of the longest level (10 per job). `BENCH_EVENTS_MAXLEN=10000` runs with BullMQ's default
  * instead, which at these rates holds well under a second of events: the publisher falls that far
@@ -18,6 +23,7 @@
  *   npx tsx bench/sustained.ts              # 60 s at 60 % and at 90 % of bare capacity
  *   npx tsx bench/sustained.ts --quick      # 15 s per level
  *   BENCH_SECONDS=30 BENCH_LEVELS=0.5,0.8 BENCH_CONCURRENCY=100 npx tsx bench/sustained.ts
+ *   BENCH_RATES=1000,2000 npx tsx bench/sustained.ts   # fixed rates in jobs/s instead of levels: runs compare
  *
  * Results: a table and `bench/results/sustained.json`.
  */
@@ -35,7 +41,14 @@ import { spawnBenchPublisher } from './lib/publisher-process.js';
 const quick = isQuick();
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (quick ? 15 : 60));
 const LEVELS = (process.env['BENCH_LEVELS'] ?? '0.6,0.9').split(',').map(Number);
+/**
+ * Fixed producer rates in jobs/s, instead of {@link LEVELS} of the capacity each run measures (which
+ * moves by several per cent between runs, and the lag with it): runs of different code then compare.
+ */
+const RATES = process.env['BENCH_RATES']?.split(',').map(Number);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 100);
+/** A level at the first rate before the measured ones, reported apart (`warmup` in the result). */
+const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP_SECONDS'] ?? (quick ? 3 : 5));
 const CAPACITY_JOBS = quick ? 2_000 : 5_000;
 const USERS = 100;
 const BARE_QUEUE = 'sus-bare';
@@ -73,7 +86,7 @@ interface LevelResult {
 async function main(): Promise<void> {
   const scenario = await openScenario({
     name: 'sustained',
-    deadlineMs: (SECONDS * LEVELS.length + 300) * 1000,
+    deadlineMs: (SECONDS * (RATES ?? LEVELS).length + WARMUP_SECONDS + 300) * 1000,
     prefixTag: 'sus',
   });
   const { redisServer, prefix, redis, seenn } = scenario;
@@ -111,8 +124,9 @@ async function main(): Promise<void> {
     console.log(
       `bare capacity: ${Math.round(capacity)} jobs/s (${CAPACITY_JOBS} jobs, concurrency ${CONCURRENCY}; load ${loadAverage()[0]})`,
     );
+    const rates = RATES ?? LEVELS.map((level) => capacity * level);
     const eventsMaxLen = Number(
-      process.env['BENCH_EVENTS_MAXLEN'] ?? Math.ceil(capacity * Math.max(...LEVELS) * SECONDS * MAXLEN_EVENTS_PER_JOB),
+      process.env['BENCH_EVENTS_MAXLEN'] ?? Math.ceil(Math.max(...rates) * SECONDS * MAXLEN_EVENTS_PER_JOB),
     );
     // The app's own Queue sets the events stream's maxLen in the queue's meta (Seenn's Queue leaves it be).
     const seennQueue = new Queue(SEENN_QUEUE, {
@@ -130,16 +144,15 @@ async function main(): Promise<void> {
       redis: await redisCpuMs(redis),
     });
 
-    // 2. Each level: a steady producer for SECONDS while the wrapped worker and the publisher keep up.
-    const levels: LevelResult[] = [];
-    for (const level of LEVELS) {
-      const rate = capacity * level;
-      const jobs = Math.round(rate * SECONDS);
+    /** One level: a steady producer at `rate` for `seconds` while the wrapped worker and the publisher keep up. */
+    const runLevel = async (rate: number, seconds: number, label: string): Promise<LevelResult> => {
+      const level = round(rate / capacity, 3);
+      const jobs = Math.round(rate * seconds);
       const completion = request<OverheadRound>(
         worker,
         { type: 'run', arm: 'wrapped-t0', queue: SEENN_QUEUE, jobs, concurrency: CONCURRENCY },
         'done',
-        (SECONDS + 240) * 1000,
+        (seconds + 240) * 1000,
       );
       const resyncsBefore = { ...publisher.counters };
       const cpuBefore = await cpuNow();
@@ -213,16 +226,24 @@ async function main(): Promise<void> {
         publisherCpuMsPerJob: round(((processCpuMs(publisher.pid) ?? 0) - cpuBefore.publisher) / jobs, 4),
         loadAverage1m: loadAverage()[0],
       };
-      levels.push(result);
       console.log(
-        `${Math.round(level * 100)} % (${result.targetJobsPerSecond} jobs/s for ${SECONDS} s): lag p50 ${result.lagMs.p50} / p99 ${result.lagMs.p99} / max ${result.lagMs.max} ms; produced ${result.producedJobsPerSecond} jobs/s, shown completed meanwhile ${result.shownWhileProducingJobsPerSecond} jobs/s; re-syncs ${result.resyncs} (${result.resyncJobs} jobs, ${result.resyncMs} ms); missing ${result.missing}; load ${result.loadAverage1m}`,
+        `${label}${Math.round(level * 100)} % (${result.targetJobsPerSecond} jobs/s for ${seconds} s): lag p50 ${result.lagMs.p50} / p99 ${result.lagMs.p99} / max ${result.lagMs.max} ms; produced ${result.producedJobsPerSecond} jobs/s, shown completed meanwhile ${result.shownWhileProducingJobsPerSecond} jobs/s; re-syncs ${result.resyncs} (${result.resyncJobs} jobs, ${result.resyncMs} ms); missing ${result.missing}; load ${result.loadAverage1m}`,
       );
       console.log(
         `   CPU while producing (cores of 2): producer ${cpuCoresWhileProducing.producer}, worker ${cpuCoresWhileProducing.worker}, publisher ${cpuCoresWhileProducing.publisher}, Redis ${cpuCoresWhileProducing.redis}, total ${cpuCoresWhileProducing.total}`,
       );
       console.log('   Redis calls per job:', result.redisCallsPerJob);
       console.log('   Redis µs per job:', result.redisUsPerJob);
-    }
+      return result;
+    };
+
+    // 2. A warm-up at the first level's rate, not counted: the publisher's and the producer's code start
+    // cold (JIT, caches), and their first seconds under load are several times slower per event. Then
+    // each level.
+    const warmup =
+      WARMUP_SECONDS > 0 ? await runLevel(rates[0] as number, WARMUP_SECONDS, 'warm-up (not counted): ') : null;
+    const levels: LevelResult[] = [];
+    for (const rate of rates) levels.push(await runLevel(rate, SECONDS, ''));
     const result = {
       scenario: 'sustained',
       quick,
@@ -231,7 +252,9 @@ async function main(): Promise<void> {
       loadAverage: { before: loadBefore, after: loadAverage() },
       setup: {
         seconds: SECONDS,
-        levels: LEVELS,
+        warmupSeconds: WARMUP_SECONDS,
+        levels: RATES === undefined ? LEVELS : null,
+        rates: RATES ?? null,
         concurrency: CONCURRENCY,
         users: USERS,
         capacityJobs: CAPACITY_JOBS,
@@ -241,8 +264,9 @@ async function main(): Promise<void> {
         ownRedis: redisServer.own,
       },
       bareJobsPerSecond: Math.round(capacity),
+      warmup,
       levels,
-      command: `npx tsx bench/sustained.ts${quick ? ' --quick' : ''}`,
+      command: `${RATES === undefined ? '' : `BENCH_RATES=${RATES.join(',')} `}npx tsx bench/sustained.ts${quick ? ' --quick' : ''}`,
     };
     const path = await writeResult('sustained', result);
     console.log(`wrote ${path}`);
