@@ -113,6 +113,20 @@ export class JobResolver {
     return total > 0 ? { total, mode: 'average', failParentOnChildFailure: true } : null;
   }
 
+  /**
+   * Asks Redis at once for the owners of those `bullIds` that are ULID-shaped and not cached yet (one
+   * MGET on one Redis, `JobStore.ownersOf`) and caches the tracked ones found, so {@link resolve} answers
+   * them without a round trip. Only a speed-up: an id without an owner is resolved by `resolve` as before.
+   */
+  async prefetchOwners(bullIds: readonly string[]): Promise<void> {
+    const asked = bullIds.filter((bullId) => ULID_SHAPE.test(bullId) && !this.cache.has(bullId));
+    const owners = await this.ctx.store.ownersOf(asked);
+    asked.forEach((bullId, at) => {
+      const userId = owners[at];
+      if (typeof userId === 'string' && !this.cache.has(bullId)) this.remember(bullId, { seennId: bullId, userId });
+    });
+  }
+
   /** Forgets a job (after it has finished, so the cache holds live jobs). */
   forget(bullId: string): void {
     this.cache.delete(bullId);

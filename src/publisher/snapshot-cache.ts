@@ -49,19 +49,17 @@ export class SnapshotCache {
   }
 
   /**
-   * Reads the snapshots of several jobs that are not cached yet, all at once, and remembers those
-   * that exist, so the reads that follow find them here. One command per job, all sent before the
-   * first reply is awaited (one round trip's wait for them all); on a Cluster each goes to its own slot.
+   * Reads the snapshots of several jobs that are not cached yet, all at once ({@link JobStore.readEach}:
+   * one pipeline on one Redis), and remembers those that exist, so the reads that follow find them here.
    */
   async prefetch(jobs: readonly { userId: string; jobId: string }[]): Promise<void> {
-    await Promise.all(
-      jobs.map(async ({ userId, jobId }) => {
-        const key = cacheKey(userId, jobId);
-        if (this.entries.has(key)) return;
-        const snapshot = await this.store.read(userId, jobId);
-        if (snapshot !== null && !this.entries.has(key)) this.put(key, snapshot);
-      }),
-    );
+    const missing = jobs.filter(({ userId, jobId }) => !this.entries.has(cacheKey(userId, jobId)));
+    const read = await this.store.readEach(missing);
+    missing.forEach(({ userId, jobId }, at) => {
+      const snapshot = read[at];
+      const key = cacheKey(userId, jobId);
+      if (snapshot !== null && snapshot !== undefined && !this.entries.has(key)) this.put(key, snapshot);
+    });
   }
 
   /** Remembers what a successful commit wrote (its records are never changed afterwards). */

@@ -8,9 +8,10 @@ import { runLimited } from './run-limited.js';
 import type { SnapshotCache } from './snapshot-cache.js';
 
 /**
- * Resolves `bullIds` (`concurrency` at once), then reads the snapshots of those tracked (all at once).
- * Only a speed-up: applying reads whatever is still missing, and every commit is version-checked.
- * Never rejects: errors are left to applying, which isolates them per job.
+ * Resolves `bullIds` (their owners asked at once, then `concurrency` at once what is left), then reads
+ * the snapshots of those tracked (all at once). Only a speed-up: applying reads whatever is still
+ * missing, and every commit is version-checked. Never rejects: errors are left to applying, which
+ * isolates them per job.
  */
 export async function warmCaches(
   resolver: JobResolver,
@@ -18,6 +19,7 @@ export async function warmCaches(
   bullIds: readonly string[],
   concurrency: number,
 ): Promise<void> {
+  await resolver.prefetchOwners(bullIds).catch(() => undefined);
   const tracked: TrackedJob[] = [];
   await runLimited(
     bullIds.map((bullId) => async () => {

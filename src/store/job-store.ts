@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { CancelRequests } from './cancel-requests.js';
 import { EtaRunsStore } from './history-store.js';
-import type { RedisConnection } from './connection.js';
+import { isCluster, type RedisConnection } from './connection.js';
 import { SeennError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { NOOP_METRICS, type MetricsRecorder } from '../metrics/recorder.js';
@@ -34,6 +34,9 @@ export interface RetentionOptions {
 
 /** Retention with every default applied. */
 export type ResolvedRetention = Required<RetentionOptions>;
+
+/** Most owner keys one MGET of {@link JobStore.ownersOf} asks for. */
+const OWNERS_PER_MGET = 1_000;
 
 /** The retention defaults (documented in the README). */
 export const RETENTION_DEFAULTS: ResolvedRetention = Object.freeze({
@@ -146,18 +149,52 @@ export class JobStore {
     return parseSnapshot(version ?? null, src ?? null, raw ?? null);
   }
 
+  /**
+   * Reads the snapshots of jobs of any users, in the order asked: on one Redis in one pipeline (one
+   * write, one round trip), on a Cluster one {@link readMany} per user (a user's keys share a slot).
+   */
+  async readEach(jobs: readonly { userId: string; jobId: string }[]): Promise<(VersionedRecord | null)[]> {
+    if (jobs.length <= 1 || !isCluster(this.redis)) return this.pipelinedReads(jobs);
+    const byUser = new Map<string, number[]>();
+    jobs.forEach(({ userId }, at) => {
+      const positions = byUser.get(userId);
+      if (positions === undefined) byUser.set(userId, [at]);
+      else positions.push(at);
+    });
+    const answers = new Array<VersionedRecord | null>(jobs.length).fill(null);
+    await Promise.all(
+      [...byUser].map(async ([userId, positions]) => {
+        const read = await this.readMany(
+          userId,
+          positions.map((at) => (jobs[at] as { jobId: string }).jobId),
+        );
+        positions.forEach((at, k) => (answers[at] = read[k] ?? null));
+      }),
+    );
+    return answers;
+  }
+
   /** Reads several snapshots of one user in one round trip, in the order asked. */
-  async readMany(userId: string, jobIds: readonly string[]): Promise<(VersionedRecord | null)[]> {
-    if (jobIds.length === 0) return [];
+  readMany(userId: string, jobIds: readonly string[]): Promise<(VersionedRecord | null)[]> {
+    return this.pipelinedReads(jobIds.map((jobId) => ({ userId, jobId })));
+  }
+
+  /** Reads snapshots in one pipeline (on a Cluster, all in one slot), or one command for one. */
+  private async pipelinedReads(
+    jobs: readonly { userId: string; jobId: string }[],
+  ): Promise<(VersionedRecord | null)[]> {
+    if (jobs.length === 0) return [];
     // One job: one command (a `pipeline()` of one costs ioredis about twice the CPU, bench/README issue 15).
-    if (jobIds.length === 1)
+    if (jobs.length === 1) {
+      const { userId, jobId } = jobs[0] as { userId: string; jobId: string };
       return [
-        await this.read(userId, jobIds[0] as string).catch((error: unknown) => {
+        await this.read(userId, jobId).catch((error: unknown) => {
           throw new SeennError('STORE_ERROR', 'could not read job snapshots', { cause: error });
         }),
       ];
+    }
     const pipeline = this.redis.pipeline();
-    for (const jobId of jobIds) pipeline.hmget(this.keys.job(userId, jobId), 'v', 's', 'r');
+    for (const { userId, jobId } of jobs) pipeline.hmget(this.keys.job(userId, jobId), 'v', 's', 'r');
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([error, value]) => {
       if (error) throw new SeennError('STORE_ERROR', 'could not read job snapshots', { cause: error });
@@ -387,6 +424,18 @@ export class JobStore {
   /** The user who owns a job, or `null`. */
   async ownerOf(jobId: string): Promise<string | null> {
     return this.redis.get(this.keys.owner(jobId));
+  }
+
+  /**
+   * The owners of several jobs, in the order asked (`null`: none): on one Redis one MGET per
+   * {@link OWNERS_PER_MGET} ids, on a Cluster (each id's key in its own slot) one GET each, sent at once.
+   */
+  async ownersOf(jobIds: readonly string[]): Promise<(string | null)[]> {
+    if (jobIds.length <= 1 || isCluster(this.redis)) return Promise.all(jobIds.map((jobId) => this.ownerOf(jobId)));
+    const chunks: Promise<(string | null)[]>[] = [];
+    for (let at = 0; at < jobIds.length; at += OWNERS_PER_MGET)
+      chunks.push(this.redis.mget(jobIds.slice(at, at + OWNERS_PER_MGET).map((jobId) => this.keys.owner(jobId))));
+    return (await Promise.all(chunks)).flat();
   }
 
   /** Reads a job's record by id alone (owner lookup, then snapshot). */
