@@ -81,7 +81,7 @@ async function cancelReads(fn: () => Promise<void>): Promise<string[]> {
   try {
     await fn();
   } finally {
-    stop();
+    await stop();
   }
   return seen;
 }

@@ -50,13 +50,15 @@ export function uniquePrefix(label = 't'): string {
 /**
  * Watches every command the server of `redis` runs (MONITOR, on a new connection): `onCommand` gets
  * each one's arguments, the command name first. Resolves once Redis sends the commands; the function
- * it resolves to stops watching, and throws if the connection failed meanwhile.
+ * it resolves to stops watching once every command run before it was called has been seen (Redis feeds
+ * a monitor in the order it runs commands, so it waits for an ECHO of its own), and throws if the
+ * connection failed meanwhile.
  *
  * ioredis's own `redis.monitor()` loses a race on a busy server: command lines that arrive in the
  * same read as MONITOR's OK, before ioredis switches the connection's mode, raise "Command queue
  * state error" (and reject). Those lines precede the watched window, so they are dropped here.
  */
-export async function watchCommands(redis: Redis, onCommand: (args: string[]) => void): Promise<() => void> {
+export async function watchCommands(redis: Redis, onCommand: (args: string[]) => void): Promise<() => Promise<void>> {
   const monitor = redis.duplicate({ monitor: true, lazyConnect: false });
   let failure: Error | undefined;
   await new Promise<void>((resolve, reject) => {
@@ -67,9 +69,25 @@ export async function watchCommands(redis: Redis, onCommand: (args: string[]) =>
     });
     monitor.once('monitoring', () => resolve());
   });
-  monitor.on('monitor', (_time: string, args: string[]) => onCommand(args));
-  return () => {
-    monitor.disconnect();
+  const marker = `watch-commands-${randomUUID()}`;
+  let markerSeen: (() => void) | undefined;
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) markerSeen?.();
+    else onCommand(args);
+  });
+  return async () => {
+    try {
+      const seen = new Promise<void>((resolve) => (markerSeen = resolve));
+      await redis.echo(marker);
+      await Promise.race([
+        seen,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('the monitor did not catch up within 10 s')), 10_000).unref(),
+        ),
+      ]);
+    } finally {
+      monitor.disconnect();
+    }
     if (failure !== undefined) throw failure;
   };
 }

@@ -41,7 +41,7 @@ async function commandsDuring(fn: () => Promise<void>): Promise<string[]> {
   try {
     await fn();
   } finally {
-    stop();
+    await stop();
   }
   return seen;
 }
