@@ -14,10 +14,8 @@ export interface QueueEvent {
   event: SourceEvent;
 }
 
-/** Parses one entry of `<prefix>:<queue>:events`. */
-export function parseQueueEvent(id: string, fields: readonly string[]): QueueEvent | null {
-  const bullId = entryJobId(fields);
-  if (bullId === undefined) return null;
+/** Parses one entry of `<prefix>:<queue>:events`, the entry of job `bullId` (its {@link entryJobId}). */
+export function parseQueueEvent(id: string, bullId: string, fields: readonly string[]): QueueEvent | null {
   const event = toSourceEvent(new EntryFields(fields), id);
   return event === null ? null : { id, bullId, event };
 }

@@ -308,7 +308,7 @@ export class QueueReader {
       if (bullId === undefined) continue;
       const partition = partitionOf(bullId, partitions);
       if (!heldSet.has(partition) || compareStreamIds(id, checkpoints[partition] ?? '0-0') <= 0) continue;
-      const parsed = parseQueueEvent(id, fields);
+      const parsed = parseQueueEvent(id, bullId, fields);
       if (parsed !== null) mine.push(parsed);
     }
     const effects = new QueueEffects(this.ctx, this.queueName);
