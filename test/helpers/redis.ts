@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { nextEvent } from './wait.js';
 export { deletePrefix } from '../../examples/lib/redis-keys.js';
 
 /** The URL of the Redis the global set-up chose for this run (a cluster run: its first node). */
@@ -70,20 +71,15 @@ export async function watchCommands(redis: Redis, onCommand: (args: string[]) =>
     monitor.once('monitoring', () => resolve());
   });
   const marker = `watch-commands-${randomUUID()}`;
-  let markerSeen: (() => void) | undefined;
+  const isMarker = (args: string[]): boolean => args[0]?.toLowerCase() === 'echo' && args[1] === marker;
   monitor.on('monitor', (_time: string, args: string[]) => {
-    if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) markerSeen?.();
-    else onCommand(args);
+    if (!isMarker(args)) onCommand(args);
   });
   return async () => {
     try {
-      const seen = new Promise<void>((resolve) => (markerSeen = resolve));
-      await redis.echo(marker);
-      await Promise.race([
-        seen,
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('the monitor did not catch up within 10 s')), 10_000).unref(),
-        ),
+      await Promise.all([
+        nextEvent<[string, string[]]>(monitor, 'monitor', { filter: (_time, args) => isMarker(args) }),
+        redis.echo(marker),
       ]);
     } finally {
       monitor.disconnect();
