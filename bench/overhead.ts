@@ -31,13 +31,7 @@
  */
 import { Queue } from 'bullmq';
 import { isQuick, loadAverage, machineInfo, median, round, summarize, wallNow, writeResult } from './lib/harness.js';
-import {
-  spawnOverheadWorker,
-  stopOverheadWorker,
-  UPDATES_PER_JOB,
-  type OverheadArm,
-  type OverheadRound,
-} from './lib/overhead-worker.js';
+import { spawnOverheadWorker, UPDATES_PER_JOB, type OverheadArm, type OverheadRound } from './lib/overhead-worker.js';
 import { request, stopChild } from './lib/processes.js';
 import { processCpuMs } from './lib/proc-stats.js';
 import { waitFor } from '../test/helpers/wait.js';
@@ -328,7 +322,8 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
     await stopChild(publisher.child, 'SIGTERM');
-    await stopOverheadWorker(worker);
+    // Its IPC channel closing ends it normally (a `BENCH_WORKER_NODE_ARGS='--cpu-prof …'` is written).
+    await stopChild(worker, 'disconnect', 10_000);
   } finally {
     await bareQueue.close();
     subscriber.disconnect();

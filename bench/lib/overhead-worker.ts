@@ -7,7 +7,6 @@
  * CPU time during the round). Env: BENCH_REDIS_URL, BENCH_PREFIX.
  */
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Seenn } from '../../src/seenn.js';
@@ -46,16 +45,6 @@ export async function spawnOverheadWorker(redisUrl: string, prefix: string): Pro
   );
   await nextMessage(child, 'ready', 30_000);
   return child;
-}
-
-/** Ends the worker process the way it expects (its IPC channel closes), so it exits normally (a `--cpu-prof` is written). */
-export async function stopOverheadWorker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.disconnect();
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** The processor every arm runs: four awaited progress updates, then a small result. */

@@ -113,15 +113,19 @@ export async function request<T extends { type: string }>(
   return reply;
 }
 
-/** Stops `child` with `signal` (SIGKILL after `timeoutMs`) and waits for it to exit. */
+/**
+ * Stops `child` with `signal`, or by closing its IPC channel (`'disconnect'`, for a child that exits
+ * normally then, so a `--cpu-prof` is written), SIGKILL after `timeoutMs`, and waits for it to exit.
+ */
 export async function stopChild(
   child: ChildProcess,
-  signal: NodeJS.Signals = 'SIGTERM',
+  signal: NodeJS.Signals | 'disconnect' = 'SIGTERM',
   timeoutMs = 5_000,
 ): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, 'exit');
-  child.kill(signal);
+  if (signal === 'disconnect') child.disconnect();
+  else child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   await exited;
   clearTimeout(timer);
