@@ -37,7 +37,7 @@ import { processCpuMs } from './lib/proc-stats.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
-import { redisCpuMs, scriptCalls } from './lib/redis.js';
+import { commandStats, commandsPerJob, redisCpuMs, scriptCalls } from './lib/redis.js';
 
 const quick = isQuick();
 const JOBS = Number(process.env['BENCH_JOBS'] ?? (quick ? 1_000 : 5_000));
@@ -76,6 +76,10 @@ interface RoundResult {
   scriptCallsPerJob: number;
   workerCpuMsPerJob: number;
   redisCpuMsPerJob: number;
+  /** Redis calls per job by command (scripts always, others run at least once per ten jobs). */
+  redisCallsPerJob: Record<string, number>;
+  /** Redis µs per job by command, as {@link RoundResult.redisCallsPerJob} counts them. */
+  redisUsPerJob: Record<string, number>;
   publisherCpuMsPerJob?: number;
   publisherLag?: {
     /** From the last job's completion in the worker until every job's Seenn state is `completed`. */
@@ -166,6 +170,7 @@ async function main(): Promise<void> {
       completedSeen = new Map();
       const scriptsBefore = await scriptCalls(redis);
       const redisCpuBefore = await redisCpuMs(redis);
+      const commandsBefore = await commandStats(redis);
       const publisherCpuBefore = processCpuMs(publisher?.pid ?? 0) ?? 0;
       const done = await request<OverheadRound>(
         worker,
@@ -192,6 +197,7 @@ async function main(): Promise<void> {
       }
       const scripts = (await scriptCalls(redis)) - scriptsBefore;
       const redisCpu = (await redisCpuMs(redis)) - redisCpuBefore;
+      const commands = commandsPerJob(commandsBefore, await commandStats(redis), jobs);
       const publisherCpu = (processCpuMs(publisher?.pid ?? 0) ?? 0) - publisherCpuBefore;
       return {
         arm,
@@ -203,6 +209,8 @@ async function main(): Promise<void> {
         scriptCallsPerJob: round(scripts / jobs, 2),
         workerCpuMsPerJob: round(done.cpuUs / 1000 / jobs, 4),
         redisCpuMsPerJob: round(redisCpu / jobs, 4),
+        redisCallsPerJob: commands.calls,
+        redisUsPerJob: commands.usec,
         ...(arm === 'wrapped' || arm === 'wrapped-t0' ? { publisherCpuMsPerJob: round(publisherCpu / jobs, 4) } : {}),
         ...(publisherLag === undefined ? {} : { publisherLag }),
         loadAverage1m: loadAverage()[0],

@@ -62,7 +62,9 @@ export async function commandStats(redis: Redis): Promise<Map<string, { calls: n
 /**
  * Calls and Redis µs per job by command between two {@link commandStats}: script calls always, other
  * commands when they ran at least once per ten jobs (`INFO` and `GET`, the benches' own polling, left
- * out). A script's own commands count in the script's µs and again on their own.
+ * out). A script's own commands count in the script's µs and again on their own. The µs are Redis's
+ * `commandstats`: wall-clock time inside each command, so on a box where Redis shares its cores they
+ * include the times the OS preempted it (a cheap command can average several µs); the calls are exact.
  */
 export function commandsPerJob(
   before: Map<string, { calls: number; usec: number }>,
