@@ -24,6 +24,13 @@
  *   npx tsx bench/sustained.ts --quick      # 15 s per level
  *   BENCH_SECONDS=30 BENCH_LEVELS=0.5,0.8 BENCH_CONCURRENCY=100 npx tsx bench/sustained.ts
  *   BENCH_RATES=1000,2000 npx tsx bench/sustained.ts   # fixed rates in jobs/s instead of levels: runs compare
+ *   BENCH_ROLLING=1 BENCH_RATES=2000 npx tsx bench/sustained.ts --quick   # a rolling restart in each level
+ *
+ * `BENCH_ROLLING=1` restarts the publisher during each level as a rolling deploy would: a second
+ * process joins a third of the way in (it takes over half the partitions), the first is stopped
+ * (SIGTERM, so it gives its partitions up at once) a third of the level after that (the warm-up is not
+ * restarted). Reported apart: the lag of
+ * the jobs that completed in the {@link ROLLING_WINDOW_MS} after each of those moments.
  *
  * Results: a table and `bench/results/sustained.json`.
  */
@@ -36,7 +43,7 @@ import { processCpuMs } from './lib/proc-stats.js';
 import { commandStats, commandsPerJob, redisCpuMs } from './lib/redis.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { openScenario } from './lib/scenario.js';
-import { spawnBenchPublisher } from './lib/publisher-process.js';
+import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
 
 const quick = isQuick();
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? (quick ? 15 : 60));
@@ -54,6 +61,10 @@ const USERS = 100;
 const BARE_QUEUE = 'sus-bare';
 const SEENN_QUEUE = 'sus-seenn';
 const TICK_MS = 10;
+/** Whether each level restarts the publisher on the way, as a rolling deploy does (see the header). */
+const ROLLING = process.env['BENCH_ROLLING'] === '1';
+/** How long after a publisher joins or leaves a completed job's lag counts as the rolling restart's. */
+const ROLLING_WINDOW_MS = 3_000;
 /** Events stream room per job (a job here makes 8 source events). */
 const MAXLEN_EVENTS_PER_JOB = 10;
 
@@ -80,6 +91,13 @@ interface LevelResult {
   /** Redis µs per job by command (a script's own commands count in it and again on their own). */
   redisUsPerJob: Record<string, number>;
   publisherCpuMsPerJob: number;
+  /** With `BENCH_ROLLING=1`: when the second publisher joined and the first left (ms after the level started), and the lag of jobs completed in the window after each. */
+  rolling?: {
+    joinedAtMs: number;
+    leftAtMs: number;
+    lagAfterJoinMs: ReturnType<typeof summarize>;
+    lagAfterLeaveMs: ReturnType<typeof summarize>;
+  };
   loadAverage1m: number;
 }
 
@@ -106,7 +124,38 @@ async function main(): Promise<void> {
         if (!completedSeen.has(id)) completedSeen.set(id, at);
       }
     });
-    const publisher = await spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [SEENN_QUEUE] });
+    const spawnPublisher = (): Promise<BenchPublisher> =>
+      spawnBenchPublisher({ redisUrl: redisServer.url, prefix, queues: [SEENN_QUEUE] });
+    // The publisher processes running, and what those stopped (BENCH_ROLLING) used and counted.
+    const publishers: BenchPublisher[] = [await spawnPublisher()];
+    const retired = { cpuMs: 0, resyncs: 0, resyncJobs: 0, resyncMs: 0 };
+    const publisherCpuMs = (): number =>
+      publishers.reduce((sum, { pid }) => sum + (processCpuMs(pid) ?? Number.NaN), retired.cpuMs);
+    const publisherCounters = (): { resyncs: number; resyncJobs: number; resyncMs: number } => {
+      const sum = { resyncs: retired.resyncs, resyncJobs: retired.resyncJobs, resyncMs: retired.resyncMs };
+      for (const { counters } of publishers) {
+        sum.resyncs += counters.resyncs;
+        sum.resyncJobs += counters.resyncJobs;
+        sum.resyncMs += counters.resyncMs;
+      }
+      return sum;
+    };
+    /** A rolling restart during a level of `seconds` that started at `startedAt` (wall-clock ms). */
+    const rollPublisher = async (startedAt: number, seconds: number): Promise<{ joinedAt: number; leftAt: number }> => {
+      await delay(Math.max(0, startedAt + (seconds * 1000) / 3 - wallNow()));
+      publishers.push(await spawnPublisher());
+      const joinedAt = wallNow();
+      // A third of the level after it joined (starting a process can take seconds on a loaded box).
+      await delay(Math.max(0, joinedAt + (seconds * 1000) / 3 - wallNow()));
+      const leaving = publishers.shift() as BenchPublisher;
+      retired.cpuMs += processCpuMs(leaving.pid) ?? Number.NaN;
+      const leftAt = wallNow();
+      await stopChild(leaving.child, 'SIGTERM');
+      retired.resyncs += leaving.counters.resyncs;
+      retired.resyncJobs += leaving.counters.resyncJobs;
+      retired.resyncMs += leaving.counters.resyncMs;
+      return { joinedAt, leftAt };
+    };
     const worker = await spawnOverheadWorker(redisServer.url, prefix);
 
     // 1. Bare capacity: a filled queue worked off by plain BullMQ.
@@ -140,12 +189,12 @@ async function main(): Promise<void> {
     const cpuNow = async (): Promise<Record<'producer' | 'worker' | 'publisher' | 'redis', number>> => ({
       producer: processCpuMs(process.pid) ?? Number.NaN,
       worker: processCpuMs(worker.pid as number) ?? Number.NaN,
-      publisher: processCpuMs(publisher.pid) ?? Number.NaN,
+      publisher: publisherCpuMs(),
       redis: await redisCpuMs(redis),
     });
 
     /** One level: a steady producer at `rate` for `seconds` while the wrapped worker and the publisher keep up. */
-    const runLevel = async (rate: number, seconds: number, label: string): Promise<LevelResult> => {
+    const runLevel = async (rate: number, seconds: number, label: string, roll: boolean): Promise<LevelResult> => {
       const level = round(rate / capacity, 3);
       const jobs = Math.round(rate * seconds);
       const completion = request<OverheadRound>(
@@ -154,10 +203,11 @@ async function main(): Promise<void> {
         'done',
         (seconds + 240) * 1000,
       );
-      const resyncsBefore = { ...publisher.counters };
+      const resyncsBefore = publisherCounters();
       const cpuBefore = await cpuNow();
       const statsBefore = await commandStats(redis);
       const started = Date.now();
+      const rolling = roll ? rollPublisher(wallNow(), seconds) : undefined;
       let produced = 0;
       let inFlight = 0;
       while (produced < jobs) {
@@ -199,6 +249,7 @@ async function main(): Promise<void> {
       };
       const shownWhileProducing = [...completedSeen.values()].filter((at) => at >= started && at <= producedAt).length;
       const done = await completion;
+      const rolled = await rolling;
       const completedAt = new Map(done.completedAt);
       // Jobs that never show completed are counted below (`missing`), not thrown.
       await waitFor(() => [...completedAt.keys()].every((id) => completedSeen.has(id)), {
@@ -206,9 +257,12 @@ async function main(): Promise<void> {
         intervalMs: 20,
       }).catch(() => undefined);
       const commands = commandsPerJob(statsBefore, await commandStats(redis), jobs);
-      const lags = [...completedAt]
-        .filter(([id]) => completedSeen.has(id))
-        .map(([id, at]) => (completedSeen.get(id) as number) - at);
+      const lagsCompletedIn = (from: number, to: number): number[] =>
+        [...completedAt]
+          .filter(([id, at]) => completedSeen.has(id) && at >= from && at < to)
+          .map(([id, at]) => (completedSeen.get(id) as number) - at);
+      const lags = lagsCompletedIn(-Infinity, Infinity);
+      const resyncsAfter = publisherCounters();
       const result: LevelResult = {
         level,
         targetJobsPerSecond: Math.round(rate),
@@ -217,13 +271,23 @@ async function main(): Promise<void> {
         lagMs: summarize(lags),
         missing: jobs - lags.length,
         shownWhileProducingJobsPerSecond: Math.round(shownWhileProducing / producedSeconds),
-        resyncs: publisher.counters.resyncs - resyncsBefore.resyncs,
-        resyncJobs: publisher.counters.resyncJobs - resyncsBefore.resyncJobs,
-        resyncMs: publisher.counters.resyncMs - resyncsBefore.resyncMs,
+        resyncs: resyncsAfter.resyncs - resyncsBefore.resyncs,
+        resyncJobs: resyncsAfter.resyncJobs - resyncsBefore.resyncJobs,
+        resyncMs: resyncsAfter.resyncMs - resyncsBefore.resyncMs,
         cpuCoresWhileProducing,
         redisCallsPerJob: commands.calls,
         redisUsPerJob: commands.usec,
-        publisherCpuMsPerJob: round(((processCpuMs(publisher.pid) ?? 0) - cpuBefore.publisher) / jobs, 4),
+        publisherCpuMsPerJob: round((publisherCpuMs() - cpuBefore.publisher) / jobs, 4),
+        ...(rolled === undefined
+          ? {}
+          : {
+              rolling: {
+                joinedAtMs: Math.round(rolled.joinedAt - started),
+                leftAtMs: Math.round(rolled.leftAt - started),
+                lagAfterJoinMs: summarize(lagsCompletedIn(rolled.joinedAt, rolled.joinedAt + ROLLING_WINDOW_MS)),
+                lagAfterLeaveMs: summarize(lagsCompletedIn(rolled.leftAt, rolled.leftAt + ROLLING_WINDOW_MS)),
+              },
+            }),
         loadAverage1m: loadAverage()[0],
       };
       console.log(
@@ -232,6 +296,13 @@ async function main(): Promise<void> {
       console.log(
         `   CPU while producing (cores of 2): producer ${cpuCoresWhileProducing.producer}, worker ${cpuCoresWhileProducing.worker}, publisher ${cpuCoresWhileProducing.publisher}, Redis ${cpuCoresWhileProducing.redis}, total ${cpuCoresWhileProducing.total}`,
       );
+      if (result.rolling !== undefined) {
+        const { joinedAtMs, leftAtMs, lagAfterJoinMs, lagAfterLeaveMs } = result.rolling;
+        console.log(
+          `   rolling restart: joined at ${joinedAtMs} ms, lag of the next ${ROLLING_WINDOW_MS / 1000} s p50 ${lagAfterJoinMs.p50} / p99 ${lagAfterJoinMs.p99} / max ${lagAfterJoinMs.max} ms; ` +
+            `left at ${leftAtMs} ms, p50 ${lagAfterLeaveMs.p50} / p99 ${lagAfterLeaveMs.p99} / max ${lagAfterLeaveMs.max} ms`,
+        );
+      }
       console.log('   Redis calls per job:', result.redisCallsPerJob);
       console.log('   Redis µs per job:', result.redisUsPerJob);
       return result;
@@ -241,9 +312,9 @@ async function main(): Promise<void> {
     // cold (JIT, caches), and their first seconds under load are several times slower per event. Then
     // each level.
     const warmup =
-      WARMUP_SECONDS > 0 ? await runLevel(rates[0] as number, WARMUP_SECONDS, 'warm-up (not counted): ') : null;
+      WARMUP_SECONDS > 0 ? await runLevel(rates[0] as number, WARMUP_SECONDS, 'warm-up (not counted): ', false) : null;
     const levels: LevelResult[] = [];
-    for (const rate of rates) levels.push(await runLevel(rate, SECONDS, ''));
+    for (const rate of rates) levels.push(await runLevel(rate, SECONDS, '', ROLLING));
     const result = {
       scenario: 'sustained',
       quick,
@@ -260,7 +331,7 @@ async function main(): Promise<void> {
         capacityJobs: CAPACITY_JOBS,
         eventsMaxLen,
         wrappedArm: 'progressThrottleMs 0',
-        publisher: 'one process',
+        publisher: ROLLING ? 'one process, restarted in each level (BENCH_ROLLING)' : 'one process',
         ownRedis: redisServer.own,
       },
       bareJobsPerSecond: Math.round(capacity),
@@ -274,7 +345,7 @@ async function main(): Promise<void> {
       console.error('some jobs never showed completed on the live channel');
       process.exitCode = 1;
     }
-    await stopChild(publisher.child, 'SIGTERM');
+    for (const { child } of publishers) await stopChild(child, 'SIGTERM');
     await stopChild(worker, 'SIGTERM');
   } finally {
     await bareQueue.close();
