@@ -37,7 +37,7 @@ import { processCpuMs } from './lib/proc-stats.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { openScenario } from './lib/scenario.js';
 import { spawnBenchPublisher, type BenchPublisher } from './lib/publisher-process.js';
-import { commandStats, commandsPerJob, redisCpuMs, scriptCalls } from './lib/redis.js';
+import { commandStats, commandsPerJob, redisCpuMs, scriptsBetween } from './lib/redis.js';
 
 const quick = isQuick();
 const JOBS = Number(process.env['BENCH_JOBS'] ?? (quick ? 1_000 : 5_000));
@@ -168,7 +168,6 @@ async function main(): Promise<void> {
       const ids = await fill(arm, jobs);
       watching = new Set(ids);
       completedSeen = new Map();
-      const scriptsBefore = await scriptCalls(redis);
       const redisCpuBefore = await redisCpuMs(redis);
       const commandsBefore = await commandStats(redis);
       const publisherCpuBefore = processCpuMs(publisher?.pid ?? 0) ?? 0;
@@ -195,9 +194,10 @@ async function main(): Promise<void> {
           missing: jobs - completedSeen.size,
         };
       }
-      const scripts = (await scriptCalls(redis)) - scriptsBefore;
       const redisCpu = (await redisCpuMs(redis)) - redisCpuBefore;
-      const commands = commandsPerJob(commandsBefore, await commandStats(redis), jobs);
+      const commandsAfter = await commandStats(redis);
+      const commands = commandsPerJob(commandsBefore, commandsAfter, jobs);
+      const scripts = scriptsBetween(commandsBefore, commandsAfter).calls;
       const publisherCpu = (processCpuMs(publisher?.pid ?? 0) ?? 0) - publisherCpuBefore;
       return {
         arm,

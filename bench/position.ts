@@ -31,6 +31,7 @@ import { PositionWatcher, type PositionTick } from '../src/position/watcher.js';
 import { Seenn } from '../src/seenn.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { deletePrefix } from '../examples/lib/redis-keys.js';
+import { commandStats, redisCpuMs, scriptsBetween, type CommandStats } from './lib/redis.js';
 
 const SIZES = [1_000, 10_000, 100_000];
 const WATCHED = 1_000;
@@ -40,38 +41,17 @@ const INTERVAL_MS = 1_000;
 const FLOW_PER_SECOND = 50;
 const QUEUE = 'bench';
 
-type Stats = { commands: Map<string, { calls: number; usec: number }>; cpuMs: number };
+type Stats = { commands: CommandStats; cpuMs: number };
 
 /** `INFO commandstats` plus the server's CPU time (user + sys). */
 async function serverStats(redis: Redis): Promise<Stats> {
-  const text = await redis.info('all');
-  const commands = new Map<string, { calls: number; usec: number }>();
-  let cpuMs = 0;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    const match = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
-    if (match) commands.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
-    const cpu = /^used_cpu_(?:user|sys):([\d.]+)$/.exec(line);
-    if (cpu) cpuMs += Number(cpu[1]) * 1_000;
-  }
-  return { commands, cpuMs };
+  return { commands: await commandStats(redis), cpuMs: await redisCpuMs(redis) };
 }
 
-/**
- * The position script's server time between two snapshots (EVALSHA/EVAL; the commands a script calls
- * are ALSO counted under their own names by Redis 7, so only the script entries are summed), and
- * the server's whole CPU time.
- */
+/** The position script's server time between two snapshots ({@link scriptsBetween}), and the server's whole CPU time. */
 function delta(before: Stats, after: Stats): { scriptCalls: number; scriptUsec: number; cpuMs: number } {
-  let scriptCalls = 0;
-  let scriptUsec = 0;
-  for (const name of ['evalsha', 'eval']) {
-    const now = after.commands.get(name) ?? { calls: 0, usec: 0 };
-    const prev = before.commands.get(name) ?? { calls: 0, usec: 0 };
-    scriptCalls += now.calls - prev.calls;
-    scriptUsec += now.usec - prev.usec;
-  }
-  return { scriptCalls, scriptUsec, cpuMs: after.cpuMs - before.cpuMs };
+  const scripts = scriptsBetween(before.commands, after.commands);
+  return { scriptCalls: scripts.calls, scriptUsec: scripts.usec, cpuMs: after.cpuMs - before.cpuMs };
 }
 
 /** What one call costs: `redisUsec` the script's server time (commandstats), `redisCpuUsec` the server's CPU time, `wallUsec` the client's. */

@@ -42,16 +42,11 @@ export async function redisCpuMs(redis: Redis): Promise<number> {
   return total;
 }
 
-/** Calls of Lua scripts so far (`EVALSHA` + `EVAL` in `INFO commandstats`). */
-export async function scriptCalls(redis: Redis): Promise<number> {
-  const text = await redis.info('commandstats');
-  let calls = 0;
-  for (const match of text.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(match[1]);
-  return calls;
-}
+/** Calls and total µs of Redis time by command, as `INFO commandstats` gives them. */
+export type CommandStats = Map<string, { calls: number; usec: number }>;
 
 /** `INFO commandstats` as command → calls and total µs of Redis time. */
-export async function commandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+export async function commandStats(redis: Redis): Promise<CommandStats> {
   const text = await redis.info('commandstats');
   const stats = new Map<string, { calls: number; usec: number }>();
   for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
@@ -67,8 +62,8 @@ export async function commandStats(redis: Redis): Promise<Map<string, { calls: n
  * include the times the OS preempted it (a cheap command can average several µs); the calls are exact.
  */
 export function commandsPerJob(
-  before: Map<string, { calls: number; usec: number }>,
-  after: Map<string, { calls: number; usec: number }>,
+  before: CommandStats,
+  after: CommandStats,
   jobs: number,
 ): { calls: Record<string, number>; usec: Record<string, number> } {
   const calls: Record<string, number> = {};
@@ -81,6 +76,22 @@ export function commandsPerJob(
       calls[name] = round(delta / jobs, 2);
       usec[name] = round((now.usec - then.usec) / jobs, 1);
     }
+  }
+  return { calls, usec };
+}
+
+/**
+ * Lua script calls (`EVALSHA` + `EVAL`) and their µs between two {@link commandStats}. The commands a
+ * script calls are counted under their own names too (Redis 7), so only the script entries are summed.
+ */
+export function scriptsBetween(before: CommandStats, after: CommandStats): { calls: number; usec: number } {
+  let calls = 0;
+  let usec = 0;
+  for (const name of ['evalsha', 'eval']) {
+    const now = after.get(name) ?? { calls: 0, usec: 0 };
+    const then = before.get(name) ?? { calls: 0, usec: 0 };
+    calls += now.calls - then.calls;
+    usec += now.usec - then.usec;
   }
   return { calls, usec };
 }
